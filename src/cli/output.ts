@@ -1,0 +1,51 @@
+import { formatProblem, type Problem } from '../errors.ts';
+
+/** Where a command writes; injected so the CLI runs in-process in tests. */
+export interface Output {
+  out: (s: string) => void;
+  err: (s: string) => void;
+  color: boolean;
+}
+
+export function processOutput(): Output {
+  const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  return {
+    out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
+    err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+    color: !noColor && Boolean(process.stdout.isTTY),
+  };
+}
+
+const CODES = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1, cyan: 36 } as const;
+export type Colour = keyof typeof CODES;
+
+export function paint(o: Output, colour: Colour, s: string): string {
+  return o.color ? `\u001b[${CODES[colour]}m${s}\u001b[0m` : s;
+}
+
+/** Left-aligned columns; widths from the widest cell. */
+export function table(rows: readonly (readonly string[])[], header?: readonly string[]): string {
+  const all = header ? [header, ...rows] : rows;
+  const widths: number[] = [];
+  for (const r of all) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(c))));
+  const line = (r: readonly string[]) =>
+    r
+      .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visibleLength(c))))
+      .join('  ')
+      .trimEnd();
+  const out = all.map(line);
+  if (header) out.splice(1, 0, widths.map((w) => '-'.repeat(w)).join('  '));
+  return out.join('\n');
+}
+
+function visibleLength(s: string): number {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
+  return s.replace(/\u001b\[[0-9;]*m/g, '').length;
+}
+
+export function printProblems(o: Output, problems: readonly Problem[]): void {
+  for (const p of problems) {
+    const text = formatProblem(p);
+    o.err(p.severity === 'error' ? paint(o, 'red', text) : paint(o, 'yellow', text));
+  }
+}

@@ -1,0 +1,50 @@
+/**
+ * What the connected ClickHouse can do, read once from `SELECT version()`. Code elsewhere asks
+ * these flags, never the version number, so version quirks live in this one file.
+ */
+export interface Capabilities {
+  version: string;
+  major: number;
+  minor: number;
+  /** Server-side `{name:Type}` query parameters. */
+  queryParams: boolean;
+  /** `WITH name AS (SELECT ...)` common table expressions. */
+  cte: boolean;
+  windowFunctions: boolean;
+  dateTime64: boolean;
+  /** LowCardinality columns need `allow_experimental_low_cardinality_type=1`. */
+  lowCardinalityNeedsSetting: boolean;
+  /** `EXCHANGE TABLES a AND b` (atomic swap; needs an Atomic database). */
+  exchangeTables: boolean;
+  /** `insert_deduplication_token` for explicit insert idempotency. */
+  insertDeduplicationToken: boolean;
+  /** `Map(K, V)` type. */
+  map: boolean;
+  /** `CREATE OR REPLACE VIEW`. */
+  createOrReplace: boolean;
+  /** A native `Bool` type (older servers use UInt8). */
+  boolType: boolean;
+}
+
+/** Parses `major.minor.patch.build` (e.g. `18.16.1`, `26.7.2.1`). */
+export function capabilitiesFor(version: string): Capabilities {
+  const [major = 0, minor = 0] = version.split('.').map((p) => Number.parseInt(p, 10) || 0);
+  const atLeast = (M: number, m: number) => major > M || (major === M && minor >= m);
+  return {
+    version,
+    major,
+    minor,
+    // Thresholds are the release that made each feature generally usable; older servers get
+    // the portable path (literals rendered by Tally, nested subqueries), which works everywhere.
+    queryParams: atLeast(19, 11),
+    cte: atLeast(20, 10),
+    windowFunctions: atLeast(21, 9),
+    dateTime64: atLeast(20, 1),
+    lowCardinalityNeedsSetting: !atLeast(19, 0),
+    exchangeTables: atLeast(21, 8),
+    insertDeduplicationToken: atLeast(22, 2),
+    map: atLeast(21, 8),
+    createOrReplace: atLeast(20, 10),
+    boolType: atLeast(21, 12),
+  };
+}

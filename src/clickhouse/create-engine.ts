@@ -1,0 +1,207 @@
+import { mkdirSync } from 'node:fs';
+import { relative } from 'node:path';
+import { type ClickHouseClient, type ClickHouseSettings, createClient } from '@clickhouse/client';
+import type { ClickHouseConfig } from '../config/config.ts';
+import { TallyError } from '../errors.ts';
+import { type Capabilities, capabilitiesFor } from './capabilities.ts';
+import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
+import { toEngineError } from './engine-error.ts';
+
+export interface CreateEngineOptions {
+  /** Folder names in descriptions are shown relative to this. */
+  cwd?: string;
+  /** Create the database when missing (default true). */
+  createDatabase?: boolean;
+  /** Request timeout for the server back end, ms. */
+  requestTimeoutMs?: number;
+}
+
+/**
+ * Opens the engine the configuration asks for: a ClickHouse server when `url` is set, the
+ * embedded chDB otherwise. Reads the version once, derives the capability flags and makes sure
+ * the project's database exists.
+ */
+export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptions = {}): Promise<Engine> {
+  return ch.url ? createServerEngine(ch, ch.url, opts) : createEmbeddedEngine(ch, opts);
+}
+
+async function createServerEngine(ch: ClickHouseConfig, url: string, opts: CreateEngineOptions): Promise<Engine> {
+  const base = {
+    url,
+    username: ch.user,
+    password: ch.password,
+    request_timeout: opts.requestTimeoutMs ?? 300_000,
+    application: 'tally',
+  };
+  const bootstrap = createClient(base);
+  let version: string;
+  try {
+    version = await readVersion(bootstrap, url);
+    if (opts.createDatabase !== false) {
+      await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
+    }
+  } catch (err) {
+    throw toEngineError(err, 'SELECT version()', url);
+  } finally {
+    await bootstrap.close();
+  }
+  const capabilities = capabilitiesFor(version);
+  const always: ClickHouseSettings = capabilities.lowCardinalityNeedsSetting
+    ? ({ allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings)
+    : {};
+  const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
+  return new ClientEngine(client, 'server', capabilities, ch.database, `ClickHouse ${version} at ${url}`, url, false);
+}
+
+async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOptions): Promise<Engine> {
+  const connection = await openChdb(ch.embeddedPath);
+  const client = createClient({ connection } as Parameters<typeof createClient>[0]);
+  const where = relative(opts.cwd ?? process.cwd(), ch.embeddedPath) || ch.embeddedPath;
+  let version: string;
+  try {
+    version = await readVersion(client, where);
+    if (opts.createDatabase !== false) {
+      await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
+      // A chDB session keeps `USE` for its lifetime; each engine has its own session.
+      await client.command({ query: `USE ${quoteIdent(ch.database)}` });
+    }
+  } catch (err) {
+    await client.close();
+    throw toEngineError(err, 'SELECT version()', where);
+  }
+  const capabilities = capabilitiesFor(version);
+  return new ClientEngine(client, 'embedded', capabilities, ch.database, `chDB ${version} (embedded, ${where})`, where, true);
+}
+
+async function openChdb(path: string): Promise<unknown> {
+  let mod: { createChdbConnection: (o: { path: string }) => unknown };
+  try {
+    mod = (await import('chdb/connection')) as typeof mod;
+  } catch (err) {
+    throw new TallyError(
+      'embedded-unavailable',
+      `The embedded ClickHouse (chDB) is not available on this machine (${process.platform}-${process.arch}): install it with \`npm install chdb\`, or set clickhouse.url in tally.yaml (or TALLY_CLICKHOUSE_URL) to use a ClickHouse server.`,
+      { exitCode: 2, cause: err },
+    );
+  }
+  mkdirSync(path, { recursive: true });
+  try {
+    return mod.createChdbConnection({ path });
+  } catch (err) {
+    const message = String((err as Error)?.message ?? err);
+    if (/only one active data directory/i.test(message)) {
+      throw new TallyError(
+        'embedded-busy',
+        `The embedded ClickHouse already serves another data folder in this process; chDB opens one folder per process (asked for ${path}).`,
+        { exitCode: 2, cause: err, hint: 'use one project per process, or a ClickHouse server (clickhouse.url)' },
+      );
+    }
+    throw new TallyError(
+      'embedded-unavailable',
+      `The embedded ClickHouse (chDB) could not start: ${message}. Reinstall it with \`npm install chdb\`, or set clickhouse.url to use a ClickHouse server.`,
+      { exitCode: 2, cause: err },
+    );
+  }
+}
+
+async function readVersion(client: ClickHouseClient, where: string): Promise<string> {
+  const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
+  const rows = (await rs.json()) as Array<{ v: string }>;
+  const v = rows[0]?.v;
+  if (!v) throw new TallyError('clickhouse-error', `ClickHouse at ${where} did not report its version`, { exitCode: 2 });
+  return v;
+}
+
+/** Backquoted identifier; the one sanitizer for names that reach SQL. */
+export function quoteIdent(name: string): string {
+  return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
+}
+
+class ClientEngine implements Engine {
+  constructor(
+    private readonly client: ClickHouseClient,
+    readonly backend: 'embedded' | 'server',
+    readonly capabilities: Capabilities,
+    readonly database: string,
+    readonly description: string,
+    private readonly where: string,
+    /** chDB applies `clickhouse_settings` with SET, which outlives the query: use a SETTINGS clause. */
+    private readonly settingsInline: boolean,
+  ) {}
+
+  async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {
+    const rs = await this.run(sql, opts, 'JSON');
+    return (await rs.json()) as QueryResult<T>;
+  }
+
+  async rows<T>(sql: string, opts: QueryOptions = {}): Promise<T[]> {
+    const rs = await this.run(sql, opts, 'JSONEachRow');
+    return (await rs.json()) as T[];
+  }
+
+  async text(sql: string, format: TextFormat, opts: QueryOptions = {}): Promise<string> {
+    const rs = await this.run(sql, opts, format);
+    return rs.text();
+  }
+
+  async command(sql: string, opts: QueryOptions = {}): Promise<void> {
+    const { query, settings } = this.withSettings(sql, opts.settings);
+    try {
+      await this.client.command({ query, ...this.common(opts, settings) });
+    } catch (err) {
+      throw toEngineError(err, sql, this.where);
+    }
+  }
+
+  async insert(table: string, rows: readonly object[], opts: QueryOptions = {}): Promise<void> {
+    if (rows.length === 0) return;
+    try {
+      await this.client.insert({
+        table,
+        values: rows as object[],
+        format: 'JSONEachRow',
+        ...(this.settingsInline ? {} : opts.settings ? { clickhouse_settings: opts.settings as ClickHouseSettings } : {}),
+        ...(opts.signal ? { abort_signal: opts.signal } : {}),
+        ...(opts.queryId ? { query_id: opts.queryId } : {}),
+      });
+    } catch (err) {
+      throw toEngineError(err, `INSERT INTO ${table}`, this.where);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.client.close();
+  }
+
+  private async run(sql: string, opts: QueryOptions, format: TextFormat) {
+    const { query, settings } = this.withSettings(sql, opts.settings);
+    try {
+      return await this.client.query({ query, format, ...this.common(opts, settings) });
+    } catch (err) {
+      throw toEngineError(err, sql, this.where);
+    }
+  }
+
+  private common(opts: QueryOptions, settings: Settings | undefined) {
+    return {
+      ...(settings ? { clickhouse_settings: settings as ClickHouseSettings } : {}),
+      ...(opts.params && Object.keys(opts.params).length > 0 ? { query_params: opts.params } : {}),
+      ...(opts.signal ? { abort_signal: opts.signal } : {}),
+      ...(opts.queryId ? { query_id: opts.queryId } : {}),
+    };
+  }
+
+  private withSettings(sql: string, settings: Settings | undefined): { query: string; settings?: Settings } {
+    if (!settings || Object.keys(settings).length === 0) return { query: sql };
+    if (!this.settingsInline) return { query: sql, settings };
+    const clause = Object.entries(settings)
+      .map(([k, v]) => `${settingName(k)} = ${typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : Number(v)}`)
+      .join(', ');
+    return { query: `${sql.replace(/;\s*$/, '')}\nSETTINGS ${clause}` };
+  }
+}
+
+function settingName(k: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TallyError('invalid-setting', `invalid ClickHouse setting name: ${k}`);
+  return k;
+}

@@ -1,0 +1,32 @@
+import { TallyError } from '../errors.ts';
+
+/** ClickHouse refused a statement. Carries ClickHouse's own error code and name. */
+export class EngineError extends TallyError {
+  constructor(
+    message: string,
+    readonly clickhouseCode: string | undefined,
+    readonly clickhouseType: string | undefined,
+    readonly sql: string,
+    cause?: unknown,
+  ) {
+    super('clickhouse-error', message, { exitCode: 2, cause });
+    this.name = 'EngineError';
+  }
+}
+
+const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|socket hang up|Timeout error|ETIMEDOUT/i;
+
+/** Turns whatever @clickhouse/client threw into a TallyError a user can act on. */
+export function toEngineError(err: unknown, sql: string, where: string): TallyError {
+  if (err instanceof TallyError) return err;
+  const e = err as { message?: string; code?: string; type?: string };
+  const message = String(e?.message ?? err);
+  if (UNREACHABLE.test(message) || UNREACHABLE.test(String(e?.code ?? ''))) {
+    return new TallyError('clickhouse-unreachable', `cannot reach ClickHouse at ${where}: ${message}`, {
+      exitCode: 2,
+      hint: 'start it with `tally services up`, or set clickhouse.url / TALLY_CLICKHOUSE_URL',
+      cause: err,
+    });
+  }
+  return new EngineError(message.trim(), e?.code, e?.type, sql, err);
+}

@@ -1,0 +1,58 @@
+import type { Capabilities } from './capabilities.ts';
+
+export type Settings = Record<string, string | number | boolean>;
+
+export interface QueryOptions {
+  /** Server-side query parameters (only when `capabilities.queryParams`). */
+  params?: Record<string, unknown>;
+  /** Per-query settings; never leak into later queries. */
+  settings?: Settings;
+  signal?: AbortSignal;
+  queryId?: string;
+}
+
+export interface ColumnMeta {
+  name: string;
+  type: string;
+}
+
+export interface QueryStatistics {
+  elapsed: number;
+  rows_read: number;
+  bytes_read: number;
+}
+
+/** What ClickHouse answers for `FORMAT JSON`. */
+export interface QueryResult<T> {
+  meta: ColumnMeta[];
+  data: T[];
+  rows: number;
+  statistics?: QueryStatistics;
+}
+
+export type TextFormat = 'JSON' | 'JSONEachRow' | 'JSONCompact' | 'CSVWithNames' | 'TabSeparatedWithNames';
+
+/**
+ * The one door to ClickHouse. Everything Tally sends goes through an Engine, embedded (chDB in
+ * this process) or a server over HTTP; both speak through @clickhouse/client.
+ */
+export interface Engine {
+  readonly backend: 'embedded' | 'server';
+  readonly capabilities: Capabilities;
+  /** The project's database; it exists once the engine is created. */
+  readonly database: string;
+  /** "chDB 26.7.2.1 (embedded, .tally/chdb)" or "ClickHouse 18.16.1 at http://..." */
+  readonly description: string;
+
+  /** Runs a SELECT and returns the whole `FORMAT JSON` answer (meta, data, statistics). */
+  query<T = Record<string, unknown>>(sql: string, opts?: QueryOptions): Promise<QueryResult<T>>;
+  /** Runs a SELECT and returns its rows. */
+  rows<T = Record<string, unknown>>(sql: string, opts?: QueryOptions): Promise<T[]>;
+  /** Runs a SELECT and returns the body in a text format, unparsed (for streaming to HTTP). */
+  text(sql: string, format: TextFormat, opts?: QueryOptions): Promise<string>;
+  /** DDL and other statements without a result. */
+  command(sql: string, opts?: QueryOptions): Promise<void>;
+  /** Inserts rows (objects keyed by column name) as JSONEachRow. `table` may be `db.table`. */
+  insert(table: string, rows: readonly object[], opts?: QueryOptions): Promise<void>;
+  close(): Promise<void>;
+}

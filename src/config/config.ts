@@ -1,0 +1,42 @@
+/** Runtime settings of a project: tally.yaml merged with the environment and defaults. */
+export interface ClickHouseConfig {
+  /** Server URL; undefined means the embedded engine (chDB). */
+  url?: string;
+  user: string;
+  password: string;
+  database: string;
+  /** Cluster name for ON CLUSTER DDL and Replicated engines. */
+  cluster?: string;
+  /** Data folder of the embedded engine (absolute). */
+  embeddedPath: string;
+}
+
+export interface KafkaConfig {
+  brokers: string[];
+  clientId: string;
+  ssl: boolean;
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+}
+
+export type TokenScope = 'admin' | 'read' | 'append';
+
+export interface TokenConfig {
+  name: string;
+  value: string;
+  scope: TokenScope;
+  /** read: endpoints this token may call (undefined = all). */
+  endpoints?: string[];
+  /** append: data sources this token may append to (undefined = all). */
+  datasources?: string[];
+}
+
+export interface Config {
+  /** Absolute project folder. */
+  projectDir: string;
+  /** tally.yaml path, when the file exists. */
+  file?: string;
+  clickhouse: ClickHouseConfig;
+  kafka: KafkaConfig;
+  server: { host: string; port: number };
+  tokens: TokenConfig[];
+}

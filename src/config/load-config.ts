@@ -1,0 +1,231 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { isScalar, type Node } from 'yaml';
+import { type Problem, TallyError } from '../errors.ts';
+import { YamlFile } from '../yaml/yaml-file.ts';
+import { YamlReader } from '../yaml/yaml-reader.ts';
+import type { Config, TokenConfig, TokenScope } from './config.ts';
+
+export const CONFIG_FILE = 'tally.yaml';
+
+const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens'] as const;
+const CLICKHOUSE_KEYS = ['url', 'user', 'password', 'database', 'cluster'] as const;
+const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl'] as const;
+const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
+const SERVER_KEYS = ['host', 'port'] as const;
+const TOKEN_KEYS = ['token', 'scope', 'endpoints', 'datasources'] as const;
+const SCOPES: readonly TokenScope[] = ['admin', 'read', 'append'];
+const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+export interface LoadConfigOptions {
+  env?: NodeJS.ProcessEnv;
+}
+
+/**
+ * Reads `<projectDir>/tally.yaml` (optional), interpolates `${ENV}` in its values, applies the
+ * TALLY_* environment overrides and the defaults. Problems are collected; any error throws one
+ * TallyError listing them all (key and file:line, or the variable).
+ */
+export function loadConfig(projectDir: string, opts: LoadConfigOptions = {}): Config {
+  const problems: Problem[] = [];
+  const config = readConfig(projectDir, opts.env ?? process.env, problems);
+  const errors = problems.filter((p) => p.severity === 'error');
+  if (errors.length > 0) {
+    const first = errors[0]!;
+    throw new TallyError(
+      'invalid-config',
+      errors.map((p) => `${p.location ? `${p.location.file}:${p.location.line}:${p.location.col}: ` : ''}${p.message}`).join('\n'),
+      first.location ? { location: first.location } : {},
+    );
+  }
+  return config;
+}
+
+/** Like loadConfig, but returns problems instead of throwing (used by `tally check`). */
+export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems: Problem[]): Config {
+  const dir = resolve(projectDir);
+  const file = join(dir, CONFIG_FILE);
+  const config: Config = {
+    projectDir: dir,
+    clickhouse: {
+      user: 'default',
+      password: '',
+      database: 'tally',
+      embeddedPath: join(dir, '.tally', 'chdb'),
+    },
+    kafka: { brokers: ['127.0.0.1:9092'], clientId: 'tally', ssl: false },
+    server: { host: '127.0.0.1', port: 7070 },
+    tokens: [],
+  };
+
+  if (existsSync(file)) {
+    config.file = file;
+    const yf = YamlFile.parse(CONFIG_FILE, readFileSync(file, 'utf8'), problems);
+    const r = new YamlReader(yf, problems);
+    if (yf.root) readYaml(r, yf.root, env, config);
+  }
+
+  applyEnv(env, config, problems);
+  return config;
+}
+
+function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Config): void {
+  const top = r.map(root, CONFIG_FILE, TOP_KEYS);
+  if (!top) return;
+  const str = (node: Node | null | undefined, what: string): string | undefined => {
+    const s = r.string(node, what);
+    return s === undefined ? undefined : interpolate(r, node, s, env);
+  };
+
+  const ch = top.get('clickhouse');
+  if (ch !== undefined) {
+    const m = r.map(ch, '`clickhouse`', CLICKHOUSE_KEYS);
+    if (m) {
+      const url = m.has('url') ? str(m.get('url'), 'clickhouse.url') : undefined;
+      if (url) config.clickhouse.url = checkUrl(r, m.get('url'), url, 'clickhouse.url');
+      const user = m.has('user') ? str(m.get('user'), 'clickhouse.user') : undefined;
+      if (user !== undefined) config.clickhouse.user = user;
+      const password = m.has('password') ? str(m.get('password'), 'clickhouse.password') : undefined;
+      if (password !== undefined) config.clickhouse.password = password;
+      const db = m.has('database') ? str(m.get('database'), 'clickhouse.database') : undefined;
+      if (db !== undefined && checkDatabase(db, (msg) => r.error(m.get('database'), 'invalid-config', msg))) {
+        config.clickhouse.database = db;
+      }
+      const cluster = m.has('cluster') ? str(m.get('cluster'), 'clickhouse.cluster') : undefined;
+      if (cluster) config.clickhouse.cluster = cluster;
+    }
+  }
+
+  const kafka = top.get('kafka');
+  if (kafka !== undefined) {
+    const m = r.map(kafka, '`kafka`', KAFKA_KEYS);
+    if (m) {
+      if (m.has('brokers')) {
+        const list = r.stringList(m.get('brokers'), 'kafka.brokers');
+        if (list) config.kafka.brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
+      }
+      const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
+      if (clientId) config.kafka.clientId = clientId;
+      if (m.has('ssl')) config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
+      if (m.has('sasl')) {
+        const s = r.map(m.get('sasl'), '`kafka.sasl`', SASL_KEYS);
+        if (s) {
+          const mech = str(s.require('mechanism'), 'kafka.sasl.mechanism');
+          const username = str(s.require('username'), 'kafka.sasl.username');
+          const password = str(s.require('password'), 'kafka.sasl.password');
+          if (mech && !(SASL_MECHANISMS as readonly string[]).includes(mech)) {
+            r.error(s.get('mechanism'), 'invalid-config', `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}`);
+          } else if (mech && username !== undefined && password !== undefined) {
+            config.kafka.sasl = { mechanism: mech as (typeof SASL_MECHANISMS)[number], username, password };
+          }
+        }
+      }
+    }
+  }
+
+  const server = top.get('server');
+  if (server !== undefined) {
+    const m = r.map(server, '`server`', SERVER_KEYS);
+    if (m) {
+      const host = m.has('host') ? str(m.get('host'), 'server.host') : undefined;
+      if (host) config.server.host = host;
+      if (m.has('port')) {
+        const node = m.get('port');
+        const raw = node && isScalar(node) && typeof node.value === 'string' ? interpolate(r, node, node.value, env) : undefined;
+        const port = raw !== undefined ? Number(raw) : r.number(node, 'server.port', { integer: true, min: 0 });
+        if (port !== undefined && validPort(port)) config.server.port = port;
+        else if (port !== undefined) r.error(node, 'invalid-config', 'server.port must be an integer from 0 to 65535');
+      }
+    }
+  }
+
+  const tokens = top.get('tokens');
+  if (tokens !== undefined) {
+    for (const { name, value } of r.namedMap(tokens, '`tokens`')) {
+      const m = r.map(value, `token \`${name}\``, TOKEN_KEYS);
+      if (!m) continue;
+      const tokenValue = str(m.require('token'), `tokens.${name}.token`);
+      const scope = str(m.require('scope'), `tokens.${name}.scope`);
+      if (scope !== undefined && !SCOPES.includes(scope as TokenScope)) {
+        r.error(m.get('scope'), 'invalid-config', `tokens.${name}.scope must be one of ${SCOPES.join(', ')}`);
+        continue;
+      }
+      if (tokenValue === undefined || scope === undefined) continue;
+      if (tokenValue === '') {
+        r.error(m.get('token'), 'invalid-config', `tokens.${name}.token is empty (is its environment variable set?)`);
+        continue;
+      }
+      const t: TokenConfig = { name, value: tokenValue, scope: scope as TokenScope };
+      if (m.has('endpoints')) t.endpoints = r.stringList(m.get('endpoints'), `tokens.${name}.endpoints`) ?? [];
+      if (m.has('datasources')) t.datasources = r.stringList(m.get('datasources'), `tokens.${name}.datasources`) ?? [];
+      config.tokens.push(t);
+    }
+  }
+}
+
+/** `${NAME}` and `${NAME:-default}` inside a value; a missing variable without default is an error. */
+function interpolate(r: YamlReader, node: Node | null | undefined, value: string, env: NodeJS.ProcessEnv): string {
+  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fallback !== undefined) return fallback;
+    r.error(node, 'missing-env', `environment variable ${name} is not set`, `set ${name}, or write \${${name}:-default}`);
+    return '';
+  });
+}
+
+function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): void {
+  const bad = (name: string, message: string) =>
+    problems.push({ severity: 'error', code: 'invalid-env', message: `${name}: ${message}` });
+  const url = env.TALLY_CLICKHOUSE_URL;
+  if (url !== undefined && url !== '') {
+    if (isHttpUrl(url)) config.clickhouse.url = url;
+    else bad('TALLY_CLICKHOUSE_URL', `"${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
+  }
+  if (env.TALLY_CLICKHOUSE_USER) config.clickhouse.user = env.TALLY_CLICKHOUSE_USER;
+  if (env.TALLY_CLICKHOUSE_PASSWORD !== undefined) config.clickhouse.password = env.TALLY_CLICKHOUSE_PASSWORD;
+  const db = env.TALLY_CLICKHOUSE_DATABASE;
+  if (db) {
+    if (checkDatabase(db, (m) => bad('TALLY_CLICKHOUSE_DATABASE', m))) config.clickhouse.database = db;
+  }
+  if (env.TALLY_KAFKA_BROKERS) config.kafka.brokers = splitBrokers(env.TALLY_KAFKA_BROKERS);
+  if (env.TALLY_HOST) config.server.host = env.TALLY_HOST;
+  const port = env.TALLY_PORT;
+  if (port !== undefined && port !== '') {
+    const n = Number(port);
+    if (validPort(n)) config.server.port = n;
+    else bad('TALLY_PORT', `"${port}" is not a port number (0-65535)`);
+  }
+}
+
+function splitBrokers(s: string): string[] {
+  return s
+    .split(',')
+    .map((b) => b.trim())
+    .filter((b) => b !== '');
+}
+
+function validPort(n: number): boolean {
+  return Number.isInteger(n) && n >= 0 && n <= 65535;
+}
+
+function isHttpUrl(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return u.protocol === 'http:' || u.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}
+
+function checkUrl(r: YamlReader, node: Node | null | undefined, url: string, key: string): string | undefined {
+  if (isHttpUrl(url)) return url;
+  r.error(node, 'invalid-config', `${key}: "${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
+  return undefined;
+}
+
+function checkDatabase(db: string, report: (message: string) => void): boolean {
+  if (/^[A-Za-z_][A-Za-z0-9_]*$/.test(db)) return true;
+  report(`database name "${db}" must be letters, digits and underscores, not starting with a digit`);
+  return false;
+}

@@ -1,0 +1,196 @@
+/**
+ * The typed, immutable Project model. The loader builds it once from the YAML files; everything
+ * downstream (SQL compiler, deploy, ingestion, server) reads this model, never the YAML.
+ */
+import type { Config } from '../config/config.ts';
+import type { SourceLocation } from '../errors.ts';
+
+// ---------------------------------------------------------------------------------------------
+// ClickHouse type expressions, parsed (e.g. `Nullable(LowCardinality(String))`, `Decimal(18, 2)`,
+// `AggregateFunction(argMax, String, DateTime)`, `Array(Tuple(a String, b UInt8))`).
+
+export type TypeArg =
+  | { kind: 'type'; type: TypeNode; /** element name in a named Tuple */ field?: string }
+  | { kind: 'number'; value: number }
+  | { kind: 'string'; value: string }
+  /** a bare word such as an aggregate function name (`argMax`) or a call `quantiles(0.5, 0.9)` */
+  | { kind: 'ident'; value: string; params?: number[] }
+  /** `'name' = 1` inside Enum8/Enum16 */
+  | { kind: 'enum'; name: string; value: number };
+
+export interface TypeNode {
+  /** Canonical type name as ClickHouse spells it: `String`, `Nullable`, `Decimal`, `DateTime`... */
+  name: string;
+  args: readonly TypeArg[];
+  /** Canonical text, e.g. `Decimal(18, 2)`; what DDL uses. */
+  text: string;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data sources
+
+export type EngineType = 'MergeTree' | 'ReplacingMergeTree' | 'AggregatingMergeTree' | 'SummingMergeTree';
+
+export interface TableEngine {
+  type: EngineType;
+  /** ReplacingMergeTree version column. */
+  version?: string;
+  /** SummingMergeTree columns to sum (default: all numeric non-key columns). */
+  sumColumns?: readonly string[];
+  sortingKey: readonly string[];
+  primaryKey?: readonly string[];
+  partitionKey?: string;
+  ttl?: string;
+  settings: Readonly<Record<string, string | number>>;
+}
+
+/** A parsed JSONPath: `$.a.b[0]` -> ['a', 'b', 0]; `$` (the whole event as a string) -> []. */
+export interface JsonPath {
+  text: string;
+  segments: readonly (string | number)[];
+}
+
+export interface Column {
+  name: string;
+  type: TypeNode;
+  /** Where the value comes from in the event; absent for columns filled by `default` only. */
+  json?: JsonPath;
+  /** A ClickHouse expression, used when the event lacks the field. */
+  default?: string;
+  comment?: string;
+  loc: SourceLocation;
+}
+
+export type KafkaMetadataColumn = '__topic' | '__partition' | '__offset' | '__timestamp' | '__key' | '__headers';
+
+export interface KafkaSource {
+  topic: string;
+  /** Consumer group; default `tally.<database>.<data source>`. */
+  group?: string;
+  start: 'earliest' | 'latest';
+  /** Kafka metadata stored as extra columns, in this order. */
+  metadata: readonly KafkaMetadataColumn[];
+  loc: SourceLocation;
+}
+
+export interface DataSource {
+  kind: 'datasource';
+  name: string;
+  file: string;
+  loc: SourceLocation;
+  description?: string;
+  columns: readonly Column[];
+  engine: TableEngine;
+  kafka?: KafkaSource;
+  /** Columns whose values identify an event: the same key delivered twice is stored once. */
+  dedupKey?: readonly string[];
+}
+
+// ---------------------------------------------------------------------------------------------
+// SQL templates (the node language): text with `{{ param }}` and `{% if %}` blocks.
+
+export type TemplateValue = string | number | boolean | null;
+
+export type TemplateExpr =
+  | { kind: 'defined'; param: string }
+  | { kind: 'param'; param: string }
+  | { kind: 'literal'; value: TemplateValue }
+  | { kind: 'not'; expr: TemplateExpr }
+  | { kind: 'and' | 'or'; left: TemplateExpr; right: TemplateExpr }
+  | { kind: 'compare'; op: '==' | '!=' | '<' | '<=' | '>' | '>='; left: TemplateExpr; right: TemplateExpr };
+
+export type TemplatePart =
+  | { kind: 'text'; text: string; loc: SourceLocation }
+  | { kind: 'param'; param: string; loc: SourceLocation }
+  | {
+      kind: 'if';
+      branches: ReadonlyArray<{ cond: TemplateExpr; body: readonly TemplatePart[] }>;
+      otherwise?: readonly TemplatePart[];
+      loc: SourceLocation;
+    };
+
+// ---------------------------------------------------------------------------------------------
+// Pipes
+
+export interface Param {
+  name: string;
+  type: TypeNode;
+  required: boolean;
+  /** Default value as written in YAML (already checked against the type by the loader). */
+  default?: unknown;
+  description?: string;
+  enum?: readonly unknown[];
+  min?: number;
+  max?: number;
+  loc: SourceLocation;
+}
+
+export interface PipeNode {
+  name: string;
+  description?: string;
+  /** The SQL text as written. */
+  sql: string;
+  template: readonly TemplatePart[];
+  /** Where the first character of `sql` is in the file; SQL line k is file line `sqlStart.line + k - 1`. */
+  sqlStart: SourceLocation;
+  /** Names this node reads in FROM/JOIN: earlier nodes or data sources. */
+  references: readonly string[];
+  loc: SourceLocation;
+}
+
+export interface Materialize {
+  to: string;
+  loc: SourceLocation;
+}
+
+export interface Pipe {
+  kind: 'pipe';
+  name: string;
+  file: string;
+  loc: SourceLocation;
+  description?: string;
+  params: ReadonlyMap<string, Param>;
+  nodes: readonly PipeNode[];
+  materialize?: Materialize;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Endpoints
+
+export type OutputFormat = 'json' | 'csv' | 'ndjson';
+
+export interface EndpointLimits {
+  maxRows?: number;
+  maxBytes?: number;
+  /** Seconds. */
+  maxExecutionTime?: number;
+  maxMemoryUsage?: number;
+}
+
+export interface Endpoint {
+  kind: 'endpoint';
+  name: string;
+  file: string;
+  loc: SourceLocation;
+  pipe: string;
+  description?: string;
+  /** Token scope required to call it (a token name or scope from tally.yaml); undefined = public when no tokens. */
+  token?: string;
+  /** Cache TTL in ms. */
+  cacheMs?: number;
+  /** Refuse (503) when the data sources are staler than this many ms. */
+  maxStalenessMs?: number;
+  limits: EndpointLimits;
+  formats: readonly OutputFormat[];
+}
+
+// ---------------------------------------------------------------------------------------------
+
+export interface Project {
+  /** Absolute path of the project folder. */
+  root: string;
+  config: Config;
+  datasources: ReadonlyMap<string, DataSource>;
+  pipes: ReadonlyMap<string, Pipe>;
+  endpoints: ReadonlyMap<string, Endpoint>;
+}

@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { capabilitiesFor } from '../../src/clickhouse/capabilities.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { clickhouseConfig, forEachBackend, scratchDatabase } from '../support/backends.ts';
+
+forEachBackend('engine', (ctx) => {
+  it('reads the version and derives capabilities from it', () => {
+    const caps = ctx.engine.capabilities;
+    expect(caps.version).toMatch(/^\d+\.\d+/);
+    expect(caps).toEqual(capabilitiesFor(caps.version));
+    if (ctx.backend === 'server') expect(caps.major).toBeGreaterThanOrEqual(18);
+    if (ctx.backend === 'embedded') expect(caps.queryParams && caps.cte && caps.dateTime64).toBe(true);
+    console.log(`[${ctx.backend}] ${ctx.engine.description}`);
+  });
+
+  it('creates a table, inserts, selects with statistics, in the project database', async () => {
+    const e = ctx.engine;
+    await e.command('CREATE TABLE items (id UInt32, name String, amount Decimal(18, 2)) ENGINE = MergeTree ORDER BY id');
+    await e.insert('items', [
+      { id: 1, name: "O'Brien", amount: 12.5 },
+      { id: 2, name: 'line\nbreak', amount: -3.25 },
+    ]);
+    const res = await e.query<{ n: string; total: string }>(
+      'SELECT count() AS n, sum(amount) AS total FROM items',
+    );
+    expect(res.rows).toBe(1);
+    expect(Number(res.data[0]!.n)).toBe(2);
+    expect(Number(res.data[0]!.total)).toBeCloseTo(9.25);
+    expect(res.meta.map((m) => m.name)).toEqual(['n', 'total']);
+    expect(res.statistics?.rows_read).toBeGreaterThanOrEqual(2);
+    const names = await e.rows<{ name: string }>(`SELECT name FROM ${ctx.database}.items ORDER BY id`);
+    expect(names.map((r) => r.name)).toEqual(["O'Brien", 'line\nbreak']);
+    const csv = await e.text('SELECT id, name FROM items ORDER BY id', 'CSVWithNames');
+    expect(csv.split('\n')[0]).toBe('"id","name"');
+  });
+
+  it('keeps per-query settings to that query', async () => {
+    const e = ctx.engine;
+    const one = await e.rows<{ v: string }>("SELECT toString(getSetting('max_threads')) AS v", { settings: { max_threads: 1 } })
+      .catch(async () => e.rows<{ v: string }>("SELECT value AS v FROM system.settings WHERE name = 'max_threads'", { settings: { max_threads: 1 } }));
+    expect(one[0]!.v).toContain('1');
+    const after = await e.rows<{ v: string }>("SELECT value AS v FROM system.settings WHERE name = 'max_threads'");
+    expect(after[0]!.v).not.toBe('1');
+  });
+
+  it('refuses writes under readonly settings and stays usable after', async () => {
+    const e = ctx.engine;
+    await expect(
+      e.command('CREATE TABLE should_not_exist (x UInt8) ENGINE = Memory', { settings: { readonly: 1 } }),
+    ).rejects.toThrow(/readonly/i);
+    await e.command('CREATE TABLE writes_ok (x UInt8) ENGINE = Memory');
+    await e.insert('writes_ok', [{ x: 1 }]);
+    expect(await e.rows('SELECT x FROM writes_ok')).toEqual([{ x: 1 }]);
+  });
+
+  it('reports a ClickHouse error with its message', async () => {
+    await expect(ctx.engine.rows('SELECT * FROM no_such_table_here')).rejects.toMatchObject({
+      code: 'clickhouse-error',
+      message: expect.stringMatching(/no_such_table_here/),
+    });
+  });
+});
+
+describe('engine errors', () => {
+  it('names the address and what to do when the server is unreachable', async () => {
+    const cfg = { ...clickhouseConfig('server', scratchDatabase()), url: 'http://127.0.0.1:1' };
+    await expect(createEngine(cfg, { requestTimeoutMs: 2000 })).rejects.toMatchObject({
+      code: 'clickhouse-unreachable',
+      message: expect.stringContaining('http://127.0.0.1:1'),
+      hint: expect.stringContaining('tally services up'),
+    });
+  });
+
+  it('refuses a second embedded data folder in the same process with a clear sentence', async () => {
+    const first = await createEngine(clickhouseConfig('embedded', scratchDatabase()));
+    try {
+      const other = { ...clickhouseConfig('embedded', scratchDatabase()), embeddedPath: `${clickhouseConfig('embedded', 'x').embeddedPath}-other` };
+      await expect(createEngine(other)).rejects.toMatchObject({ code: 'embedded-busy' });
+    } finally {
+      await first.close();
+    }
+  });
+});
