@@ -1,0 +1,29 @@
+import type { ParseArgsConfig } from 'node:util';
+import type { Output } from './output.ts';
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface CommandContext {
+  /** Absolute project folder (`--project`, default the current folder). */
+  projectDir: string;
+  json: boolean;
+  io: Output;
+  env: NodeJS.ProcessEnv;
+  /** Positional arguments after the command name. */
+  args: string[];
+  /** Parsed flags of this command. */
+  flags: Record<string, string | boolean | string[] | undefined>;
+  /** Resolves when the user asks to stop (SIGINT/SIGTERM); long-running commands wait on it. */
+  stopSignal: AbortSignal;
+}
+
+export interface Command {
+  name: string;
+  summary: string;
+  usage: string;
+  /** Flags besides the global ones (--project, --json, --help). */
+  options: OptionSpec;
+  /** Longer help: what each flag does, examples. */
+  help?: string;
+  run(ctx: CommandContext): Promise<number>;
+}

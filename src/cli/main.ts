@@ -1,0 +1,126 @@
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { isTallyError } from '../errors.ts';
+import { closest } from '../util/did-you-mean.ts';
+import type { Command, CommandContext, OptionSpec } from './command.ts';
+import { COMMANDS } from './commands/index.ts';
+import { type Output, paint, processOutput } from './output.ts';
+
+const GLOBAL_OPTIONS: OptionSpec = {
+  project: { type: 'string', short: 'p' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+};
+
+export interface RunOptions {
+  io?: Output;
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  stopSignal?: AbortSignal;
+}
+
+/**
+ * The `tally` entry point. Takes argv (without node and script) so tests run it in-process;
+ * returns the exit code: 0 ok, 1 user error, 2 internal or connection error.
+ */
+export async function runMain(argv: string[], opts: RunOptions = {}): Promise<number> {
+  const io = opts.io ?? processOutput();
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    io.out(usage(rest[0]));
+    return name === undefined ? 1 : 0;
+  }
+  if (name === '--version' || name === '-v') {
+    io.out('tally 0.1.0');
+    return 0;
+  }
+  const command = COMMANDS.find((c) => c.name === name);
+  if (!command) {
+    const guess = closest(name, COMMANDS.map((c) => c.name));
+    io.err(`unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`);
+    return 1;
+  }
+
+  let parsed: ReturnType<typeof parseArgs>;
+  const options = { ...GLOBAL_OPTIONS, ...command.options };
+  try {
+    parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    io.err(`${flagError(err, options)}\n\n${commandUsage(command)}`);
+    return 1;
+  }
+  if (parsed.values.help) {
+    io.out(commandUsage(command));
+    return 0;
+  }
+
+  const controller = new AbortController();
+  const stop = () => controller.abort();
+  opts.stopSignal?.addEventListener('abort', stop, { once: true });
+  const ctx: CommandContext = {
+    projectDir: resolve(opts.cwd ?? process.cwd(), String(parsed.values.project ?? '.')),
+    json: Boolean(parsed.values.json),
+    io,
+    env: opts.env ?? process.env,
+    args: parsed.positionals,
+    flags: parsed.values,
+    stopSignal: opts.stopSignal ?? processStopSignal(),
+  };
+  try {
+    return await command.run(ctx);
+  } catch (err) {
+    if (isTallyError(err)) {
+      io.err(paint(io, 'red', `error: ${err.format()}`));
+      return err.exitCode;
+    }
+    io.err(paint(io, 'red', `internal error: ${(err as Error)?.stack ?? String(err)}`));
+    return 2;
+  }
+}
+
+/** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */
+function processStopSignal(): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals) => {
+    if (controller.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return controller.signal;
+}
+
+function flagError(err: unknown, options: OptionSpec): string {
+  const message = String((err as Error)?.message ?? err);
+  const m = /Unknown option '(-{1,2})([^']+)'/.exec(message);
+  if (m) {
+    const guess = closest(m[2]!, Object.keys(options));
+    return `unknown flag \`${m[1]}${m[2]}\`${guess ? ` (did you mean \`--${guess}\`?)` : ''}`;
+  }
+  return message.split('\n')[0] ?? message;
+}
+
+function usage(commandName?: string): string {
+  const command = commandName ? COMMANDS.find((c) => c.name === commandName) : undefined;
+  if (command) return commandUsage(command);
+  const width = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    'tally: event-sourced data products from a folder of YAML',
+    '',
+    'Usage: tally <command> [--project DIR] [--json] [flags]',
+    '',
+    'Commands:',
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
+    '',
+    'Global flags:',
+    '  -p, --project DIR  the project folder (default: the current folder)',
+    '      --json         machine-readable output',
+    '  -h, --help         help for a command: tally <command> --help',
+    '',
+    'Exit codes: 0 ok, 1 a problem in your project or input, 2 an internal or connection error.',
+  ].join('\n');
+}
+
+function commandUsage(c: Command): string {
+  return [`tally ${c.name}: ${c.summary}`, '', `Usage: ${c.usage}`, ...(c.help ? ['', c.help] : [])].join('\n');
+}

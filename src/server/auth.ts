@@ -1,0 +1,75 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { TokenConfig } from '../config/config.ts';
+import { HttpError } from './http-error.ts';
+
+/** What a request wants to do, for the token check. */
+export type Access =
+  | { kind: 'endpoint'; name: string; /** the endpoint's `token:` (a scope or a token name) */ required?: string }
+  | { kind: 'append'; datasource: string }
+  | { kind: 'admin' };
+
+/**
+ * Checks tokens in constant time: every configured token is compared (as SHA-256 digests, so
+ * lengths never leak), whatever matches first.
+ */
+export class TokenAuth {
+  private readonly digests: Array<{ token: TokenConfig; digest: Buffer }>;
+
+  constructor(tokens: readonly TokenConfig[]) {
+    this.digests = tokens.map((token) => ({ token, digest: sha256(token.value) }));
+  }
+
+  /** With no tokens configured, everything is public (a development setup). */
+  get enabled(): boolean {
+    return this.digests.length > 0;
+  }
+
+  /** Throws 401 / 403; returns the matched token (undefined when auth is off). */
+  check(presented: string | undefined, access: Access): TokenConfig | undefined {
+    if (!this.enabled) return undefined;
+    if (!presented) throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
+    const digest = sha256(presented);
+    let match: TokenConfig | undefined;
+    for (const d of this.digests) {
+      if (timingSafeEqual(d.digest, digest) && !match) match = d.token;
+    }
+    if (!match) throw new HttpError(401, 'the token is not valid');
+    if (!allows(match, access)) {
+      throw new HttpError(403, `the token \`${match.name}\` (scope ${match.scope}) may not ${describe(access)}`);
+    }
+    return match;
+  }
+}
+
+function allows(t: TokenConfig, access: Access): boolean {
+  if (t.scope === 'admin') return true;
+  switch (access.kind) {
+    case 'admin':
+      return false;
+    case 'append':
+      return t.scope === 'append' && (t.datasources === undefined || t.datasources.includes(access.datasource));
+    case 'endpoint': {
+      if (t.scope !== 'read') return false;
+      if (t.endpoints !== undefined && !t.endpoints.includes(access.name)) return false;
+      // `token: <name>` on an endpoint restricts it to that token (or admin).
+      const req = access.required;
+      return req === undefined || req === 'read' || req === t.name;
+    }
+  }
+}
+
+function describe(access: Access): string {
+  if (access.kind === 'endpoint') return `call the endpoint \`${access.name}\``;
+  if (access.kind === 'append') return `append to \`${access.datasource}\``;
+  return 'do this (admin only)';
+}
+
+function sha256(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+/** The token from `Authorization: Bearer x` or `?token=x`. */
+export function presentedToken(authorization: string | undefined, query: string | undefined): string | undefined {
+  const m = authorization ? /^Bearer\s+(.+)$/i.exec(authorization.trim()) : null;
+  return m?.[1]?.trim() || query || undefined;
+}
