@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isScalar, type Node } from 'yaml';
-import { type Problem, TallyError } from '../errors.ts';
+import { formatLocation, type Problem, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
@@ -29,12 +29,14 @@ export interface LoadConfigOptions {
 export function loadConfig(projectDir: string, opts: LoadConfigOptions = {}): Config {
   const problems: Problem[] = [];
   const config = readConfig(projectDir, opts.env ?? process.env, problems);
-  const errors = problems.filter((p) => p.severity === 'error');
+  const errors = sortProblems(problems.filter((p) => p.severity === 'error'));
   if (errors.length > 0) {
     const first = errors[0]!;
     throw new TallyError(
       'invalid-config',
-      errors.map((p) => `${p.location ? `${p.location.file}:${p.location.line}:${p.location.col}: ` : ''}${p.message}`).join('\n'),
+      errors
+        .map((p) => `${p.location ? `${formatLocation(p.location)}: ` : ''}${p.message}${p.hint ? ` (${p.hint})` : ''}`)
+        .join('\n'),
       first.location ? { location: first.location } : {},
     );
   }
@@ -73,8 +75,12 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
   const top = r.map(root, CONFIG_FILE, TOP_KEYS);
   if (!top) return;
   const str = (node: Node | null | undefined, what: string): string | undefined => {
+    if (node === undefined) return undefined; // absent: `require` has reported it when needed
     const s = r.string(node, what);
-    return s === undefined ? undefined : interpolate(r, node, s, env);
+    if (s === undefined) return undefined;
+    const before = r.problems.length;
+    const value = interpolate(r, node, s, env);
+    return r.problems.length === before ? value : undefined;
   };
 
   const ch = top.get('clickhouse');
@@ -196,6 +202,16 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
     if (validPort(n)) config.server.port = n;
     else bad('TALLY_PORT', `"${port}" is not a port number (0-65535)`);
   }
+}
+
+/** File order: by file, line, column; problems without a location last. */
+export function sortProblems(problems: Problem[]): Problem[] {
+  const key = (p: Problem) => (p.location ? [p.location.file, p.location.line, p.location.col] : ['\uffff', 0, 0]);
+  return [...problems].sort((a, b) => {
+    const [fa, la, ca] = key(a) as [string, number, number];
+    const [fb, lb, cb] = key(b) as [string, number, number];
+    return fa < fb ? -1 : fa > fb ? 1 : la - lb || ca - cb;
+  });
 }
 
 function splitBrokers(s: string): string[] {

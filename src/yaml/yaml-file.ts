@@ -23,13 +23,22 @@ export class YamlFile {
   static parse(file: string, text: string, problems: Problem[]): YamlFile {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-    const yf = new YamlFile(file, text, (doc.contents as Node | null) ?? null, lines);
-    for (const err of doc.errors) {
+    // After a syntax error the rest of the document is guesswork: report the first error only,
+    // and give no tree, so nobody reports noise about a half-parsed file.
+    const err = doc.errors[0];
+    const yf = new YamlFile(file, text, err ? null : ((doc.contents as Node | null) ?? null), lines);
+    if (err) {
+      const location = yf.at(err.pos[0]);
+      const line = text.split('\n')[location.line - 1] ?? '';
+      const hint = /\{[^}]*\$\{/.test(line)
+        ? 'a `${VAR}` inside a `{ ... }` mapping must be quoted: "${VAR}"'
+        : undefined;
       problems.push({
         severity: 'error',
         code: err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
         message: `YAML: ${firstLine(err.message)}`,
-        location: yf.at(err.pos[0]),
+        location,
+        ...(hint ? { hint } : {}),
       });
     }
     return yf;

@@ -1,0 +1,137 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadConfig, readConfig } from '../../../src/config/load-config.ts';
+import { type Problem, TallyError } from '../../../src/errors.ts';
+
+function project(yaml?: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tally-config-'));
+  if (yaml !== undefined) writeFileSync(join(dir, 'tally.yaml'), yaml);
+  return dir;
+}
+
+function failure(fn: () => unknown): TallyError {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof TallyError) return e;
+    throw e;
+  }
+  throw new Error('expected a TallyError');
+}
+
+describe('loadConfig', () => {
+  it('uses the defaults with no tally.yaml: embedded engine, database tally, loopback', () => {
+    const dir = project();
+    const c = loadConfig(dir, { env: {} });
+    expect(c.clickhouse.url).toBeUndefined();
+    expect(c.clickhouse.database).toBe('tally');
+    expect(c.clickhouse.embeddedPath).toBe(join(dir, '.tally', 'chdb'));
+    expect(c.kafka.brokers).toEqual(['127.0.0.1:9092']);
+    expect(c.server).toEqual({ host: '127.0.0.1', port: 7070 });
+    expect(c.tokens).toEqual([]);
+  });
+
+  it('reads every section and interpolates ${ENV} and ${ENV:-default}', () => {
+    const dir = project(
+      [
+        'name: demo',
+        'clickhouse:',
+        '  url: http://${CH_HOST}:8123',
+        '  user: ${CH_USER:-reader}',
+        '  database: analytics',
+        'kafka:',
+        '  brokers: [a:9092, "b:9092,c:9092"]',
+        '  client_id: demo',
+        '  sasl: { mechanism: scram-sha-256, username: u, password: "${KAFKA_PW}" }',
+        'server: { host: 0.0.0.0, port: 8080 }',
+        'tokens:',
+        '  ci: { token: "${READ_TOKEN}", scope: read, endpoints: [balance] }',
+        '  ops: { token: secret, scope: admin }',
+      ].join('\n'),
+    );
+    const c = loadConfig(dir, { env: { CH_HOST: 'ch.local', KAFKA_PW: 'pw', READ_TOKEN: 'r1' } });
+    expect(c.clickhouse.url).toBe('http://ch.local:8123');
+    expect(c.clickhouse.user).toBe('reader');
+    expect(c.clickhouse.database).toBe('analytics');
+    expect(c.kafka.brokers).toEqual(['a:9092', 'b:9092', 'c:9092']);
+    expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-256', username: 'u', password: 'pw' });
+    expect(c.server).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.tokens).toEqual([
+      { name: 'ci', value: 'r1', scope: 'read', endpoints: ['balance'] },
+      { name: 'ops', value: 'secret', scope: 'admin' },
+    ]);
+  });
+
+  it('lets TALLY_* variables override the file', () => {
+    const dir = project('clickhouse: { database: fromfile }\nserver: { port: 9000 }\n');
+    const c = loadConfig(dir, {
+      env: {
+        TALLY_CLICKHOUSE_URL: 'http://127.0.0.1:8123',
+        TALLY_CLICKHOUSE_DATABASE: 'fromenv',
+        TALLY_KAFKA_BROKERS: 'k1:9092, k2:9092',
+        TALLY_HOST: '127.0.0.2',
+        TALLY_PORT: '7171',
+        TALLY_CLICKHOUSE_USER: 'u',
+        TALLY_CLICKHOUSE_PASSWORD: 'p',
+      },
+    });
+    expect(c.clickhouse).toMatchObject({ url: 'http://127.0.0.1:8123', database: 'fromenv', user: 'u', password: 'p' });
+    expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
+    expect(c.server).toEqual({ host: '127.0.0.2', port: 7171 });
+  });
+
+  it('names the key, file and line of an unknown key, with a suggestion', () => {
+    const dir = project('clickhouse:\n  url: http://x:8123\n  databse: foo\n');
+    const e = failure(() => loadConfig(dir, { env: {} }));
+    expect(e.message).toBe('tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, user, password, database, cluster)');
+    expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
+  });
+
+  it('reports every problem at once', () => {
+    const dir = project(
+      ['server:', '  port: seventy', 'kafka:', '  ssl: maybe', 'tokens:', '  t: { token: x, scope: writer }'].join('\n'),
+    );
+    const e = failure(() => loadConfig(dir, { env: {} }));
+    const lines = e.message.split('\n');
+    expect(lines).toEqual([
+      'tally.yaml:2:9: server.port must be an integer from 0 to 65535',
+      'tally.yaml:4:8: kafka.ssl must be true or false',
+      'tally.yaml:6:25: tokens.t.scope must be one of admin, read, append',
+    ]);
+  });
+
+  it('names a missing environment variable', () => {
+    const dir = project('tokens:\n  ci:\n    token: ${CI_TOKEN}\n    scope: read\n');
+    const e = failure(() => loadConfig(dir, { env: {} }));
+    expect(e.message).toBe('tally.yaml:3:12: environment variable CI_TOKEN is not set (set CI_TOKEN, or write ${CI_TOKEN:-default})');
+    expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 12 });
+  });
+
+  it('says to quote ${VAR} inside a flow mapping', () => {
+    const problems: Problem[] = [];
+    readConfig(project('tokens:\n  ci: { token: ${CI_TOKEN}, scope: read }\n'), {}, problems);
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatchObject({ code: 'yaml-syntax', location: { line: 2 }, hint: expect.stringContaining('quoted') });
+  });
+
+  it('names a bad environment variable', () => {
+    const dir = project();
+    expect(failure(() => loadConfig(dir, { env: { TALLY_PORT: 'abc' } })).message).toBe(
+      'TALLY_PORT: "abc" is not a port number (0-65535)',
+    );
+    expect(failure(() => loadConfig(dir, { env: { TALLY_CLICKHOUSE_URL: 'localhost:8123' } })).message).toContain(
+      'TALLY_CLICKHOUSE_URL',
+    );
+    expect(failure(() => loadConfig(dir, { env: { TALLY_CLICKHOUSE_DATABASE: 'a-b' } })).message).toContain(
+      'TALLY_CLICKHOUSE_DATABASE',
+    );
+  });
+
+  it('reports YAML syntax errors with their line', () => {
+    const dir = project('clickhouse:\n  url: [unclosed\n');
+    const e = failure(() => loadConfig(dir, { env: {} }));
+    expect(e.message).toMatch(/^tally\.yaml:\d+:\d+: YAML: /);
+  });
+});
