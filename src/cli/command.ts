@@ -12,7 +12,7 @@ export interface CommandContext {
   /** Positional arguments after the command name. */
   args: string[];
   /** Parsed flags of this command. */
-  flags: Record<string, string | boolean | string[] | undefined>;
+  flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
   /** Resolves when the user asks to stop (SIGINT/SIGTERM); long-running commands wait on it. */
   stopSignal: AbortSignal;
 }

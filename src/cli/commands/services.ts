@@ -1,0 +1,142 @@
+import { loadConfig } from '../../config/load-config.ts';
+import { TallyError } from '../../errors.ts';
+import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
+import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
+import type { Command } from '../command.ts';
+import { table } from '../output.ts';
+
+export interface ServicesCommandContext {
+  projectDir: string;
+  clickhouseUrl?: string;
+  kafkaBrokers?: string[];
+  json: boolean;
+  stdout: (s: string) => void;
+  /** Progress lines (installs, downloads); default process.stderr. */
+  stderr?: (s: string) => void;
+}
+
+const ACTIONS = ['up', 'down', 'status'] as const;
+type Action = (typeof ACTIONS)[number];
+
+/**
+ * `tally services up|down|status [clickhouse|kafka] [--native] [--json]`: starts, stops or reports
+ * the local ClickHouse server and Kafka broker. Returns the exit code.
+ */
+export async function servicesCommand(argv: string[], ctx: ServicesCommandContext): Promise<number> {
+  const { action, only, native, json } = parseServicesArgs(argv, ctx.json);
+  const progress = ctx.stderr ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const opts = {
+    projectDir: ctx.projectDir,
+    clickhouseUrl: ctx.clickhouseUrl,
+    kafkaBrokers: ctx.kafkaBrokers,
+    only,
+    docker: native ? false : undefined,
+    log: json ? () => {} : progress,
+  };
+  if (action === 'up') {
+    const results = await servicesUp(opts);
+    ctx.stdout(json ? JSON.stringify(results, null, 2) : formatUp(results));
+  } else if (action === 'down') {
+    const results = await servicesDown(opts);
+    ctx.stdout(json ? JSON.stringify(results, null, 2) : formatDown(results));
+  } else {
+    const results = await servicesStatus(opts);
+    ctx.stdout(json ? JSON.stringify(results, null, 2) : formatStatus(results));
+  }
+  return 0;
+}
+
+/** The command as the dispatcher lists it; addresses come from tally.yaml and the environment. */
+export const servicesCliCommand: Command = {
+  name: 'services',
+  summary: 'start, stop or show the local ClickHouse server and Kafka broker',
+  usage: 'tally services up|down|status [clickhouse|kafka] [--native] [--json] [--project DIR]',
+  options: { native: { type: 'boolean' } },
+  help: [
+    'up      reuse a server already answering at the configured address, else start one with Docker',
+    '        (docker-compose.yml) when an engine answers, else natively: Debian clickhouse-server and',
+    '        Kafka from Maven Central jars, data and logs under .tally/. Waits until both answer.',
+    'down    stop what `up` started; servers Tally did not start are left alone.',
+    'status  state, owner (tally, docker, external), version and address of each service.',
+    '--native  never use Docker.',
+  ].join('\n'),
+  async run(ctx) {
+    const config = loadConfig(ctx.projectDir, { env: ctx.env });
+    const argv = [...ctx.args, ...(ctx.flags.native ? ['--native'] : [])];
+    return servicesCommand(argv, {
+      projectDir: ctx.projectDir,
+      clickhouseUrl: config.clickhouse.url,
+      kafkaBrokers: config.kafka.brokers,
+      json: ctx.json,
+      stdout: ctx.io.out,
+      stderr: ctx.io.err,
+    });
+  },
+};
+
+function parseServicesArgs(
+  argv: string[],
+  json: boolean,
+): { action: Action; only?: ServiceName[]; native: boolean; json: boolean } {
+  const flags = argv.filter((a) => a.startsWith('-'));
+  const words = argv.filter((a) => !a.startsWith('-'));
+  for (const f of flags) {
+    if (f !== '--json' && f !== '--native') {
+      throw new TallyError(
+        'CLI_USAGE',
+        `unknown flag \`${f}\` for tally services; allowed: --json, --native`,
+      );
+    }
+  }
+  const [action, ...names] = words;
+  if (!action || !(ACTIONS as readonly string[]).includes(action)) {
+    throw new TallyError(
+      'CLI_USAGE',
+      `tally services needs one of ${ACTIONS.join(', ')}${action ? ` (got \`${action}\`)` : ''}`,
+    );
+  }
+  for (const n of names) {
+    if (!(SERVICE_NAMES as readonly string[]).includes(n)) {
+      throw new TallyError('CLI_USAGE', `unknown service \`${n}\`; allowed: ${SERVICE_NAMES.join(', ')}`);
+    }
+  }
+  return {
+    action: action as Action,
+    ...(names.length > 0 ? { only: names as ServiceName[] } : {}),
+    native: flags.includes('--native'),
+    json: json || flags.includes('--json'),
+  };
+}
+
+const HEADER = ['service', 'state', 'owner', 'version', 'address'];
+
+function formatUp(results: UpResult[]): string {
+  const rows = results.map((r) => [
+    ...cells(r),
+    `${r.action.replace('-', ' ')} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
+  ]);
+  return table(rows, [...HEADER, '']);
+}
+
+function formatDown(results: DownResult[]): string {
+  const said: Record<DownResult['action'], string> = {
+    stopped: 'stopped',
+    'not-running': 'was not running',
+    'not-owned': 'left running: not started by tally',
+  };
+  return table(
+    results.map((r) => [r.name, said[r.action], r.owner ?? '-', r.address]),
+    ['service', 'result', 'owner', 'address'],
+  );
+}
+
+function formatStatus(results: ServiceStatus[]): string {
+  return table(
+    results.map((r) => [...cells(r), r.note ?? (r.pid ? `pid ${r.pid}` : '')]),
+    [...HEADER, ''],
+  );
+}
+
+function cells(r: ServiceStatus): string[] {
+  return [r.name, r.state, r.owner ?? '-', r.version ?? '-', r.address];
+}

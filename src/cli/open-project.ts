@@ -1,0 +1,18 @@
+import { TallyError } from '../errors.ts';
+import { loadProject } from '../project/load-project.ts';
+import type { Project } from '../project/model.ts';
+import type { CommandContext } from './command.ts';
+import { printProblems } from './output.ts';
+
+/** Loads and validates the project; prints every problem; throws when any is an error. */
+export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean } = {}): Project {
+  const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
+  const shown = opts.quietWarnings ? problems.filter((p) => p.severity === 'error') : problems;
+  printProblems(ctx.io, shown);
+  const errors = problems.filter((p) => p.severity === 'error');
+  if (!project || errors.length > 0) {
+    throw new TallyError('invalid-project', `${errors.length} problem${errors.length === 1 ? '' : 's'} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`);
+  }
+  return project;
+}
+

@@ -1,0 +1,46 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { serve } from '@hono/node-server';
+import type { Hono } from 'hono';
+import { TallyError } from '../errors.ts';
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Serves a hono app on host:port (loopback by default); port 0 picks a free port. */
+export async function startServer(app: Hono, host: string, port: number): Promise<RunningServer> {
+  const server = await new Promise<Server>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server)) as Server;
+    s.once('error', (err: NodeJS.ErrnoException) => {
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new TallyError('port-in-use', `port ${port} on ${host} is already in use`, {
+              exitCode: 2,
+              hint: 'stop the other process, or set server.port / TALLY_PORT',
+            })
+          : err,
+      );
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  server.requestTimeout = 60_000;
+  const addr = server.address() as AddressInfo;
+  const shownHost = host.includes(':') ? `[${host}]` : host;
+  return {
+    url: `http://${shownHost}:${addr.port}`,
+    port: addr.port,
+    close: (graceMs = 10_000) =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        server.close(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+        server.closeIdleConnections();
+      }),
+  };
+}
