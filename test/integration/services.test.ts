@@ -1,0 +1,141 @@
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Kafka, logLevel, Partitioners } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { TallyError } from '../../src/errors.ts';
+import { servicesStatus, servicesUp } from '../../src/services/services.ts';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const clickhouseUrl = inject('clickhouseUrl');
+const kafkaBrokers = inject('kafkaBrokers').split(',');
+const opts = { projectDir: REPO, clickhouseUrl, kafkaBrokers };
+
+describe('ClickHouse server', () => {
+  it('answers SELECT version() over HTTP with 18.x or later', async () => {
+    const res = await fetch(`${clickhouseUrl}/?query=${encodeURIComponent('SELECT version()')}`);
+    expect(res.status).toBe(200);
+    const version = (await res.text()).trim();
+    expect(version).toMatch(/^\d+\.\d+/);
+    expect(Number(version.split('.')[0])).toBeGreaterThanOrEqual(18);
+  });
+});
+
+describe('Kafka broker', () => {
+  it('delivers 200 messages over 4 partitions to a consumer group, each exactly once', async () => {
+    const kafka = new Kafka({
+      clientId: 'tally-services-test',
+      brokers: kafkaBrokers,
+      logLevel: logLevel.NOTHING,
+    });
+    const topic = `tally-services-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+
+    const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
+    await producer.connect();
+    const messages = Array.from({ length: 200 }, (_, i) => ({ key: `key-${i}`, value: `message-${i}` }));
+    await producer.send({ topic, messages });
+    await producer.disconnect();
+
+    const seen = new Map<string, number>();
+    const partitions = new Set<number>();
+    const consumer = kafka.consumer({ groupId: `${topic}-group` });
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    let allSeen: () => void = () => {};
+    const done = new Promise<void>((r) => {
+      allSeen = r;
+    });
+    await consumer.run({
+      eachMessage: async ({ partition, message }) => {
+        const value = message.value?.toString() ?? '';
+        seen.set(value, (seen.get(value) ?? 0) + 1);
+        partitions.add(partition);
+        if (seen.size === 200) allSeen();
+      },
+    });
+    const timeout = setTimeout(allSeen, 60_000);
+    await done;
+    clearTimeout(timeout);
+    // A moment more, so a duplicate delivery would be counted.
+    await new Promise((r) => setTimeout(r, 500));
+    await consumer.disconnect();
+    await admin.deleteTopics({ topics: [topic] }).catch(() => {});
+    await admin.disconnect();
+
+    expect(seen.size).toBe(200);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect([...partitions].sort()).toEqual([0, 1, 2, 3]);
+  });
+});
+
+describe('tally services', () => {
+  it('status reports both services running, with versions', async () => {
+    const status = await servicesStatus(opts);
+    expect(status.map((s) => s.name)).toEqual(['clickhouse', 'kafka']);
+    for (const s of status) {
+      expect(s.state).toBe('running');
+      expect(s.owner).toBeDefined();
+      expect(s.version).toBeTruthy();
+    }
+    expect(status[0]!.version).toMatch(/^\d+\.\d+/);
+  });
+
+  it('a second up is a quick no-op', async () => {
+    const t0 = Date.now();
+    const results = await servicesUp(opts);
+    expect(Date.now() - t0).toBeLessThan(5000);
+    for (const r of results) expect(['already-running', 'reused']).toContain(r.action);
+  });
+});
+
+describe('a port held by something else', () => {
+  let garbage: Server;
+  let port: number;
+  let projectDir: string;
+
+  beforeAll(async () => {
+    garbage = createServer((socket) => {
+      socket.on('error', () => {});
+      socket.end('garbage, not a database\r\n\r\n');
+    });
+    garbage.listen(0, '127.0.0.1');
+    await once(garbage, 'listening');
+    port = (garbage.address() as { port: number }).port;
+    projectDir = mkdtempSync(join(tmpdir(), 'tally-services-'));
+  });
+
+  afterAll(() => {
+    garbage.close();
+    rmSync(projectDir, { recursive: true, force: true });
+  });
+
+  it('is not reused as ClickHouse: the error names the port', async () => {
+    const err = await servicesUp({
+      projectDir,
+      clickhouseUrl: `http://127.0.0.1:${port}`,
+      only: ['clickhouse'],
+      docker: false,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TallyError);
+    expect((err as TallyError).code).toBe('SERVICE_PORT_TAKEN');
+    expect((err as TallyError).message).toContain(String(port));
+    expect((err as TallyError).message).toContain('garbage');
+  });
+
+  it('is not reused as Kafka: the error names the port', async () => {
+    const err = await servicesUp({
+      projectDir,
+      kafkaBrokers: [`127.0.0.1:${port}`],
+      only: ['kafka'],
+      docker: false,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TallyError);
+    expect((err as TallyError).code).toBe('SERVICE_PORT_TAKEN');
+    expect((err as TallyError).message).toContain(String(port));
+  });
+});
