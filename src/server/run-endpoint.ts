@@ -74,6 +74,8 @@ function limitSettings(endpoint: Endpoint): Settings {
     max_result_bytes: l.maxBytes ?? DEFAULT_LIMITS.maxBytes,
     result_overflow_mode: 'throw',
     max_memory_usage: l.maxMemoryUsage ?? DEFAULT_LIMITS.maxMemoryUsage,
+    // The same JSON from every server version: 64-bit integers as numbers (18.16 quotes them).
+    output_format_json_quote_64bit_integers: 0,
   };
 }
 
