@@ -88,7 +88,8 @@ export class ClickHouseService implements Service {
 
   async up(): Promise<UpResult> {
     const t0 = Date.now();
-    const own = this.ownProcess();
+    const running = this.ownProcess();
+    const own = this.isFor(running) ? running : undefined;
     const probe = await probeClickHouse(this.address);
     if (probe.kind === 'clickhouse') {
       const owner: ServiceOwner = own
@@ -115,6 +116,7 @@ export class ClickHouseService implements Service {
       await this.waitReady(own, () => (isOurProcess(own) ? undefined : 'the server process exited'));
       return this.result('already-running', 'tally', await this.version(), t0, own);
     }
+    if (running && !own) throw this.movedError(running);
     removePidFile(this.paths.pidFile);
     if (!isLoopbackHost(this.host)) {
       throw new TallyError(
@@ -153,7 +155,12 @@ export class ClickHouseService implements Service {
 
   async status(): Promise<ServiceStatus> {
     const base = { name: this.name, address: this.address };
-    const own = this.ownProcess();
+    const running = this.ownProcess();
+    const own = this.isFor(running) ? running : undefined;
+    const elsewhere =
+      running && !own
+        ? `tally's server from an earlier up runs at ${running.address} (pid ${running.pid})`
+        : undefined;
     const probe = await probeClickHouse(this.address);
     if (probe.kind === 'clickhouse') {
       if (own)
@@ -176,7 +183,7 @@ export class ClickHouseService implements Service {
       const err = await portTakenError('ClickHouse', this.host, this.port, SETTING, probe.detail);
       return { ...base, state: 'stopped', note: err.message };
     }
-    return { ...base, state: 'stopped' };
+    return { ...base, state: 'stopped', ...(elsewhere ? { note: elsewhere } : {}) };
   }
 
   private async startDocker(t0: number): Promise<UpResult> {
@@ -217,7 +224,13 @@ export class ClickHouseService implements Service {
     const command = formatCommand(binary.cmd, args);
     this.log(`clickhouse: starting ${command}`);
     const proc = spawnDetached(binary.cmd, args, { logFile: p.out, cwd: p.dir });
-    const rec: PidRecord = { pid: proc.pid, marker: p.config, command, startedAt: new Date().toISOString() };
+    const rec: PidRecord = {
+      pid: proc.pid,
+      marker: p.config,
+      command,
+      startedAt: new Date().toISOString(),
+      address: this.address,
+    };
     if (proc.pid > 0) writePidFile(p.pidFile, rec);
     await this.waitReady(rec, proc.exitReason);
     return this.result('started', 'tally', await this.version(), t0, rec);
@@ -246,6 +259,20 @@ export class ClickHouseService implements Service {
     const port = await freePort();
     this.log(`clickhouse: port ${NATIVE_TCP_PORT} is taken; the native protocol listens on ${port} instead`);
     return port;
+  }
+
+  /** Our server from an earlier `up` runs at another address, on this project's data folder. */
+  private movedError(rec: PidRecord): TallyError {
+    return new TallyError(
+      'SERVICE_MOVED',
+      `Tally's ClickHouse from an earlier \`tally services up\` still runs at ${rec.address} (pid ${rec.pid}) on this project's data, and ${this.address} was asked for.`,
+      { hint: `run \`tally services down\` first, or set ${SETTING} back to ${rec.address}`, exitCode: 1 },
+    );
+  }
+
+  /** True when our running server was started for the configured address. */
+  private isFor(rec: PidRecord | undefined): boolean {
+    return rec !== undefined && (rec.address === undefined || rec.address === this.address);
   }
 
   private ownProcess(): PidRecord | undefined {

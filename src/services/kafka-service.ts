@@ -94,7 +94,8 @@ export class KafkaService implements Service {
 
   async up(): Promise<UpResult> {
     const t0 = Date.now();
-    const own = this.ownProcess();
+    const running = this.ownProcess();
+    const own = this.isFor(running) ? running : undefined;
     if (own) {
       // Ours, answering or still starting: wait until it serves metadata.
       await this.waitReady(own, () => (isOurProcess(own) ? undefined : 'the broker process exited'));
@@ -117,6 +118,7 @@ export class KafkaService implements Service {
       }
       return this.result('reused', 'external', 'unknown', t0);
     }
+    if (running && !own) throw this.movedError(running);
     removePidFile(this.paths.pidFile);
     if (!isLoopbackHost(this.host)) {
       throw new TallyError(
@@ -154,7 +156,12 @@ export class KafkaService implements Service {
 
   async status(): Promise<ServiceStatus> {
     const base = { name: this.name, address: this.address };
-    const own = this.ownProcess();
+    const running = this.ownProcess();
+    const own = this.isFor(running) ? running : undefined;
+    const elsewhere =
+      running && !own
+        ? `tally's server from an earlier up runs at ${running.address} (pid ${running.pid})`
+        : undefined;
     const probe = await probeKafka(this.host, this.port);
     if (own) {
       const state = probe.kind === 'kafka' ? 'running' : 'starting';
@@ -176,7 +183,7 @@ export class KafkaService implements Service {
       const err = await portTakenError('Kafka', this.host, this.port, SETTING);
       return { ...base, state: 'stopped', note: err.message };
     }
-    return { ...base, state: 'stopped' };
+    return { ...base, state: 'stopped', ...(elsewhere ? { note: elsewhere } : {}) };
   }
 
   private async startDocker(t0: number): Promise<UpResult> {
@@ -233,6 +240,7 @@ export class KafkaService implements Service {
       marker: p.properties,
       command,
       startedAt: new Date().toISOString(),
+      address: this.address,
       version,
     };
     if (proc.pid > 0) writePidFile(p.pidFile, rec);
@@ -257,6 +265,20 @@ export class KafkaService implements Service {
     if ((await probeKafka(this.host, this.port, 1000)).kind !== 'kafka') return false;
     const cluster = await describeKafkaCluster(this.brokers, 2000);
     return cluster.brokers > 0;
+  }
+
+  /** Our server from an earlier `up` runs at another address, on this project's data folder. */
+  private movedError(rec: PidRecord): TallyError {
+    return new TallyError(
+      'SERVICE_MOVED',
+      `Tally's Kafka from an earlier \`tally services up\` still runs at ${rec.address} (pid ${rec.pid}) on this project's data, and ${this.address} was asked for.`,
+      { hint: `run \`tally services down\` first, or set ${SETTING} back to ${rec.address}`, exitCode: 1 },
+    );
+  }
+
+  /** True when our running server was started for the configured address. */
+  private isFor(rec: PidRecord | undefined): boolean {
+    return rec !== undefined && (rec.address === undefined || rec.address === this.address);
   }
 
   private ownProcess(): PidRecord | undefined {

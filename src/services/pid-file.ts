@@ -10,6 +10,8 @@ export interface PidRecord {
   /** The command that was run, for messages. */
   command: string;
   startedAt: string;
+  /** The address the server was started for; a later `up` for another address must not adopt it. */
+  address?: string;
   version?: string;
 }
 
