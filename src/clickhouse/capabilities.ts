@@ -24,6 +24,14 @@ export interface Capabilities {
   createOrReplace: boolean;
   /** A native `Bool` type (older servers use UInt8). */
   boolType: boolean;
+  /** Table and column `TTL` clauses (and `ALTER TABLE ... MODIFY TTL`). */
+  ttl: boolean;
+  /** `ALTER TABLE ... REMOVE TTL`. */
+  alterRemoveTtl: boolean;
+  /** `ALTER TABLE ... MODIFY SETTING` on MergeTree tables. */
+  alterModifySetting: boolean;
+  /** `ALTER TABLE ... MODIFY COLUMN c REMOVE DEFAULT` (older servers drop it with `MODIFY COLUMN c Type`). */
+  alterRemoveDefault: boolean;
 }
 
 /** Parses `major.minor.patch.build` (e.g. `18.16.1`, `26.7.2.1`). */
@@ -46,5 +54,9 @@ export function capabilitiesFor(version: string): Capabilities {
     map: atLeast(21, 8),
     createOrReplace: atLeast(20, 10),
     boolType: atLeast(21, 12),
+    ttl: atLeast(19, 6),
+    alterRemoveTtl: atLeast(20, 12),
+    alterModifySetting: atLeast(19, 10),
+    alterRemoveDefault: atLeast(21, 3),
   };
 }
