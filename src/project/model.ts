@@ -10,7 +10,7 @@ import type { SourceLocation } from '../errors.ts';
 // `AggregateFunction(argMax, String, DateTime)`, `Array(Tuple(a String, b UInt8))`).
 
 export type TypeArg =
-  | { kind: 'type'; type: TypeNode; /** element name in a named Tuple */ field?: string }
+  | { kind: 'type'; type: TypeNode /** element name in a named Tuple */; field?: string }
   | { kind: 'number'; value: number }
   | { kind: 'string'; value: string }
   /** a bare word such as an aggregate function name (`argMax`) or a call `quantiles(0.5, 0.9)` */
@@ -57,11 +57,22 @@ export interface Column {
   json?: JsonPath;
   /** A ClickHouse expression, used when the event lacks the field. */
   default?: string;
+  /**
+   * The value `default:` was written as, checked against the column type (a string, number,
+   * boolean, null or list); ingestion fills it in for a missing field. Absent for `default_expr`.
+   */
+  defaultValue?: unknown;
   comment?: string;
   loc: SourceLocation;
 }
 
-export type KafkaMetadataColumn = '__topic' | '__partition' | '__offset' | '__timestamp' | '__key' | '__headers';
+export type KafkaMetadataColumn =
+  | '__topic'
+  | '__partition'
+  | '__offset'
+  | '__timestamp'
+  | '__key'
+  | '__headers';
 
 export interface KafkaSource {
   topic: string;
@@ -104,7 +115,8 @@ export type TemplatePart =
   | { kind: 'param'; param: string; loc: SourceLocation }
   | {
       kind: 'if';
-      branches: ReadonlyArray<{ cond: TemplateExpr; body: readonly TemplatePart[] }>;
+      /** `loc` of a branch is its `{% if %}` / `{% elif %}` tag. */
+      branches: ReadonlyArray<{ cond: TemplateExpr; body: readonly TemplatePart[]; loc?: SourceLocation }>;
       otherwise?: readonly TemplatePart[];
       loc: SourceLocation;
     };
@@ -182,6 +194,10 @@ export interface Endpoint {
   maxStalenessMs?: number;
   limits: EndpointLimits;
   formats: readonly OutputFormat[];
+  /** Where the `pipe:` value is written (for problems found across files). */
+  pipeLoc?: SourceLocation;
+  /** Where the `token:` value is written. */
+  tokenLoc?: SourceLocation;
 }
 
 // ---------------------------------------------------------------------------------------------

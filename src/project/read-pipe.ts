@@ -1,0 +1,272 @@
+import { isScalar, isSeq, type Node } from 'yaml';
+import type { Problem } from '../errors.ts';
+import type { YamlFile } from '../yaml/yaml-file.ts';
+import { YamlReader } from '../yaml/yaml-reader.ts';
+import { checkValue } from './check-value.ts';
+import type { Materialize, Param, Pipe, PipeNode, TypeNode } from './model.ts';
+import { parseTemplate } from './parse-template.ts';
+import { isNumericType, parseType } from './parse-type.ts';
+import { reportTypeError } from './read-datasource.ts';
+import { referencedNames } from './sql-references.ts';
+import { fileLoc, IDENTIFIER } from './yaml-values.ts';
+
+const TOP_KEYS = ['description', 'params', 'nodes', 'materialize'];
+const PARAM_KEYS = ['type', 'required', 'default', 'description', 'enum', 'min', 'max'];
+const NODE_KEYS = ['name', 'description', 'sql'];
+const MATERIALIZE_KEYS = ['to'];
+
+/** Types a param may have; `Array(T)` of any of them is allowed too. */
+export const PARAM_TYPES: readonly string[] = [
+  'String',
+  'Int8',
+  'Int16',
+  'Int32',
+  'Int64',
+  'UInt8',
+  'UInt16',
+  'UInt32',
+  'UInt64',
+  'Float32',
+  'Float64',
+  'Decimal',
+  'Bool',
+  'Date',
+  'DateTime',
+];
+
+/** Whether `t` is a type a param may have. */
+export function isParamType(t: TypeNode): boolean {
+  if (t.name === 'Array' && t.args[0]?.kind === 'type') return PARAM_TYPES.includes(t.args[0].type.name);
+  return PARAM_TYPES.includes(t.name);
+}
+
+/**
+ * Reads one `pipes/<name>.pipe.yaml`: params, nodes (with their templates parsed and the names
+ * they read), and `materialize`. Cross-file rules (references, materialize columns, param use)
+ * are checked by validateProject.
+ */
+export function readPipe(yf: YamlFile, name: string, problems: Problem[]): Pipe | undefined {
+  const r = new YamlReader(yf, problems);
+  const top = r.map(yf.root, `pipe \`${name}\``, TOP_KEYS);
+  if (!top) return undefined;
+  const pipe: Pipe = {
+    kind: 'pipe',
+    name,
+    file: yf.file,
+    loc: fileLoc(yf.file),
+    params: new Map(),
+    nodes: [],
+  };
+  if (top.has('description')) {
+    const d = r.string(top.get('description'), 'description');
+    if (d !== undefined) pipe.description = d;
+  }
+  if (top.has('params')) pipe.params = readParams(r, top.get('params'));
+  const nodesNode = top.require('nodes');
+  if (nodesNode !== undefined) pipe.nodes = readNodes(r, nodesNode);
+  if (top.has('materialize')) {
+    const m = r.map(top.get('materialize'), '`materialize`', MATERIALIZE_KEYS);
+    const toNode = m?.require('to');
+    const to = toNode === undefined ? undefined : r.string(toNode, 'materialize.to (a data source name)');
+    if (to !== undefined) {
+      const mat: Materialize = { to, loc: r.loc(toNode) };
+      pipe.materialize = mat;
+      if (pipe.params.size > 0) {
+        r.error(
+          top.keyNode('params'),
+          'materialize-params',
+          'a materialized pipe cannot have params: it runs on every insert, with no request to take values from',
+          'remove params, or read this pipe from an endpoint instead of materializing it',
+        );
+      }
+    }
+  }
+  return pipe;
+}
+
+function readParams(r: YamlReader, node: Node | null | undefined): Map<string, Param> {
+  const params = new Map<string, Param>();
+  for (const { name, keyNode, value } of r.namedMap(node, '`params`')) {
+    if (!IDENTIFIER.test(name)) {
+      r.error(
+        keyNode,
+        'invalid-name',
+        `param name \`${name}\` must be letters, digits and underscores, not starting with a digit`,
+      );
+      continue;
+    }
+    const p = readParam(r, name, keyNode, value);
+    if (p) params.set(name, p);
+  }
+  return params;
+}
+
+function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | null): Param | undefined {
+  // Shorthand: `day: Date` is `day: { type: Date }`.
+  const shorthand = value && isScalar(value) && typeof value.value === 'string';
+  const m = shorthand ? undefined : r.map(value ?? keyNode, `param \`${name}\``, PARAM_KEYS);
+  if (!m && !shorthand) return undefined;
+  const typeNode = m ? m.require('type') : value;
+  const typeText = typeNode === undefined ? undefined : r.string(typeNode, `type of param \`${name}\``);
+  let type: TypeNode | undefined;
+  if (typeText !== undefined && typeNode) {
+    const parsed = parseType(typeText);
+    if (!parsed.ok) reportTypeError(r, typeNode, parsed);
+    else if (!isParamType(parsed.type)) {
+      r.error(
+        typeNode,
+        'unsupported-param-type',
+        `param \`${name}\` cannot be ${parsed.type.text}`,
+        `param types: ${PARAM_TYPES.join(', ')}, or Array(T) of them`,
+      );
+    } else type = parsed.type;
+  }
+  const param: Param = {
+    name,
+    type: type ?? { name: 'String', args: [], text: 'String' },
+    required: false,
+    loc: r.loc(keyNode),
+  };
+  if (!m) return type ? param : undefined;
+  if (m.has('required'))
+    param.required = r.boolean(m.get('required'), `required of param \`${name}\``) ?? false;
+  if (m.has('description')) {
+    const d = r.string(m.get('description'), 'description');
+    if (d !== undefined) param.description = d;
+  }
+  if (!type) return undefined;
+
+  const check = (node: Node | null | undefined, what: string): { ok: boolean; value?: unknown } => {
+    const c = checkValue(type, r.plain(node));
+    if (!c.ok) {
+      r.error(node, 'invalid-param-value', `${what} of param \`${name}\`: ${c.message}`);
+      return { ok: false };
+    }
+    return { ok: true, value: c.value };
+  };
+  const numeric = isNumericType(type);
+  for (const key of ['min', 'max'] as const) {
+    if (!m.has(key)) continue;
+    if (!numeric) {
+      r.error(
+        m.keyNode(key),
+        'invalid-param-value',
+        `${key} applies only to numeric params; \`${name}\` is ${type.text}`,
+      );
+      continue;
+    }
+    const n = r.number(m.get(key), `${key} of param \`${name}\``);
+    if (n !== undefined && check(m.get(key), key).ok) param[key] = n;
+  }
+  if (param.min !== undefined && param.max !== undefined && param.min > param.max) {
+    r.error(
+      m.get('max'),
+      'invalid-param-value',
+      `max of param \`${name}\` (${param.max}) is below its min (${param.min})`,
+    );
+  }
+  const inRange = (v: unknown, node: Node | null | undefined, what: string) => {
+    if (typeof v !== 'number' && typeof v !== 'string') return;
+    const n = Number(v);
+    if ((param.min !== undefined && n < param.min) || (param.max !== undefined && n > param.max)) {
+      r.error(
+        node,
+        'invalid-param-value',
+        `${what} of param \`${name}\` (${v}) is outside min..max (${param.min ?? '-inf'}..${param.max ?? 'inf'})`,
+      );
+    }
+  };
+  if (m.has('enum')) {
+    const enumNode = m.get('enum');
+    if (!enumNode || !isSeq(enumNode) || enumNode.items.length === 0) {
+      r.error(
+        enumNode,
+        'expected-list',
+        `enum of param \`${name}\` must be a non-empty list of allowed values`,
+      );
+    } else {
+      const values: unknown[] = [];
+      for (const item of enumNode.items as Node[]) {
+        const c = check(item, 'an enum value');
+        if (c.ok) {
+          inRange(c.value, item, 'an enum value');
+          values.push(c.value);
+        }
+      }
+      param.enum = values;
+    }
+  }
+  if (m.has('default')) {
+    const node = m.get('default');
+    const c = check(node, 'default');
+    if (c.ok) {
+      inRange(c.value, node, 'default');
+      if (param.enum && !param.enum.some((e) => sameValue(e, c.value))) {
+        r.error(node, 'invalid-param-value', `default of param \`${name}\` is not one of its enum values`);
+      }
+      param.default = c.value;
+      if (param.required) {
+        r.warn(
+          m.keyNode('required'),
+          'required-with-default',
+          `param \`${name}\` is required, so its default is never used`,
+          'remove required or the default',
+        );
+      }
+    }
+  }
+  return param;
+}
+
+function readNodes(r: YamlReader, node: Node | null): PipeNode[] {
+  const items = r.list(node, '`nodes`');
+  if (!items) return [];
+  if (items.length === 0) r.error(node, 'invalid-value', 'a pipe needs at least one node');
+  const out: PipeNode[] = [];
+  const seen = new Map<string, number>();
+  for (const item of items) {
+    const m = r.map(item, 'node', NODE_KEYS);
+    if (!m) continue;
+    const nameNode = m.require('name');
+    const name = nameNode === undefined ? undefined : r.string(nameNode, 'node `name`');
+    if (name !== undefined && !IDENTIFIER.test(name)) {
+      r.error(
+        nameNode,
+        'invalid-name',
+        `node name \`${name}\` must be letters, digits and underscores, not starting with a digit`,
+      );
+    } else if (name !== undefined && seen.has(name)) {
+      r.error(
+        nameNode,
+        'duplicate-node',
+        `node \`${name}\` is defined twice in this pipe (first on line ${seen.get(name)})`,
+      );
+    } else if (name !== undefined) {
+      seen.set(name, r.loc(nameNode).line);
+    }
+    const sqlNode = m.require('sql');
+    const sql = sqlNode === undefined ? undefined : r.string(sqlNode, `sql of node \`${name ?? '?'}\``);
+    if (sql !== undefined && sql.trim() === '')
+      r.error(sqlNode, 'invalid-value', `sql of node \`${name ?? '?'}\` is empty`);
+    if (name === undefined || sql === undefined || !sqlNode) continue;
+    const sqlStart = r.file.contentStart(sqlNode);
+    const pn: PipeNode = {
+      name,
+      sql,
+      template: parseTemplate(sql, { start: sqlStart, problems: r.problems }),
+      sqlStart,
+      references: referencedNames(sql),
+      loc: r.loc(item),
+    };
+    if (m.has('description')) {
+      const d = r.string(m.get('description'), 'description');
+      if (d !== undefined) pn.description = d;
+    }
+    if (IDENTIFIER.test(name) && !out.some((n) => n.name === name)) out.push(pn);
+  }
+  return out;
+}
+
+function sameValue(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}

@@ -1,0 +1,325 @@
+import type { Config } from '../config/config.ts';
+import type { Problem, SourceLocation } from '../errors.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
+import type { DataSource, Endpoint, Pipe } from './model.ts';
+import { templateParamUses } from './parse-template.ts';
+import { selectColumns } from './select-columns.ts';
+import { sqlLocator } from './sql-locator.ts';
+import { sqlReferences } from './sql-references.ts';
+
+/** What validateProject looks at: the project's parts, before they are frozen into a Project. */
+export interface ProjectParts {
+  config: Config;
+  datasources: ReadonlyMap<string, DataSource>;
+  pipes: ReadonlyMap<string, Pipe>;
+  endpoints: ReadonlyMap<string, Endpoint>;
+}
+
+export interface ValidateOptions {
+  /**
+   * Names whose files exist but could not be read (a YAML syntax error, say). References to them
+   * are not reported again as unknown: the file's own problems say what is wrong.
+   */
+  unreadable?: ReadonlySet<string>;
+}
+
+const SCOPES = ['admin', 'read', 'append'];
+
+/**
+ * The rules that need more than one file: names shared by data sources and pipes, what nodes
+ * read (unknown names, later nodes, a pipe reading its own materialize target), materialize
+ * targets and their columns, cycles of materialized pipes, params used but not declared or
+ * declared but unused, and what endpoints point at (pipe, token).
+ */
+export function validateProject(parts: ProjectParts, problems: Problem[], opts: ValidateOptions = {}): void {
+  const unreadable = opts.unreadable ?? new Set<string>();
+  const report = (
+    severity: Problem['severity'],
+    code: string,
+    location: SourceLocation,
+    message: string,
+    hint?: string,
+  ) => problems.push({ severity, code, message, location, ...(hint ? { hint } : {}) });
+  const dsNames = [...parts.datasources.keys()];
+
+  for (const pipe of parts.pipes.values()) {
+    // One namespace for tables and pipes, so a name means one thing in messages, URLs and
+    // ClickHouse; the exception is the pipe that fills its namesake (`account_balances`
+    // materializing into `account_balances`), a pattern worth keeping.
+    const clash = parts.datasources.get(pipe.name);
+    if (clash && pipe.materialize?.to !== pipe.name) {
+      report(
+        'error',
+        'duplicate-name',
+        pipe.loc,
+        `pipe \`${pipe.name}\` has the same name as data source \`${pipe.name}\` (${clash.file}); data sources and pipes share one namespace`,
+        'rename one of the files; only a pipe that materializes into its namesake may share its name',
+      );
+    }
+    checkParams(pipe, report);
+    checkNodes(pipe, parts, unreadable, report);
+    if (pipe.materialize) checkMaterialize(pipe, parts, unreadable, dsNames, report);
+  }
+  checkMaterializeCycles(parts, report);
+
+  const tokenNames = parts.config.tokens.map((t) => t.name);
+  const pipeNames = [...parts.pipes.keys()];
+  for (const ep of parts.endpoints.values()) {
+    const at = ep.pipeLoc ?? ep.loc;
+    const pipe = parts.pipes.get(ep.pipe);
+    if (!pipe && ep.pipe !== '' && !unreadable.has(ep.pipe)) {
+      if (parts.datasources.has(ep.pipe)) {
+        report(
+          'error',
+          'unknown-reference',
+          at,
+          `endpoint \`${ep.name}\` must read a pipe; \`${ep.pipe}\` is a data source`,
+          `add a pipe that selects from ${ep.pipe} and name it here`,
+        );
+      } else {
+        report(
+          'error',
+          'unknown-reference',
+          at,
+          `endpoint \`${ep.name}\` reads unknown pipe \`${ep.pipe}\`${didYouMean(ep.pipe, pipeNames)}`,
+        );
+      }
+    } else if (pipe?.materialize) {
+      report(
+        'error',
+        'endpoint-materialized-pipe',
+        at,
+        `endpoint \`${ep.name}\` reads pipe \`${ep.pipe}\`, which materializes into \`${pipe.materialize.to}\`; a materialized pipe cannot serve an endpoint`,
+        `add a pipe that reads ${pipe.materialize.to} and point the endpoint at it`,
+      );
+    }
+    if (ep.token !== undefined && !SCOPES.includes(ep.token) && !tokenNames.includes(ep.token)) {
+      report(
+        'error',
+        'unknown-token',
+        ep.tokenLoc ?? ep.loc,
+        `token \`${ep.token}\` is neither a scope (admin, read, append) nor a token in tally.yaml${didYouMean(ep.token, [...SCOPES, ...tokenNames])}`,
+      );
+    }
+  }
+}
+
+type Report = (
+  severity: Problem['severity'],
+  code: string,
+  location: SourceLocation,
+  message: string,
+  hint?: string,
+) => void;
+
+function checkParams(pipe: Pipe, report: Report): void {
+  const declared = [...pipe.params.keys()];
+  const used = new Set<string>();
+  for (const node of pipe.nodes) {
+    for (const use of templateParamUses(node.template)) {
+      used.add(use.param);
+      if (!pipe.params.has(use.param)) {
+        report(
+          'error',
+          'undeclared-param',
+          use.loc,
+          `param \`${use.param}\` is used in node \`${node.name}\` but not declared${didYouMean(use.param, declared)}`,
+          `declare it under params, e.g. ${use.param}: { type: String }`,
+        );
+      }
+    }
+  }
+  for (const p of pipe.params.values()) {
+    if (!used.has(p.name)) {
+      report(
+        'warning',
+        'unused-param',
+        p.loc,
+        `param \`${p.name}\` is declared but no node uses it`,
+        'use it in a node as {{ ' + p.name + ' }}, or remove it',
+      );
+    }
+  }
+}
+
+function checkNodes(pipe: Pipe, parts: ProjectParts, unreadable: ReadonlySet<string>, report: Report): void {
+  const index = new Map(pipe.nodes.map((n, i) => [n.name, i]));
+  pipe.nodes.forEach((node, i) => {
+    if (parts.datasources.has(node.name)) {
+      report(
+        'warning',
+        'node-shadows-datasource',
+        node.loc,
+        `node \`${node.name}\` has the name of a data source; later nodes of this pipe will read the node, not the data source`,
+      );
+    }
+    const locate = sqlLocator(node.sql, node.sqlStart);
+    const earlier = pipe.nodes.slice(0, i).map((n) => n.name);
+    for (const ref of sqlReferences(node.sql)) {
+      const at = locate(ref.offset);
+      const j = index.get(ref.name);
+      if (j !== undefined && j < i) continue;
+      if (j === i) {
+        report(
+          'error',
+          'node-cycle',
+          at,
+          `node \`${node.name}\` reads itself`,
+          'a node reads data sources and the nodes above it',
+        );
+      } else if (j !== undefined) {
+        report(
+          'error',
+          'node-cycle',
+          at,
+          `node \`${node.name}\` reads \`${ref.name}\`, which comes after it in the pipe`,
+          `move node ${ref.name} above ${node.name}; a node reads only the nodes above it`,
+        );
+      } else if (parts.datasources.has(ref.name)) {
+        if (pipe.materialize?.to === ref.name) {
+          report(
+            'error',
+            'materialize-reads-target',
+            at,
+            `node \`${node.name}\` reads \`${ref.name}\`, the data source this pipe materializes into; every insert would feed itself`,
+          );
+        }
+      } else if (unreadable.has(ref.name)) {
+        // its own file's problems are reported
+      } else if (parts.pipes.has(ref.name)) {
+        report(
+          'error',
+          'unknown-reference',
+          at,
+          `node \`${node.name}\` reads pipe \`${ref.name}\`; nodes read data sources and earlier nodes, not other pipes`,
+          parts.pipes.get(ref.name)?.materialize
+            ? `read the data source it materializes into: ${parts.pipes.get(ref.name)!.materialize!.to}`
+            : 'copy the nodes you need into this pipe, or materialize that pipe into a data source and read it',
+        );
+      } else {
+        report(
+          'error',
+          'unknown-reference',
+          at,
+          `node \`${node.name}\` reads unknown table \`${ref.name}\`${didYouMean(ref.name, [...earlier, ...parts.datasources.keys()])}`,
+          'a node reads data sources and the nodes above it; write db.table for a table outside the project',
+        );
+      }
+    }
+  });
+}
+
+function checkMaterialize(
+  pipe: Pipe,
+  parts: ProjectParts,
+  unreadable: ReadonlySet<string>,
+  dsNames: string[],
+  report: Report,
+): void {
+  const mat = pipe.materialize!;
+  const target = parts.datasources.get(mat.to);
+  if (!target) {
+    if (unreadable.has(mat.to)) return;
+    if (parts.pipes.has(mat.to)) {
+      report(
+        'error',
+        'unknown-reference',
+        mat.loc,
+        `materialize.to must name a data source; \`${mat.to}\` is a pipe`,
+      );
+    } else {
+      report(
+        'error',
+        'unknown-reference',
+        mat.loc,
+        `pipe \`${pipe.name}\` materializes into unknown data source \`${mat.to}\`${didYouMean(mat.to, dsNames)}`,
+        `create datasources/${mat.to}.datasource.yaml`,
+      );
+    }
+    return;
+  }
+  const last = pipe.nodes[pipe.nodes.length - 1];
+  const selected = last ? selectColumns(last.sql) : undefined;
+  if (!last || !selected) return;
+  const metadata = new Set<string>(target.kafka?.metadata ?? []);
+  const columns = target.columns.filter((c) => !metadata.has(c.name));
+  const names = columns.map((c) => c.name);
+  const missing = columns
+    .filter((c) => !selected.includes(c.name) && c.default === undefined)
+    .map((c) => c.name);
+  const extra = selected.filter((s) => !names.includes(s));
+  if (missing.length === 0 && extra.length === 0) return;
+  const parts_: string[] = [];
+  if (missing.length > 0) parts_.push(`missing ${missing.map((m) => `\`${m}\``).join(', ')}`);
+  if (extra.length > 0) {
+    parts_.push(`not in the data source ${extra.map((x) => `\`${x}\`${didYouMean(x, missing)}`).join(', ')}`);
+  }
+  report(
+    'error',
+    'materialize-columns',
+    mat.loc,
+    `the columns of node \`${last.name}\` do not match data source \`${mat.to}\`: ${parts_.join('; ')}`,
+    `data source ${mat.to} has ${names.join(', ')}; name each selected column after one (AS name)`,
+  );
+}
+
+/** Materialized pipes that feed each other in a loop (a -> b -> a) would insert forever. */
+function checkMaterializeCycles(parts: ProjectParts, report: Report): void {
+  const edges = new Map<string, Array<{ to: string; pipe: Pipe }>>();
+  for (const pipe of parts.pipes.values()) {
+    const to = pipe.materialize?.to;
+    if (!to || !parts.datasources.has(to)) continue;
+    const nodeNames = new Set(pipe.nodes.map((n) => n.name));
+    const reads = new Set(
+      pipe.nodes.flatMap((n) => n.references).filter((r) => !nodeNames.has(r) && parts.datasources.has(r)),
+    );
+    for (const from of reads) {
+      if (from === to) continue; // reported as materialize-reads-target
+      const list = edges.get(from) ?? [];
+      list.push({ to, pipe });
+      edges.set(from, list);
+    }
+  }
+  const state = new Map<string, 'active' | 'done'>();
+  const stack: Array<{ ds: string; via?: Pipe }> = [];
+  const reported = new Set<string>();
+  const visit = (ds: string) => {
+    state.set(ds, 'active');
+    for (const e of edges.get(ds) ?? []) {
+      const s = state.get(e.to);
+      if (s === 'active') {
+        const start = stack.findIndex((x) => x.ds === e.to);
+        const cycle = [...stack.slice(start), { ds: e.to, via: e.pipe }];
+        const key = cycle
+          .slice(1)
+          .map((c) => c.via!.name)
+          .sort()
+          .join(',');
+        if (!reported.has(key)) {
+          reported.add(key);
+          const path = cycle
+            .map((c, k) => (k === 0 ? c.ds : `(pipe ${c.via!.name}) -> ${c.ds}`))
+            .join(' -> ');
+          report(
+            'error',
+            'materialize-cycle',
+            e.pipe.materialize!.loc,
+            `materialized pipes form a cycle: ${path}`,
+            'every insert would flow around the loop forever; break it by materializing one of them elsewhere',
+          );
+        }
+      } else if (s === undefined) {
+        stack.push({ ds: e.to, via: e.pipe });
+        visit(e.to);
+        stack.pop();
+      }
+    }
+    state.set(ds, 'done');
+  };
+  for (const ds of [...edges.keys()].sort()) {
+    if (state.has(ds)) continue;
+    stack.push({ ds });
+    visit(ds);
+    stack.pop();
+  }
+}
