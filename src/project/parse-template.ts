@@ -228,6 +228,8 @@ class TemplateBuilder {
         this.error('template-syntax', 'empty `{% %}`: expected if, elif, else or end', open);
         return;
       default:
+        // `{% endif %}` still closes the if, so the rest of the template is read as meant.
+        if ((tag === 'endif' || tag === 'fi') && top) this.closeIf();
         this.error(
           'template-unknown-tag',
           `unknown tag \`{% ${tag} %}\`${didYouMean(tag, TAGS)}`,

@@ -1,4 +1,4 @@
-import type { Node } from 'yaml';
+import { isMap, type Node } from 'yaml';
 import type { Problem } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
@@ -82,7 +82,9 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
     if (d !== undefined) ds.description = d;
   }
 
-  const columns = readColumns(r, top);
+  // Columns whose own definition is wrong: already reported, so not "unknown" elsewhere.
+  const brokenColumns = new Set<string>();
+  const columns = readColumns(r, top, brokenColumns);
   if (top.has('source')) {
     const kafka = readSource(r, top.get('source'));
     if (kafka) {
@@ -105,7 +107,7 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
 
   const columnNames = columns.map((c) => c.name);
   const checkColumn = (item: Located<string>, what: string) => {
-    if (IDENTIFIER.test(item.value) && !columnNames.includes(item.value)) {
+    if (IDENTIFIER.test(item.value) && !columnNames.includes(item.value) && !brokenColumns.has(item.value)) {
       r.error(
         item.node,
         'unknown-column',
@@ -137,7 +139,7 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
   return ds;
 }
 
-function readColumns(r: YamlReader, top: MapView): Column[] {
+function readColumns(r: YamlReader, top: MapView, broken: Set<string>): Column[] {
   const out: Column[] = [];
   const node = top.require('columns');
   if (node === undefined) return out;
@@ -147,7 +149,11 @@ function readColumns(r: YamlReader, top: MapView): Column[] {
   const seen = new Map<string, number>();
   for (const item of items) {
     const c = readColumn(r, item);
-    if (!c) continue;
+    if (!c) {
+      const name = isMap(item) ? r.plain(item.get('name', true) as Node | undefined) : undefined;
+      if (typeof name === 'string') broken.add(name);
+      continue;
+    }
     const first = seen.get(c.name);
     if (first !== undefined) {
       r.error(item, 'duplicate-column', `column \`${c.name}\` is defined twice (first on line ${first})`);

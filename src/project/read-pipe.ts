@@ -1,5 +1,6 @@
 import { isScalar, isSeq, type Node } from 'yaml';
 import type { Problem } from '../errors.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import { checkValue } from './check-value.ts';
@@ -121,20 +122,22 @@ function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | nul
       );
     } else type = parsed.type;
   }
+  // With a wrong type the param is still declared (its problem is reported), so uses of it
+  // are not reported again as undeclared; String stands in and the project is not built.
   const param: Param = {
     name,
     type: type ?? { name: 'String', args: [], text: 'String' },
     required: false,
     loc: r.loc(keyNode),
   };
-  if (!m) return type ? param : undefined;
+  if (!m) return param;
   if (m.has('required'))
     param.required = r.boolean(m.get('required'), `required of param \`${name}\``) ?? false;
   if (m.has('description')) {
     const d = r.string(m.get('description'), 'description');
     if (d !== undefined) param.description = d;
   }
-  if (!type) return undefined;
+  if (!type) return param;
 
   const check = (node: Node | null | undefined, what: string): { ok: boolean; value?: unknown } => {
     const c = checkValue(type, r.plain(node));
@@ -202,7 +205,13 @@ function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | nul
     if (c.ok) {
       inRange(c.value, node, 'default');
       if (param.enum && !param.enum.some((e) => sameValue(e, c.value))) {
-        r.error(node, 'invalid-param-value', `default of param \`${name}\` is not one of its enum values`);
+        const allowed = param.enum.map((e) => String(e));
+        r.error(
+          node,
+          'invalid-param-value',
+          `default of param \`${name}\` (${String(c.value)}) is not one of its enum values${didYouMean(String(c.value), allowed)}`,
+          `enum: ${allowed.join(', ')}`,
+        );
       }
       param.default = c.value;
       if (param.required) {

@@ -117,8 +117,9 @@ function checkParams(pipe: Pipe, report: Report): void {
   const used = new Set<string>();
   for (const node of pipe.nodes) {
     for (const use of templateParamUses(node.template)) {
+      const first = !used.has(use.param);
       used.add(use.param);
-      if (!pipe.params.has(use.param)) {
+      if (first && !pipe.params.has(use.param)) {
         report(
           'error',
           'undeclared-param',

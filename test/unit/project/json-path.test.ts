@@ -29,7 +29,7 @@ describe('parseJsonPath', () => {
     ['$.a[0', 'expected `]` after the index', 5],
     ["$['a'", 'expected `]` after the quoted key', 5],
     ["$['a", 'unterminated single-quoted key', 2],
-    ['$a', 'unexpected `a`: continue the path with .key, [0] or [\'key\']', 1],
+    ['$a', "unexpected `a`: continue the path with .key, [0] or ['key']", 1],
   ])('%s is an error', (text, message, offset) => {
     expect(parseJsonPath(text)).toEqual({ ok: false, message, offset });
   });

@@ -76,7 +76,12 @@ describe('parseTemplate', () => {
     const p = parts[0]!;
     if (p.kind !== 'if') throw new Error('expected if');
     expect(p.branches.map((b) => b.cond)).toEqual([
-      { kind: 'compare', op: '==', left: { kind: 'param', param: 'a' }, right: { kind: 'literal', value: 'x' } },
+      {
+        kind: 'compare',
+        op: '==',
+        left: { kind: 'param', param: 'a' },
+        right: { kind: 'literal', value: 'x' },
+      },
       { kind: 'param', param: 'b' },
     ]);
     expect(p.branches[1]!.loc).toEqual(at(10, 25));
@@ -100,7 +105,12 @@ describe('parseTemplate', () => {
       expr: {
         kind: 'and',
         left: { kind: 'defined', param: 'a' },
-        right: { kind: 'compare', op: '>', left: { kind: 'param', param: 'a' }, right: { kind: 'literal', value: 5 } },
+        right: {
+          kind: 'compare',
+          op: '>',
+          left: { kind: 'param', param: 'a' },
+          right: { kind: 'literal', value: 5 },
+        },
       },
     });
   });
@@ -118,11 +128,16 @@ describe('parseTemplate', () => {
   });
 
   it('allows the literal on the left', () => {
-    expect(cond("'a' == x")).toMatchObject({ left: { kind: 'literal', value: 'a' }, right: { kind: 'param', param: 'x' } });
+    expect(cond("'a' == x")).toMatchObject({
+      left: { kind: 'literal', value: 'a' },
+      right: { kind: 'param', param: 'x' },
+    });
   });
 
   it('lists param uses with their locations', () => {
-    const { parts } = parse('{{ a }}\n{% if defined(b) and c > 1 %}{{ d }}{% elif e %}{% else %}{{ f }}{% end %}');
+    const { parts } = parse(
+      '{{ a }}\n{% if defined(b) and c > 1 %}{{ d }}{% elif e %}{% else %}{{ f }}{% end %}',
+    );
     expect(templateParamUses(parts)).toEqual([
       { param: 'a', loc: at(10, 7), kind: 'value' },
       { param: 'b', loc: at(11, 7), kind: 'condition' },
@@ -150,8 +165,20 @@ describe('parseTemplate errors are located', () => {
     ['{% end %}', 'template-syntax', '`{% end %}` without an open `{% if %}`', 10, 7],
     ['{% else %}', 'template-syntax', '`{% else %}` without an open `{% if %}`', 10, 7],
     ['{% elif a %}', 'template-syntax', '`{% elif %}` without an open `{% if %}`', 10, 7],
-    ['{% if a %}{% else %}{% elif b %}{% end %}', 'template-syntax', '`{% elif %}` after `{% else %}`', 10, 27],
-    ['{% if a %}{% else %}{% else %}{% end %}', 'template-syntax', 'a second `{% else %}` in the same `{% if %}`', 10, 27],
+    [
+      '{% if a %}{% else %}{% elif b %}{% end %}',
+      'template-syntax',
+      '`{% elif %}` after `{% else %}`',
+      10,
+      27,
+    ],
+    [
+      '{% if a %}{% else %}{% else %}{% end %}',
+      'template-syntax',
+      'a second `{% else %}` in the same `{% if %}`',
+      10,
+      27,
+    ],
     ['{% if a %}{% else x %}{% end %}', 'template-syntax', '`{% else %}` takes nothing after `else`', 10, 25],
     ['{% %}', 'template-syntax', 'empty `{% %}`: expected if, elif, else or end', 10, 7],
     ['{% if %}{% end %}', 'template-syntax', 'expected a condition, e.g. {% if defined(p) %}', 10, 7],
@@ -162,12 +189,30 @@ describe('parseTemplate errors are located', () => {
     ['{% if !a %}{% end %}', 'template-syntax', 'use `not` instead of `!`', 10, 13],
     ['{% if a b %}{% end %}', 'template-syntax', 'unexpected `b` in a condition', 10, 15],
     ['{% if (a %}{% end %}', 'template-syntax', 'expected `)` to close the `(`', 10, 16],
-    ['{% if a == %}{% end %}', 'template-syntax', 'the condition ends too early: expected a param, a literal or `(`', 10, 18],
+    [
+      '{% if a == %}{% end %}',
+      'template-syntax',
+      'the condition ends too early: expected a param, a literal or `(`',
+      10,
+      18,
+    ],
     ['{% if defined(a) == 1 %}{% end %}', 'template-syntax', '`==` compares a param with a literal', 10, 13],
     ["{% if 'a' == 'b' %}{% end %}", 'template-syntax', '`==` needs a param on one side', 10, 13],
-    ['{% if a < 1 < 2 %}{% end %}', 'template-syntax', 'comparisons cannot be chained: join them with and', 10, 19],
+    [
+      '{% if a < 1 < 2 %}{% end %}',
+      'template-syntax',
+      'comparisons cannot be chained: join them with and',
+      10,
+      19,
+    ],
     ['{% if defined a %}{% end %}', 'template-syntax', 'expected `(` after defined, e.g. defined(p)', 10, 21],
-    ['{% if defined(1) %}{% end %}', 'template-syntax', 'defined() takes a param name, e.g. defined(as_of)', 10, 21],
+    [
+      '{% if defined(1) %}{% end %}',
+      'template-syntax',
+      'defined() takes a param name, e.g. defined(as_of)',
+      10,
+      21,
+    ],
     ["{% if a == 'x %}{% end %}", 'template-syntax', 'unterminated string', 10, 18],
     ['{% if a ~ 1 %}{% end %}', 'template-syntax', 'unexpected `~` in a condition', 10, 15],
   ])('%s', (sql, code, message, line, col) => {

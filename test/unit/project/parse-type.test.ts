@@ -105,7 +105,10 @@ describe('parseType: valid types and canonical text', () => {
 
 describe('parseType: errors name the bad part', () => {
   it('suggests a name for a misspelt type', () => {
-    expect(error('Strng')).toMatchObject({ message: 'unknown ClickHouse type `Strng` (did you mean `String`?)', offset: 0 });
+    expect(error('Strng')).toMatchObject({
+      message: 'unknown ClickHouse type `Strng` (did you mean `String`?)',
+      offset: 0,
+    });
     expect(error('Nullable(Strng)')).toMatchObject({
       message: 'unknown ClickHouse type `Strng` (did you mean `String`?)',
       offset: 9,
@@ -117,8 +120,18 @@ describe('parseType: errors name the bad part', () => {
   });
 
   it.each([
-    ['Nullable(Array(String))', 'Nullable cannot contain Array', 9, 'write Array(Nullable(...)) to allow NULL elements'],
-    ['Nullable(LowCardinality(String))', 'Nullable cannot contain LowCardinality', 9, 'write LowCardinality(Nullable(...)) instead'],
+    [
+      'Nullable(Array(String))',
+      'Nullable cannot contain Array',
+      9,
+      'write Array(Nullable(...)) to allow NULL elements',
+    ],
+    [
+      'Nullable(LowCardinality(String))',
+      'Nullable cannot contain LowCardinality',
+      9,
+      'write LowCardinality(Nullable(...)) instead',
+    ],
     ['Nullable(Nullable(String))', 'Nullable cannot contain Nullable', 9, undefined],
     ['Nullable(Map(String, String))', 'Nullable cannot contain Map', 9, undefined],
     ['Nullable(Tuple(String))', 'Nullable cannot contain Tuple', 9, undefined],
@@ -127,7 +140,12 @@ describe('parseType: errors name the bad part', () => {
     ['LowCardinality(Decimal(9, 2))', 'LowCardinality cannot contain Decimal(9, 2)', 15, expect.any(String)],
     ['Map(Float64, String)', 'Map keys cannot be Float64', 4, expect.any(String)],
     ['Map(Nullable(String), String)', 'Map keys cannot be Nullable(String)', 4, expect.any(String)],
-    ['Array(Nested(a UInt8))', "Nested is only allowed as a column's own type, not inside Array", 6, undefined],
+    [
+      'Array(Nested(a UInt8))',
+      "Nested is only allowed as a column's own type, not inside Array",
+      6,
+      undefined,
+    ],
   ])('%s', (input, message, offset, hint) => {
     const e = error(input);
     expect(e.message).toBe(message);
@@ -160,9 +178,21 @@ describe('parseType: errors name the bad part', () => {
     ['Tuple(a String, UInt8)', 'Tuple: name all elements or none', 0],
     ['Tuple(a String, a UInt8)', 'Tuple: element `a` appears twice', 16],
     ['Nested(String)', 'Nested elements need a name and a type, e.g. Nested(id UInt64, name String)', 7],
-    ['SimpleAggregateFunction(sum)', 'SimpleAggregateFunction takes 2 arguments, e.g. SimpleAggregateFunction(sum, UInt64)', 0],
-    ['SimpleAggregateFunction(quantile(0.5), Float64)', 'SimpleAggregateFunction takes a function without parameters', 32],
-    ['AggregateFunction(1, UInt8)', 'AggregateFunction starts with an aggregate function name such as sum or argMax', 18],
+    [
+      'SimpleAggregateFunction(sum)',
+      'SimpleAggregateFunction takes 2 arguments, e.g. SimpleAggregateFunction(sum, UInt64)',
+      0,
+    ],
+    [
+      'SimpleAggregateFunction(quantile(0.5), Float64)',
+      'SimpleAggregateFunction takes a function without parameters',
+      32,
+    ],
+    [
+      'AggregateFunction(1, UInt8)',
+      'AggregateFunction starts with an aggregate function name such as sum or argMax',
+      18,
+    ],
     ['', 'expected a type name', 0],
     ['Array(,)', 'expected a type name, found `,`', 6],
     ['String!', 'unexpected `!` in type', 6],

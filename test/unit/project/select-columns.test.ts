@@ -3,7 +3,10 @@ import { selectColumns } from '../../../src/project/select-columns.ts';
 
 describe('selectColumns', () => {
   it.each([
-    ['SELECT account_id, sumState(amount) AS balance, maxState(timestamp) AS updated_at FROM t GROUP BY account_id', ['account_id', 'balance', 'updated_at']],
+    [
+      'SELECT account_id, sumState(amount) AS balance, maxState(timestamp) AS updated_at FROM t GROUP BY account_id',
+      ['account_id', 'balance', 'updated_at'],
+    ],
     ['select a, b as c from t', ['a', 'c']],
     ['SELECT t.a, x.b AS bee FROM t', ['a', 'bee']],
     ['SELECT DISTINCT a FROM t', ['a']],

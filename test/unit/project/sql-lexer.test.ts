@@ -5,7 +5,8 @@ const kinds = (sql: string) => significantTokens(lexSql(sql)).map((t) => [t.kind
 
 describe('lexSql', () => {
   it('rebuilds the input exactly from its tokens', () => {
-    const sql = "SELECT a, 'x''y\\'z' AS `b c`, \"d\" -- note\n/* multi\nline */ FROM t WHERE x >= 1.5e3 {{ p }}";
+    const sql =
+      "SELECT a, 'x''y\\'z' AS `b c`, \"d\" -- note\n/* multi\nline */ FROM t WHERE x >= 1.5e3 {{ p }}";
     expect(
       lexSql(sql)
         .map((t) => t.text)
@@ -20,15 +21,19 @@ describe('lexSql', () => {
   });
 
   it('reads quoted identifiers', () => {
-    expect(significantTokens(lexSql('SELECT "my col", `other``s` FROM "t"')).filter((t) => t.kind === 'quoted').map((t) => t.value)).toEqual([
-      'my col',
-      'other`s',
-      't',
-    ]);
+    expect(
+      significantTokens(lexSql('SELECT "my col", `other``s` FROM "t"'))
+        .filter((t) => t.kind === 'quoted')
+        .map((t) => t.value),
+    ).toEqual(['my col', 'other`s', 't']);
   });
 
   it('keeps comments and template tags whole', () => {
-    expect(lexSql('a -- FROM b\nc /* JOIN d */ {{ x }} {% if y %}').filter((t) => t.kind !== 'whitespace').map((t) => [t.kind, t.text])).toEqual([
+    expect(
+      lexSql('a -- FROM b\nc /* JOIN d */ {{ x }} {% if y %}')
+        .filter((t) => t.kind !== 'whitespace')
+        .map((t) => [t.kind, t.text]),
+    ).toEqual([
       ['word', 'a'],
       ['comment', '-- FROM b'],
       ['word', 'c'],

@@ -18,7 +18,7 @@ describe('sqlReferences', () => {
     ['SELECT * FROM db.events', []],
     ['SELECT * FROM a, b', ['a']],
     ["SELECT 'FROM x' FROM a -- JOIN y\n/* FROM z */", ['a']],
-    ['SELECT extract(DAY FROM ts), trim(BOTH \' \' FROM s), substring(s FROM 2) FROM a', ['a']],
+    ["SELECT extract(DAY FROM ts), trim(BOTH ' ' FROM s), substring(s FROM 2) FROM a", ['a']],
     ['SELECT * FROM a ARRAY JOIN tags AS tag', ['a']],
     ['SELECT * FROM a LEFT ARRAY JOIN tags', ['a']],
     ['WITH recent AS (SELECT * FROM a) SELECT * FROM recent', ['a']],

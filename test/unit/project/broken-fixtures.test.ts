@@ -1,0 +1,175 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadProject } from '../../../src/project/load-project.ts';
+
+/**
+ * One tiny broken project per validation rule under test/fixtures/broken/<rule>/. Each test
+ * asserts every problem the loader returns: severity, code, file:line:col and the exact message.
+ */
+const FIXTURES = join(import.meta.dirname, '../../fixtures/broken');
+
+/** `file:line:col: severity [code] message` */
+type Expected = string;
+
+const CASES: Record<string, Expected[]> = {
+  'duplicate-column': [
+    'datasources/events.datasource.yaml:2:38: error [duplicate-column] kafka metadata `__offset` clashes with a column of the same name',
+    'datasources/events.datasource.yaml:5:5: error [duplicate-column] column `id` is defined twice (first on line 4)',
+  ],
+  'duplicate-name': [
+    'pipes/events.pipe.yaml:1:1: error [duplicate-name] pipe `events` has the same name as data source `events` (datasources/events.datasource.yaml); data sources and pipes share one namespace',
+  ],
+  'duplicate-node': [
+    'pipes/totals.pipe.yaml:4:11: error [duplicate-node] node `t` is defined twice in this pipe (first on line 2)',
+  ],
+  'endpoint-materialized-pipe': [
+    'endpoints/copy.endpoint.yaml:1:7: error [endpoint-materialized-pipe] endpoint `copy` reads pipe `copy`, which materializes into `copy`; a materialized pipe cannot serve an endpoint',
+  ],
+  'engine-key-mismatch': [
+    'datasources/events.datasource.yaml:7:3: error [engine-key-mismatch] `version` applies only to ReplacingMergeTree, and this engine is MergeTree',
+  ],
+  'invalid-default': [
+    'datasources/events.datasource.yaml:6:14: error [invalid-default] default of column `qty`: expected an integer from 0 to 255 (UInt8), got "lots"',
+  ],
+  'invalid-json-path': [
+    'datasources/events.datasource.yaml:4:18: error [invalid-json-path] invalid JSONPath `$.user[*].id`: wildcards are not supported: name one key or index',
+    'datasources/events.datasource.yaml:7:11: error [invalid-json-path] `json: $` stores the whole event as text, so the column must be String, not UInt64',
+  ],
+  'invalid-name': [
+    'datasources/events_quarantine.datasource.yaml:1:1: error [invalid-name] data source name `events_quarantine` ends with `_quarantine`, which is reserved for quarantine tables',
+    "datasources/tally_events.datasource.yaml:1:1: error [invalid-name] data source name `tally_events` starts with `tally_`, which is reserved for Tally's own tables",
+    'pipes/my-pipe.pipe.yaml:1:1: error [invalid-name] pipe name `my-pipe` (from the file name) must be letters, digits and underscores, not starting with a digit',
+  ],
+  'invalid-param-value': [
+    'pipes/totals.pipe.yaml:2:34: error [invalid-param-value] default of param `limit`: expected an integer from 0 to 255 (UInt8), got 500',
+    'pipes/totals.pipe.yaml:3:31: error [invalid-param-value] default of param `day`: expected a date such as 2024-03-12, got "2024-13-01"',
+    'pipes/totals.pipe.yaml:4:58: error [invalid-param-value] default of param `status` (opne) is not one of its enum values',
+  ],
+  'invalid-type': [
+    'datasources/events.datasource.yaml:5:20: error [invalid-type] Nullable cannot contain Array',
+    'datasources/events.datasource.yaml:7:24: error [invalid-type] Decimal: the scale must be an integer from 0 to 10',
+  ],
+  'materialize-columns': [
+    'pipes/daily.pipe.yaml:7:7: error [materialize-columns] the columns of node `agg` do not match data source `daily`: missing `total`, `events`; not in the data source `totl` (did you mean `total`?)',
+  ],
+  'materialize-cycle': [
+    'pipes/b_to_a.pipe.yaml:4:20: error [materialize-cycle] materialized pipes form a cycle: a -> (pipe a_to_b) -> b -> (pipe b_to_a) -> a',
+  ],
+  'materialize-params': [
+    'pipes/copy.pipe.yaml:1:1: error [materialize-params] a materialized pipe cannot have params: it runs on every insert, with no request to take values from',
+  ],
+  'materialize-reads-target': [
+    'pipes/loop.pipe.yaml:3:25: error [materialize-reads-target] node `n` reads `a`, the data source this pipe materializes into; every insert would feed itself',
+  ],
+  'materialize-unknown-target': [
+    'pipes/copy.pipe.yaml:4:20: error [unknown-reference] pipe `copy` materializes into unknown data source `event` (did you mean `events`?)',
+  ],
+  'missing-key': [
+    'datasources/events.datasource.yaml:1:1: error [missing-key] data source `events` needs `engine`',
+    'datasources/events.datasource.yaml:2:5: error [missing-key] column needs `type`',
+  ],
+  'node-cycle': [
+    'pipes/totals.pipe.yaml:3:24: error [node-cycle] node `first` reads `second`, which comes after it in the pipe',
+    'pipes/totals.pipe.yaml:5:36: error [node-cycle] node `second` reads itself',
+  ],
+  'reads-pipe': [
+    'pipes/totals.pipe.yaml:3:35: error [unknown-reference] node `t` reads pipe `base`; nodes read data sources and earlier nodes, not other pipes',
+  ],
+  'template-unclosed': ['pipes/totals.pipe.yaml:7:7: error [template-unclosed] `{% if %}` is never closed'],
+  'template-unknown-tag': [
+    'pipes/totals.pipe.yaml:7:58: error [template-unknown-tag] unknown tag `{% endif %}`',
+  ],
+  'undeclared-param': [
+    'pipes/totals.pipe.yaml:2:3: warning [unused-param] param `account` is declared but no node uses it',
+    'pipes/totals.pipe.yaml:7:18: error [undeclared-param] param `acount` is used in node `t` but not declared (did you mean `account`?)',
+    'pipes/totals.pipe.yaml:8:7: error [undeclared-param] param `since` is used in node `t` but not declared',
+  ],
+  'unexpected-file': [
+    'datasources/events.yaml:1:1: warning [unexpected-file] datasources/events.yaml is ignored: files in datasources/ must end in .datasource.yaml',
+  ],
+  'unknown-column': [
+    'datasources/events.datasource.yaml:6:12: error [unknown-column] version names unknown column `updated_at`',
+    'datasources/events.datasource.yaml:7:33: error [unknown-column] sorting_key names unknown column `tiemstamp`',
+    'datasources/events.datasource.yaml:8:13: error [unknown-column] dedup_key names unknown column `event_id`',
+  ],
+  'unknown-datasource': [
+    'pipes/totals.pipe.yaml:5:12: error [unknown-reference] node `t` reads unknown table `transaction` (did you mean `transactions`?)',
+  ],
+  'unknown-engine': [
+    'datasources/events.datasource.yaml:4:9: error [unknown-engine] unknown engine `ReplacingMergTree` (did you mean `ReplacingMergeTree`?)',
+  ],
+  'unknown-key': [
+    'datasources/events.datasource.yaml:3:36: error [unknown-key] unknown key `jsn` in column (did you mean `json`?)',
+  ],
+  'unknown-node': [
+    'pipes/totals.pipe.yaml:5:35: error [unknown-reference] node `counted` reads unknown table `filterd` (did you mean `filtered`?)',
+  ],
+  'unknown-pipe': [
+    'endpoints/totals.endpoint.yaml:2:7: error [unknown-reference] endpoint `totals` reads unknown pipe `total` (did you mean `totals`?)',
+  ],
+  'unknown-token': [
+    'endpoints/totals.endpoint.yaml:2:8: error [unknown-token] token `dashbord` is neither a scope (admin, read, append) nor a token in tally.yaml (did you mean `dashboard`?)',
+  ],
+  'unknown-type': [
+    'datasources/events.datasource.yaml:2:23: error [unknown-type] unknown ClickHouse type `Strng` (did you mean `String`?)',
+    'datasources/events.datasource.yaml:4:32: error [unknown-type] unknown ClickHouse type `Sting` (did you mean `String`?)',
+  ],
+  'unsupported-param-type': [
+    'pipes/totals.pipe.yaml:2:17: error [unsupported-param-type] param `tags` cannot be Map(String, String)',
+  ],
+  'unused-param': [
+    'pipes/totals.pipe.yaml:3:3: warning [unused-param] param `limit` is declared but no node uses it',
+  ],
+  'wrong-value-type': [
+    'endpoints/totals.endpoint.yaml:2:8: error [expected-duration] cache must be a duration such as 500ms, 2s, 5m, 1h or 1d',
+    'pipes/totals.pipe.yaml:2:42: error [expected-boolean] required of param `min_amount` must be true or false',
+  ],
+  'yaml-syntax': [
+    'datasources/events.datasource.yaml:3:1: error [yaml-syntax] YAML: Flow map in block collection must be sufficiently indented and end with a }',
+  ],
+};
+
+describe('broken projects: one per rule, every problem located', () => {
+  it.each(Object.entries(CASES))('%s', (rule, expected) => {
+    const { project, problems } = loadProject(join(FIXTURES, rule), { env: {} });
+    const got = problems.map(
+      (p) =>
+        `${p.location?.file}:${p.location?.line}:${p.location?.col}: ${p.severity} [${p.code}] ${p.message}`,
+    );
+    if (rule === 'yaml-syntax') {
+      // The parser's own wording may change between yaml releases; its location and code do not.
+      expect(got.map((g) => g.replace(/ YAML: .*/, ''))).toEqual(
+        expected.map((e) => e.replace(/ YAML: .*/, '')),
+      );
+    } else {
+      expect(got).toEqual(expected);
+    }
+    const hasError = expected.some((e) => e.includes(': error ['));
+    expect(project === undefined).toBe(hasError);
+  });
+
+  it('gives hints that say what to do', () => {
+    const hint = (rule: string, code: string) =>
+      loadProject(join(FIXTURES, rule), { env: {} }).problems.find((p) => p.code === code)?.hint;
+    expect(hint('unknown-key', 'unknown-key')).toBe(
+      'allowed keys: name, type, json, default, default_expr, comment',
+    );
+    expect(hint('invalid-type', 'invalid-type')).toBe('write Array(Nullable(...)) to allow NULL elements');
+    expect(hint('node-cycle', 'node-cycle')).toBe(
+      'move node second above first; a node reads only the nodes above it',
+    );
+    expect(hint('engine-key-mismatch', 'engine-key-mismatch')).toBe(
+      'set type: ReplacingMergeTree, or remove version',
+    );
+    expect(hint('template-unknown-tag', 'template-unknown-tag')).toBe('close an if with `{% end %}`');
+    expect(hint('unexpected-file', 'unexpected-file')).toBe('rename it to events.datasource.yaml');
+    expect(hint('materialize-columns', 'materialize-columns')).toBe(
+      'data source daily has day, total, events, note; name each selected column after one (AS name)',
+    );
+  });
+
+  it('has a fixture for every rule it tests', async () => {
+    const { readdirSync } = await import('node:fs');
+    expect(readdirSync(FIXTURES).sort()).toEqual(Object.keys(CASES).sort());
+  });
+});
