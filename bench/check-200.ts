@@ -96,7 +96,10 @@ function generate(dir: string): void {
       writeFileSync(join(dir, 'pipes', `p_${j}.pipe.yaml`), materializedPipe(j, j % events));
     } else {
       writeFileSync(join(dir, 'pipes', `p_${j}.pipe.yaml`), endpointPipe(j % events, (j * 7) % events));
-      writeFileSync(join(dir, 'endpoints', `e_${j}.endpoint.yaml`), `pipe: p_${j}\ntoken: reader\ncache: 2s\n`);
+      writeFileSync(
+        join(dir, 'endpoints', `e_${j}.endpoint.yaml`),
+        `pipe: p_${j}\ntoken: reader\ncache: 2s\n`,
+      );
     }
   }
 }
@@ -110,7 +113,8 @@ try {
     const { project, problems } = loadProject(dir, { env: {} });
     times.push(performance.now() - t0);
     const errors = problems.filter((p) => p.severity === 'error');
-    if (!project || errors.length > 0) throw new Error(`generated project has problems: ${JSON.stringify(errors.slice(0, 3))}`);
+    if (!project || errors.length > 0)
+      throw new Error(`generated project has problems: ${JSON.stringify(errors.slice(0, 3))}`);
     if (run === 0) {
       console.log(
         `project: ${project.datasources.size} data sources, ${project.pipes.size} pipes, ${project.endpoints.size} endpoints`,
@@ -119,7 +123,9 @@ try {
   }
   const warm = times.slice(1).sort((a, b) => a - b);
   const median = warm[Math.floor(warm.length / 2)]!;
-  console.log(`loadProject: first run ${times[0]!.toFixed(0)} ms, warm median ${median.toFixed(0)} ms (goal < 1000 ms)`);
+  console.log(
+    `loadProject: first run ${times[0]!.toFixed(0)} ms, warm median ${median.toFixed(0)} ms (goal < 1000 ms)`,
+  );
   if (times[0]! > 1000) process.exitCode = 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });
