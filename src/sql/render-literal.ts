@@ -60,7 +60,8 @@ export function literalOf(v: ParamValue, t: ParamType, dialect: TypeDialect): st
     case 'string':
       return quoteString(v as string);
     case 'int':
-      return `to${t.name}(${String(v)})`;
+      // Number literals beyond 64 bits are not read exactly (2^127 is not an Int128 literal): use text.
+      return t.max > 2n ** 64n ? `to${t.name}('${String(v)}')` : `to${t.name}(${String(v)})`;
     case 'float':
       return floatLiteral(v as number, t.bits);
     case 'decimal':

@@ -6,7 +6,7 @@ describe('quoteString', () => {
   it('escapes backslash, quote, NUL, newlines, tabs and every other control character', () => {
     expect(quoteString("O'Brien")).toBe("'O\\'Brien'");
     expect(quoteString('a\\b')).toBe("'a\\\\b'");
-    expect(quoteString('\\\'')).toBe("'\\\\\\''");
+    expect(quoteString("\\'")).toBe("'\\\\\\''");
     expect(quoteString('a\0b')).toBe("'a\\0b'");
     expect(quoteString('1\n2\r3\t4')).toBe("'1\\n2\\r3\\t4'");
     expect(quoteString('\x01\x08\x1b\x1f\x7f')).toBe("'\\x01\\x08\\x1B\\x1F\\x7F'");
@@ -36,6 +36,7 @@ describe('renderLiteral', () => {
     expect(renderLiteral(255, ty('UInt8'))).toBe('toUInt8(255)');
     expect(renderLiteral('-9223372036854775808', ty('Int64'))).toBe('toInt64(-9223372036854775808)');
     expect(renderLiteral(18446744073709551615n, ty('UInt64'))).toBe('toUInt64(18446744073709551615)');
+    expect(renderLiteral(-(2n ** 127n), ty('Int128'))).toBe("toInt128('-170141183460469231731687303715884105728')");
     expect(() => renderLiteral('1.5', ty('Int32'))).toThrow(/cannot render "1.5" as a literal of type Int32/);
     expect(() => renderLiteral(256, ty('UInt8'))).toThrow(/\(out of range\)/);
   });
@@ -45,7 +46,9 @@ describe('renderLiteral', () => {
     expect(renderLiteral('1e21', ty('Float64'))).toBe('toFloat64(1e+21)');
     expect(renderLiteral(-0, ty('Float64'))).toBe('toFloat64(0)');
     expect(renderLiteral(0.1, ty('Float32'))).toBe('toFloat32(0.10000000149011612)');
-    expect(renderLiteral(5e-324, ty('Float64'))).toBe('(toFloat64(5.293955920339377e-23) * 9.332636185032189e-302)');
+    expect(renderLiteral(5e-324, ty('Float64'))).toBe(
+      '(toFloat64(5.293955920339377e-23) * 9.332636185032189e-302)',
+    );
     expect(5.293955920339377e-23 * 9.332636185032189e-302).toBe(5e-324);
     expect(() => renderLiteral(Number.NaN, ty('Float64'))).toThrow(/NaN is not accepted/);
     expect(() => renderLiteral(Number.POSITIVE_INFINITY, ty('Float64'))).toThrow(/out of range/);
@@ -79,15 +82,21 @@ describe('renderLiteral', () => {
     expect(renderLiteral(null, ty('Nullable', ty('String')))).toBe('CAST(NULL AS Nullable(String))');
     expect(renderLiteral('x', ty('Nullable', ty('String')))).toBe("toNullable('x')");
     expect(renderLiteral(null, ty('Nullable', ty('Bool')))).toBe('CAST(NULL AS Nullable(UInt8))');
-    expect(renderLiteral(null, ty('Nullable', ty('Bool')), { boolType: true })).toBe('CAST(NULL AS Nullable(Bool))');
-    expect(renderLiteral('1', ty('Nullable', ty('Decimal', 9, 1)))).toBe("toNullable(CAST('1' AS Decimal(9, 1)))");
+    expect(renderLiteral(null, ty('Nullable', ty('Bool')), { boolType: true })).toBe(
+      'CAST(NULL AS Nullable(Bool))',
+    );
+    expect(renderLiteral('1', ty('Nullable', ty('Decimal', 9, 1)))).toBe(
+      "toNullable(CAST('1' AS Decimal(9, 1)))",
+    );
   });
 
   it('Array: items of the element type; empty arrays typed', () => {
     expect(renderLiteral(['a', "b'"], ty('Array', ty('String')))).toBe("['a', 'b\\'']");
     expect(renderLiteral([], ty('Array', ty('String')))).toBe('CAST([] AS Array(String))');
     expect(renderLiteral('1,2', ty('Array', ty('UInt64')))).toBe('[toUInt64(1), toUInt64(2)]');
-    expect(renderLiteral([], ty('Array', ty('Array', ty('String'))))).toBe("CAST('[]' AS Array(Array(String)))");
+    expect(renderLiteral([], ty('Array', ty('Array', ty('String'))))).toBe(
+      "CAST('[]' AS Array(Array(String)))",
+    );
     expect(renderLiteral([[], ['x']], ty('Array', ty('Array', ty('String'))))).toBe(
       "[CAST([] AS Array(String)), ['x']]",
     );
@@ -102,7 +111,9 @@ describe('renderLiteral', () => {
   it('refuses types that are not param types', () => {
     expect(() => renderLiteral('x', ty('UUID'))).toThrow(/UUID is not a param type/);
     expect(() => renderLiteral('x', ty('Map', ty('String'), ty('String')))).toThrow(/not a param type/);
-    expect(() => renderLiteral(1, ty('Nullable', ty('Array', ty('Int8'))))).toThrow(/Nullable takes a scalar type/);
+    expect(() => renderLiteral(1, ty('Nullable', ty('Array', ty('Int8'))))).toThrow(
+      /Nullable takes a scalar type/,
+    );
   });
 
   it('reads LowCardinality(T) as T', () => {
