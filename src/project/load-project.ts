@@ -3,6 +3,7 @@ import { join, resolve } from 'node:path';
 import { readConfig } from '../config/load-config.ts';
 import { formatProblem, type Problem, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
+import { checkTokenLists } from './check-token-lists.ts';
 import { deepFreeze, FrozenMap } from './deep-freeze.ts';
 import type { DataSource, Endpoint, Pipe, Project } from './model.ts';
 import { readDatasource } from './read-datasource.ts';
@@ -70,6 +71,11 @@ export function loadProject(dir: string, opts: LoadProjectOptions = {}): LoadPro
   const endpoints = readKind(root, ENDPOINTS, problems, unreadable);
   checkRootFiles(root, problems);
   validateProject({ config, datasources, pipes, endpoints }, problems, { unreadable });
+  checkTokenLists(
+    config,
+    { endpoints: [...endpoints.keys(), ...unreadable], datasources: [...datasources.keys(), ...unreadable] },
+    problems,
+  );
 
   sortProblems(problems);
   if (problems.some((p) => p.severity === 'error')) return { problems };

@@ -79,6 +79,10 @@ const CASES: Record<string, Expected[]> = {
   'template-unknown-tag': [
     'pipes/totals.pipe.yaml:7:58: error [template-unknown-tag] unknown tag `{% endif %}`',
   ],
+  'token-lists-unknown-name': [
+    'tally.yaml:5:25: error [unknown-reference] token `dashboard` lists unknown endpoint `totls` (did you mean `totals`?)',
+    'tally.yaml:6:53: error [unknown-reference] token `writer` lists unknown data source `event` (did you mean `events`?)',
+  ],
   'undeclared-param': [
     'pipes/totals.pipe.yaml:2:3: warning [unused-param] param `account` is declared but no node uses it',
     'pipes/totals.pipe.yaml:7:18: error [undeclared-param] param `acount` is used in node `t` but not declared (did you mean `account`?)',
