@@ -1,5 +1,13 @@
 // Small builders for the project model, so these tests do not depend on the loader.
-import type { Param, Pipe, PipeNode, TemplateExpr, TemplatePart, TypeArg, TypeNode } from '../../../src/project/model.ts';
+import type {
+  Param,
+  Pipe,
+  PipeNode,
+  TemplateExpr,
+  TemplatePart,
+  TypeArg,
+  TypeNode,
+} from '../../../src/project/model.ts';
 
 const LOC = { file: 'pipes/test.pipe.yaml', line: 1, col: 1 };
 
@@ -12,7 +20,14 @@ export function ty(name: string, ...args: Array<TypeNode | number | string>): Ty
         ? { kind: 'string', value: a }
         : { kind: 'type', type: a },
   );
-  const text = (a: TypeArg) => (a.kind === 'number' ? String(a.value) : a.kind === 'string' ? `'${a.value}'` : a.kind === 'type' ? a.type.text : '');
+  const text = (a: TypeArg) =>
+    a.kind === 'number'
+      ? String(a.value)
+      : a.kind === 'string'
+        ? `'${a.value}'`
+        : a.kind === 'type'
+          ? a.type.text
+          : '';
   return { name, args: parts, text: parts.length ? `${name}(${parts.map(text).join(', ')})` : name };
 }
 
@@ -53,7 +68,11 @@ export const ex = {
   not: (expr: TemplateExpr): TemplateExpr => ({ kind: 'not', expr }),
   and: (left: TemplateExpr, right: TemplateExpr): TemplateExpr => ({ kind: 'and', left, right }),
   or: (left: TemplateExpr, right: TemplateExpr): TemplateExpr => ({ kind: 'or', left, right }),
-  cmp: (left: TemplateExpr, op: '==' | '!=' | '<' | '<=' | '>' | '>=', right: TemplateExpr): TemplateExpr => ({
+  cmp: (
+    left: TemplateExpr,
+    op: '==' | '!=' | '<' | '<=' | '>' | '>=',
+    right: TemplateExpr,
+  ): TemplateExpr => ({
     kind: 'compare',
     op,
     left,

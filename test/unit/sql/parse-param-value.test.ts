@@ -48,9 +48,13 @@ describe('parseParamValue: integers', () => {
   });
 
   it('refuses out-of-range values and says so', () => {
-    expect(rejects('2147483648', p).message).toBe(`param "n" is "2147483648" (out of range); expected ${INT32}`);
+    expect(rejects('2147483648', p).message).toBe(
+      `param "n" is "2147483648" (out of range); expected ${INT32}`,
+    );
     expect(rejects(1.5, p).message).toBe(`param "n" is 1.5 (not an integer); expected ${INT32}`);
-    expect(rejects('9'.repeat(500), p).message).toMatch(/^param "n" is "9{60}…" \(500 characters\); expected Int32/);
+    expect(rejects('9'.repeat(500), p).message).toMatch(
+      /^param "n" is "9{60}…" \(500 characters\); expected Int32/,
+    );
   });
 
   it('ranges of every width, 64-bit values exact as bigints', () => {
@@ -73,7 +77,9 @@ describe('parseParamValue: integers', () => {
 
   it('refuses a JSON number beyond 2^53 (it is not exact) but takes the same digits as a string', () => {
     const p64 = param('x', ty('Int64'));
-    expect(rejects(2 ** 60, p64).message).toContain('a JSON number this large is not exact; send it as a string');
+    expect(rejects(2 ** 60, p64).message).toContain(
+      'a JSON number this large is not exact; send it as a string',
+    );
     expect(parseParamValue(String(2n ** 60n), p64)).toBe(2n ** 60n);
   });
 
@@ -84,7 +90,9 @@ describe('parseParamValue: integers', () => {
     expect(e.expected).toBe('UInt16 between 1 and 100');
     expect(e.message).toBe('param "limit" is 0 (below the minimum 1); expected UInt16 between 1 and 100');
     expect(rejects('101', lim).message).toContain('(above the maximum 100)');
-    expect(rejects('-1', param('x', ty('Int64'), { min: 0 })).expected).toBe('Int64 between 0 and 9223372036854775807');
+    expect(rejects('-1', param('x', ty('Int64'), { min: 0 })).expected).toBe(
+      'Int64 between 0 and 9223372036854775807',
+    );
   });
 });
 
@@ -101,16 +109,29 @@ describe('parseParamValue: floats', () => {
     expect(Object.is(parseParamValue('-0', p), 0)).toBe(true);
   });
 
-  it.each([['1e309'], ['-1e309'], ['NaN'], ['nan'], ['inf'], ['Infinity'], ['0x10'], [''], [' 1'], ['1,5'], ['1.2.3']])(
-    'refuses %j',
-    (raw) => {
-      expect(rejects(raw, p).expected).toBe('Float64 (a finite number)');
-    },
-  );
+  it.each([
+    ['1e309'],
+    ['-1e309'],
+    ['NaN'],
+    ['nan'],
+    ['inf'],
+    ['Infinity'],
+    ['0x10'],
+    [''],
+    [' 1'],
+    ['1,5'],
+    ['1.2.3'],
+  ])('refuses %j', (raw) => {
+    expect(rejects(raw, p).expected).toBe('Float64 (a finite number)');
+  });
 
   it('names the reason for non-finite values', () => {
-    expect(rejects('1e309', p).message).toBe('param "f" is "1e309" (out of range); expected Float64 (a finite number)');
-    expect(rejects(Number.NaN, p).message).toBe('param "f" is NaN (NaN is not accepted); expected Float64 (a finite number)');
+    expect(rejects('1e309', p).message).toBe(
+      'param "f" is "1e309" (out of range); expected Float64 (a finite number)',
+    );
+    expect(rejects(Number.NaN, p).message).toBe(
+      'param "f" is NaN (NaN is not accepted); expected Float64 (a finite number)',
+    );
     expect(rejects(Number.POSITIVE_INFINITY, p).message).toContain('(out of range)');
   });
 
@@ -155,14 +176,19 @@ describe('parseParamValue: decimals', () => {
     expect(e.message).toBe(`param "amount" is "${raw}" (${reason}); expected ${expected}`);
   });
 
-  it.each([['1e3'], ['.5'], ['1.'], [''], ['NaN'], [' 1'], ['1,5'], ['0x10'], [true]])('refuses %j', (raw) => {
-    expect(rejects(raw, p).expected).toBe(expected);
-  });
+  it.each([['1e3'], ['.5'], ['1.'], [''], ['NaN'], [' 1'], ['1,5'], ['0x10'], [true]])(
+    'refuses %j',
+    (raw) => {
+      expect(rejects(raw, p).expected).toBe(expected);
+    },
+  );
 
   it('compares min and max exactly', () => {
     const d = param('d', ty('Decimal', 10, 2), { min: 0.5 });
     expect(parseParamValue('0.5', d)).toBe('0.5');
-    expect(rejects('0.49', d).expected).toBe('Decimal(10, 2) with at most 8 digits before the point and 2 after of at least 0.5');
+    expect(rejects('0.49', d).expected).toBe(
+      'Decimal(10, 2) with at most 8 digits before the point and 2 after of at least 0.5',
+    );
   });
 });
 
@@ -246,7 +272,8 @@ describe('parseParamValue: booleans, dates, strings', () => {
 
   it('String: any Unicode text up to 64 KiB of UTF-8, nothing but strings', () => {
     const p = param('s', ty('String'));
-    for (const s of ['', "O'Brien", 'a\0b', '\u{1F600}', '\\', "' OR 1=1 --"]) expect(parseParamValue(s, p)).toBe(s);
+    for (const s of ['', "O'Brien", 'a\0b', '\u{1F600}', '\\', "' OR 1=1 --"])
+      expect(parseParamValue(s, p)).toBe(s);
     expect(parseParamValue('x'.repeat(65536), p)).toHaveLength(65536);
     const long = rejects('é'.repeat(32769), p);
     expect(long.expected).toBe('String of at most 65536 bytes');
@@ -260,7 +287,9 @@ describe('parseParamValue: booleans, dates, strings', () => {
     expect(parseParamValue('EUR', cur)).toBe('EUR');
     const e = rejects('GBP', cur);
     expect(e.expected).toBe('String, one of "EUR", "USD"');
-    expect(e.message).toBe('param "currency" is "GBP" (not one of the allowed values); expected String, one of "EUR", "USD"');
+    expect(e.message).toBe(
+      'param "currency" is "GBP" (not one of the allowed values); expected String, one of "EUR", "USD"',
+    );
     const n = param('n', ty('UInt8'), { enum: [1, 2, 3] });
     expect(parseParamValue('2', n)).toBe(2);
     expect(rejects('4', n).expected).toBe('UInt8, one of 1, 2, 3');
@@ -303,7 +332,9 @@ describe('parseParamValue: Nullable and Array', () => {
     const nested = param('m', ty('Array', ty('Array', ty('Int8'))));
     expect(rejects('1,2', nested).message).toContain('(nested arrays must be given as a JSON array)');
     expect(rejects([[1], [2, 300]], nested).message).toContain('item 2.2 is 300 (out of range)');
-    expect(rejects([Array(6000).fill(1), Array(6000).fill(1)], nested).message).toContain('(more than 10000 items)');
+    expect(rejects([Array(6000).fill(1), Array(6000).fill(1)], nested).message).toContain(
+      '(more than 10000 items)',
+    );
   });
 
   it('applies enum, min and max to each item', () => {
@@ -373,7 +404,10 @@ describe('resolveParams', () => {
   it('reports a default that does not fit as the project’s error, at the param', () => {
     const bad = pipe('bad', [param('n', ty('UInt8'), { default: 300 })], []);
     expect(() => resolveParams(bad, {})).toThrow(
-      expect.objectContaining({ code: 'invalid-param-default', location: expect.objectContaining({ line: 1 }) }),
+      expect.objectContaining({
+        code: 'invalid-param-default',
+        location: expect.objectContaining({ line: 1 }),
+      }),
     );
   });
 });

@@ -36,7 +36,9 @@ describe('renderLiteral', () => {
     expect(renderLiteral(255, ty('UInt8'))).toBe('toUInt8(255)');
     expect(renderLiteral('-9223372036854775808', ty('Int64'))).toBe('toInt64(-9223372036854775808)');
     expect(renderLiteral(18446744073709551615n, ty('UInt64'))).toBe('toUInt64(18446744073709551615)');
-    expect(renderLiteral(-(2n ** 127n), ty('Int128'))).toBe("toInt128('-170141183460469231731687303715884105728')");
+    expect(renderLiteral(-(2n ** 127n), ty('Int128'))).toBe(
+      "toInt128('-170141183460469231731687303715884105728')",
+    );
     expect(() => renderLiteral('1.5', ty('Int32'))).toThrow(/cannot render "1.5" as a literal of type Int32/);
     expect(() => renderLiteral(256, ty('UInt8'))).toThrow(/\(out of range\)/);
   });
