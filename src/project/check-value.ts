@@ -5,8 +5,12 @@ import { decimalShape, INTEGER_RANGES, isDecimalType } from './parse-type.ts';
 export type CheckValueResult = { ok: true; value: unknown } | { ok: false; message: string };
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME =
-  /^(\d{4})-(\d{2})-(\d{2})(?:[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?$/;
+const DATE_TIME_SPACE = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?$/;
+const DATE_TIME_ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+// Date and DateTime values both ClickHouse 18.16 and current releases store and print correctly.
+const MIN_YEAR = 1970;
+const MAX_YEAR = 2105;
+const MAX_EPOCH = 4291747199; // 2105-12-31 23:59:59 UTC
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
@@ -44,14 +48,18 @@ export function checkValue(type: TypeNode, value: unknown): CheckValueResult {
   if (isDecimalType(type)) return checkDecimal(type, value);
   if (name === 'Bool') return typeof value === 'boolean' ? ok(value) : fail('true or false');
   if (name === 'Date' || name === 'Date32') {
-    return typeof value === 'string' && validDate(value, DATE.exec(value))
-      ? ok(value)
-      : fail('a date such as 2024-03-12');
+    const m = typeof value === 'string' ? DATE.exec(value) : null;
+    if (validDate(m) && (name === 'Date32' || inYears(m!))) return ok(value);
+    return fail(`a date such as 2024-03-12${name === 'Date' ? ` (years ${MIN_YEAR} to ${MAX_YEAR})` : ''}`);
   }
   if (name === 'DateTime' || name === 'DateTime64') {
-    const m = typeof value === 'string' ? DATE_TIME.exec(value) : null;
-    if (m && validDate(value as string, m) && (name === 'DateTime64' || m[7] === undefined)) return ok(value);
-    return fail('a date and time such as 2024-03-12 14:30:00');
+    const text = typeof value === 'string' ? value : '';
+    const m = DATE_TIME_SPACE.exec(text) ?? DATE_TIME_ISO.exec(text);
+    const fractionOk = name === 'DateTime64' || m?.[7] === undefined || text.includes('T');
+    if (validDate(m) && fractionOk && (name === 'DateTime64' || inYears(m!))) return ok(value);
+    const epoch = typeof value === 'number' && Number.isInteger(value) && value >= 0 && value <= MAX_EPOCH;
+    if (name === 'DateTime' && epoch) return ok(value);
+    return fail('a date and time such as 2024-03-12 14:30:00 or 2024-03-12T14:30:00Z');
   }
   if (name === 'UUID') return typeof value === 'string' && UUID.test(value) ? ok(value) : fail('a UUID');
   if (name === 'IPv4') {
@@ -146,12 +154,17 @@ function checkDecimal(type: TypeNode, value: unknown): CheckValueResult {
   return { ok: true, value };
 }
 
-function validDate(text: string, m: RegExpExecArray | null): boolean {
+function inYears(m: RegExpExecArray): boolean {
+  const y = Number(m[1]);
+  return y >= MIN_YEAR && y <= MAX_YEAR;
+}
+
+function validDate(m: RegExpExecArray | null): boolean {
   if (!m) return false;
   const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
   if (mo < 1 || mo > 12 || d < 1 || d > new Date(Date.UTC(y, mo, 0)).getUTCDate()) return false;
   if (m[4] !== undefined && (Number(m[4]) > 23 || Number(m[5]) > 59 || Number(m[6]) > 59)) return false;
-  return text.length > 0;
+  return true;
 }
 
 function describeValue(v: unknown): string {
