@@ -5,6 +5,7 @@
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { TallyError } from '../errors.ts';
 import type { Param, TemplateExpr, TemplatePart, TemplateValue } from '../project/model.ts';
+import { bareNumbers, type ValueSpan } from './bare-numbers.ts';
 import {
   coerceValue,
   compareDecimal,
@@ -65,7 +66,13 @@ export function renderTemplate(
   }
   const r = new Renderer(declared, resolved, { boolType: opts.capabilities.boolType }, mode, opts);
   r.parts(parts);
-  return { sql: r.sql, params: r.params, literalBytes: r.literalBytes };
+  const { sql, replaced } = bareNumbers(r.sql, r.spans);
+  // A placeholder written as a bare number needs no parameter, unless used elsewhere too.
+  const params: Record<string, unknown> = {};
+  r.spans.forEach((s, i) => {
+    if (s.placeholder && !replaced.has(i)) params[s.name] = r.params[s.name];
+  });
+  return { sql, params, literalBytes: r.literalBytes };
 }
 
 const PLACEHOLDER_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -81,6 +88,7 @@ class Renderer {
   sql = '';
   readonly params: Record<string, unknown> = {};
   readonly literalBytes = new Map<string, number>();
+  readonly spans: Array<ValueSpan & { name: string; placeholder: boolean }> = [];
 
   constructor(
     private readonly declared: ReadonlyMap<string, Param>,
@@ -115,17 +123,21 @@ class Renderer {
       );
     }
     const t = paramType(param.type);
+    const start = this.sql.length;
+    const bare = t.kind === 'int' || t.kind === 'float' ? String(v) : undefined;
     if (this.mode === 'params' && PLACEHOLDER_NAME.test(name)) {
       const sent = placeholderValue(v, t, false);
       if (sent !== CANNOT) {
         this.params[name] = sent;
         this.sql += `{${name}:${typeSql(t, this.dialect)}}`;
+        this.spans.push({ start, end: this.sql.length, name, placeholder: true, ...(bare ? { bare } : {}) });
         return;
       }
     }
     const lit = literalOf(v, t, this.dialect);
     this.literalBytes.set(name, (this.literalBytes.get(name) ?? 0) + Buffer.byteLength(lit, 'utf8'));
     this.sql += lit;
+    this.spans.push({ start, end: this.sql.length, name, placeholder: false, ...(bare ? { bare } : {}) });
   }
 
   private param(name: string, part: TemplatePart): Param {

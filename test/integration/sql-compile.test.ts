@@ -47,10 +47,30 @@ const union = pipe(
   ],
 );
 
+const top = pipe(
+  'top',
+  [
+    param('n', ty('UInt32'), { default: 2 }),
+    param('skip', ty('UInt64'), { default: 1 }),
+    param('q', ty('Float64'), { default: 0.5 }),
+  ],
+  [
+    node(
+      'ranked',
+      'SELECT account_id, amount FROM transactions ORDER BY amount DESC, account_id LIMIT {{ skip }}, {{ n }}',
+    ),
+    node(
+      'stats',
+      'SELECT quantile({{ q }})(toFloat64(amount)) AS median, count() AS n, {{ n }} AS asked FROM ranked',
+    ),
+  ],
+);
+
 const PROJECT = {
   pipes: new Map([
     [balance.name, balance],
     [union.name, union],
+    [top.name, top],
   ]),
   datasources: new Map(
     ['transactions', 'accounts'].map((n) => [n, { kind: 'datasource', name: n } as DataSource]),
@@ -128,6 +148,27 @@ forEachBackend('compiled chains', (ctx) => {
       );
       const rows = await ctx.engine.rows<{ account_id: string; n: unknown }>(q.sql, { params: q.params });
       expect(rows.map((r) => [r.account_id, Number(r.n)])).toEqual([['a2', 1]]);
+    }
+  });
+
+  it('numbers are bare where ClickHouse takes only a literal (LIMIT, aggregate parameters)', async () => {
+    for (const chain of chains()) {
+      for (const values of modes()) {
+        const q = compilePipe(
+          PROJECT,
+          'top',
+          { n: '2', q: '0.5' },
+          { capabilities: ctx.engine.capabilities, database: ctx.database, chain, values },
+        );
+        const res = await ctx.engine.query<{ median: unknown; n: unknown; asked: unknown }>(q.sql, {
+          params: q.params,
+        });
+        expect(
+          res.data.map((r) => [Number(r.median), Number(r.n), Number(r.asked)]),
+          `${chain} ${values}`,
+        ).toEqual([[3, 2, 2]]);
+        expect(res.meta.find((m) => m.name === 'asked')?.type).toBe('UInt32');
+      }
     }
   });
 

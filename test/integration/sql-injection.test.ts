@@ -202,6 +202,7 @@ const PARAMS = [
   param('ids', ty('Array', ty('Int32'))),
   param('ns', ty('Nullable', ty('String'))),
   param('cur', ty('String'), { enum: ['EUR', 'USD'] }),
+  param('lim', ty('UInt16')),
 ];
 
 const BENIGN: Record<string, unknown> = {
@@ -220,6 +221,7 @@ const BENIGN: Record<string, unknown> = {
   ids: '1,2',
   ns: 'n',
   cur: 'EUR',
+  lim: '10',
 };
 
 const filtered: TemplatePart[] = [
@@ -241,7 +243,7 @@ const PIPE = pipe('probe', PARAMS, [
     'SELECT id, name, amount, {{ s }} AS s_v, {{ i }} AS i_v, {{ u8 }} AS u8_v, {{ u64 }} AS u64_v, {{ i64 }} AS i64_v,\n' +
       '  {{ f }} AS f_v, {{ f32 }} AS f32_v, {{ d }} AS d_v, {{ b }} AS b_v, {{ day }} AS day_v, {{ t }} AS t_v,\n' +
       '  {{ tags }} AS tags_v, {{ ids }} AS ids_v, {{ cur }} AS cur_v\n' +
-      'FROM filtered ORDER BY id',
+      'FROM filtered ORDER BY id LIMIT {{ lim }}',
   ),
 ]);
 

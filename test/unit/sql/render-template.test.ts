@@ -35,7 +35,7 @@ describe('renderTemplate: values', () => {
     const out = render(tpl('SELECT * FROM t WHERE a = {{ account }} LIMIT {{ limit }}'), params, {
       account: "x' OR 1=1 --",
     });
-    expect(out.sql).toBe("SELECT * FROM t WHERE a = 'x\\' OR 1=1 --' LIMIT toUInt32(10)");
+    expect(out.sql).toBe("SELECT * FROM t WHERE a = 'x\\' OR 1=1 --' LIMIT 10");
     expect(out.params).toEqual({});
     expect(out.literalBytes.get('account')).toBe("'x\\' OR 1=1 --'".length);
   });
@@ -92,6 +92,27 @@ describe('renderTemplate: values', () => {
       n: null,
       ts: [10],
     });
+  });
+
+  it('writes numbers bare where ClickHouse takes only a number literal', () => {
+    const ps = [
+      param('n', ty('UInt32'), { default: 10 }),
+      param('skip', ty('UInt64'), { default: 5 }),
+      param('q', ty('Float64'), { default: 0.9 }),
+      param('ids', ty('Array', ty('UInt32')), { default: [1] }),
+    ];
+    const text =
+      'SELECT quantile({{ q }})(x), quantiles(0.5, {{ q }})(x), round(x, {{ n }}), x IN ({{ n }}, {{ skip }}), {{ ids }}\n' +
+      'FROM t SAMPLE {{ q }} LIMIT {{ n }} BY x LIMIT {{ skip }}, {{ n }} OFFSET {{ skip }}';
+    expect(render(tpl(text), ps, {}).sql).toBe(
+      'SELECT quantile(0.9)(x), quantiles(0.5, 0.9)(x), round(x, toUInt32(10)), x IN (toUInt32(10), toUInt64(5)), [toUInt32(1)]\n' +
+        'FROM t SAMPLE 0.9 LIMIT 10 BY x LIMIT 5, 10 OFFSET 5',
+    );
+    const out = render(tpl('SELECT {{ n }} AS n FROM t LIMIT {{ n }} OFFSET {{ skip }}'), ps, {}, 'params');
+    expect(out.sql).toBe('SELECT {n:UInt32} AS n FROM t LIMIT 10 OFFSET 5');
+    expect(out.params).toEqual({ n: 10 });
+    expect(render(tpl('SELECT 1 LIMIT 2, {{ n }}'), ps, {}).sql).toBe('SELECT 1 LIMIT 2, 10');
+    expect(render(tpl("SELECT 'LIMIT', {{ n }}"), ps, {}).sql).toBe("SELECT 'LIMIT', toUInt32(10)");
   });
 
   it('refuses params mode on a server without query parameters', () => {
@@ -163,7 +184,7 @@ describe('renderTemplate: {% if %}', () => {
     ];
     expect(sql(parts, ps, {})).toBe('SELECT x FROM t WHERE 1 LIMIT 1');
     expect(sql(parts, ps, { as_of: '2024-03-11 12:30:45', limit: '5' })).toBe(
-      'SELECT x FROM t WHERE 1 AND ts <= toDateTime(1710160245) LIMIT toUInt32(5)',
+      'SELECT x FROM t WHERE 1 AND ts <= toDateTime(1710160245) LIMIT 5',
     );
   });
 
