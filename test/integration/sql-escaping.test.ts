@@ -279,6 +279,9 @@ forEachBackend('escaping', (ctx) => {
 
   it('edge values of every numeric, date and boolean type read back exactly, with the declared type', async () => {
     const caps = ctx.engine.capabilities;
+    const utc = /^(Etc\/)?UTC$/.test(
+      (await ctx.engine.rows<{ tz: string }>('SELECT timezone() AS tz'))[0]!.tz,
+    );
     const cases = numericCases(caps.major >= 21);
     const outputs: string[] = [];
     for (const mode of modes()) {
@@ -301,7 +304,7 @@ forEachBackend('escaping', (ctx) => {
         const got = get(`v${i}`)!;
         const where = `${mode} ${c.name} = ${String(c.value)}: got ${got}`;
         expect(get(`t${i}`), where).toBe(typeSql(paramType(c.type), caps));
-        checkValue(c, got, get(`n${i}`), where, ctx.backend);
+        checkValue(c, got, get(`n${i}`), where, ctx.backend, utc);
       });
     }
     // Literal and query-parameter values give the same answers.
@@ -379,7 +382,15 @@ function extra(i: number, c: Case): string {
   return '';
 }
 
-function checkValue(c: Case, got: string, num: string | undefined, where: string, backend: string): void {
+/** Checks one edge value; DateTime text is compared only when the server prints in UTC (`utc`). */
+function checkValue(
+  c: Case,
+  got: string,
+  num: string | undefined,
+  where: string,
+  backend: string,
+  utc: boolean,
+): void {
   const t = paramType(c.type);
   switch (t.kind) {
     case 'int':
@@ -405,7 +416,7 @@ function checkValue(c: Case, got: string, num: string | undefined, where: string
     case 'datetime': {
       const epoch = Date.parse(`${String(c.value).replace(' ', 'T')}Z`) / 1000;
       expect(Number(num), where).toBe(epoch);
-      if (t.timezone === undefined && !(backend === 'server' && epoch === 0))
+      if (utc && t.timezone === undefined && !(backend === 'server' && epoch === 0))
         expect(got, where).toBe(c.value);
       break;
     }
