@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { TallyError } from '../../../src/errors.ts';
 import { loadProject, loadProjectOrThrow } from '../../../src/project/load-project.ts';
-import { DESIGN_FILES, writeProject } from './write-project.ts';
+import { DESIGN_FILES, removeProjects, writeProject } from './write-project.ts';
+
+afterAll(removeProjects);
 
 const env = {};
 

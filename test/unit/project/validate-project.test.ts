@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { loadProject } from '../../../src/project/load-project.ts';
-import { writeProject } from './write-project.ts';
+import { removeProjects, writeProject } from './write-project.ts';
+
+afterAll(removeProjects);
 
 const EVENTS = `columns:
   - { name: id, type: String }

@@ -1,16 +1,24 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+
+const written: string[] = [];
 
 /** Writes `files` (relative path -> text) into a fresh temp folder and returns its path. */
 export function writeProject(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'tally-project-'));
+  written.push(dir);
   for (const [rel, text] of Object.entries(files)) {
     const path = join(dir, rel);
     mkdirSync(dirname(path), { recursive: true });
     writeFileSync(path, text);
   }
   return dir;
+}
+
+/** Removes every folder writeProject made (call from afterAll). */
+export function removeProjects(): void {
+  for (const dir of written.splice(0)) rmSync(dir, { recursive: true, force: true });
 }
 
 /** The example files of DESIGN.md, exactly as written there, plus the snapshot data source they need. */
