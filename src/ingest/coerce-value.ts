@@ -1,0 +1,309 @@
+/**
+ * Strict coercion of one JSON value to one ClickHouse column type. Each coercer returns the value
+ * as JSONEachRow text ready to insert (exact digits, DateTime as epoch seconds) or a Refusal with
+ * a message a user can act on. The rules are listed in docs/ingestion.md; the unit tests check
+ * every rule and every message.
+ */
+import type { TypeNode } from '../project/model.ts';
+import { epochSeconds, parseDateDays, parseDateTimeText, ZoneReader } from './date-time-text.ts';
+import { decimalParts, decimalText, intDigits, JSON_NUMBER } from './decimal-text.ts';
+import { type JsonValue, RawNumber, stringifyJson } from './json-text.ts';
+
+export class Refusal {
+  constructor(readonly message: string) {}
+}
+
+/** JSON text for the insert, or why the value does not fit. */
+export type Coercer = (v: JsonValue) => string | Refusal;
+
+export interface CompiledType {
+  coerce: Coercer;
+  /** Nullable at the top: null and missing become NULL. */
+  nullable: boolean;
+}
+
+/** A type the ingester cannot fill from an event (yet); the message names it. */
+export class UnsupportedType extends Error {}
+
+const INT_BITS: Readonly<Record<string, [signed: boolean, bits: number]>> = {
+  Int8: [true, 8],
+  Int16: [true, 16],
+  Int32: [true, 32],
+  Int64: [true, 64],
+  Int128: [true, 128],
+  Int256: [true, 256],
+  UInt8: [false, 8],
+  UInt16: [false, 16],
+  UInt32: [false, 32],
+  UInt64: [false, 64],
+  UInt128: [false, 128],
+  UInt256: [false, 256],
+};
+
+const DECIMAL_PRECISION: Readonly<Record<string, number>> = {
+  Decimal32: 9,
+  Decimal64: 18,
+  Decimal128: 38,
+  Decimal256: 76,
+};
+
+const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const PLAIN_INT = /^-?(?:0|[1-9]\d*)$/;
+const FLOAT32_MAX = 3.4028234663852886e38;
+const DATE_RANGE = { min: 0, max: 65535, text: '1970-01-01 to 2149-06-06' };
+const DATE32_RANGE = { min: -25567, max: 120529, text: '1900-01-01 to 2299-12-31' };
+
+/** Compiles a coercer for a column type. Throws UnsupportedType for types events cannot fill. */
+export function compileType(type: TypeNode): CompiledType {
+  if (type.name === 'Nullable') return { coerce: compileInner(typeArg(type)), nullable: true };
+  return { coerce: compileInner(type), nullable: false };
+}
+
+function compileInner(type: TypeNode): Coercer {
+  const name = type.name;
+  if (name === 'LowCardinality') return compileInner(typeArg(type));
+  if (name === 'Nullable') {
+    const inner = compileInner(typeArg(type));
+    return (v) => (v === null ? 'null' : inner(v));
+  }
+  if (name === 'String') return coerceString;
+  if (name === 'FixedString') return fixedString(numberArg(type, 0));
+  const ints = INT_BITS[name];
+  if (ints) return integer(name, ints[0], ints[1]);
+  if (name === 'Float32' || name === 'Float64') return float(name);
+  if (name === 'Decimal' || name in DECIMAL_PRECISION) return decimal(type);
+  if (name === 'Bool') return coerceBool;
+  if (name === 'Date') return date('Date', DATE_RANGE);
+  if (name === 'Date32') return date('Date32', DATE32_RANGE);
+  if (name === 'DateTime') return dateTime(type);
+  if (name === 'UUID') return coerceUuid;
+  if (name === 'Enum8' || name === 'Enum16') return enumeration(type);
+  if (name === 'Array') return array(typeArg(type));
+  throw new UnsupportedType(`type ${type.text} is not supported for ingestion yet`);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function coerceString(v: JsonValue): string | Refusal {
+  if (typeof v === 'string') return JSON.stringify(v);
+  // An object or array is stored as its (compact, re-serialized) JSON text.
+  if (v !== null && typeof v === 'object' && !(v instanceof RawNumber))
+    return JSON.stringify(stringifyJson(v));
+  return new Refusal(`expected a string, got ${describe(v)}`);
+}
+
+function fixedString(n: number): Coercer {
+  return (v) => {
+    if (typeof v !== 'string')
+      return new Refusal(`expected a string of at most ${n} bytes, got ${describe(v)}`);
+    const bytes = Buffer.byteLength(v);
+    if (bytes > n)
+      return new Refusal(`expected a string of at most ${n} bytes, got ${describe(v)} (${bytes} bytes)`);
+    return JSON.stringify(v);
+  };
+}
+
+function integer(name: string, signed: boolean, bits: number): Coercer {
+  const lo = signed ? -(2n ** BigInt(bits - 1)) : 0n;
+  const hi = signed ? 2n ** BigInt(bits - 1) - 1n : 2n ** BigInt(bits) - 1n;
+  const loN = Number(lo);
+  const hiN = Number(hi);
+  const small = bits <= 32;
+  const range = `expected an integer from ${lo} to ${hi} (${name}), got`;
+  const what = `expected an integer (${name}), got`;
+  return (v) => {
+    if (typeof v === 'number') {
+      if (!Number.isInteger(v)) return new Refusal(`${what} ${describe(v)}: it has a fraction`);
+      if (small || Number.isSafeInteger(v)) {
+        if (v < loN || v > hiN) return new Refusal(`${range} ${describe(v)}`);
+        return String(v);
+      }
+      // Unreachable from JSON.parse (long numbers take the exact path); stay exact anyway.
+      return checkBig(BigInt(v), lo, hi, range, describe(v));
+    }
+    if (v instanceof RawNumber) {
+      const p = decimalParts(v.text)!;
+      if (p.frac !== '') return new Refusal(`${what} ${v.text}: it has a fraction`);
+      return checkBig(BigInt((p.negative ? '-' : '') + p.int), lo, hi, range, v.text);
+    }
+    if (typeof v === 'string') {
+      if (!PLAIN_INT.test(v)) return new Refusal(`${what} ${describe(v)}`);
+      return checkBig(BigInt(v), lo, hi, range, describe(v));
+    }
+    if (typeof v === 'boolean' && name === 'UInt8') return v ? '1' : '0';
+    return new Refusal(`${what} ${describe(v)}`);
+  };
+}
+
+function checkBig(b: bigint, lo: bigint, hi: bigint, range: string, shown: string): string | Refusal {
+  if (b < lo || b > hi) return new Refusal(`${range} ${shown}`);
+  return b.toString();
+}
+
+function float(name: 'Float32' | 'Float64'): Coercer {
+  const what = `expected a number (${name}), got`;
+  return (v) => {
+    let n: number;
+    if (typeof v === 'number') n = v;
+    else if (v instanceof RawNumber) n = Number(v.text);
+    else if (typeof v === 'string' && JSON_NUMBER.test(v)) n = Number(v);
+    else return new Refusal(`${what} ${describe(v)}`);
+    if (!Number.isFinite(n) || (name === 'Float32' && Math.abs(n) > FLOAT32_MAX)) {
+      const shown = typeof v === 'number' ? String(v) : v instanceof RawNumber ? v.text : describe(v);
+      return new Refusal(`${shown} is out of range for ${name}`);
+    }
+    return String(n);
+  };
+}
+
+function decimal(type: TypeNode): Coercer {
+  const { precision, scale } = decimalShape(type);
+  const maxInt = precision - scale;
+  const what = `expected a number (${type.text}), got`;
+  return (v) => {
+    let text: string;
+    if (typeof v === 'number') {
+      if (!Number.isFinite(v)) return new Refusal(`${what} ${describe(v)}`);
+      text = String(v);
+    } else if (v instanceof RawNumber) text = v.text;
+    else if (typeof v === 'string' && JSON_NUMBER.test(v)) text = v;
+    else return new Refusal(`${what} ${describe(v)}`);
+    const p = decimalParts(text)!;
+    if (p.frac.length > scale || intDigits(p) > maxInt) {
+      const shown = typeof v === 'string' ? describe(v) : text;
+      if (p.frac.length > scale) {
+        return new Refusal(`${type.text} takes at most ${scale} digits after the point, got ${shown}`);
+      }
+      return new Refusal(`${type.text} takes at most ${maxInt} digits before the point, got ${shown}`);
+    }
+    return decimalText(p);
+  };
+}
+
+function decimalShape(type: TypeNode): { precision: number; scale: number } {
+  if (type.name === 'Decimal') {
+    const precision = numberArg(type, 0);
+    const scale = type.args.length > 1 ? numberArg(type, 1) : 0;
+    return { precision, scale };
+  }
+  return { precision: DECIMAL_PRECISION[type.name]!, scale: numberArg(type, 0) };
+}
+
+function coerceBool(v: JsonValue): string | Refusal {
+  if (v === true) return 'true';
+  if (v === false) return 'false';
+  return new Refusal(`expected true or false, got ${describe(v)}`);
+}
+
+function date(name: string, range: { min: number; max: number; text: string }): Coercer {
+  return (v) => {
+    if (typeof v !== 'string')
+      return new Refusal(`expected a date as YYYY-MM-DD (${name}), got ${describe(v)}`);
+    const days = parseDateDays(v);
+    if (days === undefined) return new Refusal(`expected a date as YYYY-MM-DD (${name}), got ${describe(v)}`);
+    if (days < range.min || days > range.max) {
+      return new Refusal(`${describe(v)} is out of range for ${name} (${range.text})`);
+    }
+    return JSON.stringify(v);
+  };
+}
+
+function dateTime(type: TypeNode): Coercer {
+  const zoneName = type.args[0]?.kind === 'string' ? type.args[0].value : undefined;
+  let zone: ZoneReader | undefined;
+  if (zoneName !== undefined) {
+    try {
+      zone = new ZoneReader(zoneName);
+    } catch {
+      throw new UnsupportedType(`unknown time zone '${zoneName}' in ${type.text}`);
+    }
+  }
+  const what = `expected a date and time (YYYY-MM-DD hh:mm:ss, ISO-8601 with Z or an offset, or epoch seconds or milliseconds), got`;
+  const range = `is out of range for DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC)`;
+  return (v) => {
+    let r: ReturnType<typeof epochSeconds>;
+    if (typeof v === 'number') r = epochSeconds(v);
+    else if (v instanceof RawNumber) r = epochSeconds(Number(v.text));
+    else if (typeof v === 'string') r = parseDateTimeText(v, zone);
+    else return new Refusal(`${what} ${describe(v)}`);
+    if (r.ok) return String(r.seconds);
+    const shown = v instanceof RawNumber ? v.text : describe(v);
+    return new Refusal(r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
+  };
+}
+
+function coerceUuid(v: JsonValue): string | Refusal {
+  if (typeof v === 'string' && UUID.test(v)) return JSON.stringify(v.toLowerCase());
+  return new Refusal(`expected a UUID (8-4-4-4-12 hex digits), got ${describe(v)}`);
+}
+
+function enumeration(type: TypeNode): Coercer {
+  const byName = new Map<string, string>();
+  const byValue = new Map<number, string>();
+  for (const a of type.args) {
+    if (a.kind === 'enum') {
+      byName.set(a.name, JSON.stringify(a.name));
+      byValue.set(a.value, JSON.stringify(a.name));
+    }
+  }
+  const names = [...byName.keys()].map((n) => `'${n}'`).join(', ');
+  return (v) => {
+    const hit =
+      typeof v === 'string'
+        ? byName.get(v)
+        : typeof v === 'number'
+          ? byValue.get(v)
+          : v instanceof RawNumber
+            ? byValue.get(Number(v.text))
+            : undefined;
+    return hit ?? new Refusal(`expected one of ${names}, got ${describe(v)}`);
+  };
+}
+
+function array(element: TypeNode): Coercer {
+  const inner = compileType(element);
+  return (v) => {
+    if (!Array.isArray(v)) return new Refusal(`expected an array, got ${describe(v)}`);
+    const out: string[] = [];
+    for (let i = 0; i < v.length; i++) {
+      const item = v[i]!;
+      if (item === null && inner.nullable) {
+        out.push('null');
+        continue;
+      }
+      if (item === null) return new Refusal(`element ${i}: null is not allowed in ${element.text}`);
+      const r = inner.coerce(item);
+      if (r instanceof Refusal) return new Refusal(`element ${i}: ${r.message}`);
+      out.push(r);
+    }
+    return `[${out.join(',')}]`;
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function typeArg(type: TypeNode): TypeNode {
+  const a = type.args[0];
+  if (a?.kind !== 'type') throw new UnsupportedType(`type ${type.text} lacks its inner type`);
+  return a.type;
+}
+
+function numberArg(type: TypeNode, i: number): number {
+  const a = type.args[i];
+  if (a?.kind !== 'number') throw new UnsupportedType(`type ${type.text} lacks a number argument`);
+  return a.value;
+}
+
+/** How a refused value is shown in a message: `number 1.5`, `string "abc"`, `null`, `an object`. */
+export function describe(v: JsonValue | undefined): string {
+  if (v === undefined) return 'nothing';
+  if (v === null) return 'null';
+  if (typeof v === 'boolean') return String(v);
+  if (typeof v === 'number') return `number ${v}`;
+  if (v instanceof RawNumber) return `number ${v.text}`;
+  if (typeof v === 'string') {
+    const shown = v.length > 40 ? `${v.slice(0, 40)}...` : v;
+    return `string ${JSON.stringify(shown)}`;
+  }
+  return Array.isArray(v) ? 'an array' : 'an object';
+}

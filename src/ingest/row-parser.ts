@@ -1,0 +1,301 @@
+/**
+ * One JSON event -> one row of a data source's columns, or every reason it does not fit.
+ * Pure: no I/O. Values come out as JSONEachRow text (see coerce-value.ts), so the insert keeps
+ * exact digits; columns whose default is a ClickHouse expression are left for ClickHouse
+ * (`undefined` cells) when the event lacks them.
+ */
+
+import { TallyError } from '../errors.ts';
+import type { Column, DataSource } from '../project/model.ts';
+import { type CompiledType, compileType, describe, Refusal, UnsupportedType } from './coerce-value.ts';
+import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
+import {
+  JsonSyntaxError,
+  type JsonValue,
+  needsExactNumbers,
+  parseJsonExact,
+  RawNumber,
+} from './json-text.ts';
+
+/** Where an event came from in Kafka; absent for HTTP. Fills the `__topic`... metadata columns. */
+export interface EventMeta {
+  topic: string;
+  partition: number;
+  offset: number;
+  /** Message timestamp, epoch milliseconds. */
+  timestamp: number;
+  key: string | null;
+  /** Headers as a JSON object text. */
+  headers: string;
+}
+
+export interface RowProblem {
+  /** The column, or undefined for a problem with the whole event (e.g. malformed JSON). */
+  column?: string;
+  message: string;
+}
+
+export type ParsedRow =
+  | {
+      ok: true;
+      /** JSONEachRow value text per insert column; undefined = let ClickHouse evaluate its default. */
+      cells: (string | undefined)[];
+      /** The dedup key, when the data source has one. */
+      key?: string;
+    }
+  | { ok: false; problems: RowProblem[] };
+
+/** A column of the insert: its JSON key prefix and, for default_expr columns, the expression. */
+export interface InsertColumn {
+  name: string;
+  /** `"name":`, precomputed for building rows. */
+  prefix: string;
+  /** The ClickHouse DEFAULT expression, when the column has one that is not a plain value. */
+  defaultExpr?: string;
+  typeText: string;
+}
+
+export interface RowParserOptions {
+  /**
+   * Kafka coordinate columns the table has although the model does not list them (deploy adds
+   * them for exactly-once ingestion); they are filled like metadata columns.
+   */
+  hiddenColumns?: readonly ('__partition' | '__offset')[];
+}
+
+type Extractor = (event: JsonValue, raw: string, meta: EventMeta | undefined) => string | undefined | Refusal;
+
+const METADATA = new Set(['__topic', '__partition', '__offset', '__timestamp', '__key', '__headers']);
+
+/** The compiled parser of one data source. */
+export class RowParser {
+  readonly columns: readonly InsertColumn[];
+  readonly dedupKey: DedupKey | undefined;
+  private readonly extractors: Extractor[];
+  private readonly keyIndexes: number[];
+  private readonly needsObject: boolean;
+
+  constructor(
+    readonly datasource: DataSource,
+    opts: RowParserOptions = {},
+  ) {
+    const cols: InsertColumn[] = [];
+    const extractors: Extractor[] = [];
+    const unsupported: string[] = [];
+    for (const col of datasource.columns) {
+      try {
+        extractors.push(compileColumn(col, datasource.kafka !== undefined));
+      } catch (err) {
+        if (!(err instanceof UnsupportedType)) throw err;
+        unsupported.push(`\`${col.name}\`: ${err.message}`);
+        continue;
+      }
+      cols.push({
+        name: col.name,
+        prefix: `${JSON.stringify(col.name)}:`,
+        ...(col.default !== undefined && col.defaultValue === undefined ? { defaultExpr: col.default } : {}),
+        typeText: col.type.text,
+      });
+    }
+    if (unsupported.length > 0) {
+      throw new TallyError(
+        'ingest-unsupported',
+        `data source \`${datasource.name}\` cannot take events: ${unsupported.join('; ')}`,
+        { location: datasource.loc },
+      );
+    }
+    for (const name of opts.hiddenColumns ?? []) {
+      if (datasource.columns.some((c) => c.name === name)) continue;
+      cols.push({
+        name,
+        prefix: `${JSON.stringify(name)}:`,
+        typeText: name === '__partition' ? 'Int32' : 'Int64',
+      });
+      extractors.push(metadataExtractor(name));
+    }
+    this.columns = cols;
+    this.extractors = extractors;
+    this.dedupKey = dedupKeyOf(datasource);
+    this.keyIndexes = (this.dedupKey?.columns ?? []).map((k) => cols.findIndex((c) => c.name === k));
+    this.needsObject = datasource.columns.some((c) => c.json && c.json.segments.length > 0);
+  }
+
+  /** Parses one event (its text exactly as received). */
+  parse(raw: string, meta?: EventMeta): ParsedRow {
+    let event: JsonValue;
+    try {
+      event = JSON.parse(raw) as JsonValue;
+    } catch {
+      return { ok: false, problems: [{ message: malformed(raw) }] };
+    }
+    try {
+      return this.extract(event, raw, meta);
+    } catch (err) {
+      if (err !== NEEDS_EXACT) throw err;
+      // A number in a Decimal or 64-bit column whose source text could not be found alone:
+      // read the whole event again, keeping every number's text.
+      return this.extract(parseJsonExact(raw), raw, meta);
+    }
+  }
+
+  private extract(event: JsonValue, raw: string, meta: EventMeta | undefined): ParsedRow {
+    if (this.needsObject && (event === null || typeof event !== 'object' || Array.isArray(event))) {
+      return { ok: false, problems: [{ message: `the event is not a JSON object (got ${describe(event)})` }] };
+    }
+    const n = this.extractors.length;
+    const cells: (string | undefined)[] = new Array(n);
+    let problems: RowProblem[] | undefined;
+    for (let i = 0; i < n; i++) {
+      const r = this.extractors[i]!(event, raw, meta);
+      if (r instanceof Refusal) {
+        problems ??= [];
+        problems.push({ column: this.columns[i]!.name, message: r.message });
+      } else cells[i] = r;
+    }
+    if (problems) return { ok: false, problems };
+    if (!this.dedupKey) return { ok: true, cells };
+    return { ok: true, cells, key: this.dedupKey.fromCells(this.keyIndexes.map((i) => cells[i]!)) };
+  }
+}
+
+/** Compiles the parser of a data source; throws a TallyError naming columns it cannot fill. */
+export function compileRowParser(ds: DataSource, opts?: RowParserOptions): RowParser {
+  return new RowParser(ds, opts);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function compileColumn(col: Column, kafka: boolean): Extractor {
+  if (!col.json && METADATA.has(col.name) && kafka) return metadataExtractor(col.name);
+  const t = compileType(col.type);
+  const literal = col.defaultValue !== undefined ? literalDefault(col, t) : undefined;
+  const hasExpr = col.default !== undefined && col.defaultValue === undefined;
+  // Missing (or null in a non-Nullable column): the plain default, else ClickHouse's expression,
+  // else NULL for Nullable, else a problem.
+  const absent = (present: boolean): string | undefined | Refusal => {
+    if (literal !== undefined) return literal;
+    if (hasExpr) return undefined;
+    if (t.nullable) return 'null';
+    return new Refusal(
+      present
+        ? 'null is not allowed: the column is not Nullable and has no default'
+        : 'missing, and the column has no default and is not Nullable',
+    );
+  };
+  const path = col.json?.segments;
+  if (!path) return () => absent(false);
+  if (path.length === 0) return (_e, raw) => JSON.stringify(raw);
+  const coerce = t.coerce;
+  const exactKey = needsExactDigits(col.type.text) ? exactKeyPattern(path) : undefined;
+  return (event, raw) => {
+    const v = lookup(event, path);
+    if (v instanceof Refusal) return v;
+    if (v === undefined) return absent(false);
+    if (v === null) return t.nullable ? 'null' : absent(true);
+    if (exactKey !== undefined && typeof v === 'number') return coerce(rawNumber(raw, exactKey, v));
+    if (exactKey !== undefined && typeof v === 'object' && !(v instanceof RawNumber)) throw NEEDS_EXACT;
+    return coerce(v);
+  };
+}
+
+/** Thrown when a value needs the exact reader (see RowParser.parse). */
+const NEEDS_EXACT = new Error('needs the exact JSON reader');
+const NUMBER_AT = /\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
+
+/** `"key":` for a path ending in a key; '' (never found) for one ending in an index. */
+function exactKeyPattern(path: readonly (string | number)[]): string {
+  const last = path[path.length - 1];
+  return typeof last === 'string' ? `${JSON.stringify(last)}:` : '';
+}
+
+/**
+ * The source text of a number JSON.parse gave as `v`: found when `"key":` occurs exactly once in
+ * the event (so it is this member) and the number after it has the same value. Otherwise the
+ * whole event is read again exactly.
+ */
+function rawNumber(raw: string, pattern: string, v: number): RawNumber {
+  const at = pattern === '' ? -1 : raw.indexOf(pattern);
+  if (at >= 0 && raw.indexOf(pattern, at + pattern.length) < 0) {
+    NUMBER_AT.lastIndex = at + pattern.length;
+    const m = NUMBER_AT.exec(raw);
+    if (m && Number(m[1]) === v) return new RawNumber(m[1]!);
+  }
+  throw NEEDS_EXACT;
+}
+
+/** Follows a path; undefined when a key or index is absent (or null on the way). */
+function lookup(event: JsonValue, path: readonly (string | number)[]): JsonValue | undefined | Refusal {
+  let v: JsonValue = event;
+  for (let i = 0; i < path.length; i++) {
+    const seg = path[i]!;
+    if (v === null) return undefined;
+    if (typeof seg === 'number') {
+      if (!Array.isArray(v)) return notA('an array', v, path, i);
+      if (seg >= v.length) return undefined;
+      v = v[seg]!;
+    } else {
+      if (typeof v !== 'object' || Array.isArray(v) || v instanceof RawNumber) {
+        return notA('an object', v, path, i);
+      }
+      const o = v as { [key: string]: JsonValue };
+      if (!Object.hasOwn(o, seg)) return undefined;
+      v = o[seg]!;
+    }
+  }
+  return v;
+}
+
+function notA(what: string, v: JsonValue, path: readonly (string | number)[], i: number): Refusal {
+  const at = path
+    .slice(0, i)
+    .reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}.${p}`), '$');
+  return new Refusal(`expected ${what} at ${at}, got ${describe(v)}`);
+}
+
+function metadataExtractor(name: string): Extractor {
+  switch (name) {
+    case '__topic':
+      return (_e, _r, m) => JSON.stringify(m?.topic ?? '');
+    case '__partition':
+      return (_e, _r, m) => String(m?.partition ?? -1);
+    case '__offset':
+      return (_e, _r, m) => String(m?.offset ?? -1);
+    case '__timestamp':
+      return (_e, _r, m) => String(Math.floor((m?.timestamp ?? Date.now()) / 1000));
+    case '__key':
+      return (_e, _r, m) => JSON.stringify(m?.key ?? '');
+    default:
+      return (_e, _r, m) => JSON.stringify(m?.headers ?? '{}');
+  }
+}
+
+function literalDefault(col: Column, t: CompiledType): string {
+  const v = col.defaultValue as JsonValue;
+  if (v === null) return 'null';
+  const r = t.coerce(v);
+  if (r instanceof Refusal) {
+    throw new TallyError(
+      'invalid-default',
+      `default of column \`${col.name}\` does not fit ${col.type.text}: ${r.message}`,
+      {
+        location: col.loc,
+      },
+    );
+  }
+  return r;
+}
+
+/** Types whose values lose digits through a double. */
+function needsExactDigits(typeText: string): boolean {
+  return /Decimal|Int64|Int128|Int256/.test(typeText);
+}
+
+function malformed(raw: string): string {
+  if (raw.trim() === '') return 'malformed JSON: the event is empty';
+  try {
+    parseJsonExact(raw);
+    return 'malformed JSON';
+  } catch (err) {
+    return `malformed JSON: ${err instanceof JsonSyntaxError ? err.message : String(err)}`;
+  }
+}
