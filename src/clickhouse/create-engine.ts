@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type ClickHouseClient, type ClickHouseSettings, createClient } from '@clickhouse/client';
+import { type ClickHouseClient, ClickHouseLogLevel, type ClickHouseSettings, createClient } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
@@ -32,6 +32,8 @@ async function createServerEngine(ch: ClickHouseConfig, url: string, opts: Creat
     password: ch.password,
     request_timeout: opts.requestTimeoutMs ?? 300_000,
     application: 'tally',
+    // The client's own advice lines would reach users' terminals; our errors say what matters.
+    log: { level: ClickHouseLogLevel.ERROR },
   };
   const bootstrap = createClient(base);
   let version: string;

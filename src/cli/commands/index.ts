@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
+import { checkCommand } from './check.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
 
 /** Every `tally` command, in the order `tally --help` lists them. */
-export const COMMANDS: readonly Command[] = [servicesCliCommand, sqlCommand];
+export const COMMANDS: readonly Command[] = [checkCommand, servicesCliCommand, sqlCommand];

@@ -43,7 +43,7 @@ const CASES: Record<string, Expected[]> = {
   'invalid-param-value': [
     'pipes/totals.pipe.yaml:2:34: error [invalid-param-value] default of param `limit`: expected an integer from 0 to 255 (UInt8), got 500',
     'pipes/totals.pipe.yaml:3:31: error [invalid-param-value] default of param `day`: expected a date such as 2024-03-12 (years 1970 to 2105), got "2024-13-01"',
-    'pipes/totals.pipe.yaml:4:58: error [invalid-param-value] default of param `status` (opne) is not one of its enum values',
+    'pipes/totals.pipe.yaml:4:58: error [invalid-param-value] default of param `status` (opne) is not one of its enum values (did you mean `open`?)',
   ],
   'invalid-type': [
     'datasources/events.datasource.yaml:5:20: error [invalid-type] Nullable cannot contain Array',

@@ -1,0 +1,81 @@
+import { createEngine, quoteIdent } from '../../clickhouse/create-engine.ts';
+import type { Engine } from '../../clickhouse/engine.ts';
+import { createTableSql } from '../../deploy/ddl.ts';
+import { desiredState } from '../../deploy/desired-state.ts';
+import type { Problem, SourceLocation } from '../../errors.ts';
+import type { PipeNode, Project } from '../../project/model.ts';
+import { compileNodeForCheck } from '../../sql/index.ts';
+
+/**
+ * `tally check --sql`: creates the project's tables in a scratch database of the configured
+ * ClickHouse, runs every compiled node as `SELECT * FROM (...) LIMIT 0`, and maps a refusal back
+ * to the node's file and line. The scratch database is dropped afterwards.
+ */
+export async function analyseProjectSql(project: Project, engineIn?: Engine): Promise<Problem[]> {
+  const engine = engineIn ?? (await createEngine(project.config.clickhouse, { cwd: project.root }));
+  const scratch = `tally_check_${process.pid}_${Date.now().toString(36)}`;
+  const ctx = { database: scratch, capabilities: engine.capabilities };
+  const problems: Problem[] = [];
+  try {
+    await engine.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(scratch)}`);
+    for (const ds of desiredState(project, ctx).datasources.values()) {
+      try {
+        await engine.command(createTableSql(ds.table, ctx));
+      } catch (err) {
+        const source = project.datasources.get(ds.name);
+        problems.push({
+          severity: 'error',
+          code: 'clickhouse-refused',
+          message: `ClickHouse ${engine.capabilities.version} refused the table of \`${ds.name}\`: ${firstLine(err)}`,
+          ...(source ? { location: source.loc } : {}),
+        });
+      }
+    }
+    for (const pipe of project.pipes.values()) {
+      for (const node of pipe.nodes) {
+        const compiled = compileNodeForCheck(project, pipe.name, node.name, {
+          capabilities: engine.capabilities,
+          database: scratch,
+        });
+        try {
+          await engine.rows(`SELECT * FROM (\n${compiled.sql}\n) LIMIT 0`, { params: { ...compiled.params } });
+        } catch (err) {
+          problems.push({
+            severity: 'error',
+            code: 'clickhouse-refused',
+            message: `ClickHouse ${engine.capabilities.version} refused node \`${node.name}\` of pipe \`${pipe.name}\`: ${firstLine(err)}`,
+            location: locate(node, err),
+          });
+        }
+      }
+    }
+  } finally {
+    await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)}`).catch(() => {});
+    if (!engineIn) await engine.close();
+  }
+  return problems;
+}
+
+/**
+ * ClickHouse names the identifier it could not resolve; point at its first use in the node's SQL,
+ * else at the SQL's first line.
+ */
+function locate(node: PipeNode, err: unknown): SourceLocation {
+  const message = String((err as Error)?.message ?? err);
+  const name = /(?:Missing columns: |Unknown identifier: |identifier '|column )'?`?([A-Za-z_][A-Za-z0-9_]*)/.exec(message)?.[1];
+  if (name) {
+    const lines = node.sql.split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const col = lines[i]!.search(new RegExp(`\\b${name}\\b`));
+      if (col >= 0) {
+        return { file: node.sqlStart.file, line: node.sqlStart.line + i, col: (i === 0 ? node.sqlStart.col : node.sqlStart.col) + col };
+      }
+    }
+  }
+  return node.sqlStart;
+}
+
+function firstLine(err: unknown): string {
+  const s = String((err as Error)?.message ?? err);
+  return (s.split('\n')[0] ?? s).replace(/\s*\(version [^)]*\)\s*$/, '').slice(0, 400);
+}

@@ -1,0 +1,105 @@
+import { relative } from 'node:path';
+import type { Problem } from '../../errors.ts';
+import { loadProject } from '../../project/load-project.ts';
+import type { Project } from '../../project/model.ts';
+import { compileNodeForCheck } from '../../sql/index.ts';
+import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
+import type { Command } from '../command.ts';
+import { type Output, paint, printProblems, table } from '../output.ts';
+import { analyseProjectSql } from './check-sql.ts';
+
+export const checkCommand: Command = {
+  name: 'check',
+  summary: 'load and validate the project, compile every node, and list every problem',
+  usage: 'tally check [--project DIR] [--json] [--sql]',
+  options: { sql: { type: 'boolean' } },
+  help: [
+    'Reads tally.yaml, datasources/, pipes/ and endpoints/, reports every problem with file:line:col,',
+    'and compiles every node with sample params (defaults, or a sample of the type).',
+    '  --sql   also asks the configured ClickHouse (the embedded engine by default) to analyse every',
+    '          compiled query against the project tables, in a scratch database dropped afterwards.',
+  ].join('\n'),
+  async run(ctx) {
+    const t0 = performance.now();
+    const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
+    if (project) problems.push(...compileAll(project));
+    if (project && ctx.flags.sql && !problems.some((p) => p.severity === 'error')) {
+      problems.push(...(await analyseProjectSql(project)));
+    }
+    const errors = problems.filter((p) => p.severity === 'error').length;
+    const warnings = problems.length - errors;
+    const ms = performance.now() - t0;
+    if (ctx.json) {
+      ctx.io.out(JSON.stringify({ ok: errors === 0, errors, warnings, ms: Math.round(ms), problems, resources: project ? resources(project) : undefined }, null, 2));
+    } else {
+      if (project) ctx.io.out(tree(ctx.io, project));
+      printProblems(ctx.io, problems);
+      const summary = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'} (${ms.toFixed(0)} ms)`;
+      ctx.io.out(errors === 0 ? paint(ctx.io, 'green', `✓ ${summary}`) : paint(ctx.io, 'red', `✗ ${summary}`));
+    }
+    return errors === 0 ? 0 : 1;
+  },
+};
+
+/** Compiles every node of every pipe with sample params; a failure is a located problem. */
+function compileAll(project: Project): Problem[] {
+  const problems: Problem[] = [];
+  // Compile for the oldest server we support, so a check passes only for SQL that runs anywhere.
+  const capabilities = capabilitiesFor('18.16.1');
+  for (const pipe of project.pipes.values()) {
+    for (const node of pipe.nodes) {
+      try {
+        compileNodeForCheck(project, pipe.name, node.name, { capabilities, database: project.config.clickhouse.database });
+      } catch (err) {
+        problems.push({
+          severity: 'error',
+          code: (err as { code?: string }).code ?? 'compile-error',
+          message: `node \`${node.name}\` does not compile: ${(err as Error).message}`,
+          location: node.loc,
+        });
+      }
+    }
+  }
+  return problems;
+}
+
+function resources(project: Project) {
+  return {
+    datasources: [...project.datasources.values()].map((d) => ({ name: d.name, file: d.file, kafka: d.kafka?.topic, engine: d.engine.type, columns: d.columns.length })),
+    pipes: [...project.pipes.values()].map((p) => ({ name: p.name, file: p.file, nodes: p.nodes.map((n) => n.name), params: [...p.params.keys()], materialize: p.materialize?.to })),
+    endpoints: [...project.endpoints.values()].map((e) => ({ name: e.name, file: e.file, pipe: e.pipe, formats: e.formats })),
+  };
+}
+
+function tree(io: Output, project: Project): string {
+  const where = relative(process.cwd(), project.root) || '.';
+  const lines = [paint(io, 'bold', `project ${where}`)];
+  const ds = [...project.datasources.values()];
+  lines.push(`data sources (${ds.length})`);
+  lines.push(indent(table(ds.map((d) => [
+    d.name,
+    d.engine.type,
+    `${d.columns.length} columns`,
+    d.kafka ? `kafka: ${d.kafka.topic}` : 'events API',
+    d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
+  ]))));
+  const pipes = [...project.pipes.values()];
+  lines.push(`pipes (${pipes.length})`);
+  lines.push(indent(table(pipes.map((p) => [
+    p.name,
+    p.materialize ? `-> ${p.materialize.to} (materialized)` : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
+    [...p.params.values()].map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`).join(', '),
+  ]))));
+  const eps = [...project.endpoints.values()];
+  lines.push(`endpoints (${eps.length})`);
+  lines.push(indent(table(eps.map((e) => [
+    e.name,
+    `/v0/pipes/${e.name}.{${e.formats.join(',')}}`,
+    [e.cacheMs ? `cache ${e.cacheMs / 1000}s` : '', e.maxStalenessMs ? `max_staleness ${e.maxStalenessMs / 1000}s` : '', e.token ? `token ${e.token}` : ''].filter(Boolean).join('  '),
+  ]))));
+  return lines.join('\n');
+}
+
+function indent(s: string): string {
+  return s ? s.split('\n').map((l) => `  ${l}`).join('\n') : '  (none)';
+}

@@ -1,0 +1,168 @@
+/**
+ * `tally deploy [--check] [--json] [--allow-destructive]`: prints the plan (and changes nothing)
+ * with --check; otherwise applies it with progress lines and a summary per resource.
+ * Exit 0 when deployed (or nothing to do), 1 when refused or the project is wrong (a view's SQL),
+ * 2 on a ClickHouse or internal error.
+ */
+import type { Engine } from '../../clickhouse/engine.ts';
+import type { DeployResult } from '../../deploy/apply.ts';
+import type { DeployEvent } from '../../deploy/apply-context.ts';
+import { applyDeploy, planDeploy } from '../../deploy/deploy.ts';
+import type { Plan, Step } from '../../deploy/plan-types.ts';
+import { TallyError } from '../../errors.ts';
+import type { Project } from '../../project/model.ts';
+import { table } from '../output.ts';
+
+export interface DeployCommandArgs {
+  project: Project;
+  engine: Engine;
+  check: boolean;
+  json: boolean;
+  allowDestructive: boolean;
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+export async function deployCommand(args: DeployCommandArgs): Promise<number> {
+  const { project, engine, out, err } = args;
+  try {
+    if (args.check) {
+      const plan = await planDeploy(project, engine);
+      out(args.json ? JSON.stringify(planJson(plan), null, 2) : formatPlan(plan));
+      return 0;
+    }
+    const result = await applyDeploy(project, engine, {
+      allowDestructive: args.allowDestructive,
+      onProgress: progressPrinter(args.json ? err : out),
+    });
+    if (args.json) out(JSON.stringify(resultJson(result), null, 2));
+    else out(formatResult(result));
+    if (result.refused) {
+      err(result.error ?? 'refused');
+      return 1;
+    }
+    if (!result.ok) {
+      err(result.error ?? 'deploy failed');
+      return result.exitCode || 2;
+    }
+    return 0;
+  } catch (e) {
+    err(e instanceof TallyError ? e.format() : String((e as Error)?.stack ?? e));
+    return e instanceof TallyError ? e.exitCode : 2;
+  }
+}
+
+/** The plan as an aligned table: one row per step, then what would be lost, then notes. */
+export function formatPlan(plan: Plan): string {
+  const lines: string[] = [];
+  const views = plan.resources.filter((r) => r.kind === 'view').length;
+  const sources = plan.resources.filter((r) => r.kind === 'datasource' && r.action !== 'drop').length;
+  if (plan.steps.length === 0) {
+    lines.push(
+      `No changes: ${sources} data source(s) and ${views} view(s) in \`${plan.database}\` are up to date (${plan.server}).`,
+    );
+  } else {
+    lines.push(`Plan for \`${plan.database}\` on ${plan.server}: ${plan.steps.length} step(s)`);
+    lines.push('');
+    lines.push(
+      table(
+        plan.steps.map((s) => [`${s.destructive ? '!' : ' '}${s.n}`, s.resource, s.kind, s.what, s.why]),
+        [' #', 'resource', 'step', 'what', 'why'],
+      ),
+    );
+    const destructive = plan.steps.filter((s) => s.destructive);
+    if (destructive.length > 0) {
+      lines.push('');
+      lines.push(
+        `! ${destructive.length} destructive step(s), refused without --allow-destructive; they would lose:`,
+      );
+      for (const s of destructive) for (const l of s.loses ?? [s.what]) lines.push(`  - ${l} (step ${s.n})`);
+    }
+  }
+  const unchanged = plan.resources.filter((r) => r.action === 'unchanged').map((r) => r.name);
+  if (plan.steps.length > 0 && unchanged.length > 0) lines.push('', `Unchanged: ${unchanged.join(', ')}`);
+  for (const n of plan.notes) lines.push(`note: ${n}`);
+  return lines.join('\n');
+}
+
+export function formatResult(r: DeployResult): string {
+  const lines: string[] = [];
+  const counts = new Map<string, number>();
+  for (const res of r.resources) counts.set(res.result, (counts.get(res.result) ?? 0) + 1);
+  const summary = [...counts].map(([k, n]) => `${n} ${k}`).join(', ');
+  const secs = (r.durationMs / 1000).toFixed(r.durationMs < 10_000 ? 2 : 1);
+  if (r.refused) lines.push(`Nothing deployed (${summary}).`);
+  else if (r.ok) lines.push(`Deployed ${r.deployId} in ${secs} s: ${r.changes} step(s) ran; ${summary}.`);
+  else {
+    const ran = r.steps.filter((s) => s.status === 'done').map((s) => s.n);
+    lines.push(
+      `Deploy ${r.deployId} failed after ${secs} s. Steps that ran: ${ran.length > 0 ? ran.join(', ') : 'none'}.`,
+    );
+  }
+  lines.push(
+    table(
+      r.resources.map((res) => [res.name, res.kind, res.result]),
+      ['resource', 'kind', 'result'],
+    ),
+  );
+  if (r.holds.length > 0) {
+    const longest = Math.max(...r.holds.map((h) => h.ms));
+    lines.push(`Writers were held ${r.holds.length} time(s), the longest for ${longest.toFixed(0)} ms.`);
+  }
+  return lines.join('\n');
+}
+
+/** Prints a line per step start and end, holds, and a progress bar for backfills (at most one a second). */
+export function progressPrinter(print: (s: string) => void): (e: DeployEvent) => void {
+  let lastBar = 0;
+  let total = 0;
+  return (e) => {
+    switch (e.type) {
+      case 'step-start':
+        total = Math.max(total, e.step.n);
+        print(`[${e.step.n}] ${e.step.what} ...`);
+        break;
+      case 'step-done':
+        print(`[${e.step.n}] done in ${ms(e.ms)}`);
+        break;
+      case 'step-failed':
+        print(`[${e.step.n}] FAILED: ${e.error}`);
+        break;
+      case 'hold':
+        print(`    writers held off ${e.tables.join(', ')} for ${ms(e.ms)}`);
+        break;
+      case 'backfill': {
+        const now = performance.now();
+        const p = e.progress;
+        const last = p.rowsDone >= p.rowsTotal;
+        if (!last && now - lastBar < 1000) break;
+        lastBar = now;
+        print(
+          `    ${p.label} ${bar(p.rowsTotal === 0 ? 1 : p.rowsDone / p.rowsTotal)} ${p.rowsDone.toLocaleString('en-US')}/${p.rowsTotal.toLocaleString('en-US')} rows${p.etaMs !== undefined && !last ? `, ETA ${ms(p.etaMs)}` : ''}`,
+        );
+        break;
+      }
+    }
+  };
+}
+
+function bar(fraction: number, width = 24): string {
+  const full = Math.round(Math.max(0, Math.min(1, fraction)) * width);
+  return `[${'#'.repeat(full)}${'.'.repeat(width - full)}]`;
+}
+
+function ms(n: number): string {
+  return n < 1000 ? `${Math.round(n)} ms` : `${(n / 1000).toFixed(1)} s`;
+}
+
+function stepJson({ tables, alters, view, views, targetSpec, ...s }: Step) {
+  return s;
+}
+
+export function planJson(plan: Plan) {
+  return { ...plan, steps: plan.steps.map(stepJson), resourceSpecs: undefined };
+}
+
+export function resultJson(r: DeployResult) {
+  return { ...r, plan: planJson(r.plan) };
+}

@@ -1,0 +1,79 @@
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { runMain } from '../../../src/cli/main.ts';
+import { captureOutput } from '../../support/capture-output.ts';
+
+const REPO = join(import.meta.dirname, '..', '..', '..');
+const BROKEN = join(REPO, 'test', 'fixtures', 'broken');
+
+async function run(...argv: string[]) {
+  const io = captureOutput();
+  const code = await runMain(argv, { io, env: {}, cwd: REPO });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+describe('tally CLI', () => {
+  it('lists every command in --help and exits 0', async () => {
+    const r = await run('--help');
+    expect(r.code).toBe(0);
+    for (const c of ['check', 'services', 'sql']) expect(r.out).toMatch(new RegExp(`^  ${c} `, 'm'));
+    expect(r.out).toContain('Exit codes: 0 ok, 1');
+  });
+
+  it('suggests the closest command for a typo and exits 1', async () => {
+    const r = await run('chekc');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('unknown command `chekc` (did you mean `check`?); run `tally --help` for the list');
+  });
+
+  it('suggests the closest flag for a typo', async () => {
+    const r = await run('check', '--projcet', '.');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('unknown flag `--projcet` (did you mean `--project`?)');
+    expect(r.err).toContain('Usage: tally check');
+  });
+
+  it('prints command help', async () => {
+    const r = await run('check', '--help');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('--sql');
+  });
+
+  it('checks the example project: a tree of resources, no problems, exit 0', async () => {
+    const r = await run('check');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/data sources \(5\)/);
+    expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree/m);
+    expect(r.out).toMatch(/^ {2}account_balances_mv +-> account_balances \(materialized\)/m);
+    expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
+  });
+
+  it('reports every problem of a broken project with file:line:col and exits 1', async () => {
+    const r = await run('check', '--project', join(BROKEN, 'unknown-column'));
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      'datasources/events.datasource.yaml:6:12: error: version names unknown column `updated_at` (columns: id, at) [unknown-column]',
+      'datasources/events.datasource.yaml:7:33: error: sorting_key names unknown column `tiemstamp` (columns: id, at) [unknown-column]',
+      'datasources/events.datasource.yaml:8:13: error: dedup_key names unknown column `event_id` (columns: id, at) [unknown-column]',
+    ]);
+    expect(r.out).toContain('✗ 3 errors, 0 warnings');
+  });
+
+  it('answers --json with problems and resources', async () => {
+    const r = await run('check', '--json', '--project', join(BROKEN, 'unknown-type'));
+    expect(r.code).toBe(1);
+    const body = JSON.parse(r.out);
+    expect(body.ok).toBe(false);
+    expect(body.errors).toBeGreaterThan(0);
+    expect(body.problems[0]).toMatchObject({ severity: 'error', location: { file: expect.stringMatching(/\.yaml$/) } });
+    const good = JSON.parse((await run('check', '--json')).out);
+    expect(good.ok).toBe(true);
+    expect(good.resources.endpoints.map((e: { name: string }) => e.name)).toContain('balance');
+  });
+
+  it('says when the project folder does not exist', async () => {
+    const r = await run('check', '--project', '/nonexistent/tally-project');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('project folder /nonexistent/tally-project does not exist');
+  });
+});
