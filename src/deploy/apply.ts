@@ -1,0 +1,299 @@
+/**
+ * Applies a plan step by step. Refuses a plan with destructive steps unless allowed, naming what
+ * would be lost. Records the deployment (running, then succeeded or failed with what each step
+ * did). On a failure it stops, puts back whatever the failing step left half-done (recover.ts),
+ * and reports which steps ran; the next deploy plans from what is there and finishes the job.
+ */
+import { TallyError } from '../errors.ts';
+import type { ApplyContext, DeployEvent } from './apply-context.ts';
+import { dropScratchDatabase } from './backfill.ts';
+import {
+  createDeploymentsTableSql,
+  DEPLOYMENTS_TABLE,
+  type DeploymentRecord,
+  readDeployments,
+  writeDeployment,
+} from './bookkeeping.ts';
+import type { DdlContext } from './ddl.ts';
+import { stableHash } from './hash.ts';
+import { introspect } from './introspect.ts';
+import {
+  datasourceKey,
+  type Plan,
+  type ResourceAction,
+  type ResourceKind,
+  type Step,
+  viewKey,
+} from './plan-types.ts';
+import { rebuildTable } from './rebuild.ts';
+import { planRecovery } from './recover.ts';
+import { backfill, createView, replaceView } from './view-steps.ts';
+
+export interface ApplyOptions {
+  /** Run steps that lose data (dropping a data source, a rebuild that drops a column). */
+  allowDestructive?: boolean;
+  onProgress?: (e: DeployEvent) => void;
+  /** Rows per backfill INSERT (default 10 million). */
+  chunkRows?: number;
+  /** How long a hold waits for running INSERTs (default 120 s). */
+  holdTimeoutMs?: number;
+}
+
+export type StepStatus = 'done' | 'failed' | 'skipped';
+
+export interface StepResult {
+  n: number;
+  kind: Step['kind'];
+  resource: string;
+  status: StepStatus;
+  ms?: number;
+  error?: string;
+}
+
+export type ResourceResultKind =
+  | 'created'
+  | 'altered'
+  | 'rebuilt'
+  | 'replaced'
+  | 'dropped'
+  | 'unchanged'
+  | 'failed'
+  | 'skipped';
+
+export interface ResourceResult {
+  name: string;
+  kind: ResourceKind;
+  result: ResourceResultKind;
+  steps: number[];
+  error?: string;
+}
+
+export interface DeployResult {
+  deployId: string;
+  /** Every step ran (or there was nothing to do). */
+  ok: boolean;
+  /** Nothing ran: destructive steps without allowDestructive. */
+  refused: boolean;
+  plan: Plan;
+  steps: StepResult[];
+  resources: ResourceResult[];
+  /** Steps that ran. */
+  changes: number;
+  durationMs: number;
+  /** Why it failed or was refused. */
+  error?: string;
+  /** For a CLI: 1 when the project is at fault (refused, a view's SQL), 2 for ClickHouse or internal errors. */
+  exitCode: 0 | 1 | 2;
+  /** How long writers were held off, per hold. */
+  holds: Array<{ step: number; tables: readonly string[]; ms: number }>;
+}
+
+export async function applyPlan(
+  plan: Plan,
+  engine: ApplyContext['engine'],
+  ctx: DdlContext,
+  atomic: boolean,
+  previous: DeploymentRecord | undefined,
+  opts: ApplyOptions = {},
+): Promise<DeployResult> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const steps: StepResult[] = plan.steps.map((s) => ({
+    n: s.n,
+    kind: s.kind,
+    resource: s.resource,
+    status: 'skipped',
+  }));
+  const holds: DeployResult['holds'] = [];
+  const finish = (
+    extra: Partial<DeployResult> & Pick<DeployResult, 'ok' | 'refused' | 'exitCode'>,
+  ): DeployResult => ({
+    deployId: plan.deployId,
+    plan,
+    steps,
+    resources: resourceResults(plan, steps),
+    changes: steps.filter((s) => s.status === 'done').length,
+    durationMs: performance.now() - started,
+    holds,
+    ...extra,
+  });
+
+  const destructive = plan.steps.filter((s) => s.destructive);
+  if (destructive.length > 0 && !opts.allowDestructive) {
+    const lines = destructive.flatMap((s) =>
+      (s.loses ?? [s.what]).map((l) => `  - step ${s.n} (${s.what}): ${l}`),
+    );
+    return finish({
+      ok: false,
+      refused: true,
+      exitCode: 1,
+      error: `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
+    });
+  }
+  if (ctx.cluster) {
+    const unsupported = plan.steps.find((s) =>
+      ['rebuild-table', 'create-view', 'backfill', 'replace-view'].includes(s.kind),
+    );
+    if (unsupported) {
+      return finish({
+        ok: false,
+        refused: true,
+        exitCode: 1,
+        error: `step ${unsupported.n} (${unsupported.what}) needs the write hold, which Tally does not run on a cluster yet (clickhouse.cluster = ${ctx.cluster}); \`tally deploy --check\` shows the DDL`,
+      });
+    }
+  }
+
+  await engine.command(createDeploymentsTableSql(ctx));
+  const record = (
+    status: DeploymentRecord['status'],
+    hashes: Record<string, string>,
+    specs: Record<string, unknown>,
+    error = '',
+  ) =>
+    writeDeployment(engine, ctx, {
+      id: plan.deployId,
+      startedAt,
+      status,
+      projectHash: status === 'succeeded' ? plan.projectHash : stableHash(hashes),
+      resourceHashes: hashes,
+      resourceSpecs: specs,
+      plan: plan.steps.map(({ tables, alters, view, views, targetSpec, ...s }) => s),
+      steps,
+      durationMs: performance.now() - started,
+      error,
+    });
+  await record('running', previous?.resourceHashes ?? {}, previous?.resourceSpecs ?? {});
+
+  const ac: ApplyContext = {
+    engine,
+    ctx,
+    deployId: plan.deployId,
+    atomic,
+    ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+    ...(opts.holdTimeoutMs !== undefined ? { holdTimeoutMs: opts.holdTimeoutMs } : {}),
+    pending: new Map(),
+    emit: (e) => {
+      if (e.type === 'hold') holds.push({ step: e.step.n, tables: e.tables, ms: e.ms });
+      opts.onProgress?.(e);
+    },
+  };
+  let failure: string | undefined;
+  let exitCode: 1 | 2 = 2;
+  try {
+    for (const step of plan.steps) {
+      const i = step.n - 1;
+      ac.emit({ type: 'step-start', step });
+      const t0 = performance.now();
+      try {
+        await runStep(ac, step);
+        steps[i] = { ...steps[i]!, status: 'done', ms: performance.now() - t0 };
+        ac.emit({ type: 'step-done', step, ms: performance.now() - t0 });
+      } catch (err) {
+        const message = err instanceof TallyError ? err.format() : String((err as Error)?.message ?? err);
+        steps[i] = { ...steps[i]!, status: 'failed', ms: performance.now() - t0, error: message };
+        ac.emit({ type: 'step-failed', step, error: message });
+        failure = `step ${step.n} (${step.what}) failed: ${message}`;
+        exitCode = err instanceof TallyError ? err.exitCode : 2;
+        break;
+      }
+    }
+    if (failure) {
+      const trouble = await recoverNow(ac).catch((err: Error) => err.message);
+      if (trouble)
+        failure += `\nrecovery after the failure did not complete: ${trouble} (the next deploy retries it)`;
+    }
+  } finally {
+    await dropScratchDatabase(engine, ctx).catch(() => {});
+  }
+
+  const result = finish({
+    ok: failure === undefined,
+    refused: false,
+    exitCode: failure === undefined ? 0 : exitCode,
+    ...(failure ? { error: failure } : {}),
+  });
+  const applied = appliedAfter(previous, plan, result.resources);
+  await record(failure ? 'failed' : 'succeeded', applied.hashes, applied.specs, failure ?? '');
+  return result;
+}
+
+async function runStep(ac: ApplyContext, step: Step): Promise<void> {
+  switch (step.kind) {
+    case 'rebuild-table':
+      return rebuildTable(ac, step);
+    case 'create-view':
+      return createView(ac, step);
+    case 'backfill':
+      return backfill(ac, step);
+    case 'replace-view':
+      return replaceView(ac, step);
+    case 'recover':
+    case 'create-bookkeeping':
+    case 'create-table':
+    case 'alter-table':
+    case 'drop-view':
+    case 'drop-table':
+    case 'drop-backup':
+      for (const sql of step.sql) await ac.engine.command(sql);
+      return;
+  }
+}
+
+/** Puts back what a failed step left half-done; returns a description of what could not be. */
+async function recoverNow(ac: ApplyContext): Promise<string | undefined> {
+  const live = await introspect(ac.engine);
+  const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(ac.engine, ac.ctx, 1) : [];
+  const { steps, notes } = planRecovery(live, deployments, ac.ctx, false);
+  for (const s of steps) for (const sql of s.sql) await ac.engine.command(sql);
+  return notes.length > 0 ? notes.join('; ') : undefined;
+}
+
+const DONE: Record<ResourceAction, ResourceResultKind> = {
+  create: 'created',
+  alter: 'altered',
+  rebuild: 'rebuilt',
+  replace: 'replaced',
+  drop: 'dropped',
+  unchanged: 'unchanged',
+};
+
+function resourceResults(plan: Plan, steps: readonly StepResult[]): ResourceResult[] {
+  return plan.resources.map((r) => {
+    const mine = r.steps.map((n) => steps[n - 1]!);
+    const failed = mine.find((s) => s.status === 'failed');
+    const result: ResourceResultKind = failed
+      ? 'failed'
+      : mine.every((s) => s.status === 'done')
+        ? DONE[r.action]
+        : 'skipped';
+    return {
+      name: r.name,
+      kind: r.kind,
+      result,
+      steps: r.steps,
+      ...(failed?.error ? { error: failed.error } : {}),
+    };
+  });
+}
+
+/** What is applied after this deploy: the previous record, updated for every resource that completed. */
+function appliedAfter(
+  previous: DeploymentRecord | undefined,
+  plan: Plan,
+  resources: readonly ResourceResult[],
+): { hashes: Record<string, string>; specs: Record<string, unknown> } {
+  const hashes = { ...(previous?.resourceHashes ?? {}) };
+  const specs = { ...(previous?.resourceSpecs ?? {}) };
+  for (const r of resources) {
+    const key = r.kind === 'view' ? viewKey(r.name) : datasourceKey(r.name);
+    if (r.result === 'dropped') {
+      delete hashes[key];
+      delete specs[key];
+    } else if (r.result !== 'failed' && r.result !== 'skipped' && plan.resourceHashes[key] !== undefined) {
+      hashes[key] = plan.resourceHashes[key]!;
+      specs[key] = plan.resourceSpecs[key];
+    }
+  }
+  return { hashes, specs };
+}

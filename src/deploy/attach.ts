@@ -1,0 +1,88 @@
+/**
+ * Attaching materialized views by name while their source is held under another name, and the
+ * checks that CREATE would have made (ATTACH does not analyze the SELECT).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Engine } from '../clickhouse/engine.ts';
+import { TallyError } from '../errors.ts';
+import { attachViewSql, type DdlContext, stringLiteral, type ViewSpec } from './ddl.ts';
+
+export interface OutputColumn {
+  name: string;
+  type: string;
+}
+
+/**
+ * Runs the view's SELECT with LIMIT 0: it must compile, and every column it produces must be a
+ * column of `targetColumns` (a materialized view inserts by name; an unknown name is an error
+ * on insert, long after deploy said yes).
+ */
+export async function validateView(
+  engine: Engine,
+  view: ViewSpec,
+  targetColumns: readonly string[],
+): Promise<OutputColumn[]> {
+  let meta: OutputColumn[];
+  try {
+    meta = (await engine.query(`SELECT * FROM (${view.query}) LIMIT 0`)).meta;
+  } catch (err) {
+    throw new TallyError(
+      'invalid-view',
+      `the SQL of materialized pipe ${view.pipe} does not run: ${(err as Error).message}`,
+      {
+        cause: err,
+        hint: `try it with \`tally sql\`; the view would write into ${view.target}`,
+      },
+    );
+  }
+  const have = new Set(targetColumns);
+  const unknown = meta.filter((c) => !have.has(c.name)).map((c) => c.name);
+  if (unknown.length > 0) {
+    throw new TallyError(
+      'invalid-view',
+      `materialized pipe ${view.pipe} produces ${unknown.map((c) => `\`${c}\``).join(', ')}, which data source ${view.target} does not have`,
+      { hint: `name the SELECT's columns after ${view.target}'s columns (${targetColumns.join(', ')})` },
+    );
+  }
+  return meta;
+}
+
+/** ATTACH with the full definition (a fresh UUID where the database is Atomic). */
+export function attachSql(
+  name: string,
+  target: string,
+  columns: readonly OutputColumn[],
+  query: string,
+  ctx: DdlContext,
+  atomic: boolean,
+): string {
+  return attachViewSql(name, target, columns, query, ctx, atomic ? randomUUID() : undefined);
+}
+
+/**
+ * A live view's `create_table_query` turned into an ATTACH of the same view, to re-bind it by
+ * name after its source was swapped (current servers bind a view to its source's UUID).
+ */
+export function reattachSql(createQuery: string, atomic: boolean): string {
+  const ident = '(?:`(?:[^`\\\\]|\\\\.)*`|[A-Za-z0-9_]+)';
+  const re = new RegExp(
+    `^\\s*CREATE\\s+MATERIALIZED\\s+VIEW\\s+(${ident}(?:\\.${ident})?)\\s+(?:UUID\\s+'[^']*'\\s+)?`,
+    'i',
+  );
+  const m = re.exec(createQuery);
+  if (!m)
+    throw new TallyError(
+      'unexpected-view',
+      `cannot read the definition of a materialized view: ${createQuery.slice(0, 120)}`,
+      { exitCode: 2 },
+    );
+  return `ATTACH MATERIALIZED VIEW ${m[1]} ${atomic ? `UUID ${stringLiteral(randomUUID())} ` : ''}${createQuery.slice(m[0].length)}`;
+}
+
+/** Column names of a table, in order. */
+export async function columnsOf(engine: Engine, database: string, table: string): Promise<string[]> {
+  const rows = await engine.rows<{ name: string }>(
+    `SELECT name FROM system.columns WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)}`,
+  );
+  return rows.map((r) => r.name);
+}

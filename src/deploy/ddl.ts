@@ -1,0 +1,176 @@
+/**
+ * The DDL deploy sends, as text. Every name goes through quoteIdent and every string through
+ * `stringLiteral`; nothing else is concatenated into SQL. With `cluster` set, statements carry
+ * `ON CLUSTER` and tables get Replicated engines.
+ */
+import type { Capabilities } from '../clickhouse/capabilities.ts';
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { ColumnSpec, EngineSpec, TableSpec } from './table-spec.ts';
+
+export interface DdlContext {
+  database: string;
+  /** `clickhouse.cluster`: ON CLUSTER DDL and Replicated engines. */
+  cluster?: string;
+  capabilities: Capabilities;
+}
+
+/** A materialized pipe as ClickHouse sees it: a view that fires on inserts into `source`. */
+export interface ViewSpec {
+  /** The view's name (see names.ts viewName). */
+  name: string;
+  pipe: string;
+  /** The data source it writes into. */
+  target: string;
+  /** The data source whose inserts fire it (the first table its query reads). */
+  source: string;
+  /** Every data source its query reads (source first). */
+  reads: string[];
+  /** The SELECT, with data sources qualified as `db`.`table`. */
+  query: string;
+  /** Hash of what defines its output: query and target. */
+  hash: string;
+}
+
+/** `db`.`name` */
+export function qualified(ctx: Pick<DdlContext, 'database'>, name: string): string {
+  return `${quoteIdent(ctx.database)}.${quoteIdent(name)}`;
+}
+
+/** A ClickHouse string literal. */
+export function stringLiteral(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+function onCluster(ctx: DdlContext): string {
+  return ctx.cluster ? ` ON CLUSTER ${quoteIdent(ctx.cluster)}` : '';
+}
+
+/** `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next table). */
+export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name): string {
+  const cols = spec.columns.map((c) => `  ${columnDefinition(c)}`).join(',\n');
+  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name)}`;
+}
+
+/** `name Type [DEFAULT expr] [COMMENT '...']` */
+export function columnDefinition(c: ColumnSpec): string {
+  return `${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}${c.comment ? ` COMMENT ${stringLiteral(c.comment)}` : ''}`;
+}
+
+/** `ENGINE = ... PARTITION BY ... ORDER BY ... PRIMARY KEY ... TTL ... SETTINGS ...` */
+export function engineClause(e: EngineSpec, ctx: DdlContext, table: string): string {
+  const args: string[] = [];
+  if (e.version) args.push(quoteIdent(e.version));
+  if (e.sumColumns && e.sumColumns.length > 0) args.push(`(${e.sumColumns.map(quoteIdent).join(', ')})`);
+  let engine: string;
+  if (ctx.cluster) {
+    const path = `/clickhouse/tables/{shard}/${ctx.database}/${table}`;
+    engine = `Replicated${e.type}(${[stringLiteral(path), stringLiteral('{replica}'), ...args].join(', ')})`;
+  } else {
+    engine = `${e.type}(${args.join(', ')})`;
+  }
+  const lines = [`ENGINE = ${engine}`];
+  if (e.partitionKey) lines.push(`PARTITION BY ${e.partitionKey}`);
+  lines.push(`ORDER BY ${keyTuple(e.sortingKey)}`);
+  if (e.primaryKey && e.primaryKey.length > 0) lines.push(`PRIMARY KEY ${keyTuple(e.primaryKey)}`);
+  if (e.ttl) lines.push(`TTL ${e.ttl}`);
+  const settings = Object.entries(e.settings);
+  if (settings.length > 0) lines.push(`SETTINGS ${settingsList(e.settings)}`);
+  return lines.join('\n');
+}
+
+/** `(a, b)`, `tuple()` for none; a plain column name is quoted, an expression kept as written. */
+export function keyTuple(items: readonly string[]): string {
+  if (items.length === 0) return 'tuple()';
+  return `(${items.map(keyItem).join(', ')})`;
+}
+
+function keyItem(item: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(item) ? quoteIdent(item) : item;
+}
+
+function settingsList(settings: Record<string, string | number>): string {
+  return Object.entries(settings)
+    .map(([k, v]) => `${settingName(k)} = ${typeof v === 'number' ? String(v) : stringLiteral(v)}`)
+    .join(', ');
+}
+
+function settingName(k: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`invalid setting name ${JSON.stringify(k)}`);
+  return k;
+}
+
+/** The view as users read it (`--check` shows this), and what a cluster deploy runs. */
+export function createViewSql(view: ViewSpec, ctx: DdlContext): string {
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(ctx, view.name)}${onCluster(ctx)} TO ${qualified(ctx, view.target)}\nAS ${view.query.trim()}`;
+}
+
+/**
+ * Attaches a materialized view from its full definition. Unlike CREATE it does not need the
+ * source table to exist at that moment, which is what the backfill protocol relies on: the view
+ * is attached while its source is held under another name, and binds to the name (see docs/deploy.md).
+ * An Atomic database (current ClickHouse) wants a UUID in ATTACH; an Ordinary one (18.16) does not.
+ */
+export function attachViewSql(
+  name: string,
+  target: string,
+  columns: readonly { name: string; type: string }[],
+  query: string,
+  ctx: DdlContext,
+  uuid?: string,
+): string {
+  const cols = columns.map((c) => `  ${quoteIdent(c.name)} ${c.type}`).join(',\n');
+  return `ATTACH MATERIALIZED VIEW ${qualified(ctx, name)}${uuid ? ` UUID ${stringLiteral(uuid)}` : ''} TO ${qualified(ctx, target)}\n(\n${cols}\n)\nAS ${query.trim()}`;
+}
+
+export function dropTableSql(name: string, ctx: DdlContext): string {
+  return `DROP TABLE IF EXISTS ${qualified(ctx, name)}${onCluster(ctx)}`;
+}
+
+/** One statement, so the renames happen together. */
+export function renameSql(pairs: readonly (readonly [string, string])[], ctx: DdlContext): string {
+  return `RENAME TABLE ${pairs.map(([a, b]) => `${qualified(ctx, a)} TO ${qualified(ctx, b)}`).join(', ')}${onCluster(ctx)}`;
+}
+
+export function alterSql(table: string, command: string, ctx: DdlContext): string {
+  return `ALTER TABLE ${qualified(ctx, table)}${onCluster(ctx)} ${command}`;
+}
+
+export function addColumnCmd(c: ColumnSpec, after?: string): string {
+  return `ADD COLUMN ${columnDefinition(c)}${after ? ` AFTER ${quoteIdent(after)}` : ''}`;
+}
+
+export function dropColumnCmd(name: string): string {
+  return `DROP COLUMN ${quoteIdent(name)}`;
+}
+
+/** Type change of a column; the default is restated because 18.16 drops it otherwise. */
+export function modifyColumnTypeCmd(c: ColumnSpec): string {
+  return `MODIFY COLUMN ${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}`;
+}
+
+export function modifyDefaultCmd(c: ColumnSpec, caps: Capabilities): string {
+  if (c.default !== undefined) return `MODIFY COLUMN ${quoteIdent(c.name)} DEFAULT ${c.default}`;
+  return caps.alterRemoveDefault
+    ? `MODIFY COLUMN ${quoteIdent(c.name)} REMOVE DEFAULT`
+    : `MODIFY COLUMN ${quoteIdent(c.name)} ${c.type}`;
+}
+
+export function commentColumnCmd(c: ColumnSpec): string {
+  return `COMMENT COLUMN ${quoteIdent(c.name)} ${stringLiteral(c.comment ?? '')}`;
+}
+
+export function modifyTtlCmd(ttl: string | undefined): string {
+  return ttl ? `MODIFY TTL ${ttl}` : 'REMOVE TTL';
+}
+
+export function modifySettingCmd(settings: Record<string, string | number>): string {
+  return `MODIFY SETTING ${settingsList(settings)}`;
+}
+
+export function stopMergesSql(table: string, ctx: DdlContext): string {
+  return `SYSTEM STOP MERGES ${qualified(ctx, table)}`;
+}
+
+export function startMergesSql(table: string, ctx: DdlContext): string {
+  return `SYSTEM START MERGES ${qualified(ctx, table)}`;
+}

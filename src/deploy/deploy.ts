@@ -1,0 +1,70 @@
+/**
+ * `tally deploy`: plan the project against the live database, and apply the plan.
+ *
+ *   const plan = await planDeploy(project, engine);            // changes nothing
+ *   const result = await applyDeploy(project, engine, { allowDestructive, onProgress });
+ */
+import type { Engine } from '../clickhouse/engine.ts';
+import type { Project } from '../project/model.ts';
+import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
+import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
+import type { DdlContext } from './ddl.ts';
+import { stringLiteral } from './ddl.ts';
+import { desiredState } from './desired-state.ts';
+import { introspect, type LiveState } from './introspect.ts';
+import { newDeployId, scratchDatabaseName } from './names.ts';
+import { buildPlan } from './plan.ts';
+import type { Plan } from './plan-types.ts';
+
+export interface PlanOptions {
+  /** Id of the deployment this plan is for (names its backups); default a new one. */
+  deployId?: string;
+}
+
+/** The DDL context of a project on an engine: its database, cluster and capabilities. */
+export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine): DdlContext {
+  const cluster = project.config.clickhouse.cluster;
+  return { database: engine.database, capabilities: engine.capabilities, ...(cluster ? { cluster } : {}) };
+}
+
+/** What deploy would do, in order, and why. Reads the database; changes nothing. */
+export async function planDeploy(project: Project, engine: Engine, opts: PlanOptions = {}): Promise<Plan> {
+  return (await prepare(project, engine, opts)).plan;
+}
+
+/** Plans and applies; see apply.ts for what happens on refusal and failure. */
+export async function applyDeploy(
+  project: Project,
+  engine: Engine,
+  opts: ApplyOptions = {},
+): Promise<DeployResult> {
+  const { plan, ctx, live, deployments } = await prepare(project, engine, {});
+  const previous = deployments.find((d) => d.status !== 'running');
+  return applyPlan(plan, engine, ctx, live.databaseEngine === 'Atomic', previous, opts);
+}
+
+async function prepare(
+  project: Project,
+  engine: Engine,
+  opts: PlanOptions,
+): Promise<{ plan: Plan; ctx: DdlContext; live: LiveState; deployments: DeploymentRecord[] }> {
+  const ctx = ddlContextFor(project, engine);
+  const desired = desiredState(project, ctx);
+  const [live, scratch] = await Promise.all([
+    introspect(engine),
+    engine.rows(
+      `SELECT name FROM system.databases WHERE name = ${stringLiteral(scratchDatabaseName(ctx.database))}`,
+    ),
+  ]);
+  const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(engine, ctx) : [];
+  const plan = buildPlan({
+    desired,
+    live,
+    deployments,
+    ctx,
+    deployId: opts.deployId ?? newDeployId(),
+    server: engine.description,
+    scratchDatabaseExists: scratch.length > 0,
+  });
+  return { plan, ctx, live, deployments };
+}

@@ -1,0 +1,219 @@
+/**
+ * What the project's database holds right now, read from system tables in a few queries. Works
+ * on 18.16 (which has partition_key/sorting_key/primary_key in system.tables but no TTL, no uuid,
+ * no target_table) and on current servers; what 18.16 lacks is parsed from `engine_full` and
+ * `create_table_query`.
+ */
+import type { Engine } from '../clickhouse/engine.ts';
+import { stringLiteral } from './ddl.ts';
+
+export interface LiveColumn {
+  name: string;
+  type: string;
+  /** '', 'DEFAULT', 'MATERIALIZED', 'ALIAS' */
+  defaultKind: string;
+  defaultExpression: string;
+  comment: string;
+}
+
+export interface LiveTable {
+  name: string;
+  /** `MergeTree`, `ReplacingMergeTree`, `MaterializedView`, `View`... */
+  engine: string;
+  engineFull: string;
+  createQuery: string;
+  /** Text inside the engine's parentheses (`ReplacingMergeTree(version)` -> `version`). */
+  engineArgs: string;
+  partitionKey: string;
+  sortingKey: string;
+  primaryKey: string;
+  ttl?: string;
+  settings: Record<string, string>;
+  columns: LiveColumn[];
+  /** Materialized views that fire on inserts into this table. */
+  dependents: string[];
+  /** A materialized view's TO table. */
+  viewTarget?: string;
+  /** Rows in active parts (MergeTree family). */
+  rows: number;
+}
+
+export interface LiveState {
+  database: string;
+  /** `Atomic` (current servers) or `Ordinary` (18.16); '' when the database does not exist. */
+  databaseEngine: string;
+  tables: Map<string, LiveTable>;
+}
+
+interface TableRow {
+  name: string;
+  engine: string;
+  engine_full: string;
+  create_table_query: string;
+  partition_key: string;
+  sorting_key: string;
+  primary_key: string;
+  dependencies_table: string[];
+}
+
+interface ColumnRow {
+  table: string;
+  name: string;
+  type: string;
+  default_kind: string;
+  default_expression: string;
+  comment: string;
+}
+
+/** Reads every table, view and column of `database` (default: the engine's). */
+export async function introspect(engine: Engine, database = engine.database): Promise<LiveState> {
+  const db = stringLiteral(database);
+  const [dbRows, tableRows, columnRows, partRows] = await Promise.all([
+    engine.rows<{ engine: string }>(`SELECT engine FROM system.databases WHERE name = ${db}`),
+    engine.rows<TableRow>(
+      `SELECT name, engine, engine_full, create_table_query, partition_key, sorting_key, primary_key, dependencies_table FROM system.tables WHERE database = ${db}`,
+    ),
+    engine.rows<ColumnRow>(
+      `SELECT table, name, type, default_kind, default_expression, comment FROM system.columns WHERE database = ${db}`,
+    ),
+    engine.rows<{ table: string; rows: string | number }>(
+      `SELECT table, sum(rows) AS rows FROM system.parts WHERE database = ${db} AND active GROUP BY table`,
+    ),
+  ]);
+  const rows = new Map(partRows.map((r) => [r.table, Number(r.rows)]));
+  const tables = new Map<string, LiveTable>();
+  for (const t of tableRows) {
+    const parsed = parseEngineFull(t.engine, t.engine_full);
+    const target = t.engine === 'MaterializedView' ? viewTargetOf(t.create_table_query) : undefined;
+    tables.set(t.name, {
+      name: t.name,
+      engine: t.engine,
+      engineFull: t.engine_full,
+      createQuery: t.create_table_query,
+      engineArgs: parsed.args,
+      partitionKey: t.partition_key,
+      sortingKey: t.sorting_key,
+      primaryKey: t.primary_key,
+      ...(parsed.ttl ? { ttl: parsed.ttl } : {}),
+      settings: parsed.settings,
+      columns: [],
+      dependents: t.dependencies_table ?? [],
+      ...(target ? { viewTarget: target } : {}),
+      rows: rows.get(t.name) ?? 0,
+    });
+  }
+  for (const c of columnRows) {
+    tables.get(c.table)?.columns.push({
+      name: c.name,
+      type: c.type,
+      defaultKind: c.default_kind,
+      defaultExpression: c.default_expression,
+      comment: c.comment,
+    });
+  }
+  return { database, databaseEngine: dbRows[0]?.engine ?? '', tables };
+}
+
+/** Splits `engine_full` into the engine's arguments, its TTL and its SETTINGS. */
+export function parseEngineFull(
+  engine: string,
+  full: string,
+): { args: string; ttl?: string; settings: Record<string, string> } {
+  let args = '';
+  let rest = full.startsWith(engine) ? full.slice(engine.length) : full;
+  if (rest.startsWith('(')) {
+    const end = matchingParen(rest, 0);
+    args = rest.slice(1, end);
+    rest = rest.slice(end + 1);
+  }
+  const settings: Record<string, string> = {};
+  const s = topLevelKeyword(rest, 'SETTINGS');
+  let beforeSettings = rest;
+  if (s >= 0) {
+    for (const part of splitTopLevel(rest.slice(s + ' SETTINGS '.length))) {
+      const eq = part.indexOf('=');
+      if (eq > 0) settings[part.slice(0, eq).trim()] = unquote(part.slice(eq + 1).trim());
+    }
+    beforeSettings = rest.slice(0, s);
+  }
+  const t = topLevelKeyword(beforeSettings, 'TTL');
+  const ttl = t >= 0 ? beforeSettings.slice(t + ' TTL '.length).trim() : undefined;
+  return { args: args.trim(), ...(ttl ? { ttl } : {}), settings };
+}
+
+/** `CREATE MATERIALIZED VIEW db.v [UUID '...'] TO db.t ...` -> `t` */
+export function viewTargetOf(createQuery: string): string | undefined {
+  const ident = '(?:`(?:[^`\\\\]|\\\\.)*`|[A-Za-z0-9_]+)';
+  const re = new RegExp(
+    `^CREATE MATERIALIZED VIEW\\s+${ident}(?:\\.${ident})?\\s+(?:UUID\\s+'[^']*'\\s+)?TO\\s+(?:${ident}\\.)?(${ident})`,
+    'i',
+  );
+  const m = re.exec(createQuery.trim());
+  if (!m) return undefined;
+  const name = m[1]!;
+  return name.startsWith('`') ? name.slice(1, -1).replace(/\\(.)/g, '$1') : name;
+}
+
+/** Position of ` KEYWORD ` outside parentheses and quotes, or -1. */
+function topLevelKeyword(s: string, keyword: string): number {
+  let depth = 0;
+  let quote = '';
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = '';
+      continue;
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (depth === 0 && ch === ' ' && s.startsWith(` ${keyword} `, i)) return i;
+  }
+  return -1;
+}
+
+function matchingParen(s: string, open: number): number {
+  let depth = 0;
+  let quote = '';
+  for (let i = open; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = '';
+      continue;
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')' && --depth === 0) return i;
+  }
+  return s.length - 1;
+}
+
+function splitTopLevel(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = '';
+  let start = 0;
+  for (let i = 0; i < s.length; i++) {
+    const ch = s[i]!;
+    if (quote) {
+      if (ch === '\\') i++;
+      else if (ch === quote) quote = '';
+      continue;
+    }
+    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      out.push(s.slice(start, i));
+      start = i + 1;
+    }
+  }
+  out.push(s.slice(start));
+  return out.map((p) => p.trim()).filter(Boolean);
+}
+
+function unquote(v: string): string {
+  return v.startsWith("'") && v.endsWith("'") ? v.slice(1, -1).replace(/\\(.)/g, '$1') : v;
+}

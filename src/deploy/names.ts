@@ -1,0 +1,77 @@
+/**
+ * Names of the ClickHouse objects deploy creates around a project's own tables. One place, so
+ * the planner, the applier and crash recovery agree on what a leftover is.
+ */
+import type { Project } from '../project/model.ts';
+
+/** Prefix of Tally's own bookkeeping tables (DESIGN: `tally_`). */
+export const TALLY_PREFIX = 'tally_';
+
+/** A table renamed away so that no INSERT can start on it (see hold.ts). */
+export function holdName(table: string): string {
+  return `${table}__tally_hold`;
+}
+
+/** A table being built by a rebuild or a recompute, swapped in when complete. */
+export function nextName(table: string): string {
+  return `${table}__tally_next`;
+}
+
+/** The previous table after a rebuild, kept until the next successful deploy. */
+export function backupName(table: string, deployId: string): string {
+  return `${table}__backup_${deployId}`;
+}
+
+/** A shadow materialized view that fills `nextName(target)` during a recompute. */
+export function shadowViewName(view: string): string {
+  return `${view}__tally_next`;
+}
+
+/** A materialized view that copies new rows into `nextName(table)` while a rebuild copies the old ones. */
+export function copyViewName(table: string): string {
+  return `${table}__tally_copy`;
+}
+
+/** The database that holds the snapshots a backfill reads (same table names as the sources). */
+export function scratchDatabaseName(database: string): string {
+  return `${database}__tally_backfill`;
+}
+
+const HOLD = /^(.+)__tally_hold$/;
+const NEXT = /^(.+)__tally_(?:next|copy)$/;
+const BACKUP = /^(.+)__backup_(\d{14}_[a-z0-9]{4})$/;
+
+/** What an object name says about itself: a project object or one of deploy's leftovers. */
+export type NameRole =
+  | { role: 'hold'; of: string }
+  /** A half-built table, shadow view or copy view: dropped by recovery. */
+  | { role: 'next'; of: string }
+  | { role: 'backup'; of: string; deployId: string }
+  | { role: 'tally' }
+  | { role: 'other' };
+
+export function nameRole(name: string): NameRole {
+  let m = HOLD.exec(name);
+  if (m) return { role: 'hold', of: m[1]! };
+  m = NEXT.exec(name);
+  if (m) return { role: 'next', of: m[1]! };
+  m = BACKUP.exec(name);
+  if (m) return { role: 'backup', of: m[1]!, deployId: m[2]! };
+  if (name.startsWith(TALLY_PREFIX)) return { role: 'tally' };
+  return { role: 'other' };
+}
+
+/**
+ * The materialized view of a pipe is named after the pipe, so `SHOW TABLES` reads like the
+ * project. A pipe may share its name with the data source it fills (`account_balances` into
+ * `account_balances`); its view is then `<pipe>_mv`.
+ */
+export function viewName(project: Pick<Project, 'datasources'>, pipe: string): string {
+  return project.datasources.has(pipe) ? `${pipe}_mv` : pipe;
+}
+
+/** A sortable deployment id: UTC time to the second and 4 random characters. */
+export function newDeployId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  return `${stamp}_${Math.random().toString(36).slice(2, 6).padEnd(4, '0')}`;
+}

@@ -1,0 +1,486 @@
+/**
+ * The planner: the project (what is wanted), the live database (what is there) and the last
+ * recorded deployment (what Tally applied) in, ordered steps out. Pure: no I/O, so it is
+ * unit-tested on fixtures.
+ *
+ * Order: recovery of an interrupted deploy (recover.ts), bookkeeping, views of removed pipes, tables (create,
+ * alter, rebuild), views in dependency order (create + backfill, or recompute of a target),
+ * removed data sources, old backups.
+ */
+import { TallyError } from '../errors.ts';
+import type { DeploymentRecord } from './bookkeeping.ts';
+import { createDeploymentsTableSql, DEPLOYMENTS_TABLE } from './bookkeeping.ts';
+import {
+  alterSql,
+  createTableSql,
+  createViewSql,
+  type DdlContext,
+  dropTableSql,
+  qualified,
+  renameSql,
+  type ViewSpec,
+} from './ddl.ts';
+import type { DesiredDatasource, DesiredState } from './desired-state.ts';
+import type { LiveState, LiveTable } from './introspect.ts';
+import { backupName, holdName, nameRole, nextName, shadowViewName } from './names.ts';
+import {
+  datasourceKey,
+  type Plan,
+  type ResourceAction,
+  type ResourceKind,
+  type ResourcePlan,
+  type Step,
+  viewKey,
+} from './plan-types.ts';
+import { planRecovery } from './recover.ts';
+import { diffTable, type TableDiff } from './table-diff.ts';
+import type { TableSpec } from './table-spec.ts';
+
+export interface PlanInput {
+  desired: DesiredState;
+  live: LiveState;
+  /** Newest first. */
+  deployments: readonly DeploymentRecord[];
+  ctx: DdlContext;
+  deployId: string;
+  server: string;
+  scratchDatabaseExists: boolean;
+}
+
+export const MERGE_TREE =
+  /^(Replicated)?(|Replacing|Aggregating|Summing|Collapsing|VersionedCollapsing|Graphite)MergeTree$/;
+
+export function buildPlan(input: PlanInput): Plan {
+  const { desired, live, ctx, deployId } = input;
+  const steps: Step[] = [];
+  const notes: string[] = [];
+  const add = (s: Omit<Step, 'n'>): number => {
+    steps.push({ ...s, n: steps.length + 1 });
+    return steps.length;
+  };
+  const latest = input.deployments[0];
+  const applied = input.deployments.find((d) => d.status !== 'running');
+  const appliedSpecs = applied?.resourceSpecs ?? {};
+  const appliedHashes = applied?.resourceHashes ?? {};
+
+  // 1. Recovery ------------------------------------------------------------------------------
+  const recovery = planRecovery(live, input.deployments, ctx, input.scratchDatabaseExists);
+  for (const s of recovery.steps) add(s);
+  notes.push(...recovery.notes);
+  const tables = recovery.tables;
+
+  // 2. Bookkeeping ---------------------------------------------------------------------------
+  if (!tables.has(DEPLOYMENTS_TABLE)) {
+    add({
+      kind: 'create-bookkeeping',
+      resource: DEPLOYMENTS_TABLE,
+      resourceKind: 'tally',
+      what: `create table ${DEPLOYMENTS_TABLE}`,
+      why: 'first deploy into this database',
+      destructive: false,
+      sql: [createDeploymentsTableSql(ctx)],
+    });
+  }
+
+  // 3. Views of pipes that are gone (before tables change under them) ------------------------
+  const wantedViews = new Map(desired.views.map((v) => [v.name, v]));
+  const droppedViews: string[] = [];
+  for (const t of tables.values()) {
+    if (t.engine !== 'MaterializedView' || nameRole(t.name).role !== 'other' || wantedViews.has(t.name))
+      continue;
+    if (!(viewKey(t.name) in appliedSpecs)) {
+      notes.push(
+        `materialized view ${t.name} is not part of the project and was not created by Tally; left alone`,
+      );
+      continue;
+    }
+    droppedViews.push(t.name);
+    add({
+      kind: 'drop-view',
+      resource: t.name,
+      resourceKind: 'view',
+      what: `drop view ${t.name}`,
+      why: `its pipe is gone or no longer materialized; ${t.viewTarget ?? 'its target'} keeps its rows and stops updating`,
+      destructive: false,
+      sql: [dropTableSql(t.name, ctx)],
+      names: [t.name],
+    });
+  }
+
+  // 4. Decide the views first: a recomputed target is built fresh, so its own table steps fold in.
+  const created = new Set<string>();
+  for (const ds of desired.datasources.values()) if (!tables.has(ds.name)) created.add(ds.name);
+  const recompute = new Set<string>();
+  const recomputeWhy = new Map<string, string>();
+  const additive = new Set<string>();
+  for (const v of desired.views) {
+    const lv = tables.get(v.name);
+    if (lv && lv.engine !== 'MaterializedView') {
+      throw new TallyError(
+        'name-taken',
+        `${ctx.database}.${v.name} exists and is a ${lv.engine}, not the materialized view of pipe ${v.pipe}`,
+        {
+          hint: 'rename the pipe, or drop that object',
+        },
+      );
+    }
+    if (!lv) {
+      const targetRows = tables.get(v.target)?.rows ?? 0;
+      if (created.has(v.target) || targetRows === 0) additive.add(v.name);
+      else {
+        recompute.add(v.target);
+        recomputeWhy.set(
+          v.target,
+          `new view ${v.name} into ${v.target}, which already holds ${targetRows} rows`,
+        );
+      }
+      continue;
+    }
+    const recorded = appliedHashes[viewKey(v.name)];
+    const bound = tables.get(v.source)?.dependents.includes(v.name) ?? false;
+    let why: string | undefined;
+    if (created.has(v.target)) why = `${v.target} is new and empty`;
+    else if (recorded === undefined) why = `view ${v.name} exists but no deploy recorded it complete`;
+    else if (recorded !== v.hash) why = `pipe ${v.pipe} changed`;
+    else if (lv.viewTarget !== undefined && lv.viewTarget !== v.target)
+      why = `target ${lv.viewTarget} -> ${v.target}`;
+    else if (!bound) why = `view ${v.name} no longer fires on inserts into ${v.source}`;
+    if (why) {
+      recompute.add(v.target);
+      if (!recomputeWhy.has(v.target)) recomputeWhy.set(v.target, why);
+    }
+  }
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const v of desired.views) {
+      if (recompute.has(v.source) && !recompute.has(v.target)) {
+        recompute.add(v.target);
+        recomputeWhy.set(v.target, `its source ${v.source} is recomputed`);
+        grew = true;
+      }
+    }
+  }
+  for (const v of desired.views) if (recompute.has(v.target)) additive.delete(v.name);
+
+  // 5. Tables ----------------------------------------------------------------------------------
+  const dsSteps = new Map<string, number[]>();
+  const dsAction = new Map<string, ResourceAction>();
+  const note = (ds: string, n: number, action: ResourceAction) => {
+    dsSteps.set(ds, [...(dsSteps.get(ds) ?? []), n]);
+    const rank: ResourceAction[] = ['unchanged', 'alter', 'rebuild', 'replace', 'create', 'drop'];
+    const cur = dsAction.get(ds) ?? 'unchanged';
+    if (rank.indexOf(action) > rank.indexOf(cur)) dsAction.set(ds, action);
+  };
+  const folded = new Map<string, string[]>();
+  for (const ds of desired.datasources.values()) {
+    const lt = tables.get(ds.name);
+    if (!lt) {
+      const n = add({
+        kind: 'create-table',
+        resource: ds.name,
+        resourceKind: 'datasource',
+        what: `create table ${ds.name}${tables.has(ds.quarantine.name) ? '' : ` and ${ds.quarantine.name}`}`,
+        why: 'new data source',
+        destructive: false,
+        sql: [
+          createTableSql(ds.table, ctx),
+          ...(tables.has(ds.quarantine.name) ? [] : [createTableSql(ds.quarantine, ctx)]),
+        ],
+        tables: tables.has(ds.quarantine.name) ? [ds.table] : [ds.table, ds.quarantine],
+      });
+      note(ds.name, n, 'create');
+    } else {
+      checkTable(lt, ds.name, ctx);
+      const appliedTable = (appliedSpecs[datasourceKey(ds.name)] as { table?: TableSpec } | undefined)?.table;
+      const diff = diffTable(ds.table, lt, appliedTable, ctx.capabilities, ctx.cluster !== undefined);
+      if (recompute.has(ds.name)) {
+        if (diff.rebuild.length > 0 || diff.alters.length > 0)
+          folded.set(ds.name, [...diff.rebuild, ...diff.alters.map((a) => a.what)]);
+      } else if (diff.rebuild.length > 0) {
+        note(ds.name, rebuildStep(ds, lt, diff), 'rebuild');
+      } else if (diff.alters.length > 0) {
+        const loses = diff.alters.flatMap((a) => (a.loses ? [a.loses] : []));
+        const n = add({
+          kind: 'alter-table',
+          resource: ds.name,
+          resourceKind: 'datasource',
+          what: diff.alters.map((a) => a.what).join('; '),
+          why: 'the data source file changed',
+          destructive: loses.length > 0,
+          ...(loses.length > 0 ? { loses } : {}),
+          sql: diff.alters.map((a) => alterSql(ds.name, a.command, ctx)),
+          table: ds.name,
+          alters: diff.alters,
+        });
+        note(ds.name, n, 'alter');
+      }
+      const lq = tables.get(ds.quarantine.name);
+      if (!lq) {
+        note(
+          ds.name,
+          add({
+            kind: 'create-table',
+            resource: ds.name,
+            resourceKind: 'datasource',
+            what: `create table ${ds.quarantine.name}`,
+            why: 'every data source has a quarantine table',
+            destructive: false,
+            sql: [createTableSql(ds.quarantine, ctx)],
+            tables: [ds.quarantine],
+          }),
+          'alter',
+        );
+      } else {
+        const appliedQ = (appliedSpecs[datasourceKey(ds.name)] as { quarantine?: TableSpec } | undefined)
+          ?.quarantine;
+        const qd = diffTable(ds.quarantine, lq, appliedQ, ctx.capabilities, ctx.cluster !== undefined);
+        const alters = qd.alters.filter((a) => !a.loses);
+        if (alters.length > 0) {
+          note(
+            ds.name,
+            add({
+              kind: 'alter-table',
+              resource: ds.name,
+              resourceKind: 'datasource',
+              what: `${ds.quarantine.name}: ${alters.map((a) => a.what).join('; ')}`,
+              why: "Tally's quarantine layout changed",
+              destructive: false,
+              sql: alters.map((a) => alterSql(ds.quarantine.name, a.command, ctx)),
+              table: ds.quarantine.name,
+              alters,
+            }),
+            'alter',
+          );
+        }
+      }
+    }
+  }
+
+  function rebuildStep(ds: DesiredDatasource, lt: LiveTable, diff: TableDiff): number {
+    const lost = diff.droppedColumns.map((c) => `column ${c} of ${ds.name} (${lt.rows} rows)`);
+    return add({
+      kind: 'rebuild-table',
+      resource: ds.name,
+      resourceKind: 'datasource',
+      what: `rebuild ${ds.name}: copy ${lt.rows} rows into a new table and swap it in (old one kept as ${backupName(ds.name, deployId)})`,
+      why: diff.rebuild.join('; '),
+      destructive: lost.length > 0,
+      ...(lost.length > 0 ? { loses: lost } : {}),
+      sql: [
+        createTableSql(ds.table, ctx, nextName(ds.name)),
+        `-- copy ${ds.name} part by part with merges stopped; then hold it (RENAME TO ${holdName(ds.name)}) and copy the parts written meanwhile`,
+        renameSql(
+          [
+            [holdName(ds.name), backupName(ds.name, deployId)],
+            [nextName(ds.name), ds.name],
+          ],
+          ctx,
+        ),
+      ],
+      rows: lt.rows,
+      tables: [ds.table],
+    });
+  }
+
+  // 6. Views -----------------------------------------------------------------------------------
+  const viewSteps = new Map<string, number[]>();
+  const viewAction = new Map<string, ResourceAction>();
+  const recomputed = new Set<string>();
+  for (const v of desired.views) {
+    if (additive.has(v.name)) {
+      const rows = tables.get(v.source)?.rows ?? 0;
+      const a = add({
+        kind: 'create-view',
+        resource: v.name,
+        resourceKind: 'view',
+        what: `create view ${v.name}: ${v.source} -> ${v.target}`,
+        why: tables.has(v.name) ? 'recreate' : `new materialized pipe ${v.pipe}`,
+        destructive: false,
+        sql: [
+          `-- hold ${v.source}: RENAME TO ${holdName(v.source)} (new inserts wait), record its parts`,
+          createViewSql(v, ctx),
+          `-- release: RENAME ${holdName(v.source)} back to ${v.source}`,
+        ],
+        view: v,
+      });
+      const b = add({
+        kind: 'backfill',
+        resource: v.name,
+        resourceKind: 'view',
+        what: `backfill ${v.target} from the ${rows} rows ${v.source} held when the view was attached`,
+        why: 'a new view must see the rows already there, exactly once',
+        destructive: false,
+        sql: [
+          `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM (${qualified(ctx, v.source)} WHERE _part IN <parts at the hold>)`,
+        ],
+        rows,
+        view: v,
+      });
+      viewSteps.set(v.name, [a, b]);
+      viewAction.set(v.name, 'create');
+      continue;
+    }
+    if (!recompute.has(v.target)) {
+      viewAction.set(v.name, 'unchanged');
+      continue;
+    }
+    if (recomputed.has(v.target)) continue;
+    recomputed.add(v.target);
+    const into = desired.views.filter((w) => w.target === v.target);
+    const ds = desired.datasources.get(v.target);
+    if (!ds)
+      throw new TallyError(
+        'unknown-target',
+        `pipe ${v.pipe} materializes into ${v.target}, which is not a data source`,
+      );
+    const rows = into.reduce((sum, w) => sum + (tables.get(w.source)?.rows ?? 0), 0);
+    const lt = tables.get(v.target);
+    const extra = folded.get(v.target);
+    const n = add({
+      kind: 'replace-view',
+      resource: v.target,
+      resourceKind: 'datasource',
+      also: into.map((w) => w.name),
+      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${rows} rows) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(v.target, deployId)})`,
+      why: `${recomputeWhy.get(v.target) ?? 'changed'}${extra ? `; also ${extra.join('; ')}` : ''}`,
+      destructive: ds.ingested && (lt?.rows ?? 0) > 0,
+      ...(ds.ingested && (lt?.rows ?? 0) > 0
+        ? {
+            loses: [
+              `rows of ${v.target} that no view produced (it also has a Kafka source): ${lt?.rows ?? 0} rows now`,
+            ],
+          }
+        : {}),
+      sql: [
+        createTableSql(ds.table, ctx, nextName(v.target)),
+        ...into.map(
+          (w) =>
+            `-- hold ${w.source}; attach ${shadowViewName(w.name)} TO ${nextName(v.target)}; release; backfill the held parts`,
+        ),
+        `-- hold again; swap: ${renameSql(
+          [
+            [v.target, backupName(v.target, deployId)],
+            [nextName(v.target), v.target],
+          ],
+          ctx,
+        )}; attach ${into.map((w) => w.name).join(', ')} TO ${v.target}; release`,
+      ],
+      rows,
+      views: into,
+      targetSpec: ds.table,
+    });
+    note(v.target, n, 'rebuild');
+    for (const w of into) {
+      viewSteps.set(w.name, [n]);
+      viewAction.set(w.name, tables.has(w.name) ? 'replace' : 'create');
+    }
+  }
+
+  // 7. Data sources that are gone ---------------------------------------------------------------
+  const droppedDs: string[] = [];
+  const quarantineNames = new Set([...desired.datasources.values()].map((d) => d.quarantine.name));
+  for (const t of tables.values()) {
+    if (t.engine === 'MaterializedView' || nameRole(t.name).role !== 'other') continue;
+    if (desired.datasources.has(t.name) || quarantineNames.has(t.name) || wantedViews.has(t.name)) continue;
+    const spec = appliedSpecs[datasourceKey(t.name)] as { quarantine?: TableSpec } | undefined;
+    if (!spec) {
+      if (!isQuarantineOfRecorded(t.name, appliedSpecs)) {
+        notes.push(
+          `${t.engine === 'View' ? 'view' : 'table'} ${t.name} is not part of the project and was not created by Tally; left alone`,
+        );
+      }
+      continue;
+    }
+    const q = spec.quarantine?.name;
+    const lq = q ? tables.get(q) : undefined;
+    droppedDs.push(t.name);
+    add({
+      kind: 'drop-table',
+      resource: t.name,
+      resourceKind: 'datasource',
+      what: `drop table ${t.name}${lq ? ` and ${lq.name}` : ''}`,
+      why: 'its data source file is gone',
+      destructive: true,
+      loses: [`data source ${t.name}: ${t.rows} rows`, ...(lq ? [`${lq.name}: ${lq.rows} rows`] : [])],
+      sql: [dropTableSql(t.name, ctx), ...(lq ? [dropTableSql(lq.name, ctx)] : [])],
+      names: [t.name, ...(lq ? [lq.name] : [])],
+      rows: t.rows,
+    });
+  }
+
+  // 8. Backups of earlier deploys -----------------------------------------------------------------
+  for (const t of tables.values()) {
+    const role = nameRole(t.name);
+    if (role.role !== 'backup' || role.deployId === deployId) continue;
+    add({
+      kind: 'drop-backup',
+      resource: role.of,
+      resourceKind: 'datasource',
+      what: `drop backup ${t.name} (${t.rows} rows)`,
+      why: `kept from deployment ${role.deployId} until a later deploy succeeds`,
+      destructive: false,
+      sql: [dropTableSql(t.name, ctx)],
+      names: [t.name],
+    });
+  }
+
+  // Resources -------------------------------------------------------------------------------------
+  const resources: ResourcePlan[] = [];
+  const push = (name: string, kind: ResourceKind, action: ResourceAction, ns: number[]) =>
+    resources.push({ name, kind, action, steps: ns });
+  for (const ds of desired.datasources.values()) {
+    push(ds.name, 'datasource', dsAction.get(ds.name) ?? 'unchanged', dsSteps.get(ds.name) ?? []);
+  }
+  for (const v of desired.views)
+    push(v.name, 'view', viewAction.get(v.name) ?? 'unchanged', viewSteps.get(v.name) ?? []);
+  for (const name of droppedViews)
+    push(
+      name,
+      'view',
+      'drop',
+      steps.filter((s) => s.kind === 'drop-view' && s.resource === name).map((s) => s.n),
+    );
+  for (const name of droppedDs)
+    push(
+      name,
+      'datasource',
+      'drop',
+      steps.filter((s) => s.kind === 'drop-table' && s.resource === name).map((s) => s.n),
+    );
+
+  return {
+    deployId,
+    database: ctx.database,
+    server: input.server,
+    steps,
+    resources,
+    changes: steps.length,
+    notes,
+    projectHash: desired.projectHash,
+    resourceHashes: desired.resourceHashes,
+    resourceSpecs: desired.resourceSpecs,
+    ...(latest
+      ? { lastDeployment: { id: latest.id, status: latest.status, startedAt: latest.startedAt } }
+      : {}),
+  };
+}
+
+function checkTable(lt: LiveTable, name: string, ctx: DdlContext): void {
+  if (!MERGE_TREE.test(lt.engine)) {
+    throw new TallyError(
+      'name-taken',
+      `${ctx.database}.${name} exists and is a ${lt.engine}, not the table of data source ${name}`,
+      {
+        hint: 'drop or rename that object, or rename the data source',
+      },
+    );
+  }
+}
+
+function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): boolean {
+  return Object.values(specs).some(
+    (s) => (s as { quarantine?: { name?: string } })?.quarantine?.name === name,
+  );
+}
+
+export type { ViewSpec };

@@ -1,0 +1,85 @@
+/**
+ * rebuild-table: a table ClickHouse cannot ALTER into shape (engine, keys, an incompatible type)
+ * is rebuilt next to the live one without stopping writers for long:
+ *
+ * 1. create `<t>__tally_next` as the project wants it;
+ * 2. hold `t` (and what feeds it), snapshot its rows, attach a copy view `<t>__tally_copy`
+ *    that sends every new insert into the next table too, release;
+ * 3. copy the snapshot into the next table (CAST where a type changed);
+ * 4. hold again, drop the copy view, swap: `t` becomes `<t>__backup_<deploy>`, the next table
+ *    becomes `t`; views reading `t` are re-attached to it; release.
+ *
+ * Rows are copied once: the ones there at step 2 from the snapshot, later ones by the copy view,
+ * and after step 4 they land in the new table itself.
+ */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { ApplyContext } from './apply-context.ts';
+import { attachSql } from './attach.ts';
+import { dropSnapshot, fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
+import { createTableSql, dropTableSql, qualified } from './ddl.ts';
+import { feedingClosure } from './hold.ts';
+import { introspect } from './introspect.ts';
+import { copyViewName, holdName, nextName } from './names.ts';
+import type { Step } from './plan-types.ts';
+import { norm } from './table-diff.ts';
+import { swapIn, withHold } from './view-steps.ts';
+
+export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> {
+  const { engine, ctx } = ac;
+  const spec = step.tables![0]!;
+  const table = spec.name;
+  const next = nextName(table);
+  const copyView = copyViewName(table);
+  let live = await introspect(engine);
+  const current = live.tables.get(table);
+  if (!current) throw new Error(`table ${table} disappeared before its rebuild`);
+
+  // Columns both tables have, converted to the new type where it changed.
+  const liveTypes = new Map(current.columns.map((c) => [c.name, c.type]));
+  const kept = spec.columns.filter((c) => liveTypes.has(c.name));
+  const select = (from: string) =>
+    `SELECT ${kept
+      .map((c) =>
+        norm(liveTypes.get(c.name)!) === norm(c.type)
+          ? quoteIdent(c.name)
+          : `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`,
+      )
+      .join(', ')} FROM ${from}`;
+  const outColumns = kept.map((c) => ({ name: c.name, type: c.type }));
+
+  await engine.command(dropTableSql(copyView, ctx));
+  await engine.command(dropTableSql(next, ctx));
+  await engine.command(createTableSql(spec, ctx, next));
+  // A conversion that cannot work fails here, before anything is held or swapped.
+  await engine.query(`${select(qualified(ctx, table))} LIMIT 0`);
+  await prepareSnapshots(engine, ctx, [table]);
+  let snapshot: Snapshot | undefined;
+  await withHold(ac, step, feedingClosure(live, [table]), async () => {
+    snapshot = await takeSnapshot(engine, ctx, table, holdName(table));
+    await engine.command(
+      attachSql(copyView, next, outColumns, select(qualified(ctx, table)), ctx, ac.atomic),
+    );
+  });
+  await fillFromSnapshot(
+    engine,
+    snapshot!,
+    qualified(ctx, next),
+    kept.map((c) => c.name),
+    select(snapshot!.readAs),
+    {
+      label: table,
+      ...(ac.chunkRows ? { chunkRows: ac.chunkRows } : {}),
+      onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
+    },
+  );
+  await dropSnapshot(engine, ctx, table);
+
+  live = await introspect(engine);
+  await withHold(ac, step, feedingClosure(live, [table]), async (hold) => {
+    await engine.command(dropTableSql(copyView, ctx));
+    const withoutCopy = { ...live, tables: new Map([...live.tables].filter(([name]) => name !== copyView)) };
+    const t = withoutCopy.tables.get(table);
+    if (t) withoutCopy.tables.set(table, { ...t, dependents: t.dependents.filter((d) => d !== copyView) });
+    await swapIn(ac, withoutCopy, table, hold);
+  });
+}

@@ -1,0 +1,107 @@
+/**
+ * Recovery: what an interrupted deploy (crash, restart, failure half-way) leaves behind is
+ * recognisable by name (names.ts), so the next deploy, or the failing one itself, puts it right
+ * before anything else: half-built tables and views are dropped, held tables renamed back, a
+ * table caught in the middle of a swap gets its backup back, the backfill scratch database goes.
+ * Every action is safe to repeat.
+ */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { DeploymentRecord } from './bookkeeping.ts';
+import { DEPLOYMENTS_TABLE } from './bookkeeping.ts';
+import { type DdlContext, dropTableSql, renameSql } from './ddl.ts';
+import type { LiveState, LiveTable } from './introspect.ts';
+import { nameRole, scratchDatabaseName } from './names.ts';
+import type { Step } from './plan-types.ts';
+
+export interface Recovery {
+  steps: Array<Omit<Step, 'n'>>;
+  notes: string[];
+  /** The tables as they will be once the steps have run. */
+  tables: Map<string, LiveTable>;
+}
+
+export function planRecovery(
+  live: LiveState,
+  deployments: readonly DeploymentRecord[],
+  ctx: DdlContext,
+  scratchDatabaseExists: boolean,
+): Recovery {
+  const steps: Recovery['steps'] = [];
+  const notes: string[] = [];
+  const tables = new Map(live.tables);
+  const latest = deployments[0];
+  if (latest?.status === 'running') {
+    notes.push(
+      `deployment ${latest.id} (started ${latest.startedAt} UTC) did not finish; its leftovers are cleaned up first`,
+    );
+  }
+  // Views first: a half-built view must not fire while tables are put back.
+  const all = [...live.tables.values()].sort(
+    (a, b) => Number(b.engine === 'MaterializedView') - Number(a.engine === 'MaterializedView'),
+  );
+  for (const t of all) {
+    const role = nameRole(t.name);
+    if (role.role !== 'next') continue;
+    steps.push({
+      kind: 'recover',
+      resource: role.of,
+      resourceKind: t.engine === 'MaterializedView' ? 'view' : 'datasource',
+      what: `drop ${t.name}`,
+      why: 'half-built by an interrupted deploy',
+      destructive: false,
+      sql: [dropTableSql(t.name, ctx)],
+      names: [t.name],
+    });
+    tables.delete(t.name);
+  }
+  for (const t of live.tables.values()) {
+    const role = nameRole(t.name);
+    if (role.role !== 'hold') continue;
+    if (tables.has(role.of)) {
+      notes.push(`both ${role.of} and ${t.name} exist; left alone (rename or drop one by hand)`);
+      continue;
+    }
+    steps.push({
+      kind: 'recover',
+      resource: role.of,
+      resourceKind: 'datasource',
+      what: `rename ${t.name} back to ${role.of}`,
+      why: 'held by an interrupted deploy: inserts into it fail until it is back',
+      destructive: false,
+      sql: [renameSql([[t.name, role.of]], ctx)],
+      names: [t.name, role.of],
+    });
+    tables.delete(t.name);
+    tables.set(role.of, { ...t, name: role.of });
+  }
+  if (latest && latest.status !== 'succeeded') {
+    for (const t of live.tables.values()) {
+      const role = nameRole(t.name);
+      if (role.role !== 'backup' || role.deployId !== latest.id || tables.has(role.of)) continue;
+      steps.push({
+        kind: 'recover',
+        resource: role.of,
+        resourceKind: 'datasource',
+        what: `rename ${t.name} back to ${role.of}`,
+        why: `deployment ${latest.id} stopped in the middle of swapping ${role.of}`,
+        destructive: false,
+        sql: [renameSql([[t.name, role.of]], ctx)],
+        names: [t.name, role.of],
+      });
+      tables.delete(t.name);
+      tables.set(role.of, { ...t, name: role.of });
+    }
+  }
+  if (scratchDatabaseExists) {
+    steps.push({
+      kind: 'recover',
+      resource: DEPLOYMENTS_TABLE,
+      resourceKind: 'tally',
+      what: `drop database ${scratchDatabaseName(ctx.database)}`,
+      why: 'backfill snapshots left by an interrupted deploy',
+      destructive: false,
+      sql: [`DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}`],
+    });
+  }
+  return { steps, notes, tables };
+}

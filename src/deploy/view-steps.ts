@@ -1,0 +1,182 @@
+/**
+ * The view steps, each built on the write hold (hold.ts) and the snapshot (backfill.ts):
+ *
+ * create-view  hold the source (and whatever feeds it), snapshot its rows, ATTACH the view by
+ *              name, release. Every row is now either in the snapshot or fires the view.
+ * backfill     the view's SELECT over the snapshot, into the target.
+ * replace-view a target recomputed by its views: build `<target>__tally_next` with shadow views
+ *              attached the same way plus a backfill, then under a second hold drop the old
+ *              views, swap the tables and attach the views to the swapped-in target.
+ */
+import { TallyError } from '../errors.ts';
+import type { ApplyContext } from './apply-context.ts';
+import { attachSql, columnsOf, type OutputColumn, reattachSql, validateView } from './attach.ts';
+import { dropSnapshot, fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
+import { createTableSql, dropTableSql, qualified, renameSql, stringLiteral, type ViewSpec } from './ddl.ts';
+import { feedingClosure, type Hold, holdTables } from './hold.ts';
+import { introspect, type LiveState } from './introspect.ts';
+import { backupName, holdName, nextName, scratchDatabaseName, shadowViewName } from './names.ts';
+import type { Step } from './plan-types.ts';
+import type { TableSpec } from './table-spec.ts';
+import { querySourceSwapped } from './view-spec.ts';
+
+export async function createView(ac: ApplyContext, step: Step): Promise<void> {
+  const view = step.view!;
+  const { engine, ctx } = ac;
+  const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
+  await prepareSnapshots(engine, ctx, [view.source]);
+  const live = await introspect(engine);
+  let snapshot: Snapshot | undefined;
+  await withHold(ac, step, feedingClosure(live, [view.source]), async () => {
+    snapshot = await takeSnapshot(engine, ctx, view.source, holdName(view.source));
+    await engine.command(attachSql(view.name, view.target, columns, view.query, ctx, ac.atomic));
+  });
+  ac.pending.set(view.name, { snapshot: snapshot!, columns });
+}
+
+export async function backfill(ac: ApplyContext, step: Step): Promise<void> {
+  const view = step.view!;
+  const pending = ac.pending.get(view.name);
+  if (!pending)
+    throw new TallyError(
+      'internal',
+      `backfill of ${view.name} has no snapshot: its create-view step did not run`,
+      { exitCode: 2 },
+    );
+  await fill(ac, step, view, pending.snapshot, pending.columns, qualified(ac.ctx, view.target));
+  await dropSnapshot(ac.engine, ac.ctx, view.source);
+  ac.pending.delete(view.name);
+}
+
+export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
+  const { engine, ctx } = ac;
+  const views = step.views!;
+  const spec: TableSpec = step.targetSpec!;
+  const target = spec.name;
+  const next = nextName(target);
+  const columns = new Map<string, OutputColumn[]>();
+  for (const v of views)
+    columns.set(
+      v.name,
+      await validateView(
+        engine,
+        v,
+        spec.columns.map((c) => c.name),
+      ),
+    );
+
+  // Build the new target: shadow views catch what arrives from now on, the snapshot what was there.
+  for (const v of views) await engine.command(dropTableSql(shadowViewName(v.name), ctx));
+  await engine.command(dropTableSql(next, ctx));
+  await engine.command(createTableSql(spec, ctx, next));
+  const sources = [...new Set(views.map((v) => v.source))];
+  await prepareSnapshots(engine, ctx, sources);
+  let live = await introspect(engine);
+  const snapshots = new Map<string, Snapshot>();
+  await withHold(ac, step, feedingClosure(live, sources), async () => {
+    for (const s of sources) snapshots.set(s, await takeSnapshot(engine, ctx, s, holdName(s)));
+    for (const v of views)
+      await engine.command(
+        attachSql(shadowViewName(v.name), next, columns.get(v.name)!, v.query, ctx, ac.atomic),
+      );
+  });
+  for (const v of views)
+    await fill(ac, step, v, snapshots.get(v.source)!, columns.get(v.name)!, qualified(ctx, next));
+  for (const s of sources) await dropSnapshot(engine, ctx, s);
+
+  // Swap it in with nothing arriving: the old views go, the views attach to the new table.
+  live = await introspect(engine);
+  const holdSet = [...new Set([...feedingClosure(live, [target]), ...feedingClosure(live, sources)])];
+  await withHold(ac, step, holdSet, async (hold) => {
+    const writers = [...live.tables.values()].filter(
+      (t) => t.engine === 'MaterializedView' && t.viewTarget === target,
+    );
+    for (const w of writers) await engine.command(dropTableSql(w.name, ctx));
+    for (const v of views) await engine.command(dropTableSql(shadowViewName(v.name), ctx));
+    await swapIn(ac, live, target, hold, async () => {
+      for (const v of views)
+        await engine.command(attachSql(v.name, target, columns.get(v.name)!, v.query, ctx, ac.atomic));
+    });
+  });
+}
+
+/**
+ * Under a hold that includes `table`: the held table becomes its backup, views reading it are
+ * re-attached by name (so they follow the new table on servers that bind by UUID), the next
+ * table takes its name, then `after` runs before the other tables are released.
+ */
+export async function swapIn(
+  ac: ApplyContext,
+  live: LiveState,
+  table: string,
+  hold: Hold,
+  after?: () => Promise<void>,
+): Promise<void> {
+  const { engine, ctx } = ac;
+  await engine.command(renameSql([[holdName(table), backupName(table, ac.deployId)]], ctx));
+  const readers = (live.tables.get(table)?.dependents ?? [])
+    .map((v) => live.tables.get(v))
+    .filter((v) => v !== undefined && v.engine === 'MaterializedView' && live.tables.has(v.name));
+  for (const r of readers) {
+    if (!(await exists(ac, r!.name))) continue;
+    await engine.command(dropTableSql(r!.name, ctx));
+    await engine.command(reattachSql(r!.createQuery, ac.atomic));
+  }
+  await engine.command(renameSql([[nextName(table), table]], ctx));
+  await after?.();
+  await hold.release([table]);
+}
+
+async function exists(ac: ApplyContext, name: string): Promise<boolean> {
+  const rows = await ac.engine.rows(
+    `SELECT 1 FROM system.tables WHERE database = ${stringLiteral(ac.ctx.database)} AND name = ${stringLiteral(name)}`,
+  );
+  return rows.length > 0;
+}
+
+/** Runs `body` with `tables` held; releases whatever `body` did not settle, even when it fails. */
+export async function withHold(
+  ac: ApplyContext,
+  step: Step,
+  tables: readonly string[],
+  body: (hold: Hold) => Promise<void>,
+): Promise<void> {
+  const hold = await holdTables(
+    ac.engine,
+    ac.ctx,
+    tables,
+    ac.holdTimeoutMs !== undefined ? { waitTimeoutMs: ac.holdTimeoutMs } : {},
+  );
+  try {
+    await body(hold);
+  } finally {
+    try {
+      await hold.release();
+    } finally {
+      ac.emit({ type: 'hold', step, tables, ms: performance.now() - hold.since });
+    }
+  }
+}
+
+async function fill(
+  ac: ApplyContext,
+  step: Step,
+  view: ViewSpec,
+  snapshot: Snapshot,
+  columns: OutputColumn[],
+  into: string,
+): Promise<void> {
+  const query = querySourceSwapped(view, ac.ctx.database, scratchDatabaseName(ac.ctx.database));
+  await fillFromSnapshot(
+    ac.engine,
+    snapshot,
+    into,
+    columns.map((c) => c.name),
+    query,
+    {
+      label: view.name,
+      ...(ac.chunkRows ? { chunkRows: ac.chunkRows } : {}),
+      onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
+    },
+  );
+}
