@@ -2,7 +2,7 @@
  * A JSON reader that keeps numbers exactly as written. `JSON.parse` turns every number into a
  * double, which silently loses digits of 64-bit integers and long decimals; Node 20 has no way to
  * see a number's source text. The row parser uses `JSON.parse` for speed and this reader only for
- * events whose text holds a long or exponent-form number (see `needsExactNumbers`).
+ * events where it cannot find a number's source text directly (see row-parser.ts).
  */
 
 /** A JSON number with the exact text it was written as, e.g. `12345678901234567.89`. */
@@ -29,15 +29,6 @@ export class JsonSyntaxError extends Error {
     this.name = 'JsonSyntaxError';
   }
 }
-
-/**
- * True when the text may hold a number that a double cannot carry exactly: 16 or more digits in a
- * row (with points), or an exponent. False positives (e.g. inside strings) only cost speed.
- */
-export function needsExactNumbers(text: string): boolean {
-  return LONG_NUMBER.test(text);
-}
-const LONG_NUMBER = /\d[eE]|\d[\d.]{15}/;
 
 /** Parses JSON text; numbers become `RawNumber`, objects have no prototype. Throws JsonSyntaxError. */
 export function parseJsonExact(text: string): JsonValue {

@@ -12,7 +12,6 @@ import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
 import {
   JsonSyntaxError,
   type JsonValue,
-  needsExactNumbers,
   parseJsonExact,
   RawNumber,
 } from './json-text.ts';
@@ -140,7 +139,10 @@ export class RowParser {
 
   private extract(event: JsonValue, raw: string, meta: EventMeta | undefined): ParsedRow {
     if (this.needsObject && (event === null || typeof event !== 'object' || Array.isArray(event))) {
-      return { ok: false, problems: [{ message: `the event is not a JSON object (got ${describe(event)})` }] };
+      return {
+        ok: false,
+        problems: [{ message: `the event is not a JSON object (got ${describe(event)})` }],
+      };
     }
     const n = this.extractors.length;
     const cells: (string | undefined)[] = new Array(n);
