@@ -62,13 +62,16 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
  */
 function locate(node: PipeNode, err: unknown): SourceLocation {
   const message = String((err as Error)?.message ?? err);
-  const name = /(?:Missing columns: |Unknown identifier: |identifier '|column )'?`?([A-Za-z_][A-Za-z0-9_]*)/.exec(message)?.[1];
+  // 18.16: "Unknown identifier: x", "Missing columns: 'x'"; 26.x: "Unknown expression identifier `x`".
+  const name = /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
+    message,
+  )?.[1];
   if (name) {
     const lines = node.sql.split('\n');
     for (let i = 0; i < lines.length; i++) {
       const col = lines[i]!.search(new RegExp(`\\b${name}\\b`));
       if (col >= 0) {
-        return { file: node.sqlStart.file, line: node.sqlStart.line + i, col: (i === 0 ? node.sqlStart.col : node.sqlStart.col) + col };
+        return { file: node.sqlStart.file, line: node.sqlStart.line + i, col: node.sqlStart.col + col };
       }
     }
   }
