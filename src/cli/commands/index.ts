@@ -1,7 +1,8 @@
 import type { Command } from '../command.ts';
 import { checkCommand } from './check.ts';
+import { deployCliCommand } from './deploy-cli.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
 
 /** Every `tally` command, in the order `tally --help` lists them. */
-export const COMMANDS: readonly Command[] = [checkCommand, servicesCliCommand, sqlCommand];
+export const COMMANDS: readonly Command[] = [checkCommand, deployCliCommand, servicesCliCommand, sqlCommand];
