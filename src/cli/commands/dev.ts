@@ -1,0 +1,101 @@
+import { servicesUp } from '../../services/services.ts';
+import { watchProject } from '../../dev/watch-files.ts';
+import type { ReloadOutcome } from '../../runtime/runtime.ts';
+import { deployForStart, Runtime } from '../../runtime/runtime.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { openConfig, openEngine } from '../open.ts';
+import { openProject } from '../open-project.ts';
+import { paint, printProblems } from '../output.ts';
+
+export const devCommand: Command = {
+  name: 'dev',
+  summary: 'deploy, serve the endpoints and hot-reload on every save',
+  usage: 'tally dev [--project DIR] [--port N]',
+  options: { port: { type: 'string' } },
+  help: [
+    'Runs on the embedded ClickHouse by default (no services needed), or on clickhouse.url when set',
+    '(started with `tally services up` when it is the local default). Deploys, loads fixtures/ into',
+    'new data sources, serves http://127.0.0.1:7070, and on every save reloads, validates and applies',
+    'only what changed. A broken file keeps the last good version serving and prints every problem.',
+  ].join('\n'),
+  async run(ctx) {
+    return runServer(ctx, { watch: true, deploy: true });
+  },
+};
+
+export const serveCommand: Command = {
+  name: 'serve',
+  summary: 'serve the endpoints in production mode (no watch; --deploy to deploy first)',
+  usage: 'tally serve [--project DIR] [--port N] [--deploy]',
+  options: { port: { type: 'string' }, deploy: { type: 'boolean' } },
+  help: 'Configured by tally.yaml and TALLY_* variables. Logs one JSON object per line.',
+  async run(ctx) {
+    return runServer(ctx, { watch: false, deploy: Boolean(ctx.flags.deploy) });
+  },
+};
+
+async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: boolean }): Promise<number> {
+  const { io } = ctx;
+  const config = openConfig(ctx);
+  if (mode.watch && config.clickhouse.url) {
+    await servicesUp({ projectDir: ctx.projectDir, clickhouseUrl: config.clickhouse.url, only: ['clickhouse'], log: (s) => io.err(s) });
+  }
+  const project = openProject(ctx);
+  const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    io.err(`--port must be a port number, got \`${String(ctx.flags.port)}\``);
+    return 1;
+  }
+  const engine = await openEngine(project.config);
+  const json = !mode.watch;
+  const log = json ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e })) : undefined;
+  try {
+    if (mode.deploy) {
+      const t0 = performance.now();
+      const result = await deployForStart(project, engine);
+      if (!json) io.out(`deployed to ${engine.description}: ${result.changes} change(s) in ${(performance.now() - t0).toFixed(0)} ms`);
+    }
+    const runtime = new Runtime({ engine, project, ...(port !== undefined ? { port } : {}), ...(log ? { log } : {}) });
+    const server = await runtime.start();
+    if (json) log?.({ msg: 'serving', url: server.url, engine: engine.description, endpoints: project.endpoints.size });
+    else {
+      io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
+      for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
+    }
+
+    const watcher = mode.watch
+      ? await watchProject(project.root, {
+          onChange: async (changed) => printReload(ctx, changed, await runtime.reload(ctx.env)),
+          onError: (err) => io.err(paint(io, 'red', `reload failed: ${String((err as Error)?.message ?? err)}`)),
+        })
+      : undefined;
+    if (watcher) {
+      await watcher.ready;
+      io.out(paint(io, 'dim', `watching ${project.root} for changes (Ctrl-C to stop)`));
+    }
+    await new Promise<void>((resolve) => {
+      if (ctx.stopSignal.aborted) resolve();
+      ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true });
+    });
+    if (!json) io.out('stopping: finishing requests in flight');
+    await watcher?.close();
+    await runtime.stop();
+    return 0;
+  } finally {
+    await engine.close();
+  }
+}
+
+function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): void {
+  const { io } = ctx;
+  const what = changed.length <= 3 ? changed.join(', ') : `${changed.length} files`;
+  if (!r.applied) {
+    printProblems(io, r.problems);
+    if (r.deploy && !r.deploy.ok) io.err(paint(io, 'red', r.deploy.error ?? 'deploy failed'));
+    io.err(paint(io, 'yellow', `✗ ${what}: not applied (${r.ms.toFixed(0)} ms); still serving the last good version`));
+    return;
+  }
+  printProblems(io, r.problems);
+  const changes = r.deploy?.changes ?? 0;
+  io.out(paint(io, 'green', `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${changes} ClickHouse change${changes === 1 ? '' : 's'})`));
+}
