@@ -36,6 +36,11 @@ export interface LiveTable {
   viewTarget?: string;
   /** Rows in active parts (MergeTree family). */
   rows: number;
+  /**
+   * Set by the planner for a table recovery renames back to its name: views that read it by name
+   * fire again once it is back, whatever system.tables says of the renamed table now.
+   */
+  renamedBack?: boolean;
 }
 
 export interface LiveState {

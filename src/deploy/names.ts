@@ -39,7 +39,7 @@ export function scratchDatabaseName(database: string): string {
 
 const HOLD = /^(.+)__tally_hold$/;
 const NEXT = /^(.+)__tally_(?:next|copy)$/;
-const BACKUP = /^(.+)__backup_(\d{14}_[a-z0-9]{4})$/;
+const BACKUP = /^(.+)__backup_(\d{17}_[a-z0-9]{4})$/;
 
 /** What an object name says about itself: a project object or one of deploy's leftovers. */
 export type NameRole =
@@ -70,8 +70,18 @@ export function viewName(project: Pick<Project, 'datasources'>, pipe: string): s
   return project.datasources.has(pipe) ? `${pipe}_mv` : pipe;
 }
 
-/** A sortable deployment id: UTC time to the second and 4 random characters. */
+let lastStamp = 0;
+
+/**
+ * A sortable deployment id: UTC time to the millisecond and 4 random characters. Ids made by one
+ * process always increase, so the newest deployment sorts last even within a millisecond.
+ */
 export function newDeployId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:T]/g, '').slice(0, 14);
+  const ms = Math.max(now.getTime(), lastStamp + 1);
+  lastStamp = ms;
+  const stamp = new Date(ms)
+    .toISOString()
+    .replace(/[-:T.Z]/g, '')
+    .slice(0, 17);
   return `${stamp}_${Math.random().toString(36).slice(2, 6).padEnd(4, '0')}`;
 }

@@ -137,7 +137,8 @@ export function buildPlan(input: PlanInput): Plan {
       continue;
     }
     const recorded = appliedHashes[viewKey(v.name)];
-    const bound = tables.get(v.source)?.dependents.includes(v.name) ?? false;
+    const src = tables.get(v.source);
+    const bound = (src?.renamedBack || src?.dependents.includes(v.name)) ?? false;
     let why: string | undefined;
     if (created.has(v.target)) why = `${v.target} is new and empty`;
     else if (recorded === undefined) why = `view ${v.name} exists but no deploy recorded it complete`;

@@ -72,7 +72,7 @@ export function planRecovery(
       names: [t.name, role.of],
     });
     tables.delete(t.name);
-    tables.set(role.of, { ...t, name: role.of });
+    tables.set(role.of, { ...t, name: role.of, renamedBack: true });
   }
   if (latest && latest.status !== 'succeeded') {
     for (const t of live.tables.values()) {
@@ -89,7 +89,7 @@ export function planRecovery(
         names: [t.name, role.of],
       });
       tables.delete(t.name);
-      tables.set(role.of, { ...t, name: role.of });
+      tables.set(role.of, { ...t, name: role.of, renamedBack: true });
     }
   }
   if (scratchDatabaseExists) {
