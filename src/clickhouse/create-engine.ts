@@ -120,6 +120,9 @@ export function quoteIdent(name: string): string {
 }
 
 class ClientEngine implements Engine {
+  /** Embedded only: set while a drain query runs after a failure (see `afterFailure`). */
+  private draining: Promise<void> | undefined;
+
   constructor(
     private readonly client: ClickHouseClient,
     readonly backend: 'embedded' | 'server',
@@ -148,15 +151,18 @@ class ClientEngine implements Engine {
 
   async command(sql: string, opts: QueryOptions = {}): Promise<void> {
     const { query, settings } = this.withSettings(sql, opts.settings);
+    if (this.draining) await this.draining;
     try {
       await this.client.command({ query, ...this.common(opts, settings) });
     } catch (err) {
+      await this.afterFailure();
       throw toEngineError(err, sql, this.where);
     }
   }
 
   async insert(table: string, rows: readonly object[], opts: QueryOptions = {}): Promise<void> {
     if (rows.length === 0) return;
+    if (this.draining) await this.draining;
     try {
       await this.client.insert({
         table,
@@ -167,6 +173,7 @@ class ClientEngine implements Engine {
         ...(opts.queryId ? { query_id: opts.queryId } : {}),
       });
     } catch (err) {
+      await this.afterFailure();
       throw toEngineError(err, `INSERT INTO ${table}`, this.where);
     }
   }
@@ -177,11 +184,35 @@ class ClientEngine implements Engine {
 
   private async run(sql: string, opts: QueryOptions, format: TextFormat) {
     const { query, settings } = this.withSettings(sql, opts.settings);
+    if (this.draining) await this.draining;
     try {
       return await this.client.query({ query, format, ...this.common(opts, settings) });
     } catch (err) {
+      await this.afterFailure();
       throw toEngineError(err, sql, this.where);
     }
+  }
+
+  /**
+   * chDB (3.4) hands the partial output of a query that failed mid-way (a result limit, a
+   * timeout) to the next query of the same session. So after a failure, the next query is a
+   * throw-away one, run before any other query may start.
+   */
+  private async afterFailure(): Promise<void> {
+    if (this.backend !== 'embedded') return;
+    if (!this.draining) {
+      this.draining = this.client
+        .query({ query: 'SELECT 1', format: 'TabSeparated' })
+        .then((rs) => rs.text())
+        .then(
+          () => undefined,
+          () => undefined,
+        )
+        .finally(() => {
+          this.draining = undefined;
+        });
+    }
+    await this.draining;
   }
 
   private common(opts: QueryOptions, settings: Settings | undefined) {

@@ -81,3 +81,19 @@ describe('engine errors', () => {
     }
   });
 });
+
+forEachBackend('engine after a failed query', (ctx) => {
+  it('answers the next queries cleanly after a query failed mid-output (chDB leaks partial output)', async () => {
+    const e = ctx.engine;
+    for (let i = 0; i < 3; i++) {
+      await expect(
+        e.query('SELECT number FROM system.numbers LIMIT 10', {
+          settings: { max_result_rows: 2, result_overflow_mode: 'throw' },
+        }),
+      ).rejects.toThrow(/limit/i);
+      const [a, b] = await Promise.all([e.query('SELECT 1 AS a'), e.text('SELECT 2 AS b', 'CSVWithNames')]);
+      expect(a.data).toEqual([{ a: 1 }]);
+      expect(b.trim()).toBe('"b"\n2');
+    }
+  });
+});

@@ -1,0 +1,181 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { applyDeploy } from '../../src/deploy/deploy.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import type { Project } from '../../src/project/model.ts';
+import { createApp } from '../../src/server/create-app.ts';
+import { StateHolder } from '../../src/server/serving-state.ts';
+import { forEachBackend } from '../support/backends.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const FILES: Record<string, string> = {
+  'tally.yaml': 'name: server-test\n',
+  'datasources/events.datasource.yaml': [
+    'columns:',
+    '  - { name: id, type: String }',
+    '  - { name: at, type: DateTime }',
+    '  - { name: kind, type: String }',
+    '  - { name: amount, type: "Decimal(18, 2)" }',
+    'engine: { sorting_key: [id] }',
+  ].join('\n'),
+  'pipes/by_kind.pipe.yaml': [
+    'params:',
+    '  kind: { type: String, required: true }',
+    '  min_amount: { type: "Decimal(18, 2)", default: 0 }',
+    '  since: { type: DateTime }',
+    'nodes:',
+    '  - name: filtered',
+    '    sql: |',
+    '      SELECT id, at, amount FROM events',
+    '      WHERE kind = {{ kind }} AND amount >= {{ min_amount }}',
+    '      {% if defined(since) %} AND at >= {{ since }} {% end %}',
+    '  - name: result',
+    '    sql: SELECT id, amount FROM filtered ORDER BY id',
+  ].join('\n'),
+  'pipes/everything.pipe.yaml': 'nodes:\n  - name: all\n    sql: SELECT id FROM events ORDER BY id\n',
+  'endpoints/by_kind.endpoint.yaml': 'pipe: by_kind\ncache: 5s\n',
+  'endpoints/everything.endpoint.yaml': 'pipe: everything\nlimits: { max_rows: 2 }\nformats: [json, csv]\n',
+};
+
+const ROWS = [
+  { id: 'a', at: '2024-03-11 12:30:45', kind: 'pay', amount: 10.5 },
+  { id: 'b', at: '2024-03-12 08:00:00', kind: 'pay', amount: 99.99 },
+  { id: 'c', at: '2024-03-13 09:17:28', kind: 'refund', amount: 5 },
+];
+
+afterAll(removeProjects);
+
+forEachBackend('HTTP endpoints', (ctx) => {
+  let project: Project;
+  let holder: StateHolder;
+  let app: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    project = loadProjectOrThrow(writeProject(FILES), { env: {} });
+    const deployed = await applyDeploy(project, ctx.engine);
+    expect(deployed.ok).toBe(true);
+    await ctx.engine.insert('events', ROWS);
+    holder = new StateHolder({ project, engine: ctx.engine, version: 'v1' });
+    app = createApp({ state: holder, tokens: [], log: (e) => e.msg === 'internal error' && console.error(e.error) });
+  });
+
+  it('answers JSON with meta, data, rows and statistics', async () => {
+    const res = await app.request('/v0/pipes/by_kind.json?kind=pay');
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('application/json');
+    expect(res.headers.get('x-request-id')).toBeTruthy();
+    const body = (await res.json()) as { meta: { name: string }[]; data: { id: string }[]; rows: number; statistics: unknown };
+    expect(body.meta.map((m: { name: string }) => m.name)).toEqual(['id', 'amount']);
+    expect(body.data.map((r: { id: string }) => r.id)).toEqual(['a', 'b']);
+    expect(body.rows).toBe(2);
+    expect(body.statistics).toEqual({ elapsed: expect.any(Number), rows_read: expect.any(Number), bytes_read: expect.any(Number) });
+  });
+
+  it('applies optional params only when given', async () => {
+    const res = await app.request('/v0/pipes/by_kind.json?kind=pay&since=2024-03-12T00:00:00Z');
+    expect((await res.json()).data.map((r: { id: string }) => r.id)).toEqual(['b']);
+    const min = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=50');
+    expect((await min.json()).data.map((r: { id: string }) => r.id)).toEqual(['b']);
+  });
+
+  it('answers CSV and NDJSON', async () => {
+    const csv = await app.request('/v0/pipes/by_kind.csv?kind=pay');
+    expect(csv.headers.get('content-type')).toContain('text/csv');
+    const [header, ...rows] = (await csv.text()).trim().split('\n');
+    expect(header).toBe('"id","amount"');
+    expect(rows.map((r) => r.split(',')).map(([id, amount]) => [id, Number(amount)])).toEqual([
+      ['"a"', 10.5],
+      ['"b"', 99.99],
+    ]);
+    const nd = await app.request('/v0/pipes/by_kind.ndjson?kind=refund');
+    const lines = (await nd.text()).trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines).toEqual([{ id: 'c', amount: 5 }]);
+  });
+
+  it('takes params from a POST JSON body', async () => {
+    const res = await app.request('/v0/pipes/by_kind.json', {
+      method: 'POST',
+      body: JSON.stringify({ kind: 'refund' }),
+      headers: { 'content-type': 'application/json' },
+    });
+    expect(res.status).toBe(200);
+    expect((await res.json()).data).toEqual([{ id: 'c', amount: 5 }]);
+    const bad = await app.request('/v0/pipes/by_kind.json', { method: 'POST', body: '[1,2' });
+    expect(bad.status).toBe(400);
+  });
+
+  it('answers 400 naming the param and the expected type', async () => {
+    const missing = await app.request('/v0/pipes/by_kind.json');
+    expect(missing.status).toBe(400);
+    expect(await missing.json()).toMatchObject({ param: 'kind', expected: expect.stringContaining('String') });
+    const bad = await app.request('/v0/pipes/by_kind.json?kind=pay&since=yesterday');
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ param: 'since', expected: expect.stringContaining('DateTime'), error: expect.any(String) });
+    const dec = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1.234');
+    expect(dec.status).toBe(400);
+    expect((await dec.json()).param).toBe('min_amount');
+  });
+
+  it('answers 404 for an unknown endpoint or format, 405 for a wrong method', async () => {
+    const unknown = await app.request('/v0/pipes/by_knd.json');
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error).toContain('did you mean `by_kind`');
+    expect((await app.request('/v0/pipes/everything.ndjson')).status).toBe(404);
+    expect((await app.request('/v0/pipes/by_kind.xml?kind=pay')).status).toBe(404);
+    expect((await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'PUT' })).status).toBe(405);
+    expect((await app.request('/v0/nothing')).status).toBe(404);
+  });
+
+  it('refuses a result over the row limit with a clear error and keeps serving', async () => {
+    const res = await app.request('/v0/pipes/everything.json');
+    expect(res.status).toBe(413);
+    expect(await res.json()).toMatchObject({ limit: expect.stringContaining('max_result_rows'), error: expect.stringContaining('everything') });
+    expect((await app.request('/v0/pipes/by_kind.json?kind=refund')).status).toBe(200);
+  });
+
+  it('caches per params with a hit/miss header, and a swap of the project clears it', async () => {
+    const first = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1');
+    expect(first.status, await first.clone().text()).toBe(200);
+    expect(first.headers.get('x-tally-cache')).toBe('miss');
+    const second = await app.request('/v0/pipes/by_kind.json?min_amount=1&kind=pay');
+    expect(second.headers.get('x-tally-cache')).toBe('hit');
+    expect(await second.text()).toBe(await first.text());
+    await ctx.engine.insert('events', [{ id: 'd', at: '2024-03-14 00:00:00', kind: 'pay', amount: 1 }]);
+    const cached = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1');
+    expect((await cached.json()).rows).toBe(2);
+    holder.swap({ project, engine: ctx.engine, version: 'v2' });
+    const fresh = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1');
+    expect(fresh.headers.get('x-tally-cache')).toBe('miss');
+    expect((await fresh.json()).rows).toBe(3);
+    expect((await app.request('/v0/pipes/everything.csv')).headers.get('x-tally-cache')).toBe(null);
+  });
+
+  it('reports health', async () => {
+    const res = await app.request('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ status: 'ok', clickhouse: { ok: true, backend: ctx.backend } });
+  });
+
+  describe('with tokens', () => {
+    let secured: ReturnType<typeof createApp>;
+    beforeAll(() => {
+      secured = createApp({
+        state: holder,
+        tokens: [
+          { name: 'ops', value: 'admin-token', scope: 'admin' },
+          { name: 'partner', value: 'partner-token', scope: 'read', endpoints: ['by_kind'] },
+        ],
+      });
+    });
+
+    it('answers 401 without a token, 403 for the wrong scope, 200 with the right one', async () => {
+      expect((await secured.request('/v0/pipes/by_kind.json?kind=pay')).status).toBe(401);
+      expect((await secured.request('/v0/pipes/by_kind.json?kind=pay&token=wrong')).status).toBe(401);
+      const forbidden = await secured.request('/v0/pipes/everything.csv', { headers: { authorization: 'Bearer partner-token' } });
+      expect(forbidden.status).toBe(403);
+      expect(await forbidden.text()).not.toContain('partner-token');
+      expect((await secured.request('/v0/pipes/by_kind.json?kind=pay&token=admin-token')).status).toBe(200);
+      const ok = await secured.request('/v0/pipes/by_kind.csv?kind=refund', { headers: { authorization: 'Bearer partner-token' } });
+      expect(ok.status).toBe(200);
+    });
+  });
+});
