@@ -44,6 +44,19 @@ const ROWS = [
 
 afterAll(removeProjects);
 
+/** The JSON answers these tests read: endpoint results and error bodies. */
+interface Answer {
+  meta: { name: string }[];
+  data: Array<{ id: string } & Record<string, unknown>>;
+  rows: number;
+  error: string;
+  param: string;
+}
+
+async function body(res: Response): Promise<Answer> {
+  return (await res.json()) as Answer;
+}
+
 forEachBackend('HTTP endpoints', (ctx) => {
   let project: Project;
   let holder: StateHolder;
@@ -72,9 +85,9 @@ forEachBackend('HTTP endpoints', (ctx) => {
 
   it('applies optional params only when given', async () => {
     const res = await app.request('/v0/pipes/by_kind.json?kind=pay&since=2024-03-12T00:00:00Z');
-    expect((await res.json()).data.map((r: { id: string }) => r.id)).toEqual(['b']);
+    expect((await body(res)).data.map((r: { id: string }) => r.id)).toEqual(['b']);
     const min = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=50');
-    expect((await min.json()).data.map((r: { id: string }) => r.id)).toEqual(['b']);
+    expect((await body(min)).data.map((r: { id: string }) => r.id)).toEqual(['b']);
   });
 
   it('answers CSV and NDJSON', async () => {
@@ -98,7 +111,7 @@ forEachBackend('HTTP endpoints', (ctx) => {
       headers: { 'content-type': 'application/json' },
     });
     expect(res.status).toBe(200);
-    expect((await res.json()).data).toEqual([{ id: 'c', amount: 5 }]);
+    expect((await body(res)).data).toEqual([{ id: 'c', amount: 5 }]);
     const bad = await app.request('/v0/pipes/by_kind.json', { method: 'POST', body: '[1,2' });
     expect(bad.status).toBe(400);
   });
@@ -106,19 +119,19 @@ forEachBackend('HTTP endpoints', (ctx) => {
   it('answers 400 naming the param and the expected type', async () => {
     const missing = await app.request('/v0/pipes/by_kind.json');
     expect(missing.status).toBe(400);
-    expect(await missing.json()).toMatchObject({ param: 'kind', expected: expect.stringContaining('String') });
+    expect(await body(missing)).toMatchObject({ param: 'kind', expected: expect.stringContaining('String') });
     const bad = await app.request('/v0/pipes/by_kind.json?kind=pay&since=yesterday');
     expect(bad.status).toBe(400);
-    expect(await bad.json()).toMatchObject({ param: 'since', expected: expect.stringContaining('DateTime'), error: expect.any(String) });
+    expect(await body(bad)).toMatchObject({ param: 'since', expected: expect.stringContaining('DateTime'), error: expect.any(String) });
     const dec = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1.234');
     expect(dec.status).toBe(400);
-    expect((await dec.json()).param).toBe('min_amount');
+    expect((await body(dec)).param).toBe('min_amount');
   });
 
   it('answers 404 for an unknown endpoint or format, 405 for a wrong method', async () => {
     const unknown = await app.request('/v0/pipes/by_knd.json');
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error).toContain('did you mean `by_kind`');
+    expect((await body(unknown)).error).toContain('did you mean `by_kind`');
     expect((await app.request('/v0/pipes/everything.ndjson')).status).toBe(404);
     expect((await app.request('/v0/pipes/by_kind.xml?kind=pay')).status).toBe(404);
     expect((await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'PUT' })).status).toBe(405);
@@ -128,7 +141,7 @@ forEachBackend('HTTP endpoints', (ctx) => {
   it('refuses a result over the row limit with a clear error and keeps serving', async () => {
     const res = await app.request('/v0/pipes/everything.json');
     expect(res.status).toBe(413);
-    expect(await res.json()).toMatchObject({ limit: expect.stringContaining('max_result_rows'), error: expect.stringContaining('everything') });
+    expect(await body(res)).toMatchObject({ limit: expect.stringContaining('max_result_rows'), error: expect.stringContaining('everything') });
     expect((await app.request('/v0/pipes/by_kind.json?kind=refund')).status).toBe(200);
   });
 
@@ -141,18 +154,18 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect(await second.text()).toBe(await first.text());
     await ctx.engine.insert('events', [{ id: 'd', at: '2024-03-14 00:00:00', kind: 'pay', amount: 1 }]);
     const cached = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1');
-    expect((await cached.json()).rows).toBe(2);
+    expect((await body(cached)).rows).toBe(2);
     holder.swap({ project, engine: ctx.engine, version: 'v2' });
     const fresh = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1');
     expect(fresh.headers.get('x-tally-cache')).toBe('miss');
-    expect((await fresh.json()).rows).toBe(3);
+    expect((await body(fresh)).rows).toBe(3);
     expect((await app.request('/v0/pipes/everything.csv')).headers.get('x-tally-cache')).toBe(null);
   });
 
   it('reports health', async () => {
     const res = await app.request('/health');
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', clickhouse: { ok: true, backend: ctx.backend } });
+    expect(await body(res)).toMatchObject({ status: 'ok', clickhouse: { ok: true, backend: ctx.backend } });
   });
 
   describe('with tokens', () => {
