@@ -1,7 +1,7 @@
 import { EngineError } from '../clickhouse/engine-error.ts';
 import type { Settings } from '../clickhouse/engine.ts';
 import type { Endpoint } from '../project/model.ts';
-import { compilePipe, ParamError, resolveParams } from '../sql/index.ts';
+import { type CompiledQuery, compilePipe, ParamError, resolveParams } from '../sql/index.ts';
 import { HttpError } from './http-error.ts';
 import type { ServingState } from './serving-state.ts';
 
@@ -29,10 +29,10 @@ export async function runEndpoint(
   const pipe = project.pipes.get(endpoint.pipe);
   if (!pipe) throw new HttpError(500, `endpoint \`${endpoint.name}\` reads the missing pipe \`${endpoint.pipe}\``);
 
-  let compiled: { sql: string; params: Record<string, unknown> };
+  let compiled: CompiledQuery;
   try {
     const resolved = resolveParams(pipe, raw);
-    compiled = compilePipe(project, pipe.name, resolved.values, {
+    compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,
     });
@@ -47,7 +47,7 @@ export async function runEndpoint(
   const t0 = performance.now();
   try {
     if (format === 'json') {
-      const res = await engine.query(compiled.sql, { params: compiled.params, settings });
+      const res = await engine.query(compiled.sql, { params: { ...compiled.params }, settings });
       const statistics = {
         elapsed: res.statistics?.elapsed ?? (performance.now() - t0) / 1000,
         rows_read: res.statistics?.rows_read ?? 0,
@@ -56,7 +56,7 @@ export async function runEndpoint(
       return { body: JSON.stringify({ meta: res.meta, data: res.data, rows: res.rows, statistics }), rows: res.rows };
     }
     const body = await engine.text(compiled.sql, format === 'csv' ? 'CSVWithNames' : 'JSONEachRow', {
-      params: compiled.params,
+      params: { ...compiled.params },
       settings,
     });
     return { body, rows: -1 };
