@@ -1,0 +1,590 @@
+/**
+ * Writes flushes of parsed events into one data source, exactly once (see docs/ingestion.md):
+ * 1. quarantine rows -> `<ds>_quarantine` (Kafka rows at or below the quarantine watermark are
+ *    already there and skipped);
+ * 2. good rows: Kafka rows at or below the source watermark skipped (data sources keyed by Kafka
+ *    coordinates), duplicates dropped by dedup key (within the flush, then against
+ *    `tally_seen_<ds>`), expression defaults resolved, then ONE insert into the table;
+ * 3. the flush's Kafka offsets -> `tally_ingest_offsets`; a row per partition -> the ops log.
+ * Each step runs once per flush; a failed step is retried with backoff (re-checking watermarks
+ * and seen keys when the failure leaves its outcome unknown).
+ */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { Engine } from '../clickhouse/engine.ts';
+import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import type { DataSource } from '../project/model.ts';
+import { quoteString } from '../sql/render-literal.ts';
+import { resolveExpressionDefaults } from './expression-defaults.ts';
+import { LOG_TABLE, OFFSETS_TABLE, seenTableName } from './ingest-tables.ts';
+import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
+import type { ParsedRow, RowParser } from './row-parser.ts';
+
+export interface IncomingEvent {
+  /** The event exactly as received. */
+  raw: string;
+  row: ParsedRow;
+  /** Kafka offset; -1 for HTTP. */
+  offset: number;
+}
+
+/** A group of events added together: one Kafka fetch of one partition, or one HTTP request. */
+export interface IncomingBatch {
+  source: 'kafka' | 'http' | 'append';
+  /** '' and -1 for HTTP. */
+  topic: string;
+  partition: number;
+  /** HTTP request id or append run id; '' for Kafka. */
+  requestId: string;
+  events: IncomingEvent[];
+  /** Kafka: the offsets this batch covers (events may skip some); -1 for HTTP. */
+  firstOffset: number;
+  lastOffset: number;
+  /** Messages behind the partition's end after this batch; -1 when unknown. */
+  lag: number;
+  bytes: number;
+}
+
+export interface BatchOutcome {
+  stored: number;
+  quarantined: number;
+  duplicates: number;
+  /** Kafka messages already handled before (redelivered after a crash or rebalance). */
+  skipped: number;
+}
+
+/** Offsets known to be handled, per partition (-1: none). */
+export interface Watermarks {
+  /** Everything up to here was flushed completely (bookkeeping row). */
+  batch: number;
+  /** Good rows up to here are stored (written by a view in the same INSERT). */
+  source: number;
+  /** Refused rows up to here are quarantined (same). */
+  quarantine: number;
+}
+
+export type Identity = 'dedup_key' | 'coordinates' | 'none';
+
+export interface SinkOptions {
+  /** Names this process in the ops log. */
+  instance: string;
+  /** How events are recognized when delivered again. */
+  identity: Identity;
+  log?: (entry: Record<string, unknown>) => void;
+  /** Retry delays: first, and cap. */
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** Give up on a flush that holds HTTP batches after this many failed attempts (Kafka: never). */
+  httpAttempts?: number;
+}
+
+export class FencedError extends Error {
+  constructor() {
+    super('ingestion of this flush was abandoned (rebalance or shutdown); it will be delivered again');
+    this.name = 'FencedError';
+  }
+}
+
+/** Totals since start, for stats() and /metrics. */
+export interface SinkTotals {
+  flushes: number;
+  stored: number;
+  quarantined: number;
+  duplicates: number;
+  skipped: number;
+  bytes: number;
+  failures: number;
+  lastError?: string;
+  lastFlushAt?: number;
+}
+
+/** Most key text per seen lookup (ClickHouse's max_query_size is 256 KiB by default). */
+const LOOKUP_SQL_BYTES = 200_000;
+
+export class DatasourceSink {
+  readonly totals: SinkTotals = {
+    flushes: 0,
+    stored: 0,
+    quarantined: 0,
+    duplicates: 0,
+    skipped: 0,
+    bytes: 0,
+    failures: 0,
+  };
+  private readonly db: string;
+  private readonly table: string;
+  private readonly quarantine: string;
+  private readonly seen: string;
+  private marks = new Map<string, Promise<Map<number, Watermarks>>>();
+  private fenced = false;
+  private queue: Promise<void> = Promise.resolve();
+  private wakeFence: (() => void) | undefined;
+  private readonly log: (entry: Record<string, unknown>) => void;
+
+  constructor(
+    private readonly engine: Engine,
+    readonly datasource: DataSource,
+    readonly parser: RowParser,
+    private readonly opts: SinkOptions,
+  ) {
+    this.db = quoteIdent(engine.database);
+    this.table = `${this.db}.${quoteIdent(datasource.name)}`;
+    this.quarantine = `${this.db}.${quoteIdent(quarantineTableName(datasource.name))}`;
+    this.seen = `${this.db}.${quoteIdent(seenTableName(datasource.name))}`;
+    this.log = opts.log ?? (() => {});
+  }
+
+  /**
+   * Stops retrying: the flush in progress (and any later one, until `unfence`) fails with
+   * FencedError after its current attempt. Used on rebalance and shutdown.
+   */
+  fence(): void {
+    this.fenced = true;
+    this.wakeFence?.();
+  }
+
+  unfence(): void {
+    this.fenced = false;
+  }
+
+  /** Forgets cached watermarks (after a rebalance another instance may have written). */
+  invalidate(): void {
+    this.marks.clear();
+  }
+
+  /** Watermarks of the partitions of `topic`, read from ClickHouse once and then kept current. */
+  watermarks(topic: string): Promise<Map<number, Watermarks>> {
+    let p = this.marks.get(topic);
+    if (!p) {
+      p = this.readWatermarks(topic);
+      p.catch(() => this.marks.delete(topic));
+      this.marks.set(topic, p);
+    }
+    return p;
+  }
+
+  /**
+   * Writes a flush; one outcome per batch. The batchers' flush function. Flushes of one data
+   * source (its Kafka and its HTTP batcher) run one at a time, so a key looked up as unseen is
+   * not stored by another flush of this process before this one inserts it.
+   */
+  write(batches: readonly IncomingBatch[]): Promise<BatchOutcome[]> {
+    const run = this.queue.then(() => this.writeNow(batches));
+    this.queue = run.then(
+      () => {},
+      () => {},
+    );
+    return run;
+  }
+
+  private async writeNow(batches: readonly IncomingBatch[]): Promise<BatchOutcome[]> {
+    const t0 = performance.now();
+    const plan = new Flush(batches);
+    const http = batches.some((b) => b.source !== 'kafka');
+    for (let attempt = 0; ; attempt++) {
+      if (this.fenced) throw new FencedError();
+      try {
+        await this.attempt(plan);
+        break;
+      } catch (err) {
+        if (err instanceof FencedError) throw err;
+        const kind = classifyFailure(err);
+        this.totals.failures++;
+        this.totals.lastError = shortMessage(err);
+        this.log({
+          level: 'warn',
+          msg: 'ingest flush failed',
+          datasource: this.datasource.name,
+          kind,
+          attempt,
+          error: this.totals.lastError,
+        });
+        if (kind === 'ambiguous' || plan.partial) {
+          // Some rows may be in: re-read watermarks; seen keys are looked up again anyway.
+          plan.uncertain = true;
+          this.invalidate();
+          // HTTP rows without a dedup key cannot be recognized: answer an error rather than guess.
+          if (http && !this.parser.dedupKey) throw err;
+        }
+        if (http && attempt + 1 >= (this.opts.httpAttempts ?? 3)) throw err;
+        await this.sleep(backoffMs(attempt, this.opts.retryInitialMs, this.opts.retryMaxMs));
+      }
+    }
+    plan.finish();
+    const ms = performance.now() - t0;
+    await this.writeLog(plan, ms);
+    this.totals.flushes++;
+    this.totals.lastFlushAt = Date.now();
+    for (const o of plan.outcomes) {
+      this.totals.stored += o.stored;
+      this.totals.quarantined += o.quarantined;
+      this.totals.duplicates += o.duplicates;
+      this.totals.skipped += o.skipped;
+    }
+    for (const b of batches) this.totals.bytes += b.bytes;
+    return plan.outcomes;
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async attempt(plan: Flush): Promise<void> {
+    if (!plan.quarantineDone) {
+      await this.writeQuarantine(plan);
+      plan.quarantineDone = true;
+    }
+    if (!plan.sourceDone) {
+      await this.writeSource(plan);
+      plan.sourceDone = true;
+    }
+    if (!plan.offsetsDone) {
+      await this.writeOffsets(plan);
+      plan.offsetsDone = true;
+    }
+  }
+
+  private async writeQuarantine(plan: Flush): Promise<void> {
+    const lines: string[] = [];
+    const now = Math.floor(Date.now() / 1000);
+    for (let b = 0; b < plan.batches.length; b++) {
+      const batch = plan.batches[b]!;
+      const marks = batch.source === 'kafka' ? await this.marksFor(batch) : undefined;
+      let count = 0;
+      let skipped = 0;
+      for (const e of batch.events) {
+        if (e.row.ok) continue;
+        if (marks && e.offset <= marks.quarantine) {
+          skipped++;
+          continue;
+        }
+        lines.push(quarantineLine(now, e, batch));
+        count++;
+      }
+      plan.outcomes[b]!.quarantined = count;
+      plan.quarantineSkipped[b] = skipped;
+    }
+    if (lines.length > 0) {
+      await this.engine.command(
+        `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT}) FORMAT JSONEachRow\n${lines.join('\n')}`,
+      );
+    }
+    for (const batch of plan.batches) {
+      if (batch.source !== 'kafka') continue;
+      const marks = await this.marksFor(batch);
+      for (const e of batch.events) if (!e.row.ok && e.offset > marks.quarantine) marks.quarantine = e.offset;
+    }
+  }
+
+  private async writeSource(plan: Flush): Promise<void> {
+    // Candidates in flush order; outcomes recounted on every attempt.
+    const rows: Array<{ b: number; e: IncomingEvent; cells: (string | undefined)[]; key?: string }> = [];
+    const coords = this.opts.identity === 'coordinates';
+    for (let b = 0; b < plan.batches.length; b++) {
+      const batch = plan.batches[b]!;
+      const out = plan.outcomes[b]!;
+      out.stored = 0;
+      out.duplicates = 0;
+      plan.sourceSkipped[b] = 0;
+      const marks = coords && batch.source === 'kafka' ? await this.marksFor(batch) : undefined;
+      for (const e of batch.events) {
+        if (!e.row.ok) continue;
+        if (marks && e.offset <= marks.source) {
+          plan.sourceSkipped[b]!++;
+          continue;
+        }
+        rows.push({ b, e, cells: [...e.row.cells], ...(e.row.key !== undefined ? { key: e.row.key } : {}) });
+      }
+    }
+    let keep = rows;
+    if (this.parser.dedupKey) {
+      const first = new Map<string, number>();
+      keep = [];
+      for (const r of rows) {
+        if (first.has(r.key!)) plan.outcomes[r.b]!.duplicates++;
+        else {
+          first.set(r.key!, keep.length);
+          keep.push(r);
+        }
+      }
+      const seen = await this.lookupSeen([...first.keys()]);
+      if (seen.size > 0) {
+        const fresh: typeof keep = [];
+        for (const r of keep) {
+          if (seen.has(r.key!)) plan.outcomes[r.b]!.duplicates++;
+          else fresh.push(r);
+        }
+        keep = fresh;
+      }
+    }
+    if (keep.length > 0) {
+      const cells = keep.map((r) => r.cells);
+      const omit = await resolveExpressionDefaults(this.engine, this.parser.columns, cells);
+      const cols = this.parser.columns.map((c, i) => ({ c, i })).filter(({ i }) => !omit.has(i));
+      const head = `INSERT INTO ${this.table} (${cols.map(({ c }) => quoteIdent(c.name)).join(', ')}) FORMAT JSONEachRow\n`;
+      const lines = new Array<string>(cells.length);
+      for (let r = 0; r < cells.length; r++) {
+        const row = cells[r]!;
+        let line = '{';
+        for (let k = 0; k < cols.length; k++) {
+          const { c, i } = cols[k]!;
+          line += (k === 0 ? '' : ',') + c.prefix + row[i];
+        }
+        lines[r] = `${line}}`;
+      }
+      const refused = await this.insertRows(plan, head, lines, keep);
+      if (refused.size > 0) keep = keep.filter((_, i) => !refused.has(i));
+    }
+    for (const r of keep) plan.outcomes[r.b]!.stored++;
+    for (const batch of plan.batches) {
+      if (batch.source !== 'kafka' || !coords) continue;
+      const marks = await this.marksFor(batch);
+      for (const e of batch.events) if (e.row.ok && e.offset > marks.source) marks.source = e.offset;
+    }
+  }
+
+  /**
+   * Inserts the rows; when ClickHouse refuses a value (a gap in the coercion rules), finds the
+   * rows it refuses by halving, in order, and quarantines each before any later row is inserted.
+   * Returns the indexes of the refused rows.
+   */
+  private async insertRows(
+    plan: Flush,
+    head: string,
+    lines: string[],
+    rows: Array<{ b: number; e: IncomingEvent }>,
+  ): Promise<Set<number>> {
+    const refused = new Set<number>();
+    const go = async (from: number, to: number): Promise<void> => {
+      try {
+        await this.engine.command(head + lines.slice(from, to).join('\n'));
+        if (to - from < lines.length) plan.partial = true;
+      } catch (err) {
+        if (classifyFailure(err) !== 'data') throw err;
+        if (to - from === 1) {
+          const r = rows[from]!;
+          const batch = plan.batches[r.b]!;
+          const e: IncomingEvent = {
+            ...r.e,
+            row: { ok: false, problems: [{ message: `ClickHouse refused the row: ${shortMessage(err)}` }] },
+          };
+          await this.engine.command(
+            `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT}) FORMAT JSONEachRow\n${quarantineLine(Math.floor(Date.now() / 1000), e, batch)}`,
+          );
+          plan.partial = true;
+          plan.outcomes[r.b]!.quarantined++;
+          refused.add(from);
+          return;
+        }
+        const mid = (from + to) >> 1;
+        await go(from, mid);
+        await go(mid, to);
+      }
+    };
+    await go(0, lines.length);
+    return refused;
+  }
+
+  private async writeOffsets(plan: Flush): Promise<void> {
+    const last = new Map<string, { topic: string; partition: number; offset: number }>();
+    for (const b of plan.batches) {
+      if (b.source !== 'kafka') continue;
+      const k = `${b.topic}\u0000${b.partition}`;
+      const cur = last.get(k);
+      if (!cur || b.lastOffset > cur.offset)
+        last.set(k, { topic: b.topic, partition: b.partition, offset: b.lastOffset });
+    }
+    if (last.size === 0) return;
+    const now = Math.floor(Date.now() / 1000);
+    const name = JSON.stringify(this.datasource.name);
+    const lines = [...last.values()].map(
+      (p) =>
+        `{"datasource":${name},"topic":${JSON.stringify(p.topic)},"partition":${p.partition},"kind":"batch","offset":${p.offset},"updated_at":${now}}`,
+    );
+    await this.engine.command(
+      `INSERT INTO ${this.db}.${OFFSETS_TABLE} FORMAT JSONEachRow\n${lines.join('\n')}`,
+    );
+    for (const p of last.values()) {
+      const marks = await this.marksFor({ topic: p.topic, partition: p.partition });
+      if (p.offset > marks.batch) marks.batch = p.offset;
+    }
+  }
+
+  /** One ops log row per partition (Kafka) or per flush (HTTP). Best effort: a failure is logged. */
+  private async writeLog(plan: Flush, ms: number): Promise<void> {
+    const groups = new Map<
+      string,
+      { b: IncomingBatch; first: number; last: number; o: BatchOutcome; bytes: number; lag: number }
+    >();
+    plan.batches.forEach((b, i) => {
+      const k = b.source === 'kafka' ? `${b.topic}\u0000${b.partition}` : b.source;
+      const o = plan.outcomes[i]!;
+      const g = groups.get(k);
+      if (!g) {
+        groups.set(k, {
+          b,
+          first: b.firstOffset,
+          last: b.lastOffset,
+          o: { ...o },
+          bytes: b.bytes,
+          lag: b.lag,
+        });
+        return;
+      }
+      g.first = Math.min(g.first, b.firstOffset);
+      g.last = Math.max(g.last, b.lastOffset);
+      g.o.stored += o.stored;
+      g.o.quarantined += o.quarantined;
+      g.o.duplicates += o.duplicates;
+      g.o.skipped += o.skipped;
+      g.bytes += b.bytes;
+      g.lag = b.lag;
+    });
+    const now = Math.floor(Date.now() / 1000);
+    const lines = [...groups.values()].map((g) =>
+      JSON.stringify({
+        time: now,
+        datasource: this.datasource.name,
+        source: g.b.source,
+        topic: g.b.topic,
+        partition: g.b.partition,
+        first_offset: g.first,
+        last_offset: g.last,
+        rows: g.o.stored,
+        quarantined: g.o.quarantined,
+        duplicates: g.o.duplicates,
+        skipped: g.o.skipped,
+        bytes: g.bytes,
+        duration_ms: Math.round(ms),
+        lag: g.lag,
+        instance: this.opts.instance,
+      }),
+    );
+    try {
+      await this.engine.command(
+        `INSERT INTO ${this.db}.${LOG_TABLE} FORMAT JSONEachRow\n${lines.join('\n')}`,
+      );
+    } catch (err) {
+      this.log({
+        level: 'warn',
+        msg: 'ingest log write failed',
+        datasource: this.datasource.name,
+        error: shortMessage(err),
+      });
+    }
+  }
+
+  /** The keys among `keys` already stored (within the dedup window). */
+  private async lookupSeen(keys: string[]): Promise<Set<string>> {
+    const found = new Set<string>();
+    if (keys.length === 0) return found;
+    const chunks: string[][] = [];
+    let chunk: string[] = [];
+    let size = 0;
+    for (const k of keys) {
+      const lit = quoteString(k);
+      if (size + lit.length > LOOKUP_SQL_BYTES && chunk.length > 0) {
+        chunks.push(chunk);
+        chunk = [];
+        size = 0;
+      }
+      chunk.push(lit);
+      size += lit.length + 1;
+    }
+    chunks.push(chunk);
+    // A few lookups at a time: ClickHouse parallelizes each one too.
+    for (let i = 0; i < chunks.length; i += 4) {
+      const results = await Promise.all(
+        chunks
+          .slice(i, i + 4)
+          .map((c) =>
+            this.engine.rows<{ key: string }>(`SELECT key FROM ${this.seen} WHERE key IN (${c.join(',')})`),
+          ),
+      );
+      for (const rows of results) for (const r of rows) found.add(r.key);
+    }
+    return found;
+  }
+
+  private async marksFor(p: { topic: string; partition: number }): Promise<Watermarks> {
+    const all = await this.watermarks(p.topic);
+    let m = all.get(p.partition);
+    if (!m) {
+      m = { batch: -1, source: -1, quarantine: -1 };
+      all.set(p.partition, m);
+    }
+    return m;
+  }
+
+  private async readWatermarks(topic: string): Promise<Map<number, Watermarks>> {
+    const rows = await this.engine.rows<{
+      partition: number | string;
+      kind: string;
+      offset: number | string;
+    }>(
+      `SELECT \`partition\`, kind, max(\`offset\`) AS \`offset\` FROM ${this.db}.${OFFSETS_TABLE} WHERE datasource = ${quoteString(this.datasource.name)} AND topic = ${quoteString(topic)} GROUP BY \`partition\`, kind`,
+    );
+    const out = new Map<number, Watermarks>();
+    for (const r of rows) {
+      const p = Number(r.partition);
+      const m = out.get(p) ?? { batch: -1, source: -1, quarantine: -1 };
+      const o = Number(r.offset);
+      if (r.kind === 'batch') m.batch = o;
+      else if (r.kind === 'source') m.source = o;
+      else if (r.kind === 'quarantine') m.quarantine = o;
+      out.set(p, m);
+    }
+    // A flush completed up to `batch` covers every kind up to there.
+    for (const m of out.values()) {
+      m.source = Math.max(m.source, m.batch);
+      m.quarantine = Math.max(m.quarantine, m.batch);
+    }
+    return out;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(done, ms);
+      function done() {
+        clearTimeout(t);
+        resolve();
+      }
+      this.wakeFence = done;
+    }).then(() => {
+      this.wakeFence = undefined;
+    });
+  }
+}
+
+/** The state of one flush across attempts. */
+class Flush {
+  readonly outcomes: BatchOutcome[];
+  readonly quarantineSkipped: number[];
+  readonly sourceSkipped: number[];
+  quarantineDone = false;
+  sourceDone = false;
+  offsetsDone = false;
+  /** An attempt failed without an answer: what it wrote is unknown. */
+  uncertain = false;
+  /** Part of the rows went in by separate inserts (a refused row was being searched for). */
+  partial = false;
+
+  constructor(readonly batches: readonly IncomingBatch[]) {
+    this.outcomes = batches.map(() => ({ stored: 0, quarantined: 0, duplicates: 0, skipped: 0 }));
+    this.quarantineSkipped = batches.map(() => 0);
+    this.sourceSkipped = batches.map(() => 0);
+  }
+
+  finish(): void {
+    this.outcomes.forEach((o, b) => {
+      o.skipped = this.quarantineSkipped[b]! + this.sourceSkipped[b]!;
+    });
+  }
+}
+
+const QUARANTINE_INSERT =
+  'received_at, raw, reason, columns, source, topic, `partition`, `offset`, request_id';
+
+function quarantineLine(now: number, e: IncomingEvent, b: IncomingBatch): string {
+  const problems = e.row.ok ? [] : e.row.problems;
+  const reason = problems.map((p) => `${p.column ?? 'event'}: ${p.message}`).join('\n');
+  const columns = [...new Set(problems.flatMap((p) => (p.column ? [p.column] : [])))];
+  return `{"received_at":${now},"raw":${JSON.stringify(e.raw)},"reason":${JSON.stringify(reason)},"columns":${JSON.stringify(columns)},"source":"${b.source}","topic":${JSON.stringify(b.topic)},"partition":${b.partition},"offset":${e.offset},"request_id":${JSON.stringify(b.requestId)}}`;
+}

@@ -1,0 +1,181 @@
+/**
+ * The tables and views ingestion keeps beside a data source (all named `tally_...`):
+ * - `tally_ingest_offsets`: per (data source, topic, partition, kind) the highest Kafka offset
+ *   known to be handled. `batch` rows are written after each flush; `source` and `quarantine`
+ *   rows are written by materialized views in the same INSERT that stores the rows.
+ * - `tally_ingest_log`: the ops log, one row per flush and partition.
+ * - `tally_seen_<ds>` (data sources with a dedup_key): the keys stored in the last days, filled
+ *   by a materialized view from the data source table itself, so a key is "seen" in the same
+ *   INSERT that stores its row.
+ * Everything is created idempotently; a view whose definition changed is replaced (its name
+ * carries a hash of the definition). Works on ClickHouse 18.16 and current releases.
+ */
+import { createHash } from 'node:crypto';
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { Engine } from '../clickhouse/engine.ts';
+import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import type { DataSource } from '../project/model.ts';
+import { quoteString } from '../sql/render-literal.ts';
+import { dedupKeyOf } from './dedup-key.ts';
+
+export const OFFSETS_TABLE = 'tally_ingest_offsets';
+export const LOG_TABLE = 'tally_ingest_log';
+
+export function seenTableName(ds: string): string {
+  return `tally_seen_${ds}`;
+}
+
+export interface IngestTablesReport {
+  /** Statements run, for logs and tests. */
+  created: string[];
+  /** Whether the data source table has the Kafka coordinate columns exactly-once needs. */
+  coordinates: boolean;
+}
+
+/**
+ * Creates what ingestion needs for `ds` (its own table and quarantine table must exist: deploy
+ * creates them). Safe to run any number of times and from several processes; run it after each
+ * deploy, before ingesting.
+ */
+export async function ensureIngestTables(engine: Engine, ds: DataSource): Promise<IngestTablesReport> {
+  const db = quoteIdent(engine.database);
+  const created: string[] = [];
+  const run = async (sql: string) => {
+    await engine.command(sql);
+    created.push(sql);
+  };
+  await engine.command(
+    `CREATE TABLE IF NOT EXISTS ${db}.${OFFSETS_TABLE} (datasource String, topic String, \`partition\` Int32, kind String, \`offset\` Int64, updated_at DateTime) ENGINE = ReplacingMergeTree(\`offset\`) ORDER BY (datasource, topic, \`partition\`, kind)`,
+  );
+  await engine.command(
+    `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
+  );
+
+  const table = `${db}.${quoteIdent(ds.name)}`;
+  const tableColumns = await columnsOf(engine, ds.name);
+  const coordinates = tableColumns.has('__partition') && tableColumns.has('__offset');
+  const views = await viewsOf(engine, ds.name);
+
+  const key = dedupKeyOf(ds);
+  if (key) {
+    const seen = seenTableName(ds.name);
+    const seenRef = `${db}.${quoteIdent(seen)}`;
+    const select = `SELECT ${key.sql} AS key, now() AS seen_at FROM ${table}`;
+    const mv = `${seen}_mv_${hash(select)}`;
+    if (!views.current.has(mv)) {
+      const existed = (await columnsOf(engine, seen)).size > 0;
+      await run(
+        `CREATE TABLE IF NOT EXISTS ${seenRef} (key String, seen_at DateTime) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(seen_at) ORDER BY key`,
+      );
+      for (const old of views.all.filter((v) => isVersionOf(v, `${seen}_mv_`))) {
+        await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}`);
+      }
+      // The keys of rows stored before the view existed (or under another key definition).
+      if (existed) await run(`TRUNCATE TABLE ${seenRef}`);
+      await run(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(mv)} TO ${seenRef} AS ${select}`);
+      await run(`INSERT INTO ${seenRef} (key, seen_at) ${select}`);
+    }
+  }
+
+  if (ds.kafka && coordinates) {
+    const select = `SELECT ${quoteString(ds.name)} AS datasource, ${quoteString(ds.kafka.topic)} AS topic, toInt32(__partition) AS \`partition\`, 'source' AS kind, toInt64(max(__offset)) AS \`offset\`, now() AS updated_at FROM ${table} WHERE __offset >= 0 GROUP BY __partition`;
+    await ensureWatermarkView(engine, `tally_wm_${ds.name}_`, select, views, run);
+  }
+  if (ds.kafka) {
+    const q = `${db}.${quoteIdent(quarantineTableName(ds.name))}`;
+    const select = `SELECT ${quoteString(ds.name)} AS datasource, topic, \`partition\`, 'quarantine' AS kind, max(\`offset\`) AS \`offset\`, now() AS updated_at FROM ${q} WHERE source = 'kafka' GROUP BY topic, \`partition\``;
+    const qviews = await viewsOf(engine, quarantineTableName(ds.name));
+    await ensureWatermarkView(engine, `tally_wmq_${ds.name}_`, select, qviews, run);
+  }
+  return { created, coordinates };
+}
+
+/** A view feeding `tally_ingest_offsets`, backfilled from what the table already holds. */
+async function ensureWatermarkView(
+  engine: Engine,
+  prefix: string,
+  select: string,
+  views: Views,
+  run: (sql: string) => Promise<void>,
+): Promise<void> {
+  const db = quoteIdent(engine.database);
+  const name = `${prefix}${hash(select)}`;
+  if (views.current.has(name)) return;
+  for (const old of views.all.filter((v) => isVersionOf(v, prefix))) {
+    await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}`);
+  }
+  await run(
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(name)} TO ${db}.${OFFSETS_TABLE} AS ${select}`,
+  );
+  await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${select}`);
+}
+
+interface Views {
+  /** Views of the database whose names start with `tally_`. */
+  all: string[];
+  /** Those among them that `table` feeds (its dependencies). */
+  current: Set<string>;
+}
+
+/**
+ * Tally's views, and which of them are attached to `table`. A view left behind by a table swap
+ * (deploy renames tables) counts as missing, so it is recreated against the table of that name.
+ */
+async function viewsOf(engine: Engine, table: string): Promise<Views> {
+  const db = quoteString(engine.database);
+  const all = await engine.rows<{ name: string }>(
+    `SELECT name FROM system.tables WHERE database = ${db} AND engine = 'MaterializedView'`,
+  );
+  const deps = await engine.rows<{ d: string[] }>(
+    `SELECT dependencies_table AS d FROM system.tables WHERE database = ${db} AND name = ${quoteString(table)}`,
+  );
+  return {
+    all: all.map((r) => r.name).filter((n) => n.startsWith('tally_')),
+    current: new Set(deps[0]?.d ?? []),
+  };
+}
+
+/** Column names of a table (empty when it does not exist). */
+export async function columnsOf(engine: Engine, table: string): Promise<Set<string>> {
+  const rows = await engine.rows<{ name: string }>(
+    `SELECT name FROM system.columns WHERE database = ${quoteString(engine.database)} AND table = ${quoteString(table)}`,
+  );
+  return new Set(rows.map((r) => r.name));
+}
+
+/**
+ * Drops the days of `tally_seen_<ds>` older than the dedup window (whole days: a key is
+ * remembered for at least `windowDays`, at most one day more). Returns the partitions dropped.
+ */
+export async function pruneSeen(
+  engine: Engine,
+  ds: string,
+  windowDays: number,
+  now = new Date(),
+): Promise<string[]> {
+  const seen = seenTableName(ds);
+  const cutoff = new Date(now.getTime() - windowDays * 86_400_000);
+  const day = Number(cutoff.toISOString().slice(0, 10).replace(/-/g, ''));
+  const parts = await engine.rows<{ p: string }>(
+    `SELECT DISTINCT partition AS p FROM system.parts WHERE database = ${quoteString(engine.database)} AND table = ${quoteString(seen)} AND active`,
+  );
+  const dropped: string[] = [];
+  for (const { p } of parts) {
+    if (/^\d{8}$/.test(p) && Number(p) < day) {
+      await engine.command(
+        `ALTER TABLE ${quoteIdent(engine.database)}.${quoteIdent(seen)} DROP PARTITION ${Number(p)}`,
+      );
+      dropped.push(p);
+    }
+  }
+  return dropped;
+}
+
+/** `<prefix><8 hex>`: a version of that view (and not of a data source whose name extends it). */
+function isVersionOf(name: string, prefix: string): boolean {
+  return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
+}
+
+function hash(s: string): string {
+  return createHash('sha1').update(s).digest('hex').slice(0, 8);
+}

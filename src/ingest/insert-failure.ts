@@ -1,0 +1,55 @@
+/**
+ * What a failed write to ClickHouse means for a retry:
+ * - `unreachable`: the request was never sent (connection refused): retry as is.
+ * - `ambiguous`: sent, but no answer (reset, timeout): it may have been applied; check before
+ *   retrying (watermarks, seen keys).
+ * - `data`: ClickHouse refused a value: find the row (bisect) and quarantine it.
+ * - `server`: ClickHouse answered with another error (too many parts, memory, a missing table
+ *   during a deploy): nothing was written; retry later.
+ */
+import { isTallyError } from '../errors.ts';
+
+export type FailureKind = 'unreachable' | 'ambiguous' | 'data' | 'server';
+
+const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN/i;
+/** ClickHouse codes for a value it could not read (CANNOT_PARSE_*, TYPE_MISMATCH, out of range...). */
+const DATA_CODES = new Set([6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321, 407, 691]);
+/** Messages of those codes that mean the table does not match the model, not a bad row. */
+const SCHEMA =
+  /Unknown field|No such column|There is no column|Missing columns|doesn't exist|does not exist/i;
+
+export function classifyFailure(err: unknown): FailureKind {
+  const message = String((err as Error)?.message ?? err);
+  if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
+    return NOT_SENT.test(message) ? 'unreachable' : 'ambiguous';
+  }
+  const code = clickhouseCode(err);
+  // No ClickHouse answer (reset, timeout, a proxy's error page): it may have been applied.
+  if (code === undefined) return NOT_SENT.test(message) ? 'unreachable' : 'ambiguous';
+  if (DATA_CODES.has(code) && !SCHEMA.test(message)) return 'data';
+  return 'server';
+}
+
+/** ClickHouse's numeric error code, from the error or (18.16 style) its message. */
+export function clickhouseCode(err: unknown): number | undefined {
+  const e = err as { clickhouseCode?: string; message?: string };
+  if (e?.clickhouseCode && /^\d+$/.test(e.clickhouseCode)) return Number(e.clickhouseCode);
+  const m = /Code: (\d+)/.exec(String(e?.message ?? ''));
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The first line of ClickHouse's message, without the 18.16 `e.displayText() = ` noise. */
+export function shortMessage(err: unknown): string {
+  const message = String((err as Error)?.message ?? err);
+  return message
+    .replace(/^Code: \d+, e\.displayText\(\) = DB::Exception: /, '')
+    .replace(/, e\.what\(\) = DB::Exception\s*$/, '')
+    .split('\n')[0]!
+    .trim();
+}
+
+/** Exponential backoff with jitter: 200 ms, 400 ms, ... up to `maxMs`. */
+export function backoffMs(attempt: number, initialMs = 200, maxMs = 30_000): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));
+  return Math.round(base * (0.75 + Math.random() * 0.5));
+}
