@@ -1,0 +1,282 @@
+/**
+ * Ingestion for a whole project: per data source a row parser, a sink, an HTTP batcher and
+ * (when it has a Kafka topic and Kafka is configured) a Kafka ingester. The lead wires it:
+ *
+ *   const ingestion = await startIngestion(project, engine, config.kafka, { log });
+ *   registerEventsRoute(app, { ingestion: () => ingestion, check: (t, a) => auth.check(t, a) });
+ *   ...
+ *   await ingestion.stop();   // SIGTERM
+ */
+import { hostname } from 'node:os';
+import type { Engine } from '../clickhouse/engine.ts';
+import type { KafkaConfig } from '../config/config.ts';
+import { TallyError } from '../errors.ts';
+import type { DataSource, Project } from '../project/model.ts';
+import { Batcher, type BatcherOptions } from './batcher.ts';
+import {
+  type BatchOutcome,
+  DatasourceSink,
+  type Identity,
+  type IncomingBatch,
+  type SinkTotals,
+} from './datasource-sink.ts';
+import { columnsOf, ensureIngestTables, pruneSeen } from './ingest-tables.ts';
+import { shortMessage } from './insert-failure.ts';
+import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
+import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
+import { compileRowParser, type RowParser } from './row-parser.ts';
+
+export interface IngestionOptions {
+  /** Consume Kafka topics (default true). False: HTTP only (e.g. a read replica). */
+  consume?: boolean;
+  /** Only these data sources (default all that can take events). */
+  datasources?: readonly string[];
+  /** This process in the ops log (default host:pid). */
+  instance?: string;
+  log?: (entry: Record<string, unknown>) => void;
+  /** Kafka batching (defaults: see DEFAULT_KAFKA_BATCH). */
+  batch?: Partial<BatcherOptions>;
+  /** HTTP group commit (defaults: see DEFAULT_HTTP_BATCH). */
+  httpBatch?: Partial<BatcherOptions>;
+  consumer?: ConsumerTuning;
+  /** How long a dedup key is remembered (default 7 days). */
+  dedupWindowDays?: number;
+  retryInitialMs?: number;
+  retryMaxMs?: number;
+  /** On stop, how long to keep retrying a failing flush before abandoning it (default 30 s). */
+  stopGraceMs?: number;
+  /** A Kafka client to use instead of one made from the config (tests). */
+  kafkaClient?: KafkaClient;
+}
+
+/** Kafka: big inserts (ClickHouse likes few, large ones), at most a second late. */
+export const DEFAULT_KAFKA_BATCH: Partial<BatcherOptions> = {
+  maxRows: 200_000,
+  maxBytes: 64 * 1024 * 1024,
+  maxWaitMs: 1000,
+  maxBufferedBytes: 128 * 1024 * 1024,
+};
+
+/** HTTP: concurrent requests share an insert; a lone request waits at most 50 ms. */
+export const DEFAULT_HTTP_BATCH: Partial<BatcherOptions> = {
+  maxRows: 100_000,
+  maxBytes: 32 * 1024 * 1024,
+  maxWaitMs: 50,
+  maxBufferedBytes: 256 * 1024 * 1024,
+};
+
+export interface AppendResult {
+  successful_rows: number;
+  quarantined_rows: number;
+  duplicate_rows: number;
+}
+
+export interface DatasourceIngestStats {
+  name: string;
+  /** How a redelivered event is recognized; `none` means at-least-once. */
+  identity: Identity;
+  totals: SinkTotals;
+  http: { rows: number; bytes: number; inFlightBytes: number };
+  kafka?: KafkaIngesterStats;
+  /** Why the data source takes no events (not deployed, unsupported column...). */
+  error?: string;
+}
+
+export interface IngestStats {
+  instance: string;
+  datasources: DatasourceIngestStats[];
+}
+
+export interface Ingestion {
+  /** Data sources that take events (others are in stats() with their error). */
+  datasourceNames(): string[];
+  /** True when events for `datasource` go through Kafka (it has a topic and Kafka is configured). */
+  viaKafka(datasource: string): boolean;
+  /** Parses and writes events straight to ClickHouse; resolves once they are stored. */
+  append(
+    datasource: string,
+    events: readonly string[],
+    opts: { requestId: string; source?: 'http' | 'append' },
+  ): Promise<AppendResult>;
+  /** Sends events to the data source's topic; resolves once Kafka has them (acks=all). */
+  produce(datasource: string, events: readonly string[]): Promise<{ accepted_rows: number }>;
+  stats(): IngestStats;
+  /** Finishes or abandons what is in flight, commits, leaves the groups. Idempotent. */
+  stop(opts?: { graceMs?: number }): Promise<void>;
+}
+
+interface Entry {
+  ds: DataSource;
+  identity: Identity;
+  parser?: RowParser;
+  sink?: DatasourceSink;
+  http?: Batcher<IncomingBatch, BatchOutcome>;
+  kafka?: KafkaIngester;
+  error?: string;
+}
+
+/** Starts ingestion for every data source of the project that can take events. */
+export async function startIngestion(
+  project: Project,
+  engine: Engine,
+  kafka: KafkaConfig | undefined,
+  opts: IngestionOptions = {},
+): Promise<Ingestion> {
+  const log = opts.log ?? (() => {});
+  const instance = opts.instance ?? `${hostname()}:${process.pid}`;
+  const consume = opts.consume ?? true;
+  const client = opts.kafkaClient ?? (kafka ? createKafkaClient(kafka, log) : undefined);
+  const entries = new Map<string, Entry>();
+  const windowDays = opts.dedupWindowDays ?? 7;
+
+  for (const ds of project.datasources.values()) {
+    if (opts.datasources && !opts.datasources.includes(ds.name)) continue;
+    const entry: Entry = { ds, identity: 'none' };
+    entries.set(ds.name, entry);
+    try {
+      await prepare(entry);
+    } catch (err) {
+      entry.error = err instanceof TallyError ? err.message : shortMessage(err);
+      log({ level: 'warn', msg: 'data source takes no events', datasource: ds.name, error: entry.error });
+    }
+  }
+
+  async function prepare(entry: Entry): Promise<void> {
+    const ds = entry.ds;
+    if (
+      ds.columns.some((c) => c.type.name === 'AggregateFunction' || c.type.name === 'SimpleAggregateFunction')
+    ) {
+      throw new TallyError(
+        'ingest-unsupported',
+        `\`${ds.name}\` holds aggregate states; a materialized pipe fills it`,
+      );
+    }
+    const tableColumns = await columnsOf(engine, ds.name);
+    if (tableColumns.size === 0)
+      throw new TallyError(
+        'ingest-not-deployed',
+        `table \`${ds.name}\` does not exist: run \`tally deploy\``,
+      );
+    const hidden = (['__partition', '__offset'] as const).filter((c) => tableColumns.has(c));
+    const parser = compileRowParser(ds, { hiddenColumns: hidden });
+    const missing = parser.columns.filter((c) => !tableColumns.has(c.name)).map((c) => c.name);
+    if (missing.length > 0) {
+      throw new TallyError(
+        'ingest-not-deployed',
+        `table \`${ds.name}\` lacks column(s) ${missing.join(', ')}: run \`tally deploy\``,
+      );
+    }
+    const report = await ensureIngestTables(engine, ds);
+    entry.identity = parser.dedupKey ? 'dedup_key' : ds.kafka && report.coordinates ? 'coordinates' : 'none';
+    if (ds.kafka && entry.identity === 'none') {
+      log({
+        level: 'warn',
+        msg: 'no dedup_key and no __partition/__offset columns: Kafka ingestion is at-least-once (a crash can store an event twice)',
+        datasource: ds.name,
+      });
+    }
+    const sink = new DatasourceSink(engine, ds, parser, {
+      instance,
+      identity: entry.identity,
+      log,
+      ...(opts.retryInitialMs !== undefined ? { retryInitialMs: opts.retryInitialMs } : {}),
+      ...(opts.retryMaxMs !== undefined ? { retryMaxMs: opts.retryMaxMs } : {}),
+    });
+    entry.parser = parser;
+    entry.sink = sink;
+    entry.http = new Batcher((batches) => sink.write(batches), { ...DEFAULT_HTTP_BATCH, ...opts.httpBatch });
+    if (parser.dedupKey) await pruneSeen(engine, ds.name, windowDays).catch(() => {});
+    if (ds.kafka && client && consume) {
+      entry.kafka = new KafkaIngester(sink, client, {
+        group: ds.kafka.group ?? `tally.${engine.database}.${ds.name}`,
+        batch: { ...DEFAULT_KAFKA_BATCH, ...opts.batch },
+        consumer: opts.consumer ?? {},
+        log,
+      });
+      await entry.kafka.start();
+    }
+  }
+
+  const prune = setInterval(() => {
+    for (const e of entries.values()) {
+      if (e.parser?.dedupKey) void pruneSeen(engine, e.ds.name, windowDays).catch(() => {});
+    }
+  }, 6 * 3600_000);
+  prune.unref();
+
+  const ready = (name: string): Required<Pick<Entry, 'parser' | 'sink' | 'http'>> & Entry => {
+    const e = entries.get(name);
+    if (!e) throw new TallyError('unknown-datasource', `no data source named \`${name}\``);
+    if (!e.sink || !e.parser || !e.http) {
+      throw new TallyError(
+        'ingest-unavailable',
+        `data source \`${name}\` takes no events: ${e.error ?? 'not ready'}`,
+      );
+    }
+    return e as Required<Pick<Entry, 'parser' | 'sink' | 'http'>> & Entry;
+  };
+
+  let stopped: Promise<void> | undefined;
+
+  return {
+    datasourceNames: () => [...entries.values()].filter((e) => e.sink).map((e) => e.ds.name),
+
+    viaKafka: (name) => Boolean(client && entries.get(name)?.ds.kafka),
+
+    async append(name, events, { requestId, source = 'http' }) {
+      const e = ready(name);
+      const batch: IncomingBatch = {
+        source,
+        topic: '',
+        partition: -1,
+        requestId,
+        events: events.map((raw) => ({ raw, row: e.parser.parse(raw), offset: -1 })),
+        firstOffset: -1,
+        lastOffset: -1,
+        lag: -1,
+        bytes: events.reduce((n, x) => n + x.length, 0),
+      };
+      const o = await e.http.add(batch, { rows: events.length, bytes: batch.bytes });
+      return { successful_rows: o.stored, quarantined_rows: o.quarantined, duplicate_rows: o.duplicates };
+    },
+
+    async produce(name, events) {
+      const e = ready(name);
+      if (!client || !e.ds.kafka)
+        throw new TallyError('ingest-no-kafka', `data source \`${name}\` has no Kafka topic`);
+      // Keyed by the dedup key: the same event always lands in the same partition, so one
+      // consumer sees both copies in order (no race between two ingesters).
+      const messages = events.map((value) => {
+        const row = e.parser.dedupKey ? e.parser.parse(value) : undefined;
+        return { key: row?.ok && row.key !== undefined ? row.key : null, value };
+      });
+      await client.produce(e.ds.kafka.topic, messages);
+      return { accepted_rows: events.length };
+    },
+
+    stats: () => ({
+      instance,
+      datasources: [...entries.values()].map((e) => ({
+        name: e.ds.name,
+        identity: e.identity,
+        totals: e.sink
+          ? { ...e.sink.totals }
+          : { flushes: 0, stored: 0, quarantined: 0, duplicates: 0, skipped: 0, bytes: 0, failures: 0 },
+        http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
+        ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
+        ...(e.error ? { error: e.error } : {}),
+      })),
+    }),
+
+    stop(stopOpts = {}) {
+      stopped ??= (async () => {
+        clearInterval(prune);
+        const grace = stopOpts.graceMs ?? opts.stopGraceMs ?? 30_000;
+        await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));
+        await Promise.all([...entries.values()].map((e) => e.http?.drain().catch(() => {})));
+        if (!opts.kafkaClient) await client?.close();
+      })();
+      return stopped;
+    },
+  };
+}

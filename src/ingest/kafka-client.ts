@@ -1,0 +1,240 @@
+/**
+ * The one module that knows the Kafka client library (kafkajs). Ingestion sees a consumer that
+ * hands over batches with manual offset control, and a producer with acks=all; swapping the
+ * library means rewriting this file only.
+ */
+import { type Consumer, Kafka, type KafkaConfig as KafkajsConfig, logLevel, type Producer } from 'kafkajs';
+import type { KafkaConfig } from '../config/config.ts';
+
+export interface ConsumedMessage {
+  offset: number;
+  value: Buffer | null;
+  key: Buffer | null;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  headers: Record<string, string>;
+}
+
+export interface ConsumedBatch {
+  topic: string;
+  partition: number;
+  /** Offset of the next message the partition will get (its end). */
+  highWatermark: number;
+  firstOffset: number;
+  lastOffset: number;
+  messages: ConsumedMessage[];
+}
+
+/** What a batch handler may do with the consumer. */
+export interface BatchControl {
+  /** Keeps the group membership alive; throws when the group is rebalancing (see isRebalance). */
+  heartbeat(): Promise<void>;
+  /** Marks everything up to `offset` as processed, so the next fetch starts after it. */
+  resolveOffset(offset: number): void;
+  /** Fetches this partition from `offset` next (the rest of this batch is not delivered). */
+  seek(offset: number): void;
+}
+
+export interface ConsumerOptions {
+  groupId: string;
+  topic: string;
+  fromBeginning: boolean;
+  /** Called for each batch; several partitions concurrently; the next batch of a partition waits. */
+  onBatch: (batch: ConsumedBatch, ctl: BatchControl) => Promise<void>;
+  /** Called after each (re)join with this member's partitions of `topic`. */
+  onAssign?: (partitions: number[]) => void;
+  onCrash?: (error: Error) => void;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  rebalanceTimeoutMs?: number;
+  /** Fetch sizes: the broker waits up to maxWaitMs for minBytes, and answers at most maxBytes. */
+  minBytes?: number;
+  maxBytes?: number;
+  maxBytesPerPartition?: number;
+  maxWaitMs?: number;
+}
+
+export interface GroupConsumer {
+  /** Commits `offset` (the next offset to read) for a partition; failures (rebalance) are ignored. */
+  commit(partition: number, offset: number): Promise<void>;
+  /** Finishes the batches in flight (the handlers decide how), leaves the group, disconnects. */
+  stop(): Promise<void>;
+}
+
+export interface OutgoingMessage {
+  key: string | null;
+  value: string;
+}
+
+export interface KafkaClient {
+  consume(opts: ConsumerOptions): Promise<GroupConsumer>;
+  /** Sends and resolves once every in-sync replica has the messages (acks=all). */
+  produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
+  /** Creates the topic when missing (tests, dev). */
+  ensureTopic(topic: string, partitions: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+export type KafkaLog = (entry: Record<string, unknown>) => void;
+
+/** True for the errors heartbeat() throws when the group is rebalancing. */
+export function isRebalance(err: unknown): boolean {
+  const t = (err as { type?: string })?.type;
+  return t === 'REBALANCE_IN_PROGRESS' || t === 'NOT_COORDINATOR_FOR_GROUP' || t === 'ILLEGAL_GENERATION';
+}
+
+export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
+  const kafka = new Kafka(kafkajsConfig(config, log));
+  let producer: Promise<Producer> | undefined;
+  const consumers = new Set<Consumer>();
+
+  return {
+    async consume(opts) {
+      const consumer = kafka.consumer({
+        groupId: opts.groupId,
+        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+        heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
+        rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
+        minBytes: opts.minBytes ?? 1,
+        maxBytes: opts.maxBytes ?? 16 * 1024 * 1024,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        maxWaitTimeInMs: opts.maxWaitMs ?? 500,
+        allowAutoTopicCreation: false,
+      });
+      consumers.add(consumer);
+      const { GROUP_JOIN, CRASH } = consumer.events;
+      consumer.on(GROUP_JOIN, (e) => {
+        const assigned = (e.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? [];
+        opts.onAssign?.([...assigned]);
+      });
+      consumer.on(CRASH, (e) => opts.onCrash?.(e.payload.error));
+      await consumer.connect();
+      await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
+      await consumer.run({
+        autoCommit: false,
+        eachBatchAutoResolve: false,
+        // Every partition of a fetch is handled at once, so one insert can carry them all.
+        partitionsConsumedConcurrently: 256,
+        eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
+          const messages: ConsumedMessage[] = batch.messages.map((m) => ({
+            offset: Number(m.offset),
+            value: m.value,
+            key: m.key,
+            timestamp: Number(m.timestamp),
+            headers: headersOf(m.headers),
+          }));
+          await opts.onBatch(
+            {
+              topic: batch.topic,
+              partition: batch.partition,
+              highWatermark: Number(batch.highWatermark),
+              firstOffset: Number(batch.firstOffset() ?? messages[0]?.offset ?? 0),
+              lastOffset: Number(batch.lastOffset()),
+              messages,
+            },
+            {
+              heartbeat,
+              resolveOffset: (offset) => resolveOffset(String(offset)),
+              seek: (offset) =>
+                consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(offset) }),
+            },
+          );
+        },
+      });
+      return {
+        async commit(partition, offset) {
+          try {
+            await consumer.commitOffsets([{ topic: opts.topic, partition, offset: String(offset) }]);
+          } catch (err) {
+            log({
+              level: 'debug',
+              msg: 'kafka commit skipped',
+              topic: opts.topic,
+              partition,
+              error: String((err as Error).message),
+            });
+          }
+        },
+        async stop() {
+          try {
+            await consumer.stop();
+          } finally {
+            await consumer.disconnect().catch(() => {});
+            consumers.delete(consumer);
+          }
+        },
+      };
+    },
+
+    async produce(topic, messages) {
+      producer ??= (async () => {
+        const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        await p.connect();
+        return p;
+      })().catch((err) => {
+        producer = undefined;
+        throw err;
+      });
+      const p = await producer;
+      await p.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value })) });
+    },
+
+    async ensureTopic(topic, partitions) {
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        const existing = await admin.listTopics();
+        if (!existing.includes(topic)) {
+          await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+        }
+      } finally {
+        await admin.disconnect();
+      }
+    },
+
+    async close() {
+      for (const c of consumers) await c.disconnect().catch(() => {});
+      consumers.clear();
+      if (producer) {
+        const p = await producer.catch(() => undefined);
+        producer = undefined;
+        await p?.disconnect().catch(() => {});
+      }
+    },
+  };
+}
+
+function kafkajsConfig(config: KafkaConfig, log: KafkaLog): KafkajsConfig {
+  const base: KafkajsConfig = {
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    logLevel: logLevel.WARN,
+    // kafkajs logs through our structured log, not the console.
+    logCreator:
+      () =>
+      ({ level, log: entry }) => {
+        const { message, ...rest } = entry as { message: string } & Record<string, unknown>;
+        log({ level: level <= logLevel.ERROR ? 'error' : 'warn', msg: `kafka: ${message}`, ...rest });
+      },
+  };
+  if (config.sasl) {
+    const { mechanism, username, password } = config.sasl;
+    base.sasl =
+      mechanism === 'plain'
+        ? { mechanism: 'plain', username, password }
+        : mechanism === 'scram-sha-256'
+          ? { mechanism: 'scram-sha-256', username, password }
+          : { mechanism: 'scram-sha-512', username, password };
+  }
+  return base;
+}
+
+function headersOf(h: Record<string, unknown> | undefined): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(h ?? {})) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map((x) => String(x)).join(',') : String(v);
+  }
+  return out;
+}

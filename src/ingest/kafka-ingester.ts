@@ -1,0 +1,384 @@
+/**
+ * Consumes one data source's Kafka topic into its sink, in a consumer group of its own.
+ *
+ * A handler for a fetched batch parses it, adds it to the batcher and returns only once the
+ * flush carrying it is in ClickHouse (then resolves and commits its offsets). Kafka fetches the
+ * next batches only after every handler of a fetch has returned, and rejoins the group after a
+ * rebalance only then too; so no partition changes hands while its rows are in flight, and the
+ * memory held is at most one fetch plus the flush in flight. While ClickHouse is down the flush
+ * retries with backoff, the handlers keep the membership alive with heartbeats, and nothing new
+ * is fetched: consumption pauses and resumes by itself.
+ *
+ * Where to start is ClickHouse's decision, not the group's: on the first batch of a partition
+ * after each (re)join, the handler seeks to the offset after the last completed flush recorded in
+ * `tally_ingest_offsets` when the group's offset differs.
+ */
+import { setImmediate as yieldNow } from 'node:timers/promises';
+import { Batcher, type BatcherOptions } from './batcher.ts';
+import {
+  type BatchOutcome,
+  type DatasourceSink,
+  FencedError,
+  type IncomingBatch,
+  type IncomingEvent,
+} from './datasource-sink.ts';
+import { backoffMs, shortMessage } from './insert-failure.ts';
+import {
+  type BatchControl,
+  type ConsumedBatch,
+  type ConsumerOptions,
+  type GroupConsumer,
+  isRebalance,
+  type KafkaClient,
+} from './kafka-client.ts';
+import type { EventMeta } from './row-parser.ts';
+
+export type ConsumerTuning = Pick<
+  ConsumerOptions,
+  | 'sessionTimeoutMs'
+  | 'heartbeatIntervalMs'
+  | 'rebalanceTimeoutMs'
+  | 'minBytes'
+  | 'maxBytes'
+  | 'maxBytesPerPartition'
+  | 'maxWaitMs'
+>;
+
+export interface KafkaIngesterOptions {
+  group: string;
+  batch: Partial<BatcherOptions>;
+  consumer: ConsumerTuning;
+  /** Messages parsed between yields to the event loop (so a flush can be sent meanwhile). */
+  parseChunk?: number;
+  /** On a rebalance, how long to wait for a flush in flight before abandoning it. */
+  revokeGraceMs?: number;
+  log: (entry: Record<string, unknown>) => void;
+}
+
+export interface PartitionStats {
+  partition: number;
+  /** Next offset to ingest. */
+  position: number;
+  /** The partition's end when last fetched. */
+  highWatermark: number;
+  lag: number;
+  lastBatchAt?: number;
+}
+
+export interface KafkaIngesterStats {
+  datasource: string;
+  topic: string;
+  group: string;
+  state: 'starting' | 'running' | 'retrying' | 'stopping' | 'stopped';
+  assigned: number[];
+  partitions: PartitionStats[];
+  /** Rows and bytes parsed and waiting for ClickHouse. */
+  buffered: { rows: number; bytes: number; inFlightBytes: number };
+  error?: string;
+}
+
+class Revoked extends Error {}
+
+export class KafkaIngester {
+  private readonly batcher: Batcher<IncomingBatch, BatchOutcome>;
+  private controller = new AbortController();
+  private consumer: GroupConsumer | undefined;
+  private state: KafkaIngesterStats['state'] = 'starting';
+  private error: string | undefined;
+  private assigned: number[] = [];
+  /** Partitions whose start offset was checked against ClickHouse since the last (re)join. */
+  private readonly checked = new Set<number>();
+  private readonly partitions = new Map<number, PartitionStats>();
+  private parsing = 0;
+  private stopping = false;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private readonly topic: string;
+
+  constructor(
+    private readonly sink: DatasourceSink,
+    private readonly client: KafkaClient,
+    private readonly opts: KafkaIngesterOptions,
+  ) {
+    const kafka = sink.datasource.kafka;
+    if (!kafka) throw new Error(`data source ${sink.datasource.name} has no kafka source`);
+    this.topic = kafka.topic;
+    this.batcher = new Batcher((batches) => this.sink.write(batches, this.controller.signal), opts.batch);
+  }
+
+  /** Joins the group and starts consuming; retries in the background when Kafka is not ready. */
+  start(): Promise<void> {
+    return this.connect(0);
+  }
+
+  stats(): KafkaIngesterStats {
+    return {
+      datasource: this.sink.datasource.name,
+      topic: this.topic,
+      group: this.opts.group,
+      state: this.state,
+      assigned: [...this.assigned],
+      partitions: [...this.partitions.values()]
+        .sort((a, b) => a.partition - b.partition)
+        .map((p) => ({ ...p })),
+      buffered: this.batcher.buffered,
+      ...(this.error ? { error: this.error } : {}),
+    };
+  }
+
+  /**
+   * Stops: the batch in flight is finished (or, after `graceMs` of ClickHouse failing, abandoned
+   * to be delivered again), offsets of what is in ClickHouse are committed, the group is left.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
+    this.stopping = true;
+    this.state = 'stopping';
+    clearTimeout(this.retryTimer);
+    this.batcher.flushNow();
+    const timer = setTimeout(() => this.controller.abort(), graceMs);
+    try {
+      await this.consumer?.stop();
+    } finally {
+      clearTimeout(timer);
+      this.batcher.abandon(new FencedError());
+      this.state = 'stopped';
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+
+  private async connect(attempt: number): Promise<void> {
+    if (this.stopping) return;
+    const kafka = this.sink.datasource.kafka!;
+    try {
+      this.consumer = await this.client.consume({
+        groupId: this.opts.group,
+        topic: this.topic,
+        fromBeginning: kafka.start === 'earliest',
+        onBatch: (batch, ctl) => this.onBatch(batch, ctl),
+        onAssign: (partitions) => this.onAssign(partitions),
+        onCrash: (err) => {
+          this.error = `consumer crashed: ${err.message}`;
+          this.opts.log({
+            level: 'error',
+            msg: 'kafka consumer crashed (it restarts)',
+            datasource: this.sink.datasource.name,
+            error: err.message,
+          });
+        },
+        ...this.opts.consumer,
+      });
+      this.state = 'running';
+      this.error = undefined;
+    } catch (err) {
+      this.state = 'retrying';
+      this.error = `cannot consume ${this.topic}: ${(err as Error).message}`;
+      this.opts.log({
+        level: 'warn',
+        msg: 'kafka consumer not started, retrying',
+        datasource: this.sink.datasource.name,
+        error: this.error,
+      });
+      const delay = backoffMs(attempt, 1000, 30_000);
+      this.retryTimer = setTimeout(() => void this.connect(attempt + 1), delay);
+      this.retryTimer.unref();
+      if (attempt === 0) return;
+    }
+  }
+
+  private onAssign(partitions: number[]): void {
+    this.assigned = partitions;
+    // Another member may have written meanwhile: read the watermarks and check starts again.
+    this.checked.clear();
+    this.sink.invalidate();
+    if (this.controller.signal.aborted) this.controller = new AbortController();
+    for (const p of [...this.partitions.keys()]) if (!partitions.includes(p)) this.partitions.delete(p);
+    this.opts.log({
+      level: 'info',
+      msg: 'kafka partitions assigned',
+      datasource: this.sink.datasource.name,
+      partitions,
+    });
+  }
+
+  private async onBatch(batch: ConsumedBatch, ctl: BatchControl): Promise<void> {
+    if (this.stopping || batch.messages.length === 0) return;
+    const p = batch.partition;
+    const marks = await this.untilDone(() => this.sink.watermarks(batch.topic), ctl);
+    const m = marks.get(p);
+    let resume = m && m.batch >= 0 ? m.batch + 1 : -1;
+    if (!this.checked.has(p)) {
+      this.checked.add(p);
+      if (resume > batch.highWatermark) {
+        this.error = `ClickHouse records offsets of ${batch.topic}[${p}] up to ${resume - 1}, beyond the partition's end (${batch.highWatermark}): was the topic recreated? Its rows in tally_ingest_offsets must be cleared (resetOffsets); ingesting from the group's offset meanwhile`;
+        this.opts.log({ level: 'error', msg: this.error, datasource: this.sink.datasource.name });
+        resume = -1;
+      } else if (resume >= 0 && (batch.firstOffset > resume || batch.lastOffset < resume)) {
+        this.opts.log({
+          level: 'info',
+          msg: 'kafka: resuming from ClickHouse',
+          datasource: this.sink.datasource.name,
+          partition: p,
+          from: resume,
+          groupAt: batch.firstOffset,
+        });
+        ctl.seek(resume);
+        return;
+      }
+    }
+    const messages =
+      resume > batch.firstOffset ? batch.messages.filter((x) => x.offset >= resume) : batch.messages;
+    if (messages.length === 0) {
+      ctl.resolveOffset(batch.lastOffset);
+      return;
+    }
+
+    const chunk = this.opts.parseChunk ?? 5000;
+    const ours = new Set<IncomingBatch>();
+    const results: Promise<BatchOutcome>[] = [];
+    this.parsing++;
+    try {
+      for (let i = 0; i < messages.length; i += chunk) {
+        const part = messages.slice(i, i + chunk);
+        const last = i + chunk >= messages.length;
+        const incoming = this.toIncoming(
+          batch,
+          part,
+          last ? batch.lastOffset : part[part.length - 1]!.offset,
+        );
+        ours.add(incoming);
+        results.push(this.batcher.add(incoming, { rows: part.length, bytes: incoming.bytes }));
+        if (!last) await yieldNow();
+      }
+    } finally {
+      this.parsing--;
+      if (this.parsing === 0) {
+        // Every handler of this fetch has added its rows: nothing more comes until they return.
+        setImmediate(() => {
+          if (this.parsing === 0) this.batcher.flushNow();
+        });
+      }
+    }
+
+    try {
+      await this.untilDone(() => Promise.all(results), ctl, ours);
+    } catch (err) {
+      if (err instanceof FencedError || err instanceof Revoked) return; // delivered again later
+      throw err;
+    }
+    ctl.resolveOffset(batch.lastOffset);
+    const stats = this.partitions.get(p) ?? { partition: p, position: 0, highWatermark: 0, lag: 0 };
+    stats.position = batch.lastOffset + 1;
+    stats.highWatermark = batch.highWatermark;
+    stats.lag = Math.max(0, batch.highWatermark - stats.position);
+    stats.lastBatchAt = Date.now();
+    this.partitions.set(p, stats);
+    void this.consumer?.commit(p, batch.lastOffset + 1);
+  }
+
+  private toIncoming(
+    batch: ConsumedBatch,
+    part: ConsumedBatch['messages'],
+    lastOffset: number,
+  ): IncomingBatch {
+    const parser = this.sink.parser;
+    const events: IncomingEvent[] = new Array(part.length);
+    let bytes = 0;
+    for (let i = 0; i < part.length; i++) {
+      const msg = part[i]!;
+      const raw = msg.value ? msg.value.toString('utf8') : '';
+      bytes += msg.value ? msg.value.length : 0;
+      const meta: EventMeta = {
+        topic: batch.topic,
+        partition: batch.partition,
+        offset: msg.offset,
+        timestamp: msg.timestamp,
+        key: msg.key ? msg.key.toString('utf8') : null,
+        headers: JSON.stringify(msg.headers),
+      };
+      events[i] = { raw, row: parser.parse(raw, meta), offset: msg.offset };
+    }
+    return {
+      source: 'kafka',
+      topic: batch.topic,
+      partition: batch.partition,
+      requestId: '',
+      events,
+      firstOffset: part[0]!.offset,
+      lastOffset,
+      lag: Math.max(0, batch.highWatermark - lastOffset - 1),
+      bytes,
+    };
+  }
+
+  /**
+   * Waits for `work` (retrying it with backoff when it fails, unless it is a flush) while keeping
+   * the group membership alive.
+   */
+  private async untilDone<T>(
+    work: () => Promise<T>,
+    ctl: BatchControl,
+    ours?: Set<IncomingBatch>,
+  ): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const p = work();
+      await this.heartbeatUntil(
+        p.then(
+          () => true,
+          () => true,
+        ),
+        ctl,
+        ours,
+      );
+      try {
+        return await p;
+      } catch (err) {
+        if (ours || this.stopping) throw err;
+        this.error = shortMessage(err);
+        this.opts.log({
+          level: 'warn',
+          msg: 'ingest: ClickHouse not answering, retrying',
+          datasource: this.sink.datasource.name,
+          error: this.error,
+        });
+        await this.heartbeatUntil(
+          delay(backoffMs(attempt, 500, 10_000)).then(() => true),
+          ctl,
+        );
+      }
+    }
+  }
+
+  /**
+   * Heartbeats until `settled`. On a rebalance: drops our batches not yet flushing, waits a while
+   * for the flush in flight, abandons it if ClickHouse still fails, and rethrows so Kafka rejoins.
+   */
+  private async heartbeatUntil(
+    settled: Promise<boolean>,
+    ctl: BatchControl,
+    ours?: Set<IncomingBatch>,
+  ): Promise<void> {
+    const every = Math.max(500, Math.floor((this.opts.consumer.heartbeatIntervalMs ?? 3000) / 2));
+    for (;;) {
+      const done = await Promise.race([settled, delay(every).then(() => false)]);
+      if (done) return;
+      try {
+        await ctl.heartbeat();
+      } catch (err) {
+        if (!isRebalance(err)) continue;
+        if (ours) {
+          this.batcher.abandon(new Revoked('partition revoked'), (b) => !ours.has(b));
+          const grace = delay(this.opts.revokeGraceMs ?? 10_000).then(() => false);
+          if (!(await Promise.race([settled, grace]))) {
+            this.controller.abort();
+            await settled;
+          }
+        }
+        throw err;
+      }
+    }
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
