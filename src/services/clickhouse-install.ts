@@ -48,7 +48,13 @@ export async function ensureClickHouseServer(
   }
   log('clickhouse: installing clickhouse-server with apt-get (first run only)');
   const install = ['install', '-y', 'clickhouse-server', 'clickhouse-client'];
-  const res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
+  let res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
+  if (!findClickHouseServer() && candidate && candidate !== '(none)') {
+    // The package lists were there but stale (a version the mirror no longer serves): refresh once.
+    log('clickhouse: install failed with the current package lists; apt-get update and one more try');
+    await aptGet(['update'], env);
+    res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
+  }
   const binary = findClickHouseServer();
   // The package's postinst may fail to start its system service (policy-rc.d, no systemd) and
   // make apt-get exit non-zero although the binary is in place: the binary is what we need.
