@@ -36,8 +36,13 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   }
   const command = COMMANDS.find((c) => c.name === name);
   if (!command) {
-    const guess = closest(name, COMMANDS.map((c) => c.name));
-    io.err(`unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`);
+    const guess = closest(
+      name,
+      COMMANDS.map((c) => c.name),
+    );
+    io.err(
+      `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`,
+    );
     return 1;
   }
 
@@ -122,5 +127,7 @@ function usage(commandName?: string): string {
 }
 
 function commandUsage(c: Command): string {
-  return [`tally ${c.name}: ${c.summary}`, '', `Usage: ${c.usage}`, ...(c.help ? ['', c.help] : [])].join('\n');
+  return [`tally ${c.name}: ${c.summary}`, '', `Usage: ${c.usage}`, ...(c.help ? ['', c.help] : [])].join(
+    '\n',
+  );
 }

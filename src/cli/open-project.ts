@@ -11,8 +11,10 @@ export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean
   printProblems(ctx.io, shown);
   const errors = problems.filter((p) => p.severity === 'error');
   if (!project || errors.length > 0) {
-    throw new TallyError('invalid-project', `${errors.length} problem${errors.length === 1 ? '' : 's'} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`);
+    throw new TallyError(
+      'invalid-project',
+      `${errors.length} problem${errors.length === 1 ? '' : 's'} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`,
+    );
   }
   return project;
 }
-

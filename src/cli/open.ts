@@ -1,7 +1,7 @@
-import type { Config } from '../config/config.ts';
-import { loadConfig } from '../config/load-config.ts';
 import { createEngine } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import type { Config } from '../config/config.ts';
+import { loadConfig } from '../config/load-config.ts';
 import type { CommandContext } from './command.ts';
 
 export function openConfig(ctx: CommandContext): Config {

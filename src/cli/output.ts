@@ -27,7 +27,11 @@ export function paint(o: Output, colour: Colour, s: string): string {
 export function table(rows: readonly (readonly string[])[], header?: readonly string[]): string {
   const all = header ? [header, ...rows] : rows;
   const widths: number[] = [];
-  for (const r of all) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, visibleLength(c))));
+  for (const r of all) {
+    r.forEach((c, i) => {
+      widths[i] = Math.max(widths[i] ?? 0, visibleLength(c));
+    });
+  }
   const line = (r: readonly string[]) =>
     r
       .map((c, i) => (i === r.length - 1 ? c : c + ' '.repeat((widths[i] ?? 0) - visibleLength(c))))
@@ -39,7 +43,6 @@ export function table(rows: readonly (readonly string[])[], header?: readonly st
 }
 
 function visibleLength(s: string): number {
-  // biome-ignore lint/suspicious/noControlCharactersInRegex: strips ANSI colour codes
   return s.replace(/\u001b\[[0-9;]*m/g, '').length;
 }
 

@@ -1,6 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import { relative } from 'node:path';
-import { type ClickHouseClient, ClickHouseLogLevel, type ClickHouseSettings, createClient } from '@clickhouse/client';
+import {
+  type ClickHouseClient,
+  ClickHouseLogLevel,
+  type ClickHouseSettings,
+  createClient,
+} from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
@@ -25,7 +30,11 @@ export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptio
   return ch.url ? createServerEngine(ch, ch.url, opts) : createEmbeddedEngine(ch, opts);
 }
 
-async function createServerEngine(ch: ClickHouseConfig, url: string, opts: CreateEngineOptions): Promise<Engine> {
+async function createServerEngine(
+  ch: ClickHouseConfig,
+  url: string,
+  opts: CreateEngineOptions,
+): Promise<Engine> {
   const base = {
     url,
     username: ch.user,
@@ -52,7 +61,15 @@ async function createServerEngine(ch: ClickHouseConfig, url: string, opts: Creat
     ? ({ allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings)
     : {};
   const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
-  return new ClientEngine(client, 'server', capabilities, ch.database, `ClickHouse ${version} at ${url}`, url, false);
+  return new ClientEngine(
+    client,
+    'server',
+    capabilities,
+    ch.database,
+    `ClickHouse ${version} at ${url}`,
+    url,
+    false,
+  );
 }
 
 async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOptions): Promise<Engine> {
@@ -72,7 +89,15 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     throw toEngineError(err, 'SELECT version()', where);
   }
   const capabilities = capabilitiesFor(version);
-  return new ClientEngine(client, 'embedded', capabilities, ch.database, `chDB ${version} (embedded, ${where})`, where, true);
+  return new ClientEngine(
+    client,
+    'embedded',
+    capabilities,
+    ch.database,
+    `chDB ${version} (embedded, ${where})`,
+    where,
+    true,
+  );
 }
 
 async function openChdb(path: string): Promise<unknown> {
@@ -95,7 +120,11 @@ async function openChdb(path: string): Promise<unknown> {
       throw new TallyError(
         'embedded-busy',
         `The embedded ClickHouse already serves another data folder in this process; chDB opens one folder per process (asked for ${path}).`,
-        { exitCode: 2, cause: err, hint: 'use one project per process, or a ClickHouse server (clickhouse.url)' },
+        {
+          exitCode: 2,
+          cause: err,
+          hint: 'use one project per process, or a ClickHouse server (clickhouse.url)',
+        },
       );
     }
     throw new TallyError(
@@ -110,7 +139,10 @@ async function readVersion(client: ClickHouseClient, where: string): Promise<str
   const rs = await client.query({ query: 'SELECT version() AS v', format: 'JSONEachRow' });
   const rows = (await rs.json()) as Array<{ v: string }>;
   const v = rows[0]?.v;
-  if (!v) throw new TallyError('clickhouse-error', `ClickHouse at ${where} did not report its version`, { exitCode: 2 });
+  if (!v)
+    throw new TallyError('clickhouse-error', `ClickHouse at ${where} did not report its version`, {
+      exitCode: 2,
+    });
   return v;
 }
 
@@ -168,7 +200,11 @@ class ClientEngine implements Engine {
         table,
         values: rows as object[],
         format: 'JSONEachRow',
-        ...(this.settingsInline ? {} : opts.settings ? { clickhouse_settings: opts.settings as ClickHouseSettings } : {}),
+        ...(this.settingsInline
+          ? {}
+          : opts.settings
+            ? { clickhouse_settings: opts.settings as ClickHouseSettings }
+            : {}),
         ...(opts.signal ? { abort_signal: opts.signal } : {}),
         ...(opts.queryId ? { query_id: opts.queryId } : {}),
       });
@@ -228,13 +264,17 @@ class ClientEngine implements Engine {
     if (!settings || Object.keys(settings).length === 0) return { query: sql };
     if (!this.settingsInline) return { query: sql, settings };
     const clause = Object.entries(settings)
-      .map(([k, v]) => `${settingName(k)} = ${typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : Number(v)}`)
+      .map(
+        ([k, v]) =>
+          `${settingName(k)} = ${typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : Number(v)}`,
+      )
       .join(', ');
     return { query: `${sql.replace(/;\s*$/, '')}\nSETTINGS ${clause}` };
   }
 }
 
 function settingName(k: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new TallyError('invalid-setting', `invalid ClickHouse setting name: ${k}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
+    throw new TallyError('invalid-setting', `invalid ClickHouse setting name: ${k}`);
   return k;
 }

@@ -35,7 +35,10 @@ export function loadConfig(projectDir: string, opts: LoadConfigOptions = {}): Co
     throw new TallyError(
       'invalid-config',
       errors
-        .map((p) => `${p.location ? `${formatLocation(p.location)}: ` : ''}${p.message}${p.hint ? ` (${p.hint})` : ''}`)
+        .map(
+          (p) =>
+            `${p.location ? `${formatLocation(p.location)}: ` : ''}${p.message}${p.hint ? ` (${p.hint})` : ''}`,
+        )
         .join('\n'),
       first.location ? { location: first.location } : {},
     );
@@ -108,7 +111,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     if (m) {
       if (m.has('brokers')) {
         const list = r.stringList(m.get('brokers'), 'kafka.brokers');
-        if (list) config.kafka.brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
+        if (list)
+          config.kafka.brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
       }
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
@@ -120,7 +124,11 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
           const username = str(s.require('username'), 'kafka.sasl.username');
           const password = str(s.require('password'), 'kafka.sasl.password');
           if (mech && !(SASL_MECHANISMS as readonly string[]).includes(mech)) {
-            r.error(s.get('mechanism'), 'invalid-config', `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}`);
+            r.error(
+              s.get('mechanism'),
+              'invalid-config',
+              `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}`,
+            );
           } else if (mech && username !== undefined && password !== undefined) {
             config.kafka.sasl = { mechanism: mech as (typeof SASL_MECHANISMS)[number], username, password };
           }
@@ -137,10 +145,15 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       if (host) config.server.host = host;
       if (m.has('port')) {
         const node = m.get('port');
-        const raw = node && isScalar(node) && typeof node.value === 'string' ? interpolate(r, node, node.value, env) : undefined;
-        const port = raw !== undefined ? Number(raw) : r.number(node, 'server.port', { integer: true, min: 0 });
+        const raw =
+          node && isScalar(node) && typeof node.value === 'string'
+            ? interpolate(r, node, node.value, env)
+            : undefined;
+        const port =
+          raw !== undefined ? Number(raw) : r.number(node, 'server.port', { integer: true, min: 0 });
         if (port !== undefined && validPort(port)) config.server.port = port;
-        else if (port !== undefined) r.error(node, 'invalid-config', 'server.port must be an integer from 0 to 65535');
+        else if (port !== undefined)
+          r.error(node, 'invalid-config', 'server.port must be an integer from 0 to 65535');
       }
     }
   }
@@ -158,26 +171,45 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
       if (tokenValue === undefined || scope === undefined) continue;
       if (tokenValue === '') {
-        r.error(m.get('token'), 'invalid-config', `tokens.${name}.token is empty (is its environment variable set?)`);
+        r.error(
+          m.get('token'),
+          'invalid-config',
+          `tokens.${name}.token is empty (is its environment variable set?)`,
+        );
         continue;
       }
       const t: TokenConfig = { name, value: tokenValue, scope: scope as TokenScope };
-      if (m.has('endpoints')) t.endpoints = r.stringList(m.get('endpoints'), `tokens.${name}.endpoints`) ?? [];
-      if (m.has('datasources')) t.datasources = r.stringList(m.get('datasources'), `tokens.${name}.datasources`) ?? [];
+      if (m.has('endpoints'))
+        t.endpoints = r.stringList(m.get('endpoints'), `tokens.${name}.endpoints`) ?? [];
+      if (m.has('datasources'))
+        t.datasources = r.stringList(m.get('datasources'), `tokens.${name}.datasources`) ?? [];
       config.tokens.push(t);
     }
   }
 }
 
 /** `${NAME}` and `${NAME:-default}` inside a value; a missing variable without default is an error. */
-function interpolate(r: YamlReader, node: Node | null | undefined, value: string, env: NodeJS.ProcessEnv): string {
-  return value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') return v;
-    if (fallback !== undefined) return fallback;
-    r.error(node, 'missing-env', `environment variable ${name} is not set`, `set ${name}, or write \${${name}:-default}`);
-    return '';
-  });
+function interpolate(
+  r: YamlReader,
+  node: Node | null | undefined,
+  value: string,
+  env: NodeJS.ProcessEnv,
+): string {
+  return value.replace(
+    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (_m, name: string, fallback?: string) => {
+      const v = env[name];
+      if (v !== undefined && v !== '') return v;
+      if (fallback !== undefined) return fallback;
+      r.error(
+        node,
+        'missing-env',
+        `environment variable ${name} is not set`,
+        `set ${name}, or write \${${name}:-default}`,
+      );
+      return '';
+    },
+  );
 }
 
 function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): void {
@@ -206,7 +238,8 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
 
 /** File order: by file, line, column; problems without a location last. */
 export function sortProblems(problems: Problem[]): Problem[] {
-  const key = (p: Problem) => (p.location ? [p.location.file, p.location.line, p.location.col] : ['\uffff', 0, 0]);
+  const key = (p: Problem) =>
+    p.location ? [p.location.file, p.location.line, p.location.col] : ['\uffff', 0, 0];
   return [...problems].sort((a, b) => {
     const [fa, la, ca] = key(a) as [string, number, number];
     const [fb, lb, cb] = key(b) as [string, number, number];
@@ -234,7 +267,12 @@ function isHttpUrl(s: string): boolean {
   }
 }
 
-function checkUrl(r: YamlReader, node: Node | null | undefined, url: string, key: string): string | undefined {
+function checkUrl(
+  r: YamlReader,
+  node: Node | null | undefined,
+  url: string,
+  key: string,
+): string | undefined {
   if (isHttpUrl(url)) return url;
   r.error(node, 'invalid-config', `${key}: "${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
   return undefined;

@@ -46,7 +46,8 @@ export async function watchProject(root: string, opts: WatchOptions): Promise<Wa
 
   const watcher = watch(root, {
     ignoreInitial: true,
-    ignored: (path: string) => /(^|[/\\])(node_modules|\.tally|\.git|dist)([/\\]|$)/.test(relative(root, path)),
+    ignored: (path: string) =>
+      /(^|[/\\])(node_modules|\.tally|\.git|dist)([/\\]|$)/.test(relative(root, path)),
     awaitWriteFinish: false,
   });
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));

@@ -50,8 +50,16 @@ export class Runtime {
 
   async start(): Promise<RunningServer> {
     const { project } = this.opts;
-    const app = createApp({ state: this.holder, tokens: project.config.tokens, ...(this.opts.log ? { log: this.opts.log } : {}) });
-    this.server = await startServer(app, this.opts.host ?? project.config.server.host, this.opts.port ?? project.config.server.port);
+    const app = createApp({
+      state: this.holder,
+      tokens: project.config.tokens,
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    this.server = await startServer(
+      app,
+      this.opts.host ?? project.config.server.host,
+      this.opts.port ?? project.config.server.port,
+    );
     return this.server;
   }
 
@@ -68,7 +76,9 @@ export class Runtime {
       version: this.holder.get().version,
     });
     if (!project) return done(false);
-    const deploy = await applyDeploy(project, current.engine, { allowDestructive: opts.allowDestructive ?? false });
+    const deploy = await applyDeploy(project, current.engine, {
+      allowDestructive: opts.allowDestructive ?? false,
+    });
     if (!deploy.ok) return done(false, deploy);
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
@@ -88,10 +98,16 @@ function versionOf(n: number): string {
 export async function deployForStart(project: Project, engine: Engine): Promise<DeployResult> {
   const result = await applyDeploy(project, engine, { allowDestructive: false });
   if (!result.ok) {
-    throw new TallyError(result.refused ? 'deploy-refused' : 'deploy-failed', result.error ?? 'deploy failed', {
-      exitCode: result.exitCode === 1 ? 1 : 2,
-      hint: result.refused ? 'run `tally deploy --check` to see the plan, and `tally deploy --allow-destructive` to accept it' : undefined,
-    });
+    throw new TallyError(
+      result.refused ? 'deploy-refused' : 'deploy-failed',
+      result.error ?? 'deploy failed',
+      {
+        exitCode: result.exitCode === 1 ? 1 : 2,
+        hint: result.refused
+          ? 'run `tally deploy --check` to see the plan, and `tally deploy --allow-destructive` to accept it'
+          : undefined,
+      },
+    );
   }
   return result;
 }

@@ -4,7 +4,11 @@ import { HttpError } from './http-error.ts';
 
 /** What a request wants to do, for the token check. */
 export type Access =
-  | { kind: 'endpoint'; name: string; /** the endpoint's `token:` (a scope or a token name) */ required?: string }
+  | {
+      kind: 'endpoint';
+      name: string /** the endpoint's `token:` (a scope or a token name) */;
+      required?: string;
+    }
   | { kind: 'append'; datasource: string }
   | { kind: 'admin' };
 
@@ -27,7 +31,8 @@ export class TokenAuth {
   /** Throws 401 / 403; returns the matched token (undefined when auth is off). */
   check(presented: string | undefined, access: Access): TokenConfig | undefined {
     if (!this.enabled) return undefined;
-    if (!presented) throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
+    if (!presented)
+      throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
     const digest = sha256(presented);
     let match: TokenConfig | undefined;
     for (const d of this.digests) {
@@ -35,7 +40,10 @@ export class TokenAuth {
     }
     if (!match) throw new HttpError(401, 'the token is not valid');
     if (!allows(match, access)) {
-      throw new HttpError(403, `the token \`${match.name}\` (scope ${match.scope}) may not ${describe(access)}`);
+      throw new HttpError(
+        403,
+        `the token \`${match.name}\` (scope ${match.scope}) may not ${describe(access)}`,
+      );
     }
     return match;
   }
@@ -47,7 +55,9 @@ function allows(t: TokenConfig, access: Access): boolean {
     case 'admin':
       return false;
     case 'append':
-      return t.scope === 'append' && (t.datasources === undefined || t.datasources.includes(access.datasource));
+      return (
+        t.scope === 'append' && (t.datasources === undefined || t.datasources.includes(access.datasource))
+      );
     case 'endpoint': {
       if (t.scope !== 'read') return false;
       if (t.endpoints !== undefined && !t.endpoints.includes(access.name)) return false;
@@ -69,7 +79,10 @@ function sha256(s: string): Buffer {
 }
 
 /** The token from `Authorization: Bearer x` or `?token=x`. */
-export function presentedToken(authorization: string | undefined, query: string | undefined): string | undefined {
+export function presentedToken(
+  authorization: string | undefined,
+  query: string | undefined,
+): string | undefined {
   const m = authorization ? /^Bearer\s+(.+)$/i.exec(authorization.trim()) : null;
   return m?.[1]?.trim() || query || undefined;
 }

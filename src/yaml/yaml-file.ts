@@ -80,5 +80,5 @@ function firstLine(s: string): string {
   return s.split('\n')[0] ?? s;
 }
 
-export { isMap, isScalar, isSeq };
 export type { Node, Scalar };
+export { isMap, isScalar, isSeq };

@@ -18,11 +18,23 @@ export class YamlReader {
   }
 
   error(node: Node | null | undefined, code: string, message: string, hint?: string): void {
-    this.problems.push({ severity: 'error', code, message, location: this.loc(node), ...(hint ? { hint } : {}) });
+    this.problems.push({
+      severity: 'error',
+      code,
+      message,
+      location: this.loc(node),
+      ...(hint ? { hint } : {}),
+    });
   }
 
   warn(node: Node | null | undefined, code: string, message: string, hint?: string): void {
-    this.problems.push({ severity: 'warning', code, message, location: this.loc(node), ...(hint ? { hint } : {}) });
+    this.problems.push({
+      severity: 'warning',
+      code,
+      message,
+      location: this.loc(node),
+      ...(hint ? { hint } : {}),
+    });
   }
 
   /**
@@ -52,7 +64,10 @@ export class YamlReader {
   }
 
   /** A mapping whose keys are user-chosen names (params, tokens); values are returned as nodes. */
-  namedMap(node: Node | null | undefined, what: string): Array<{ name: string; keyNode: Node; value: Node | null }> {
+  namedMap(
+    node: Node | null | undefined,
+    what: string,
+  ): Array<{ name: string; keyNode: Node; value: Node | null }> {
     if (!node || !isMap(node)) {
       this.error(node, 'expected-mapping', `${what} must be a mapping of names to settings`);
       return [];
@@ -83,10 +98,18 @@ export class YamlReader {
     return undefined;
   }
 
-  number(node: Node | null | undefined, what: string, opts: { integer?: boolean; min?: number } = {}): number | undefined {
+  number(
+    node: Node | null | undefined,
+    what: string,
+    opts: { integer?: boolean; min?: number } = {},
+  ): number | undefined {
     const v = node && isScalar(node) ? node.value : undefined;
     const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
-    if (!Number.isFinite(n) || (opts.integer && !Number.isInteger(n)) || (opts.min !== undefined && n < opts.min)) {
+    if (
+      !Number.isFinite(n) ||
+      (opts.integer && !Number.isInteger(n)) ||
+      (opts.min !== undefined && n < opts.min)
+    ) {
       const kind = opts.integer ? 'an integer' : 'a number';
       const min = opts.min !== undefined ? ` >= ${opts.min}` : '';
       this.error(node, 'expected-number', `${what} must be ${kind}${min}`);
@@ -119,7 +142,8 @@ export class YamlReader {
   duration(node: Node | null | undefined, what: string): number | undefined {
     const v = node && isScalar(node) ? node.value : undefined;
     const ms = parseDuration(v);
-    if (ms === undefined) this.error(node, 'expected-duration', `${what} must be a duration such as 500ms, 2s, 5m, 1h or 1d`);
+    if (ms === undefined)
+      this.error(node, 'expected-duration', `${what} must be a duration such as 500ms, 2s, 5m, 1h or 1d`);
     return ms;
   }
 

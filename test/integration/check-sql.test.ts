@@ -42,7 +42,9 @@ forEachBackend('tally check --sql', (ctx) => {
       message: expect.stringMatching(/refused node `recent` of pipe `recent`: .*amount_cents/),
     });
     // the scratch database is gone afterwards
-    const left = await ctx.engine.rows<{ name: string }>("SELECT name FROM system.databases WHERE name LIKE 'tally_check_%'");
+    const left = await ctx.engine.rows<{ name: string }>(
+      "SELECT name FROM system.databases WHERE name LIKE 'tally_check_%'",
+    );
     expect(left).toEqual([]);
   });
 });

@@ -15,7 +15,9 @@ forEachBackend('engine', (ctx) => {
 
   it('creates a table, inserts, selects with statistics, in the project database', async () => {
     const e = ctx.engine;
-    await e.command('CREATE TABLE items (id UInt32, name String, amount Decimal(18, 2)) ENGINE = MergeTree ORDER BY id');
+    await e.command(
+      'CREATE TABLE items (id UInt32, name String, amount Decimal(18, 2)) ENGINE = MergeTree ORDER BY id',
+    );
     await e.insert('items', [
       { id: 1, name: "O'Brien", amount: 12.5 },
       { id: 2, name: 'line\nbreak', amount: -3.25 },
@@ -36,10 +38,19 @@ forEachBackend('engine', (ctx) => {
 
   it('keeps per-query settings to that query', async () => {
     const e = ctx.engine;
-    const one = await e.rows<{ v: string }>("SELECT toString(getSetting('max_threads')) AS v", { settings: { max_threads: 1 } })
-      .catch(async () => e.rows<{ v: string }>("SELECT value AS v FROM system.settings WHERE name = 'max_threads'", { settings: { max_threads: 1 } }));
+    const one = await e
+      .rows<{ v: string }>("SELECT toString(getSetting('max_threads')) AS v", {
+        settings: { max_threads: 1 },
+      })
+      .catch(async () =>
+        e.rows<{ v: string }>("SELECT value AS v FROM system.settings WHERE name = 'max_threads'", {
+          settings: { max_threads: 1 },
+        }),
+      );
     expect(one[0]!.v).toContain('1');
-    const after = await e.rows<{ v: string }>("SELECT value AS v FROM system.settings WHERE name = 'max_threads'");
+    const after = await e.rows<{ v: string }>(
+      "SELECT value AS v FROM system.settings WHERE name = 'max_threads'",
+    );
     expect(after[0]!.v).not.toBe('1');
   });
 
@@ -74,7 +85,10 @@ describe('engine errors', () => {
   it('refuses a second embedded data folder in the same process with a clear sentence', async () => {
     const first = await createEngine(clickhouseConfig('embedded', scratchDatabase()));
     try {
-      const other = { ...clickhouseConfig('embedded', scratchDatabase()), embeddedPath: `${clickhouseConfig('embedded', 'x').embeddedPath}-other` };
+      const other = {
+        ...clickhouseConfig('embedded', scratchDatabase()),
+        embeddedPath: `${clickhouseConfig('embedded', 'x').embeddedPath}-other`,
+      };
       await expect(createEngine(other)).rejects.toMatchObject({ code: 'embedded-busy' });
     } finally {
       await first.close();

@@ -68,7 +68,11 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect(deployed.ok).toBe(true);
     await ctx.engine.insert('events', ROWS);
     holder = new StateHolder({ project, engine: ctx.engine, version: 'v1' });
-    app = createApp({ state: holder, tokens: [], log: (e) => e.msg === 'internal error' && console.error(e.error) });
+    app = createApp({
+      state: holder,
+      tokens: [],
+      log: (e) => e.msg === 'internal error' && console.error(e.error),
+    });
   });
 
   it('answers JSON with meta, data, rows and statistics', async () => {
@@ -76,11 +80,20 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(res.headers.get('x-request-id')).toBeTruthy();
-    const body = (await res.json()) as { meta: { name: string }[]; data: { id: string }[]; rows: number; statistics: unknown };
+    const body = (await res.json()) as {
+      meta: { name: string }[];
+      data: { id: string }[];
+      rows: number;
+      statistics: unknown;
+    };
     expect(body.meta.map((m: { name: string }) => m.name)).toEqual(['id', 'amount']);
     expect(body.data.map((r: { id: string }) => r.id)).toEqual(['a', 'b']);
     expect(body.rows).toBe(2);
-    expect(body.statistics).toEqual({ elapsed: expect.any(Number), rows_read: expect.any(Number), bytes_read: expect.any(Number) });
+    expect(body.statistics).toEqual({
+      elapsed: expect.any(Number),
+      rows_read: expect.any(Number),
+      bytes_read: expect.any(Number),
+    });
   });
 
   it('applies optional params only when given', async () => {
@@ -100,7 +113,10 @@ forEachBackend('HTTP endpoints', (ctx) => {
       ['"b"', 99.99],
     ]);
     const nd = await app.request('/v0/pipes/by_kind.ndjson?kind=refund');
-    const lines = (await nd.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const lines = (await nd.text())
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     expect(lines).toEqual([{ id: 'c', amount: 5 }]);
   });
 
@@ -122,7 +138,11 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect(await body(missing)).toMatchObject({ param: 'kind', expected: expect.stringContaining('String') });
     const bad = await app.request('/v0/pipes/by_kind.json?kind=pay&since=yesterday');
     expect(bad.status).toBe(400);
-    expect(await body(bad)).toMatchObject({ param: 'since', expected: expect.stringContaining('DateTime'), error: expect.any(String) });
+    expect(await body(bad)).toMatchObject({
+      param: 'since',
+      expected: expect.stringContaining('DateTime'),
+      error: expect.any(String),
+    });
     const dec = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1.234');
     expect(dec.status).toBe(400);
     expect((await body(dec)).param).toBe('min_amount');
@@ -141,7 +161,10 @@ forEachBackend('HTTP endpoints', (ctx) => {
   it('refuses a result over the row limit with a clear error and keeps serving', async () => {
     const res = await app.request('/v0/pipes/everything.json');
     expect(res.status).toBe(413);
-    expect(await body(res)).toMatchObject({ limit: expect.stringContaining('max_result_rows'), error: expect.stringContaining('everything') });
+    expect(await body(res)).toMatchObject({
+      limit: expect.stringContaining('max_result_rows'),
+      error: expect.stringContaining('everything'),
+    });
     expect((await app.request('/v0/pipes/by_kind.json?kind=refund')).status).toBe(200);
   });
 
@@ -183,11 +206,15 @@ forEachBackend('HTTP endpoints', (ctx) => {
     it('answers 401 without a token, 403 for the wrong scope, 200 with the right one', async () => {
       expect((await secured.request('/v0/pipes/by_kind.json?kind=pay')).status).toBe(401);
       expect((await secured.request('/v0/pipes/by_kind.json?kind=pay&token=wrong')).status).toBe(401);
-      const forbidden = await secured.request('/v0/pipes/everything.csv', { headers: { authorization: 'Bearer partner-token' } });
+      const forbidden = await secured.request('/v0/pipes/everything.csv', {
+        headers: { authorization: 'Bearer partner-token' },
+      });
       expect(forbidden.status).toBe(403);
       expect(await forbidden.text()).not.toContain('partner-token');
       expect((await secured.request('/v0/pipes/by_kind.json?kind=pay&token=admin-token')).status).toBe(200);
-      const ok = await secured.request('/v0/pipes/by_kind.csv?kind=refund', { headers: { authorization: 'Bearer partner-token' } });
+      const ok = await secured.request('/v0/pipes/by_kind.csv?kind=refund', {
+        headers: { authorization: 'Bearer partner-token' },
+      });
       expect(ok.status).toBe(200);
     });
   });

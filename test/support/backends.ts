@@ -1,9 +1,9 @@
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, inject } from 'vitest';
-import type { ClickHouseConfig } from '../../src/config/config.ts';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
+import type { ClickHouseConfig } from '../../src/config/config.ts';
 
 export type BackendName = 'embedded' | 'server';
 export const BACKENDS: readonly BackendName[] = ['embedded', 'server'];

@@ -38,7 +38,9 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
           database: scratch,
         });
         try {
-          await engine.rows(`SELECT * FROM (\n${compiled.sql}\n) LIMIT 0`, { params: { ...compiled.params } });
+          await engine.rows(`SELECT * FROM (\n${compiled.sql}\n) LIMIT 0`, {
+            params: { ...compiled.params },
+          });
         } catch (err) {
           problems.push({
             severity: 'error',
@@ -63,9 +65,10 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
 function locate(node: PipeNode, err: unknown): SourceLocation {
   const message = String((err as Error)?.message ?? err);
   // 18.16: "Unknown identifier: x", "Missing columns: 'x'"; 26.x: "Unknown expression identifier `x`".
-  const name = /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
-    message,
-  )?.[1];
+  const name =
+    /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
+      message,
+    )?.[1];
   if (name) {
     const lines = node.sql.split('\n');
     for (let i = 0; i < lines.length; i++) {

@@ -1,9 +1,9 @@
 import { relative } from 'node:path';
+import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
-import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Command } from '../command.ts';
 import { type Output, paint, printProblems, table } from '../output.ts';
 import { analyseProjectSql } from './check-sql.ts';
@@ -30,12 +30,27 @@ export const checkCommand: Command = {
     const warnings = problems.length - errors;
     const ms = performance.now() - t0;
     if (ctx.json) {
-      ctx.io.out(JSON.stringify({ ok: errors === 0, errors, warnings, ms: Math.round(ms), problems, resources: project ? resources(project) : undefined }, null, 2));
+      ctx.io.out(
+        JSON.stringify(
+          {
+            ok: errors === 0,
+            errors,
+            warnings,
+            ms: Math.round(ms),
+            problems,
+            resources: project ? resources(project) : undefined,
+          },
+          null,
+          2,
+        ),
+      );
     } else {
       if (project) ctx.io.out(tree(ctx.io, project));
       printProblems(ctx.io, problems);
       const summary = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'} (${ms.toFixed(0)} ms)`;
-      ctx.io.out(errors === 0 ? paint(ctx.io, 'green', `✓ ${summary}`) : paint(ctx.io, 'red', `✗ ${summary}`));
+      ctx.io.out(
+        errors === 0 ? paint(ctx.io, 'green', `✓ ${summary}`) : paint(ctx.io, 'red', `✗ ${summary}`),
+      );
     }
     return errors === 0 ? 0 : 1;
   },
@@ -49,7 +64,10 @@ function compileAll(project: Project): Problem[] {
   for (const pipe of project.pipes.values()) {
     for (const node of pipe.nodes) {
       try {
-        compileNodeForCheck(project, pipe.name, node.name, { capabilities, database: project.config.clickhouse.database });
+        compileNodeForCheck(project, pipe.name, node.name, {
+          capabilities,
+          database: project.config.clickhouse.database,
+        });
       } catch (err) {
         problems.push({
           severity: 'error',
@@ -65,9 +83,26 @@ function compileAll(project: Project): Problem[] {
 
 function resources(project: Project) {
   return {
-    datasources: [...project.datasources.values()].map((d) => ({ name: d.name, file: d.file, kafka: d.kafka?.topic, engine: d.engine.type, columns: d.columns.length })),
-    pipes: [...project.pipes.values()].map((p) => ({ name: p.name, file: p.file, nodes: p.nodes.map((n) => n.name), params: [...p.params.keys()], materialize: p.materialize?.to })),
-    endpoints: [...project.endpoints.values()].map((e) => ({ name: e.name, file: e.file, pipe: e.pipe, formats: e.formats })),
+    datasources: [...project.datasources.values()].map((d) => ({
+      name: d.name,
+      file: d.file,
+      kafka: d.kafka?.topic,
+      engine: d.engine.type,
+      columns: d.columns.length,
+    })),
+    pipes: [...project.pipes.values()].map((p) => ({
+      name: p.name,
+      file: p.file,
+      nodes: p.nodes.map((n) => n.name),
+      params: [...p.params.keys()],
+      materialize: p.materialize?.to,
+    })),
+    endpoints: [...project.endpoints.values()].map((e) => ({
+      name: e.name,
+      file: e.file,
+      pipe: e.pipe,
+      formats: e.formats,
+    })),
   };
 }
 
@@ -76,30 +111,61 @@ function tree(io: Output, project: Project): string {
   const lines = [paint(io, 'bold', `project ${where}`)];
   const ds = [...project.datasources.values()];
   lines.push(`data sources (${ds.length})`);
-  lines.push(indent(table(ds.map((d) => [
-    d.name,
-    d.engine.type,
-    `${d.columns.length} columns`,
-    d.kafka ? `kafka: ${d.kafka.topic}` : 'events API',
-    d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
-  ]))));
+  lines.push(
+    indent(
+      table(
+        ds.map((d) => [
+          d.name,
+          d.engine.type,
+          `${d.columns.length} columns`,
+          d.kafka ? `kafka: ${d.kafka.topic}` : 'events API',
+          d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
+        ]),
+      ),
+    ),
+  );
   const pipes = [...project.pipes.values()];
   lines.push(`pipes (${pipes.length})`);
-  lines.push(indent(table(pipes.map((p) => [
-    p.name,
-    p.materialize ? `-> ${p.materialize.to} (materialized)` : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
-    [...p.params.values()].map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`).join(', '),
-  ]))));
+  lines.push(
+    indent(
+      table(
+        pipes.map((p) => [
+          p.name,
+          p.materialize
+            ? `-> ${p.materialize.to} (materialized)`
+            : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
+          [...p.params.values()].map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`).join(', '),
+        ]),
+      ),
+    ),
+  );
   const eps = [...project.endpoints.values()];
   lines.push(`endpoints (${eps.length})`);
-  lines.push(indent(table(eps.map((e) => [
-    e.name,
-    `/v0/pipes/${e.name}.{${e.formats.join(',')}}`,
-    [e.cacheMs ? `cache ${e.cacheMs / 1000}s` : '', e.maxStalenessMs ? `max_staleness ${e.maxStalenessMs / 1000}s` : '', e.token ? `token ${e.token}` : ''].filter(Boolean).join('  '),
-  ]))));
+  lines.push(
+    indent(
+      table(
+        eps.map((e) => [
+          e.name,
+          `/v0/pipes/${e.name}.{${e.formats.join(',')}}`,
+          [
+            e.cacheMs ? `cache ${e.cacheMs / 1000}s` : '',
+            e.maxStalenessMs ? `max_staleness ${e.maxStalenessMs / 1000}s` : '',
+            e.token ? `token ${e.token}` : '',
+          ]
+            .filter(Boolean)
+            .join('  '),
+        ]),
+      ),
+    ),
+  );
   return lines.join('\n');
 }
 
 function indent(s: string): string {
-  return s ? s.split('\n').map((l) => `  ${l}`).join('\n') : '  (none)';
+  return s
+    ? s
+        .split('\n')
+        .map((l) => `  ${l}`)
+        .join('\n')
+    : '  (none)';
 }

@@ -1,7 +1,7 @@
-import { servicesUp } from '../../services/services.ts';
 import { watchProject } from '../../dev/watch-files.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
+import { servicesUp } from '../../services/services.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -38,7 +38,12 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
   const { io } = ctx;
   const config = openConfig(ctx);
   if (mode.watch && config.clickhouse.url) {
-    await servicesUp({ projectDir: ctx.projectDir, clickhouseUrl: config.clickhouse.url, only: ['clickhouse'], log: (s) => io.err(s) });
+    await servicesUp({
+      projectDir: ctx.projectDir,
+      clickhouseUrl: config.clickhouse.url,
+      only: ['clickhouse'],
+      log: (s) => io.err(s),
+    });
   }
   const project = openProject(ctx);
   const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
@@ -48,16 +53,32 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
   }
   const engine = await openEngine(project.config);
   const json = !mode.watch;
-  const log = json ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e })) : undefined;
+  const log = json
+    ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e }))
+    : undefined;
   try {
     if (mode.deploy) {
       const t0 = performance.now();
       const result = await deployForStart(project, engine);
-      if (!json) io.out(`deployed to ${engine.description}: ${result.changes} change(s) in ${(performance.now() - t0).toFixed(0)} ms`);
+      if (!json)
+        io.out(
+          `deployed to ${engine.description}: ${result.changes} change(s) in ${(performance.now() - t0).toFixed(0)} ms`,
+        );
     }
-    const runtime = new Runtime({ engine, project, ...(port !== undefined ? { port } : {}), ...(log ? { log } : {}) });
+    const runtime = new Runtime({
+      engine,
+      project,
+      ...(port !== undefined ? { port } : {}),
+      ...(log ? { log } : {}),
+    });
     const server = await runtime.start();
-    if (json) log?.({ msg: 'serving', url: server.url, engine: engine.description, endpoints: project.endpoints.size });
+    if (json)
+      log?.({
+        msg: 'serving',
+        url: server.url,
+        engine: engine.description,
+        endpoints: project.endpoints.size,
+      });
     else {
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
@@ -66,7 +87,8 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     const watcher = mode.watch
       ? await watchProject(project.root, {
           onChange: async (changed) => printReload(ctx, changed, await runtime.reload(ctx.env)),
-          onError: (err) => io.err(paint(io, 'red', `reload failed: ${String((err as Error)?.message ?? err)}`)),
+          onError: (err) =>
+            io.err(paint(io, 'red', `reload failed: ${String((err as Error)?.message ?? err)}`)),
         })
       : undefined;
     if (watcher) {
@@ -92,10 +114,22 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
   if (!r.applied) {
     printProblems(io, r.problems);
     if (r.deploy && !r.deploy.ok) io.err(paint(io, 'red', r.deploy.error ?? 'deploy failed'));
-    io.err(paint(io, 'yellow', `✗ ${what}: not applied (${r.ms.toFixed(0)} ms); still serving the last good version`));
+    io.err(
+      paint(
+        io,
+        'yellow',
+        `✗ ${what}: not applied (${r.ms.toFixed(0)} ms); still serving the last good version`,
+      ),
+    );
     return;
   }
   printProblems(io, r.problems);
   const changes = r.deploy?.changes ?? 0;
-  io.out(paint(io, 'green', `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${changes} ClickHouse change${changes === 1 ? '' : 's'})`));
+  io.out(
+    paint(
+      io,
+      'green',
+      `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${changes} ClickHouse change${changes === 1 ? '' : 's'})`,
+    ),
+  );
 }

@@ -6,4 +6,11 @@ import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
 
 /** Every `tally` command, in the order `tally --help` lists them. */
-export const COMMANDS: readonly Command[] = [checkCommand, deployCliCommand, devCommand, serveCommand, servicesCliCommand, sqlCommand];
+export const COMMANDS: readonly Command[] = [
+  checkCommand,
+  deployCliCommand,
+  devCommand,
+  serveCommand,
+  servicesCliCommand,
+  sqlCommand,
+];

@@ -28,8 +28,15 @@ export const sqlCommand: Command = {
         if (format === 'json') ctx.io.out(JSON.stringify(res, null, 2));
         else {
           const names = res.meta.map((m) => m.name);
-          ctx.io.out(table(res.data.map((r) => names.map((n) => cell((r as Record<string, unknown>)[n]))), names));
-          ctx.io.out(`${res.rows} row${res.rows === 1 ? '' : 's'} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`);
+          ctx.io.out(
+            table(
+              res.data.map((r) => names.map((n) => cell((r as Record<string, unknown>)[n]))),
+              names,
+            ),
+          );
+          ctx.io.out(
+            `${res.rows} row${res.rows === 1 ? '' : 's'} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`,
+          );
         }
       }
       return 0;

@@ -65,7 +65,10 @@ describe('tally CLI', () => {
     const body = JSON.parse(r.out);
     expect(body.ok).toBe(false);
     expect(body.errors).toBeGreaterThan(0);
-    expect(body.problems[0]).toMatchObject({ severity: 'error', location: { file: expect.stringMatching(/\.yaml$/) } });
+    expect(body.problems[0]).toMatchObject({
+      severity: 'error',
+      location: { file: expect.stringMatching(/\.yaml$/) },
+    });
     const good = JSON.parse((await run('check', '--json')).out);
     expect(good.ok).toBe(true);
     expect(good.resources.endpoints.map((e: { name: string }) => e.name)).toContain('balance');

@@ -77,7 +77,12 @@ describe('loadConfig', () => {
         TALLY_CLICKHOUSE_PASSWORD: 'p',
       },
     });
-    expect(c.clickhouse).toMatchObject({ url: 'http://127.0.0.1:8123', database: 'fromenv', user: 'u', password: 'p' });
+    expect(c.clickhouse).toMatchObject({
+      url: 'http://127.0.0.1:8123',
+      database: 'fromenv',
+      user: 'u',
+      password: 'p',
+    });
     expect(c.kafka.brokers).toEqual(['k1:9092', 'k2:9092']);
     expect(c.server).toEqual({ host: '127.0.0.2', port: 7171 });
   });
@@ -85,13 +90,22 @@ describe('loadConfig', () => {
   it('names the key, file and line of an unknown key, with a suggestion', () => {
     const dir = project('clickhouse:\n  url: http://x:8123\n  databse: foo\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
-    expect(e.message).toBe('tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, user, password, database, cluster)');
+    expect(e.message).toBe(
+      'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, user, password, database, cluster)',
+    );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
   });
 
   it('reports every problem at once', () => {
     const dir = project(
-      ['server:', '  port: seventy', 'kafka:', '  ssl: maybe', 'tokens:', '  t: { token: x, scope: writer }'].join('\n'),
+      [
+        'server:',
+        '  port: seventy',
+        'kafka:',
+        '  ssl: maybe',
+        'tokens:',
+        '  t: { token: x, scope: writer }',
+      ].join('\n'),
     );
     const e = failure(() => loadConfig(dir, { env: {} }));
     const lines = e.message.split('\n');
@@ -105,7 +119,9 @@ describe('loadConfig', () => {
   it('names a missing environment variable', () => {
     const dir = project('tokens:\n  ci:\n    token: ${CI_TOKEN}\n    scope: read\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
-    expect(e.message).toBe('tally.yaml:3:12: environment variable CI_TOKEN is not set (set CI_TOKEN, or write ${CI_TOKEN:-default})');
+    expect(e.message).toBe(
+      'tally.yaml:3:12: environment variable CI_TOKEN is not set (set CI_TOKEN, or write ${CI_TOKEN:-default})',
+    );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 12 });
   });
 
@@ -113,7 +129,11 @@ describe('loadConfig', () => {
     const problems: Problem[] = [];
     readConfig(project('tokens:\n  ci: { token: ${CI_TOKEN}, scope: read }\n'), {}, problems);
     expect(problems).toHaveLength(1);
-    expect(problems[0]).toMatchObject({ code: 'yaml-syntax', location: { line: 2 }, hint: expect.stringContaining('quoted') });
+    expect(problems[0]).toMatchObject({
+      code: 'yaml-syntax',
+      location: { line: 2 },
+      hint: expect.stringContaining('quoted'),
+    });
   });
 
   it('names a bad environment variable', () => {
@@ -121,9 +141,9 @@ describe('loadConfig', () => {
     expect(failure(() => loadConfig(dir, { env: { TALLY_PORT: 'abc' } })).message).toBe(
       'TALLY_PORT: "abc" is not a port number (0-65535)',
     );
-    expect(failure(() => loadConfig(dir, { env: { TALLY_CLICKHOUSE_URL: 'localhost:8123' } })).message).toContain(
-      'TALLY_CLICKHOUSE_URL',
-    );
+    expect(
+      failure(() => loadConfig(dir, { env: { TALLY_CLICKHOUSE_URL: 'localhost:8123' } })).message,
+    ).toContain('TALLY_CLICKHOUSE_URL');
     expect(failure(() => loadConfig(dir, { env: { TALLY_CLICKHOUSE_DATABASE: 'a-b' } })).message).toContain(
       'TALLY_CLICKHOUSE_DATABASE',
     );

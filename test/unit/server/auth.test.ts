@@ -22,7 +22,11 @@ function status(fn: () => unknown): number | 'ok' {
 
 describe('TokenAuth', () => {
   const auth = new TokenAuth(tokens);
-  const ep = (name: string, required?: string) => ({ kind: 'endpoint' as const, name, ...(required ? { required } : {}) });
+  const ep = (name: string, required?: string) => ({
+    kind: 'endpoint' as const,
+    name,
+    ...(required ? { required } : {}),
+  });
 
   it('is off when no tokens are configured', () => {
     const off = new TokenAuth([]);
