@@ -1,0 +1,178 @@
+import { gzipSync } from 'node:zlib';
+import { Hono } from 'hono';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
+import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { TokenAuth } from '../../src/server/auth.ts';
+import { registerEventsRoute } from '../../src/server/events-route.ts';
+import { HttpError } from '../../src/server/http-error.ts';
+import { forEachBackend } from '../support/backends.ts';
+import { createDatasourceTables } from '../support/ingest-fixtures.ts';
+import { kafkaConfig, newClient, projectOf, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
+import { dataSource } from '../unit/ingest/type-node.ts';
+
+forEachBackend('HTTP events API', (ctx) => {
+  const topic = uniqueTopic('ingest_http');
+  const clicks = dataSource(
+    'clicks',
+    [
+      { name: 'id', type: 'String' },
+      { name: 'ts', type: 'DateTime' },
+      { name: 'url', type: 'Nullable(String)' },
+    ],
+    { dedupKey: ['id'] },
+  );
+  const orders = dataSource(
+    'orders',
+    [
+      { name: 'id', type: 'String' },
+      { name: 'total', type: 'Decimal(18, 2)' },
+    ],
+    {
+      dedupKey: ['id'],
+      kafka: { topic, start: 'earliest', metadata: [], loc: { file: 'f', line: 1, col: 1 } },
+    },
+  );
+  let client: KafkaClient;
+  let ingestion: Ingestion;
+  let app: Hono;
+
+  beforeAll(async () => {
+    client = await newClient();
+    await client.ensureTopic(topic, 2);
+    await createDatasourceTables(ctx.engine, clicks);
+    await createDatasourceTables(ctx.engine, orders);
+    ingestion = await startIngestion(projectOf([clicks, orders]), ctx.engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+      batch: { maxWaitMs: 100 },
+    });
+    const auth = new TokenAuth([
+      { name: 'writer', value: 'w-secret', scope: 'append' },
+      { name: 'clicks-only', value: 'c-secret', scope: 'append', datasources: ['clicks'] },
+      { name: 'reader', value: 'r-secret', scope: 'read' },
+    ]);
+    app = new Hono();
+    app.onError((err, c) =>
+      err instanceof HttpError ? c.json(err.body(), err.status) : c.json({ error: String(err) }, 500),
+    );
+    registerEventsRoute(app, {
+      ingestion: () => ingestion,
+      check: (t, a) => auth.check(t, a),
+      maxBodyBytes: 64 * 1024,
+    });
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop();
+    await client?.close();
+  });
+
+  const post = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+    app.request(path, { method: 'POST', body, headers: { authorization: 'Bearer w-secret', ...headers } });
+
+  it('wait=true: 200 once stored, with counts; bad lines quarantined with the request id', async () => {
+    const body = [
+      '{"id":"c1","ts":"2024-01-01T00:00:00Z","url":"/a"}',
+      '',
+      '{"id":"c2","ts":1704067201}',
+      '{"id":"c3","ts":"never"}',
+      'not json',
+    ].join('\n');
+    const res = await post('/v0/events?name=clicks&wait=true', body, { 'x-request-id': 'req-42' });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ successful_rows: 2, quarantined_rows: 2, duplicate_rows: 0 });
+    expect(await ctx.engine.rows('SELECT id, url FROM clicks ORDER BY id')).toEqual([
+      { id: 'c1', url: '/a' },
+      { id: 'c2', url: null },
+    ]);
+    const q = await ctx.engine.rows<{ raw: string; source: string; request_id: string; p: number }>(
+      'SELECT raw, source, request_id, `partition` AS p FROM clicks_quarantine ORDER BY raw',
+    );
+    expect(q).toEqual([
+      { raw: 'not json', source: 'http', request_id: 'req-42', p: -1 },
+      { raw: '{"id":"c3","ts":"never"}', source: 'http', request_id: 'req-42', p: -1 },
+    ]);
+  });
+
+  it('a data source without a Kafka topic is written before the answer, also without wait; retries are harmless', async () => {
+    const res = await post('/v0/events?name=clicks', '{"id":"c4","ts":1}\n{"id":"c1","ts":1}\n');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ successful_rows: 1, quarantined_rows: 0, duplicate_rows: 1 });
+  });
+
+  it('takes gzip bodies', async () => {
+    const res = await post(
+      '/v0/events?name=clicks&wait=true',
+      gzipSync('{"id":"g1","ts":5}\n{"id":"g2","ts":6}'),
+      { 'content-encoding': 'gzip' },
+    );
+    expect(await res.json()).toEqual({ successful_rows: 2, quarantined_rows: 0, duplicate_rows: 0 });
+    const bad = await post('/v0/events?name=clicks', 'not gzip', { 'content-encoding': 'gzip' });
+    expect(bad.status).toBe(400);
+    const br = await post('/v0/events?name=clicks', 'x', { 'content-encoding': 'br' });
+    expect(br.status).toBe(400);
+  });
+
+  it('refuses bodies over the limit with 413, compressed or not', async () => {
+    const big = `${'{"id":"x","ts":1}\n'.repeat(5000)}`;
+    expect((await post('/v0/events?name=clicks', big)).status).toBe(413);
+    const bomb = gzipSync(Buffer.alloc(1024 * 1024, 32));
+    expect(bomb.length).toBeLessThan(64 * 1024);
+    const res = await post('/v0/events?name=clicks', bomb, { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(413);
+    expect((await res.json()).error).toMatch(/larger than 65536 bytes/);
+  });
+
+  it('checks append tokens', async () => {
+    const none = await app.request('/v0/events?name=clicks', { method: 'POST', body: '{"id":"t","ts":1}' });
+    expect(none.status).toBe(401);
+    const reader = await post('/v0/events?name=clicks', '{"id":"t","ts":1}', {
+      authorization: 'Bearer r-secret',
+    });
+    expect(reader.status).toBe(403);
+    const narrow = await post('/v0/events?name=orders', '{"id":"t","total":1}', {
+      authorization: 'Bearer c-secret',
+    });
+    expect(narrow.status).toBe(403);
+    const query = await app.request('/v0/events?name=clicks&token=c-secret&wait=true', {
+      method: 'POST',
+      body: '{"id":"t1","ts":1}',
+    });
+    expect(query.status).toBe(200);
+  });
+
+  it('names what is wrong with the request', async () => {
+    const unknown = await post('/v0/events?name=click', '{}');
+    expect(unknown.status).toBe(404);
+    expect((await unknown.json()).error).toMatch(/no data source named `click`.*clicks/);
+    expect((await post('/v0/events', '{}')).status).toBe(400);
+    expect((await app.request('/v0/events?name=clicks')).status).toBe(405);
+  });
+
+  it('without wait, a Kafka data source answers 202 once Kafka has the events; the ingester stores them once', async () => {
+    const body =
+      '{"id":"o1","total":10.5}\n{"id":"o2","total":"0.01"}\n{"id":"o1","total":10.5}\n{"id":"o3","total":1.001}';
+    const res = await post('/v0/events?name=orders', body);
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted_rows: 4 });
+    await waitFor(
+      async () => {
+        const s = ingestion.stats().datasources.find((d) => d.name === 'orders')!.totals;
+        return s.stored + s.duplicates + s.quarantined >= 4 || s;
+      },
+      30_000,
+      'orders ingested from Kafka',
+    );
+    expect(await ctx.engine.rows('SELECT id, toString(total) AS t FROM orders ORDER BY id')).toEqual([
+      { id: 'o1', t: expect.stringMatching(/^10\.50?$/) },
+      { id: 'o2', t: '0.01' },
+    ]);
+    const q = await ctx.engine.rows<{ source: string; topic: string }>(
+      'SELECT source, topic FROM orders_quarantine',
+    );
+    expect(q).toEqual([{ source: 'kafka', topic }]);
+    const waited = await post('/v0/events?name=orders&wait=true', '{"id":"o4","total":4}');
+    expect(await waited.json()).toEqual({ successful_rows: 1, quarantined_rows: 0, duplicate_rows: 0 });
+  });
+});
