@@ -68,7 +68,7 @@ forEachBackend('HTTP events API', (ctx) => {
     await client?.close();
   });
 
-  const post = (path: string, body: BodyInit, headers: Record<string, string> = {}) =>
+  const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>
     app.request(path, { method: 'POST', body, headers: { authorization: 'Bearer w-secret', ...headers } });
 
   it('wait=true: 200 once stored, with counts; bad lines quarantined with the request id', async () => {
@@ -121,7 +121,7 @@ forEachBackend('HTTP events API', (ctx) => {
     expect(bomb.length).toBeLessThan(64 * 1024);
     const res = await post('/v0/events?name=clicks', bomb, { 'content-encoding': 'gzip' });
     expect(res.status).toBe(413);
-    expect((await res.json()).error).toMatch(/larger than 65536 bytes/);
+    expect(((await res.json()) as { error: string }).error).toMatch(/larger than 65536 bytes/);
   });
 
   it('checks append tokens', async () => {
@@ -145,7 +145,9 @@ forEachBackend('HTTP events API', (ctx) => {
   it('names what is wrong with the request', async () => {
     const unknown = await post('/v0/events?name=click', '{}');
     expect(unknown.status).toBe(404);
-    expect((await unknown.json()).error).toMatch(/no data source named `click`.*clicks/);
+    expect(((await unknown.json()) as { error: string }).error).toMatch(
+      /no data source named `click`.*clicks/,
+    );
     expect((await post('/v0/events', '{}')).status).toBe(400);
     expect((await app.request('/v0/events?name=clicks')).status).toBe(405);
   });
