@@ -33,7 +33,7 @@ export interface ApplyOptions {
   /** Run steps that lose data (dropping a data source, a rebuild that drops a column). */
   allowDestructive?: boolean;
   onProgress?: (e: DeployEvent) => void;
-  /** Rows per backfill INSERT (default 10 million). */
+  /** Rows per backfill INSERT (default 100 million). */
   chunkRows?: number;
   /** How long a hold waits for running INSERTs (default 120 s). */
   holdTimeoutMs?: number;

@@ -15,10 +15,10 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql } from './attach.ts';
-import { dropSnapshot, fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
+import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
 import { createTableSql, dropTableSql, qualified } from './ddl.ts';
 import { feedingClosure } from './hold.ts';
-import { introspect } from './introspect.ts';
+import { introspect, viewGraph } from './introspect.ts';
 import { copyViewName, holdName, nextName } from './names.ts';
 import type { Step } from './plan-types.ts';
 import { norm } from './table-diff.ts';
@@ -72,9 +72,8 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
       onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
     },
   );
-  await dropSnapshot(engine, ctx, table);
 
-  live = await introspect(engine);
+  live = await viewGraph(engine);
   await withHold(ac, step, feedingClosure(live, [table]), async (hold) => {
     await engine.command(dropTableSql(copyView, ctx));
     const withoutCopy = { ...live, tables: new Map([...live.tables].filter(([name]) => name !== copyView)) };

@@ -11,10 +11,10 @@
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql, columnsOf, type OutputColumn, reattachSql, validateView } from './attach.ts';
-import { dropSnapshot, fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
+import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
 import { createTableSql, dropTableSql, qualified, renameSql, stringLiteral, type ViewSpec } from './ddl.ts';
 import { feedingClosure, type Hold, holdTables } from './hold.ts';
-import { introspect, type LiveState } from './introspect.ts';
+import { type LiveState, viewGraph } from './introspect.ts';
 import { backupName, holdName, nextName, scratchDatabaseName, shadowViewName } from './names.ts';
 import type { Step } from './plan-types.ts';
 import type { TableSpec } from './table-spec.ts';
@@ -25,7 +25,7 @@ export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   const { engine, ctx } = ac;
   const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
   await prepareSnapshots(engine, ctx, [view.source]);
-  const live = await introspect(engine);
+  const live = await viewGraph(engine);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [view.source]), async () => {
     snapshot = await takeSnapshot(engine, ctx, view.source, holdName(view.source));
@@ -44,7 +44,6 @@ export async function backfill(ac: ApplyContext, step: Step): Promise<void> {
       { exitCode: 2 },
     );
   await fill(ac, step, view, pending.snapshot, pending.columns, qualified(ac.ctx, view.target));
-  await dropSnapshot(ac.engine, ac.ctx, view.source);
   ac.pending.delete(view.name);
 }
 
@@ -71,7 +70,7 @@ export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
   await engine.command(createTableSql(spec, ctx, next));
   const sources = [...new Set(views.map((v) => v.source))];
   await prepareSnapshots(engine, ctx, sources);
-  let live = await introspect(engine);
+  let live = await viewGraph(engine);
   const snapshots = new Map<string, Snapshot>();
   await withHold(ac, step, feedingClosure(live, sources), async () => {
     for (const s of sources) snapshots.set(s, await takeSnapshot(engine, ctx, s, holdName(s)));
@@ -82,10 +81,9 @@ export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
   });
   for (const v of views)
     await fill(ac, step, v, snapshots.get(v.source)!, columns.get(v.name)!, qualified(ctx, next));
-  for (const s of sources) await dropSnapshot(engine, ctx, s);
 
   // Swap it in with nothing arriving: the old views go, the views attach to the new table.
-  live = await introspect(engine);
+  live = await viewGraph(engine);
   const holdSet = [...new Set([...feedingClosure(live, [target]), ...feedingClosure(live, sources)])];
   await withHold(ac, step, holdSet, async (hold) => {
     const writers = [...live.tables.values()].filter(

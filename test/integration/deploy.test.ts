@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { deployCommand } from '../../src/cli/commands/deploy.ts';
 import { applyDeploy, planDeploy } from '../../src/deploy/deploy.ts';
 import { newDeployId } from '../../src/deploy/names.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
@@ -72,6 +73,44 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       expect(again.plan.steps).toEqual([]);
       expect(again.resources.every((r) => r.result === 'unchanged')).toBe(true);
       expect(ms).toBeLessThan(1000);
+    } finally {
+      await drop();
+    }
+  });
+
+  it('tally deploy: --check prints the plan and changes nothing; apply prints progress and a summary', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const p = eventsProject();
+      const out: string[] = [];
+      const err: string[] = [];
+      const io = { out: (s: string) => out.push(s), err: (s: string) => err.push(s) };
+      const run = (check: boolean, json = false, allowDestructive = false) =>
+        deployCommand({ project: p, engine, check, json, allowDestructive, ...io });
+      expect(await run(true)).toBe(0);
+      const text = out.join('\n');
+      expect(text).toMatch(/^Plan for `d_\w+` on .*: 5 step\(s\)/);
+      expect(text).toMatch(/ 4 +totals_mv +create-view +create view totals_mv: events -> totals/);
+      const tables = await engine.rows("SELECT name FROM system.tables WHERE database = currentDatabase()");
+      expect(tables).toEqual([]);
+      out.length = 0;
+      expect(await run(true, true)).toBe(0);
+      const json = JSON.parse(out.join(''));
+      expect(json.steps.map((s: { kind: string }) => s.kind)).toEqual(['create-bookkeeping', 'create-table', 'create-table', 'create-view', 'backfill']);
+      out.length = 0;
+      expect(await run(false)).toBe(0);
+      const log = out.join('\n');
+      expect(log).toMatch(/\[4\] create view totals_mv/);
+      expect(log).toMatch(/writers held off events for \d+ ms/);
+      expect(log).toMatch(/totals_mv \[#+\] 0\/0 rows/);
+      expect(log).toMatch(/Deployed \S+ in [\d.]+ s: 5 step\(s\) ran; 3 created/);
+      out.length = 0;
+      expect(await run(true)).toBe(0);
+      expect(out.join('\n')).toMatch(/^No changes: 2 data source\(s\) and 1 view\(s\)/);
+      out.length = 0;
+      const refused = await deployCommand({ project: withDatasource(withPipe(p, 'totals_mv', undefined), 'totals', undefined), engine, check: false, json: false, allowDestructive: false, ...io });
+      expect(refused).toBe(1);
+      expect(err.join('\n')).toMatch(/refusing to deploy: 1 step\(s\) would lose data:\n  - step \d+ \(drop table totals and totals_quarantine\): data source totals: 0 rows/);
     } finally {
       await drop();
     }
