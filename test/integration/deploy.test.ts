@@ -91,12 +91,18 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       const text = out.join('\n');
       expect(text).toMatch(/^Plan for `d_\w+` on .*: 5 step\(s\)/);
       expect(text).toMatch(/ 4 +totals_mv +create-view +create view totals_mv: events -> totals/);
-      const tables = await engine.rows("SELECT name FROM system.tables WHERE database = currentDatabase()");
+      const tables = await engine.rows('SELECT name FROM system.tables WHERE database = currentDatabase()');
       expect(tables).toEqual([]);
       out.length = 0;
       expect(await run(true, true)).toBe(0);
       const json = JSON.parse(out.join(''));
-      expect(json.steps.map((s: { kind: string }) => s.kind)).toEqual(['create-bookkeeping', 'create-table', 'create-table', 'create-view', 'backfill']);
+      expect(json.steps.map((s: { kind: string }) => s.kind)).toEqual([
+        'create-bookkeeping',
+        'create-table',
+        'create-table',
+        'create-view',
+        'backfill',
+      ]);
       out.length = 0;
       expect(await run(false)).toBe(0);
       const log = out.join('\n');
@@ -108,9 +114,18 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       expect(await run(true)).toBe(0);
       expect(out.join('\n')).toMatch(/^No changes: 2 data source\(s\) and 1 view\(s\)/);
       out.length = 0;
-      const refused = await deployCommand({ project: withDatasource(withPipe(p, 'totals_mv', undefined), 'totals', undefined), engine, check: false, json: false, allowDestructive: false, ...io });
+      const refused = await deployCommand({
+        project: withDatasource(withPipe(p, 'totals_mv', undefined), 'totals', undefined),
+        engine,
+        check: false,
+        json: false,
+        allowDestructive: false,
+        ...io,
+      });
       expect(refused).toBe(1);
-      expect(err.join('\n')).toMatch(/refusing to deploy: 1 step\(s\) would lose data:\n  - step \d+ \(drop table totals and totals_quarantine\): data source totals: 0 rows/);
+      expect(err.join('\n')).toMatch(
+        /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table totals and totals_quarantine\): data source totals: 0 rows/,
+      );
     } finally {
       await drop();
     }
