@@ -2,68 +2,177 @@ import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
 import type { TokenConfig } from '../config/config.ts';
 import { isTallyError } from '../errors.ts';
+import type { Endpoint } from '../project/model.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
-import { TokenAuth } from './auth.ts';
+import { presentedToken, TokenAuth } from './auth.ts';
+import { type Freshness, FreshnessTracker } from './freshness.ts';
+import { type HomePage, renderHomePage } from './home-page.ts';
 import { HttpError } from './http-error.ts';
-import { runEndpoint, type EndpointAnswer } from './run-endpoint.ts';
+import { createLogger, type LogSink, redactUrl } from './logger.ts';
+import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
+import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
 import { ResultCache } from './result-cache.ts';
-import type { StateHolder } from './serving-state.ts';
-import { presentedToken } from './auth.ts';
+import { type EndpointAnswer, executeEndpoint, finishBody, prepareEndpoint } from './run-endpoint.ts';
+import type { ServingState, StateHolder } from './serving-state.ts';
 
 export interface AppOptions {
   state: StateHolder;
   tokens: readonly TokenConfig[];
-  /** Structured log lines (one JSON object each); tokens never reach it. */
-  log?: (entry: Record<string, unknown>) => void;
+  /** Where log entries go (one object each, redacted: tokens never reach it); default nowhere. */
+  log?: LogSink;
   /** Cache entries kept per process. */
   cacheEntries?: number;
+  /** The registry `/metrics` shows; pass one to add other modules' series (ingestion). */
+  metrics?: MetricsRegistry;
+  /** How freshness is measured (shared with whoever knows more, such as the ingester). */
+  freshness?: FreshnessTracker;
+  /**
+   * `enforce` (default): an endpoint with `max_staleness` answers 503 when its data is staler.
+   * `report`: only the header and `statistics.freshness_s` say so (for dev fixtures that age).
+   */
+  staleness?: 'enforce' | 'report';
 }
 
-const FORMATS = { json: 'application/json', csv: 'text/csv; charset=utf-8', ndjson: 'application/x-ndjson' } as const;
+const FORMATS = {
+  json: 'application/json',
+  csv: 'text/csv; charset=utf-8',
+  ndjson: 'application/x-ndjson',
+} as const;
 type Format = keyof typeof FORMATS;
 
-/** The HTTP API: endpoints, health. Pure hono, so tests call `app.request()` in-process. */
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/** What a request did, for its log line and metrics. */
+interface RequestNote {
+  id: string;
+  endpoint?: string;
+  cache?: string;
+  freshness?: number | 'unknown';
+}
+
+/**
+ * The HTTP API: endpoints, OpenAPI, the try-it page, health, metrics. Pure hono, so tests call
+ * `app.request()` in-process.
+ */
 export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
   const auth = new TokenAuth(opts.tokens);
   const cache = new ResultCache<EndpointAnswer>(opts.cacheEntries ?? 1000);
   opts.state.onSwap(() => cache.clear());
-  const log = opts.log ?? (() => {});
+  const logger = createLogger({ level: 'debug', sink: opts.log ?? (() => {}) });
+  const registry = opts.metrics ?? new MetricsRegistry();
+  const metrics = serverMetrics(registry);
+  const freshness =
+    opts.freshness ??
+    new FreshnessTracker({
+      onError: (err) => logger.warn('freshness lookup failed', { error: String(err) }),
+    });
+  const enforce = (opts.staleness ?? 'enforce') === 'enforce';
+  const columns = new ResponseColumns();
+  const notes = new WeakMap<Request, RequestNote>();
+  let page: { version: string; page: HomePage } | undefined;
 
   app.use('*', async (c, next) => {
-    const id = c.req.header('x-request-id') ?? randomUUID();
+    const given = c.req.header('x-request-id');
+    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
     c.header('X-Request-Id', id);
+    const note: RequestNote = { id };
+    notes.set(c.req.raw, note);
     const t0 = performance.now();
     await next();
-    log({ msg: 'request', id, method: c.req.method, path: c.req.path, status: c.res.status, ms: +(performance.now() - t0).toFixed(2) });
+    const seconds = (performance.now() - t0) / 1000;
+    const status = c.res.status;
+    if (note.endpoint !== undefined) {
+      metrics.requests.inc({ endpoint: note.endpoint, status: String(status) });
+      if (note.endpoint !== '') metrics.duration.observe({ endpoint: note.endpoint }, seconds);
+    }
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    logger[level]('request', {
+      id,
+      method: c.req.method,
+      path: redactUrl(c.req.path),
+      status,
+      ms: +(seconds * 1000).toFixed(2),
+      ...(note.endpoint ? { endpoint: note.endpoint } : {}),
+      ...(note.cache ? { cache: note.cache } : {}),
+      ...(note.freshness !== undefined ? { freshness_s: note.freshness } : {}),
+    });
   });
 
   app.onError((err, c) => {
     if (err instanceof HttpError) return c.json(err.body(), err.status);
-    log({ msg: 'internal error', error: String((err as Error)?.stack ?? err) });
+    logger.error('internal error', { id: notes.get(c.req.raw)?.id, error: err });
     return c.json({ error: 'internal error' }, 500);
   });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+
+  app.get('/', (c) => {
+    const state = opts.state.get();
+    if (page?.version !== state.version) {
+      page = {
+        version: state.version,
+        page: renderHomePage(state.project, { version: state.version, secured: auth.enabled }),
+      };
+    }
+    c.header('Content-Security-Policy', page.page.csp);
+    c.header('X-Content-Type-Options', 'nosniff');
+    return c.html(page.page.html);
+  });
+
+  app.get('/v0/openapi.json', async (c) => {
+    const state = opts.state.get();
+    const doc = buildOpenApi(state.project, {
+      version: state.version,
+      serverUrl: new URL(c.req.url).origin,
+      secured: auth.enabled,
+      columns: await columns.get(state),
+    });
+    c.header('Content-Type', 'application/json');
+    return c.body(openApiJson(doc));
+  });
 
   app.get('/health', async (c) => {
     const { engine, version } = opts.state.get();
     try {
       await engine.rows('SELECT 1 AS ok');
-      return c.json({ status: 'ok', version, clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend } });
+      return c.json({
+        status: 'ok',
+        version,
+        clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend },
+      });
     } catch (err) {
-      return c.json({ status: 'degraded', version, clickhouse: { ok: false, error: String((err as Error).message) } }, 503);
+      return c.json(
+        { status: 'degraded', version, clickhouse: { ok: false, error: String((err as Error).message) } },
+        503,
+      );
     }
+  });
+
+  app.get('/metrics', (c) => {
+    const query = c.req.query('token');
+    auth.check(presentedToken(c.req.header('authorization'), query), { kind: 'admin' });
+    c.header('Content-Type', METRICS_CONTENT_TYPE);
+    return c.body(registry.render());
   });
 
   app.on(['GET', 'POST'], '/v0/pipes/:file', async (c) => {
     const state = opts.state.get();
+    const note = notes.get(c.req.raw) ?? { id: '' };
+    note.endpoint = '';
     const { name, format } = splitFile(c.req.param('file'));
     const endpoint = state.project.endpoints.get(name);
     if (!endpoint) {
-      throw new HttpError(404, `no endpoint named \`${name}\`${didYouMean(name, state.project.endpoints.keys())}`);
+      throw new HttpError(
+        404,
+        `no endpoint named \`${name}\`${didYouMean(name, state.project.endpoints.keys())}`,
+      );
     }
+    note.endpoint = name;
     if (!format || !endpoint.formats.includes(format)) {
-      throw new HttpError(404, `endpoint \`${name}\` is served as ${endpoint.formats.map((f) => `${name}.${f}`).join(', ')}`);
+      throw new HttpError(
+        404,
+        `endpoint \`${name}\` is served as ${endpoint.formats.map((f) => `${name}.${f}`).join(', ')}`,
+      );
     }
     const query = c.req.query();
     auth.check(presentedToken(c.req.header('authorization'), query.token), {
@@ -75,16 +184,60 @@ export function createApp(opts: AppOptions): Hono {
     delete raw.token;
     if (c.req.method === 'POST') Object.assign(raw, await jsonBody(c.req.raw));
 
+    const prepare = () => {
+      try {
+        return prepareEndpoint(state, endpoint, raw);
+      } catch (err) {
+        return toHttp(err);
+      }
+    };
+    const fresh = await measure(state, endpoint);
+    note.freshness = fresh.seconds ?? 'unknown';
+    c.header('X-Tally-Freshness', fresh.seconds === undefined ? 'unknown' : String(fresh.seconds));
+    if (enforce && isStale(endpoint, fresh)) {
+      prepare(); // a bad request is still a 400
+      const maxS = endpoint.maxStalenessMs! / 1000;
+      throw new HttpError(
+        503,
+        `endpoint \`${name}\` refuses to answer: its data is ${fresh.seconds} s old, more than max_staleness ${maxS} s`,
+        {
+          staleness_s: fresh.seconds,
+          max_staleness_s: maxS,
+        },
+      );
+    }
+
     const key = `${state.version}\u0000${name}\u0000${format}\u0000${normalise(raw)}`;
     const ttl = endpoint.cacheMs ?? 0;
-    const { value, hit } = await cache.get(key, ttl, () => runEndpoint(state, endpoint, raw, format).catch(toHttp));
-    c.header('X-Tally-Cache', ttl > 0 ? (hit ? 'hit' : 'miss') : 'off');
+    const hooks = {
+      clickhouseError: (code: string) => metrics.clickhouseErrors.inc({ endpoint: name, code }),
+    };
+    const { value, hit } = await cache.get(key, ttl, async () =>
+      executeEndpoint(state, endpoint, prepare(), format, hooks).catch(toHttp),
+    );
+    note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
+    if (ttl > 0) metrics.cache.inc({ endpoint: name, result: note.cache });
+    c.header('X-Tally-Cache', note.cache);
     c.header('Content-Type', FORMATS[format]);
-    return c.body(value.body);
+    return c.body(finishBody(value, fresh.seconds));
   });
 
-  app.all('/v0/pipes/:file', (c) => c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405));
+  app.all('/v0/pipes/:file', (c) =>
+    c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405),
+  );
   return app;
+
+  async function measure(state: ServingState, endpoint: Endpoint): Promise<Freshness> {
+    return freshness.measure(state.project, state.engine, endpoint.pipe);
+  }
+}
+
+function isStale(endpoint: Endpoint, fresh: Freshness): boolean {
+  return (
+    endpoint.maxStalenessMs !== undefined &&
+    fresh.seconds !== undefined &&
+    fresh.seconds * 1000 > endpoint.maxStalenessMs
+  );
 }
 
 function splitFile(file: string): { name: string; format?: Format } {
@@ -111,7 +264,11 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
 
 /** Params in a stable order, so the same request is the same cache key. */
 function normalise(raw: Record<string, unknown>): string {
-  return JSON.stringify(Object.keys(raw).sort().map((k) => [k, raw[k]]));
+  return JSON.stringify(
+    Object.keys(raw)
+      .sort()
+      .map((k) => [k, raw[k]]),
+  );
 }
 
 function toHttp(err: unknown): never {

@@ -1,5 +1,6 @@
-import { EngineError } from '../clickhouse/engine-error.ts';
 import type { Settings } from '../clickhouse/engine.ts';
+import { EngineError } from '../clickhouse/engine-error.ts';
+import { isTallyError } from '../errors.ts';
 import type { Endpoint } from '../project/model.ts';
 import { type CompiledQuery, compilePipe, ParamError, resolveParams } from '../sql/index.ts';
 import { HttpError } from './http-error.ts';
@@ -13,59 +14,105 @@ export const DEFAULT_LIMITS = {
   maxMemoryUsage: 2 * 1024 * 1024 * 1024,
 } as const;
 
+export type AnswerFormat = 'json' | 'csv' | 'ndjson';
+
+/**
+ * An endpoint's answer as computed once (and cached). For JSON, `body` stops inside the
+ * `statistics` object, so per-response fields (freshness) are added by `finishBody` without
+ * parsing or copying the data again.
+ */
 export interface EndpointAnswer {
+  format: AnswerFormat;
   body: string;
+  /** Rows in the answer (-1 when not counted: CSV and NDJSON). */
   rows: number;
 }
 
-/** Validates params, compiles the pipe, runs it read-only under limits, formats the answer. */
-export async function runEndpoint(
+/** A request's params validated and the pipe compiled: ready to run. */
+export interface PreparedQuery {
+  compiled: CompiledQuery;
+  settings: Settings;
+}
+
+export interface RunHooks {
+  /** ClickHouse refused or failed the query: its error code, or `unreachable`. */
+  clickhouseError?(code: string): void;
+}
+
+/** Validates params and compiles the pipe; a bad param is a 400 naming it. */
+export function prepareEndpoint(
   state: ServingState,
   endpoint: Endpoint,
   raw: Record<string, unknown>,
-  format: 'json' | 'csv' | 'ndjson',
-): Promise<EndpointAnswer> {
+): PreparedQuery {
   const { project, engine } = state;
   const pipe = project.pipes.get(endpoint.pipe);
-  if (!pipe) throw new HttpError(500, `endpoint \`${endpoint.name}\` reads the missing pipe \`${endpoint.pipe}\``);
-
-  let compiled: CompiledQuery;
+  if (!pipe)
+    throw new HttpError(500, `endpoint \`${endpoint.name}\` reads the missing pipe \`${endpoint.pipe}\``);
   try {
     const resolved = resolveParams(pipe, raw);
-    compiled = compilePipe(project, pipe.name, resolved, {
+    const compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,
     });
+    return { compiled, settings: limitSettings(endpoint) };
   } catch (err) {
     if (err instanceof ParamError) {
       throw new HttpError(400, err.message, { param: err.param, expected: err.expected });
     }
     throw err;
   }
+}
 
-  const settings = limitSettings(endpoint);
+/** Runs a prepared query read-only under the endpoint's limits and formats the answer. */
+export async function executeEndpoint(
+  state: ServingState,
+  endpoint: Endpoint,
+  prepared: PreparedQuery,
+  format: AnswerFormat,
+  hooks: RunHooks = {},
+): Promise<EndpointAnswer> {
+  const { engine } = state;
+  const { compiled, settings } = prepared;
   const t0 = performance.now();
   try {
     if (format === 'json') {
       const res = await engine.query(compiled.sql, { params: { ...compiled.params }, settings });
-      const statistics = {
-        elapsed: res.statistics?.elapsed ?? (performance.now() - t0) / 1000,
-        rows_read: res.statistics?.rows_read ?? 0,
-        bytes_read: res.statistics?.bytes_read ?? 0,
-      };
-      return { body: JSON.stringify({ meta: res.meta, data: res.data, rows: res.rows, statistics }), rows: res.rows };
+      const elapsed = Number(res.statistics?.elapsed ?? (performance.now() - t0) / 1000);
+      const body =
+        `{"meta":${JSON.stringify(res.meta)},"data":${JSON.stringify(res.data)},"rows":${res.rows},` +
+        `"statistics":{"elapsed":${elapsed},"rows_read":${Number(res.statistics?.rows_read ?? 0)},"bytes_read":${Number(res.statistics?.bytes_read ?? 0)}`;
+      return { format, body, rows: res.rows };
     }
     const body = await engine.text(compiled.sql, format === 'csv' ? 'CSVWithNames' : 'JSONEachRow', {
       params: { ...compiled.params },
       settings,
     });
-    return { body, rows: -1 };
+    return { format, body, rows: -1 };
   } catch (err) {
-    throw limitError(err, endpoint) ?? err;
+    throw toHttpError(err, endpoint, hooks);
   }
 }
 
-function limitSettings(endpoint: Endpoint): Settings {
+/** Validates, compiles and runs: `prepareEndpoint` then `executeEndpoint`. */
+export async function runEndpoint(
+  state: ServingState,
+  endpoint: Endpoint,
+  raw: Record<string, unknown>,
+  format: AnswerFormat,
+  hooks: RunHooks = {},
+): Promise<EndpointAnswer> {
+  return executeEndpoint(state, endpoint, prepareEndpoint(state, endpoint, raw), format, hooks);
+}
+
+/** The response body: for JSON, closes `statistics` with `freshness_s` (null when unknown). */
+export function finishBody(answer: EndpointAnswer, freshnessSeconds: number | undefined): string {
+  if (answer.format !== 'json') return answer.body;
+  return `${answer.body},"freshness_s":${freshnessSeconds ?? 'null'}}}`;
+}
+
+/** The ClickHouse settings every endpoint query runs with. */
+export function limitSettings(endpoint: Endpoint): Settings {
   const l = endpoint.limits;
   return {
     readonly: 2,
@@ -88,16 +135,28 @@ const LIMIT_CODES: Record<string, { limit: string; status: 413 | 422 | 504 }> = 
   '164': { limit: 'readonly', status: 422 },
 };
 
-function limitError(err: unknown, endpoint: Endpoint): HttpError | undefined {
-  if (!(err instanceof EngineError)) return undefined;
-  const code = err.clickhouseCode ?? /Code: (\d+)/.exec(err.message)?.[1];
-  const hit = code ? LIMIT_CODES[code] : undefined;
-  if (hit) {
-    return new HttpError(hit.status, `endpoint \`${endpoint.name}\` exceeded ${hit.limit}: ${firstLine(err.message)}`, {
-      limit: hit.limit,
-    });
+function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown {
+  if (err instanceof EngineError) {
+    const code = err.clickhouseCode ?? /Code: (\d+)/.exec(err.message)?.[1];
+    hooks.clickhouseError?.(code ?? 'unknown');
+    const hit = code ? LIMIT_CODES[code] : undefined;
+    if (hit) {
+      return new HttpError(
+        hit.status,
+        `endpoint \`${endpoint.name}\` exceeded ${hit.limit}: ${firstLine(err.message)}`,
+        { limit: hit.limit },
+      );
+    }
+    return new HttpError(
+      500,
+      `endpoint \`${endpoint.name}\` failed in ClickHouse: ${firstLine(err.message)}`,
+    );
   }
-  return new HttpError(500, `endpoint \`${endpoint.name}\` failed in ClickHouse: ${firstLine(err.message)}`);
+  if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
+    hooks.clickhouseError?.('unreachable');
+    return new HttpError(503, err.message);
+  }
+  return err;
 }
 
 function firstLine(s: string): string {

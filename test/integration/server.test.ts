@@ -93,7 +93,9 @@ forEachBackend('HTTP endpoints', (ctx) => {
       elapsed: expect.any(Number),
       rows_read: expect.any(Number),
       bytes_read: expect.any(Number),
+      freshness_s: null,
     });
+    expect(res.headers.get('x-tally-freshness')).toBe('unknown');
   });
 
   it('applies optional params only when given', async () => {

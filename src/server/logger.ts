@@ -1,0 +1,93 @@
+/**
+ * Structured logs: one JSON object per line, with a time, a level and a message, and never a
+ * secret. Every entry passes through `redact` before it is written, so a token in a URL
+ * (`?token=...`), an Authorization header or a field named like a secret cannot reach a log.
+ */
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+/** Where entries go. The server takes one; `jsonLines` writes them as text. */
+export type LogSink = (entry: Record<string, unknown>) => void;
+
+export interface Logger {
+  debug(msg: string, fields?: Record<string, unknown>): void;
+  info(msg: string, fields?: Record<string, unknown>): void;
+  warn(msg: string, fields?: Record<string, unknown>): void;
+  error(msg: string, fields?: Record<string, unknown>): void;
+  /** A logger that adds `bindings` (a request id, say) to every entry. */
+  child(bindings: Record<string, unknown>): Logger;
+}
+
+export interface LoggerOptions {
+  /** Entries below this level are dropped; default `info`. */
+  level?: LogLevel;
+  /** Default: JSON lines on stdout. */
+  sink?: LogSink;
+}
+
+const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+/** A logger writing redacted entries `{ level, msg, ...fields }` to a sink. */
+export function createLogger(opts: LoggerOptions = {}): Logger {
+  const min = RANK[opts.level ?? 'info'];
+  const sink = opts.sink ?? jsonLines((line) => process.stdout.write(`${line}\n`));
+  const make = (bindings: Record<string, unknown>): Logger => {
+    const emit = (level: LogLevel, msg: string, fields?: Record<string, unknown>) => {
+      if (RANK[level] < min) return;
+      sink(redact({ level, msg, ...bindings, ...fields }));
+    };
+    return {
+      debug: (msg, fields) => emit('debug', msg, fields),
+      info: (msg, fields) => emit('info', msg, fields),
+      warn: (msg, fields) => emit('warn', msg, fields),
+      error: (msg, fields) => emit('error', msg, fields),
+      child: (more) => make({ ...bindings, ...more }),
+    };
+  };
+  return make({});
+}
+
+/** A sink writing each entry as one line of JSON, with an ISO `time` first. */
+export function jsonLines(write: (line: string) => void): LogSink {
+  return (entry) => write(JSON.stringify({ time: new Date().toISOString(), ...entry }, jsonSafe));
+}
+
+const SECRET_KEY = /^(token|authorization|password|secret|api[_-]?key|cookie)$/i;
+const TOKEN_IN_URL = /([?&](?:token|access_token|password)=)[^&#\s]*/gi;
+const BEARER = /\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi;
+
+export const REDACTED = '[redacted]';
+
+/**
+ * A copy of `entry` with secrets replaced: values of keys named token, authorization, password,
+ * secret, api_key or cookie (at any depth), `token=` in URLs, and Bearer/Basic credentials in text.
+ */
+export function redact<T>(entry: T): T {
+  return redactValue(entry, 0) as T;
+}
+
+/** `path?token=abc&x=1` -> `path?token=[redacted]&x=1`. */
+export function redactUrl(url: string): string {
+  return url.replace(TOKEN_IN_URL, `$1${REDACTED}`);
+}
+
+function redactValue(v: unknown, depth: number): unknown {
+  if (typeof v === 'string') return redactText(v);
+  if (depth > 8 || v === null || typeof v !== 'object') return v;
+  if (Array.isArray(v)) return v.map((x) => redactValue(x, depth + 1));
+  if (v instanceof Error) return redactText(String(v.stack ?? v.message));
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) {
+    out[k] = SECRET_KEY.test(k) && x !== undefined && x !== null ? REDACTED : redactValue(x, depth + 1);
+  }
+  return out;
+}
+
+function redactText(s: string): string {
+  if (!s.includes('=') && !/bearer|basic/i.test(s)) return s;
+  return s.replace(TOKEN_IN_URL, `$1${REDACTED}`).replace(BEARER, `$1 ${REDACTED}`);
+}
+
+function jsonSafe(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value;
+}

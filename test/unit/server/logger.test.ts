@@ -1,0 +1,41 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger, jsonLines, REDACTED, redact, redactUrl } from '../../../src/server/logger.ts';
+
+describe('logger', () => {
+  it('writes one JSON object per line with time, level and message, dropping levels below the minimum', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', sink: jsonLines((l) => lines.push(l)) });
+    log.debug('hidden');
+    log.info('request', { id: 'r1', status: 200 });
+    log.child({ id: 'r2' }).error('boom', { n: 10n });
+    expect(lines).toHaveLength(2);
+    const [a, b] = lines.map((l) => JSON.parse(l));
+    expect(a).toMatchObject({ level: 'info', msg: 'request', id: 'r1', status: 200 });
+    expect(new Date(a.time).toISOString()).toBe(a.time);
+    expect(b).toMatchObject({ level: 'error', msg: 'boom', id: 'r2', n: '10' });
+    expect(lines.every((l) => !l.includes('\n'))).toBe(true);
+  });
+
+  it('never writes a token: query params, Authorization headers, secret-named fields, errors', () => {
+    const lines: string[] = [];
+    const log = createLogger({ sink: jsonLines((l) => lines.push(l)) });
+    log.info('request', {
+      url: '/v0/pipes/x.json?a=1&token=s3cret-1&b=2',
+      headers: { Authorization: 'Bearer s3cret-2', accept: '*/*' },
+      token: 's3cret-3',
+      nested: { password: 's3cret-4', list: ['Bearer s3cret-5'] },
+      error: new Error('failed with ?token=s3cret-6'),
+    });
+    const text = lines.join('\n');
+    for (let i = 1; i <= 6; i++) expect(text).not.toContain(`s3cret-${i}`);
+    const entry = JSON.parse(lines[0]!);
+    expect(entry.url).toBe(`/v0/pipes/x.json?a=1&token=${REDACTED}&b=2`);
+    expect(entry.headers).toEqual({ Authorization: REDACTED, accept: '*/*' });
+  });
+
+  it('redacts URLs and leaves other text alone', () => {
+    expect(redactUrl('/x?token=abc')).toBe(`/x?token=${REDACTED}`);
+    expect(redactUrl('/x?mytoken=abc')).toBe('/x?mytoken=abc');
+    expect(redact({ msg: 'a=b', n: 1, z: null })).toEqual({ msg: 'a=b', n: 1, z: null });
+  });
+});

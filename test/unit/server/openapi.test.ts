@@ -1,0 +1,208 @@
+import { resolve } from 'node:path';
+import { Validator } from '@seriousme/openapi-schema-validator';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadProjectOrThrow } from '../../../src/project/load-project.ts';
+import type { Param, Project } from '../../../src/project/model.ts';
+import {
+  buildOpenApi,
+  columnSchema,
+  decimalPattern,
+  openApiJson,
+  paramSchema,
+} from '../../../src/server/openapi.ts';
+import { ParamError, parseParamValue } from '../../../src/sql/index.ts';
+import { removeProjects, writeProject } from '../project/write-project.ts';
+import { schemaValidator } from './schema-validator.ts';
+
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
+
+afterAll(removeProjects);
+
+const TYPES = writeProject({
+  'datasources/t.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+  'pipes/all_types.pipe.yaml': [
+    'params:',
+    '  s:    { type: String, required: true, description: A string }',
+    '  e:    { type: String, enum: [a, b], default: a }',
+    '  i8:   { type: Int8 }',
+    '  u32:  { type: UInt32, default: 100, min: 1, max: 1000 }',
+    '  i64:  { type: Int64 }',
+    '  u64:  { type: UInt64, min: 5 }',
+    '  dd:   { type: "Decimal(18, 2)" }',
+    '  f:    { type: Float64, min: 0.5 }',
+    '  d:    { type: "Decimal(18, 2)", min: 0 }',
+    '  d0:   { type: "Decimal(4, 0)" }',
+    '  b:    { type: Boolean }',
+    '  day:  { type: Date }',
+    '  at:   { type: DateTime }',
+    '  ids:  { type: Array(String) }',
+    '  nums: { type: Array(UInt8) }',
+    'nodes:',
+    '  - name: x',
+    '    sql: SELECT id FROM t WHERE id = {{ s }}',
+  ].join('\n'),
+  'endpoints/all_types.endpoint.yaml': 'pipe: all_types\ndescription: Every param type\nmax_staleness: 10s\n',
+});
+
+function project(dir: string): Project {
+  return loadProjectOrThrow(dir, { env: {} });
+}
+
+function params(p: Project): Map<string, Param> {
+  return new Map(p.pipes.get('all_types')!.params);
+}
+
+const ajv = schemaValidator;
+
+describe('OpenAPI document', () => {
+  it('is valid OpenAPI 3.1 for the example project, with and without tokens', async () => {
+    const example = project(REPO);
+    for (const secured of [false, true]) {
+      const doc = JSON.parse(
+        openApiJson(buildOpenApi(example, { version: 'v1', serverUrl: 'http://127.0.0.1:7070', secured })),
+      );
+      const res = await new Validator().validate(doc);
+      expect(res.errors ?? [], JSON.stringify(res.errors)).toEqual([]);
+      expect(res.valid).toBe(true);
+      expect(Object.keys(doc.paths)).toContain('/v0/pipes/balance.json');
+      expect(Object.keys(doc.paths)).toContain('/v0/pipes/account_history.csv');
+      const get = doc.paths['/v0/pipes/balance.json'].get;
+      expect(get.parameters.map((x: { name: string }) => x.name)).toEqual(['account_id', 'as_of']);
+      expect(get.parameters[0]).toMatchObject({ in: 'query', required: true, schema: { type: 'string' } });
+      expect(Object.keys(get.responses)).toEqual(
+        secured
+          ? ['200', '400', '401', '403', '404', '413', '422', '503', '504']
+          : ['200', '400', '404', '413', '422', '503', '504'],
+      );
+      expect(Boolean(doc.components.securitySchemes)).toBe(secured);
+      expect(Boolean(get.security)).toBe(secured);
+    }
+  });
+
+  it('is valid for every param type, with exact integer bounds', async () => {
+    const doc = buildOpenApi(project(TYPES), { version: 'v1', secured: false });
+    const text = openApiJson(doc);
+    const res = await new Validator().validate(JSON.parse(text));
+    expect(res.errors ?? [], JSON.stringify(res.errors)).toEqual([]);
+    // exact bounds past 2^53, as JSON numbers
+    expect(text).toContain('"minimum":-9223372036854775808,"maximum":9223372036854775807');
+    expect(text).toContain('"minimum":5,"maximum":18446744073709551615');
+  });
+
+  it('maps param types to JSON Schema', () => {
+    const p = params(project(TYPES));
+    const s = (name: string) => paramSchema(p.get(name)!);
+    expect(s('s')).toMatchObject({ type: 'string', 'x-clickhouse-type': 'String' });
+    expect(s('e')).toMatchObject({ type: 'string', enum: ['a', 'b'] });
+    expect(s('i8')).toMatchObject({ type: 'integer', format: 'int8', minimum: -128, maximum: 127 });
+    expect(s('u32')).toMatchObject({ type: 'integer', format: 'uint32', minimum: 1, maximum: 1000 });
+    expect(s('f')).toMatchObject({ type: 'number', format: 'double', minimum: 0.5 });
+    expect(s('d')).toMatchObject({
+      type: 'string',
+      format: 'decimal',
+      pattern: decimalPattern(18, 2),
+      'x-minimum': 0,
+    });
+    expect(s('b')).toEqual({ type: 'boolean', 'x-clickhouse-type': 'Bool' });
+    expect(s('day')).toMatchObject({ type: 'string', format: 'date' });
+    expect(s('ids')).toMatchObject({ type: 'array', items: { type: 'string' }, maxItems: 10000 });
+    expect(s('nums')).toMatchObject({ type: 'array', items: { type: 'integer', minimum: 0, maximum: 255 } });
+    const doc = buildOpenApi(project(TYPES), { version: 'v1', secured: false }) as {
+      paths: Record<
+        string,
+        { get: { parameters: Array<Record<string, unknown>> }; post: Record<string, unknown> }
+      >;
+    };
+    const op = doc.paths['/v0/pipes/all_types.json']!;
+    const ids = op.get.parameters.find((x) => x.name === 'ids');
+    expect(ids).toMatchObject({ style: 'form', explode: false, required: false });
+    expect(op.get.parameters.find((x) => x.name === 'u32')).toMatchObject({ schema: { default: 100 } });
+    expect(op.post).toMatchObject({
+      requestBody: {
+        required: true,
+        content: { 'application/json': { schema: { type: 'object', required: ['s'] } } },
+      },
+    });
+  });
+
+  it('accepts with its schemas exactly what the server accepts, for each type (spot checks)', () => {
+    const p = params(project(TYPES));
+    const a = ajv();
+    const cases: Array<[string, unknown[], unknown[]]> = [
+      [
+        'dd',
+        ['0', '12.5', '-1.50', '0001.20', '9999999999999999.99', '1.230'],
+        ['1.234', '1e3', '', '.5', '10000000000000000', 'x'],
+      ],
+      ['d0', ['0', '9999', '12.000', '0009'], ['10000', '1.5', '1.']],
+      ['day', ['2024-03-12'], ['2024-3-12', '12/03/2024']],
+      [
+        'at',
+        ['2024-03-12 08:00:00', '2024-03-12T08:00:00Z', '2024-03-12T08:00:00.5+02:00', '1710230400'],
+        ['yesterday', '2024-03-12T08:00:00'],
+      ],
+      ['i8', [-128, 127], [128, -129, 1.5]],
+      ['e', ['a', 'b'], ['c']],
+    ];
+    for (const [name, good, bad] of cases) {
+      const param = p.get(name)!;
+      const validate = a.compile(paramSchema(param));
+      for (const v of good) {
+        expect(validate(v), `${name} ${JSON.stringify(v)} by schema`).toBe(true);
+        expect(() => parseParamValue(v, param), `${name} ${JSON.stringify(v)} by the server`).not.toThrow();
+      }
+      for (const v of bad) {
+        expect(validate(v), `${name} ${JSON.stringify(v)} by schema`).toBe(false);
+        expect(() => parseParamValue(v, param), `${name} ${JSON.stringify(v)} by the server`).toThrow(
+          ParamError,
+        );
+      }
+    }
+  });
+
+  it('has a decimal pattern that agrees with the server on random digit strings', () => {
+    const p = params(project(TYPES));
+    const d = p.get('dd')!;
+    const re = new RegExp(decimalPattern(18, 2));
+    let seed = 7;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 2000; i++) {
+      const int = Array.from({ length: rnd(20) + 1 }, () => (rnd(4) === 0 ? '0' : String(rnd(10)))).join('');
+      const frac = rnd(2)
+        ? `.${Array.from({ length: rnd(5) + 1 }, () => String(rnd(3) === 0 ? 0 : rnd(10))).join('')}`
+        : '';
+      const v = `${rnd(3) === 0 ? '-' : ''}${int}${frac}`;
+      let ok = true;
+      try {
+        parseParamValue(v, d);
+      } catch {
+        ok = false;
+      }
+      expect(re.test(v), v).toBe(ok);
+    }
+  });
+
+  it('maps ClickHouse output column types as FORMAT JSON writes them', () => {
+    expect(columnSchema('String')).toMatchObject({ type: 'string' });
+    expect(columnSchema('Nullable(Decimal(18, 2))')).toMatchObject({
+      anyOf: [{ type: 'number' }, { type: 'null' }],
+    });
+    expect(columnSchema('LowCardinality(String)')).toMatchObject({ type: 'string' });
+    expect(columnSchema('UInt64')).toMatchObject({ type: 'integer' });
+    expect(columnSchema('Int128')).toMatchObject({ type: ['integer', 'string'] });
+    expect(columnSchema("DateTime('UTC')")).toMatchObject({ type: 'string' });
+    expect(columnSchema('Array(Date)')).toMatchObject({
+      type: 'array',
+      items: { type: 'string', format: 'date' },
+    });
+    expect(columnSchema("Enum8('a' = 1, 'b' = 2)")).toMatchObject({ type: 'string', enum: ['a', 'b'] });
+    expect(columnSchema('AggregateFunction(sum, UInt64)')).toEqual({
+      'x-clickhouse-type': 'AggregateFunction(sum, UInt64)',
+    });
+    expect(columnSchema('not a type((')).toEqual({ 'x-clickhouse-type': 'not a type((' });
+  });
+});
