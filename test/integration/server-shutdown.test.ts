@@ -1,0 +1,78 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { applyDeploy } from '../../src/deploy/deploy.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { createApp } from '../../src/server/create-app.ts';
+import { StateHolder } from '../../src/server/serving-state.ts';
+import { startServer } from '../../src/server/start-server.ts';
+import { forEachBackend } from '../support/backends.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const FILES: Record<string, string> = {
+  'datasources/ticks.datasource.yaml':
+    'columns:\n  - { name: id, type: UInt32 }\nengine: { sorting_key: [id] }\n',
+  // sleep() runs in ClickHouse: the request is in flight for about 0.8 s.
+  'pipes/slow.pipe.yaml':
+    'nodes:\n  - name: s\n    sql: SELECT sleep(0.8) AS slept, count() AS n FROM ticks\n',
+  'endpoints/slow.endpoint.yaml': 'pipe: slow\n',
+};
+
+afterAll(removeProjects);
+
+/** A GET over a fresh connection; resolves with the status and body, rejects on a refused connection. */
+function get(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+forEachBackend('graceful shutdown', (ctx) => {
+  let app: ReturnType<typeof createApp>;
+
+  beforeAll(async () => {
+    const project = loadProjectOrThrow(writeProject(FILES), { env: {} });
+    expect((await applyDeploy(project, ctx.engine)).ok).toBe(true);
+    await ctx.engine.insert('ticks', [{ id: 1 }, { id: 2 }]);
+    app = createApp({ state: new StateHolder({ project, engine: ctx.engine, version: 'v1' }), tokens: [] });
+  });
+
+  it('finishes a request in flight while close() stops accepting new ones', async () => {
+    const server = await startServer(app, '127.0.0.1', 0);
+    const t0 = performance.now();
+    const inflight = get(`${server.url}/v0/pipes/slow.json`);
+    await new Promise((r) => setTimeout(r, 200));
+    const closed = server.close(10_000).then(() => performance.now() - t0);
+
+    // New connections are refused as soon as close() is called.
+    await expect(get(`${server.url}/health`)).rejects.toMatchObject({ code: 'ECONNREFUSED' });
+
+    const res = await inflight;
+    const answeredMs = performance.now() - t0;
+    expect(res.status).toBe(200);
+    expect(JSON.parse(res.body)).toMatchObject({ data: [{ slept: 0, n: 2 }], rows: 1 });
+    expect(answeredMs).toBeGreaterThanOrEqual(700);
+    // close() resolves only after the request in flight was answered.
+    expect(await closed).toBeGreaterThanOrEqual(answeredMs - 5);
+  });
+
+  it('cuts connections that outlive the grace period', async () => {
+    const server = await startServer(app, '127.0.0.1', 0);
+    const inflight = get(`${server.url}/v0/pipes/slow.json`).then(
+      (r) => r.status,
+      (err: NodeJS.ErrnoException) => err.code,
+    );
+    await new Promise((r) => setTimeout(r, 200));
+    const t0 = performance.now();
+    await server.close(100);
+    expect(performance.now() - t0).toBeLessThan(600);
+    expect(await inflight).toBe('ECONNRESET');
+  });
+});
