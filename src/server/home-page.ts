@@ -24,6 +24,8 @@ export function renderHomePage(project: Project, opts: { version: string; secure
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',
     '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    // No favicon request: the page loads nothing but itself.
+    '<link rel="icon" href="data:,">',
     `<title>${esc(name)} · Tally</title>`,
     `<style>${STYLE}</style></head><body>`,
     '<header>',
