@@ -115,9 +115,7 @@ export class DatasourceSink {
   private readonly quarantine: string;
   private readonly seen: string;
   private marks = new Map<string, Promise<Map<number, Watermarks>>>();
-  private fenced = false;
   private queue: Promise<void> = Promise.resolve();
-  private wakeFence: (() => void) | undefined;
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(
@@ -131,19 +129,6 @@ export class DatasourceSink {
     this.quarantine = `${this.db}.${quoteIdent(quarantineTableName(datasource.name))}`;
     this.seen = `${this.db}.${quoteIdent(seenTableName(datasource.name))}`;
     this.log = opts.log ?? (() => {});
-  }
-
-  /**
-   * Stops retrying: the flush in progress (and any later one, until `unfence`) fails with
-   * FencedError after its current attempt. Used on rebalance and shutdown.
-   */
-  fence(): void {
-    this.fenced = true;
-    this.wakeFence?.();
-  }
-
-  unfence(): void {
-    this.fenced = false;
   }
 
   /** Forgets cached watermarks (after a rebalance another instance may have written). */
@@ -167,8 +152,8 @@ export class DatasourceSink {
    * source (its Kafka and its HTTP batcher) run one at a time, so a key looked up as unseen is
    * not stored by another flush of this process before this one inserts it.
    */
-  write(batches: readonly IncomingBatch[]): Promise<BatchOutcome[]> {
-    const run = this.queue.then(() => this.writeNow(batches));
+  write(batches: readonly IncomingBatch[], signal?: AbortSignal): Promise<BatchOutcome[]> {
+    const run = this.queue.then(() => this.writeNow(batches, signal));
     this.queue = run.then(
       () => {},
       () => {},
@@ -176,12 +161,16 @@ export class DatasourceSink {
     return run;
   }
 
-  private async writeNow(batches: readonly IncomingBatch[]): Promise<BatchOutcome[]> {
+  /** `signal` aborted: stop retrying (after the attempt in progress) and fail with FencedError. */
+  private async writeNow(
+    batches: readonly IncomingBatch[],
+    signal: AbortSignal | undefined,
+  ): Promise<BatchOutcome[]> {
     const t0 = performance.now();
     const plan = new Flush(batches);
     const http = batches.some((b) => b.source !== 'kafka');
     for (let attempt = 0; ; attempt++) {
-      if (this.fenced) throw new FencedError();
+      if (signal?.aborted) throw new FencedError();
       try {
         await this.attempt(plan);
         break;
@@ -206,7 +195,7 @@ export class DatasourceSink {
           if (http && !this.parser.dedupKey) throw err;
         }
         if (http && attempt + 1 >= (this.opts.httpAttempts ?? 3)) throw err;
-        await this.sleep(backoffMs(attempt, this.opts.retryInitialMs, this.opts.retryMaxMs));
+        await sleep(backoffMs(attempt, this.opts.retryInitialMs, this.opts.retryMaxMs), signal);
       }
     }
     plan.finish();
@@ -538,19 +527,19 @@ export class DatasourceSink {
     }
     return out;
   }
+}
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const t = setTimeout(done, ms);
-      function done() {
-        clearTimeout(t);
-        resolve();
-      }
-      this.wakeFence = done;
-    }).then(() => {
-      this.wakeFence = undefined;
-    });
-  }
+/** Waits `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const done = () => {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const t = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }
 
 /** The state of one flush across attempts. */

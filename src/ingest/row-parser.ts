@@ -9,12 +9,7 @@ import { TallyError } from '../errors.ts';
 import type { Column, DataSource } from '../project/model.ts';
 import { type CompiledType, compileType, describe, Refusal, UnsupportedType } from './coerce-value.ts';
 import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
-import {
-  JsonSyntaxError,
-  type JsonValue,
-  parseJsonExact,
-  RawNumber,
-} from './json-text.ts';
+import { JsonSyntaxError, type JsonValue, parseJsonExact, RawNumber } from './json-text.ts';
 
 /** Where an event came from in Kafka; absent for HTTP. Fills the `__topic`... metadata columns. */
 export interface EventMeta {

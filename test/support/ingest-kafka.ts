@@ -76,3 +76,20 @@ export async function waitFor(probe: () => Promise<unknown>, timeoutMs: number, 
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
+
+/** The end offset of each partition of `topic` (the offset the next message will get). */
+export async function endOffsets(topic: string): Promise<Map<number, number>> {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({
+    brokers: kafkaConfig().brokers,
+    clientId: 'tally-test-admin',
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    return new Map(offsets.map((o) => [o.partition, Number(o.high)]));
+  } finally {
+    await admin.disconnect();
+  }
+}
