@@ -1,0 +1,228 @@
+/**
+ * ClickHouse going away for 15 s, and an ingester dying while another in the same group takes
+ * over: nothing lost, nothing twice. Server back end only: the embedded engine lives inside the
+ * ingester's process (it cannot be cut off alone, nor shared by two processes).
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
+import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { clickhouseConfig, scratchDatabase } from '../support/backends.ts';
+import { createDatasourceTables } from '../support/ingest-fixtures.ts';
+import {
+  endOffsets,
+  kafkaConfig,
+  newClient,
+  produceAll,
+  projectOf,
+  uniqueTopic,
+} from '../support/ingest-kafka.ts';
+import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
+import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
+import { dataSource } from '../unit/ingest/type-node.ts';
+
+const PARTITIONS = 4;
+
+function event(i: number): { key: string; value: string } {
+  return {
+    key: `e${i}`,
+    value: JSON.stringify({
+      id: `e${i}`,
+      ts: 1704067200 + i,
+      account: `a${i % 53}`,
+      amount: ((i % 211) - 100) / 100,
+    }),
+  };
+}
+
+function datasources(topic: string) {
+  const kafka = { topic, start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
+  const tx = dataSource(
+    'tx',
+    [
+      { name: 'id', type: 'String' },
+      { name: 'ts', type: 'DateTime' },
+      { name: 'account', type: 'String' },
+      { name: 'amount', type: 'Decimal(18, 2)' },
+    ],
+    { dedupKey: ['id'], kafka, engine: { type: 'MergeTree', sortingKey: ['id'], settings: {} } },
+  );
+  const raw = dataSource('raw', [{ name: 'id', type: 'String' }], { kafka });
+  return { tx, raw };
+}
+
+async function createTables(engine: Engine, topic: string): Promise<void> {
+  const { tx, raw } = datasources(topic);
+  await createDatasourceTables(engine, tx);
+  await createDatasourceTables(engine, raw, { coordinates: true });
+  await engine.command(
+    'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
+  );
+  await engine.command(
+    'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
+  );
+}
+
+async function expectExact(engine: Engine, n: number, messages: number): Promise<void> {
+  const sum = Array.from({ length: n }, (_, i) => (i % 211) - 100).reduce((a, b) => a + b, 0) / 100;
+  const [tx] = await engine.rows<{ n: string; u: string }>(
+    'SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx',
+  );
+  expect(tx).toEqual({ n: String(n), u: String(n) });
+  const [mv] = await engine.rows<{ n: string; s: string }>(
+    'SELECT toString(countMerge(n)) AS n, toString(sumMerge(total)) AS s FROM balances',
+  );
+  expect(mv!.n).toBe(String(n));
+  expect(Number(mv!.s)).toBeCloseTo(sum, 2);
+  const [raw] = await engine.rows<{ n: string; u: string }>(
+    'SELECT toString(count()) AS n, toString(uniqExact(__partition, __offset)) AS u FROM raw',
+  );
+  expect(raw).toEqual({ n: String(messages), u: String(messages) });
+}
+
+describe('ClickHouse unavailable for 15 s [server]', () => {
+  const database = scratchDatabase('cut');
+  const topic = uniqueTopic('ingest_cut');
+  let proxy: TcpProxy;
+  let engine: Engine;
+  let direct: Engine;
+  let client: KafkaClient;
+  let ingestion: Ingestion | undefined;
+
+  beforeAll(async () => {
+    const url = new URL(inject('clickhouseUrl'));
+    proxy = await startTcpProxy(url.hostname, Number(url.port));
+    direct = await createEngine(clickhouseConfig('server', database));
+    engine = await createEngine(
+      { ...clickhouseConfig('server', database), url: `http://127.0.0.1:${proxy.port}` },
+      { requestTimeoutMs: 10_000 },
+    );
+    client = await newClient();
+    await client.ensureTopic(topic, PARTITIONS);
+    await createTables(direct, topic);
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop({ graceMs: 1000 });
+    await client?.close();
+    await engine?.close();
+    await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
+    await direct?.close();
+    await proxy?.close();
+  });
+
+  it('pauses, retries with backoff, resumes: nothing lost, nothing twice', async () => {
+    const N = 60_000;
+    const { tx, raw } = datasources(topic);
+    ingestion = await startIngestion(projectOf([tx, raw]), engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 200 },
+      batch: { maxRows: 5000, maxWaitMs: 200 },
+      retryMaxMs: 2000,
+    });
+    const stream = (async () => {
+      for (let i = 0; i < N; i += 2000) {
+        await produceAll(
+          client,
+          topic,
+          Array.from({ length: 2000 }, (_, k) => event(i + k)),
+        );
+        await new Promise((r) => setTimeout(r, 400));
+      }
+    })();
+    const stored = () => ingestion!.stats().datasources.reduce((n, d) => n + d.totals.stored, 0);
+    while (stored() < 10_000) await new Promise((r) => setTimeout(r, 100));
+
+    await proxy.cut();
+    const before = stored();
+    await new Promise((r) => setTimeout(r, 15_000));
+    const s = ingestion.stats();
+    // Consumption paused (at most the flush in flight went in), the group kept its members.
+    expect(stored() - before).toBeLessThanOrEqual(5000 * 2);
+    expect(s.datasources.every((d) => d.totals.failures > 0)).toBe(true);
+    expect(s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS)).toBe(true);
+    await proxy.restore();
+
+    await stream;
+    const ends = await endOffsets(topic);
+    const t0 = Date.now();
+    while (!caughtUp(ingestion.stats(), ends)) {
+      if (Date.now() - t0 > 90_000) throw new Error(`not caught up: ${JSON.stringify(ingestion.stats())}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await expectExact(direct, N, N);
+  });
+});
+
+describe('two ingesters in one group, one killed [server]', () => {
+  const database = scratchDatabase('pair');
+  const topic = uniqueTopic('ingest_pair');
+  let direct: Engine;
+  let client: KafkaClient;
+
+  beforeAll(async () => {
+    direct = await createEngine(clickhouseConfig('server', database));
+    client = await newClient();
+    await client.ensureTopic(topic, PARTITIONS);
+    await createTables(direct, topic);
+  });
+
+  afterAll(async () => {
+    await client?.close();
+    await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
+    await direct?.close();
+  });
+
+  it('they split the partitions; the survivor takes over with nothing lost or doubled', async () => {
+    const N = 80_000;
+    const RESENT = 8000;
+    const { tx, raw } = datasources(topic);
+    const input = {
+      clickhouse: clickhouseConfig('server', database),
+      datasources: [tx, raw],
+      kafka: kafkaConfig(),
+      options: {
+        consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 },
+        batch: { maxRows: 5000, maxWaitMs: 200 },
+      },
+    };
+    const a = spawnIngester(input);
+    const b = spawnIngester(input);
+    // Keyed by the dedup key (as the events API sends them): a re-sent event lands in the
+    // partition of its first copy, so one consumer sees both.
+    const stream = (async () => {
+      for (let i = 0; i < N; i += 4000) {
+        await produceAll(
+          client,
+          topic,
+          Array.from({ length: 4000 }, (_, k) => event(i + k)),
+        );
+        await new Promise((r) => setTimeout(r, 500));
+      }
+      await produceAll(
+        client,
+        topic,
+        Array.from({ length: RESENT }, (_, k) => event((k * 7) % N)),
+      );
+    })();
+    const split = (s: { datasources: Array<{ kafka?: { assigned: number[] } }> }) =>
+      s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS / 2);
+    await a.until(split, 60_000, 'a holds half the partitions');
+    await b.until(split, 60_000, 'b holds half the partitions');
+    await a.until((s) => s.datasources.every((d) => d.totals.flushes > 0), 60_000, 'a makes progress');
+    await new Promise((r) => setTimeout(r, 700));
+    await a.kill9();
+
+    await stream;
+    const ends = await endOffsets(topic);
+    await b.until(
+      (s) => s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS),
+      60_000,
+      'b takes over',
+    );
+    await b.until((s) => caughtUp(s, ends), 90_000, 'b caught up');
+    await b.report();
+    await expectExact(direct, N, N + RESENT);
+  });
+});
