@@ -111,3 +111,146 @@ forEachBackend('kafka ingestion, exactly once', (ctx) => {
     console.log(`[${ctx.backend}] ${total} messages in ${(ms / 1000).toFixed(1)} s`);
   });
 });
+
+forEachBackend('kafka ingestion, bad events', (ctx) => {
+  const topic = uniqueTopic('ingest_bad');
+  const ds = dataSource(
+    'readings',
+    [
+      { name: 'sensor', type: 'String' },
+      { name: 'at', type: 'DateTime', json: '$.time' },
+      { name: 'value', type: 'Float64', json: '$.reading.value' },
+      {
+        name: 'unit',
+        type: 'LowCardinality(String)',
+        json: '$.reading.unit',
+        defaultValue: 'C',
+        default: "'C'",
+      },
+      { name: 'tags', type: 'Array(String)', defaultValue: [], default: '[]' },
+      { name: 'raw_event', type: 'String', json: '$' },
+    ],
+    {
+      kafka: {
+        topic,
+        start: 'earliest',
+        metadata: ['__partition', '__offset', '__key'],
+        loc: { file: 'f', line: 1, col: 1 },
+      },
+    },
+  );
+  const withMeta = {
+    ...ds,
+    columns: [
+      ...ds.columns,
+      ...dataSource('m', [
+        { name: '__partition', type: 'Int32', json: null },
+        { name: '__offset', type: 'Int64', json: null },
+        { name: '__key', type: 'String', json: null },
+      ]).columns,
+    ],
+  };
+  let client: KafkaClient;
+  let ingestion: Ingestion | undefined;
+
+  beforeAll(async () => {
+    client = await newClient();
+    await client.ensureTopic(topic, 1);
+    await createDatasourceTables(ctx.engine, withMeta);
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop();
+    await client?.close();
+  });
+
+  it('quarantines malformed JSON, wrong types and missing fields with their reasons and coordinates; good rows land', async () => {
+    const events = [
+      '{"sensor":"s1","time":"2024-05-01T10:00:00+02:00","reading":{"value":21.5}}',
+      '{"sensor":"s2","time":"2024-05-01 08:00:01","reading":{"value":"19","unit":"F"},"tags":["a","b"]}',
+      '{"sensor":"s3","time":"2024-05-01 08:00:02","reading":{"value":"warm"}}',
+      '{"sensor":"s4","reading":{"value":1}}',
+      '{"sensor":"s5", time: 1}',
+      '{"time":"tomorrow","reading":5,"tags":"x"}',
+      '',
+    ];
+    await produceAll(
+      client,
+      topic,
+      events.map((value, i) => ({ key: `k${i}`, value })),
+    );
+    ingestion = await startIngestion(projectOf([withMeta]), ctx.engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+      batch: { maxWaitMs: 100 },
+    });
+    await waitFor(
+      async () => {
+        const t = ingestion!.stats().datasources[0]!.totals;
+        return t.stored + t.quarantined >= events.length || t;
+      },
+      30_000,
+      'all events handled',
+    );
+    const good = await ctx.engine.rows(
+      'SELECT sensor, toUnixTimestamp(at) AS at, value, unit, tags, __partition AS p, __offset AS o, __key AS k FROM readings ORDER BY sensor',
+    );
+    expect(good).toEqual([
+      { sensor: 's1', at: 1714550400, value: 21.5, unit: 'C', tags: [], p: 0, o: expect.anything(), k: 'k0' },
+      {
+        sensor: 's2',
+        at: 1714550401,
+        value: 19,
+        unit: 'F',
+        tags: ['a', 'b'],
+        p: 0,
+        o: expect.anything(),
+        k: 'k1',
+      },
+    ]);
+    const bad = await ctx.engine.rows<{
+      raw: string;
+      reason: string;
+      columns: string[];
+      source: string;
+      o: string;
+    }>(
+      'SELECT raw, reason, columns, source, toString(`offset`) AS o FROM readings_quarantine ORDER BY `offset`',
+    );
+    expect(bad.map((b) => [b.o, b.columns, b.reason.split('\n')])).toEqual([
+      ['2', ['value'], ['value: expected a number (Float64), got string "warm"']],
+      ['3', ['at'], ['at: missing, and the column has no default and is not Nullable']],
+      ['4', [], [expect.stringMatching(/^event: malformed JSON: /)]],
+      [
+        '5',
+        ['sensor', 'at', 'value', 'unit', 'tags'],
+        [
+          'sensor: missing, and the column has no default and is not Nullable',
+          'at: expected a date and time (YYYY-MM-DD hh:mm:ss, ISO-8601 with Z or an offset, or epoch seconds or milliseconds), got string "tomorrow"',
+          'value: expected an object at $.reading, got number 5',
+          'unit: expected an object at $.reading, got number 5',
+          'tags: expected an array, got string "x"',
+        ],
+      ],
+      ['6', [], ['event: malformed JSON: the event is empty']],
+    ]);
+    expect(bad.every((b) => b.source === 'kafka')).toBe(true);
+    expect(bad[0]!.raw).toBe(events[2]);
+  });
+
+  it('stops gracefully: commits what is in ClickHouse and leaves the group, so a restart starts after it', async () => {
+    await ingestion!.stop();
+    ingestion = undefined;
+    await produceAll(client, topic, [{ value: '{"sensor":"s9","time":1714550400,"reading":{"value":1}}' }]);
+    ingestion = await startIngestion(projectOf([withMeta]), ctx.engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+      batch: { maxWaitMs: 100 },
+    });
+    await waitFor(async () => ingestion!.stats().datasources[0]!.totals.stored >= 1, 30_000, 'the new event');
+    const t = ingestion.stats().datasources[0]!.totals;
+    expect(t).toMatchObject({ stored: 1, quarantined: 0, skipped: 0 });
+    const [c] = await ctx.engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM readings');
+    expect(c!.n).toBe('3');
+  });
+});
