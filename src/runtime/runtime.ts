@@ -1,10 +1,16 @@
 import type { Engine } from '../clickhouse/engine.ts';
+import type { KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
 import { applyDeploy } from '../deploy/deploy.ts';
 import { type Problem, TallyError } from '../errors.ts';
+import type { SinkTotals } from '../ingest/datasource-sink.ts';
+import { type Ingestion, startIngestion } from '../ingest/ingestion.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
+import { TokenAuth } from '../server/auth.ts';
 import { createApp } from '../server/create-app.ts';
+import { registerEventsRoute } from '../server/events-route.ts';
+import { MetricsRegistry } from '../server/metrics.ts';
 import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
 
@@ -15,6 +21,10 @@ export interface RuntimeOptions {
   port?: number;
   host?: string;
   log?: (entry: Record<string, unknown>) => void;
+  /** Kafka to consume the data sources' topics from; undefined: HTTP events API only. */
+  kafka?: KafkaConfig;
+  /** `report`: max_staleness only reported, never a 503 (dev, where fixtures age). */
+  staleness?: 'enforce' | 'report';
 }
 
 export interface ReloadOutcome {
@@ -34,6 +44,8 @@ export interface ReloadOutcome {
 export class Runtime {
   private readonly holder: StateHolder;
   private server?: RunningServer;
+  private ingestion?: Ingestion;
+  private readonly metrics = new MetricsRegistry();
   private generation = 1;
 
   constructor(private readonly opts: RuntimeOptions) {
@@ -48,13 +60,24 @@ export class Runtime {
     return this.server?.url;
   }
 
+  /** The running ingestion (events API, Kafka consumers); undefined before start. */
+  get ingest(): Ingestion | undefined {
+    return this.ingestion;
+  }
+
   async start(): Promise<RunningServer> {
     const { project } = this.opts;
+    this.ingestion = await this.startIngestion(project);
+    registerIngestMetrics(this.metrics, () => this.ingestion);
     const app = createApp({
       state: this.holder,
       tokens: project.config.tokens,
+      metrics: this.metrics,
+      ...(this.opts.staleness ? { staleness: this.opts.staleness } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
+    const auth = new TokenAuth(project.config.tokens);
+    registerEventsRoute(app, { ingestion: () => this.ingestion, check: (t, a) => auth.check(t, a) });
     this.server = await startServer(
       app,
       this.opts.host ?? project.config.server.host,
@@ -80,14 +103,68 @@ export class Runtime {
       allowDestructive: opts.allowDestructive ?? false,
     });
     if (!deploy.ok) return done(false, deploy);
+    if (this.ingestion && datasourcesChanged(current.project, project)) {
+      // New columns or sources: the parsers and consumers are rebuilt from the new model.
+      const old = this.ingestion;
+      this.ingestion = undefined;
+      await old.stop();
+      this.ingestion = await this.startIngestion(project);
+    }
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
     return done(true, deploy);
   }
 
+  /** Stops taking events (finishing the batch in flight), then stops serving. */
   async stop(): Promise<void> {
+    await this.ingestion?.stop();
     await this.server?.close();
   }
+
+  private async startIngestion(project: Project): Promise<Ingestion> {
+    const ingestion = await startIngestion(project, this.opts.engine, this.opts.kafka, {
+      consume: this.opts.kafka !== undefined,
+      ...(this.opts.log ? { log: this.opts.log } : {}),
+    });
+    return ingestion;
+  }
+}
+
+function datasourcesChanged(a: Project, b: Project): boolean {
+  return JSON.stringify([...a.datasources.values()]) !== JSON.stringify([...b.datasources.values()]);
+}
+
+/** Rows stored, quarantined and dropped as duplicates, and consumer lag, read at scrape time. */
+function registerIngestMetrics(registry: MetricsRegistry, ingestion: () => Ingestion | undefined): void {
+  const stats = () => ingestion()?.stats().datasources ?? [];
+  const per = (pick: (t: SinkTotals) => number) => () =>
+    stats().map((d) => ({ labels: { datasource: d.name }, value: pick(d.totals) }));
+  registry.collect(
+    'tally_ingest_rows_total',
+    'Rows stored',
+    'counter',
+    per((t) => t.stored),
+  );
+  registry.collect(
+    'tally_ingest_quarantined_total',
+    'Rows sent to quarantine',
+    'counter',
+    per((t) => t.quarantined),
+  );
+  registry.collect(
+    'tally_ingest_duplicates_total',
+    'Duplicate events dropped',
+    'counter',
+    per((t) => t.duplicates),
+  );
+  registry.collect('tally_ingest_lag', 'Kafka messages behind the end of each partition', 'gauge', () =>
+    stats().flatMap((d) =>
+      (d.kafka?.partitions ?? []).map((p) => ({
+        labels: { datasource: d.name, topic: d.kafka?.topic ?? '', partition: String(p.partition) },
+        value: p.lag,
+      })),
+    ),
+  );
 }
 
 function versionOf(n: number): string {

@@ -1,4 +1,6 @@
 import { watchProject } from '../../dev/watch-files.ts';
+import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
+import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
 import { servicesUp } from '../../services/services.ts';
@@ -57,21 +59,51 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e }))
     : undefined;
   try {
+    let created: string[] = [];
     if (mode.deploy) {
       const t0 = performance.now();
       const result = await deployForStart(project, engine);
-      if (!json)
+      created = result.resources
+        .filter((r) => r.kind === 'datasource' && r.result === 'created')
+        .map((r) => r.name);
+      if (!json) {
         io.out(
           `deployed to ${engine.description}: ${result.changes} change(s) in ${(performance.now() - t0).toFixed(0)} ms`,
         );
+      }
+    }
+    const usesKafka = [...project.datasources.values()].some((d) => d.kafka);
+    let kafka = usesKafka ? project.config.kafka : undefined;
+    if (kafka && mode.watch && !(await kafkaReachable(kafka.brokers))) {
+      io.out(
+        paint(
+          io,
+          'yellow',
+          `Kafka is not reachable at ${kafka.brokers.join(', ')}: topics are not consumed; the events API and fixtures work (start Kafka with \`tally services up\`)`,
+        ),
+      );
+      kafka = undefined;
     }
     const runtime = new Runtime({
       engine,
       project,
+      ...(kafka ? { kafka } : {}),
+      ...(mode.watch ? { staleness: 'report' as const } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(log ? { log } : {}),
     });
     const server = await runtime.start();
+    if (created.length > 0 && runtime.ingest) {
+      // A fresh dev database: load the sample events so the endpoints answer with data at once.
+      for (const f of await loadFixtures(project, runtime.ingest, created)) {
+        if (json) log?.({ msg: 'fixtures loaded', ...f });
+        else {
+          io.out(
+            `loaded ${f.file}: ${f.successful_rows} rows, ${f.quarantined_rows} quarantined, ${f.duplicate_rows} duplicates dropped`,
+          );
+        }
+      }
+    }
     if (json)
       log?.({
         msg: 'serving',

@@ -1,0 +1,32 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AppendResult, Ingestion } from '../ingest/ingestion.ts';
+import type { Project } from '../project/model.ts';
+
+export interface FixtureLoad extends AppendResult {
+  datasource: string;
+  file: string;
+}
+
+/**
+ * Loads `fixtures/<data source>.ndjson` for each named data source through the ingestion path,
+ * so quarantine and dedup rules apply to sample data exactly as to real events.
+ */
+export async function loadFixtures(
+  project: Project,
+  ingestion: Ingestion,
+  datasources: readonly string[],
+): Promise<FixtureLoad[]> {
+  const loads: FixtureLoad[] = [];
+  for (const name of datasources) {
+    const file = join('fixtures', `${name}.ndjson`);
+    const path = join(project.root, file);
+    if (!existsSync(path) || !ingestion.datasourceNames().includes(name)) continue;
+    const events = readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line.trim() !== '');
+    const result = await ingestion.append(name, events, { requestId: `fixtures:${name}`, source: 'append' });
+    loads.push({ datasource: name, file, ...result });
+  }
+  return loads;
+}
