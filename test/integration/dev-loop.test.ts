@@ -1,0 +1,111 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+const FILES: Record<string, string> = {
+  'tally.yaml': 'name: dev-loop\n',
+  'datasources/events.datasource.yaml': [
+    'columns:',
+    '  - { name: id, type: String }',
+    '  - { name: amount, type: Int64 }',
+    'engine: { sorting_key: [id] }',
+    'dedup_key: id',
+  ].join('\n'),
+  'pipes/total.pipe.yaml': ['nodes:', '  - name: total', '    sql: SELECT sum(amount) AS total FROM events'].join('\n'),
+  'endpoints/total.endpoint.yaml': 'pipe: total\n',
+  'fixtures/events.ndjson': ['{"id":"a","amount":1}', '{"id":"b","amount":2}', '{"id":"b","amount":2}', '{"id":"c","amount":"x"}'].join('\n'),
+};
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await fn();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+// The daily loop, end to end: a spawned `tally dev` on the embedded engine, files edited on disk.
+describe('tally dev (spawned, embedded engine)', () => {
+  let dir: string;
+  let child: ChildProcess;
+  let url: string;
+  let output = '';
+
+  beforeAll(async () => {
+    dir = writeProject(FILES);
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    child = spawn(process.execPath, [join(REPO, 'bin', 'tally.js'), 'dev', '--project', dir, '--port', String(port)], {
+      env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '', },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (d) => (output += String(d)));
+    child.stderr?.on('data', (d) => (output += String(d)));
+    await until('the watcher', async () => (output.includes('watching') ? true : undefined), 60_000);
+  });
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+    removeProjects();
+  });
+
+  const total = async () => {
+    const res = await fetch(`${url}/v0/pipes/total.json`);
+    return ((await res.json()) as { data: Array<{ total: number }> }).data[0]?.total;
+  };
+
+  it('deploys and loads fixtures through the ingest path (dedup and quarantine apply)', async () => {
+    expect(output).toContain('loaded fixtures/events.ndjson: 2 rows, 1 quarantined, 1 duplicates dropped');
+    expect(await total()).toBe(3);
+  });
+
+  it('serves a changed pipe after a save, without a restart', async () => {
+    const file = join(dir, 'pipes/total.pipe.yaml');
+    writeFileSync(file, readFileSync(file, 'utf8').replace('sum(amount) AS total', 'sum(amount) * 10 AS total'));
+    expect(await until('the new answer', async () => ((await total()) === 30 ? 30 : undefined))).toBe(30);
+    expect(output).toMatch(/✓ pipes\/total\.pipe\.yaml: reloaded in \d+ ms/);
+  });
+
+  it('keeps serving the last good version when a file breaks, prints the problem with file:line, recovers on fix', async () => {
+    const file = join(dir, 'pipes/total.pipe.yaml');
+    const good = readFileSync(file, 'utf8');
+    writeFileSync(file, good.replace('FROM events', 'FROM evnts'));
+    await until('the problem', async () => (output.includes('still serving the last good version') ? true : undefined));
+    expect(output).toMatch(/pipes\/total\.pipe\.yaml:3:\d+: error: .*evnts.*did you mean `events`/);
+    expect(await total()).toBe(30);
+    writeFileSync(file, good.replace('* 10', '* 100'));
+    expect(await until('the fixed answer', async () => ((await total()) === 300 ? 300 : undefined))).toBe(300);
+  });
+
+  it('stops on SIGTERM after finishing', async () => {
+    child.kill('SIGTERM');
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(0);
+    expect(output).toContain('stopping');
+  });
+});
