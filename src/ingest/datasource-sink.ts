@@ -93,15 +93,18 @@ export interface SinkTotals {
   skipped: number;
   bytes: number;
   failures: number;
+  /** Milliseconds spent: looking up seen keys, inserting rows, writing bookkeeping and log. */
+  ms: { lookup: number; insert: number; bookkeeping: number };
   lastError?: string;
   lastFlushAt?: number;
 }
 
-/** Most key text per seen lookup (ClickHouse's max_query_size is 256 KiB by default). */
-const LOOKUP_SQL_BYTES = 200_000;
+/** Most key text per seen lookup query (its max_query_size is raised to fit). */
+const LOOKUP_SQL_BYTES = 8 * 1024 * 1024;
 
 export class DatasourceSink {
   readonly totals: SinkTotals = {
+    ms: { lookup: 0, insert: 0, bookkeeping: 0 },
     flushes: 0,
     stored: 0,
     quarantined: 0,
@@ -172,7 +175,7 @@ export class DatasourceSink {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FencedError();
       try {
-        await this.attempt(plan);
+        await this.attempt(plan, t0);
         break;
       } catch (err) {
         if (err instanceof FencedError) throw err;
@@ -199,8 +202,6 @@ export class DatasourceSink {
       }
     }
     plan.finish();
-    const ms = performance.now() - t0;
-    await this.writeLog(plan, ms);
     this.totals.flushes++;
     this.totals.lastFlushAt = Date.now();
     for (const o of plan.outcomes) {
@@ -215,7 +216,7 @@ export class DatasourceSink {
 
   // -------------------------------------------------------------------------------------------
 
-  private async attempt(plan: Flush): Promise<void> {
+  private async attempt(plan: Flush, t0: number): Promise<void> {
     if (!plan.quarantineDone) {
       await this.writeQuarantine(plan);
       plan.quarantineDone = true;
@@ -225,7 +226,13 @@ export class DatasourceSink {
       plan.sourceDone = true;
     }
     if (!plan.offsetsDone) {
-      await this.writeOffsets(plan);
+      const b0 = performance.now();
+      // The ops log (best effort, never retried) goes alongside the offsets bookkeeping.
+      plan.finish();
+      const log = plan.logged ? undefined : this.writeLog(plan, performance.now() - t0);
+      plan.logged = true;
+      await Promise.all([this.writeOffsets(plan), log]);
+      this.totals.ms.bookkeeping += performance.now() - b0;
       plan.offsetsDone = true;
     }
   }
@@ -293,7 +300,9 @@ export class DatasourceSink {
           keep.push(r);
         }
       }
+      const l0 = performance.now();
       const seen = await this.lookupSeen([...first.keys()]);
+      this.totals.ms.lookup += performance.now() - l0;
       if (seen.size > 0) {
         const fresh: typeof keep = [];
         for (const r of keep) {
@@ -318,7 +327,9 @@ export class DatasourceSink {
         }
         lines[r] = `${line}}`;
       }
+      const i0 = performance.now();
       const refused = await this.insertRows(plan, head, lines, keep);
+      this.totals.ms.insert += performance.now() - i0;
       if (refused.size > 0) keep = keep.filter((_, i) => !refused.has(i));
     }
     for (const r of keep) plan.outcomes[r.b]!.stored++;
@@ -478,16 +489,12 @@ export class DatasourceSink {
       size += lit.length + 1;
     }
     chunks.push(chunk);
-    // A few lookups at a time: ClickHouse parallelizes each one too.
-    for (let i = 0; i < chunks.length; i += 4) {
-      const results = await Promise.all(
-        chunks
-          .slice(i, i + 4)
-          .map((c) =>
-            this.engine.rows<{ key: string }>(`SELECT key FROM ${this.seen} WHERE key IN (${c.join(',')})`),
-          ),
-      );
-      for (const rows of results) for (const r of rows) found.add(r.key);
+    for (const c of chunks) {
+      const sql = `SELECT key FROM ${this.seen} WHERE key IN (${c.join(',')})`;
+      const rows = await this.engine.rows<{ key: string }>(sql, {
+        settings: { max_query_size: Math.max(262_144, sql.length + 1024) },
+      });
+      for (const r of rows) found.add(r.key);
     }
     return found;
   }
@@ -554,6 +561,7 @@ class Flush {
   uncertain = false;
   /** Part of the rows went in by separate inserts (a refused row was being searched for). */
   partial = false;
+  logged = false;
 
   constructor(readonly batches: readonly IncomingBatch[]) {
     this.outcomes = batches.map(() => ({ stored: 0, quarantined: 0, duplicates: 0, skipped: 0 }));

@@ -260,8 +260,17 @@ export async function startIngestion(
         name: e.ds.name,
         identity: e.identity,
         totals: e.sink
-          ? { ...e.sink.totals }
-          : { flushes: 0, stored: 0, quarantined: 0, duplicates: 0, skipped: 0, bytes: 0, failures: 0 },
+          ? { ...e.sink.totals, ms: { ...e.sink.totals.ms } }
+          : {
+              flushes: 0,
+              stored: 0,
+              quarantined: 0,
+              duplicates: 0,
+              skipped: 0,
+              bytes: 0,
+              failures: 0,
+              ms: { lookup: 0, insert: 0, bookkeeping: 0 },
+            },
         http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
         ...(e.error ? { error: e.error } : {}),
