@@ -8,11 +8,17 @@ import { presentedToken, TokenAuth } from './auth.ts';
 import { type Freshness, FreshnessTracker } from './freshness.ts';
 import { type HomePage, renderHomePage } from './home-page.ts';
 import { HttpError } from './http-error.ts';
-import { createLogger, type LogSink, redactUrl } from './logger.ts';
+import { createLogger, type LogSink, redactUrl, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
 import { ResultCache } from './result-cache.ts';
-import { type EndpointAnswer, executeEndpoint, finishBody, prepareEndpoint } from './run-endpoint.ts';
+import {
+  type EndpointAnswer,
+  executeEndpoint,
+  finishBody,
+  type PreparedQuery,
+  prepareEndpoint,
+} from './run-endpoint.ts';
 import type { ServingState, StateHolder } from './serving-state.ts';
 
 export interface AppOptions {
@@ -31,6 +37,11 @@ export interface AppOptions {
    * `report`: only the header and `statistics.freshness_s` say so (for dev fixtures that age).
    */
   staleness?: 'enforce' | 'report';
+  /**
+   * Identical concurrent requests share one ClickHouse query (default true). Off only to measure
+   * the cost of each request alone (bench/endpoints.ts).
+   */
+  coalesce?: boolean;
 }
 
 const FORMATS = {
@@ -58,8 +69,12 @@ export function createApp(opts: AppOptions): Hono {
   const app = new Hono();
   const auth = new TokenAuth(opts.tokens);
   const cache = new ResultCache<EndpointAnswer>(opts.cacheEntries ?? 1000);
-  opts.state.onSwap(() => cache.clear());
-  const logger = createLogger({ level: 'debug', sink: opts.log ?? (() => {}) });
+  const prepared = new BoundedMap<string, PreparedQuery>(opts.cacheEntries ?? 1000);
+  opts.state.onSwap(() => {
+    cache.clear();
+    prepared.clear();
+  });
+  const logger = opts.log ? createLogger({ level: 'debug', sink: opts.log }) : silentLogger;
   const registry = opts.metrics ?? new MetricsRegistry();
   const metrics = serverMetrics(registry);
   const freshness =
@@ -68,6 +83,7 @@ export function createApp(opts: AppOptions): Hono {
       onError: (err) => logger.warn('freshness lookup failed', { error: String(err) }),
     });
   const enforce = (opts.staleness ?? 'enforce') === 'enforce';
+  const coalesce = opts.coalesce ?? true;
   const columns = new ResponseColumns();
   const notes = new WeakMap<Request, RequestNote>();
   let page: { version: string; page: HomePage } | undefined;
@@ -184,9 +200,16 @@ export function createApp(opts: AppOptions): Hono {
     delete raw.token;
     if (c.req.method === 'POST') Object.assign(raw, await jsonBody(c.req.raw));
 
+    const params = normalise(raw);
     const prepare = () => {
+      // The same params compile to the same query: skip validating and compiling again.
+      const compiledKey = `${state.version}\u0000${name}\u0000${params}`;
+      const known = prepared.get(compiledKey);
+      if (known) return known;
       try {
-        return prepareEndpoint(state, endpoint, raw);
+        const fresh = prepareEndpoint(state, endpoint, raw);
+        prepared.set(compiledKey, fresh);
+        return fresh;
       } catch (err) {
         return toHttp(err);
       }
@@ -207,14 +230,14 @@ export function createApp(opts: AppOptions): Hono {
       );
     }
 
-    const key = `${state.version}\u0000${name}\u0000${format}\u0000${normalise(raw)}`;
+    const key = `${state.version}\u0000${name}\u0000${format}\u0000${params}`;
     const ttl = endpoint.cacheMs ?? 0;
     const hooks = {
       clickhouseError: (code: string) => metrics.clickhouseErrors.inc({ endpoint: name, code }),
     };
-    const { value, hit } = await cache.get(key, ttl, async () =>
-      executeEndpoint(state, endpoint, prepare(), format, hooks).catch(toHttp),
-    );
+    const load = async () => executeEndpoint(state, endpoint, prepare(), format, hooks).catch(toHttp);
+    const { value, hit } =
+      ttl === 0 && !coalesce ? { value: await load(), hit: false } : await cache.get(key, ttl, load);
     note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
     if (ttl > 0) metrics.cache.inc({ endpoint: name, result: note.cache });
     c.header('X-Tally-Cache', note.cache);
@@ -260,6 +283,21 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
     throw new HttpError(400, 'the request body must be a JSON object of params');
   }
   return body as Record<string, unknown>;
+}
+
+/** A Map that forgets its oldest entry past `max` entries. */
+class BoundedMap<K, V> extends Map<K, V> {
+  constructor(private readonly max: number) {
+    super();
+  }
+
+  override set(key: K, value: V): this {
+    if (this.size >= this.max && !this.has(key)) {
+      const oldest = this.keys().next();
+      if (!oldest.done) this.delete(oldest.value);
+    }
+    return super.set(key, value);
+  }
 }
 
 /** Params in a stable order, so the same request is the same cache key. */

@@ -47,6 +47,15 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   return make({});
 }
 
+/** A logger that drops everything, without building or redacting entries. */
+export const silentLogger: Logger = {
+  debug: () => {},
+  info: () => {},
+  warn: () => {},
+  error: () => {},
+  child: () => silentLogger,
+};
+
 /** A sink writing each entry as one line of JSON, with an ISO `time` first. */
 export function jsonLines(write: (line: string) => void): LogSink {
   return (entry) => write(JSON.stringify({ time: new Date().toISOString(), ...entry }, jsonSafe));

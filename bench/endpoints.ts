@@ -1,0 +1,373 @@
+/**
+ * Benchmark: an example-project endpoint (`balance`, one account's balance from the raw event log)
+ * served by Tally, against the same compiled SQL sent straight to the engine, on both back ends:
+ * - server: ClickHouse's HTTP interface (GET http://127.0.0.1:8123/?query=...) under autocannon;
+ * - embedded: a loop of engine.query on chDB in this process, with the same concurrency.
+ * Tally is measured with its cache off and on, at 1, 8 and 32 connections. The load generator
+ * (autocannon) runs in a worker thread, so it does not share the server's event loop.
+ * Goals (issue 6): Tally >= 80% of direct throughput at 32 connections; added median latency
+ * <= 2 ms; cache on >= 10x direct throughput.
+ *
+ * Run: npx tsx bench/endpoints.ts [--quick] [--backend server|embedded] [--duration S] [--rows N]
+ *        [--url http://127.0.0.1:8123]
+ * Prints a table, writes bench/results/<date>-<sha>-endpoints.json, and prints that JSON as the
+ * last line of stdout.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import autocannon from 'autocannon';
+import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
+import type { Engine } from '../src/clickhouse/engine.ts';
+import { applyDeploy } from '../src/deploy/deploy.ts';
+import { loadProjectOrThrow } from '../src/project/load-project.ts';
+import type { Endpoint, Project } from '../src/project/model.ts';
+import { createApp } from '../src/server/create-app.ts';
+import { prepareEndpoint } from '../src/server/run-endpoint.ts';
+import { StateHolder } from '../src/server/serving-state.ts';
+import { startServer } from '../src/server/start-server.ts';
+import { servicesUp } from '../src/services/services.ts';
+
+const REPO = resolve(import.meta.dirname, '..');
+const args = process.argv.slice(2);
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const QUICK = args.includes('--quick');
+const ROWS = Number(flag('--rows') ?? (QUICK ? 100_000 : 1_000_000));
+const DURATION = Number(flag('--duration') ?? (QUICK ? 3 : 10));
+const BACKENDS = (flag('--backend') ? [flag('--backend')] : ['server', 'embedded']) as Array<
+  'server' | 'embedded'
+>;
+const URL_CH = flag('--url') ?? process.env.TALLY_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
+const CONNECTIONS = [1, 8, 32];
+const ACCOUNTS = Math.max(100, Math.floor(ROWS / 100));
+/** `balance` folds the raw log (FINAL, one account); `balances_snapshot` reads the snapshot: a cheap point read, where Tally's own cost shows most. */
+const ENDPOINTS = (flag('--endpoint') ? [flag('--endpoint')!] : ['balances_snapshot', 'balance']) as string[];
+const WARMUP_S = 1;
+/** One kept-alive connection for the sequential latency probes. */
+const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+
+interface Measure {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+interface BackendResult {
+  backend: string;
+  endpoint: string;
+  engine: string;
+  rows: number;
+  direct: Record<number, Measure>;
+  /** No cache, every request its own query (coalescing off). */
+  cacheOff: Record<number, Measure>;
+  /** No cache, identical concurrent requests coalesced (the default). */
+  coalesced: Record<number, Measure>;
+  cacheOn: Record<number, Measure>;
+  /** One connection, sequential requests, timed in microseconds: median direct and via Tally. */
+  latency: { directP50: number; tallyP50: number; added: number };
+}
+
+const results: BackendResult[] = [];
+for (const backend of BACKENDS) results.push(...(await benchBackend(backend)));
+report(results);
+
+async function benchBackend(backend: 'server' | 'embedded'): Promise<BackendResult[]> {
+  if (backend === 'server') {
+    await servicesUp({
+      projectDir: REPO,
+      clickhouseUrl: URL_CH,
+      only: ['clickhouse'],
+      log: (s) => console.error(s),
+    });
+  }
+  const database = `bench_endpoints_${process.pid}`;
+  const embeddedPath = join(tmpdir(), `tally-bench-endpoints-${process.pid}`);
+  const engine = await createEngine({
+    user: 'default',
+    password: '',
+    database,
+    embeddedPath,
+    ...(backend === 'server' ? { url: URL_CH } : {}),
+  });
+  try {
+    console.error(`\n${engine.description}: loading ${ROWS.toLocaleString('en-US')} transactions`);
+    const project = loadProjectOrThrow(REPO, { env: {} });
+    const deployed = await applyDeploy(project, engine);
+    if (!deployed.ok) throw new Error(deployed.error);
+    await load(engine);
+    const account = accountId(42);
+    const out: BackendResult[] = [];
+    for (const name of ENDPOINTS) out.push(await benchEndpoint(backend, engine, project, name, account));
+    return out;
+  } finally {
+    await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
+    await engine.close();
+    rmSync(embeddedPath, { recursive: true, force: true });
+  }
+}
+
+async function benchEndpoint(
+  backend: 'server' | 'embedded',
+  engine: Engine,
+  project: Project,
+  name: string,
+  account: string,
+): Promise<BackendResult> {
+  const params = { account_id: account };
+  const withCache = (ms: number | undefined): Project => ({
+    ...project,
+    endpoints: new Map(
+      [...project.endpoints].map(([n, e]): [string, Endpoint] => [n, n === name ? { ...e, cacheMs: ms } : e]),
+    ),
+  });
+  const off = withCache(undefined);
+  const on = withCache(60_000);
+  const holder = new StateHolder({ project: off, engine, version: 'bench-off' });
+  const plain = await startServer(createApp({ state: holder, tokens: [], coalesce: false }), '127.0.0.1', 0);
+  const usual = await startServer(createApp({ state: holder, tokens: [] }), '127.0.0.1', 0);
+  const path = `/v0/pipes/${name}.json?account_id=${account}`;
+  const { compiled, settings } = prepareEndpoint(holder.get(), off.endpoints.get(name)!, params);
+  try {
+    // The same answer both ways, before timing anything.
+    const viaTally = (await (await fetch(plain.url + path)).json()) as { data: unknown[] };
+    const direct = await engine.query(compiled.sql, { params: { ...compiled.params }, settings });
+    if (JSON.stringify(viaTally.data) !== JSON.stringify(direct.data) || direct.rows !== 1) {
+      throw new Error(`answers differ: ${JSON.stringify(viaTally.data)} vs ${JSON.stringify(direct.data)}`);
+    }
+    console.error(`${name}: ${compiled.sql.replace(/\s+/g, ' ').slice(0, 160)}...`);
+
+    const result: BackendResult = {
+      backend,
+      endpoint: name,
+      engine: engine.description,
+      rows: ROWS,
+      direct: {},
+      cacheOff: {},
+      coalesced: {},
+      cacheOn: {},
+      latency: { directP50: 0, tallyP50: 0, added: 0 },
+    };
+    let directRun: (c: number, duration?: number) => Promise<Measure>;
+    let directOnce: () => Promise<unknown>;
+    if (backend === 'server') {
+      const qs = new URLSearchParams({ database: engine.database, query: `${compiled.sql}\nFORMAT JSON` });
+      for (const [k, v] of Object.entries(settings)) qs.set(k, String(v));
+      qs.set('allow_experimental_low_cardinality_type', '1');
+      const directUrl = `${URL_CH}/?${qs}`;
+      const check = await fetch(directUrl);
+      if (!check.ok) throw new Error(`direct ClickHouse: ${check.status} ${await check.text()}`);
+      directRun = (c, d) => cannon(directUrl, c, d);
+      directOnce = () => httpGet(directUrl);
+    } else {
+      directOnce = () => engine.query(compiled.sql, { params: { ...compiled.params }, settings });
+      directRun = (c, d) => loop(directOnce, c, d);
+    }
+
+    const probeS = QUICK ? 1 : 3;
+    await loop(directOnce, 1, WARMUP_S);
+    const d1 = await loop(directOnce, 1, probeS);
+    await loop(() => httpGet(plain.url + path), 1, WARMUP_S);
+    const t1 = await loop(() => httpGet(plain.url + path), 1, probeS);
+    result.latency = { directP50: d1.p50, tallyP50: t1.p50, added: t1.p50 - d1.p50 };
+    console.error(
+      `${backend.padEnd(9)} ${name}: median at 1 connection ${d1.p50.toFixed(3)} ms direct, ${t1.p50.toFixed(3)} ms via Tally (+${result.latency.added.toFixed(3)} ms)`,
+    );
+
+    for (const c of CONNECTIONS) {
+      await directRun(c, WARMUP_S);
+      result.direct[c] = await directRun(c);
+      line(backend, name, 'direct', c, result.direct[c]);
+      holder.swap({ project: off, engine, version: `off-${c}` });
+      await cannon(plain.url + path, c, WARMUP_S);
+      result.cacheOff[c] = await cannon(plain.url + path, c);
+      line(backend, name, 'tally, no cache', c, result.cacheOff[c]);
+      if (c > 1) {
+        result.coalesced[c] = await cannon(usual.url + path, c);
+        line(backend, name, 'tally, coalesced', c, result.coalesced[c]);
+      }
+      holder.swap({ project: on, engine, version: `on-${c}` });
+      await cannon(usual.url + path, c, WARMUP_S);
+      result.cacheOn[c] = await cannon(usual.url + path, c);
+      line(backend, name, 'tally, cache on', c, result.cacheOn[c]);
+    }
+    return result;
+  } finally {
+    await plain.close();
+    await usual.close();
+  }
+}
+/** `ROWS` transactions over `ACCOUNTS` accounts through a year, inserted with engine.insert. */
+async function load(engine: Engine): Promise<void> {
+  const t0 = performance.now();
+  const types = ['deposit', 'payment', 'payment', 'payment', 'transfer', 'withdrawal', 'refund', 'fee'];
+  const merchants = ['Whole Foods', 'Amazon', 'Shell', 'Netflix', 'Uber', null, null];
+  const start = Date.UTC(2024, 0, 1) / 1000;
+  let seed = 1;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed / 2 ** 31;
+  };
+  const BATCH = 100_000;
+  for (let from = 0; from < ROWS; from += BATCH) {
+    const rows = [];
+    for (let i = from; i < Math.min(ROWS, from + BATCH); i++) {
+      const type = types[Math.floor(rnd() * types.length)]!;
+      const cents = Math.floor(rnd() * 50_000) + 1;
+      const signed = type === 'deposit' || type === 'refund' ? cents : -cents;
+      const ts = new Date((start + Math.floor(rnd() * 365 * 86_400)) * 1000).toISOString();
+      rows.push({
+        transaction_id: `t${i}`,
+        timestamp: `${ts.slice(0, 10)} ${ts.slice(11, 19)}`,
+        account_id: accountId(i % ACCOUNTS),
+        type,
+        amount: signed / 100,
+        currency: 'USD',
+        merchant: merchants[Math.floor(rnd() * merchants.length)],
+        description: 'card payment',
+      });
+    }
+    await engine.insert('transactions', rows);
+  }
+  await engine.command('OPTIMIZE TABLE transactions FINAL').catch(() => {});
+  console.error(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+}
+
+function accountId(n: number): string {
+  return `acc${String(n).padStart(6, '0')}`;
+}
+
+async function cannon(url: string, connections: number, duration: number = DURATION): Promise<Measure> {
+  const r = await autocannon({ url, connections, duration, workers: 1 });
+  return {
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.timeouts + r.non2xx,
+  };
+}
+
+/** `concurrency` loops calling `fn` for DURATION seconds: throughput and latency percentiles. */
+async function loop(
+  fn: () => Promise<unknown>,
+  concurrency: number,
+  duration: number = DURATION,
+): Promise<Measure> {
+  const latencies: number[] = [];
+  let errors = 0;
+  const end = performance.now() + duration * 1000;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        const s = performance.now();
+        try {
+          await fn();
+        } catch (err) {
+          if (errors++ === 0) console.error(`error: ${(err as Error).message}`);
+        }
+        latencies.push(performance.now() - s);
+      }
+    }),
+  );
+  const seconds = (performance.now() - t0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? 0;
+  return { rps: latencies.length / seconds, p50: pct(0.5), p99: pct(0.99), errors };
+}
+
+function line(backend: string, endpoint: string, what: string, c: number, m: Measure): void {
+  console.error(
+    `${backend.padEnd(9)} ${endpoint.padEnd(18)} ${what.padEnd(17)} c=${String(c).padStart(2)}  ${m.rps.toFixed(0).padStart(7)} req/s  p50 ${m.p50.toFixed(2).padStart(7)} ms  p99 ${m.p99.toFixed(2).padStart(7)} ms${m.errors ? `  errors ${m.errors}` : ''}`,
+  );
+}
+
+/** One GET over a kept-alive connection; rejects on a non-200 answer. */
+function httpGet(url: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent }, (res) => {
+      res.on('data', () => {});
+      res.on('end', () =>
+        res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+      );
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function report(all: BackendResult[]): void {
+  const rows: string[] = [];
+  const summary: Array<Record<string, unknown>> = [];
+  rows.push(
+    '| back end | endpoint | conns | direct req/s | Tally req/s (vs direct) | coalesced req/s | cache on req/s (x direct) | direct p50 / p99 | Tally p50 / p99 | cache on p50 |',
+  );
+  rows.push('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |');
+  for (const r of all) {
+    for (const c of CONNECTIONS) {
+      const d = r.direct[c]!;
+      const off = r.cacheOff[c]!;
+      const co = r.coalesced[c];
+      const on = r.cacheOn[c]!;
+      rows.push(
+        `| ${r.backend} | ${r.endpoint} | ${c} | ${d.rps.toFixed(0)} | ${off.rps.toFixed(0)} (${pct(off.rps / d.rps)}) | ${co ? co.rps.toFixed(0) : '-'} | ${on.rps.toFixed(0)} (${(on.rps / d.rps).toFixed(1)}x) | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(off.p50)} / ${ms(off.p99)} | ${ms(on.p50)} |`,
+      );
+    }
+    const d32 = r.direct[32]!;
+    const goals = {
+      throughputAt32: { ratio: r.cacheOff[32]!.rps / d32.rps, goal: 0.8 },
+      addedMedianMs: { ms: r.latency.added, goal: 2 },
+      cacheOnAt32: { ratio: r.cacheOn[32]!.rps / d32.rps, goal: 10 },
+    };
+    summary.push({
+      backend: r.backend,
+      endpoint: r.endpoint,
+      engine: r.engine,
+      rows: r.rows,
+      latency: r.latency,
+      goals,
+    });
+  }
+  console.log(
+    `\n${DURATION} s per run, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}\n`,
+  );
+  console.log(rows.join('\n'));
+  console.log('');
+  for (const s of summary) {
+    const g = s.goals as Record<string, { ratio?: number; ms?: number; goal: number }>;
+    const l = s.latency as BackendResult['latency'];
+    console.log(
+      `${s.backend} ${s.endpoint}: throughput at 32 = ${pct(g.throughputAt32!.ratio!)} of direct (goal >= 80%) ${g.throughputAt32!.ratio! >= 0.8 ? 'ok' : 'MISSED'}; ` +
+        `added median = ${l.added.toFixed(3)} ms (${l.directP50.toFixed(3)} -> ${l.tallyP50.toFixed(3)}; goal <= 2) ${l.added <= 2 ? 'ok' : 'MISSED'}; ` +
+        `cache on at 32 = ${g.cacheOnAt32!.ratio!.toFixed(1)}x direct (goal >= 10x) ${g.cacheOnAt32!.ratio! >= 10 ? 'ok' : 'MISSED'}`,
+    );
+  }
+  const sha = gitSha();
+  const date = new Date().toISOString().slice(0, 10);
+  const out = { bench: 'endpoints', date, sha, quick: QUICK, durationS: DURATION, results: all, summary };
+  const dir = join(REPO, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${date}-${sha}-endpoints.json`);
+  writeFileSync(file, `${JSON.stringify(out, null, 2)}\n`);
+  console.log(`\nwritten to ${file}`);
+  console.log(JSON.stringify(out));
+}
+
+function ms(x: number): string {
+  return `${x.toFixed(x < 10 ? 2 : 0)} ms`;
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(0)}%`;
+}
+
+function gitSha(): string {
+  try {
+    return execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO, encoding: 'utf8' }).trim();
+  } catch {
+    return 'unknown';
+  }
+}
