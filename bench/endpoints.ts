@@ -66,6 +66,8 @@ interface BackendResult {
   /** No cache, identical concurrent requests coalesced (the default). */
   coalesced: Record<number, Measure>;
   cacheOn: Record<number, Measure>;
+  /** Server back end: the same query through the engine (@clickhouse/client) in a loop, no HTTP in front. */
+  viaEngine: Record<number, Measure>;
   /** One connection, sequential requests, timed in microseconds: median direct and via Tally. */
   latency: { directP50: number; tallyP50: number; added: number };
 }
@@ -148,6 +150,7 @@ async function benchEndpoint(
       cacheOff: {},
       coalesced: {},
       cacheOn: {},
+      viaEngine: {},
       latency: { directP50: 0, tallyP50: 0, added: 0 },
     };
     let directRun: (c: number, duration?: number) => Promise<Measure>;
@@ -180,6 +183,11 @@ async function benchEndpoint(
       await directRun(c, WARMUP_S);
       result.direct[c] = await directRun(c);
       line(backend, name, 'direct', c, result.direct[c]);
+      if (backend === 'server') {
+        const viaEngine = () => engine.query(compiled.sql, { params: { ...compiled.params }, settings });
+        result.viaEngine[c] = await loop(viaEngine, c);
+        line(backend, name, 'engine.query loop', c, result.viaEngine[c]);
+      }
       holder.swap({ project: off, engine, version: `off-${c}` });
       await cannon(plain.url + path, c, WARMUP_S);
       result.cacheOff[c] = await cannon(plain.url + path, c);
@@ -303,9 +311,9 @@ function report(all: BackendResult[]): void {
   const rows: string[] = [];
   const summary: Array<Record<string, unknown>> = [];
   rows.push(
-    '| back end | endpoint | conns | direct req/s | Tally req/s (vs direct) | coalesced req/s | cache on req/s (x direct) | direct p50 / p99 | Tally p50 / p99 | cache on p50 |',
+    '| back end | endpoint | conns | direct req/s | engine.query req/s | Tally req/s (vs direct) | coalesced req/s | cache on req/s (x direct) | direct p50 / p99 | Tally p50 / p99 | cache on p50 |',
   );
-  rows.push('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: |');
+  rows.push('| --- | --- | --: | --: | --: | --: | --: | --: | --: | --: | --: |');
   for (const r of all) {
     for (const c of CONNECTIONS) {
       const d = r.direct[c]!;
@@ -313,7 +321,7 @@ function report(all: BackendResult[]): void {
       const co = r.coalesced[c];
       const on = r.cacheOn[c]!;
       rows.push(
-        `| ${r.backend} | ${r.endpoint} | ${c} | ${d.rps.toFixed(0)} | ${off.rps.toFixed(0)} (${pct(off.rps / d.rps)}) | ${co ? co.rps.toFixed(0) : '-'} | ${on.rps.toFixed(0)} (${(on.rps / d.rps).toFixed(1)}x) | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(off.p50)} / ${ms(off.p99)} | ${ms(on.p50)} |`,
+        `| ${r.backend} | ${r.endpoint} | ${c} | ${d.rps.toFixed(0)} | ${r.viaEngine[c] ? r.viaEngine[c].rps.toFixed(0) : '-'} | ${off.rps.toFixed(0)} (${pct(off.rps / d.rps)}) | ${co ? co.rps.toFixed(0) : '-'} | ${on.rps.toFixed(0)} (${(on.rps / d.rps).toFixed(1)}x) | ${ms(d.p50)} / ${ms(d.p99)} | ${ms(off.p50)} / ${ms(off.p99)} | ${ms(on.p50)} |`,
       );
     }
     const d32 = r.direct[32]!;

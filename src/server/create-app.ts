@@ -8,7 +8,7 @@ import { presentedToken, TokenAuth } from './auth.ts';
 import { type Freshness, FreshnessTracker } from './freshness.ts';
 import { type HomePage, renderHomePage } from './home-page.ts';
 import { HttpError } from './http-error.ts';
-import { createLogger, type LogSink, redactUrl, silentLogger } from './logger.ts';
+import { createLogger, type Logger, type LogSink, redactUrl, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
 import { ResultCache } from './result-cache.ts';
@@ -42,6 +42,11 @@ export interface AppOptions {
    * the cost of each request alone (bench/endpoints.ts).
    */
   coalesce?: boolean;
+  /**
+   * More routes on the same app (the events API): called once, after the built-in routes, with
+   * the app's token checker, metrics registry and logger.
+   */
+  routes?: (app: Hono, ctx: { auth: TokenAuth; metrics: MetricsRegistry; logger: Logger }) => void;
 }
 
 const FORMATS = {
@@ -245,6 +250,7 @@ export function createApp(opts: AppOptions): Hono {
     return c.body(finishBody(value, fresh.seconds));
   });
 
+  opts.routes?.(app, { auth, metrics: registry, logger });
   app.all('/v0/pipes/:file', (c) =>
     c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405),
   );

@@ -263,3 +263,60 @@ function formatNumber(n: number): string {
   if (n === Number.NEGATIVE_INFINITY) return '-Inf';
   return String(n);
 }
+
+/** What `registerIngestMetrics` reads: the ingestion's own counters (src/ingest/ingestion.ts). */
+export interface IngestStatsView {
+  datasources: ReadonlyArray<{
+    name: string;
+    totals: { stored: number; quarantined: number; duplicates: number; skipped: number; failures: number };
+    kafka?: { topic: string; partitions: ReadonlyArray<{ partition: number; lag: number }> };
+  }>;
+}
+
+/**
+ * Series from the ingestion's counters, read at scrape time: rows stored, quarantined, dropped as
+ * duplicates and skipped (redelivered), failed flushes, and Kafka lag per partition.
+ * Call once with `() => ingestion.stats()`.
+ */
+export function registerIngestMetrics(registry: MetricsRegistry, stats: () => IngestStatsView): void {
+  const per = (pick: (t: IngestStatsView['datasources'][number]['totals']) => number) => () =>
+    stats().datasources.map((d) => ({ labels: { datasource: d.name }, value: pick(d.totals) }));
+  registry.collect(
+    'tally_ingest_rows_total',
+    'Rows stored, by data source',
+    'counter',
+    per((t) => t.stored),
+  );
+  registry.collect(
+    'tally_ingest_quarantined_total',
+    'Rows refused into the quarantine table, by data source',
+    'counter',
+    per((t) => t.quarantined),
+  );
+  registry.collect(
+    'tally_ingest_duplicates_total',
+    'Events dropped because their dedup key was already stored, by data source',
+    'counter',
+    per((t) => t.duplicates),
+  );
+  registry.collect(
+    'tally_ingest_skipped_total',
+    'Kafka messages skipped because they were handled before (redelivery), by data source',
+    'counter',
+    per((t) => t.skipped),
+  );
+  registry.collect(
+    'tally_ingest_flush_failures_total',
+    'Failed attempts to write a batch to ClickHouse, by data source',
+    'counter',
+    per((t) => t.failures),
+  );
+  registry.collect('tally_ingest_lag', 'Kafka messages behind the partition end', 'gauge', () =>
+    stats().datasources.flatMap((d) =>
+      (d.kafka?.partitions ?? []).map((p) => ({
+        labels: { datasource: d.name, topic: d.kafka!.topic, partition: String(p.partition) },
+        value: p.lag,
+      })),
+    ),
+  );
+}

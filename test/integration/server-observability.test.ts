@@ -278,6 +278,29 @@ forEachBackend('HTTP observability', (ctx) => {
       expect(m.get('tally_ingest_lag', { partition: '0' })).toBe(7);
     });
 
+    it('takes more routes (the events API) with the same tokens, metrics and logs', async () => {
+      const seen: Array<Record<string, unknown>> = [];
+      const extended = createApp({
+        state: holder,
+        tokens: [{ name: 'ops', value: 'admin-token', scope: 'admin' }],
+        log: (e) => seen.push(e),
+        routes: (a, { auth }) => {
+          a.post('/v0/extra', (c) => {
+            auth.check(c.req.header('authorization')?.slice(7), { kind: 'admin' });
+            return c.json({ ok: true });
+          });
+        },
+      });
+      expect((await extended.request('/v0/extra', { method: 'POST' })).status).toBe(401);
+      const ok = await extended.request('/v0/extra', {
+        method: 'POST',
+        headers: { authorization: 'Bearer admin-token' },
+      });
+      expect(await ok.json()).toEqual({ ok: true });
+      expect(seen.map((e) => e.status)).toEqual([401, 200]);
+      expect((await extended.request('/v0/pipes/by_kind.json', { method: 'PUT' })).status).toBe(405);
+    });
+
     it('needs an admin token when tokens are configured', async () => {
       const secured = createApp({
         state: holder,

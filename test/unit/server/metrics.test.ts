@@ -1,5 +1,11 @@
-import { describe, expect, it } from 'vitest';
-import { MetricsRegistry, serverMetrics } from '../../../src/server/metrics.ts';
+import { describe, expect, expectTypeOf, it } from 'vitest';
+import type { IngestStats } from '../../../src/ingest/ingestion.ts';
+import {
+  type IngestStatsView,
+  MetricsRegistry,
+  registerIngestMetrics,
+  serverMetrics,
+} from '../../../src/server/metrics.ts';
 import { parsePrometheus } from './prometheus-text.ts';
 
 describe('MetricsRegistry', () => {
@@ -60,5 +66,43 @@ describe('MetricsRegistry', () => {
     const p = parsePrometheus(r.render());
     expect(p.get('fine')).toBe(1);
     expect(p.samples.filter((s) => s.name === 'broken')).toEqual([]);
+  });
+});
+
+describe('registerIngestMetrics', () => {
+  it('takes what ingestion.stats() returns', () => {
+    expectTypeOf<IngestStats>().toExtend<IngestStatsView>();
+  });
+
+  it('reads the ingestion counters and Kafka lag at each scrape', () => {
+    const r = new MetricsRegistry();
+    let stored = 10;
+    registerIngestMetrics(r, () => ({
+      datasources: [
+        {
+          name: 'transactions',
+          totals: { stored, quarantined: 2, duplicates: 3, skipped: 4, failures: 0 },
+          kafka: {
+            topic: 'tx',
+            partitions: [
+              { partition: 0, lag: 5 },
+              { partition: 1, lag: 0 },
+            ],
+          },
+        },
+        { name: 'clicks', totals: { stored: 1, quarantined: 0, duplicates: 0, skipped: 0, failures: 1 } },
+      ],
+    }));
+    let p = parsePrometheus(r.render());
+    expect(p.get('tally_ingest_rows_total', { datasource: 'transactions' })).toBe(10);
+    expect(p.get('tally_ingest_quarantined_total', { datasource: 'transactions' })).toBe(2);
+    expect(p.get('tally_ingest_duplicates_total', { datasource: 'transactions' })).toBe(3);
+    expect(p.get('tally_ingest_skipped_total', { datasource: 'transactions' })).toBe(4);
+    expect(p.get('tally_ingest_flush_failures_total', { datasource: 'clicks' })).toBe(1);
+    expect(p.get('tally_ingest_lag', { datasource: 'transactions', partition: '0' })).toBe(5);
+    expect(p.types.get('tally_ingest_lag')).toBe('gauge');
+    stored = 15;
+    p = parsePrometheus(r.render());
+    expect(p.get('tally_ingest_rows_total', { datasource: 'transactions' })).toBe(15);
   });
 });
