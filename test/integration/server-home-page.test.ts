@@ -32,12 +32,21 @@ function ensureChromium(): { path?: string; reason?: string } {
   const t0 = performance.now();
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
   try {
-    execFileSync('apt-get', ['update', '-q'], { stdio: 'ignore', env, timeout: 600_000 });
-    execFileSync('apt-get', ['install', '-y', '-q', '--no-install-recommends', 'chromium'], {
+    execFileSync('apt-get', ['update', '-q', '-o', 'DPkg::Lock::Timeout=300'], {
       stdio: 'ignore',
       env,
-      timeout: 1_200_000,
+      timeout: 600_000,
     });
+    // Wait for another apt (an unattended upgrade) rather than fail on its lock.
+    execFileSync(
+      'apt-get',
+      ['install', '-y', '-q', '-o', 'DPkg::Lock::Timeout=300', '--no-install-recommends', 'chromium'],
+      {
+        stdio: 'ignore',
+        env,
+        timeout: 1_200_000,
+      },
+    );
   } catch (err) {
     return { reason: `apt-get install chromium failed: ${(err as Error).message.split('\n')[0]}` };
   }
