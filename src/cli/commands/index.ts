@@ -4,6 +4,7 @@ import { deployCliCommand } from './deploy-cli.ts';
 import { devCommand, serveCommand } from './dev.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
+import { testCommand } from './test.ts';
 
 /** Every `tally` command, in the order `tally --help` lists them. */
 export const COMMANDS: readonly Command[] = [
@@ -13,4 +14,5 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   servicesCliCommand,
   sqlCommand,
+  testCommand,
 ];

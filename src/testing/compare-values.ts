@@ -1,0 +1,82 @@
+/**
+ * How an expected value in a test file compares with a value in an endpoint's JSON answer.
+ * One rule beyond equality: a number equals a string holding the same number, because some
+ * ClickHouse versions quote 64-bit integers in JSON (`"transactions":"3"` on 18.16, `3` on 26.x)
+ * and a test file must pass on both. Two strings compare exactly ("007" is not "7").
+ */
+
+const NUMERIC = /^\s*-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+
+export function sameValue(expected: unknown, actual: unknown): boolean {
+  if (expected === actual) return true;
+  if (expected === null || actual === null || expected === undefined || actual === undefined) return false;
+  if (typeof expected === 'number' || typeof actual === 'number') {
+    return sameNumber(expected, actual);
+  }
+  if (Array.isArray(expected) || Array.isArray(actual)) {
+    if (!Array.isArray(expected) || !Array.isArray(actual) || expected.length !== actual.length) return false;
+    return expected.every((e, i) => sameValue(e, actual[i]));
+  }
+  if (typeof expected === 'object' && typeof actual === 'object') {
+    const ek = Object.keys(expected as object);
+    const ak = Object.keys(actual as object);
+    if (ek.length !== ak.length) return false;
+    return ek.every(
+      (k) =>
+        Object.hasOwn(actual as object, k) &&
+        sameValue((expected as Record<string, unknown>)[k], (actual as Record<string, unknown>)[k]),
+    );
+  }
+  return false;
+}
+
+function sameNumber(a: unknown, b: unknown): boolean {
+  const n = (v: unknown): number | undefined => {
+    if (typeof v === 'number') return v;
+    if (typeof v === 'string' && NUMERIC.test(v)) return Number(v);
+    return undefined;
+  };
+  const x = n(a);
+  const y = n(b);
+  if (x === undefined || y === undefined) return false;
+  if (x === y) return true;
+  // Integers beyond 2^53 written in full on one side: compare their digits.
+  if (typeof a === 'string' && typeof b === 'number') return sameBigDigits(a, b);
+  if (typeof b === 'string' && typeof a === 'number') return sameBigDigits(b, a);
+  return false;
+}
+
+function sameBigDigits(text: string, n: number): boolean {
+  const t = text.trim();
+  if (!/^-?\d+$/.test(t) || !Number.isInteger(n)) return false;
+  try {
+    return BigInt(t) === BigInt(n);
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `actual` has every column of `expected` with the same value (extra columns allowed). */
+export function rowIncludes(
+  expected: Readonly<Record<string, unknown>>,
+  actual: Readonly<Record<string, unknown>>,
+): boolean {
+  for (const k of Object.keys(expected)) {
+    if (!Object.hasOwn(actual, k) || !sameValue(expected[k], actual[k])) return false;
+  }
+  return true;
+}
+
+/** Whether two rows have the same columns with the same values. */
+export function rowEquals(
+  expected: Readonly<Record<string, unknown>>,
+  actual: Readonly<Record<string, unknown>>,
+): boolean {
+  return Object.keys(expected).length === Object.keys(actual).length && rowIncludes(expected, actual);
+}
+
+/** A value as printed in a diff: JSON, compact. */
+export function showValue(v: unknown): string {
+  if (v === undefined) return '(absent)';
+  return JSON.stringify(v);
+}
