@@ -3,14 +3,12 @@ import type { KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
 import { applyDeploy } from '../deploy/deploy.ts';
 import { type Problem, TallyError } from '../errors.ts';
-import type { SinkTotals } from '../ingest/datasource-sink.ts';
 import { type Ingestion, startIngestion } from '../ingest/ingestion.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
-import { TokenAuth } from '../server/auth.ts';
 import { createApp } from '../server/create-app.ts';
 import { registerEventsRoute } from '../server/events-route.ts';
-import { MetricsRegistry } from '../server/metrics.ts';
+import { MetricsRegistry, registerIngestMetrics } from '../server/metrics.ts';
 import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
 
@@ -68,16 +66,19 @@ export class Runtime {
   async start(): Promise<RunningServer> {
     const { project } = this.opts;
     this.ingestion = await this.startIngestion(project);
-    registerIngestMetrics(this.metrics, () => this.ingestion);
+    registerIngestMetrics(this.metrics, () => this.ingestion?.stats() ?? { datasources: [] });
     const app = createApp({
       state: this.holder,
       tokens: project.config.tokens,
       metrics: this.metrics,
       ...(this.opts.staleness ? { staleness: this.opts.staleness } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
+      routes: (a, { auth }) =>
+        registerEventsRoute(a, {
+          ingestion: () => this.ingestion,
+          check: (t, access) => auth.check(t, access),
+        }),
     });
-    const auth = new TokenAuth(project.config.tokens);
-    registerEventsRoute(app, { ingestion: () => this.ingestion, check: (t, a) => auth.check(t, a) });
     this.server = await startServer(
       app,
       this.opts.host ?? project.config.server.host,
@@ -132,39 +133,6 @@ export class Runtime {
 
 function datasourcesChanged(a: Project, b: Project): boolean {
   return JSON.stringify([...a.datasources.values()]) !== JSON.stringify([...b.datasources.values()]);
-}
-
-/** Rows stored, quarantined and dropped as duplicates, and consumer lag, read at scrape time. */
-function registerIngestMetrics(registry: MetricsRegistry, ingestion: () => Ingestion | undefined): void {
-  const stats = () => ingestion()?.stats().datasources ?? [];
-  const per = (pick: (t: SinkTotals) => number) => () =>
-    stats().map((d) => ({ labels: { datasource: d.name }, value: pick(d.totals) }));
-  registry.collect(
-    'tally_ingest_rows_total',
-    'Rows stored',
-    'counter',
-    per((t) => t.stored),
-  );
-  registry.collect(
-    'tally_ingest_quarantined_total',
-    'Rows sent to quarantine',
-    'counter',
-    per((t) => t.quarantined),
-  );
-  registry.collect(
-    'tally_ingest_duplicates_total',
-    'Duplicate events dropped',
-    'counter',
-    per((t) => t.duplicates),
-  );
-  registry.collect('tally_ingest_lag', 'Kafka messages behind the end of each partition', 'gauge', () =>
-    stats().flatMap((d) =>
-      (d.kafka?.partitions ?? []).map((p) => ({
-        labels: { datasource: d.name, topic: d.kafka?.topic ?? '', partition: String(p.partition) },
-        value: p.lag,
-      })),
-    ),
-  );
 }
 
 function versionOf(n: number): string {
