@@ -1,7 +1,9 @@
 import type { Command } from '../command.ts';
+import { appendCommand } from './append.ts';
 import { checkCommand } from './check.ts';
 import { deployCliCommand } from './deploy-cli.ts';
 import { devCommand, serveCommand } from './dev.ts';
+import { initCommand } from './init.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
 import { testCommand } from './test.ts';
@@ -12,7 +14,9 @@ export const COMMANDS: readonly Command[] = [
   deployCliCommand,
   devCommand,
   serveCommand,
-  servicesCliCommand,
-  sqlCommand,
   testCommand,
+  appendCommand,
+  sqlCommand,
+  initCommand,
+  servicesCliCommand,
 ];

@@ -1,13 +1,36 @@
+import { loadProject } from '../../project/load-project.ts';
 import type { Command } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
-import { table } from '../output.ts';
+import { openProject } from '../open-project.ts';
+import { paint, table } from '../output.ts';
+import { expandPipeTables, parseParamFlags } from '../pipe-tables.ts';
 
 export const sqlCommand: Command = {
   name: 'sql',
-  summary: 'run a SQL query on the project database and print the result',
-  usage: 'tally sql "<query>" [--format table|json|csv] [--project DIR]',
-  options: { format: { type: 'string', short: 'f' } },
-  help: 'Runs on the configured ClickHouse (the embedded engine by default), in the project database.',
+  summary: 'run a SQL query on the project database; pipe nodes read as tables (FROM pipe.node)',
+  usage: 'tally sql "<query>" [--param k=v ...] [--format table|json|csv] [--compile] [--project DIR]',
+  options: {
+    format: { type: 'string', short: 'f' },
+    param: { type: 'string', multiple: true },
+    compile: { type: 'boolean' },
+  },
+  help: [
+    'Runs on the configured ClickHouse (the embedded engine by default), in the project database.',
+    'A pipe node reads as a table: `SELECT * FROM balance.movements` runs the node `movements` of',
+    'the pipe `balance` as a subquery, and `FROM balance` its last node.',
+    '',
+    '  --param k=v        a param of the pipes the query reads (repeat for more); `pipe.k=v` for one',
+    '                     pipe only. Params not given take their default; a required one without a',
+    '                     default takes a sample value of its type (said on stderr).',
+    '  -f, --format F     table (default), json (the ClickHouse JSON answer) or csv (with a header)',
+    '  --json             the same as --format json',
+    '  --compile          print the query with the pipe nodes expanded; run nothing',
+    '',
+    'Examples:',
+    '  tally sql "SELECT count() FROM transactions"',
+    '  tally sql "SELECT * FROM balance.movements" --param account_id=6ad87cf1',
+    '  tally sql "SELECT * FROM active_subscriptions_from_events.current LIMIT 5" -f csv',
+  ].join('\n'),
   async run(ctx) {
     const query = ctx.args.join(' ').trim();
     if (!query) {
@@ -19,12 +42,51 @@ export const sqlCommand: Command = {
       ctx.io.err(`--format must be table, json or csv (got \`${format}\`)`);
       return 1;
     }
-    const engine = await openEngine(openConfig(ctx));
+    const params = parseParamFlags((ctx.flags.param as string[] | undefined) ?? []);
+    // The project is needed only to expand pipe nodes: a broken one does not stop plain SQL.
+    const project = needsProject(query, params.length)
+      ? loadProject(ctx.projectDir, { env: ctx.env }).project
+      : undefined;
+    if (!project && params.length > 0) openProject(ctx); // prints the problems and stops
+    if (!project && needsProject(query, 0)) {
+      ctx.io.err(
+        paint(
+          ctx.io,
+          'yellow',
+          'note: the project has problems (see `tally check`); pipe nodes are not expanded',
+        ),
+      );
+    }
+    const engine = await openEngine(project?.config ?? openConfig(ctx));
     try {
+      let sql = query;
+      if (project) {
+        const expanded = expandPipeTables(query, project, {
+          capabilities: engine.capabilities,
+          database: engine.database,
+          params,
+        });
+        sql = expanded.sql;
+        for (const u of expanded.uses) {
+          for (const p of u.sampled) {
+            ctx.io.err(
+              paint(
+                ctx.io,
+                'yellow',
+                `note: ${u.pipe}.${u.node} compiled with a sample value for the required param \`${p}\` (pass --param ${p}=...)`,
+              ),
+            );
+          }
+        }
+      }
+      if (ctx.flags.compile) {
+        ctx.io.out(sql);
+        return 0;
+      }
       if (format === 'csv') {
-        ctx.io.out((await engine.text(query, 'CSVWithNames')).trimEnd());
+        ctx.io.out((await engine.text(sql, 'CSVWithNames')).trimEnd());
       } else {
-        const res = await engine.query(query);
+        const res = await engine.query(sql);
         if (format === 'json') ctx.io.out(JSON.stringify(res, null, 2));
         else {
           const names = res.meta.map((m) => m.name);
@@ -45,6 +107,11 @@ export const sqlCommand: Command = {
     }
   },
 };
+
+/** Whether the query may read a pipe: it has a FROM/JOIN/IN, or --param was given. */
+function needsProject(query: string, params: number): boolean {
+  return params > 0 || /\b(from|join|in)\b/i.test(query);
+}
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';

@@ -1,0 +1,184 @@
+/**
+ * Rows for `tally append`, from NDJSON or CSV text, as JSON event texts with the line each
+ * started on (so a refused row can be named by line). CSV rows become JSON objects keyed by the
+ * data source's JSON paths, so they go through the same row parser as any event.
+ */
+import { TallyError } from '../errors.ts';
+import type { Column, DataSource } from '../project/model.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
+
+export interface InputEvent {
+  /** 1-based line of the file where the row starts. */
+  line: number;
+  /** The event as JSON text. */
+  text: string;
+  /** Why the row cannot be read as an event at all (a CSV row with too many cells). */
+  error?: string;
+}
+
+export type InputFormat = 'ndjson' | 'csv';
+
+/** One event per non-empty line. */
+export function ndjsonEvents(text: string): InputEvent[] {
+  const out: InputEvent[] = [];
+  const lines = text.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!.replace(/\r$/, '');
+    if (line.trim() !== '') out.push({ line: i + 1, text: line });
+  }
+  return out;
+}
+
+/**
+ * CSV with a header row (RFC 4180: `"` quotes, `""` inside quotes, newlines inside quotes). Each
+ * header names a column (or the column's JSON path: `$.a.b` or `a.b`). An empty unquoted cell is
+ * absent, so the column's default applies (NULL for a Nullable column); `""` is an empty string.
+ * Bool cells take true/false/1/0; Array cells are JSON (`[1,2]`); other cells stay text, which the
+ * row parser reads as the column's type.
+ */
+export function csvEvents(text: string, ds: DataSource, file: string): InputEvent[] {
+  const records = parseCsv(text);
+  const header = records.shift();
+  if (!header) return [];
+  const targets = header.cells.map((h, i) => {
+    const name = h.value.trim();
+    const col = ds.columns.find(
+      (c) => c.name === name || (c.json && (c.json.text === name || c.json.text === `$.${name}`)),
+    );
+    if (!col?.json) {
+      const known = ds.columns.filter((c) => c.json).map((c) => c.name);
+      throw new TallyError(
+        'unknown-column',
+        `${file}:${header.line}: CSV column ${i + 1} \`${name}\` is not a column of \`${ds.name}\`${didYouMean(name, known)}`,
+        { hint: `the header names columns: ${known.join(', ')}` },
+      );
+    }
+    return col;
+  });
+  const out: InputEvent[] = [];
+  for (const r of records) {
+    if (r.cells.length === 1 && r.cells[0]!.value === '' && !r.cells[0]!.quoted) continue; // a blank line
+    if (r.cells.length > targets.length) {
+      out.push({
+        line: r.line,
+        text: '',
+        error: `${r.cells.length} cells for ${targets.length} header columns`,
+      });
+      continue;
+    }
+    const event: Record<string, unknown> = {};
+    r.cells.forEach((cell, i) => {
+      if (cell.value === '' && !cell.quoted) return;
+      const col = targets[i]!;
+      setPath(event, col.json!.segments, cellValue(cell.value, col));
+    });
+    out.push({ line: r.line, text: JSON.stringify(event) });
+  }
+  return out;
+}
+
+function cellValue(v: string, col: Column): unknown {
+  const inner = unwrap(col.type.name === 'Nullable' ? col.type.args[0] : col.type);
+  if (inner === 'Bool') {
+    if (/^(true|1)$/i.test(v)) return true;
+    if (/^(false|0)$/i.test(v)) return false;
+    return v;
+  }
+  if (inner === 'Array' || inner === 'Tuple' || inner === 'Map') {
+    try {
+      return JSON.parse(v);
+    } catch {
+      return v;
+    }
+  }
+  return v;
+}
+
+function unwrap(
+  arg: DataSource['columns'][number]['type']['args'][number] | Column['type'] | undefined,
+): string {
+  if (!arg) return '';
+  if ('kind' in arg) return arg.kind === 'type' ? unwrap(arg.type) : '';
+  if (arg.name === 'LowCardinality') return unwrap(arg.args[0]);
+  return arg.name;
+}
+
+function setPath(target: Record<string, unknown>, path: readonly (string | number)[], value: unknown): void {
+  if (path.length === 0) return;
+  let o: Record<string | number, unknown> = target;
+  for (let i = 0; i < path.length - 1; i++) {
+    const seg = path[i]!;
+    const next = o[seg];
+    if (next === null || typeof next !== 'object') {
+      const fresh = (typeof path[i + 1] === 'number' ? [] : {}) as Record<string | number, unknown>;
+      o[seg] = fresh as unknown;
+      o = fresh;
+    } else o = next as Record<string | number, unknown>;
+  }
+  o[path[path.length - 1]!] = value;
+}
+
+interface CsvCell {
+  value: string;
+  quoted: boolean;
+}
+
+interface CsvRecord {
+  line: number;
+  cells: CsvCell[];
+}
+
+/** RFC 4180 records, each with the line it starts on. */
+export function parseCsv(text: string): CsvRecord[] {
+  const records: CsvRecord[] = [];
+  let line = 1;
+  let i = 0;
+  const n = text.length;
+  if (text.charCodeAt(0) === 0xfeff) i = 1; // a byte-order mark
+  while (i < n) {
+    const start = line;
+    const cells: CsvCell[] = [];
+    for (;;) {
+      let value = '';
+      let quoted = false;
+      if (text[i] === '"') {
+        quoted = true;
+        i++;
+        for (;;) {
+          if (i >= n) throw new TallyError('invalid-csv', `line ${start}: a quoted cell is not closed`);
+          const c = text[i]!;
+          if (c === '"') {
+            if (text[i + 1] === '"') {
+              value += '"';
+              i += 2;
+              continue;
+            }
+            i++;
+            break;
+          }
+          if (c === '\n') line++;
+          value += c;
+          i++;
+        }
+        while (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') i++; // junk after a quote
+      } else {
+        const from = i;
+        while (i < n && text[i] !== ',' && text[i] !== '\n' && text[i] !== '\r') i++;
+        value = text.slice(from, i);
+      }
+      cells.push({ value, quoted });
+      if (text[i] === ',') {
+        i++;
+        continue;
+      }
+      if (text[i] === '\r') i++;
+      if (text[i] === '\n') {
+        i++;
+        line++;
+      }
+      break;
+    }
+    records.push({ line: start, cells });
+  }
+  return records;
+}

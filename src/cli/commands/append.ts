@@ -1,0 +1,365 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { SASLOptions } from 'kafkajs';
+import type { Engine } from '../../clickhouse/engine.ts';
+import type { Config, KafkaConfig } from '../../config/config.ts';
+import { isTallyError, TallyError } from '../../errors.ts';
+import { type Ingestion, startIngestion } from '../../ingest/ingestion.ts';
+import { compileRowParser } from '../../ingest/row-parser.ts';
+import type { DataSource, Project } from '../../project/model.ts';
+import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
+import { didYouMean } from '../../util/did-you-mean.ts';
+import { csvEvents, type InputFormat, ndjsonEvents } from '../append-input.ts';
+import type { Command, CommandContext } from '../command.ts';
+import { openEngine } from '../open.ts';
+import { openProject } from '../open-project.ts';
+import { paint } from '../output.ts';
+
+/** Rows sent per call (Kafka produce, ClickHouse insert or HTTP request). */
+const CHUNK = 10_000;
+/** Refused rows listed by line; the rest are counted. */
+const REFUSED_SHOWN = 20;
+/** Below this many rows no progress bar is drawn. */
+const PROGRESS_MIN = 20_000;
+
+export const appendCommand: Command = {
+  name: 'append',
+  summary: 'append events to a data source from a file or stdin (NDJSON or CSV)',
+  usage: 'tally append <data source> [--file F] [--format ndjson|csv] [--dry-run] [--project DIR] [--json]',
+  options: {
+    file: { type: 'string', short: 'f' },
+    format: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+  },
+  help: [
+    'Checks every row against the data source schema first; a bad row is reported with its line',
+    'and not sent. Then sends the good rows: to the data source Kafka topic when it has one and',
+    'Kafka answers (the consumer stores them, dropping duplicates on dedup_key), else straight',
+    'into ClickHouse through the ingestion path (dedup and quarantine apply). When `tally dev` holds',
+    'the embedded engine, the rows go through its events API instead.',
+    '',
+    '  -f, --file F       the rows (default: stdin; `-` is stdin too)',
+    '  --format FORMAT    ndjson (one JSON event per line) or csv (a header row naming the',
+    '                     columns); default from the file extension, else ndjson',
+    '  --dry-run          check the rows only; send nothing',
+    '  --json             the summary as JSON: { sent, refused, duplicates, quarantined, via }',
+    '',
+    'Events are never updated or deleted: to correct one, append a compensating event (a refund',
+    'that reverses a payment); see docs/cli.md. Exit code 1 when any row was refused.',
+  ].join('\n'),
+  async run(ctx) {
+    return runAppend(ctx);
+  },
+};
+
+interface Summary {
+  datasource: string;
+  via: 'kafka' | 'clickhouse' | 'events-api' | 'none';
+  target: string;
+  rows: number;
+  sent: number;
+  refused: number;
+  /** Known when written through ingestion (Kafka: the consumer drops them later). */
+  duplicates: number | null;
+  quarantined: number | null;
+  refused_rows: Array<{ line: number; reason: string }>;
+  ms: number;
+  note?: string;
+}
+
+async function runAppend(ctx: CommandContext): Promise<number> {
+  const { io } = ctx;
+  const t0 = performance.now();
+  const [name, ...extra] = ctx.args;
+  if (!name) {
+    io.err('tally append needs a data source: tally append <data source> --file events.ndjson');
+    return 1;
+  }
+  if (extra.length > 0) {
+    io.err(`tally append takes one data source; unexpected \`${extra.join(' ')}\` (use --file for the rows)`);
+    return 1;
+  }
+  const project = openProject(ctx, { quietWarnings: true });
+  const ds = project.datasources.get(name);
+  if (!ds) {
+    io.err(
+      paint(
+        io,
+        'red',
+        `error: no data source named \`${name}\`${didYouMean(name, project.datasources.keys())}`,
+      ),
+    );
+    io.err(`data sources: ${[...project.datasources.keys()].join(', ')}`);
+    return 1;
+  }
+  const file = typeof ctx.flags.file === 'string' && ctx.flags.file !== '-' ? ctx.flags.file : undefined;
+  const format = inputFormat(ctx, file);
+  const where = file ?? 'stdin';
+  const text = file ? readInput(resolve(file)) : await readStdin();
+
+  // Check every row locally first: bad rows are named by line and never sent.
+  const parser = compileRowParser(ds);
+  const events = format === 'csv' ? csvEvents(text, ds, where) : ndjsonEvents(text);
+  const good: string[] = [];
+  const refused: Summary['refused_rows'] = [];
+  for (const e of events) {
+    const reason = e.error ?? rowProblem(parser.parse(e.text));
+    if (reason === undefined) good.push(e.text);
+    else refused.push({ line: e.line, reason });
+  }
+
+  const summary: Summary = {
+    datasource: name,
+    via: 'none',
+    target: '',
+    rows: events.length,
+    sent: 0,
+    refused: refused.length,
+    duplicates: null,
+    quarantined: null,
+    refused_rows: refused,
+    ms: 0,
+  };
+  if (!ctx.json) {
+    for (const r of refused.slice(0, REFUSED_SHOWN))
+      io.err(paint(io, 'red', `${where}:${r.line}: ${r.reason}`));
+    if (refused.length > REFUSED_SHOWN)
+      io.err(paint(io, 'red', `... and ${refused.length - REFUSED_SHOWN} more refused rows`));
+  }
+  if (good.length > 0 && !ctx.flags['dry-run']) await send(ctx, project, ds, good, summary);
+  summary.ms = Math.round(performance.now() - t0);
+  printSummary(ctx, summary, Boolean(ctx.flags['dry-run']));
+  return refused.length > 0 ? 1 : 0;
+}
+
+function inputFormat(ctx: CommandContext, file: string | undefined): InputFormat {
+  const given = ctx.flags.format;
+  if (given === undefined) return file?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson';
+  if (given === 'ndjson' || given === 'csv') return given;
+  throw new TallyError('invalid-flag', `--format must be ndjson or csv (got \`${String(given)}\`)`);
+}
+
+function readInput(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new TallyError(
+      'unreadable-file',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+async function readStdin(): Promise<string> {
+  if (process.stdin.isTTY) {
+    throw new TallyError('no-input', 'no rows: give --file F, or pipe NDJSON or CSV on stdin');
+  }
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+function rowProblem(row: ReturnType<ReturnType<typeof compileRowParser>['parse']>): string | undefined {
+  if (row.ok) return undefined;
+  return row.problems.map((p) => (p.column ? `${p.column}: ${p.message}` : p.message)).join('; ');
+}
+
+/** Kafka when the data source has a topic and a broker answers; else ClickHouse through ingestion. */
+async function send(
+  ctx: CommandContext,
+  project: Project,
+  ds: DataSource,
+  rows: string[],
+  s: Summary,
+): Promise<void> {
+  const config = project.config;
+  let kafka = ds.kafka && (await kafkaReachable(config.kafka.brokers)) ? config.kafka : undefined;
+  if (kafka && ds.kafka && !(await topicExists(kafka, ds.kafka.topic))) {
+    // A topic nobody created yet: write through ClickHouse rather than create it.
+    s.note = `Kafka topic ${ds.kafka.topic} does not exist on ${kafka.brokers.join(', ')}; written through ClickHouse`;
+    kafka = undefined;
+  }
+  let engine: Engine;
+  try {
+    engine = await openEngine(config);
+  } catch (err) {
+    // The embedded engine opens one data folder per process: `tally dev` may hold it.
+    if (!config.clickhouse.url && isTallyError(err) && err.code.startsWith('embedded')) {
+      const url = `http://${config.server.host}:${config.server.port}`;
+      if (await answers(`${url}/health`)) return sendToServer(ctx, config, url, ds, rows, s);
+    }
+    throw err;
+  }
+  let ingestion: Ingestion | undefined;
+  try {
+    ingestion = await startIngestion(project, engine, kafka, { consume: false, datasources: [ds.name] });
+    if (!ingestion.datasourceNames().includes(ds.name)) {
+      const why = ingestion.stats().datasources.find((d) => d.name === ds.name)?.error;
+      throw new TallyError(
+        'ingest-unavailable',
+        `data source \`${ds.name}\` takes no events: ${why ?? 'not ready'}`,
+      );
+    }
+    const viaKafka = kafka !== undefined && ingestion.viaKafka(ds.name);
+    const bar = progress(ctx, rows.length);
+    for (let i = 0; i < rows.length; i += CHUNK) {
+      const chunk = rows.slice(i, i + CHUNK);
+      if (viaKafka) {
+        await ingestion.produce(ds.name, chunk);
+        s.sent += chunk.length;
+        bar(i + chunk.length);
+        continue;
+      }
+      const r = await ingestion.append(ds.name, chunk, {
+        requestId: `tally-append:${process.pid}:${i}`,
+        source: 'append',
+      });
+      s.sent += r.successful_rows;
+      s.duplicates = (s.duplicates ?? 0) + r.duplicate_rows;
+      s.quarantined = (s.quarantined ?? 0) + r.quarantined_rows;
+      bar(i + chunk.length);
+    }
+    s.via = viaKafka ? 'kafka' : 'clickhouse';
+    s.target = viaKafka ? `Kafka topic ${ds.kafka!.topic}` : `${ds.name} on ${engine.description}`;
+    bar(-1);
+  } finally {
+    await ingestion?.stop();
+    await engine.close();
+  }
+}
+
+/** Through a running Tally's events API (`POST /v0/events?wait=true`): stored when it answers. */
+async function sendToServer(
+  ctx: CommandContext,
+  config: Config,
+  url: string,
+  ds: DataSource,
+  rows: string[],
+  s: Summary,
+): Promise<void> {
+  const token = config.tokens.find(
+    (t) =>
+      t.scope === 'admin' || (t.scope === 'append' && (!t.datasources || t.datasources.includes(ds.name))),
+  );
+  s.via = 'events-api';
+  s.target = `${ds.name} through the Tally server at ${url}`;
+  s.duplicates = 0;
+  s.quarantined = 0;
+  const bar = progress(ctx, rows.length);
+  for (let i = 0; i < rows.length; i += CHUNK) {
+    const chunk = rows.slice(i, i + CHUNK);
+    const res = await fetch(`${url}/v0/events?name=${encodeURIComponent(ds.name)}&wait=true`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/x-ndjson',
+        ...(token ? { authorization: `Bearer ${token.value}` } : {}),
+      },
+      body: `${chunk.join('\n')}\n`,
+    });
+    const body = (await res.json().catch(() => ({}))) as Record<string, unknown>;
+    if (!res.ok) {
+      throw new TallyError(
+        'append-failed',
+        `the Tally server at ${url} answered ${res.status}: ${String(body.error ?? '')}`,
+        {
+          exitCode: res.status < 500 ? 1 : 2,
+          hint:
+            s.sent > 0
+              ? `${s.sent} rows were stored before; appending them again is harmless with a dedup_key`
+              : undefined,
+        },
+      );
+    }
+    s.sent += Number(body.successful_rows ?? 0);
+    s.duplicates += Number(body.duplicate_rows ?? 0);
+    s.quarantined += Number(body.quarantined_rows ?? 0);
+    bar(i + chunk.length);
+  }
+  bar(-1);
+}
+
+/** Whether the broker has the topic (producing to a missing one only retries until a timeout). */
+async function topicExists(config: KafkaConfig, topic: string): Promise<boolean> {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const kafka = new Kafka({
+    clientId: config.clientId,
+    brokers: config.brokers,
+    ssl: config.ssl,
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 3000,
+    retry: { retries: 1 },
+    ...(config.sasl ? { sasl: config.sasl as SASLOptions } : {}),
+  });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    return (await admin.listTopics()).includes(topic);
+  } catch {
+    return true; // unknown: let the produce say what is wrong
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
+
+async function answers(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    await res.body?.cancel();
+    return res.status < 500;
+  } catch {
+    return false;
+  }
+}
+
+/** A progress bar on stderr, only on a terminal and for big inputs; `done < 0` clears it. */
+function progress(ctx: CommandContext, total: number): (done: number) => void {
+  if (ctx.json || total < PROGRESS_MIN || !process.stderr.isTTY) return () => {};
+  const width = 30;
+  const t0 = performance.now();
+  return (done) => {
+    if (done < 0) {
+      process.stderr.write('\r\u001b[K');
+      return;
+    }
+    const f = Math.min(1, done / total);
+    const filled = Math.round(f * width);
+    const rate = done / Math.max(0.001, (performance.now() - t0) / 1000);
+    process.stderr.write(
+      `\r[${'#'.repeat(filled)}${'-'.repeat(width - filled)}] ${Math.round(f * 100)}% ${done.toLocaleString('en')}/${total.toLocaleString('en')} rows, ${Math.round(rate).toLocaleString('en')}/s`,
+    );
+  };
+}
+
+function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
+  const { io } = ctx;
+  if (ctx.json) {
+    io.out(JSON.stringify({ ...s, dry_run: dryRun }, null, 2));
+    return;
+  }
+  const parts = [`${s.sent} sent`, `${s.refused} refused`];
+  if (s.duplicates !== null) parts.push(`${s.duplicates} duplicates dropped`);
+  if (s.quarantined) parts.push(`${s.quarantined} quarantined`);
+  const rows = `${s.rows} row${s.rows === 1 ? '' : 's'}`;
+  if (dryRun) {
+    const ok = s.refused === 0;
+    io.out(
+      paint(
+        io,
+        ok ? 'green' : 'red',
+        `${ok ? '✓' : '✗'} dry run: ${rows} checked, ${s.rows - s.refused} good, ${s.refused} refused; nothing sent`,
+      ),
+    );
+    return;
+  }
+  if (s.note) io.out(paint(io, 'yellow', s.note));
+  const to = s.via === 'none' ? s.datasource : s.target;
+  const ok = s.refused === 0;
+  io.out(
+    paint(io, ok ? 'green' : 'red', `${ok ? '✓' : '✗'} ${rows} to ${to}: ${parts.join(', ')} (${s.ms} ms)`),
+  );
+  if (s.via === 'kafka') {
+    io.out(
+      paint(io, 'dim', 'the consumer stores them (and drops duplicates on dedup_key) as it reads the topic'),
+    );
+  }
+}

@@ -1,0 +1,79 @@
+import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative, resolve } from 'node:path';
+import { TallyError } from '../../errors.ts';
+import { scaffoldFiles } from '../../init/scaffold.ts';
+import type { Command } from '../command.ts';
+import { paint } from '../output.ts';
+
+export const initCommand: Command = {
+  name: 'init',
+  summary: 'create a new project: a data source, a pipe, an endpoint, a test and a fixture',
+  usage: 'tally init [DIR] [--force] [--project DIR]',
+  options: { force: { type: 'boolean' } },
+  help: [
+    'Writes a minimal working project into DIR (default: the current folder, or --project):',
+    'tally.yaml, datasources/events.datasource.yaml, pipes/user_totals.pipe.yaml,',
+    'endpoints/user_totals.endpoint.yaml, endpoints/user_totals.test.yaml, fixtures/events.ndjson',
+    'and .gitignore. `tally check`, `tally test` and `tally dev` work on it at once.',
+    '',
+    '  --force   write into a folder that is not empty (files of the same names are replaced,',
+    '            other files are left alone)',
+  ].join('\n'),
+  async run(ctx) {
+    if (ctx.args.length > 1) {
+      ctx.io.err(`tally init takes one folder; unexpected \`${ctx.args.slice(1).join(' ')}\``);
+      return 1;
+    }
+    const dir = resolve(ctx.projectDir, ctx.args[0] ?? '.');
+    if (existsSync(dir) && !statSync(dir).isDirectory()) {
+      throw new TallyError('not-a-folder', `${dir} is a file, not a folder`);
+    }
+    const present = existsSync(dir) ? readdirSync(dir).filter((f) => f !== '.git') : [];
+    if (present.length > 0 && !ctx.flags.force) {
+      throw new TallyError(
+        'folder-not-empty',
+        `${dir} is not empty (${describe(present)}); nothing was written`,
+        {
+          hint: 'choose an empty or new folder (tally init DIR), or add --force to write beside what is there',
+        },
+      );
+    }
+    const name = projectName(basename(dir));
+    const files = scaffoldFiles(name);
+    const written: string[] = [];
+    const replaced: string[] = [];
+    for (const [rel, text] of Object.entries(files)) {
+      const path = join(dir, rel);
+      if (existsSync(path)) replaced.push(rel);
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, text);
+      written.push(rel);
+    }
+    const rel = relative(process.cwd(), dir);
+    const where = rel === '' ? '.' : rel.startsWith('..') ? dir : rel;
+    if (ctx.json) {
+      ctx.io.out(JSON.stringify({ ok: true, dir, name, files: written, replaced }, null, 2));
+      return 0;
+    }
+    ctx.io.out(paint(ctx.io, 'green', `✓ created the project \`${name}\` in ${where}`));
+    for (const rel of written)
+      ctx.io.out(`  ${rel}${replaced.includes(rel) ? paint(ctx.io, 'yellow', ' (replaced)') : ''}`);
+    const cd = where === '.' ? '' : `cd ${where} && `;
+    ctx.io.out('');
+    ctx.io.out('Next:');
+    ctx.io.out(`  ${cd}tally test     run the endpoint tests on the fixtures`);
+    ctx.io.out(`  ${cd}tally dev      serve http://127.0.0.1:7070/v0/pipes/user_totals.json?user_id=u1`);
+    return 0;
+  },
+};
+
+/** The folder's name as a project name: letters, digits, `-` and `_`. */
+function projectName(folder: string): string {
+  const n = folder.replace(/[^A-Za-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '');
+  return n || 'my-project';
+}
+
+function describe(entries: readonly string[]): string {
+  const shown = entries.slice(0, 3).join(', ');
+  return entries.length > 3 ? `${shown} and ${entries.length - 3} more` : shown;
+}
