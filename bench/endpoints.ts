@@ -16,7 +16,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
@@ -72,6 +72,7 @@ interface BackendResult {
   latency: { directP50: number; tallyP50: number; added: number };
 }
 
+const loadBefore = loadavg()[0]!;
 const results: BackendResult[] = [];
 for (const backend of BACKENDS) results.push(...(await benchBackend(backend)));
 report(results);
@@ -355,7 +356,16 @@ function report(all: BackendResult[]): void {
   }
   const sha = gitSha();
   const date = new Date().toISOString().slice(0, 10);
-  const out = { bench: 'endpoints', date, sha, quick: QUICK, durationS: DURATION, results: all, summary };
+  const out = {
+    bench: 'endpoints',
+    date,
+    sha,
+    quick: QUICK,
+    durationS: DURATION,
+    load,
+    results: all,
+    summary,
+  };
   const dir = join(REPO, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const file = join(dir, `${date}-${sha}-endpoints.json`);
