@@ -340,8 +340,9 @@ function report(all: BackendResult[]): void {
       goals,
     });
   }
+  const loadAverage = { before: loadBefore, after: loadavg()[0]! };
   console.log(
-    `\n${DURATION} s per run, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}\n`,
+    `\n${DURATION} s per run, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}, load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after (2 cores)\n`,
   );
   console.log(rows.join('\n'));
   console.log('');
@@ -362,7 +363,7 @@ function report(all: BackendResult[]): void {
     sha,
     quick: QUICK,
     durationS: DURATION,
-    load,
+    loadAverage,
     results: all,
     summary,
   };
