@@ -62,7 +62,7 @@ const CASE_KEYS = ['name', 'endpoint', 'params', 'token', 'skip', 'expected'] as
 const EXPECTED_KEYS = ['status', 'error', 'rows', 'ordered', 'contains', 'row_count'] as const;
 
 /**
- * Reads one test file. The endpoint of a case defaults to the file's name (`balance.test.yaml`
+ * Reads one test file (undefined when it is not a list of cases at all). The endpoint of a case defaults to the file's name (`balance.test.yaml`
  * tests `balance`). Whether endpoints, params and tokens exist is checked by checkTestFiles,
  * which sees the project.
  */
@@ -88,25 +88,30 @@ export function readTestFile(file: string, text: string, problems: Problem[]): T
   const stem = baseName(file).slice(0, -TEST_FILE_SUFFIX.length);
   const names = new Map<string, SourceLocation>();
   (yf.root.items as Node[]).forEach((node, index) => {
+    const name = peekName(node);
+    if (name !== undefined) {
+      const seen = names.get(name);
+      if (seen) {
+        r.error(
+          caseNameNode(node),
+          'duplicate-test',
+          `two cases are named \`${name}\` (the other is at line ${seen.line})`,
+        );
+      } else names.set(name, r.loc(node));
+    }
     const c = readCase(r, node, index, stem);
-    if (!c) return;
-    const seen = names.get(c.name);
-    if (seen) {
-      r.error(
-        caseNameNode(node),
-        'duplicate-test',
-        `two cases are named \`${c.name}\` (the other is at line ${seen.line})`,
-      );
-    } else names.set(c.name, c.loc);
-    out.cases.push(c);
+    if (c) out.cases.push(c);
   });
-  return problems.slice(before).some((p) => p.severity === 'error') ? undefined : out;
+  // Cases with problems are left out; the rest are returned so they can be checked against the
+  // project too, and every problem reported in one go.
+  return out;
 }
 
 function readCase(r: YamlReader, node: Node, index: number, stem: string): TestCase | undefined {
-  const m = r.map(node, `test case ${index + 1}`, CASE_KEYS);
-  if (!m) return undefined;
   const errorsBefore = countErrors(r);
+  const peeked = peekName(node);
+  const m = r.map(node, peeked !== undefined ? `case \`${peeked}\`` : `test case ${index + 1}`, CASE_KEYS);
+  if (!m) return undefined;
   const nameNode = m.require('name');
   const name = nameNode === undefined ? undefined : r.string(nameNode, 'name');
   if (name !== undefined && name.trim() === '') r.error(nameNode, 'invalid-test', 'name must not be empty');
@@ -282,6 +287,12 @@ export function toValue(node: Node | null | undefined): TestValue {
     return out;
   }
   return null;
+}
+
+/** The case's name when it is written as a string, before the case is read. */
+function peekName(node: Node): string | undefined {
+  const n = caseNameNode(node);
+  return n !== node && isScalar(n) && typeof n.value === 'string' ? n.value : undefined;
 }
 
 function caseNameNode(node: Node): Node {

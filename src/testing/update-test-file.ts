@@ -1,5 +1,5 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isMap, isSeq, parseDocument, type YAMLMap, type YAMLSeq } from 'yaml';
+import { isMap, isScalar, isSeq, type Node, parseDocument, visit, type YAMLMap, type YAMLSeq } from 'yaml';
 import { TallyError } from '../errors.ts';
 import type { TestValue } from './test-file.ts';
 
@@ -31,6 +31,7 @@ export function updateTestFile(path: string, readText: string, updates: readonly
     if (!isMap(expected)) continue;
     for (const [key, value] of Object.entries(u.set)) {
       const node = doc.createNode(value);
+      quoteDates(node);
       if (isSeq(node) && (key === 'rows' || key === 'contains')) {
         for (const item of node.items) if (isMap(item)) (item as YAMLMap).flow = true;
         // An empty list reads better as `[]` than as a dangling key.
@@ -40,4 +41,17 @@ export function updateTestFile(path: string, readText: string, updates: readonly
     }
   }
   writeFileSync(path, doc.toString({ lineWidth: 0 }));
+}
+
+/**
+ * Dates and times in double quotes: YAML 1.2 reads them as strings either way, but YAML 1.1
+ * tools (and readers) take a bare `2024-03-13 09:17:28` for a timestamp.
+ */
+function quoteDates(node: Node): void {
+  visit(node, {
+    Scalar(_key, s) {
+      if (isScalar(s) && typeof s.value === 'string' && /^\d{4}-\d{2}-\d{2}/.test(s.value))
+        s.type = 'QUOTE_DOUBLE';
+    },
+  });
 }

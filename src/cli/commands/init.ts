@@ -28,7 +28,11 @@ export const initCommand: Command = {
     if (existsSync(dir) && !statSync(dir).isDirectory()) {
       throw new TallyError('not-a-folder', `${dir} is a file, not a folder`);
     }
-    const present = existsSync(dir) ? readdirSync(dir).filter((f) => f !== '.git') : [];
+    const present = existsSync(dir)
+      ? readdirSync(dir)
+          .filter((f) => f !== '.git')
+          .sort()
+      : [];
     if (present.length > 0 && !ctx.flags.force) {
       throw new TallyError(
         'folder-not-empty',

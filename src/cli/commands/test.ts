@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sortProblems } from '../../config/load-config.ts';
 import { formatLocation, type Problem } from '../../errors.ts';
 import { updatedExpectation } from '../../testing/check-answer.ts';
 import { checkTestFiles } from '../../testing/check-test-files.ts';
@@ -47,6 +48,7 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
     if (f) files.push(f);
   }
   checkTestFiles(project, files, problems);
+  problems.splice(0, problems.length, ...sortProblems(problems));
   const errors = problems.filter((p) => p.severity === 'error');
   if (ctx.json && errors.length > 0) {
     io.out(JSON.stringify({ ok: false, problems }, null, 2));

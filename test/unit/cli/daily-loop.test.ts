@@ -1,0 +1,205 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { COMMANDS } from '../../../src/cli/commands/index.ts';
+import { runMain } from '../../../src/cli/main.ts';
+import { captureOutput } from '../../support/capture-output.ts';
+import { removeProjects, writeProject } from '../project/write-project.ts';
+
+// `tally test`, `append`, `sql`, `init` and help: the failure modes that stop before ClickHouse.
+const REPO = join(import.meta.dirname, '..', '..', '..');
+
+async function run(argv: string[], cwd = REPO) {
+  const io = captureOutput();
+  const code = await runMain(argv, { io, env: {}, cwd });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+/** The example project without its tests, plus `files`. */
+function example(files: Record<string, string>): string {
+  const copy: Record<string, string> = {};
+  for (const dir of ['datasources', 'pipes', 'endpoints']) {
+    for (const f of readdirSync(join(REPO, dir))) {
+      if (!f.endsWith('.test.yaml')) copy[`${dir}/${f}`] = readFileSync(join(REPO, dir, f), 'utf8');
+    }
+  }
+  return writeProject({ ...copy, 'tally.yaml': 'name: copy\n', ...files });
+}
+
+afterAll(removeProjects);
+
+describe('tally test: problems found before anything runs', () => {
+  it('reports a bad test file with file:line:col and exits 1, running nothing', async () => {
+    const dir = example({
+      'endpoints/balance.test.yaml': [
+        '- name: now',
+        '  params: { acount_id: x }',
+        '  expected: { rows: [] }',
+        '- name: typo',
+        '  expectd: { rows: [] }',
+      ].join('\n'),
+    });
+    const r = await run(['test', '--project', dir]);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      'endpoints/balance.test.yaml:2:13: error: endpoint `balance` has no param `acount_id` (did you mean `account_id`?) (its params: account_id, as_of) [unknown-param]',
+      'endpoints/balance.test.yaml:4:3: error: case `typo` needs `expected` [missing-key]',
+      'endpoints/balance.test.yaml:5:3: error: unknown key `expectd` in case `typo` (did you mean `expected`?) (allowed keys: name, endpoint, params, token, skip, expected) [unknown-key]',
+      '✗ 3 problems in the test files; no test ran',
+    ]);
+    expect(r.out).toBe('');
+  });
+
+  it('says so when there are no test files, or the filter matches no case', async () => {
+    const none = await run(['test', '--project', example({})]);
+    expect(none.code).toBe(1);
+    expect(none.err).toMatch(/✗ no test files \(\*\.test\.yaml\) in /);
+    const dir = example({ 'endpoints/balance.test.yaml': '- name: now\n  expected: { rows: [] }\n' });
+    const filtered = await run(['test', '--project', dir, 'nomatch']);
+    expect(filtered.code).toBe(1);
+    expect(filtered.err).toBe('✗ no case matches "nomatch"');
+  });
+
+  it('answers --json with the problems', async () => {
+    const dir = example({ 'endpoints/x.test.yaml': '- name: a\n  expected: { rows: [] }\n' });
+    const r = await run(['test', '--project', dir, '--json']);
+    expect(r.code).toBe(1);
+    const body = JSON.parse(r.out) as { ok: boolean; problems: Array<{ code: string; location: unknown }> };
+    expect(body.ok).toBe(false);
+    expect(body.problems).toEqual([
+      expect.objectContaining({
+        code: 'missing-endpoint',
+        location: { file: 'endpoints/x.test.yaml', line: 1, col: 3 },
+      }),
+    ]);
+  });
+});
+
+describe('tally append: checks before sending', () => {
+  it('names an unknown data source with did-you-mean', async () => {
+    const r = await run(['append', 'transaction', '--file', 'x.ndjson']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('error: no data source named `transaction` (did you mean `transactions`?)');
+  });
+
+  it('reports bad rows with their line numbers and sends nothing on --dry-run', async () => {
+    const dir = writeProject({
+      'rows.ndjson': [
+        '{"transaction_id":"t1","timestamp":"2024-03-14 10:00:00","account_id":"a","type":"refund","amount":10.5}',
+        '',
+        '{"transaction_id":"t2","timestamp":"yesterday","account_id":"a","type":"refund","amount":"x"}',
+        'not json',
+        '{"transaction_id":"t3","timestamp":"2024-03-14 10:00:00","account_id":"a","type":"refund","amount":1.234}',
+      ].join('\n'),
+    });
+    const r = await run(['append', 'transactions', '--file', join(dir, 'rows.ndjson'), '--dry-run']);
+    expect(r.code).toBe(1);
+    const where = join(dir, 'rows.ndjson');
+    expect(r.err.split('\n')).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^${where}:3: timestamp: expected a date and time .*; amount: expected a number \\(Decimal\\(18, 2\\)\\), got string "x"$`,
+        ),
+      ),
+      expect.stringMatching(new RegExp(`^${where}:4: `)),
+      `${where}:5: amount: Decimal(18, 2) takes at most 2 digits after the point, got 1.234`,
+    ]);
+    expect(r.out).toBe('✗ dry run: 4 rows checked, 1 good, 3 refused; nothing sent');
+  });
+
+  it('reads CSV: a header naming columns, quoted cells, empty cells take the default', async () => {
+    const dir = writeProject({
+      'rows.csv': [
+        'transaction_id,timestamp,account_id,type,amount,merchant,description',
+        't1,2024-03-14 10:00:00,a,refund,10.50,,"Refund, ""flight"""',
+        't2,2024-03-14 10:00:00,a,refund,abc,,',
+        't3,2024-03-14,a,refund,1,,,extra',
+      ].join('\r\n'),
+      'bad-header.csv': 'transaction_id,amout\nt1,1\n',
+    });
+    const r = await run(['append', 'transactions', '--file', join(dir, 'rows.csv'), '--dry-run', '--json']);
+    expect(r.code).toBe(1);
+    const body = JSON.parse(r.out) as { rows: number; refused_rows: Array<{ line: number; reason: string }> };
+    expect(body.rows).toBe(3);
+    expect(body.refused_rows).toEqual([
+      { line: 3, reason: 'amount: expected a number (Decimal(18, 2)), got string "abc"' },
+      { line: 4, reason: '8 cells for 7 header columns' },
+    ]);
+    const bad = await run(['append', 'transactions', '--file', join(dir, 'bad-header.csv'), '--dry-run']);
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain(
+      ':1: CSV column 2 `amout` is not a column of `transactions` (did you mean `amount`?)',
+    );
+  });
+
+  it('says what is wrong with the input', async () => {
+    const missing = await run(['append', 'transactions', '--file', '/nonexistent/rows.ndjson']);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('cannot read /nonexistent/rows.ndjson: ENOENT');
+    const format = await run(['append', 'transactions', '--file', 'x', '--format', 'xml']);
+    expect(format.err).toContain('--format must be ndjson or csv (got `xml`)');
+    const none = await run(['append']);
+    expect(none.code).toBe(1);
+    expect(none.err).toContain('tally append needs a data source');
+  });
+});
+
+describe('tally sql: flags', () => {
+  it('refuses a --param without a value', async () => {
+    const r = await run(['sql', 'SELECT 1', '--param', 'account_id']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('--param takes name=value (got `account_id`)');
+  });
+});
+
+describe('tally init', () => {
+  it('scaffolds a project that tally check passes, and refuses a non-empty folder', async () => {
+    const parent = writeProject({});
+    const r = await run(['init', 'shop'], parent);
+    expect(r.code).toBe(0);
+    const dir = join(parent, 'shop');
+    for (const f of [
+      'tally.yaml',
+      'datasources/events.datasource.yaml',
+      'pipes/user_totals.pipe.yaml',
+      'endpoints/user_totals.endpoint.yaml',
+      'endpoints/user_totals.test.yaml',
+      'fixtures/events.ndjson',
+    ]) {
+      expect(existsSync(join(dir, f)), f).toBe(true);
+    }
+    expect(readFileSync(join(dir, 'tally.yaml'), 'utf8')).toContain('name: shop');
+    const check = await run(['check', '--project', dir]);
+    expect(check.code).toBe(0);
+    expect(check.out).toContain('✓ 0 errors, 0 warnings');
+
+    const again = await run(['init', 'shop'], parent);
+    expect(again.code).toBe(1);
+    expect(again.err).toContain(
+      'is not empty (.gitignore, datasources, endpoints and 3 more); nothing was written',
+    );
+    expect(again.err).toContain('hint: choose an empty or new folder (tally init DIR), or add --force');
+    const forced = await run(['init', 'shop', '--force', '--json'], parent);
+    expect(forced.code).toBe(0);
+    expect((JSON.parse(forced.out) as { replaced: string[] }).replaced).toContain('tally.yaml');
+  });
+});
+
+describe('help', () => {
+  it('lists every command in tally --help', async () => {
+    const r = await run(['--help']);
+    for (const c of COMMANDS)
+      expect(r.out).toMatch(new RegExp(`^  ${c.name} +${c.summary.slice(0, 10)}`, 'm'));
+  });
+
+  it("each command's help names every one of its flags", async () => {
+    for (const c of COMMANDS) {
+      const r = await run([c.name, '--help']);
+      expect(r.code, c.name).toBe(0);
+      for (const [flag, spec] of Object.entries(c.options)) {
+        expect(r.out, `${c.name} --${flag}`).toContain(`--${flag}`);
+        if (spec.short) expect(r.out, `${c.name} -${spec.short}`).toContain(`-${spec.short}`);
+      }
+    }
+  });
+});
