@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { updateTestFile } from '../../../src/testing/update-test-file.ts';
+import { applyUpdates, updateTestFile } from '../../../src/testing/update-test-file.ts';
 import { removeProjects, writeProject } from '../project/write-project.ts';
 
 afterAll(removeProjects);
@@ -37,7 +37,7 @@ describe('updateTestFile', () => {
     ]);
     expect(readFileSync(path, 'utf8')).toBe(`# Tests of balance: the talk's account.
 
-- name: now # the balance today
+- name: now   # the balance today
   params: { account_id: 6ad87cf1 }
   expected:
     rows:
@@ -56,5 +56,58 @@ describe('updateTestFile', () => {
     expect(() => updateTestFile(join(dir, 'endpoints/balance.test.yaml'), `${TEXT}\n`, [])).toThrow(
       /changed during the run/,
     );
+  });
+});
+
+describe('applyUpdates', () => {
+  const text = [
+    '- name: block',
+    '  expected:',
+    '    rows:',
+    '      - { a: 1 }   # old',
+    '      - { a: 2 }',
+    '',
+    '# next',
+    '- name: inline',
+    '  expected: { rows: [{ x: 1 }], row_count: 1 }',
+    '- name: empty',
+    '  expected:',
+    '    rows: []',
+    '- name: error',
+    '  expected:',
+    '    error: "boom"',
+    '',
+  ].join('\n');
+
+  it('replaces only the values it updates, in the style they were written', () => {
+    const out = applyUpdates(text, [
+      { index: 0, set: { rows: [{ a: 3 }, { a: 'b, c' }, { a: '2024-01-01 00:00:00' }] } },
+      { index: 1, set: { rows: [{ x: 2 }, { x: 3 }], row_count: 2 } },
+      { index: 2, set: { rows: [{ y: null }] } },
+      { index: 3, set: { error: 'param "x": bad' } },
+    ]);
+    expect(out).toBe(
+      [
+        '- name: block',
+        '  expected:',
+        '    rows:',
+        '      - { a: 3 }',
+        '      - { a: "b, c" }',
+        '      - { a: "2024-01-01 00:00:00" }',
+        '',
+        '# next',
+        '- name: inline',
+        '  expected: { rows: [{ x: 2 }, { x: 3 }], row_count: 2 }',
+        '- name: empty',
+        '  expected:',
+        '    rows:',
+        '      - { y: null }',
+        '- name: error',
+        '  expected:',
+        `    error: 'param "x": bad'`,
+        '',
+      ].join('\n'),
+    );
+    expect(applyUpdates(text, [{ index: 0, set: { rows: [] } }])).toContain('    rows: []\n\n# next');
   });
 });
