@@ -337,7 +337,7 @@ function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
     return;
   }
   const parts = [`${s.sent} sent`, `${s.refused} refused`];
-  if (s.duplicates !== null) parts.push(`${s.duplicates} duplicates dropped`);
+  if (s.duplicates !== null) parts.push(`${s.duplicates} duplicate${s.duplicates === 1 ? '' : 's'} dropped`);
   if (s.quarantined) parts.push(`${s.quarantined} quarantined`);
   const rows = `${s.rows} row${s.rows === 1 ? '' : 's'}`;
   if (dryRun) {

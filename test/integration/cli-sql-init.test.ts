@@ -1,0 +1,154 @@
+import { cpSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { runMain } from '../../src/cli/main.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { captureOutput } from '../support/capture-output.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const databases: string[] = [];
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  const io = captureOutput();
+  const code = await runMain(argv, { io, env, cwd: REPO });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+function envFor(backend: BackendName): NodeJS.ProcessEnv {
+  const database = scratchDatabase('sql');
+  if (backend === 'server') databases.push(database);
+  return {
+    TALLY_CLICKHOUSE_DATABASE: database,
+    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
+  };
+}
+
+afterAll(async () => {
+  removeProjects();
+  if (databases.length === 0) return;
+  const engine = await createEngine(
+    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
+    { createDatabase: false },
+  );
+  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
+  await engine.close();
+});
+
+describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) => {
+  const env = envFor(backend);
+  const dir = writeProject({});
+
+  it('loads the example project (deploy, then the fixtures with tally append)', async () => {
+    for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
+      cpSync(join(REPO, f), join(dir, f), { recursive: true });
+    }
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    for (const ds of ['transactions', 'subscription_events', 'page_events']) {
+      const r = await run(
+        ['append', ds, '--file', join(dir, 'fixtures', `${ds}.ndjson`), '--project', dir],
+        env,
+      );
+      expect(r.code, r.err).toBe(0);
+    }
+  });
+
+  it('reads a node as a table, with --param, as a table, JSON and CSV', async () => {
+    const table = await run(
+      [
+        'sql',
+        'SELECT * FROM balance.movements ORDER BY timestamp',
+        '--param',
+        'account_id=6ad87cf1',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    expect(table.code, table.err).toBe(0);
+    expect(table.out.split('\n').slice(0, 5)).toEqual([
+      'account_id  amount  timestamp',
+      '----------  ------  -------------------',
+      '6ad87cf1    5000    2024-03-11 12:30:45',
+      '6ad87cf1    -1299   2024-03-11 15:57:09',
+      '6ad87cf1    -879    2024-03-13 09:17:28',
+    ]);
+    const json = await run(
+      [
+        'sql',
+        'SELECT balance FROM balance',
+        '--param',
+        'account_id=6ad87cf1',
+        '--param',
+        'balance.as_of=2024-03-12 00:00:00',
+        '--json',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    expect((JSON.parse(json.out) as { data: Array<{ balance: number }> }).data).toEqual([{ balance: 3701 }]);
+    const csv = await run(['sql', 'SELECT * FROM active_subscriptions', '-f', 'csv', '--project', dir], env);
+    expect(csv.out).toBe('"active_subscriptions"\n97');
+  });
+
+  it('joins two pipes: the snapshot equals the raw balance', async () => {
+    const r = await run(
+      [
+        'sql',
+        'SELECT s.balance = b.balance AS same FROM balances_snapshot AS s ALL INNER JOIN balance.balance AS b USING account_id',
+        '--param',
+        'account_id=6ad87cf1',
+        '--json',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    expect(r.code, r.err).toBe(0);
+    expect((JSON.parse(r.out) as { data: Array<{ same: number }> }).data).toEqual([{ same: 1 }]);
+  });
+
+  it('compiles with sample values when a required param is missing, and says so', async () => {
+    const r = await run(['sql', 'SELECT * FROM balance.movements', '--compile', '--project', dir], env);
+    expect(r.code).toBe(0);
+    expect(r.err).toContain(
+      'note: balance.movements compiled with a sample value for the required param `account_id`',
+    );
+    expect(r.out).toMatch(/^SELECT \* FROM \(.*FROM `\w+`\.`transactions` FINAL/s);
+    expect(r.out).not.toContain('{{');
+  });
+
+  it('names an unknown node or param with did-you-mean', async () => {
+    const node = await run(['sql', 'SELECT * FROM balance.movemnts', '--project', dir], env);
+    expect(node.code).toBe(1);
+    expect(node.err).toContain('pipe `balance` has no node `movemnts` (did you mean `movements`?)');
+    const param = await run(
+      ['sql', 'SELECT * FROM balance', '--param', 'acount_id=x', '--project', dir],
+      env,
+    );
+    expect(param.code).toBe(1);
+    expect(param.err).toContain(
+      '--param acount_id: no pipe the query reads declares `acount_id` (did you mean `account_id`?)',
+    );
+    const value = await run(
+      ['sql', 'SELECT * FROM balance', '--param', 'as_of=tomorrow', '--project', dir],
+      env,
+    );
+    expect(value.code).toBe(1);
+    expect(value.err).toContain('--param as_of:');
+  });
+});
+
+describe.each(BACKENDS)('tally init [%s]', (backend) => {
+  it('scaffolds a project whose tests pass under tally test', async () => {
+    const parent = writeProject({});
+    const env = backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {};
+    expect((await run(['init', join(parent, 'p')], env)).code).toBe(0);
+    const r = await run(['test', '--project', join(parent, 'p')], env);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toContain('fixtures/events.ndjson: 6 events, 5 stored, 1 duplicate dropped');
+    expect(r.out).toMatch(/^✓ 3 passed, 0 failed \(3 cases in 1 file, /m);
+  });
+});
