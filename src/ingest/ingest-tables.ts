@@ -25,6 +25,14 @@ export function seenTableName(ds: string): string {
   return `tally_seen_${ds}`;
 }
 
+/** A Memory table of one process holding a flush's keys for the seen lookup. */
+export function probeTableName(ds: string, instance: string): string {
+  return `tally_probe_${ds}_${hash(instance)}`;
+}
+
+/** Probe tables older than this are left over by processes that died; dropped at start. */
+const STALE_PROBE_SECONDS = 86_400;
+
 export interface IngestTablesReport {
   /** Statements run, for logs and tests. */
   created: string[];
@@ -49,6 +57,16 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   );
   await engine.command(
     `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
+  );
+  // The ops log row of a Kafka flush is also its `batch` mark: one INSERT writes both.
+  const logSelect = `SELECT datasource, topic, \`partition\`, 'batch' AS kind, last_offset AS \`offset\`, time AS updated_at FROM ${db}.${LOG_TABLE} WHERE source = 'kafka'`;
+  await ensureWatermarkView(
+    engine,
+    'tally_ingest_log_mv_',
+    logSelect,
+    await viewsOf(engine, LOG_TABLE),
+    run,
+    false,
   );
 
   const table = `${db}.${quoteIdent(ds.name)}`;
@@ -77,6 +95,16 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     }
   }
 
+  if (key) {
+    const stale = await engine.rows<{ name: string }>(
+      `SELECT name FROM system.tables WHERE database = ${quoteString(engine.database)} AND engine = 'Memory' AND metadata_modification_time < now() - ${STALE_PROBE_SECONDS}`,
+    );
+    for (const { name } of stale) {
+      if (isVersionOf(name, `tally_probe_${ds.name}_`))
+        await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(name)}`);
+    }
+  }
+
   if (ds.kafka && coordinates) {
     const select = `SELECT ${quoteString(ds.name)} AS datasource, ${quoteString(ds.kafka.topic)} AS topic, toInt32(__partition) AS \`partition\`, 'source' AS kind, toInt64(max(__offset)) AS \`offset\`, now() AS updated_at FROM ${table} WHERE __offset >= 0 GROUP BY __partition`;
     await ensureWatermarkView(engine, `tally_wm_${ds.name}_`, select, views, run);
@@ -97,6 +125,7 @@ async function ensureWatermarkView(
   select: string,
   views: Views,
   run: (sql: string) => Promise<void>,
+  backfill = true,
 ): Promise<void> {
   const db = quoteIdent(engine.database);
   const name = `${prefix}${hash(select)}`;
@@ -107,7 +136,7 @@ async function ensureWatermarkView(
   await run(
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(name)} TO ${db}.${OFFSETS_TABLE} AS ${select}`,
   );
-  await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${select}`);
+  if (backfill) await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${select}`);
 }
 
 interface Views {

@@ -283,6 +283,7 @@ export async function startIngestion(
         const grace = stopOpts.graceMs ?? opts.stopGraceMs ?? 30_000;
         await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));
         await Promise.all([...entries.values()].map((e) => e.http?.drain().catch(() => {})));
+        await Promise.all([...entries.values()].map((e) => e.sink?.close()));
         if (!opts.kafkaClient) await client?.close();
       })();
       return stopped;

@@ -4,12 +4,13 @@
  * expectation computed from what was produced.
  */
 import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import { QUARANTINE_COLUMNS } from '../../src/clickhouse/quarantine-schema.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
-import { BACKENDS, embeddedPath, scratchDatabase } from '../support/backends.ts';
+import { BACKENDS, scratchDatabase } from '../support/backends.ts';
 import { endOffsets, kafkaConfig, newClient, produceAll, uniqueTopic } from '../support/ingest-kafka.ts';
 import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
@@ -52,7 +53,11 @@ const REPORT = {
 
 describe.each(BACKENDS)('ingester killed with SIGKILL [%s]', (backend) => {
   const db = scratchDatabase('crash');
-  const folder = `${embeddedPath()}-crash-child`;
+  // Not under .tally/test: the integration teardown of any vitest run removes that folder.
+  const folder = join(
+    tmpdir(),
+    `tally-ingest-crash-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+  );
   const topic = uniqueTopic('ingest_crash');
   let client: KafkaClient;
 
@@ -84,7 +89,7 @@ describe.each(BACKENDS)('ingester killed with SIGKILL [%s]', (backend) => {
     const clickhouse =
       backend === 'server'
         ? { url: inject('clickhouseUrl'), user: 'default', password: '', database: db, embeddedPath: folder }
-        : { user: 'default', password: '', database: db, embeddedPath: join(folder) };
+        : { user: 'default', password: '', database: db, embeddedPath: folder };
     const input = {
       clickhouse,
       datasources: [tx, raw],

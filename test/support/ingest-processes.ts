@@ -1,5 +1,6 @@
 /** Runs ingest-child.ts in child processes: start, watch its stats, kill -9, ask for a report. */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { IngestStats } from '../../src/ingest/ingestion.ts';
 
@@ -25,6 +26,7 @@ export function spawnIngester(input: unknown): ChildIngester {
   let last: IngestStats | undefined;
   let report: Record<string, Array<Record<string, unknown>>> | undefined;
   let out = '';
+  let lastLogged = 0;
   let buf = '';
   const waiters = new Set<() => void>();
   let exited = false;
@@ -43,7 +45,13 @@ export function spawnIngester(input: unknown): ChildIngester {
           report?: typeof report;
           log?: unknown;
         };
-        if (msg.stats) last = msg.stats;
+        if (msg.stats) {
+          last = msg.stats;
+          if (process.env.TALLY_INGEST_CHILD_LOGS && Date.now() - lastLogged > 2000) {
+            lastLogged = Date.now();
+            out += `${new Date().toISOString()} ${JSON.stringify(msg.stats.datasources.map((d) => [d.name, d.totals.flushes, d.totals.stored, d.totals.duplicates, d.totals.failures, d.totals.lastError, d.kafka?.partitions.map((p) => p.position)]))}\n`;
+          }
+        }
         if (msg.done) report = msg.report;
         if (msg.log) out += `${JSON.stringify(msg.log)}\n`;
       } catch {
@@ -58,6 +66,9 @@ export function spawnIngester(input: unknown): ChildIngester {
   });
   const exit = new Promise<number | null>((resolve) =>
     proc.on('exit', (code) => {
+      if (process.env.TALLY_INGEST_CHILD_LOGS) {
+        appendFileSync(process.env.TALLY_INGEST_CHILD_LOGS, `--- child ${proc.pid} exit ${code}\n${out}`);
+      }
       exited = true;
       for (const w of waiters) w();
       resolve(code);
