@@ -1,6 +1,7 @@
 import { relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
+import { checkDedupReads } from '../../project/check-dedup-reads.ts';
 import { loadProject } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
@@ -22,7 +23,7 @@ export const checkCommand: Command = {
   async run(ctx) {
     const t0 = performance.now();
     const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
-    if (project) problems.push(...compileAll(project));
+    if (project) problems.push(...compileAll(project), ...checkDedupReads(project));
     if (project && ctx.flags.sql && !problems.some((p) => p.severity === 'error')) {
       problems.push(...(await analyseProjectSql(project)));
     }
