@@ -15,7 +15,13 @@ import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
-import { LOG_TABLE, OFFSETS_TABLE, probeTableName, seenTableName } from './ingest-tables.ts';
+import {
+  LOG_TABLE,
+  OFFSETS_TABLE,
+  probeTableName,
+  seenTableName,
+  syncInsertClause,
+} from './ingest-tables.ts';
 import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
 import type { ParsedRow, RowParser } from './row-parser.ts';
 
@@ -260,7 +266,7 @@ export class DatasourceSink {
     }
     if (lines.length > 0) {
       await this.engine.command(
-        `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT}) FORMAT JSONEachRow\n${lines.join('\n')}`,
+        `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT})${await this.sync()} FORMAT JSONEachRow\n${lines.join('\n')}`,
       );
     }
     for (const batch of plan.batches) {
@@ -317,7 +323,7 @@ export class DatasourceSink {
       const cells = keep.map((r) => r.cells);
       const omit = await resolveExpressionDefaults(this.engine, this.parser.columns, cells);
       const cols = this.parser.columns.map((c, i) => ({ c, i })).filter(({ i }) => !omit.has(i));
-      const head = `INSERT INTO ${this.table} (${cols.map(({ c }) => quoteIdent(c.name)).join(', ')}) FORMAT JSONEachRow\n`;
+      const head = `INSERT INTO ${this.table} (${cols.map(({ c }) => quoteIdent(c.name)).join(', ')})${await this.sync()} FORMAT JSONEachRow\n`;
       const lines = new Array<string>(cells.length);
       for (let r = 0; r < cells.length; r++) {
         const row = cells[r]!;
@@ -367,7 +373,7 @@ export class DatasourceSink {
             row: { ok: false, problems: [{ message: `ClickHouse refused the row: ${shortMessage(err)}` }] },
           };
           await this.engine.command(
-            `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT}) FORMAT JSONEachRow\n${quarantineLine(Math.floor(Date.now() / 1000), e, batch)}`,
+            `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT})${await this.sync()} FORMAT JSONEachRow\n${quarantineLine(Math.floor(Date.now() / 1000), e, batch)}`,
           );
           plan.partial = true;
           plan.outcomes[r.b]!.quarantined++;
@@ -444,7 +450,9 @@ export class DatasourceSink {
         instance: this.opts.instance,
       }),
     );
-    await this.engine.command(`INSERT INTO ${this.db}.${LOG_TABLE} FORMAT JSONEachRow\n${lines.join('\n')}`);
+    await this.engine.command(
+      `INSERT INTO ${this.db}.${LOG_TABLE}${await this.sync()} FORMAT JSONEachRow\n${lines.join('\n')}`,
+    );
   }
 
   /**
@@ -468,7 +476,9 @@ export class DatasourceSink {
         }
         // Emptied now and then (flushes of a data source run one at a time in this process).
         if (flush % 16 === 0) await this.engine.command(`TRUNCATE TABLE ${this.probe}`);
-        await this.engine.command(`INSERT INTO ${this.probe} (flush, key) FORMAT JSONEachRow\n${body}`);
+        await this.engine.command(
+          `INSERT INTO ${this.probe} (flush, key)${await this.sync()} FORMAT JSONEachRow\n${body}`,
+        );
         break;
       } catch (err) {
         // Dropped as stale by another process's start: create it again, once.
@@ -482,6 +492,10 @@ export class DatasourceSink {
     );
     for (const r of rows) found.add(r.key);
     return found;
+  }
+
+  private sync(): Promise<string> {
+    return syncInsertClause(this.engine);
   }
 
   /** Drops this process's probe table (on stop). */

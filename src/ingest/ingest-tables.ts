@@ -205,6 +205,25 @@ function isVersionOf(name: string, prefix: string): boolean {
   return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
 }
 
+const syncInsertClauses = new WeakMap<Engine, Promise<string>>();
+
+/**
+ * `SETTINGS async_insert = 0` where the server has async inserts (newer releases, and chDB,
+ * which turns them on by default), else ''. Tally's inserts are already batched and ordered; an
+ * async insert would wait up to 200 ms for other inserts to join it. Goes before FORMAT.
+ */
+export function syncInsertClause(engine: Engine): Promise<string> {
+  let p = syncInsertClauses.get(engine);
+  if (!p) {
+    p = engine
+      .rows<{ n: number | string }>("SELECT count() AS n FROM system.settings WHERE name = 'async_insert'")
+      .then((r) => (Number(r[0]?.n) > 0 ? ' SETTINGS async_insert = 0' : ''));
+    p.catch(() => syncInsertClauses.delete(engine));
+    syncInsertClauses.set(engine, p);
+  }
+  return p;
+}
+
 function hash(s: string): string {
   return createHash('sha1').update(s).digest('hex').slice(0, 8);
 }
