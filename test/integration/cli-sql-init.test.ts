@@ -1,4 +1,4 @@
-import { cpSync } from 'node:fs';
+import { appendFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runMain } from '../../src/cli/main.ts';
@@ -150,5 +150,34 @@ describe.each(BACKENDS)('tally init [%s]', (backend) => {
     expect(r.code, r.out + r.err).toBe(0);
     expect(r.out).toContain('fixtures/events.ndjson: 6 events, 5 stored, 1 duplicate dropped');
     expect(r.out).toMatch(/^✓ 3 passed, 0 failed \(3 cases in 1 file, /m);
+  });
+
+  it('sends a token that may read by default; a case can name one, or none', async () => {
+    const parent = writeProject({});
+    const env = backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {};
+    const dir = join(parent, 'p');
+    expect((await run(['init', dir], env)).code).toBe(0);
+    appendFileSync(
+      join(dir, 'tally.yaml'),
+      'tokens:\n  reader: { token: r-secret, scope: read }\n  loader: { token: l-secret, scope: append }\n',
+    );
+    appendFileSync(
+      join(dir, 'endpoints/user_totals.test.yaml'),
+      [
+        '',
+        '- name: without a token, 401',
+        '  token: none',
+        '  params: { user_id: u1 }',
+        '  expected: { status: 401, error: token }',
+        '- name: an append token may not read, 403',
+        '  token: loader',
+        '  params: { user_id: u1 }',
+        '  expected: { status: 403 }',
+        '',
+      ].join('\n'),
+    );
+    const r = await run(['test', '--project', dir], env);
+    expect(r.code, r.out + r.err).toBe(0);
+    expect(r.out).toMatch(/^✓ 5 passed, 0 failed/m);
   });
 });

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -130,6 +131,27 @@ describe('tally append: checks before sending', () => {
     expect(bad.err).toContain(
       ':1: CSV column 2 `amout` is not a column of `transactions` (did you mean `amount`?)',
     );
+  });
+
+  it('reads rows from stdin (a spawned tally)', async () => {
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'append', 'transactions', '--dry-run', '--json', '--project', REPO],
+      { env: { ...process.env, NO_COLOR: '1' }, stdio: ['pipe', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout.on('data', (d) => (out += String(d)));
+    child.stdin.end(
+      '{"transaction_id":"t1","timestamp":"2024-03-14 10:00:00","account_id":"a","type":"refund","amount":1}\n{}\n',
+    );
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(JSON.parse(out)).toMatchObject({
+      rows: 2,
+      refused: 1,
+      refused_rows: [{ line: 2 }],
+      dry_run: true,
+    });
   });
 
   it('says what is wrong with the input', async () => {
