@@ -1,0 +1,343 @@
+/**
+ * Adapters from the human output of the benchmark scripts (owned by the modules they measure)
+ * to metrics. A script that prints a `{ bench, metrics }` JSON line last needs none: the runner
+ * takes that line as it is. Each adapter throws when a line it needs is missing, so a changed
+ * output is a failed benchmark, never a silently missing figure.
+ */
+import { plainMetric, rateMetric, timeMetric } from './metric.ts';
+import type { BenchOutput, Metric } from './result-schema.ts';
+
+/** `bench/check-200.ts`: loadProject on a generated 200-source, 500-pipe project. */
+export function parseCheck200(out: string): BenchOutput {
+  const m = need(out, /loadProject: first run ([\d.]+) ms, warm median ([\d.]+) ms/, 'loadProject timings');
+  const size = /project: (\d+) data sources, (\d+) pipes, (\d+) endpoints/.exec(out);
+  return {
+    bench: 'check-200',
+    metrics: [
+      timeMetric(
+        'load + check, first run in a fresh process (as `tally check`)',
+        num(m[1]),
+        'ms',
+        undefined,
+        {
+          targetId: 'check-200',
+        },
+      ),
+      timeMetric('load + check, warm (median of 5 more)', num(m[2]), 'ms'),
+    ],
+    notes: size ? [`${size[1]} data sources, ${size[2]} pipes, ${size[3]} endpoints`] : [],
+  };
+}
+
+/** `bench/deploy-plan.ts`: plan, first deploy and no-op redeploy of 200 data sources. */
+export function parseDeployPlan(out: string): BenchOutput {
+  const backend = backendOf(out);
+  const empty = need(out, /plan against an empty database: ([\d.]+) ms \((\d+) steps\)/, 'empty plan');
+  const first = need(out, /first deploy: ([\d.]+) ms \((\d+) steps\)/, 'first deploy');
+  const plan = need(out, /plan of the deployed project[^:]*: median ([\d.]+) ms, max ([\d.]+) ms/, 'plan');
+  const again = need(out, /redeploy with no changes: ([\d.]+) ms \((\d+) changes\)/, 'redeploy');
+  return {
+    bench: 'deploy-plan',
+    metrics: [
+      timeMetric('plan of the deployed project (median of 7)', num(plan[1]), 'ms', undefined, {
+        backend,
+        targetId: 'plan-200',
+      }),
+      timeMetric('plan of the deployed project (max of 7)', num(plan[2]), 'ms', undefined, { backend }),
+      timeMetric(`redeploy with no changes (${again[2]} changes)`, num(again[1]), 'ms', undefined, {
+        backend,
+        targetId: 'noop-deploy',
+      }),
+      timeMetric(`plan against an empty database (${empty[2]} steps)`, num(empty[1]), 'ms', undefined, {
+        backend,
+      }),
+      timeMetric(`first deploy (${first[2]} steps)`, num(first[1]), 'ms', undefined, { backend }),
+    ],
+  };
+}
+
+/** `bench/backfill.ts`: create-view + backfill against a plain INSERT ... SELECT. */
+export function parseBackfill(out: string): BenchOutput {
+  const backend = backendOf(out);
+  const rows = num(need(out, /: ([\d,]+) source rows/, 'source rows')[1]);
+  const plain = num(need(out, /plain INSERT \.\.\. SELECT:\s+median ([\d.]+) ms/, 'plain median')[1]);
+  const fill = need(
+    out,
+    /backfill \(create-view \+ backfill\): median ([\d.]+) ms.*the INSERT alone ([\d.]+) ms/,
+    'backfill',
+  );
+  const perS = (ms: number) => (rows / ms) * 1000;
+  return {
+    bench: 'backfill',
+    metrics: [
+      rateMetric(
+        'backfill (hold, snapshot, attach, INSERT ... SELECT)',
+        perS(num(fill[1])),
+        'rows/s',
+        { name: 'plain INSERT ... SELECT', value: perS(plain) },
+        { backend, targetId: 'backfill' },
+      ),
+      rateMetric(
+        'its INSERT ... SELECT step alone',
+        perS(num(fill[2])),
+        'rows/s',
+        {
+          name: 'plain INSERT ... SELECT',
+          value: perS(plain),
+        },
+        { backend },
+      ),
+    ],
+    notes: [`${rows.toLocaleString('en-US')} source rows, median of the rounds`],
+  };
+}
+
+/** `bench/ingest.ts`: Kafka -> Tally -> ClickHouse against straight HTTP and the Kafka engine. */
+export function parseIngest(out: string): BenchOutput {
+  const backend = backendOf(out);
+  const events = num(need(out, /ingest bench: ([\d,]+) events/, 'event count')[1]);
+  const line = (label: string, required: boolean) => {
+    const re = new RegExp(`${escapeRe(label)}\\s+([\\d.]+) s\\s+([\\d,]+) rows/s\\s+([\\d.]+) MB/s`);
+    const m = re.exec(out);
+    if (!m && required) throw new Error(`no "${label}" line in the output`);
+    return m ? { s: num(m[1]), rows: num(m[2]), mb: num(m[3]) } : undefined;
+  };
+  const tally = line('Tally (Kafka -> ClickHouse)', true)!;
+  const http = line('HTTP JSONEachRow, 100k-row inserts', true)!;
+  const engine = line('ClickHouse Kafka engine + MV', false);
+  const proc = need(
+    out,
+    /Tally process: CPU ([\d.]+) s user \+ ([\d.]+) s system \(([\d.]+) cores\), peak RSS ([\d.]+) MB/,
+    'Tally process line',
+  );
+  const wait = /waiting on ClickHouse: lookups ([\d.]+) s, inserts ([\d.]+) s, bookkeeping ([\d.]+) s/.exec(
+    out,
+  );
+  const metrics: Metric[] = [
+    rateMetric(
+      'Kafka -> ClickHouse through Tally',
+      tally.rows,
+      'rows/s',
+      {
+        name: 'same NDJSON straight over HTTP, 100k-row inserts',
+        value: http.rows,
+      },
+      { backend, targetId: 'ingest-http' },
+    ),
+  ];
+  if (engine) {
+    metrics.push(
+      rateMetric(
+        'Kafka -> ClickHouse through Tally',
+        tally.rows,
+        'rows/s',
+        {
+          name: "ClickHouse's Kafka engine + MV, same topic",
+          value: engine.rows,
+        },
+        { backend, targetId: 'ingest-kafka-engine' },
+      ),
+    );
+  }
+  metrics.push(
+    rateMetric(
+      'Kafka -> ClickHouse through Tally',
+      tally.mb,
+      'MB/s',
+      {
+        name: 'straight over HTTP',
+        value: http.mb,
+      },
+      { backend },
+    ),
+    plainMetric('Tally peak RSS', num(proc[4]), 'MB', { backend, targetId: 'ingest-rss' }),
+    plainMetric('Tally CPU time (user + system)', num(proc[1]) + num(proc[2]), 's', { backend }),
+    plainMetric('Tally CPU use while ingesting', num(proc[3]), 'cores', { backend }),
+  );
+  if (wait) {
+    metrics.push(
+      plainMetric('time waiting on ClickHouse: dedup lookups', num(wait[1]), 's', { backend }),
+      plainMetric('time waiting on ClickHouse: inserts', num(wait[2]), 's', { backend }),
+      plainMetric('time waiting on ClickHouse: offsets bookkeeping', num(wait[3]), 's', { backend }),
+    );
+  }
+  const notes = [`${events.toLocaleString('en-US')} events through each path`];
+  if (!engine) notes.push("ClickHouse's Kafka engine did not finish: no figure for it");
+  return { bench: 'ingest', metrics, notes };
+}
+
+interface EndpointMeasure {
+  rps: number;
+  p50: number;
+  p99: number;
+  errors: number;
+}
+
+interface EndpointResult {
+  backend: string;
+  endpoint: string;
+  rows: number;
+  direct: Record<string, EndpointMeasure>;
+  cacheOff: Record<string, EndpointMeasure>;
+  coalesced: Record<string, EndpointMeasure>;
+  cacheOn: Record<string, EndpointMeasure>;
+  latency: { directP50: number; tallyP50: number; added: number };
+}
+
+/** `bench/endpoints.ts` prints its whole result as a JSON line last. */
+export function parseEndpoints(_out: string, last: Record<string, unknown> | undefined): BenchOutput {
+  if (!last || !Array.isArray(last.results)) throw new Error('no JSON result line from bench/endpoints.ts');
+  const results = last.results as EndpointResult[];
+  const metrics: Metric[] = [];
+  const notes: string[] = [];
+  for (const r of results) {
+    const backend = r.backend;
+    const e = r.endpoint;
+    const direct = (c: number) => ({
+      name: `same SQL straight to ClickHouse, ${c} conn.`,
+      value: r.direct[c]!.rps,
+    });
+    const t = (suffix: string) => `${e}: ${suffix}`;
+    metrics.push(
+      rateMetric(t('req/s at 32 conn., cache off'), r.cacheOff[32]!.rps, 'req/s', direct(32), {
+        backend,
+        targetId: 'endpoint-throughput',
+      }),
+      {
+        name: t('added median latency, 1 conn., cache off'),
+        value: r.latency.added,
+        unit: 'ms',
+        backend,
+        baseline: { name: 'direct median', value: r.latency.directP50, unit: 'ms' },
+        ratio: r.latency.tallyP50 > 0 ? r.latency.directP50 / r.latency.tallyP50 : Number.NaN,
+        targetId: 'endpoint-added-latency',
+      },
+      rateMetric(t('req/s at 32 conn., cache on'), r.cacheOn[32]!.rps, 'req/s', direct(32), {
+        backend,
+        targetId: 'endpoint-cache',
+      }),
+    );
+    for (const c of [1, 8, 32]) {
+      if (c !== 32)
+        metrics.push(
+          rateMetric(t(`req/s at ${c} conn., cache off`), r.cacheOff[c]!.rps, 'req/s', direct(c), {
+            backend,
+          }),
+        );
+      const d = r.direct[c]!;
+      const off = r.cacheOff[c]!;
+      metrics.push(
+        timeMetric(
+          t(`p50 at ${c} conn., cache off`),
+          off.p50,
+          'ms',
+          { name: 'direct p50', value: d.p50 },
+          { backend },
+        ),
+        timeMetric(
+          t(`p99 at ${c} conn., cache off`),
+          off.p99,
+          'ms',
+          { name: 'direct p99', value: d.p99 },
+          { backend },
+        ),
+      );
+      const co = r.coalesced[c];
+      if (co)
+        metrics.push(
+          rateMetric(t(`req/s at ${c} conn., coalesced (default)`), co.rps, 'req/s', direct(c), { backend }),
+        );
+      const errors = d.errors + off.errors + (co?.errors ?? 0) + (r.cacheOn[c]?.errors ?? 0);
+      if (errors > 0) notes.push(`${backend} ${e} at ${c} connections: ${errors} errors`);
+    }
+    notes.push(`${backend}: ${r.rows.toLocaleString('en-US')} transactions`);
+  }
+  if (typeof last.durationS === 'number')
+    notes.push(`${last.durationS} s per load-generator run (autocannon)`);
+  return { bench: 'endpoints', metrics, notes: [...new Set(notes)], raw: last };
+}
+
+function need(text: string, re: RegExp, what: string): RegExpExecArray {
+  const m = re.exec(text);
+  if (!m) throw new Error(`could not read ${what} from the output (${re})`);
+  return m;
+}
+
+function num(s: string | undefined): number {
+  return Number((s ?? '').replace(/,/g, ''));
+}
+
+function escapeRe(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** `server` or `embedded`, from the engine description a script prints first. */
+function backendOf(out: string): string {
+  return /chDB \S+ \(embedded/.test(out) ? 'embedded' : 'server';
+}
+
+/** `bench/dev-loop.ts`: save-to-served, `tally test` wall time, no-op deploy (embedded). */
+export function parseDevLoop(out: string): BenchOutput {
+  const d = String.raw`([\d.]+ (?:ms|s))`;
+  const loop = need(out, new RegExp(`median ${d}\\s+p90 ${d}\\s+min ${d}\\s+max ${d}`), 'save -> served');
+  const edits = /save -> new answer served \([^,]*, (\d+) edits/.exec(out);
+  const test = need(
+    out,
+    new RegExp(`tally test on the example project \\(embedded\\): ${d} wall`),
+    'tally test',
+  );
+  const testServer = new RegExp(`tally test on the example project \\(server [^)]*\\): ${d} wall`).exec(out);
+  const deploy = need(
+    out,
+    new RegExp(`no-op deploy: \`tally deploy\` ${d} wall.*applyDeploy ${d} in-process`),
+    'no-op deploy',
+  );
+  const metrics: Metric[] = [
+    timeMetric(
+      `save -> new answer served, median of ${edits?.[1] ?? '?'} endpoint-only edits`,
+      msOf(loop[1]),
+      'ms',
+      undefined,
+      {
+        backend: 'embedded',
+        targetId: 'save-to-served',
+      },
+    ),
+    timeMetric('save -> new answer served, p90', msOf(loop[2]), 'ms', undefined, { backend: 'embedded' }),
+    timeMetric('save -> new answer served, max', msOf(loop[4]), 'ms', undefined, { backend: 'embedded' }),
+    timeMetric('`tally test` on the example project, wall', msOf(test[1]), 'ms', undefined, {
+      backend: 'embedded',
+      targetId: 'tally-test',
+    }),
+  ];
+  if (testServer) {
+    metrics.push(
+      timeMetric('`tally test` on the example project, wall', msOf(testServer[1]), 'ms', undefined, {
+        backend: 'server',
+        targetId: 'tally-test',
+      }),
+    );
+  }
+  metrics.push(
+    timeMetric(
+      'no-op `tally deploy`, wall with process start (median of 5)',
+      msOf(deploy[1]),
+      'ms',
+      undefined,
+      {
+        backend: 'embedded',
+        targetId: 'noop-deploy',
+      },
+    ),
+    timeMetric('no-op deploy in-process, applyDeploy (median of 5)', msOf(deploy[2]), 'ms', undefined, {
+      backend: 'embedded',
+    }),
+  );
+  return { bench: 'dev-loop', metrics };
+}
+
+/** "205 ms" or "2.82 s" -> milliseconds. */
+function msOf(text: string | undefined): number {
+  const [n, unit] = (text ?? '').split(' ');
+  return unit === 's' ? Number(n) * 1000 : Number(n);
+}
