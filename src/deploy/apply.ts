@@ -4,6 +4,7 @@
  * did). On a failure it stops, puts back whatever the failing step left half-done (recover.ts),
  * and reports which steps ran; the next deploy plans from what is there and finishes the job.
  */
+import { EngineError } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext, DeployEvent } from './apply-context.ts';
 import { dropScratchDatabase } from './backfill.ts';
@@ -190,7 +191,9 @@ export async function applyPlan(
         steps[i] = { ...steps[i]!, status: 'done', ms: performance.now() - t0 };
         ac.emit({ type: 'step-done', step, ms: performance.now() - t0 });
       } catch (err) {
-        const message = err instanceof TallyError ? err.format() : String((err as Error)?.message ?? err);
+        const sql =
+          err instanceof EngineError ? ` [while running: ${err.sql.replace(/\s+/g, ' ').slice(0, 200)}]` : '';
+        const message = `${err instanceof TallyError ? err.format() : String((err as Error)?.message ?? err)}${sql}`;
         steps[i] = { ...steps[i]!, status: 'failed', ms: performance.now() - t0, error: message };
         ac.emit({ type: 'step-failed', step, error: message });
         failure = `step ${step.n} (${step.what}) failed: ${message}`;

@@ -1,9 +1,10 @@
 /**
  * Backfill: what a new view would have produced from the rows its source held when the view was
- * attached. Those rows are frozen in a snapshot taken during the write hold (see hold.ts): a
- * table of the same structure in the scratch database, filled with `ALTER TABLE ... ATTACH
- * PARTITION ID ... FROM` (hard links, no copy). The view's own SELECT then runs over the
- * snapshot instead of the live source (through a view named like the source in the scratch
+ * attached. Those rows are frozen in a snapshot that is exact as of the write hold (see
+ * hold.ts): a table of the same structure in the scratch database, filled with `ALTER TABLE ...
+ * REPLACE PARTITION ID ... FROM` (hard links, no copy) before the hold, and brought up to date
+ * inside it (again, for the few partitions written in between). The view's own SELECT then runs
+ * over the snapshot instead of the live source (through a view named like the source in the scratch
  * database, so the SELECT changes only in its database name), which makes the backfill a plain
  * INSERT ... SELECT; rows written after the hold, which the view sees as they arrive, are never
  * read twice.
@@ -35,47 +36,69 @@ export interface Snapshot {
   parts: Array<{ name: string; rows: number }>;
 }
 
-/** The scratch database and an empty copy of each source's structure, made before the hold so the hold stays short. */
+/** A snapshot filled before the hold, with the newest block of each partition it copied. */
+export interface PreSnapshot {
+  source: string;
+  /** partition id -> max(max_block_number) of its active parts when the copy began. */
+  blocks: Map<string, number>;
+}
+
+/**
+ * Before the hold (so the hold stays short): the scratch database, an empty copy of each
+ * source's structure, and every partition of the source hard-linked into it. Each partition's
+ * newest block number is noted first: a part written afterwards has a higher one (block numbers
+ * of a MergeTree only grow; a merge keeps the highest of its parts), which is how `takeSnapshot`
+ * finds the partitions to refresh under the hold.
+ */
 export async function prepareSnapshots(
   engine: Engine,
   ctx: DdlContext,
   sources: readonly string[],
-): Promise<void> {
+): Promise<Map<string, PreSnapshot>> {
   const scratch = scratchDatabaseName(ctx.database);
   await engine.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(scratch)}`);
+  const out = new Map<string, PreSnapshot>();
   for (const s of new Set(sources)) {
+    const table = qualified({ database: scratch }, snapshotName(s));
     await engine.command(`DROP TABLE IF EXISTS ${qualified({ database: scratch }, s)}`);
-    await engine.command(`DROP TABLE IF EXISTS ${qualified({ database: scratch }, snapshotName(s))}`);
-    await engine.command(
-      `CREATE TABLE ${qualified({ database: scratch }, snapshotName(s))} AS ${qualified(ctx, s)}`,
+    await engine.command(`DROP TABLE IF EXISTS ${table}`);
+    await engine.command(`CREATE TABLE ${table} AS ${qualified(ctx, s)}`);
+    // The snapshot is private: no merges, so its part names stay put for chunking.
+    await engine.command(`SYSTEM STOP MERGES ${table}`);
+    const blocks = await partitionBlocks(engine, ctx.database, s);
+    await alterPartitions(
+      engine,
+      table,
+      [...blocks.keys()].map((p) => `REPLACE PARTITION ID ${stringLiteral(p)} FROM ${qualified(ctx, s)}`),
     );
+    out.set(s, { source: s, blocks });
   }
+  return out;
 }
 
 /**
- * Freezes the rows of `heldTable` (a source under its hold name) into the prepared snapshot of
- * `source`: one hard-link ATTACH per partition. Call during the hold.
+ * During the hold: brings the snapshot to exactly the rows of `heldTable` (the source under its
+ * hold name): partitions written since `prepareSnapshots` (or new) are replaced, vanished ones
+ * dropped. Usually one small ALTER, or none.
  */
 export async function takeSnapshot(
   engine: Engine,
   ctx: DdlContext,
-  source: string,
+  pre: PreSnapshot,
   heldTable: string,
 ): Promise<Snapshot> {
+  const source = pre.source;
   const scratch = scratchDatabaseName(ctx.database);
   const table = qualified({ database: scratch }, snapshotName(source));
-  const partitions = await engine.rows<{ partition_id: string }>(
-    `SELECT DISTINCT partition_id FROM system.parts WHERE database = ${stringLiteral(ctx.database)} AND table = ${stringLiteral(heldTable)} AND active`,
-  );
-  // Several partitions per ALTER: one statement costs far more than one more partition in it.
-  for (let i = 0; i < partitions.length; i += 200) {
-    const commands = partitions
-      .slice(i, i + 200)
-      .map((p) => `ATTACH PARTITION ID ${stringLiteral(p.partition_id)} FROM ${qualified(ctx, heldTable)}`);
-    await engine.command(`ALTER TABLE ${table} ${commands.join(', ')}`);
+  const now = await partitionBlocks(engine, ctx.database, heldTable);
+  const from = qualified(ctx, heldTable);
+  const commands: string[] = [];
+  for (const [p, max] of now) {
+    const before = pre.blocks.get(p);
+    if (before !== max) commands.push(`REPLACE PARTITION ID ${stringLiteral(p)} FROM ${from}`);
   }
-  // The snapshot is private: stop its merges so its part names stay put for chunking.
-  await engine.command(`SYSTEM STOP MERGES ${table}`);
+  for (const p of pre.blocks.keys()) if (!now.has(p)) commands.push(`DROP PARTITION ID ${stringLiteral(p)}`);
+  await alterPartitions(engine, table, commands);
   const parts = (
     await engine.rows<{ name: string; rows: string | number }>(
       `SELECT name, rows FROM system.parts WHERE database = ${stringLiteral(scratch)} AND table = ${stringLiteral(snapshotName(source))} AND active ORDER BY name`,
@@ -85,10 +108,22 @@ export async function takeSnapshot(
   return { source, table, readAs, rows: parts.reduce((n, p) => n + p.rows, 0), parts };
 }
 
-export async function dropSnapshot(engine: Engine, ctx: DdlContext, source: string): Promise<void> {
-  const scratch = { database: scratchDatabaseName(ctx.database) };
-  await engine.command(`DROP TABLE IF EXISTS ${qualified(scratch, source)}`);
-  await engine.command(`DROP TABLE IF EXISTS ${qualified(scratch, snapshotName(source))}`);
+async function partitionBlocks(
+  engine: Engine,
+  database: string,
+  table: string,
+): Promise<Map<string, number>> {
+  const rows = await engine.rows<{ partition_id: string; b: string | number }>(
+    `SELECT partition_id, max(max_block_number) AS b FROM system.parts WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)} AND active GROUP BY partition_id`,
+  );
+  return new Map(rows.map((r) => [r.partition_id, Number(r.b)]));
+}
+
+/** Several partition commands per ALTER: one statement costs far more than one more partition in it. */
+async function alterPartitions(engine: Engine, table: string, commands: readonly string[]): Promise<void> {
+  for (let i = 0; i < commands.length; i += 200) {
+    await engine.command(`ALTER TABLE ${table} ${commands.slice(i, i + 200).join(', ')}`);
+  }
 }
 
 function snapshotName(source: string): string {

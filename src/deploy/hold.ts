@@ -1,21 +1,33 @@
 /**
  * A write hold: tables renamed away (`t` -> `t__tally_hold`) so that no INSERT can start on
- * them, and every INSERT already running on them waited for. While held, the set of parts of a
- * table cannot change except by merges (stopped by the caller), which gives deploy an exact
- * boundary: the parts seen now, versus everything inserted after the release.
+ * them, and every INSERT already running on them waited for. While held, the rows of a table
+ * can only change by merges, which gives deploy an exact boundary: the rows there now, versus
+ * everything inserted after the release.
  *
- * Checked on both back ends (docs/deploy.md): 18.16 makes RENAME itself wait for running
- * INSERTs; a current server renames at once and the running INSERT finishes into the renamed
- * table, which is why the wait looks at system.processes. An INSERT that starts during the hold
- * fails with "table doesn't exist"; Tally's ingesters retry it.
+ * Two behaviours, checked on both back ends (docs/deploy.md):
+ * - An Ordinary database (18.16) resolves a materialized view's source by name while pushing an
+ *   INSERT's block through it. An INSERT running when its table is renamed away has already
+ *   written the table, then fails in the view ("Table ... doesn't exist: while pushing to view"),
+ *   and its writer retries: rows twice. So there the table's name is never left empty: one RENAME
+ *   swaps in a gate, a Merge table over the held table with the same columns. Reads go through
+ *   it; INSERTs are refused ("Method write is not supported by storage Merge", nothing written);
+ *   the running INSERT's views still find the name. Views attached during the hold bind to the
+ *   name, so they fire on the table once it is back.
+ * - An Atomic database (current servers) binds views to a source's UUID: a view attached while a
+ *   gate holds the name would stay bound to the gate. There the name is left empty (INSERTs and
+ *   reads get "doesn't exist"); a running INSERT finishes into the renamed table, views found by
+ *   UUID. chDB runs one statement at a time, so nothing runs across a RENAME at all.
+ * Either way the writer gets an error for the milliseconds of the hold and retries.
  */
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
-import { type DdlContext, renameSql, stringLiteral } from './ddl.ts';
+import { type DdlContext, dropTableSql, qualified, renameSql, stringLiteral } from './ddl.ts';
 import type { LiveState } from './introspect.ts';
-import { holdName } from './names.ts';
+import { gateName, holdName } from './names.ts';
 
 export interface HoldOptions {
+  /** Swap a gate into each held name (Ordinary databases; see above). */
+  gate: boolean;
   /** How long to wait for INSERTs that were running when the hold began (default 120 s). */
   waitTimeoutMs?: number;
 }
@@ -23,57 +35,74 @@ export interface HoldOptions {
 export interface Hold {
   /** The tables held, by their own names. */
   readonly tables: readonly string[];
+  readonly gated: boolean;
   /** When the hold began (performance.now()). */
   readonly since: number;
   /**
-   * Renames the tables back (all but `settled`: tables the caller already put in place itself,
-   * e.g. by swapping in a rebuilt table); writers resume. Safe to call twice.
+   * Puts the tables back (all but `settled`: tables the caller already replaced itself, see
+   * `vacate`); writers resume. Safe to call twice.
    */
   release(settled?: readonly string[]): Promise<void>;
+  /**
+   * The renames that free `table`'s name (the gate goes aside), to run in the same RENAME
+   * statement as the renames that fill it again; then `dropGate(table)`.
+   */
+  vacate(table: string): Array<readonly [string, string]>;
+  dropGate(table: string): Promise<void>;
 }
 
 export async function holdTables(
   engine: Engine,
   ctx: DdlContext,
   tables: readonly string[],
-  opts: HoldOptions = {},
+  opts: HoldOptions,
 ): Promise<Hold> {
   const names = [...new Set(tables)];
+  const gated = opts.gate;
+  if (gated) {
+    for (const t of names) {
+      await engine.command(dropTableSql(gateName(t), ctx));
+      await engine.command(
+        `CREATE TABLE ${qualified(ctx, gateName(t))} AS ${qualified(ctx, t)} ENGINE = Merge(${stringLiteral(ctx.database)}, ${stringLiteral(`^${regexEscape(holdName(t))}$`)})`,
+      );
+    }
+  }
   await engine.command(
     renameSql(
-      names.map((t) => [t, holdName(t)] as const),
+      names.flatMap((t) => [[t, holdName(t)] as const, ...(gated ? [[gateName(t), t] as const] : [])]),
       ctx,
     ),
   );
   let released = false;
   const hold: Hold = {
     tables: names,
+    gated,
     since: performance.now(),
     async release(settled = []) {
       if (released) return;
       const back = names.filter((t) => !settled.includes(t));
       try {
-        if (back.length > 0)
+        if (back.length > 0) {
           await engine.command(
             renameSql(
-              back.map((t) => [holdName(t), t] as const),
+              back.flatMap((t) => [...hold.vacate(t), [holdName(t), t] as const]),
               ctx,
             ),
           );
-      } catch (err) {
-        // Something in between failed half-way (a table already swapped, say): put back each
-        // held table that is still held, one by one, and let recovery judge the rest.
-        const held = await engine.rows<{ name: string }>(
-          `SELECT name FROM system.tables WHERE database = ${stringLiteral(ctx.database)}`,
-        );
-        const present = new Set(held.map((r) => r.name));
-        for (const t of back) {
-          if (present.has(holdName(t)) && !present.has(t))
-            await engine.command(renameSql([[holdName(t), t]], ctx));
         }
-        if (back.some((t) => present.has(holdName(t)) && present.has(t))) throw err;
+      } catch (err) {
+        // Half-way (a table already swapped, a rename that failed): put back each table that is
+        // still held, one by one, and let recovery judge the rest.
+        await putBack(engine, ctx, back);
       }
+      for (const t of back) await hold.dropGate(t);
       released = true;
+    },
+    vacate(table) {
+      return gated ? [[table, gateName(table)] as const] : [];
+    },
+    async dropGate(table) {
+      if (gated) await engine.command(dropTableSql(gateName(table), ctx));
     },
   };
   try {
@@ -83,6 +112,19 @@ export async function holdTables(
     throw err;
   }
   return hold;
+}
+
+async function putBack(engine: Engine, ctx: DdlContext, tables: readonly string[]): Promise<void> {
+  const rows = await engine.rows<{ name: string; engine: string }>(
+    `SELECT name, engine FROM system.tables WHERE database = ${stringLiteral(ctx.database)}`,
+  );
+  const present = new Map(rows.map((r) => [r.name, r.engine]));
+  for (const t of tables) {
+    if (!present.has(holdName(t))) continue;
+    if (present.get(t) === 'Merge') await engine.command(renameSql([[t, gateName(t)]], ctx));
+    else if (present.has(t)) continue;
+    await engine.command(renameSql([[holdName(t), t]], ctx));
+  }
 }
 
 /** Waits until no INSERT that was running into one of `tables` (by their text) still runs. */
@@ -102,16 +144,17 @@ async function waitForInserts(engine: Engine, tables: readonly string[], timeout
       throw new TallyError(
         'hold-timeout',
         `INSERTs into ${tables.join(', ')} still running after ${Math.round(timeoutMs / 1000)} s; deploy let them be and stopped`,
-        {
-          exitCode: 2,
-          hint: 'run the deploy again when ingestion is quieter',
-        },
+        { exitCode: 2, hint: 'run the deploy again when ingestion is quieter' },
       );
     }
     await new Promise((r) => setTimeout(r, 20));
     const now = new Set(await running());
     for (const id of first) if (!now.has(id)) first.delete(id);
   }
+}
+
+function regexEscape(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /**
@@ -134,11 +177,4 @@ export function feedingClosure(live: LiveState, tables: readonly string[]): stri
     }
   }
   return [...out];
-}
-
-/** The live materialized views that fire on inserts into `table`. */
-export function viewsReading(live: LiveState, table: string): string[] {
-  return (live.tables.get(table)?.dependents ?? []).filter(
-    (v) => live.tables.get(v)?.engine === 'MaterializedView',
-  );
 }

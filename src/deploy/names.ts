@@ -27,6 +27,11 @@ export function shadowViewName(view: string): string {
   return `${view}__tally_next`;
 }
 
+/** During a hold on an Ordinary database: the stand-in that keeps the table's name taken (see hold.ts). */
+export function gateName(table: string): string {
+  return `${table}__tally_gate`;
+}
+
 /** A materialized view that copies new rows into `nextName(table)` while a rebuild copies the old ones. */
 export function copyViewName(table: string): string {
   return `${table}__tally_copy`;
@@ -38,13 +43,13 @@ export function scratchDatabaseName(database: string): string {
 }
 
 const HOLD = /^(.+)__tally_hold$/;
-const NEXT = /^(.+)__tally_(?:next|copy)$/;
+const NEXT = /^(.+)__tally_(?:next|copy|gate)$/;
 const BACKUP = /^(.+)__backup_(\d{17}_[a-z0-9]{4})$/;
 
 /** What an object name says about itself: a project object or one of deploy's leftovers. */
 export type NameRole =
   | { role: 'hold'; of: string }
-  /** A half-built table, shadow view or copy view: dropped by recovery. */
+  /** A half-built table, a shadow or copy view, a gate not in place: dropped by recovery. */
   | { role: 'next'; of: string }
   | { role: 'backup'; of: string; deployId: string }
   | { role: 'tally' }

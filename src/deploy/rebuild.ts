@@ -52,10 +52,10 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
   await engine.command(createTableSql(spec, ctx, next));
   // A conversion that cannot work fails here, before anything is held or swapped.
   await engine.query(`${select(qualified(ctx, table))} LIMIT 0`);
-  await prepareSnapshots(engine, ctx, [table]);
+  const pre = await prepareSnapshots(engine, ctx, [table]);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [table]), async () => {
-    snapshot = await takeSnapshot(engine, ctx, table, holdName(table));
+    snapshot = await takeSnapshot(engine, ctx, pre.get(table)!, holdName(table));
     await engine.command(
       attachSql(copyView, next, outColumns, select(qualified(ctx, table)), ctx, ac.atomic),
     );

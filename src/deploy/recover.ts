@@ -10,7 +10,7 @@ import type { DeploymentRecord } from './bookkeeping.ts';
 import { DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { type DdlContext, dropTableSql, renameSql } from './ddl.ts';
 import type { LiveState, LiveTable } from './introspect.ts';
-import { nameRole, scratchDatabaseName } from './names.ts';
+import { gateName, nameRole, scratchDatabaseName } from './names.ts';
 import type { Step } from './plan-types.ts';
 
 export interface Recovery {
@@ -57,7 +57,33 @@ export function planRecovery(
   for (const t of live.tables.values()) {
     const role = nameRole(t.name);
     if (role.role !== 'hold') continue;
-    if (tables.has(role.of)) {
+    const inPlace = tables.get(role.of);
+    if (inPlace?.engine === 'Merge') {
+      // The gate of an Ordinary database's hold still has the name: swap the table back in.
+      steps.push({
+        kind: 'recover',
+        resource: role.of,
+        resourceKind: 'datasource',
+        what: `put ${t.name} back in place of its gate`,
+        why: 'held by an interrupted deploy: inserts into it fail until it is back',
+        destructive: false,
+        sql: [
+          renameSql(
+            [
+              [role.of, gateName(role.of)],
+              [t.name, role.of],
+            ],
+            ctx,
+          ),
+          dropTableSql(gateName(role.of), ctx),
+        ],
+        names: [t.name, role.of],
+      });
+      tables.delete(t.name);
+      tables.set(role.of, { ...t, name: role.of, renamedBack: true });
+      continue;
+    }
+    if (inPlace) {
       notes.push(`both ${role.of} and ${t.name} exist; left alone (rename or drop one by hand)`);
       continue;
     }

@@ -24,11 +24,11 @@ export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
   const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
-  await prepareSnapshots(engine, ctx, [view.source]);
+  const pre = await prepareSnapshots(engine, ctx, [view.source]);
   const live = await viewGraph(engine);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [view.source]), async () => {
-    snapshot = await takeSnapshot(engine, ctx, view.source, holdName(view.source));
+    snapshot = await takeSnapshot(engine, ctx, pre.get(view.source)!, holdName(view.source));
     await engine.command(attachSql(view.name, view.target, columns, view.query, ctx, ac.atomic));
   });
   ac.pending.set(view.name, { snapshot: snapshot!, columns });
@@ -69,21 +69,22 @@ export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
   await engine.command(dropTableSql(next, ctx));
   await engine.command(createTableSql(spec, ctx, next));
   const sources = [...new Set(views.map((v) => v.source))];
-  await prepareSnapshots(engine, ctx, sources);
-  let live = await viewGraph(engine);
+  const pre = await prepareSnapshots(engine, ctx, sources);
+  const graph = await viewGraph(engine);
   const snapshots = new Map<string, Snapshot>();
-  await withHold(ac, step, feedingClosure(live, sources), async () => {
-    for (const s of sources) snapshots.set(s, await takeSnapshot(engine, ctx, s, holdName(s)));
-    for (const v of views)
+  await withHold(ac, step, feedingClosure(graph, sources), async () => {
+    for (const s of sources) snapshots.set(s, await takeSnapshot(engine, ctx, pre.get(s)!, holdName(s)));
+    for (const v of views) {
       await engine.command(
         attachSql(shadowViewName(v.name), next, columns.get(v.name)!, v.query, ctx, ac.atomic),
       );
+    }
   });
   for (const v of views)
     await fill(ac, step, v, snapshots.get(v.source)!, columns.get(v.name)!, qualified(ctx, next));
 
   // Swap it in with nothing arriving: the old views go, the views attach to the new table.
-  live = await viewGraph(engine);
+  const live = await viewGraph(engine);
   const holdSet = [...new Set([...feedingClosure(live, [target]), ...feedingClosure(live, sources)])];
   await withHold(ac, step, holdSet, async (hold) => {
     const writers = [...live.tables.values()].filter(
@@ -111,16 +112,27 @@ export async function swapIn(
   after?: () => Promise<void>,
 ): Promise<void> {
   const { engine, ctx } = ac;
-  await engine.command(renameSql([[holdName(table), backupName(table, ac.deployId)]], ctx));
-  const readers = (live.tables.get(table)?.dependents ?? [])
-    .map((v) => live.tables.get(v))
-    .filter((v) => v !== undefined && v.engine === 'MaterializedView' && live.tables.has(v.name));
-  for (const r of readers) {
-    if (!(await exists(ac, r!.name))) continue;
-    await engine.command(dropTableSql(r!.name, ctx));
-    await engine.command(reattachSql(r!.createQuery, ac.atomic));
+  if (hold.gated) {
+    // Views bind by name here: they follow the new table by themselves.
+    await engine.command(
+      renameSql(
+        [[holdName(table), backupName(table, ac.deployId)], ...hold.vacate(table), [nextName(table), table]],
+        ctx,
+      ),
+    );
+    await hold.dropGate(table);
+  } else {
+    await engine.command(renameSql([[holdName(table), backupName(table, ac.deployId)]], ctx));
+    const readers = (live.tables.get(table)?.dependents ?? [])
+      .map((v) => live.tables.get(v))
+      .filter((v) => v !== undefined && v.engine === 'MaterializedView');
+    for (const r of readers) {
+      if (!(await exists(ac, r!.name))) continue;
+      await engine.command(dropTableSql(r!.name, ctx));
+      await engine.command(reattachSql(r!.createQuery, ac.atomic));
+    }
+    await engine.command(renameSql([[nextName(table), table]], ctx));
   }
-  await engine.command(renameSql([[nextName(table), table]], ctx));
   await after?.();
   await hold.release([table]);
 }
@@ -139,12 +151,10 @@ export async function withHold(
   tables: readonly string[],
   body: (hold: Hold) => Promise<void>,
 ): Promise<void> {
-  const hold = await holdTables(
-    ac.engine,
-    ac.ctx,
-    tables,
-    ac.holdTimeoutMs !== undefined ? { waitTimeoutMs: ac.holdTimeoutMs } : {},
-  );
+  const hold = await holdTables(ac.engine, ac.ctx, tables, {
+    gate: !ac.atomic,
+    ...(ac.holdTimeoutMs !== undefined ? { waitTimeoutMs: ac.holdTimeoutMs } : {}),
+  });
   try {
     await body(hold);
   } finally {

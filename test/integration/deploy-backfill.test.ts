@@ -24,7 +24,7 @@ async function load(engine: Engine): Promise<void> {
 }
 
 const row = (i: number) => {
-  const id = BASE + i;
+  const id = 2 * BASE + i;
   return { id, account: `a${id % 1000}`, amount: (id % 100) / 4, ts: '2026-06-01 12:00:00' };
 };
 
@@ -40,7 +40,11 @@ async function compare(engine: Engine, sourceExpr = 'amount', where = '1') {
 }
 
 async function deployWhileWriting(engine: Engine, project: Project, label: string) {
-  const writer = startWriter(engine, 'events', 200, row);
+  // Two writers, as two ingesters would: more INSERTs in flight when a hold begins.
+  const writers = [
+    startWriter(engine, 'events', 200, row),
+    startWriter(engine, 'events', 100, (i) => ({ ...row(i), id: 3 * BASE + i, ts: '2026-07-01 12:00:00' })),
+  ];
   await new Promise((r) => setTimeout(r, 150));
   const holds: number[] = [];
   const events: DeployEvent[] = [];
@@ -53,9 +57,14 @@ async function deployWhileWriting(engine: Engine, project: Project, label: strin
   });
   const ms = performance.now() - t0;
   await new Promise((r) => setTimeout(r, 150));
-  const written = await writer.stop();
+  const done = await Promise.all(writers.map((w) => w.stop()));
+  const written = {
+    rows: done.reduce((n, d) => n + d.rows, 0),
+    batches: done.reduce((n, d) => n + d.batches, 0),
+    retries: done.reduce((n, d) => n + d.retries, 0),
+  };
   console.log(
-    `[${label}] deploy ${ms.toFixed(0)} ms; writer ${written.rows} rows in ${written.batches} batches, ${written.retries} retries during holds; holds ${holds.map((h) => h.toFixed(0)).join(', ')} ms`,
+    `[${label}] deploy ${ms.toFixed(0)} ms; writers ${written.rows} rows in ${written.batches} batches, ${written.retries} retries during holds; holds ${holds.map((h) => h.toFixed(0)).join(', ')} ms`,
   );
   return { result, written, holds, events };
 }
@@ -73,8 +82,11 @@ describe.each(BACKENDS)('deploy exactly once under concurrent writes [%s]', (bac
       expect(written.batches).toBeGreaterThan(0);
       const progress = events.filter((e) => e.type === 'backfill');
       expect(progress.at(-1)).toMatchObject({ progress: { rowsDone: expect.any(Number) } });
-      const [c] = await engine.rows<{ n: string }>('SELECT count() AS n FROM events');
+      const [c] = await engine.rows<{ n: string; u: string }>(
+        'SELECT count() AS n, uniqExact(id) AS u FROM events',
+      );
       expect(num(c!.n)).toBe(BASE + written.rows);
+      expect(num(c!.u)).toBe(BASE + written.rows);
       const { got, want } = await compare(engine);
       expect(got.length).toBe(1000);
       expect(got).toEqual(want);
@@ -98,9 +110,13 @@ describe.each(BACKENDS)('deploy exactly once under concurrent writes [%s]', (bac
           'totals',
         ),
       );
-      const { result } = await deployWhileWriting(engine, p2, `${backend} replace view`);
+      const { result, written } = await deployWhileWriting(engine, p2, `${backend} replace view`);
       expect(result.error).toBeUndefined();
       expect(result.plan.steps.map((s) => s.kind)).toEqual(['replace-view']);
+      const [c] = await engine.rows<{ n: string; u: string }>(
+        'SELECT count() AS n, uniqExact(id) AS u FROM events',
+      );
+      expect([num(c!.n), num(c!.u)]).toEqual([BASE + written.rows, BASE + written.rows]);
       const { got, want } = await compare(engine, 'amount * 3', 'id % 2 = 0');
       expect(got).toEqual(want);
     } finally {
@@ -136,6 +152,52 @@ describe.each(BACKENDS)('deploy exactly once under concurrent writes [%s]', (bac
       expect(got).toEqual(want);
     } finally {
       await drop();
+    }
+  });
+
+  it('stays exact over repeated deploys of each kind under two writers', async () => {
+    const modes = ['create', 'replace', 'rebuild', 'create', 'replace', 'rebuild'] as const;
+    for (const [round, mode] of modes.entries()) {
+      const { engine, drop } = await freshEngine(backend);
+      try {
+        const p1 = eventsProject();
+        await applyDeploy(mode === 'create' ? withPipe(p1, 'totals_mv', undefined) : p1, engine);
+        await load(engine);
+        const ev = p1.datasources.get('events')!;
+        const p2 =
+          mode === 'rebuild'
+            ? withDatasource(
+                p1,
+                'events',
+                datasource('events', {
+                  columns: ev.columns.map((c) => ({ name: c.name, type: c.type.text })),
+                  sortingKey: ['id'],
+                  partitionKey: 'toYYYYMM(ts)',
+                }),
+              )
+            : mode === 'replace'
+              ? withPipe(
+                  p1,
+                  'totals_mv',
+                  pipe(
+                    'totals_mv',
+                    'SELECT account, sumState(amount) AS total, countState() AS n FROM events WHERE id > 5 GROUP BY account',
+                    'totals',
+                  ),
+                )
+              : p1;
+        const { result, written } = await deployWhileWriting(engine, p2, `${backend} ${mode} #${round}`);
+        if (result.error) console.log(`[${backend} ${mode} #${round}] ${result.error}`);
+        expect(result.error).toBeUndefined();
+        const [c] = await engine.rows<{ n: string; u: string }>(
+          'SELECT count() AS n, uniqExact(id) AS u FROM events',
+        );
+        expect([num(c!.n), num(c!.u)]).toEqual([BASE + written.rows, BASE + written.rows]);
+        const { got, want } = await compare(engine, 'amount', mode === 'replace' ? 'id > 5' : '1');
+        expect(got).toEqual(want);
+      } finally {
+        await drop();
+      }
     }
   });
 });

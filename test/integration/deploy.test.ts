@@ -358,13 +358,20 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       await engine.insert('events', eventRows(100));
       // What a crash in the middle of a hold and a rebuild leaves behind.
       await engine.command('RENAME TABLE events TO events__tally_hold');
+      // ... with the gate an Ordinary database's hold puts in its place.
+      await engine.command(
+        "CREATE TABLE events AS events__tally_hold ENGINE = Merge(currentDatabase(), '^events__tally_hold$')",
+      );
       await engine.command('CREATE TABLE events__tally_next (x UInt8) ENGINE = MergeTree ORDER BY x');
       const crashed = newDeployId();
       await engine.command(
         `INSERT INTO tally_deployments (id, status, version) VALUES ('${crashed}', 'running', 1)`,
       );
       const plan = await planDeploy(p1, engine);
-      expect(plan.steps.map((s) => s.kind)).toEqual(['recover', 'recover']);
+      expect(plan.steps.map((s) => s.what)).toEqual([
+        'drop events__tally_next',
+        'put events__tally_hold back in place of its gate',
+      ]);
       expect(plan.notes.join()).toMatch(/did not finish/);
       const r = await applyDeploy(p1, engine);
       expect(r.ok).toBe(true);

@@ -1,14 +1,24 @@
 /** Helpers for deploy integration tests: a fresh database per test, and a writer that keeps inserting. */
+import { rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import { type BackendName, clickhouseConfig, scratchDatabase } from './backends.ts';
+
+/**
+ * The embedded engine's folder for deploy tests: outside `.tally/test/`, which the integration
+ * global teardown of any other vitest run in this checkout removes while this one may still run.
+ */
+const EMBEDDED = join(tmpdir(), `tally-deploy-test-${process.pid}`);
+process.on('exit', () => rmSync(EMBEDDED, { recursive: true, force: true }));
 
 /** Opens an engine on a new database of `backend`; `drop()` removes it and closes. */
 export async function freshEngine(
   backend: BackendName,
 ): Promise<{ engine: Engine; drop: () => Promise<void> }> {
   const database = scratchDatabase('d');
-  const engine = await createEngine(clickhouseConfig(backend, database));
+  const engine = await createEngine({ ...clickhouseConfig(backend, database), embeddedPath: EMBEDDED });
   return {
     engine,
     drop: async () => {
@@ -49,7 +59,12 @@ export function startWriter(
           await engine.insert(table, values);
           break;
         } catch (err) {
-          if (!/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(String((err as Error).message))) throw err;
+          if (
+            !/doesn't exist|does not exist|UNKNOWN_TABLE|not supported by storage Merge/i.test(
+              String((err as Error).message),
+            )
+          )
+            throw err;
           retries++;
           await new Promise((r) => setTimeout(r, 5));
         }
