@@ -90,7 +90,7 @@ export async function holdTables(
             ),
           );
         }
-      } catch (err) {
+      } catch {
         // Half-way (a table already swapped, a rename that failed): put back each table that is
         // still held, one by one, and let recovery judge the rest.
         await putBack(engine, ctx, back);
