@@ -8,8 +8,9 @@
  * Goals (issue 6): Tally >= 80% of direct throughput at 32 connections; added median latency
  * <= 2 ms; cache on >= 10x direct throughput.
  *
- * Run: npx tsx bench/endpoints.ts [--quick] [--backend server|embedded] [--duration S] [--rows N]
- *        [--url http://127.0.0.1:8123]
+ * Run: npx tsx bench/endpoints.ts [--quick] [--backend server|embedded] [--endpoint NAME]
+ *        [--duration S] [--rounds N] [--rows N] [--url http://127.0.0.1:8123]
+ * Each measure is the median of 3 rounds (1 with --quick) in which the modes alternate.
  * Prints a table, writes bench/results/<date>-<sha>-endpoints.json, and prints that JSON as the
  * last line of stdout.
  */
@@ -35,7 +36,7 @@ const args = process.argv.slice(2);
 const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
 const QUICK = args.includes('--quick');
 const ROWS = Number(flag('--rows') ?? (QUICK ? 100_000 : 1_000_000));
-const DURATION = Number(flag('--duration') ?? (QUICK ? 3 : 10));
+const DURATION = Number(flag('--duration') ?? (QUICK ? 3 : 5));
 const BACKENDS = (flag('--backend') ? [flag('--backend')] : ['server', 'embedded']) as Array<
   'server' | 'embedded'
 >;
@@ -45,6 +46,7 @@ const ACCOUNTS = Math.max(100, Math.floor(ROWS / 100));
 /** `balance` folds the raw log (FINAL, one account); `balances_snapshot` reads the snapshot: a cheap point read, where Tally's own cost shows most. */
 const ENDPOINTS = (flag('--endpoint') ? [flag('--endpoint')!] : ['balances_snapshot', 'balance']) as string[];
 const WARMUP_S = 1;
+const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
 /** One kept-alive connection for the sequential latency probes. */
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -170,37 +172,56 @@ async function benchEndpoint(
       directRun = (c, d) => loop(directOnce, c, d);
     }
 
-    const probeS = QUICK ? 1 : 3;
+    // Each measure is taken ROUNDS times, the modes alternating within a round, and the median
+    // round kept: on a shared machine, load that comes and goes then hits every mode alike.
+    const probeS = QUICK ? 1 : 2;
+    const viaTallyOnce = () => httpGet(plain.url + path);
     await loop(directOnce, 1, WARMUP_S);
-    const d1 = await loop(directOnce, 1, probeS);
-    await loop(() => httpGet(plain.url + path), 1, WARMUP_S);
-    const t1 = await loop(() => httpGet(plain.url + path), 1, probeS);
-    result.latency = { directP50: d1.p50, tallyP50: t1.p50, added: t1.p50 - d1.p50 };
+    await loop(viaTallyOnce, 1, WARMUP_S);
+    const d1: Measure[] = [];
+    const t1: Measure[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      d1.push(await loop(directOnce, 1, probeS));
+      t1.push(await loop(viaTallyOnce, 1, probeS));
+    }
+    const directP50 = median(d1.map((m) => m.p50));
+    const tallyP50 = median(t1.map((m) => m.p50));
+    result.latency = { directP50, tallyP50, added: tallyP50 - directP50 };
     console.error(
-      `${backend.padEnd(9)} ${name}: median at 1 connection ${d1.p50.toFixed(3)} ms direct, ${t1.p50.toFixed(3)} ms via Tally (+${result.latency.added.toFixed(3)} ms)`,
+      `${backend.padEnd(9)} ${name}: median at 1 connection ${directP50.toFixed(3)} ms direct, ${tallyP50.toFixed(3)} ms via Tally (+${result.latency.added.toFixed(3)} ms)`,
     );
 
+    const viaEngine = () => engine.query(compiled.sql, { params: { ...compiled.params }, settings });
     for (const c of CONNECTIONS) {
+      const runs: Record<string, Measure[]> = {
+        direct: [],
+        viaEngine: [],
+        cacheOff: [],
+        coalesced: [],
+        cacheOn: [],
+      };
       await directRun(c, WARMUP_S);
-      result.direct[c] = await directRun(c);
-      line(backend, name, 'direct', c, result.direct[c]);
-      if (backend === 'server') {
-        const viaEngine = () => engine.query(compiled.sql, { params: { ...compiled.params }, settings });
-        result.viaEngine[c] = await loop(viaEngine, c);
-        line(backend, name, 'engine.query loop', c, result.viaEngine[c]);
+      for (let r = 0; r < ROUNDS; r++) {
+        runs.direct!.push(await directRun(c));
+        if (backend === 'server') runs.viaEngine!.push(await loop(viaEngine, c));
+        holder.swap({ project: off, engine, version: `off-${c}-${r}` });
+        if (r === 0) await cannon(plain.url + path, c, WARMUP_S);
+        runs.cacheOff!.push(await cannon(plain.url + path, c));
+        if (c > 1) runs.coalesced!.push(await cannon(usual.url + path, c));
+        holder.swap({ project: on, engine, version: `on-${c}-${r}` });
+        await cannon(usual.url + path, c, WARMUP_S);
+        runs.cacheOn!.push(await cannon(usual.url + path, c));
       }
-      holder.swap({ project: off, engine, version: `off-${c}` });
-      await cannon(plain.url + path, c, WARMUP_S);
-      result.cacheOff[c] = await cannon(plain.url + path, c);
-      line(backend, name, 'tally, no cache', c, result.cacheOff[c]);
-      if (c > 1) {
-        result.coalesced[c] = await cannon(usual.url + path, c);
-        line(backend, name, 'tally, coalesced', c, result.coalesced[c]);
-      }
-      holder.swap({ project: on, engine, version: `on-${c}` });
-      await cannon(usual.url + path, c, WARMUP_S);
-      result.cacheOn[c] = await cannon(usual.url + path, c);
-      line(backend, name, 'tally, cache on', c, result.cacheOn[c]);
+      const put = (into: Record<number, Measure>, label: string, ms: Measure[]) => {
+        if (ms.length === 0) return;
+        into[c] = medianRun(ms);
+        line(backend, name, label, c, into[c]);
+      };
+      put(result.direct, 'direct', runs.direct!);
+      put(result.viaEngine, 'engine.query loop', runs.viaEngine!);
+      put(result.cacheOff, 'tally, no cache', runs.cacheOff!);
+      put(result.coalesced, 'tally, coalesced', runs.coalesced!);
+      put(result.cacheOn, 'tally, cache on', runs.cacheOn!);
     }
     return result;
   } finally {
@@ -208,6 +229,16 @@ async function benchEndpoint(
     await usual.close();
   }
 }
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
+
+/** The run with the median throughput. */
+function medianRun(ms: Measure[]): Measure {
+  return [...ms].sort((a, b) => a.rps - b.rps)[Math.floor(ms.length / 2)]!;
+}
+
 /** `ROWS` transactions over `ACCOUNTS` accounts through a year, inserted with engine.insert. */
 async function load(engine: Engine): Promise<void> {
   const t0 = performance.now();
@@ -240,7 +271,10 @@ async function load(engine: Engine): Promise<void> {
     }
     await engine.insert('transactions', rows);
   }
-  await engine.command('OPTIMIZE TABLE transactions FINAL').catch(() => {});
+  // A steady state: parts merged, as a server that has run a while has them.
+  for (const table of ['transactions', 'account_balances', 'subscription_state']) {
+    await engine.command(`OPTIMIZE TABLE ${table} FINAL`).catch(() => {});
+  }
   console.error(`loaded in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
@@ -342,7 +376,7 @@ function report(all: BackendResult[]): void {
   }
   const loadAverage = { before: loadBefore, after: loadavg()[0]! };
   console.log(
-    `\n${DURATION} s per run, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}, load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after (2 cores)\n`,
+    `\n${DURATION} s per run, median of ${ROUNDS} rounds, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}, load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after (2 cores)\n`,
   );
   console.log(rows.join('\n'));
   console.log('');
@@ -363,6 +397,7 @@ function report(all: BackendResult[]): void {
     sha,
     quick: QUICK,
     durationS: DURATION,
+    rounds: ROUNDS,
     loadAverage,
     results: all,
     summary,
