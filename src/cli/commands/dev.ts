@@ -19,6 +19,7 @@ export const devCommand: Command = {
     '(started with `tally services up` when it is the local default). Deploys, loads fixtures/ into',
     'new data sources, serves http://127.0.0.1:7070, and on every save reloads, validates and applies',
     'only what changed. A broken file keeps the last good version serving and prints every problem.',
+    '  --port N  serve on port N instead of server.port / TALLY_PORT (7070); 0 picks a free port',
   ].join('\n'),
   async run(ctx) {
     return runServer(ctx, { watch: true, deploy: true });
@@ -30,7 +31,11 @@ export const serveCommand: Command = {
   summary: 'serve the endpoints in production mode (no watch; --deploy to deploy first)',
   usage: 'tally serve [--project DIR] [--port N] [--deploy]',
   options: { port: { type: 'string' }, deploy: { type: 'boolean' } },
-  help: 'Configured by tally.yaml and TALLY_* variables. Logs one JSON object per line.',
+  help: [
+    'Configured by tally.yaml and TALLY_* variables. Logs one JSON object per line.',
+    '  --deploy  deploy the project before serving (refused destructive steps stop start-up)',
+    '  --port N  serve on port N instead of server.port / TALLY_PORT (7070)',
+  ].join('\n'),
   async run(ctx) {
     return runServer(ctx, { watch: false, deploy: Boolean(ctx.flags.deploy) });
   },
