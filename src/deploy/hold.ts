@@ -93,7 +93,13 @@ export async function holdTables(
       } catch {
         // Half-way (a table already swapped, a rename that failed): put back each table that is
         // still held, one by one, and let recovery judge the rest.
-        await putBack(engine, ctx, back);
+        const stuck = await putBack(engine, ctx, back);
+        if (stuck.length > 0) {
+          throw new TallyError('hold-release', `could not put back ${stuck.join(', ')} after a hold`, {
+            exitCode: 2,
+            hint: 'the next deploy renames them back (recovery)',
+          });
+        }
       }
       for (const t of back) await hold.dropGate(t);
       released = true;
@@ -114,17 +120,23 @@ export async function holdTables(
   return hold;
 }
 
-async function putBack(engine: Engine, ctx: DdlContext, tables: readonly string[]): Promise<void> {
+/** Puts back each table still held, one by one; returns those it could not. */
+async function putBack(engine: Engine, ctx: DdlContext, tables: readonly string[]): Promise<string[]> {
   const rows = await engine.rows<{ name: string; engine: string }>(
     `SELECT name, engine FROM system.tables WHERE database = ${stringLiteral(ctx.database)}`,
   );
   const present = new Map(rows.map((r) => [r.name, r.engine]));
+  const stuck: string[] = [];
   for (const t of tables) {
     if (!present.has(holdName(t))) continue;
     if (present.get(t) === 'Merge') await engine.command(renameSql([[t, gateName(t)]], ctx));
-    else if (present.has(t)) continue;
+    else if (present.has(t)) {
+      stuck.push(t);
+      continue;
+    }
     await engine.command(renameSql([[holdName(t), t]], ctx));
   }
+  return stuck;
 }
 
 /** Waits until no INSERT that was running into one of `tables` (by their text) still runs. */
