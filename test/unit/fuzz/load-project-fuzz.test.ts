@@ -167,7 +167,7 @@ describe('fuzz: loadProject on mutated example files', () => {
       const errors = result.problems.filter((p) => p.severity === 'error');
       for (const p of result.problems) {
         const loc = p.location;
-        if (!loc || !loc.file || !(loc.line >= 1) || !(loc.col >= 1)) {
+        if (!loc?.file || !(loc.line >= 1) || !(loc.col >= 1)) {
           throw new Error(`${label}: problem without a location: ${JSON.stringify(p).slice(0, 300)}`);
         }
       }
