@@ -3,7 +3,9 @@ import { appendCommand } from './append.ts';
 import { checkCommand } from './check.ts';
 import { deployCliCommand } from './deploy-cli.ts';
 import { devCommand, serveCommand } from './dev.ts';
+import { diffCommand } from './diff.ts';
 import { initCommand } from './init.ts';
+import { replayCommand } from './replay.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
 import { testCommand } from './test.ts';
@@ -15,6 +17,8 @@ export const COMMANDS: readonly Command[] = [
   devCommand,
   serveCommand,
   testCommand,
+  replayCommand,
+  diffCommand,
   appendCommand,
   sqlCommand,
   initCommand,

@@ -1,0 +1,238 @@
+/**
+ * `tally diff <endpoint> --base <git ref> [--param k=v ...] [--key c,...] [--sample N] [--json]`:
+ * the endpoint answered by the project at `ref` and by the working tree, on the same live data,
+ * for each params set of the project's tests of that endpoint (or the given params). Exit 0 when
+ * every answer is identical, 1 when some differ (or on a user error), 2 on a ClickHouse error.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TallyError } from '../../errors.ts';
+import { loadBaseProject } from '../../replay/base-project.ts';
+import {
+  type Answer,
+  type AnswerDiff,
+  answer,
+  diffAnswers,
+  isIdentical,
+  type Row,
+} from '../../replay/endpoint-diff.ts';
+import { findTestFiles } from '../../testing/find-test-files.ts';
+import { readTestFile } from '../../testing/test-file.ts';
+import type { Command } from '../command.ts';
+import { openEngine } from '../open.ts';
+import { openProject } from '../open-project.ts';
+import { type Output, paint } from '../output.ts';
+import { parseParamFlags } from '../pipe-tables.ts';
+
+export const diffCommand: Command = {
+  name: 'diff',
+  summary:
+    'answer an endpoint from a git revision and from the working tree on the same data; print the rows that differ',
+  usage:
+    'tally diff <endpoint> --base <git ref> [--param k=v ...] [--key col,...] [--sample N] [--json] [--project DIR]',
+  options: {
+    base: { type: 'string' },
+    param: { type: 'string', multiple: true },
+    key: { type: 'string' },
+    sample: { type: 'string' },
+  },
+  help: [
+    'Reads the project files at the base revision (git show <ref>:<path>), and runs the endpoint',
+    'with both revisions of its pipes on the configured ClickHouse (same data, same limits).',
+    '',
+    '  --base REF      the revision to compare with: a branch, tag or commit (required)',
+    '  --param k=v     a params set to run (repeat for more params); default: every case of the',
+    "                  project's tests (*.test.yaml) for this endpoint, or no params when none",
+    '  --key c1,c2     columns that identify a row (default: the first column when its values are',
+    '                  distinct; else rows are compared whole and only added/removed are reported)',
+    '  --sample N      rows shown per kind of difference and params set (default 10)',
+    '  --json          every params set with its added, removed and changed rows',
+    '',
+    'Exit 0 when every answer is identical, 1 when any differs (or on a user error), 2 on a',
+    'ClickHouse or internal error.',
+    '',
+    'Example: tally diff attribution --base HEAD   # after editing pipes/attribution.pipe.yaml',
+  ].join('\n'),
+  async run(ctx) {
+    const name = ctx.args[0];
+    const ref = ctx.flags.base;
+    if (!name || ctx.args.length > 1 || typeof ref !== 'string' || ref === '') {
+      ctx.io.err(
+        'tally diff needs one endpoint and --base <git ref>, e.g. tally diff attribution --base HEAD',
+      );
+      return 1;
+    }
+    const sample = ctx.flags.sample === undefined ? 10 : Number(ctx.flags.sample);
+    if (!Number.isInteger(sample) || sample < 0) {
+      ctx.io.err(`--sample must be a whole number of rows, 0 or more (got \`${String(ctx.flags.sample)}\`)`);
+      return 1;
+    }
+    const key =
+      typeof ctx.flags.key === 'string'
+        ? ctx.flags.key
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : undefined;
+    const head = openProject(ctx, { quietWarnings: true });
+    if (!head.endpoints.has(name)) {
+      throw new TallyError('unknown-endpoint', `there is no endpoint ${name} in the working tree`, {
+        hint: `endpoints: ${[...head.endpoints.keys()].join(', ')}`,
+      });
+    }
+    const paramSets = paramSetsFor(ctx.projectDir, name, (ctx.flags.param as string[] | undefined) ?? []);
+    const base = loadBaseProject(ctx.projectDir, ref, ctx.env);
+    try {
+      if (!base.project.endpoints.has(name)) {
+        throw new TallyError(
+          'unknown-endpoint',
+          `there is no endpoint ${name} at ${ref} (${base.commit.slice(0, 12)})`,
+        );
+      }
+      const engine = await openEngine(head.config);
+      try {
+        const results: ParamsResult[] = [];
+        for (const ps of paramSets) {
+          const before = await answer(base.project, engine, name, ps.params);
+          const after = await answer(head, engine, name, ps.params);
+          results.push(compare(ps, before, after, key));
+        }
+        const differing = results.filter((r) => !r.identical).length;
+        if (ctx.json) {
+          ctx.io.out(
+            JSON.stringify(
+              { endpoint: name, base: ref, commit: base.commit, identical: differing === 0, results },
+              null,
+              2,
+            ),
+          );
+        } else {
+          ctx.io.out(formatDiff(ctx.io, name, ref, base.commit, results, sample));
+        }
+        return differing === 0 ? 0 : 1;
+      } finally {
+        await engine.close();
+      }
+    } finally {
+      base.dispose();
+    }
+  },
+};
+
+interface ParamsSet {
+  /** The test case's name, or `--param`. */
+  name: string;
+  params: Record<string, unknown>;
+}
+
+export interface ParamsResult {
+  name: string;
+  params: Record<string, unknown>;
+  identical: boolean;
+  baseRows?: number;
+  headRows?: number;
+  baseError?: string;
+  headError?: string;
+  diff?: AnswerDiff;
+}
+
+function paramSetsFor(dir: string, endpoint: string, flags: readonly string[]): ParamsSet[] {
+  if (flags.length > 0) {
+    const params: Record<string, unknown> = {};
+    for (const [k, v] of parseParamFlags(flags)) params[k] = v;
+    return [{ name: '--param', params }];
+  }
+  const sets: ParamsSet[] = [];
+  const seen = new Set<string>();
+  for (const file of findTestFiles(dir)) {
+    const tf = readTestFile(file, readFileSync(join(dir, file), 'utf8'), []);
+    for (const c of tf?.cases ?? []) {
+      if (c.endpoint !== endpoint) continue;
+      const params = Object.fromEntries(Object.entries(c.params).filter(([, v]) => v !== null));
+      const id = JSON.stringify(params);
+      if (seen.has(id)) continue;
+      seen.add(id);
+      sets.push({ name: c.name, params });
+    }
+  }
+  return sets.length > 0 ? sets : [{ name: 'no params', params: {} }];
+}
+
+function compare(ps: ParamsSet, before: Answer, after: Answer, key?: readonly string[]): ParamsResult {
+  const out: ParamsResult = { name: ps.name, params: ps.params, identical: false };
+  if ('error' in before || 'error' in after) {
+    if ('error' in before) out.baseError = before.error;
+    else out.baseRows = before.rows.length;
+    if ('error' in after) out.headError = after.error;
+    else out.headRows = after.rows.length;
+    out.identical = 'error' in before && 'error' in after && before.error === after.error;
+    return out;
+  }
+  const diff = diffAnswers(before.rows, after.rows, after.columns, key);
+  return {
+    ...out,
+    identical: isIdentical(diff),
+    baseRows: before.rows.length,
+    headRows: after.rows.length,
+    diff,
+  };
+}
+
+function formatDiff(
+  io: Output,
+  endpoint: string,
+  ref: string,
+  commit: string,
+  results: readonly ParamsResult[],
+  sample: number,
+): string {
+  const lines: string[] = [
+    `${endpoint}: ${ref} (${commit.slice(0, 12)}) vs the working tree, ${results.length} params set(s)`,
+  ];
+  for (const r of results) {
+    const params = Object.entries(r.params)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    const title = `${r.name}${params ? ` (${params})` : ''}`;
+    if (r.identical) {
+      lines.push(
+        paint(
+          io,
+          'green',
+          `  = ${title}: identical${r.baseRows !== undefined ? `, ${r.baseRows} rows` : ', same error'}`,
+        ),
+      );
+      continue;
+    }
+    if (!r.diff) {
+      lines.push(paint(io, 'red', `  ≠ ${title}`));
+      lines.push(`      base: ${r.baseError ?? `${r.baseRows} rows`}`);
+      lines.push(`      head: ${r.headError ?? `${r.headRows} rows`}`);
+      continue;
+    }
+    const d = r.diff;
+    lines.push(
+      paint(
+        io,
+        'yellow',
+        `  ≠ ${title}: ${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed (${r.baseRows} -> ${r.headRows} rows${d.key.length > 0 ? `, by ${d.key.join(', ')}` : ', whole rows'})`,
+      ),
+    );
+    const show = (rows: readonly Row[], sign: string) => {
+      for (const row of rows.slice(0, sample)) lines.push(`      ${sign} ${JSON.stringify(row)}`);
+      if (rows.length > sample) lines.push(`      ... ${rows.length - sample} more`);
+    };
+    show(d.added, '+');
+    show(d.removed, '-');
+    for (const c of d.changed.slice(0, sample)) {
+      const what = c.columns.map(
+        (col) => `${col}: ${JSON.stringify(c.base[col])} -> ${JSON.stringify(c.head[col])}`,
+      );
+      lines.push(`      ~ ${JSON.stringify(c.key)} ${what.join(', ')}`);
+    }
+    if (d.changed.length > sample) lines.push(`      ... ${d.changed.length - sample} more changed`);
+  }
+  const differing = results.filter((r) => !r.identical).length;
+  lines.push(differing === 0 ? 'No differences.' : `${differing} of ${results.length} params set(s) differ.`);
+  return lines.join('\n');
+}

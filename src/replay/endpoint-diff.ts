@@ -1,0 +1,160 @@
+/**
+ * `tally diff`: one endpoint answered by two revisions of the project on the same live data, and
+ * the rows that differ. Back-to-back testing of a changed business rule.
+ */
+import type { Engine } from '../clickhouse/engine.ts';
+import { TallyError } from '../errors.ts';
+import type { Project } from '../project/model.ts';
+import { limitSettings } from '../server/run-endpoint.ts';
+import { compilePipe, resolveParams } from '../sql/index.ts';
+
+export type Row = Record<string, unknown>;
+
+/** One side's answer: its rows, or the error it gave (a bad param, a failing query). */
+export type Answer = { rows: Row[]; columns: string[] } | { error: string };
+
+export interface RowChange {
+  key: Record<string, unknown>;
+  base: Row;
+  head: Row;
+  /** The columns whose values differ. */
+  columns: string[];
+}
+
+export interface AnswerDiff {
+  /** The columns rows are matched by; empty when rows are compared whole. */
+  key: string[];
+  added: Row[];
+  removed: Row[];
+  changed: RowChange[];
+}
+
+/** Runs an endpoint of `project` with `raw` params, as the server would (same limits, read-only). */
+export async function answer(
+  project: Project,
+  engine: Engine,
+  endpointName: string,
+  raw: Readonly<Record<string, unknown>>,
+): Promise<Answer> {
+  const endpoint = project.endpoints.get(endpointName);
+  if (!endpoint) return { error: `there is no endpoint ${endpointName}` };
+  const pipe = project.pipes.get(endpoint.pipe);
+  if (!pipe) return { error: `endpoint ${endpointName} reads the missing pipe ${endpoint.pipe}` };
+  try {
+    const resolved = resolveParams(pipe, raw);
+    const compiled = compilePipe(project, pipe.name, resolved, {
+      capabilities: engine.capabilities,
+      database: engine.database,
+    });
+    const res = await engine.query(compiled.sql, {
+      params: { ...compiled.params },
+      settings: limitSettings(endpoint),
+    });
+    return { rows: res.data as Row[], columns: res.meta.map((m) => m.name) };
+  } catch (err) {
+    // A connection problem is not a difference between the revisions.
+    if (err instanceof TallyError && err.code === 'clickhouse-unreachable') throw err;
+    return { error: (err as Error)?.message ?? String(err) };
+  }
+}
+
+/**
+ * Matches rows by `key` (default: the first column, when its values are distinct and non-null on
+ * both sides; else rows are compared whole, as multisets, and only added and removed exist).
+ */
+export function diffAnswers(
+  base: readonly Row[],
+  head: readonly Row[],
+  columns: readonly string[],
+  key?: readonly string[],
+): AnswerDiff {
+  const k = key && key.length > 0 ? [...key] : defaultKey(base, head, columns);
+  if (k.length === 0) return wholeRowDiff(base, head);
+  const keyOf = (r: Row) => canonical(k.map((c) => r[c]));
+  const baseBy = groupBy(base, keyOf);
+  const headBy = groupBy(head, keyOf);
+  const out: AnswerDiff = { key: k, added: [], removed: [], changed: [] };
+  for (const [id, rows] of headBy) {
+    const before = baseBy.get(id) ?? [];
+    // Keys that repeat (a user-given key need not be unique) are matched in order.
+    rows.forEach((r, i) => {
+      const b = before[i];
+      if (!b) out.added.push(r);
+      else {
+        const cols = changedColumns(b, r);
+        if (cols.length > 0) out.changed.push({ key: pick(r, k), base: b, head: r, columns: cols });
+      }
+    });
+    for (const b of before.slice(rows.length)) out.removed.push(b);
+  }
+  for (const [id, rows] of baseBy) if (!headBy.has(id)) out.removed.push(...rows);
+  return out;
+}
+
+export function isIdentical(d: AnswerDiff): boolean {
+  return d.added.length === 0 && d.removed.length === 0 && d.changed.length === 0;
+}
+
+function defaultKey(base: readonly Row[], head: readonly Row[], columns: readonly string[]): string[] {
+  const first = columns[0];
+  if (first === undefined) return [];
+  const distinct = (rows: readonly Row[]) => {
+    const seen = new Set<string>();
+    for (const r of rows) {
+      const v = r[first];
+      if (v === null || v === undefined) return false;
+      const c = canonical(v);
+      if (seen.has(c)) return false;
+      seen.add(c);
+    }
+    return true;
+  };
+  return distinct(base) && distinct(head) ? [first] : [];
+}
+
+function wholeRowDiff(base: readonly Row[], head: readonly Row[]): AnswerDiff {
+  const counts = new Map<string, { n: number; row: Row }>();
+  for (const r of base) {
+    const c = canonical(r);
+    const e = counts.get(c);
+    counts.set(c, { n: (e?.n ?? 0) + 1, row: r });
+  }
+  const added: Row[] = [];
+  for (const r of head) {
+    const e = counts.get(canonical(r));
+    if (e && e.n > 0) e.n--;
+    else added.push(r);
+  }
+  const removed: Row[] = [];
+  for (const e of counts.values()) for (let i = 0; i < e.n; i++) removed.push(e.row);
+  return { key: [], added, removed, changed: [] };
+}
+
+function changedColumns(a: Row, b: Row): string[] {
+  const cols = new Set([...Object.keys(a), ...Object.keys(b)]);
+  return [...cols].filter((c) => canonical(a[c]) !== canonical(b[c]));
+}
+
+function groupBy(rows: readonly Row[], keyOf: (r: Row) => string): Map<string, Row[]> {
+  const m = new Map<string, Row[]>();
+  for (const r of rows) {
+    const k = keyOf(r);
+    const list = m.get(k);
+    if (list) list.push(r);
+    else m.set(k, [r]);
+  }
+  return m;
+}
+
+function pick(r: Row, cols: readonly string[]): Record<string, unknown> {
+  return Object.fromEntries(cols.map((c) => [c, r[c]]));
+}
+
+/** JSON with object keys sorted, so equal values compare equal whatever their key order. */
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x) =>
+    x && typeof x === 'object' && !Array.isArray(x)
+      ? Object.fromEntries(Object.entries(x as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : 1)))
+      : x,
+  );
+}

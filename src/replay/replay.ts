@@ -1,0 +1,282 @@
+/**
+ * `tally replay <materialized pipe>`: recompute the pipe's target from the whole event log with
+ * the pipe as it is now, into a shadow table beside the live one, and compare the two per key.
+ *
+ *   const r = await replayPipe(project, engine, 'subscription_state_mv', { sample: 5, onProgress });
+ *   // r.diff.counts = { added, removed, changed }; the shadow is dropped again
+ *   const a = await applyReplay(project, engine, 'subscription_state_mv');   // swap it in, exactly
+ *
+ * The shadow is filled the way deploy backfills (deploy/backfill.ts): the sources' partitions are
+ * hard-linked into a snapshot and the views' own SELECTs run over it, in chunks with progress.
+ * Applying reuses deploy's `replace-view` step as it is (deploy/view-steps.ts): the target is
+ * recomputed beside the live one while writers keep inserting, and swapped in under a write
+ * hold, so a row inserted meanwhile is counted once, by the snapshot or by the views.
+ */
+import type { Engine } from '../clickhouse/engine.ts';
+import type { DeployResult } from '../deploy/apply.ts';
+import { applyPlan } from '../deploy/apply.ts';
+import type { DeployEvent } from '../deploy/apply-context.ts';
+import { validateView } from '../deploy/attach.ts';
+import {
+  type BackfillProgress,
+  dropScratchDatabase,
+  fillFromSnapshot,
+  prepareSnapshots,
+  takeSnapshot,
+} from '../deploy/backfill.ts';
+import { DEPLOYMENTS_TABLE, readDeployments } from '../deploy/bookkeeping.ts';
+import { createTableSql, type DdlContext, dropTableSql, qualified, type ViewSpec } from '../deploy/ddl.ts';
+import { ddlContextFor, planDeploy } from '../deploy/deploy.ts';
+import { desiredState } from '../deploy/desired-state.ts';
+import { introspect } from '../deploy/introspect.ts';
+import { backupName, scratchDatabaseName } from '../deploy/names.ts';
+import type { Plan, ResourcePlan, Step } from '../deploy/plan-types.ts';
+import type { TableSpec } from '../deploy/table-spec.ts';
+import { querySourceSwapped } from '../deploy/view-spec.ts';
+import { TallyError } from '../errors.ts';
+import type { Project } from '../project/model.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
+import { compareTables, type TargetDiff } from './compare-tables.ts';
+
+/** The shadow table a replay fills: `<target>__tally_replay`. */
+export function replayTableName(target: string): string {
+  return `${target}__tally_replay`;
+}
+
+export interface ReplayOptions {
+  /** Samples per kind of difference (default 10). */
+  sample?: number;
+  /** Rows per INSERT of the fill (default 100 million; smaller gives finer progress). */
+  chunkRows?: number;
+  onProgress?: (p: BackfillProgress) => void;
+  /** Keep the shadow table (for inspection); default drop it. */
+  keepShadow?: boolean;
+}
+
+export interface ReplayResult {
+  pipe: string;
+  target: string;
+  /** The views that feed the target (the pipe's, and any other pipe into the same target). */
+  views: string[];
+  shadow: string;
+  /** Event rows the fill read (the sources' snapshot). */
+  rowsRead: number;
+  fillMs: number;
+  diff: TargetDiff;
+  shadowKept: boolean;
+}
+
+/** What a replay works on: the pipe's view, every view into its target, the target's table. */
+export interface ReplayTarget {
+  pipe: string;
+  target: string;
+  views: ViewSpec[];
+  spec: TableSpec;
+  ingested: boolean;
+  ctx: DdlContext;
+}
+
+/** Finds the materialized pipe and its target; a user error when it is not one. */
+export function replayTarget(project: Project, engine: Engine, pipe: string): ReplayTarget {
+  const ctx = ddlContextFor(project, engine);
+  const desired = desiredState(project, ctx);
+  const own = desired.views.find((v) => v.pipe === pipe);
+  if (!own) {
+    const p = project.pipes.get(pipe);
+    const materialized = desired.views.map((v) => v.pipe);
+    throw new TallyError(
+      'not-materialized',
+      p
+        ? `pipe ${pipe} is not materialized (it has no \`materialize: { to }\`): there is no target to replay`
+        : `there is no pipe ${pipe}${didYouMean(pipe, materialized)}`,
+      { hint: `materialized pipes: ${materialized.join(', ') || 'none'}` },
+    );
+  }
+  const ds = desired.datasources.get(own.target);
+  if (!ds)
+    throw new TallyError('internal', `target ${own.target} of ${pipe} is not a data source`, { exitCode: 2 });
+  return {
+    pipe,
+    target: own.target,
+    views: desired.views.filter((v) => v.target === own.target),
+    spec: ds.table,
+    ingested: ds.ingested,
+    ctx,
+  };
+}
+
+/** Builds the shadow, compares it with the live target, and drops it (unless kept). */
+export async function replayPipe(
+  project: Project,
+  engine: Engine,
+  pipe: string,
+  opts: ReplayOptions = {},
+): Promise<ReplayResult> {
+  const t = replayTarget(project, engine, pipe);
+  await checkLiveTarget(engine, t);
+  const { ctx, spec } = t;
+  const shadow = replayTableName(t.target);
+  const columns = new Map<string, Awaited<ReturnType<typeof validateView>>>();
+  for (const v of t.views)
+    columns.set(
+      v.name,
+      await validateView(
+        engine,
+        v,
+        spec.columns.map((c) => c.name),
+      ),
+    );
+
+  await engine.command(dropTableSql(shadow, ctx));
+  await engine.command(createTableSql(spec, ctx, shadow));
+  const started = performance.now();
+  let rowsRead = 0;
+  try {
+    try {
+      const sources = [...new Set(t.views.map((v) => v.source))];
+      const pre = await prepareSnapshots(engine, ctx, sources);
+      const scratch = scratchDatabaseName(ctx.database);
+      for (const v of t.views) {
+        // No hold: the snapshot is the log as of now; the diff says so (writers may add more).
+        const snapshot = await takeSnapshot(engine, ctx, pre.get(v.source)!, v.source);
+        const filled = await fillFromSnapshot(
+          engine,
+          snapshot,
+          qualified(ctx, shadow),
+          columns.get(v.name)!.map((c) => c.name),
+          querySourceSwapped(v, ctx.database, scratch),
+          {
+            label: v.name,
+            ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+            ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+          },
+        );
+        rowsRead += filled.rows;
+      }
+    } finally {
+      await dropScratchDatabase(engine, ctx).catch(() => {});
+    }
+    const fillMs = performance.now() - started;
+    const diff = await compareTables(engine, qualified(ctx, t.target), qualified(ctx, shadow), spec, {
+      sample: opts.sample ?? 10,
+    });
+    return {
+      pipe,
+      target: t.target,
+      views: t.views.map((v) => v.name),
+      shadow,
+      rowsRead,
+      fillMs,
+      diff,
+      shadowKept: Boolean(opts.keepShadow),
+    };
+  } finally {
+    if (!opts.keepShadow) await engine.command(dropTableSql(shadow, ctx)).catch(() => {});
+  }
+}
+
+export interface ApplyReplayOptions {
+  onProgress?: (e: DeployEvent) => void;
+  chunkRows?: number;
+  holdTimeoutMs?: number;
+}
+
+/**
+ * Recomputes the target with the current logic and swaps it in: deploy's replace-view step for
+ * this one target, applied and recorded like a deploy (so the next `tally deploy` sees the views
+ * as applied). The old table stays as `<target>__backup_<deploy id>` until the next successful
+ * deploy, as after any recompute. Other pending changes of the project are left to `tally
+ * deploy`; a change to the target's own table or a view that does not exist yet must be deployed first.
+ */
+export async function applyReplay(
+  project: Project,
+  engine: Engine,
+  pipe: string,
+  opts: ApplyReplayOptions = {},
+): Promise<DeployResult> {
+  const t = replayTarget(project, engine, pipe);
+  if (t.ingested) {
+    throw new TallyError(
+      'replay-ingested-target',
+      `data source ${t.target} also takes events from Kafka: recomputing it from its views would lose them`,
+      { hint: 'replay only targets that are filled by materialized pipes alone' },
+    );
+  }
+  await checkLiveTarget(engine, t);
+  const base = await planDeploy(project, engine);
+  const viewNames = new Set(t.views.map((v) => v.name));
+  const mine = (s: Step) =>
+    s.resource === t.target || viewNames.has(s.resource) || (s.also ?? []).some((a) => viewNames.has(a));
+  const blocking = base.steps.filter((s) => mine(s) && s.kind !== 'replace-view');
+  if (blocking.length > 0) {
+    throw new TallyError(
+      'replay-needs-deploy',
+      `${t.target} or its views need a deploy first: ${blocking.map((s) => s.what).join('; ')}`,
+      { hint: 'run `tally deploy` (it recomputes a target whose view changed by itself), then replay' },
+    );
+  }
+  const recover = base.steps.filter((s) => s.kind === 'recover' || s.kind === 'create-bookkeeping');
+  const planned = base.steps.find((s) => s.kind === 'replace-view' && s.resource === t.target);
+  const replace: Step = planned ?? {
+    n: 0,
+    kind: 'replace-view',
+    resource: t.target,
+    resourceKind: 'datasource',
+    also: t.views.map((v) => v.name),
+    what: `recompute ${t.target} from ${[...new Set(t.views.map((v) => v.source))].join(', ')} with ${t.views.map((v) => v.name).join(', ')}, then swap it in (old one kept as ${backupName(t.target, base.deployId)})`,
+    why: `tally replay ${pipe}`,
+    destructive: false,
+    sql: [createTableSql(t.spec, t.ctx, `${t.target}__tally_next`)],
+    views: t.views,
+    targetSpec: t.spec,
+  };
+  const steps = [...recover, replace].map((s, i) => ({ ...s, n: i + 1 }));
+  const n = steps.length;
+  const resources: ResourcePlan[] = [
+    { name: t.target, kind: 'datasource', action: 'replace', steps: [n] },
+    ...t.views.map((v): ResourcePlan => ({ name: v.name, kind: 'view', action: 'replace', steps: [n] })),
+  ];
+  const plan: Plan = { ...base, steps, resources, changes: steps.length, notes: [] };
+  const live = await introspect(engine);
+  const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(engine, t.ctx) : [];
+  return applyPlan(
+    plan,
+    engine,
+    t.ctx,
+    live.databaseEngine === 'Atomic',
+    deployments.find((d) => d.status !== 'running'),
+    {
+      ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+      ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+      ...(opts.holdTimeoutMs !== undefined ? { holdTimeoutMs: opts.holdTimeoutMs } : {}),
+    },
+  );
+}
+
+/** The live target must exist with the columns the project gives it (else: deploy first). */
+async function checkLiveTarget(engine: Engine, t: ReplayTarget): Promise<void> {
+  const live = await introspect(engine);
+  const table = live.tables.get(t.target);
+  if (!table) {
+    throw new TallyError(
+      'replay-needs-deploy',
+      `data source ${t.target} is not deployed in \`${t.ctx.database}\``,
+      {
+        hint: 'run `tally deploy` first',
+      },
+    );
+  }
+  const have = table.columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  const want = t.spec.columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  if (norm(have) !== norm(want)) {
+    throw new TallyError(
+      'replay-needs-deploy',
+      `the live ${t.target} has columns (${have}); the project wants (${want})`,
+      { hint: 'run `tally deploy` to change the table, then replay' },
+    );
+  }
+}
+
+function norm(s: string): string {
+  return s.replace(/\s+/g, '');
+}

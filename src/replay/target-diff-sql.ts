@@ -1,0 +1,194 @@
+/**
+ * The SQL that compares two tables of the same structure (a live target and its replayed shadow)
+ * per key, on finalized values. One query per question, every one on 18.16 and current servers:
+ * no JOIN (18.16's FULL JOIN USING fills a right-only key with defaults), but both sides tagged
+ * and grouped by the key with UNION ALL:
+ *
+ *   SELECT key, sum(side = 1) AS in_live, sum(side = 2) AS in_shadow,
+ *          anyIf(v, side = 1) AS live_v, anyIf(v, side = 2) AS shadow_v ...
+ *   FROM (SELECT key, 1 AS side, <finalized v> FROM live GROUP BY key
+ *         UNION ALL SELECT key, 2 AS side, <finalized v> FROM shadow GROUP BY key)
+ *   GROUP BY key HAVING in_live = 0 OR in_shadow = 0 OR live_v != shadow_v ...
+ */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { ColumnSpec, EngineSpec } from '../deploy/table-spec.ts';
+
+/** What is compared: the target's columns and engine (its sorting key is the key). */
+export interface DiffShape {
+  columns: readonly ColumnSpec[];
+  engine: Pick<EngineSpec, 'type' | 'sortingKey' | 'sumColumns'>;
+}
+
+export type DiffKind = 'added' | 'removed' | 'changed';
+
+/**
+ * The expression giving a column's finalized value per key: `<fn>Merge(col)` for an
+ * AggregateFunction column, `<fn>(col)` for a SimpleAggregateFunction one, `sum` for a summed
+ * column of a SummingMergeTree, `any` otherwise in a collapsing engine; for tables that keep
+ * every row (MergeTree, ReplacingMergeTree), the sorted list of the key's values.
+ */
+export function finalizedExpr(c: ColumnSpec, shape: DiffShape): string {
+  const col = quoteIdent(c.name);
+  const fn = aggregateFunctionOf(c.type);
+  if (fn) return `${mergeCombinator(fn.name, fn.params)}(${col})`;
+  const simple = simpleAggregateOf(c.type);
+  if (simple) return `${simple}(${col})`;
+  switch (shape.engine.type) {
+    case 'AggregatingMergeTree':
+      return `any(${col})`;
+    case 'SummingMergeTree': {
+      const summed = shape.engine.sumColumns;
+      return (summed ? summed.includes(c.name) : NUMERIC.test(c.type)) ? `sum(${col})` : `any(${col})`;
+    }
+    default:
+      return `arraySort(groupArray(${col}))`;
+  }
+}
+
+const NUMERIC = /^(?:U?Int\d+|Float\d+|Decimal)/;
+
+/** `AggregateFunction(quantiles(0.5), Float64)` -> { name: 'quantiles', params: '0.5' }. */
+export function aggregateFunctionOf(type: string): { name: string; params?: string } | undefined {
+  const m = /^AggregateFunction\((.*)\)$/s.exec(type.trim());
+  if (!m) return undefined;
+  const first = topLevelSplit(m[1]!)[0]!.trim();
+  const p = /^(\w+)\s*\((.*)\)$/s.exec(first);
+  return p ? { name: p[1]!, params: p[2]! } : { name: first };
+}
+
+function simpleAggregateOf(type: string): string | undefined {
+  const m = /^SimpleAggregateFunction\((.*)\)$/s.exec(type.trim());
+  return m ? topLevelSplit(m[1]!)[0]!.trim() : undefined;
+}
+
+function mergeCombinator(name: string, params?: string): string {
+  return params !== undefined ? `${name}Merge(${params})` : `${name}Merge`;
+}
+
+/** Splits on commas outside parentheses and quotes. */
+function topLevelSplit(s: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let quote = '';
+  let cur = '';
+  for (const ch of s) {
+    if (quote) {
+      if (ch === quote) quote = '';
+    } else if (ch === "'" || ch === '`' || ch === '"') quote = ch;
+    else if (ch === '(') depth++;
+    else if (ch === ')') depth--;
+    else if (ch === ',' && depth === 0) {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
+    cur += ch;
+  }
+  out.push(cur);
+  return out;
+}
+
+/** The key expressions (the sorting key; a constant when there is none) and the value columns. */
+export function keyAndValues(shape: DiffShape): { keys: string[]; values: ColumnSpec[] } {
+  const keys = shape.engine.sortingKey.length > 0 ? [...shape.engine.sortingKey] : [];
+  const keyNames = new Set(keys);
+  return { keys, values: shape.columns.filter((c) => !keyNames.has(c.name)) };
+}
+
+/** `k<i>` and `v<i>` aliases keep the SQL free of the user's names after the inner query. */
+function keyAlias(i: number): string {
+  return `k${i}`;
+}
+
+function valueAlias(i: number): string {
+  return `v${i}`;
+}
+
+function sideSelect(table: string, side: 1 | 2, shape: DiffShape, final: boolean): string {
+  const { keys, values } = keyAndValues(shape);
+  const keyCols = keys.length > 0 ? keys.map((k, i) => `${keyExpr(k)} AS ${keyAlias(i)}`) : ['0 AS k0'];
+  const vals = values.map((c, i) => `${finalizedExpr(c, shape)} AS ${valueAlias(i)}`);
+  const group = keys.length > 0 ? keys.map((_, i) => keyAlias(i)).join(', ') : 'k0';
+  return `SELECT ${[...keyCols, `${side} AS side`, ...vals].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
+}
+
+/** A sorting-key entry is a column name or an expression; a name is quoted. */
+function keyExpr(k: string): string {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(k) ? quoteIdent(k) : k;
+}
+
+/** The per-key comparison of `live` and `shadow` (qualified names): one row per differing key. */
+export function diffQuery(live: string, shadow: string, shape: DiffShape): string {
+  const { keys, values } = keyAndValues(shape);
+  const final = shape.engine.type === 'ReplacingMergeTree';
+  const nk = Math.max(keys.length, 1);
+  const keyList = Array.from({ length: nk }, (_, i) => keyAlias(i)).join(', ');
+  const pairs = values.map(
+    (_, i) =>
+      `anyIf(${valueAlias(i)}, side = 1) AS live_${valueAlias(i)}, anyIf(${valueAlias(i)}, side = 2) AS shadow_${valueAlias(i)}`,
+  );
+  const differs = values.map((_, i) => `live_${valueAlias(i)} != shadow_${valueAlias(i)}`);
+  return [
+    `SELECT ${keyList}, sum(side = 1) AS in_live, sum(side = 2) AS in_shadow${pairs.length > 0 ? `, ${pairs.join(', ')}` : ''}`,
+    `FROM (${sideSelect(live, 1, shape, final)} UNION ALL ${sideSelect(shadow, 2, shape, final)})`,
+    `GROUP BY ${keyList}`,
+    `HAVING in_live = 0 OR in_shadow = 0${differs.length > 0 ? ` OR ${differs.join(' OR ')}` : ''}`,
+  ].join('\n');
+}
+
+/** The condition on a diffQuery row for each kind. */
+export const KIND_CONDITION: Record<DiffKind, string> = {
+  added: 'in_live = 0',
+  removed: 'in_shadow = 0',
+  changed: 'in_live > 0 AND in_shadow > 0',
+};
+
+/** Counts per kind, and the number of keys in each table. */
+export function diffCountsQuery(live: string, shadow: string, shape: DiffShape): string {
+  return `SELECT countIf(${KIND_CONDITION.added}) AS added, countIf(${KIND_CONDITION.removed}) AS removed, countIf(${KIND_CONDITION.changed}) AS changed FROM (${diffQuery(live, shadow, shape)})`;
+}
+
+/** Up to `limit` differing keys of one kind, in key order. */
+export function diffSampleQuery(
+  live: string,
+  shadow: string,
+  shape: DiffShape,
+  kind: DiffKind,
+  limit: number,
+): string {
+  const nk = Math.max(keyAndValues(shape).keys.length, 1);
+  const order = Array.from({ length: nk }, (_, i) => keyAlias(i)).join(', ');
+  return `SELECT * FROM (${diffQuery(live, shadow, shape)}) WHERE ${KIND_CONDITION[kind]} ORDER BY ${order} LIMIT ${Math.max(0, Math.floor(limit))}`;
+}
+
+/** Keys in a table, as the diff counts them. */
+export function keyCountQuery(table: string, shape: DiffShape): string {
+  const { keys } = keyAndValues(shape);
+  if (keys.length === 0) return `SELECT count() > 0 AS n FROM ${table}`;
+  const final = shape.engine.type === 'ReplacingMergeTree' ? ' FINAL' : '';
+  return `SELECT count() AS n FROM (SELECT ${keys.map((k, i) => `${keyExpr(k)} AS ${keyAlias(i)}`).join(', ')} FROM ${table}${final} GROUP BY ${keys.map((_, i) => keyAlias(i)).join(', ')})`;
+}
+
+/** Turns a diffQuery row into names the user knows: key and value columns by their names. */
+export function readDiffRow(
+  row: Record<string, unknown>,
+  shape: DiffShape,
+): { key: Record<string, unknown>; live?: Record<string, unknown>; shadow?: Record<string, unknown> } {
+  const { keys, values } = keyAndValues(shape);
+  const key: Record<string, unknown> = {};
+  keys.forEach((k, i) => {
+    key[k] = row[keyAlias(i)];
+  });
+  const side = (prefix: string) => {
+    const o: Record<string, unknown> = {};
+    values.forEach((c, i) => {
+      o[c.name] = row[`${prefix}_${valueAlias(i)}`];
+    });
+    return o;
+  };
+  return {
+    key,
+    ...(Number(row.in_live) > 0 ? { live: side('live') } : {}),
+    ...(Number(row.in_shadow) > 0 ? { shadow: side('shadow') } : {}),
+  };
+}
