@@ -40,6 +40,8 @@ export interface ExampleApp {
 export interface ExampleAppOptions {
   /** Extra text appended to tally.yaml (tokens, settings). */
   config?: string;
+  /** More project files (relative path -> text). */
+  files?: Record<string, string>;
   /** Body limit of the events API. */
   maxBodyBytes?: number;
   /** Where ingestion's own log entries go too (default: the same capture). */
@@ -49,6 +51,7 @@ export interface ExampleAppOptions {
 /** Deploys the example project into `engine`'s database and serves it in-process. */
 export async function startExampleApp(engine: Engine, opts: ExampleAppOptions = {}): Promise<ExampleApp> {
   const files = exampleFiles();
+  Object.assign(files, opts.files ?? {});
   if (opts.config) files['tally.yaml'] = `${files['tally.yaml']}\n${opts.config}\n`;
   const dir = writeProject(files);
   const project = loadProjectOrThrow(dir, { env: {} });
