@@ -1,0 +1,287 @@
+/**
+ * The replay and diff suite, shared by replay.test.ts (the 18.16 server) and
+ * replay-embedded.test.ts (chDB, in a test file of its own: the CLI opens the project's
+ * `.tally/chdb`, and a process holds one chDB folder).
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { runMain } from '../../src/cli/main.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { captureOutput } from '../support/capture-output.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+
+/** A copy of the example project (without its tests: they are not what is exercised here). */
+function exampleCopy(): string {
+  const dir = writeProject({});
+  for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
+    cpSync(join(REPO, f), join(dir, f), { recursive: true });
+  }
+  return dir;
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv, dir: string) {
+  const io = captureOutput();
+  const code = await runMain([...argv, '--project', dir], { io, env, cwd: dir });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+async function sql<T = Record<string, unknown>>(
+  query: string,
+  env: NodeJS.ProcessEnv,
+  dir: string,
+): Promise<T[]> {
+  const r = await run(['sql', query, '--format', 'json'], env, dir);
+  if (r.code !== 0) throw new Error(`sql failed (${r.code}): ${r.err}\n${query}`);
+  return JSON.parse(r.out).data as T[];
+}
+
+/** The status rule of pipes/subscription_state_mv.pipe.yaml, and the changed one. */
+const OLD_RULE = `event_name IN ('subscription_suspended', 'subscription_payment_rejected'), 'suspended',`;
+const NEW_RULE = `event_name = 'subscription_suspended', 'suspended',
+            event_name = 'subscription_payment_rejected', 'past_due',`;
+const NEW_MAPPING = `multiIf(
+  event_name IN ('subscription_created', 'subscription_updated', 'subscription_reactivated'), 'active',
+  event_name = 'subscription_suspended', 'suspended',
+  event_name = 'subscription_payment_rejected', 'past_due',
+  event_name = 'subscription_deleted', 'deleted', 'unknown')`;
+
+interface ReplayJson {
+  rowsRead: number;
+  fillMs: number;
+  diff: {
+    key: string[];
+    counts: { added: number; removed: number; changed: number };
+    samples: {
+      changed: Array<{
+        key: { subscription_id: unknown };
+        live?: { status: string };
+        replayed?: { status: string };
+      }>;
+    };
+  };
+}
+
+export function replaySuite(backend: 'embedded' | 'server'): void {
+  afterAll(removeProjects);
+
+  describe(`tally replay and tally diff [${backend}]`, () => {
+    const database = `replay_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
+    const env: NodeJS.ProcessEnv = {
+      TALLY_CLICKHOUSE_DATABASE: database,
+      ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
+    };
+    const dir = exampleCopy();
+
+    afterAll(async () => {
+      if (backend !== 'server') return; // the embedded data lives in the temp project folder
+      const engine = await createEngine(
+        {
+          url: inject('clickhouseUrl'),
+          user: 'default',
+          password: '',
+          database: 'default',
+          embeddedPath: '',
+        },
+        { createDatabase: false },
+      );
+      await engine.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => {});
+      await engine.close();
+    });
+
+    it('deploys the example and loads its fixtures', async () => {
+      const d = await run(['deploy'], env, dir);
+      expect(d.code, d.err + d.out).toBe(0);
+      for (const ds of ['subscription_events', 'page_events']) {
+        const a = await run(['append', ds, '--file', join(dir, 'fixtures', `${ds}.ndjson`)], env, dir);
+        expect(a.code, a.err + a.out).toBe(0);
+      }
+    });
+
+    it('replay with the logic unchanged reports no difference, and changes nothing', async () => {
+      const r = await run(['replay', 'subscription_state_mv', '--json'], env, dir);
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out) as ReplayJson;
+      expect(j.diff.counts).toEqual({ added: 0, removed: 0, changed: 0 });
+      expect(j.rowsRead).toBeGreaterThan(300);
+      const tables = await sql<{ name: string }>(
+        `SELECT name FROM system.tables WHERE database = '${database}' AND name LIKE '%tally_replay%'`,
+        env,
+        dir,
+      );
+      expect(tables).toEqual([]);
+    });
+
+    it('after a change of the status rule, replay reports exactly the subscriptions it alters', async () => {
+      const file = join(dir, 'pipes', 'subscription_state_mv.pipe.yaml');
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain(OLD_RULE);
+      writeFileSync(file, text.replace(OLD_RULE, NEW_RULE));
+
+      // Independently: subscriptions whose latest event is a rejected payment (FINAL: one row per event).
+      const expected = await sql<{ subscription_id: string | number }>(
+        `SELECT subscription_id FROM (SELECT subscription_id, argMax(event_name, timestamp) AS last FROM subscription_events FINAL GROUP BY subscription_id) WHERE last = 'subscription_payment_rejected' ORDER BY subscription_id`,
+        env,
+        dir,
+      );
+      expect(expected.length).toBeGreaterThan(0);
+
+      const r = await run(['replay', 'subscription_state_mv', '--json', '--sample', '1000'], env, dir);
+      expect(r.code, r.err).toBe(0);
+      const j = JSON.parse(r.out) as ReplayJson;
+      expect(j.diff.key).toEqual(['subscription_id']);
+      expect(j.diff.counts).toEqual({ added: 0, removed: 0, changed: expected.length });
+      expect(j.diff.samples.changed.map((c) => String(c.key.subscription_id))).toEqual(
+        expected.map((e) => String(e.subscription_id)),
+      );
+      for (const c of j.diff.samples.changed) {
+        expect(c.live?.status).toBe('suspended');
+        expect(c.replayed?.status).toBe('past_due');
+      }
+      // Nothing live changed.
+      const live = await sql<{ n: string | number }>(
+        `SELECT count() AS n FROM (SELECT subscription_id, argMaxMerge(status) AS s FROM subscription_state GROUP BY subscription_id) WHERE s = 'past_due'`,
+        env,
+        dir,
+      );
+      expect(Number(live[0]!.n)).toBe(0);
+
+      const text2 = await run(['replay', 'subscription_state_mv', '--sample', '2'], env, dir);
+      expect(text2.out).toMatch(
+        new RegExp(`^Per key \\(subscription_id\\): 0 added, 0 removed, ${expected.length} changed\\.$`, 'm'),
+      );
+      expect(text2.out).toMatch(/^ {2}subscription_id=\d+ {2}status: suspended -> past_due$/m);
+    });
+
+    it('--apply swaps the replayed target in; totals equal an independent fold; the view keeps feeding it', async () => {
+      const r = await run(['replay', 'subscription_state_mv', '--apply'], env, dir);
+      expect(r.code, r.err + r.out).toBe(0);
+      expect(r.out).toMatch(/^Applied: subscription_state recomputed and swapped in/m);
+
+      const statuses = async () => ({
+        live: await sql(
+          `SELECT s, count() AS n FROM (SELECT subscription_id, argMaxMerge(status) AS s FROM subscription_state GROUP BY subscription_id) GROUP BY s ORDER BY s`,
+          env,
+          dir,
+        ),
+        fold: await sql(
+          `SELECT s, count() AS n FROM (SELECT subscription_id, argMax(${NEW_MAPPING}, timestamp) AS s FROM subscription_events FINAL GROUP BY subscription_id) GROUP BY s ORDER BY s`,
+          env,
+          dir,
+        ),
+      });
+      const after = await statuses();
+      expect(after.live).toEqual(after.fold);
+      expect(after.live.some((r) => r.s === 'past_due')).toBe(true);
+
+      // An event after the swap reaches the swapped-in table through the live view.
+      const event = {
+        event_id: `replay-test-${database}`,
+        timestamp: '2030-01-01 00:00:00',
+        event_name: 'subscription_payment_rejected',
+        subscription_id: 777000777,
+        user_id: 1,
+        plan: 'premium',
+      };
+      writeFileSync(join(dir, 'late.ndjson'), `${JSON.stringify(event)}\n`);
+      const a = await run(['append', 'subscription_events', '--file', join(dir, 'late.ndjson')], env, dir);
+      expect(a.code, a.err).toBe(0);
+      const one = await sql<{ s: string }>(
+        `SELECT argMaxMerge(status) AS s FROM subscription_state WHERE subscription_id = 777000777`,
+        env,
+        dir,
+      );
+      expect(one).toEqual([{ s: 'past_due' }]);
+      const again = await statuses();
+      expect(again.live).toEqual(again.fold);
+
+      // Replaying now finds nothing to change, and deploy has no view work left (only the backup to drop).
+      const r2 = await run(['replay', 'subscription_state_mv', '--json'], env, dir);
+      expect((JSON.parse(r2.out) as ReplayJson).diff.counts).toEqual({ added: 0, removed: 0, changed: 0 });
+      const plan = await run(['deploy', '--check', '--json'], env, dir);
+      const steps = (JSON.parse(plan.out) as { steps: Array<{ kind: string }> }).steps.map((s) => s.kind);
+      expect(steps).toEqual(['drop-backup']);
+    });
+
+    it('replay of a pipe that is not materialized is a user error', async () => {
+      const r = await run(['replay', 'attribution'], env, dir);
+      expect(r.code).toBe(1);
+      expect(r.err).toMatch(/pipe attribution is not materialized/);
+    });
+
+    it('tally diff: first touch vs last touch reports exactly the carts whose first and last page differ', async () => {
+      const git = (...args: string[]) =>
+        execFileSync('git', ['-c', 'user.email=t@t', '-c', 'user.name=t', ...args], {
+          cwd: dir,
+          encoding: 'utf8',
+        });
+      git('init', '-q', '.');
+      git('add', 'tally.yaml', 'datasources', 'pipes', 'endpoints');
+      git('commit', '-q', '-m', 'last touch');
+
+      const d0 = await run(['diff', 'attribution', '--base', 'HEAD'], env, dir);
+      expect(d0.code, d0.err + d0.out).toBe(0);
+      expect(d0.out).toMatch(/^No differences\.$/m);
+
+      const file = join(dir, 'pipes', 'attribution.pipe.yaml');
+      const text = readFileSync(file, 'utf8');
+      expect(text).toContain('argMax(url, viewed_at) AS attributed_url');
+      writeFileSync(
+        file,
+        text.replace('argMax(url, viewed_at) AS attributed_url', 'argMin(url, viewed_at) AS attributed_url'),
+      );
+
+      const expected = await sql<{ cart_event_id: string }>(
+        `SELECT cart_event_id FROM (
+           SELECT cart_event_id, argMax(url, viewed_at) AS last_url, argMin(url, viewed_at) AS first_url
+           FROM (SELECT event_id AS cart_event_id, session_id, timestamp AS cart_at FROM page_events WHERE action = 'AddToCart') AS carts
+           ALL INNER JOIN (SELECT session_id, timestamp AS viewed_at, url FROM page_events WHERE action = 'ViewPage') AS views USING session_id
+           WHERE viewed_at <= cart_at
+           GROUP BY cart_event_id)
+         WHERE first_url != last_url ORDER BY cart_event_id`,
+        env,
+        dir,
+      );
+      expect(expected.length).toBeGreaterThan(0);
+
+      const d = await run(['diff', 'attribution', '--base', 'HEAD', '--json'], env, dir);
+      expect(d.code, d.err).toBe(1);
+      const j = JSON.parse(d.out) as {
+        identical: boolean;
+        results: Array<{
+          name: string;
+          params: Record<string, unknown>;
+          identical: boolean;
+          diff?: {
+            key: string[];
+            added: unknown[];
+            removed: unknown[];
+            changed: Array<{ key: { cart_event_id: string }; columns: string[] }>;
+          };
+        }>;
+      };
+      expect(j.identical).toBe(false);
+      // The params set without a time window covers every cart (81 < the default limit).
+      const all = j.results.find((r) => Object.keys(r.params).length === 0)!;
+      expect(all.diff!.key).toEqual(['cart_event_id']);
+      expect(all.diff!.added).toEqual([]);
+      expect(all.diff!.removed).toEqual([]);
+      expect(all.diff!.changed.map((c) => c.key.cart_event_id).sort()).toEqual(
+        expected.map((e) => e.cart_event_id).sort(),
+      );
+      for (const c of all.diff!.changed) expect(c.columns).toEqual(['attributed_url']);
+      // The invalid-params case fails the same way on both revisions: not a difference.
+      expect(j.results.find((r) => r.params.from === 'soon')?.identical).toBe(true);
+
+      // Given params instead of the tests'.
+      const p = await run(['diff', 'attribution', '--base', 'HEAD', '--param', 'limit=3'], env, dir);
+      expect(p.out).toMatch(/^ {2}≠ --param \(limit=3\): 0 added, 0 removed, \d changed/m);
+      const bad = await run(['diff', 'attribution', '--base', 'no-such-ref'], env, dir);
+      expect(bad.code).toBe(1);
+      expect(bad.err).toMatch(/--base no-such-ref is not a revision/);
+    });
+  });
+}
