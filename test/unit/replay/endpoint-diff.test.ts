@@ -1,0 +1,76 @@
+import { describe, expect, it } from 'vitest';
+import { diffAnswers, isIdentical } from '../../../src/replay/endpoint-diff.ts';
+
+const cols = ['id', 'url', 'n'];
+
+describe('diffAnswers', () => {
+  it('matches rows by the first column when it is distinct: added, removed, changed with the columns', () => {
+    const base = [
+      { id: 'a', url: '/x', n: 1 },
+      { id: 'b', url: '/y', n: 2 },
+    ];
+    const head = [
+      { id: 'b', url: '/z', n: 2 },
+      { id: 'c', url: '/x', n: 3 },
+    ];
+    const d = diffAnswers(base, head, cols);
+    expect(d.key).toEqual(['id']);
+    expect(d.added).toEqual([{ id: 'c', url: '/x', n: 3 }]);
+    expect(d.removed).toEqual([{ id: 'a', url: '/x', n: 1 }]);
+    expect(d.changed).toEqual([{ key: { id: 'b' }, base: base[1], head: head[0], columns: ['url'] }]);
+    expect(isIdentical(d)).toBe(false);
+  });
+
+  it('is identical whatever the order of rows and of object keys', () => {
+    const d = diffAnswers(
+      [
+        { id: 1, url: { a: 1, b: 2 }, n: 0 },
+        { id: 2, url: null, n: 0 },
+      ],
+      [
+        { id: 2, url: null, n: 0 },
+        { id: 1, url: { b: 2, a: 1 }, n: 0 },
+      ],
+      cols,
+    );
+    expect(isIdentical(d)).toBe(true);
+  });
+
+  it('compares whole rows as multisets when the first column repeats', () => {
+    const base = [
+      { id: 'a', url: '/x', n: 1 },
+      { id: 'a', url: '/x', n: 1 },
+    ];
+    const head = [
+      { id: 'a', url: '/x', n: 1 },
+      { id: 'a', url: '/y', n: 1 },
+    ];
+    const d = diffAnswers(base, head, cols);
+    expect(d.key).toEqual([]);
+    expect(d.added).toEqual([{ id: 'a', url: '/y', n: 1 }]);
+    expect(d.removed).toEqual([{ id: 'a', url: '/x', n: 1 }]);
+    expect(d.changed).toEqual([]);
+  });
+
+  it('takes a given key, matching repeated keys in order', () => {
+    const d = diffAnswers(
+      [{ id: 'a', url: '/x', n: 1 }],
+      [
+        { id: 'a', url: '/x', n: 2 },
+        { id: 'a', url: '/y', n: 3 },
+      ],
+      cols,
+      ['id', 'url'],
+    );
+    expect(d.key).toEqual(['id', 'url']);
+    expect(d.changed).toEqual([
+      {
+        key: { id: 'a', url: '/x' },
+        base: { id: 'a', url: '/x', n: 1 },
+        head: { id: 'a', url: '/x', n: 2 },
+        columns: ['n'],
+      },
+    ]);
+    expect(d.added).toEqual([{ id: 'a', url: '/y', n: 3 }]);
+  });
+});
