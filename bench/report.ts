@@ -125,9 +125,9 @@ function section(b: BenchResult): string[] {
   const out = [`### ${esc(b.title)}`, ''];
   const when = b.durationS !== undefined ? ` in ${b.durationS.toFixed(1)} s` : '';
   out.push(`\`${b.id}\`: **${b.status}**${when}${b.command ? `, \`${b.command}\`` : ''}`, '');
-  if (b.error) {
+  if (b.error && (b.status === 'failed' || b.status === 'timeout'))
     out.push('```', b.error.trim(), '```', '');
-  }
+  else if (b.error) out.push(esc(b.error), '');
   if (b.metrics.length > 0) {
     out.push('| figure | back end | value | baseline (same run) | ratio | target | result |');
     out.push('| --- | --- | --: | --- | --: | --- | --- |');

@@ -194,7 +194,7 @@ export function parseEndpoints(_out: string, last: Record<string, unknown> | und
     const backend = r.backend;
     const e = r.endpoint;
     const direct = (c: number) => ({
-      name: `same SQL straight to ClickHouse, ${c} conn.`,
+      name: `same SQL straight to ${backend === 'embedded' ? 'chDB' : 'ClickHouse'}, ${c} conn.`,
       value: r.direct[c]!.rps,
     });
     const t = (suffix: string) => `${e}: ${suffix}`;

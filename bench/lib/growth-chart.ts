@@ -140,7 +140,7 @@ function legend(width: number, height: number): string {
     { backend: 'embedded', side: 'raw engine' },
   ];
   const y = height - 28;
-  const step = 210;
+  const step = 232;
   let x = width / 2 - (step * items.length) / 2 + 10;
   const out: string[] = [];
   for (const it of items) {

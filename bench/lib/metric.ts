@@ -42,8 +42,12 @@ export function timeMetric(
     value,
     unit,
     ...common,
+    // A zero on either side is below the tool's resolution (autocannon counts whole ms): no ratio.
     ...(baseline
-      ? { baseline: { ...baseline, unit }, ratio: value > 0 ? baseline.value / value : Number.NaN }
+      ? {
+          baseline: { ...baseline, unit },
+          ratio: value > 0 && baseline.value > 0 ? baseline.value / value : Number.NaN,
+        }
       : {}),
   };
 }
