@@ -119,14 +119,17 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
   }
   const command = `npx tsx ${spec.script}${args.length ? ` ${args.join(' ')}` : ''}`;
   progress(`\n${spec.id}: ${command}`);
-  const nodeArgs =
-    args.includes('--cpu-prof') || process.argv.includes('--cpu-prof')
-      ? ['--cpu-prof', `--cpu-prof-dir=${join(REPO, '.tally', 'bench-profiles', spec.id)}`]
-      : [];
+  // Through NODE_OPTIONS, so the processes a benchmark spawns (the ingester, `tally dev`) are
+  // profiled too: one .cpuprofile per process (node refuses --cpu-prof there, hence a preload).
+  const profile = process.argv.includes('--cpu-prof')
+    ? {
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${join(REPO, 'bench', 'lib', 'cpu-profile-preload.mjs')}`.trim(),
+        TALLY_BENCH_PROFILE_DIR: join(REPO, '.tally', 'bench-profiles', spec.id),
+      }
+    : {};
   const child = await runChild(spec.script, args, {
     cwd: REPO,
-    nodeArgs,
-    env: { ...process.env, ...spec.env?.[MODE] },
+    env: { ...process.env, ...spec.env?.[MODE], ...profile },
     timeoutMs: spec.timeoutS[MODE] * 1000,
     onLine: (line) => {
       // Keep the progress readable: the JSON result lines are long and land in the file anyway.
