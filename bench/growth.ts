@@ -46,7 +46,7 @@ const SIZES = flag('--sizes')
     : [10_000, 100_000, 1_000_000];
 const REQUESTS = Number(flag('--requests') ?? (QUICK ? 100 : 300));
 /** Latency sampling stops at REQUESTS per side, or after this long with at least MIN_REQUESTS. */
-const LATENCY_BUDGET_MS = (QUICK ? 3 : 15) * 1000;
+const LATENCY_BUDGET_MS = (QUICK ? 2 : 15) * 1000;
 const MIN_REQUESTS = 30;
 const URL_CH = flag('--url') ?? process.env.TALLY_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 const BACKEND = flag('--backend') as 'server' | 'embedded' | undefined;
@@ -109,6 +109,7 @@ async function child(backend: 'server' | 'embedded'): Promise<void> {
   });
   const points: GrowthPoint[] = [];
   const metrics: Metric[] = [];
+  const notes: string[] = [];
   let ingestion: Ingestion | undefined;
   try {
     console.error(`growth, ${engine.description}: sizes ${SIZES.join(', ')}; ${REQUESTS} requests per side`);
@@ -148,7 +149,9 @@ async function child(backend: 'server' | 'embedded'): Promise<void> {
       const rawMs = await insertRaw(engine, lines);
       await expectCount(engine, events, 'raw insert');
       await truncate(engine);
+      const before = totals(ingestion);
       const tallyMs = await appendAll(ingestion, lines);
+      const after = totals(ingestion);
       await expectCount(engine, events, 'Tally');
 
       const accounts = Array.from({ length: 20 }, (_, i) => accountId(i * 37));
@@ -183,6 +186,15 @@ async function child(backend: 'server' | 'embedded'): Promise<void> {
         },
       };
       points.push(point);
+      const split = {
+        flushes: after.flushes - before.flushes,
+        lookup: after.ms.lookup - before.ms.lookup,
+        insert: after.ms.insert - before.ms.insert,
+        bookkeeping: after.ms.bookkeeping - before.ms.bookkeeping,
+      };
+      notes.push(
+        `${backend}, ${events.toLocaleString('en-US')} events: Tally ${tallyMs.toFixed(0)} ms in all, ${split.flushes} flushes; waiting on ClickHouse: dedup lookups ${split.lookup.toFixed(0)} ms, inserts ${split.insert.toFixed(0)} ms, bookkeeping ${split.bookkeeping.toFixed(0)} ms; raw inserts ${rawMs.toFixed(0)} ms`,
+      );
       const size = `${events.toLocaleString('en-US')} events (${multiple}x)`;
       metrics.push(
         rateMetric(
@@ -230,10 +242,15 @@ async function child(backend: 'server' | 'embedded'): Promise<void> {
     bench: 'growth',
     metrics,
     notes: [
-      `${backend}: ${engine.description}; ${ACCOUNTS} accounts; Tally appends ${REQUEST_EVENTS}-event requests, ${IN_FLIGHT} in flight; raw inserts ${RAW_INSERT_ROWS.toLocaleString('en-US')} rows each; ${REQUESTS} sequential requests per side per size`,
+      `${backend}: ${engine.description}; ${ACCOUNTS} accounts; Tally appends ${REQUEST_EVENTS}-event requests, ${IN_FLIGHT} in flight; raw inserts ${RAW_INSERT_ROWS.toLocaleString('en-US')} rows each; up to ${REQUESTS} sequential requests per side per size`,
+      ...notes,
     ],
     growth: points,
   });
+}
+
+function totals(ingestion: Ingestion) {
+  return ingestion.stats().datasources.find((d) => d.name === 'transactions')!.totals;
 }
 
 /** Empties the event log and what its views fill: the snapshot and Tally's dedup memory. */
