@@ -123,7 +123,8 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
   // profiled too: one .cpuprofile per process (node refuses --cpu-prof there, hence a preload).
   const profile = process.argv.includes('--cpu-prof')
     ? {
-        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import ${join(REPO, 'bench', 'lib', 'cpu-profile-preload.mjs')}`.trim(),
+        NODE_OPTIONS:
+          `${process.env.NODE_OPTIONS ?? ''} --import ${join(REPO, 'bench', 'lib', 'cpu-profile-preload.mjs')}`.trim(),
         TALLY_BENCH_PROFILE_DIR: join(REPO, '.tally', 'bench-profiles', spec.id),
       }
     : {};
