@@ -207,7 +207,8 @@ export async function applyReplay(
   const viewNames = new Set(t.views.map((v) => v.name));
   const mine = (s: Step) =>
     s.resource === t.target || viewNames.has(s.resource) || (s.also ?? []).some((a) => viewNames.has(a));
-  const blocking = base.steps.filter((s) => mine(s) && s.kind !== 'replace-view');
+  // A backup of an earlier recompute is the next deploy's to drop; anything else must deploy first.
+  const blocking = base.steps.filter((s) => mine(s) && s.kind !== 'replace-view' && s.kind !== 'drop-backup');
   if (blocking.length > 0) {
     throw new TallyError(
       'replay-needs-deploy',

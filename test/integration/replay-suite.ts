@@ -206,6 +206,77 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       expect(steps).toEqual(['drop-backup']);
     });
 
+    it.runIf(backend === 'server')(
+      '--apply while a writer keeps inserting: no event lost, the swapped-in state equals the fold of the whole log',
+      async () => {
+        const engine = await createEngine({
+          url: inject('clickhouseUrl'),
+          user: 'default',
+          password: '',
+          database,
+          embeddedPath: '',
+        });
+        try {
+          // A log big enough for the recompute to take a while (seconds), over the same subscriptions.
+          await engine.command(
+            `INSERT INTO subscription_events SELECT concat('bulk-', toString(number)), toDateTime('2025-01-01 00:00:00') + number % 86400, arrayElement(['subscription_created', 'subscription_payment_rejected', 'subscription_suspended', 'subscription_deleted'], 1 + number % 4), 1000 + number % 5000, 1, 'free' FROM numbers(1000000)`,
+          );
+          // Events by identity: a retried INSERT that had half-failed would be collapsed here, as
+          // an ingester's dedup would (this writer inserts directly, without it).
+          const events = async () =>
+            Number(
+              (
+                await engine.rows<{ n: string }>('SELECT uniqExact(event_id) AS n FROM subscription_events')
+              )[0]!.n,
+            );
+          const before = await events();
+          let stop = false;
+          let written = 0;
+          const writer = (async () => {
+            for (let batch = 0; !stop; batch++) {
+              const rows = Array.from({ length: 200 }, (_, i) => ({
+                event_id: `w-${batch}-${i}`,
+                timestamp: '2026-01-01 00:00:00',
+                event_name: i % 2 ? 'subscription_payment_rejected' : 'subscription_reactivated',
+                subscription_id: 1000 + ((batch * 200 + i) % 5000),
+                user_id: 1,
+                plan: 'premium',
+              }));
+              for (;;) {
+                try {
+                  await engine.insert('subscription_events', rows);
+                  written += rows.length;
+                  break;
+                } catch {
+                  // held for a few milliseconds: retry, as an ingester does
+                  await new Promise((r) => setTimeout(r, 5));
+                }
+              }
+            }
+          })();
+          await new Promise((r) => setTimeout(r, 300));
+          const r = await run(['replay', 'subscription_state_mv', '--apply'], env, dir);
+          await new Promise((r) => setTimeout(r, 300));
+          stop = true;
+          await writer;
+          expect(r.code, r.err + r.out).toBe(0);
+          expect(written).toBeGreaterThan(0);
+          expect(await events()).toBe(before + written);
+          // Per subscription, the swapped-in state equals the fold of the whole log, writer's events included.
+          const live = await engine.rows(
+            `SELECT subscription_id, argMaxMerge(status) AS s, maxMerge(updated_at) AS u FROM subscription_state GROUP BY subscription_id ORDER BY subscription_id`,
+          );
+          const fold = await engine.rows(
+            `SELECT subscription_id, argMax(${NEW_MAPPING}, timestamp) AS s, max(timestamp) AS u FROM subscription_events FINAL GROUP BY subscription_id ORDER BY subscription_id`,
+          );
+          expect(live.length).toBe(fold.length);
+          expect(live).toEqual(fold);
+        } finally {
+          await engine.close();
+        }
+      },
+    );
+
     it('replay of a pipe that is not materialized is a user error', async () => {
       const r = await run(['replay', 'attribution'], env, dir);
       expect(r.code).toBe(1);
