@@ -8,6 +8,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource, TypeNode } from '../project/model.ts';
+import { parseDateDays } from './date-time-text.ts';
 
 export interface DedupKey {
   columns: readonly string[];
@@ -17,7 +18,8 @@ export interface DedupKey {
   fromCells(cells: readonly string[]): string;
 }
 
-type Kind = 'string' | 'text';
+/** How a key column's cell (JSONEachRow text) becomes key text. */
+type Kind = 'string' | 'text' | 'date';
 
 /** The data source's dedup key, or undefined when it has none. Throws for unsupported key columns. */
 export function dedupKeyOf(ds: DataSource): DedupKey | undefined {
@@ -53,7 +55,12 @@ export function dedupKeyOf(ds: DataSource): DedupKey | undefined {
   const sql = single
     ? exprs[0]!
     : `concat(${exprs.map((e) => `toString(length(${e})), ':', ${e}`).join(', ')})`;
-  const part = (cell: string, kind: Kind) => (kind === 'string' ? (JSON.parse(cell) as string) : cell);
+  const part = (cell: string, kind: Kind): string =>
+    kind === 'string'
+      ? (JSON.parse(cell) as string)
+      : kind === 'date'
+        ? String(parseDateDays(JSON.parse(cell) as string))
+        : cell;
   const fromCells = single
     ? (cells: readonly string[]) => part(cells[0]!, kinds[0]!)
     : (cells: readonly string[]) => {
@@ -67,16 +74,18 @@ export function dedupKeyOf(ds: DataSource): DedupKey | undefined {
   return { columns: [...ds.dedupKey], sql, fromCells };
 }
 
-/** How a key column's cell becomes key text: a JSON string decoded, or number text as is. */
+/** How a key column's cell becomes key text, and the same in ClickHouse. */
 function keyKind(t: TypeNode): { kind: Kind; sql: (c: string) => string } | undefined {
   if (t.name === 'LowCardinality' && t.args[0]?.kind === 'type') {
     const inner = keyKind(t.args[0].type);
     return inner && { kind: inner.kind, sql: (c) => inner.sql(`toString(${c})`) };
   }
   if (t.name === 'String') return { kind: 'string', sql: (c) => c };
-  if (t.name === 'UUID' || t.name === 'Date' || t.name === 'Enum8' || t.name === 'Enum16') {
+  if (t.name === 'UUID' || t.name === 'Enum8' || t.name === 'Enum16') {
     return { kind: 'string', sql: (c) => `toString(${c})` };
   }
+  // Days since 1970: 18.16 writes the Date 1970-01-01 as 0000-00-00.
+  if (t.name === 'Date') return { kind: 'date', sql: (c) => `toString(toUInt16(${c}))` };
   if (/^U?Int(8|16|32|64|128|256)$/.test(t.name)) return { kind: 'text', sql: (c) => `toString(${c})` };
   if (t.name === 'DateTime') return { kind: 'text', sql: (c) => `toString(toUnixTimestamp(${c}))` };
   return undefined;

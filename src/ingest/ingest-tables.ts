@@ -173,6 +173,16 @@ export async function columnsOf(engine: Engine, table: string): Promise<Set<stri
 }
 
 /**
+ * Forgets where ingestion of `datasource` stands in Kafka (all its marks, or those of one
+ * topic): for a topic that was recreated (its offsets start again). A mutation: ClickHouse
+ * applies it shortly after. The next start resumes from the consumer group's offsets.
+ */
+export async function resetOffsets(engine: Engine, datasource: string, topic?: string): Promise<void> {
+  const where = `datasource = ${quoteString(datasource)}${topic === undefined ? '' : ` AND topic = ${quoteString(topic)}`}`;
+  await engine.command(`ALTER TABLE ${quoteIdent(engine.database)}.${OFFSETS_TABLE} DELETE WHERE ${where}`);
+}
+
+/**
  * Drops the days of `tally_seen_<ds>` older than the dedup window (whole days: a key is
  * remembered for at least `windowDays`, at most one day more). Returns the partitions dropped.
  */

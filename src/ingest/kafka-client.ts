@@ -12,7 +12,8 @@ export interface ConsumedMessage {
   key: Buffer | null;
   /** Epoch milliseconds. */
   timestamp: number;
-  headers: Record<string, string>;
+  /** Decoded on demand (most data sources do not store headers). */
+  headers: () => Record<string, string>;
 }
 
 export interface ConsumedBatch {
@@ -121,7 +122,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
             value: m.value,
             key: m.key,
             timestamp: Number(m.timestamp),
-            headers: headersOf(m.headers),
+            headers: () => headersOf(m.headers),
           }));
           await opts.onBatch(
             {

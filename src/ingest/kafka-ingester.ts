@@ -283,19 +283,25 @@ export class KafkaIngester {
     const parser = this.sink.parser;
     const events: IncomingEvent[] = new Array(part.length);
     let bytes = 0;
+    const withMeta = parser.usesMeta;
+    const keyAndHeaders = parser.usesKeyOrHeaders;
     for (let i = 0; i < part.length; i++) {
       const msg = part[i]!;
-      const raw = msg.value ? msg.value.toString('utf8') : '';
-      bytes += msg.value ? msg.value.length : 0;
-      const meta: EventMeta = {
-        topic: batch.topic,
-        partition: batch.partition,
-        offset: msg.offset,
-        timestamp: msg.timestamp,
-        key: msg.key ? msg.key.toString('utf8') : null,
-        headers: JSON.stringify(msg.headers),
-      };
-      events[i] = { raw, row: parser.parse(raw, meta), offset: msg.offset };
+      const value = msg.value;
+      const raw = value ? value.toString('utf8') : '';
+      bytes += value ? value.length : 0;
+      const meta: EventMeta | undefined = withMeta
+        ? {
+            topic: batch.topic,
+            partition: batch.partition,
+            offset: msg.offset,
+            timestamp: msg.timestamp,
+            key: keyAndHeaders && msg.key ? msg.key.toString('utf8') : null,
+            headers: keyAndHeaders ? JSON.stringify(msg.headers()) : '{}',
+          }
+        : undefined;
+      // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
+      events[i] = { raw: value ?? '', row: parser.parse(raw, meta), offset: msg.offset };
     }
     return {
       source: 'kafka',

@@ -68,6 +68,10 @@ export class RowParser {
   private readonly extractors: Extractor[];
   private readonly keyIndexes: number[];
   private readonly needsObject: boolean;
+  /** Some column is filled from the Kafka message (metadata or hidden coordinates). */
+  readonly usesMeta: boolean;
+  /** Some column stores the message key or headers (costly to decode for every message). */
+  readonly usesKeyOrHeaders: boolean;
 
   constructor(
     readonly datasource: DataSource,
@@ -112,6 +116,11 @@ export class RowParser {
     this.dedupKey = dedupKeyOf(datasource);
     this.keyIndexes = (this.dedupKey?.columns ?? []).map((k) => cols.findIndex((c) => c.name === k));
     this.needsObject = datasource.columns.some((c) => c.json && c.json.segments.length > 0);
+    const meta = cols.filter(
+      (c) => METADATA.has(c.name) && !datasource.columns.find((d) => d.name === c.name)?.json,
+    );
+    this.usesMeta = meta.length > 0;
+    this.usesKeyOrHeaders = meta.some((c) => c.name === '__key' || c.name === '__headers');
   }
 
   /** Parses one event (its text exactly as received). */

@@ -243,7 +243,7 @@ forEachBackend('ingest sink', (ctx) => {
         topic: 'plain',
         events: b.events.map((e) => ({
           ...e,
-          row: p.parse(e.raw, {
+          row: p.parse(String(e.raw), {
             topic: 'plain',
             partition: 1,
             offset: e.offset,
@@ -278,5 +278,45 @@ forEachBackend('ingest sink', (ctx) => {
     expect(r2.created.some((s) => s.startsWith('TRUNCATE'))).toBe(true);
     const keys = await q('SELECT key FROM tally_seen_tx ORDER BY key LIMIT 1');
     expect(String(keys[0]!.key)).toMatch(/^1:a10:\d{10}$/);
+  });
+});
+
+forEachBackend('dedup keys agree with ClickHouse', (ctx) => {
+  it('the key Tally computes equals the key the seen view computes, for every key type', async () => {
+    const ds = dataSource(
+      'keyed',
+      [
+        { name: 's', type: 'String' },
+        { name: 'lc', type: 'LowCardinality(String)' },
+        { name: 'u64', type: 'UInt64' },
+        { name: 'i32', type: 'Int32' },
+        { name: 'd', type: 'Date' },
+        { name: 'dt', type: 'DateTime' },
+        { name: 'id', type: 'UUID' },
+        { name: 'e', type: "Enum8('open' = 1, 'closed' = 2)" },
+      ],
+      { dedupKey: ['s', 'lc', 'u64', 'i32', 'd', 'dt', 'id', 'e'] },
+    );
+    await createDatasourceTables(ctx.engine, ds);
+    await ensureIngestTables(ctx.engine, ds);
+    const p = compileRowParser(ds);
+    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'dedup_key' });
+    const events = [
+      '{"s":"a:b\\u0000c","lc":"é","u64":"18446744073709551615","i32":-5,"d":"2024-02-29","dt":"2024-01-01T00:00:00+02:00","id":"0F8FAD5B-D9CB-469F-A165-70867728950E","e":2}',
+      '{"s":"","lc":"x","u64":0,"i32":2147483647,"d":"1970-01-01","dt":0,"id":"00000000-0000-0000-0000-000000000000","e":"open"}',
+    ];
+    const [o] = await s.write([httpBatch(p, events)]);
+    expect(o!.stored).toBe(2);
+    const tsKeys = events.map((raw) => {
+      const r = p.parse(raw);
+      return r.ok ? r.key : undefined;
+    });
+    const chKeys = (await ctx.engine.rows<{ key: string }>('SELECT key FROM tally_seen_keyed')).map(
+      (r) => r.key,
+    );
+    expect(chKeys.sort()).toEqual([...tsKeys].sort());
+    // And so the same events again are recognized.
+    const [again] = await s.write([httpBatch(p, events)]);
+    expect(again).toMatchObject({ stored: 0, duplicates: 2 });
   });
 });
