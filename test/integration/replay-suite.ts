@@ -95,7 +95,7 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
     it('deploys the example and loads its fixtures', async () => {
       const d = await run(['deploy'], env, dir);
       expect(d.code, d.err + d.out).toBe(0);
-      for (const ds of ['subscription_events', 'page_events']) {
+      for (const ds of ['subscription_events', 'page_events', 'transactions']) {
         const a = await run(['append', ds, '--file', join(dir, 'fixtures', `${ds}.ndjson`)], env, dir);
         expect(a.code, a.err + a.out).toBe(0);
       }
@@ -207,7 +207,7 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
     });
 
     it.runIf(backend === 'server')(
-      '--apply while a writer keeps inserting: no event lost, the swapped-in state equals the fold of the whole log',
+      '--apply while a writer keeps inserting: no transaction lost or counted twice by the sumState/countState snapshot',
       async () => {
         const engine = await createEngine({
           url: inject('clickhouseUrl'),
@@ -217,34 +217,25 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
           embeddedPath: '',
         });
         try {
-          // A log big enough for the recompute to take a while (seconds), over the same subscriptions.
+          // A log big enough for the recompute to take a while (seconds).
           await engine.command(
-            `INSERT INTO subscription_events SELECT concat('bulk-', toString(number)), toDateTime('2025-01-01 00:00:00') + number % 86400, arrayElement(['subscription_created', 'subscription_payment_rejected', 'subscription_suspended', 'subscription_deleted'], 1 + number % 4), 1000 + number % 5000, 1, 'free' FROM numbers(1000000)`,
+            `INSERT INTO transactions (transaction_id, timestamp, account_id, type, amount, currency) SELECT concat('bulk-', toString(number)), toDateTime('2025-01-01 00:00:00') + number % 86400, concat('acc', toString(number % 2000)), 'deposit', toDecimal64(number % 100, 2), 'USD' FROM numbers(1000000)`,
           );
-          // Events by identity: a retried INSERT that had half-failed would be collapsed here, as
-          // an ingester's dedup would (this writer inserts directly, without it).
-          const events = async () =>
-            Number(
-              (
-                await engine.rows<{ n: string }>('SELECT uniqExact(event_id) AS n FROM subscription_events')
-              )[0]!.n,
-            );
-          const before = await events();
           let stop = false;
           let written = 0;
           const writer = (async () => {
             for (let batch = 0; !stop; batch++) {
               const rows = Array.from({ length: 200 }, (_, i) => ({
-                event_id: `w-${batch}-${i}`,
+                transaction_id: `w-${batch}-${i}`,
                 timestamp: '2026-01-01 00:00:00',
-                event_name: i % 2 ? 'subscription_payment_rejected' : 'subscription_reactivated',
-                subscription_id: 1000 + ((batch * 200 + i) % 5000),
-                user_id: 1,
-                plan: 'premium',
+                account_id: `acc${(batch * 200 + i) % 2000}`,
+                type: 'deposit',
+                amount: 1,
+                currency: 'USD',
               }));
               for (;;) {
                 try {
-                  await engine.insert('subscription_events', rows);
+                  await engine.insert('transactions', rows);
                   written += rows.length;
                   break;
                 } catch {
@@ -255,19 +246,24 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
             }
           })();
           await new Promise((r) => setTimeout(r, 300));
-          const r = await run(['replay', 'subscription_state_mv', '--apply'], env, dir);
+          const r = await run(['replay', 'account_balances_mv', '--apply'], env, dir);
           await new Promise((r) => setTimeout(r, 300));
           stop = true;
           await writer;
           expect(r.code, r.err + r.out).toBe(0);
           expect(written).toBeGreaterThan(0);
-          expect(await events()).toBe(before + written);
-          // Per subscription, the swapped-in state equals the fold of the whole log, writer's events included.
+          // Every row stored once (a retried INSERT that had half-written would show as raw > distinct),
+          // and counted once by the swapped-in snapshot: per account, countMerge = count, sumMerge = sum.
+          const [totals] = await engine.rows<{ raw: string; distinct: string }>(
+            'SELECT count() AS raw, uniqExact(transaction_id) AS distinct FROM transactions',
+          );
+          expect(Number(totals!.raw)).toBe(Number(totals!.distinct));
+          expect(Number(totals!.raw)).toBe(501 + 1_000_000 + written);
           const live = await engine.rows(
-            `SELECT subscription_id, argMaxMerge(status) AS s, maxMerge(updated_at) AS u FROM subscription_state GROUP BY subscription_id ORDER BY subscription_id`,
+            'SELECT account_id, toString(sumMerge(balance)) AS b, countMerge(transactions) AS n FROM account_balances GROUP BY account_id ORDER BY account_id',
           );
           const fold = await engine.rows(
-            `SELECT subscription_id, argMax(${NEW_MAPPING}, timestamp) AS s, max(timestamp) AS u FROM subscription_events FINAL GROUP BY subscription_id ORDER BY subscription_id`,
+            'SELECT account_id, toString(sum(amount)) AS b, count() AS n FROM transactions GROUP BY account_id ORDER BY account_id',
           );
           expect(live.length).toBe(fold.length);
           expect(live).toEqual(fold);
