@@ -47,7 +47,7 @@ const SIZES = flag('--sizes')
 const REQUESTS = Number(flag('--requests') ?? (QUICK ? 100 : 300));
 /** Latency sampling stops at REQUESTS per side, or after this long with at least MIN_REQUESTS. */
 const LATENCY_BUDGET_MS = (QUICK ? 2 : 15) * 1000;
-const MIN_REQUESTS = 30;
+const MIN_REQUESTS = QUICK ? 20 : 30;
 const URL_CH = flag('--url') ?? process.env.TALLY_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 const BACKEND = flag('--backend') as 'server' | 'embedded' | undefined;
 const ACCOUNTS = 1000;

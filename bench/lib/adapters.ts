@@ -333,7 +333,13 @@ export function parseDevLoop(out: string): BenchOutput {
       backend: 'embedded',
     }),
   );
-  return { bench: 'dev-loop', metrics };
+  return {
+    bench: 'dev-loop',
+    metrics,
+    notes: [
+      '`tally` wall times include starting the process (tsx loads the TypeScript sources) and opening the embedded engine',
+    ],
+  };
 }
 
 /** "205 ms" or "2.82 s" -> milliseconds. */
