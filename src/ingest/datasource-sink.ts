@@ -23,12 +23,12 @@ import {
   syncInsertClause,
 } from './ingest-tables.ts';
 import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
-import type { ParsedRow, RowParser } from './row-parser.ts';
+import type { ParsedLine, RowParser } from './row-parser.ts';
 
 export interface IncomingEvent {
   /** The event exactly as received (a Kafka message's value is kept as its bytes). */
   raw: string | Buffer;
-  row: ParsedRow;
+  row: ParsedLine;
   /** Kafka offset; -1 for HTTP. */
   offset: number;
 }
@@ -278,7 +278,13 @@ export class DatasourceSink {
 
   private async writeSource(plan: Flush): Promise<void> {
     // Candidates in flush order; outcomes recounted on every attempt.
-    const rows: Array<{ b: number; e: IncomingEvent; cells: (string | undefined)[]; key?: string }> = [];
+    const rows: Array<{
+      b: number;
+      e: IncomingEvent;
+      line?: string;
+      cells?: (string | undefined)[];
+      key?: string;
+    }> = [];
     const coords = this.opts.identity === 'coordinates';
     for (let b = 0; b < plan.batches.length; b++) {
       const batch = plan.batches[b]!;
@@ -294,7 +300,13 @@ export class DatasourceSink {
           continue;
         }
         // Cells are filled in place (expression defaults); a retry finds them filled.
-        rows.push({ b, e, cells: e.row.cells, ...(e.row.key !== undefined ? { key: e.row.key } : {}) });
+        const row = e.row;
+        rows.push({
+          b,
+          e,
+          ...(row.line !== undefined ? { line: row.line } : { cells: row.cells }),
+          ...(row.key !== undefined ? { key: row.key } : {}),
+        });
       }
     }
     let keep = rows;
@@ -321,8 +333,17 @@ export class DatasourceSink {
       }
     }
     if (keep.length > 0) {
-      const cells = keep.map((r) => r.cells);
-      const omit = await resolveExpressionDefaults(this.engine, this.parser.columns, cells);
+      // Rows come as complete lines, or as cells when a default_expr column is missing.
+      const cellRows = keep.filter((r) => r.line === undefined).map((r) => r.cells!);
+      const omit =
+        cellRows.length === 0
+          ? new Set<number>()
+          : await resolveExpressionDefaults(
+              this.engine,
+              this.parser.columns,
+              cellRows,
+              cellRows.length === keep.length,
+            );
       const cols = this.parser.columns.map((c, i) => ({ c, i })).filter(({ i }) => !omit.has(i));
       const head = `INSERT INTO ${this.table} (${cols.map(({ c }) => quoteIdent(c.name)).join(', ')})${await this.sync()} FORMAT JSONEachRow\n`;
       // The body is built in one join (no intermediate strings per row: they cost more in GC
@@ -332,11 +353,15 @@ export class DatasourceSink {
       const body = (from: number, to: number): string => {
         const parts: string[] = [head];
         for (let r = from; r < to; r++) {
-          const row = cells[r]!;
-          if (r > from) parts.push('}\n');
-          for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, row[indexes[k]!]!);
+          if (r > from) parts.push('\n');
+          const row = keep[r]!;
+          if (row.line !== undefined) {
+            parts.push(row.line);
+            continue;
+          }
+          for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, row.cells![indexes[k]!]!);
+          parts.push('}');
         }
-        parts.push('}');
         return parts.join('');
       };
       const i0 = performance.now();

@@ -23,6 +23,8 @@ export async function resolveExpressionDefaults(
   engine: Engine,
   columns: readonly InsertColumn[],
   rows: (string | undefined)[][],
+  /** False when other rows of the insert have every column: nothing may be left out. */
+  allowOmit = true,
 ): Promise<Set<number>> {
   const omit = new Set<number>();
   for (let c = 0; c < columns.length; c++) {
@@ -31,7 +33,7 @@ export async function resolveExpressionDefaults(
     const missing: number[] = [];
     for (let r = 0; r < rows.length; r++) if (rows[r]![c] === undefined) missing.push(r);
     if (missing.length === 0) continue;
-    if (missing.length === rows.length) {
+    if (missing.length === rows.length && allowOmit) {
       omit.add(c);
       continue;
     }

@@ -230,7 +230,7 @@ export async function startIngestion(
         topic: '',
         partition: -1,
         requestId,
-        events: events.map((raw) => ({ raw, row: e.parser.parse(raw), offset: -1 })),
+        events: events.map((raw) => ({ raw, row: e.parser.parseLine(raw), offset: -1 })),
         firstOffset: -1,
         lastOffset: -1,
         lag: -1,

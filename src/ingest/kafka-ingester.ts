@@ -301,7 +301,7 @@ export class KafkaIngester {
           }
         : undefined;
       // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
-      events[i] = { raw: value ?? '', row: parser.parse(raw, meta), offset: msg.offset };
+      events[i] = { raw: value ?? '', row: parser.parseLine(raw, meta), offset: msg.offset };
     }
     return {
       source: 'kafka',

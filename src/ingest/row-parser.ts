@@ -39,6 +39,16 @@ export type ParsedRow =
     }
   | { ok: false; problems: RowProblem[] };
 
+/**
+ * What `parseLine` gives: a good row as its JSONEachRow line of every insert column (compact:
+ * one string, which is what a batch of rows holds while it waits for ClickHouse), or its cells
+ * when a `default_expr` column is missing (the flush decides), or the problems.
+ */
+export type ParsedLine =
+  | { ok: true; line: string; key?: string }
+  | { ok: true; cells: (string | undefined)[]; key?: string; line?: undefined }
+  | { ok: false; problems: RowProblem[] };
+
 /** A column of the insert: its JSON key prefix and, for default_expr columns, the expression. */
 export interface InsertColumn {
   name: string;
@@ -68,6 +78,8 @@ export class RowParser {
   private readonly extractors: Extractor[];
   private readonly keyIndexes: number[];
   private readonly needsObject: boolean;
+  /** `{"a":`, cell, `,"b":`, cell, ..., `}`: reused for each line (cells overwritten). */
+  private readonly lineParts: string[];
   /** Some column is filled from the Kafka message (metadata or hidden coordinates). */
   readonly usesMeta: boolean;
   /** Some column stores the message key or headers (costly to decode for every message). */
@@ -113,6 +125,7 @@ export class RowParser {
     }
     this.columns = cols;
     this.extractors = extractors;
+    this.lineParts = cols.flatMap((c, i) => [(i === 0 ? '{' : ',') + c.prefix, '']).concat('}');
     this.dedupKey = dedupKeyOf(datasource);
     this.keyIndexes = (this.dedupKey?.columns ?? []).map((k) => cols.findIndex((c) => c.name === k));
     this.needsObject = datasource.columns.some((c) => c.json && c.json.segments.length > 0);
@@ -121,6 +134,21 @@ export class RowParser {
     );
     this.usesMeta = meta.length > 0;
     this.usesKeyOrHeaders = meta.some((c) => c.name === '__key' || c.name === '__headers');
+  }
+
+  /** Parses one event into its insert line (see ParsedLine). */
+  parseLine(raw: string, meta?: EventMeta): ParsedLine {
+    const r = this.parse(raw, meta);
+    if (!r.ok) return r;
+    const cells = r.cells;
+    const parts = this.lineParts;
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells[i];
+      if (c === undefined) return r;
+      parts[2 * i + 1] = c;
+    }
+    const line = parts.join('');
+    return r.key === undefined ? { ok: true, line } : { ok: true, line, key: r.key };
   }
 
   /** Parses one event (its text exactly as received). */

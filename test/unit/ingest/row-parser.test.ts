@@ -466,3 +466,26 @@ describe('exact JSON reader', () => {
     expect(parseJsonExact('"\\u00e9\\n\\/"')).toBe('é\n/');
   });
 });
+
+describe('parseLine', () => {
+  it('gives the JSONEachRow line of every column, or the cells when a computed default is missing', () => {
+    const p = compileRowParser(
+      dataSource(
+        'l',
+        [
+          { name: 'id', type: 'String' },
+          { name: 'n', type: 'Nullable(Int64)' },
+          { name: 'day', type: 'Date', default: 'today()' },
+        ],
+        { dedupKey: ['id'] },
+      ),
+    );
+    expect(p.parseLine('{"id":"a","n":9007199254740993,"day":"2024-01-02"}')).toEqual({
+      ok: true,
+      line: '{"id":"a","n":9007199254740993,"day":"2024-01-02"}',
+      key: 'a',
+    });
+    expect(p.parseLine('{"id":"b"}')).toEqual({ ok: true, cells: ['"b"', 'null', undefined], key: 'b' });
+    expect(p.parseLine('{"n":1}')).toMatchObject({ ok: false });
+  });
+});
