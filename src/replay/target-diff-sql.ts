@@ -4,10 +4,10 @@
  * no JOIN (18.16's FULL JOIN USING fills a right-only key with defaults), but both sides tagged
  * and grouped by the key with UNION ALL:
  *
- *   SELECT key, sum(side = 1) AS in_live, sum(side = 2) AS in_shadow,
- *          anyIf(v, side = 1) AS live_v, anyIf(v, side = 2) AS shadow_v ...
- *   FROM (SELECT key, 1 AS side, <finalized v> FROM live GROUP BY key
- *         UNION ALL SELECT key, 2 AS side, <finalized v> FROM shadow GROUP BY key)
+ *   SELECT key, sum(__side = 1) AS in_live, sum(__side = 2) AS in_shadow,
+ *          anyIf(v, __side = 1) AS live_v, anyIf(v, __side = 2) AS shadow_v ...
+ *   FROM (SELECT key, 1 AS __side, <finalized v> FROM live GROUP BY key
+ *         UNION ALL SELECT key, 2 AS __side, <finalized v> FROM shadow GROUP BY key)
  *   GROUP BY key HAVING in_live = 0 OR in_shadow = 0 OR live_v != shadow_v ...
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
@@ -95,21 +95,24 @@ export function keyAndValues(shape: DiffShape): { keys: string[]; values: Column
   return { keys, values: shape.columns.filter((c) => !keyNames.has(c.name)) };
 }
 
-/** `k<i>` and `v<i>` aliases keep the SQL free of the user's names after the inner query. */
+/**
+ * `__k<i>`, `__v<i>` and `__side`: aliases that cannot shadow a column of the table (ClickHouse
+ * resolves an alias before a column of the same name, even inside another expression).
+ */
 function keyAlias(i: number): string {
-  return `k${i}`;
+  return `__k${i}`;
 }
 
 function valueAlias(i: number): string {
-  return `v${i}`;
+  return `__v${i}`;
 }
 
 function sideSelect(table: string, side: 1 | 2, shape: DiffShape, final: boolean): string {
   const { keys, values } = keyAndValues(shape);
-  const keyCols = keys.length > 0 ? keys.map((k, i) => `${keyExpr(k)} AS ${keyAlias(i)}`) : ['0 AS k0'];
+  const keyCols = keys.length > 0 ? keys.map((k, i) => `${keyExpr(k)} AS ${keyAlias(i)}`) : ['0 AS __k0'];
   const vals = values.map((c, i) => `${finalizedExpr(c, shape)} AS ${valueAlias(i)}`);
-  const group = keys.length > 0 ? keys.map((_, i) => keyAlias(i)).join(', ') : 'k0';
-  return `SELECT ${[...keyCols, `${side} AS side`, ...vals].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
+  const group = keys.length > 0 ? keys.map((_, i) => keyAlias(i)).join(', ') : '__k0';
+  return `SELECT ${[...keyCols, `${side} AS __side`, ...vals].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
 }
 
 /** A sorting-key entry is a column name or an expression; a name is quoted. */
@@ -125,11 +128,11 @@ export function diffQuery(live: string, shadow: string, shape: DiffShape): strin
   const keyList = Array.from({ length: nk }, (_, i) => keyAlias(i)).join(', ');
   const pairs = values.map(
     (_, i) =>
-      `anyIf(${valueAlias(i)}, side = 1) AS live_${valueAlias(i)}, anyIf(${valueAlias(i)}, side = 2) AS shadow_${valueAlias(i)}`,
+      `anyIf(${valueAlias(i)}, __side = 1) AS live_${valueAlias(i)}, anyIf(${valueAlias(i)}, __side = 2) AS shadow_${valueAlias(i)}`,
   );
   const differs = values.map((_, i) => `live_${valueAlias(i)} != shadow_${valueAlias(i)}`);
   return [
-    `SELECT ${keyList}, sum(side = 1) AS in_live, sum(side = 2) AS in_shadow${pairs.length > 0 ? `, ${pairs.join(', ')}` : ''}`,
+    `SELECT ${keyList}, sum(__side = 1) AS in_live, sum(__side = 2) AS in_shadow${pairs.length > 0 ? `, ${pairs.join(', ')}` : ''}`,
     `FROM (${sideSelect(live, 1, shape, final)} UNION ALL ${sideSelect(shadow, 2, shape, final)})`,
     `GROUP BY ${keyList}`,
     `HAVING in_live = 0 OR in_shadow = 0${differs.length > 0 ? ` OR ${differs.join(' OR ')}` : ''}`,

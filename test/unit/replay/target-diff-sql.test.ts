@@ -66,11 +66,11 @@ describe('the diff query', () => {
     const sql = diffQuery('`db`.`t`', '`db`.`t__tally_replay`', state);
     expect(sql).not.toMatch(/JOIN/);
     expect(sql).toContain(
-      'SELECT `subscription_id` AS k0, 1 AS side, argMaxMerge(`status`) AS v0, quantilesMerge(0.5, 0.9)(`p50`) AS v1, sum(`total`) AS v2, any(`note`) AS v3 FROM `db`.`t` GROUP BY k0',
+      'SELECT `subscription_id` AS __k0, 1 AS __side, argMaxMerge(`status`) AS __v0, quantilesMerge(0.5, 0.9)(`p50`) AS __v1, sum(`total`) AS __v2, any(`note`) AS __v3 FROM `db`.`t` GROUP BY __k0',
     );
-    expect(sql).toContain('UNION ALL SELECT `subscription_id` AS k0, 2 AS side');
+    expect(sql).toContain('UNION ALL SELECT `subscription_id` AS __k0, 2 AS __side');
     expect(sql).toMatch(
-      /HAVING in_live = 0 OR in_shadow = 0 OR live_v0 != shadow_v0 OR .* OR live_v3 != shadow_v3$/,
+      /HAVING in_live = 0 OR in_shadow = 0 OR live___v0 != shadow___v0 OR .* OR live___v3 != shadow___v3$/,
     );
   });
 
@@ -82,30 +82,30 @@ describe('the diff query', () => {
       ],
       engine: { type: 'ReplacingMergeTree', sortingKey: ['id'] },
     };
-    expect(diffQuery('a', 'b', r)).toContain('FROM a FINAL GROUP BY k0');
+    expect(diffQuery('a', 'b', r)).toContain('FROM a FINAL GROUP BY __k0');
   });
 
   it('samples one kind in key order', () => {
-    expect(diffSampleQuery('a', 'b', state, 'added', 5)).toMatch(/WHERE in_live = 0 ORDER BY k0 LIMIT 5$/);
+    expect(diffSampleQuery('a', 'b', state, 'added', 5)).toMatch(/WHERE in_live = 0 ORDER BY __k0 LIMIT 5$/);
     expect(diffSampleQuery('a', 'b', state, 'changed', 2)).toMatch(
-      /WHERE in_live > 0 AND in_shadow > 0 ORDER BY k0 LIMIT 2$/,
+      /WHERE in_live > 0 AND in_shadow > 0 ORDER BY __k0 LIMIT 2$/,
     );
   });
 
   it('names a result row by the target columns', () => {
     expect(keyAndValues(state).keys).toEqual(['subscription_id']);
     const row = {
-      k0: '7',
+      __k0: '7',
       in_live: 1,
       in_shadow: 1,
-      live_v0: 'suspended',
-      shadow_v0: 'past_due',
-      live_v1: [],
-      shadow_v1: [],
-      live_v2: 1,
-      shadow_v2: 1,
-      live_v3: '',
-      shadow_v3: '',
+      live___v0: 'suspended',
+      shadow___v0: 'past_due',
+      live___v1: [],
+      shadow___v1: [],
+      live___v2: 1,
+      shadow___v2: 1,
+      live___v3: '',
+      shadow___v3: '',
     };
     expect(readDiffRow(row, state)).toEqual({
       key: { subscription_id: '7' },
