@@ -10,6 +10,7 @@ import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runMain } from '../../src/cli/main.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { compareTables } from '../../src/replay/compare-tables.ts';
 import { applyReplay } from '../../src/replay/replay.ts';
 import { captureOutput } from '../support/capture-output.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
@@ -278,6 +279,99 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
         );
         expect(live.length).toBe(fold.length);
         expect(live).toEqual(fold);
+      } finally {
+        await engine.close();
+      }
+    });
+
+    it('compares plain, replacing and aggregating tables per key on finalized values', async () => {
+      const engine = await createEngine({
+        ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+        user: 'default',
+        password: '',
+        database,
+        embeddedPath: join(dir, '.tally', 'chdb'),
+      });
+      try {
+        // Columns named like the diff's own aliases must not confuse it.
+        const plain = {
+          columns: [
+            { name: 'id', type: 'UInt32' },
+            { name: 'side', type: 'String' },
+            { name: 'k0', type: 'Int64' },
+          ],
+          engine: { type: 'MergeTree' as const, sortingKey: ['id'], settings: {} },
+        };
+        for (const t of ['p_live', 'p_shadow']) {
+          await engine.command(`DROP TABLE IF EXISTS ${t}`);
+          await engine.command(
+            `CREATE TABLE ${t} (id UInt32, side String, k0 Int64) ENGINE = MergeTree ORDER BY id`,
+          );
+        }
+        await engine.command(`INSERT INTO p_live VALUES (1, 'a', 1), (2, 'b', 2), (2, 'c', 3), (3, 'x', 0)`);
+        await engine.command(
+          `INSERT INTO p_shadow VALUES (1, 'a', 1), (2, 'c', 3), (2, 'b', 2), (4, 'y', 9)`,
+        );
+        await engine.command(`INSERT INTO p_shadow VALUES (1, 'a', 1)`);
+        const d = await compareTables(engine, 'p_live', 'p_shadow', plain, { sample: 10 });
+        expect(d.counts).toEqual({ added: 1, removed: 1, changed: 1 });
+        expect(d.samples.added.map((k) => Number(k.key.id))).toEqual([4]);
+        expect(d.samples.removed[0]!.live!.side).toEqual(['x']);
+        expect((d.samples.removed[0]!.live!.k0 as unknown[]).map(Number)).toEqual([0]);
+        expect(d.samples.changed[0]).toMatchObject({
+          key: { id: 1 },
+          live: { side: ['a'] },
+          replayed: { side: ['a', 'a'] },
+        });
+
+        // ReplacingMergeTree: read with FINAL, so an unmerged older version is not a difference.
+        const replacing = {
+          columns: [
+            { name: 'id', type: 'UInt32' },
+            { name: 'v', type: 'String' },
+          ],
+          engine: { type: 'ReplacingMergeTree' as const, sortingKey: ['id'], settings: {} },
+        };
+        for (const t of ['r_live', 'r_shadow']) {
+          await engine.command(`DROP TABLE IF EXISTS ${t}`);
+          await engine.command(
+            `CREATE TABLE ${t} (id UInt32, v String) ENGINE = ReplacingMergeTree ORDER BY id`,
+          );
+        }
+        await engine.command(`INSERT INTO r_live VALUES (1, 'old'), (2, 'same')`);
+        await engine.command(`INSERT INTO r_live VALUES (1, 'new')`);
+        await engine.command(`INSERT INTO r_shadow VALUES (1, 'new'), (2, 'other')`);
+        const r = await compareTables(engine, 'r_live', 'r_shadow', replacing, { sample: 10 });
+        expect(r.counts).toEqual({ added: 0, removed: 0, changed: 1 });
+        expect(r.samples.changed[0]).toMatchObject({ live: { v: ['same'] }, replayed: { v: ['other'] } });
+
+        const agg = {
+          columns: [
+            { name: 'k', type: 'String' },
+            { name: 'total', type: 'AggregateFunction(sum, Decimal(18, 2))' },
+            { name: 'q', type: 'AggregateFunction(quantiles(0.5), Float64)' },
+          ],
+          engine: { type: 'AggregatingMergeTree' as const, sortingKey: ['k'], settings: {} },
+        };
+        for (const t of ['a_live', 'a_shadow']) {
+          await engine.command(`DROP TABLE IF EXISTS ${t}`);
+          await engine.command(
+            `CREATE TABLE ${t} (k String, total AggregateFunction(sum, Decimal(18, 2)), q AggregateFunction(quantiles(0.5), Float64)) ENGINE = AggregatingMergeTree ORDER BY k`,
+          );
+        }
+        // Same totals reached through different partial states (two inserts vs one) are equal.
+        const fill = (t: string, rows: string) =>
+          engine.command(
+            `INSERT INTO ${t} SELECT k, sumState(toDecimal64(v, 2)), quantilesState(0.5)(toFloat64(v)) FROM (SELECT arrayJoin([${rows}]) AS r, r.1 AS k, r.2 AS v) GROUP BY k`,
+          );
+        await fill('a_live', "('a', 1), ('b', 5)");
+        await fill('a_live', "('a', 2), ('b', 5)");
+        await fill('a_shadow', "('a', 1), ('a', 2), ('b', 5), ('b', 6)");
+        const a = await compareTables(engine, 'a_live', 'a_shadow', agg, { sample: 10 });
+        expect(a.counts).toEqual({ added: 0, removed: 0, changed: 1 });
+        expect(a.samples.changed[0]!.key).toEqual({ k: 'b' });
+        expect(Number(a.samples.changed[0]!.live!.total)).toBe(10);
+        expect(Number(a.samples.changed[0]!.replayed!.total)).toBe(11);
       } finally {
         await engine.close();
       }
