@@ -49,6 +49,8 @@ export interface ReplayOptions {
   /** Rows per INSERT of the fill (default 100 million; smaller gives finer progress). */
   chunkRows?: number;
   onProgress?: (p: BackfillProgress) => void;
+  /** The fill is done and the comparison starts (it reports nothing until it is done). */
+  onCompare?: () => void;
   /** Keep the shadow table (for inspection); default drop it. */
   keepShadow?: boolean;
 }
@@ -157,6 +159,7 @@ export async function replayPipe(
       await dropScratchDatabase(engine, ctx).catch(() => {});
     }
     const fillMs = performance.now() - started;
+    opts.onCompare?.();
     const diff = await compareTables(engine, qualified(ctx, t.target), qualified(ctx, shadow), spec, {
       sample: opts.sample ?? 10,
     });

@@ -52,7 +52,11 @@ export const replayCommand: Command = {
     const engine = await openEngine(project.config);
     const bar = progressBar();
     try {
-      const result = await replayPipe(project, engine, pipe, { sample, onProgress: bar.update });
+      const result = await replayPipe(project, engine, pipe, {
+        sample,
+        onProgress: bar.update,
+        onCompare: bar.comparing,
+      });
       bar.done();
       if (!ctx.json) ctx.io.out(formatReplay(ctx.io, result));
       if (!ctx.flags.apply) {
@@ -133,7 +137,7 @@ export function replayJson(r: ReplayResult) {
 }
 
 /** A one-line progress bar on stderr, redrawn in place; only when stderr is a terminal. */
-function progressBar(): { update: (p: BackfillProgress) => void; done: () => void } {
+function progressBar(): { update: (p: BackfillProgress) => void; comparing: () => void; done: () => void } {
   const tty = Boolean(process.stderr.isTTY);
   let shown = false;
   let last = 0;
@@ -151,6 +155,11 @@ function progressBar(): { update: (p: BackfillProgress) => void; done: () => voi
       process.stderr.write(
         `\r${p.label} [${'#'.repeat(full)}${'.'.repeat(width - full)}] ${p.rowsDone.toLocaleString('en-US')}/${p.rowsTotal.toLocaleString('en-US')} rows${eta}\u001b[K`,
       );
+      shown = true;
+    },
+    comparing: () => {
+      if (!tty) return;
+      process.stderr.write(`${shown ? '\n' : ''}comparing with the live table per key...\u001b[K`);
       shown = true;
     },
     done: () => {
