@@ -31,8 +31,10 @@ export function loadBaseProject(projectDir: string, ref: string, env: NodeJS.Pro
     });
   let commit: string;
   let prefix: string;
+  let top: string;
   try {
     prefix = git('rev-parse', '--show-prefix').trim();
+    top = git('rev-parse', '--show-toplevel').trim();
   } catch (err) {
     throw new TallyError(
       'not-a-git-repository',
@@ -50,7 +52,17 @@ export function loadBaseProject(projectDir: string, ref: string, env: NodeJS.Pro
       hint: 'a branch, a tag or a commit, e.g. --base HEAD or --base main',
     });
   }
-  const files = git('ls-tree', '-r', '-z', '--name-only', commit, '--', prefix === '' ? '.' : prefix)
+  // From the top of the work tree: ls-tree takes paths relative to where it runs.
+  const files = execFileSync(
+    'git',
+    ['ls-tree', '-r', '-z', '--name-only', commit, '--', prefix === '' ? '.' : prefix],
+    {
+      cwd: top,
+      encoding: 'utf8',
+      maxBuffer: 256 * 1024 * 1024,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  )
     .split('\0')
     .filter((f) => f !== '' && PROJECT_FILE.test(f));
   const dir = mkdtempSync(join(tmpdir(), 'tally-base-'));
