@@ -49,12 +49,16 @@ export interface IngestionOptions {
   kafkaClient?: KafkaClient;
 }
 
-/** Kafka: big inserts (ClickHouse likes few, large ones), at most a second late. */
+/**
+ * Kafka: inserts of up to 50k rows / 16 MB (ClickHouse likes few, large inserts; a fetch of up
+ * to 16 MB is split so its first rows are inserted while the rest is parsed), at most a second
+ * late. Memory is bounded by the fetch size (see kafka-client.ts), not by these.
+ */
 export const DEFAULT_KAFKA_BATCH: Partial<BatcherOptions> = {
-  maxRows: 200_000,
-  maxBytes: 64 * 1024 * 1024,
+  maxRows: 50_000,
+  maxBytes: 16 * 1024 * 1024,
   maxWaitMs: 1000,
-  maxBufferedBytes: 128 * 1024 * 1024,
+  maxBufferedBytes: 64 * 1024 * 1024,
 };
 
 /** HTTP: concurrent requests share an insert; a lone request waits at most 50 ms. */

@@ -97,6 +97,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
         rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
         minBytes: opts.minBytes ?? 1,
+        // A fetch is what the ingester holds in memory at most (plus the flush in flight).
         maxBytes: opts.maxBytes ?? 16 * 1024 * 1024,
         maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
         maxWaitTimeInMs: opts.maxWaitMs ?? 500,
