@@ -1,0 +1,67 @@
+import { describe, expect, it } from 'vitest';
+import { EngineError } from '../../../src/clickhouse/engine-error.ts';
+import { TallyError } from '../../../src/errors.ts';
+import {
+  backoffMs,
+  classifyFailure,
+  clickhouseCode,
+  shortMessage,
+} from '../../../src/ingest/insert-failure.ts';
+
+const unreachable = (m: string) =>
+  new TallyError('clickhouse-unreachable', `cannot reach ClickHouse at x: ${m}`);
+
+describe('what a failed write means', () => {
+  it('not sent: connection refused, unknown host', () => {
+    expect(classifyFailure(unreachable('connect ECONNREFUSED 127.0.0.1:8123'))).toBe('unreachable');
+    expect(classifyFailure(unreachable('getaddrinfo ENOTFOUND ch'))).toBe('unreachable');
+  });
+  it('maybe applied: reset, hang up, timeout, or no ClickHouse answer at all', () => {
+    expect(classifyFailure(unreachable('read ECONNRESET'))).toBe('ambiguous');
+    expect(classifyFailure(unreachable('socket hang up'))).toBe('ambiguous');
+    expect(classifyFailure(new Error('Timeout error.'))).toBe('ambiguous');
+    expect(classifyFailure(new Error('<html>502 Bad Gateway</html>'))).toBe('ambiguous');
+  });
+  it('a refused value (18.16 and current message styles), but not a table that differs from the model', () => {
+    const old = new EngineError(
+      'Code: 27, e.displayText() = DB::Exception: Cannot parse input: expected " before: x (at row 4)',
+      undefined,
+      undefined,
+      'INSERT',
+    );
+    expect(clickhouseCode(old)).toBe(27);
+    expect(classifyFailure(old)).toBe('data');
+    expect(
+      classifyFailure(new EngineError('Cannot parse DateTime', '41', 'CANNOT_PARSE_DATETIME', 'INSERT')),
+    ).toBe('data');
+    const schema = new EngineError(
+      'Unknown field found while parsing JSONEachRow format: x',
+      '117',
+      'INCORRECT_DATA',
+      'INSERT',
+    );
+    expect(classifyFailure(schema)).toBe('server');
+  });
+  it('other ClickHouse errors: nothing written, retry later', () => {
+    expect(classifyFailure(new EngineError('Too many parts', '252', 'TOO_MANY_PARTS', 'INSERT'))).toBe(
+      'server',
+    );
+    expect(classifyFailure(new EngineError("Table t doesn't exist", '60', 'UNKNOWN_TABLE', 'INSERT'))).toBe(
+      'server',
+    );
+  });
+  it('shortens 18.16 messages and backs off exponentially with a cap', () => {
+    expect(
+      shortMessage(
+        new Error(
+          "Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist., e.what() = DB::Exception",
+        ),
+      ),
+    ).toBe("Table x.y doesn't exist.");
+    const d = [0, 1, 2, 3, 10, 30].map((a) => backoffMs(a, 200, 30_000));
+    expect(d[0]).toBeGreaterThanOrEqual(150);
+    expect(d[0]).toBeLessThanOrEqual(250);
+    expect(d[3]).toBeGreaterThanOrEqual(1200);
+    expect(d[5]).toBeLessThanOrEqual(37_500);
+  });
+});
