@@ -12,8 +12,13 @@ export interface ConsumedMessage {
   key: Buffer | null;
   /** Epoch milliseconds. */
   timestamp: number;
-  /** Decoded on demand (most data sources do not store headers). */
-  headers: () => Record<string, string>;
+  /** The client's headers; decoded on demand by `messageHeaders` (most data sources skip them). */
+  rawHeaders: unknown;
+}
+
+/** A message's headers as text. */
+export function messageHeaders(m: ConsumedMessage): Record<string, string> {
+  return headersOf(m.rawHeaders as Record<string, unknown> | undefined);
 }
 
 export interface ConsumedBatch {
@@ -123,7 +128,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
             value: m.value,
             key: m.key,
             timestamp: Number(m.timestamp),
-            headers: () => headersOf(m.headers),
+            rawHeaders: m.headers,
           }));
           await opts.onBatch(
             {

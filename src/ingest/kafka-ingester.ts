@@ -30,6 +30,7 @@ import {
   type GroupConsumer,
   isRebalance,
   type KafkaClient,
+  messageHeaders,
 } from './kafka-client.ts';
 import type { EventMeta } from './row-parser.ts';
 
@@ -297,7 +298,7 @@ export class KafkaIngester {
             offset: msg.offset,
             timestamp: msg.timestamp,
             key: keyAndHeaders && msg.key ? msg.key.toString('utf8') : null,
-            headers: keyAndHeaders ? JSON.stringify(msg.headers()) : '{}',
+            headers: keyAndHeaders ? JSON.stringify(messageHeaders(msg)) : '{}',
           }
         : undefined;
       // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
