@@ -103,8 +103,8 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
         minBytes: opts.minBytes ?? 1,
         // A fetch is what the ingester holds in memory at most (plus the flush in flight).
-        maxBytes: opts.maxBytes ?? 16 * 1024 * 1024,
-        maxBytesPerPartition: opts.maxBytesPerPartition ?? 4 * 1024 * 1024,
+        maxBytes: opts.maxBytes ?? 8 * 1024 * 1024,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
         maxWaitTimeInMs: opts.maxWaitMs ?? 500,
         allowAutoTopicCreation: false,
       });
