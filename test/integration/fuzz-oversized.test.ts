@@ -33,7 +33,10 @@ describe('oversized requests and slow clients [server]', () => {
     removeProjects();
   });
 
-  const events = (body: BodyInit, headers: Record<string, string> = {}) =>
+  const events = (
+    body: string | Uint8Array | ReadableStream<Uint8Array>,
+    headers: Record<string, string> = {},
+  ) =>
     fetch(`${server.url}/v0/events?name=transactions&wait=true`, {
       method: 'POST',
       body,
