@@ -125,6 +125,7 @@ export class DatasourceSink {
   private probeFlushes = 0;
   private marks = new Map<string, Promise<Map<number, Watermarks>>>();
   private queue: Promise<void> = Promise.resolve();
+  private logging: Promise<void> = Promise.resolve();
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(
@@ -176,6 +177,7 @@ export class DatasourceSink {
     batches: readonly IncomingBatch[],
     signal: AbortSignal | undefined,
   ): Promise<BatchOutcome[]> {
+    await this.logging;
     const t0 = performance.now();
     const plan = new Flush(batches);
     const http = batches.some((b) => b.source !== 'kafka');
@@ -233,15 +235,34 @@ export class DatasourceSink {
       plan.sourceDone = true;
     }
     if (!plan.offsetsDone) {
-      const b0 = performance.now();
-      // The ops log (best effort, never retried) goes alongside the offsets bookkeeping.
+      // One INSERT, in the background: the ops log rows, which a view turns into the `batch`
+      // marks. The marks only save work on a restart (what is stored is recognized by the
+      // marks and keys written with the rows), so the flush does not wait for them; the next
+      // flush does, so they stay in order.
       plan.finish();
-      // One INSERT: the ops log rows, which a view turns into the `batch` marks.
-      await this.writeLog(plan, performance.now() - t0);
-      this.noteBatchMarks(plan);
-      this.totals.ms.bookkeeping += performance.now() - b0;
       plan.offsetsDone = true;
+      const b0 = performance.now();
+      this.logging = this.writeLog(plan, performance.now() - t0).then(
+        () => {
+          this.noteBatchMarks(plan);
+          this.totals.ms.bookkeeping += performance.now() - b0;
+        },
+        (err) => {
+          this.log({
+            level: 'warn',
+            msg: 'ingest log write failed',
+            datasource: this.datasource.name,
+            error: shortMessage(err),
+          });
+        },
+      );
     }
+  }
+
+  /** Resolves when the flushes queued so far and their log writes are done. */
+  async settled(): Promise<void> {
+    await this.queue;
+    await this.logging;
   }
 
   private async writeQuarantine(plan: Flush): Promise<void> {
@@ -527,8 +548,9 @@ export class DatasourceSink {
     return syncInsertClause(this.engine);
   }
 
-  /** Drops this process's probe table (on stop). */
+  /** Drops this process's probe table (on stop), after the writes in progress. */
   async close(): Promise<void> {
+    await this.settled();
     if (this.probeReady) await this.engine.command(`DROP TABLE IF EXISTS ${this.probe}`).catch(() => {});
     this.probeReady = false;
   }

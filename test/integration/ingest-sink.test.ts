@@ -154,11 +154,13 @@ forEachBackend('ingest sink', (ctx) => {
     expect(o).toEqual({ stored: 0, quarantined: 0, duplicates: 2, skipped: 2 });
     expect(await q('SELECT count() AS n FROM tx_quarantine')).toEqual([{ n: expect.anything() }]);
     expect(Number((await q('SELECT count() AS n FROM tx_quarantine'))[0]!.n)).toBe(2);
+    await sink.settled();
     const marks = await sink.watermarks('tx');
     expect(marks.get(0)).toEqual({ batch: 3, source: 3, quarantine: 3 });
   });
 
   it('writes the ops log and offsets bookkeeping', async () => {
+    await sink.settled();
     const log = await q(
       "SELECT source, topic, `partition` AS p, first_offset AS f, last_offset AS l, rows, quarantined, duplicates, skipped FROM tally_ingest_log WHERE datasource = 'tx' ORDER BY time, source DESC",
     );
