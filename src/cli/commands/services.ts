@@ -115,7 +115,7 @@ function formatUp(results: UpResult[]): string {
     ...cells(r),
     `${r.action.replace('-', ' ')} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
   ]);
-  return table(rows, [...HEADER, '']);
+  return table(rows, [...HEADER, 'notes']);
 }
 
 function formatDown(results: DownResult[]): string {
@@ -133,7 +133,7 @@ function formatDown(results: DownResult[]): string {
 function formatStatus(results: ServiceStatus[]): string {
   return table(
     results.map((r) => [...cells(r), r.note ?? (r.pid ? `pid ${r.pid}` : '')]),
-    [...HEADER, ''],
+    [...HEADER, 'notes'],
   );
 }
 
