@@ -125,7 +125,8 @@ export class DatasourceSink {
   private probeFlushes = 0;
   private marks = new Map<string, Promise<Map<number, Watermarks>>>();
   private queue: Promise<void> = Promise.resolve();
-  private logging: Promise<void> = Promise.resolve();
+  private logging: Promise<void> | undefined;
+  private readonly logQueue: Array<{ lines: string[]; plan: Flush }> = [];
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(
@@ -177,7 +178,6 @@ export class DatasourceSink {
     batches: readonly IncomingBatch[],
     signal: AbortSignal | undefined,
   ): Promise<BatchOutcome[]> {
-    await this.logging;
     const t0 = performance.now();
     const plan = new Flush(batches);
     const http = batches.some((b) => b.source !== 'kafka');
@@ -235,34 +235,44 @@ export class DatasourceSink {
       plan.sourceDone = true;
     }
     if (!plan.offsetsDone) {
-      // One INSERT, in the background: the ops log rows, which a view turns into the `batch`
-      // marks. The marks only save work on a restart (what is stored is recognized by the
-      // marks and keys written with the rows), so the flush does not wait for them; the next
-      // flush does, so they stay in order.
+      // The ops log rows (which a view turns into the `batch` marks) are written in the
+      // background, several flushes' rows per INSERT when ClickHouse is slower than the flushes.
+      // The marks only save work on a restart (what is stored is recognized by the marks and
+      // keys written with the rows), so no flush waits for them.
       plan.finish();
       plan.offsetsDone = true;
-      const b0 = performance.now();
-      this.logging = this.writeLog(plan, performance.now() - t0).then(
-        () => {
-          this.noteBatchMarks(plan);
-          this.totals.ms.bookkeeping += performance.now() - b0;
-        },
-        (err) => {
-          this.log({
-            level: 'warn',
-            msg: 'ingest log write failed',
-            datasource: this.datasource.name,
-            error: shortMessage(err),
-          });
-        },
-      );
+      this.logQueue.push({ lines: this.logLines(plan, performance.now() - t0), plan });
+      if (!this.logging) this.logging = this.drainLog();
     }
+  }
+
+  /** Writes the queued ops log rows, in order, until the queue is empty. */
+  private async drainLog(): Promise<void> {
+    while (this.logQueue.length > 0) {
+      const items = this.logQueue.splice(0);
+      const b0 = performance.now();
+      try {
+        await this.engine.command(
+          `INSERT INTO ${this.db}.${LOG_TABLE}${await this.sync()} FORMAT JSONEachRow\n${items.flatMap((i) => i.lines).join('\n')}`,
+        );
+        for (const i of items) this.noteBatchMarks(i.plan);
+      } catch (err) {
+        this.log({
+          level: 'warn',
+          msg: 'ingest log write failed',
+          datasource: this.datasource.name,
+          error: shortMessage(err),
+        });
+      }
+      this.totals.ms.bookkeeping += performance.now() - b0;
+    }
+    this.logging = undefined;
   }
 
   /** Resolves when the flushes queued so far and their log writes are done. */
   async settled(): Promise<void> {
     await this.queue;
-    await this.logging;
+    while (this.logging) await this.logging;
   }
 
   private async writeQuarantine(plan: Flush): Promise<void> {
@@ -451,7 +461,7 @@ export class DatasourceSink {
   }
 
   /** One ops log row per partition (Kafka) or per flush (HTTP); for Kafka also the `batch` marks. */
-  private async writeLog(plan: Flush, ms: number): Promise<void> {
+  private logLines(plan: Flush, ms: number): string[] {
     const groups = new Map<
       string,
       { b: IncomingBatch; first: number; last: number; o: BatchOutcome; bytes: number; lag: number }
@@ -500,9 +510,7 @@ export class DatasourceSink {
         instance: this.opts.instance,
       }),
     );
-    await this.engine.command(
-      `INSERT INTO ${this.db}.${LOG_TABLE}${await this.sync()} FORMAT JSONEachRow\n${lines.join('\n')}`,
-    );
+    return lines;
   }
 
   /**

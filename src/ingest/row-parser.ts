@@ -67,7 +67,13 @@ export interface RowParserOptions {
   hiddenColumns?: readonly ('__partition' | '__offset')[];
 }
 
-type Extractor = (event: JsonValue, raw: string, meta: EventMeta | undefined) => string | undefined | Refusal;
+/** `exact`: the event came from the exact reader (numbers are RawNumber), so never ask for it again. */
+type Extractor = (
+  event: JsonValue,
+  raw: string,
+  meta: EventMeta | undefined,
+  exact: boolean,
+) => string | undefined | Refusal;
 
 const METADATA = new Set(['__topic', '__partition', '__offset', '__timestamp', '__key', '__headers']);
 
@@ -162,14 +168,28 @@ export class RowParser {
     try {
       return this.extract(event, raw, meta);
     } catch (err) {
+      if (err instanceof RangeError) return tooDeep();
       if (err !== NEEDS_EXACT) throw err;
-      // A number in a Decimal or 64-bit column whose source text could not be found alone:
-      // read the whole event again, keeping every number's text.
-      return this.extract(parseJsonExact(raw), raw, meta);
+    }
+    // A number in a Decimal or 64-bit column whose source text could not be found alone:
+    // read the whole event again, keeping every number's text.
+    let exact: JsonValue;
+    try {
+      exact = parseJsonExact(raw);
+    } catch (err) {
+      if (err instanceof JsonSyntaxError) return { ok: false, problems: [{ message: err.message }] };
+      if (err instanceof RangeError) return tooDeep();
+      throw err;
+    }
+    try {
+      return this.extract(exact, raw, meta, true);
+    } catch (err) {
+      if (err instanceof RangeError) return tooDeep();
+      throw err;
     }
   }
 
-  private extract(event: JsonValue, raw: string, meta: EventMeta | undefined): ParsedRow {
+  private extract(event: JsonValue, raw: string, meta: EventMeta | undefined, exact = false): ParsedRow {
     if (this.needsObject && (event === null || typeof event !== 'object' || Array.isArray(event))) {
       return {
         ok: false,
@@ -180,7 +200,7 @@ export class RowParser {
     const cells: (string | undefined)[] = new Array(n);
     let problems: RowProblem[] | undefined;
     for (let i = 0; i < n; i++) {
-      const r = this.extractors[i]!(event, raw, meta);
+      const r = this.extractors[i]!(event, raw, meta, exact);
       if (r instanceof Refusal) {
         problems ??= [];
         problems.push({ column: this.columns[i]!.name, message: r.message });
@@ -221,15 +241,21 @@ function compileColumn(col: Column, kafka: boolean): Extractor {
   if (path.length === 0) return (_e, raw) => JSON.stringify(raw);
   const coerce = t.coerce;
   const exactKey = needsExactDigits(col.type.text) ? exactKeyPattern(path) : undefined;
-  return (event, raw) => {
+  return (event, raw, _meta, exact) => {
     const v = lookup(event, path);
     if (v instanceof Refusal) return v;
     if (v === undefined) return absent(false);
     if (v === null) return t.nullable ? 'null' : absent(true);
     if (exactKey !== undefined && typeof v === 'number') return coerce(rawNumber(raw, exactKey, v));
-    if (exactKey !== undefined && typeof v === 'object' && !(v instanceof RawNumber)) throw NEEDS_EXACT;
+    if (exactKey !== undefined && !exact && typeof v === 'object' && !(v instanceof RawNumber))
+      throw NEEDS_EXACT;
     return coerce(v);
   };
+}
+
+/** A row whose nesting overflowed the stack while it was read: refused, never thrown. */
+function tooDeep(): ParsedRow {
+  return { ok: false, problems: [{ message: 'the event is nested too deeply to read' }] };
 }
 
 /** Thrown when a value needs the exact reader (see RowParser.parse). */
