@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { Hono } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
 import { isTallyError } from '../errors.ts';
 import type { Endpoint } from '../project/model.ts';
@@ -176,6 +177,18 @@ export function createApp(opts: AppOptions): Hono {
     return c.body(registry.render());
   });
 
+  // Params are small: a body past this is refused while it streams in, never buffered whole.
+  app.post(
+    '/v0/pipes/:file',
+    bodyLimit({
+      maxSize: MAX_PARAMS_BODY,
+      onError: (c) =>
+        c.json(
+          { error: `the request body is over ${MAX_PARAMS_BODY} bytes; params are small JSON objects` },
+          413,
+        ),
+    }),
+  );
   app.on(['GET', 'POST'], '/v0/pipes/:file', async (c) => {
     const state = opts.state.get();
     const note = notes.get(c.req.raw) ?? { id: '' };
@@ -275,6 +288,9 @@ function splitFile(file: string): { name: string; format?: Format } {
   const ext = file.slice(dot + 1);
   return { name: file.slice(0, dot), ...(ext in FORMATS ? { format: ext as Format } : {}) };
 }
+
+/** Largest POST body of params accepted by an endpoint (bytes). */
+export const MAX_PARAMS_BODY = 1024 * 1024;
 
 async function jsonBody(req: Request): Promise<Record<string, unknown>> {
   const text = await req.text();
