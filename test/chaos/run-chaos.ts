@@ -300,14 +300,13 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await producer.pause();
     let last = await verify().catch(() => undefined);
     const deadline = performance.now() + plan.settleMs;
-    while (
-      performance.now() < deadline &&
-      (!last ||
-        last.lost !== 0 ||
-        last.doubled !== 0 ||
-        last.snapshotMismatches !== 0 ||
-        last.quarantined < expectedQuarantine)
-    ) {
+    const exact = (v: typeof last) =>
+      v !== undefined &&
+      v.lost === 0 &&
+      v.doubled === 0 &&
+      v.snapshotMismatches === 0 &&
+      v.quarantined >= expectedQuarantine;
+    while (performance.now() < deadline && !exact(last)) {
       await sleep(500);
       last = await verify().catch(() => last);
     }
