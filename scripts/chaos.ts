@@ -1,8 +1,9 @@
-// `npm run chaos` (full) and `npm run chaos -- --short` (about 2-3 minutes): faults during
-// ingestion and query load, results printed and written into docs/reliability.md.
+// `npm run chaos` (full, about 4-5 minutes) and `npm run chaos -- --short` (about 3 minutes):
+// faults during ingestion and query load, results printed and written into docs/reliability.md
+// (`--no-write` only prints: for CI, which should not change the checkout). Exit 1 on a failure.
 // Needs the ClickHouse server and Kafka (`tally services up`; started here when absent).
 import { execFileSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { resultsMarkdown, writeResults } from '../test/chaos/results-table.ts';
 import { runChaos } from '../test/chaos/run-chaos.ts';
@@ -47,6 +48,7 @@ try {
 const md = resultsMarkdown(result, commit);
 console.log(`\n${md}\n`);
 const doc = join(ROOT, 'docs', 'reliability.md');
-if (existsSync(doc)) writeResults(doc, md);
+if (existsSync(doc) && !process.argv.includes('--no-write')) writeResults(doc, md);
+mkdirSync(join(ROOT, '.tally'), { recursive: true });
 writeFileSync(join(ROOT, '.tally', `chaos-${result.mode}.json`), JSON.stringify(result, null, 2));
 process.exitCode = result.ok ? 0 : 1;
