@@ -50,13 +50,13 @@ export interface IngestionOptions {
 }
 
 /**
- * Kafka: inserts of up to 50k rows / 16 MB (ClickHouse likes few, large inserts; a fetch of up
- * to 16 MB is split so its first rows are inserted while the rest is parsed), at most a second
- * late. Memory is bounded by the fetch size (see kafka-client.ts), not by these.
+ * Kafka: a flush every 4 MB or 20k rows, so a fetch (8 MB by default, see kafka-client.ts) is
+ * inserted in parts while the rest of it is parsed; at most a second late. Memory is bounded by
+ * the fetch size, not by these. Chosen with bench/ingest.ts (see docs/ingestion.md).
  */
 export const DEFAULT_KAFKA_BATCH: Partial<BatcherOptions> = {
-  maxRows: 50_000,
-  maxBytes: 16 * 1024 * 1024,
+  maxRows: 20_000,
+  maxBytes: 4 * 1024 * 1024,
   maxWaitMs: 1000,
   maxBufferedBytes: 64 * 1024 * 1024,
 };
