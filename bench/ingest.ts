@@ -171,7 +171,7 @@ async function main(): Promise<void> {
         .toLocaleString('en')
         .padStart(11)} rows/s ${(mb / (ms / 1000)).toFixed(1).padStart(7)} MB/s`;
     console.log(
-      `${''.padEnd(36)} sustained (from the first rows stored)        end to end (with group join)`,
+      `${''.padEnd(36)} sustained (10% -> 90% of the rows)            end to end (with group join)`,
     );
     console.log(`${'Tally (Kafka -> ClickHouse)'.padEnd(36)} ${rate(tally.sustainedMs)}   ${rate(tally.ms)}`);
     console.log(`${'HTTP JSONEachRow, 100k-row inserts'.padEnd(36)} ${rate(httpMs)}   ${rate(httpMs)}`);
