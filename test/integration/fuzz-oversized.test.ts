@@ -71,7 +71,11 @@ describe('oversized requests and slow clients [server]', () => {
 
   it('events: a body just under the limit is taken', async () => {
     const line = GOOD_EVENT('big-ok');
-    const res = await events(`${line}\n${' '.repeat(9 * MiB)}\n`);
+    const body = `${line}\n${' '.repeat(9 * MiB)}\n`;
+    // Finding 6 (docs/reliability.md): after a 413 sent before the body was read, the server
+    // closes the keep-alive connection without saying `Connection: close`, so the client's next
+    // request on it can fail with "other side closed". A client retries such a request once.
+    const res = await events(body).catch(() => events(body));
     expect(res.status).toBe(200);
   });
 
