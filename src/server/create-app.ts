@@ -122,7 +122,11 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   app.onError((err, c) => {
-    if (err instanceof HttpError) return c.json(err.body(), err.status);
+    if (err instanceof HttpError) {
+      // A 413 is sent before the body was read: the connection cannot carry another request.
+      if (err.status === 413) c.header('Connection', 'close');
+      return c.json(err.body(), err.status);
+    }
     logger.error('internal error', { id: notes.get(c.req.raw)?.id, error: err });
     return c.json({ error: 'internal error' }, 500);
   });
@@ -186,6 +190,7 @@ export function createApp(opts: AppOptions): Hono {
         c.json(
           { error: `the request body is over ${MAX_PARAMS_BODY} bytes; params are small JSON objects` },
           413,
+          { Connection: 'close' },
         ),
     }),
   );
