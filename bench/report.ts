@@ -87,15 +87,20 @@ export function renderMarkdown(
   out.push(`| results | [${resultsPath}](${resultsPath}) |`, '');
 
   out.push('## Targets', '', 'Each goal an issue names, and the figure of this run that answers it.', '');
-  out.push('| target | from | back end | figure | result |', '| --- | --- | --- | --- | --- |');
+  out.push(
+    '| target | from | back end | figure | measured | result |',
+    '| --- | --- | --- | --- | --- | --- |',
+  );
   for (const t of TARGETS) {
     const metrics = run.benchmarks.flatMap((b) => b.metrics).filter((x) => x.targetId === t.id);
     if (metrics.length === 0) {
-      out.push(`| ${esc(t.text)} | ${t.source} | | | ${notMeasured(run, t.id)} |`);
+      out.push(`| ${esc(t.text)} | ${t.source} | | | | ${notMeasured(run, t.id)} |`);
       continue;
     }
     for (const x of metrics) {
-      out.push(`| ${esc(t.text)} | ${t.source} | ${x.backend ?? ''} | ${esc(figure(x))} | ${verdict(x)} |`);
+      out.push(
+        `| ${esc(t.text)} | ${t.source} | ${x.backend ?? ''} | ${esc(x.name)} | ${esc(figure(x))} | ${verdict(x)} |`,
+      );
     }
   }
   out.push('');

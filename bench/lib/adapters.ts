@@ -92,15 +92,23 @@ export function parseBackfill(out: string): BenchOutput {
   };
 }
 
-/** `bench/ingest.ts`: Kafka -> Tally -> ClickHouse against straight HTTP and the Kafka engine. */
+/**
+ * `bench/ingest.ts`: Kafka -> Tally -> ClickHouse against straight HTTP and the Kafka engine.
+ * Each line has the sustained rate (10% -> 90% of the rows stored, no group join) and then the
+ * end-to-end rate; the targets are judged on the sustained one, as the script does. An older
+ * output with one rate per line is read as end to end.
+ */
 export function parseIngest(out: string): BenchOutput {
   const backend = backendOf(out);
   const events = num(need(out, /ingest bench: ([\d,]+) events/, 'event count')[1]);
+  const triple = String.raw`([\d.]+) s\s+([\d,]+) rows/s\s+([\d.]+) MB/s`;
   const line = (label: string, required: boolean) => {
-    const re = new RegExp(`${escapeRe(label)}\\s+([\\d.]+) s\\s+([\\d,]+) rows/s\\s+([\\d.]+) MB/s`);
-    const m = re.exec(out);
+    const m = new RegExp(`${escapeRe(label)}\\s+${triple}(?:\\s+${triple})?`).exec(out);
     if (!m && required) throw new Error(`no "${label}" line in the output`);
-    return m ? { s: num(m[1]), rows: num(m[2]), mb: num(m[3]) } : undefined;
+    if (!m) return undefined;
+    const first = { s: num(m[1]), rows: num(m[2]), mb: num(m[3]) };
+    const second = m[4] ? { s: num(m[4]), rows: num(m[5]), mb: num(m[6]) } : undefined;
+    return second ? { sustained: first, endToEnd: second } : { sustained: undefined, endToEnd: first };
   };
   const tally = line('Tally (Kafka -> ClickHouse)', true)!;
   const http = line('HTTP JSONEachRow, 100k-row inserts', true)!;
@@ -113,27 +121,28 @@ export function parseIngest(out: string): BenchOutput {
   const wait = /waiting on ClickHouse: lookups ([\d.]+) s, inserts ([\d.]+) s, bookkeeping ([\d.]+) s/.exec(
     out,
   );
+  const flushes = /Tally flushes: (\d+)/.exec(out);
+  const judged = tally.sustained ?? tally.endToEnd;
+  const how = tally.sustained ? ', sustained (10% -> 90% of the rows)' : '';
+  const httpRate = (http.sustained ?? http.endToEnd).rows;
   const metrics: Metric[] = [
     rateMetric(
-      'Kafka -> ClickHouse through Tally',
-      tally.rows,
+      `Kafka -> ClickHouse through Tally${how}`,
+      judged.rows,
       'rows/s',
-      {
-        name: 'same NDJSON straight over HTTP, 100k-row inserts',
-        value: http.rows,
-      },
+      { name: 'same NDJSON straight over HTTP, 100k-row inserts', value: httpRate },
       { backend, targetId: 'ingest-http' },
     ),
   ];
   if (engine) {
     metrics.push(
       rateMetric(
-        'Kafka -> ClickHouse through Tally',
-        tally.rows,
+        `Kafka -> ClickHouse through Tally${how}`,
+        judged.rows,
         'rows/s',
         {
-          name: "ClickHouse's Kafka engine + MV, same topic",
-          value: engine.rows,
+          name: `ClickHouse's Kafka engine + MV, same topic${how}`,
+          value: (tally.sustained ? (engine.sustained ?? engine.endToEnd) : engine.endToEnd).rows,
         },
         { backend, targetId: 'ingest-kafka-engine' },
       ),
@@ -141,15 +150,45 @@ export function parseIngest(out: string): BenchOutput {
   }
   metrics.push(
     rateMetric(
-      'Kafka -> ClickHouse through Tally',
-      tally.mb,
+      `Kafka -> ClickHouse through Tally${how}`,
+      judged.mb,
       'MB/s',
       {
         name: 'straight over HTTP',
-        value: http.mb,
+        value: (http.sustained ?? http.endToEnd).mb,
       },
       { backend },
     ),
+  );
+  if (tally.sustained) {
+    metrics.push(
+      rateMetric(
+        'Kafka -> ClickHouse through Tally, end to end (with group join)',
+        tally.endToEnd.rows,
+        'rows/s',
+        {
+          name: 'straight over HTTP',
+          value: http.endToEnd.rows,
+        },
+        { backend },
+      ),
+    );
+    if (engine) {
+      metrics.push(
+        rateMetric(
+          'Kafka -> ClickHouse through Tally, end to end (with group join)',
+          tally.endToEnd.rows,
+          'rows/s',
+          {
+            name: "ClickHouse's Kafka engine + MV, end to end",
+            value: engine.endToEnd.rows,
+          },
+          { backend },
+        ),
+      );
+    }
+  }
+  metrics.push(
     plainMetric('Tally peak RSS', num(proc[4]), 'MB', { backend, targetId: 'ingest-rss' }),
     plainMetric('Tally CPU time (user + system)', num(proc[1]) + num(proc[2]), 's', { backend }),
     plainMetric('Tally CPU use while ingesting', num(proc[3]), 'cores', { backend }),
@@ -162,6 +201,7 @@ export function parseIngest(out: string): BenchOutput {
     );
   }
   const notes = [`${events.toLocaleString('en-US')} events through each path`];
+  if (flushes) notes.push(`Tally flushed ${flushes[1]} times`);
   if (!engine) notes.push("ClickHouse's Kafka engine did not finish: no figure for it");
   return { bench: 'ingest', metrics, notes };
 }
