@@ -65,7 +65,6 @@ export class Runtime {
 
   async start(): Promise<RunningServer> {
     const { project } = this.opts;
-    this.ingestion = await this.startIngestion(project);
     registerIngestMetrics(this.metrics, () => this.ingestion?.stats() ?? { datasources: [] });
     const app = createApp({
       state: this.holder,
@@ -84,6 +83,9 @@ export class Runtime {
       this.opts.host ?? project.config.server.host,
       this.opts.port ?? project.config.server.port,
     );
+    // Serve first: after a crash the Kafka group may take a session timeout (30 s) to hand the
+    // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
+    this.ingestion = await this.startIngestion(project);
     return this.server;
   }
 
