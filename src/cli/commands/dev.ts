@@ -44,15 +44,19 @@ export const serveCommand: Command = {
 async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: boolean }): Promise<number> {
   const { io } = ctx;
   const config = openConfig(ctx);
+  const project = openProject(ctx);
   if (mode.watch && config.clickhouse.url) {
+    // On a server back end, dev makes sure the services answer, as `tally services up` does:
+    // ClickHouse, and Kafka when a data source reads a topic.
+    const kafkaToo = [...project.datasources.values()].some((d) => d.kafka);
     await servicesUp({
       projectDir: ctx.projectDir,
       clickhouseUrl: config.clickhouse.url,
-      only: ['clickhouse'],
+      kafkaBrokers: config.kafka.brokers,
+      only: kafkaToo ? ['clickhouse', 'kafka'] : ['clickhouse'],
       log: (s) => io.err(s),
     });
   }
-  const project = openProject(ctx);
   const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
     io.err(`--port must be a port number, got \`${String(ctx.flags.port)}\``);
