@@ -11,7 +11,14 @@ import { quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import { QUARANTINE_COLUMNS } from '../../src/clickhouse/quarantine-schema.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { BACKENDS, scratchDatabase } from '../support/backends.ts';
-import { endOffsets, kafkaConfig, newClient, produceAll, uniqueTopic } from '../support/ingest-kafka.ts';
+import {
+  deleteTopics,
+  endOffsets,
+  kafkaConfig,
+  newClient,
+  produceAll,
+  uniqueTopic,
+} from '../support/ingest-kafka.ts';
 import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
 
@@ -63,6 +70,7 @@ describe.each(BACKENDS)('ingester killed with SIGKILL [%s]', (backend) => {
 
   afterAll(async () => {
     await client?.close();
+    await deleteTopics(topic);
     if (backend === 'embedded') rmSync(folder, { recursive: true, force: true });
     else
       await fetch(

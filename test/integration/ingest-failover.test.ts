@@ -11,6 +11,7 @@ import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { clickhouseConfig, scratchDatabase } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
 import {
+  deleteTopics,
   endOffsets,
   kafkaConfig,
   newClient,
@@ -106,6 +107,7 @@ describe('ClickHouse unavailable for 15 s [server]', () => {
   afterAll(async () => {
     await ingestion?.stop({ graceMs: 1000 });
     await client?.close();
+    await deleteTopics(topic);
     await engine?.close();
     await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
     await direct?.close();
@@ -170,6 +172,7 @@ describe('two ingesters in one group, one killed [server]', () => {
 
   afterAll(async () => {
     await client?.close();
+    await deleteTopics(topic);
     await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
     await direct?.close();
   });

@@ -8,7 +8,14 @@ import { registerEventsRoute } from '../../src/server/events-route.ts';
 import { HttpError } from '../../src/server/http-error.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
-import { kafkaConfig, newClient, projectOf, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
+import {
+  deleteTopics,
+  kafkaConfig,
+  newClient,
+  projectOf,
+  uniqueTopic,
+  waitFor,
+} from '../support/ingest-kafka.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
 
 forEachBackend('HTTP events API', (ctx) => {
@@ -66,6 +73,7 @@ forEachBackend('HTTP events API', (ctx) => {
   afterAll(async () => {
     await ingestion?.stop();
     await client?.close();
+    await deleteTopics(topic);
   });
 
   const post = (path: string, body: string | Uint8Array, headers: Record<string, string> = {}) =>

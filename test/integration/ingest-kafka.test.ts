@@ -4,6 +4,7 @@ import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
 import {
+  deleteTopics,
   kafkaConfig,
   newClient,
   produceAll,
@@ -65,6 +66,7 @@ forEachBackend('kafka ingestion, exactly once', (ctx) => {
   afterAll(async () => {
     await ingestion?.stop();
     await client?.close();
+    await deleteTopics(topic);
   });
 
   it(`stores ${N} events from 4 partitions once, and 10% re-sent (other partitions, later) once more not at all`, async () => {
@@ -169,6 +171,7 @@ forEachBackend('kafka ingestion, bad events', (ctx) => {
   afterAll(async () => {
     await ingestion?.stop();
     await client?.close();
+    await deleteTopics(topic);
   });
 
   it('quarantines malformed JSON, wrong types and missing fields with their reasons and coordinates; good rows land', async () => {
@@ -259,5 +262,65 @@ forEachBackend('kafka ingestion, bad events', (ctx) => {
     expect(t).toMatchObject({ stored: 1, quarantined: 0, skipped: 0 });
     const [c] = await ctx.engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM readings');
     expect(c!.n).toBe('3');
+  });
+});
+
+forEachBackend('kafka ingestion, where to start', (ctx) => {
+  const topic = uniqueTopic('ingest_latest');
+  let client: KafkaClient;
+  let ingestion: Ingestion | undefined;
+  const ds = dataSource('ticks', [{ name: 'n', type: 'UInt32' }], {
+    kafka: {
+      topic,
+      start: 'latest',
+      group: `custom-${topic}`,
+      metadata: [],
+      loc: { file: 'f', line: 1, col: 1 },
+    },
+  });
+
+  beforeAll(async () => {
+    client = await newClient();
+    await client.ensureTopic(topic, 2);
+    await createDatasourceTables(ctx.engine, ds, { coordinates: true });
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop();
+    await client?.close();
+    await deleteTopics(topic);
+  });
+
+  it('start: latest skips what the topic held before the group existed; kafka.group names the group', async () => {
+    await produceAll(
+      client,
+      topic,
+      [1, 2, 3].map((n) => ({ value: `{"n":${n}}` })),
+    );
+    ingestion = await startIngestion(projectOf([ds]), ctx.engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+      batch: { maxWaitMs: 100 },
+    });
+    await waitFor(
+      async () => ingestion!.stats().datasources[0]!.kafka!.assigned.length === 2,
+      30_000,
+      'assignment',
+    );
+    expect(ingestion.stats().datasources[0]!.kafka!.group).toBe(`custom-${topic}`);
+    expect(ingestion.stats().datasources[0]!.identity).toBe('coordinates');
+    await new Promise((r) => setTimeout(r, 500));
+    await produceAll(
+      client,
+      topic,
+      [4, 5].map((n) => ({ value: `{"n":${n}}` })),
+    );
+    await waitFor(
+      async () => ingestion!.stats().datasources[0]!.totals.stored >= 2,
+      30_000,
+      'the new events',
+    );
+    const rows = await ctx.engine.rows<{ n: number }>('SELECT n FROM ticks ORDER BY n');
+    expect(rows.map((r) => r.n)).toEqual([4, 5]);
   });
 });

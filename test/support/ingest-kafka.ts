@@ -93,3 +93,21 @@ export async function endOffsets(topic: string): Promise<Map<number, number>> {
     await admin.disconnect();
   }
 }
+
+/** Deletes test topics (best effort). */
+export async function deleteTopics(...topics: string[]): Promise<void> {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const admin = new Kafka({
+    brokers: kafkaConfig().brokers,
+    clientId: 'tally-test-admin',
+    logLevel: logLevel.NOTHING,
+  }).admin();
+  try {
+    await admin.connect();
+    await admin.deleteTopics({ topics, timeout: 5000 });
+  } catch {
+    // left for the broker's retention
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
+}
