@@ -33,6 +33,7 @@ export function growthChart(points: readonly GrowthPoint[], subtitle: string): s
   ];
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="Helvetica, Arial, sans-serif" font-size="12">`,
+    `<title>Growth: ingest rate and endpoint p50 latency at 1x, 10x, 100x the data (${esc(subtitle)})</title>`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">Growth: cost at 1x, 10x and 100x the data</text>`,
     `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555555">${esc(subtitle)}</text>`,
