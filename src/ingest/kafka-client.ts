@@ -5,6 +5,7 @@
  */
 import { type Consumer, Kafka, type KafkaConfig as KafkajsConfig, logLevel, type Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
+import { TallyError } from '../errors.ts';
 
 export interface ConsumedMessage {
   offset: number;
@@ -82,6 +83,11 @@ export interface KafkaClient {
 }
 
 export type KafkaLog = (entry: Record<string, unknown>) => void;
+
+/** Most bytes per send, well below a broker's default message.max.bytes (1 MiB) per batch. */
+const MAX_SEND_BYTES = 768 * 1024;
+/** Largest message the events API sends (the broker default, less the batch overhead). */
+const MAX_MESSAGE_BYTES = 1_000_000;
 
 /** True for the errors heartbeat() throws when the group is rebalancing. */
 export function isRebalance(err: unknown): boolean {
@@ -183,7 +189,27 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         throw err;
       });
       const p = await producer;
-      await p.send({ topic, acks: -1, messages: messages.map((m) => ({ key: m.key, value: m.value })) });
+      // A broker refuses a partition's record batch above message.max.bytes (1 MiB by default),
+      // and kafkajs puts a send's messages for one partition in one batch: send in slices.
+      let slice: OutgoingMessage[] = [];
+      let size = 0;
+      for (const m of messages) {
+        const n = Buffer.byteLength(m.value) + (m.key ? Buffer.byteLength(m.key) : 0) + 64;
+        if (n > MAX_MESSAGE_BYTES) {
+          throw new TallyError(
+            'event-too-large',
+            `an event of ${n} bytes is larger than a Kafka message may be (${MAX_MESSAGE_BYTES} bytes)`,
+          );
+        }
+        if (size + n > MAX_SEND_BYTES && slice.length > 0) {
+          await p.send({ topic, acks: -1, messages: slice });
+          slice = [];
+          size = 0;
+        }
+        slice.push({ key: m.key, value: m.value });
+        size += n;
+      }
+      if (slice.length > 0) await p.send({ topic, acks: -1, messages: slice });
     },
 
     async ensureTopic(topic, partitions) {

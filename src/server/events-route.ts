@@ -59,6 +59,7 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
       return c.json(await ingestion.append(name, events, { requestId, source: 'http' }), 200);
     } catch (err) {
       if (err instanceof HttpError) throw err;
+      if (isTallyError(err) && err.code === 'event-too-large') throw new HttpError(413, err.message);
       const message = isTallyError(err) ? err.message : String((err as Error)?.message ?? err);
       throw new HttpError(
         503,

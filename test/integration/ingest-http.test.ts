@@ -185,4 +185,37 @@ forEachBackend('HTTP events API', (ctx) => {
     const waited = await post('/v0/events?name=orders&wait=true', '{"id":"o4","total":4}');
     expect(await waited.json()).toEqual({ successful_rows: 1, quarantined_rows: 0, duplicate_rows: 0 });
   });
+
+  it('sends a large body to Kafka in slices the broker takes; refuses a single event over its limit with 413', async () => {
+    const big = new Hono();
+    big.onError((err, c) =>
+      err instanceof HttpError ? c.json(err.body(), err.status) : c.json({ error: String(err) }, 500),
+    );
+    registerEventsRoute(big, {
+      ingestion: () => ingestion,
+      check: () => undefined,
+      maxBodyBytes: 16 * 1024 * 1024,
+    });
+    const pad = 'x'.repeat(1000);
+    const lines = Array.from({ length: 4000 }, (_, i) =>
+      JSON.stringify({ id: `big${i}`, total: 1, note: pad }),
+    );
+    const res = await big.request('/v0/events?name=orders', { method: 'POST', body: lines.join('\n') });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toEqual({ accepted_rows: 4000 });
+    await waitFor(
+      async () => {
+        const [r] = await ctx.engine.rows<{ n: string }>(
+          "SELECT toString(count()) AS n FROM orders WHERE id LIKE 'big%'",
+        );
+        return r?.n === '4000' || r;
+      },
+      30_000,
+      'the large body stored',
+    );
+    const huge = JSON.stringify({ id: 'huge', total: 1, note: 'y'.repeat(1_500_000) });
+    const refused = await big.request('/v0/events?name=orders', { method: 'POST', body: huge });
+    expect(refused.status).toBe(413);
+    expect(((await refused.json()) as { error: string }).error).toMatch(/larger than a Kafka message may be/);
+  });
 });

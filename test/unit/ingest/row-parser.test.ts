@@ -489,3 +489,32 @@ describe('parseLine', () => {
     expect(p.parseLine('{"n":1}')).toMatchObject({ ok: false });
   });
 });
+
+describe('never throws', () => {
+  const p = compileRowParser(
+    dataSource('t', [
+      { name: 'id', type: 'String' },
+      { name: 'amount', type: 'Decimal(18, 2)' },
+      { name: 'big', type: 'Nullable(Int64)' },
+    ]),
+  );
+  it('refuses an object or array in a Decimal or 64-bit column with a reason', () => {
+    expect(p.parse('{"id":"x","amount":{"v":1}}')).toEqual({
+      ok: false,
+      problems: [{ column: 'amount', message: 'expected a number (Decimal(18, 2)), got an object' }],
+    });
+    expect(p.parse('{"id":"x","amount":1,"big":[1,2]}')).toEqual({
+      ok: false,
+      problems: [{ column: 'big', message: 'expected an integer (Int64), got an array' }],
+    });
+  });
+  it('refuses an event nested too deeply to read', () => {
+    const deep = `{"id":${'['.repeat(10_000)}${']'.repeat(10_000)},"amount":1}`;
+    expect(p.parse(deep)).toEqual({
+      ok: false,
+      problems: [{ message: 'the event is nested too deeply to read' }],
+    });
+    const deepDecimal = `{"id":"x","amount":${'['.repeat(10_000)}${']'.repeat(10_000)}}`;
+    expect(p.parse(deepDecimal).ok).toBe(false);
+  });
+});
