@@ -72,7 +72,16 @@ async function main(): Promise<void> {
 
   const results: BenchResult[] = [];
   for (const spec of specs) {
-    const r = await runBench(spec);
+    // Whatever goes wrong in one benchmark (even in reading its output) stays in its result.
+    const r = await runBench(spec).catch(
+      (err): BenchResult => ({
+        id: spec.id,
+        title: spec.title,
+        status: 'failed',
+        error: String(err),
+        metrics: [],
+      }),
+    );
     results.push(r);
     const passes = r.metrics.filter((m) => m.pass !== undefined);
     progress(
