@@ -9,6 +9,7 @@
  *   options: --only id,id  --skip id,id  --cpu-prof (profiles under .tally/bench-profiles/)
  *            --no-report (write the results file only)  --list
  */
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { servicesUp } from '../src/services/services.ts';
@@ -183,12 +184,15 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
 
 /**
  * Some scripts write their own detailed JSON under bench/results ("written to <file>"); its
- * content is kept in the run's file (`raw`), so the side file goes.
+ * content is kept in the run's file (`raw`), so the side file goes, unless git tracks it (a
+ * result its owner committed).
  */
 function removeSideFiles(stdout: string): void {
   for (const m of stdout.matchAll(/written to (\S+\.json)/g)) {
     const f = resolve(REPO, m[1]!);
-    if (f.startsWith(`${RESULTS}/`) && existsSync(f)) rmSync(f);
+    if (!f.startsWith(`${RESULTS}/`) || !existsSync(f)) continue;
+    const tracked = spawnSync('git', ['ls-files', '--error-unmatch', f], { cwd: REPO, stdio: 'ignore' });
+    if (tracked.status !== 0) rmSync(f);
   }
 }
 
