@@ -44,12 +44,15 @@ export function tableSpecFor(ds: DataSource): TableSpec {
     name: ds.name,
     datasource: ds.name,
     role: 'datasource',
-    columns: ds.columns.map((c) => ({
-      name: c.name,
-      type: c.type.text,
-      ...(c.default !== undefined ? { default: c.default } : {}),
-      ...(c.comment ? { comment: c.comment } : {}),
-    })),
+    columns: [
+      ...ds.columns.map((c) => ({
+        name: c.name,
+        type: c.type.text,
+        ...(c.default !== undefined ? { default: c.default } : {}),
+        ...(c.comment ? { comment: c.comment } : {}),
+      })),
+      ...hiddenCoordinateColumns(ds),
+    ],
     engine: {
       type: e.type,
       ...(e.type === 'ReplacingMergeTree' && e.version ? { version: e.version } : {}),
@@ -63,6 +66,24 @@ export function tableSpecFor(ds: DataSource): TableSpec {
       settings: { ...e.settings },
     },
   };
+}
+
+/**
+ * A Kafka data source without `dedup_key` is recognized on redelivery by its Kafka coordinates,
+ * so its table stores them (docs/ingestion.md, "Identity"), unless the user already lists them.
+ */
+function hiddenCoordinateColumns(ds: DataSource): ColumnSpec[] {
+  if (!ds.kafka || (ds.dedupKey && ds.dedupKey.length > 0)) return [];
+  const hidden: ColumnSpec[] = [
+    {
+      name: '__partition',
+      type: 'Int32',
+      default: '-1',
+      comment: 'Kafka partition, for exactly-once ingestion',
+    },
+    { name: '__offset', type: 'Int64', default: '-1', comment: 'Kafka offset, for exactly-once ingestion' },
+  ];
+  return hidden.filter((h) => !ds.columns.some((c) => c.name === h.name));
 }
 
 /** `<name>_quarantine`: the events of this data source that did not fit its schema. */

@@ -226,3 +226,36 @@ describe('DDL text', () => {
     expect(modifyTtlCmd(undefined)).toBe('REMOVE TTL');
   });
 });
+
+describe('Kafka coordinates for exactly-once ingestion', () => {
+  const cols = [
+    { name: 'id', type: 'String' },
+    { name: 'amount', type: 'Int64' },
+  ];
+
+  it('stores __partition and __offset for a Kafka data source without dedup_key', () => {
+    const spec = tableSpecFor(datasource('clicks', { columns: cols, kafka: true }));
+    expect(spec.columns.map((c) => [c.name, c.type, c.default])).toEqual([
+      ['id', 'String', undefined],
+      ['amount', 'Int64', undefined],
+      ['__partition', 'Int32', '-1'],
+      ['__offset', 'Int64', '-1'],
+    ]);
+  });
+
+  it('adds nothing with a dedup_key, without Kafka, or when the user lists them', () => {
+    const keyed = { ...datasource('a', { columns: cols, kafka: true }), dedupKey: ['id'] };
+    expect(tableSpecFor(keyed).columns.map((c) => c.name)).toEqual(['id', 'amount']);
+    expect(tableSpecFor(datasource('b', { columns: cols })).columns.map((c) => c.name)).toEqual([
+      'id',
+      'amount',
+    ]);
+    const listed = datasource('c', { columns: [...cols, { name: '__offset', type: 'Int64' }], kafka: true });
+    expect(tableSpecFor(listed).columns.map((c) => c.name)).toEqual([
+      'id',
+      'amount',
+      '__offset',
+      '__partition',
+    ]);
+  });
+});
