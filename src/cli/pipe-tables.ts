@@ -4,6 +4,7 @@
  * name (`FROM balance`) is its last node. Data sources keep their names: a pipe that shares its
  * name with a data source (a materialized pipe's namesake) is only reachable as `pipe.node`.
  */
+
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { TallyError } from '../errors.ts';
 import type { Pipe, Project } from '../project/model.ts';
@@ -23,6 +24,7 @@ import {
   type ResolvedParams,
   sampleParams,
 } from '../sql/index.ts';
+import { NOT_ALIAS } from '../sql/not-alias.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 
 export interface PipeTableUse {
@@ -43,43 +45,6 @@ export interface ExpandOptions {
   /** `--param k=v` (every pipe that declares k) and `--param pipe.k=v` (that pipe only). */
   params: ReadonlyArray<readonly [key: string, value: string]>;
 }
-
-/** Words after a table that are not its alias. */
-const NOT_ALIAS = new Set([
-  'WHERE',
-  'PREWHERE',
-  'GROUP',
-  'ORDER',
-  'LIMIT',
-  'HAVING',
-  'JOIN',
-  'INNER',
-  'LEFT',
-  'RIGHT',
-  'FULL',
-  'CROSS',
-  'ANY',
-  'ALL',
-  'ASOF',
-  'SEMI',
-  'ANTI',
-  'GLOBAL',
-  'ON',
-  'USING',
-  'FINAL',
-  'SAMPLE',
-  'ARRAY',
-  'UNION',
-  'SETTINGS',
-  'FORMAT',
-  'WINDOW',
-  'INTO',
-  'EXCEPT',
-  'INTERSECT',
-  'PASTE',
-  'OUTER',
-  'OFFSET',
-]);
 
 export function expandPipeTables(query: string, project: Project, opts: ExpandOptions): ExpandedQuery {
   const toks = significantTokens(lexSql(query));

@@ -4,6 +4,7 @@
  * subquery (every server) or as a common table expression (servers with CTEs), and qualifies
  * data source names with the project's database.
  */
+
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { TallyError } from '../errors.ts';
@@ -12,6 +13,7 @@ import { isKeyword, isPunct, lexSql, type SqlToken, significantTokens } from '..
 import { sqlReferences } from '../project/sql-references.ts';
 import { closest } from '../util/did-you-mean.ts';
 import { canonicalDecimal, formatEpoch, type ParamValue } from './coerce-value.ts';
+import { NOT_ALIAS } from './not-alias.ts';
 import { ParamError } from './param-error.ts';
 import { MAX_DATE, MIN_DATE, paramType } from './param-type.ts';
 import {
@@ -284,47 +286,6 @@ function statementOf(sql: string, node: string, loc: Pipe['loc']): string {
   }
   return end === 0 ? '' : sql.slice(0, tokens[end - 1]!.end).replace(/^\s+/, '');
 }
-
-// Words after a table name that are not its alias.
-const NOT_ALIAS = new Set([
-  'WHERE',
-  'PREWHERE',
-  'GROUP',
-  'ORDER',
-  'LIMIT',
-  'HAVING',
-  'JOIN',
-  'INNER',
-  'LEFT',
-  'RIGHT',
-  'FULL',
-  'CROSS',
-  'ANY',
-  'ALL',
-  'ASOF',
-  'SEMI',
-  'ANTI',
-  'GLOBAL',
-  'ON',
-  'USING',
-  'FINAL',
-  'SAMPLE',
-  'ARRAY',
-  'UNION',
-  'SETTINGS',
-  'FORMAT',
-  'WINDOW',
-  'QUALIFY',
-  'INTO',
-  'EXCEPT',
-  'INTERSECT',
-  'LOCAL',
-  'PASTE',
-  'OUTER',
-  'NATURAL',
-  'OFFSET',
-  'FETCH',
-]);
 
 /** A node in FROM/JOIN needs `AS name` unless the query aliases it already (or reads it with IN). */
 function needsAlias(tokens: readonly SqlToken[], at: SqlToken): boolean {
