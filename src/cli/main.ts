@@ -59,9 +59,9 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     return 0;
   }
 
-  const controller = new AbortController();
-  const stop = () => controller.abort();
-  opts.stopSignal?.addEventListener('abort', stop, { once: true });
+  // In-process callers (tests) pass their own signal; the CLI listens to SIGINT/SIGTERM for
+  // this run only, so repeated runs in one process do not pile up listeners.
+  const signals = opts.stopSignal ? undefined : processStopSignal();
   const ctx: CommandContext = {
     projectDir: resolve(opts.cwd ?? process.cwd(), String(parsed.values.project ?? '.')),
     json: Boolean(parsed.values.json),
@@ -69,7 +69,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     env: opts.env ?? process.env,
     args: parsed.positionals,
     flags: parsed.values,
-    stopSignal: opts.stopSignal ?? processStopSignal(),
+    stopSignal: opts.stopSignal ?? signals!.signal,
   };
   try {
     return await command.run(ctx);
@@ -80,11 +80,13 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     }
     io.err(paint(io, 'red', `internal error: ${(err as Error)?.stack ?? String(err)}`));
     return 2;
+  } finally {
+    signals?.dispose();
   }
 }
 
 /** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */
-function processStopSignal(): AbortSignal {
+function processStopSignal(): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals) => {
     if (controller.signal.aborted) process.exit(sig === 'SIGINT' ? 130 : 143);
@@ -92,7 +94,13 @@ function processStopSignal(): AbortSignal {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  return controller.signal;
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
 }
 
 function flagError(err: unknown, options: OptionSpec): string {
