@@ -10,7 +10,6 @@ import {
 import { ensureClickHouseServer } from './clickhouse-install.ts';
 import { clickhouseAnswersSelect1, probeClickHouse } from './clickhouse-probe.ts';
 import {
-  composeStop,
   composeUp,
   dockerEngineAnswers,
   readDockerMarker,
@@ -31,6 +30,7 @@ import type {
 } from './service.ts';
 import { portTakenError, startFailedError } from './service-errors.ts';
 import { spawnDetached } from './spawn-detached.ts';
+import { stopOwned } from './stop-owned.ts';
 import { stopProcess } from './stop-process.ts';
 import { waitUntil } from './wait-until.ts';
 
@@ -132,25 +132,14 @@ export class ClickHouseService implements Service {
   }
 
   async down(): Promise<DownResult> {
-    const base = { name: this.name, address: this.address };
-    const rec = readPidFile(this.paths.pidFile);
-    if (rec && isOurProcess(rec)) {
-      this.log(`clickhouse: stopping pid ${rec.pid}`);
-      await stopProcess(rec, this.stopTimeoutMs);
-      removePidFile(this.paths.pidFile);
-      return { ...base, action: 'stopped', owner: 'tally' };
-    }
-    removePidFile(this.paths.pidFile);
-    if (readDockerMarker(this.paths.dockerMarker) && (await dockerEngineAnswers())) {
-      this.log('clickhouse: stopping the clickhouse container');
-      await composeStop('clickhouse');
-      removeDockerMarker(this.paths.dockerMarker);
-      return { ...base, action: 'stopped', owner: 'docker' };
-    }
-    removeDockerMarker(this.paths.dockerMarker);
-    const probe = await probeClickHouse(this.address);
-    if (probe.kind === 'clickhouse') return { ...base, action: 'not-owned', owner: 'external' };
-    return { ...base, action: 'not-running' };
+    return stopOwned({
+      name: this.name,
+      address: this.address,
+      paths: this.paths,
+      stopTimeoutMs: this.stopTimeoutMs,
+      log: this.log,
+      answers: async () => (await probeClickHouse(this.address)).kind === 'clickhouse',
+    });
   }
 
   async status(): Promise<ServiceStatus> {

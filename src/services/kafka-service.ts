@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { TallyError } from '../errors.ts';
 import {
   composeImageTag,
-  composeStop,
   composeUp,
   dockerEngineAnswers,
   readDockerMarker,
@@ -34,6 +33,7 @@ import type {
 } from './service.ts';
 import { portTakenError, startFailedError } from './service-errors.ts';
 import { spawnDetached } from './spawn-detached.ts';
+import { stopOwned } from './stop-owned.ts';
 import { stopProcess } from './stop-process.ts';
 import { waitUntil } from './wait-until.ts';
 
@@ -133,25 +133,14 @@ export class KafkaService implements Service {
   }
 
   async down(): Promise<DownResult> {
-    const base = { name: this.name, address: this.address };
-    const rec = readPidFile(this.paths.pidFile);
-    if (rec && isOurProcess(rec)) {
-      this.log(`kafka: stopping pid ${rec.pid}`);
-      await stopProcess(rec, this.stopTimeoutMs);
-      removePidFile(this.paths.pidFile);
-      return { ...base, action: 'stopped', owner: 'tally' };
-    }
-    removePidFile(this.paths.pidFile);
-    if (readDockerMarker(this.paths.dockerMarker) && (await dockerEngineAnswers())) {
-      this.log('kafka: stopping the kafka container');
-      await composeStop('kafka');
-      removeDockerMarker(this.paths.dockerMarker);
-      return { ...base, action: 'stopped', owner: 'docker' };
-    }
-    removeDockerMarker(this.paths.dockerMarker);
-    const probe = await probeKafka(this.host, this.port);
-    if (probe.kind === 'kafka') return { ...base, action: 'not-owned', owner: 'external' };
-    return { ...base, action: 'not-running' };
+    return stopOwned({
+      name: this.name,
+      address: this.address,
+      paths: this.paths,
+      stopTimeoutMs: this.stopTimeoutMs,
+      log: this.log,
+      answers: async () => (await probeKafka(this.host, this.port)).kind === 'kafka',
+    });
   }
 
   async status(): Promise<ServiceStatus> {
