@@ -41,8 +41,9 @@ async function createServerEngine(
     password: ch.password,
     request_timeout: opts.requestTimeoutMs ?? 300_000,
     application: 'tally',
-    // The client's own advice lines would reach users' terminals; our errors say what matters.
-    log: { level: ClickHouseLogLevel.ERROR },
+    // The client logs every failed request to stderr, even those Tally expects and retries (an
+    // INSERT refused during a deploy hold); every error reaches the caller as an EngineError.
+    log: { level: ClickHouseLogLevel.OFF },
   };
   const bootstrap = createClient(base);
   let version: string;

@@ -18,6 +18,12 @@
  *   reads get "doesn't exist"); a running INSERT finishes into the renamed table, views found by
  *   UUID. chDB runs one statement at a time, so nothing runs across a RENAME at all.
  * Either way the writer gets an error for the milliseconds of the hold and retries.
+ *
+ * One table per RENAME, upstream first; released downstream first. On 18.16 an INSERT locks
+ * its table, then each view and view target downstream, while a RENAME locks all its tables in
+ * name order: a RENAME holding `account_balances` and waiting for `transactions`, against an
+ * INSERT holding `transactions` and waiting for `account_balances`, waits forever (18.16 has
+ * no lock timeout). A RENAME naming one table (and its gate) can always finish.
  */
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
@@ -67,29 +73,27 @@ export async function holdTables(
       );
     }
   }
-  await engine.command(
-    renameSql(
-      names.flatMap((t) => [[t, holdName(t)] as const, ...(gated ? [[gateName(t), t] as const] : [])]),
-      ctx,
-    ),
-  );
+  const since = performance.now();
+  try {
+    for (const t of names) {
+      await engine.command(renameSql([[t, holdName(t)], ...(gated ? [[gateName(t), t] as const] : [])], ctx));
+    }
+  } catch (err) {
+    // putBack looks at what is there: a table half-way through its RENAME is put back too.
+    await putBack(engine, ctx, [...names].reverse());
+    for (const t of names) if (gated) await engine.command(dropTableSql(gateName(t), ctx)).catch(() => {});
+    throw err;
+  }
   let released = false;
   const hold: Hold = {
     tables: names,
     gated,
-    since: performance.now(),
+    since,
     async release(settled = []) {
       if (released) return;
-      const back = names.filter((t) => !settled.includes(t));
+      const back = names.filter((t) => !settled.includes(t)).reverse();
       try {
-        if (back.length > 0) {
-          await engine.command(
-            renameSql(
-              back.flatMap((t) => [...hold.vacate(t), [holdName(t), t] as const]),
-              ctx,
-            ),
-          );
-        }
+        for (const t of back) await engine.command(renameSql([...hold.vacate(t), [holdName(t), t]], ctx));
       } catch {
         // Half-way (a table already swapped, a rename that failed): put back each table that is
         // still held, one by one, and let recovery judge the rest.
@@ -171,22 +175,21 @@ function regexEscape(s: string): string {
 
 /**
  * `tables` and every table that feeds them through a live materialized view, transitively: the
- * set to hold so that nothing at all is written into `tables` meanwhile.
+ * set to hold so that nothing at all is written into `tables` meanwhile. Upstream first: each
+ * table comes after every table that feeds it, the order `holdTables` needs.
  */
 export function feedingClosure(live: LiveState, tables: readonly string[]): string[] {
-  const out = new Set(tables);
-  const queue = [...tables];
-  while (queue.length > 0) {
-    const t = queue.shift()!;
+  const out: string[] = [];
+  const seen = new Set<string>();
+  const visit = (t: string) => {
+    if (seen.has(t)) return;
+    seen.add(t);
     for (const view of live.tables.values()) {
       if (view.engine !== 'MaterializedView' || view.viewTarget !== t) continue;
-      for (const src of live.tables.values()) {
-        if (src.dependents.includes(view.name) && !out.has(src.name)) {
-          out.add(src.name);
-          queue.push(src.name);
-        }
-      }
+      for (const src of live.tables.values()) if (src.dependents.includes(view.name)) visit(src.name);
     }
-  }
-  return [...out];
+    out.push(t);
+  };
+  for (const t of tables) visit(t);
+  return out;
 }

@@ -85,7 +85,7 @@ export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
 
   // Swap it in with nothing arriving: the old views go, the views attach to the new table.
   const live = await viewGraph(engine);
-  const holdSet = [...new Set([...feedingClosure(live, [target]), ...feedingClosure(live, sources)])];
+  const holdSet = feedingClosure(live, [target, ...sources]);
   await withHold(ac, step, holdSet, async (hold) => {
     const writers = [...live.tables.values()].filter(
       (t) => t.engine === 'MaterializedView' && t.viewTarget === target,

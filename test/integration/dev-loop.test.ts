@@ -16,9 +16,18 @@ const FILES: Record<string, string> = {
     'engine: { sorting_key: [id] }',
     'dedup_key: id',
   ].join('\n'),
-  'pipes/total.pipe.yaml': ['nodes:', '  - name: total', '    sql: SELECT sum(amount) AS total FROM events'].join('\n'),
+  'pipes/total.pipe.yaml': [
+    'nodes:',
+    '  - name: total',
+    '    sql: SELECT sum(amount) AS total FROM events',
+  ].join('\n'),
   'endpoints/total.endpoint.yaml': 'pipe: total\n',
-  'fixtures/events.ndjson': ['{"id":"a","amount":1}', '{"id":"b","amount":2}', '{"id":"b","amount":2}', '{"id":"c","amount":"x"}'].join('\n'),
+  'fixtures/events.ndjson': [
+    '{"id":"a","amount":1}',
+    '{"id":"b","amount":2}',
+    '{"id":"b","amount":2}',
+    '{"id":"c","amount":"x"}',
+  ].join('\n'),
 };
 
 async function freePort(): Promise<number> {
@@ -57,10 +66,14 @@ describe('tally dev (spawned, embedded engine)', () => {
     dir = writeProject(FILES);
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
-    child = spawn(process.execPath, [join(REPO, 'bin', 'tally.js'), 'dev', '--project', dir, '--port', String(port)], {
-      env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '', },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'dev', '--project', dir, '--port', String(port)],
+      {
+        env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child.stdout?.on('data', (d) => (output += String(d)));
     child.stderr?.on('data', (d) => (output += String(d)));
     await until('the watcher', async () => (output.includes('watching') ? true : undefined), 60_000);
@@ -86,7 +99,10 @@ describe('tally dev (spawned, embedded engine)', () => {
 
   it('serves a changed pipe after a save, without a restart', async () => {
     const file = join(dir, 'pipes/total.pipe.yaml');
-    writeFileSync(file, readFileSync(file, 'utf8').replace('sum(amount) AS total', 'sum(amount) * 10 AS total'));
+    writeFileSync(
+      file,
+      readFileSync(file, 'utf8').replace('sum(amount) AS total', 'sum(amount) * 10 AS total'),
+    );
     expect(await until('the new answer', async () => ((await total()) === 30 ? 30 : undefined))).toBe(30);
     expect(output).toMatch(/✓ pipes\/total\.pipe\.yaml: reloaded in \d+ ms/);
   });
@@ -95,11 +111,15 @@ describe('tally dev (spawned, embedded engine)', () => {
     const file = join(dir, 'pipes/total.pipe.yaml');
     const good = readFileSync(file, 'utf8');
     writeFileSync(file, good.replace('FROM events', 'FROM evnts'));
-    await until('the problem', async () => (output.includes('still serving the last good version') ? true : undefined));
+    await until('the problem', async () =>
+      output.includes('still serving the last good version') ? true : undefined,
+    );
     expect(output).toMatch(/pipes\/total\.pipe\.yaml:3:\d+: error: .*evnts.*did you mean `events`/);
     expect(await total()).toBe(30);
     writeFileSync(file, good.replace('* 10', '* 100'));
-    expect(await until('the fixed answer', async () => ((await total()) === 300 ? 300 : undefined))).toBe(300);
+    expect(await until('the fixed answer', async () => ((await total()) === 300 ? 300 : undefined))).toBe(
+      300,
+    );
   });
 
   it('stops on SIGTERM after finishing', async () => {

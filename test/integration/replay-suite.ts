@@ -249,20 +249,24 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
           }
         })();
         await new Promise((r) => setTimeout(r, 300));
-        // On the server through the CLI (its own connection, as a separate process would be). On
-        // chDB through the API with the writer's engine: one process, one engine, as in
-        // deploy-backfill.test.ts. (Two connections on one chDB folder in one process are not a
-        // setup Tally runs; see docs/replay.md.)
-        if (backend === 'server') {
-          const r = await run(['replay', 'account_balances_mv', '--apply'], env, dir);
-          expect(r.code, r.err + r.out).toBe(0);
-        } else {
-          const result = await applyReplay(loadProjectOrThrow(dir, { env }), engine, 'account_balances_mv');
-          expect(result.ok, result.error).toBe(true);
+        try {
+          // On the server through the CLI (its own connection, as a separate process would be). On
+          // chDB through the API with the writer's engine: one process, one engine, as in
+          // deploy-backfill.test.ts. (Two connections on one chDB folder in one process are not a
+          // setup Tally runs; see docs/replay.md.)
+          if (backend === 'server') {
+            const r = await run(['replay', 'account_balances_mv', '--apply'], env, dir);
+            expect(r.code, r.err + r.out).toBe(0);
+          } else {
+            const result = await applyReplay(loadProjectOrThrow(dir, { env }), engine, 'account_balances_mv');
+            expect(result.ok, result.error).toBe(true);
+          }
+          await new Promise((r) => setTimeout(r, 300));
+        } finally {
+          // Also when the replay fails: a writer left running would outlive the test.
+          stop = true;
+          await writer;
         }
-        await new Promise((r) => setTimeout(r, 300));
-        stop = true;
-        await writer;
         expect(written).toBeGreaterThan(0);
         // Every row stored once (a retried INSERT that had half-written would show as raw > distinct),
         // and counted once by the swapped-in snapshot: per account, countMerge = count, sumMerge = sum.

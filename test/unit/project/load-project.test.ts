@@ -230,7 +230,6 @@ dedup_key: [nope]
 
   it('reads kafka metadata as extra columns, params shorthand, limits and formats', () => {
     const dir = writeProject({
-      // biome-ignore lint/suspicious/noTemplateCurlyInString: tally.yaml's own ${ENV} syntax
       'tally.yaml': 'tokens:\n  dashboard: { token: "${DASH_TOKEN:-secret}", scope: read }\n',
       'datasources/clicks.datasource.yaml': `source:
   kafka:
