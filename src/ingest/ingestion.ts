@@ -24,6 +24,7 @@ import { columnsOf, ensureIngestTables, pruneSeen } from './ingest-tables.ts';
 import { shortMessage } from './insert-failure.ts';
 import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
 import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
+import { type GroupLag, LagMonitor } from './lag-monitor.ts';
 import { compileRowParser, type RowParser } from './row-parser.ts';
 
 export interface IngestionOptions {
@@ -45,6 +46,8 @@ export interface IngestionOptions {
   retryMaxMs?: number;
   /** On stop, how long to keep retrying a failing flush before abandoning it (default 30 s). */
   stopGraceMs?: number;
+  /** How often the consumer groups' lag is asked of the broker (default 2000 ms). */
+  lagIntervalMs?: number;
   /** A Kafka client to use instead of one made from the config (tests). */
   kafkaClient?: KafkaClient;
 }
@@ -82,6 +85,8 @@ export interface DatasourceIngestStats {
   totals: SinkTotals;
   http: { rows: number; bytes: number; inFlightBytes: number };
   kafka?: KafkaIngesterStats;
+  /** The consumer group's lag from the broker (lag-monitor.ts). */
+  groupLag?: GroupLag;
   /** Why the data source takes no events (not deployed, unsupported column...). */
   error?: string;
 }
@@ -105,6 +110,8 @@ export interface Ingestion {
   /** Sends events to the data source's topic; resolves once Kafka has them (acks=all). */
   produce(datasource: string, events: readonly string[]): Promise<{ accepted_rows: number }>;
   stats(): IngestStats;
+  /** The consumer group's lag of a Kafka data source, as the broker last told it. */
+  lag(datasource: string): GroupLag | undefined;
   /** Finishes or abandons what is in flight, commits, leaves the groups. Idempotent. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -192,7 +199,7 @@ export async function startIngestion(
     if (parser.dedupKey) await pruneSeen(engine, ds.name, windowDays).catch(() => {});
     if (ds.kafka && client && consume) {
       entry.kafka = new KafkaIngester(sink, client, {
-        group: ds.kafka.group ?? `tally.${engine.database}.${ds.name}`,
+        group: consumerGroup(ds, engine.database),
         batch: { ...DEFAULT_KAFKA_BATCH, ...opts.batch },
         consumer: opts.consumer ?? {},
         log,
@@ -200,6 +207,26 @@ export async function startIngestion(
       await entry.kafka.start();
     }
   }
+
+  const monitor = client
+    ? new LagMonitor(
+        client,
+        [...entries.values()].flatMap((e) =>
+          e.kafka && e.ds.kafka
+            ? [
+                {
+                  datasource: e.ds.name,
+                  topic: e.ds.kafka.topic,
+                  group: consumerGroup(e.ds, engine.database),
+                  fromBeginning: e.ds.kafka.start !== 'latest',
+                },
+              ]
+            : [],
+        ),
+        opts.lagIntervalMs !== undefined ? { intervalMs: opts.lagIntervalMs } : {},
+      )
+    : undefined;
+  monitor?.start();
 
   const prune = setInterval(() => {
     for (const e of entries.values()) {
@@ -277,13 +304,17 @@ export async function startIngestion(
             },
         http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
+        ...(monitor?.get(e.ds.name) ? { groupLag: monitor.get(e.ds.name)! } : {}),
         ...(e.error ? { error: e.error } : {}),
       })),
     }),
 
+    lag: (name) => monitor?.get(name),
+
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         clearInterval(prune);
+        monitor?.stop();
         const grace = stopOpts.graceMs ?? opts.stopGraceMs ?? 30_000;
         await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));
         await Promise.all([...entries.values()].map((e) => e.http?.drain().catch(() => {})));
@@ -293,4 +324,9 @@ export async function startIngestion(
       return stopped;
     },
   };
+}
+
+/** The consumer group of a Kafka data source: its own, or one per database and data source. */
+export function consumerGroup(ds: DataSource, database: string): string {
+  return ds.kafka?.group ?? `tally.${database}.${ds.name}`;
 }

@@ -3,7 +3,14 @@
  * hands over batches with manual offset control, and a producer with acks=all; swapping the
  * library means rewriting this file only.
  */
-import { type Consumer, Kafka, type KafkaConfig as KafkajsConfig, logLevel, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  type Consumer,
+  Kafka,
+  type KafkaConfig as KafkajsConfig,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 
@@ -79,7 +86,21 @@ export interface KafkaClient {
   produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   /** Creates the topic when missing (tests, dev). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
+  /**
+   * How far `groupId` is behind the end of each partition of `topic`, from the broker: the
+   * offset the group committed (Tally commits after ClickHouse has the rows) against the end.
+   */
+  groupLag(groupId: string, topic: string, opts?: { fromBeginning?: boolean }): Promise<PartitionLag[]>;
   close(): Promise<void>;
+}
+
+export interface PartitionLag {
+  partition: number;
+  /** The partition's end: the offset its next message will get. */
+  end: number;
+  /** The group's committed offset (the next to read); when none, where the group will start. */
+  committed: number;
+  lag: number;
 }
 
 export type KafkaLog = (entry: Record<string, unknown>) => void;
@@ -98,7 +119,19 @@ export function isRebalance(err: unknown): boolean {
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
   const kafka = new Kafka(kafkajsConfig(config, log));
   let producer: Promise<Producer> | undefined;
+  let admin: Promise<Admin> | undefined;
   const consumers = new Set<Consumer>();
+  const connectedAdmin = () => {
+    admin ??= (async () => {
+      const a = kafka.admin();
+      await a.connect();
+      return a;
+    })().catch((err) => {
+      admin = undefined; // the next call tries again
+      throw err;
+    });
+    return admin;
+  };
 
   return {
     async consume(opts) {
@@ -225,9 +258,38 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
       }
     },
 
+    async groupLag(groupId, topic, opts = {}) {
+      const a = await connectedAdmin();
+      const [ends, committed] = await Promise.all([
+        a.fetchTopicOffsets(topic),
+        a.fetchOffsets({ groupId, topics: [topic] }),
+      ]);
+      const done = new Map(
+        (committed.find((t) => t.topic === topic)?.partitions ?? []).map((p) => [
+          p.partition,
+          Number(p.offset),
+        ]),
+      );
+      return ends
+        .map((e) => {
+          const end = Number(e.high);
+          // -1: nothing committed yet; the group starts at the partition's start or its end.
+          const at = done.get(e.partition) ?? -1;
+          const from = at >= 0 ? at : (opts.fromBeginning ?? true) ? Number(e.low) : end;
+          return { partition: e.partition, end, committed: from, lag: Math.max(0, end - from) };
+        })
+        .sort((x, y) => x.partition - y.partition);
+    },
+
     async close() {
       for (const c of consumers) await c.disconnect().catch(() => {});
       consumers.clear();
+      if (admin) {
+        // Not awaited: a connect still retrying an unreachable broker would hold close() for
+        // the client's whole retry budget; it disconnects when it settles.
+        void admin.then((a) => a.disconnect()).catch(() => {});
+        admin = undefined;
+      }
       if (producer) {
         const p = await producer.catch(() => undefined);
         producer = undefined;

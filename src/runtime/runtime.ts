@@ -8,6 +8,7 @@ import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
 import { createApp } from '../server/create-app.ts';
 import { registerEventsRoute } from '../server/events-route.ts';
+import { FreshnessTracker } from '../server/freshness.ts';
 import { MetricsRegistry, registerIngestMetrics } from '../server/metrics.ts';
 import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
@@ -70,6 +71,17 @@ export class Runtime {
       state: this.holder,
       tokens: project.config.tokens,
       metrics: this.metrics,
+      ingestion: () => this.ingestion,
+      // An idle topic writes no batches: the group's lag, asked of the broker, says it is current.
+      freshness: new FreshnessTracker({
+        caughtUp: (ds) => this.ingestion?.lag(ds)?.caughtUpAt,
+        ...(this.opts.log
+          ? {
+              onError: (err) =>
+                this.opts.log!({ level: 'warn', msg: 'freshness lookup failed', error: String(err) }),
+            }
+          : {}),
+      }),
       ...(this.opts.staleness ? { staleness: this.opts.staleness } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
       routes: (a, { auth }) =>

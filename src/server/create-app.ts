@@ -3,6 +3,7 @@ import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
 import { isTallyError } from '../errors.ts';
+import type { Ingestion } from '../ingest/ingestion.ts';
 import type { Endpoint } from '../project/model.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { presentedToken, TokenAuth } from './auth.ts';
@@ -43,6 +44,11 @@ export interface AppOptions {
    * the cost of each request alone (bench/endpoints.ts).
    */
   coalesce?: boolean;
+  /**
+   * The ingestion running beside the server, for `/health`: Kafka reachability and each Kafka
+   * data source's consumer-group lag. Absent (or undefined): `/health` says nothing of Kafka.
+   */
+  ingestion?: () => Ingestion | undefined;
   /**
    * More routes on the same app (the events API): called once, after the built-in routes, with
    * the app's token checker, metrics registry and logger.
@@ -157,18 +163,28 @@ export function createApp(opts: AppOptions): Hono {
     return c.body(openApiJson(doc));
   });
 
+  // 503 only when endpoints cannot answer (ClickHouse down); Kafka trouble or lag is
+  // `degraded` with 200: the instance still serves reads, so a load balancer should keep it.
   app.get('/health', async (c) => {
     const { engine, version } = opts.state.get();
+    const kafka = kafkaHealth(opts.ingestion?.());
+    const kafkaPart = kafka ? { kafka } : {};
     try {
       await engine.rows('SELECT 1 AS ok');
       return c.json({
-        status: 'ok',
+        status: kafka && !kafka.ok ? 'degraded' : 'ok',
         version,
         clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend },
+        ...kafkaPart,
       });
     } catch (err) {
       return c.json(
-        { status: 'degraded', version, clickhouse: { ok: false, error: String((err as Error).message) } },
+        {
+          status: 'down',
+          version,
+          clickhouse: { ok: false, error: String((err as Error).message) },
+          ...kafkaPart,
+        },
         503,
       );
     }
@@ -340,4 +356,43 @@ function toHttp(err: unknown): never {
   if (err instanceof HttpError) throw err;
   if (isTallyError(err)) throw new HttpError(err.code === 'clickhouse-unreachable' ? 503 : 500, err.message);
   throw err;
+}
+
+interface KafkaHealth {
+  ok: boolean;
+  datasources: Record<
+    string,
+    {
+      topic: string;
+      group: string;
+      state: string;
+      lag: number | null;
+      /** Seconds since the broker last answered the lag question. */
+      measured_s_ago: number | null;
+      error?: string;
+    }
+  >;
+}
+
+/** Kafka's part of `/health`, from the ingestion's view; undefined when nothing consumes Kafka. */
+function kafkaHealth(ingestion: Ingestion | undefined): KafkaHealth | undefined {
+  if (!ingestion) return undefined;
+  const now = Date.now();
+  const datasources: KafkaHealth['datasources'] = {};
+  let ok = true;
+  for (const d of ingestion.stats().datasources) {
+    if (!d.kafka) continue;
+    const g = d.groupLag;
+    const error = d.kafka.error ?? g?.error;
+    if (error || d.kafka.state === 'retrying' || g?.measuredAt === undefined) ok = false;
+    datasources[d.name] = {
+      topic: d.kafka.topic,
+      group: d.kafka.group,
+      state: d.kafka.state,
+      lag: g?.lag ?? null,
+      measured_s_ago: g?.measuredAt === undefined ? null : Math.round((now - g.measuredAt) / 1000),
+      ...(error ? { error } : {}),
+    };
+  }
+  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
 }

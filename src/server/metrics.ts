@@ -270,6 +270,8 @@ export interface IngestStatsView {
     name: string;
     totals: { stored: number; quarantined: number; duplicates: number; skipped: number; failures: number };
     kafka?: { topic: string; partitions: ReadonlyArray<{ partition: number; lag: number }> };
+    /** The group's lag from the broker: preferred, it does not freeze when consuming stops. */
+    groupLag?: { partitions: ReadonlyArray<{ partition: number; lag: number }> };
   }>;
 }
 
@@ -313,7 +315,7 @@ export function registerIngestMetrics(registry: MetricsRegistry, stats: () => In
   );
   registry.collect('tally_ingest_lag', 'Kafka messages behind the partition end', 'gauge', () =>
     stats().datasources.flatMap((d) =>
-      (d.kafka?.partitions ?? []).map((p) => ({
+      (d.groupLag?.partitions.length ? d.groupLag.partitions : (d.kafka?.partitions ?? [])).map((p) => ({
         labels: { datasource: d.name, topic: d.kafka!.topic, partition: String(p.partition) },
         value: p.lag,
       })),
