@@ -5,6 +5,7 @@ import { deployCliCommand } from './deploy-cli.ts';
 import { devCommand, serveCommand } from './dev.ts';
 import { diffCommand } from './diff.ts';
 import { initCommand } from './init.ts';
+import { quarantineCommand } from './quarantine.ts';
 import { replayCommand } from './replay.ts';
 import { servicesCliCommand } from './services.ts';
 import { sqlCommand } from './sql.ts';
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   replayCommand,
   diffCommand,
   appendCommand,
+  quarantineCommand,
   sqlCommand,
   initCommand,
   servicesCliCommand,

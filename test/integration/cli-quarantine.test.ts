@@ -1,0 +1,129 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { runMain } from '../../src/cli/main.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { startIngestion } from '../../src/ingest/ingestion.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { captureOutput } from '../support/capture-output.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const GOOD = '{"id":"e1","at":"2024-03-13 09:17:28","amount":12.5}';
+const BAD_TIME = '{"id":"e2","at":"soon","amount":1}';
+const BAD_JSON = '{"id":"e3","at":';
+const LONG = `{"id":"e4","at":"2024-03-13 09:17:28","amount":"${'9'.repeat(400)}x"}`;
+
+function project(): string {
+  return writeProject({
+    'tally.yaml': 'name: quarantine-test\n',
+    'datasources/events.datasource.yaml': [
+      'columns:',
+      '  - { name: id, type: String, json: $.id }',
+      '  - { name: at, type: DateTime, json: $.at }',
+      '  - { name: amount, type: "Decimal(18, 2)", json: $.amount }',
+      'engine: { sorting_key: [id] }',
+    ].join('\n'),
+    'datasources/others.datasource.yaml':
+      'columns:\n  - { name: id, type: String, json: $.id }\nengine: { sorting_key: [id] }\n',
+  });
+}
+
+async function run(argv: string[], env: NodeJS.ProcessEnv, dir: string) {
+  const io = captureOutput();
+  const code = await runMain([...argv, '--project', dir], { io, env, cwd: dir });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+const databases: string[] = [];
+
+function envFor(backend: BackendName): NodeJS.ProcessEnv {
+  const database = scratchDatabase('quarantine');
+  if (backend === 'server') databases.push(database);
+  return {
+    TALLY_CLICKHOUSE_DATABASE: database,
+    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
+  };
+}
+
+afterAll(async () => {
+  removeProjects();
+  if (databases.length === 0) return;
+  const engine = await createEngine(
+    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
+    { createDatabase: false },
+  );
+  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
+  await engine.close();
+});
+
+describe.each(BACKENDS)('tally quarantine [%s]', (backend) => {
+  it('counts refused events per data source, lists the latest with reasons, refuses an unknown name', async () => {
+    const dir = project();
+    const env = envFor(backend);
+    const deployed = await run(['deploy'], env, dir);
+    expect(deployed.code, deployed.err).toBe(0);
+
+    const empty = await run(['quarantine', '--json'], env, dir);
+    expect(empty.code, empty.err).toBe(0);
+    expect(JSON.parse(empty.out)).toEqual({
+      datasources: [
+        { datasource: 'events', total: 0, last_24h: 0, latest: null, top_reason: null },
+        { datasource: 'others', total: 0, last_24h: 0, latest: null, top_reason: null },
+      ],
+    });
+
+    // Through the events API's path (tally append checks rows itself and sends only good ones).
+    const engine = await createEngine({
+      ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+      user: 'default',
+      password: '',
+      database: env.TALLY_CLICKHOUSE_DATABASE!,
+      embeddedPath: join(dir, '.tally', 'chdb'),
+    });
+    try {
+      const ingestion = await startIngestion(loadProjectOrThrow(dir, { env }), engine, undefined);
+      const r = await ingestion.append('events', [GOOD, BAD_TIME, BAD_JSON, LONG], { requestId: 'req-42' });
+      expect(r).toMatchObject({ successful_rows: 1, quarantined_rows: 3 });
+      await ingestion.stop();
+    } finally {
+      await engine.close();
+    }
+
+    const summary = await run(['quarantine'], env, dir);
+    expect(summary.code, summary.err).toBe(0);
+    expect(summary.out).toMatch(/^data source\s+refused\s+last 24 h/);
+    expect(summary.out).toMatch(/\nevents\s+3\s+3\s+\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\s+\S/);
+    expect(summary.out).toMatch(/\nothers\s+0\s+0\s+-\s+-/);
+
+    const detail = await run(['quarantine', 'events', '--json', '-n', '5'], env, dir);
+    expect(detail.code, detail.err).toBe(0);
+    const j = JSON.parse(detail.out) as {
+      total: number;
+      events: Array<{ source: string; where: string; columns: string[]; reason: string; raw: string }>;
+    };
+    expect(j.total).toBe(3);
+    expect(j.events).toHaveLength(3);
+    expect(j.events.every((e) => e.source === 'http')).toBe(true);
+    const byRaw = (start: string) => j.events.find((e) => e.raw.startsWith(start))!;
+    expect(byRaw('{"id":"e2"').columns).toEqual(['at']);
+    expect(byRaw('{"id":"e2"').where).toBe('request req-42');
+    expect(byRaw('{"id":"e2"').reason).toMatch(/at/);
+    expect(byRaw('{"id":"e3"').reason).toMatch(/JSON/i);
+    // A long raw event is cut for the terminal, and says so.
+    expect(byRaw('{"id":"e4"').raw).toMatch(/… \(cut\)$/);
+    expect(byRaw('{"id":"e4"').raw.length).toBeLessThan(200);
+
+    const limited = await run(['quarantine', 'events', '-n', '1'], env, dir);
+    expect(limited.code).toBe(0);
+    expect(limited.out).toMatch(/^events: 3 refused events, 3 in the last 24 h\n/);
+    expect(limited.out.match(/\n {2}raw: /g)).toHaveLength(1);
+
+    const unknown = await run(['quarantine', 'evnts'], env, dir);
+    expect(unknown.code).not.toBe(0);
+    expect(unknown.err).toMatch(/no quarantine table for `evnts`.*did you mean `events`/);
+
+    const badLimit = await run(['quarantine', 'events', '-n', 'lots'], env, dir);
+    expect(badLimit.code).toBe(1);
+    expect(badLimit.err).toMatch(/--limit must be a whole number/);
+  });
+});
