@@ -9,6 +9,8 @@ import { openConfig, openEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
 
 const RAW_SHOWN = 160;
+/** The summary table's reason column (the whole reason is in --json and in the detail view). */
+const REASON_SHOWN = 40;
 
 interface Summary {
   datasource: string;
@@ -74,7 +76,7 @@ export const quarantineCommand: Command = {
               String(s.total),
               String(s.last_24h),
               s.latest ?? '-',
-              s.top_reason ?? '-',
+              s.top_reason === null ? '-' : short(s.top_reason, REASON_SHOWN),
             ]),
             ['data source', 'refused', 'last 24 h', 'latest (UTC)', 'most frequent reason'],
           ),
@@ -180,4 +182,8 @@ async function latest(engine: Engine, datasource: string, limit: number): Promis
 function cut(raw: string): string {
   const chars = [...raw];
   return chars.length > RAW_SHOWN ? `${chars.slice(0, RAW_SHOWN).join('')}… (cut)` : raw;
+}
+
+function short(s: string, n: number): string {
+  return s.length > n ? `${s.slice(0, n)}...` : s;
 }
