@@ -11,6 +11,7 @@ import { TallyError } from '../errors.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
+import { HttpReader } from './http-reader.ts';
 
 export interface CreateEngineOptions {
   /** Folder names in descriptions are shown relative to this. */
@@ -62,6 +63,16 @@ async function createServerEngine(
     ? ({ allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings)
     : {};
   const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
+  const reader = url.startsWith('http:')
+    ? new HttpReader({
+        url,
+        user: ch.user,
+        password: ch.password,
+        database: ch.database,
+        settings: always as Settings,
+        timeoutMs: base.request_timeout,
+      })
+    : undefined;
   return new ClientEngine(
     client,
     'server',
@@ -70,6 +81,7 @@ async function createServerEngine(
     `ClickHouse ${version} at ${url}`,
     url,
     false,
+    reader,
   );
 }
 
@@ -165,21 +177,43 @@ class ClientEngine implements Engine {
     private readonly where: string,
     /** chDB applies `clickhouse_settings` with SET, which outlives the query: use a SETTINGS clause. */
     private readonly settingsInline: boolean,
+    /** The server's read path (http-reader.ts); queries with server-side params skip it. */
+    private readonly reader?: HttpReader,
   ) {}
 
   async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {
+    if (this.readsDirect(opts)) return JSON.parse(await this.readDirect(sql, 'JSON', opts)) as QueryResult<T>;
     const rs = await this.run(sql, opts, 'JSON');
     return (await rs.json()) as QueryResult<T>;
   }
 
   async rows<T>(sql: string, opts: QueryOptions = {}): Promise<T[]> {
+    if (this.readsDirect(opts)) {
+      const body = await this.readDirect(sql, 'JSONEachRow', opts);
+      const out: T[] = [];
+      for (const line of body.split('\n')) if (line.length > 0) out.push(JSON.parse(line) as T);
+      return out;
+    }
     const rs = await this.run(sql, opts, 'JSONEachRow');
     return (await rs.json()) as T[];
   }
 
   async text(sql: string, format: TextFormat, opts: QueryOptions = {}): Promise<string> {
+    if (this.readsDirect(opts)) return this.readDirect(sql, format, opts);
     const rs = await this.run(sql, opts, format);
     return rs.text();
+  }
+
+  private readsDirect(opts: QueryOptions): boolean {
+    return this.reader !== undefined && (!opts.params || Object.keys(opts.params).length === 0);
+  }
+
+  private async readDirect(sql: string, format: TextFormat, opts: QueryOptions): Promise<string> {
+    try {
+      return await this.reader!.read(sql, format, opts);
+    } catch (err) {
+      throw toEngineError(err, sql, this.where);
+    }
   }
 
   async command(sql: string, opts: QueryOptions = {}): Promise<void> {
@@ -216,6 +250,7 @@ class ClientEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    this.reader?.close();
     await this.client.close();
   }
 

@@ -34,7 +34,8 @@ export type TextFormat = 'JSON' | 'JSONEachRow' | 'JSONCompact' | 'CSVWithNames'
 
 /**
  * The one door to ClickHouse. Everything Tally sends goes through an Engine, embedded (chDB in
- * this process) or a server over HTTP; both speak through @clickhouse/client.
+ * this process) or a server over HTTP; both speak through @clickhouse/client, except the
+ * server's reads, which take a plain keep-alive HTTP path for speed (http-reader.ts says why).
  */
 export interface Engine {
   readonly backend: 'embedded' | 'server';
