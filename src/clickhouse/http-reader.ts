@@ -97,17 +97,18 @@ export class HttpReader {
   }
 }
 
-const EXCEPTION = /Code: \d+(?:, e\.displayText\(\) = |\. )DB::Exception/;
-
 /**
  * An exception met after the answer began is appended to what was sent (18.16 glues it to the
- * last row: `...}Code: 395, e.displayText() = DB::Exception: ...`): the text from its `Code:`
- * when the last line holds one. A complete JSON answer's last line is `}`; a data row would
- * have to end in ClickHouse's own exception text to be taken for one.
+ * last row: `...}Code: 395, e.displayText() = DB::Exception: ..., e.what() = DB::Exception`;
+ * current servers end it with `(version ...)`): the exception's text when the body ends with
+ * one. Only the end counts, so a row holding an error message (Tally stores some) is data: JSON
+ * answers end with `}`, and CSV quotes text with commas.
  */
-function trailingException(body: string): string | undefined {
+const TRAILING =
+  /Code: \d+(?:, e\.displayText\(\) = |\. )DB::Exception: [^\n]*?(?:, e\.what\(\) = [\w:]+|\(version [^()\n]*(?: \(official build\))?\))$/;
+
+export function trailingException(body: string): string | undefined {
   const end = body.endsWith('\n') ? body.length - 1 : body.length;
   const lastLine = body.slice(body.lastIndexOf('\n', end - 1) + 1, end);
-  const at = lastLine.search(EXCEPTION);
-  return at >= 0 ? lastLine.slice(at) : undefined;
+  return TRAILING.exec(lastLine)?.[0];
 }

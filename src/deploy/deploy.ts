@@ -10,6 +10,7 @@ import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
 import type { DdlContext } from './ddl.ts';
 import { stringLiteral } from './ddl.ts';
+import { acquireDeployLock, type LockOptions } from './deploy-lock.ts';
 import { desiredState } from './desired-state.ts';
 import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
@@ -36,11 +37,18 @@ export async function planDeploy(project: Project, engine: Engine, opts: PlanOpt
 export async function applyDeploy(
   project: Project,
   engine: Engine,
-  opts: ApplyOptions = {},
+  opts: ApplyOptions & { lock?: LockOptions } = {},
 ): Promise<DeployResult> {
-  const { plan, ctx, live, deployments } = await prepare(project, engine, {});
-  const previous = deployments.find((d) => d.status !== 'running');
-  return applyPlan(plan, engine, ctx, live.databaseEngine === 'Atomic', previous, opts);
+  const deployId = newDeployId();
+  // Planned under the lock: a plan made while another deploy runs would redo its work.
+  const lock = await acquireDeployLock(engine, ddlContextFor(project, engine), deployId, opts.lock);
+  try {
+    const { plan, ctx, live, deployments } = await prepare(project, engine, { deployId });
+    const previous = deployments.find((d) => d.status !== 'running');
+    return await applyPlan(plan, engine, ctx, live.databaseEngine === 'Atomic', previous, opts);
+  } finally {
+    await lock.release().catch(() => {});
+  }
 }
 
 async function prepare(

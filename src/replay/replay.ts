@@ -27,9 +27,10 @@ import {
 import { DEPLOYMENTS_TABLE, readDeployments } from '../deploy/bookkeeping.ts';
 import { createTableSql, type DdlContext, dropTableSql, qualified, type ViewSpec } from '../deploy/ddl.ts';
 import { ddlContextFor, planDeploy } from '../deploy/deploy.ts';
+import { acquireDeployLock, type LockOptions } from '../deploy/deploy-lock.ts';
 import { desiredState } from '../deploy/desired-state.ts';
 import { introspect } from '../deploy/introspect.ts';
-import { backupName, scratchDatabaseName } from '../deploy/names.ts';
+import { backupName, newDeployId, scratchDatabaseName } from '../deploy/names.ts';
 import type { Plan, ResourcePlan, Step } from '../deploy/plan-types.ts';
 import type { TableSpec } from '../deploy/table-spec.ts';
 import { querySourceSwapped } from '../deploy/view-spec.ts';
@@ -182,6 +183,7 @@ export interface ApplyReplayOptions {
   onProgress?: (e: DeployEvent) => void;
   chunkRows?: number;
   holdTimeoutMs?: number;
+  lock?: LockOptions;
 }
 
 /**
@@ -205,6 +207,22 @@ export async function applyReplay(
       { hint: 'replay only targets that are filled by materialized pipes alone' },
     );
   }
+  // Under the deploy lock: a deploy running meanwhile would see the swap half done.
+  const lock = await acquireDeployLock(engine, t.ctx, newDeployId(), opts.lock);
+  try {
+    return await replayUnderLock(project, engine, pipe, t, opts);
+  } finally {
+    await lock.release().catch(() => {});
+  }
+}
+
+async function replayUnderLock(
+  project: Project,
+  engine: Engine,
+  pipe: string,
+  t: ReturnType<typeof replayTarget>,
+  opts: ApplyReplayOptions,
+): Promise<DeployResult> {
   await checkLiveTarget(engine, t);
   const base = await planDeploy(project, engine);
   const viewNames = new Set(t.views.map((v) => v.name));

@@ -34,6 +34,12 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
     const result = await applyDeploy(project, engine, {
       allowDestructive: args.allowDestructive,
       onProgress: progressPrinter(args.json ? err : out),
+      lock: {
+        onWait: (c) =>
+          err(
+            `waiting for deploy ${c.id} by ${c.holder} (started ${c.ageS} s ago) to finish on ${engine.database}`,
+          ),
+      },
     });
     if (args.json) out(JSON.stringify(resultJson(result), null, 2));
     else out(formatResult(result));

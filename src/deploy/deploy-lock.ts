@@ -1,0 +1,125 @@
+/**
+ * One deploy at a time per database. Several `tally serve --deploy` instances start together,
+ * and two deploys that both create a view and backfill it would count the log twice.
+ *
+ * ClickHouse has no locks, so a claim is a row: a deployer writes `claim`, then reads the live
+ * claims, and goes on only when its own is the only one; otherwise it writes `release` and
+ * tries again once the others are gone. Two deployers can't both go on: each would have read
+ * before the other's claim was written, yet each wrote its own claim before reading, so one of
+ * them read after the other wrote. (That needs a read to see every write that finished before
+ * it, true of one server and of chDB; on a replicated cluster the claim must reach the replica
+ * read, see docs/scaling.md.) Both backing off at once is possible; the random pause ends it.
+ *
+ * A claim lives while its deployer writes a heartbeat every 10 s; one silent for 60 s (a crash)
+ * no longer counts.
+ */
+import { hostname } from 'node:os';
+import type { Engine } from '../clickhouse/engine.ts';
+import { TallyError } from '../errors.ts';
+import { createTableSql, type DdlContext, qualified, stringLiteral } from './ddl.ts';
+import { TALLY_PREFIX } from './names.ts';
+import type { TableSpec } from './table-spec.ts';
+
+export const DEPLOY_LOCK_TABLE = `${TALLY_PREFIX}deploy_lock`;
+
+const LOCK_SPEC: TableSpec = {
+  name: DEPLOY_LOCK_TABLE,
+  role: 'bookkeeping',
+  columns: [
+    { name: 'id', type: 'String', comment: 'the deployment id holding or asking' },
+    { name: 'holder', type: 'String', comment: 'host:pid of the deployer' },
+    { name: 'at', type: 'DateTime', comment: "the server's time of the row" },
+    { name: 'state', type: 'String', comment: 'claim, heartbeat or release' },
+  ],
+  engine: { type: 'MergeTree', sortingKey: ['id', 'at'], settings: {} },
+};
+
+export interface LockOptions {
+  /** How long to wait for another deploy to finish (default 10 minutes). */
+  waitMs?: number;
+  /** Told once when the lock is held by another deploy, with who holds it. */
+  onWait?: (holder: LiveClaim) => void;
+  heartbeatMs?: number;
+  /** A claim silent this long no longer counts (default 60 s). */
+  expireS?: number;
+}
+
+export interface LiveClaim {
+  id: string;
+  holder: string;
+  /** Seconds since the claim was first written. */
+  ageS: number;
+}
+
+export interface DeployLock {
+  release(): Promise<void>;
+}
+
+/** Waits until this deploy is the only one on the database, then holds it until `release()`. */
+export async function acquireDeployLock(
+  engine: Engine,
+  ctx: DdlContext,
+  id: string,
+  opts: LockOptions = {},
+): Promise<DeployLock> {
+  await engine.command(createTableSql(LOCK_SPEC, ctx));
+  const table = qualified(ctx, DEPLOY_LOCK_TABLE);
+  const holder = `${hostname()}:${process.pid}`;
+  const expireS = opts.expireS ?? 60;
+  const write = (state: string) =>
+    engine.command(
+      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(id)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
+    );
+  const others = async (): Promise<LiveClaim[]> => {
+    const rows = await engine.rows<{ id: string; holder: string; age: number | string }>(
+      `SELECT id, any(holder) AS holder, toUInt32(now() - min(at)) AS age FROM ${table}
+       GROUP BY id HAVING countIf(state = 'release') = 0 AND max(at) >= now() - ${Math.floor(expireS)}`,
+    );
+    return rows.filter((r) => r.id !== id).map((r) => ({ id: r.id, holder: r.holder, ageS: Number(r.age) }));
+  };
+
+  const deadline = Date.now() + (opts.waitMs ?? 600_000);
+  let told = false;
+  for (;;) {
+    await write('claim');
+    const rivals = await others();
+    if (rivals.length === 0) break;
+    await write('release');
+    if (!told) {
+      opts.onWait?.(rivals[0]!);
+      told = true;
+    }
+    // Wait for the others to finish, then a random pause so that two waiters don't collide again.
+    while ((await others()).length > 0) {
+      if (Date.now() > deadline) {
+        const r = rivals[0]!;
+        throw new TallyError(
+          'deploy-locked',
+          `another deploy (${r.id} by ${r.holder}, started ${r.ageS} s ago) is still running on database ${ctx.database}`,
+          {
+            exitCode: 2,
+            hint: `wait for it, or if that process is gone, its claim expires ${expireS} s after its last heartbeat`,
+          },
+        );
+      }
+      await sleep(500);
+    }
+    await sleep(50 + Math.random() * 450);
+  }
+
+  const beat = setInterval(() => void write('heartbeat').catch(() => {}), opts.heartbeatMs ?? 10_000);
+  beat.unref();
+  let released = false;
+  return {
+    async release() {
+      if (released) return;
+      released = true;
+      clearInterval(beat);
+      await write('release');
+    },
+  };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,96 @@
+/**
+ * One deploy at a time per database: two deploys started together (two `tally serve --deploy`
+ * instances) create and backfill a view once, not twice; a live claim makes a deploy wait and
+ * then say who holds the database; a claim whose deployer went silent stops counting.
+ */
+import { describe, expect, it } from 'vitest';
+import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import type { DeployResult } from '../../src/deploy/apply.ts';
+import { applyDeploy, ddlContextFor } from '../../src/deploy/deploy.ts';
+import { acquireDeployLock, DEPLOY_LOCK_TABLE } from '../../src/deploy/deploy-lock.ts';
+import { TallyError } from '../../src/errors.ts';
+import { BACKENDS, clickhouseConfig } from '../support/backends.ts';
+import { freshEngine, num } from '../support/deploy-fixtures.ts';
+import { eventsProject, withPipe } from '../support/model-builder.ts';
+
+async function load(engine: Engine): Promise<void> {
+  await engine.command(
+    "INSERT INTO events SELECT number, concat('a', toString(number % 100)), toDecimal64(number % 7, 2), toDateTime('2024-01-01 00:00:00') + number FROM numbers(300000)",
+  );
+}
+
+describe.each(BACKENDS)('deploy lock [%s]', (backend) => {
+  it('two deploys started together: one waits, the view is created and backfilled once', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    // The server: a second connection, as a second instance would have. chDB: one engine per
+    // process, so both deploys share it and their statements interleave.
+    const other =
+      backend === 'server' ? await createEngine(clickhouseConfig(backend, engine.database)) : engine;
+    try {
+      const full = eventsProject();
+      expect((await applyDeploy(withPipe(full, 'totals_mv', undefined), engine)).ok).toBe(true);
+      await load(engine);
+      const waits: string[] = [];
+      const results: DeployResult[] = await Promise.all([
+        applyDeploy(full, engine, { lock: { onWait: (c) => waits.push(c.id) } }),
+        applyDeploy(full, other, { lock: { onWait: (c) => waits.push(c.id) } }),
+      ]);
+      for (const r of results) expect(r.ok, r.error).toBe(true);
+      const kinds = results.map((r) => r.plan.steps.map((s) => s.kind).join(','));
+      // Exactly one of them created and backfilled the view; the other found nothing to do.
+      expect(kinds.sort()).toEqual(['', 'create-view,backfill']);
+      expect(waits.length).toBeGreaterThan(0);
+      const got = await engine.rows<{ k: string; s: string; n: string }>(
+        'SELECT account AS k, toString(sumMerge(total)) AS s, toString(countMerge(n)) AS n FROM totals GROUP BY account ORDER BY account',
+      );
+      const want = await engine.rows<{ k: string; s: string; n: string }>(
+        'SELECT account AS k, toString(sum(amount)) AS s, toString(count()) AS n FROM events GROUP BY account ORDER BY account',
+      );
+      expect(got.length).toBe(100);
+      expect(got).toEqual(want);
+      expect(num(got[0]!.n)).toBe(3000);
+    } finally {
+      if (other !== engine) await other.close();
+      await drop();
+    }
+  }, 120_000);
+
+  it('a live claim makes a deploy wait, then fail naming the holder; a silent one does not count', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const project = eventsProject();
+      const ctx = ddlContextFor(project, engine);
+      const held = await acquireDeployLock(engine, ctx, 'other-deploy', { heartbeatMs: 300 });
+      const t0 = Date.now();
+      const refused = await applyDeploy(project, engine, { lock: { waitMs: 1_500 } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect(refused).toBeInstanceOf(TallyError);
+      expect((refused as TallyError).code).toBe('deploy-locked');
+      expect((refused as TallyError).message).toMatch(
+        /another deploy \(other-deploy by [^)]+:\d+, started \d+ s ago\)/,
+      );
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(1_500);
+      // Nothing was created while it waited.
+      const [t] = await engine.rows<{ n: string }>(
+        `SELECT count() AS n FROM system.tables WHERE database = '${engine.database}' AND name = 'events'`,
+      );
+      expect(num(t!.n)).toBe(0);
+
+      // Released: the deploy goes on at once.
+      await held.release();
+      expect((await applyDeploy(project, engine, { lock: { waitMs: 1_500 } })).ok).toBe(true);
+
+      // A claim whose deployer crashed (no heartbeat for over the expiry) no longer counts.
+      await engine.command(
+        `INSERT INTO ${quoteIdent(engine.database)}.${DEPLOY_LOCK_TABLE} (id, holder, at, state) SELECT 'crashed', 'gone:1', now() - 120, 'claim'`,
+      );
+      const after = await applyDeploy(project, engine, { lock: { waitMs: 1_500 } });
+      expect(after.ok, after.error).toBe(true);
+    } finally {
+      await drop();
+    }
+  }, 60_000);
+});
