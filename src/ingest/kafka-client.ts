@@ -3,14 +3,7 @@
  * hands over batches with manual offset control, and a producer with acks=all; swapping the
  * library means rewriting this file only.
  */
-import {
-  type Admin,
-  type Consumer,
-  Kafka,
-  type KafkaConfig as KafkajsConfig,
-  logLevel,
-  type Producer,
-} from 'kafkajs';
+import type { Admin, Consumer, Kafka, KafkaConfig as KafkajsConfig, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 
@@ -116,14 +109,22 @@ export function isRebalance(err: unknown): boolean {
   return t === 'REBALANCE_IN_PROGRESS' || t === 'NOT_COORDINATOR_FOR_GROUP' || t === 'ILLEGAL_GENERATION';
 }
 
+/** kafkajs, imported on first use: it takes ~150 ms, and most commands never talk to Kafka. */
+let kafkajs: Promise<typeof import('kafkajs')> | undefined;
+
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
-  const kafka = new Kafka(kafkajsConfig(config, log));
+  let created: Promise<Kafka> | undefined;
+  const kafka = () => {
+    kafkajs ??= import('kafkajs');
+    created ??= kafkajs.then((k) => new k.Kafka(kafkajsConfig(k.logLevel, config, log)));
+    return created;
+  };
   let producer: Promise<Producer> | undefined;
   let admin: Promise<Admin> | undefined;
   const consumers = new Set<Consumer>();
   const connectedAdmin = () => {
     admin ??= (async () => {
-      const a = kafka.admin();
+      const a = (await kafka()).admin();
       await a.connect();
       return a;
     })().catch((err) => {
@@ -135,7 +136,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
 
   return {
     async consume(opts) {
-      const consumer = kafka.consumer({
+      const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
         sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
         heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
@@ -214,7 +215,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
 
     async produce(topic, messages) {
       producer ??= (async () => {
-        const p = kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        const p = (await kafka()).producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
         await p.connect();
         return p;
       })().catch((err) => {
@@ -246,7 +247,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     },
 
     async ensureTopic(topic, partitions) {
-      const admin = kafka.admin();
+      const admin = (await kafka()).admin();
       await admin.connect();
       try {
         const existing = await admin.listTopics();
@@ -299,7 +300,11 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
   };
 }
 
-function kafkajsConfig(config: KafkaConfig, log: KafkaLog): KafkajsConfig {
+function kafkajsConfig(
+  logLevel: typeof import('kafkajs').logLevel,
+  config: KafkaConfig,
+  log: KafkaLog,
+): KafkajsConfig {
   const base: KafkajsConfig = {
     clientId: config.clientId,
     brokers: config.brokers,

@@ -1,5 +1,4 @@
 import { connect } from 'node:net';
-import { Kafka, logLevel } from 'kafkajs';
 
 /** What answers at a Kafka broker address. */
 export type KafkaProbe = { kind: 'closed' } | { kind: 'kafka' } | { kind: 'other' };
@@ -54,6 +53,9 @@ export async function describeKafkaCluster(
   brokers: string[],
   timeoutMs = 3000,
 ): Promise<{ clusterId: string; brokers: number }> {
+  // Loaded here, not at the top: most commands never talk to Kafka, and kafkajs takes ~150 ms
+  // to import.
+  const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
     clientId: 'tally-services',
     brokers,
