@@ -45,15 +45,15 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
   for (const pipe of parts.pipes.values()) {
     // One namespace for tables and pipes, so a name means one thing in messages, URLs and
     // ClickHouse; the exception is the pipe that fills its namesake (`account_balances`
-    // materializing into `account_balances`), a pattern worth keeping.
+    // materializing into `account_balances`, `balance_snapshots` copying into its namesake).
     const clash = parts.datasources.get(pipe.name);
-    if (clash && pipe.materialize?.to !== pipe.name) {
+    if (clash && (pipe.materialize?.to ?? pipe.copy?.to) !== pipe.name) {
       report(
         'error',
         'duplicate-name',
         pipe.loc,
         `pipe \`${pipe.name}\` has the same name as data source \`${pipe.name}\` (${clash.file}); data sources and pipes share one namespace`,
-        'rename one of the files; only a pipe that materializes into its namesake may share its name',
+        'rename one of the files; only a pipe that materializes or copies into its namesake may share its name',
       );
     }
     checkParams(pipe, report);

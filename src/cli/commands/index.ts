@@ -7,6 +7,7 @@ import { diffCommand } from './diff.ts';
 import { initCommand } from './init.ts';
 import { replayCommand } from './replay.ts';
 import { servicesCliCommand } from './services.ts';
+import { snapshotCommand } from './snapshot.ts';
 import { sqlCommand } from './sql.ts';
 import { testCommand } from './test.ts';
 
@@ -18,6 +19,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   testCommand,
   replayCommand,
+  snapshotCommand,
   diffCommand,
   appendCommand,
   sqlCommand,
