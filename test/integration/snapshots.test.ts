@@ -122,9 +122,9 @@ forEachBackend('copy pipes and as-of over snapshots', (ctx) => {
       { account_id: account, ...(asOf ? { as_of: asOf } : {}) },
       { capabilities: engine.capabilities, database: engine.database, node: 'snapshot' },
     );
-    const [row] = await engine.rows<{ s: string }>(`SELECT toString(toUInt32(snap_at)) AS s FROM (${q.sql})`, {
-      params: { ...q.params },
-    });
+    // Epoch seconds: 18.16 prints the zero DateTime as 0000-00-00 00:00:00, newer ones as 1970-01-01.
+    const sql = `SELECT toString(toUInt32(snap_at)) AS s FROM (${q.sql})`;
+    const [row] = await engine.rows<{ s: string }>(sql, { params: { ...q.params } });
     return row?.s;
   };
 
