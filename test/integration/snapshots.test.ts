@@ -1,15 +1,18 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import type { Project } from '../../src/project/model.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
 import { CopyScheduler } from '../../src/snapshot/copy-scheduler.ts';
 import { runCopy } from '../../src/snapshot/run-copy.ts';
 import { compilePipe } from '../../src/sql/compile-pipe.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { exampleWithSettle } from '../support/snapshot-project.ts';
-import { removeProjects } from '../unit/project/write-project.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 /**
  * Periodic snapshots (copy pipes) on the example project: "as of T" read as the latest snapshot
@@ -353,6 +356,78 @@ forEachBackend('copy pipes and as-of over snapshots', (ctx) => {
     );
     await scheduler.stop();
     await expectAsOfEqualsFold();
+  });
+});
+
+forEachBackend('the copy scheduler in the runtime', (ctx) => {
+  it('logs a failed run with its location and hint, and stays armed for the next tick', async () => {
+    const dir = writeProject({
+      'datasources/events.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\n  - { name: amount, type: Float64 }\nengine:\n  sorting_key: [id]\n',
+      'datasources/ghost.datasource.yaml':
+        'columns:\n  - { name: snapshot_at, type: DateTime }\n  - { name: total, type: Float64 }\nengine:\n  sorting_key: [snapshot_at]\n',
+      'pipes/ghost.pipe.yaml':
+        'nodes:\n  - name: t\n    sql: SELECT {{ snapshot_at }} AS snapshot_at, sum(amount) AS total FROM events\ncopy: { to: ghost, schedule: "@hourly" }\n',
+    });
+    const project = loadProjectOrThrow(dir, { env: {} });
+    // Only events exists: the copy's target has no table.
+    await ctx.engine.command(
+      'CREATE TABLE events (id String, amount Float64) ENGINE = MergeTree ORDER BY id',
+    );
+    const realNow = Date.now();
+    const tick = Math.ceil((realNow + 1000) / 3_600_000) * 3_600_000;
+    const offset = tick - realNow - 300;
+    const logs: Array<Record<string, unknown>> = [];
+    let failed = () => {};
+    const logged = new Promise<void>((resolve) => {
+      failed = resolve;
+    });
+    const scheduler = new CopyScheduler({
+      engine: ctx.engine,
+      now: () => Date.now() + offset,
+      log: (e) => {
+        logs.push(e);
+        if (e.level === 'error') failed();
+      },
+    });
+    scheduler.schedule(project);
+    await logged;
+    expect(logs[0]).toMatchObject({
+      level: 'error',
+      msg: 'snapshot failed; retrying at the next tick',
+      pipe: 'ghost',
+      snapshot_at: new Date(tick).toISOString().slice(0, 19).replace('T', ' '),
+      location: 'pipes/ghost.pipe.yaml:4:13',
+      hint: 'run `tally deploy` to create it',
+    });
+    expect(String(logs[0]!.error)).toContain(
+      'copy pipe `ghost` cannot write: data source `ghost` has no table',
+    );
+    const next = new Date(tick + 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
+    expect(scheduler.pending()).toEqual([{ pipe: 'ghost', next }]);
+    await scheduler.stop();
+  });
+
+  it('is armed by the runtime, rescheduled by a reload, and stopped with it', async () => {
+    const dir = exampleWithSettle(SETTLE);
+    const project = loadProjectOrThrow(dir, { env: {} });
+    const runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1' });
+    await runtime.start();
+    try {
+      expect(runtime.snapshots!.pending().map((p) => p.pipe)).toEqual([
+        'balance_snapshots',
+        'subscription_status_snapshots',
+      ]);
+      const path = join(dir, 'pipes', 'balance_snapshots.pipe.yaml');
+      writeFileSync(path, readFileSync(path, 'utf8').replace('schedule: "@hourly"', 'schedule: "7 3 * * *"'));
+      const reloaded = await runtime.reload({});
+      expect(reloaded.applied, JSON.stringify(reloaded.problems)).toBe(true);
+      const next = runtime.snapshots!.pending().find((p) => p.pipe === 'balance_snapshots')!.next;
+      expect(next).toMatch(/^\d{4}-\d{2}-\d{2} 03:07:00$/);
+    } finally {
+      await runtime.stop();
+    }
+    expect(runtime.snapshots!.pending()).toEqual([]);
   });
 });
 
