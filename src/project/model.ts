@@ -4,6 +4,7 @@
  */
 import type { Config } from '../config/config.ts';
 import type { SourceLocation } from '../errors.ts';
+import type { CronSchedule } from '../schedule/parse-cron.ts';
 
 // ---------------------------------------------------------------------------------------------
 // ClickHouse type expressions, parsed (e.g. `Nullable(LowCardinality(String))`, `Decimal(18, 2)`,
@@ -134,6 +135,8 @@ export interface Param {
   enum?: readonly unknown[];
   min?: number;
   max?: number;
+  /** Tally gives the value, not a request: `snapshot_at` and `settled_before` of a copy pipe. */
+  supplied?: boolean;
   loc: SourceLocation;
 }
 
@@ -155,6 +158,15 @@ export interface Materialize {
   loc: SourceLocation;
 }
 
+/** A copy pipe: at each tick of `schedule`, Tally inserts the pipe's rows into `to`. */
+export interface Copy {
+  to: string;
+  schedule: CronSchedule;
+  /** Seconds an INSERT may take to commit: `settled_before` is the server's clock minus this. */
+  settle: number;
+  loc: SourceLocation;
+}
+
 export interface Pipe {
   kind: 'pipe';
   name: string;
@@ -164,6 +176,7 @@ export interface Pipe {
   params: ReadonlyMap<string, Param>;
   nodes: readonly PipeNode[];
   materialize?: Materialize;
+  copy?: Copy;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 import { isScalar, isSeq, type Node } from 'yaml';
-import type { Problem } from '../errors.ts';
+import type { Problem, SourceLocation } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
@@ -7,11 +7,12 @@ import { checkValue } from './check-value.ts';
 import type { Materialize, Param, Pipe, PipeNode, TypeNode } from './model.ts';
 import { parseTemplate } from './parse-template.ts';
 import { isNumericType, parseType } from './parse-type.ts';
+import { readCopy } from './read-copy.ts';
 import { reportTypeError } from './read-datasource.ts';
 import { referencedNames } from './sql-references.ts';
 import { fileLoc, IDENTIFIER } from './yaml-values.ts';
 
-const TOP_KEYS = ['description', 'params', 'nodes', 'materialize'];
+const TOP_KEYS = ['description', 'params', 'nodes', 'materialize', 'copy'];
 const PARAM_KEYS = ['type', 'required', 'default', 'description', 'enum', 'min', 'max'];
 const NODE_KEYS = ['name', 'description', 'sql'];
 const MATERIALIZE_KEYS = ['to'];
@@ -82,7 +83,49 @@ export function readPipe(yf: YamlFile, name: string, problems: Problem[]): Pipe 
       }
     }
   }
+  if (top.has('copy')) {
+    if (top.has('materialize')) {
+      r.error(
+        top.keyNode('copy'),
+        'copy-and-materialize',
+        'a pipe either materializes (on every insert) or copies (on a schedule), not both',
+        'split it into two pipes',
+      );
+    }
+    if (pipe.params.size > 0) {
+      r.error(
+        top.keyNode('params'),
+        'copy-params',
+        'a copy pipe cannot declare params: Tally gives it `snapshot_at` and `settled_before`, and nothing else',
+        'remove params; use {{ snapshot_at }} and {{ settled_before }} in the SQL',
+      );
+    }
+    // Declared even when `copy` has a problem, so their uses are not reported as undeclared too.
+    pipe.params = copyParams(r.loc(top.keyNode('copy')));
+    const copy = readCopy(r, top.get('copy'));
+    if (copy) pipe.copy = copy;
+  }
   return pipe;
+}
+
+/** The two values Tally supplies to a copy pipe, declared for the template checks and the compiler. */
+function copyParams(loc: SourceLocation): Map<string, Param> {
+  const dateTime: TypeNode = { name: 'DateTime', args: [], text: 'DateTime' };
+  const supplied = (name: string, description: string): Param => ({
+    name,
+    type: dateTime,
+    required: true,
+    supplied: true,
+    description,
+    loc,
+  });
+  return new Map([
+    ['snapshot_at', supplied('snapshot_at', 'The tick this snapshot is of (UTC)')],
+    [
+      'settled_before',
+      supplied('settled_before', "The server's clock when the copy started, minus `settle` seconds"),
+    ],
+  ]);
 }
 
 function readParams(r: YamlReader, node: Node | null | undefined): Map<string, Param> {

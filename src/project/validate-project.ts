@@ -45,20 +45,21 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
   for (const pipe of parts.pipes.values()) {
     // One namespace for tables and pipes, so a name means one thing in messages, URLs and
     // ClickHouse; the exception is the pipe that fills its namesake (`account_balances`
-    // materializing into `account_balances`), a pattern worth keeping.
+    // materializing into `account_balances`, `balance_snapshots` copying into its namesake).
     const clash = parts.datasources.get(pipe.name);
-    if (clash && pipe.materialize?.to !== pipe.name) {
+    if (clash && (pipe.materialize?.to ?? pipe.copy?.to) !== pipe.name) {
       report(
         'error',
         'duplicate-name',
         pipe.loc,
         `pipe \`${pipe.name}\` has the same name as data source \`${pipe.name}\` (${clash.file}); data sources and pipes share one namespace`,
-        'rename one of the files; only a pipe that materializes into its namesake may share its name',
+        'rename one of the files; only a pipe that materializes or copies into its namesake may share its name',
       );
     }
     checkParams(pipe, report);
     checkNodes(pipe, parts, unreadable, report);
     if (pipe.materialize) checkMaterialize(pipe, parts, unreadable, dsNames, report);
+    if (pipe.copy) checkCopy(pipe, parts, unreadable, dsNames, report);
   }
   checkMaterializeCycles(parts, report);
 
@@ -91,6 +92,14 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
         at,
         `endpoint \`${ep.name}\` reads pipe \`${ep.pipe}\`, which materializes into \`${pipe.materialize.to}\`; a materialized pipe cannot serve an endpoint`,
         `add a pipe that reads ${pipe.materialize.to} and point the endpoint at it`,
+      );
+    } else if (pipe?.copy) {
+      report(
+        'error',
+        'endpoint-copy-pipe',
+        at,
+        `endpoint \`${ep.name}\` reads pipe \`${ep.pipe}\`, which copies into \`${pipe.copy.to}\` on a schedule; a copy pipe cannot serve an endpoint`,
+        `add a pipe that reads ${pipe.copy.to} and point the endpoint at it`,
       );
     }
     if (ep.token !== undefined && !SCOPES.includes(ep.token) && !tokenNames.includes(ep.token)) {
@@ -125,13 +134,15 @@ function checkParams(pipe: Pipe, report: Report): void {
           'undeclared-param',
           use.loc,
           `param \`${use.param}\` is used in node \`${node.name}\` but not declared${didYouMean(use.param, declared)}`,
-          `declare it under params, e.g. ${use.param}: { type: String }`,
+          pipe.copy
+            ? 'a copy pipe has only {{ snapshot_at }} and {{ settled_before }}'
+            : `declare it under params, e.g. ${use.param}: { type: String }`,
         );
       }
     }
   }
   for (const p of pipe.params.values()) {
-    if (!used.has(p.name)) {
+    if (!used.has(p.name) && !p.supplied) {
       report(
         'warning',
         'unused-param',
@@ -239,6 +250,47 @@ function checkMaterialize(
     }
     return;
   }
+  checkTargetColumns(pipe, target, mat.loc, 'materialize-columns', report);
+}
+
+/** A copy pipe's target must be a data source whose columns the last node fills. */
+function checkCopy(
+  pipe: Pipe,
+  parts: ProjectParts,
+  unreadable: ReadonlySet<string>,
+  dsNames: string[],
+  report: Report,
+): void {
+  const copy = pipe.copy!;
+  const target = parts.datasources.get(copy.to);
+  if (!target) {
+    if (unreadable.has(copy.to)) return;
+    report(
+      'error',
+      'unknown-reference',
+      copy.loc,
+      parts.pipes.has(copy.to)
+        ? `copy.to must name a data source; \`${copy.to}\` is a pipe`
+        : `pipe \`${pipe.name}\` copies into unknown data source \`${copy.to}\`${didYouMean(copy.to, dsNames)}`,
+      parts.pipes.has(copy.to) ? undefined : `create datasources/${copy.to}.datasource.yaml`,
+    );
+    return;
+  }
+  checkTargetColumns(pipe, target, copy.loc, 'copy-columns', report);
+}
+
+/**
+ * The last node's output columns against the target's, by name: every target column without a
+ * default is selected, and nothing else is (Kafka metadata columns are not expected). Skipped
+ * when the names cannot be read from the SQL (`SELECT *`, an unnamed expression).
+ */
+function checkTargetColumns(
+  pipe: Pipe,
+  target: DataSource,
+  loc: SourceLocation,
+  code: string,
+  report: Report,
+): void {
   const last = pipe.nodes[pipe.nodes.length - 1];
   const selected = last ? selectColumns(last.sql) : undefined;
   if (!last || !selected) return;
@@ -257,10 +309,10 @@ function checkMaterialize(
   }
   report(
     'error',
-    'materialize-columns',
-    mat.loc,
-    `the columns of node \`${last.name}\` do not match data source \`${mat.to}\`: ${parts_.join('; ')}`,
-    `data source ${mat.to} has ${names.join(', ')}; name each selected column after one (AS name)`,
+    code,
+    loc,
+    `the columns of node \`${last.name}\` do not match data source \`${target.name}\`: ${parts_.join('; ')}`,
+    `data source ${target.name} has ${names.join(', ')}; name each selected column after one (AS name)`,
   );
 }
 

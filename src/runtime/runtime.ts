@@ -12,6 +12,7 @@ import { FreshnessTracker } from '../server/freshness.ts';
 import { MetricsRegistry, registerIngestMetrics } from '../server/metrics.ts';
 import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
+import { CopyScheduler } from '../snapshot/copy-scheduler.ts';
 
 export interface RuntimeOptions {
   engine: Engine;
@@ -24,6 +25,8 @@ export interface RuntimeOptions {
   kafka?: KafkaConfig;
   /** `report`: max_staleness only reported, never a 503 (dev, where fixtures age). */
   staleness?: 'enforce' | 'report';
+  /** Where the copy-pipe scheduler logs its runs; default `log`. */
+  snapshotLog?: (entry: Record<string, unknown>) => void;
 }
 
 export interface ReloadOutcome {
@@ -44,6 +47,7 @@ export class Runtime {
   private readonly holder: StateHolder;
   private server?: RunningServer;
   private ingestion?: Ingestion;
+  private scheduler?: CopyScheduler;
   private readonly metrics = new MetricsRegistry();
   private generation = 1;
 
@@ -98,7 +102,17 @@ export class Runtime {
     // Serve first: after a crash the Kafka group may take a session timeout (30 s) to hand the
     // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
     this.ingestion = await this.startIngestion(project);
+    this.scheduler = new CopyScheduler({
+      engine: this.opts.engine,
+      log: this.opts.snapshotLog ?? this.opts.log ?? (() => {}),
+    });
+    this.scheduler.schedule(project);
     return this.server;
+  }
+
+  /** The copy-pipe scheduler; undefined before start. */
+  get snapshots(): CopyScheduler | undefined {
+    return this.scheduler;
   }
 
   /** Re-reads the project folder; on success deploys the difference and swaps what is served. */
@@ -127,11 +141,14 @@ export class Runtime {
     }
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
+    // New schedules take effect now; a run in flight finishes on the project it started with.
+    this.scheduler?.schedule(project);
     return done(true, deploy);
   }
 
-  /** Stops taking events (finishing the batch in flight), then stops serving. */
+  /** Stops the snapshot timers and taking events (finishing what is in flight), then serving. */
   async stop(): Promise<void> {
+    await this.scheduler?.stop();
     await this.ingestion?.stop();
     await this.server?.close();
   }

@@ -139,16 +139,17 @@ export class FreshnessTracker {
 }
 
 /**
- * The data sources a pipe reads: those its nodes name, and for each one that a materialized
- * pipe writes to, the data sources of that pipe (recursively). Sorted, each once.
+ * The data sources a pipe reads: those its nodes name, and for each one that a materialized or
+ * copy pipe writes to, the data sources of that pipe (recursively). Sorted, each once.
  */
 export function dataSourcesRead(project: Pick<Project, 'pipes' | 'datasources'>, pipe: string): string[] {
   const writers = new Map<string, string[]>();
   for (const p of project.pipes.values()) {
-    if (!p.materialize) continue;
-    const list = writers.get(p.materialize.to) ?? [];
+    const to = p.materialize?.to ?? p.copy?.to;
+    if (!to) continue;
+    const list = writers.get(to) ?? [];
     list.push(p.name);
-    writers.set(p.materialize.to, list);
+    writers.set(to, list);
   }
   const found = new Set<string>();
   const seenPipes = new Set<string>();

@@ -2,9 +2,10 @@ import { createEngine, quoteIdent } from '../../clickhouse/create-engine.ts';
 import type { Engine } from '../../clickhouse/engine.ts';
 import { createTableSql } from '../../deploy/ddl.ts';
 import { desiredState } from '../../deploy/desired-state.ts';
-import type { Problem, SourceLocation } from '../../errors.ts';
-import type { PipeNode, Project } from '../../project/model.ts';
+import type { Problem } from '../../errors.ts';
+import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
+import { locateEngineError } from '../../sql/locate-engine-error.ts';
 
 /**
  * `tally check --sql`: creates the project's tables in a scratch database of the configured
@@ -46,7 +47,7 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
             severity: 'error',
             code: 'clickhouse-refused',
             message: `ClickHouse ${engine.capabilities.version} refused node \`${node.name}\` of pipe \`${pipe.name}\`: ${firstLine(err)}`,
-            location: locate(node, err),
+            location: locateEngineError([node], err) ?? node.sqlStart,
           });
         }
       }
@@ -56,29 +57,6 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
     if (!engineIn) await engine.close();
   }
   return problems;
-}
-
-/**
- * ClickHouse names the identifier it could not resolve; point at its first use in the node's SQL,
- * else at the SQL's first line.
- */
-function locate(node: PipeNode, err: unknown): SourceLocation {
-  const message = String((err as Error)?.message ?? err);
-  // 18.16: "Unknown identifier: x", "Missing columns: 'x'"; 26.x: "Unknown expression identifier `x`".
-  const name =
-    /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
-      message,
-    )?.[1];
-  if (name) {
-    const lines = node.sql.split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const col = lines[i]!.search(new RegExp(`\\b${name}\\b`));
-      if (col >= 0) {
-        return { file: node.sqlStart.file, line: node.sqlStart.line + i, col: node.sqlStart.col + col };
-      }
-    }
-  }
-  return node.sqlStart;
 }
 
 function firstLine(err: unknown): string {

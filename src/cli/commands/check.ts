@@ -97,6 +97,7 @@ function resources(project: Project) {
       nodes: p.nodes.map((n) => n.name),
       params: [...p.params.keys()],
       materialize: p.materialize?.to,
+      copy: p.copy ? { to: p.copy.to, schedule: p.copy.schedule.text, settle: p.copy.settle } : undefined,
     })),
     endpoints: [...project.endpoints.values()].map((e) => ({
       name: e.name,
@@ -134,8 +135,13 @@ function tree(io: Output, project: Project): string {
           p.name,
           p.materialize
             ? `-> ${p.materialize.to} (materialized)`
-            : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
-          [...p.params.values()].map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`).join(', '),
+            : p.copy
+              ? `-> ${p.copy.to} (copy ${p.copy.schedule.text})`
+              : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
+          [...p.params.values()]
+            .filter((x) => !x.supplied)
+            .map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`)
+            .join(', '),
         ]),
       ),
     ),

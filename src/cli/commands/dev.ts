@@ -100,6 +100,7 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
       ...(mode.watch ? { staleness: 'report' as const } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(log ? { log } : {}),
+      ...(json ? {} : { snapshotLog: (e: Record<string, unknown>) => printSnapshot(ctx, e) }),
     });
     const server = await runtime.start();
     if (created.length > 0 && runtime.ingest) {
@@ -146,6 +147,40 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     return 0;
   } finally {
     await engine.close();
+  }
+}
+
+/** A copy-pipe run, in dev's words. */
+function printSnapshot(ctx: CommandContext, e: Record<string, unknown>): void {
+  const { io } = ctx;
+  if (e.level === 'error') {
+    const where = e.location ? `${String(e.location)}: ` : '';
+    io.err(
+      paint(
+        io,
+        'red',
+        `✗ snapshot ${String(e.pipe)} at ${String(e.snapshot_at)}: ${where}${String(e.error)}`,
+      ),
+    );
+    if (e.hint) io.err(paint(io, 'red', `  hint: ${String(e.hint)}`));
+    io.err(paint(io, 'yellow', '  retrying at the next tick'));
+  } else if (e.level === 'warn') {
+    io.err(
+      paint(
+        io,
+        'yellow',
+        `${String(e.msg)} (${String(e.pipe)}${e.snapshot_at ? ` at ${String(e.snapshot_at)}` : ''})`,
+      ),
+    );
+  } else {
+    const rows = e.rows === undefined ? '' : `${String(e.rows)} rows, `;
+    io.out(
+      paint(
+        io,
+        'dim',
+        `snapshot ${String(e.pipe)} -> ${String(e.to)} at ${String(e.snapshot_at)}: ${rows}${String(e.ms)} ms`,
+      ),
+    );
   }
 }
 

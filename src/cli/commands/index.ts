@@ -8,6 +8,7 @@ import { initCommand } from './init.ts';
 import { quarantineCommand } from './quarantine.ts';
 import { replayCommand } from './replay.ts';
 import { servicesCliCommand } from './services.ts';
+import { snapshotCommand } from './snapshot.ts';
 import { sqlCommand } from './sql.ts';
 import { testCommand } from './test.ts';
 
@@ -19,6 +20,7 @@ export const COMMANDS: readonly Command[] = [
   serveCommand,
   testCommand,
   replayCommand,
+  snapshotCommand,
   diffCommand,
   appendCommand,
   quarantineCommand,

@@ -42,9 +42,10 @@ describe('tally CLI', () => {
   it('checks the example project: a tree of resources, no problems, exit 0', async () => {
     const r = await run('check');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/data sources \(5\)/);
+    expect(r.out).toMatch(/data sources \(7\)/);
     expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree/m);
     expect(r.out).toMatch(/^ {2}account_balances_mv +-> account_balances \(materialized\)/m);
+    expect(r.out).toMatch(/^ {2}balance_snapshots +-> balance_snapshots \(copy @hourly\)/m);
     expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
   });
 

@@ -12,6 +12,18 @@ const FIXTURES = join(import.meta.dirname, '../../fixtures/broken');
 type Expected = string;
 
 const CASES: Record<string, Expected[]> = {
+  'copy-problems': [
+    'endpoints/snap.endpoint.yaml:1:7: error [endpoint-copy-pipe] endpoint `snap` reads pipe `unknown_target`, which copies into `total` on a schedule; a copy pipe cannot serve an endpoint',
+    'pipes/bad_schedule.pipe.yaml:4:40: error [invalid-schedule] copy.schedule: month 13 is out of range 1-12',
+    'pipes/both.pipe.yaml:5:1: error [copy-and-materialize] a pipe either materializes (on every insert) or copies (on a schedule), not both',
+    'pipes/both.pipe.yaml:5:32: error [invalid-schedule] copy.schedule: unknown schedule `@weekly`: the shorthands are @hourly and @daily',
+    'pipes/both.pipe.yaml:5:42: error [unknown-key] unknown key `every` in `copy`',
+    'pipes/unknown_target.pipe.yaml:4:13: error [unknown-reference] pipe `unknown_target` copies into unknown data source `total` (did you mean `totals`?)',
+    'pipes/wrong_columns.pipe.yaml:1:1: error [copy-params] a copy pipe cannot declare params: Tally gives it `snapshot_at` and `settled_before`, and nothing else',
+    'pipes/wrong_columns.pipe.yaml:7:69: error [undeclared-param] param `day` is used in node `t` but not declared',
+    'pipes/wrong_columns.pipe.yaml:9:7: error [copy-columns] the columns of node `t` do not match data source `totals`: missing `total`; not in the data source `totl` (did you mean `total`?)',
+    'pipes/wrong_columns.pipe.yaml:11:11: error [expected-number] copy.settle (seconds) must be an integer >= 0',
+  ],
   'duplicate-column': [
     'datasources/events.datasource.yaml:2:38: error [duplicate-column] kafka metadata `__offset` clashes with a column of the same name',
     'datasources/events.datasource.yaml:5:5: error [duplicate-column] column `id` is defined twice (first on line 4)',

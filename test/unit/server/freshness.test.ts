@@ -25,11 +25,13 @@ function fakeEngine(log: Array<{ datasource: string; t: number }> | 'no-table' |
 
 describe('dataSourcesRead', () => {
   it('follows materialized data sources to the data sources that feed them', () => {
-    expect(dataSourcesRead(example, 'balance')).toEqual(['transactions']);
+    // balance reads balance_snapshots, which the copy pipe fills from transactions.
+    expect(dataSourcesRead(example, 'balance')).toEqual(['balance_snapshots', 'transactions']);
     expect(dataSourcesRead(example, 'balances_snapshot')).toEqual(['account_balances', 'transactions']);
     expect(dataSourcesRead(example, 'subscription_status')).toEqual([
       'subscription_events',
       'subscription_state',
+      'subscription_status_snapshots',
     ]);
     expect(dataSourcesRead(example, 'attribution')).toEqual(['page_events']);
     expect(dataSourcesRead(example, 'no_such_pipe')).toEqual([]);
@@ -53,7 +55,7 @@ describe('FreshnessTracker', () => {
     // never ingested: unknown
     expect(await tracker.measure(example, engine, 'subscription_status')).toEqual({
       seconds: undefined,
-      sources: { subscription_events: null, subscription_state: null },
+      sources: { subscription_events: null, subscription_state: null, subscription_status_snapshots: null },
     });
   });
 

@@ -1,0 +1,233 @@
+/**
+ * Benchmark: event sourcing on the example project, on each back end. Generates N transactions
+ * over 100k accounts (INSERT ... SELECT FROM numbers(), through the account_balances view), takes
+ * one periodic snapshot (the balance_snapshots copy pipe), appends late events (timestamps before
+ * the snapshot, arriving after it), then times, median of R alternating runs, in the same run:
+ *   - balance now of one account: the account_balances snapshot (balances_snapshot pipe) vs the
+ *     fold of the raw log;
+ *   - balances of all accounts as of T': the latest snapshot + tail vs the fold of the raw log;
+ *   - one account as of T': the balance pipe (snapshot + tail) vs the fold of the raw log.
+ * Each snapshot answer is checked against the raw one before it is timed.
+ *
+ * Run: npx tsx bench/event-sourcing.ts [--events 10000000] [--rounds 21] [--backend server|embedded|both]
+ */
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
+import type { Engine } from '../src/clickhouse/engine.ts';
+import { applyDeploy } from '../src/deploy/deploy.ts';
+import { loadProjectOrThrow } from '../src/project/load-project.ts';
+import type { Project } from '../src/project/model.ts';
+import { runCopy } from '../src/snapshot/run-copy.ts';
+import { compilePipe } from '../src/sql/compile-pipe.ts';
+import { exampleWithSettle } from '../test/support/snapshot-project.ts';
+import { removeProjects } from '../test/unit/project/write-project.ts';
+import { emitResult, timeMetric } from './lib/metric.ts';
+import type { Metric } from './lib/result-schema.ts';
+import { median } from './lib/stats.ts';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const EVENTS = Number(flag('--events') ?? 10_000_000);
+const ROUNDS = Number(flag('--rounds') ?? 21);
+const ACCOUNTS = 100_000;
+const BACKENDS = (flag('--backend') ?? 'both') === 'both' ? ['server', 'embedded'] : [flag('--backend')!];
+const url = flag('--url') ?? process.env.TALLY_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
+
+// A year of events; the snapshot at 3/4 of it, and "as of" one hour minus a second later: the
+// longest tail an hourly snapshot leaves.
+const START = Date.parse('2024-01-01T00:00:00Z') / 1000;
+const SPAN = 365 * 86_400;
+const SNAPSHOT_AT = START + Math.floor((SPAN * 3) / 4 / 3600) * 3600;
+const AS_OF = SNAPSHOT_AT + 3599;
+const ACCOUNT = 'acc4242';
+const iso = (epoch: number) => new Date(epoch * 1000).toISOString().slice(0, 19).replace('T', ' ');
+
+/**
+ * All accounts as of T': the latest tick S at or before T', plus the events its rows did not
+ * count. Two queries: first S and its settled_before (the partition of S only), then the answer,
+ * which reads S's rows and the tail without FINAL over the whole log (FINAL would merge every
+ * row): events after S (min-max pruning on timestamp) or that arrived after settled_before (late
+ * events; only the ingested_at column is read for the rest), deduplicated with LIMIT 1 BY the
+ * log's key. One tick serves every account because each copy folds the whole log: an account
+ * with a snapshot before S has one at S. It assumes S's run completed (a run that failed half
+ * way leaves a partial tick until the tick is run again).
+ */
+async function allAsOfViaSnapshot(engine: Engine, asOf: string): Promise<string> {
+  const db = quoteIdent(engine.database);
+  const at = `toDateTime('${asOf}', 'UTC')`;
+  const [tick] = await engine.rows<{ s: number | string; settled: number | string }>(
+    `SELECT toUInt32(snapshot_at) AS s, toUInt32(max(settled_before)) AS settled FROM ${db}.balance_snapshots
+     WHERE snapshot_at = (SELECT max(snapshot_at) FROM ${db}.balance_snapshots WHERE snapshot_at <= ${at})
+     GROUP BY snapshot_at`,
+  );
+  const s = Number(tick?.s ?? 0);
+  const settled = Number(tick?.settled ?? 0);
+  return `SELECT account_id, sum(balance) AS balance, sum(transactions) AS transactions FROM (
+    SELECT account_id, CAST(balance AS Decimal(38, 2)) AS balance, transactions
+    FROM ${db}.balance_snapshots FINAL WHERE snapshot_at = toDateTime(${s}) AND settled_before = toDateTime(${settled})
+    UNION ALL
+    SELECT account_id, sum(amount) AS balance, count() AS transactions
+    FROM (
+      SELECT account_id, amount FROM ${db}.transactions
+      WHERE timestamp <= ${at} AND (timestamp > toDateTime(${s}) OR ingested_at > toDateTime(${settled}))
+      LIMIT 1 BY account_id, timestamp, transaction_id
+    )
+    GROUP BY account_id
+  ) GROUP BY account_id`;
+}
+
+function allAsOfRaw(db: string, asOf: string): string {
+  return `SELECT account_id, sum(amount) AS balance, count() AS transactions
+    FROM ${quoteIdent(db)}.transactions FINAL WHERE timestamp <= toDateTime('${asOf}', 'UTC') GROUP BY account_id`;
+}
+
+function oneRaw(db: string, account: string, asOf?: string): string {
+  return `SELECT account_id, sum(amount) AS balance, count() AS transactions, max(timestamp) AS updated_at
+    FROM ${quoteIdent(db)}.transactions FINAL WHERE account_id = '${account}'
+    ${asOf ? `AND timestamp <= toDateTime('${asOf}', 'UTC')` : ''} GROUP BY account_id`;
+}
+
+/** Median ms of each side; `prepare` (the bounds query of the all-accounts path) is timed with it. */
+async function timeBoth(
+  engine: Engine,
+  tally: { sql: string; params?: Record<string, unknown> },
+  raw: string,
+  prepare?: () => Promise<unknown>,
+): Promise<{ tally: number; raw: number }> {
+  const run = async (sql: string, params?: Record<string, unknown>, before?: () => Promise<unknown>) => {
+    const t0 = performance.now();
+    await before?.();
+    await engine.query(sql, params ? { params } : {});
+    return performance.now() - t0;
+  };
+  for (let i = 0; i < 2; i++) {
+    await run(tally.sql, tally.params, prepare);
+    await run(raw);
+  }
+  const a: number[] = [];
+  const b: number[] = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    a.push(await run(tally.sql, tally.params, prepare));
+    b.push(await run(raw));
+  }
+  return { tally: median(a), raw: median(b) };
+}
+
+/** Sums of the rows of two answers, compared as text (the snapshot answer must be the fold's). */
+async function sameAnswer(engine: Engine, a: { sql: string; params?: Record<string, unknown> }, b: string) {
+  const total = (sql: string) =>
+    `SELECT toString(count()) AS n, toString(sum(balance)) AS s, toString(sum(transactions)) AS t FROM (${sql})`;
+  const [x] = await engine.rows(total(a.sql), a.params ? { params: a.params } : {});
+  const [y] = await engine.rows(total(b));
+  if (JSON.stringify(x) !== JSON.stringify(y)) {
+    throw new Error(`the snapshot answer ${JSON.stringify(x)} differs from the fold ${JSON.stringify(y)}`);
+  }
+}
+
+async function bench(backend: string, project: Project): Promise<Metric[]> {
+  const database = `bench_es_${process.pid}`;
+  const engine = await createEngine({
+    user: 'default',
+    password: '',
+    database,
+    embeddedPath: join(tmpdir(), `tally-bench-es-${process.pid}`),
+    ...(backend === 'server' ? { url } : {}),
+  });
+  const db = engine.database;
+  try {
+    console.log(
+      `${engine.description}: ${EVENTS.toLocaleString('en-US')} events over ${ACCOUNTS.toLocaleString('en-US')} accounts`,
+    );
+    const deployed = await applyDeploy(project, engine);
+    if (!deployed.ok) throw new Error(deployed.error);
+    const t0 = performance.now();
+    const batch = Math.min(EVENTS, 1_000_000);
+    const step = SPAN / EVENTS;
+    for (let from = 0; from < EVENTS; from += batch) {
+      await engine.command(
+        `INSERT INTO transactions (transaction_id, timestamp, account_id, type, amount, currency, description)
+         SELECT toString(number), toDateTime(${START} + toUInt32(number * ${step})), concat('acc', toString(number % ${ACCOUNTS})),
+           'payment', toDecimal64(number % 2000, 2) / 10 - 50, 'USD', ''
+         FROM numbers(${from}, ${Math.min(batch, EVENTS - from)})`,
+      );
+    }
+    console.log(`generated in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    await new Promise((r) => setTimeout(r, 2100)); // settle: 1 in this copy of the project
+    const copy = await runCopy(project, engine, 'balance_snapshots', new Date(SNAPSHOT_AT * 1000));
+    console.log(`snapshot at ${copy.snapshotAt}: ${copy.rows} accounts in ${copy.ms.toFixed(0)} ms`);
+    // Late events: 0.1% more, timestamps before the snapshot, arriving after it.
+    const late = Math.max(1000, Math.floor(EVENTS / 1000));
+    await engine.command(
+      `INSERT INTO transactions (transaction_id, timestamp, account_id, type, amount, currency, description)
+       SELECT concat('late', toString(number)), toDateTime(${SNAPSHOT_AT} - 1 - number * 61), concat('acc', toString(number * 7 % ${ACCOUNTS})),
+         'refund', toDecimal64(number % 500, 2) / 10, 'USD', ''
+       FROM numbers(${late})`,
+    );
+    console.log(`${late} late events appended (timestamps before the snapshot)`);
+
+    const asOf = iso(AS_OF);
+    const opts = { capabilities: engine.capabilities, database: db };
+    const nowSnap = compilePipe(project, 'balances_snapshot', { account_id: ACCOUNT }, opts);
+    const nowQ = { sql: nowSnap.sql, params: { ...nowSnap.params } };
+    const oneSnap = compilePipe(project, 'balance', { account_id: ACCOUNT, as_of: asOf }, opts);
+    const oneQ = { sql: oneSnap.sql, params: { ...oneSnap.params } };
+    const allQ = { sql: await allAsOfViaSnapshot(engine, asOf) };
+    await sameAnswer(engine, nowQ, oneRaw(db, ACCOUNT));
+    await sameAnswer(engine, oneQ, oneRaw(db, ACCOUNT, asOf));
+    await sameAnswer(engine, allQ, allAsOfRaw(db, asOf));
+
+    const now = await timeBoth(engine, nowQ, oneRaw(db, ACCOUNT));
+    // Summed on the server: both sides compute 100k balances; shipping them as JSON would time the
+    // client's parser, the same on both sides, instead of the query.
+    const summed = (sql: string) => `SELECT count() AS accounts, sum(balance) AS total FROM (${sql})`;
+    const all = await timeBoth(engine, { sql: summed(allQ.sql) }, summed(allAsOfRaw(db, asOf)), () =>
+      allAsOfViaSnapshot(engine, asOf),
+    );
+    const one = await timeBoth(engine, oneQ, oneRaw(db, ACCOUNT, asOf));
+    const line = (what: string, r: { tally: number; raw: number }) =>
+      console.log(
+        `${what}: snapshot median ${r.tally.toFixed(2)} ms, raw log ${r.raw.toFixed(2)} ms, raw / snapshot ${(r.raw / r.tally).toFixed(1)}x`,
+      );
+    line('balance now, one account (account_balances)', now);
+    line(`balances of all accounts as of ${asOf} (snapshot + tail, summed on the server)`, all);
+    line(`one account as of ${asOf} (snapshot + tail)`, one);
+    const raw = (value: number) => ({ name: 'fold of the raw log', value });
+    return [
+      timeMetric('balance now, one account, from account_balances', now.tally, 'ms', raw(now.raw), {
+        backend,
+        targetId: 'snapshot-latency',
+      }),
+      timeMetric('balance now, one account: snapshot vs raw log', now.tally, 'ms', raw(now.raw), {
+        backend,
+        targetId: 'snapshot-vs-log',
+      }),
+      timeMetric('all accounts as of T: snapshot + tail vs raw log', all.tally, 'ms', raw(all.raw), {
+        backend,
+        targetId: 'as-of-vs-log',
+      }),
+      timeMetric('one account as of T: snapshot + tail vs raw log', one.tally, 'ms', raw(one.raw), {
+        backend,
+      }),
+    ];
+  } finally {
+    await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
+    await engine.close();
+  }
+}
+
+// settle 1, not 0: the late events arrive within a second of the copy (see docs/event-sourcing.md).
+const project = loadProjectOrThrow(exampleWithSettle(1), { env: {} });
+try {
+  const metrics: Metric[] = [];
+  for (const backend of BACKENDS) metrics.push(...(await bench(backend, project)));
+  emitResult({
+    bench: 'event-sourcing',
+    metrics,
+    notes: [
+      `${EVENTS.toLocaleString('en-US')} events over ${ACCOUNTS.toLocaleString('en-US')} accounts, one snapshot at ${iso(SNAPSHOT_AT)}, as of ${iso(AS_OF)}; median of ${ROUNDS}`,
+    ],
+  });
+} finally {
+  removeProjects();
+}

@@ -1,0 +1,100 @@
+/** `tally snapshot run [pipe...] [--at <DateTime>]`: run copy pipes once, now. */
+import { TallyError } from '../../errors.ts';
+import type { Param } from '../../project/model.ts';
+import { latestTick } from '../../schedule/cron-ticks.ts';
+import { copyPipe, runCopy } from '../../snapshot/run-copy.ts';
+import { epochOfCanonical } from '../../sql/coerce-value.ts';
+import { isParamError } from '../../sql/param-error.ts';
+import { parseParamValue } from '../../sql/parse-param-value.ts';
+import type { Command } from '../command.ts';
+import { openEngine } from '../open.ts';
+import { openProject } from '../open-project.ts';
+import { paint, table } from '../output.ts';
+
+const AT_PARAM: Param = {
+  name: 'at',
+  type: { name: 'DateTime', args: [], text: 'DateTime' },
+  required: true,
+  loc: { file: '--at', line: 1, col: 1 },
+};
+
+export const snapshotCommand: Command = {
+  name: 'snapshot',
+  summary: 'run copy pipes once now (the snapshots `tally serve` and `tally dev` take on schedule)',
+  usage: 'tally snapshot run [pipe...] [--at <DateTime>] [--json] [--project DIR]',
+  options: { at: { type: 'string' } },
+  help: [
+    'Runs each named copy pipe (default: every copy pipe of the project) once: INSERT INTO its',
+    '`copy.to` SELECT ..., with {{ snapshot_at }} = the tick and {{ settled_before }} = the',
+    "ClickHouse server's clock minus the pipe's `settle` seconds. Prints the rows written and the time.",
+    '  --at T   the tick to snapshot, a DateTime in UTC (`2024-03-12 00:00:00`); default: the latest',
+    "           tick of each pipe's schedule at or before now",
+    'Running the same tick again is safe: the target (a ReplacingMergeTree on the entity and',
+    'snapshot_at) keeps one row per entity and tick.',
+  ].join('\n'),
+  async run(ctx) {
+    const [action, ...names] = ctx.args;
+    if (action !== 'run') {
+      ctx.io.err(
+        `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`)`}; e.g. tally snapshot run balance_snapshots_hourly`,
+      );
+      return 1;
+    }
+    let at: Date | undefined;
+    if (ctx.flags.at !== undefined) {
+      try {
+        at = new Date(epochOfCanonical(parseParamValue(String(ctx.flags.at), AT_PARAM) as string) * 1000);
+      } catch (err) {
+        if (!isParamError(err)) throw err;
+        ctx.io.err(
+          `--at must be a DateTime such as 2024-03-12 00:00:00 (UTC); got \`${String(ctx.flags.at)}\``,
+        );
+        return 1;
+      }
+    }
+    const project = openProject(ctx, { quietWarnings: true });
+    const pipes =
+      names.length > 0
+        ? names.map((n) => copyPipe(project, n))
+        : [...project.pipes.values()].filter((p) => p.copy).map((p) => copyPipe(project, p.name));
+    if (pipes.length === 0) {
+      throw new TallyError('no-copy-pipes', `project ${ctx.projectDir} has no copy pipes`, {
+        hint: 'a copy pipe has `copy: { to: <data source>, schedule: <cron> }`; see docs/reference/pipe.md',
+      });
+    }
+    const engine = await openEngine(project.config);
+    try {
+      const runs = [];
+      for (const pipe of pipes) {
+        const tick = at ?? latestTick(pipe.copy.schedule, new Date());
+        if (!tick) {
+          throw new TallyError(
+            'no-tick',
+            `the schedule of copy pipe \`${pipe.name}\` (${pipe.copy.schedule.text}) has no tick in the last five years; pass --at`,
+            { location: pipe.copy.loc },
+          );
+        }
+        runs.push(await runCopy(project, engine, pipe.name, tick, { signal: ctx.stopSignal }));
+      }
+      if (ctx.json) ctx.io.out(JSON.stringify(runs, null, 2));
+      else {
+        ctx.io.out(
+          table(
+            runs.map((r) => [
+              r.pipe,
+              `-> ${r.to}`,
+              `snapshot_at ${r.snapshotAt}`,
+              `settled_before ${r.settledBefore}`,
+              r.rows === undefined ? 'rows written: not reported' : `${r.rows} rows`,
+              `${r.ms.toFixed(0)} ms`,
+            ]),
+          ),
+        );
+        ctx.io.out(paint(ctx.io, 'green', `${runs.length} snapshot${runs.length === 1 ? '' : 's'} written`));
+      }
+      return 0;
+    } finally {
+      await engine.close();
+    }
+  },
+};

@@ -1,0 +1,196 @@
+import { join } from 'node:path';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { runMain } from '../../src/cli/main.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { captureOutput } from '../support/capture-output.ts';
+import { exampleWithSettle } from '../support/snapshot-project.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+/** `tally snapshot run` end to end, in-process, on each back end (one chDB folder per CLI run). */
+
+const REPO = join(import.meta.dirname, '..', '..');
+const databases: string[] = [];
+
+async function run(argv: string[], env: NodeJS.ProcessEnv) {
+  const io = captureOutput();
+  const code = await runMain(argv, { io, env, cwd: REPO });
+  return { code, out: io.stdout(), err: io.stderr() };
+}
+
+function envFor(backend: BackendName): NodeJS.ProcessEnv {
+  const database = scratchDatabase('snap');
+  if (backend === 'server') databases.push(database);
+  return {
+    TALLY_CLICKHOUSE_DATABASE: database,
+    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
+  };
+}
+
+afterAll(async () => {
+  removeProjects();
+  if (databases.length === 0) return;
+  const engine = await createEngine(
+    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
+    { createDatabase: false },
+  );
+  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
+  await engine.close();
+});
+
+const SMALL: Record<string, string> = {
+  'datasources/events.datasource.yaml': `columns:
+  - { name: id, type: String }
+  - { name: at, type: DateTime }
+  - { name: amount, type: Float64 }
+engine:
+  sorting_key: [id, at]
+`,
+  'datasources/totals.datasource.yaml': `columns:
+  - { name: snapshot_at, type: DateTime }
+  - { name: settled_before, type: DateTime }
+  - { name: total, type: Float64 }
+engine:
+  type: ReplacingMergeTree
+  version: settled_before
+  sorting_key: [snapshot_at]
+`,
+  'pipes/totals.pipe.yaml': `nodes:
+  - name: t
+    sql: |
+      SELECT {{ snapshot_at }} AS snapshot_at, {{ settled_before }} AS settled_before, sum(amount) AS total
+      FROM events WHERE at <= {{ snapshot_at }}
+copy: { to: totals, schedule: "*/5 * * * *", settle: 0 }
+`,
+};
+
+describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
+  // A database per test: each deploys a different project.
+  let env: NodeJS.ProcessEnv;
+  beforeEach(() => {
+    env = envFor(backend);
+  });
+
+  it('runs every copy pipe of the example at a tick, prints rows and ms, and re-runs it idempotently', async () => {
+    const dir = exampleWithSettle(1);
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    const appended = await run(
+      ['append', 'transactions', '--file', join(dir, 'fixtures', 'transactions.ndjson'), '--project', dir],
+      env,
+    );
+    expect(appended.code, appended.err).toBe(0);
+    await new Promise((r) => setTimeout(r, 2200)); // past settle
+    const r = await run(['snapshot', 'run', '--at', '2024-03-12 00:00:00', '--project', dir], env);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(
+      /balance_snapshots\s+-> balance_snapshots\s+snapshot_at 2024-03-12 00:00:00\s+settled_before \S+ \S+\s+\d+ rows\s+\d+ ms/,
+    );
+    expect(r.out).toMatch(/subscription_status_snapshots\s+-> subscription_status_snapshots/);
+    expect(r.out).toContain('2 snapshots written');
+
+    await new Promise((r) => setTimeout(r, 1100)); // a later settled_before: rows are counted per run
+    const json = await run(
+      ['snapshot', 'run', 'balance_snapshots', '--at', '2024-03-12 00:00:00', '--json', '--project', dir],
+      env,
+    );
+    expect(json.code, json.err).toBe(0);
+    const [again] = JSON.parse(json.out) as Array<{ rows: number; snapshotAt: string }>;
+    const fold = await run(
+      [
+        'sql',
+        "SELECT uniqExact(account_id) FROM transactions WHERE timestamp <= '2024-03-12 00:00:00'",
+        '-f',
+        'csv',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    const accounts = Number(fold.out.trim().split('\n')[1]);
+    expect(accounts).toBeGreaterThan(10);
+    expect(again).toMatchObject({ snapshotAt: '2024-03-12 00:00:00', rows: accounts });
+    const stored = await run(
+      ['sql', 'SELECT count() FROM balance_snapshots FINAL', '-f', 'csv', '--project', dir],
+      env,
+    );
+    expect(Number(stored.out.trim().split('\n')[1])).toBe(accounts); // twice the tick, once the rows
+
+    // The talk's account as of March 12 through the snapshot: the same as the fold (3701).
+    const asOf = await run(
+      [
+        'sql',
+        'SELECT balance, transactions FROM balance',
+        '--param',
+        'account_id=6ad87cf1',
+        '--param',
+        'as_of=2024-03-12 00:00:00',
+        '-f',
+        'csv',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    // 18.16 writes Decimal with its scale (3701.00), 26.x without.
+    expect(asOf.out.trim().split('\n')[1]!.split(',').map(Number)).toEqual([3701, 2]);
+  });
+
+  it('takes the latest tick at or before now by default', async () => {
+    const dir = writeProject(SMALL);
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    const before = Math.floor(Date.now() / 300_000) * 300_000;
+    const r = await run(['snapshot', 'run', '--json', '--project', dir], env);
+    expect(r.code, r.err).toBe(0);
+    const [only] = JSON.parse(r.out) as Array<{ snapshotAt: string; rows: number }>;
+    const tick = Date.parse(`${only!.snapshotAt.replace(' ', 'T')}Z`);
+    expect(tick % 300_000).toBe(0);
+    expect(tick === before || tick === before + 300_000).toBe(true);
+    expect(only!.rows).toBe(1);
+  });
+
+  it('refuses what is not a copy pipe, a bad --at, and a missing action (exit 1)', async () => {
+    const dir = writeProject(SMALL);
+    const unknown = await run(['snapshot', 'run', 'totls', '--project', dir], env);
+    expect(unknown.code).toBe(1);
+    expect(unknown.err).toContain('there is no pipe `totls` (did you mean `totals`?)');
+    const badAt = await run(['snapshot', 'run', '--at', 'yesterday', '--project', dir], env);
+    expect(badAt.code).toBe(1);
+    expect(badAt.err).toContain('--at must be a DateTime');
+    const noAction = await run(['snapshot', '--project', dir], env);
+    expect(noAction.code).toBe(1);
+    expect(noAction.err).toContain('tally snapshot needs an action: `run`');
+    const example = await run(['snapshot', 'run', 'balance', '--project', exampleWithSettle(1)], env);
+    expect(example.code).toBe(1);
+    expect(example.err).toContain('pipe `balance` is not a copy pipe');
+  });
+
+  it('says which table is missing and how to create it (exit 1)', async () => {
+    const dir = writeProject({
+      ...SMALL,
+      'datasources/totals2.datasource.yaml': SMALL['datasources/totals.datasource.yaml']!,
+      'pipes/totals2.pipe.yaml': SMALL['pipes/totals.pipe.yaml']!.replace('to: totals,', 'to: totals2,'),
+    });
+    // Deploy without totals2: a project that knows it, a database that does not have it yet.
+    const deployed = writeProject(SMALL);
+    expect((await run(['deploy', '--project', deployed], env)).code).toBe(0);
+    const r = await run(['snapshot', 'run', 'totals2', '--at', '2024-01-01 00:00:00', '--project', dir], env);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /pipes\/totals2\.pipe\.yaml:6:13: copy pipe `totals2` cannot write: data source `totals2` has no table in snap_\w+/,
+    );
+    expect(r.err).toContain('hint: run `tally deploy` to create it');
+  });
+
+  it("names the file and line of a copy's SQL error (exit 1)", async () => {
+    const dir = writeProject({
+      ...SMALL,
+      'pipes/totals.pipe.yaml': SMALL['pipes/totals.pipe.yaml']!.replace('sum(amount)', 'sum(amout)'),
+    });
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    const r = await run(['snapshot', 'run', '--at', '2024-01-01 00:00:00', '--project', dir], env);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /pipes\/totals\.pipe\.yaml:4:\d+: copy pipe `totals` failed on ClickHouse: .*amout/,
+    );
+  });
+});
