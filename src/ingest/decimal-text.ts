@@ -62,3 +62,14 @@ export function decimalText(p: DecimalParts): string {
 export function intDigits(p: DecimalParts): number {
   return p.int === '0' ? 0 : p.int.length;
 }
+
+/**
+ * Number text multiplied by 10^shift, exactly (`1234`, -2 -> `12.34`; `1.5e1`, 1 -> `150`): the
+ * point moves on the digits, never through a double. Undefined when `text` is not a number.
+ */
+export function shiftDecimal(text: string, shift: number): string | undefined {
+  const p = decimalParts(text);
+  if (!p) return undefined;
+  const moved = decimalParts(`${p.negative ? '-' : ''}${p.int}${p.frac ? `.${p.frac}` : ''}e${shift}`);
+  return moved && decimalText(moved);
+}
