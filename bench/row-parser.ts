@@ -3,14 +3,15 @@
  * data source parsing 200k events, best of 5 runs.
  *
  *   npx tsx bench/row-parser.ts           events as the data source expects them
- *   npx tsx bench/row-parser.ts --mixed   also v1 events, when the data source declares versions
+ *   npx tsx bench/row-parser.ts --mixed   half of them v1 events, when the data source has versions
+ *   RUNS=10 npx tsx bench/row-parser.ts   more runs (best of)
  */
 import { join } from 'node:path';
 import { compileRowParser } from '../src/ingest/row-parser.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
 
 const N = 200_000;
-const RUNS = 5;
+const RUNS = Number(process.env.RUNS ?? 5);
 const mixed = process.argv.includes('--mixed');
 
 const project = loadProjectOrThrow(join(import.meta.dirname, '..'), { env: {} });

@@ -146,3 +146,13 @@ describe('shiftDecimal', () => {
     expect(shiftDecimal('abc', 1)).toBeUndefined();
   });
 });
+
+describe('shiftDecimal agrees with the general path on whole numbers', () => {
+  it('for every shift from -6 to -1 and assorted integers', () => {
+    for (const n of ['0', '-0', '7', '-7', '10', '100', '-100', '123456', '000123', '99999999999999999999']) {
+      for (let k = 1; k <= 6; k++) {
+        expect(shiftDecimal(n, -k), `${n} shift -${k}`).toBe(shiftDecimal(`${n}.0`, -k));
+      }
+    }
+  });
+});
