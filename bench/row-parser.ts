@@ -17,7 +17,7 @@ const mixed = process.argv.includes('--mixed');
 const project = loadProjectOrThrow(join(import.meta.dirname, '..'), { env: {} });
 const ds = project.datasources.get('transactions')!;
 const parser = compileRowParser(ds);
-const versioned = (ds as { versions?: unknown }).versions !== undefined;
+const versioned = ds.versions !== undefined;
 
 function event(i: number): string {
   const base = {
