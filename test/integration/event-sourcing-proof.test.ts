@@ -41,52 +41,57 @@ type Source = (typeof DATASOURCES)[number];
 
 afterAll(removeProjects);
 
-/** A balance as a reader sees it: integer cents and the number of transactions folded. */
-type Balance = { cents: number; transactions: number } | undefined;
-
 /**
- * Reads an account's balance now (`asOf` undefined) or as of an instant. The proof checks one
- * reader per way of answering: today the `balance` endpoint folding the raw log; a reader that
- * starts from a periodic snapshot can be checked by the same `checkBalancesAsOf`.
+ * Reads the state of one thing (an account, a subscription) now (`asOf` undefined) or as of an
+ * instant (`YYYY-MM-DD hh:mm:ss`). The proof checks one reader per way of answering: today the
+ * endpoints, which fold the raw log for `as_of`; a reader that starts from a periodic snapshot
+ * and folds the events after it is checked by the same `checkAsOf`.
  */
-export type BalanceReader = (account: string, asOf?: string) => Promise<Balance>;
+export type AsOfReader<K, V> = (key: K, asOf?: string) => Promise<V | undefined>;
 
-/** 50 random accounts, each now and as of 20 instants (some exactly at an event, some just before one). */
-async function checkBalancesAsOf(
-  read: BalanceReader,
+/** For each key: now, and 20 instants (some exactly at one of its events, some a second before one). */
+function asOfQuestions<K>(
+  keys: readonly K[],
+  times: (key: K) => number[],
   model: StreamModel,
   rng: SeededRandom,
-): Promise<number> {
-  const accounts = rng.sample([...model.accounts.keys()], 50);
-  const asks: Array<{ account: string; asOf?: number }> = [];
-  for (const account of accounts) {
-    asks.push({ account });
-    const times = model.accounts.get(account)!.map((m) => m.at);
+): Array<{ key: K; asOf?: number }> {
+  const asks: Array<{ key: K; asOf?: number }> = [];
+  for (const key of keys) {
+    asks.push({ key });
+    const own = times(key);
     for (let i = 0; i < 20; i++) {
       const roll = rng.next();
       const at =
         roll < 0.25
-          ? rng.pick(times)
+          ? rng.pick(own)
           : roll < 0.4
-            ? rng.pick(times) - 1
+            ? rng.pick(own) - 1
             : rng.int(model.stream.from - 86_400, model.stream.to + 86_400);
-      asks.push({ account, asOf: at });
+      asks.push({ key, asOf: at });
     }
   }
+  return asks;
+}
+
+/** Asks `read` every question and compares with `want`; returns how many were asked. */
+async function checkAsOf<K, V>(
+  what: string,
+  asks: ReadonlyArray<{ key: K; asOf?: number }>,
+  read: AsOfReader<K, V>,
+  want: (key: K, asOf?: number) => V | undefined,
+): Promise<number> {
   const mismatches: string[] = [];
-  await inParallel(asks, 8, async ({ account, asOf }) => {
-    const got = await read(account, asOf === undefined ? undefined : dateTimeText(asOf));
-    const want = model.balance(account, asOf);
-    if (JSON.stringify(got) !== JSON.stringify(want)) {
+  await inParallel(asks, 8, async ({ key, asOf }) => {
+    const got = await read(key, asOf === undefined ? undefined : dateTimeText(asOf));
+    const expected = want(key, asOf);
+    if (JSON.stringify(got) !== JSON.stringify(expected)) {
       mismatches.push(
-        `${account} as of ${asOf === undefined ? 'now' : dateTimeText(asOf)}: got ${JSON.stringify(got)}, want ${JSON.stringify(want)}`,
+        `${what} ${key} as of ${asOf === undefined ? 'now' : dateTimeText(asOf)}: got ${JSON.stringify(got)}, want ${JSON.stringify(expected)}`,
       );
     }
   });
-  expect(
-    mismatches.slice(0, 10),
-    `seed ${SEED}: ${mismatches.length} of ${asks.length} balances differ`,
-  ).toEqual([]);
+  expect(mismatches.slice(0, 10), `seed ${SEED}: ${mismatches.length} of ${asks.length} differ`).toEqual([]);
   return asks.length;
 }
 
@@ -216,16 +221,37 @@ forEachBackend(`event-sourcing proof (seed ${SEED})`, (ctx) => {
   });
 
   it('balance of 50 random accounts, now and as of 20 instants each, equals the independent fold', async () => {
-    const endpointBalance: BalanceReader = async (account, asOf) => {
+    const endpoint: AsOfReader<string, { cents: number; transactions: number }> = async (account, asOf) => {
       const q = new URLSearchParams({ account_id: account, ...(asOf ? { as_of: asOf } : {}) });
       const [row] = await get(`/v0/pipes/balance.json?${q}`);
       return row && { cents: parseCents(String(row.balance)), transactions: Number(row.transactions) };
     };
-    const asked = await checkBalancesAsOf(endpointBalance, model, new SeededRandom(SEED + 1));
-    expect(asked).toBe(50 * 21);
+    const rng = new SeededRandom(SEED + 1);
+    const accounts = rng.sample([...model.accounts.keys()], 50);
+    const asks = asOfQuestions(accounts, (a) => model.accounts.get(a)!.map((m) => m.at), model, rng);
+    expect(await checkAsOf('balance of', asks, endpoint, (a, at) => model.balance(a, at))).toBe(50 * 21);
   }, 60_000);
 
-  it('subscription status now (the snapshot), active counts as of 20 instants and per plan (the log)', async () => {
+  it('status of 50 random subscriptions, now (the snapshot) and as of 20 instants each (the log)', async () => {
+    const endpoint: AsOfReader<number, { status: unknown; plan: unknown; updated_at: unknown }> = async (
+      id,
+      asOf,
+    ) => {
+      const q = new URLSearchParams({ subscription_id: String(id), ...(asOf ? { as_of: asOf } : {}) });
+      const [row] = await get(`/v0/pipes/subscription_status.json?${q}`);
+      return row && { status: row.status, plan: row.plan, updated_at: row.updated_at };
+    };
+    const want = (id: number, at?: number) => {
+      const s = model.subscription(id, at);
+      return s && { status: s.status, plan: s.plan, updated_at: dateTimeText(s.at) };
+    };
+    const rng = new SeededRandom(SEED + 3);
+    const ids = rng.sample([...model.subscriptions.keys()], 50);
+    const asks = asOfQuestions(ids, (id) => model.subscriptions.get(id)!.map((c) => c.at), model, rng);
+    expect(await checkAsOf('subscription', asks, endpoint, want)).toBe(50 * 21);
+  }, 60_000);
+
+  it('every subscription now (the snapshot); active counts now and as of 20 instants, per plan (the log)', async () => {
     const rng = new SeededRandom(SEED + 2);
     const mismatches: string[] = [];
     await inParallel([...model.subscriptions.keys()], 8, async (id) => {
