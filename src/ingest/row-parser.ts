@@ -101,7 +101,7 @@ export class RowParser {
     opts: RowParserOptions = {},
   ) {
     const cols: InsertColumn[] = [];
-    const unsupported: string[] = [];
+    const unsupported = new Map<string, string>();
     const kafka = datasource.kafka !== undefined;
     const hidden = (opts.hiddenColumns ?? []).filter((n) => !datasource.columns.some((c) => c.name === n));
     // The extractors of every insert column, for one version's mapping (or none).
@@ -119,7 +119,7 @@ export class RowParser {
           );
         } catch (err) {
           if (!(err instanceof UnsupportedType)) throw err;
-          if (!version) unsupported.push(`\`${col.name}\`: ${err.message}`);
+          unsupported.set(col.name, err.message);
         }
       }
       for (const name of hidden) out.push(metadataExtractor(name));
@@ -127,7 +127,7 @@ export class RowParser {
     };
     const extractors = compileAll();
     for (const col of datasource.columns) {
-      if (unsupported.some((u) => u.startsWith(`\`${col.name}\`:`))) continue;
+      if (unsupported.has(col.name)) continue;
       cols.push({
         name: col.name,
         prefix: `${JSON.stringify(col.name)}:`,
@@ -135,10 +135,11 @@ export class RowParser {
         typeText: col.type.text,
       });
     }
-    if (unsupported.length > 0) {
+    if (unsupported.size > 0) {
+      const which = [...unsupported].map(([name, why]) => `\`${name}\`: ${why}`);
       throw new TallyError(
         'ingest-unsupported',
-        `data source \`${datasource.name}\` cannot take events: ${unsupported.join('; ')}`,
+        `data source \`${datasource.name}\` cannot take events: ${which.join('; ')}`,
         { location: datasource.loc },
       );
     }
