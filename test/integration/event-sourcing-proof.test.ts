@@ -6,16 +6,19 @@
  * random instants. `SEED=<n> npx vitest run <this file>` replays a run; every failure names it.
  */
 import type { Hono } from 'hono';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, inject, it } from 'vitest';
+import { runMain } from '../../src/cli/main.ts';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import type { Project } from '../../src/project/model.ts';
+import type { TargetDiff } from '../../src/replay/compare-tables.ts';
 import { replayPipe } from '../../src/replay/replay.ts';
 import { createApp } from '../../src/server/create-app.ts';
 import { StateHolder } from '../../src/server/serving-state.ts';
 import { forEachBackend } from '../support/backends.ts';
+import { captureOutput } from '../support/capture-output.ts';
 import {
   dateTimeText,
   type EventStream,
@@ -280,21 +283,38 @@ forEachBackend(`event-sourcing proof (seed ${SEED})`, (ctx) => {
   }, 60_000);
 
   it('tally replay after first touch -> last touch reports exactly the sessions the change alters', async () => {
-    const same = await replayPipe(project, ctx.engine, ATTRIBUTION_PIPE, { sample: 0 });
-    expect(same.diff.counts, `seed ${SEED}`).toEqual({ added: 0, removed: 0, changed: 0 });
-    expect(same.diff.liveKeys).toBe(model.sessions.size);
+    // The server through the CLI itself; chDB through the function behind it, on this process's
+    // engine (the CLI would open the project's own chDB folder, and a process holds one).
+    const replay = async (sample: number): Promise<TargetDiff> => {
+      if (ctx.backend === 'server') {
+        const io = captureOutput();
+        const env = {
+          TALLY_CLICKHOUSE_URL: inject('clickhouseUrl'),
+          TALLY_CLICKHOUSE_DATABASE: ctx.database,
+        };
+        const argv = ['replay', ATTRIBUTION_PIPE, '--json', '--sample', String(sample), '--project', dir];
+        const code = await runMain(argv, { io, env, cwd: dir });
+        expect(code, io.stderr()).toBe(0);
+        return (JSON.parse(io.stdout()) as { diff: TargetDiff }).diff;
+      }
+      return (
+        await replayPipe(loadProjectOrThrow(dir, { env: {} }), ctx.engine, ATTRIBUTION_PIPE, { sample })
+      ).diff;
+    };
+    const same = await replay(0);
+    expect(same.counts, `seed ${SEED}`).toEqual({ added: 0, removed: 0, changed: 0 });
+    expect(Number(same.liveKeys)).toBe(model.sessions.size);
 
     switchToLastTouch(dir);
-    const changed = loadProjectOrThrow(dir, { env: {} });
     const expected = model.attributionChanges();
     expect(expected.length).toBeGreaterThan(10);
-    const r = await replayPipe(changed, ctx.engine, ATTRIBUTION_PIPE, { sample: 100_000 });
-    expect(r.diff.key).toEqual(['session_id']);
-    expect(r.diff.counts, `seed ${SEED}`).toEqual({ added: 0, removed: 0, changed: expected.length });
-    expect(r.diff.samples.changed.map((c) => String(c.key.session_id)).sort(), `seed ${SEED}`).toEqual(
+    const diff = await replay(100_000);
+    expect(diff.key).toEqual(['session_id']);
+    expect(diff.counts, `seed ${SEED}`).toEqual({ added: 0, removed: 0, changed: expected.length });
+    expect(diff.samples.changed.map((c) => String(c.key.session_id)).sort(), `seed ${SEED}`).toEqual(
       expected,
     );
-    for (const c of r.diff.samples.changed) {
+    for (const c of diff.samples.changed) {
       const views = model.sessions.get(String(c.key.session_id))!;
       expect([c.live?.attributed_url, c.replayed?.attributed_url]).toEqual([
         views[0]!.url,
