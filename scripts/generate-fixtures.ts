@@ -431,13 +431,38 @@ function pageEvents(): string[] {
   return deliver(rng, events, { duplicates: 5, late: 4 });
 }
 
+/**
+ * Versioned events (docs/event-sourcing.md, "schema evolution"): the oldest producers send
+ * version 1, with the amount in integer cents (`amount_cents`); current ones send version 2, or
+ * no version (`versions.missing: 2`). From line 51 on (deploy tests insert the first 50 lines
+ * into the table as they are), every fourth event is rewritten in the v1 form and every seventh
+ * says `"version":2`; the money is the same, so every expectation still holds. Two events of
+ * versions the data source does not know end the stream: they go to quarantine.
+ */
+function versioned(lines: string[]): string[] {
+  const out = lines.map((line, i) => {
+    if (i < 50) return line;
+    if (i % 4 === 0) {
+      return line.replace(/"amount":(-?)(\d+)\.(\d\d)/, (_m, sign: string, units: string, cents: string) => {
+        return `"version":1,"amount_cents":${sign}${Number(units + cents)}`;
+      });
+    }
+    return i % 7 === 0 ? line.replace(/"amount":/, '"version":2,"amount":') : line;
+  });
+  out.push(
+    '{"transaction_id":"900000001","timestamp":"2024-03-30 10:00:00","account_id":"6ad87cf1","type":"payment","version":3,"amount":{"value":"-12.00","currency":"USD"}}',
+    '{"transaction_id":"900000002","timestamp":"2024-03-30 11:00:00","account_id":"bfd07d78","type":"deposit","version":"2024-06","amount":100.00,"currency":"USD"}',
+  );
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'fixtures');
 mkdirSync(out, { recursive: true });
 const files: Array<[string, string[]]> = [
-  ['transactions', transactions()],
+  ['transactions', versioned(transactions())],
   ['subscription_events', subscriptionEvents()],
   ['page_events', pageEvents()],
 ];

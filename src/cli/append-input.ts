@@ -31,7 +31,8 @@ export function ndjsonEvents(text: string): InputEvent[] {
 
 /**
  * CSV with a header row (RFC 4180: `"` quotes, `""` inside quotes, newlines inside quotes). Each
- * header names a column (or the column's JSON path: `$.a.b` or `a.b`). An empty unquoted cell is
+ * header names a column (or the column's JSON path: `$.a.b` or `a.b`), or, for versioned events,
+ * the version field or a path a version maps (`version`, `amount_cents`). An empty unquoted cell is
  * absent, so the column's default applies (NULL for a Nullable column); `""` is an empty string.
  * Bool cells take true/false/1/0; Array cells are JSON (`[1,2]`); other cells stay text, which the
  * row parser reads as the column's type.
@@ -40,12 +41,11 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
   const records = parseCsv(text);
   const header = records.shift();
   if (!header) return [];
+  const candidates = csvTargets(ds);
   const targets = header.cells.map((h, i) => {
     const name = h.value.trim();
-    const col = ds.columns.find(
-      (c) => c.name === name || (c.json && (c.json.text === name || c.json.text === `$.${name}`)),
-    );
-    if (!col?.json) {
+    const target = candidates.find((t) => t.name === name || t.path === name || t.path === `$.${name}`);
+    if (!target) {
       const known = ds.columns.filter((c) => c.json).map((c) => c.name);
       throw new TallyError(
         'unknown-column',
@@ -53,7 +53,7 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
         { hint: `the header names columns: ${known.join(', ')}` },
       );
     }
-    return col;
+    return target;
   });
   const out: InputEvent[] = [];
   for (const r of records) {
@@ -69,10 +69,41 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
     const event: Record<string, unknown> = {};
     r.cells.forEach((cell, i) => {
       if (cell.value === '' && !cell.quoted) return;
-      const col = targets[i]!;
-      setPath(event, col.json!.segments, cellValue(cell.value, col));
+      const t = targets[i]!;
+      setPath(event, t.segments, t.column ? cellValue(cell.value, t.column) : cell.value);
     });
     out.push({ line: r.line, text: JSON.stringify(event) });
+  }
+  return out;
+}
+
+/** Where a CSV header can put its cells: a column's path, the version field, a version's path. */
+interface CsvTarget {
+  /** A column name a header may use instead of the path. */
+  name?: string;
+  path: string;
+  segments: readonly (string | number)[];
+  /** The column whose type reads the cell; none for the version (kept as text). */
+  column?: Column;
+}
+
+function csvTargets(ds: DataSource): CsvTarget[] {
+  const out: CsvTarget[] = [];
+  for (const c of ds.columns) {
+    if (c.json) out.push({ name: c.name, path: c.json.text, segments: c.json.segments, column: c });
+  }
+  const v = ds.versions;
+  if (v) {
+    out.push({ path: v.field.text, segments: v.field.segments });
+    // A version's own paths (e.g. v1's `amount_cents`), read as the column they fill.
+    for (const m of v.mappings) {
+      for (const cm of m.columns) {
+        if (cm.json) {
+          const column = ds.columns.find((c) => c.name === cm.column);
+          out.push({ path: cm.json.text, segments: cm.json.segments, ...(column ? { column } : {}) });
+        }
+      }
+    }
   }
   return out;
 }

@@ -13,6 +13,7 @@ export interface DecimalParts {
 
 /** JSON number grammar, the only number syntax accepted anywhere (also inside strings). */
 export const JSON_NUMBER = /^-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?$/;
+const PLAIN_INTEGER = /^(-?)(\d+)$/;
 /** What `String(number)` produces in JavaScript (`1e+21`, `1.5e-7`). */
 const LOOSE_NUMBER = /^(-?)(\d+)(?:\.(\d+))?(?:[eE]([+-]?\d+))?$/;
 
@@ -61,4 +62,26 @@ export function decimalText(p: DecimalParts): string {
 /** Number of significant integer digits (0 for `0.x`). */
 export function intDigits(p: DecimalParts): number {
   return p.int === '0' ? 0 : p.int.length;
+}
+
+/**
+ * Number text multiplied by 10^shift, exactly (`1234`, -2 -> `12.34`; `1.5e1`, 1 -> `150`): the
+ * point moves on the digits, never through a double. Undefined when `text` is not a number.
+ */
+export function shiftDecimal(text: string, shift: number): string | undefined {
+  const m = shift < 0 ? PLAIN_INTEGER.exec(text) : null;
+  if (m) {
+    // The common case, integer cents and the like: insert the point, with no second parse.
+    const k = -shift;
+    let digits = m[2]!;
+    if (digits.length <= k) digits = '0'.repeat(k + 1 - digits.length) + digits;
+    const int = digits.slice(0, digits.length - k).replace(/^0+(?=\d)/, '');
+    const frac = digits.slice(digits.length - k).replace(/0+$/, '');
+    const negative = m[1] === '-' && (int !== '0' || frac !== '');
+    return `${negative ? '-' : ''}${int}${frac ? `.${frac}` : ''}`;
+  }
+  const p = decimalParts(text);
+  if (!p) return undefined;
+  const moved = decimalParts(`${p.negative ? '-' : ''}${p.int}${p.frac ? `.${p.frac}` : ''}e${shift}`);
+  return moved && decimalText(moved);
 }

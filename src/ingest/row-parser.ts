@@ -6,9 +6,12 @@
  */
 
 import { TallyError } from '../errors.ts';
-import type { Column, DataSource } from '../project/model.ts';
+import type { Column, ColumnMapping, DataSource, VersionMapping } from '../project/model.ts';
 import { type CompiledType, compileType, describe, Refusal, UnsupportedType } from './coerce-value.ts';
+import { JSON_NUMBER, shiftDecimal } from './decimal-text.ts';
 import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
+import { compileVersionSelector, type VersionSelector } from './event-versions.ts';
+import { lookup } from './json-lookup.ts';
 import { JsonSyntaxError, type JsonValue, parseJsonExact, RawNumber } from './json-text.ts';
 
 /** Where an event came from in Kafka; absent for HTTP. Fills the `__topic`... metadata columns. */
@@ -82,6 +85,8 @@ export class RowParser {
   readonly columns: readonly InsertColumn[];
   readonly dedupKey: DedupKey | undefined;
   private readonly extractors: Extractor[];
+  /** Versioned events: the extractors of the event's version (compiled once per version). */
+  private readonly selectVersion: VersionSelector<Extractor[]> | undefined;
   private readonly keyIndexes: number[];
   private readonly needsObject: boolean;
   /** `{"a":`, cell, `,"b":`, cell, ..., `}`: reused for each line (cells overwritten). */
@@ -96,16 +101,33 @@ export class RowParser {
     opts: RowParserOptions = {},
   ) {
     const cols: InsertColumn[] = [];
-    const extractors: Extractor[] = [];
-    const unsupported: string[] = [];
-    for (const col of datasource.columns) {
-      try {
-        extractors.push(compileColumn(col, datasource.kafka !== undefined));
-      } catch (err) {
-        if (!(err instanceof UnsupportedType)) throw err;
-        unsupported.push(`\`${col.name}\`: ${err.message}`);
-        continue;
+    const unsupported = new Map<string, string>();
+    const kafka = datasource.kafka !== undefined;
+    const hidden = (opts.hiddenColumns ?? []).filter((n) => !datasource.columns.some((c) => c.name === n));
+    // The extractors of every insert column, for one version's mapping (or none).
+    const compileAll = (version?: VersionMapping): Extractor[] => {
+      const out: Extractor[] = [];
+      for (const col of datasource.columns) {
+        const mapping = version?.columns.find((m) => m.column === col.name);
+        try {
+          out.push(
+            compileColumn(
+              col,
+              kafka,
+              mapping && version ? { ...mapping, version: version.version } : undefined,
+            ),
+          );
+        } catch (err) {
+          if (!(err instanceof UnsupportedType)) throw err;
+          unsupported.set(col.name, err.message);
+        }
       }
+      for (const name of hidden) out.push(metadataExtractor(name));
+      return out;
+    };
+    const extractors = compileAll();
+    for (const col of datasource.columns) {
+      if (unsupported.has(col.name)) continue;
       cols.push({
         name: col.name,
         prefix: `${JSON.stringify(col.name)}:`,
@@ -113,28 +135,30 @@ export class RowParser {
         typeText: col.type.text,
       });
     }
-    if (unsupported.length > 0) {
+    if (unsupported.size > 0) {
+      const which = [...unsupported].map(([name, why]) => `\`${name}\`: ${why}`);
       throw new TallyError(
         'ingest-unsupported',
-        `data source \`${datasource.name}\` cannot take events: ${unsupported.join('; ')}`,
+        `data source \`${datasource.name}\` cannot take events: ${which.join('; ')}`,
         { location: datasource.loc },
       );
     }
-    for (const name of opts.hiddenColumns ?? []) {
-      if (datasource.columns.some((c) => c.name === name)) continue;
+    for (const name of hidden) {
       cols.push({
         name,
         prefix: `${JSON.stringify(name)}:`,
         typeText: name === '__partition' ? 'Int32' : 'Int64',
       });
-      extractors.push(metadataExtractor(name));
     }
+    this.selectVersion = datasource.versions && compileVersionSelector(datasource.versions, compileAll);
     this.columns = cols;
     this.extractors = extractors;
     this.lineParts = cols.flatMap((c, i) => [(i === 0 ? '{' : ',') + c.prefix, '']).concat('}');
     this.dedupKey = dedupKeyOf(datasource);
     this.keyIndexes = (this.dedupKey?.columns ?? []).map((k) => cols.findIndex((c) => c.name === k));
-    this.needsObject = datasource.columns.some((c) => c.json && c.json.segments.length > 0);
+    this.needsObject =
+      datasource.versions !== undefined ||
+      datasource.columns.some((c) => c.json && c.json.segments.length > 0);
     const meta = cols.filter(
       (c) => METADATA.has(c.name) && !datasource.columns.find((d) => d.name === c.name)?.json,
     );
@@ -196,11 +220,17 @@ export class RowParser {
         problems: [{ message: `the event is not a JSON object (got ${describe(event)})` }],
       };
     }
-    const n = this.extractors.length;
+    let extractors = this.extractors;
+    if (this.selectVersion) {
+      const picked = this.selectVersion(event);
+      if (picked instanceof Refusal) return { ok: false, problems: [{ message: picked.message }] };
+      extractors = picked;
+    }
+    const n = extractors.length;
     const cells: (string | undefined)[] = new Array(n);
     let problems: RowProblem[] | undefined;
     for (let i = 0; i < n; i++) {
-      const r = this.extractors[i]!(event, raw, meta, exact);
+      const r = extractors[i]!(event, raw, meta, exact);
       if (r instanceof Refusal) {
         problems ??= [];
         problems.push({ column: this.columns[i]!.name, message: r.message });
@@ -219,28 +249,37 @@ export function compileRowParser(ds: DataSource, opts?: RowParserOptions): RowPa
 
 // ---------------------------------------------------------------------------------------------
 
-function compileColumn(col: Column, kafka: boolean): Extractor {
-  if (!col.json && METADATA.has(col.name) && kafka) return metadataExtractor(col.name);
+/** A version's mapping of one column, with the version it belongs to (for messages). */
+type VersionedMapping = ColumnMapping & { version: string };
+
+function compileColumn(col: Column, kafka: boolean, mapping?: VersionedMapping): Extractor {
+  if (!mapping && !col.json && METADATA.has(col.name) && kafka) return metadataExtractor(col.name);
   const t = compileType(col.type);
-  const literal = col.defaultValue !== undefined ? literalDefault(col, t) : undefined;
-  const hasExpr = col.default !== undefined && col.defaultValue === undefined;
+  // A version's `default` replaces the column's default (value or expression) for that version.
+  const ownDefault = mapping !== undefined && 'defaultValue' in mapping;
+  const defaultValue = ownDefault ? mapping.defaultValue : col.defaultValue;
+  const literal = defaultValue !== undefined ? literalDefault(col, t, defaultValue) : undefined;
+  const hasExpr = !ownDefault && col.default !== undefined && col.defaultValue === undefined;
   // Missing (or null in a non-Nullable column): the plain default, else ClickHouse's expression,
   // else NULL for Nullable, else a problem.
   const absent = (present: boolean): string | undefined | Refusal => {
     if (literal !== undefined) return literal;
     if (hasExpr) return undefined;
     if (t.nullable) return 'null';
-    return new Refusal(
-      present
-        ? 'null is not allowed: the column is not Nullable and has no default'
-        : 'missing, and the column has no default and is not Nullable',
-    );
+    return present ? nullRefusal : missingRefusal;
   };
-  const path = col.json?.segments;
+  const json = mapping?.json ?? col.json;
+  const where = mapping ? `version ${mapping.version} reads ${json?.text ?? 'no field'}: ` : '';
+  const nullRefusal = new Refusal(
+    `${where}null is not allowed: the column is not Nullable and has no default`,
+  );
+  const missingRefusal = new Refusal(`${where}missing, and the column has no default and is not Nullable`);
+  const path = json?.segments;
   if (!path) return () => absent(false);
   if (path.length === 0) return (_e, raw) => JSON.stringify(raw);
-  const coerce = t.coerce;
-  const exactKey = needsExactDigits(col.type.text) ? exactKeyPattern(path) : undefined;
+  const coerce = mapping?.shift === undefined ? t.coerce : shifting(t.coerce, mapping, json.text);
+  const exactKey =
+    mapping?.shift !== undefined || needsExactDigits(col.type.text) ? exactKeyPattern(path) : undefined;
   return (event, raw, _meta, exact) => {
     const v = lookup(event, path);
     if (v instanceof Refusal) return v;
@@ -250,6 +289,31 @@ function compileColumn(col: Column, kafka: boolean): Extractor {
     if (exactKey !== undefined && !exact && typeof v === 'object' && !(v instanceof RawNumber))
       throw NEEDS_EXACT;
     return coerce(v);
+  };
+}
+
+/**
+ * A coercer that first moves the decimal point of the value read (`shift`), on its digits; a
+ * refusal then names the version and the value as the event had it.
+ */
+function shifting(coerce: (v: JsonValue) => string | Refusal, m: VersionedMapping, field: string) {
+  const shift = m.shift!;
+  return (v: JsonValue): string | Refusal => {
+    const text =
+      v instanceof RawNumber
+        ? v.text
+        : typeof v === 'string' && JSON_NUMBER.test(v)
+          ? v
+          : typeof v === 'number'
+            ? String(v)
+            : undefined;
+    const moved = text === undefined ? undefined : shiftDecimal(text, shift);
+    const r = coerce(moved === undefined ? v : new RawNumber(moved));
+    if (!(r instanceof Refusal)) return r;
+    const value = text ?? describe(v);
+    return new Refusal(
+      `version ${m.version} (${field} = ${value}, shift ${shift}${moved !== undefined ? ` -> ${moved}` : ''}): ${r.message}`,
+    );
   };
 }
 
@@ -283,35 +347,6 @@ function rawNumber(raw: string, pattern: string, v: number): RawNumber {
   throw NEEDS_EXACT;
 }
 
-/** Follows a path; undefined when a key or index is absent (or null on the way). */
-function lookup(event: JsonValue, path: readonly (string | number)[]): JsonValue | undefined | Refusal {
-  let v: JsonValue = event;
-  for (let i = 0; i < path.length; i++) {
-    const seg = path[i]!;
-    if (v === null) return undefined;
-    if (typeof seg === 'number') {
-      if (!Array.isArray(v)) return notA('an array', v, path, i);
-      if (seg >= v.length) return undefined;
-      v = v[seg]!;
-    } else {
-      if (typeof v !== 'object' || Array.isArray(v) || v instanceof RawNumber) {
-        return notA('an object', v, path, i);
-      }
-      const o = v as { [key: string]: JsonValue };
-      if (!Object.hasOwn(o, seg)) return undefined;
-      v = o[seg]!;
-    }
-  }
-  return v;
-}
-
-function notA(what: string, v: JsonValue, path: readonly (string | number)[], i: number): Refusal {
-  const at = path
-    .slice(0, i)
-    .reduce<string>((s, p) => (typeof p === 'number' ? `${s}[${p}]` : `${s}.${p}`), '$');
-  return new Refusal(`expected ${what} at ${at}, got ${describe(v)}`);
-}
-
 function metadataExtractor(name: string): Extractor {
   switch (name) {
     case '__topic':
@@ -329,8 +364,8 @@ function metadataExtractor(name: string): Extractor {
   }
 }
 
-function literalDefault(col: Column, t: CompiledType): string {
-  const v = col.defaultValue as JsonValue;
+function literalDefault(col: Column, t: CompiledType, value: unknown): string {
+  const v = value as JsonValue;
   if (v === null) return 'null';
   const r = t.coerce(v);
   if (r instanceof Refusal) {

@@ -96,6 +96,40 @@ export interface DataSource {
   kafka?: KafkaSource;
   /** Columns whose values identify an event: the same key delivered twice is stored once. */
   dedupKey?: readonly string[];
+  /** Versioned events: how events of each known version map onto the columns. */
+  versions?: EventVersions;
+}
+
+/**
+ * `versions:` of a data source. Versions are compared as text: the event's `1` and `"1"` are
+ * the same version, as are YAML keys `1:` and `"1":`.
+ */
+export interface EventVersions {
+  /** Where the version is in the event. */
+  field: JsonPath;
+  /** The version of an event without the field; absent: such an event is quarantined. */
+  missing?: string;
+  /** One per known version, in file order. */
+  mappings: readonly VersionMapping[];
+  loc: SourceLocation;
+}
+
+export interface VersionMapping {
+  version: string;
+  /** Columns read differently in this version; the others use their own `json` and default. */
+  columns: readonly ColumnMapping[];
+  loc: SourceLocation;
+}
+
+export interface ColumnMapping {
+  column: string;
+  /** Replaces the column's `json` for this version. */
+  json?: JsonPath;
+  /** Replaces the column's default for this version (a checked value of the column's type). */
+  defaultValue?: unknown;
+  /** The value read is multiplied by 10^shift, exactly, on its digits (`-2`: cents to units). */
+  shift?: number;
+  loc: SourceLocation;
 }
 
 // ---------------------------------------------------------------------------------------------

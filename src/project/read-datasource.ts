@@ -4,7 +4,6 @@ import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
 import { type MapView, YamlReader } from '../yaml/yaml-reader.ts';
 import { checkValue, defaultExpression } from './check-value.ts';
-import { parseJsonPath } from './json-path.ts';
 import type {
   Column,
   DataSource,
@@ -15,6 +14,8 @@ import type {
   TypeNode,
 } from './model.ts';
 import { parseType } from './parse-type.ts';
+import { readJsonPath } from './read-json-path.ts';
+import { readVersions } from './read-versions.ts';
 import { fileLoc, IDENTIFIER, type Located, locInScalar, stringItems } from './yaml-values.ts';
 
 /** The Kafka metadata a data source can store, and the column type each gets. */
@@ -34,7 +35,7 @@ export const ENGINE_TYPES: readonly EngineType[] = [
   'SummingMergeTree',
 ];
 
-const TOP_KEYS = ['description', 'source', 'columns', 'engine', 'dedup_key'];
+const TOP_KEYS = ['description', 'source', 'columns', 'engine', 'dedup_key', 'versions'];
 const SOURCE_KEYS = ['kafka'];
 const KAFKA_KEYS = ['topic', 'group', 'start', 'metadata'];
 const COLUMN_KEYS = ['name', 'type', 'json', 'default', 'default_expr', 'comment'];
@@ -136,6 +137,10 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
       if (items.length > 0) ds.dedupKey = items.map((i) => i.value);
     }
   }
+  if (top.has('versions')) {
+    const versions = readVersions(r, top.get('versions'), columns, brokenColumns);
+    if (versions) ds.versions = versions;
+  }
   return ds;
 }
 
@@ -188,13 +193,13 @@ function readColumn(r: YamlReader, item: Node): Column | undefined {
   }
   if (name === undefined || !IDENTIFIER.test(name) || !type) {
     // Still look at the other keys so all their problems are reported.
-    if (m.has('json')) readJson(r, m.get('json'), undefined);
+    if (m.has('json')) readJsonPath(r, m.get('json'), undefined);
     return undefined;
   }
 
   const col: Column = { name, type, loc: r.loc(item) };
   if (m.has('json')) {
-    const json = readJson(r, m.get('json'), type);
+    const json = readJsonPath(r, m.get('json'), type);
     if (json) col.json = json;
   }
   if (m.has('default') && m.has('default_expr')) {
@@ -230,39 +235,6 @@ function readColumn(r: YamlReader, item: Node): Column | undefined {
     col.json = { text: `$.${name}`, segments: [name] };
   }
   return col;
-}
-
-function readJson(r: YamlReader, node: Node | null | undefined, type: TypeNode | undefined) {
-  const text = r.string(node, 'json (a JSONPath such as $.amount)');
-  if (text === undefined || !node) return undefined;
-  const parsed = parseJsonPath(text);
-  if (!parsed.ok) {
-    r.problems.push({
-      severity: 'error',
-      code: 'invalid-json-path',
-      message: `invalid JSONPath \`${text}\`: ${parsed.message}`,
-      location: locInScalar(r.file, node, parsed.offset),
-    });
-    return undefined;
-  }
-  if (type?.name === 'AggregateFunction') {
-    r.error(
-      node,
-      'invalid-json-path',
-      `an ${type.text} column holds aggregate states, which cannot be read from an event`,
-      'remove json; a materialized pipe fills this column',
-    );
-    return undefined;
-  }
-  if (type && parsed.path.segments.length === 0 && type.name !== 'String') {
-    r.error(
-      node,
-      'invalid-json-path',
-      `\`json: $\` stores the whole event as text, so the column must be String, not ${type.text}`,
-    );
-    return undefined;
-  }
-  return parsed.path;
 }
 
 export function reportTypeError(

@@ -50,7 +50,12 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
         ['append', ds, '--file', join(dir, 'fixtures', `${ds}.ndjson`), '--project', dir],
         env,
       );
-      expect(r.code, r.err).toBe(0);
+      // The transactions fixtures end with two events of versions the data source does not know:
+      // refused by line (exit 1), every other row sent.
+      if (ds === 'transactions') {
+        expect(r.code, r.err).toBe(1);
+        expect(r.out + r.err).toMatch(/511 rows to transactions .*: 501 sent, 2 refused/);
+      } else expect(r.code, r.err).toBe(0);
     }
   });
 

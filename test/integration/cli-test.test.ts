@@ -58,12 +58,20 @@ describe.each(BACKENDS)('tally test on the example project [%s]', (backend) => {
   it('passes every case of the example project, and drops its database', async () => {
     const dir = exampleCopy();
     const r = await run(['test', '--project', dir], env);
-    expect(r.err).toBe('');
+    // The fixtures end with two events of versions transactions does not know: quarantined, and said so.
+    expect(r.err).toBe(
+      [
+        '  fixtures/transactions.ndjson:510: quarantined: unknown event version 3 at $.version (known versions: 1, 2)',
+        '  fixtures/transactions.ndjson:511: quarantined: unknown event version "2024-06" at $.version (known versions: 1, 2)',
+      ].join('\n'),
+    );
     expect(r.code).toBe(0);
     const m = /^✓ (\d+) passed, 0 failed \((\d+) cases in 8 files, /m.exec(r.out);
     expect(m, r.out).not.toBeNull();
     expect(Number(m![1])).toBeGreaterThanOrEqual(40);
-    expect(r.out).toMatch(/^fixtures\/transactions\.ndjson: 509 events, 501 stored, 8 duplicates dropped$/m);
+    expect(r.out).toMatch(
+      /^fixtures\/transactions\.ndjson: 511 events, 501 stored, 8 duplicates dropped, 2 quarantined$/m,
+    );
     for (const name of [
       "balance now of the talk's account",
       'active subscriptions now',

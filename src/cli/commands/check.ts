@@ -122,6 +122,7 @@ function tree(io: Output, project: Project): string {
           `${d.columns.length} columns`,
           d.kafka ? `kafka: ${d.kafka.topic}` : 'events API',
           d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
+          d.versions ? `versions: ${d.versions.mappings.map((m) => m.version).join(', ')}` : '',
         ]),
       ),
     ),
