@@ -215,7 +215,11 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
 
     async produce(topic, messages) {
       producer ??= (async () => {
-        const p = (await kafka()).producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+        const p = (await kafka()).producer({
+          idempotent: true,
+          maxInFlightRequests: 1,
+          allowAutoTopicCreation: false,
+        });
         await p.connect();
         return p;
       })().catch((err) => {
