@@ -144,6 +144,32 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     expect(value.code).toBe(1);
     expect(value.err).toContain('--param as_of:');
   });
+
+  it('runs statements that answer no rows (CREATE, INSERT, DROP) and says ok', async () => {
+    const create = await run(
+      [
+        'sql',
+        '/* a scratch table */ CREATE TABLE scratch_t (x UInt8) ENGINE = MergeTree ORDER BY x',
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    expect(create.err).toBe('');
+    expect(create.code).toBe(0);
+    expect(create.out).toMatch(/^ok in \d+(\.\d+)? ms$/);
+    const insert = await run(['sql', 'INSERT INTO scratch_t VALUES (7)', '--json', '--project', dir], env);
+    expect(insert.code, insert.err).toBe(0);
+    expect(JSON.parse(insert.out)).toMatchObject({ ok: true });
+    const read = await run(['sql', '(SELECT x FROM scratch_t)', '--format', 'csv', '--project', dir], env);
+    expect(read.code, read.err).toBe(0);
+    expect(read.out).toBe('"x"\n7');
+    const drop = await run(['sql', 'DROP TABLE scratch_t', '--project', dir], env);
+    expect(drop.code, drop.err).toBe(0);
+    const gone = await run(['sql', 'SELECT x FROM scratch_t', '--project', dir], env);
+    expect(gone.code).not.toBe(0);
+    expect(gone.err).toMatch(/scratch_t/);
+  });
 });
 
 describe.each(BACKENDS)('tally init [%s]', (backend) => {

@@ -83,7 +83,13 @@ export const sqlCommand: Command = {
         ctx.io.out(sql);
         return 0;
       }
-      if (format === 'csv') {
+      if (!returnsRows(sql)) {
+        // DDL and other statements answer nothing: a result format would be an empty body.
+        const t0 = performance.now();
+        await engine.command(sql);
+        const ms = (performance.now() - t0).toFixed(1);
+        ctx.io.out(format === 'json' ? JSON.stringify({ ok: true, ms: Number(ms) }) : `ok in ${ms} ms`);
+      } else if (format === 'csv') {
         ctx.io.out((await engine.text(sql, 'CSVWithNames')).trimEnd());
       } else {
         const res = await engine.query(sql);
@@ -107,6 +113,12 @@ export const sqlCommand: Command = {
     }
   },
 };
+
+/** Statements that answer rows; everything else (CREATE, DROP, INSERT, ALTER...) runs as a command. */
+function returnsRows(sql: string): boolean {
+  const first = /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*\(?\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase();
+  return first === undefined || ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'].includes(first);
+}
 
 /** Whether the query may read a pipe: it has a FROM/JOIN/IN, or --param was given. */
 function needsProject(query: string, params: number): boolean {
