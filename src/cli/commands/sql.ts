@@ -117,7 +117,9 @@ export const sqlCommand: Command = {
 /** Statements that answer rows; everything else (CREATE, DROP, INSERT, ALTER...) runs as a command. */
 function returnsRows(sql: string): boolean {
   const first = /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*\(?\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase();
-  return first === undefined || ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'].includes(first);
+  return (
+    first === undefined || ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'].includes(first)
+  );
 }
 
 /** Whether the query may read a pipe: it has a FROM/JOIN/IN, or --param was given. */
