@@ -44,7 +44,34 @@ export async function validateView(
       { hint: `name the SELECT's columns after ${view.target}'s columns (${targetColumns.join(', ')})` },
     );
   }
+  await checkStateTypes(engine, view, meta);
   return meta;
+}
+
+/**
+ * An aggregate state is stored as it is: ClickHouse does not convert one state type into
+ * another, so a view whose state differs from the target column's (18.16 drops the Nullable of
+ * `argMaxState(nullable_column, ...)`, current servers keep it) would have every insert into
+ * its source refused. Compared with the live target's types, as ClickHouse prints them.
+ */
+async function checkStateTypes(engine: Engine, view: ViewSpec, meta: readonly OutputColumn[]): Promise<void> {
+  const target = await engine.rows<{ name: string; type: string }>(
+    `SELECT name, type FROM system.columns WHERE database = ${stringLiteral(engine.database)} AND table = ${stringLiteral(view.target)}`,
+  );
+  const stored = new Map(target.map((c) => [c.name, c.type]));
+  const flat = (t: string) => t.replace(/\s+/g, '');
+  for (const c of meta) {
+    const want = stored.get(c.name);
+    if (want === undefined || !/^(Simple)?AggregateFunction\(/.test(want)) continue;
+    if (flat(want) === flat(c.type)) continue;
+    throw new TallyError(
+      'invalid-view',
+      `materialized pipe ${view.pipe} produces \`${c.name}\` as ${c.type}, but data source ${view.target} stores ${want}: ClickHouse would refuse every insert into the view's source`,
+      {
+        hint: `make the state's type match: change the column's type in ${view.target}, or the state's argument (e.g. ifNull(x, '') for a Nullable argument)`,
+      },
+    );
+  }
 }
 
 /** ATTACH with the full definition (a fresh UUID where the database is Atomic). */
