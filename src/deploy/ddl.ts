@@ -5,6 +5,7 @@
  */
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { engineCall, onClusterClause } from '../clickhouse/replicated-engine.ts';
 import type { ColumnSpec, EngineSpec, TableSpec } from './table-spec.ts';
 
 export interface DdlContext {
@@ -42,7 +43,7 @@ export function stringLiteral(s: string): string {
 }
 
 function onCluster(ctx: DdlContext): string {
-  return ctx.cluster ? ` ON CLUSTER ${quoteIdent(ctx.cluster)}` : '';
+  return onClusterClause(ctx.cluster);
 }
 
 /** `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next table). */
@@ -61,13 +62,7 @@ export function engineClause(e: EngineSpec, ctx: DdlContext, table: string): str
   const args: string[] = [];
   if (e.version) args.push(quoteIdent(e.version));
   if (e.sumColumns && e.sumColumns.length > 0) args.push(`(${e.sumColumns.map(quoteIdent).join(', ')})`);
-  let engine: string;
-  if (ctx.cluster) {
-    const path = `/clickhouse/tables/{shard}/${ctx.database}/${table}`;
-    engine = `Replicated${e.type}(${[stringLiteral(path), stringLiteral('{replica}'), ...args].join(', ')})`;
-  } else {
-    engine = `${e.type}(${args.join(', ')})`;
-  }
+  const engine = engineCall(e.type, args, { database: ctx.database, table, cluster: ctx.cluster });
   const lines = [`ENGINE = ${engine}`];
   if (e.partitionKey) lines.push(`PARTITION BY ${e.partitionKey}`);
   lines.push(`ORDER BY ${keyTuple(e.sortingKey)}`);
