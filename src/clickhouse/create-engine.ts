@@ -57,9 +57,13 @@ async function createServerEngine(
     await bootstrap.close();
   }
   const capabilities = capabilitiesFor(version);
-  const always: ClickHouseSettings = capabilities.lowCardinalityNeedsSetting
-    ? ({ allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings)
-    : {};
+  const always: ClickHouseSettings = {
+    ...(capabilities.lowCardinalityNeedsSetting ? { allow_experimental_low_cardinality_type: 1 } : {}),
+    // Replicated tables drop an INSERT whose block equals a recent one; Tally's dedup (seen keys,
+    // Kafka watermarks) decides what is stored, as on one server, and two equal HTTP batches of a
+    // data source without dedup_key are two batches (docs/scaling.md).
+    ...(ch.cluster ? { insert_deduplicate: 0 } : {}),
+  } as ClickHouseSettings;
   const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
   return new ClientEngine(
     client,

@@ -48,13 +48,17 @@ function onCluster(ctx: DdlContext): string {
 
 /** `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next table). */
 export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name): string {
-  const cols = spec.columns.map((c) => `  ${columnDefinition(c)}`).join(',\n');
+  const cols = spec.columns.map((c) => `  ${columnDefinition(c, !ctx.cluster)}`).join(',\n');
   return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name)}`;
 }
 
-/** `name Type [DEFAULT expr] [COMMENT '...']` */
-export function columnDefinition(c: ColumnSpec): string {
-  return `${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}${c.comment ? ` COMMENT ${stringLiteral(c.comment)}` : ''}`;
+/**
+ * `name Type [DEFAULT expr] [COMMENT '...']`. No comments on a cluster: 18.16 refuses to create
+ * the second replica of a table with column comments ("Table structure in ZooKeeper is too
+ * different from local table structure").
+ */
+export function columnDefinition(c: ColumnSpec, comments = true): string {
+  return `${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}${comments && c.comment ? ` COMMENT ${stringLiteral(c.comment)}` : ''}`;
 }
 
 /** `ENGINE = ... PARTITION BY ... ORDER BY ... PRIMARY KEY ... TTL ... SETTINGS ...` */
@@ -130,8 +134,8 @@ export function alterSql(table: string, command: string, ctx: DdlContext): strin
   return `ALTER TABLE ${qualified(ctx, table)}${onCluster(ctx)} ${command}`;
 }
 
-export function addColumnCmd(c: ColumnSpec, after?: string): string {
-  return `ADD COLUMN ${columnDefinition(c)}${after ? ` AFTER ${quoteIdent(after)}` : ''}`;
+export function addColumnCmd(c: ColumnSpec, after?: string, comments = true): string {
+  return `ADD COLUMN ${columnDefinition(c, comments)}${after ? ` AFTER ${quoteIdent(after)}` : ''}`;
 }
 
 export function dropColumnCmd(name: string): string {
