@@ -1,0 +1,308 @@
+/**
+ * The example project on a ClickHouse cluster (one shard, two replicas, ZooKeeper), started with
+ * the code of `tally services up --cluster`: deployed ON CLUSTER, then 100k transactions ingested
+ * from Kafka by two `tally serve` instances in one consumer group, each connected to its own
+ * replica. Midway one replica and the instance connected to it are stopped (kill -9 for the
+ * instance): reads keep answering from the other replica, and once both are back the totals on
+ * both replicas equal an independent count of what was produced: nothing lost, nothing twice.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import { applyDeploy, planDeploy } from '../../src/deploy/deploy.ts';
+import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { clusterUp, createClusterServices } from '../../src/services/cluster/cluster-services.ts';
+import { LOCAL_CLUSTER, nodeUrl } from '../../src/services/cluster/topology.ts';
+import { scratchDatabase } from '../support/backends.ts';
+import { deleteTopics, newClient, produceAll, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const N = 100_000;
+const RESENT = 5000;
+const PARTITIONS = 4;
+const [NODE1, NODE2] = LOCAL_CLUSTER.nodes.map(nodeUrl) as [string, string];
+
+function transaction(i: number): { key: string; value: string } {
+  const id = `t${i}`;
+  return {
+    // Keyed by the dedup key: a re-sent event lands in its first copy's partition.
+    key: id,
+    value: JSON.stringify({
+      transaction_id: id,
+      timestamp: `2024-01-${String(1 + (i % 28)).padStart(2, '0')} 10:00:00`,
+      account_id: `acc${i % 97}`,
+      type: 'deposit',
+      amount: ((i % 1000) - 500) / 100,
+      currency: 'USD',
+    }),
+  };
+}
+
+/** The independent count: what was produced, computed here, in cents. */
+function expectedTotals(): { count: number; cents: number } {
+  let cents = 0;
+  for (let i = 0; i < N; i++) cents += (i % 1000) - 500;
+  return { count: N, cents };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Instance {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+describe('the example project on a 2-replica ClickHouse cluster', () => {
+  const database = scratchDatabase('cluster');
+  const prefix = uniqueTopic('cl');
+  const topics = {
+    transactions: `${prefix}_transactions`,
+    subscription_events: `${prefix}_subscription_events`,
+    page_events: `${prefix}_page_events`,
+  };
+  const dir = join(REPO, '.tally', 'test', `cluster-${process.pid}`);
+  const env = {
+    TALLY_CLICKHOUSE_CLUSTER: LOCAL_CLUSTER.name,
+    TALLY_CLICKHOUSE_DATABASE: database,
+    TALLY_KAFKA_BROKERS: inject('kafkaBrokers'),
+  };
+  const instances: Instance[] = [];
+  const engines: Engine[] = [];
+  let client: KafkaClient;
+  let one: Engine;
+  let two: Engine;
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    const up = await clusterUp({ projectDir: REPO, log: (l) => console.log(`[cluster] ${l}`) });
+    console.log(
+      `[cluster] ${up.map((r) => `${r.name} ${r.action} in ${(r.elapsedMs / 1000).toFixed(1)} s`).join(', ')}; all up in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    // The repository's example project, with this run's topic names.
+    mkdirSync(dir, { recursive: true });
+    for (const sub of ['datasources', 'pipes', 'endpoints'])
+      cpSync(join(REPO, sub), join(dir, sub), { recursive: true });
+    cpSync(join(REPO, 'tally.yaml'), join(dir, 'tally.yaml'));
+    for (const f of readdirSync(join(dir, 'datasources'))) {
+      const path = join(dir, 'datasources', f);
+      writeFileSync(
+        path,
+        readFileSync(path, 'utf8').replace(
+          /topic: (\w+)/,
+          (_, t: string) => `topic: ${topics[t as keyof typeof topics]}`,
+        ),
+      );
+    }
+    client = await newClient();
+    for (const t of Object.values(topics)) await client.ensureTopic(t, PARTITIONS);
+    one = await createEngine({
+      url: NODE1,
+      user: 'default',
+      password: '',
+      database,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    two = await createEngine({
+      url: NODE2,
+      user: 'default',
+      password: '',
+      database,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    engines.push(one, two);
+  });
+
+  afterAll(async () => {
+    for (const i of instances) await stopInstance(i);
+    // A failure during the outage must not leave the replica down for the next run.
+    await createClusterServices({ projectDir: REPO })
+      .nodes[1]!.up()
+      .catch(() => {});
+    await client?.close();
+    await deleteTopics(...Object.values(topics));
+    // Dropping the database on one node leaves the other's replicas: ON CLUSTER.
+    await one
+      ?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+      .catch(() => {});
+    for (const e of engines) await e.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploys ON CLUSTER: replicated tables and the views on both nodes, a plan that says where', async () => {
+    const project = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE1 } });
+    const plan = await planDeploy(project, one);
+    expect(plan.cluster).toBe(LOCAL_CLUSTER.name);
+    expect(plan.steps.every((s) => s.runsOn !== undefined)).toBe(true);
+    expect(plan.steps.find((s) => s.kind === 'backfill')?.runsOn).toMatch(/this node/);
+    const result = await applyDeploy(project, one);
+    expect(result.error).toBeUndefined();
+    expect(result.ok).toBe(true);
+    const tables = async (e: Engine) =>
+      e.rows<{ name: string; engine: string }>(
+        `SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name`,
+      );
+    const [a, b] = [await tables(one), await tables(two)];
+    expect(b).toEqual(a);
+    const engineOf = new Map(a.map((t) => [t.name, t.engine]));
+    expect(engineOf.get('transactions')).toBe('ReplicatedReplacingMergeTree');
+    expect(engineOf.get('account_balances')).toBe('ReplicatedAggregatingMergeTree');
+    expect(engineOf.get('transactions_quarantine')).toBe('ReplicatedMergeTree');
+    expect(engineOf.get('tally_deployments')).toBe('ReplicatedReplacingMergeTree');
+    expect(engineOf.get('account_balances_mv')).toBe('MaterializedView');
+    // A second deploy from the other node sees nothing to do.
+    const again = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE2 } });
+    expect((await planDeploy(again, two)).steps).toEqual([]);
+  });
+
+  it('two instances ingest 100k events; a replica and an instance die midway; reads go on; totals exact', async () => {
+    const a = await startInstance(NODE1);
+    const b = await startInstance(NODE2);
+    instances.push(a, b);
+    const t0 = Date.now();
+    const stream = (async () => {
+      for (let i = 0; i < N; i += 5000) {
+        await produceAll(
+          client,
+          topics.transactions,
+          Array.from({ length: 5000 }, (_, k) => transaction(i + k)),
+        );
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      // Delivered again (a producer retrying): stored once.
+      await produceAll(
+        client,
+        topics.transactions,
+        Array.from({ length: RESENT }, (_, k) => transaction((k * 13) % N)),
+      );
+    })();
+    const count = async (e: Engine) =>
+      Number((await e.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions'))[0]!.n);
+    await waitFor(async () => (await count(one)) >= 30_000, 60_000, '30k rows on node 1');
+
+    // Replica 2 and the instance connected to it go away together.
+    const outage = Date.now();
+    const replica2 = createClusterServices({ projectDir: REPO }).nodes[1]!;
+    await Promise.all([replica2.down(), killInstance(b)]);
+    const reads: number[] = [];
+    const statuses = new Set<number>();
+    for (let k = 0; k < 10; k++) {
+      const r0 = performance.now();
+      const res = await fetch(`${a.url}/v0/pipes/balances_snapshot.json?limit=3`);
+      reads.push(performance.now() - r0);
+      statuses.add(res.status);
+      if (res.ok) expect(((await res.json()) as { data: unknown[] }).data.length).toBe(3);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect([...statuses]).toEqual([200]);
+    const midway = await count(one);
+    console.log(
+      `[cluster] during the outage: ${reads.length} reads from node 1, all 200, median ${median(reads).toFixed(0)} ms; node 1 holds ${midway} rows`,
+    );
+    await stream;
+    const waited = a
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('has not fetched every insert')).length;
+    const assigned = a
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('kafka partitions assigned'));
+    console.log(
+      `[cluster] instance 1: ${waited} flush(es) waited for replica 2 to come back; last assignment ${assigned.at(-1) ?? 'none'}`,
+    );
+
+    // Both back: the replica catches up from ZooKeeper's log, the instance rejoins the group.
+    await replica2.up();
+    instances.push(await startInstance(NODE2));
+    console.log(
+      `[cluster] replica 2 and instance 2 back after ${((Date.now() - outage) / 1000).toFixed(1)} s`,
+    );
+
+    const want = expectedTotals();
+    const totals = async (e: Engine) =>
+      (
+        await e.rows<{ n: string; u: string; cents: string; mv: string; mvn: string }>(
+          `SELECT toString(count()) AS n, toString(uniqExact(transaction_id)) AS u, toString(toInt64(sum(amount) * 100)) AS cents,
+             (SELECT toString(toInt64(sum(b) * 100)) FROM (SELECT sumMerge(balance) AS b FROM account_balances GROUP BY account_id)) AS mv,
+             (SELECT toString(sum(c)) FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)) AS mvn
+           FROM transactions`,
+        )
+      )[0]!;
+    const exact = {
+      n: String(want.count),
+      u: String(want.count),
+      cents: String(want.cents),
+      mv: String(want.cents),
+      mvn: String(want.count),
+    };
+    await waitFor(
+      async () =>
+        JSON.stringify(await totals(one)) === JSON.stringify(exact) &&
+        JSON.stringify(await totals(two)) === JSON.stringify(exact),
+      90_000,
+      'exact totals on both replicas',
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(
+      `[cluster] ${N + RESENT} messages ingested exactly in ${seconds.toFixed(1)} s (${Math.round((N + RESENT) / seconds)}/s, outage included)`,
+    );
+    // And they stay exact: nothing arrives late from the replica that was down.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await totals(one)).toEqual(exact);
+    expect(await totals(two)).toEqual(exact);
+  });
+
+  async function startInstance(url: string): Promise<Instance> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'serve', '--project', dir, '--port', String(port)],
+      { env: { ...process.env, ...env, TALLY_CLICKHOUSE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout?.on('data', (d) => (out += String(d)));
+    child.stderr?.on('data', (d) => (out += String(d)));
+    const instance = { child, url: `http://127.0.0.1:${port}`, output: () => out };
+    await waitFor(
+      async () => out.includes('"msg":"serving"') || (child.exitCode !== null ? `exited: ${out}` : false),
+      60_000,
+      `tally serve on ${url}`,
+    );
+    return instance;
+  }
+});
+
+async function killInstance(i: Instance): Promise<void> {
+  if (i.child.exitCode !== null || i.child.signalCode !== null) return;
+  const gone = new Promise((r) => i.child.once('exit', r));
+  i.child.kill('SIGKILL');
+  await gone;
+}
+
+async function stopInstance(i: Instance): Promise<void> {
+  if (i.child.exitCode !== null || i.child.signalCode !== null) return;
+  const gone = new Promise((r) => i.child.once('exit', r));
+  i.child.kill('SIGTERM');
+  await gone;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}
