@@ -34,14 +34,20 @@ export async function replicasBehind(engine: Engine, tables: readonly string[]):
   );
   const out: ReplicaLag[] = [];
   for (const r of rows) {
-    // log_pointer is the next entry to pull; an empty log has both at 0.
-    const pointer = Number(r.log_pointer);
-    const max = Number(r.log_max_index);
-    const unpulled = pointer === 0 && max === 0 ? 0 : Math.max(0, max + 1 - pointer);
-    const behind = unpulled + Number(r.inserts_in_queue);
+    const behind = entriesBehind(Number(r.log_pointer), Number(r.log_max_index), Number(r.inserts_in_queue));
     if (behind > 0) out.push({ table: r.table, behind });
   }
   return out;
+}
+
+/**
+ * From a row of system.replicas: log entries not yet pulled (`log_pointer` is the next one to
+ * pull, `log_max_index` the last one written; an empty log has both at 0) plus INSERTs pulled
+ * but not fetched yet.
+ */
+export function entriesBehind(logPointer: number, logMaxIndex: number, insertsInQueue: number): number {
+  const unpulled = logPointer === 0 && logMaxIndex === 0 ? 0 : Math.max(0, logMaxIndex + 1 - logPointer);
+  return unpulled + insertsInQueue;
 }
 
 /** Waits until this node holds every acknowledged INSERT into `tables`, at most `timeoutMs`. */
