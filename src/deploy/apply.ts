@@ -15,6 +15,7 @@ import {
   readDeployments,
   writeDeployment,
 } from './bookkeeping.ts';
+import { checkClusterNodes } from './cluster-nodes.ts';
 import { CLUSTER_REFUSED, clusterRefusal } from './cluster-plan.ts';
 import { clusterCreateView } from './cluster-view.ts';
 import type { DdlContext } from './ddl.ts';
@@ -145,6 +146,19 @@ export async function applyPlan(
     }
   }
 
+  if (ctx.cluster) {
+    try {
+      await checkClusterNodes(engine, ctx.cluster);
+    } catch (err) {
+      const e = err as TallyError;
+      return finish({
+        ok: false,
+        refused: true,
+        exitCode: e.exitCode ?? 2,
+        error: e.format?.() ?? String(err),
+      });
+    }
+  }
   await engine.command(createDeploymentsTableSql(ctx));
   const record = (
     status: DeploymentRecord['status'],

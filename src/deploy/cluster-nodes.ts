@@ -25,6 +25,33 @@ export async function clusterHosts(engine: Engine, cluster: string): Promise<str
   return rows.map((r) => `${r.host_name}:${r.port}`);
 }
 
+/**
+ * Every node answers, or a TallyError naming those that do not. ON CLUSTER DDL waits for every
+ * node (180 s by default, `distributed_ddl_task_timeout`) before failing: deploy asks first.
+ */
+export async function checkClusterNodes(engine: Engine, cluster: string): Promise<void> {
+  const down: string[] = [];
+  for (const host of await clusterHosts(engine, cluster)) {
+    try {
+      await engine.rows(`SELECT 1 FROM remote(${stringLiteral(host)}, system.one)`);
+    } catch (err) {
+      down.push(
+        `${host} (${String((err as Error).message).match(/Connection refused|timed out|Timeout/i)?.[0] ?? 'no answer'})`,
+      );
+    }
+  }
+  if (down.length > 0) {
+    throw new TallyError(
+      'cluster-node-down',
+      `deploy runs its DDL ON CLUSTER ${cluster}, which waits for every node, and ${down.join(', ')} does not answer; nothing was changed`,
+      {
+        exitCode: 2,
+        hint: 'start the node (`tally services up --cluster` for the local cluster) and deploy again; instances keep serving and ingesting meanwhile',
+      },
+    );
+  }
+}
+
 /** `remote('h1:p1,h2:p2', system.<table>)` over every node. */
 export async function everyNode(engine: Engine, cluster: string, systemTable: string): Promise<string> {
   const hosts = await clusterHosts(engine, cluster);

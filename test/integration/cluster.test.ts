@@ -331,6 +331,12 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     await replica2.down();
     await one.command('SYSTEM START FETCHES');
     expect(await mine(one)).toBe(0);
+    // Meanwhile a deploy is refused at once, naming the node (ON CLUSTER would wait 180 s for it).
+    const t0 = Date.now();
+    const refused = await applyDeploy(project, one);
+    expect(refused).toMatchObject({ ok: false, refused: true });
+    expect(refused.error).toContain(`127.0.0.1:${LOCAL_CLUSTER.nodes[1]!.tcp} (Connection refused)`);
+    expect(Date.now() - t0).toBeLessThan(5000);
 
     const second = new DatasourceSink(one, ds, parser, { ...opts, instance: 'instance-1' });
     let done = false;
