@@ -19,7 +19,8 @@ import type { ApplyContext } from './apply-context.ts';
 import { columnsOf, validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
 import { clusterBlocks, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
-import { createViewSql, dropTableSql, qualified, stringLiteral } from './ddl.ts';
+import { createViewSql, dropTableSql, qualified } from './ddl.ts';
+import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
 
 const ATTEMPTS = 5;
@@ -47,7 +48,7 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
     if (targetRows !== 0 || (await otherWriters(ac, view.target, view.name))) {
       throw new TallyError(
         'cluster-busy',
-        `step ${step.n} (${step.what}): ${view.source} was written on the cluster while the view was created, and ${view.target} has other writers, so the rows the view saw cannot be taken out again; the view was dropped`,
+        `step ${step.n} (${step.what}): ${view.source} was written on the cluster while the view was created, and ${view.target} ${targetRows !== 0 ? 'already held rows' : 'has other writers'}, so the rows the view wrote meanwhile cannot be taken out again; the view was dropped`,
         {
           exitCode: 2,
           hint: `pause ingestion of ${view.source} (stop its tally serve instances), then deploy again; check ${view.target} for rows counted twice`,
@@ -76,9 +77,8 @@ async function rowCount(ac: ApplyContext, table: string): Promise<number> {
 
 /** Whether a view other than `view` writes into `target`. */
 async function otherWriters(ac: ApplyContext, target: string, view: string): Promise<boolean> {
-  const rows = await ac.engine.rows<{ name: string; q: string }>(
-    `SELECT name, create_table_query AS q FROM system.tables WHERE database = ${stringLiteral(ac.ctx.database)} AND engine = 'MaterializedView' AND name != ${stringLiteral(view)}`,
+  const live = await viewGraph(ac.engine);
+  return [...live.tables.values()].some(
+    (t) => t.engine === 'MaterializedView' && t.viewTarget === target && t.name !== view,
   );
-  const to = ` TO ${qualified(ac.ctx, target)}`;
-  return rows.some((r) => r.q.includes(to) || r.q.includes(` TO ${ac.ctx.database}.${target}`));
 }
