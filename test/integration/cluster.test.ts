@@ -361,6 +361,77 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     );
   }, 240_000);
 
+  it('creates a view only while its source is not written: refused under writes, then exact with writes resuming', async () => {
+    const db = scratchDatabase('clview');
+    const config = (url: string) => ({
+      url,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    const e1 = await createEngine(config(NODE1));
+    const e2 = await createEngine(config(NODE2));
+    engines.push(e1, e2);
+    const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
+    // The project without the balances pipe first, then with it.
+    const without = `${dir}-without`;
+    cpSync(dir, without, { recursive: true });
+    rmSync(join(without, 'pipes', 'account_balances_mv.pipe.yaml'));
+    let written = 0;
+    const writeFor = async (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const rows = Array.from({ length: 200 }, (_, i) => JSON.parse(transaction(written + i).value));
+        await e2.insert('transactions', rows);
+        written += rows.length;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    const views = async (e: Engine) =>
+      (
+        await e.rows(
+          `SELECT name FROM system.tables WHERE database = '${db}' AND name = 'account_balances_mv'`,
+        )
+      ).length;
+    try {
+      expect((await applyDeploy(loadProjectOrThrow(without, { env: projectEnv }), e1)).ok).toBe(true);
+      const full = loadProjectOrThrow(dir, { env: projectEnv });
+      // Writes through the other node all along: refused, nothing created.
+      const [busy] = await Promise.all([applyDeploy(full, e1), writeFor(3000)]);
+      expect(busy.ok).toBe(false);
+      expect(busy.error).toMatch(/transactions is being written.*nothing was changed/s);
+      expect(busy.error).toMatch(/pause ingestion of transactions/);
+      expect([await views(e1), await views(e2)]).toEqual([0, 0]);
+      // Paused: created and backfilled; then the writes resume and fire it on the other node.
+      const done = await applyDeploy(full, e1);
+      expect(done.error).toBeUndefined();
+      expect([await views(e1), await views(e2)]).toEqual([1, 1]);
+      await writeFor(2000);
+      const check = async (e: Engine) =>
+        (
+          await e.rows<{ n: string; v: string }>(
+            'SELECT toString(count()) AS n, (SELECT toString(sum(c)) FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)) AS v FROM transactions',
+          )
+        )[0]!;
+      const want = { n: String(written), v: String(written) };
+      await waitFor(
+        async () =>
+          JSON.stringify(await check(e1)) === JSON.stringify(want) &&
+          JSON.stringify(await check(e2)) === JSON.stringify(want),
+        30_000,
+        'the view counts every row exactly once on both replicas',
+      );
+      console.log(`[cluster] create-view: refused under writes, then ${written} rows counted exactly once`);
+    } finally {
+      rmSync(without, { recursive: true, force: true });
+      await e1
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+        .catch(() => {});
+    }
+  }, 120_000);
+
   async function startInstance(url: string): Promise<Instance> {
     const port = await freePort();
     const child = spawn(
