@@ -432,6 +432,80 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     }
   }, 120_000);
 
+  it('adds a column and drops a data source ON CLUSTER: both replicas change', async () => {
+    const db = scratchDatabase('clalter');
+    const e1 = await createEngine({
+      url: NODE1,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    const e2 = await createEngine({
+      url: NODE2,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    engines.push(e1, e2);
+    const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
+    const changed = `${dir}-changed`;
+    cpSync(dir, changed, { recursive: true });
+    try {
+      expect((await applyDeploy(loadProjectOrThrow(changed, { env: projectEnv }), e1)).ok).toBe(true);
+      const tx = join(changed, 'datasources', 'transactions.datasource.yaml');
+      writeFileSync(
+        tx,
+        readFileSync(tx, 'utf8').replace(
+          /^( {2}- \{ name: description.*)$/m,
+          '$1\n  - { name: channel, type: String, json: $.channel, default: web }',
+        ),
+      );
+      for (const f of [
+        'datasources/page_events.datasource.yaml',
+        'pipes/attribution.pipe.yaml',
+        'endpoints/attribution.endpoint.yaml',
+        'endpoints/attribution.test.yaml',
+      ]) {
+        rmSync(join(changed, f));
+      }
+      const project = loadProjectOrThrow(changed, { env: projectEnv });
+      const plan = await planDeploy(project, e1);
+      expect(plan.steps.map((s) => [s.kind, s.resource, s.runsOn])).toEqual([
+        ['alter-table', 'transactions', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
+        ['drop-table', 'page_events', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
+      ]);
+      const result = await applyDeploy(project, e1, { allowDestructive: true });
+      expect(result.error).toBeUndefined();
+      for (const e of [e1, e2]) {
+        const cols = await e.rows<{ name: string }>(
+          `SELECT name FROM system.columns WHERE database = '${db}' AND table = 'transactions' AND name = 'channel'`,
+        );
+        expect(cols).toHaveLength(1);
+        const pages = await e.rows(
+          `SELECT name FROM system.tables WHERE database = '${db}' AND name LIKE 'page_events%'`,
+        );
+        expect(pages).toEqual([]);
+      }
+      expect(
+        (
+          await planDeploy(
+            loadProjectOrThrow(changed, { env: { ...projectEnv, TALLY_CLICKHOUSE_URL: NODE2 } }),
+            e2,
+          )
+        ).steps,
+      ).toEqual([]);
+    } finally {
+      rmSync(changed, { recursive: true, force: true });
+      await e1
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+        .catch(() => {});
+    }
+  });
+
   async function startInstance(url: string): Promise<Instance> {
     const port = await freePort();
     const child = spawn(
