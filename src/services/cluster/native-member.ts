@@ -28,9 +28,9 @@ export interface NativeMemberOptions {
   prepare: () => Promise<{ cmd: string; args: string[] }>;
   log: ProgressLog;
   /**
-   * Starts tried before giving up when the process exits while starting (18.16 sometimes exits
-   * with "Invalid argument" while starting its replicated tables right after ZooKeeper came up;
-   * the next start works). Default 1.
+   * Starts tried before giving up when the process exits while starting. 18.16 exits when it
+   * cannot open a ZooKeeper session while loading its replicated tables (it does not wait);
+   * ZooKeeper is probed until it serves, and this covers a session that still fails. Default 1.
    */
   startAttempts?: number;
   readyTimeoutMs?: number;

@@ -20,7 +20,7 @@ export function zookeeperPaths(dir: string): ZooKeeperPaths {
 
 /**
  * A standalone server on loopback. The admin server (an HTTP port of its own, 8080 by default)
- * is off; `ruok` is whitelisted because it is how readiness is probed.
+ * is off; `stat` is whitelisted because it is how readiness is probed (zookeeper-probe.ts).
  */
 export function renderZooKeeperConfig(p: ZooKeeperPaths, port: number): string {
   return [

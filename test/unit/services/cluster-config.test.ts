@@ -37,6 +37,6 @@ describe('the local cluster', () => {
     expect(cfg).toContain('clientPortAddress=127.0.0.1');
     expect(cfg).toContain('dataDir=/p/.tally/cluster/zookeeper/data');
     expect(cfg).toContain('admin.enableServer=false');
-    expect(cfg).toMatch(/4lw\.commands\.whitelist=.*ruok/);
+    expect(cfg).toMatch(/4lw\.commands\.whitelist=.*stat/);
   });
 });
