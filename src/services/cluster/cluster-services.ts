@@ -12,7 +12,7 @@ import { renderNodeConfig } from './node-config.ts';
 import { type ClusterNode, type ClusterTopology, LOCAL_CLUSTER, nodeUrl } from './topology.ts';
 import { renderZooKeeperConfig, zookeeperJvmArgs, zookeeperPaths } from './zookeeper-config.ts';
 import { ensureZooKeeper } from './zookeeper-install.ts';
-import { zookeeperAnswers } from './zookeeper-probe.ts';
+import { zookeeperAnswers, zookeeperVersion } from './zookeeper-probe.ts';
 
 export interface ClusterOptions {
   projectDir: string;
@@ -77,7 +77,7 @@ function zookeeperMember(root: string, topology: ClusterTopology, log: ProgressL
     marker: p.config,
     logFiles: [p.out],
     answers: () => zookeeperAnswers(port),
-    version: async () => 'debian zookeeper',
+    version: () => zookeeperVersion(port),
     log,
     prepare: async () => {
       const [java, jar] = await Promise.all([ensureJava(), ensureZooKeeper(log)]);
