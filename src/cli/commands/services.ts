@@ -1,5 +1,6 @@
 import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
+import { CLUSTER_NAME } from '../../services/cluster/topology.ts';
 import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
 import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
 import type { Command } from '../command.ts';
@@ -124,7 +125,14 @@ function formatUp(results: UpResult[]): string {
     ...cells(r),
     `${r.action.replace('-', ' ')} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
   ]);
-  return table(rows, [...HEADER, 'notes']);
+  const out = table(rows, [...HEADER, 'notes']);
+  const nodes = results.filter((r) => r.name.startsWith('clickhouse-'));
+  if (nodes.length === 0) return out;
+  // What a project needs to use the cluster, one URL per instance.
+  return `${out}\n\nuse it with clickhouse: { url: ${nodes[0]!.address}, cluster: ${CLUSTER_NAME} } in tally.yaml (another instance: ${nodes
+    .slice(1)
+    .map((n) => n.address)
+    .join(', ')}); see docs/scaling.md`;
 }
 
 function formatDown(results: DownResult[]): string {
