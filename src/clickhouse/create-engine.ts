@@ -8,6 +8,7 @@ import {
 } from '@clickhouse/client';
 import type { ClickHouseConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
+import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
@@ -50,18 +51,20 @@ async function createServerEngine(
   let version: string;
   try {
     version = await readVersion(bootstrap, url);
-    if (opts.createDatabase !== false) {
-      await bootstrap.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
-    }
+    if (opts.createDatabase !== false) await createDatabase(bootstrap, ch);
   } catch (err) {
     throw toEngineError(err, 'SELECT version()', url);
   } finally {
     await bootstrap.close();
   }
   const capabilities = capabilitiesFor(version);
-  const always: ClickHouseSettings = capabilities.lowCardinalityNeedsSetting
-    ? ({ allow_experimental_low_cardinality_type: 1 } as ClickHouseSettings)
-    : {};
+  const always: ClickHouseSettings = {
+    ...(capabilities.lowCardinalityNeedsSetting ? { allow_experimental_low_cardinality_type: 1 } : {}),
+    // Replicated tables drop an INSERT whose block equals a recent one; Tally's dedup (seen keys,
+    // Kafka watermarks) decides what is stored, as on one server, and two equal HTTP batches of a
+    // data source without dedup_key are two batches (docs/scaling.md).
+    ...(ch.cluster ? { insert_deduplicate: 0 } : {}),
+  } as ClickHouseSettings;
   const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
   const reader = url.startsWith('http:')
     ? new HttpReader({
@@ -81,8 +84,28 @@ async function createServerEngine(
     `ClickHouse ${version} at ${url}`,
     url,
     false,
+    ch.cluster,
     reader,
   );
+}
+
+/**
+ * On a cluster the database is created on every node (ON CLUSTER), but only when this node lacks
+ * it: ON CLUSTER waits for every node, and an instance must start while a replica is down.
+ */
+async function createDatabase(client: ClickHouseClient, ch: ClickHouseConfig): Promise<void> {
+  if (!ch.cluster) {
+    await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
+    return;
+  }
+  const rs = await client.query({
+    query: `SELECT name FROM system.databases WHERE name = ${quoteString(ch.database)}`,
+    format: 'JSONEachRow',
+  });
+  if (((await rs.json()) as unknown[]).length > 0) return;
+  await client.command({
+    query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)} ON CLUSTER ${quoteIdent(ch.cluster)}`,
+  });
 }
 
 async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOptions): Promise<Engine> {
@@ -177,6 +200,7 @@ class ClientEngine implements Engine {
     private readonly where: string,
     /** chDB applies `clickhouse_settings` with SET, which outlives the query: use a SETTINGS clause. */
     private readonly settingsInline: boolean,
+    readonly cluster?: string,
     /** The server's read path (http-reader.ts); queries with server-side params skip it. */
     private readonly reader?: HttpReader,
   ) {}

@@ -42,6 +42,11 @@ export interface Engine {
   readonly capabilities: Capabilities;
   /** The project's database; it exists once the engine is created. */
   readonly database: string;
+  /**
+   * `clickhouse.cluster`: the server is a node of this cluster; Tally's own tables are created
+   * ON CLUSTER with Replicated engines, like the project's (docs/scaling.md).
+   */
+  readonly cluster?: string;
   /** "chDB 26.7.2.1 (embedded, .tally/chdb)" or "ClickHouse 18.16.1 at http://..." */
   readonly description: string;
 

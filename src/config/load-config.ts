@@ -226,6 +226,16 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
   if (db) {
     if (checkDatabase(db, (m) => bad('TALLY_CLICKHOUSE_DATABASE', m))) config.clickhouse.database = db;
   }
+  if (env.TALLY_CLICKHOUSE_CLUSTER) config.clickhouse.cluster = env.TALLY_CLICKHOUSE_CLUSTER;
+  if (config.clickhouse.cluster && !config.clickhouse.url) {
+    // chDB is one process: there is no cluster to run ON CLUSTER DDL on.
+    problems.push({
+      severity: 'error',
+      code: 'invalid-config',
+      message: `clickhouse.cluster (${config.clickhouse.cluster}) needs clickhouse.url: the embedded engine is not a cluster node`,
+      hint: 'set clickhouse.url (or TALLY_CLICKHOUSE_URL) to a node of the cluster',
+    });
+  }
   if (env.TALLY_KAFKA_BROKERS) config.kafka.brokers = splitBrokers(env.TALLY_KAFKA_BROKERS);
   if (env.TALLY_HOST) config.server.host = env.TALLY_HOST;
   const port = env.TALLY_PORT;

@@ -15,6 +15,9 @@ import {
   readDeployments,
   writeDeployment,
 } from './bookkeeping.ts';
+import { checkClusterNodes } from './cluster-nodes.ts';
+import { CLUSTER_REFUSED, clusterRefusal } from './cluster-plan.ts';
+import { clusterCreateView } from './cluster-view.ts';
 import type { DdlContext } from './ddl.ts';
 import { stableHash } from './hash.ts';
 import { introspect } from './introspect.ts';
@@ -132,19 +135,30 @@ export async function applyPlan(
     });
   }
   if (ctx.cluster) {
-    const unsupported = plan.steps.find((s) =>
-      ['rebuild-table', 'create-view', 'backfill', 'replace-view'].includes(s.kind),
-    );
+    const unsupported = plan.steps.find((s) => CLUSTER_REFUSED.includes(s.kind));
     if (unsupported) {
       return finish({
         ok: false,
         refused: true,
         exitCode: 1,
-        error: `step ${unsupported.n} (${unsupported.what}) needs the write hold, which Tally does not run on a cluster yet (clickhouse.cluster = ${ctx.cluster}); \`tally deploy --check\` shows the DDL`,
+        error: clusterRefusal(unsupported, ctx.cluster),
       });
     }
   }
 
+  if (ctx.cluster) {
+    try {
+      await checkClusterNodes(engine, ctx.cluster);
+    } catch (err) {
+      const e = err as TallyError;
+      return finish({
+        ok: false,
+        refused: true,
+        exitCode: e.exitCode ?? 2,
+        error: e.format?.() ?? String(err),
+      });
+    }
+  }
   await engine.command(createDeploymentsTableSql(ctx));
   const record = (
     status: DeploymentRecord['status'],
@@ -226,7 +240,7 @@ async function runStep(ac: ApplyContext, step: Step): Promise<void> {
     case 'rebuild-table':
       return rebuildTable(ac, step);
     case 'create-view':
-      return createView(ac, step);
+      return ac.ctx.cluster ? clusterCreateView(ac, step) : createView(ac, step);
     case 'backfill':
       return backfill(ac, step);
     case 'replace-view':

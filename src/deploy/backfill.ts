@@ -62,7 +62,7 @@ export async function prepareSnapshots(
     const table = qualified({ database: scratch }, snapshotName(s));
     await engine.command(`DROP TABLE IF EXISTS ${qualified({ database: scratch }, s)}`);
     await engine.command(`DROP TABLE IF EXISTS ${table}`);
-    await engine.command(`CREATE TABLE ${table} AS ${qualified(ctx, s)}`);
+    await engine.command(`CREATE TABLE ${table} AS ${qualified(ctx, s)}${await localEngine(engine, ctx, s)}`);
     // The snapshot is private: no merges, so its part names stay put for chunking.
     await engine.command(`SYSTEM STOP MERGES ${table}`);
     const blocks = await partitionBlocks(engine, ctx.database, s);
@@ -74,6 +74,21 @@ export async function prepareSnapshots(
     out.set(s, { source: s, blocks });
   }
   return out;
+}
+
+/**
+ * On a cluster the snapshot is a table of this node only: the source's engine without
+ * `Replicated` (a copy of a replicated table's engine would join its replicas in ZooKeeper).
+ * 18.16 accepts REPLACE PARTITION from a replicated table into a plain one.
+ */
+async function localEngine(engine: Engine, ctx: DdlContext, source: string): Promise<string> {
+  if (!ctx.cluster) return '';
+  const rows = await engine.rows<{ engine_full: string }>(
+    `SELECT engine_full FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(source)}`,
+  );
+  const full = rows[0]?.engine_full ?? '';
+  const plain = full.replace(/^Replicated(\w+)\(\s*'(?:[^'\\]|\\.)*'\s*,\s*'(?:[^'\\]|\\.)*'\s*,?\s*/, '$1(');
+  return plain === full ? '' : ` ENGINE = ${plain}`;
 }
 
 /**

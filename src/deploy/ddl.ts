@@ -5,6 +5,7 @@
  */
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { engineCall, onClusterClause } from '../clickhouse/replicated-engine.ts';
 import type { ColumnSpec, EngineSpec, TableSpec } from './table-spec.ts';
 
 export interface DdlContext {
@@ -42,18 +43,22 @@ export function stringLiteral(s: string): string {
 }
 
 function onCluster(ctx: DdlContext): string {
-  return ctx.cluster ? ` ON CLUSTER ${quoteIdent(ctx.cluster)}` : '';
+  return onClusterClause(ctx.cluster);
 }
 
 /** `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next table). */
 export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name): string {
-  const cols = spec.columns.map((c) => `  ${columnDefinition(c)}`).join(',\n');
+  const cols = spec.columns.map((c) => `  ${columnDefinition(c, !ctx.cluster)}`).join(',\n');
   return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name)}`;
 }
 
-/** `name Type [DEFAULT expr] [COMMENT '...']` */
-export function columnDefinition(c: ColumnSpec): string {
-  return `${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}${c.comment ? ` COMMENT ${stringLiteral(c.comment)}` : ''}`;
+/**
+ * `name Type [DEFAULT expr] [COMMENT '...']`. No comments on a cluster: 18.16 refuses to create
+ * the second replica of a table with column comments ("Table structure in ZooKeeper is too
+ * different from local table structure").
+ */
+export function columnDefinition(c: ColumnSpec, comments = true): string {
+  return `${quoteIdent(c.name)} ${c.type}${c.default !== undefined ? ` DEFAULT ${c.default}` : ''}${comments && c.comment ? ` COMMENT ${stringLiteral(c.comment)}` : ''}`;
 }
 
 /** `ENGINE = ... PARTITION BY ... ORDER BY ... PRIMARY KEY ... TTL ... SETTINGS ...` */
@@ -61,13 +66,7 @@ export function engineClause(e: EngineSpec, ctx: DdlContext, table: string): str
   const args: string[] = [];
   if (e.version) args.push(quoteIdent(e.version));
   if (e.sumColumns && e.sumColumns.length > 0) args.push(`(${e.sumColumns.map(quoteIdent).join(', ')})`);
-  let engine: string;
-  if (ctx.cluster) {
-    const path = `/clickhouse/tables/{shard}/${ctx.database}/${table}`;
-    engine = `Replicated${e.type}(${[stringLiteral(path), stringLiteral('{replica}'), ...args].join(', ')})`;
-  } else {
-    engine = `${e.type}(${args.join(', ')})`;
-  }
+  const engine = engineCall(e.type, args, { database: ctx.database, table, cluster: ctx.cluster });
   const lines = [`ENGINE = ${engine}`];
   if (e.partitionKey) lines.push(`PARTITION BY ${e.partitionKey}`);
   lines.push(`ORDER BY ${keyTuple(e.sortingKey)}`);
@@ -135,8 +134,8 @@ export function alterSql(table: string, command: string, ctx: DdlContext): strin
   return `ALTER TABLE ${qualified(ctx, table)}${onCluster(ctx)} ${command}`;
 }
 
-export function addColumnCmd(c: ColumnSpec, after?: string): string {
-  return `ADD COLUMN ${columnDefinition(c)}${after ? ` AFTER ${quoteIdent(after)}` : ''}`;
+export function addColumnCmd(c: ColumnSpec, after?: string, comments = true): string {
+  return `ADD COLUMN ${columnDefinition(c, comments)}${after ? ` AFTER ${quoteIdent(after)}` : ''}`;
 }
 
 export function dropColumnCmd(name: string): string {

@@ -43,6 +43,8 @@ export interface Step {
   sql: string[];
   /** Rows read or copied, where known from the live database. */
   rows?: number;
+  /** On a cluster: which node(s) run it (see cluster-plan.ts). */
+  runsOn?: string;
   // What apply needs, beyond the text.
   tables?: TableSpec[];
   table?: string;
@@ -69,6 +71,8 @@ export interface Plan {
   database: string;
   /** engine.description */
   server: string;
+  /** `clickhouse.cluster`, when deploying to a cluster. */
+  cluster?: string;
   steps: Step[];
   resources: ResourcePlan[];
   /** Steps that change something (every step does; recovery included). */

@@ -10,6 +10,7 @@
 import { TallyError } from '../errors.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { createDeploymentsTableSql, DEPLOYMENTS_TABLE } from './bookkeeping.ts';
+import { runsOn } from './cluster-plan.ts';
 import {
   alterSql,
   createTableSql,
@@ -449,10 +450,12 @@ export function buildPlan(input: PlanInput): Plan {
       steps.filter((s) => s.kind === 'drop-table' && s.resource === name).map((s) => s.n),
     );
 
+  if (ctx.cluster) for (const s of steps) annotateForCluster(s, ctx);
   return {
     deployId,
     database: ctx.database,
     server: input.server,
+    ...(ctx.cluster ? { cluster: ctx.cluster } : {}),
     steps,
     resources,
     changes: steps.length,
@@ -482,6 +485,19 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   return Object.values(specs).some(
     (s) => (s as { quarantine?: { name?: string } })?.quarantine?.name === name,
   );
+}
+
+/** Where each step runs on a cluster, and the create-view protocol that replaces the hold there. */
+function annotateForCluster(step: Step, ctx: DdlContext): void {
+  step.runsOn = runsOn(step.kind, ctx.cluster!);
+  if (step.kind === 'create-view' && step.view) {
+    const v = step.view;
+    step.sql = [
+      `SYSTEM SYNC REPLICA ${qualified(ctx, v.source)}; -- block numbers of ${v.source} on every node; snapshot its parts on this node`,
+      createViewSql(v, ctx),
+      `-- wait for INSERTs running on any node; block numbers again: unchanged, or drop the view and try again`,
+    ];
+  }
 }
 
 export type { ViewSpec };

@@ -96,7 +96,7 @@ export function diffTable(
   for (const c of want.columns) {
     const l = liveCols.get(c.name);
     if (!l) {
-      alters.push({ command: addColumnCmd(c, previous), what: `add column ${c.name} ${c.type}` });
+      alters.push({ command: addColumnCmd(c, previous, !cluster), what: `add column ${c.name} ${c.type}` });
       previous = c.name;
       continue;
     }
@@ -119,7 +119,8 @@ export function diffTable(
             : `column ${c.name}: remove default`,
       });
     }
-    if (changed(c.comment ?? '', a?.comment ?? '', (c.comment ?? '') === l.comment)) {
+    // On a cluster tables carry no comments (see ddl.ts columnDefinition).
+    if (!cluster && changed(c.comment ?? '', a?.comment ?? '', (c.comment ?? '') === l.comment)) {
       alters.push({ command: commentColumnCmd(c), what: `comment on ${c.name}` });
     }
   }

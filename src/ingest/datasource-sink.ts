@@ -23,6 +23,7 @@ import {
   syncInsertClause,
 } from './ingest-tables.ts';
 import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
+import { waitCaughtUp } from './replica-caught-up.ts';
 import type { ParsedLine, RowParser } from './row-parser.ts';
 
 export interface IncomingEvent {
@@ -563,6 +564,16 @@ export class DatasourceSink {
     this.probeReady = false;
   }
 
+  /** The tables whose contents decide what is already stored (bare names). */
+  private replicatedTables(): string[] {
+    return [
+      OFFSETS_TABLE,
+      this.datasource.name,
+      quarantineTableName(this.datasource.name),
+      ...(this.parser.dedupKey ? [seenTableName(this.datasource.name)] : []),
+    ];
+  }
+
   private async marksFor(p: { topic: string; partition: number }): Promise<Watermarks> {
     const all = await this.watermarks(p.topic);
     let m = all.get(p.partition);
@@ -574,6 +585,8 @@ export class DatasourceSink {
   }
 
   private async readWatermarks(topic: string): Promise<Map<number, Watermarks>> {
+    // On a cluster, what another instance stored through another replica must be here first.
+    if (this.engine.cluster) await waitCaughtUp(this.engine, this.replicatedTables());
     const rows = await this.engine.rows<{
       partition: number | string;
       kind: string;

@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import { engineCall, onClusterClause } from '../clickhouse/replicated-engine.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { dedupKeyOf } from './dedup-key.ts';
@@ -47,16 +48,23 @@ export interface IngestTablesReport {
  */
 export async function ensureIngestTables(engine: Engine, ds: DataSource): Promise<IngestTablesReport> {
   const db = quoteIdent(engine.database);
+  const on = onClusterClause(engine.cluster);
   const created: string[] = [];
   const run = async (sql: string) => {
     await engine.command(sql);
     created.push(sql);
   };
-  await engine.command(
-    `CREATE TABLE IF NOT EXISTS ${db}.${OFFSETS_TABLE} (datasource String, topic String, \`partition\` Int32, kind String, \`offset\` Int64, updated_at DateTime) ENGINE = ReplacingMergeTree(\`offset\`) ORDER BY (datasource, topic, \`partition\`, kind)`,
+  const engineOf = (table: string, type: string, args: string[] = []) =>
+    engineCall(type, args, { database: engine.database, table, cluster: engine.cluster });
+  await createTableOnce(
+    engine,
+    OFFSETS_TABLE,
+    `CREATE TABLE IF NOT EXISTS ${db}.${OFFSETS_TABLE}${on} (datasource String, topic String, \`partition\` Int32, kind String, \`offset\` Int64, updated_at DateTime) ENGINE = ${engineOf(OFFSETS_TABLE, 'ReplacingMergeTree', ['`offset`'])} ORDER BY (datasource, topic, \`partition\`, kind)`,
   );
-  await engine.command(
-    `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = MergeTree PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
+  await createTableOnce(
+    engine,
+    LOG_TABLE,
+    `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE}${on} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = ${engineOf(LOG_TABLE, 'MergeTree')} PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
   );
   // The ops log row of a Kafka flush is also its `batch` mark: one INSERT writes both.
   const logSelect = `SELECT datasource, topic, \`partition\`, 'batch' AS kind, last_offset AS \`offset\`, time AS updated_at FROM ${db}.${LOG_TABLE} WHERE source = 'kafka'`;
@@ -83,19 +91,22 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     if (!views.current.has(mv)) {
       const existed = (await columnsOf(engine, seen)).size > 0;
       await run(
-        `CREATE TABLE IF NOT EXISTS ${seenRef} (key String, seen_at DateTime) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMMDD(seen_at) ORDER BY key`,
+        `CREATE TABLE IF NOT EXISTS ${seenRef}${on} (key String, seen_at DateTime) ENGINE = ${engineOf(seen, 'ReplacingMergeTree')} PARTITION BY toYYYYMMDD(seen_at) ORDER BY key`,
       );
       for (const old of views.all.filter((v) => isVersionOf(v, `${seen}_mv_`))) {
-        await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}`);
+        await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
       }
       // The keys of rows stored before the view existed (or under another key definition).
-      if (existed) await run(`TRUNCATE TABLE ${seenRef}`);
-      await run(`CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(mv)} TO ${seenRef} AS ${select}`);
+      if (existed) await run(`TRUNCATE TABLE ${seenRef}${on}`);
+      await run(
+        `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(mv)}${on} TO ${seenRef} AS ${select}`,
+      );
       await run(`INSERT INTO ${seenRef} (key, seen_at) ${select}`);
     }
   }
 
   if (key) {
+    // Probe tables are Memory tables of one node (each instance reads through its own node).
     const stale = await engine.rows<{ name: string }>(
       `SELECT name FROM system.tables WHERE database = ${quoteString(engine.database)} AND engine = 'Memory' AND metadata_modification_time < now() - ${STALE_PROBE_SECONDS}`,
     );
@@ -118,6 +129,15 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   return { created, coordinates };
 }
 
+/**
+ * Runs a CREATE TABLE IF NOT EXISTS unless this node has the table: on a cluster it is an ON
+ * CLUSTER statement, which waits for every node, and an instance must start while a replica is down.
+ */
+async function createTableOnce(engine: Engine, table: string, sql: string): Promise<void> {
+  if (engine.cluster && (await columnsOf(engine, table)).size > 0) return;
+  await engine.command(sql);
+}
+
 /** A view feeding `tally_ingest_offsets`, backfilled from what the table already holds. */
 async function ensureWatermarkView(
   engine: Engine,
@@ -130,11 +150,12 @@ async function ensureWatermarkView(
   const db = quoteIdent(engine.database);
   const name = `${prefix}${hash(select)}`;
   if (views.current.has(name)) return;
+  const on = onClusterClause(engine.cluster);
   for (const old of views.all.filter((v) => isVersionOf(v, prefix))) {
-    await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}`);
+    await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
   }
   await run(
-    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(name)} TO ${db}.${OFFSETS_TABLE} AS ${select}`,
+    `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(name)}${on} TO ${db}.${OFFSETS_TABLE} AS ${select}`,
   );
   if (backfill) await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${select}`);
 }

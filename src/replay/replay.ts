@@ -82,6 +82,17 @@ export interface ReplayTarget {
 /** Finds the materialized pipe and its target; a user error when it is not one. */
 export function replayTarget(project: Project, engine: Engine, pipe: string): ReplayTarget {
   const ctx = ddlContextFor(project, engine);
+  if (ctx.cluster) {
+    // The shadow is compared at no boundary and swapped in under a hold: one node's hold does not
+    // stop the others' writers (docs/scaling.md).
+    throw new TallyError(
+      'cluster-unsupported',
+      `tally replay does not run on a cluster yet (clickhouse.cluster = ${ctx.cluster}): its swap needs a write hold across the nodes`,
+      {
+        hint: `compare by hand: the pipe's SQL with \`tally sql\` against ${pipe}'s target; or replay on a single server restored from a backup`,
+      },
+    );
+  }
   const desired = desiredState(project, ctx);
   const own = desired.views.find((v) => v.pipe === pipe);
   if (!own) {

@@ -36,7 +36,12 @@ export function clickhousePaths(dir: string): ClickHousePaths {
  * A server config for a single local server: loopback only, data under the project, UTC, caches
  * sized for a laptop. `<yandex>` is the root element 18.16 needs; current releases accept it too.
  */
-export function renderClickHouseConfig(p: ClickHousePaths, ports: { http: number; tcp: number }): string {
+export function renderClickHouseConfig(
+  p: ClickHousePaths,
+  ports: { http: number; tcp: number },
+  /** More top-level elements (a cluster node's remote_servers, zookeeper, macros). */
+  extra = '',
+): string {
   return `<?xml version="1.0"?>
 <!-- Written by \`tally services up\`; regenerated on every start. -->
 <yandex>
@@ -67,7 +72,7 @@ export function renderClickHouseConfig(p: ClickHousePaths, ports: { http: number
     <builtin_dictionaries_reload_interval>3600</builtin_dictionaries_reload_interval>
     <max_session_timeout>3600</max_session_timeout>
     <default_session_timeout>60</default_session_timeout>
-</yandex>
+${extra}</yandex>
 `;
 }
 
@@ -113,6 +118,6 @@ export function renderClickHouseUsers(): string {
 `;
 }
 
-function xml(s: string): string {
+export function xml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }

@@ -1,5 +1,8 @@
-/** The services `tally services` manages, and the shapes their results take. */
-export type ServiceName = 'clickhouse' | 'kafka';
+/**
+ * The services `tally services` manages, and the shapes their results take. `--cluster` adds
+ * `zookeeper` and the cluster's ClickHouse nodes (`clickhouse-1`, `clickhouse-2`).
+ */
+export type ServiceName = 'clickhouse' | 'kafka' | 'zookeeper' | `clickhouse-${number}`;
 
 /**
  * Who runs a service: `tally` (a process started by `tally services up`, known by its pid file),

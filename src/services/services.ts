@@ -1,5 +1,6 @@
 import { TallyError } from '../errors.ts';
 import { ClickHouseService } from './clickhouse-service.ts';
+import { clusterDown, clusterStatus, clusterUp } from './cluster/cluster-services.ts';
 import { KafkaService } from './kafka-service.ts';
 import type { DownResult, ProgressLog, Service, ServiceName, ServiceStatus, UpResult } from './service.ts';
 
@@ -16,6 +17,11 @@ export interface ServicesOptions {
   docker?: boolean;
   /** Progress of slow steps (installs, downloads, starts). */
   log?: ProgressLog;
+  /**
+   * The local ClickHouse cluster (ZooKeeper and two replicas, docs/scaling.md) instead of the
+   * single ClickHouse server; Kafka as usual.
+   */
+  cluster?: boolean;
 }
 
 export const SERVICE_NAMES: readonly ServiceName[] = ['clickhouse', 'kafka'];
@@ -36,19 +42,45 @@ export function createServices(opts: ServicesOptions): Service[] {
  * fails; the failure is then thrown (both messages when both fail).
  */
 export async function servicesUp(opts: ServicesOptions): Promise<UpResult[]> {
+  if (opts.cluster) {
+    const settled = await Promise.allSettled([
+      clusterUp(opts),
+      ...createServices(singleNodeless(opts)).map((s) => s.up().then((r) => [r])),
+    ]);
+    return collect(settled).flat();
+  }
   const settled = await Promise.allSettled(createServices(opts).map((s) => s.up()));
   return collect(settled);
 }
 
 /** Stops what `up` started (pid file or Docker marker); never a server Tally did not start. */
 export async function servicesDown(opts: ServicesOptions): Promise<DownResult[]> {
+  if (opts.cluster) {
+    const settled = await Promise.allSettled([
+      clusterDown(opts),
+      ...createServices(singleNodeless(opts)).map((s) => s.down().then((r) => [r])),
+    ]);
+    return collect(settled).flat();
+  }
   const settled = await Promise.allSettled(createServices(opts).map((s) => s.down()));
   return collect(settled);
 }
 
 /** Each service's state, owner and version, without changing anything. */
 export async function servicesStatus(opts: ServicesOptions): Promise<ServiceStatus[]> {
-  return Promise.all(createServices(opts).map((s) => s.status()));
+  const [single, cluster] = await Promise.all([
+    Promise.all(createServices(opts.cluster ? singleNodeless(opts) : opts).map((s) => s.status())),
+    clusterStatus(opts),
+  ]);
+  // The cluster's rows when asked for, or when any of its processes runs.
+  const showCluster = opts.cluster || cluster.some((s) => s.state !== 'stopped');
+  return showCluster ? [...single, ...cluster] : single;
+}
+
+/** With --cluster the cluster's nodes replace the single ClickHouse server; Kafka stays. */
+function singleNodeless(opts: ServicesOptions): ServicesOptions {
+  const only = (opts.only ?? SERVICE_NAMES).filter((n) => n !== 'clickhouse');
+  return { ...opts, only };
 }
 
 function collect<T>(settled: PromiseSettledResult<T>[]): T[] {

@@ -68,12 +68,21 @@ export function formatPlan(plan: Plan): string {
       `No changes: ${sources} data source(s) and ${views} view(s) in \`${plan.database}\` are up to date (${plan.server}).`,
     );
   } else {
-    lines.push(`Plan for \`${plan.database}\` on ${plan.server}: ${plan.steps.length} step(s)`);
+    const on = plan.cluster ? ` (cluster ${plan.cluster})` : '';
+    lines.push(`Plan for \`${plan.database}\` on ${plan.server}${on}: ${plan.steps.length} step(s)`);
     lines.push('');
+    const where = (s: Plan['steps'][number]) => (plan.cluster ? [s.runsOn ?? ''] : []);
     lines.push(
       table(
-        plan.steps.map((s) => [`${s.destructive ? '!' : ' '}${s.n}`, s.resource, s.kind, s.what, s.why]),
-        [' #', 'resource', 'step', 'what', 'why'],
+        plan.steps.map((s) => [
+          `${s.destructive ? '!' : ' '}${s.n}`,
+          s.resource,
+          s.kind,
+          s.what,
+          ...where(s),
+          s.why,
+        ]),
+        [' #', 'resource', 'step', 'what', ...(plan.cluster ? ['runs on'] : []), 'why'],
       ),
     );
     const destructive = plan.steps.filter((s) => s.destructive);

@@ -3,6 +3,7 @@ import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
+import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { servicesUp } from '../../services/services.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
@@ -54,6 +55,8 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
       clickhouseUrl: config.clickhouse.url,
       kafkaBrokers: config.kafka.brokers,
       only: kafkaToo ? ['clickhouse', 'kafka'] : ['clickhouse'],
+      // A project on the local cluster (docs/scaling.md) gets it instead of the single server.
+      cluster: LOCAL_CLUSTER.nodes.some((n) => nodeUrl(n) === config.clickhouse.url?.replace(/\/+$/, '')),
       log: (s) => io.err(s),
     });
   }

@@ -1,5 +1,6 @@
 import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
+import { CLUSTER_NAME } from '../../services/cluster/topology.ts';
 import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
 import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
 import type { Command } from '../command.ts';
@@ -23,7 +24,7 @@ type Action = (typeof ACTIONS)[number];
  * the local ClickHouse server and Kafka broker. Returns the exit code.
  */
 export async function servicesCommand(argv: string[], ctx: ServicesCommandContext): Promise<number> {
-  const { action, only, native, json } = parseServicesArgs(argv, ctx.json);
+  const { action, only, native, json, cluster } = parseServicesArgs(argv, ctx.json);
   const progress = ctx.stderr ?? ((s: string) => process.stderr.write(`${s}\n`));
   const opts = {
     projectDir: ctx.projectDir,
@@ -32,6 +33,7 @@ export async function servicesCommand(argv: string[], ctx: ServicesCommandContex
     only,
     docker: native ? false : undefined,
     log: json ? () => {} : progress,
+    cluster,
   };
   if (action === 'up') {
     const results = await servicesUp(opts);
@@ -50,8 +52,8 @@ export async function servicesCommand(argv: string[], ctx: ServicesCommandContex
 export const servicesCliCommand: Command = {
   name: 'services',
   summary: 'start, stop or show the local ClickHouse server and Kafka broker',
-  usage: 'tally services up|down|status [clickhouse|kafka] [--native] [--json] [--project DIR]',
-  options: { native: { type: 'boolean' } },
+  usage: 'tally services up|down|status [clickhouse|kafka] [--cluster] [--native] [--json] [--project DIR]',
+  options: { native: { type: 'boolean' }, cluster: { type: 'boolean' } },
   help: [
     'up      reuse a server already answering at the configured address, else start one with Docker',
     '        (docker-compose.yml) when an engine answers, else natively: Debian clickhouse-server and',
@@ -59,10 +61,17 @@ export const servicesCliCommand: Command = {
     'down    stop what `up` started; servers Tally did not start are left alone.',
     'status  state, owner (tally, docker, external), version and address of each service.',
     '--native  never use Docker.',
+    '--cluster  a local ClickHouse cluster instead of the single server: ZooKeeper (127.0.0.1:2182) and',
+    '           two clickhouse-server replicas (http://127.0.0.1:8124 and :8125, cluster `tally_cluster`),',
+    '           natively under .tally/cluster/ (docs/scaling.md). `status` shows the cluster when it runs.',
   ].join('\n'),
   async run(ctx) {
     const config = loadConfig(ctx.projectDir, { env: ctx.env });
-    const argv = [...ctx.args, ...(ctx.flags.native ? ['--native'] : [])];
+    const argv = [
+      ...ctx.args,
+      ...(ctx.flags.native ? ['--native'] : []),
+      ...(ctx.flags.cluster ? ['--cluster'] : []),
+    ];
     return servicesCommand(argv, {
       projectDir: ctx.projectDir,
       clickhouseUrl: config.clickhouse.url,
@@ -77,14 +86,14 @@ export const servicesCliCommand: Command = {
 function parseServicesArgs(
   argv: string[],
   json: boolean,
-): { action: Action; only?: ServiceName[]; native: boolean; json: boolean } {
+): { action: Action; only?: ServiceName[]; native: boolean; json: boolean; cluster: boolean } {
   const flags = argv.filter((a) => a.startsWith('-'));
   const words = argv.filter((a) => !a.startsWith('-'));
   for (const f of flags) {
-    if (f !== '--json' && f !== '--native') {
+    if (f !== '--json' && f !== '--native' && f !== '--cluster') {
       throw new TallyError(
         'CLI_USAGE',
-        `unknown flag \`${f}\` for tally services; allowed: --json, --native`,
+        `unknown flag \`${f}\` for tally services; allowed: --cluster, --json, --native`,
       );
     }
   }
@@ -105,6 +114,7 @@ function parseServicesArgs(
     ...(names.length > 0 ? { only: names as ServiceName[] } : {}),
     native: flags.includes('--native'),
     json: json || flags.includes('--json'),
+    cluster: flags.includes('--cluster'),
   };
 }
 
@@ -115,7 +125,14 @@ function formatUp(results: UpResult[]): string {
     ...cells(r),
     `${r.action.replace('-', ' ')} in ${(r.elapsedMs / 1000).toFixed(1)} s`,
   ]);
-  return table(rows, [...HEADER, 'notes']);
+  const out = table(rows, [...HEADER, 'notes']);
+  const nodes = results.filter((r) => r.name.startsWith('clickhouse-'));
+  if (nodes.length === 0) return out;
+  // What a project needs to use the cluster, one URL per instance.
+  return `${out}\n\nuse it with clickhouse: { url: ${nodes[0]!.address}, cluster: ${CLUSTER_NAME} } in tally.yaml (another instance: ${nodes
+    .slice(1)
+    .map((n) => n.address)
+    .join(', ')}); see docs/scaling.md`;
 }
 
 function formatDown(results: DownResult[]): string {

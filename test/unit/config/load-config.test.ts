@@ -154,4 +154,13 @@ describe('loadConfig', () => {
     const e = failure(() => loadConfig(dir, { env: {} }));
     expect(e.message).toMatch(/^tally\.yaml:\d+:\d+: YAML: /);
   });
+
+  it('takes clickhouse.cluster from TALLY_CLICKHOUSE_CLUSTER, and refuses a cluster without a server', () => {
+    const dir = project('clickhouse: { url: http://127.0.0.1:8124 }\n');
+    expect(loadConfig(dir, { env: { TALLY_CLICKHOUSE_CLUSTER: 'tally_cluster' } }).clickhouse.cluster).toBe(
+      'tally_cluster',
+    );
+    const err = failure(() => loadConfig(project('clickhouse: { cluster: main }\n'), { env: {} }));
+    expect(err.message).toContain('clickhouse.cluster (main) needs clickhouse.url');
+  });
 });

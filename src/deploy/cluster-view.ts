@@ -1,0 +1,94 @@
+/**
+ * create-view on a cluster. The single-server protocol holds the source by renaming it, which
+ * would have to happen on every node at once; a cluster deploy needs the source's writers paused
+ * instead, checks that they are, and checks the boundary it got:
+ *
+ * 1. quiet: no INSERT into the source runs on any node, and its block numbers (read from every
+ *    node; those of a replicated table come from ZooKeeper and only grow) do not move for a
+ *    second; otherwise the step is refused and nothing is created;
+ * 2. this node fetches every part the other replicas have (SYSTEM SYNC REPLICA) and hard-links
+ *    the source's partitions into a snapshot (backfill.ts);
+ * 3. CREATE MATERIALIZED VIEW ... ON CLUSTER: every node has the view when it returns;
+ * 4. INSERTs running on any node are waited for and the block numbers read again. Unchanged:
+ *    nothing was written from 1 to 4, so the snapshot is exactly the rows no view saw, and every
+ *    later INSERT fires the view. Changed (a writer resumed within that second): once no INSERT
+ *    runs, the view is dropped again, its target emptied if nothing else writes it, and the step
+ *    fails asking to pause ingestion.
+ *
+ * Not retried: dropping a view under a running INSERT fails that INSERT after it has written its
+ * source (18.16 pushes to views after the table), and its writer would retry it.
+ */
+import { onClusterClause } from '../clickhouse/replicated-engine.ts';
+import { TallyError } from '../errors.ts';
+import type { ApplyContext } from './apply-context.ts';
+import { columnsOf, validateView } from './attach.ts';
+import { prepareSnapshots, takeSnapshot } from './backfill.ts';
+import { clusterBlocks, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
+import { createViewSql, dropTableSql, qualified } from './ddl.ts';
+import { viewGraph } from './introspect.ts';
+import type { Step } from './plan-types.ts';
+
+/** How long the source must stay unwritten before the view is created. */
+const QUIET_MS = 1000;
+
+export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<void> {
+  const view = step.view!;
+  const { engine, ctx } = ac;
+  const cluster = ctx.cluster!;
+  const source = qualified(ctx, view.source);
+  const waitMs = ac.holdTimeoutMs ?? 120_000;
+  const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
+  const busy = (detail: string, extra = '') =>
+    new TallyError(
+      'cluster-busy',
+      `step ${step.n} (${step.what}): ${view.source} ${detail}; on a cluster a view is created only while its source is not written${extra}`,
+      {
+        exitCode: 2,
+        hint: `pause ingestion of ${view.source} for the deploy (stop the tally serve instances that consume it, or their writers), deploy, then start them again`,
+      },
+    );
+
+  await waitClusterInserts(engine, cluster, source, waitMs);
+  const quiet = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  await new Promise((r) => setTimeout(r, QUIET_MS));
+  await engine.command(`SYSTEM SYNC REPLICA ${source}`);
+  const before = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  if (!sameBlocks(quiet, before))
+    throw busy(`is being written (checked for ${QUIET_MS / 1000} s)`, '; nothing was changed');
+  const pre = (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
+  const targetRows = await rowCount(ac, view.target);
+  await engine.command(createViewSql(view, ctx));
+  await waitClusterInserts(engine, cluster, source, waitMs);
+  const after = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  if (sameBlocks(before, after) && sameBlocks(pre.blocks, before)) {
+    const snapshot = await takeSnapshot(engine, ctx, pre, view.source);
+    ac.pending.set(view.name, { snapshot, columns });
+    return;
+  }
+  // Written meanwhile: some of those rows may have fired the view, some not.
+  await waitClusterInserts(engine, cluster, source, waitMs);
+  await engine.command(dropTableSql(view.name, ctx));
+  if (targetRows !== 0 || (await otherWriters(ac, view.target, view.name))) {
+    throw busy(
+      'was written while the view was created',
+      `; the view was dropped again, but ${view.target} ${targetRows !== 0 ? 'already held rows' : 'has other writers'}, so what the view wrote meanwhile stays there: check it for rows counted twice`,
+    );
+  }
+  await engine.command(`TRUNCATE TABLE ${qualified(ctx, view.target)}${onClusterClause(cluster)}`);
+  throw busy('was written while the view was created', '; the view was dropped again and its target emptied');
+}
+
+async function rowCount(ac: ApplyContext, table: string): Promise<number> {
+  const rows = await ac.engine.rows<{ n: string | number }>(
+    `SELECT count() AS n FROM ${qualified(ac.ctx, table)}`,
+  );
+  return Number(rows[0]?.n ?? 0);
+}
+
+/** Whether a view other than `view` writes into `target`. */
+async function otherWriters(ac: ApplyContext, target: string, view: string): Promise<boolean> {
+  const live = await viewGraph(ac.engine);
+  return [...live.tables.values()].some(
+    (t) => t.engine === 'MaterializedView' && t.viewTarget === target && t.name !== view,
+  );
+}

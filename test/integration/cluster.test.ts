@@ -1,0 +1,546 @@
+/**
+ * The example project on a ClickHouse cluster (one shard, two replicas, ZooKeeper), started with
+ * the code of `tally services up --cluster`: deployed ON CLUSTER, then 100k transactions ingested
+ * from Kafka by two `tally serve` instances in one consumer group, each connected to its own
+ * replica. Midway one replica and the instance connected to it are stopped (kill -9 for the
+ * instance): reads keep answering from the other replica, and once both are back the totals on
+ * both replicas equal an independent count of what was produced: nothing lost, nothing twice.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import { applyDeploy, planDeploy } from '../../src/deploy/deploy.ts';
+import { DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
+import { ensureIngestTables } from '../../src/ingest/ingest-tables.ts';
+import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { compileRowParser } from '../../src/ingest/row-parser.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { clusterUp, createClusterServices } from '../../src/services/cluster/cluster-services.ts';
+import { LOCAL_CLUSTER, nodeUrl } from '../../src/services/cluster/topology.ts';
+import { scratchDatabase } from '../support/backends.ts';
+import { deleteTopics, newClient, produceAll, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const N = 100_000;
+const RESENT = 5000;
+const PARTITIONS = 4;
+const [NODE1, NODE2] = LOCAL_CLUSTER.nodes.map(nodeUrl) as [string, string];
+
+function transaction(i: number): { key: string; value: string } {
+  const id = `t${i}`;
+  return {
+    // Keyed by the dedup key: a re-sent event lands in its first copy's partition.
+    key: id,
+    value: JSON.stringify({
+      transaction_id: id,
+      timestamp: `2024-01-${String(1 + (i % 28)).padStart(2, '0')} 10:00:00`,
+      account_id: `acc${i % 97}`,
+      type: 'deposit',
+      amount: ((i % 1000) - 500) / 100,
+      currency: 'USD',
+    }),
+  };
+}
+
+/** The independent count: what was produced, computed here, in cents. */
+function expectedTotals(): { count: number; cents: number } {
+  let cents = 0;
+  for (let i = 0; i < N; i++) cents += (i % 1000) - 500;
+  return { count: N, cents };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Instance {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+}
+
+describe('the example project on a 2-replica ClickHouse cluster', () => {
+  const database = scratchDatabase('cluster');
+  const prefix = uniqueTopic('cl');
+  const topics = {
+    transactions: `${prefix}_transactions`,
+    subscription_events: `${prefix}_subscription_events`,
+    page_events: `${prefix}_page_events`,
+  };
+  const dir = join(REPO, '.tally', 'test', `cluster-${process.pid}`);
+  const env = {
+    TALLY_CLICKHOUSE_CLUSTER: LOCAL_CLUSTER.name,
+    TALLY_CLICKHOUSE_DATABASE: database,
+    TALLY_KAFKA_BROKERS: inject('kafkaBrokers'),
+  };
+  const instances: Instance[] = [];
+  const engines: Engine[] = [];
+  let client: KafkaClient;
+  let one: Engine;
+  let two: Engine;
+
+  beforeAll(async () => {
+    const t0 = Date.now();
+    const up = await clusterUp({ projectDir: REPO, log: (l) => console.log(`[cluster] ${l}`) });
+    console.log(
+      `[cluster] ${up.map((r) => `${r.name} ${r.action} in ${(r.elapsedMs / 1000).toFixed(1)} s`).join(', ')}; all up in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
+    );
+    // The repository's example project, with this run's topic names.
+    mkdirSync(dir, { recursive: true });
+    for (const sub of ['datasources', 'pipes', 'endpoints'])
+      cpSync(join(REPO, sub), join(dir, sub), { recursive: true });
+    cpSync(join(REPO, 'tally.yaml'), join(dir, 'tally.yaml'));
+    for (const f of readdirSync(join(dir, 'datasources'))) {
+      const path = join(dir, 'datasources', f);
+      writeFileSync(
+        path,
+        readFileSync(path, 'utf8').replace(
+          /topic: (\w+)/,
+          (_, t: string) => `topic: ${topics[t as keyof typeof topics]}`,
+        ),
+      );
+    }
+    client = await newClient();
+    for (const t of Object.values(topics)) await client.ensureTopic(t, PARTITIONS);
+    one = await createEngine({
+      url: NODE1,
+      user: 'default',
+      password: '',
+      database,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    two = await createEngine({
+      url: NODE2,
+      user: 'default',
+      password: '',
+      database,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    engines.push(one, two);
+    // The first run on a fresh machine installs Debian's zookeeper with apt-get.
+  }, 600_000);
+
+  afterAll(async () => {
+    await one?.command('SYSTEM START FETCHES').catch(() => {});
+    for (const i of instances) await stopInstance(i);
+    if (process.env.TALLY_CLUSTER_TEST_LOGS) {
+      for (const [k, i] of instances.entries()) {
+        writeFileSync(join(process.env.TALLY_CLUSTER_TEST_LOGS, `instance-${k}.log`), i.output());
+      }
+    }
+    // A failure during the outage must not leave the replica down for the next run.
+    await createClusterServices({ projectDir: REPO })
+      .nodes[1]!.up()
+      .catch(() => {});
+    await client?.close();
+    await deleteTopics(...Object.values(topics));
+    // Dropping the database on one node leaves the other's replicas: ON CLUSTER.
+    await one
+      ?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+      .catch(() => {});
+    for (const e of engines) await e.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('deploys ON CLUSTER: replicated tables and the views on both nodes, a plan that says where', async () => {
+    const project = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE1 } });
+    const plan = await planDeploy(project, one);
+    expect(plan.cluster).toBe(LOCAL_CLUSTER.name);
+    expect(plan.steps.every((s) => s.runsOn !== undefined)).toBe(true);
+    expect(plan.steps.find((s) => s.kind === 'backfill')?.runsOn).toMatch(/this node/);
+    const result = await applyDeploy(project, one);
+    expect(result.error).toBeUndefined();
+    expect(result.ok).toBe(true);
+    const tables = async (e: Engine) =>
+      e.rows<{ name: string; engine: string }>(
+        `SELECT name, engine FROM system.tables WHERE database = '${database}' ORDER BY name`,
+      );
+    const [a, b] = [await tables(one), await tables(two)];
+    expect(b).toEqual(a);
+    const engineOf = new Map(a.map((t) => [t.name, t.engine]));
+    expect(engineOf.get('transactions')).toBe('ReplicatedReplacingMergeTree');
+    expect(engineOf.get('account_balances')).toBe('ReplicatedAggregatingMergeTree');
+    expect(engineOf.get('transactions_quarantine')).toBe('ReplicatedMergeTree');
+    expect(engineOf.get('tally_deployments')).toBe('ReplicatedReplacingMergeTree');
+    expect(engineOf.get('account_balances_mv')).toBe('MaterializedView');
+    // A second deploy from the other node sees nothing to do.
+    const again = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE2 } });
+    expect((await planDeploy(again, two)).steps).toEqual([]);
+  });
+
+  // About 70 s alone (30 of them Kafka's session timeout); more room under the full suite's load.
+  it('two instances ingest 100k events; a replica and an instance die midway; reads go on; totals exact', async () => {
+    const a = await startInstance(NODE1);
+    const b = await startInstance(NODE2);
+    instances.push(a, b);
+    const t0 = Date.now();
+    const stream = (async () => {
+      for (let i = 0; i < N; i += 5000) {
+        await produceAll(
+          client,
+          topics.transactions,
+          Array.from({ length: 5000 }, (_, k) => transaction(i + k)),
+        );
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      // Delivered again (a producer retrying): stored once.
+      await produceAll(
+        client,
+        topics.transactions,
+        Array.from({ length: RESENT }, (_, k) => transaction((k * 13) % N)),
+      );
+    })();
+    const count = async (e: Engine) =>
+      Number((await e.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions'))[0]!.n);
+    await waitFor(async () => (await count(one)) >= 30_000, 60_000, '30k rows on node 1');
+
+    // The hard case: instance 2's last batches are only on replica 2 when both die (replica 1
+    // stops fetching for a moment first), so instance 1 must not decide from replica 1 alone
+    // what is stored when it takes over instance 2's partitions.
+    await one.command('SYSTEM STOP FETCHES');
+    await new Promise((r) => setTimeout(r, 1500));
+    const outage = Date.now();
+    const logFrom = a.output().length;
+    const replica2 = createClusterServices({ projectDir: REPO }).nodes[1]!;
+    await Promise.all([replica2.down(), killInstance(b)]);
+    await one.command('SYSTEM START FETCHES');
+    const reads: number[] = [];
+    const statuses = new Set<number>();
+    for (let k = 0; k < 10; k++) {
+      const r0 = performance.now();
+      const res = await fetch(`${a.url}/v0/pipes/balances_snapshot.json?limit=3`);
+      reads.push(performance.now() - r0);
+      statuses.add(res.status);
+      if (res.ok) expect(((await res.json()) as { data: unknown[] }).data.length).toBe(3);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    expect([...statuses]).toEqual([200]);
+    console.log(
+      `[cluster] during the outage: ${reads.length} reads from instance 1 (replica 1), all 200, median ${median(reads).toFixed(0)} ms; replica 1 holds ${await count(one)} rows`,
+    );
+    // Instance 1 takes over all partitions (after the group's session timeout) and waits for
+    // the parts only replica 2 has, rather than storing those batches a second time.
+    const lines = () => a.output().slice(logFrom).split('\n');
+    await waitFor(
+      async () => lines().some((l) => l.includes('kafka partitions assigned') && l.includes('[0,1,2,3]')),
+      60_000,
+      'instance 1 owns every partition again',
+    );
+    await waitFor(
+      async () => lines().some((l) => l.includes('has not fetched every insert')),
+      30_000,
+      'instance 1 waits for replica 2',
+    );
+    console.log(
+      `[cluster] instance 1 took over every partition ${((Date.now() - outage) / 1000).toFixed(1)} s into the outage and waits for replica 2`,
+    );
+    await stream;
+
+    // Both back: the replica catches up from ZooKeeper's log, the instance rejoins the group.
+    await replica2.up();
+    instances.push(await startInstance(NODE2));
+    console.log(
+      `[cluster] replica 2 and instance 2 back after ${((Date.now() - outage) / 1000).toFixed(1)} s`,
+    );
+
+    const want = expectedTotals();
+    const totals = async (e: Engine) =>
+      (
+        await e.rows<{ n: string; u: string; cents: string; mv: string; mvn: string }>(
+          `SELECT toString(count()) AS n, toString(uniqExact(transaction_id)) AS u, toString(toInt64(sum(amount) * 100)) AS cents,
+             (SELECT toString(toInt64(sum(b) * 100)) FROM (SELECT sumMerge(balance) AS b FROM account_balances GROUP BY account_id)) AS mv,
+             (SELECT toString(sum(c)) FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)) AS mvn
+           FROM transactions`,
+        )
+      )[0]!;
+    const exact = {
+      n: String(want.count),
+      u: String(want.count),
+      cents: String(want.cents),
+      mv: String(want.cents),
+      mvn: String(want.count),
+    };
+    await waitFor(
+      async () =>
+        JSON.stringify(await totals(one)) === JSON.stringify(exact) &&
+        JSON.stringify(await totals(two)) === JSON.stringify(exact),
+      90_000,
+      'exact totals on both replicas',
+    );
+    const seconds = (Date.now() - t0) / 1000;
+    console.log(
+      `[cluster] ${N + RESENT} messages ingested exactly in ${seconds.toFixed(1)} s (${Math.round((N + RESENT) / seconds)}/s, outage included)`,
+    );
+    // And they stay exact: nothing arrives late from the replica that was down.
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(await totals(one)).toEqual(exact);
+    expect(await totals(two)).toEqual(exact);
+  }, 240_000);
+
+  it('a batch redelivered to an instance on the other replica, while the replica holding its first copy is down, is stored once', async () => {
+    // The narrow window the end-to-end run rarely hits: instance 2 stored a batch (on replica 2
+    // only) and died before committing its Kafka offsets; instance 1 gets the batch again.
+    const project = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE1 } });
+    const ds = project.datasources.get('transactions')!;
+    // Runs alone too (-t): deploy and the ingest tables are no-ops when the tests above ran.
+    expect((await applyDeploy(project, one)).ok).toBe(true);
+    await ensureIngestTables(one, ds);
+    const parser = compileRowParser(ds);
+    const topic = `${prefix}_redelivered`;
+    const raws = Array.from({ length: 1000 }, (_, i) => transaction(N + i).value);
+    const batch = (): IncomingBatch => ({
+      source: 'kafka',
+      topic,
+      partition: 0,
+      requestId: '',
+      events: raws.map((raw, i) => ({
+        raw,
+        row: parser.parse(raw, { topic, partition: 0, offset: i, timestamp: 0, key: null, headers: '{}' }),
+        offset: i,
+      })),
+      firstOffset: 0,
+      lastOffset: raws.length - 1,
+      lag: 0,
+      bytes: raws.join('').length,
+    });
+    const opts = { identity: 'dedup_key' as const, retryInitialMs: 200, retryMaxMs: 1000 };
+    const mine = async (e: Engine) =>
+      Number(
+        (
+          await e.rows<{ n: string }>(
+            `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${N}`,
+          )
+        )[0]!.n,
+      );
+    await one.command('SYSTEM STOP FETCHES');
+    const first = new DatasourceSink(two, ds, parser, { ...opts, instance: 'instance-2' });
+    expect((await first.write([batch()]))[0]!.stored).toBe(1000);
+    const replica2 = createClusterServices({ projectDir: REPO }).nodes[1]!;
+    await replica2.down();
+    await one.command('SYSTEM START FETCHES');
+    expect(await mine(one)).toBe(0);
+    // Meanwhile a deploy is refused at once, naming the node (ON CLUSTER would wait 180 s for it).
+    const t0 = Date.now();
+    const refused = await applyDeploy(project, one);
+    expect(refused).toMatchObject({ ok: false, refused: true });
+    expect(refused.error).toContain(`127.0.0.1:${LOCAL_CLUSTER.nodes[1]!.tcp} (Connection refused)`);
+    expect(Date.now() - t0).toBeLessThan(5000);
+
+    const second = new DatasourceSink(one, ds, parser, { ...opts, instance: 'instance-1' });
+    let done = false;
+    const again = second.write([batch()]).finally(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    // Waiting for replica 2, not storing the batch a second time.
+    expect(done).toBe(false);
+    expect(await mine(one)).toBe(0);
+    await replica2.up();
+    const [outcome] = await again;
+    // Recognized from replica 1 once it holds replica 2's copy (by dedup key, or offsets).
+    expect(outcome!.stored).toBe(0);
+    expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
+    await second.close();
+    await first.close();
+    await waitFor(
+      async () => (await mine(one)) === 1000 && (await mine(two)) === 1000,
+      30_000,
+      '1000 rows on both',
+    );
+  }, 240_000);
+
+  it('creates a view only while its source is not written: refused under writes, then exact with writes resuming', async () => {
+    const db = scratchDatabase('clview');
+    const config = (url: string) => ({
+      url,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    const e1 = await createEngine(config(NODE1));
+    const e2 = await createEngine(config(NODE2));
+    engines.push(e1, e2);
+    const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
+    // The project without the balances pipe first, then with it.
+    const without = `${dir}-without`;
+    cpSync(dir, without, { recursive: true });
+    rmSync(join(without, 'pipes', 'account_balances_mv.pipe.yaml'));
+    let written = 0;
+    const writeFor = async (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        const rows = Array.from({ length: 200 }, (_, i) => JSON.parse(transaction(written + i).value));
+        await e2.insert('transactions', rows);
+        written += rows.length;
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    const views = async (e: Engine) =>
+      (
+        await e.rows(
+          `SELECT name FROM system.tables WHERE database = '${db}' AND name = 'account_balances_mv'`,
+        )
+      ).length;
+    try {
+      expect((await applyDeploy(loadProjectOrThrow(without, { env: projectEnv }), e1)).ok).toBe(true);
+      const full = loadProjectOrThrow(dir, { env: projectEnv });
+      // Writes through the other node all along: refused, nothing created.
+      const [busy] = await Promise.all([applyDeploy(full, e1), writeFor(3000)]);
+      expect(busy.ok).toBe(false);
+      expect(busy.error).toMatch(/transactions is being written.*nothing was changed/s);
+      expect(busy.error).toMatch(/pause ingestion of transactions/);
+      expect([await views(e1), await views(e2)]).toEqual([0, 0]);
+      // Paused: created and backfilled; then the writes resume and fire it on the other node.
+      const done = await applyDeploy(full, e1);
+      expect(done.error).toBeUndefined();
+      expect([await views(e1), await views(e2)]).toEqual([1, 1]);
+      await writeFor(2000);
+      const check = async (e: Engine) =>
+        (
+          await e.rows<{ n: string; v: string }>(
+            'SELECT toString(count()) AS n, (SELECT toString(sum(c)) FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)) AS v FROM transactions',
+          )
+        )[0]!;
+      const want = { n: String(written), v: String(written) };
+      await waitFor(
+        async () =>
+          JSON.stringify(await check(e1)) === JSON.stringify(want) &&
+          JSON.stringify(await check(e2)) === JSON.stringify(want),
+        30_000,
+        'the view counts every row exactly once on both replicas',
+      );
+      console.log(`[cluster] create-view: refused under writes, then ${written} rows counted exactly once`);
+    } finally {
+      rmSync(without, { recursive: true, force: true });
+      await e1
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+        .catch(() => {});
+    }
+  }, 120_000);
+
+  it('adds a column and drops a data source ON CLUSTER: both replicas change', async () => {
+    const db = scratchDatabase('clalter');
+    const e1 = await createEngine({
+      url: NODE1,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    const e2 = await createEngine({
+      url: NODE2,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+    engines.push(e1, e2);
+    const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
+    const changed = `${dir}-changed`;
+    cpSync(dir, changed, { recursive: true });
+    try {
+      expect((await applyDeploy(loadProjectOrThrow(changed, { env: projectEnv }), e1)).ok).toBe(true);
+      const tx = join(changed, 'datasources', 'transactions.datasource.yaml');
+      writeFileSync(
+        tx,
+        readFileSync(tx, 'utf8').replace(
+          /^( {2}- \{ name: description.*)$/m,
+          '$1\n  - { name: channel, type: String, json: $.channel, default: web }',
+        ),
+      );
+      for (const f of [
+        'datasources/page_events.datasource.yaml',
+        'pipes/attribution.pipe.yaml',
+        'endpoints/attribution.endpoint.yaml',
+        'endpoints/attribution.test.yaml',
+      ]) {
+        rmSync(join(changed, f));
+      }
+      const project = loadProjectOrThrow(changed, { env: projectEnv });
+      const plan = await planDeploy(project, e1);
+      expect(plan.steps.map((s) => [s.kind, s.resource, s.runsOn])).toEqual([
+        ['alter-table', 'transactions', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
+        ['drop-table', 'page_events', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
+      ]);
+      const result = await applyDeploy(project, e1, { allowDestructive: true });
+      expect(result.error).toBeUndefined();
+      for (const e of [e1, e2]) {
+        const cols = await e.rows<{ name: string }>(
+          `SELECT name FROM system.columns WHERE database = '${db}' AND table = 'transactions' AND name = 'channel'`,
+        );
+        expect(cols).toHaveLength(1);
+        const pages = await e.rows(
+          `SELECT name FROM system.tables WHERE database = '${db}' AND name LIKE 'page_events%'`,
+        );
+        expect(pages).toEqual([]);
+      }
+      expect(
+        (
+          await planDeploy(
+            loadProjectOrThrow(changed, { env: { ...projectEnv, TALLY_CLICKHOUSE_URL: NODE2 } }),
+            e2,
+          )
+        ).steps,
+      ).toEqual([]);
+    } finally {
+      rmSync(changed, { recursive: true, force: true });
+      await e1
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+        .catch(() => {});
+    }
+  });
+
+  async function startInstance(url: string): Promise<Instance> {
+    const port = await freePort();
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'serve', '--project', dir, '--port', String(port)],
+      { env: { ...process.env, ...env, TALLY_CLICKHOUSE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let out = '';
+    child.stdout?.on('data', (d) => (out += String(d)));
+    child.stderr?.on('data', (d) => (out += String(d)));
+    const instance = { child, url: `http://127.0.0.1:${port}`, output: () => out };
+    await waitFor(
+      async () => out.includes('"msg":"serving"') || (child.exitCode !== null ? `exited: ${out}` : false),
+      60_000,
+      `tally serve on ${url}`,
+    );
+    return instance;
+  }
+});
+
+async function killInstance(i: Instance): Promise<void> {
+  if (i.child.exitCode !== null || i.child.signalCode !== null) return;
+  const gone = new Promise((r) => i.child.once('exit', r));
+  i.child.kill('SIGKILL');
+  await gone;
+}
+
+async function stopInstance(i: Instance): Promise<void> {
+  if (i.child.exitCode !== null || i.child.signalCode !== null) return;
+  const gone = new Promise((r) => i.child.once('exit', r));
+  i.child.kill('SIGTERM');
+  await gone;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)] ?? 0;
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
+import { engineCall, onClusterClause } from '../../../src/clickhouse/replicated-engine.ts';
+import { CLUSTER_REFUSED, clusterRefusal, runsOn } from '../../../src/deploy/cluster-plan.ts';
+import { addColumnCmd, createTableSql, type DdlContext } from '../../../src/deploy/ddl.ts';
+import type { Step } from '../../../src/deploy/plan-types.ts';
+import { entriesBehind } from '../../../src/ingest/replica-caught-up.ts';
+
+const cluster: DdlContext = { database: 'tally', capabilities: capabilitiesFor('18.16.1'), cluster: 'c' };
+
+describe('deploy on a cluster', () => {
+  it('says where each step runs', () => {
+    expect(runsOn('create-table', 'c')).toBe('every node (ON CLUSTER c)');
+    expect(runsOn('alter-table', 'c')).toBe('every node (ON CLUSTER c)');
+    expect(runsOn('drop-table', 'c')).toBe('every node (ON CLUSTER c)');
+    expect(runsOn('create-view', 'c')).toMatch(/^every node/);
+    expect(runsOn('backfill', 'c')).toBe('this node; replicas fetch the rows');
+    for (const k of CLUSTER_REFUSED) expect(runsOn(k, 'c')).toBe('refused on a cluster');
+  });
+
+  it('refuses the hold-based swaps with the step, the reason and what to do', () => {
+    const step = {
+      n: 3,
+      kind: 'rebuild-table',
+      resource: 'transactions',
+      what: 'rebuild table transactions',
+      why: 'sorting key (a) -> (b)',
+    } as Step;
+    const message = clusterRefusal(step, 'c');
+    expect(message).toContain('step 3 (rebuild table transactions)');
+    expect(message).toContain('sorting key (a) -> (b)');
+    expect(message).toContain('clickhouse.cluster = c');
+    expect(message).toMatch(/hint: make the change additive/);
+  });
+
+  it('writes Replicated engines and no column comments (18.16 refuses the second replica with them)', () => {
+    const sql = createTableSql(
+      {
+        name: 't',
+        role: 'datasource',
+        columns: [{ name: 'a', type: 'String', comment: 'why' }],
+        engine: { type: 'SummingMergeTree', sumColumns: ['a'], sortingKey: ['a'], settings: {} },
+      },
+      cluster,
+    );
+    expect(sql).toContain(
+      "ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/tally/t', '{replica}', (`a`))",
+    );
+    expect(sql).not.toContain('COMMENT');
+    expect(addColumnCmd({ name: 'b', type: 'String', comment: 'x' }, 'a', false)).toBe(
+      'ADD COLUMN `b` String AFTER `a`',
+    );
+    expect(engineCall('MergeTree', [], { database: 'd', table: 't' })).toBe('MergeTree()');
+    expect(onClusterClause(undefined)).toBe('');
+  });
+});
+
+describe('replica catch-up', () => {
+  it('counts log entries not pulled yet and INSERTs not fetched yet', () => {
+    expect(entriesBehind(0, 0, 0)).toBe(0);
+    expect(entriesBehind(5, 4, 0)).toBe(0);
+    expect(entriesBehind(3, 4, 0)).toBe(2);
+    expect(entriesBehind(5, 4, 3)).toBe(3);
+  });
+});
