@@ -16,6 +16,7 @@
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
+import { checkClusterNodes } from './cluster-nodes.ts';
 import { createTableSql, type DdlContext, qualified, stringLiteral } from './ddl.ts';
 import { TALLY_PREFIX } from './names.ts';
 import type { TableSpec } from './table-spec.ts';
@@ -62,7 +63,15 @@ export async function acquireDeployLock(
   id: string,
   opts: LockOptions = {},
 ): Promise<DeployLock> {
-  await engine.command(createTableSql(LOCK_SPEC, ctx));
+  // Created only when missing: on a cluster even CREATE ... IF NOT EXISTS ON CLUSTER waits for
+  // every node, and deploy must be able to say which node is down rather than hang here.
+  const present = await engine.rows(
+    `SELECT 1 FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(DEPLOY_LOCK_TABLE)}`,
+  );
+  if (present.length === 0) {
+    if (ctx.cluster) await checkClusterNodes(engine, ctx.cluster);
+    await engine.command(createTableSql(LOCK_SPEC, ctx));
+  }
   const table = qualified(ctx, DEPLOY_LOCK_TABLE);
   const holder = `${hostname()}:${process.pid}`;
   const expireS = opts.expireS ?? 60;
