@@ -75,21 +75,29 @@ export async function acquireDeployLock(
   const table = qualified(ctx, DEPLOY_LOCK_TABLE);
   const holder = `${hostname()}:${process.pid}`;
   const expireS = opts.expireS ?? 60;
+  // Each attempt claims under a name of its own: a released claim stays released, so claiming
+  // again under the same name would be invisible to the others.
+  let attempt = 0;
+  let claim = id;
   const write = (state: string) =>
     engine.command(
-      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(id)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
+      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(claim)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
     );
   const others = async (): Promise<LiveClaim[]> => {
     const rows = await engine.rows<{ id: string; holder: string; age: number | string }>(
       `SELECT id, any(holder) AS holder, toUInt32(now() - min(at)) AS age FROM ${table}
        GROUP BY id HAVING countIf(state = 'release') = 0 AND max(at) >= now() - ${Math.floor(expireS)}`,
     );
-    return rows.filter((r) => r.id !== id).map((r) => ({ id: r.id, holder: r.holder, ageS: Number(r.age) }));
+    return rows
+      .filter((r) => r.id !== claim)
+      .map((r) => ({ id: r.id.replace(/#\d+$/, ''), holder: r.holder, ageS: Number(r.age) }));
   };
 
   const deadline = Date.now() + (opts.waitMs ?? 600_000);
   let told = false;
   for (;;) {
+    claim = attempt === 0 ? id : `${id}#${attempt}`;
+    attempt++;
     await write('claim');
     const rivals = await others();
     if (rivals.length === 0) break;

@@ -56,6 +56,33 @@ describe.each(BACKENDS)('deploy lock [%s]', (backend) => {
     }
   }, 120_000);
 
+  it('two contenders claiming at the same moment never hold the lock together (8 rounds)', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    const other =
+      backend === 'server' ? await createEngine(clickhouseConfig(backend, engine.database)) : engine;
+    try {
+      const ctx = ddlContextFor(eventsProject(), engine);
+      const held: Array<{ who: string; from: number; to: number }> = [];
+      const contend = async (e: Engine, who: string, round: number) => {
+        const lock = await acquireDeployLock(e, ctx, `${who}-${round}`);
+        const from = performance.now();
+        await new Promise((r) => setTimeout(r, 100));
+        const to = performance.now();
+        held.push({ who, from, to });
+        await lock.release();
+      };
+      for (let round = 0; round < 8; round++) {
+        await Promise.all([contend(engine, 'a', round), contend(other, 'b', round)]);
+      }
+      expect(held).toHaveLength(16);
+      held.sort((x, y) => x.from - y.from);
+      for (let i = 1; i < held.length; i++) expect(held[i]!.from).toBeGreaterThanOrEqual(held[i - 1]!.to);
+    } finally {
+      if (other !== engine) await other.close();
+      await drop();
+    }
+  }, 120_000);
+
   it('a live claim makes a deploy wait, then fail naming the holder; a silent one does not count', async () => {
     const { engine, drop } = await freshEngine(backend);
     try {
