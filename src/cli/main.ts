@@ -27,15 +27,15 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   const io = opts.io ?? processOutput();
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    io.out(usage(rest[0]));
+    io.out(await usage(rest[0]));
     return name === undefined ? 1 : 0;
   }
   if (name === '--version' || name === '-v') {
     io.out('tally 0.1.0');
     return 0;
   }
-  const command = COMMANDS.find((c) => c.name === name);
-  if (!command) {
+  const entry = COMMANDS.find((c) => c.name === name);
+  if (!entry) {
     const guess = closest(
       name,
       COMMANDS.map((c) => c.name),
@@ -45,6 +45,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     );
     return 1;
   }
+  const command = await entry.load();
 
   let parsed: ReturnType<typeof parseArgs>;
   const options = { ...GLOBAL_OPTIONS, ...command.options };
@@ -113,9 +114,9 @@ function flagError(err: unknown, options: OptionSpec): string {
   return message.split('\n')[0] ?? message;
 }
 
-function usage(commandName?: string): string {
-  const command = commandName ? COMMANDS.find((c) => c.name === commandName) : undefined;
-  if (command) return commandUsage(command);
+async function usage(commandName?: string): Promise<string> {
+  const entry = commandName ? COMMANDS.find((c) => c.name === commandName) : undefined;
+  if (entry) return commandUsage(await entry.load());
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
   return [
     'tally: event-sourced data products from a folder of YAML',

@@ -214,8 +214,17 @@ describe('help', () => {
       expect(r.out).toMatch(new RegExp(`^  ${c.name} +${c.summary.slice(0, 10)}`, 'm'));
   });
 
+  it('each entry of the list is its module: the same name and summary', async () => {
+    for (const entry of COMMANDS) {
+      const c = await entry.load();
+      expect(c.name).toBe(entry.name);
+      expect(c.summary, c.name).toBe(entry.summary);
+    }
+  });
+
   it("each command's help names every one of its flags", async () => {
-    for (const c of COMMANDS) {
+    for (const entry of COMMANDS) {
+      const c = await entry.load();
       const r = await run([c.name, '--help']);
       expect(r.code, c.name).toBe(0);
       for (const [flag, spec] of Object.entries(c.options)) {
