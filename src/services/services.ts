@@ -53,15 +53,13 @@ export async function servicesUp(opts: ServicesOptions): Promise<UpResult[]> {
   return collect(settled);
 }
 
-/** Stops what `up` started (pid file or Docker marker); never a server Tally did not start. */
+/**
+ * Stops what `up` started (pid file or Docker marker); never a server Tally did not start. With
+ * `cluster`, the cluster's processes only: Kafka may be serving the single-node setup too, and
+ * a plain `down` stops it.
+ */
 export async function servicesDown(opts: ServicesOptions): Promise<DownResult[]> {
-  if (opts.cluster) {
-    const settled = await Promise.allSettled([
-      clusterDown(opts),
-      ...createServices(singleNodeless(opts)).map((s) => s.down().then((r) => [r])),
-    ]);
-    return collect(settled).flat();
-  }
+  if (opts.cluster) return clusterDown(opts);
   const settled = await Promise.allSettled(createServices(opts).map((s) => s.down()));
   return collect(settled);
 }
