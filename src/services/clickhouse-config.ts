@@ -36,7 +36,10 @@ export function clickhousePaths(dir: string): ClickHousePaths {
  * A server config for a single local server: loopback only, data under the project, UTC, caches
  * sized for a laptop. `<yandex>` is the root element 18.16 needs; current releases accept it too.
  */
-export function renderClickHouseConfig(p: ClickHousePaths, ports: { http: number; tcp: number }): string {
+export function renderClickHouseConfig(
+  p: ClickHousePaths,
+  ports: { http: number; tcp: number; interserver?: number },
+): string {
   return `<?xml version="1.0"?>
 <!-- Written by \`tally services up\`; regenerated on every start. -->
 <yandex>
@@ -48,7 +51,12 @@ export function renderClickHouseConfig(p: ClickHousePaths, ports: { http: number
         <count>3</count>
     </logger>
     <http_port>${ports.http}</http_port>
-    <tcp_port>${ports.tcp}</tcp_port>
+    <tcp_port>${ports.tcp}</tcp_port>${
+      // Only when asked (a second server beside another): the shared one's config stays as it was.
+      ports.interserver === undefined
+        ? ''
+        : `\n    <interserver_http_port>${ports.interserver}</interserver_http_port>`
+    }
     <listen_host>127.0.0.1</listen_host>
     <max_connections>4096</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
