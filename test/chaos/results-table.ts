@@ -47,7 +47,7 @@ function backendMarkdown(r: ChaosResult): string[] {
   return [
     `### ${title}: ${r.ok ? 'pass' : '**FAIL**'}`,
     '',
-    `${r.durationS} s; Tally healthy ${s(r.firstStartMs)} after its first start; state read through ${r.checkedThrough}.`,
+    `${r.durationS} s; Tally healthy ${s(r.firstStartMs)} after its first start; state read through ${r.checkedThrough}${r.folderCheck ? ` (the folder's figures: ${r.folderCheck === 'agrees' ? "the same as the endpoints'" : r.folderCheck})` : ''}.`,
     '',
     '| measure | value |',
     '| --- | --- |',

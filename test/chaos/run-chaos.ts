@@ -4,7 +4,7 @@
 // oversized burst of events with bad lines, and slow clients. After each fault the stored state
 // is compared with what was produced (deduplicated): every event once, in the log and in the
 // materialized snapshot, and every bad line in quarantine.
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
@@ -64,6 +64,8 @@ export interface ChaosResult {
   durationS: number;
   /** How the state was read while Tally ran, and at the end. */
   checkedThrough: string;
+  /** Embedded: the folder opened directly after the run agreed with Tally's check endpoints. */
+  folderCheck?: 'agrees' | 'differs' | 'could not open';
   firstStartMs: number;
   eventsProduced: number;
   duplicatesSent: number;
@@ -302,6 +304,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let last: Verified | undefined;
   let firstStartMs = 0;
   let loadSummary = { calls: 0, failures: 0 };
+  let folderCheck: ChaosResult['folderCheck'];
   let slowSummary: ChaosResult['slowClients'];
   try {
     tally.start();
@@ -398,12 +401,21 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       const folder = await createEngine({ user: 'default', password: '', database, embeddedPath }).catch(
         (err: unknown) => {
           o.log(`  could not open the embedded folder after the run: ${String(err)}`);
+          folderCheck = 'could not open';
           return undefined;
         },
       );
       if (folder) {
         const direct = await verify(engineStateReader(folder)).catch(() => undefined);
-        if (direct && last && (direct.stored !== last.stored || direct.doubled !== last.doubled)) {
+        const same =
+          direct !== undefined &&
+          last !== undefined &&
+          direct.stored === last.stored &&
+          direct.doubled === last.doubled &&
+          direct.snapshotMismatches === last.snapshotMismatches &&
+          direct.quarantined === last.quarantined;
+        folderCheck = same ? 'agrees' : 'differs';
+        if (!same) {
           o.log(
             `  the folder read directly differs from Tally's check endpoints: ${JSON.stringify(direct)} vs ${JSON.stringify(last)}`,
           );
@@ -422,7 +434,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
   const lost = last?.lost ?? -1;
   const doubled = last?.doubled ?? -1;
-  return {
+  const result: ChaosResult = {
     backend: o.backend,
     mode: o.short ? 'short' : 'full',
     startedAt: new Date(Date.now() - (performance.now() - t0)).toISOString(),
@@ -430,6 +442,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     checkedThrough: server
       ? 'queries on the ClickHouse server, apart from Tally'
       : "Tally's check endpoints while it runs; the chDB folder opened directly once Tally has stopped",
+    ...(folderCheck ? { folderCheck } : {}),
     firstStartMs: Math.round(firstStartMs),
     eventsProduced: producer.sent,
     duplicatesSent: producer.duplicates,
@@ -451,6 +464,10 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     ok:
       faults.every((f) => f.ok) &&
       exact(last) &&
+      folderCheck !== 'differs' &&
       (!slowSummary || slowSummary.closedByServer === slowSummary.opened),
   };
+  // A failed run keeps its project (and the embedded data) beside Tally's log for a look.
+  if (result.ok) rmSync(project, { recursive: true, force: true });
+  return result;
 }
