@@ -95,6 +95,11 @@ export interface ChaosResult {
   ok: boolean;
 }
 
+interface Sum {
+  s: number;
+  n: number;
+}
+
 const SECONDS = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
 
 export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
@@ -105,6 +110,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   const plan = o.short
     ? {
         kills: 1,
+        clickhouseKills: 1,
         pauseMs: 5_000,
         perTick: 100,
         settleMs: 120_000,
@@ -113,6 +119,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     : {
         kills: 5,
+        clickhouseKills: 3,
         pauseMs: 20_000,
         perTick: 200,
         settleMs: 150_000,
@@ -161,29 +168,42 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   let bigLineStatus = 0;
   let fourMb = { status: 0, events: 0 };
 
-  const verify = async (reader = read) => {
+  // Damage a fault left behind (its check failed) stays in the tables: later faults are judged
+  // on what they add to it, the run's final figures on everything.
+  const carried = { lost: 0, doubled: 0, unexpected: 0, quarantined: 0, snapshot: new Map<string, Sum>() };
+  const verify = async (reader = read, judged = true) => {
     const st = await reader();
-    const want = new Map<string, { s: number; n: number }>();
+    const want = new Map<string, Sum>();
     for (const e of producer.expected.values()) {
       const w = want.get(e.account) ?? { s: 0, n: 0 };
       w.s += e.amount;
       w.n++;
       want.set(e.account, w);
     }
-    let snapshotMismatches = 0;
-    for (const [account, w] of want) {
-      const g = st.snapshot.get(account);
-      if (!g || g.s !== w.s || g.n !== w.n) snapshotMismatches++;
+    // got - want per account, over the accounts of either side.
+    const diff = new Map<string, Sum>();
+    for (const account of new Set([...want.keys(), ...st.snapshot.keys()])) {
+      const g = st.snapshot.get(account) ?? { s: 0, n: 0 };
+      const w = want.get(account) ?? { s: 0, n: 0 };
+      diff.set(account, { s: g.s - w.s, n: g.n - w.n });
     }
-    for (const account of st.snapshot.keys()) if (!want.has(account)) snapshotMismatches++;
+    const base = judged
+      ? carried
+      : { lost: 0, doubled: 0, unexpected: 0, quarantined: 0, snapshot: new Map() };
+    let snapshotMismatches = 0;
+    for (const [account, d] of diff) {
+      const c = base.snapshot.get(account) ?? { s: 0, n: 0 };
+      if (d.s !== c.s || d.n !== c.n) snapshotMismatches++;
+    }
     return {
-      lost: producer.expected.size - st.distinct,
-      doubled: st.rows - st.distinct,
-      unexpected: st.foreign,
+      lost: producer.expected.size - st.distinct - base.lost,
+      doubled: st.rows - st.distinct - base.doubled,
+      unexpected: st.foreign - base.unexpected,
       snapshotMismatches,
-      quarantined: st.quarantined,
+      quarantined: st.quarantined - base.quarantined,
       stored: st.distinct,
       mStored: st.mDistinct,
+      diff,
     };
   };
   type Verified = Awaited<ReturnType<typeof verify>>;
@@ -235,6 +255,19 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       ...(notes.length ? { note: notes.join('; ') } : {}),
     };
     faults.push(r);
+    if (!ok && last) {
+      const raw = await verify(read, false).catch(() => undefined);
+      if (raw) {
+        Object.assign(carried, {
+          lost: raw.lost,
+          doubled: raw.doubled,
+          unexpected: raw.unexpected,
+          quarantined: raw.quarantined - expectedQuarantine,
+          snapshot: raw.diff,
+        });
+        o.log('  (the following faults are judged on the damage they add to this)');
+      }
+    }
     o.log(
       `  ${ok ? 'ok  ' : 'FAIL'} ${fault}: held ${r.heldMs} ms, endpoints back in ${r.endpointRecoveryMs} ms, exact after ${r.exactAfterMs} ms; produced ${r.produced}, lost ${r.lost}, doubled ${r.doubled}, snapshot mismatches ${r.snapshotMismatches}${r.note ? ` (${r.note})` : ''}`,
     );
@@ -269,6 +302,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     name: ServiceRestart['service'],
     svc: PrivateClickHouse | PrivateKafka,
     how: ServiceRestart['how'],
+    nth = '',
   ) => {
     const start = performance.now();
     if (how === 'SIGTERM') await svc.stop();
@@ -278,7 +312,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     restarts.push({ service: name, how, stopMs: Math.round(stopMs), startMs: Math.round(startMs) });
     const ended = performance.now();
     await settle(
-      `${name} restart (${how}; stopped in ${SECONDS(stopMs)}, answering again ${SECONDS(startMs)} after the start)`,
+      `${name} restart${nth} (${how}; stopped in ${SECONDS(stopMs)}, answering again ${SECONDS(startMs)} after the start)`,
       ended - start,
       ended,
       await untilEndpoint(ended),
@@ -326,7 +360,11 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     const ch = o.clickhouse;
     if (server && ch) {
       await during(() => restart('ClickHouse', ch, 'SIGTERM'));
-      await during(() => restart('ClickHouse', ch, 'kill -9'));
+      // A crash is cheap to recover from (under a second) and lands at a random point of an
+      // insert and its bookkeeping: the full run tries it more than once.
+      for (let k = 1; k <= plan.clickhouseKills; k++) {
+        await during(() => restart('ClickHouse', ch, 'kill -9', plan.clickhouseKills > 1 ? ` #${k}` : ''));
+      }
       await during(() => pause('ClickHouse', ch));
     }
     // --short restarts Kafka once per back end, the two ways split between them (a kill -9
@@ -390,11 +428,14 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     await producer.pause();
     await load?.stop();
     // The last look while Tally still serves (the embedded back end's check endpoints).
-    last = await verify().catch(() => undefined);
+    last = await verify(read, false).catch(() => undefined);
     await tally.stop();
     if (engine) {
-      last = await verify().catch(() => last);
-      await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
+      last = await verify(read, false).catch(() => last);
+      // A failed run keeps its database for a look (the next run starts a fresh server folder).
+      if (faults.every((f) => f.ok) && exact(last)) {
+        await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
+      }
       await engine.close();
     } else {
       // Tally has stopped: the folder is free to open, and this check owes nothing to Tally.
@@ -406,7 +447,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
         },
       );
       if (folder) {
-        const direct = await verify(engineStateReader(folder)).catch(() => undefined);
+        const direct = await verify(engineStateReader(folder), false).catch(() => undefined);
         const same =
           direct !== undefined &&
           last !== undefined &&
