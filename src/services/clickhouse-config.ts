@@ -38,7 +38,7 @@ export function clickhousePaths(dir: string): ClickHousePaths {
  */
 export function renderClickHouseConfig(
   p: ClickHousePaths,
-  ports: { http: number; tcp: number },
+  ports: { http: number; tcp: number; interserver?: number },
   /** More top-level elements (a cluster node's remote_servers, zookeeper, macros). */
   extra = '',
 ): string {
@@ -53,7 +53,12 @@ export function renderClickHouseConfig(
         <count>3</count>
     </logger>
     <http_port>${ports.http}</http_port>
-    <tcp_port>${ports.tcp}</tcp_port>
+    <tcp_port>${ports.tcp}</tcp_port>${
+      // Only when asked (a second server beside another): the shared one's config stays as it was.
+      ports.interserver === undefined
+        ? ''
+        : `\n    <interserver_http_port>${ports.interserver}</interserver_http_port>`
+    }
     <listen_host>127.0.0.1</listen_host>
     <max_connections>4096</max_connections>
     <keep_alive_timeout>3</keep_alive_timeout>
