@@ -8,8 +8,9 @@ import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { startIngestion } from '../../src/ingest/ingestion.ts';
 import { createKafkaClient } from '../../src/ingest/kafka-client.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
-import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { captureOutput } from '../support/capture-output.ts';
+import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -56,16 +57,10 @@ async function run(argv: string[], env: NodeJS.ProcessEnv) {
   return { code, out: io.stdout(), err: io.stderr() };
 }
 
-const databases: string[] = [];
+const databases = new CliDatabases('append');
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
-  const database = scratchDatabase('append');
-  if (backend === 'server') databases.push(database);
-  return {
-    TALLY_CLICKHOUSE_DATABASE: database,
-    TALLY_KAFKA_BROKERS: inject('kafkaBrokers'),
-    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
-  };
+  return databases.env(backend, { TALLY_KAFKA_BROKERS: inject('kafkaBrokers') });
 }
 
 async function balance(dir: string, env: NodeJS.ProcessEnv): Promise<{ balance: number; movements: number }> {
@@ -81,13 +76,7 @@ async function balance(dir: string, env: NodeJS.ProcessEnv): Promise<{ balance: 
 
 afterAll(async () => {
   removeProjects();
-  if (databases.length === 0) return;
-  const engine = await createEngine(
-    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
-    { createDatabase: false },
-  );
-  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
-  await engine.close();
+  await databases.dropAll();
 });
 
 describe.each(BACKENDS)('tally append [%s]', (backend) => {

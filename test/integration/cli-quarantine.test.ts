@@ -4,8 +4,9 @@ import { runMain } from '../../src/cli/main.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { startIngestion } from '../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
-import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { captureOutput } from '../support/capture-output.ts';
+import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const GOOD = '{"id":"e1","at":"2024-03-13 09:17:28","amount":12.5}';
@@ -34,26 +35,15 @@ async function run(argv: string[], env: NodeJS.ProcessEnv, dir: string) {
   return { code, out: io.stdout(), err: io.stderr() };
 }
 
-const databases: string[] = [];
+const databases = new CliDatabases('quarantine');
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
-  const database = scratchDatabase('quarantine');
-  if (backend === 'server') databases.push(database);
-  return {
-    TALLY_CLICKHOUSE_DATABASE: database,
-    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
-  };
+  return databases.env(backend);
 }
 
 afterAll(async () => {
   removeProjects();
-  if (databases.length === 0) return;
-  const engine = await createEngine(
-    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
-    { createDatabase: false },
-  );
-  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
-  await engine.close();
+  await databases.dropAll();
 });
 
 describe.each(BACKENDS)('tally quarantine [%s]', (backend) => {

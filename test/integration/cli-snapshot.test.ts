@@ -1,16 +1,16 @@
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { runMain } from '../../src/cli/main.ts';
-import { createEngine } from '../../src/clickhouse/create-engine.ts';
-import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { captureOutput } from '../support/capture-output.ts';
+import { CliDatabases } from '../support/cli-databases.ts';
 import { exampleWithSettle } from '../support/snapshot-project.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 /** `tally snapshot run` end to end, in-process, on each back end (one chDB folder per CLI run). */
 
 const REPO = join(import.meta.dirname, '..', '..');
-const databases: string[] = [];
+const databases = new CliDatabases('snap');
 
 async function run(argv: string[], env: NodeJS.ProcessEnv) {
   const io = captureOutput();
@@ -19,23 +19,12 @@ async function run(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
-  const database = scratchDatabase('snap');
-  if (backend === 'server') databases.push(database);
-  return {
-    TALLY_CLICKHOUSE_DATABASE: database,
-    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
-  };
+  return databases.env(backend);
 }
 
 afterAll(async () => {
   removeProjects();
-  if (databases.length === 0) return;
-  const engine = await createEngine(
-    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
-    { createDatabase: false },
-  );
-  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
-  await engine.close();
+  await databases.dropAll();
 });
 
 const SMALL: Record<string, string> = {

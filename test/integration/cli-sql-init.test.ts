@@ -2,13 +2,13 @@ import { appendFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runMain } from '../../src/cli/main.ts';
-import { createEngine } from '../../src/clickhouse/create-engine.ts';
-import { BACKENDS, type BackendName, scratchDatabase } from '../support/backends.ts';
+import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { captureOutput } from '../support/capture-output.ts';
+import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
-const databases: string[] = [];
+const databases = new CliDatabases('sql');
 
 async function run(argv: string[], env: NodeJS.ProcessEnv) {
   const io = captureOutput();
@@ -17,23 +17,12 @@ async function run(argv: string[], env: NodeJS.ProcessEnv) {
 }
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
-  const database = scratchDatabase('sql');
-  if (backend === 'server') databases.push(database);
-  return {
-    TALLY_CLICKHOUSE_DATABASE: database,
-    ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
-  };
+  return databases.env(backend);
 }
 
 afterAll(async () => {
   removeProjects();
-  if (databases.length === 0) return;
-  const engine = await createEngine(
-    { url: inject('clickhouseUrl'), user: 'default', password: '', database: 'default', embeddedPath: '' },
-    { createDatabase: false },
-  );
-  for (const db of databases) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
-  await engine.close();
+  await databases.dropAll();
 });
 
 describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) => {
