@@ -58,8 +58,8 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
     }
     checkParams(pipe, report);
     checkNodes(pipe, parts, unreadable, report);
-    if (pipe.materialize) checkMaterialize(pipe, parts, unreadable, dsNames, report);
-    if (pipe.copy) checkCopy(pipe, parts, unreadable, dsNames, report);
+    if (pipe.materialize) checkWriteTarget(pipe, 'materialize', parts, unreadable, dsNames, report);
+    if (pipe.copy) checkWriteTarget(pipe, 'copy', parts, unreadable, dsNames, report);
   }
   checkMaterializeCycles(parts, report);
 
@@ -221,62 +221,35 @@ function checkNodes(pipe: Pipe, parts: ProjectParts, unreadable: ReadonlySet<str
   });
 }
 
-function checkMaterialize(
+/**
+ * A materialized or copy pipe writes into a data source: it must exist, and the last node must
+ * fill its columns.
+ */
+function checkWriteTarget(
   pipe: Pipe,
+  kind: 'materialize' | 'copy',
   parts: ProjectParts,
   unreadable: ReadonlySet<string>,
   dsNames: string[],
   report: Report,
 ): void {
-  const mat = pipe.materialize!;
-  const target = parts.datasources.get(mat.to);
+  const { to, loc } = kind === 'copy' ? pipe.copy! : pipe.materialize!;
+  const target = parts.datasources.get(to);
   if (!target) {
-    if (unreadable.has(mat.to)) return;
-    if (parts.pipes.has(mat.to)) {
-      report(
-        'error',
-        'unknown-reference',
-        mat.loc,
-        `materialize.to must name a data source; \`${mat.to}\` is a pipe`,
-      );
-    } else {
-      report(
-        'error',
-        'unknown-reference',
-        mat.loc,
-        `pipe \`${pipe.name}\` materializes into unknown data source \`${mat.to}\`${didYouMean(mat.to, dsNames)}`,
-        `create datasources/${mat.to}.datasource.yaml`,
-      );
-    }
-    return;
-  }
-  checkTargetColumns(pipe, target, mat.loc, 'materialize-columns', report);
-}
-
-/** A copy pipe's target must be a data source whose columns the last node fills. */
-function checkCopy(
-  pipe: Pipe,
-  parts: ProjectParts,
-  unreadable: ReadonlySet<string>,
-  dsNames: string[],
-  report: Report,
-): void {
-  const copy = pipe.copy!;
-  const target = parts.datasources.get(copy.to);
-  if (!target) {
-    if (unreadable.has(copy.to)) return;
+    if (unreadable.has(to)) return;
+    const isPipe = parts.pipes.has(to);
     report(
       'error',
       'unknown-reference',
-      copy.loc,
-      parts.pipes.has(copy.to)
-        ? `copy.to must name a data source; \`${copy.to}\` is a pipe`
-        : `pipe \`${pipe.name}\` copies into unknown data source \`${copy.to}\`${didYouMean(copy.to, dsNames)}`,
-      parts.pipes.has(copy.to) ? undefined : `create datasources/${copy.to}.datasource.yaml`,
+      loc,
+      isPipe
+        ? `${kind}.to must name a data source; \`${to}\` is a pipe`
+        : `pipe \`${pipe.name}\` ${kind === 'copy' ? 'copies' : 'materializes'} into unknown data source \`${to}\`${didYouMean(to, dsNames)}`,
+      isPipe ? undefined : `create datasources/${to}.datasource.yaml`,
     );
     return;
   }
-  checkTargetColumns(pipe, target, copy.loc, 'copy-columns', report);
+  checkTargetColumns(pipe, target, loc, `${kind}-columns`, report);
 }
 
 /**
