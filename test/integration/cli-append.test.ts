@@ -3,13 +3,12 @@ import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { runMain } from '../../src/cli/main.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { startIngestion } from '../../src/ingest/ingestion.ts';
 import { createKafkaClient } from '../../src/ingest/kafka-client.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
-import { captureOutput } from '../support/capture-output.ts';
+import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -51,11 +50,7 @@ const DEPOSIT =
   '{"payment_id":"p0","timestamp":"2024-03-11 12:30:45","account_id":"a1","type":"deposit","amount":5000}';
 const BAD = '{"payment_id":"p9","timestamp":"soon","account_id":"a1","type":"payment","amount":1}';
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  const io = captureOutput();
-  const code = await runMain(argv, { io, env, cwd: REPO });
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv) => runCli(argv, env, REPO);
 
 const databases = new CliDatabases('append');
 

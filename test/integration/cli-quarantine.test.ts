@@ -1,11 +1,10 @@
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { runMain } from '../../src/cli/main.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { startIngestion } from '../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
-import { captureOutput } from '../support/capture-output.ts';
+import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -29,11 +28,8 @@ function project(): string {
   });
 }
 
-async function run(argv: string[], env: NodeJS.ProcessEnv, dir: string) {
-  const io = captureOutput();
-  const code = await runMain([...argv, '--project', dir], { io, env, cwd: dir });
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv, dir: string) =>
+  runCli([...argv, '--project', dir], env, dir);
 
 const databases = new CliDatabases('quarantine');
 

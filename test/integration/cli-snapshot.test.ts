@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
-import { runMain } from '../../src/cli/main.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
-import { captureOutput } from '../support/capture-output.ts';
+import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { exampleWithSettle } from '../support/snapshot-project.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
@@ -12,11 +11,7 @@ import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 const REPO = join(import.meta.dirname, '..', '..');
 const databases = new CliDatabases('snap');
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  const io = captureOutput();
-  const code = await runMain(argv, { io, env, cwd: REPO });
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv) => runCli(argv, env, REPO);
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
   return databases.env(backend);

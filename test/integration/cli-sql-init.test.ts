@@ -1,20 +1,15 @@
 import { appendFileSync, cpSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { runMain } from '../../src/cli/main.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
-import { captureOutput } from '../support/capture-output.ts';
+import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const databases = new CliDatabases('sql');
 
-async function run(argv: string[], env: NodeJS.ProcessEnv) {
-  const io = captureOutput();
-  const code = await runMain(argv, { io, env, cwd: REPO });
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv) => runCli(argv, env, REPO);
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {
   return databases.env(backend);

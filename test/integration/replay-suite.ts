@@ -7,12 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { cpSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { runMain } from '../../src/cli/main.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { compareTables } from '../../src/replay/compare-tables.ts';
 import { applyReplay } from '../../src/replay/replay.ts';
-import { captureOutput } from '../support/capture-output.ts';
+import { runCli } from '../support/capture-output.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -26,11 +25,8 @@ function exampleCopy(): string {
   return dir;
 }
 
-async function run(argv: string[], env: NodeJS.ProcessEnv, dir: string) {
-  const io = captureOutput();
-  const code = await runMain([...argv, '--project', dir], { io, env, cwd: dir });
-  return { code, out: io.stdout(), err: io.stderr() };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv, dir: string) =>
+  runCli([...argv, '--project', dir], env, dir);
 
 async function sql<T = Record<string, unknown>>(
   query: string,

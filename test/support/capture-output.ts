@@ -1,3 +1,4 @@
+import { runMain } from '../../src/cli/main.ts';
 import type { Output } from '../../src/cli/output.ts';
 
 /** An Output that records what a command printed, for in-process CLI tests. */
@@ -11,4 +12,15 @@ export function captureOutput(): Output & { stdout: () => string; stderr: () => 
     stdout: () => out.join('\n'),
     stderr: () => err.join('\n'),
   };
+}
+
+/** Runs `tally <argv>` in-process in `cwd`; what it printed and its exit code. */
+export async function runCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  cwd: string,
+): Promise<{ code: number; out: string; err: string }> {
+  const io = captureOutput();
+  const code = await runMain(argv, { io, env, cwd });
+  return { code, out: io.stdout(), err: io.stderr() };
 }
