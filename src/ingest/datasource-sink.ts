@@ -456,7 +456,12 @@ export class DatasourceSink {
       if (b.source !== 'kafka') continue;
       void this.marks.get(b.topic)?.then((all) => {
         const m = all.get(b.partition);
-        if (m && b.lastOffset > m.batch) m.batch = b.lastOffset;
+        if (m && b.lastOffset > m.batch) {
+          // A flush completed up to `batch` covers every kind up to there (as readWatermarks says).
+          m.batch = b.lastOffset;
+          m.source = Math.max(m.source, m.batch);
+          m.quarantine = Math.max(m.quarantine, m.batch);
+        }
       });
     }
   }
