@@ -95,6 +95,14 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     console.log(
       `[cluster] ${up.map((r) => `${r.name} ${r.action} in ${(r.elapsedMs / 1000).toFixed(1)} s`).join(', ')}; all up in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
     );
+    // The tests stop and start a replica by its pid file: a cluster another checkout started
+    // cannot be, so say so at once rather than fail half-way.
+    const foreign = up.filter((r) => r.action === 'reused').map((r) => r.name);
+    if (foreign.length > 0) {
+      throw new Error(
+        `${foreign.join(', ')} already run from another checkout; stop them there with \`tally services down --cluster\`, then run these tests again`,
+      );
+    }
     // The repository's example project, with this run's topic names.
     mkdirSync(dir, { recursive: true });
     for (const sub of ['datasources', 'pipes', 'endpoints'])
