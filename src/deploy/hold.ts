@@ -81,7 +81,7 @@ export async function holdTables(
   } catch (err) {
     // putBack looks at what is there: a table half-way through its RENAME is put back too.
     await putBack(engine, ctx, [...names].reverse());
-    for (const t of names) if (gated) await engine.command(dropTableSql(gateName(t), ctx)).catch(() => {});
+    if (gated) for (const t of names) await engine.command(dropTableSql(gateName(t), ctx)).catch(() => {});
     throw err;
   }
   let released = false;

@@ -39,21 +39,18 @@ export interface LagMonitorOptions {
    * unreachable broker last much longer, and health should say so sooner.
    */
   answerWithinMs?: number;
-  now?: () => number;
 }
 
 export class LagMonitor {
   private readonly lags = new Map<string, GroupLag>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
-  private readonly now: () => number;
 
   constructor(
     private readonly client: KafkaClient,
     private readonly targets: readonly LagTarget[],
     private readonly opts: LagMonitorOptions = {},
   ) {
-    this.now = opts.now ?? Date.now;
     for (const t of targets) this.lags.set(t.datasource, { topic: t.topic, group: t.group, partitions: [] });
   }
 
@@ -91,7 +88,7 @@ export class LagMonitor {
   private async ask(t: LagTarget): Promise<void> {
     const entry = this.lags.get(t.datasource)!;
     // The time of the question, not of the answer: events sent meanwhile are not covered.
-    const at = this.now();
+    const at = Date.now();
     try {
       const partitions = await within(
         this.client.groupLag(t.group, t.topic, { fromBeginning: t.fromBeginning }),
