@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { relative } from 'node:path';
+import { relative, resolve } from 'node:path';
 import {
   type ClickHouseClient,
   ClickHouseLogLevel,
@@ -133,6 +133,9 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     `chDB ${version} (embedded, ${where})`,
     where,
     true,
+    undefined,
+    undefined,
+    resolve(ch.embeddedPath),
   );
 }
 
@@ -203,6 +206,7 @@ class ClientEngine implements Engine {
     readonly cluster?: string,
     /** The server's read path (http-reader.ts); queries with server-side params skip it. */
     private readonly reader?: HttpReader,
+    readonly dataPath?: string,
   ) {}
 
   async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {

@@ -47,6 +47,8 @@ export interface Engine {
    * ON CLUSTER with Replicated engines, like the project's (docs/scaling.md).
    */
   readonly cluster?: string;
+  /** Embedded only: the chDB data folder (absolute). */
+  readonly dataPath?: string;
   /** "chDB 26.7.2.1 (embedded, .tally/chdb)" or "ClickHouse 18.16.1 at http://..." */
   readonly description: string;
 

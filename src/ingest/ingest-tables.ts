@@ -86,7 +86,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   if (key) {
     const seen = seenTableName(ds.name);
     const seenRef = `${db}.${quoteIdent(seen)}`;
-    const select = `SELECT ${key.sql} AS key, now() AS seen_at FROM ${table}`;
+    const select = seenSelect(engine, ds)!;
     const mv = `${seen}_mv_${hash(select)}`;
     if (!views.current.has(mv)) {
       const existed = (await columnsOf(engine, seen)).size > 0;
@@ -117,16 +117,40 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   }
 
   if (ds.kafka && coordinates) {
-    const select = `SELECT ${quoteString(ds.name)} AS datasource, ${quoteString(ds.kafka.topic)} AS topic, toInt32(__partition) AS \`partition\`, 'source' AS kind, toInt64(max(__offset)) AS \`offset\`, now() AS updated_at FROM ${table} WHERE __offset >= 0 GROUP BY __partition`;
-    await ensureWatermarkView(engine, `tally_wm_${ds.name}_`, select, views, run);
+    await ensureWatermarkView(engine, `tally_wm_${ds.name}_`, sourceMarkSelect(engine, ds)!, views, run);
   }
   if (ds.kafka) {
-    const q = `${db}.${quoteIdent(quarantineTableName(ds.name))}`;
-    const select = `SELECT ${quoteString(ds.name)} AS datasource, topic, \`partition\`, 'quarantine' AS kind, max(\`offset\`) AS \`offset\`, now() AS updated_at FROM ${q} WHERE source = 'kafka' GROUP BY topic, \`partition\``;
     const qviews = await viewsOf(engine, quarantineTableName(ds.name));
-    await ensureWatermarkView(engine, `tally_wmq_${ds.name}_`, select, qviews, run);
+    await ensureWatermarkView(
+      engine,
+      `tally_wmq_${ds.name}_`,
+      quarantineMarkSelect(engine, ds)!,
+      qviews,
+      run,
+    );
   }
   return { created, coordinates };
+}
+
+/** What the seen view writes: the key of every stored row (undefined without a dedup key). */
+export function seenSelect(engine: Engine, ds: DataSource): string | undefined {
+  const key = dedupKeyOf(ds);
+  if (!key) return undefined;
+  return `SELECT ${key.sql} AS key, now() AS seen_at FROM ${quoteIdent(engine.database)}.${quoteIdent(ds.name)}`;
+}
+
+/** What the `source` mark view writes: the highest stored offset per partition (Kafka data sources). */
+export function sourceMarkSelect(engine: Engine, ds: DataSource): string | undefined {
+  if (!ds.kafka) return undefined;
+  const table = `${quoteIdent(engine.database)}.${quoteIdent(ds.name)}`;
+  return `SELECT ${quoteString(ds.name)} AS datasource, ${quoteString(ds.kafka.topic)} AS topic, toInt32(__partition) AS \`partition\`, 'source' AS kind, toInt64(max(__offset)) AS \`offset\`, now() AS updated_at FROM ${table} WHERE __offset >= 0 GROUP BY __partition`;
+}
+
+/** What the `quarantine` mark view writes: the highest quarantined offset per partition. */
+export function quarantineMarkSelect(engine: Engine, ds: DataSource): string | undefined {
+  if (!ds.kafka) return undefined;
+  const q = `${quoteIdent(engine.database)}.${quoteIdent(quarantineTableName(ds.name))}`;
+  return `SELECT ${quoteString(ds.name)} AS datasource, topic, \`partition\`, 'quarantine' AS kind, max(\`offset\`) AS \`offset\`, now() AS updated_at FROM ${q} WHERE source = 'kafka' GROUP BY topic, \`partition\``;
 }
 
 /**

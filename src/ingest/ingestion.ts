@@ -13,6 +13,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource, Project } from '../project/model.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
+import { recoverAfterCrash } from './crash-recovery.ts';
 import {
   type BatchOutcome,
   DatasourceSink,
@@ -26,6 +27,7 @@ import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
 import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
 import { type GroupLag, LagMonitor } from './lag-monitor.ts';
 import { compileRowParser, type RowParser } from './row-parser.ts';
+import { claimWriterMarker } from './writer-marker.ts';
 
 export interface IngestionOptions {
   /** Consume Kafka topics (default true). False: HTTP only (e.g. a read replica). */
@@ -139,6 +141,23 @@ export async function startIngestion(
   const client = opts.kafkaClient ?? (kafka ? createKafkaClient(kafka, log) : undefined);
   const entries = new Map<string, Entry>();
   const windowDays = opts.dedupWindowDays ?? 7;
+
+  const claim = claimWriterMarker(engine);
+  if (claim?.unclean) {
+    log({
+      level: 'warn',
+      msg: 'the last Tally process writing to this embedded database died without stopping (kill -9, crash): recomputing marks and views from the stored events',
+      database: engine.database,
+      previous: claim.previous,
+    });
+    try {
+      const r = await recoverAfterCrash(project, engine);
+      log({ level: 'info', msg: 'crash recovery done', ...r });
+    } catch (err) {
+      claim.release({ keep: true });
+      throw err;
+    }
+  }
 
   for (const ds of project.datasources.values()) {
     if (opts.datasources && !opts.datasources.includes(ds.name)) continue;
@@ -319,6 +338,8 @@ export async function startIngestion(
         await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));
         await Promise.all([...entries.values()].map((e) => e.http?.drain().catch(() => {})));
         await Promise.all([...entries.values()].map((e) => e.sink?.close()));
+        // Everything taken is stored or will be delivered again: the next start needs no recovery.
+        claim?.release();
         if (!opts.kafkaClient) await client?.close();
       })();
       return stopped;
