@@ -15,6 +15,7 @@ import { desiredState } from './desired-state.ts';
 import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
+import { checkViewChains } from './view-chains.ts';
 import type { Plan } from './plan-types.ts';
 
 export interface PlanOptions {
@@ -58,6 +59,7 @@ async function prepare(
 ): Promise<{ plan: Plan; ctx: DdlContext; live: LiveState; deployments: DeploymentRecord[] }> {
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
+  checkViewChains(project, desired.views, ctx.capabilities);
   const [live, scratch] = await Promise.all([
     introspect(engine),
     engine.rows(

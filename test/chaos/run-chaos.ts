@@ -31,11 +31,6 @@ export interface ChaosOptions {
   /** Where the project (with the embedded engine's data) and Tally's log go. */
   workDir: string;
   log: (line: string) => void;
-  /**
-   * A failure that is a known open finding (`known` on its result) does not fail the run: for
-   * CI, which must not go red at random on a bug that is written down. The table still says so.
-   */
-  allowKnown?: boolean;
 }
 
 export interface FaultResult {
@@ -51,8 +46,6 @@ export interface FaultResult {
   doubled: number;
   snapshotMismatches: number;
   ok: boolean;
-  /** Not ok, and the damage is that of an open finding of docs/reliability.md (e.g. `finding 8`). */
-  known?: string;
   note?: string;
 }
 
@@ -244,18 +237,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     const exactAfterMs = performance.now() - endedAt;
     const ok = exact(last);
-    // Finding 8: a kill -9 of an embedded Tally can land between an INSERT's table and its views,
-    // leaving rows doubled or the snapshot short; nothing lost, nothing else wrong.
-    const known =
-      !ok &&
-      o.backend === 'embedded' &&
-      fault.startsWith('kill -9 of Tally') &&
-      last !== undefined &&
-      last.lost === 0 &&
-      last.unexpected === 0 &&
-      last.quarantined === expectedQuarantine
-        ? 'finding 8'
-        : undefined;
     const notes = [
       note,
       last && last.quarantined !== expectedQuarantine
@@ -274,7 +255,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       doubled: last?.doubled ?? -1,
       snapshotMismatches: last?.snapshotMismatches ?? -1,
       ok,
-      ...(known ? { known } : {}),
       ...(notes.length ? { note: notes.join('; ') } : {}),
     };
     faults.push(r);
@@ -291,7 +271,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     }
     o.log(
-      `  ${ok ? 'ok  ' : known ? `KNOWN (${known}, open)` : 'FAIL'} ${fault}: held ${r.heldMs} ms, endpoints back in ${r.endpointRecoveryMs} ms, exact after ${r.exactAfterMs} ms; produced ${r.produced}, lost ${r.lost}, doubled ${r.doubled}, snapshot mismatches ${r.snapshotMismatches}${r.note ? ` (${r.note})` : ''}`,
+      `  ${ok ? 'ok  ' : 'FAIL'} ${fault}: held ${r.heldMs} ms, endpoints back in ${r.endpointRecoveryMs} ms, exact after ${r.exactAfterMs} ms; produced ${r.produced}, lost ${r.lost}, doubled ${r.doubled}, snapshot mismatches ${r.snapshotMismatches}${r.note ? ` (${r.note})` : ''}`,
     );
     if (!ok) o.log('  (the faults after this one are judged on the damage they add to it)');
     producer.start();
@@ -526,7 +506,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     lost,
     doubled,
     ok:
-      faults.every((f) => f.ok || (o.allowKnown === true && f.known !== undefined)) &&
+      faults.every((f) => f.ok) &&
       exact(last) &&
       folderCheck !== 'differs' &&
       (!slowSummary || slowSummary.closedByServer === slowSummary.opened),
