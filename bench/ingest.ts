@@ -287,7 +287,9 @@ class Window {
 function runChild(input: ChildInput): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const heap = HEAP > 0 ? [`--max-old-space-size=${HEAP}`] : [];
-    const proc = spawn(process.execPath, [...heap, '--import', 'tsx', import.meta.filename], {
+    // e.g. TALLY_BENCH_CHILD_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the ingester.
+    const extra = (process.env.TALLY_BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
+    const proc = spawn(process.execPath, [...heap, ...extra, '--import', 'tsx', import.meta.filename], {
       env: { ...process.env, TALLY_BENCH_CHILD: JSON.stringify(input) },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
