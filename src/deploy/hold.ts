@@ -116,7 +116,7 @@ export async function holdTables(
     },
   };
   try {
-    await waitForInserts(engine, names, opts.waitTimeoutMs ?? 120_000);
+    await waitForInserts(engine, ctx.database, names, opts.waitTimeoutMs ?? 120_000);
   } catch (err) {
     await hold.release();
     throw err;
@@ -144,13 +144,24 @@ async function putBack(engine: Engine, ctx: DdlContext, tables: readonly string[
 }
 
 /** Waits until no INSERT that was running into one of `tables` (by their text) still runs. */
-async function waitForInserts(engine: Engine, tables: readonly string[], timeoutMs: number): Promise<void> {
+async function waitForInserts(
+  engine: Engine,
+  database: string,
+  tables: readonly string[],
+  timeoutMs: number,
+): Promise<void> {
   const running = async () => {
     const rows = await engine.rows<{ query_id: string; query: string }>(
       'SELECT query_id, query FROM system.processes',
     );
+    const wanted = new Set(tables);
     return rows
-      .filter((r) => /^\s*INSERT\b/i.test(r.query) && tables.some((t) => r.query.includes(t)))
+      .filter((r) => {
+        const target = insertTarget(r.query);
+        if (!target) return false;
+        // Unqualified: the writer's database is unknown here (18.16 does not say): count it.
+        return wanted.has(target.table) && (target.database === undefined || target.database === database);
+      })
       .map((r) => r.query_id);
   };
   const first = new Set(await running());
@@ -167,6 +178,21 @@ async function waitForInserts(engine: Engine, tables: readonly string[], timeout
     const now = new Set(await running());
     for (const id of first) if (!now.has(id)) first.delete(id);
   }
+}
+
+/**
+ * The table an INSERT statement writes into (`INSERT INTO [db.]table ...`, names bare or in
+ * backquotes or double quotes), or undefined for another statement.
+ */
+export function insertTarget(query: string): { database?: string; table: string } | undefined {
+  const ident = '(`(?:[^`\\\\]|\\\\.)*`|"(?:[^"\\\\]|\\\\.)*"|[A-Za-z_][A-Za-z0-9_]*)';
+  const m = new RegExp(`^\\s*INSERT\\s+INTO\\s+(?:TABLE\\s+)?${ident}(?:\\s*\\.\\s*${ident})?`, 'i').exec(
+    query,
+  );
+  if (!m) return undefined;
+  const bare = (x: string) =>
+    x.startsWith('`') || x.startsWith('"') ? x.slice(1, -1).replace(/\\(.)/g, '$1') : x;
+  return m[2] === undefined ? { table: bare(m[1]!) } : { database: bare(m[1]!), table: bare(m[2]) };
 }
 
 function regexEscape(s: string): string {
