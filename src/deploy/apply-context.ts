@@ -10,8 +10,11 @@ export type DeployEvent =
   | { type: 'step-done'; step: Step; ms: number }
   | { type: 'step-failed'; step: Step; error: string }
   | { type: 'backfill'; step: Step; progress: BackfillProgress }
-  /** Writers were held off these tables for `ms`. */
-  | { type: 'hold'; step: Step; tables: readonly string[]; ms: number };
+  /**
+   * Writers were held off these tables for `ms`; `database`: every in-process writer of the
+   * database waited (the embedded engine's write gate), not only those of `tables`.
+   */
+  | { type: 'hold'; step: Step; tables: readonly string[]; ms: number; database?: true };
 
 export interface ApplyContext {
   engine: Engine;
@@ -23,6 +26,12 @@ export interface ApplyContext {
   chunkRows?: number;
   holdTimeoutMs?: number;
   emit: (e: DeployEvent) => void;
-  /** create-view hands its snapshot and the view's columns to the backfill step after it. */
-  pending: Map<string, { snapshot: Snapshot; columns: OutputColumn[] }>;
+  /**
+   * create-view hands the backfill step after it the view's columns and its boundary: a snapshot
+   * of the source (server), or the closed write gate to reopen once filled (embedded).
+   */
+  pending: Map<
+    string,
+    { snapshot?: Snapshot; reopenGate?: () => void; gateClosedAt?: number; columns: OutputColumn[] }
+  >;
 }

@@ -221,6 +221,8 @@ export async function applyPlan(
         failure += `\nrecovery after the failure did not complete: ${trouble} (the next deploy retries it)`;
     }
   } finally {
+    // A create-view whose backfill never ran: let ingestion write again.
+    for (const p of ac.pending.values()) p.reopenGate?.();
     await dropScratchDatabase(engine, ctx).catch(() => {});
   }
 

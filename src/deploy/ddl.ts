@@ -13,6 +13,11 @@ export interface DdlContext {
   /** `clickhouse.cluster`: ON CLUSTER DDL and Replicated engines. */
   cluster?: string;
   capabilities: Capabilities;
+  /**
+   * The embedded engine: every writer is in this process, so a view is attached and backfilled
+   * under the in-process write gate (clickhouse/write-gate.ts) instead of a write hold.
+   */
+  embedded?: boolean;
 }
 
 /** A materialized pipe as ClickHouse sees it: a view that fires on inserts into `source`. */

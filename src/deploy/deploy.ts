@@ -15,8 +15,8 @@ import { desiredState } from './desired-state.ts';
 import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
-import { checkViewChains } from './view-chains.ts';
 import type { Plan } from './plan-types.ts';
+import { checkViewChains } from './view-chains.ts';
 
 export interface PlanOptions {
   /** Id of the deployment this plan is for (names its backups); default a new one. */
@@ -26,7 +26,12 @@ export interface PlanOptions {
 /** The DDL context of a project on an engine: its database, cluster and capabilities. */
 export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine): DdlContext {
   const cluster = project.config.clickhouse.cluster;
-  return { database: engine.database, capabilities: engine.capabilities, ...(cluster ? { cluster } : {}) };
+  return {
+    database: engine.database,
+    capabilities: engine.capabilities,
+    ...(cluster ? { cluster } : {}),
+    ...(engine.backend === 'embedded' ? { embedded: true } : {}),
+  };
 }
 
 /** What deploy would do, in order, and why. Reads the database; changes nothing. */

@@ -298,11 +298,16 @@ export function buildPlan(input: PlanInput): Plan {
         what: `create view ${v.name}: ${v.source} -> ${v.target}`,
         why: tables.has(v.name) ? 'recreate' : `new materialized pipe ${v.pipe}`,
         destructive: false,
-        sql: [
-          `-- hold ${v.source}: RENAME TO ${holdName(v.source)} (new inserts wait), record its parts`,
-          createViewSql(v, ctx),
-          `-- release: RENAME ${holdName(v.source)} back to ${v.source}`,
-        ],
+        sql: ctx.embedded
+          ? [
+              `-- close the write gate: ingestion in this process waits until the backfill is done`,
+              createViewSql(v, ctx),
+            ]
+          : [
+              `-- hold ${v.source}: RENAME TO ${holdName(v.source)} (new inserts wait), record its parts`,
+              createViewSql(v, ctx),
+              `-- release: RENAME ${holdName(v.source)} back to ${v.source}`,
+            ],
         view: v,
       });
       const b = add({
@@ -312,9 +317,14 @@ export function buildPlan(input: PlanInput): Plan {
         what: `backfill ${v.target} from the ${rows} rows ${v.source} held when the view was attached`,
         why: 'a new view must see the rows already there, exactly once',
         destructive: false,
-        sql: [
-          `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM (${qualified(ctx, v.source)} WHERE _part IN <parts at the hold>)`,
-        ],
+        sql: ctx.embedded
+          ? [
+              `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM ${qualified(ctx, v.source)}`,
+              '-- open the write gate',
+            ]
+          : [
+              `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM (${qualified(ctx, v.source)} WHERE _part IN <parts at the hold>)`,
+            ],
         rows,
         view: v,
       });

@@ -3,11 +3,15 @@
  *
  * create-view  hold the source (and whatever feeds it), snapshot its rows, ATTACH the view by
  *              name, release. Every row is now either in the snapshot or fires the view.
+ *              Embedded: close the in-process write gate and ATTACH; the backfill reads the
+ *              source itself and reopens the gate (every writer of a chDB folder is in-process).
  * backfill     the view's SELECT over the snapshot, into the target.
  * replace-view a target recomputed by its views: build `<target>__tally_next` with shadow views
  *              attached the same way plus a backfill, then under a second hold drop the old
  *              views, swap the tables and attach the views to the swapped-in target.
  */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql, columnsOf, type OutputColumn, reattachSql, validateView } from './attach.ts';
@@ -24,6 +28,20 @@ export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
   const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
+  if (ctx.embedded) {
+    // Every writer is in this process and waits at the gate: the source's rows now are exactly
+    // those the view will not see, until the backfill reopens it.
+    const reopenGate = await writeGate(engine).exclusive();
+    const gateClosedAt = performance.now();
+    try {
+      await engine.command(attachSql(view.name, view.target, columns, view.query, ctx, ac.atomic));
+    } catch (err) {
+      reopenGate();
+      throw err;
+    }
+    ac.pending.set(view.name, { reopenGate, gateClosedAt, columns });
+    return;
+  }
   const pre = await prepareSnapshots(engine, ctx, [view.source]);
   const live = await viewGraph(engine);
   let snapshot: Snapshot | undefined;
@@ -43,8 +61,43 @@ export async function backfill(ac: ApplyContext, step: Step): Promise<void> {
       `backfill of ${view.name} has no snapshot: its create-view step did not run`,
       { exitCode: 2 },
     );
-  await fill(ac, step, view, pending.snapshot, pending.columns, qualified(ac.ctx, view.target));
-  ac.pending.delete(view.name);
+  try {
+    if (pending.snapshot)
+      await fill(ac, step, view, pending.snapshot, pending.columns, qualified(ac.ctx, view.target));
+    else await fillUnderGate(ac, step, view, pending.columns);
+  } finally {
+    if (pending.reopenGate) {
+      pending.reopenGate();
+      const ms = performance.now() - (pending.gateClosedAt ?? performance.now());
+      ac.emit({ type: 'hold', step, tables: [view.source], ms, database: true });
+    }
+    ac.pending.delete(view.name);
+  }
+}
+
+/** The embedded backfill: the view's SELECT over the live source, which nothing writes meanwhile. */
+async function fillUnderGate(ac: ApplyContext, step: Step, view: ViewSpec, columns: OutputColumn[]) {
+  const { engine, ctx } = ac;
+  const started = performance.now();
+  const [r] = await engine.rows<{ n: number | string }>(
+    `SELECT sum(rows) AS n FROM system.parts WHERE database = ${stringLiteral(ctx.database)} AND table = ${stringLiteral(view.source)} AND active`,
+  );
+  const total = Number(r?.n ?? 0);
+  const progress = (done: number) =>
+    ac.emit({
+      type: 'backfill',
+      step,
+      progress: {
+        label: view.name,
+        rowsDone: done,
+        rowsTotal: total,
+        elapsedMs: performance.now() - started,
+      },
+    });
+  progress(0);
+  const cols = columns.map((c) => quoteIdent(c.name)).join(', ');
+  await engine.command(`INSERT INTO ${qualified(ctx, view.target)} (${cols}) ${view.query}`);
+  progress(total);
 }
 
 export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {

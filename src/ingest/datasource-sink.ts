@@ -12,6 +12,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import { writeGate } from '../clickhouse/write-gate.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
@@ -185,7 +186,8 @@ export class DatasourceSink {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FencedError();
       try {
-        await this.attempt(plan, t0);
+        // Shared with other writers; a deploy attaching a view on the embedded engine waits.
+        await writeGate(this.engine).shared(() => this.attempt(plan, t0));
         break;
       } catch (err) {
         if (err instanceof FencedError) throw err;

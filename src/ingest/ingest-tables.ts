@@ -77,7 +77,6 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     false,
   );
 
-  const table = `${db}.${quoteIdent(ds.name)}`;
   const tableColumns = await columnsOf(engine, ds.name);
   const coordinates = tableColumns.has('__partition') && tableColumns.has('__offset');
   const views = await viewsOf(engine, ds.name);

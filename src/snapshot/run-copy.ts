@@ -5,6 +5,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { EngineError } from '../clickhouse/engine-error.ts';
+import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { Pipe, Project } from '../project/model.ts';
 import { selectColumns } from '../project/select-columns.ts';
@@ -79,7 +80,8 @@ export async function runCopy(
     ? `INSERT INTO ${table} (${names.map(quoteIdent).join(', ')}) SELECT ${names.map(quoteIdent).join(', ')} FROM (\n${compiled.sql}\n)`
     : `INSERT INTO ${table} SELECT * FROM (\n${compiled.sql}\n)`;
   try {
-    await engine.command(sql, { params: { ...compiled.params }, ...signal });
+    // A writer like ingestion: a deploy attaching a view on the embedded engine waits for it.
+    await writeGate(engine).shared(() => engine.command(sql, { params: { ...compiled.params }, ...signal }));
   } catch (err) {
     throw copyError(pipe, engine, err);
   }

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
+import { writeGate } from '../../src/clickhouse/write-gate.ts';
 import { type BackendName, clickhouseConfig, scratchDatabase } from './backends.ts';
 
 /**
@@ -38,7 +39,8 @@ export interface Writer {
 
 /**
  * Inserts `batch` rows at a time into `table` until stopped, as an ingester would: an insert
- * refused because the table is held (doesn't exist) is retried after a short pause.
+ * refused because the table is held (doesn't exist) is retried after a short pause, and each
+ * insert passes the in-process write gate (clickhouse/write-gate.ts) as ingestion's flushes do.
  * `row(i)` makes the i-th row overall.
  */
 export function startWriter(
@@ -56,7 +58,8 @@ export function startWriter(
       const values = Array.from({ length: batch }, (_, k) => row(rows + k));
       for (;;) {
         try {
-          await engine.insert(table, values);
+          // As an ingester's flush does: on the embedded engine deploy closes this gate.
+          await writeGate(engine).shared(() => engine.insert(table, values));
           break;
         } catch (err) {
           if (

@@ -144,7 +144,11 @@ export function progressPrinter(print: (s: string) => void): (e: DeployEvent) =>
         print(`[${e.step.n}] FAILED: ${e.error}`);
         break;
       case 'hold':
-        print(`    writers held off ${e.tables.join(', ')} for ${ms(e.ms)}`);
+        print(
+          e.database
+            ? `    writers held off every table of the database (embedded write gate, for ${e.tables.join(', ')}) for ${ms(e.ms)}`
+            : `    writers held off ${e.tables.join(', ')} for ${ms(e.ms)}`,
+        );
         break;
       case 'backfill': {
         const now = performance.now();
