@@ -16,6 +16,11 @@ export interface KafkaConfig {
   clientId: string;
   ssl: boolean;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  /**
+   * How long the group waits for a silent consumer (a crashed Tally) before its partitions go
+   * to the others; default 10 s (see kafka-client.ts).
+   */
+  sessionTimeoutMs?: number;
 }
 
 export type TokenScope = 'admin' | 'read' | 'append';

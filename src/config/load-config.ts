@@ -10,7 +10,7 @@ export const CONFIG_FILE = 'tally.yaml';
 
 const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens'] as const;
 const CLICKHOUSE_KEYS = ['url', 'user', 'password', 'database', 'cluster'] as const;
-const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl'] as const;
+const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
 const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
 const SERVER_KEYS = ['host', 'port'] as const;
 const TOKEN_KEYS = ['token', 'scope', 'endpoints', 'datasources'] as const;
@@ -117,6 +117,14 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
       if (m.has('ssl')) config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
+      if (m.has('session_timeout_ms')) {
+        // Kafka brokers accept 6 s to 30 min by default (group.min/max.session.timeout.ms).
+        const node = m.get('session_timeout_ms');
+        const ms = r.number(node, 'kafka.session_timeout_ms', { integer: true, min: 6000 });
+        if (ms !== undefined && ms > 1_800_000)
+          r.error(node, 'invalid-config', 'kafka.session_timeout_ms must be at most 1800000 (30 min)');
+        else if (ms !== undefined) config.kafka.sessionTimeoutMs = ms;
+      }
       if (m.has('sasl')) {
         const s = r.map(m.get('sasl'), '`kafka.sasl`', SASL_KEYS);
         if (s) {

@@ -112,6 +112,8 @@ export function isRebalance(err: unknown): boolean {
 /** kafkajs, imported on first use: it takes ~150 ms, and most commands never talk to Kafka. */
 let kafkajs: Promise<typeof import('kafkajs')> | undefined;
 
+export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
   let created: Promise<Kafka> | undefined;
   const kafka = () => {
@@ -138,7 +140,9 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     async consume(opts) {
       const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
-        sessionTimeout: opts.sessionTimeoutMs ?? 30_000,
+        // 10 s (kafkajs: 30 s): a crashed member's partitions move a third as late; heartbeats
+        // go every 3 s, also while a flush waits on ClickHouse (kafka-ingester.ts).
+        sessionTimeout: opts.sessionTimeoutMs ?? config.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
         heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
         rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
         minBytes: opts.minBytes ?? 1,

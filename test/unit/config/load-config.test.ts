@@ -44,6 +44,7 @@ describe('loadConfig', () => {
         'kafka:',
         '  brokers: [a:9092, "b:9092,c:9092"]',
         '  client_id: demo',
+        '  session_timeout_ms: 15000',
         '  sasl: { mechanism: scram-sha-256, username: u, password: "${KAFKA_PW}" }',
         'server: { host: 0.0.0.0, port: 8080 }',
         'tokens:',
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
     expect(c.clickhouse.database).toBe('analytics');
     expect(c.kafka.brokers).toEqual(['a:9092', 'b:9092', 'c:9092']);
     expect(c.kafka.sasl).toEqual({ mechanism: 'scram-sha-256', username: 'u', password: 'pw' });
+    expect(c.kafka.sessionTimeoutMs).toBe(15000);
     expect(c.server).toEqual({ host: '0.0.0.0', port: 8080 });
     expect(c.tokens).toEqual([
       { name: 'ci', value: 'r1', scope: 'read', endpoints: ['balance'] },
@@ -114,6 +116,13 @@ describe('loadConfig', () => {
       'tally.yaml:4:8: kafka.ssl must be true or false',
       'tally.yaml:6:25: tokens.t.scope must be one of admin, read, append',
     ]);
+  });
+
+  it('refuses a session timeout the broker would refuse, naming the key and line', () => {
+    for (const bad of ['1000', '3600000', 'soon']) {
+      const e = failure(() => loadConfig(project(`kafka:\n  session_timeout_ms: ${bad}\n`), { env: {} }));
+      expect(e.message).toMatch(/tally\.yaml:2:\d+: .*kafka\.session_timeout_ms/);
+    }
   });
 
   it('names a missing environment variable', () => {
