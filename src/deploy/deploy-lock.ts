@@ -84,13 +84,19 @@ export async function acquireDeployLock(
       `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(claim)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
     );
   const others = async (): Promise<LiveClaim[]> => {
+    // Only recent rows can make a claim live (a heartbeat within expireS), and a release is
+    // always the newest row of its claim: older rows change nothing, so they are not read.
     const rows = await engine.rows<{ id: string; holder: string; age: number | string }>(
       `SELECT id, any(holder) AS holder, toUInt32(now() - min(at)) AS age FROM ${table}
+       WHERE at >= now() - ${Math.floor(expireS) + RECENT_MARGIN_S}
        GROUP BY id HAVING countIf(state = 'release') = 0 AND max(at) >= now() - ${Math.floor(expireS)}`,
     );
     return rows
       .filter((r) => r.id !== claim)
-      .map((r) => ({ id: r.id.replace(/#\d+$/, ''), holder: r.holder, ageS: Number(r.age) }));
+      .map((r) => {
+        const bare = r.id.replace(/#\d+$/, '');
+        return { id: bare, holder: r.holder, ageS: ageFromId(bare) ?? Number(r.age) };
+      });
   };
 
   const deadline = Date.now() + (opts.waitMs ?? 600_000);
@@ -124,6 +130,7 @@ export async function acquireDeployLock(
     await sleep(50 + Math.random() * 450);
   }
 
+  void pruneOldClaims(engine, table).catch(() => {});
   const beat = setInterval(() => void write('heartbeat').catch(() => {}), opts.heartbeatMs ?? 10_000);
   beat.unref();
   let released = false;
@@ -135,6 +142,27 @@ export async function acquireDeployLock(
       await write('release');
     },
   };
+}
+
+/** Rows older than expireS plus this are never read (see `others`). */
+const RECENT_MARGIN_S = 120;
+/** Above this many rows, those older than a day are deleted (each deploy writes a few). */
+export const PRUNE_ABOVE_ROWS = 10_000;
+
+/** A mutation in the background: the lock never waits for it. */
+async function pruneOldClaims(engine: Engine, table: string): Promise<void> {
+  const [r] = await engine.rows<{ n: number | string }>(`SELECT count() AS n FROM ${table}`);
+  if (Number(r?.n ?? 0) <= PRUNE_ABOVE_ROWS) return;
+  await engine.command(`ALTER TABLE ${table} DELETE WHERE at < now() - INTERVAL 1 DAY`);
+}
+
+/** Seconds since a deploy id's UTC stamp (`YYYYMMDDhhmmssSSS_xxxx`, names.ts), if it has one. */
+function ageFromId(id: string): number | undefined {
+  const m = /^(\d{4})(\d{2})(\d{2})(\d{2})(\d{2})(\d{2})(\d{3})_/.exec(id);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, sec, ms] = m.map(Number) as number[];
+  const at = Date.UTC(y!, mo! - 1, d!, h!, mi!, sec!, ms!);
+  return Number.isNaN(at) ? undefined : Math.max(0, Math.round((Date.now() - at) / 1000));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,7 +8,7 @@ import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts'
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import type { DeployResult } from '../../src/deploy/apply.ts';
 import { applyDeploy, ddlContextFor } from '../../src/deploy/deploy.ts';
-import { acquireDeployLock, DEPLOY_LOCK_TABLE } from '../../src/deploy/deploy-lock.ts';
+import { acquireDeployLock, DEPLOY_LOCK_TABLE, PRUNE_ABOVE_ROWS } from '../../src/deploy/deploy-lock.ts';
 import { TallyError } from '../../src/errors.ts';
 import { BACKENDS, clickhouseConfig } from '../support/backends.ts';
 import { freshEngine, num } from '../support/deploy-fixtures.ts';
@@ -116,6 +116,37 @@ describe.each(BACKENDS)('deploy lock [%s]', (backend) => {
       );
       const after = await applyDeploy(project, engine, { lock: { waitMs: 1_500 } });
       expect(after.ok, after.error).toBe(true);
+    } finally {
+      await drop();
+    }
+  }, 60_000);
+
+  it('keeps its table small: past the row limit, claims older than a day are deleted', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const ctx = ddlContextFor(eventsProject(), engine);
+      const table = `${quoteIdent(engine.database)}.${DEPLOY_LOCK_TABLE}`;
+      await (await acquireDeployLock(engine, ctx, 'first')).release();
+      await engine.command(
+        `INSERT INTO ${table} (id, holder, at, state) SELECT concat('old', toString(number)), 'gone:1', now() - 3 * 86400, 'claim' FROM numbers(${PRUNE_ABOVE_ROWS})`,
+      );
+      // Old rows of a silent claim never count, so the next deploy goes on at once, and prunes.
+      const lock = await acquireDeployLock(engine, ctx, 'second', { waitMs: 1_000 });
+      await lock.release();
+      const deadline = Date.now() + 20_000;
+      let left = Number.POSITIVE_INFINITY;
+      while (Date.now() < deadline) {
+        const [r] = await engine.rows<{ old: string; recent: string }>(
+          `SELECT toString(countIf(at < now() - 86400)) AS old, toString(countIf(at >= now() - 86400)) AS recent FROM ${table}`,
+        );
+        left = num(r!.old);
+        if (left === 0) {
+          expect(num(r!.recent)).toBeGreaterThanOrEqual(4); // the two claims and their releases
+          break;
+        }
+        await new Promise((res) => setTimeout(res, 200));
+      }
+      expect(left).toBe(0);
     } finally {
       await drop();
     }
