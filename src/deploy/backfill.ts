@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import { allSettledOrThrow } from '../util/all-settled.ts';
 import { type DdlContext, qualified, stringLiteral } from './ddl.ts';
 import { scratchDatabaseName } from './names.ts';
 
@@ -60,12 +61,17 @@ export async function prepareSnapshots(
   const out = new Map<string, PreSnapshot>();
   for (const s of new Set(sources)) {
     const table = qualified({ database: scratch }, snapshotName(s));
-    await engine.command(`DROP TABLE IF EXISTS ${qualified({ database: scratch }, s)}`);
-    await engine.command(`DROP TABLE IF EXISTS ${table}`);
-    await engine.command(`CREATE TABLE ${table} AS ${qualified(ctx, s)}${await localEngine(engine, ctx, s)}`);
+    const [, , local] = await allSettledOrThrow([
+      engine.command(`DROP TABLE IF EXISTS ${qualified({ database: scratch }, s)}`),
+      engine.command(`DROP TABLE IF EXISTS ${table}`),
+      localEngine(engine, ctx, s),
+    ] as const);
+    await engine.command(`CREATE TABLE ${table} AS ${qualified(ctx, s)}${local}`);
     // The snapshot is private: no merges, so its part names stay put for chunking.
-    await engine.command(`SYSTEM STOP MERGES ${table}`);
-    const blocks = await partitionBlocks(engine, ctx.database, s);
+    const [, blocks] = await allSettledOrThrow([
+      engine.command(`SYSTEM STOP MERGES ${table}`),
+      partitionBlocks(engine, ctx.database, s),
+    ] as const);
     await alterPartitions(
       engine,
       table,

@@ -13,6 +13,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
+import { allSettledOrThrow } from '../util/all-settled.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql, columnsOf, type OutputColumn, reattachSql, validateView } from './attach.ts';
 import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
@@ -27,8 +28,9 @@ import { querySourceSwapped } from './view-spec.ts';
 export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
-  const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
+  const validated = columnsOf(engine, ctx.database, view.target).then((t) => validateView(engine, view, t));
   if (ctx.embedded) {
+    const columns = await validated;
     // Every writer is in this process and waits at the gate: the source's rows now are exactly
     // those the view will not see, until the backfill reopens it.
     const reopenGate = await writeGate(engine).exclusive();
@@ -42,8 +44,13 @@ export async function createView(ac: ApplyContext, step: Step): Promise<void> {
     ac.pending.set(view.name, { reopenGate, gateClosedAt, columns });
     return;
   }
-  const pre = await prepareSnapshots(engine, ctx, [view.source]);
-  const live = await viewGraph(engine);
+  // A server answers these side by side: the step's fixed cost is what a small backfill pays.
+  // All settle before a failure is thrown: nothing of this step may still run during recovery.
+  const [columns, pre, live] = await allSettledOrThrow([
+    validated,
+    prepareSnapshots(engine, ctx, [view.source]),
+    viewGraph(engine),
+  ] as const);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [view.source]), async () => {
     snapshot = await takeSnapshot(engine, ctx, pre.get(view.source)!, holdName(view.source));

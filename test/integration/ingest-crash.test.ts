@@ -20,7 +20,7 @@ import {
   uniqueTopic,
 } from '../support/ingest-kafka.ts';
 import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
-import { dataSource } from '../unit/ingest/type-node.ts';
+import { txDatasources } from '../support/tx-datasources.ts';
 
 const N = 200_000;
 const RESENT = 20_000;
@@ -82,18 +82,7 @@ describe.each(BACKENDS)('ingester killed with SIGKILL [%s]', (backend) => {
   it('three kills during a 200k-event stream (10% re-sent), then restart: the final state is exact', async () => {
     client = await newClient();
     await client.ensureTopic(topic, PARTITIONS);
-    const kafka = { topic, start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
-    const tx = dataSource(
-      'tx',
-      [
-        { name: 'id', type: 'String' },
-        { name: 'ts', type: 'DateTime' },
-        { name: 'account', type: 'String' },
-        { name: 'amount', type: 'Decimal(18, 2)' },
-      ],
-      { dedupKey: ['id'], kafka },
-    );
-    const raw = dataSource('raw', [{ name: 'id', type: 'String' }], { kafka });
+    const { tx, raw } = txDatasources(topic);
     const clickhouse =
       backend === 'server'
         ? { url: inject('clickhouseUrl'), user: 'default', password: '', database: db, embeddedPath: folder }

@@ -21,7 +21,7 @@ import {
 } from '../support/ingest-kafka.ts';
 import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { dataSource } from '../unit/ingest/type-node.ts';
+import { txDatasources } from '../support/tx-datasources.ts';
 
 const PARTITIONS = 4;
 
@@ -38,19 +38,7 @@ function event(i: number): { key: string; value: string } {
 }
 
 function datasources(topic: string) {
-  const kafka = { topic, start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
-  const tx = dataSource(
-    'tx',
-    [
-      { name: 'id', type: 'String' },
-      { name: 'ts', type: 'DateTime' },
-      { name: 'account', type: 'String' },
-      { name: 'amount', type: 'Decimal(18, 2)' },
-    ],
-    { dedupKey: ['id'], kafka, engine: { type: 'MergeTree', sortingKey: ['id'], settings: {} } },
-  );
-  const raw = dataSource('raw', [{ name: 'id', type: 'String' }], { kafka });
-  return { tx, raw };
+  return txDatasources(topic, { type: 'MergeTree', sortingKey: ['id'], settings: {} });
 }
 
 async function createTables(engine: Engine, topic: string): Promise<void> {

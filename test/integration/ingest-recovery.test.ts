@@ -26,7 +26,7 @@ import {
   uniqueTopic,
   waitFor,
 } from '../support/ingest-kafka.ts';
-import { dataSource } from '../unit/ingest/type-node.ts';
+import { txDatasources } from '../support/tx-datasources.ts';
 
 const FIRST = 1000;
 const LATER = 200;
@@ -44,22 +44,12 @@ function event(i: number): string {
 
 forEachBackend('crash recovery', (ctx) => {
   const topic = uniqueTopic('ingest_recovery');
-  const kafka = { topic, start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
-  const tx = dataSource(
-    'tx',
-    [
-      { name: 'id', type: 'String' },
-      { name: 'ts', type: 'DateTime' },
-      { name: 'account', type: 'String' },
-      { name: 'amount', type: 'Decimal(18, 2)' },
-    ],
-    {
-      dedupKey: ['id'],
-      kafka,
-      engine: { type: 'MergeTree', sortingKey: ['id'], partitionKey: 'toYYYYMM(ts)', settings: {} },
-    },
-  );
-  const raw = dataSource('raw', [{ name: 'id', type: 'String' }], { kafka });
+  const { tx, raw } = txDatasources(topic, {
+    type: 'MergeTree',
+    sortingKey: ['id'],
+    partitionKey: 'toYYYYMM(ts)',
+    settings: {},
+  });
   const project = projectOf([tx, raw]);
   let client: KafkaClient;
   let ingestion: Ingestion | undefined;
@@ -81,33 +71,34 @@ forEachBackend('crash recovery', (ctx) => {
     await client.ensureTopic(topic, PARTITIONS);
     await createDatasourceTables(ctx.engine, tx);
     await createDatasourceTables(ctx.engine, raw, { coordinates: true });
-    await ctx.engine.command(
-      'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
-    );
-    await ctx.engine.command(
-      'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
-    );
-    // A view fed by another view's target: recomputed by the first one's INSERT, not twice.
-    await ctx.engine.command(
-      'CREATE TABLE credits (id String, amount Decimal(18, 2)) ENGINE = MergeTree ORDER BY id',
-    );
-    await ctx.engine.command(
-      'CREATE MATERIALIZED VIEW credits_mv TO credits AS SELECT id, amount FROM tx WHERE amount > 0',
-    );
-    if (cascades()) {
-      await ctx.engine.command(
-        'CREATE TABLE credit_count (one UInt8, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY one',
-      );
-      await ctx.engine.command(
-        'CREATE MATERIALIZED VIEW credit_count_mv TO credit_count AS SELECT toUInt8(1) AS one, countState() AS n FROM credits GROUP BY one',
-      );
+    // Each materialized target with its view; credit_count is fed by another view's target, so
+    // it is recomputed by that view's INSERT, not twice (where the engine chains views).
+    const views: Array<[table: string, view: string]> = [
+      [
+        'balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
+        'balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
+      ],
+      [
+        'credits (id String, amount Decimal(18, 2)) ENGINE = MergeTree ORDER BY id',
+        'credits_mv TO credits AS SELECT id, amount FROM tx WHERE amount > 0',
+      ],
+      ...(cascades()
+        ? ([
+            [
+              'credit_count (one UInt8, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY one',
+              'credit_count_mv TO credit_count AS SELECT toUInt8(1) AS one, countState() AS n FROM credits GROUP BY one',
+            ],
+          ] as Array<[string, string]>)
+        : []),
+      [
+        'raw_counts (p Int32, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY p',
+        'raw_counts_mv TO raw_counts AS SELECT __partition AS p, countState() AS n FROM raw GROUP BY p',
+      ],
+    ];
+    for (const [table, view] of views) {
+      await ctx.engine.command(`CREATE TABLE ${table}`);
+      await ctx.engine.command(`CREATE MATERIALIZED VIEW ${view}`);
     }
-    await ctx.engine.command(
-      'CREATE TABLE raw_counts (p Int32, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY p',
-    );
-    await ctx.engine.command(
-      'CREATE MATERIALIZED VIEW raw_counts_mv TO raw_counts AS SELECT __partition AS p, countState() AS n FROM raw GROUP BY p',
-    );
   });
 
   afterAll(async () => {

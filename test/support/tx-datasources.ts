@@ -1,0 +1,24 @@
+/**
+ * The two data sources the Kafka exactly-once suites consume from one topic: `tx` (identity: its
+ * dedup key `id`) and `raw` (identity: the Kafka coordinates, which its table must store).
+ */
+import type { DataSource } from '../../src/project/model.ts';
+import { dataSource } from '../unit/ingest/type-node.ts';
+
+export function txDatasources(
+  topic: string,
+  txEngine?: DataSource['engine'],
+): { tx: DataSource; raw: DataSource } {
+  const kafka = { topic, start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
+  const tx = dataSource(
+    'tx',
+    [
+      { name: 'id', type: 'String' },
+      { name: 'ts', type: 'DateTime' },
+      { name: 'account', type: 'String' },
+      { name: 'amount', type: 'Decimal(18, 2)' },
+    ],
+    { dedupKey: ['id'], kafka, ...(txEngine ? { engine: txEngine } : {}) },
+  );
+  return { tx, raw: dataSource('raw', [{ name: 'id', type: 'String' }], { kafka }) };
+}
