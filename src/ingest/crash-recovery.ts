@@ -28,7 +28,7 @@ import {
   columnsOf,
   OFFSETS_TABLE,
   quarantineMarkSelect,
-  seenSelect,
+  refillSeenSql,
   seenTableName,
   sourceMarkSelect,
 } from './ingest-tables.ts';
@@ -66,7 +66,8 @@ export async function recoverAfterCrash(project: Project, engine: Engine): Promi
         if (rows > 0) await deleteWhere(engine, ds.name, where);
       }
       const q = quarantineTableName(ds.name);
-      if (beyond && (await exists(q))) {
+      const hasQuarantine = await exists(q);
+      if (beyond && hasQuarantine) {
         const where = `source = 'kafka' AND topic = ${quoteString(ds.kafka.topic)} AND \`offset\` > ${beyond('`partition`')}`;
         quarantined = await count(engine, `${ref(q)} WHERE ${where}`);
         if (quarantined > 0) await deleteWhere(engine, q, where);
@@ -80,13 +81,12 @@ export async function recoverAfterCrash(project: Project, engine: Engine): Promi
       );
       if (columns.has('__partition') && columns.has('__offset'))
         await engine.command(`INSERT INTO ${ref(OFFSETS_TABLE)} ${sourceMarkSelect(engine, ds)}`);
-      if (await exists(q))
+      if (hasQuarantine)
         await engine.command(`INSERT INTO ${ref(OFFSETS_TABLE)} ${quarantineMarkSelect(engine, ds)}`);
     }
-    const seen = seenSelect(engine, ds);
-    if (seen && (await exists(seenTableName(ds.name)))) {
-      await engine.command(`TRUNCATE TABLE ${ref(seenTableName(ds.name))}`);
-      await engine.command(`INSERT INTO ${ref(seenTableName(ds.name))} (key, seen_at) ${seen}`);
+    const refill = refillSeenSql(engine, ds);
+    if (refill.length > 0 && (await exists(seenTableName(ds.name)))) {
+      for (const sql of refill) await engine.command(sql);
       report.seenRebuilt.push(ds.name);
     }
   }

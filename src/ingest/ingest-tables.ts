@@ -95,12 +95,11 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
       for (const old of views.all.filter((v) => isVersionOf(v, `${seen}_mv_`))) {
         await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
       }
-      // The keys of rows stored before the view existed (or under another key definition).
-      if (existed) await run(`TRUNCATE TABLE ${seenRef}${on}`);
       await run(
         `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(mv)}${on} TO ${seenRef} AS ${select}`,
       );
-      await run(`INSERT INTO ${seenRef} (key, seen_at) ${select}`);
+      // The keys of rows stored before the view existed (or under another key definition).
+      for (const sql of refillSeenSql(engine, ds, existed)) await run(sql);
     }
   }
 
@@ -136,6 +135,20 @@ export function seenSelect(engine: Engine, ds: DataSource): string | undefined {
   const key = dedupKeyOf(ds);
   if (!key) return undefined;
   return `SELECT ${key.sql} AS key, now() AS seen_at FROM ${quoteIdent(engine.database)}.${quoteIdent(ds.name)}`;
+}
+
+/**
+ * Empties `tally_seen_<ds>` (when it has rows to lose) and fills it with the key of every stored
+ * row: after the seen view changed, or after a crash left it out of step with the table.
+ */
+export function refillSeenSql(engine: Engine, ds: DataSource, truncate = true): string[] {
+  const select = seenSelect(engine, ds);
+  if (!select) return [];
+  const seenRef = `${quoteIdent(engine.database)}.${quoteIdent(seenTableName(ds.name))}`;
+  return [
+    ...(truncate ? [`TRUNCATE TABLE ${seenRef}${onClusterClause(engine.cluster)}`] : []),
+    `INSERT INTO ${seenRef} (key, seen_at) ${select}`,
+  ];
 }
 
 /** What the `source` mark view writes: the highest stored offset per partition (Kafka data sources). */

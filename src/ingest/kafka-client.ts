@@ -112,7 +112,7 @@ export function isRebalance(err: unknown): boolean {
 /** kafkajs, imported on first use: it takes ~150 ms, and most commands never talk to Kafka. */
 let kafkajs: Promise<typeof import('kafkajs')> | undefined;
 
-export const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
+const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
   let created: Promise<Kafka> | undefined;
