@@ -14,14 +14,15 @@ export interface OutputColumn {
 
 /**
  * Runs the view's SELECT with LIMIT 0: it must compile, and every column it produces must be a
- * column of `targetColumns` (a materialized view inserts by name; an unknown name is an error
- * on insert, long after deploy said yes).
+ * column of `into`, the live table it will write into (the target, or the new table a recompute
+ * or a replay fills), with the same aggregate state type (a materialized view inserts by name;
+ * an unknown name or another state type is an error on insert, long after deploy said yes).
  */
-export async function validateView(
-  engine: Engine,
-  view: ViewSpec,
-  targetColumns: readonly string[],
-): Promise<OutputColumn[]> {
+export async function validateView(engine: Engine, view: ViewSpec, into: string): Promise<OutputColumn[]> {
+  const stored = await engine.rows<{ name: string; type: string }>(
+    `SELECT name, type FROM system.columns WHERE database = ${stringLiteral(engine.database)} AND table = ${stringLiteral(into)}`,
+  );
+  const targetColumns = stored.map((c) => c.name);
   let meta: OutputColumn[];
   try {
     meta = (await engine.query(`SELECT * FROM (${view.query}) LIMIT 0`)).meta;
@@ -44,7 +45,7 @@ export async function validateView(
       { hint: `name the SELECT's columns after ${view.target}'s columns (${targetColumns.join(', ')})` },
     );
   }
-  await checkStateTypes(engine, view, meta);
+  checkStateTypes(view, meta, new Map(stored.map((c) => [c.name, c.type])));
   return meta;
 }
 
@@ -52,13 +53,13 @@ export async function validateView(
  * An aggregate state is stored as it is: ClickHouse does not convert one state type into
  * another, so a view whose state differs from the target column's (18.16 drops the Nullable of
  * `argMaxState(nullable_column, ...)`, current servers keep it) would have every insert into
- * its source refused. Compared with the live target's types, as ClickHouse prints them.
+ * its source refused. Compared with the types of the table written, as ClickHouse prints them.
  */
-async function checkStateTypes(engine: Engine, view: ViewSpec, meta: readonly OutputColumn[]): Promise<void> {
-  const target = await engine.rows<{ name: string; type: string }>(
-    `SELECT name, type FROM system.columns WHERE database = ${stringLiteral(engine.database)} AND table = ${stringLiteral(view.target)}`,
-  );
-  const stored = new Map(target.map((c) => [c.name, c.type]));
+function checkStateTypes(
+  view: ViewSpec,
+  meta: readonly OutputColumn[],
+  stored: ReadonlyMap<string, string>,
+): void {
   const flat = (t: string) => t.replace(/\s+/g, '');
   for (const c of meta) {
     const want = stored.get(c.name);
@@ -104,12 +105,4 @@ export function reattachSql(createQuery: string, atomic: boolean): string {
       { exitCode: 2 },
     );
   return `ATTACH MATERIALIZED VIEW ${m[1]} ${atomic ? `UUID ${stringLiteral(randomUUID())} ` : ''}${createQuery.slice(m[0].length)}`;
-}
-
-/** Column names of a table, in order. */
-export async function columnsOf(engine: Engine, database: string, table: string): Promise<string[]> {
-  const rows = await engine.rows<{ name: string }>(
-    `SELECT name FROM system.columns WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)}`,
-  );
-  return rows.map((r) => r.name);
 }

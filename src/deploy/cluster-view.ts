@@ -21,7 +21,7 @@
 import { onClusterClause } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
-import { columnsOf, validateView } from './attach.ts';
+import { validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
 import { clusterBlocks, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
 import { createViewSql, dropTableSql, qualified } from './ddl.ts';
@@ -37,7 +37,7 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
   const cluster = ctx.cluster!;
   const source = qualified(ctx, view.source);
   const waitMs = ac.holdTimeoutMs ?? 120_000;
-  const columns = await validateView(engine, view, await columnsOf(engine, ctx.database, view.target));
+  const columns = await validateView(engine, view, view.target);
   const busy = (detail: string, extra = '') =>
     new TallyError(
       'cluster-busy',

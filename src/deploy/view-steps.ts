@@ -15,7 +15,7 @@ import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import { allSettledOrThrow } from '../util/all-settled.ts';
 import type { ApplyContext } from './apply-context.ts';
-import { attachSql, columnsOf, type OutputColumn, reattachSql, validateView } from './attach.ts';
+import { attachSql, type OutputColumn, reattachSql, validateView } from './attach.ts';
 import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
 import { createTableSql, dropTableSql, qualified, renameSql, stringLiteral, type ViewSpec } from './ddl.ts';
 import { feedingClosure, type Hold, holdTables } from './hold.ts';
@@ -28,7 +28,7 @@ import { querySourceSwapped } from './view-spec.ts';
 export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
-  const validated = columnsOf(engine, ctx.database, view.target).then((t) => validateView(engine, view, t));
+  const validated = validateView(engine, view, view.target);
   if (ctx.embedded) {
     const columns = await validated;
     // Every writer is in this process and waits at the gate: the source's rows now are exactly
@@ -113,21 +113,14 @@ export async function replaceView(ac: ApplyContext, step: Step): Promise<void> {
   const spec: TableSpec = step.targetSpec!;
   const target = spec.name;
   const next = nextName(target);
-  const columns = new Map<string, OutputColumn[]>();
-  for (const v of views)
-    columns.set(
-      v.name,
-      await validateView(
-        engine,
-        v,
-        spec.columns.map((c) => c.name),
-      ),
-    );
-
   // Build the new target: shadow views catch what arrives from now on, the snapshot what was there.
+  // The views are checked against it (its types, not the old target's); a refusal leaves it to
+  // recovery, which drops a half-built `__tally_next`.
   for (const v of views) await engine.command(dropTableSql(shadowViewName(v.name), ctx));
   await engine.command(dropTableSql(next, ctx));
   await engine.command(createTableSql(spec, ctx, next));
+  const columns = new Map<string, OutputColumn[]>();
+  for (const v of views) columns.set(v.name, await validateView(engine, v, next));
   const sources = [...new Set(views.map((v) => v.source))];
   const pre = await prepareSnapshots(engine, ctx, sources);
   const graph = await viewGraph(engine);

@@ -130,19 +130,16 @@ export async function replayPipe(
   await checkLiveTarget(engine, t);
   const { ctx, spec } = t;
   const shadow = replayTableName(t.target);
-  const columns = new Map<string, Awaited<ReturnType<typeof validateView>>>();
-  for (const v of t.views)
-    columns.set(
-      v.name,
-      await validateView(
-        engine,
-        v,
-        spec.columns.map((c) => c.name),
-      ),
-    );
-
   await engine.command(dropTableSql(shadow, ctx));
   await engine.command(createTableSql(spec, ctx, shadow));
+  // Checked against the shadow: the pipe as it is now must fit the table as the project has it.
+  const columns = new Map<string, Awaited<ReturnType<typeof validateView>>>();
+  try {
+    for (const v of t.views) columns.set(v.name, await validateView(engine, v, shadow));
+  } catch (err) {
+    await engine.command(dropTableSql(shadow, ctx)).catch(() => {});
+    throw err;
+  }
   const started = performance.now();
   let rowsRead = 0;
   try {

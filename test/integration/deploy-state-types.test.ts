@@ -82,4 +82,36 @@ forEachBackend('deploy checks aggregate state types', (ctx) => {
       expect(r.error).toMatch(/ifNull/);
     }
   });
+
+  it('a target whose state type changes with its pipe is recomputed: checked against the new table, not the old', async () => {
+    const sums = (type: string, state: string) =>
+      project({
+        datasources: [
+          events,
+          datasource('sums', {
+            columns: [
+              { name: 'id', type: 'UInt64' },
+              { name: 'total', type: `AggregateFunction(sum, ${type})` },
+            ],
+            engine: 'AggregatingMergeTree',
+          }),
+        ],
+        pipes: [pipe('sums_mv', `SELECT id, sumState(${state}) AS total FROM events GROUP BY id`, 'sums')],
+      });
+    const first = await applyDeploy(sums('UInt64', 'toUInt64(n)'), ctx.engine, { allowDestructive: true });
+    expect(first.ok, first.error).toBe(true);
+    await ctx.engine.insert('events', [{ id: 9, who: 'c', n: 5, ts: '2024-01-03 00:00:00' }]);
+    // The fix the refusal's hint gives: change the column's type together with the state.
+    const changed = await applyDeploy(sums('UInt32', 'n'), ctx.engine, { allowDestructive: true });
+    expect(changed.ok, changed.error).toBe(true);
+    expect(changed.plan.steps.map((s) => s.kind)).toContain('replace-view');
+    const [t] = await ctx.engine.rows<{ t: string }>(
+      `SELECT type AS t FROM system.columns WHERE database = '${ctx.engine.database}' AND table = 'sums' AND name = 'total'`,
+    );
+    expect(t!.t).toBe('AggregateFunction(sum, UInt32)');
+    const [row] = await ctx.engine.rows<{ s: string }>(
+      'SELECT toString(sumMerge(total)) AS s FROM sums WHERE id = 9',
+    );
+    expect(row!.s).toBe('5');
+  });
 });
