@@ -7,6 +7,7 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
 import { stringLiteral } from './ddl.ts';
+import { waitForInserts } from './hold.ts';
 
 /** `host:port` (native protocol) of every node of the cluster, from system.clusters. */
 export async function clusterHosts(engine: Engine, cluster: string): Promise<string[]> {
@@ -52,9 +53,8 @@ export async function checkClusterNodes(engine: Engine, cluster: string): Promis
   }
 }
 
-/** `remote('h1:p1,h2:p2', system.<table>)` over every node. */
-export async function everyNode(engine: Engine, cluster: string, systemTable: string): Promise<string> {
-  const hosts = await clusterHosts(engine, cluster);
+/** `remote('h1:p1,h2:p2', system.<table>)` over the nodes `clusterHosts` found. */
+export function everyNode(hosts: readonly string[], systemTable: string): string {
   return `remote(${stringLiteral(hosts.join(','))}, system.${systemTable})`;
 }
 
@@ -64,44 +64,36 @@ export async function everyNode(engine: Engine, cluster: string, systemTable: st
  */
 export async function clusterBlocks(
   engine: Engine,
-  cluster: string,
+  hosts: readonly string[],
   database: string,
   table: string,
 ): Promise<Map<string, number>> {
   const rows = await engine.rows<{ partition_id: string; b: string | number }>(
-    `SELECT partition_id, max(max_block_number) AS b FROM ${await everyNode(engine, cluster, 'parts')} WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)} AND active GROUP BY partition_id`,
+    `SELECT partition_id, max(max_block_number) AS b FROM ${everyNode(hosts, 'parts')} WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)} AND active GROUP BY partition_id`,
   );
   return new Map(rows.map((r) => [r.partition_id, Number(r.b)]));
 }
 
-/** Waits until no INSERT naming `table` that runs now on any node still runs. */
-export async function waitClusterInserts(
+/** Waits until no INSERT into `database.table` that runs now on any node still runs. */
+export function waitClusterInserts(
   engine: Engine,
-  cluster: string,
+  hosts: readonly string[],
+  database: string,
   table: string,
   timeoutMs: number,
 ): Promise<void> {
-  const source = await everyNode(engine, cluster, 'processes');
-  const running = async () =>
-    new Set(
-      (await engine.rows<{ query_id: string; query: string }>(`SELECT query_id, query FROM ${source}`))
-        .filter((r) => /^\s*INSERT\b/i.test(r.query) && r.query.includes(table))
-        .map((r) => r.query_id),
-    );
-  const first = await running();
-  const deadline = Date.now() + timeoutMs;
-  while (first.size > 0) {
-    if (Date.now() > deadline) {
-      throw new TallyError(
+  return waitForInserts(engine, database, [table], timeoutMs, {
+    processes: everyNode(hosts, 'processes'),
+    timedOut: (seconds) =>
+      new TallyError(
         'cluster-busy',
-        `INSERTs into ${table} still running on the cluster after ${Math.round(timeoutMs / 1000)} s`,
-        { exitCode: 2, hint: 'run the deploy again when ingestion is quieter' },
-      );
-    }
-    await new Promise((r) => setTimeout(r, 20));
-    const now = await running();
-    for (const id of first) if (!now.has(id)) first.delete(id);
-  }
+        `INSERTs into ${table} still running on the cluster after ${seconds} s`,
+        {
+          exitCode: 2,
+          hint: 'run the deploy again when ingestion is quieter',
+        },
+      ),
+  });
 }
 
 /** True when two block maps are equal (same partitions, same numbers). */

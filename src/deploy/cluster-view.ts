@@ -23,7 +23,7 @@ import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
-import { clusterBlocks, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
+import { clusterBlocks, clusterHosts, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
 import { createViewSql, dropTableSql, qualified } from './ddl.ts';
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
@@ -48,25 +48,29 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
       },
     );
 
-  await waitClusterInserts(engine, cluster, source, waitMs);
-  const quiet = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  // The nodes once, for every look at the cluster's parts and running INSERTs below.
+  const hosts = await clusterHosts(engine, cluster);
+  const waitInserts = () => waitClusterInserts(engine, hosts, ctx.database, view.source, waitMs);
+  const blocks = () => clusterBlocks(engine, hosts, ctx.database, view.source);
+  await waitInserts();
+  const quiet = await blocks();
   await new Promise((r) => setTimeout(r, QUIET_MS));
   await engine.command(`SYSTEM SYNC REPLICA ${source}`);
-  const before = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  const before = await blocks();
   if (!sameBlocks(quiet, before))
     throw busy(`is being written (checked for ${QUIET_MS / 1000} s)`, '; nothing was changed');
   const pre = (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
   const targetRows = await rowCount(ac, view.target);
   await engine.command(createViewSql(view, ctx));
-  await waitClusterInserts(engine, cluster, source, waitMs);
-  const after = await clusterBlocks(engine, cluster, ctx.database, view.source);
+  await waitInserts();
+  const after = await blocks();
   if (sameBlocks(before, after) && sameBlocks(pre.blocks, before)) {
     const snapshot = await takeSnapshot(engine, ctx, pre, view.source);
     ac.pending.set(view.name, { snapshot, columns });
     return;
   }
   // Written meanwhile: some of those rows may have fired the view, some not.
-  await waitClusterInserts(engine, cluster, source, waitMs);
+  await waitInserts();
   await engine.command(dropTableSql(view.name, ctx));
   if (targetRows !== 0 || (await otherWriters(ac, view.target, view.name))) {
     throw busy(

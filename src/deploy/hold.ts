@@ -143,16 +143,24 @@ async function putBack(engine: Engine, ctx: DdlContext, tables: readonly string[
   return stuck;
 }
 
-/** Waits until no INSERT that was running into one of `tables` (by their text) still runs. */
-async function waitForInserts(
+/**
+ * Waits until no INSERT that was running into one of `tables` of `database` (by the target its
+ * text names) still runs.
+ */
+export async function waitForInserts(
   engine: Engine,
   database: string,
   tables: readonly string[],
   timeoutMs: number,
+  opts: {
+    /** Where the running queries are read: `system.processes`, or `remote(...)` over a cluster. */
+    processes?: string;
+    timedOut?: (seconds: number) => TallyError;
+  } = {},
 ): Promise<void> {
   const running = async () => {
     const rows = await engine.rows<{ query_id: string; query: string }>(
-      'SELECT query_id, query FROM system.processes',
+      `SELECT query_id, query FROM ${opts.processes ?? 'system.processes'}`,
     );
     const wanted = new Set(tables);
     return rows
@@ -168,10 +176,14 @@ async function waitForInserts(
   const deadline = Date.now() + timeoutMs;
   while (first.size > 0) {
     if (Date.now() > deadline) {
-      throw new TallyError(
-        'hold-timeout',
-        `INSERTs into ${tables.join(', ')} still running after ${Math.round(timeoutMs / 1000)} s; deploy let them be and stopped`,
-        { exitCode: 2, hint: 'run the deploy again when ingestion is quieter' },
+      const seconds = Math.round(timeoutMs / 1000);
+      throw (
+        opts.timedOut?.(seconds) ??
+        new TallyError(
+          'hold-timeout',
+          `INSERTs into ${tables.join(', ')} still running after ${seconds} s; deploy let them be and stopped`,
+          { exitCode: 2, hint: 'run the deploy again when ingestion is quieter' },
+        )
       );
     }
     await new Promise((r) => setTimeout(r, 20));
