@@ -3,6 +3,8 @@
  * shard shares and the replica name from the node's macros, so the same DDL runs ON CLUSTER on
  * every node. Tally's own tables and the project's use the same convention (docs/scaling.md).
  */
+
+import { quoteString } from '../sql/render-literal.ts';
 import { quoteIdent } from './create-engine.ts';
 
 /** `'/clickhouse/tables/{shard}/<db>/<table>'`: one ZooKeeper path per shard and table. */
@@ -20,15 +22,11 @@ export function engineCall(
   where: { database: string; table: string; cluster?: string | undefined },
 ): string {
   if (!where.cluster) return `${type}(${args.join(', ')})`;
-  const path = literal(replicaPath(where.database, where.table));
-  return `Replicated${type}(${[path, literal('{replica}'), ...args].join(', ')})`;
+  const path = quoteString(replicaPath(where.database, where.table));
+  return `Replicated${type}(${[path, quoteString('{replica}'), ...args].join(', ')})`;
 }
 
 /** ` ON CLUSTER <name>`, or '' off a cluster. */
 export function onClusterClause(cluster: string | undefined): string {
   return cluster ? ` ON CLUSTER ${quoteIdent(cluster)}` : '';
-}
-
-function literal(s: string): string {
-  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }

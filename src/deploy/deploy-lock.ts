@@ -105,7 +105,14 @@ export async function acquireDeployLock(
     claim = attempt === 0 ? id : `${id}#${attempt}`;
     attempt++;
     await write('claim');
-    const rivals = await others();
+    let rivals: LiveClaim[];
+    try {
+      rivals = await others();
+    } catch (err) {
+      // A claim left behind would make every other deploy wait for its expiry.
+      await write('release').catch(() => {});
+      throw err;
+    }
     if (rivals.length === 0) break;
     await write('release');
     if (!told) {

@@ -459,10 +459,8 @@ export class DatasourceSink {
       void this.marks.get(b.topic)?.then((all) => {
         const m = all.get(b.partition);
         if (m && b.lastOffset > m.batch) {
-          // A flush completed up to `batch` covers every kind up to there (as readWatermarks says).
           m.batch = b.lastOffset;
-          m.source = Math.max(m.source, m.batch);
-          m.quarantine = Math.max(m.quarantine, m.batch);
+          coverBatch(m);
         }
       });
     }
@@ -611,13 +609,15 @@ export class DatasourceSink {
       else if (r.kind === 'quarantine') m.quarantine = o;
       out.set(p, m);
     }
-    // A flush completed up to `batch` covers every kind up to there.
-    for (const m of out.values()) {
-      m.source = Math.max(m.source, m.batch);
-      m.quarantine = Math.max(m.quarantine, m.batch);
-    }
+    for (const m of out.values()) coverBatch(m);
     return out;
   }
+}
+
+/** A flush completed up to `batch` covers every kind of mark up to there. */
+function coverBatch(m: Watermarks): void {
+  m.source = Math.max(m.source, m.batch);
+  m.quarantine = Math.max(m.quarantine, m.batch);
 }
 
 /** Waits `ms`, or less when `signal` aborts. */

@@ -98,7 +98,10 @@ export class CopyScheduler {
     return tracked;
   }
 
-  /** Stops the timers and waits for runs in flight to finish. */
+  /**
+   * Stops the timers and waits for runs in flight to finish. Not aborted: an INSERT ... SELECT
+   * cut short keeps the blocks it wrote, a partial tick that as-of reads would take as whole.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     this.clearTimers();

@@ -11,7 +11,7 @@ import type { Pipe, Project } from '../project/model.ts';
 import { selectColumns } from '../project/select-columns.ts';
 import { formatEpoch } from '../sql/coerce-value.ts';
 import { compilePipe } from '../sql/compile-pipe.ts';
-import { locateEngineError } from '../sql/locate-engine-error.ts';
+import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 
 export interface CopyRun {
@@ -105,7 +105,7 @@ function copyError(
 ): TallyError {
   if (!(err instanceof EngineError))
     return err instanceof TallyError ? err : new TallyError('copy-failed', String(err));
-  const message = (err.message.split('\n')[0] ?? err.message).replace(/\s*\(version [^)]*\)\s*$/, '');
+  const message = engineErrorLine(err);
   const missing = /Table \S+ (?:doesn't|does not) exist/i.test(err.message);
   if (missing && err.message.includes(pipe.copy.to)) {
     return new TallyError(

@@ -27,3 +27,9 @@ export function locateEngineError(nodes: readonly PipeNode[], err: unknown): Sou
   }
   return nodes[nodes.length - 1]?.sqlStart;
 }
+
+/** The first line of an engine error, without the `(version ...)` ClickHouse appends. */
+export function engineErrorLine(err: unknown): string {
+  const s = String((err as Error)?.message ?? err);
+  return (s.split('\n')[0] ?? s).replace(/\s*\(version [^)]*\)\s*$/, '');
+}

@@ -5,7 +5,7 @@ import { desiredState } from '../../deploy/desired-state.ts';
 import type { Problem } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
-import { locateEngineError } from '../../sql/locate-engine-error.ts';
+import { engineErrorLine, locateEngineError } from '../../sql/locate-engine-error.ts';
 
 /**
  * `tally check --sql`: creates the project's tables in a scratch database of the configured
@@ -60,6 +60,5 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
 }
 
 function firstLine(err: unknown): string {
-  const s = String((err as Error)?.message ?? err);
-  return (s.split('\n')[0] ?? s).replace(/\s*\(version [^)]*\)\s*$/, '').slice(0, 400);
+  return engineErrorLine(err).slice(0, 400);
 }
