@@ -45,7 +45,20 @@ export interface RecoveryReport {
   ms: number;
 }
 
-export async function recoverAfterCrash(project: Project, engine: Engine): Promise<RecoveryReport> {
+export interface RecoveryOptions {
+  /**
+   * Step 1, the roll-back past the last `batch` mark (default true). Off where other processes
+   * write too (restart-recovery.ts): another instance's stored flush may not have its mark yet.
+   */
+  rollBack?: boolean;
+}
+
+export async function recoverAfterCrash(
+  project: Project,
+  engine: Engine,
+  opts: RecoveryOptions = {},
+): Promise<RecoveryReport> {
+  const rollBack = opts.rollBack ?? true;
   const t0 = performance.now();
   const db = quoteIdent(engine.database);
   const ref = (t: string) => `${db}.${quoteIdent(t)}`;
@@ -57,7 +70,7 @@ export async function recoverAfterCrash(project: Project, engine: Engine): Promi
     const columns = await columnsOf(engine, ds.name);
     if (columns.size === 0) continue;
     if (ds.kafka && haveOffsets) {
-      const beyond = await pastLastFlush(engine, ds.name, ds.kafka.topic);
+      const beyond = rollBack ? await pastLastFlush(engine, ds.name, ds.kafka.topic) : undefined;
       let rows = 0;
       let quarantined = 0;
       if (beyond && columns.has('__partition') && columns.has('__offset')) {

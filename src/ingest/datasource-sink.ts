@@ -83,6 +83,12 @@ export interface SinkOptions {
   retryMaxMs?: number;
   /** Give up on a flush that holds HTTP batches after this many failed attempts (Kafka: never). */
   httpAttempts?: number;
+  /**
+   * Called before retrying a flush whose attempt, begun at `since` (Date.now()), got no answer:
+   * resolves once what a server restart under that INSERT can have torn is put right
+   * (restart-recovery.ts); throws to be called again at the next retry.
+   */
+  afterAmbiguous?: (since: number) => Promise<void>;
 }
 
 export class FencedError extends Error {
@@ -183,9 +189,16 @@ export class DatasourceSink {
     const t0 = performance.now();
     const plan = new Flush(batches);
     const http = batches.some((b) => b.source !== 'kafka');
+    // When the first attempt that got no answer began, while its restart check is owed.
+    let owed: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FencedError();
+      const began = Date.now();
       try {
+        if (owed !== undefined && this.opts.afterAmbiguous) {
+          await this.opts.afterAmbiguous(owed);
+          owed = undefined;
+        }
         // Shared with other writers; a deploy attaching a view on the embedded engine waits.
         await writeGate(this.engine).shared(() => this.attempt(plan, t0));
         break;
@@ -202,6 +215,7 @@ export class DatasourceSink {
           attempt,
           error: this.totals.lastError,
         });
+        if (kind === 'ambiguous') owed = Math.min(owed ?? began, began);
         if (kind === 'ambiguous' || plan.partial) {
           // Some rows may be in: re-read watermarks; seen keys are looked up again anyway.
           plan.uncertain = true;

@@ -26,6 +26,7 @@ import { shortMessage } from './insert-failure.ts';
 import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
 import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
 import { type GroupLag, LagMonitor } from './lag-monitor.ts';
+import { RestartRecovery } from './restart-recovery.ts';
 import { compileRowParser, type RowParser } from './row-parser.ts';
 import { claimWriterMarker } from './writer-marker.ts';
 
@@ -52,6 +53,8 @@ export interface IngestionOptions {
   lagIntervalMs?: number;
   /** A Kafka client to use instead of one made from the config (tests). */
   kafkaClient?: KafkaClient;
+  /** When the server last started (default: asked of it with uptime(); tests fake a restart). */
+  serverStartedAt?: (engine: Engine) => Promise<number>;
 }
 
 /**
@@ -159,6 +162,15 @@ export async function startIngestion(
     }
   }
 
+  const restarts = new RestartRecovery(project, engine, {
+    instance,
+    log,
+    ...(opts.serverStartedAt ? { serverStartedAt: opts.serverStartedAt } : {}),
+    onRecovered: () => {
+      for (const e of entries.values()) e.sink?.invalidate();
+    },
+  });
+
   for (const ds of project.datasources.values()) {
     if (opts.datasources && !opts.datasources.includes(ds.name)) continue;
     const entry: Entry = { ds, identity: 'none' };
@@ -209,6 +221,7 @@ export async function startIngestion(
       instance,
       identity: entry.identity,
       log,
+      afterAmbiguous: (since) => restarts.afterAmbiguous(since),
       ...(opts.retryInitialMs !== undefined ? { retryInitialMs: opts.retryInitialMs } : {}),
       ...(opts.retryMaxMs !== undefined ? { retryMaxMs: opts.retryMaxMs } : {}),
     });

@@ -1,0 +1,188 @@
+/**
+ * A ClickHouse restart under an INSERT (src/ingest/restart-recovery.ts, finding 9), made
+ * deterministic: the first INSERT into each data source is torn the way a kill -9 of the server
+ * tears it (the table's part stored, its views' parts not: no seen keys, no `source` marks, the
+ * aggregates not counting the rows) and its answer is lost (a reset socket, "ambiguous"); the
+ * server's start time is reported as the moment of the tear. The sink must then recompute
+ * before it retries, and the end state must be exact. The same tear without the restart check
+ * stores the rows twice: that is what the check is for.
+ */
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { quoteIdent } from '../../src/clickhouse/create-engine.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
+import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { forEachBackend } from '../support/backends.ts';
+import { createDatasourceTables } from '../support/ingest-fixtures.ts';
+import {
+  deleteTopics,
+  kafkaConfig,
+  newClient,
+  produceAll,
+  projectOf,
+  uniqueTopic,
+  waitFor,
+} from '../support/ingest-kafka.ts';
+import { txDatasources } from '../support/tx-datasources.ts';
+
+const EVENTS = 600;
+const PARTITIONS = 2;
+
+function event(i: number): string {
+  return JSON.stringify({
+    id: `ev-${i}`,
+    ts: 1704067200 + i * 60,
+    account: `acct-${i % 5}`,
+    amount: (i % 40) - 15,
+  });
+}
+
+/**
+ * The engine, except that the first INSERT into each of `tables` stores its rows in the table
+ * only (ATTACH PARTITION from a scratch copy fires no view) and then fails without an answer.
+ */
+function tearingEngine(engine: Engine, tables: string[], onTear: () => void): Engine {
+  const pending = new Set(tables);
+  const db = quoteIdent(engine.database);
+  return new Proxy(engine, {
+    get(target, prop, receiver) {
+      if (prop !== 'command') return Reflect.get(target, prop, receiver);
+      return async (sql: string) => {
+        const t = [...pending].find((name) => sql.startsWith(`INSERT INTO ${db}.${quoteIdent(name)} `));
+        if (t === undefined) return target.command(sql);
+        pending.delete(t);
+        const scratch = `${db}.${quoteIdent(`${t}_torn`)}`;
+        await target.command(`CREATE TABLE ${scratch} AS ${db}.${quoteIdent(t)}`);
+        await target.command(sql.replace(`INSERT INTO ${db}.${quoteIdent(t)} `, `INSERT INTO ${scratch} `));
+        await target.command(`ALTER TABLE ${db}.${quoteIdent(t)} ATTACH PARTITION tuple() FROM ${scratch}`);
+        await target.command(`DROP TABLE ${scratch}`);
+        onTear();
+        throw new Error('socket hang up');
+      };
+    },
+  });
+}
+
+forEachBackend('restart recovery', (ctx) => {
+  let client: KafkaClient;
+  let ingestion: Ingestion | undefined;
+  const topics: string[] = [];
+  const one = async (sql: string) => (await ctx.engine.rows<Record<string, string>>(sql))[0]!;
+
+  beforeAll(async () => {
+    client = await newClient();
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop();
+    await client?.close();
+    await deleteTopics(...topics);
+  });
+
+  /** Fresh tables, views and topic; the torn ingestion run until every event is handled. */
+  async function run(checkRestarts: boolean) {
+    const all = await ctx.engine.rows<{ name: string; engine: string }>(
+      `SELECT name, engine FROM system.tables WHERE database = '${ctx.database}' ORDER BY engine != 'MaterializedView'`,
+    );
+    for (const t of all) await ctx.engine.command(`DROP TABLE ${quoteIdent(t.name)}`);
+    const topic = uniqueTopic('restart_recovery');
+    topics.push(topic);
+    await client.ensureTopic(topic, PARTITIONS);
+    // Unpartitioned, so that one ATTACH PARTITION tuple() moves a torn insert's rows.
+    const { tx, raw } = txDatasources(topic, { type: 'MergeTree', sortingKey: ['id'], settings: {} });
+    await createDatasourceTables(ctx.engine, tx);
+    await createDatasourceTables(ctx.engine, raw, { coordinates: true });
+    await ctx.engine.command(
+      'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
+    );
+    await ctx.engine.command(
+      'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
+    );
+    await ctx.engine.command(
+      'CREATE TABLE raw_counts (p Int32, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY p',
+    );
+    await ctx.engine.command(
+      'CREATE MATERIALIZED VIEW raw_counts_mv TO raw_counts AS SELECT __partition AS p, countState() AS n FROM raw GROUP BY p',
+    );
+    await produceAll(
+      client,
+      topic,
+      Array.from({ length: EVENTS }, (_, i) => ({ value: event(i), partition: i % PARTITIONS })),
+    );
+
+    let restartedAt = 0;
+    const tears: string[] = [];
+    const logs: Array<Record<string, unknown>> = [];
+    const engine = tearingEngine(ctx.engine, ['tx', 'raw'], () => {
+      restartedAt = Date.now();
+      tears.push('torn');
+    });
+    ingestion = await startIngestion(projectOf([tx, raw]), engine, kafkaConfig(), {
+      kafkaClient: client,
+      consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 },
+      batch: { maxWaitMs: 200 },
+      retryInitialMs: 50,
+      retryMaxMs: 200,
+      log: (e) => logs.push(e),
+      // Without the check, a start long ago: the server never restarted.
+      serverStartedAt: async () => (checkRestarts ? restartedAt : 0),
+    });
+    await waitFor(
+      async () => {
+        const s = ingestion!.stats().datasources;
+        const handled = (name: string) => {
+          const t = s.find((d) => d.name === name)!.totals;
+          return t.stored + t.duplicates + t.skipped;
+        };
+        return (tears.length === 2 && handled('tx') >= EVENTS && handled('raw') >= EVENTS) || s;
+      },
+      60_000,
+      'every event handled',
+    );
+    await ingestion.stop();
+    ingestion = undefined;
+    return { logs };
+  }
+
+  it('after a torn INSERT whose answer was lost, the restart check recomputes and every event is stored and counted once', async () => {
+    const { logs } = await run(true);
+    const done = logs.filter((l) => l.msg === 'restart recovery done');
+    // The two tears come in the same restart window: one recovery, or two if they fall apart.
+    expect(done.length).toBeGreaterThanOrEqual(1);
+    expect(done[0]!.seenRebuilt).toEqual(['tx']);
+    expect((done[0]!.recomputed as Array<{ target: string }>).map((r) => r.target).sort()).toEqual([
+      'balances',
+      'raw_counts',
+    ]);
+    expect(done[0]!.held).toEqual(expect.arrayContaining(['tx', 'raw', 'tx_quarantine', 'raw_quarantine']));
+
+    const sum = Array.from({ length: EVENTS }, (_, i) => (i % 40) - 15).reduce((a, b) => a + b, 0);
+    expect(await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx')).toEqual({
+      n: String(EVENTS),
+      u: String(EVENTS),
+    });
+    expect(
+      await one('SELECT toString(countMerge(n)) AS n, toString(toInt64(sumMerge(total))) AS s FROM balances'),
+    ).toEqual({ n: String(EVENTS), s: String(sum) });
+    expect(await one('SELECT toString(count()) AS n FROM tally_seen_tx')).toEqual({ n: String(EVENTS) });
+    expect(
+      await one('SELECT toString(count()) AS n, toString(uniqExact(__partition, __offset)) AS u FROM raw'),
+    ).toEqual({ n: String(EVENTS), u: String(EVENTS) });
+    expect(await one('SELECT toString(countMerge(n)) AS n FROM raw_counts')).toEqual({ n: String(EVENTS) });
+    // The hold is gone: the data sources are tables again, not gates.
+    const engines = await ctx.engine.rows<{ name: string; engine: string }>(
+      `SELECT name, engine FROM system.tables WHERE database = '${ctx.database}' AND name IN ('tx', 'raw')`,
+    );
+    expect(engines.map((e) => e.engine)).toEqual(['MergeTree', 'MergeTree']);
+  });
+
+  it('the same tear without the restart check stores the torn rows twice (what the check prevents)', async () => {
+    const { logs } = await run(false);
+    expect(logs.filter((l) => l.msg === 'restart recovery done')).toEqual([]);
+    const tx = await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx');
+    expect(tx.u).toBe(String(EVENTS));
+    expect(Number(tx.n)).toBeGreaterThan(EVENTS);
+    const raw = await one('SELECT toString(count()) AS n FROM raw');
+    expect(Number(raw.n)).toBeGreaterThan(EVENTS);
+  });
+});
