@@ -4,8 +4,6 @@
 // The run starts its own clickhouse-server and Kafka broker (data under .tally/chaos/, ports
 // 18123/19000/19009 and 19092/19093 on loopback) so it can restart, kill and pause them; the
 // shared services are never touched. `--backend server|embedded` runs one back end only.
-// `--allow-known` (CI): a failure that is an open finding of docs/reliability.md is printed as
-// KNOWN and does not fail the run when the final state holds no other damage.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +59,6 @@ try {
         kafka,
         workDir: join(WORK, backend),
         log,
-        allowKnown: args.includes('--allow-known'),
       }),
     );
   }

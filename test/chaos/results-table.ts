@@ -72,7 +72,7 @@ function backendMarkdown(r: ChaosResult): string[] {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...r.faults.map(
       (f) =>
-        `| ${f.fault} | ${s(f.heldMs)} | ${s(f.endpointRecoveryMs)} | ${s(f.exactAfterMs)} | ${f.produced} | ${f.lost} | ${f.doubled} | ${f.snapshotMismatches} | ${f.ok ? 'ok' : `**FAIL**${f.known ? ` (${f.known}, open)` : ''}${f.note ? ` (${f.note})` : ''}`} |`,
+        `| ${f.fault} | ${s(f.heldMs)} | ${s(f.endpointRecoveryMs)} | ${s(f.exactAfterMs)} | ${f.produced} | ${f.lost} | ${f.doubled} | ${f.snapshotMismatches} | ${f.ok ? 'ok' : `**FAIL**${f.note ? ` (${f.note})` : ''}`} |`,
     ),
   ];
 }

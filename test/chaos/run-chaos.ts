@@ -31,12 +31,6 @@ export interface ChaosOptions {
   /** Where the project (with the embedded engine's data) and Tally's log go. */
   workDir: string;
   log: (line: string) => void;
-  /**
-   * CI: a failure that is an open finding of docs/reliability.md (`known` on its result) does
-   * not fail the run, provided the final state holds no damage but that fault's. The tables
-   * still say FAIL; the documented full run never allows it.
-   */
-  allowKnown?: boolean;
 }
 
 export interface FaultResult {
@@ -52,8 +46,6 @@ export interface FaultResult {
   doubled: number;
   snapshotMismatches: number;
   ok: boolean;
-  /** Not ok, and the damage is that of an open finding of docs/reliability.md (e.g. `finding 9`). */
-  known?: string;
   note?: string;
 }
 
@@ -245,19 +237,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     }
     const exactAfterMs = performance.now() - endedAt;
     const ok = exact(last);
-    // Finding 9: a kill -9 of the ClickHouse server can land between an INSERT's table part and
-    // its views' parts: rows doubled or a snapshot off, nothing lost, nothing else wrong.
-    const known =
-      !ok &&
-      o.backend === 'server' &&
-      fault.startsWith('ClickHouse restart') &&
-      fault.includes('kill -9') &&
-      last !== undefined &&
-      last.lost === 0 &&
-      last.unexpected === 0 &&
-      last.quarantined === expectedQuarantine
-        ? 'finding 9'
-        : undefined;
     const notes = [
       note,
       last && last.quarantined !== expectedQuarantine
@@ -276,7 +255,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       doubled: last?.doubled ?? -1,
       snapshotMismatches: last?.snapshotMismatches ?? -1,
       ok,
-      ...(known ? { known } : {}),
       ...(notes.length ? { note: notes.join('; ') } : {}),
     };
     faults.push(r);
@@ -293,7 +271,7 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
       }
     }
     o.log(
-      `  ${ok ? 'ok  ' : known ? `KNOWN (${known}, open)` : 'FAIL'} ${fault}: held ${r.heldMs} ms, endpoints back in ${r.endpointRecoveryMs} ms, exact after ${r.exactAfterMs} ms; produced ${r.produced}, lost ${r.lost}, doubled ${r.doubled}, snapshot mismatches ${r.snapshotMismatches}${r.note ? ` (${r.note})` : ''}`,
+      `  ${ok ? 'ok  ' : 'FAIL'} ${fault}: held ${r.heldMs} ms, endpoints back in ${r.endpointRecoveryMs} ms, exact after ${r.exactAfterMs} ms; produced ${r.produced}, lost ${r.lost}, doubled ${r.doubled}, snapshot mismatches ${r.snapshotMismatches}${r.note ? ` (${r.note})` : ''}`,
     );
     if (!ok) o.log('  (the faults after this one are judged on the damage they add to it)');
     producer.start();
@@ -500,16 +478,6 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
   }
   const lost = last?.lost ?? -1;
   const doubled = last?.doubled ?? -1;
-  // The final state, read whole, holds the known faults' damage and nothing more: no loss, no
-  // foreign rows, no doubling beyond what they left (each later fault was judged on its own).
-  const onlyKnownDamage = (v: Verified | undefined) =>
-    o.allowKnown === true &&
-    faults.some((f) => f.known !== undefined) &&
-    v !== undefined &&
-    v.lost === 0 &&
-    v.unexpected === 0 &&
-    v.quarantined === expectedQuarantine &&
-    v.doubled === carried.doubled;
   const result: ChaosResult = {
     backend: o.backend,
     mode: o.short ? 'short' : 'full',
@@ -538,8 +506,8 @@ export async function runChaos(o: ChaosOptions): Promise<ChaosResult> {
     lost,
     doubled,
     ok:
-      faults.every((f) => f.ok || (o.allowKnown === true && f.known !== undefined)) &&
-      (exact(last) || onlyKnownDamage(last)) &&
+      faults.every((f) => f.ok) &&
+      exact(last) &&
       folderCheck !== 'differs' &&
       (!slowSummary || slowSummary.closedByServer === slowSummary.opened),
   };
