@@ -8,6 +8,10 @@ export function openConfig(ctx: CommandContext): Config {
   return loadConfig(ctx.projectDir, { env: ctx.env });
 }
 
-export async function openEngine(config: Config): Promise<Engine> {
-  return createEngine(config.clickhouse, { cwd: config.projectDir });
+/** `onFailover`: told when statements move to another replica (clickhouse.failover). */
+export async function openEngine(
+  config: Config,
+  onFailover?: (move: { from: string; to: string; error: string }) => void,
+): Promise<Engine> {
+  return createEngine(config.clickhouse, { cwd: config.projectDir, ...(onFailover ? { onFailover } : {}) });
 }

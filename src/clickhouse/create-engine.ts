@@ -12,6 +12,7 @@ import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
+import { FailoverEngine, movesOn } from './failover-engine.ts';
 import { HttpReader } from './http-reader.ts';
 
 export interface CreateEngineOptions {
@@ -21,6 +22,8 @@ export interface CreateEngineOptions {
   createDatabase?: boolean;
   /** Request timeout for the server back end, ms. */
   requestTimeoutMs?: number;
+  /** Told when a failover engine moves to another server (clickhouse.failover). */
+  onFailover?: (move: { from: string; to: string; error: string }) => void;
 }
 
 /**
@@ -29,7 +32,29 @@ export interface CreateEngineOptions {
  * the project's database exists.
  */
 export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptions = {}): Promise<Engine> {
+  if (ch.url && ch.failover?.length) return createFailoverEngine(ch, [ch.url, ...ch.failover], opts);
   return ch.url ? createServerEngine(ch, ch.url, opts) : createEmbeddedEngine(ch, opts);
+}
+
+/** Opens the first of `urls` that answers; the others are opened when a failover needs them. */
+async function createFailoverEngine(
+  ch: ClickHouseConfig,
+  urls: string[],
+  opts: CreateEngineOptions,
+): Promise<Engine> {
+  const open = (url: string) => createServerEngine(ch, url, opts);
+  let lastError: unknown;
+  for (let at = 0; at < urls.length; at++) {
+    try {
+      return new FailoverEngine(urls, { at, engine: await open(urls[at]!) }, open, {
+        ...(opts.onFailover ? { onMove: opts.onFailover } : {}),
+      });
+    } catch (err) {
+      if (!movesOn(err, 'write')) throw err;
+      lastError = err;
+    }
+  }
+  throw lastError;
 }
 
 async function createServerEngine(

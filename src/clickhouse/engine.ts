@@ -49,6 +49,11 @@ export interface Engine {
   readonly cluster?: string;
   /** Embedded only: the chDB data folder (absolute). */
   readonly dataPath?: string;
+  /**
+   * With `clickhouse.failover`: how many times statements moved to another replica. What was
+   * read from the previous one (an ingester's marks) must be read again when it changes.
+   */
+  readonly generation?: number;
   /** "chDB 26.7.2.1 (embedded, .tally/chdb)" or "ClickHouse 18.16.1 at http://..." */
   readonly description: string;
 

@@ -2,6 +2,11 @@
 export interface ClickHouseConfig {
   /** Server URL; undefined means the embedded engine (chDB). */
   url?: string;
+  /**
+   * Other replicas of the same cluster, tried in order when the current server does not answer
+   * (`clickhouse.failover`; needs `cluster`). See clickhouse/failover-engine.ts.
+   */
+  failover?: string[];
   user: string;
   password: string;
   database: string;

@@ -9,7 +9,7 @@ import type { Config, TokenConfig, TokenScope } from './config.ts';
 export const CONFIG_FILE = 'tally.yaml';
 
 const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens'] as const;
-const CLICKHOUSE_KEYS = ['url', 'user', 'password', 'database', 'cluster'] as const;
+const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster'] as const;
 const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
 const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
 const SERVER_KEYS = ['host', 'port'] as const;
@@ -92,6 +92,15 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     if (m) {
       const url = m.has('url') ? str(m.get('url'), 'clickhouse.url') : undefined;
       if (url) config.clickhouse.url = checkUrl(r, m.get('url'), url, 'clickhouse.url');
+      if (m.has('failover')) {
+        const list = r.stringList(m.get('failover'), 'clickhouse.failover');
+        if (list) {
+          const urls = list.map((u) =>
+            checkUrl(r, m.get('failover'), interpolate(r, m.get('failover'), u, env), 'clickhouse.failover'),
+          );
+          if (urls.every((u) => u !== undefined)) config.clickhouse.failover = urls as string[];
+        }
+      }
       const user = m.has('user') ? str(m.get('user'), 'clickhouse.user') : undefined;
       if (user !== undefined) config.clickhouse.user = user;
       const password = m.has('password') ? str(m.get('password'), 'clickhouse.password') : undefined;
@@ -235,6 +244,27 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
     if (checkDatabase(db, (m) => bad('TALLY_CLICKHOUSE_DATABASE', m))) config.clickhouse.database = db;
   }
   if (env.TALLY_CLICKHOUSE_CLUSTER) config.clickhouse.cluster = env.TALLY_CLICKHOUSE_CLUSTER;
+  const failover = env.TALLY_CLICKHOUSE_FAILOVER;
+  if (failover !== undefined && failover !== '') {
+    const urls = failover
+      .split(',')
+      .map((u) => u.trim())
+      .filter(Boolean);
+    const wrong = urls.find((u) => !isHttpUrl(u));
+    if (wrong !== undefined)
+      bad('TALLY_CLICKHOUSE_FAILOVER', `"${wrong}" is not an http(s) URL such as http://127.0.0.1:8124`);
+    else config.clickhouse.failover = urls;
+  }
+  if (config.clickhouse.failover?.length && !config.clickhouse.cluster) {
+    // Only replicas hold the same data: failing over to an unrelated server would split it.
+    problems.push({
+      severity: 'error',
+      code: 'invalid-config',
+      message:
+        'clickhouse.failover needs clickhouse.cluster: Tally fails over only between replicas of one cluster',
+      hint: 'set clickhouse.cluster to the cluster the failover URLs are replicas in, or remove clickhouse.failover',
+    });
+  }
   if (config.clickhouse.cluster && !config.clickhouse.url) {
     // chDB is one process: there is no cluster to run ON CLUSTER DDL on.
     problems.push({

@@ -13,6 +13,7 @@ import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
+import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
@@ -84,11 +85,13 @@ export interface SinkOptions {
   /** Give up on a flush that holds HTTP batches after this many failed attempts (Kafka: never). */
   httpAttempts?: number;
   /**
-   * Called before retrying a flush whose attempt, begun at `since` (Date.now()), got no answer:
-   * resolves once what a server restart under that INSERT can have torn is put right
-   * (restart-recovery.ts); throws to be called again at the next retry.
+   * The process's restart check (restart-recovery.ts): `owe` is told when an attempt begun at
+   * `since` (Date.now()) got no answer; `settle` runs before every attempt of every sink and
+   * resolves once what a server restart under such an INSERT can have torn is put right (it
+   * throws to be called again). Owed per process, not per flush: a flush abandoned after the
+   * failure (rebalance, stop, an HTTP error answer) does not take the check with it.
    */
-  afterAmbiguous?: (since: number) => Promise<void>;
+  restarts?: { owe(since: number): void; settle(): Promise<void> };
 }
 
 export class FencedError extends Error {
@@ -133,6 +136,10 @@ export class DatasourceSink {
   private probeFlushes = 0;
   private marks = new Map<string, Promise<Map<number, Watermarks>>>();
   private queue: Promise<void> = Promise.resolve();
+  /** The engine's failover generation the cached marks were read in. */
+  private generation: number | undefined;
+  /** ... and the one the current attempt's reads were made in (see `insert`). */
+  private attemptGeneration: number | undefined;
   private logging: Promise<void> | undefined;
   private readonly logQueue: Array<{ lines: string[]; plan: Flush }> = [];
   private readonly log: (entry: Record<string, unknown>) => void;
@@ -149,6 +156,7 @@ export class DatasourceSink {
     this.seen = `${this.db}.${quoteIdent(seenTableName(datasource.name))}`;
     this.probe = `${this.db}.${quoteIdent(probeTableName(datasource.name, opts.instance))}`;
     this.log = opts.log ?? (() => {});
+    this.generation = engine.generation;
   }
 
   /** Forgets cached watermarks (after a rebalance another instance may have written). */
@@ -189,16 +197,12 @@ export class DatasourceSink {
     const t0 = performance.now();
     const plan = new Flush(batches);
     const http = batches.some((b) => b.source !== 'kafka');
-    // When the first attempt that got no answer began, while its restart check is owed.
-    let owed: number | undefined;
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FencedError();
       const began = Date.now();
       try {
-        if (owed !== undefined && this.opts.afterAmbiguous) {
-          await this.opts.afterAmbiguous(owed);
-          owed = undefined;
-        }
+        await this.opts.restarts?.settle();
+        await this.afterFailover();
         // Shared with other writers; a deploy attaching a view on the embedded engine waits.
         await writeGate(this.engine).shared(() => this.attempt(plan, t0));
         break;
@@ -215,7 +219,7 @@ export class DatasourceSink {
           attempt,
           error: this.totals.lastError,
         });
-        if (kind === 'ambiguous') owed = Math.min(owed ?? began, began);
+        if (kind === 'ambiguous') this.opts.restarts?.owe(began);
         if (kind === 'ambiguous' || plan.partial) {
           // Some rows may be in: re-read watermarks; seen keys are looked up again anyway.
           plan.uncertain = true;
@@ -243,6 +247,9 @@ export class DatasourceSink {
   // -------------------------------------------------------------------------------------------
 
   private async attempt(plan: Flush, t0: number): Promise<void> {
+    // The generation the marks and this process's view of the replica are good for: a move
+    // after `afterFailover` ran makes every write of this attempt refuse (see `insert`).
+    this.attemptGeneration = this.generation;
     if (!plan.quarantineDone) {
       await this.writeQuarantine(plan);
       plan.quarantineDone = true;
@@ -286,6 +293,20 @@ export class DatasourceSink {
     this.logging = undefined;
   }
 
+  /**
+   * After the engine moved to another replica (clickhouse.failover): cached marks came from the
+   * previous one, and the seen keys here may lack its last inserts. So the marks are read again,
+   * once this replica holds every insert acknowledged so far (which waits for the old replica
+   * to come back if it alone has some: a flush stalls rather than store rows twice).
+   */
+  private async afterFailover(): Promise<void> {
+    const generation = this.engine.generation;
+    if (generation === this.generation) return;
+    this.invalidate();
+    if (this.engine.cluster) await waitCaughtUp(this.engine, this.replicatedTables());
+    this.generation = generation;
+  }
+
   /** Resolves when the flushes queued so far and their log writes are done. */
   async settled(): Promise<void> {
     await this.queue;
@@ -313,7 +334,7 @@ export class DatasourceSink {
       plan.quarantineSkipped[b] = skipped;
     }
     if (lines.length > 0) {
-      await this.engine.command(
+      await this.insert(
         `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT})${await this.sync()} FORMAT JSONEachRow\n${lines.join('\n')}`,
       );
     }
@@ -340,7 +361,10 @@ export class DatasourceSink {
       out.stored = 0;
       out.duplicates = 0;
       plan.sourceSkipped[b] = 0;
-      const marks = coords && batch.source === 'kafka' ? await this.marksFor(batch) : undefined;
+      // After an attempt without an answer the rows are looked up one by one instead (see
+      // `notStoredYet`): a mark says "everything up to here", which a torn INSERT breaks.
+      const marks =
+        coords && batch.source === 'kafka' && !plan.uncertain ? await this.marksFor(batch) : undefined;
       for (const e of batch.events) {
         if (!e.row.ok) continue;
         if (marks && e.offset <= marks.source) {
@@ -358,6 +382,11 @@ export class DatasourceSink {
       }
     }
     let keep = rows;
+    if (coords && plan.uncertain) {
+      keep = await this.notStoredYet(plan, rows);
+      const kept = new Set(keep);
+      for (const r of rows) if (!kept.has(r)) plan.sourceSkipped[r.b]!++;
+    }
     if (this.parser.dedupKey) {
       const first = new Map<string, number>();
       keep = [];
@@ -426,6 +455,48 @@ export class DatasourceSink {
   }
 
   /**
+   * The rows of `rows` whose Kafka coordinates are not in the table, read row by row: after an
+   * attempt got no answer, its INSERT may be in the table in part (one part per partition of
+   * the table's partition key, and a server crash between them), so the `source` marks, which
+   * only say "everything up to here", cannot tell what is there.
+   */
+  private async notStoredYet<R extends { b: number; e: IncomingEvent }>(
+    plan: Flush,
+    rows: R[],
+  ): Promise<R[]> {
+    const partitionOf = (r: R) => {
+      const batch = plan.batches[r.b]!;
+      return batch.source === 'kafka' ? batch.partition : undefined;
+    };
+    const ranges = new Map<number, { first: number; last: number }>();
+    for (const r of rows) {
+      const p = partitionOf(r);
+      if (p === undefined) continue;
+      const g = ranges.get(p);
+      if (!g) ranges.set(p, { first: r.e.offset, last: r.e.offset });
+      else {
+        g.first = Math.min(g.first, r.e.offset);
+        g.last = Math.max(g.last, r.e.offset);
+      }
+    }
+    if (ranges.size === 0) return rows;
+    const where = [...ranges]
+      .map(([p, g]) => `(__partition = ${p} AND __offset BETWEEN ${g.first} AND ${g.last})`)
+      .join(' OR ');
+    const stored = new Set(
+      (
+        await this.engine.rows<{ k: string }>(
+          `SELECT concat(toString(__partition), ':', toString(__offset)) AS k FROM ${this.table} WHERE ${where}`,
+        )
+      ).map((r) => r.k),
+    );
+    return rows.filter((r) => {
+      const p = partitionOf(r);
+      return p === undefined || !stored.has(`${p}:${r.e.offset}`);
+    });
+  }
+
+  /**
    * Inserts the rows; when ClickHouse refuses a value (a gap in the coercion rules), finds the
    * rows it refuses by halving, in order, and quarantines each before any later row is inserted.
    * Returns the indexes of the refused rows.
@@ -438,7 +509,7 @@ export class DatasourceSink {
     const refused = new Set<number>();
     const go = async (from: number, to: number): Promise<void> => {
       try {
-        await this.engine.command(body(from, to));
+        await this.insert(body(from, to));
         if (to - from < rows.length) plan.partial = true;
       } catch (err) {
         if (classifyFailure(err) !== 'data') throw err;
@@ -449,7 +520,7 @@ export class DatasourceSink {
             ...r.e,
             row: { ok: false, problems: [{ message: `ClickHouse refused the row: ${shortMessage(err)}` }] },
           };
-          await this.engine.command(
+          await this.insert(
             `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT})${await this.sync()} FORMAT JSONEachRow\n${quarantineLine(Math.floor(Date.now() / 1000), e, batch)}`,
           );
           plan.partial = true;
@@ -570,6 +641,21 @@ export class DatasourceSink {
     );
     for (const r of rows) found.add(r.key);
     return found;
+  }
+
+  /**
+   * An INSERT of rows whose fate this attempt decided from reads (marks, seen keys). If the
+   * engine moved to another replica since the attempt began, those reads may have been answered
+   * by either: the attempt is retried instead (see `afterFailover`).
+   */
+  private async insert(sql: string): Promise<void> {
+    if (this.engine.generation !== this.attemptGeneration) {
+      throw new TallyError(
+        'clickhouse-moved',
+        'ClickHouse moved to another replica during this flush: it is retried there',
+      );
+    }
+    await this.engine.command(sql);
   }
 
   private sync(): Promise<string> {

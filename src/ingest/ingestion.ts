@@ -221,7 +221,7 @@ export async function startIngestion(
       instance,
       identity: entry.identity,
       log,
-      afterAmbiguous: (since) => restarts.afterAmbiguous(since),
+      restarts,
       ...(opts.retryInitialMs !== undefined ? { retryInitialMs: opts.retryInitialMs } : {}),
       ...(opts.retryMaxMs !== undefined ? { retryMaxMs: opts.retryMaxMs } : {}),
     });

@@ -20,6 +20,8 @@ const SCHEMA =
 
 export function classifyFailure(err: unknown): FailureKind {
   const message = String((err as Error)?.message ?? err);
+  // The sink's own refusal to write after a failover: nothing was sent.
+  if (isTallyError(err) && err.code === 'clickhouse-moved') return 'unreachable';
   if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
     return NOT_SENT.test(message) ? 'unreachable' : 'ambiguous';
   }

@@ -45,6 +45,10 @@ export interface RestartRecoveryOptions {
 }
 
 export class RestartRecovery {
+  /** When the earliest attempt that got no answer, and was not checked yet, began. */
+  private owedSince: number | undefined;
+  /** Counts `owe` calls: a check clears only what was owed when it began. */
+  private owings = 0;
   private lastRecoveredStart: number | undefined;
   private running: Promise<void> | undefined;
   /** Recoveries run, for tests and stats. */
@@ -55,6 +59,22 @@ export class RestartRecovery {
     private readonly engine: Engine,
     private readonly opts: RestartRecoveryOptions,
   ) {}
+
+  /** An attempt that began at `since` (Date.now()) got no answer: the next `settle` checks. */
+  owe(since: number): void {
+    this.owedSince = Math.min(this.owedSince ?? since, since);
+    this.owings++;
+  }
+
+  /** Runs the check owed, if any (every sink calls this before each attempt). */
+  async settle(): Promise<void> {
+    const since = this.owedSince;
+    if (since === undefined) return;
+    const owings = this.owings;
+    await this.afterAmbiguous(since);
+    // Owed again meanwhile: that failure may come from a later restart, checked next time.
+    if (this.owings === owings) this.owedSince = undefined;
+  }
 
   /**
    * An attempt that began at `since` (Date.now()) failed without an answer. Resolves once the
@@ -120,6 +140,8 @@ export class RestartRecovery {
         let report: RecoveryReport;
         try {
           report = await recoverAfterCrash(this.project, engine, { rollBack: false });
+          // Before any writer of this process is let in again.
+          this.opts.onRecovered?.();
         } finally {
           await hold.release();
         }
@@ -139,7 +161,6 @@ export class RestartRecovery {
       await lock.release().catch(() => {});
     }
     this.lastRecoveredStart = started;
-    this.opts.onRecovered?.();
   }
 
   /**

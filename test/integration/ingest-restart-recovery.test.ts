@@ -39,11 +39,18 @@ function event(i: number): string {
 
 /**
  * The engine, except that the first INSERT into each of `tables` stores its rows in the table
- * only (ATTACH PARTITION from a scratch copy fires no view) and then fails without an answer.
+ * only (ATTACH PARTITION from a scratch copy fires no view), and of a partitioned table only the
+ * last partition (a crash between the parts of one INSERT), then fails without an answer.
  */
 function tearingEngine(engine: Engine, tables: string[], onTear: () => void): Engine {
   const pending = new Set(tables);
   const db = quoteIdent(engine.database);
+  // One crash tears both INSERTs: each fails only once all are torn (or after 10 s).
+  let allTorn: () => void = () => {};
+  const torn = new Promise<void>((resolve) => {
+    allTorn = resolve;
+    setTimeout(resolve, 10_000).unref();
+  });
   return new Proxy(engine, {
     get(target, prop, receiver) {
       if (prop !== 'command') return Reflect.get(target, prop, receiver);
@@ -54,9 +61,16 @@ function tearingEngine(engine: Engine, tables: string[], onTear: () => void): En
         const scratch = `${db}.${quoteIdent(`${t}_torn`)}`;
         await target.command(`CREATE TABLE ${scratch} AS ${db}.${quoteIdent(t)}`);
         await target.command(sql.replace(`INSERT INTO ${db}.${quoteIdent(t)} `, `INSERT INTO ${scratch} `));
-        await target.command(`ALTER TABLE ${db}.${quoteIdent(t)} ATTACH PARTITION tuple() FROM ${scratch}`);
+        const [last] = await target.rows<{ id: string }>(
+          `SELECT max(partition_id) AS id FROM system.parts WHERE database = '${engine.database}' AND table = '${t}_torn' AND active`,
+        );
+        await target.command(
+          `ALTER TABLE ${db}.${quoteIdent(t)} ATTACH PARTITION ID '${last!.id}' FROM ${scratch}`,
+        );
         await target.command(`DROP TABLE ${scratch}`);
         onTear();
+        if (pending.size === 0) allTorn();
+        await torn;
         throw new Error('socket hang up');
       };
     },
@@ -88,8 +102,11 @@ forEachBackend('restart recovery', (ctx) => {
     const topic = uniqueTopic('restart_recovery');
     topics.push(topic);
     await client.ensureTopic(topic, PARTITIONS);
-    // Unpartitioned, so that one ATTACH PARTITION tuple() moves a torn insert's rows.
-    const { tx, raw } = txDatasources(topic, { type: 'MergeTree', sortingKey: ['id'], settings: {} });
+    // tx unpartitioned: the torn insert keeps all its rows. raw partitioned by offset hundreds:
+    // it keeps only its last hundred of each Kafka partition, so the `source` marks recomputed
+    // from the table (its largest offsets) are ahead of rows it lost.
+    const { tx, raw: plain } = txDatasources(topic, { type: 'MergeTree', sortingKey: ['id'], settings: {} });
+    const raw = { ...plain, engine: { ...plain.engine, partitionKey: 'intDiv(__offset, 100)' } };
     await createDatasourceTables(ctx.engine, tx);
     await createDatasourceTables(ctx.engine, raw, { coordinates: true });
     await ctx.engine.command(
@@ -176,13 +193,15 @@ forEachBackend('restart recovery', (ctx) => {
     expect(engines.map((e) => e.engine)).toEqual(['MergeTree', 'MergeTree']);
   });
 
-  it('the same tear without the restart check stores the torn rows twice (what the check prevents)', async () => {
+  it('the same tear without the restart check stores rows twice and leaves views short (what the check prevents)', async () => {
     const { logs } = await run(false);
     expect(logs.filter((l) => l.msg === 'restart recovery done')).toEqual([]);
     const tx = await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx');
     expect(tx.u).toBe(String(EVENTS));
     expect(Number(tx.n)).toBeGreaterThan(EVENTS);
-    const raw = await one('SELECT toString(count()) AS n FROM raw');
-    expect(Number(raw.n)).toBeGreaterThan(EVENTS);
+    // raw's retry reads which of its offsets are stored, so the table is exact even so; but its
+    // view never counted the torn rows.
+    expect(await one('SELECT toString(count()) AS n FROM raw')).toEqual({ n: String(EVENTS) });
+    expect(Number((await one('SELECT toString(countMerge(n)) AS n FROM raw_counts')).n)).toBeLessThan(EVENTS);
   });
 });

@@ -65,11 +65,15 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     io.err(`--port must be a port number, got \`${String(ctx.flags.port)}\``);
     return 1;
   }
-  const engine = await openEngine(project.config);
   const json = !mode.watch;
   const log = json
     ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e }))
     : undefined;
+  const engine = await openEngine(project.config, (move) => {
+    const msg = 'ClickHouse did not answer: statements go to the next replica';
+    if (log) log({ level: 'warn', msg, ...move });
+    else io.err(`${msg}: ${move.from} -> ${move.to} (${move.error})`);
+  });
   try {
     let created: string[] = [];
     if (mode.deploy) {

@@ -93,7 +93,7 @@ describe('loadConfig', () => {
     const dir = project('clickhouse:\n  url: http://x:8123\n  databse: foo\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
     expect(e.message).toBe(
-      'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, user, password, database, cluster)',
+      'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, failover, user, password, database, cluster)',
     );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
   });
@@ -171,5 +171,33 @@ describe('loadConfig', () => {
     );
     const err = failure(() => loadConfig(project('clickhouse: { cluster: main }\n'), { env: {} }));
     expect(err.message).toContain('clickhouse.cluster (main) needs clickhouse.url');
+  });
+
+  it('reads clickhouse.failover (or TALLY_CLICKHOUSE_FAILOVER), only with a cluster, only http URLs', () => {
+    const yaml =
+      'clickhouse:\n  url: http://127.0.0.1:8124\n  failover: [http://127.0.0.1:8125]\n  cluster: c\n';
+    expect(loadConfig(project(yaml), { env: {} }).clickhouse.failover).toEqual(['http://127.0.0.1:8125']);
+    const env = loadConfig(project('clickhouse: { url: http://a:8123, cluster: c }\n'), {
+      env: { TALLY_CLICKHOUSE_FAILOVER: 'http://b:8123, http://c:8123' },
+    });
+    expect(env.clickhouse.failover).toEqual(['http://b:8123', 'http://c:8123']);
+    const alone = failure(() =>
+      loadConfig(project('clickhouse:\n  url: http://a:8123\n  failover: [http://b:8123]\n'), { env: {} }),
+    );
+    expect(alone.message).toContain('clickhouse.failover needs clickhouse.cluster');
+    const notUrl = failure(() =>
+      loadConfig(project('clickhouse:\n  url: http://a:8123\n  cluster: c\n  failover: [b:8123]\n'), {
+        env: {},
+      }),
+    );
+    expect(notUrl.message).toContain('tally.yaml:4:');
+    expect(notUrl.message).toContain('clickhouse.failover: "b:8123" is not an http(s) URL');
+    expect(
+      failure(() =>
+        loadConfig(project('clickhouse: { url: http://a:8123, cluster: c }\n'), {
+          env: { TALLY_CLICKHOUSE_FAILOVER: 'ftp://b' },
+        }),
+      ).message,
+    ).toContain('TALLY_CLICKHOUSE_FAILOVER: "ftp://b" is not an http(s) URL');
   });
 });
