@@ -369,6 +369,103 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     );
   }, 240_000);
 
+  it('fails over to the other replica (clickhouse.failover): reads answer there; a redelivered batch waits for the lost replica instead of being stored twice', async () => {
+    const project = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE1 } });
+    const ds = project.datasources.get('transactions')!;
+    expect((await applyDeploy(project, one)).ok).toBe(true);
+    await ensureIngestTables(one, ds);
+    const moves: string[] = [];
+    const failover = await createEngine(
+      {
+        url: NODE2,
+        failover: [NODE1],
+        user: 'default',
+        password: '',
+        database,
+        cluster: LOCAL_CLUSTER.name,
+        embeddedPath: '',
+      },
+      { onFailover: (m) => moves.push(`${m.from} -> ${m.to}`) },
+    );
+    engines.push(failover);
+    const parser = compileRowParser(ds);
+    const topic = `${prefix}_failover`;
+    const from = N + 10_000;
+    const raws = Array.from({ length: 1000 }, (_, i) => transaction(from + i).value);
+    const batch = (): IncomingBatch => ({
+      source: 'kafka',
+      topic,
+      partition: 0,
+      requestId: '',
+      events: raws.map((raw, i) => ({
+        raw,
+        row: parser.parse(raw, { topic, partition: 0, offset: i, timestamp: 0, key: null, headers: '{}' }),
+        offset: i,
+      })),
+      firstOffset: 0,
+      lastOffset: raws.length - 1,
+      lag: 0,
+      bytes: raws.join('').length,
+    });
+    const mine = async (e: Engine) =>
+      Number(
+        (
+          await e.rows<{ n: string }>(
+            `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${from}`,
+          )
+        )[0]!.n,
+      );
+    // Stored through replica 2 only (replica 1 does not fetch it yet).
+    await one.command('SYSTEM STOP FETCHES');
+    const sink = new DatasourceSink(failover, ds, parser, {
+      identity: 'dedup_key',
+      instance: 'failover',
+      retryInitialMs: 200,
+      retryMaxMs: 1000,
+    });
+    expect((await sink.write([batch()]))[0]!.stored).toBe(1000);
+    const replica2 = createClusterServices({ projectDir: REPO }).nodes[1]!;
+    await replica2.down();
+    await one.command('SYSTEM START FETCHES');
+
+    // Reads move to replica 1 and answer.
+    expect(await mine(failover)).toBe(0);
+    expect(moves).toEqual([`${NODE2} -> ${NODE1}`]);
+    expect(failover.generation).toBe(1);
+
+    // The same batch again (a redelivery): the sink sees the move, and waits for replica 1 to
+    // hold what replica 2 acknowledged rather than decide from replica 1 alone.
+    let done = false;
+    const again = sink.write([batch()]).finally(() => {
+      done = true;
+    });
+    await new Promise((r) => setTimeout(r, 3000));
+    expect(done).toBe(false);
+    expect(await mine(one)).toBe(0);
+    await replica2.up();
+    const [outcome] = await again;
+    expect(outcome!.stored).toBe(0);
+    expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
+    // And it goes on storing through replica 1: the next offsets, new events.
+    raws.splice(
+      0,
+      raws.length,
+      ...Array.from({ length: 1000 }, (_, i) => transaction(from + 1000 + i).value),
+    );
+    const next = batch();
+    for (const e of next.events) e.offset += 1000;
+    next.firstOffset = 1000;
+    next.lastOffset = 1999;
+    expect((await sink.write([next]))[0]!.stored).toBe(1000);
+    expect(failover.generation).toBe(1);
+    await sink.close();
+    await waitFor(
+      async () => (await mine(one)) === 2000 && (await mine(two)) === 2000,
+      30_000,
+      '2000 rows on both',
+    );
+  }, 240_000);
+
   it('creates a view only while its source is not written: refused under writes, then exact with writes resuming', async () => {
     const db = scratchDatabase('clview');
     const config = (url: string) => ({
