@@ -84,6 +84,24 @@ export async function holdTables(
     if (gated) for (const t of names) await engine.command(dropTableSql(gateName(t), ctx)).catch(() => {});
     throw err;
   }
+  const hold = heldTables(engine, ctx, names, gated, since);
+  try {
+    await waitForInserts(engine, ctx.database, names, opts.waitTimeoutMs ?? 120_000);
+  } catch (err) {
+    await hold.release();
+    throw err;
+  }
+  return hold;
+}
+
+/** The Hold over `names`, already renamed aside (with gates when `gated`). */
+function heldTables(
+  engine: Engine,
+  ctx: DdlContext,
+  names: readonly string[],
+  gated: boolean,
+  since: number,
+): Hold {
   let released = false;
   const hold: Hold = {
     tables: names,
@@ -115,13 +133,49 @@ export async function holdTables(
       if (gated) await engine.command(dropTableSql(gateName(table), ctx));
     },
   };
-  try {
-    await waitForInserts(engine, ctx.database, names, opts.waitTimeoutMs ?? 120_000);
-  } catch (err) {
-    await hold.release();
-    throw err;
-  }
   return hold;
+}
+
+/**
+ * A hold that a process left behind (it failed, or died, before releasing), for tables whose
+ * `__tally_hold` name is present: taken over whole when every table of `tables` is held that way
+ * (its owner stopped in the middle of its work: the caller redoes it, then releases), or else
+ * undefined after the held ones were put back (its owner had finished and was releasing).
+ * The name of a held table is its gate or empty; any other table there is an error.
+ */
+export async function adoptLeftoverHold(
+  engine: Engine,
+  ctx: DdlContext,
+  tables: readonly string[],
+): Promise<Hold | undefined> {
+  const names = [...new Set(tables)];
+  const rows = await engine.rows<{ name: string; engine: string }>(
+    `SELECT name, engine FROM system.tables WHERE database = ${stringLiteral(ctx.database)}`,
+  );
+  const present = new Map(rows.map((r) => [r.name, r.engine]));
+  const held = names.filter((t) => present.has(holdName(t)));
+  if (held.length === 0) return undefined;
+  for (const t of held) {
+    const there = present.get(t);
+    if (there !== undefined && there !== 'Merge') {
+      throw new TallyError(
+        'hold-release',
+        `both ${t} and ${holdName(t)} exist: a hold was left behind and the name was taken since`,
+        { exitCode: 2, hint: `keep the table with the rows (usually ${holdName(t)}) and rename it to ${t}` },
+      );
+    }
+    if (there === undefined) {
+      // An empty name (Atomic databases hold without a gate): give it one, as holds here do.
+      await engine.command(dropTableSql(gateName(t), ctx));
+      await engine.command(
+        `CREATE TABLE ${qualified(ctx, t)} AS ${qualified(ctx, holdName(t))} ENGINE = Merge(${stringLiteral(ctx.database)}, ${stringLiteral(`^${regexEscape(holdName(t))}$`)})`,
+      );
+    }
+  }
+  const hold = heldTables(engine, ctx, held, true, performance.now());
+  if (held.length === names.length) return hold;
+  await hold.release();
+  return undefined;
 }
 
 /** Puts back each table still held, one by one; returns those it could not. */

@@ -26,7 +26,7 @@ import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import type { DdlContext } from '../deploy/ddl.ts';
 import { acquireDeployLock } from '../deploy/deploy-lock.ts';
-import { feedingClosure, holdTables } from '../deploy/hold.ts';
+import { adoptLeftoverHold, feedingClosure, holdTables } from '../deploy/hold.ts';
 import { viewGraph } from '../deploy/introspect.ts';
 import type { Project } from '../project/model.ts';
 import { type RecoveryReport, recoverAfterCrash } from './crash-recovery.ts';
@@ -134,17 +134,29 @@ export class RestartRecovery {
       const reopen = await writeGate(engine).exclusive();
       try {
         const held = await this.tablesTakingEvents();
+        // A hold this or another process left (its recompute or release failed) is taken over
+        // as it is: the tables it holds may have emptied seen keys and targets.
         // A gate in each name even on Atomic databases: no view is attached during this hold,
         // and the recompute reads the held tables through their names.
-        const hold = await holdTables(engine, ctx, held, { gate: true });
+        const hold =
+          (await adoptLeftoverHold(engine, ctx, held)) ?? (await holdTables(engine, ctx, held, { gate: true }));
         let report: RecoveryReport;
         try {
           report = await recoverAfterCrash(this.project, engine, { rollBack: false });
-          // Before any writer of this process is let in again.
-          this.opts.onRecovered?.();
-        } finally {
-          await hold.release();
+        } catch (err) {
+          // Not released: with seen keys or targets half-refilled, a writer let in now would
+          // store rows twice. The next check (any process's) takes the hold over and redoes it.
+          log({
+            level: 'error',
+            msg: 'restart recovery failed; the data sources stay held until it succeeds',
+            held,
+            error: String((err as Error)?.message ?? err),
+          });
+          throw err;
         }
+        // Before any writer of this process is let in again.
+        this.opts.onRecovered?.();
+        await hold.release();
         this.reports.push(report);
         log({
           level: 'info',

@@ -17,7 +17,7 @@ import { applyDeploy, planDeploy } from '../../src/deploy/deploy.ts';
 import { DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables } from '../../src/ingest/ingest-tables.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
-import { compileRowParser } from '../../src/ingest/row-parser.ts';
+import { compileRowParser, type RowParser } from '../../src/ingest/row-parser.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { clusterUp, createClusterServices } from '../../src/services/cluster/cluster-services.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../src/services/cluster/topology.ts';
@@ -51,6 +51,40 @@ function expectedTotals(): { count: number; cents: number } {
   let cents = 0;
   for (let i = 0; i < N; i++) cents += (i % 1000) - 500;
   return { count: N, cents };
+}
+
+/** Transactions `from` .. `from + count - 1` as one Kafka batch of partition 0, offsets from `at`. */
+function transactionBatch(
+  parser: RowParser,
+  topic: string,
+  from: number,
+  at = 0,
+  count = 1000,
+): IncomingBatch {
+  const raws = Array.from({ length: count }, (_, i) => transaction(from + i).value);
+  return {
+    source: 'kafka',
+    topic,
+    partition: 0,
+    requestId: '',
+    events: raws.map((raw, i) => ({
+      raw,
+      row: parser.parse(raw, { topic, partition: 0, offset: at + i, timestamp: 0, key: null, headers: '{}' }),
+      offset: at + i,
+    })),
+    firstOffset: at,
+    lastOffset: at + count - 1,
+    lag: 0,
+    bytes: raws.join('').length,
+  };
+}
+
+/** Transactions with an id number from `from` on, as `e` sees them. */
+async function countFrom(e: Engine, from: number): Promise<number> {
+  const rows = await e.rows<{ n: string }>(
+    `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${from}`,
+  );
+  return Number(rows[0]!.n);
 }
 
 async function freePort(): Promise<number> {
@@ -307,31 +341,9 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     await ensureIngestTables(one, ds);
     const parser = compileRowParser(ds);
     const topic = `${prefix}_redelivered`;
-    const raws = Array.from({ length: 1000 }, (_, i) => transaction(N + i).value);
-    const batch = (): IncomingBatch => ({
-      source: 'kafka',
-      topic,
-      partition: 0,
-      requestId: '',
-      events: raws.map((raw, i) => ({
-        raw,
-        row: parser.parse(raw, { topic, partition: 0, offset: i, timestamp: 0, key: null, headers: '{}' }),
-        offset: i,
-      })),
-      firstOffset: 0,
-      lastOffset: raws.length - 1,
-      lag: 0,
-      bytes: raws.join('').length,
-    });
+    const batch = () => transactionBatch(parser, topic, N);
     const opts = { identity: 'dedup_key' as const, retryInitialMs: 200, retryMaxMs: 1000 };
-    const mine = async (e: Engine) =>
-      Number(
-        (
-          await e.rows<{ n: string }>(
-            `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${N}`,
-          )
-        )[0]!.n,
-      );
+    const mine = (e: Engine) => countFrom(e, N);
     await one.command('SYSTEM STOP FETCHES');
     const first = new DatasourceSink(two, ds, parser, { ...opts, instance: 'instance-2' });
     expect((await first.write([batch()]))[0]!.stored).toBe(1000);
@@ -391,30 +403,8 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     const parser = compileRowParser(ds);
     const topic = `${prefix}_failover`;
     const from = N + 10_000;
-    const raws = Array.from({ length: 1000 }, (_, i) => transaction(from + i).value);
-    const batch = (): IncomingBatch => ({
-      source: 'kafka',
-      topic,
-      partition: 0,
-      requestId: '',
-      events: raws.map((raw, i) => ({
-        raw,
-        row: parser.parse(raw, { topic, partition: 0, offset: i, timestamp: 0, key: null, headers: '{}' }),
-        offset: i,
-      })),
-      firstOffset: 0,
-      lastOffset: raws.length - 1,
-      lag: 0,
-      bytes: raws.join('').length,
-    });
-    const mine = async (e: Engine) =>
-      Number(
-        (
-          await e.rows<{ n: string }>(
-            `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${from}`,
-          )
-        )[0]!.n,
-      );
+    const batch = () => transactionBatch(parser, topic, from);
+    const mine = (e: Engine) => countFrom(e, from);
     // Stored through replica 2 only (replica 1 does not fetch it yet).
     await one.command('SYSTEM STOP FETCHES');
     const sink = new DatasourceSink(failover, ds, parser, {
@@ -447,15 +437,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     expect(outcome!.stored).toBe(0);
     expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
     // And it goes on storing through replica 1: the next offsets, new events.
-    raws.splice(
-      0,
-      raws.length,
-      ...Array.from({ length: 1000 }, (_, i) => transaction(from + 1000 + i).value),
-    );
-    const next = batch();
-    for (const e of next.events) e.offset += 1000;
-    next.firstOffset = 1000;
-    next.lastOffset = 1999;
+    const next = transactionBatch(parser, topic, from + 1000, 1000);
     expect((await sink.write([next]))[0]!.stored).toBe(1000);
     expect(failover.generation).toBe(1);
     await sink.close();
