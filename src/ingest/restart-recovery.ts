@@ -139,7 +139,8 @@ export class RestartRecovery {
         // A gate in each name even on Atomic databases: no view is attached during this hold,
         // and the recompute reads the held tables through their names.
         const hold =
-          (await adoptLeftoverHold(engine, ctx, held)) ?? (await holdTables(engine, ctx, held, { gate: true }));
+          (await adoptLeftoverHold(engine, ctx, held)) ??
+          (await holdTables(engine, ctx, held, { gate: true }));
         let report: RecoveryReport;
         try {
           report = await recoverAfterCrash(this.project, engine, { rollBack: false });
