@@ -8,6 +8,7 @@ import type { Engine } from '../clickhouse/engine.ts';
 import type { Project } from '../project/model.ts';
 import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
+import { checkColumnTypes } from './column-types.ts';
 import type { DdlContext } from './ddl.ts';
 import { stringLiteral } from './ddl.ts';
 import { acquireDeployLock, type LockOptions } from './deploy-lock.ts';
@@ -64,6 +65,7 @@ async function prepare(
 ): Promise<{ plan: Plan; ctx: DdlContext; live: LiveState; deployments: DeploymentRecord[] }> {
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
+  checkColumnTypes(project, ctx.capabilities);
   checkViewChains(project, desired.views, ctx.capabilities);
   const [live, scratch] = await Promise.all([
     introspect(engine),

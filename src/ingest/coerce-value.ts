@@ -4,8 +4,15 @@
  * a message a user can act on. The rules are listed in docs/ingestion.md; the unit tests check
  * every rule and every message.
  */
+import { isIPv6 } from 'node:net';
 import type { TypeNode } from '../project/model.ts';
-import { epochSeconds, parseDateDays, parseDateTimeText, ZoneReader } from './date-time-text.ts';
+import {
+  epochSeconds,
+  parseDateDays,
+  parseDateTime64Text,
+  parseDateTimeText,
+  ZoneReader,
+} from './date-time-text.ts';
 import { decimalParts, decimalText, intDigits, JSON_NUMBER } from './decimal-text.ts';
 import { type JsonValue, RawNumber, stringifyJson } from './json-text.ts';
 
@@ -76,9 +83,14 @@ function compileInner(type: TypeNode): Coercer {
   if (name === 'Date') return date('Date', DATE_RANGE);
   if (name === 'Date32') return date('Date32', DATE32_RANGE);
   if (name === 'DateTime') return dateTime(type);
+  if (name === 'DateTime64') return dateTime64(type);
   if (name === 'UUID') return coerceUuid;
+  if (name === 'IPv4') return coerceIpv4;
+  if (name === 'IPv6') return coerceIpv6;
   if (name === 'Enum8' || name === 'Enum16') return enumeration(type);
   if (name === 'Array') return array(typeArg(type));
+  if (name === 'Tuple') return tuple(type);
+  if (name === 'Map') return map(type);
   throw new UnsupportedType(`type ${type.text} is not supported for ingestion yet`);
 }
 
@@ -229,6 +241,138 @@ function dateTime(type: TypeNode): Coercer {
     if (r.ok) return String(r.seconds);
     const shown = v instanceof RawNumber ? v.text : describe(v);
     return new Refusal(r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
+  };
+}
+
+function dateTime64(type: TypeNode): Coercer {
+  const precision = numberArg(type, 0);
+  if (!Number.isInteger(precision) || precision < 0 || precision > 9)
+    throw new UnsupportedType(`${type.text}: the precision must be 0 to 9`);
+  const zoneName = type.args[1]?.kind === 'string' ? type.args[1].value : undefined;
+  let zone: ZoneReader | undefined;
+  if (zoneName !== undefined) {
+    try {
+      zone = new ZoneReader(zoneName);
+    } catch {
+      throw new UnsupportedType(`unknown time zone '${zoneName}' in ${type.text}`);
+    }
+  }
+  const what = `expected a date and time (YYYY-MM-DD hh:mm:ss[.fraction], ISO-8601 with Z or an offset, or epoch seconds with a fraction, or epoch milliseconds), got`;
+  return (v) => {
+    let r: ReturnType<typeof parseDateTime64Text>;
+    if (typeof v === 'number') r = parseDateTime64Text(String(v), precision, zone, true);
+    else if (v instanceof RawNumber) r = parseDateTime64Text(v.text, precision, zone, true);
+    else if (typeof v === 'string') r = parseDateTime64Text(v, precision, zone, false);
+    else return new Refusal(`${what} ${describe(v)}`);
+    const shown = v instanceof RawNumber ? v.text : describe(v);
+    if (r.ok) return JSON.stringify(r.text);
+    if (r.reason === 'precision')
+      return new Refusal(`${type.text} keeps ${precision} digits after the second, got ${shown}`);
+    if (r.reason === 'range')
+      return new Refusal(`${shown} is out of range for ${type.text} (1970-01-01 to 2299-12-31 UTC)`);
+    return new Refusal(`${what} ${shown}`);
+  };
+}
+
+const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+function coerceIpv4(v: JsonValue): string | Refusal {
+  if (typeof v === 'string' && IPV4.test(v)) return JSON.stringify(v);
+  return new Refusal(`expected an IPv4 address (a.b.c.d), got ${describe(v)}`);
+}
+
+function coerceIpv6(v: JsonValue): string | Refusal {
+  // node:net's isIPv6 is strict about the forms ClickHouse reads (also ::ffff:1.2.3.4); an IPv4
+  // address is stored as its IPv4-mapped IPv6 form, as ClickHouse does.
+  if (typeof v === 'string' && IPV4.test(v)) return JSON.stringify(`::ffff:${v}`);
+  if (typeof v === 'string' && isIPv6(v) && !v.includes('%')) return JSON.stringify(v);
+  return new Refusal(`expected an IPv6 address (or an IPv4 one), got ${describe(v)}`);
+}
+
+/** Unnamed: a JSON array, one value per element; named: an object (or an array in order). */
+function tuple(type: TypeNode): Coercer {
+  const elements = type.args.map((a, i) => {
+    if (a.kind !== 'type') throw new UnsupportedType(`type ${type.text}: element ${i + 1} is not a type`);
+    return { name: a.field, type: a.type, compiled: compileType(a.type) };
+  });
+  const named = elements.every((e) => e.name !== undefined);
+  const one = (
+    e: (typeof elements)[number],
+    label: string,
+    item: JsonValue | undefined,
+  ): string | Refusal => {
+    if (item === undefined || item === null) {
+      if (e.compiled.nullable) return 'null';
+      return new Refusal(
+        `${label}: ${item === undefined ? 'missing' : 'null'}, and ${e.type.text} is not Nullable`,
+      );
+    }
+    const r = e.compiled.coerce(item);
+    return r instanceof Refusal ? new Refusal(`${label}: ${r.message}`) : r;
+  };
+  const what = named ? 'an object (or an array in order)' : 'an array';
+  return (v) => {
+    const out: string[] = [];
+    if (Array.isArray(v)) {
+      if (v.length !== elements.length)
+        return new Refusal(`expected ${elements.length} elements for ${type.text}, got ${v.length}`);
+      for (let i = 0; i < elements.length; i++) {
+        const e = elements[i]!;
+        const r = one(e, e.name ?? `element ${i + 1}`, v[i]);
+        if (r instanceof Refusal) return r;
+        out.push(r);
+      }
+    } else if (named && v !== null && typeof v === 'object' && !(v instanceof RawNumber)) {
+      const obj = v as { [k: string]: JsonValue };
+      const extra = Object.keys(obj).find((k) => !elements.some((e) => e.name === k));
+      if (extra !== undefined) return new Refusal(`${type.text} has no element ${JSON.stringify(extra)}`);
+      for (const e of elements) {
+        const r = one(e, e.name!, obj[e.name!]);
+        if (r instanceof Refusal) return r;
+        out.push(r);
+      }
+    } else return new Refusal(`expected ${what} for ${type.text}, got ${describe(v)}`);
+    // Always an array, in order: inserts set input_format_json_named_tuples_as_objects = 0
+    // where the server has it (see syncInsertClause), and 18.16 reads only arrays.
+    return `[${out.join(',')}]`;
+  };
+}
+
+/** A JSON object; each key read as the key type (from its text), each value as the value type. */
+function map(type: TypeNode): Coercer {
+  const [k, val] = type.args;
+  if (k?.kind !== 'type' || val?.kind !== 'type')
+    throw new UnsupportedType(`type ${type.text} lacks its key and value types`);
+  const key = compileType(k.type);
+  const value = compileType(val.type);
+  const keyName = k.type.name === 'LowCardinality' ? typeArg(k.type).name : k.type.name;
+  const numericKey = keyName in INT_BITS;
+  if (
+    keyName !== 'String' &&
+    keyName !== 'FixedString' &&
+    !numericKey &&
+    keyName !== 'UUID' &&
+    keyName !== 'Date'
+  )
+    throw new UnsupportedType(
+      `type ${type.text}: keys of type ${k.type.text} are not supported for ingestion yet`,
+    );
+  return (v) => {
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof RawNumber)
+      return new Refusal(`expected an object for ${type.text}, got ${describe(v)}`);
+    const out: string[] = [];
+    for (const [name, item] of Object.entries(v as { [k: string]: JsonValue })) {
+      const kr = key.coerce(name);
+      if (kr instanceof Refusal) return new Refusal(`key ${JSON.stringify(name)}: ${kr.message}`);
+      let vr: string | Refusal;
+      if (item === null)
+        vr = value.nullable ? 'null' : new Refusal(`null, and ${val.type.text} is not Nullable`);
+      else vr = value.coerce(item);
+      if (vr instanceof Refusal) return new Refusal(`key ${JSON.stringify(name)}: ${vr.message}`);
+      // JSON object keys are strings; ClickHouse reads a number key from its text.
+      out.push(`${numericKey ? JSON.stringify(kr) : kr}:${vr}`);
+    }
+    return `{${out.join(',')}}`;
   };
 }
 

@@ -58,6 +58,77 @@ export function parseDateTimeText(text: string, zone: ZoneReader | undefined): D
   return { ok: false, reason: 'syntax' };
 }
 
+export type DateTime64Parse =
+  | { ok: true; text: string }
+  | { ok: false; reason: 'syntax' | 'range' | 'precision' };
+
+/** DateTime64 as Tally writes it: from 1970 (epoch text has no sign) up to the type's last day. */
+const DATE_TIME64_MAX = Date.UTC(2300, 0, 1) / 1000 - 1;
+const DATE_TIME_PARTS = /^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.(\d{1,9}))?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
+
+/**
+ * A DateTime64(`precision`) value as the text ClickHouse reads exactly: epoch seconds with
+ * `precision` fraction digits (`"1546300800.123"`). Accepts what `parseDateTimeText` accepts,
+ * keeping the fraction (more digits than `precision` only when the extra ones are zeros), and
+ * epoch numbers: seconds, with a fraction, or milliseconds from 1e11 on.
+ */
+export function parseDateTime64Text(
+  text: string,
+  precision: number,
+  zone: ZoneReader | undefined,
+  fromNumber: boolean,
+): DateTime64Parse {
+  let seconds: number;
+  let fraction: string;
+  const m = !fromNumber && text.length >= 19 ? DATE_TIME_PARTS.exec(text) : null;
+  if (m) {
+    const whole = parseDateTimeText(text.slice(0, 19) + (m[2] ?? ''), zone);
+    if (!whole.ok && whole.reason === 'syntax') return whole;
+    // parseDateTimeText stops at DateTime's range; the wider one is checked below.
+    seconds = whole.ok ? whole.seconds : wallSeconds(text, m[2], zone);
+    fraction = m[1] ?? '';
+  } else if (EPOCH_TEXT.test(text)) {
+    const [int = '', frac = ''] = text.split('.');
+    if (Number(int) >= EPOCH_MILLIS_FROM) {
+      const digits = int + frac;
+      const cut = int.length - 3;
+      seconds = Number(digits.slice(0, cut));
+      fraction = digits.slice(cut);
+    } else {
+      seconds = Number(int);
+      fraction = frac;
+    }
+  } else return { ok: false, reason: /^-\d/.test(text) ? 'range' : 'syntax' };
+  if (fraction.length > precision) {
+    if (/[^0]/.test(fraction.slice(precision))) return { ok: false, reason: 'precision' };
+    fraction = fraction.slice(0, precision);
+  }
+  if (!Number.isSafeInteger(seconds) || seconds < 0 || seconds > DATE_TIME64_MAX)
+    return { ok: false, reason: 'range' };
+  return {
+    ok: true,
+    text: precision === 0 ? String(seconds) : `${seconds}.${fraction.padEnd(precision, '0')}`,
+  };
+}
+
+/** Epoch seconds of a `YYYY-MM-DD hh:mm:ss` text (already checked) with its zone part, unbounded. */
+function wallSeconds(text: string, z: string | undefined, zone: ZoneReader | undefined): number {
+  const wall =
+    Date.UTC(
+      digits(text, 0, 4),
+      digits(text, 5, 2) - 1,
+      digits(text, 8, 2),
+      digits(text, 11, 2),
+      digits(text, 14, 2),
+      digits(text, 17, 2),
+    ) / 1000;
+  if (z === undefined) return zone ? zone.toUtc(wall) : wall;
+  if (z === 'Z') return wall;
+  const sign = z[0] === '-' ? -1 : 1;
+  const om = z.length > 3 ? digits(z, z.length - 2, 2) : 0;
+  return wall - sign * (digits(z, 1, 2) * 3600 + om * 60);
+}
+
 /** The number written by `n` ASCII digits at `at` (the caller's regex checked they are digits). */
 function digits(s: string, at: number, n: number): number {
   let v = 0;

@@ -275,16 +275,31 @@ function isVersionOf(name: string, prefix: string): boolean {
 const syncInsertClauses = new WeakMap<Engine, Promise<string>>();
 
 /**
- * `SETTINGS async_insert = 0` where the server has async inserts (newer releases, and chDB,
- * which turns them on by default), else ''. Tally's inserts are already batched and ordered; an
- * async insert would wait up to 200 ms for other inserts to join it. Goes before FORMAT.
+ * The SETTINGS clause of Tally's inserts (before FORMAT), from the settings the server has:
+ * - `async_insert = 0` (newer releases, and chDB, which turns async inserts on by default):
+ *   Tally's inserts are already batched and ordered; an async insert would wait up to 200 ms
+ *   for other inserts to join it;
+ * - `input_format_json_named_tuples_as_objects = 0`: a named Tuple is written as an array, which
+ *   every server reads (18.16 reads only that; newer ones read objects by default).
+ * '' when the server has neither.
  */
 export function syncInsertClause(engine: Engine): Promise<string> {
   let p = syncInsertClauses.get(engine);
   if (!p) {
     p = engine
-      .rows<{ n: number | string }>("SELECT count() AS n FROM system.settings WHERE name = 'async_insert'")
-      .then((r) => (Number(r[0]?.n) > 0 ? ' SETTINGS async_insert = 0' : ''));
+      .rows<{ name: string }>(
+        "SELECT name FROM system.settings WHERE name IN ('async_insert', 'input_format_json_named_tuples_as_objects')",
+      )
+      .then((rows) => {
+        const has = new Set(rows.map((r) => r.name));
+        const parts = [
+          ...(has.has('async_insert') ? ['async_insert = 0'] : []),
+          ...(has.has('input_format_json_named_tuples_as_objects')
+            ? ['input_format_json_named_tuples_as_objects = 0']
+            : []),
+        ];
+        return parts.length > 0 ? ` SETTINGS ${parts.join(', ')}` : '';
+      });
     p.catch(() => syncInsertClauses.delete(engine));
     syncInsertClauses.set(engine, p);
   }
