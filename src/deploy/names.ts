@@ -17,6 +17,11 @@ export function nextName(table: string): string {
   return `${table}__tally_next`;
 }
 
+/** A table swapped out to be dropped at once (crash recovery's refill); a leftover is dropped. */
+export function discardName(table: string): string {
+  return `${table}__tally_discard`;
+}
+
 /** The previous table after a rebuild, kept until the next successful deploy. */
 export function backupName(table: string, deployId: string): string {
   return `${table}__backup_${deployId}`;
@@ -43,7 +48,7 @@ export function scratchDatabaseName(database: string): string {
 }
 
 const HOLD = /^(.+)__tally_hold$/;
-const NEXT = /^(.+)__tally_(?:next|copy|gate)$/;
+const NEXT = /^(.+)__tally_(?:next|copy|gate|discard)$/;
 const BACKUP = /^(.+)__backup_(\d{17}_[a-z0-9]{4})$/;
 
 /** What an object name says about itself: a project object or one of deploy's leftovers. */

@@ -21,6 +21,7 @@ import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { viewTargetOf } from '../deploy/introspect.ts';
+import { discardName, nextName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
@@ -115,16 +116,74 @@ export async function recoverAfterCrash(
       report.skipped.push({ target: v.target, reason: 'it also takes events from Kafka' });
     } else derived.add(v.target);
   }
-  for (const t of derived) await engine.command(`TRUNCATE TABLE ${ref(t)}`);
-  for (const v of views) {
-    if (!derived.has(v.target) || derived.has(v.source)) continue;
-    const meta = (await engine.query(`SELECT * FROM (${v.select}) LIMIT 0`)).meta;
-    const cols = meta.map((c) => quoteIdent(c.name)).join(', ');
-    await engine.command(`INSERT INTO ${ref(v.target)} (${cols}) SELECT ${cols} FROM (${v.select})`);
+  if (engine.capabilities.major >= TRUNCATE_IS_FINAL_FROM) {
+    for (const t of derived) await engine.command(`TRUNCATE TABLE ${ref(t)}`);
+    for (const v of views) {
+      if (!derived.has(v.target) || derived.has(v.source)) continue;
+      await engine.command(await insertFromView(engine, v, ref(v.target)));
+    }
+  } else {
+    await refillBySwap(engine, views, derived);
   }
   for (const t of derived) report.recomputed.push({ target: t, rows: await count(engine, ref(t)) });
   report.ms = Math.round(performance.now() - t0);
   return report;
+}
+
+/**
+ * The first release whose TRUNCATE leaves nothing to come back: older servers (18.16 here) only
+ * unlink the parts from the table and delete their files minutes later, so a kill -9 in between
+ * loads them again at the next start (measured in a chaos run: a target recomputed by one
+ * recovery was counted twice after the next kill; ClickHouse fixed it in 22.7, PR 37981).
+ */
+const TRUNCATE_IS_FINAL_FROM = 23;
+
+/**
+ * Refills each derived target into a new table, swapped in by RENAME, the old one dropped (DROP
+ * deletes its files at once). Upstream targets first, so a view reading another target reads
+ * the new one. Old servers only: there a view finds its target by name (Ordinary databases).
+ */
+async function refillBySwap(engine: Engine, views: readonly LiveView[], derived: Set<string>): Promise<void> {
+  const ref = (t: string) => `${quoteIdent(engine.database)}.${quoteIdent(t)}`;
+  const feeders = new Map<string, LiveView[]>();
+  for (const v of views)
+    if (derived.has(v.target)) feeders.set(v.target, [...(feeders.get(v.target) ?? []), v]);
+  const done = new Set<string>();
+  while (done.size < feeders.size) {
+    const ready = [...feeders].find(
+      ([t, vs]) => !done.has(t) && vs.every((v) => !derived.has(v.source) || done.has(v.source)),
+    );
+    if (!ready) {
+      throw new TallyError(
+        'recovery-cycle',
+        'crash recovery: the materialized views feed each other in a cycle',
+        {
+          hint: 'recompute the targets with `tally replay`',
+        },
+      );
+    }
+    const [target, feeding] = ready;
+    const next = nextName(target);
+    await engine.command(`DROP TABLE IF EXISTS ${ref(next)}`);
+    await engine.command(`CREATE TABLE ${ref(next)} AS ${ref(target)}`);
+    for (const v of feeding) await engine.command(await insertFromView(engine, v, ref(next)));
+    await engine.command(`DROP TABLE IF EXISTS ${ref(discardName(target))}`);
+    await engine.command(
+      `RENAME TABLE ${ref(target)} TO ${ref(discardName(target))}, ${ref(next)} TO ${ref(target)}`,
+    );
+    await engine.command(`DROP TABLE ${ref(discardName(target))}`);
+    done.add(target);
+  }
+}
+
+/**
+ * `INSERT INTO into (columns) SELECT columns FROM (<the view's SELECT>)`, by the names the
+ * view's SELECT outputs (which is how a view writes into its target).
+ */
+async function insertFromView(engine: Engine, v: LiveView, into: string): Promise<string> {
+  const meta = (await engine.query(`SELECT * FROM (${v.select}) LIMIT 0`)).meta;
+  const cols = meta.map((c) => quoteIdent(c.name)).join(', ');
+  return `INSERT INTO ${into} (${cols}) SELECT ${cols} FROM (${v.select})`;
 }
 
 /**
