@@ -220,16 +220,19 @@ function date(name: string, range: { min: number; max: number; text: string }): 
   };
 }
 
-function dateTime(type: TypeNode): Coercer {
-  const zoneName = type.args[0]?.kind === 'string' ? type.args[0].value : undefined;
-  let zone: ZoneReader | undefined;
-  if (zoneName !== undefined) {
-    try {
-      zone = new ZoneReader(zoneName);
-    } catch {
-      throw new UnsupportedType(`unknown time zone '${zoneName}' in ${type.text}`);
-    }
+/** The time zone named by the string argument at `index` of a DateTime type, if any. */
+function zoneArg(type: TypeNode, index: number): ZoneReader | undefined {
+  const a = type.args[index];
+  if (a?.kind !== 'string') return undefined;
+  try {
+    return new ZoneReader(a.value);
+  } catch {
+    throw new UnsupportedType(`unknown time zone '${a.value}' in ${type.text}`);
   }
+}
+
+function dateTime(type: TypeNode): Coercer {
+  const zone = zoneArg(type, 0);
   const what = `expected a date and time (YYYY-MM-DD hh:mm:ss, ISO-8601 with Z or an offset, or epoch seconds or milliseconds), got`;
   const range = `is out of range for DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC)`;
   return (v) => {
@@ -248,15 +251,7 @@ function dateTime64(type: TypeNode): Coercer {
   const precision = numberArg(type, 0);
   if (!Number.isInteger(precision) || precision < 0 || precision > 9)
     throw new UnsupportedType(`${type.text}: the precision must be 0 to 9`);
-  const zoneName = type.args[1]?.kind === 'string' ? type.args[1].value : undefined;
-  let zone: ZoneReader | undefined;
-  if (zoneName !== undefined) {
-    try {
-      zone = new ZoneReader(zoneName);
-    } catch {
-      throw new UnsupportedType(`unknown time zone '${zoneName}' in ${type.text}`);
-    }
-  }
+  const zone = zoneArg(type, 1);
   const what = `expected a date and time (YYYY-MM-DD hh:mm:ss[.fraction], ISO-8601 with Z or an offset, or epoch seconds with a fraction, or epoch milliseconds), got`;
   return (v) => {
     let r: ReturnType<typeof parseDateTime64Text>;
