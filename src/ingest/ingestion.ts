@@ -99,6 +99,11 @@ export interface DatasourceIngestStats {
 export interface IngestStats {
   instance: string;
   datasources: DatasourceIngestStats[];
+  /**
+   * Recomputes after ClickHouse restarted under an INSERT of this process (restart-recovery.ts):
+   * how many, and the last one's duration and hold.
+   */
+  restartRecoveries: { count: number; last?: { ms: number; at: string } };
 }
 
 export interface Ingestion {
@@ -319,6 +324,7 @@ export async function startIngestion(
 
     stats: () => ({
       instance,
+      restartRecoveries: restarts.summary(),
       datasources: [...entries.values()].map((e) => ({
         name: e.ds.name,
         identity: e.identity,

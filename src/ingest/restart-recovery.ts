@@ -53,12 +53,18 @@ export class RestartRecovery {
   private running: Promise<void> | undefined;
   /** Recoveries run, for tests and stats. */
   readonly reports: RecoveryReport[] = [];
+  private last: { ms: number; at: string } | undefined;
 
   constructor(
     private readonly project: Project,
     private readonly engine: Engine,
     private readonly opts: RestartRecoveryOptions,
   ) {}
+
+  /** For stats() and /metrics. */
+  summary(): { count: number; last?: { ms: number; at: string } } {
+    return { count: this.reports.length, ...(this.last ? { last: this.last } : {}) };
+  }
 
   /** An attempt that began at `since` (Date.now()) got no answer: the next `settle` checks. */
   owe(since: number): void {
@@ -159,6 +165,7 @@ export class RestartRecovery {
         this.opts.onRecovered?.();
         await hold.release();
         this.reports.push(report);
+        this.last = { ms: Math.round(performance.now() - t0), at: new Date().toISOString() };
         log({
           level: 'info',
           msg: 'restart recovery done',

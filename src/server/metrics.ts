@@ -266,6 +266,7 @@ function formatNumber(n: number): string {
 
 /** What `registerIngestMetrics` reads: the ingestion's own counters (src/ingest/ingestion.ts). */
 export interface IngestStatsView {
+  restartRecoveries?: { count: number };
   datasources: ReadonlyArray<{
     name: string;
     totals: { stored: number; quarantined: number; duplicates: number; skipped: number; failures: number };
@@ -312,6 +313,12 @@ export function registerIngestMetrics(registry: MetricsRegistry, stats: () => In
     'Failed attempts to write a batch to ClickHouse, by data source',
     'counter',
     per((t) => t.failures),
+  );
+  registry.collect(
+    'tally_ingest_restart_recoveries_total',
+    'Recomputes of marks, seen keys and views after ClickHouse restarted under an INSERT',
+    'counter',
+    () => [{ labels: {}, value: stats().restartRecoveries?.count ?? 0 }],
   );
   registry.collect('tally_ingest_lag', 'Kafka messages behind the partition end', 'gauge', () =>
     stats().datasources.flatMap((d) =>

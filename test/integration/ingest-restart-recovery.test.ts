@@ -160,14 +160,18 @@ forEachBackend('restart recovery', (ctx) => {
       60_000,
       'every event handled',
     );
+    const recoveries = ingestion.stats().restartRecoveries;
     await ingestion.stop();
     ingestion = undefined;
-    return { logs, project: projectOf([tx, raw]) };
+    return { logs, recoveries, project: projectOf([tx, raw]) };
   }
 
   it('after a torn INSERT whose answer was lost, the restart check recomputes and every event is stored and counted once', async () => {
-    const { logs } = await run(true);
+    const { logs, recoveries } = await run(true);
     const done = logs.filter((l) => l.msg === 'restart recovery done');
+    // Also in stats() (and /metrics: tally_ingest_restart_recoveries_total).
+    expect(recoveries.count).toBe(done.length);
+    expect(recoveries.last?.ms).toBeGreaterThan(0);
     // The two tears come in the same restart window: one recovery, or two if they fall apart.
     expect(done.length).toBeGreaterThanOrEqual(1);
     expect(done[0]!.seenRebuilt).toEqual(['tx']);
@@ -198,8 +202,9 @@ forEachBackend('restart recovery', (ctx) => {
   });
 
   it('the same tear without the restart check stores rows twice and leaves views short (what the check prevents)', async () => {
-    const { logs } = await run(false);
+    const { logs, recoveries } = await run(false);
     expect(logs.filter((l) => l.msg === 'restart recovery done')).toEqual([]);
+    expect(recoveries).toEqual({ count: 0 });
     const tx = await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx');
     expect(tx.u).toBe(String(EVENTS));
     expect(Number(tx.n)).toBeGreaterThan(EVENTS);

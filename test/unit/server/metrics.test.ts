@@ -78,6 +78,7 @@ describe('registerIngestMetrics', () => {
     const r = new MetricsRegistry();
     let stored = 10;
     registerIngestMetrics(r, () => ({
+      restartRecoveries: { count: 2 },
       datasources: [
         {
           name: 'transactions',
@@ -101,6 +102,8 @@ describe('registerIngestMetrics', () => {
     expect(p.get('tally_ingest_flush_failures_total', { datasource: 'clicks' })).toBe(1);
     expect(p.get('tally_ingest_lag', { datasource: 'transactions', partition: '0' })).toBe(5);
     expect(p.types.get('tally_ingest_lag')).toBe('gauge');
+    expect(p.get('tally_ingest_restart_recoveries_total', {})).toBe(2);
+    expect(p.types.get('tally_ingest_restart_recoveries_total')).toBe('counter');
     stored = 15;
     p = parsePrometheus(r.render());
     expect(p.get('tally_ingest_rows_total', { datasource: 'transactions' })).toBe(15);
