@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import { applyDeploy, planDeploy } from '../../src/deploy/deploy.ts';
-import { DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
+import { type BatchOutcome, DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables } from '../../src/ingest/ingest-tables.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { compileRowParser, type RowParser } from '../../src/ingest/row-parser.ts';
@@ -85,6 +85,29 @@ async function countFrom(e: Engine, from: number): Promise<number> {
     `SELECT toString(count()) AS n FROM transactions WHERE toUInt64(substring(transaction_id, 2)) >= ${from}`,
   );
   return Number(rows[0]!.n);
+}
+
+/**
+ * A redelivery of a 1000-event batch that replica 2 alone holds, while replica 2 is down: the
+ * write must wait (nothing stored on replica 1 for 3 s), then, once replica 2 is back, find every
+ * event already stored.
+ */
+async function expectStoredOnceAfterReplica2(
+  write: () => Promise<BatchOutcome[]>,
+  storedOnOne: () => Promise<number>,
+  replica2: { up(): Promise<unknown> },
+): Promise<void> {
+  let done = false;
+  const again = write().finally(() => {
+    done = true;
+  });
+  await new Promise((r) => setTimeout(r, 3000));
+  expect(done).toBe(false);
+  expect(await storedOnOne()).toBe(0);
+  await replica2.up();
+  const [outcome] = await again;
+  expect(outcome!.stored).toBe(0);
+  expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
 }
 
 async function freePort(): Promise<number> {
@@ -359,19 +382,13 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     expect(Date.now() - t0).toBeLessThan(5000);
 
     const second = new DatasourceSink(one, ds, parser, { ...opts, instance: 'instance-1' });
-    let done = false;
-    const again = second.write([batch()]).finally(() => {
-      done = true;
-    });
-    await new Promise((r) => setTimeout(r, 3000));
-    // Waiting for replica 2, not storing the batch a second time.
-    expect(done).toBe(false);
-    expect(await mine(one)).toBe(0);
-    await replica2.up();
-    const [outcome] = await again;
-    // Recognized from replica 1 once it holds replica 2's copy (by dedup key, or offsets).
-    expect(outcome!.stored).toBe(0);
-    expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
+    // Waiting for replica 2, not storing the batch a second time; recognized from replica 1 once
+    // it holds replica 2's copy (by dedup key, or offsets).
+    await expectStoredOnceAfterReplica2(
+      () => second.write([batch()]),
+      () => mine(one),
+      replica2,
+    );
     await second.close();
     await first.close();
     await waitFor(
@@ -425,17 +442,11 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
 
     // The same batch again (a redelivery): the sink sees the move, and waits for replica 1 to
     // hold what replica 2 acknowledged rather than decide from replica 1 alone.
-    let done = false;
-    const again = sink.write([batch()]).finally(() => {
-      done = true;
-    });
-    await new Promise((r) => setTimeout(r, 3000));
-    expect(done).toBe(false);
-    expect(await mine(one)).toBe(0);
-    await replica2.up();
-    const [outcome] = await again;
-    expect(outcome!.stored).toBe(0);
-    expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
+    await expectStoredOnceAfterReplica2(
+      () => sink.write([batch()]),
+      () => mine(one),
+      replica2,
+    );
     // And it goes on storing through replica 1: the next offsets, new events.
     const next = transactionBatch(parser, topic, from + 1000, 1000);
     expect((await sink.write([next]))[0]!.stored).toBe(1000);

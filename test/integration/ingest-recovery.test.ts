@@ -26,21 +26,12 @@ import {
   uniqueTopic,
   waitFor,
 } from '../support/ingest-kafka.ts';
-import { txDatasources } from '../support/tx-datasources.ts';
+import { txAmount, txDatasources, txEvent } from '../support/tx-datasources.ts';
 
 const FIRST = 1000;
 const LATER = 200;
 const RESENT = 100;
 const PARTITIONS = 4;
-
-function event(i: number): string {
-  return JSON.stringify({
-    id: `ev-${i}`,
-    ts: 1704067200 + i * 3600,
-    account: `acct-${i % 7}`,
-    amount: (i % 50) - 20,
-  });
-}
 
 forEachBackend('crash recovery', (ctx) => {
   const topic = uniqueTopic('ingest_recovery');
@@ -111,7 +102,7 @@ forEachBackend('crash recovery', (ctx) => {
     await produceAll(
       client,
       topic,
-      Array.from({ length: FIRST }, (_, i) => ({ value: event(i), partition: i % PARTITIONS })),
+      Array.from({ length: FIRST }, (_, i) => ({ value: txEvent(i), partition: i % PARTITIONS })),
     );
     ingestion = await start();
     await waitFor(
@@ -161,8 +152,11 @@ forEachBackend('crash recovery', (ctx) => {
 
     // Then the events after the crash point, and copies of old ones, arrive.
     await produceAll(client, topic, [
-      ...Array.from({ length: LATER }, (_, k) => ({ value: event(FIRST + k), partition: k % PARTITIONS })),
-      ...Array.from({ length: RESENT }, (_, k) => ({ value: event(k * 3), partition: (k + 1) % PARTITIONS })),
+      ...Array.from({ length: LATER }, (_, k) => ({ value: txEvent(FIRST + k), partition: k % PARTITIONS })),
+      ...Array.from({ length: RESENT }, (_, k) => ({
+        value: txEvent(k * 3),
+        partition: (k + 1) % PARTITIONS,
+      })),
     ]);
 
     let report: RecoveryReport;
@@ -204,7 +198,7 @@ forEachBackend('crash recovery', (ctx) => {
       60_000,
       'tx caught up',
     );
-    const sum = Array.from({ length: total }, (_, i) => (i % 50) - 20).reduce((a, b) => a + b, 0);
+    const sum = Array.from({ length: total }, (_, i) => txAmount(i)).reduce((a, b) => a + b, 0);
     expect(
       await one(
         'SELECT toString(count()) AS n, toString(uniqExact(id)) AS u, toString(toInt64(sum(amount))) AS s FROM tx',
@@ -220,9 +214,7 @@ forEachBackend('crash recovery', (ctx) => {
       n: String(total),
       s: String(sum),
     });
-    const credits = String(
-      Array.from({ length: total }, (_, i) => (i % 50) - 20).filter((a) => a > 0).length,
-    );
+    const credits = String(Array.from({ length: total }, (_, i) => txAmount(i)).filter((a) => a > 0).length);
     expect(await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM credits')).toEqual({
       n: credits,
       u: credits,

@@ -25,19 +25,10 @@ import {
   uniqueTopic,
   waitFor,
 } from '../support/ingest-kafka.ts';
-import { txDatasources } from '../support/tx-datasources.ts';
+import { txAmount, txDatasources, txEvent } from '../support/tx-datasources.ts';
 
 const EVENTS = 600;
 const PARTITIONS = 2;
-
-function event(i: number): string {
-  return JSON.stringify({
-    id: `ev-${i}`,
-    ts: 1704067200 + i * 60,
-    account: `acct-${i % 5}`,
-    amount: (i % 40) - 15,
-  });
-}
 
 /**
  * The engine, except that the first INSERT into each of `tables` stores its rows in the table
@@ -127,7 +118,7 @@ forEachBackend('restart recovery', (ctx) => {
     await produceAll(
       client,
       topic,
-      Array.from({ length: EVENTS }, (_, i) => ({ value: event(i), partition: i % PARTITIONS })),
+      Array.from({ length: EVENTS }, (_, i) => ({ value: txEvent(i), partition: i % PARTITIONS })),
     );
 
     let restartedAt = 0;
@@ -181,7 +172,7 @@ forEachBackend('restart recovery', (ctx) => {
     ]);
     expect(done[0]!.held).toEqual(expect.arrayContaining(['tx', 'raw', 'tx_quarantine', 'raw_quarantine']));
 
-    const sum = Array.from({ length: EVENTS }, (_, i) => (i % 40) - 15).reduce((a, b) => a + b, 0);
+    const sum = Array.from({ length: EVENTS }, (_, i) => txAmount(i)).reduce((a, b) => a + b, 0);
     expect(await one('SELECT toString(count()) AS n, toString(uniqExact(id)) AS u FROM tx')).toEqual({
       n: String(EVENTS),
       u: String(EVENTS),

@@ -22,3 +22,18 @@ export function txDatasources(
   );
   return { tx, raw: dataSource('raw', [{ name: 'id', type: 'String' }], { kafka }) };
 }
+
+/** The amount of event `i` of `txEvent`: -20 to 29. */
+export function txAmount(i: number): number {
+  return (i % 50) - 20;
+}
+
+/** Event `i` for `tx` and `raw`: id `ev-i`, an hour apart from 2024-01-01, over 7 accounts. */
+export function txEvent(i: number): string {
+  return JSON.stringify({
+    id: `ev-${i}`,
+    ts: 1704067200 + i * 3600,
+    account: `acct-${i % 7}`,
+    amount: txAmount(i),
+  });
+}
