@@ -14,6 +14,9 @@ export class EngineError extends TallyError {
   }
 }
 
+/** A connection error that means the request never reached the server (safe to send again). */
+export const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN/i;
+
 const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|socket hang up|Timeout error|ETIMEDOUT/i;
 
 /** Turns whatever @clickhouse/client threw into a TallyError a user can act on. */

@@ -18,9 +18,8 @@
 import { isTallyError } from '../errors.ts';
 import type { Capabilities } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, TextFormat } from './engine.ts';
+import { NOT_SENT } from './engine-error.ts';
 
-/** No request reached the server. */
-const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN/i;
 /** The connection broke before an answer (a server killed under the request). */
 const BROKEN = /ECONNRESET|socket hang up|other side closed/i;
 
@@ -136,11 +135,8 @@ export class FailoverEngine implements Engine {
 
 /** Whether `err` (from a `kind` statement) means: try the next server. */
 export function movesOn(err: unknown, kind: 'read' | 'write'): boolean {
-  if (!isTallyError(err) || err.code !== 'clickhouse-unreachable') {
-    // Opening an engine on a server that is down fails before any EngineError wrapping.
-    const code = (err as NodeJS.ErrnoException)?.code ?? '';
-    return NOT_SENT.test(code);
-  }
+  // Every failure to reach a server (opening an engine on it included) is this TallyError.
+  if (!isTallyError(err) || err.code !== 'clickhouse-unreachable') return false;
   const message = String(err.message);
   return NOT_SENT.test(message) || (kind === 'read' && BROKEN.test(message));
 }

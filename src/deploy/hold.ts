@@ -68,9 +68,7 @@ export async function holdTables(
   if (gated) {
     for (const t of names) {
       await engine.command(dropTableSql(gateName(t), ctx));
-      await engine.command(
-        `CREATE TABLE ${qualified(ctx, gateName(t))} AS ${qualified(ctx, t)} ENGINE = Merge(${stringLiteral(ctx.database)}, ${stringLiteral(`^${regexEscape(holdName(t))}$`)})`,
-      );
+      await engine.command(createGateSql(ctx, gateName(t), t, t));
     }
   }
   const since = performance.now();
@@ -167,9 +165,7 @@ export async function adoptLeftoverHold(
     if (there === undefined) {
       // An empty name (Atomic databases hold without a gate): give it one, as holds here do.
       await engine.command(dropTableSql(gateName(t), ctx));
-      await engine.command(
-        `CREATE TABLE ${qualified(ctx, t)} AS ${qualified(ctx, holdName(t))} ENGINE = Merge(${stringLiteral(ctx.database)}, ${stringLiteral(`^${regexEscape(holdName(t))}$`)})`,
-      );
+      await engine.command(createGateSql(ctx, t, holdName(t), t));
     }
   }
   const hold = heldTables(engine, ctx, held, true, performance.now());
@@ -259,6 +255,11 @@ export function insertTarget(query: string): { database?: string; table: string 
   const bare = (x: string) =>
     x.startsWith('`') || x.startsWith('"') ? x.slice(1, -1).replace(/\\(.)/g, '$1') : x;
   return m[2] === undefined ? { table: bare(m[1]!) } : { database: bare(m[1]!), table: bare(m[2]) };
+}
+
+/** `name`: a read-only Merge table over `table`'s hold, with the columns of `like`. */
+function createGateSql(ctx: DdlContext, name: string, like: string, table: string): string {
+  return `CREATE TABLE ${qualified(ctx, name)} AS ${qualified(ctx, like)} ENGINE = Merge(${stringLiteral(ctx.database)}, ${stringLiteral(`^${regexEscape(holdName(table))}$`)})`;
 }
 
 function regexEscape(s: string): string {

@@ -7,11 +7,11 @@
  * - `server`: ClickHouse answered with another error (too many parts, memory, a missing table
  *   during a deploy): nothing was written; retry later.
  */
+import { NOT_SENT } from '../clickhouse/engine-error.ts';
 import { isTallyError } from '../errors.ts';
 
 export type FailureKind = 'unreachable' | 'ambiguous' | 'data' | 'server';
 
-const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN/i;
 /** ClickHouse codes for a value it could not read (CANNOT_PARSE_*, TYPE_MISMATCH, out of range...). */
 const DATA_CODES = new Set([6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321, 407, 691]);
 /** Messages of those codes that mean the table does not match the model, not a bad row. */

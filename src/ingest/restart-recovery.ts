@@ -51,8 +51,8 @@ export class RestartRecovery {
   private owings = 0;
   private lastRecoveredStart: number | undefined;
   private running: Promise<void> | undefined;
-  /** Recoveries run, for tests and stats. */
-  readonly reports: RecoveryReport[] = [];
+  /** Recoveries run, and the last one's duration (for stats() and /metrics). */
+  private count = 0;
   private last: { ms: number; at: string } | undefined;
 
   constructor(
@@ -63,7 +63,7 @@ export class RestartRecovery {
 
   /** For stats() and /metrics. */
   summary(): { count: number; last?: { ms: number; at: string } } {
-    return { count: this.reports.length, ...(this.last ? { last: this.last } : {}) };
+    return { count: this.count, ...(this.last ? { last: this.last } : {}) };
   }
 
   /** An attempt that began at `since` (Date.now()) got no answer: the next `settle` checks. */
@@ -164,7 +164,7 @@ export class RestartRecovery {
         // Before any writer of this process is let in again.
         this.opts.onRecovered?.();
         await hold.release();
-        this.reports.push(report);
+        this.count++;
         this.last = { ms: Math.round(performance.now() - t0), at: new Date().toISOString() };
         log({
           level: 'info',

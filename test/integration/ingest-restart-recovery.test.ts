@@ -223,7 +223,7 @@ forEachBackend('restart recovery', (ctx) => {
     });
     recovery.owe(Date.now() - 1000);
     await recovery.settle();
-    expect(recovery.reports.length).toBe(1);
+    expect(recovery.summary().count).toBe(1);
     const tables = await ctx.engine.rows<{ name: string; engine: string }>(
       `SELECT name, engine FROM system.tables WHERE database = '${ctx.database}' AND name LIKE 'tx%'`,
     );
