@@ -5,7 +5,8 @@
  *   retrying (watermarks, seen keys).
  * - `data`: ClickHouse refused a value: find the row (bisect) and quarantine it.
  * - `server`: ClickHouse answered with another error (too many parts, memory, a missing table
- *   during a deploy): nothing was written; retry later.
+ *   during a deploy, 218 "Table is dropped" when a view goes while the insert locks its views,
+ *   which 18.16 throws before writing any block): nothing was written; retry later.
  */
 import { NOT_SENT } from '../clickhouse/engine-error.ts';
 import { isTallyError } from '../errors.ts';

@@ -39,7 +39,8 @@ export interface Writer {
 
 /**
  * Inserts `batch` rows at a time into `table` until stopped, as an ingester would: an insert
- * refused because the table is held (doesn't exist) is retried after a short pause, and each
+ * refused because the table is held (doesn't exist) or a view of it was just dropped is retried
+ * after a short pause, and each
  * insert passes the in-process write gate (clickhouse/write-gate.ts) as ingestion's flushes do.
  * `row(i)` makes the i-th row overall.
  */
@@ -62,8 +63,10 @@ export function startWriter(
           await writeGate(engine).shared(() => engine.insert(table, values));
           break;
         } catch (err) {
+          // 18.16 says "Table is dropped" (218) when a view goes while the insert locks its
+          // views, in PushingToViewsBlockOutputStream's constructor, before any block is written.
           if (
-            !/doesn't exist|does not exist|UNKNOWN_TABLE|not supported by storage Merge/i.test(
+            !/doesn't exist|does not exist|UNKNOWN_TABLE|not supported by storage Merge|Table is dropped/i.test(
               String((err as Error).message),
             )
           )
