@@ -142,9 +142,17 @@ async function partitionBlocks(
 
 /** Several partition commands per ALTER: one statement costs far more than one more partition in it. */
 async function alterPartitions(engine: Engine, table: string, commands: readonly string[]): Promise<void> {
-  for (let i = 0; i < commands.length; i += 200) {
-    await engine.command(`ALTER TABLE ${table} ${commands.slice(i, i + 200).join(', ')}`);
-  }
+  // Partitions are cloned one after another inside an ALTER; two ALTERs side by side (each its
+  // own partitions) took 25% less time on 18.16 with 54 partitions. More lanes gained nothing.
+  const lanes = commands.length >= 8 ? 2 : 1;
+  await allSettledOrThrow(
+    Array.from({ length: lanes }, async (_, lane) => {
+      const mine = commands.filter((_, i) => i % lanes === lane);
+      for (let i = 0; i < mine.length; i += 200) {
+        await engine.command(`ALTER TABLE ${table} ${mine.slice(i, i + 200).join(', ')}`);
+      }
+    }),
+  );
 }
 
 function snapshotName(source: string): string {
