@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { Hono } from 'hono';
+import type { IncomingMessage } from 'node:http';
+import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
 import { isTallyError } from '../errors.ts';
@@ -71,6 +72,8 @@ interface RequestNote {
   endpoint?: string;
   cache?: string;
   freshness?: number | 'unknown';
+  /** The response already carries X-Request-Id. */
+  idSent?: boolean;
 }
 
 /**
@@ -101,19 +104,21 @@ export function createApp(opts: AppOptions): Hono {
   let page: { version: string; page: HomePage } | undefined;
 
   app.use('*', async (c, next) => {
-    const given = c.req.header('x-request-id');
+    const given = requestHeader(c, 'x-request-id');
     const id = given && REQUEST_ID.test(given) ? given : randomUUID();
-    c.header('X-Request-Id', id);
     const note: RequestNote = { id };
     notes.set(c.req.raw, note);
     const t0 = performance.now();
     await next();
+    // Endpoint answers carry the id already (built with plain headers, see `answer`).
+    if (!note.idSent) c.res.headers.set('X-Request-Id', id);
     const seconds = (performance.now() - t0) / 1000;
     const status = c.res.status;
     if (note.endpoint !== undefined) {
       metrics.requests.inc({ endpoint: note.endpoint, status: String(status) });
       if (note.endpoint !== '') metrics.duration.observe({ endpoint: note.endpoint }, seconds);
     }
+    if (logger === silentLogger) return;
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
     logger[level]('request', {
       id,
@@ -230,7 +235,7 @@ export function createApp(opts: AppOptions): Hono {
       );
     }
     const query = c.req.query();
-    auth.check(presentedToken(c.req.header('authorization'), query.token), {
+    auth.check(presentedToken(requestHeader(c, 'authorization'), query.token), {
       kind: 'endpoint',
       name,
       ...(endpoint.token ? { required: endpoint.token } : {}),
@@ -255,8 +260,9 @@ export function createApp(opts: AppOptions): Hono {
     };
     const fresh = await measure(state, endpoint);
     note.freshness = fresh.seconds ?? 'unknown';
-    c.header('X-Tally-Freshness', fresh.seconds === undefined ? 'unknown' : String(fresh.seconds));
+    const freshHeader = fresh.seconds === undefined ? 'unknown' : String(fresh.seconds);
     if (enforce && isStale(endpoint, fresh)) {
+      c.header('X-Tally-Freshness', freshHeader);
       prepare(); // a bad request is still a 400
       const maxS = endpoint.maxStalenessMs! / 1000;
       throw new HttpError(
@@ -279,9 +285,18 @@ export function createApp(opts: AppOptions): Hono {
       ttl === 0 && !coalesce ? { value: await load(), hit: false } : await cache.get(key, ttl, load);
     note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
     if (ttl > 0) metrics.cache.inc({ endpoint: name, result: note.cache });
-    c.header('X-Tally-Cache', note.cache);
-    c.header('Content-Type', FORMATS[format]);
-    return c.body(finishBody(value, fresh.seconds));
+    // A Response with plain headers, which @hono/node-server writes as they are: the busiest
+    // path then builds no fetch Headers (their validation was ~10% of a cache hit's CPU).
+    note.idSent = true;
+    return new Response(finishBody(value, fresh.seconds), {
+      status: 200,
+      headers: {
+        'content-type': FORMATS[format],
+        'x-request-id': note.id,
+        'x-tally-freshness': freshHeader,
+        'x-tally-cache': note.cache,
+      },
+    });
   });
 
   opts.routes?.(app, { auth, metrics: registry, logger });
@@ -301,6 +316,19 @@ function isStale(endpoint: Endpoint, fresh: Freshness): boolean {
     fresh.seconds !== undefined &&
     fresh.seconds * 1000 > endpoint.maxStalenessMs
   );
+}
+
+/**
+ * A request header. Under @hono/node-server, read from Node's own parsed headers: `c.req.header`
+ * would first build a fetch Headers of all of them. In-process (`app.request`), from the Request.
+ */
+function requestHeader(c: Context, name: string): string | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (incoming) {
+    const v = incoming.headers[name];
+    return Array.isArray(v) ? v.join(', ') : v;
+  }
+  return c.req.header(name);
 }
 
 function splitFile(file: string): { name: string; format?: Format } {

@@ -4,6 +4,7 @@ import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import type { Project } from '../../src/project/model.ts';
 import { createApp } from '../../src/server/create-app.ts';
 import { StateHolder } from '../../src/server/serving-state.ts';
+import { startServer } from '../../src/server/start-server.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -218,6 +219,42 @@ forEachBackend('HTTP endpoints', (ctx) => {
         headers: { authorization: 'Bearer partner-token' },
       });
       expect(ok.status).toBe(200);
+    });
+
+    // Under @hono/node-server headers are read from Node's request and endpoint answers are
+    // written from plain header objects: the same contract as in-process, over a socket.
+    it('keeps the header contract over a real socket', async () => {
+      const server = await startServer(secured, '127.0.0.1', 0);
+      try {
+        const get = (path: string, headers: Record<string, string> = {}) =>
+          fetch(server.url + path, { headers });
+        const bearer = { authorization: 'Bearer partner-token' };
+        expect((await get('/v0/pipes/by_kind.json?kind=pay')).status).toBe(401);
+        expect((await get('/v0/pipes/everything.json', bearer)).status).toBe(403);
+        const first = await get('/v0/pipes/by_kind.json?kind=pay&min_amount=7', {
+          ...bearer,
+          'x-request-id': 'sock-1',
+        });
+        expect(first.status).toBe(200);
+        expect(first.headers.get('x-request-id')).toBe('sock-1');
+        expect(first.headers.get('content-type')).toBe('application/json');
+        expect(first.headers.get('x-tally-freshness')).toBe('unknown');
+        expect(first.headers.get('x-tally-cache')).toBe('miss');
+        expect(((await first.json()) as Answer).data.map((r) => r.id)).toEqual(['a', 'b']);
+        const again = await get('/v0/pipes/by_kind.json?min_amount=7&kind=pay', bearer);
+        expect(again.headers.get('x-tally-cache')).toBe('hit');
+        expect(again.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+        const csv = await get('/v0/pipes/by_kind.csv?kind=refund', bearer);
+        expect(csv.headers.get('content-type')).toBe('text/csv; charset=utf-8');
+        expect(await csv.text()).toContain('"c"');
+        // Routes answered through hono's context (errors, health) get the id too.
+        const bad = await get('/v0/pipes/by_kind.json', { ...bearer, 'x-request-id': 'sock-2' });
+        expect([bad.status, bad.headers.get('x-request-id')]).toEqual([400, 'sock-2']);
+        const missing = await get('/v0/pipes/nope.json', { 'x-request-id': 'sock-3' });
+        expect([missing.status, missing.headers.get('x-request-id')]).toEqual([404, 'sock-3']);
+      } finally {
+        await server.close();
+      }
     });
   });
 });
