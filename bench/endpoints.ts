@@ -9,13 +9,13 @@
  * <= 2 ms; cache on >= 10x direct throughput.
  *
  * Run: npx tsx bench/endpoints.ts [--quick] [--backend server|embedded] [--endpoint NAME]
- *        [--duration S] [--rounds N] [--rows N] [--url http://127.0.0.1:8123]
+ *        [--duration S] [--rounds N] [--rows N] [--url http://127.0.0.1:8123] [--no-request-log]
  * Each measure is the median of 3 rounds (1 with --quick) in which the modes alternate.
  * Prints a table, writes bench/results/<date>-<sha>-endpoints.json, and prints that JSON as the
  * last line of stdout.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +26,8 @@ import { applyDeploy } from '../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
 import type { Endpoint, Project } from '../src/project/model.ts';
 import { createApp } from '../src/server/create-app.ts';
+import { lineBuffer } from '../src/server/line-buffer.ts';
+import { jsonLines } from '../src/server/logger.ts';
 import { prepareEndpoint } from '../src/server/run-endpoint.ts';
 import { StateHolder } from '../src/server/serving-state.ts';
 import { startServer } from '../src/server/start-server.ts';
@@ -47,6 +49,8 @@ const ACCOUNTS = Math.max(100, Math.floor(ROWS / 100));
 const ENDPOINTS = (flag('--endpoint') ? [flag('--endpoint')!] : ['balances_snapshot', 'balance']) as string[];
 const WARMUP_S = 1;
 const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
+/** Off with --no-request-log: Tally without its per-request log line. */
+const REQUEST_LOG = !args.includes('--no-request-log');
 /** One kept-alive connection for the sequential latency probes. */
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
@@ -131,8 +135,18 @@ async function benchEndpoint(
   const off = withCache(undefined);
   const on = withCache(60_000);
   const holder = new StateHolder({ project: off, engine, version: 'bench-off' });
-  const plain = await startServer(createApp({ state: holder, tokens: [], coalesce: false }), '127.0.0.1', 0);
-  const usual = await startServer(createApp({ state: holder, tokens: [] }), '127.0.0.1', 0);
+  // Every request logged as `tally serve` logs it (a JSON line, lines written together), into a
+  // file: the log is part of what a request costs.
+  const logFile = join(tmpdir(), `tally-bench-requests-${process.pid}.log`);
+  const logFd = openSync(logFile, 'w');
+  const lines = lineBuffer((chunk) => writeSync(logFd, chunk));
+  const log = REQUEST_LOG ? { log: jsonLines(lines.write) } : {};
+  const plain = await startServer(
+    createApp({ state: holder, tokens: [], coalesce: false, ...log }),
+    '127.0.0.1',
+    0,
+  );
+  const usual = await startServer(createApp({ state: holder, tokens: [], ...log }), '127.0.0.1', 0);
   const path = `/v0/pipes/${name}.json?account_id=${account}`;
   const { compiled, settings } = prepareEndpoint(holder.get(), off.endpoints.get(name)!, params);
   try {
@@ -227,6 +241,9 @@ async function benchEndpoint(
   } finally {
     await plain.close();
     await usual.close();
+    lines.close();
+    closeSync(logFd);
+    rmSync(logFile, { force: true });
   }
 }
 function median(xs: number[]): number {

@@ -13,6 +13,7 @@ import type { DdlContext } from './ddl.ts';
 import { stringLiteral } from './ddl.ts';
 import { acquireDeployLock, type LockOptions } from './deploy-lock.ts';
 import { desiredState } from './desired-state.ts';
+import { checkEndpointSettings } from './endpoint-settings.ts';
 import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
@@ -67,8 +68,9 @@ async function prepare(
   const desired = desiredState(project, ctx);
   checkColumnTypes(project, ctx.capabilities);
   checkViewChains(project, desired.views, ctx.capabilities);
-  const [live, scratch] = await Promise.all([
+  const [live, , scratch] = await Promise.all([
     introspect(engine),
+    checkEndpointSettings(project, engine),
     engine.rows(
       `SELECT name FROM system.databases WHERE name = ${stringLiteral(scratchDatabaseName(ctx.database))}`,
     ),

@@ -240,6 +240,12 @@ export interface Endpoint {
   /** Refuse (503) when the data sources are staler than this many ms. */
   maxStalenessMs?: number;
   limits: EndpointLimits;
+  /**
+   * More ClickHouse settings for its queries (tuning, e.g. `max_threads: 1` for a point read),
+   * with where each is written, so deploy can name the line of one the server does not know.
+   */
+  settings: Readonly<Record<string, string | number>>;
+  settingsLoc?: Readonly<Record<string, SourceLocation>>;
   formats: readonly OutputFormat[];
   /** Where the `pipe:` value is written (for problems found across files). */
   pipeLoc?: SourceLocation;

@@ -16,7 +16,7 @@ import type {
 import { parseType } from './parse-type.ts';
 import { readJsonPath } from './read-json-path.ts';
 import { readVersions } from './read-versions.ts';
-import { fileLoc, IDENTIFIER, type Located, locInScalar, stringItems } from './yaml-values.ts';
+import { fileLoc, IDENTIFIER, type Located, locInScalar, settingsMap, stringItems } from './yaml-values.ts';
 
 /** The Kafka metadata a data source can store, and the column type each gets. */
 export const KAFKA_METADATA_TYPES: Readonly<Record<KafkaMetadataColumn, string>> = {
@@ -398,24 +398,6 @@ function readEngine(
     const t = r.string(m.get('ttl'), 'ttl');
     if (t !== undefined) engine.ttl = t;
   }
-  if (m.has('settings')) {
-    const settings: Record<string, string | number> = {};
-    for (const { name, keyNode, value } of r.namedMap(m.get('settings'), '`engine.settings`')) {
-      if (!IDENTIFIER.test(name)) {
-        r.error(keyNode, 'invalid-name', `setting name \`${name}\` must be letters, digits and underscores`);
-        continue;
-      }
-      const v = r.plain(value);
-      if (typeof v === 'string' || typeof v === 'number') settings[name] = v;
-      else if (typeof v === 'boolean') settings[name] = v ? 1 : 0;
-      else
-        r.error(
-          value ?? keyNode,
-          'expected-scalar',
-          `setting \`${name}\` must be a string, number or boolean`,
-        );
-    }
-    engine.settings = settings;
-  }
+  if (m.has('settings')) engine.settings = settingsMap(r, m.get('settings'), '`engine.settings`').values;
   return engine;
 }

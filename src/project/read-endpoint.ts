@@ -3,11 +3,11 @@ import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Endpoint, EndpointLimits, OutputFormat } from './model.ts';
-import { fileLoc, stringItems } from './yaml-values.ts';
+import { fileLoc, settingsMap, stringItems } from './yaml-values.ts';
 
 export const OUTPUT_FORMATS: readonly OutputFormat[] = ['json', 'csv', 'ndjson'];
 
-const TOP_KEYS = ['pipe', 'description', 'token', 'cache', 'max_staleness', 'limits', 'formats'];
+const TOP_KEYS = ['pipe', 'description', 'token', 'cache', 'max_staleness', 'limits', 'settings', 'formats'];
 const LIMIT_KEYS = ['max_rows', 'max_bytes', 'max_execution_time', 'max_memory_usage'];
 
 /**
@@ -27,6 +27,7 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
     loc: fileLoc(yf.file),
     pipe: pipe ?? '',
     limits: {},
+    settings: {},
     formats: OUTPUT_FORMATS,
   };
   if (pipeNode) ep.pipeLoc = r.loc(pipeNode);
@@ -68,6 +69,16 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
       ep.limits = limits;
     }
   }
+  if (top.has('settings')) {
+    const { values, locs } = settingsMap(
+      r,
+      top.get('settings'),
+      '`settings`',
+      (name) => OWNED_SETTINGS[name],
+    );
+    ep.settings = values;
+    ep.settingsLoc = locs;
+  }
   if (top.has('formats')) {
     const items = stringItems(r, top.get('formats'), 'formats');
     if (items) {
@@ -93,3 +104,17 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
   }
   return ep;
 }
+
+/**
+ * Settings Tally sets itself on every endpoint query: the read-only guard and the limits (set
+ * through `limits`), and the JSON shape every back end must answer in.
+ */
+export const OWNED_SETTINGS: Readonly<Record<string, string>> = {
+  readonly: 'every endpoint query runs read-only',
+  max_execution_time: 'use `limits.max_execution_time`',
+  max_result_rows: 'use `limits.max_rows`',
+  max_result_bytes: 'use `limits.max_bytes`',
+  max_memory_usage: 'use `limits.max_memory_usage`',
+  result_overflow_mode: 'an endpoint over its limits answers an error, never a cut answer',
+  output_format_json_quote_64bit_integers: 'answers have one JSON shape on every back end',
+};

@@ -40,3 +40,38 @@ export function locInScalar(yf: YamlFile, node: Node, offset: number): SourceLoc
 export function fileLoc(file: string): SourceLocation {
   return { file, line: 1, col: 1 };
 }
+
+/**
+ * A mapping of ClickHouse setting names to values (`engine.settings`, an endpoint's `settings`):
+ * names are identifiers, values strings or numbers (true/false become 1/0). `refuse(name)` may
+ * give a reason a name is not allowed here. Returns the values and where each name is written.
+ */
+export function settingsMap(
+  r: YamlReader,
+  node: Node | null | undefined,
+  what: string,
+  refuse: (name: string) => string | undefined = () => undefined,
+): { values: Record<string, string | number>; locs: Record<string, SourceLocation> } {
+  const values: Record<string, string | number> = {};
+  const locs: Record<string, SourceLocation> = {};
+  for (const { name, keyNode, value } of r.namedMap(node, what)) {
+    if (!IDENTIFIER.test(name)) {
+      r.error(keyNode, 'invalid-name', `setting name \`${name}\` must be letters, digits and underscores`);
+      continue;
+    }
+    const reason = refuse(name);
+    if (reason !== undefined) {
+      r.error(keyNode, 'invalid-value', `setting \`${name}\` is set by Tally: ${reason}`);
+      continue;
+    }
+    const v = r.plain(value);
+    if (typeof v === 'string' || typeof v === 'number') values[name] = v;
+    else if (typeof v === 'boolean') values[name] = v ? 1 : 0;
+    else {
+      r.error(value ?? keyNode, 'expected-scalar', `setting \`${name}\` must be a string, number or boolean`);
+      continue;
+    }
+    locs[name] = r.loc(keyNode);
+  }
+  return { values, locs };
+}

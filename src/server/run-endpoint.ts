@@ -111,10 +111,12 @@ export function finishBody(answer: EndpointAnswer, freshnessSeconds: number | un
   return `${answer.body},"freshness_s":${freshnessSeconds ?? 'null'}}}`;
 }
 
-/** The ClickHouse settings every endpoint query runs with. */
+/** The ClickHouse settings an endpoint's queries run with: its `settings`, then the limits. */
 export function limitSettings(endpoint: Endpoint): Settings {
   const l = endpoint.limits;
   return {
+    // The endpoint's own tuning first: the loader refuses the names set below (OWNED_SETTINGS).
+    ...endpoint.settings,
     readonly: 2,
     max_execution_time: l.maxExecutionTime ?? DEFAULT_LIMITS.maxExecutionTime,
     max_result_rows: l.maxRows ?? DEFAULT_LIMITS.maxRows,
@@ -133,6 +135,9 @@ const LIMIT_CODES: Record<string, { limit: string; status: 413 | 422 | 504 }> = 
   '396': { limit: 'max_result_rows / max_result_bytes', status: 413 },
   '241': { limit: 'max_memory_usage', status: 422 },
   '164': { limit: 'readonly', status: 422 },
+  // Read limits an endpoint may add in its `settings`.
+  '158': { limit: 'max_rows_to_read', status: 422 },
+  '307': { limit: 'max_bytes_to_read', status: 422 },
 };
 
 function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown {

@@ -35,6 +35,7 @@ const FILES: Record<string, string> = {
   'pipes/everything.pipe.yaml': 'nodes:\n  - name: all\n    sql: SELECT id FROM events ORDER BY id\n',
   'endpoints/by_kind.endpoint.yaml': 'pipe: by_kind\ncache: 5s\n',
   'endpoints/everything.endpoint.yaml': 'pipe: everything\nlimits: { max_rows: 2 }\nformats: [json, csv]\n',
+  'endpoints/capped.endpoint.yaml': 'pipe: everything\nsettings: { max_rows_to_read: 1, max_threads: 1 }\n',
 };
 
 const ROWS = [
@@ -186,6 +187,30 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect(fresh.headers.get('x-tally-cache')).toBe('miss');
     expect((await body(fresh)).rows).toBe(3);
     expect((await app.request('/v0/pipes/everything.csv')).headers.get('x-tally-cache')).toBe(null);
+  });
+
+  it("runs an endpoint's queries with its settings", async () => {
+    const res = await app.request('/v0/pipes/capped.json');
+    expect(res.status).toBe(422);
+    const answer = (await res.json()) as { error: string; limit: string };
+    expect(answer.limit).toBe('max_rows_to_read');
+    expect(answer.error).toContain('endpoint `capped` exceeded max_rows_to_read');
+  });
+
+  it('refuses at deploy a setting the server does not have, naming the file and line', async () => {
+    const bad = loadProjectOrThrow(
+      writeProject({
+        ...FILES,
+        'endpoints/capped.endpoint.yaml':
+          'pipe: everything\nsettings:\n  max_threads: 1\n  no_such_setting_q: 1\n',
+      }),
+      { env: {} },
+    );
+    await expect(applyDeploy(bad, ctx.engine)).rejects.toMatchObject({
+      code: 'unsupported-on-server',
+      location: { file: 'endpoints/capped.endpoint.yaml', line: 4 },
+      message: expect.stringContaining('endpoint `capped` sets `no_such_setting_q`, which ClickHouse'),
+    });
   });
 
   it('reports health', async () => {

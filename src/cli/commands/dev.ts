@@ -3,6 +3,8 @@ import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
+import { lineBuffer } from '../../server/line-buffer.ts';
+import { jsonLines } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { servicesUp } from '../../services/services.ts';
 import type { Command, CommandContext } from '../command.ts';
@@ -66,9 +68,9 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     return 1;
   }
   const json = !mode.watch;
-  const log = json
-    ? (e: Record<string, unknown>) => io.out(JSON.stringify({ time: new Date().toISOString(), ...e }))
-    : undefined;
+  // serve logs every request: lines written together, one write per turn of the event loop.
+  const lines = json ? lineBuffer(io.out) : undefined;
+  const log = lines ? jsonLines(lines.write) : undefined;
   const engine = await openEngine(project.config, (move) => {
     const msg = 'ClickHouse did not answer: statements go to the next replica';
     if (log) log({ level: 'warn', msg, ...move });
@@ -128,7 +130,8 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
         engine: engine.description,
         endpoints: project.endpoints.size,
       });
-    else {
+    lines?.flush();
+    if (!json) {
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
     }
@@ -154,6 +157,7 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     return 0;
   } finally {
     await engine.close();
+    lines?.close();
   }
 }
 

@@ -276,6 +276,7 @@ nodes:
       'endpoints/clicks.endpoint.yaml': `pipe: clicks_by_page
 token: dashboard
 limits: { max_rows: 1000, max_bytes: 1000000, max_execution_time: 1500ms, max_memory_usage: 1000000000 }
+settings: { max_threads: 1, use_uncompressed_cache: true, load_balancing: nearest_hostname }
 formats: [json, csv]
 `,
     });
@@ -316,8 +317,34 @@ formats: [json, csv]
     expect(project!.endpoints.get('clicks')).toMatchObject({
       token: 'dashboard',
       limits: { maxRows: 1000, maxBytes: 1000000, maxExecutionTime: 1.5, maxMemoryUsage: 1000000000 },
+      settings: { max_threads: 1, use_uncompressed_cache: 1, load_balancing: 'nearest_hostname' },
+      settingsLoc: { max_threads: { file: 'endpoints/clicks.endpoint.yaml', line: 4, col: 13 } },
       formats: ['json', 'csv'],
     });
+  });
+
+  it("refuses endpoint settings that are Tally's, badly named or not scalars, naming each line", () => {
+    const dir = writeProject({
+      'datasources/e.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+      'pipes/p.pipe.yaml': 'nodes:\n  - name: n\n    sql: SELECT id FROM e\n',
+      'endpoints/p.endpoint.yaml': [
+        'pipe: p',
+        'settings:',
+        '  max_result_rows: 10',
+        '  readonly: 0',
+        '  max-threads: 1',
+        '  max_threads: [1, 2]',
+        '  max_block_size: 512',
+      ].join('\n'),
+    });
+    const { problems } = loadProject(dir, { env });
+    expect(problems.map((p) => [p.code, p.location?.line, p.message])).toEqual([
+      ['invalid-value', 3, 'setting `max_result_rows` is set by Tally: use `limits.max_rows`'],
+      ['invalid-value', 4, 'setting `readonly` is set by Tally: every endpoint query runs read-only'],
+      ['invalid-name', 5, 'setting name `max-threads` must be letters, digits and underscores'],
+      ['expected-scalar', 6, 'setting `max_threads` must be a string, number or boolean'],
+    ]);
   });
 
   it('rejoins flow-style values split at commas', () => {
