@@ -21,6 +21,7 @@ import {
   finishBody,
   type PreparedQuery,
   prepareEndpoint,
+  type RunHooks,
 } from './run-endpoint.ts';
 import type { ServingState, StateHolder } from './serving-state.ts';
 
@@ -101,6 +102,7 @@ export function createApp(opts: AppOptions): Hono {
   const coalesce = opts.coalesce ?? true;
   const columns = new ResponseColumns();
   const notes = new WeakMap<Request, RequestNote>();
+  const hooksByEndpoint = new Map<string, RunHooks>();
   let page: { version: string; page: HomePage } | undefined;
 
   app.use('*', async (c, next) => {
@@ -245,25 +247,12 @@ export function createApp(opts: AppOptions): Hono {
     if (c.req.method === 'POST') Object.assign(raw, await jsonBody(c.req.raw));
 
     const params = normalise(raw);
-    const prepare = () => {
-      // The same params compile to the same query: skip validating and compiling again.
-      const compiledKey = `${state.version}\u0000${name}\u0000${params}`;
-      const known = prepared.get(compiledKey);
-      if (known) return known;
-      try {
-        const fresh = prepareEndpoint(state, endpoint, raw);
-        prepared.set(compiledKey, fresh);
-        return fresh;
-      } catch (err) {
-        return toHttp(err);
-      }
-    };
     const fresh = await measure(state, endpoint);
     note.freshness = fresh.seconds ?? 'unknown';
     const freshHeader = fresh.seconds === undefined ? 'unknown' : String(fresh.seconds);
     if (enforce && isStale(endpoint, fresh)) {
       c.header('X-Tally-Freshness', freshHeader);
-      prepare(); // a bad request is still a 400
+      prepare(state, endpoint, params, raw); // a bad request is still a 400
       const maxS = endpoint.maxStalenessMs! / 1000;
       throw new HttpError(
         503,
@@ -277,12 +266,17 @@ export function createApp(opts: AppOptions): Hono {
 
     const key = `${state.version}\u0000${name}\u0000${format}\u0000${params}`;
     const ttl = endpoint.cacheMs ?? 0;
-    const hooks = {
-      clickhouseError: (code: string) => metrics.clickhouseErrors.inc({ endpoint: name, code }),
-    };
-    const load = async () => executeEndpoint(state, endpoint, prepare(), format, hooks).catch(toHttp);
-    const { value, hit } =
-      ttl === 0 && !coalesce ? { value: await load(), hit: false } : await cache.get(key, ttl, load);
+    // A hit is answered without creating the loader (closures cost on the busiest path).
+    let value = ttl > 0 ? cache.fresh(key) : undefined;
+    let hit = value !== undefined;
+    if (value === undefined) {
+      const load = async () =>
+        executeEndpoint(state, endpoint, prepare(state, endpoint, params, raw), format, hooksFor(name)).catch(
+          toHttp,
+        );
+      ({ value, hit } =
+        ttl === 0 && !coalesce ? { value: await load(), hit: false } : await cache.get(key, ttl, load));
+    }
     note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
     if (ttl > 0) metrics.cache.inc({ endpoint: name, result: note.cache });
     // A Response with plain headers, which @hono/node-server writes as they are: the busiest
@@ -304,6 +298,34 @@ export function createApp(opts: AppOptions): Hono {
     c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405),
   );
   return app;
+
+  /** Params validated and the pipe compiled, reused for the same params (a bad param: a 400). */
+  function prepare(
+    state: ServingState,
+    endpoint: Endpoint,
+    params: string,
+    raw: Record<string, unknown>,
+  ): PreparedQuery {
+    const compiledKey = `${state.version}\u0000${endpoint.name}\u0000${params}`;
+    const known = prepared.get(compiledKey);
+    if (known) return known;
+    try {
+      const fresh = prepareEndpoint(state, endpoint, raw);
+      prepared.set(compiledKey, fresh);
+      return fresh;
+    } catch (err) {
+      return toHttp(err);
+    }
+  }
+
+  function hooksFor(endpoint: string): RunHooks {
+    let hooks = hooksByEndpoint.get(endpoint);
+    if (!hooks) {
+      hooks = { clickhouseError: (code) => metrics.clickhouseErrors.inc({ endpoint, code }) };
+      hooksByEndpoint.set(endpoint, hooks);
+    }
+    return hooks;
+  }
 
   async function measure(state: ServingState, endpoint: Endpoint): Promise<Freshness> {
     return freshness.measure(state.project, state.engine, endpoint.pipe);

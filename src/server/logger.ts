@@ -58,7 +58,24 @@ export const silentLogger: Logger = {
 
 /** A sink writing each entry as one line of JSON, with an ISO `time` first. */
 export function jsonLines(write: (line: string) => void): LogSink {
-  return (entry) => write(JSON.stringify({ time: new Date().toISOString(), ...entry }, jsonSafe));
+  let lastMs = 0;
+  let lastIso = '';
+  return (entry) => {
+    // One ISO time per millisecond, however many lines it has.
+    const ms = Date.now();
+    if (ms !== lastMs) {
+      lastMs = ms;
+      lastIso = new Date(ms).toISOString();
+    }
+    // A replacer makes every entry slower to write (a call per key): only when one is needed.
+    let text: string;
+    try {
+      text = JSON.stringify(entry);
+    } catch {
+      text = JSON.stringify(entry, jsonSafe);
+    }
+    write(text === '{}' ? `{"time":"${lastIso}"}` : `{"time":"${lastIso}",${text.slice(1)}`);
+  };
 }
 
 const SECRET_KEY = /^(token|authorization|password|secret|api[_-]?key|cookie)$/i;
@@ -77,6 +94,7 @@ export function redact<T>(entry: T): T {
 
 /** `path?token=abc&x=1` -> `path?token=[redacted]&x=1`. */
 export function redactUrl(url: string): string {
+  if (!url.includes('=')) return url;
   return url.replace(TOKEN_IN_URL, `$1${REDACTED}`);
 }
 
@@ -86,10 +104,24 @@ function redactValue(v: unknown, depth: number): unknown {
   if (Array.isArray(v)) return v.map((x) => redactValue(x, depth + 1));
   if (v instanceof Error) return redactText(String(v.stack ?? v.message));
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) {
-    out[k] = SECRET_KEY.test(k) && x !== undefined && x !== null ? REDACTED : redactValue(x, depth + 1);
+  for (const k in v) {
+    if (!Object.hasOwn(v, k)) continue;
+    const x = (v as Record<string, unknown>)[k];
+    out[k] = isSecretKey(k) && x !== undefined && x !== null ? REDACTED : redactValue(x, depth + 1);
   }
   return out;
+}
+
+/** Log entries use few distinct keys: each is tested against SECRET_KEY once. */
+const secretKeys = new Map<string, boolean>();
+
+function isSecretKey(k: string): boolean {
+  let secret = secretKeys.get(k);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(k);
+    if (secretKeys.size < 10_000) secretKeys.set(k, secret);
+  }
+  return secret;
 }
 
 function redactText(s: string): string {

@@ -8,6 +8,12 @@ export class ResultCache<V> {
 
   constructor(private readonly maxEntries = 1000) {}
 
+  /** The cached value of `key` if it has not expired. */
+  fresh(key: string): V | undefined {
+    const entry = this.entries.get(key);
+    return entry && entry.expires > Date.now() ? entry.value : undefined;
+  }
+
   /** `hit` says whether the value came from the cache (or a request already in flight). */
   async get(key: string, ttlMs: number, load: () => Promise<V>): Promise<{ value: V; hit: boolean }> {
     const now = Date.now();

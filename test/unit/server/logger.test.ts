@@ -14,6 +14,8 @@ describe('logger', () => {
     expect(new Date(a.time).toISOString()).toBe(a.time);
     expect(b).toMatchObject({ level: 'error', msg: 'boom', id: 'r2', n: '10' });
     expect(lines.every((l) => !l.includes('\n'))).toBe(true);
+    jsonLines((l) => lines.push(l))({});
+    expect(Object.keys(JSON.parse(lines[2]!))).toEqual(['time']);
   });
 
   it('never writes a token: query params, Authorization headers, secret-named fields, errors', () => {
