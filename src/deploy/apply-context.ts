@@ -25,6 +25,8 @@ export interface ApplyContext {
   /** Rows per backfill INSERT. */
   chunkRows?: number;
   holdTimeoutMs?: number;
+  /** See ApplyOptions (tests only). */
+  afterClusterViewCreated?: () => Promise<void>;
   emit: (e: DeployEvent) => void;
   /**
    * create-view hands the backfill step after it the view's columns and its boundary: a snapshot

@@ -41,6 +41,11 @@ export interface ApplyOptions {
   chunkRows?: number;
   /** How long a hold waits for running INSERTs (default 120 s). */
   holdTimeoutMs?: number;
+  /**
+   * Tests only: runs between a view's creation on a cluster and the check that its source was
+   * not written meanwhile (a writer that resumes in that window, on demand).
+   */
+  afterClusterViewCreated?: () => Promise<void>;
 }
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
@@ -187,6 +192,7 @@ export async function applyPlan(
     atomic,
     ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
     ...(opts.holdTimeoutMs !== undefined ? { holdTimeoutMs: opts.holdTimeoutMs } : {}),
+    ...(opts.afterClusterViewCreated ? { afterClusterViewCreated: opts.afterClusterViewCreated } : {}),
     pending: new Map(),
     emit: (e) => {
       if (e.type === 'hold') holds.push({ step: e.step.n, tables: e.tables, ms: e.ms });

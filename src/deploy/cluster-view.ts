@@ -24,7 +24,7 @@ import type { ApplyContext } from './apply-context.ts';
 import { validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
 import { clusterBlocks, clusterHosts, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
-import { createViewSql, dropTableSql, qualified } from './ddl.ts';
+import { createViewSql, dropTableSql, qualified, stringLiteral } from './ddl.ts';
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
 
@@ -62,6 +62,7 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
   const pre = (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
   const targetRows = await rowCount(ac, view.target);
   await engine.command(createViewSql(view, ctx));
+  await ac.afterClusterViewCreated?.();
   await waitInserts();
   const after = await blocks();
   if (sameBlocks(before, after) && sameBlocks(pre.blocks, before)) {
@@ -78,8 +79,30 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
       `; the view was dropped again, but ${view.target} ${targetRows !== 0 ? 'already held rows' : 'has other writers'}, so what the view wrote meanwhile stays there: check it for rows counted twice`,
     );
   }
-  await engine.command(`TRUNCATE TABLE ${qualified(ctx, view.target)}${onClusterClause(cluster)}`);
+  await recreateEmpty(ac, view.target);
   throw busy('was written while the view was created', '; the view was dropped again and its target emptied');
+}
+
+/**
+ * Empties a replicated table on every node by dropping it and creating it again from its own
+ * definition. Not TRUNCATE: on 18.16 that leaves the parts on disk for minutes, and a replica
+ * killed meanwhile refuses to start (docs/reliability.md, finding 11); DROP removes the files
+ * at once, and the last replica's drop frees the table's ZooKeeper path for the new one.
+ */
+async function recreateEmpty(ac: ApplyContext, table: string): Promise<void> {
+  const { engine, ctx } = ac;
+  const rows = await engine.rows<{ q: string }>(
+    `SELECT create_table_query AS q FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(table)}`,
+  );
+  const create = rows[0]?.q;
+  if (!create) return;
+  const onCluster = create.replace(
+    /^(CREATE TABLE\s+(?:`(?:[^`\\]|\\.)*`|[\w.]+)(?:\.(?:`(?:[^`\\]|\\.)*`|\w+))?)/,
+    `$1${onClusterClause(ctx.cluster!)}`,
+  );
+  if (onCluster === create) throw new Error(`cannot read the definition of ${table}: ${create.slice(0, 80)}`);
+  await engine.command(`DROP TABLE ${qualified(ctx, table)}${onClusterClause(ctx.cluster!)}`);
+  await engine.command(onCluster);
 }
 
 async function rowCount(ac: ApplyContext, table: string): Promise<number> {

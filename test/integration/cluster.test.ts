@@ -502,6 +502,27 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
       expect(busy.error).toMatch(/transactions is being written.*nothing was changed/s);
       expect(busy.error).toMatch(/pause ingestion of transactions/);
       expect([await views(e1), await views(e2)]).toEqual([0, 0]);
+      // A writer resuming between the view's creation and the check: the view goes again, and
+      // its target (empty before) is emptied on both replicas by drop and create, not TRUNCATE
+      // (finding 11 in docs/reliability.md).
+      const late = await applyDeploy(full, e1, {
+        afterClusterViewCreated: async () => {
+          const rows = Array.from({ length: 200 }, (_, i) => JSON.parse(transaction(written + i).value));
+          await e2.insert('transactions', rows);
+          written += rows.length;
+        },
+      });
+      expect(late.ok).toBe(false);
+      expect(late.error).toMatch(/written while the view was created.*its target emptied/s);
+      expect([await views(e1), await views(e2)]).toEqual([0, 0]);
+      await e2.command('SYSTEM SYNC REPLICA account_balances');
+      for (const e of [e1, e2]) {
+        const [t] = await e.rows<{ q: string; n: string }>(
+          `SELECT create_table_query AS q, toString((SELECT count() FROM account_balances)) AS n FROM system.tables WHERE database = '${db}' AND name = 'account_balances'`,
+        );
+        expect(t?.q).toMatch(/ENGINE = ReplicatedAggregatingMergeTree/);
+        expect(t?.n).toBe('0');
+      }
       // Paused: created and backfilled; then the writes resume and fire it on the other node.
       const done = await applyDeploy(full, e1);
       expect(done.error).toBeUndefined();
