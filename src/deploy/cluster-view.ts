@@ -87,21 +87,26 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
  * Empties a replicated table on every node by dropping it and creating it again from its own
  * definition. Not TRUNCATE: on 18.16 that leaves the parts on disk for minutes, and a replica
  * killed meanwhile refuses to start (docs/reliability.md, finding 11); DROP removes the files
- * at once, and the last replica's drop frees the table's ZooKeeper path for the new one.
+ * at once, and the last replica's drop frees the table's ZooKeeper path for the new one. A
+ * table other views read is truncated still: dropping it could unbind them.
  */
 async function recreateEmpty(ac: ApplyContext, table: string): Promise<void> {
   const { engine, ctx } = ac;
-  const rows = await engine.rows<{ q: string }>(
-    `SELECT create_table_query AS q FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(table)}`,
+  const cluster = onClusterClause(ctx.cluster!);
+  const rows = await engine.rows<{ q: string; readers: string[] }>(
+    `SELECT create_table_query AS q, dependencies_table AS readers FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(table)}`,
   );
   const create = rows[0]?.q;
   if (!create) return;
   const onCluster = create.replace(
     /^(CREATE TABLE\s+(?:`(?:[^`\\]|\\.)*`|[\w.]+)(?:\.(?:`(?:[^`\\]|\\.)*`|\w+))?)/,
-    `$1${onClusterClause(ctx.cluster!)}`,
+    `$1${cluster}`,
   );
-  if (onCluster === create) throw new Error(`cannot read the definition of ${table}: ${create.slice(0, 80)}`);
-  await engine.command(`DROP TABLE ${qualified(ctx, table)}${onClusterClause(ctx.cluster!)}`);
+  if (onCluster === create || (rows[0]?.readers ?? []).length > 0) {
+    await engine.command(`TRUNCATE TABLE ${qualified(ctx, table)}${cluster}`);
+    return;
+  }
+  await engine.command(`DROP TABLE ${qualified(ctx, table)}${cluster}`);
   await engine.command(onCluster);
 }
 

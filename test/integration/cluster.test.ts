@@ -505,6 +505,14 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
       // A writer resuming between the view's creation and the check: the view goes again, and
       // its target (empty before) is emptied on both replicas by drop and create, not TRUNCATE
       // (finding 11 in docs/reliability.md).
+      const madeAt = async (e: Engine) =>
+        (
+          await e.rows<{ t: string }>(
+            `SELECT toString(metadata_modification_time) AS t FROM system.tables WHERE database = '${db}' AND name = 'account_balances'`,
+          )
+        )[0]?.t;
+      const before = [await madeAt(e1), await madeAt(e2)];
+      await new Promise((r) => setTimeout(r, 1100)); // a new definition gets a later second
       const late = await applyDeploy(full, e1, {
         afterClusterViewCreated: async () => {
           const rows = Array.from({ length: 200 }, (_, i) => JSON.parse(transaction(written + i).value));
@@ -523,6 +531,9 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         expect(t?.q).toMatch(/ENGINE = ReplicatedAggregatingMergeTree/);
         expect(t?.n).toBe('0');
       }
+      // Dropped and created again on both nodes, not truncated.
+      const after = [await madeAt(e1), await madeAt(e2)];
+      expect(after[0]! > before[0]! && after[1]! > before[1]!).toBe(true);
       // Paused: created and backfilled; then the writes resume and fire it on the other node.
       const done = await applyDeploy(full, e1);
       expect(done.error).toBeUndefined();
