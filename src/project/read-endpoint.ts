@@ -70,11 +70,8 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
     }
   }
   if (top.has('settings')) {
-    const { values, locs } = settingsMap(
-      r,
-      top.get('settings'),
-      '`settings`',
-      (name) => OWNED_SETTINGS[name],
+    const { values, locs } = settingsMap(r, top.get('settings'), '`settings`', (name) =>
+      Object.hasOwn(OWNED_SETTINGS, name) ? OWNED_SETTINGS[name] : undefined,
     );
     ep.settings = values;
     ep.settingsLoc = locs;

@@ -112,7 +112,7 @@ export function createApp(opts: AppOptions): Hono {
     notes.set(c.req.raw, note);
     const t0 = performance.now();
     await next();
-    // Endpoint answers carry the id already (built with plain headers, see `answer`).
+    // Endpoint answers carry the id already (built with plain headers in the pipes route).
     if (!note.idSent) c.res.headers.set('X-Request-Id', id);
     const seconds = (performance.now() - t0) / 1000;
     const status = c.res.status;
