@@ -16,10 +16,9 @@ export class ResultCache<V> {
 
   /** `hit` says whether the value came from the cache (or a request already in flight). */
   async get(key: string, ttlMs: number, load: () => Promise<V>): Promise<{ value: V; hit: boolean }> {
-    const now = Date.now();
-    const entry = this.entries.get(key);
-    if (entry && entry.expires > now) return { value: entry.value, hit: true };
-    if (entry) this.entries.delete(key);
+    const cached = this.fresh(key);
+    if (cached !== undefined) return { value: cached, hit: true };
+    this.entries.delete(key); // expired, if there
     const pending = this.inflight.get(key);
     if (pending) return { value: await pending, hit: true };
     const p = load();
