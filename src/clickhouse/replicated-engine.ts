@@ -19,10 +19,16 @@ export function replicaPath(database: string, table: string): string {
 export function engineCall(
   type: string,
   args: readonly string[],
-  where: { database: string; table: string; cluster?: string | undefined },
+  where: {
+    database: string;
+    table: string;
+    cluster?: string | undefined;
+    /** The ZooKeeper path's last element, when not the table's name (see ddl.ts createTableSql). */
+    pathName?: string | undefined;
+  },
 ): string {
   if (!where.cluster) return `${type}(${args.join(', ')})`;
-  const path = quoteString(replicaPath(where.database, where.table));
+  const path = quoteString(replicaPath(where.database, where.pathName ?? where.table));
   return `Replicated${type}(${[path, quoteString('{replica}'), ...args].join(', ')})`;
 }
 

@@ -27,6 +27,8 @@ export interface ApplyContext {
   holdTimeoutMs?: number;
   /** See ApplyOptions (tests only). */
   afterClusterViewCreated?: () => Promise<void>;
+  /** See ApplyOptions (tests only). */
+  beforeClusterSwap?: () => Promise<void>;
   emit: (e: DeployEvent) => void;
   /**
    * create-view hands the backfill step after it the view's columns and its boundary: a snapshot

@@ -16,7 +16,8 @@ import {
   writeDeployment,
 } from './bookkeeping.ts';
 import { checkClusterNodes } from './cluster-nodes.ts';
-import { CLUSTER_REFUSED, clusterRefusal } from './cluster-plan.ts';
+import { CLUSTER_ATOMIC_REFUSED, clusterRefusal } from './cluster-plan.ts';
+import { clusterRebuildTable, clusterReplaceView } from './cluster-swap.ts';
 import { clusterCreateView } from './cluster-view.ts';
 import type { DdlContext } from './ddl.ts';
 import { stableHash } from './hash.ts';
@@ -46,6 +47,11 @@ export interface ApplyOptions {
    * not written meanwhile (a writer that resumes in that window, on demand).
    */
   afterClusterViewCreated?: () => Promise<void>;
+  /**
+   * Tests only: runs in a rebuild or recompute on a cluster between the last check that nothing
+   * was written and the swap.
+   */
+  beforeClusterSwap?: () => Promise<void>;
 }
 
 export type StepStatus = 'done' | 'failed' | 'skipped';
@@ -139,8 +145,8 @@ export async function applyPlan(
       error: `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
     });
   }
-  if (ctx.cluster) {
-    const unsupported = plan.steps.find((s) => CLUSTER_REFUSED.includes(s.kind));
+  if (ctx.cluster && atomic) {
+    const unsupported = plan.steps.find((s) => CLUSTER_ATOMIC_REFUSED.includes(s.kind));
     if (unsupported) {
       return finish({
         ok: false,
@@ -193,6 +199,7 @@ export async function applyPlan(
     ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
     ...(opts.holdTimeoutMs !== undefined ? { holdTimeoutMs: opts.holdTimeoutMs } : {}),
     ...(opts.afterClusterViewCreated ? { afterClusterViewCreated: opts.afterClusterViewCreated } : {}),
+    ...(opts.beforeClusterSwap ? { beforeClusterSwap: opts.beforeClusterSwap } : {}),
     pending: new Map(),
     emit: (e) => {
       if (e.type === 'hold') holds.push({ step: e.step.n, tables: e.tables, ms: e.ms });
@@ -246,13 +253,13 @@ export async function applyPlan(
 async function runStep(ac: ApplyContext, step: Step): Promise<void> {
   switch (step.kind) {
     case 'rebuild-table':
-      return rebuildTable(ac, step);
+      return ac.ctx.cluster ? clusterRebuildTable(ac, step) : rebuildTable(ac, step);
     case 'create-view':
       return ac.ctx.cluster ? clusterCreateView(ac, step) : createView(ac, step);
     case 'backfill':
       return backfill(ac, step);
     case 'replace-view':
-      return replaceView(ac, step);
+      return ac.ctx.cluster ? clusterReplaceView(ac, step) : replaceView(ac, step);
     case 'recover':
     case 'create-bookkeeping':
     case 'create-table':

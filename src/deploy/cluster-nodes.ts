@@ -58,36 +58,42 @@ export function everyNode(hosts: readonly string[], systemTable: string): string
   return `remote(${stringLiteral(hosts.join(','))}, system.${systemTable})`;
 }
 
+/** table -> partition id -> the highest block number any node holds. */
+export type ClusterBlocks = Map<string, Map<string, number>>;
+
 /**
- * Per partition, the highest block number any node holds for `table`. Block numbers of a
+ * Per table and partition, the highest block number any node holds. Block numbers of a
  * replicated table come from ZooKeeper and only grow: a partition whose number moved was written.
+ * A table without parts maps to an empty map.
  */
 export async function clusterBlocks(
   engine: Engine,
   hosts: readonly string[],
   database: string,
-  table: string,
-): Promise<Map<string, number>> {
-  const rows = await engine.rows<{ partition_id: string; b: string | number }>(
-    `SELECT partition_id, max(max_block_number) AS b FROM ${everyNode(hosts, 'parts')} WHERE database = ${stringLiteral(database)} AND table = ${stringLiteral(table)} AND active GROUP BY partition_id`,
+  tables: readonly string[],
+): Promise<ClusterBlocks> {
+  const rows = await engine.rows<{ table: string; partition_id: string; b: string | number }>(
+    `SELECT table, partition_id, max(max_block_number) AS b FROM ${everyNode(hosts, 'parts')} WHERE database = ${stringLiteral(database)} AND table IN (${tables.map(stringLiteral).join(', ')}) AND active GROUP BY table, partition_id`,
   );
-  return new Map(rows.map((r) => [r.partition_id, Number(r.b)]));
+  const out: ClusterBlocks = new Map(tables.map((t) => [t, new Map()]));
+  for (const r of rows) out.get(r.table)?.set(r.partition_id, Number(r.b));
+  return out;
 }
 
-/** Waits until no INSERT into `database.table` that runs now on any node still runs. */
+/** Waits until no INSERT into one of `tables` of `database` that runs now on any node still runs. */
 export function waitClusterInserts(
   engine: Engine,
   hosts: readonly string[],
   database: string,
-  table: string,
+  tables: readonly string[],
   timeoutMs: number,
 ): Promise<void> {
-  return waitForInserts(engine, database, [table], timeoutMs, {
+  return waitForInserts(engine, database, tables, timeoutMs, {
     processes: everyNode(hosts, 'processes'),
     timedOut: (seconds) =>
       new TallyError(
         'cluster-busy',
-        `INSERTs into ${table} still running on the cluster after ${seconds} s`,
+        `INSERTs into ${tables.join(', ')} still running on the cluster after ${seconds} s`,
         {
           exitCode: 2,
           hint: 'run the deploy again when ingestion is quieter',
@@ -100,5 +106,15 @@ export function waitClusterInserts(
 export function sameBlocks(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): boolean {
   if (a.size !== b.size) return false;
   for (const [p, n] of a) if (b.get(p) !== n) return false;
+  return true;
+}
+
+/** True when no table's partitions differ between two readings of `clusterBlocks`. */
+export function sameClusterBlocks(a: ClusterBlocks, b: ClusterBlocks): boolean {
+  if (a.size !== b.size) return false;
+  for (const [t, blocks] of a) {
+    const other = b.get(t);
+    if (!other || !sameBlocks(blocks, other)) return false;
+  }
   return true;
 }

@@ -8,10 +8,11 @@ import { TallyError } from '../errors.ts';
 import type { Step, StepKind } from './plan-types.ts';
 
 /**
- * Steps built on the write hold (renaming a table away on one server), which Tally does not run
- * across nodes yet. recover only undoes what such a step left behind, so it never occurs here.
+ * Steps that swap tables, which Tally runs on a cluster only with Ordinary databases (18.16):
+ * on an Atomic one views follow a renamed table by UUID, so the swap would leave them on the
+ * backup (cluster-swap.ts).
  */
-export const CLUSTER_REFUSED: readonly StepKind[] = ['rebuild-table', 'replace-view'];
+export const CLUSTER_ATOMIC_REFUSED: readonly StepKind[] = ['rebuild-table', 'replace-view'];
 
 /** Where a step runs, for `tally deploy --check`. */
 export function runsOn(kind: StepKind, cluster: string): string {
@@ -22,13 +23,13 @@ export function runsOn(kind: StepKind, cluster: string): string {
       return `every node (ON CLUSTER ${cluster}); boundary checked on all`;
     case 'rebuild-table':
     case 'replace-view':
-      return 'refused on a cluster';
+      return `every node (ON CLUSTER ${cluster}); the copy on this node; writers paused: checked`;
     default:
       return `every node (ON CLUSTER ${cluster})`;
   }
 }
 
-/** Why a plan with `step` is refused on a cluster, and what to do instead. */
+/** Why a plan with `step` is refused on a cluster of Atomic databases, and what to do instead. */
 export function clusterRefusal(step: Step, cluster: string): string {
   const what =
     step.kind === 'rebuild-table'
@@ -36,7 +37,7 @@ export function clusterRefusal(step: Step, cluster: string): string {
       : `recomputing ${step.resource}'s target from its sources`;
   return new TallyError(
     'cluster-unsupported',
-    `step ${step.n} (${step.what}) is ${what}, which swaps tables under a write hold; Tally does not run the hold across the nodes of a cluster yet (clickhouse.cluster = ${cluster})`,
+    `step ${step.n} (${step.what}) is ${what}, which swaps tables; on a cluster (clickhouse.cluster = ${cluster}) Tally runs swaps only in Ordinary databases (ClickHouse 18.16), and this one is Atomic: views would stay bound to the old table`,
     {
       hint: 'make the change additive (a new column with a default, a new data source and pipe), or pause ingestion and recreate the table with a new name; `tally deploy --check` shows the plan',
     },

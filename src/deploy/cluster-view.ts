@@ -19,68 +19,46 @@
  * source (18.16 pushes to views after the table), and its writer would retry it.
  */
 import { onClusterClause } from '../clickhouse/replicated-engine.ts';
-import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
-import { clusterBlocks, clusterHosts, sameBlocks, waitClusterInserts } from './cluster-nodes.ts';
+import { sameBlocks } from './cluster-nodes.ts';
+import { awaitQuiet, clusterBusy } from './cluster-quiet.ts';
 import { createViewSql, dropTableSql, qualified, stringLiteral } from './ddl.ts';
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
 
-/** How long the source must stay unwritten before the view is created. */
-const QUIET_MS = 1000;
-
 export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
-  const cluster = ctx.cluster!;
-  const source = qualified(ctx, view.source);
-  const waitMs = ac.holdTimeoutMs ?? 120_000;
   const columns = await validateView(engine, view, view.target);
-  const busy = (detail: string, extra = '') =>
-    new TallyError(
-      'cluster-busy',
-      `step ${step.n} (${step.what}): ${view.source} ${detail}; on a cluster a view is created only while its source is not written${extra}`,
-      {
-        exitCode: 2,
-        hint: `pause ingestion of ${view.source} for the deploy (stop the tally serve instances that consume it, or their writers), deploy, then start them again`,
-      },
-    );
-
-  // The nodes once, for every look at the cluster's parts and running INSERTs below.
-  const hosts = await clusterHosts(engine, cluster);
-  const waitInserts = () => waitClusterInserts(engine, hosts, ctx.database, view.source, waitMs);
-  const blocks = () => clusterBlocks(engine, hosts, ctx.database, view.source);
-  await waitInserts();
-  const quiet = await blocks();
-  await new Promise((r) => setTimeout(r, QUIET_MS));
-  await engine.command(`SYSTEM SYNC REPLICA ${source}`);
-  const before = await blocks();
-  if (!sameBlocks(quiet, before))
-    throw busy(`is being written (checked for ${QUIET_MS / 1000} s)`, '; nothing was changed');
+  const busy = clusterBusy(
+    step,
+    [view.source],
+    'on a cluster a view is created only while its source is not written',
+  );
+  const quiet = await awaitQuiet(ac, [view.source], [view.source], busy);
   const pre = (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
   const targetRows = await rowCount(ac, view.target);
   await engine.command(createViewSql(view, ctx));
   await ac.afterClusterViewCreated?.();
-  await waitInserts();
-  const after = await blocks();
-  if (sameBlocks(before, after) && sameBlocks(pre.blocks, before)) {
+  if ((await quiet.stillQuiet()) && sameBlocks(pre.blocks, quiet.blocks.get(view.source)!)) {
     const snapshot = await takeSnapshot(engine, ctx, pre, view.source);
     ac.pending.set(view.name, { snapshot, columns });
     return;
   }
   // Written meanwhile: some of those rows may have fired the view, some not.
-  await waitInserts();
+  const written = `${view.source} was written while the view was created`;
+  await quiet.waitInserts();
   await engine.command(dropTableSql(view.name, ctx));
   if (targetRows !== 0 || (await otherWriters(ac, view.target, view.name))) {
     throw busy(
-      'was written while the view was created',
+      written,
       `; the view was dropped again, but ${view.target} ${targetRows !== 0 ? 'already held rows' : 'has other writers'}, so what the view wrote meanwhile stays there: check it for rows counted twice`,
     );
   }
   await recreateEmpty(ac, view.target);
-  throw busy('was written while the view was created', '; the view was dropped again and its target emptied');
+  throw busy(written, '; the view was dropped again and its target emptied');
 }
 
 /**

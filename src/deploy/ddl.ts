@@ -51,10 +51,14 @@ function onCluster(ctx: DdlContext): string {
   return onClusterClause(ctx.cluster);
 }
 
-/** `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next table). */
-export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name): string {
+/**
+ * `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next
+ * table). On a cluster `pathName` names its ZooKeeper path: a replicated table keeps its path
+ * when renamed, so a table that will be swapped in under another name needs a path of its own.
+ */
+export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name, pathName = name): string {
   const cols = spec.columns.map((c) => `  ${columnDefinition(c, !ctx.cluster)}`).join(',\n');
-  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name)}`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name, pathName)}`;
 }
 
 /**
@@ -67,11 +71,11 @@ export function columnDefinition(c: ColumnSpec, comments = true): string {
 }
 
 /** `ENGINE = ... PARTITION BY ... ORDER BY ... PRIMARY KEY ... TTL ... SETTINGS ...` */
-export function engineClause(e: EngineSpec, ctx: DdlContext, table: string): string {
+export function engineClause(e: EngineSpec, ctx: DdlContext, table: string, pathName = table): string {
   const args: string[] = [];
   if (e.version) args.push(quoteIdent(e.version));
   if (e.sumColumns && e.sumColumns.length > 0) args.push(`(${e.sumColumns.map(quoteIdent).join(', ')})`);
-  const engine = engineCall(e.type, args, { database: ctx.database, table, cluster: ctx.cluster });
+  const engine = engineCall(e.type, args, { database: ctx.database, table, cluster: ctx.cluster, pathName });
   const lines = [`ENGINE = ${engine}`];
   if (e.partitionKey) lines.push(`PARTITION BY ${e.partitionKey}`);
   lines.push(`ORDER BY ${keyTuple(e.sortingKey)}`);

@@ -17,6 +17,14 @@ export function nextName(table: string): string {
   return `${table}__tally_next`;
 }
 
+/**
+ * The ZooKeeper path name of a deploy's next table on a cluster: unique per deploy, because the
+ * table keeps it once swapped in, and the next rebuild's next table must not collide with it.
+ */
+export function nextPathName(table: string, deployId: string): string {
+  return `${nextName(table)}_${deployId}`;
+}
+
 /** A table swapped out to be dropped at once (crash recovery's refill); a leftover is dropped. */
 export function discardName(table: string): string {
   return `${table}__tally_discard`;

@@ -23,7 +23,7 @@ import {
 } from './ddl.ts';
 import type { DesiredDatasource, DesiredState } from './desired-state.ts';
 import type { LiveState, LiveTable } from './introspect.ts';
-import { backupName, holdName, nameRole, nextName, shadowViewName } from './names.ts';
+import { backupName, holdName, nameRole, nextName, nextPathName, shadowViewName } from './names.ts';
 import {
   datasourceKey,
   type Plan,
@@ -460,7 +460,7 @@ export function buildPlan(input: PlanInput): Plan {
       steps.filter((s) => s.kind === 'drop-table' && s.resource === name).map((s) => s.n),
     );
 
-  if (ctx.cluster) for (const s of steps) annotateForCluster(s, ctx);
+  if (ctx.cluster) for (const s of steps) annotateForCluster(s, ctx, deployId);
   return {
     deployId,
     database: ctx.database,
@@ -497,9 +497,42 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   );
 }
 
-/** Where each step runs on a cluster, and the create-view protocol that replaces the hold there. */
-function annotateForCluster(step: Step, ctx: DdlContext): void {
+/** Where each step runs on a cluster, and the protocols that replace the hold there. */
+function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void {
   step.runsOn = runsOn(step.kind, ctx.cluster!);
+  const quiet = (tables: string) =>
+    `-- wait for INSERTs into ${tables} running on any node; their block numbers must not move for 1 s; SYSTEM SYNC REPLICA, snapshot on this node`;
+  if (step.kind === 'rebuild-table' && step.tables) {
+    const t = step.resource;
+    step.sql = [
+      quiet(t),
+      createTableSql(step.tables[0]!, ctx, nextName(t), nextPathName(t, deployId)),
+      `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <snapshot of ${t}>; -- block numbers unchanged, or drop it and stop`,
+      renameSql(
+        [
+          [t, backupName(t, deployId)],
+          [nextName(t), t],
+        ],
+        ctx,
+      ),
+    ];
+  }
+  if (step.kind === 'replace-view' && step.views && step.targetSpec) {
+    const t = step.resource;
+    step.sql = [
+      quiet([...new Set(step.views.map((v) => v.source))].join(', ')),
+      createTableSql(step.targetSpec, ctx, nextName(t), nextPathName(t, deployId)),
+      `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <snapshots>; -- block numbers unchanged, or drop it and stop`,
+      `-- drop the views into ${t} ON CLUSTER; ${renameSql(
+        [
+          [t, backupName(t, deployId)],
+          [nextName(t), t],
+        ],
+        ctx,
+      )}`,
+      ...step.views.map((v) => createViewSql(v, ctx)),
+    ];
+  }
   if (step.kind === 'create-view' && step.view) {
     const v = step.view;
     step.sql = [

@@ -18,10 +18,11 @@ import { attachSql } from './attach.ts';
 import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
 import { createTableSql, dropTableSql, qualified } from './ddl.ts';
 import { feedingClosure } from './hold.ts';
-import { introspect, viewGraph } from './introspect.ts';
+import { introspect, type LiveTable, viewGraph } from './introspect.ts';
 import { copyViewName, holdName, nextName } from './names.ts';
 import type { Step } from './plan-types.ts';
 import { norm } from './table-diff.ts';
+import type { TableSpec } from './table-spec.ts';
 import { swapIn, withHold } from './view-steps.ts';
 
 export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> {
@@ -34,17 +35,7 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
   const current = live.tables.get(table);
   if (!current) throw new Error(`table ${table} disappeared before its rebuild`);
 
-  // Columns both tables have, converted to the new type where it changed.
-  const liveTypes = new Map(current.columns.map((c) => [c.name, c.type]));
-  const kept = spec.columns.filter((c) => liveTypes.has(c.name));
-  const select = (from: string) =>
-    `SELECT ${kept
-      .map((c) =>
-        norm(liveTypes.get(c.name)!) === norm(c.type)
-          ? quoteIdent(c.name)
-          : `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`,
-      )
-      .join(', ')} FROM ${from}`;
+  const { kept, select } = copyColumns(spec, current);
   const outColumns = kept.map((c) => ({ name: c.name, type: c.type }));
 
   await engine.command(dropTableSql(copyView, ctx));
@@ -81,4 +72,22 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
     if (t) withoutCopy.tables.set(table, { ...t, dependents: t.dependents.filter((d) => d !== copyView) });
     await swapIn(ac, withoutCopy, table, hold);
   });
+}
+
+/** The columns both tables have, and the SELECT that reads them from the old table, converted to the new type where it changed. */
+export function copyColumns(
+  spec: TableSpec,
+  current: LiveTable,
+): { kept: TableSpec['columns']; select: (from: string) => string } {
+  const liveTypes = new Map(current.columns.map((c) => [c.name, c.type]));
+  const kept = spec.columns.filter((c) => liveTypes.has(c.name));
+  const select = (from: string) =>
+    `SELECT ${kept
+      .map((c) =>
+        norm(liveTypes.get(c.name)!) === norm(c.type)
+          ? quoteIdent(c.name)
+          : `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`,
+      )
+      .join(', ')} FROM ${from}`;
+  return { kept, select };
 }

@@ -219,7 +219,8 @@ export async function withHold(
   }
 }
 
-async function fill(
+/** The view's SELECT over `snapshot` (instead of its live source) into `into`, with progress. */
+export async function fill(
   ac: ApplyContext,
   step: Step,
   view: ViewSpec,

@@ -177,22 +177,8 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     }
     client = await newClient();
     for (const t of Object.values(topics)) await client.ensureTopic(t, PARTITIONS);
-    one = await createEngine({
-      url: NODE1,
-      user: 'default',
-      password: '',
-      database,
-      cluster: LOCAL_CLUSTER.name,
-      embeddedPath: '',
-    });
-    two = await createEngine({
-      url: NODE2,
-      user: 'default',
-      password: '',
-      database,
-      cluster: LOCAL_CLUSTER.name,
-      embeddedPath: '',
-    });
+    one = await engineOn(NODE1, database);
+    two = await engineOn(NODE2, database);
     engines.push(one, two);
     // The first run on a fresh machine installs Debian's zookeeper with apt-get.
   }, 600_000);
@@ -461,16 +447,8 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
 
   it('creates a view only while its source is not written: refused under writes, then exact with writes resuming', async () => {
     const db = scratchDatabase('clview');
-    const config = (url: string) => ({
-      url,
-      user: 'default',
-      password: '',
-      database: db,
-      cluster: LOCAL_CLUSTER.name,
-      embeddedPath: '',
-    });
-    const e1 = await createEngine(config(NODE1));
-    const e2 = await createEngine(config(NODE2));
+    const e1 = await engineOn(NODE1, db);
+    const e2 = await engineOn(NODE2, db);
     engines.push(e1, e2);
     const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
     // The project without the balances pipe first, then with it.
@@ -564,22 +542,8 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
 
   it('adds a column and drops a data source ON CLUSTER: both replicas change', async () => {
     const db = scratchDatabase('clalter');
-    const e1 = await createEngine({
-      url: NODE1,
-      user: 'default',
-      password: '',
-      database: db,
-      cluster: LOCAL_CLUSTER.name,
-      embeddedPath: '',
-    });
-    const e2 = await createEngine({
-      url: NODE2,
-      user: 'default',
-      password: '',
-      database: db,
-      cluster: LOCAL_CLUSTER.name,
-      embeddedPath: '',
-    });
+    const e1 = await engineOn(NODE1, db);
+    const e2 = await engineOn(NODE2, db);
     engines.push(e1, e2);
     const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
     const changed = `${dir}-changed`;
@@ -635,6 +599,159 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         .catch(() => {});
     }
   });
+
+  it('recomputes a changed view and rebuilds a table ON CLUSTER while writers are paused; refused under writes; a write in the swap window is put right', async () => {
+    const db = scratchDatabase('clswap');
+    const e1 = await engineOn(NODE1, db);
+    const e2 = await engineOn(NODE2, db);
+    engines.push(e1, e2);
+    const projectEnv = { ...env, TALLY_CLICKHOUSE_DATABASE: db, TALLY_CLICKHOUSE_URL: NODE1 };
+    const changed = `${dir}-swap`;
+    cpSync(dir, changed, { recursive: true });
+    const edit = (file: string, from: RegExp, to: string) => {
+      const path = join(changed, file);
+      const text = readFileSync(path, 'utf8');
+      expect(text).toMatch(from);
+      writeFileSync(path, text.replace(from, to));
+    };
+    const load = () => loadProjectOrThrow(changed, { env: projectEnv });
+    let written = 0;
+    const write = async (n: number) => {
+      const rows = Array.from({ length: n }, (_, i) => JSON.parse(transaction(written + i).value));
+      await e2.insert('transactions', rows);
+      written += n;
+    };
+    const writeFor = async (ms: number) => {
+      const end = Date.now() + ms;
+      while (Date.now() < end) {
+        await write(200);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    // What account_balances must hold on both replicas: all rows, or those with amount > 0.
+    const positive = (n: number) =>
+      Array.from({ length: n }, (_, i) => i % 1000 > 500).filter(Boolean).length;
+    const balances = async (e: Engine) =>
+      (
+        await e.rows<{ c: string }>(
+          'SELECT toString(sum(c)) AS c FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)',
+        )
+      )[0]!.c;
+    const expectBalances = async (want: () => number, what: string) =>
+      waitFor(
+        async () => (await balances(e1)) === String(want()) && (await balances(e2)) === String(want()),
+        30_000,
+        what,
+      );
+    const leftovers = async (e: Engine) =>
+      (
+        await e.rows<{ name: string }>(
+          `SELECT name FROM system.tables WHERE database = '${db}' AND (position(name, '__tally_') > 0 OR position(name, '__backup_') > 0) ORDER BY name`,
+        )
+      ).map((r) => r.name);
+    try {
+      expect((await applyDeploy(load(), e1)).ok).toBe(true);
+      await write(2000);
+
+      // A changed pipe: its target is recomputed.
+      edit(
+        'pipes/account_balances_mv.pipe.yaml',
+        /FROM transactions\n/,
+        'FROM transactions\n      WHERE amount > 0\n',
+      );
+      const plan = await planDeploy(load(), e1);
+      expect(plan.steps.map((s) => [s.kind, s.resource])).toEqual([['replace-view', 'account_balances']]);
+      expect(plan.steps[0]!.runsOn).toMatch(/writers paused: checked/);
+      expect(plan.steps[0]!.sql.join('\n')).toContain(`account_balances__tally_next_${plan.deployId}`);
+      const [busy] = await Promise.all([applyDeploy(load(), e1), writeFor(3000)]);
+      expect(busy.ok).toBe(false);
+      expect(busy.error).toMatch(/transactions is being written.*nothing was changed/s);
+      expect([await leftovers(e1), await leftovers(e2)]).toEqual([[], []]);
+      await expectBalances(() => written, 'the old view still counts every row');
+
+      // A writer resuming just before the swap: the step fails, and the next deploy recomputes.
+      const late = await applyDeploy(load(), e1, { beforeClusterSwap: () => write(200) });
+      expect(late.ok).toBe(false);
+      expect(late.error).toMatch(
+        /written while account_balances was swapped in.*recomputes account_balances again/s,
+      );
+      const again = await planDeploy(load(), e1);
+      expect(again.steps.map((s) => [s.kind, s.resource])).toEqual([
+        ['replace-view', 'account_balances'],
+        ['drop-backup', 'account_balances'],
+      ]);
+      const done = await applyDeploy(load(), e1);
+      expect(done.error).toBeUndefined();
+      const took = [`recompute of ${written} rows ${Math.round(done.durationMs)} ms`];
+      await expectBalances(() => positive(written), 'recomputed with the new logic on both replicas');
+      await write(1000);
+      await expectBalances(
+        () => positive(written),
+        'the new view fires on inserts through the other replica',
+      );
+
+      // A new sorting key rebuilds transactions, twice: each new table gets a ZooKeeper path of its own.
+      for (const [from, to] of [
+        ['[account_id, timestamp, transaction_id]', '[account_id, transaction_id, timestamp]'],
+        ['[account_id, transaction_id, timestamp]', '[account_id, timestamp, transaction_id]'],
+      ] as const) {
+        edit(
+          'datasources/transactions.datasource.yaml',
+          new RegExp(`sorting_key: ${from.replace(/[[\]]/g, '\\$&')}`),
+          `sorting_key: ${to}`,
+        );
+        const rebuild = await planDeploy(load(), e1);
+        expect(rebuild.steps.map((s) => s.kind)).toContain('rebuild-table');
+        const result = await applyDeploy(load(), e1);
+        expect(result.error).toBeUndefined();
+        took.push(`rebuild of ${written} rows ${Math.round(result.durationMs)} ms`);
+        for (const e of [e1, e2]) {
+          const [t] = await e.rows<{ key: string; engine: string }>(
+            `SELECT sorting_key AS key, engine_full AS engine FROM system.tables WHERE database = '${db}' AND name = 'transactions'`,
+          );
+          expect(t!.key).toBe(to.slice(1, -1));
+          expect(t!.engine).toContain(`transactions__tally_next_${result.deployId}`);
+        }
+        await e2.command('SYSTEM SYNC REPLICA transactions');
+        expect(await countFrom(e1, 0)).toBe(written);
+        expect(await countFrom(e2, 0)).toBe(written);
+        // The views reading transactions followed it.
+        await write(500);
+        await expectBalances(() => positive(written), 'the view fires on the rebuilt table on both replicas');
+      }
+
+      // Under writes: refused before anything is created.
+      edit(
+        'datasources/transactions.datasource.yaml',
+        /sorting_key: \[account_id, timestamp, transaction_id\]/,
+        'sorting_key: [transaction_id, account_id, timestamp]',
+      );
+      const [refused] = await Promise.all([applyDeploy(load(), e1), writeFor(3000)]);
+      expect(refused.ok).toBe(false);
+      expect(refused.error).toMatch(/transactions is being written.*nothing was changed/s);
+      // A write in the swap window lands in the old table: the step says where those rows are.
+      const window = await applyDeploy(load(), e1, { beforeClusterSwap: () => write(100) });
+      expect(window.ok).toBe(false);
+      expect(window.error).toMatch(/written between the last check and the swap.*transactions__backup_/s);
+      console.log(`[cluster] swaps exact: ${took.join(', ')}; ${written} rows in all`);
+    } finally {
+      rmSync(changed, { recursive: true, force: true });
+      await e1
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${LOCAL_CLUSTER.name}`)
+        .catch(() => {});
+    }
+  }, 180_000);
+
+  async function engineOn(url: string, db: string): Promise<Engine> {
+    return createEngine({
+      url,
+      user: 'default',
+      password: '',
+      database: db,
+      cluster: LOCAL_CLUSTER.name,
+      embeddedPath: '',
+    });
+  }
 
   async function startInstance(url: string): Promise<Instance> {
     const port = await freePort();

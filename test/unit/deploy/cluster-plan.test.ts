@@ -1,12 +1,20 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import { engineCall, onClusterClause } from '../../../src/clickhouse/replicated-engine.ts';
-import { CLUSTER_REFUSED, clusterRefusal, runsOn } from '../../../src/deploy/cluster-plan.ts';
+import { CLUSTER_ATOMIC_REFUSED, clusterRefusal, runsOn } from '../../../src/deploy/cluster-plan.ts';
 import { addColumnCmd, createTableSql, type DdlContext } from '../../../src/deploy/ddl.ts';
 import type { Step } from '../../../src/deploy/plan-types.ts';
+import type { TableSpec } from '../../../src/deploy/table-spec.ts';
 import { entriesBehind } from '../../../src/ingest/replica-caught-up.ts';
 
 const cluster: DdlContext = { database: 'tally', capabilities: capabilitiesFor('18.16.1'), cluster: 'c' };
+
+const spec: TableSpec = {
+  name: 't',
+  role: 'datasource',
+  columns: [{ name: 'a', type: 'String' }],
+  engine: { type: 'MergeTree', sortingKey: ['a'], settings: {} },
+};
 
 describe('deploy on a cluster', () => {
   it('says where each step runs', () => {
@@ -15,10 +23,11 @@ describe('deploy on a cluster', () => {
     expect(runsOn('drop-table', 'c')).toBe('every node (ON CLUSTER c)');
     expect(runsOn('create-view', 'c')).toMatch(/^every node/);
     expect(runsOn('backfill', 'c')).toBe('this node; replicas fetch the rows');
-    for (const k of CLUSTER_REFUSED) expect(runsOn(k, 'c')).toBe('refused on a cluster');
+    for (const k of CLUSTER_ATOMIC_REFUSED)
+      expect(runsOn(k, 'c')).toMatch(/^every node .*writers paused: checked$/);
   });
 
-  it('refuses the hold-based swaps with the step, the reason and what to do', () => {
+  it('refuses the swaps in an Atomic database with the step, the reason and what to do', () => {
     const step = {
       n: 3,
       kind: 'rebuild-table',
@@ -30,6 +39,7 @@ describe('deploy on a cluster', () => {
     expect(message).toContain('step 3 (rebuild table transactions)');
     expect(message).toContain('sorting key (a) -> (b)');
     expect(message).toContain('clickhouse.cluster = c');
+    expect(message).toMatch(/this one is Atomic/);
     expect(message).toMatch(/hint: make the change additive/);
   });
 
@@ -51,6 +61,10 @@ describe('deploy on a cluster', () => {
       'ADD COLUMN `b` String AFTER `a`',
     );
     expect(engineCall('MergeTree', [], { database: 'd', table: 't' })).toBe('MergeTree()');
+    // A table built to be swapped in keeps the ZooKeeper path it was created with.
+    expect(createTableSql({ ...spec, name: 't' }, cluster, 't__tally_next', 't__tally_next_x')).toContain(
+      "ENGINE = ReplicatedMergeTree('/clickhouse/tables/{shard}/tally/t__tally_next_x', '{replica}')",
+    );
     expect(onClusterClause(undefined)).toBe('');
   });
 });
