@@ -10,7 +10,8 @@
  * hard-linked into a snapshot and the views' own SELECTs run over it, in chunks with progress.
  * Applying reuses deploy's `replace-view` step as it is (deploy/view-steps.ts): the target is
  * recomputed beside the live one while writers keep inserting, and swapped in under a write
- * hold, so a row inserted meanwhile is counted once, by the snapshot or by the views.
+ * hold, so a row inserted meanwhile is counted once, by the snapshot or by the views. On a
+ * cluster that step needs the sources' writers paused (deploy/cluster-swap.ts).
  */
 import type { Engine } from '../clickhouse/engine.ts';
 import type { DeployResult } from '../deploy/apply.ts';
@@ -30,7 +31,7 @@ import { ddlContextFor, planDeploy } from '../deploy/deploy.ts';
 import { acquireDeployLock, type LockOptions } from '../deploy/deploy-lock.ts';
 import { desiredState } from '../deploy/desired-state.ts';
 import { introspect } from '../deploy/introspect.ts';
-import { backupName, newDeployId, scratchDatabaseName } from '../deploy/names.ts';
+import { backupName, newDeployId, nextName, nextPathName, scratchDatabaseName } from '../deploy/names.ts';
 import type { Plan, ResourcePlan, Step } from '../deploy/plan-types.ts';
 import type { TableSpec } from '../deploy/table-spec.ts';
 import { querySourceSwapped } from '../deploy/view-spec.ts';
@@ -82,17 +83,6 @@ export interface ReplayTarget {
 /** Finds the materialized pipe and its target; a user error when it is not one. */
 export function replayTarget(project: Project, engine: Engine, pipe: string): ReplayTarget {
   const ctx = ddlContextFor(project, engine);
-  if (ctx.cluster) {
-    // The shadow is compared at no boundary and swapped in under a hold: one node's hold does not
-    // stop the others' writers (docs/scaling.md).
-    throw new TallyError(
-      'cluster-unsupported',
-      `tally replay does not run on a cluster yet (clickhouse.cluster = ${ctx.cluster}): its swap needs a write hold across the nodes`,
-      {
-        hint: `compare by hand: the pipe's SQL with \`tally sql\` against ${pipe}'s target; or replay on a single server restored from a backup`,
-      },
-    );
-  }
   const desired = desiredState(project, ctx);
   const own = desired.views.find((v) => v.pipe === pipe);
   if (!own) {
@@ -130,21 +120,27 @@ export async function replayPipe(
   await checkLiveTarget(engine, t);
   const { ctx, spec } = t;
   const shadow = replayTableName(t.target);
-  await engine.command(dropTableSql(shadow, ctx));
-  await engine.command(createTableSql(spec, ctx, shadow));
+  const sources = [...new Set(t.views.map((v) => v.source))];
+  // On a cluster the comparison runs on this node: the shadow is a plain table of this node, and
+  // the node first fetches every part the other replicas have of what it reads.
+  const local: DdlContext = { ...ctx, cluster: undefined };
+  if (ctx.cluster)
+    for (const table of [...sources, t.target])
+      await engine.command(`SYSTEM SYNC REPLICA ${qualified(ctx, table)}`);
+  await engine.command(dropTableSql(shadow, local));
+  await engine.command(createTableSql(spec, local, shadow));
   // Checked against the shadow: the pipe as it is now must fit the table as the project has it.
   const columns = new Map<string, Awaited<ReturnType<typeof validateView>>>();
   try {
     for (const v of t.views) columns.set(v.name, await validateView(engine, v, shadow));
   } catch (err) {
-    await engine.command(dropTableSql(shadow, ctx)).catch(() => {});
+    await engine.command(dropTableSql(shadow, local)).catch(() => {});
     throw err;
   }
   const started = performance.now();
   let rowsRead = 0;
   try {
     try {
-      const sources = [...new Set(t.views.map((v) => v.source))];
       const pre = await prepareSnapshots(engine, ctx, sources);
       const scratch = scratchDatabaseName(ctx.database);
       for (const v of t.views) {
@@ -183,7 +179,7 @@ export async function replayPipe(
       shadowKept: Boolean(opts.keepShadow),
     };
   } finally {
-    if (!opts.keepShadow) await engine.command(dropTableSql(shadow, ctx)).catch(() => {});
+    if (!opts.keepShadow) await engine.command(dropTableSql(shadow, local)).catch(() => {});
   }
 }
 
@@ -256,7 +252,7 @@ async function replayUnderLock(
     what: `recompute ${t.target} from ${[...new Set(t.views.map((v) => v.source))].join(', ')} with ${t.views.map((v) => v.name).join(', ')}, then swap it in (old one kept as ${backupName(t.target, base.deployId)})`,
     why: `tally replay ${pipe}`,
     destructive: false,
-    sql: [createTableSql(t.spec, t.ctx, `${t.target}__tally_next`)],
+    sql: [createTableSql(t.spec, t.ctx, nextName(t.target), nextPathName(t.target, base.deployId))],
     views: t.views,
     targetSpec: t.spec,
   };
