@@ -28,6 +28,25 @@ export interface KafkaConfig {
   sessionTimeoutMs?: number;
 }
 
+/** tally.yaml `ingest:` (read-ingest-config.ts); unset keys keep the defaults of src/ingest/. */
+export interface IngestConfig {
+  /** Kafka: a fetch is inserted in parts of this many rows ... */
+  flushRows?: number;
+  /** ... or bytes (whichever comes first); the rest of a fetch is inserted when it is parsed. */
+  flushBytes?: number;
+  /** Kafka: the most a fetch answers, over all partitions, and per partition. */
+  fetchBytes?: number;
+  fetchPartitionBytes?: number;
+  /** Kafka: the broker holds a fetch until it has this many bytes ... */
+  fetchMinBytes?: number;
+  /** ... or this long has passed: batching by time. */
+  fetchWaitMs?: number;
+  /** Kafka: bytes parsed and not yet inserted, per data source, before reading waits. */
+  bufferBytes?: number;
+  /** Events API: the largest request body, compressed or not (413 above it). */
+  maxRequestBytes?: number;
+}
+
 export type TokenScope = 'admin' | 'read' | 'append';
 
 export interface TokenConfig {
@@ -49,4 +68,5 @@ export interface Config {
   kafka: KafkaConfig;
   server: { host: string; port: number };
   tokens: TokenConfig[];
+  ingest: IngestConfig;
 }

@@ -5,10 +5,11 @@ import { formatLocation, type Problem, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
+import { readIngestConfig } from './read-ingest-config.ts';
 
 export const CONFIG_FILE = 'tally.yaml';
 
-const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens'] as const;
+const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens', 'ingest'] as const;
 const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster'] as const;
 const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
 const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
@@ -61,6 +62,7 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
     kafka: { brokers: ['127.0.0.1:9092'], clientId: 'tally', ssl: false },
     server: { host: '127.0.0.1', port: 7070 },
     tokens: [],
+    ingest: {},
   };
 
   if (existsSync(file)) {
@@ -174,6 +176,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
     }
   }
+
+  if (top.has('ingest')) config.ingest = readIngestConfig(r, top.get('ingest'));
 
   const tokens = top.get('tokens');
   if (tokens !== undefined) {

@@ -233,7 +233,9 @@ export class KafkaIngester {
       return;
     }
 
-    const chunk = this.opts.parseChunk ?? 5000;
+    // A chunk is one unit of the batcher: no larger than a flush, so `flush_rows` is honoured
+    // even within one fetch.
+    const chunk = Math.min(this.opts.parseChunk ?? 5000, this.opts.batch.maxRows ?? Number.POSITIVE_INFINITY);
     const ours = new Set<IncomingBatch>();
     const results: Promise<BatchOutcome>[] = [];
     this.parsing++;

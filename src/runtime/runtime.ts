@@ -3,6 +3,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
 import { applyDeploy } from '../deploy/deploy.ts';
 import { type Problem, TallyError } from '../errors.ts';
+import { ingestTuning } from '../ingest/ingest-tuning.ts';
 import { type Ingestion, startIngestion } from '../ingest/ingestion.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
@@ -92,6 +93,9 @@ export class Runtime {
         registerEventsRoute(a, {
           ingestion: () => this.ingestion,
           check: (t, access) => auth.check(t, access),
+          ...(project.config.ingest.maxRequestBytes !== undefined
+            ? { maxBodyBytes: project.config.ingest.maxRequestBytes }
+            : {}),
         }),
     });
     this.server = await startServer(
@@ -156,6 +160,7 @@ export class Runtime {
   private async startIngestion(project: Project): Promise<Ingestion> {
     const ingestion = await startIngestion(project, this.opts.engine, this.opts.kafka, {
       consume: this.opts.kafka !== undefined,
+      ...ingestTuning(project.config.ingest),
       ...(this.opts.log ? { log: this.opts.log } : {}),
     });
     return ingestion;

@@ -101,6 +101,7 @@ export function project(
     kafka: { brokers: ['127.0.0.1:9092'], clientId: 'tally', ssl: false },
     server: { host: '127.0.0.1', port: 7070 },
     tokens: [],
+    ingest: {},
   };
   return {
     root: '/nowhere',

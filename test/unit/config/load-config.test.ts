@@ -3,7 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig, readConfig } from '../../../src/config/load-config.ts';
+import { parseByteSize } from '../../../src/config/read-ingest-config.ts';
 import { type Problem, TallyError } from '../../../src/errors.ts';
+import { ingestTuning } from '../../../src/ingest/ingest-tuning.ts';
 
 function project(yaml?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tally-config-'));
@@ -123,6 +125,73 @@ describe('loadConfig', () => {
       const e = failure(() => loadConfig(project(`kafka:\n  session_timeout_ms: ${bad}\n`), { env: {} }));
       expect(e.message).toMatch(/tally\.yaml:2:\d+: .*kafka\.session_timeout_ms/);
     }
+  });
+
+  it('reads the ingest section: counts, sizes with binary units, and the defaults for what is not set', () => {
+    expect(loadConfig(project(), { env: {} }).ingest).toEqual({});
+    const c = loadConfig(
+      project(
+        [
+          'ingest:',
+          '  flush_rows: 5000',
+          '  flush_bytes: 1MiB',
+          '  fetch_bytes: 4194304',
+          '  fetch_partition_bytes: 512KiB',
+          '  fetch_min_bytes: 64KiB',
+          '  fetch_wait_ms: 200',
+          '  buffer_bytes: 1GiB',
+          '  max_request_bytes: 2 MiB',
+        ].join('\n'),
+      ),
+      { env: {} },
+    );
+    expect(c.ingest).toEqual({
+      flushRows: 5000,
+      flushBytes: 1024 * 1024,
+      fetchBytes: 4194304,
+      fetchPartitionBytes: 512 * 1024,
+      fetchMinBytes: 64 * 1024,
+      fetchWaitMs: 200,
+      bufferBytes: 1024 ** 3,
+      maxRequestBytes: 2 * 1024 * 1024,
+    });
+    expect(ingestTuning(c.ingest)).toEqual({
+      batch: { maxRows: 5000, maxBytes: 1024 * 1024, maxBufferedBytes: 1024 ** 3 },
+      consumer: { maxBytes: 4194304, maxBytesPerPartition: 512 * 1024, minBytes: 64 * 1024, maxWaitMs: 200 },
+    });
+    expect(ingestTuning({})).toEqual({ batch: {}, consumer: {} });
+  });
+
+  it('refuses a bad ingest value, naming the key and line', () => {
+    const e = failure(() =>
+      loadConfig(
+        project(
+          [
+            'ingest:',
+            '  flush_rows: 0',
+            '  flush_bytes: 4MB',
+            '  fetch_bytes: 1KiB',
+            '  fetch_partition_bytes: 2KiB',
+            '  buffer_bytes: -1',
+            '  fetch_wait_ms: soon',
+            '  flush_row: 3',
+          ].join('\n'),
+        ),
+        { env: {} },
+      ),
+    );
+    const lines = e.message.split('\n');
+    expect(lines[0]).toMatch(/tally\.yaml:2:\d+: ingest\.flush_rows must be an integer >= 1/);
+    expect(lines[1]).toMatch(/tally\.yaml:3:\d+: ingest\.flush_bytes must be a positive size .*got "4MB"/);
+    expect(lines[2]).toMatch(
+      /tally\.yaml:5:\d+: ingest\.fetch_partition_bytes must be at most ingest\.fetch_bytes/,
+    );
+    expect(lines[3]).toMatch(/tally\.yaml:6:\d+: ingest\.buffer_bytes must be a positive size/);
+    expect(lines[4]).toMatch(/tally\.yaml:7:\d+: ingest\.fetch_wait_ms must be an integer >= 0/);
+    expect(lines[5]).toMatch(/tally\.yaml:8:\d+: .*flush_row.*flush_rows/);
+    expect(parseByteSize('3GiB')).toBe(3 * 1024 ** 3);
+    expect(parseByteSize('1.5MiB')).toBeUndefined();
+    expect(parseByteSize('99999999999GiB')).toBeUndefined();
   });
 
   it('names a missing environment variable', () => {
