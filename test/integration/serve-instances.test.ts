@@ -105,4 +105,31 @@ describe('two `tally serve` instances on the server back end', () => {
     expect(await new Promise((r) => first.once('exit', r))).toBe(0);
     expect(await total(urls[1]!)).toEqual({ n: 3, total: 60 });
   });
+
+  it('without --deploy, refuses to start with an endpoint setting the server lacks, naming the file and line', async () => {
+    const dir = writeProject({
+      ...FILES,
+      'endpoints/odd.endpoint.yaml': 'pipe: total\nsettings:\n  no_such_setting_s: 1\n',
+    });
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'serve', '--project', dir, '--port', '0'],
+      {
+        env: {
+          ...process.env,
+          TALLY_CLICKHOUSE_URL: inject('clickhouseUrl'),
+          TALLY_CLICKHOUSE_DATABASE: scratchDatabase('serve'),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    child.stdout?.on('data', (d) => (out += String(d)));
+    child.stderr?.on('data', (d) => (out += String(d)));
+    const code = await new Promise((r) => child.once('exit', r));
+    expect(code).toBe(1);
+    expect(out).toMatch(/endpoints\/odd\.endpoint\.yaml:3/);
+    expect(out).toContain('sets `no_such_setting_s`, which ClickHouse');
+    expect(out).not.toContain('"msg":"serving"');
+  });
 });

@@ -36,6 +36,7 @@ const FILES: Record<string, string> = {
   'endpoints/by_kind.endpoint.yaml': 'pipe: by_kind\ncache: 5s\n',
   'endpoints/everything.endpoint.yaml': 'pipe: everything\nlimits: { max_rows: 2 }\nformats: [json, csv]\n',
   'endpoints/capped.endpoint.yaml': 'pipe: everything\nsettings: { max_rows_to_read: 1, max_threads: 1 }\n',
+  'endpoints/byte_capped.endpoint.yaml': 'pipe: everything\nsettings: { max_bytes_to_read: 1 }\n',
 };
 
 const ROWS = [
@@ -195,6 +196,9 @@ forEachBackend('HTTP endpoints', (ctx) => {
     const answer = (await res.json()) as { error: string; limit: string };
     expect(answer.limit).toBe('max_rows_to_read');
     expect(answer.error).toContain('endpoint `capped` exceeded max_rows_to_read');
+    const bytes = await app.request('/v0/pipes/byte_capped.json');
+    expect(bytes.status).toBe(422);
+    expect(((await bytes.json()) as { limit: string }).limit).toBe('max_bytes_to_read');
   });
 
   it('refuses at deploy a setting the server does not have, naming the file and line', async () => {

@@ -1,3 +1,4 @@
+import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
@@ -89,6 +90,9 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
           `deployed to ${engine.description}: ${result.changes} change(s) in ${(performance.now() - t0).toFixed(0)} ms`,
         );
       }
+    } else {
+      // Deploy checks these; without it an unknown one would fail every request to its endpoint.
+      await checkEndpointSettings(project, engine);
     }
     const usesKafka = [...project.datasources.values()].some((d) => d.kafka);
     let kafka = usesKafka ? project.config.kafka : undefined;
