@@ -74,8 +74,10 @@ async function createServerEngine(
   };
   const bootstrap = createClient(base);
   let version: string;
+  let shards = 1;
   try {
     version = await readVersion(bootstrap, url);
+    if (ch.cluster) shards = await countShards(bootstrap, ch.cluster);
     if (opts.createDatabase !== false) await createDatabase(bootstrap, ch);
   } catch (err) {
     throw toEngineError(err, 'SELECT version()', url);
@@ -89,6 +91,9 @@ async function createServerEngine(
     // Kafka watermarks) decides what is stored, as on one server, and two equal HTTP batches of a
     // data source without dedup_key are two batches (docs/scaling.md).
     ...(ch.cluster ? { insert_deduplicate: 0 } : {}),
+    // Through a Distributed table an INSERT returns once every shard has its rows, or fails:
+    // never acknowledged while queued on this node (the default), so nothing is lost if it dies.
+    ...(shards > 1 ? { insert_distributed_sync: 1 } : {}),
   } as ClickHouseSettings;
   const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
   const reader = url.startsWith('http:')
@@ -111,7 +116,19 @@ async function createServerEngine(
     false,
     ch.cluster,
     reader,
+    undefined,
+    shards,
   );
+}
+
+/** Shards of `cluster` in this server's remote_servers (0 when it has no such cluster). */
+async function countShards(client: ClickHouseClient, cluster: string): Promise<number> {
+  const rs = await client.query({
+    query: `SELECT toUInt32(uniqExact(shard_num)) AS n FROM system.clusters WHERE cluster = ${quoteString(cluster)}`,
+    format: 'JSONEachRow',
+  });
+  const [row] = (await rs.json()) as Array<{ n: number | string }>;
+  return Number(row?.n ?? 0);
 }
 
 /**
@@ -232,6 +249,7 @@ class ClientEngine implements Engine {
     /** The server's read path (http-reader.ts); queries with server-side params skip it. */
     private readonly reader?: HttpReader,
     readonly dataPath?: string,
+    readonly shards?: number,
   ) {}
 
   async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {

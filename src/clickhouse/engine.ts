@@ -47,6 +47,11 @@ export interface Engine {
    * ON CLUSTER with Replicated engines, like the project's (docs/scaling.md).
    */
   readonly cluster?: string;
+  /**
+   * How many shards `cluster` has (system.clusters); above 1 the project's data sources are
+   * sharded: a Distributed table over a table per shard (docs/scaling.md). Undefined: one.
+   */
+  readonly shards?: number;
   /** Embedded only: the chDB data folder (absolute). */
   readonly dataPath?: string;
   /**

@@ -56,6 +56,10 @@ export class FailoverEngine implements Engine {
   get database(): string {
     return this.engine().database;
   }
+  get shards(): number | undefined {
+    return this.engine().shards;
+  }
+
   get cluster(): string | undefined {
     return this.engine().cluster;
   }

@@ -2,6 +2,10 @@
  * Table engines on a cluster: `Replicated<Engine>` with the ZooKeeper path every replica of a
  * shard shares and the replica name from the node's macros, so the same DDL runs ON CLUSTER on
  * every node. Tally's own tables and the project's use the same convention (docs/scaling.md).
+ *
+ * On a cluster of several shards a data source is a `Distributed` table over a table per shard
+ * (`shardTableName`), and every other table (Tally's own, quarantine) is kept whole on every
+ * node: one ZooKeeper path for the whole cluster, a replica per node.
  */
 
 import { quoteString } from '../sql/render-literal.ts';
@@ -10,6 +14,21 @@ import { quoteIdent } from './create-engine.ts';
 /** `'/clickhouse/tables/{shard}/<db>/<table>'`: one ZooKeeper path per shard and table. */
 export function replicaPath(database: string, table: string): string {
   return `/clickhouse/tables/{shard}/${database}/${table}`;
+}
+
+/** The table of each shard behind a data source's Distributed table, on a sharded cluster. */
+export function shardTableName(table: string): string {
+  return `${table}__tally_shard`;
+}
+
+/** `Distributed(cluster, db, <table>__tally_shard, key)`: the data source as readers and writers see it. */
+export function distributedEngine(
+  cluster: string,
+  database: string,
+  table: string,
+  shardingKey: string,
+): string {
+  return `Distributed(${quoteIdent(cluster)}, ${quoteIdent(database)}, ${quoteIdent(shardTableName(table))}, ${shardingKey})`;
 }
 
 /**
@@ -25,11 +44,16 @@ export function engineCall(
     cluster?: string | undefined;
     /** The ZooKeeper path's last element, when not the table's name (see ddl.ts createTableSql). */
     pathName?: string | undefined;
+    /** Sharded cluster: one copy on every node (path shared by all shards, a replica per node). */
+    everywhere?: boolean | undefined;
   },
 ): string {
   if (!where.cluster) return `${type}(${args.join(', ')})`;
-  const path = quoteString(replicaPath(where.database, where.pathName ?? where.table));
-  return `Replicated${type}(${[path, quoteString('{replica}'), ...args].join(', ')})`;
+  const name = where.pathName ?? where.table;
+  const [path, replica] = where.everywhere
+    ? [`/clickhouse/tables/all/${where.database}/${name}`, '{shard}-{replica}']
+    : [replicaPath(where.database, name), '{replica}'];
+  return `Replicated${type}(${[quoteString(path), quoteString(replica), ...args].join(', ')})`;
 }
 
 /** ` ON CLUSTER <name>`, or '' off a cluster. */

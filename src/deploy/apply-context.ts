@@ -36,6 +36,13 @@ export interface ApplyContext {
    */
   pending: Map<
     string,
-    { snapshot?: Snapshot; reopenGate?: () => void; gateClosedAt?: number; columns: OutputColumn[] }
+    {
+      snapshot?: Snapshot;
+      reopenGate?: () => void;
+      gateClosedAt?: number;
+      /** A sharded cluster's backfill, over the shards' snapshot (shard-snapshot.ts). */
+      fill?: () => Promise<void>;
+      columns: OutputColumn[];
+    }
   >;
 }

@@ -16,7 +16,7 @@ import {
   writeDeployment,
 } from './bookkeeping.ts';
 import { checkClusterNodes } from './cluster-nodes.ts';
-import { CLUSTER_ATOMIC_REFUSED, clusterRefusal } from './cluster-plan.ts';
+import { CLUSTER_ATOMIC_REFUSED, clusterRefusal, shardedRefusal } from './cluster-plan.ts';
 import { clusterRebuildTable, clusterReplaceView } from './cluster-swap.ts';
 import { clusterCreateView } from './cluster-view.ts';
 import type { DdlContext } from './ddl.ts';
@@ -145,14 +145,16 @@ export async function applyPlan(
       error: `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
     });
   }
-  if (ctx.cluster && atomic) {
+  if (ctx.cluster && (atomic || ctx.sharded)) {
     const unsupported = plan.steps.find((s) => CLUSTER_ATOMIC_REFUSED.includes(s.kind));
     if (unsupported) {
       return finish({
         ok: false,
         refused: true,
         exitCode: 1,
-        error: clusterRefusal(unsupported, ctx.cluster),
+        error: ctx.sharded
+          ? shardedRefusal(unsupported, ctx.cluster)
+          : clusterRefusal(unsupported, ctx.cluster),
       });
     }
   }

@@ -12,6 +12,7 @@
 import { randomUUID } from 'node:crypto';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import { onClusterClause } from '../clickhouse/replicated-engine.ts';
 import { allSettledOrThrow } from '../util/all-settled.ts';
 import { type DdlContext, qualified, stringLiteral } from './ddl.ts';
 import { scratchDatabaseName } from './names.ts';
@@ -160,7 +161,9 @@ function snapshotName(source: string): string {
 }
 
 export async function dropScratchDatabase(engine: Engine, ctx: DdlContext): Promise<void> {
-  await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}`);
+  // A sharded deploy snapshots on every node (shard-snapshot.ts).
+  const on = ctx.sharded ? onClusterClause(ctx.cluster) : '';
+  await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}${on}`);
 }
 
 export interface FillOptions {

@@ -15,18 +15,33 @@ import type { Step, StepKind } from './plan-types.ts';
 export const CLUSTER_ATOMIC_REFUSED: readonly StepKind[] = ['rebuild-table', 'replace-view'];
 
 /** Where a step runs, for `tally deploy --check`. */
-export function runsOn(kind: StepKind, cluster: string): string {
+export function runsOn(kind: StepKind, cluster: string, sharded = false): string {
   switch (kind) {
     case 'backfill':
-      return 'this node; replicas fetch the rows';
+      return sharded
+        ? 'every shard: each copies its rows ON CLUSTER; the result goes in through the Distributed target'
+        : 'this node; replicas fetch the rows';
     case 'create-view':
       return `every node (ON CLUSTER ${cluster}); boundary checked on all`;
     case 'rebuild-table':
     case 'replace-view':
-      return `every node (ON CLUSTER ${cluster}); the copy on this node; writers paused: checked`;
+      return sharded
+        ? 'refused on a sharded cluster'
+        : `every node (ON CLUSTER ${cluster}); the copy on this node; writers paused: checked`;
     default:
       return `every node (ON CLUSTER ${cluster})`;
   }
+}
+
+/** Why a plan with `step` is refused on a sharded cluster, and what to do instead. */
+export function shardedRefusal(step: Step, cluster: string): string {
+  return new TallyError(
+    'cluster-unsupported',
+    `step ${step.n} (${step.what}) swaps tables, which Tally does not run on a cluster of several shards yet (clickhouse.cluster = ${cluster})`,
+    {
+      hint: 'make the change additive (a new column with a default, a new data source and pipe), or pause ingestion and recreate the table with a new name; `tally deploy --check` shows the plan',
+    },
+  ).format();
 }
 
 /** Why a plan with `step` is refused on a cluster of Atomic databases, and what to do instead. */

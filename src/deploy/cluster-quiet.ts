@@ -77,9 +77,9 @@ export async function awaitQuiet(
 
 /** `t is being` / `t1, t2 are being`: the tables whose blocks moved. */
 function writtenOnes(a: ClusterBlocks, b: ClusterBlocks): string {
-  const moved = [...a.keys()].filter(
-    (t) => !sameClusterBlocks(new Map([[t, a.get(t)!]]), new Map([[t, b.get(t)!]])),
-  );
+  const moved = [...a.keys()]
+    .filter((t) => !sameClusterBlocks(new Map([[t, a.get(t)!]]), new Map([[t, b.get(t)!]])))
+    .map((t) => t.replace(/__tally_shard$/, ''));
   return `${moved.join(', ')} ${moved.length === 1 ? 'is' : 'are'} being`;
 }
 

@@ -24,40 +24,55 @@ import { validateView } from './attach.ts';
 import { prepareSnapshots, takeSnapshot } from './backfill.ts';
 import { sameBlocks } from './cluster-nodes.ts';
 import { awaitQuiet, clusterBusy } from './cluster-quiet.ts';
-import { createViewSql, dropTableSql, qualified, stringLiteral } from './ddl.ts';
+import { createViewSql, dropTableSql, qualified, storageName, stringLiteral } from './ddl.ts';
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
+import { fillFromShards, snapshotShards } from './shard-snapshot.ts';
 
 export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
   const { engine, ctx } = ac;
+  // On a sharded cluster rows and block numbers are in the shards' tables (shard-snapshot.ts).
+  const sharded = ctx.sharded === true;
+  const source = storageName(view.source, ctx);
+  const target = storageName(view.target, ctx);
   const columns = await validateView(engine, view, view.target);
   const busy = clusterBusy(
     step,
     [view.source],
     'on a cluster a view is created only while its source is not written',
   );
-  const quiet = await awaitQuiet(ac, [view.source], [view.source], busy);
-  const pre = (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
+  const quiet = sharded
+    ? await awaitQuiet(ac, [source, view.source], [], busy)
+    : await awaitQuiet(ac, [source], [source], busy);
+  const pre = sharded ? undefined : (await prepareSnapshots(engine, ctx, [view.source])).get(view.source)!;
+  if (sharded) await snapshotShards(ac, view.source);
   const targetRows = await rowCount(ac, view.target);
   await engine.command(createViewSql(view, ctx));
   await ac.afterClusterViewCreated?.();
-  if ((await quiet.stillQuiet()) && sameBlocks(pre.blocks, quiet.blocks.get(view.source)!)) {
-    const snapshot = await takeSnapshot(engine, ctx, pre, view.source);
-    ac.pending.set(view.name, { snapshot, columns });
+  if ((await quiet.stillQuiet()) && (!pre || sameBlocks(pre.blocks, quiet.blocks.get(source)!))) {
+    if (pre) {
+      ac.pending.set(view.name, { snapshot: await takeSnapshot(engine, ctx, pre, view.source), columns });
+    } else {
+      ac.pending.set(view.name, {
+        columns,
+        fill: () =>
+          fillFromShards(ac, view, columns, (progress) => ac.emit({ type: 'backfill', step, progress })),
+      });
+    }
     return;
   }
   // Written meanwhile: some of those rows may have fired the view, some not.
   const written = `${view.source} was written while the view was created`;
   await quiet.waitInserts();
   await engine.command(dropTableSql(view.name, ctx));
-  if (targetRows !== 0 || (await otherWriters(ac, view.target, view.name))) {
+  if (targetRows !== 0 || (await otherWriters(ac, target, view.name))) {
     throw busy(
       written,
       `; the view was dropped again, but ${view.target} ${targetRows !== 0 ? 'already held rows' : 'has other writers'}, so what the view wrote meanwhile stays there: check it for rows counted twice`,
     );
   }
-  await recreateEmpty(ac, view.target);
+  await recreateEmpty(ac, target);
   throw busy(written, '; the view was dropped again and its target emptied');
 }
 

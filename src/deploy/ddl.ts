@@ -5,13 +5,25 @@
  */
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
-import { engineCall, onClusterClause } from '../clickhouse/replicated-engine.ts';
+import {
+  distributedEngine,
+  engineCall,
+  onClusterClause,
+  shardTableName,
+} from '../clickhouse/replicated-engine.ts';
 import type { ColumnSpec, EngineSpec, TableSpec } from './table-spec.ts';
+import { querySourceRenamed } from './view-spec.ts';
 
 export interface DdlContext {
   database: string;
   /** `clickhouse.cluster`: ON CLUSTER DDL and Replicated engines. */
   cluster?: string;
+  /**
+   * The cluster has several shards: a data source is a Distributed table over a table per shard
+   * (`shardTableName`), views read and write the shards' tables, everything else is kept whole
+   * on every node (docs/scaling.md).
+   */
+  sharded?: boolean;
   capabilities: Capabilities;
   /**
    * The embedded engine: every writer is in this process, so a view is attached and backfilled
@@ -55,10 +67,40 @@ function onCluster(ctx: DdlContext): string {
  * `CREATE TABLE IF NOT EXISTS` for a table spec, optionally under another name (a rebuild's next
  * table). On a cluster `pathName` names its ZooKeeper path: a replicated table keeps its path
  * when renamed, so a table that will be swapped in under another name needs a path of its own.
+ * On a sharded cluster a data source's table is the one of each shard (`createTableSqls` adds
+ * the Distributed table over them); any other table is kept whole on every node.
  */
 export function createTableSql(spec: TableSpec, ctx: DdlContext, name = spec.name, pathName = name): string {
+  const perShard = isSharded(spec, ctx);
+  const table = perShard ? shardTableName(name) : name;
   const cols = spec.columns.map((c) => `  ${columnDefinition(c, !ctx.cluster)}`).join(',\n');
-  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, name)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, name, pathName)}`;
+  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, table)}${onCluster(ctx)}\n(\n${cols}\n)\n${engineClause(spec.engine, ctx, table, perShard ? shardTableName(pathName) : pathName, ctx.sharded === true && !perShard)}`;
+}
+
+/** What creates a table: on a sharded cluster, a data source's table per shard and its Distributed table. */
+export function createTableSqls(spec: TableSpec, ctx: DdlContext, shardingKey: string): string[] {
+  if (!isSharded(spec, ctx)) return [createTableSql(spec, ctx)];
+  return [createTableSql(spec, ctx), createDistributedSql(spec.name, ctx, shardingKey)];
+}
+
+/** The Distributed table `as` over the shards' tables of `table`. */
+export function createDistributedSql(
+  table: string,
+  ctx: DdlContext,
+  shardingKey: string,
+  as = table,
+): string {
+  return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, as)}${onCluster(ctx)} AS ${qualified(ctx, shardTableName(table))} ENGINE = ${distributedEngine(ctx.cluster!, ctx.database, table, shardingKey)}`;
+}
+
+/** Whether `spec` is split over the shards (a data source on a sharded cluster). */
+export function isSharded(spec: Pick<TableSpec, 'role'>, ctx: DdlContext): boolean {
+  return ctx.sharded === true && spec.role === 'datasource';
+}
+
+/** The table ClickHouse stores a data source's rows in: itself, or on a sharded cluster each shard's. */
+export function storageName(table: string, ctx: DdlContext): string {
+  return ctx.sharded ? shardTableName(table) : table;
 }
 
 /**
@@ -71,11 +113,23 @@ export function columnDefinition(c: ColumnSpec, comments = true): string {
 }
 
 /** `ENGINE = ... PARTITION BY ... ORDER BY ... PRIMARY KEY ... TTL ... SETTINGS ...` */
-export function engineClause(e: EngineSpec, ctx: DdlContext, table: string, pathName = table): string {
+export function engineClause(
+  e: EngineSpec,
+  ctx: DdlContext,
+  table: string,
+  pathName = table,
+  everywhere = false,
+): string {
   const args: string[] = [];
   if (e.version) args.push(quoteIdent(e.version));
   if (e.sumColumns && e.sumColumns.length > 0) args.push(`(${e.sumColumns.map(quoteIdent).join(', ')})`);
-  const engine = engineCall(e.type, args, { database: ctx.database, table, cluster: ctx.cluster, pathName });
+  const engine = engineCall(e.type, args, {
+    database: ctx.database,
+    table,
+    cluster: ctx.cluster,
+    pathName,
+    everywhere,
+  });
   const lines = [`ENGINE = ${engine}`];
   if (e.partitionKey) lines.push(`PARTITION BY ${e.partitionKey}`);
   lines.push(`ORDER BY ${keyTuple(e.sortingKey)}`);
@@ -107,9 +161,16 @@ function settingName(k: string): string {
   return k;
 }
 
-/** The view as users read it (`--check` shows this), and what a cluster deploy runs. */
+/**
+ * The view as users read it (`--check` shows this), and what a cluster deploy runs. On a sharded
+ * cluster it fires on each shard's table of its source and writes each shard's table of its
+ * target (other tables its query reads stay the Distributed ones: whole).
+ */
 export function createViewSql(view: ViewSpec, ctx: DdlContext): string {
-  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(ctx, view.name)}${onCluster(ctx)} TO ${qualified(ctx, view.target)}\nAS ${view.query.trim()}`;
+  const query = ctx.sharded
+    ? querySourceRenamed(view, ctx.database, shardTableName(view.source))
+    : view.query;
+  return `CREATE MATERIALIZED VIEW IF NOT EXISTS ${qualified(ctx, view.name)}${onCluster(ctx)} TO ${qualified(ctx, storageName(view.target, ctx))}\nAS ${query.trim()}`;
 }
 
 /**

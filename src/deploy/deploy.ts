@@ -32,6 +32,7 @@ export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine):
     database: engine.database,
     capabilities: engine.capabilities,
     ...(cluster ? { cluster } : {}),
+    ...(cluster && (engine.shards ?? 1) > 1 ? { sharded: true } : {}),
     ...(engine.backend === 'embedded' ? { embedded: true } : {}),
   };
 }

@@ -3,7 +3,7 @@ import type { Project } from '../project/model.ts';
 import type { DdlContext, ViewSpec } from './ddl.ts';
 import { stableHash } from './hash.ts';
 import { datasourceKey, viewKey } from './plan-types.ts';
-import { quarantineSpecFor, type TableSpec, tableSpecFor } from './table-spec.ts';
+import { quarantineSpecFor, shardingKeyFor, type TableSpec, tableSpecFor } from './table-spec.ts';
 import { viewSpecsFor } from './view-spec.ts';
 
 export interface DesiredDatasource {
@@ -12,6 +12,8 @@ export interface DesiredDatasource {
   quarantine: TableSpec;
   /** Ingested from Kafka: rows that no view produced, so recomputing the table would lose them. */
   ingested: boolean;
+  /** On a sharded cluster, what spreads its rows over the shards (table-spec.ts). */
+  shardingKey: string;
 }
 
 export interface DesiredState {
@@ -33,6 +35,7 @@ export function desiredState(project: Pick<Project, 'datasources' | 'pipes'>, ct
       table: tableSpecFor(ds),
       quarantine: quarantineSpecFor(ds),
       ingested: ds.kafka !== undefined,
+      shardingKey: shardingKeyFor(ds),
     };
     datasources.set(ds.name, d);
     const spec = { table: d.table, quarantine: d.quarantine };

@@ -5,6 +5,7 @@
  * `create_table_query`.
  */
 import type { Engine } from '../clickhouse/engine.ts';
+import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import { stringLiteral } from './ddl.ts';
 
 export interface LiveColumn {
@@ -116,7 +117,37 @@ export async function introspect(engine: Engine, database = engine.database): Pr
       comment: c.comment,
     });
   }
+  if (engine.cluster && (engine.shards ?? 1) > 1) await foldShards(engine, database, tables);
   return { database, databaseEngine: dbRows[0]?.engine ?? '', tables };
+}
+
+/**
+ * On a sharded cluster each data source is a Distributed table `X` over a table per shard
+ * `X__tally_shard`: the planner sees one table `X` with the shards' engine, keys and columns,
+ * the views that fire on it, and the rows of every shard. A shard table without its Distributed
+ * table stays as it is (the planner then creates `X`, which adds the missing one).
+ */
+async function foldShards(engine: Engine, database: string, tables: Map<string, LiveTable>): Promise<void> {
+  const local = (name: string) => tables.get(shardTableName(name));
+  const folded = [...tables.values()].filter((t) => t.engine === 'Distributed' && local(t.name));
+  if (folded.length === 0) return;
+  // One replica of each shard: `a|b` are replicas, `,` separates shards (remote() picks one of each).
+  const [shards] = await engine.rows<{ hosts: string }>(
+    `SELECT arrayStringConcat(groupArray(replicas), ',') AS hosts FROM (SELECT shard_num, arrayStringConcat(groupArray(concat(host_name, ':', toString(port))), '|') AS replicas FROM system.clusters WHERE cluster = ${stringLiteral(engine.cluster!)} GROUP BY shard_num ORDER BY shard_num)`,
+  );
+  const counts = await engine.rows<{ table: string; rows: string | number }>(
+    `SELECT table, sum(rows) AS rows FROM remote(${stringLiteral(shards?.hosts ?? '')}, system.parts) WHERE database = ${stringLiteral(database)} AND active AND endsWith(table, '__tally_shard') GROUP BY table`,
+  );
+  const rows = new Map(counts.map((r) => [r.table, Number(r.rows)]));
+  for (const d of folded) {
+    const shard = local(d.name)!;
+    tables.set(d.name, { ...shard, name: d.name, rows: rows.get(shard.name) ?? 0 });
+    tables.delete(shard.name);
+  }
+  for (const t of tables.values()) {
+    if (t.viewTarget?.endsWith('__tally_shard') && tables.has(t.viewTarget.slice(0, -'__tally_shard'.length)))
+      t.viewTarget = t.viewTarget.slice(0, -'__tally_shard'.length);
+  }
 }
 
 /**

@@ -7,23 +7,37 @@
  * alter, rebuild), views in dependency order (create + backfill, or recompute of a target),
  * removed data sources, old backups.
  */
+
+import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { createDeploymentsTableSql, DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { runsOn } from './cluster-plan.ts';
 import {
   alterSql,
+  createDistributedSql,
   createTableSql,
+  createTableSqls,
   createViewSql,
   type DdlContext,
   dropTableSql,
   qualified,
   renameSql,
+  storageName,
   type ViewSpec,
 } from './ddl.ts';
 import type { DesiredDatasource, DesiredState } from './desired-state.ts';
 import type { LiveState, LiveTable } from './introspect.ts';
-import { backupName, holdName, nameRole, nextName, nextPathName, shadowViewName } from './names.ts';
+import {
+  backupName,
+  discardName,
+  holdName,
+  nameRole,
+  nextName,
+  nextPathName,
+  scratchDatabaseName,
+  shadowViewName,
+} from './names.ts';
 import {
   datasourceKey,
   type Plan,
@@ -185,7 +199,7 @@ export function buildPlan(input: PlanInput): Plan {
         why: 'new data source',
         destructive: false,
         sql: [
-          createTableSql(ds.table, ctx),
+          ...createTableSqls(ds.table, ctx, ds.shardingKey),
           ...(tables.has(ds.quarantine.name) ? [] : [createTableSql(ds.quarantine, ctx)]),
         ],
         tables: tables.has(ds.quarantine.name) ? [ds.table] : [ds.table, ds.quarantine],
@@ -210,7 +224,10 @@ export function buildPlan(input: PlanInput): Plan {
           why: 'the data source file changed',
           destructive: loses.length > 0,
           ...(loses.length > 0 ? { loses } : {}),
-          sql: diff.alters.map((a) => alterSql(ds.name, a.command, ctx)),
+          sql: [
+            ...diff.alters.map((a) => alterSql(storageName(ds.name, ctx), a.command, ctx)),
+            ...(ctx.sharded ? redistributeSql(ds, ctx) : []),
+          ],
           table: ds.name,
           alters: diff.alters,
         });
@@ -414,7 +431,11 @@ export function buildPlan(input: PlanInput): Plan {
       why: 'its data source file is gone',
       destructive: true,
       loses: [`data source ${t.name}: ${t.rows} rows`, ...(lq ? [`${lq.name}: ${lq.rows} rows`] : [])],
-      sql: [dropTableSql(t.name, ctx), ...(lq ? [dropTableSql(lq.name, ctx)] : [])],
+      sql: [
+        dropTableSql(t.name, ctx),
+        ...(ctx.sharded ? [dropTableSql(shardTableName(t.name), ctx)] : []),
+        ...(lq ? [dropTableSql(lq.name, ctx)] : []),
+      ],
       names: [t.name, ...(lq ? [lq.name] : [])],
       rows: t.rows,
     });
@@ -497,9 +518,46 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   );
 }
 
+/**
+ * After an ALTER of the shards' tables, the Distributed table over them is created again with
+ * their columns and swapped in: 18.16 refuses ALTER ... ON CLUSTER of a Distributed table when
+ * the cluster's shards use internal_replication ("isn't replicated, but shard is replicated").
+ */
+function redistributeSql(ds: DesiredDatasource, ctx: DdlContext): string[] {
+  return [
+    dropTableSql(nextName(ds.name), ctx),
+    createDistributedSql(ds.name, ctx, ds.shardingKey, nextName(ds.name)),
+    renameSql(
+      [
+        [ds.name, discardName(ds.name)],
+        [nextName(ds.name), ds.name],
+      ],
+      ctx,
+    ),
+    dropTableSql(discardName(ds.name), ctx),
+  ];
+}
+
 /** Where each step runs on a cluster, and the protocols that replace the hold there. */
 function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void {
-  step.runsOn = runsOn(step.kind, ctx.cluster!);
+  step.runsOn = runsOn(step.kind, ctx.cluster!, ctx.sharded);
+  if (ctx.sharded) {
+    if (step.kind === 'create-view' && step.view) {
+      const v = step.view;
+      step.sql = [
+        `-- wait for INSERTs into ${v.source} on any node; its block numbers on every shard must not move for 1 s`,
+        `CREATE TABLE ${qualified({ database: scratchDatabaseName(ctx.database) }, `${v.source}__snapshot`)} ON CLUSTER ${ctx.cluster} ENGINE = MergeTree ORDER BY tuple() AS SELECT * FROM ${qualified(ctx, shardTableName(v.source))}; -- and a Distributed table over them`,
+        createViewSql(v, ctx),
+        `-- wait for INSERTs running on any node; block numbers again: unchanged, or drop the view and stop`,
+      ];
+    }
+    if (step.kind === 'backfill' && step.view) {
+      step.sql = [
+        `INSERT INTO ${qualified(ctx, step.view.target)} SELECT ... FROM ${qualified({ database: scratchDatabaseName(ctx.database) }, step.view.source)}; -- Distributed over the shards' copies`,
+      ];
+    }
+    return;
+  }
   const quiet = (tables: string) =>
     `-- wait for INSERTs into ${tables} running on any node; their block numbers must not move for 1 s; SYSTEM SYNC REPLICA, snapshot on this node`;
   if (step.kind === 'rebuild-table' && step.tables) {

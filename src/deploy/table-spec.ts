@@ -2,6 +2,8 @@
  * What a table should look like, independent of how it is written: the planner compares it with
  * the live table, the DDL module renders it. Built from a data source (or its quarantine table).
  */
+
+import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { QUARANTINE_COLUMNS, quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import type { DataSource, EngineType } from '../project/model.ts';
 
@@ -66,6 +68,17 @@ export function tableSpecFor(ds: DataSource): TableSpec {
       settings: { ...e.settings },
     },
   };
+}
+
+/**
+ * How a sharded cluster spreads a data source's rows (the Distributed table's sharding key): by
+ * its dedup key, so that both copies of an event meet on one shard (FINAL and the seen keys then
+ * work per shard), else by its sorting key, else at random.
+ */
+export function shardingKeyFor(ds: DataSource): string {
+  const cols = ds.dedupKey && ds.dedupKey.length > 0 ? ds.dedupKey : ds.engine.sortingKey;
+  if (cols.length === 0) return 'rand()';
+  return `cityHash64(${cols.map((c) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(c) ? quoteIdent(c) : c)).join(', ')})`;
 }
 
 /**

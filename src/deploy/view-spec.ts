@@ -85,6 +85,15 @@ function readsOf(project: Pick<Project, 'datasources'>, pipe: Pipe): string[] {
  * the source's first occurrence: how a backfill points the same SELECT at a part-filtered view.
  */
 export function querySourceSwapped(view: ViewSpec, database: string, replacementDatabase: string): string {
+  return querySourceAt(view, database, replacementDatabase, view.source);
+}
+
+/** The view's query reading `table` of the same database instead of its source (first occurrence). */
+export function querySourceRenamed(view: ViewSpec, database: string, table: string): string {
+  return querySourceAt(view, database, database, table);
+}
+
+function querySourceAt(view: ViewSpec, database: string, toDatabase: string, toTable: string): string {
   const from = `${quoteIdent(database)}.${quoteIdent(view.source)}`;
   const at = view.query.indexOf(from);
   if (at < 0) {
@@ -93,6 +102,6 @@ export function querySourceSwapped(view: ViewSpec, database: string, replacement
       `the compiled query of pipe ${view.pipe} does not read ${from}`,
     );
   }
-  const to = `${quoteIdent(replacementDatabase)}.${quoteIdent(view.source)}`;
+  const to = `${quoteIdent(toDatabase)}.${quoteIdent(toTable)}`;
   return view.query.slice(0, at) + to + view.query.slice(at + from.length);
 }

@@ -69,7 +69,8 @@ export async function backfill(ac: ApplyContext, step: Step): Promise<void> {
       { exitCode: 2 },
     );
   try {
-    if (pending.snapshot)
+    if (pending.fill) await pending.fill();
+    else if (pending.snapshot)
       await fill(ac, step, view, pending.snapshot, pending.columns, qualified(ac.ctx, view.target));
     else await fillUnderGate(ac, step, view, pending.columns);
   } finally {

@@ -18,6 +18,7 @@ import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
 import {
+  isSharded,
   LOG_TABLE,
   OFFSETS_TABLE,
   probeTableName,
@@ -637,7 +638,9 @@ export class DatasourceSink {
       }
     }
     const rows = await this.engine.rows<{ key: string }>(
-      `SELECT key FROM ${this.seen} WHERE key IN (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
+      // Sharded: the seen table is Distributed, and the probe table is this node's, so its keys
+      // are sent along to every shard (GLOBAL IN).
+      `SELECT key FROM ${this.seen} WHERE key ${isSharded(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
     );
     for (const r of rows) found.add(r.key);
     return found;

@@ -14,7 +14,12 @@ import { createHash } from 'node:crypto';
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
-import { engineCall, onClusterClause } from '../clickhouse/replicated-engine.ts';
+import {
+  distributedEngine,
+  engineCall,
+  onClusterClause,
+  shardTableName,
+} from '../clickhouse/replicated-engine.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { dedupKeyOf } from './dedup-key.ts';
@@ -54,8 +59,17 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     await engine.command(sql);
     created.push(sql);
   };
+  // Sharded cluster: the data source's views fire on each shard's table; Tally's own tables are
+  // kept whole on every node (clickhouse/replicated-engine.ts).
+  const sharded = isSharded(engine);
+  const storage = sharded ? shardTableName(ds.name) : ds.name;
   const engineOf = (table: string, type: string, args: string[] = []) =>
-    engineCall(type, args, { database: engine.database, table, cluster: engine.cluster });
+    engineCall(type, args, {
+      database: engine.database,
+      table,
+      cluster: engine.cluster,
+      everywhere: sharded,
+    });
   await createTableOnce(
     engine,
     OFFSETS_TABLE,
@@ -79,19 +93,28 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
 
   const tableColumns = await columnsOf(engine, ds.name);
   const coordinates = tableColumns.has('__partition') && tableColumns.has('__offset');
-  const views = await viewsOf(engine, ds.name);
+  const views = await viewsOf(engine, storage);
 
   const key = dedupKeyOf(ds);
   if (key) {
     const seen = seenTableName(ds.name);
-    const seenRef = `${db}.${quoteIdent(seen)}`;
-    const select = seenSelect(engine, ds)!;
+    // Sharded: the keys sit beside their rows, in a table per shard that the shard's own view
+    // fills in the same INSERT; the lookup reads every shard through a Distributed table, so a
+    // key stored a moment ago on another shard is found (no replication delay to wait for).
+    const seenStore = sharded ? shardTableName(seen) : seen;
+    const seenRef = `${db}.${quoteIdent(seenStore)}`;
+    const select = seenSelect(engine, ds, storage)!;
     const mv = `${seen}_mv_${hash(select)}`;
     if (!views.current.has(mv)) {
       const existed = (await columnsOf(engine, seen)).size > 0;
       await run(
-        `CREATE TABLE IF NOT EXISTS ${seenRef}${on} (key String, seen_at DateTime) ENGINE = ${engineOf(seen, 'ReplacingMergeTree')} PARTITION BY toYYYYMMDD(seen_at) ORDER BY key`,
+        `CREATE TABLE IF NOT EXISTS ${seenRef}${on} (key String, seen_at DateTime) ENGINE = ${engineCall('ReplacingMergeTree', [], { database: engine.database, table: seenStore, cluster: engine.cluster })} PARTITION BY toYYYYMMDD(seen_at) ORDER BY key`,
       );
+      if (sharded) {
+        await run(
+          `CREATE TABLE IF NOT EXISTS ${db}.${quoteIdent(seen)}${on} AS ${seenRef} ENGINE = ${distributedEngine(engine.cluster!, engine.database, seen, 'cityHash64(key)')}`,
+        );
+      }
       for (const old of views.all.filter((v) => isVersionOf(v, `${seen}_mv_`))) {
         await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
       }
@@ -115,7 +138,14 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   }
 
   if (ds.kafka && coordinates) {
-    await ensureWatermarkView(engine, `tally_wm_${ds.name}_`, sourceMarkSelect(engine, ds)!, views, run);
+    await ensureWatermarkView(
+      engine,
+      `tally_wm_${ds.name}_`,
+      sourceMarkSelect(engine, ds, storage)!,
+      views,
+      run,
+      sourceMarkSelect(engine, ds)!,
+    );
   }
   if (ds.kafka) {
     const qviews = await viewsOf(engine, quarantineTableName(ds.name));
@@ -130,11 +160,19 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   return { created, coordinates };
 }
 
-/** What the seen view writes: the key of every stored row (undefined without a dedup key). */
-export function seenSelect(engine: Engine, ds: DataSource): string | undefined {
+/** A cluster of several shards: data sources (and their seen keys) are split over them. */
+export function isSharded(engine: Engine): boolean {
+  return engine.cluster !== undefined && (engine.shards ?? 1) > 1;
+}
+
+/**
+ * What the seen view writes: the key of every stored row (undefined without a dedup key). `from`:
+ * the table read, on a sharded cluster each shard's for the view and the whole one for a refill.
+ */
+export function seenSelect(engine: Engine, ds: DataSource, from = ds.name): string | undefined {
   const key = dedupKeyOf(ds);
   if (!key) return undefined;
-  return `SELECT ${key.sql} AS key, now() AS seen_at FROM ${quoteIdent(engine.database)}.${quoteIdent(ds.name)}`;
+  return `SELECT ${key.sql} AS key, now() AS seen_at FROM ${quoteIdent(engine.database)}.${quoteIdent(from)}`;
 }
 
 /**
@@ -144,17 +182,19 @@ export function seenSelect(engine: Engine, ds: DataSource): string | undefined {
 export function refillSeenSql(engine: Engine, ds: DataSource, truncate = true): string[] {
   const select = seenSelect(engine, ds);
   if (!select) return [];
-  const seenRef = `${quoteIdent(engine.database)}.${quoteIdent(seenTableName(ds.name))}`;
+  const db = quoteIdent(engine.database);
+  const seen = seenTableName(ds.name);
+  const store = isSharded(engine) ? shardTableName(seen) : seen;
   return [
-    ...(truncate ? [`TRUNCATE TABLE ${seenRef}${onClusterClause(engine.cluster)}`] : []),
-    `INSERT INTO ${seenRef} (key, seen_at) ${select}`,
+    ...(truncate ? [`TRUNCATE TABLE ${db}.${quoteIdent(store)}${onClusterClause(engine.cluster)}`] : []),
+    `INSERT INTO ${db}.${quoteIdent(seen)} (key, seen_at) ${select}`,
   ];
 }
 
 /** What the `source` mark view writes: the highest stored offset per partition (Kafka data sources). */
-export function sourceMarkSelect(engine: Engine, ds: DataSource): string | undefined {
+export function sourceMarkSelect(engine: Engine, ds: DataSource, from = ds.name): string | undefined {
   if (!ds.kafka) return undefined;
-  const table = `${quoteIdent(engine.database)}.${quoteIdent(ds.name)}`;
+  const table = `${quoteIdent(engine.database)}.${quoteIdent(from)}`;
   return `SELECT ${quoteString(ds.name)} AS datasource, ${quoteString(ds.kafka.topic)} AS topic, toInt32(__partition) AS \`partition\`, 'source' AS kind, toInt64(max(__offset)) AS \`offset\`, now() AS updated_at FROM ${table} WHERE __offset >= 0 GROUP BY __partition`;
 }
 
@@ -181,7 +221,8 @@ async function ensureWatermarkView(
   select: string,
   views: Views,
   run: (sql: string) => Promise<void>,
-  backfill = true,
+  /** What fills the marks from the rows already there (the view's select, unless it differs); none: false. */
+  backfill: string | false = select,
 ): Promise<void> {
   const db = quoteIdent(engine.database);
   const name = `${prefix}${hash(select)}`;
@@ -193,7 +234,7 @@ async function ensureWatermarkView(
   await run(
     `CREATE MATERIALIZED VIEW IF NOT EXISTS ${db}.${quoteIdent(name)}${on} TO ${db}.${OFFSETS_TABLE} AS ${select}`,
   );
-  if (backfill) await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${select}`);
+  if (backfill) await run(`INSERT INTO ${db}.${OFFSETS_TABLE} ${backfill}`);
 }
 
 interface Views {
@@ -249,7 +290,9 @@ export async function pruneSeen(
   windowDays: number,
   now = new Date(),
 ): Promise<string[]> {
-  const seen = seenTableName(ds);
+  // Sharded: each shard's table, every shard at once (18.16 runs DROP PARTITION ON CLUSTER).
+  const seen = isSharded(engine) ? shardTableName(seenTableName(ds)) : seenTableName(ds);
+  const on = isSharded(engine) ? onClusterClause(engine.cluster) : '';
   const cutoff = new Date(now.getTime() - windowDays * 86_400_000);
   const day = Number(cutoff.toISOString().slice(0, 10).replace(/-/g, ''));
   const parts = await engine.rows<{ p: string }>(
@@ -259,7 +302,7 @@ export async function pruneSeen(
   for (const { p } of parts) {
     if (/^\d{8}$/.test(p) && Number(p) < day) {
       await engine.command(
-        `ALTER TABLE ${quoteIdent(engine.database)}.${quoteIdent(seen)} DROP PARTITION ${Number(p)}`,
+        `ALTER TABLE ${quoteIdent(engine.database)}.${quoteIdent(seen)}${on} DROP PARTITION ${Number(p)}`,
       );
       dropped.push(p);
     }

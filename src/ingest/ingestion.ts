@@ -215,6 +215,15 @@ export async function startIngestion(
     }
     const report = await ensureIngestTables(engine, ds);
     entry.identity = parser.dedupKey ? 'dedup_key' : ds.kafka && report.coordinates ? 'coordinates' : 'none';
+    if (entry.identity === 'coordinates' && (engine.shards ?? 1) > 1) {
+      // A batch spread over several shards can be stored on some and not others; the Kafka marks
+      // cannot tell which rows are in. Seen keys, looked up across the shards, can.
+      throw new TallyError(
+        'ingest-unsupported',
+        `\`${ds.name}\` has no dedup_key: on a cluster of several shards Tally ingests a Kafka data source exactly once only by its dedup key`,
+        { hint: 'give it a dedup_key (the field that identifies an event), deploy, and start again' },
+      );
+    }
     if (ds.kafka && entry.identity === 'none') {
       log({
         level: 'warn',

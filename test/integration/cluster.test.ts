@@ -21,7 +21,7 @@ import { compileRowParser, type RowParser } from '../../src/ingest/row-parser.ts
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { applyReplay, replayPipe } from '../../src/replay/replay.ts';
 import { clusterUp, createClusterServices } from '../../src/services/cluster/cluster-services.ts';
-import { LOCAL_CLUSTER, nodeUrl } from '../../src/services/cluster/topology.ts';
+import { LOCAL_CLUSTER, nodeUrl, SHARDED_CLUSTER_NAME } from '../../src/services/cluster/topology.ts';
 import { scratchDatabase } from '../support/backends.ts';
 import { deleteTopics, newClient, produceAll, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
 
@@ -760,23 +760,188 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     }
   }, 180_000);
 
-  async function engineOn(url: string, db: string): Promise<Engine> {
+  // About 40 s: deploys with the quiet second, 23k events through two instances, a shard's outage.
+  it('on two shards: Distributed tables, two instances ingest exactly once, a view backfilled on every shard; a shard down stops reads and writes, totals exact once back', async () => {
+    const db = scratchDatabase('clshard');
+    const [, , n3, n4] = LOCAL_CLUSTER.nodes.map(nodeUrl) as [string, string, string, string];
+    const sharded = { TALLY_CLICKHOUSE_CLUSTER: SHARDED_CLUSTER_NAME, TALLY_CLICKHOUSE_DATABASE: db };
+    const e3 = await engineOn(n3, db, SHARDED_CLUSTER_NAME);
+    const e4 = await engineOn(n4, db, SHARDED_CLUSTER_NAME);
+    engines.push(e3, e4);
+    const topic = `${prefix}_sh_transactions`;
+    await client.ensureTopic(topic, PARTITIONS);
+    // The example project with its own topic, first without the balances pipe.
+    const project = `${dir}-sharded`;
+    cpSync(dir, project, { recursive: true });
+    const tx = join(project, 'datasources', 'transactions.datasource.yaml');
+    writeFileSync(tx, readFileSync(tx, 'utf8').replace(/topic: \w+/, `topic: ${topic}`));
+    const balances = join(project, 'pipes', 'account_balances_mv.pipe.yaml');
+    const balancesText = readFileSync(balances, 'utf8');
+    rmSync(balances);
+    const load = () => loadProjectOrThrow(project, { env: { ...env, ...sharded, TALLY_CLICKHOUSE_URL: n3 } });
+    const shardInstances: Instance[] = [];
+    const shard4 = createClusterServices({ projectDir: REPO }).nodes[3]!;
+    try {
+      const first = await applyDeploy(load(), e3);
+      expect(first.error).toBeUndefined();
+      const engines4 = await e4.rows<{ name: string; engine: string }>(
+        `SELECT name, engine FROM system.tables WHERE database = '${db}' AND name LIKE 'transactions%' ORDER BY name`,
+      );
+      expect(engines4).toEqual([
+        { name: 'transactions', engine: 'Distributed' },
+        { name: 'transactions__tally_shard', engine: 'ReplicatedReplacingMergeTree' },
+        { name: 'transactions_quarantine', engine: 'ReplicatedMergeTree' },
+      ]);
+      expect((await planDeploy(load(), e4)).steps).toEqual([]);
+
+      const M = 20_000;
+      const produce = (from: number, count: number) =>
+        produceAll(
+          client,
+          topic,
+          Array.from({ length: count }, (_, k) => transaction(from + k)),
+        );
+      await produce(0, M);
+      // Delivered again at once (a producer retrying; keyed by the dedup key, so the same
+      // partition): their first copies may be on the other shard, stored a moment before.
+      await produceAll(
+        client,
+        topic,
+        Array.from({ length: 1000 }, (_, k) => transaction((k * 7) % M)),
+      );
+      shardInstances.push(
+        await startInstance(n3, project, sharded),
+        await startInstance(n4, project, sharded),
+      );
+      instances.push(...shardInstances);
+      const totals = async (e: Engine) =>
+        (
+          await e.rows<{ n: string; u: string; cents: string }>(
+            'SELECT toString(count()) AS n, toString(uniqExact(transaction_id)) AS u, toString(toInt64(sum(amount) * 100)) AS cents FROM transactions',
+          )
+        )[0]!;
+      const exactly = (n: number) => {
+        let cents = 0;
+        for (let i = 0; i < n; i++) cents += (i % 1000) - 500;
+        return { n: String(n), u: String(n), cents: String(cents) };
+      };
+      const exactOnBoth = async (n: number, what: string) => {
+        let seen = '';
+        await waitFor(
+          async () => {
+            seen = JSON.stringify([await totals(e3), await totals(e4)]);
+            return seen === JSON.stringify([exactly(n), exactly(n)]);
+          },
+          90_000,
+          what,
+        ).catch((err: Error) => {
+          throw new Error(`${err.message}; last read (node 3, node 4): ${seen}`);
+        });
+      };
+      await exactOnBoth(M, `${M} events once, read through either shard`);
+      const perShard = async (e: Engine) =>
+        Number(
+          (await e.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions__tally_shard'))[0]!.n,
+        );
+      const [s3, s4] = [await perShard(e3), await perShard(e4)];
+      expect(s3 + s4).toBe(M);
+      expect(Math.min(s3, s4)).toBeGreaterThan(M / 4);
+      // Sent again later under other Kafka keys (other partitions, other instances): the seen
+      // keys of both shards recognize every one.
+      await produceAll(
+        client,
+        topic,
+        Array.from({ length: 1000 }, (_, k) => ({ ...transaction((k * 11) % M), key: `again-${k}` })),
+      );
+      const duplicates = async (e: Engine) =>
+        Number(
+          (
+            await e.rows<{ n: string }>(
+              "SELECT toString(sum(duplicates)) AS n FROM tally_ingest_log WHERE datasource = 'transactions'",
+            )
+          )[0]!.n,
+        );
+      await waitFor(async () => (await duplicates(e3)) >= 2000, 30_000, 'both resends recognized');
+      await exactOnBoth(M, 'still once each');
+
+      // A view over data already there: backfilled on every shard while the instances idle.
+      writeFileSync(balances, balancesText);
+      const withView = await applyDeploy(load(), e3);
+      expect(withView.error).toBeUndefined();
+      expect(withView.steps.map((s) => s.kind)).toEqual(['create-view', 'backfill']);
+      const counted = async (e: Engine) =>
+        (
+          await e.rows<{ c: string }>(
+            'SELECT toString(sum(c)) AS c FROM (SELECT countMerge(transactions) AS c FROM account_balances GROUP BY account_id)',
+          )
+        )[0]!.c;
+      expect([await counted(e3), await counted(e4)]).toEqual([String(M), String(M)]);
+      await produce(M, 2000);
+      await exactOnBoth(M + 2000, 'new events stored once');
+      await waitFor(
+        async () => (await counted(e4)) === String(M + 2000),
+        30_000,
+        'the view fires on both shards',
+      );
+      const snapshot = await fetch(`${shardInstances[0]!.url}/v0/pipes/balances_snapshot.json?limit=200`);
+      expect(snapshot.status).toBe(200);
+      expect(((await snapshot.json()) as { rows: number }).rows).toBe(97);
+
+      // Shard 2 goes down (and the instance on it): a read needs every shard, so it fails rather
+      // than answer from half the data; writes wait. Nothing is lost or doubled once it is back.
+      await Promise.all([shard4.down(), killInstance(shardInstances[1]!)]);
+      const during = await fetch(`${shardInstances[0]!.url}/v0/pipes/balances_snapshot.json?limit=3`);
+      expect(during.status).toBeGreaterThanOrEqual(500);
+      await produce(M + 2000, 1000);
+      await new Promise((r) => setTimeout(r, 3000));
+      expect(await perShard(e3)).toBeLessThan(M + 3000);
+      await shard4.up();
+      shardInstances.push(await startInstance(n4, project, sharded));
+      instances.push(shardInstances[2]!);
+      await exactOnBoth(M + 3000, 'every event once after the outage');
+      await waitFor(
+        async () => (await counted(e3)) === String(M + 3000),
+        30_000,
+        'the view counted each once',
+      );
+      console.log(
+        `[cluster] sharded: ${M + 3000} events over 2 shards (${s3} / ${s4} of the first ${M}), exact`,
+      );
+    } finally {
+      for (const i of shardInstances) await stopInstance(i);
+      await shard4.up().catch(() => {});
+      rmSync(project, { recursive: true, force: true });
+      await deleteTopics(topic);
+      await e3
+        .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${SHARDED_CLUSTER_NAME}`)
+        .catch(() => {});
+    }
+  }, 240_000);
+
+  async function engineOn(url: string, db: string, cluster = LOCAL_CLUSTER.name): Promise<Engine> {
     return createEngine({
       url,
       user: 'default',
       password: '',
       database: db,
-      cluster: LOCAL_CLUSTER.name,
+      cluster,
       embeddedPath: '',
     });
   }
 
-  async function startInstance(url: string): Promise<Instance> {
+  async function startInstance(
+    url: string,
+    project = dir,
+    extraEnv: Record<string, string> = {},
+  ): Promise<Instance> {
     const port = await freePort();
     const child = spawn(
       process.execPath,
-      [join(REPO, 'bin', 'tally.js'), 'serve', '--project', dir, '--port', String(port)],
-      { env: { ...process.env, ...env, TALLY_CLICKHOUSE_URL: url }, stdio: ['ignore', 'pipe', 'pipe'] },
+      [join(REPO, 'bin', 'tally.js'), 'serve', '--project', project, '--port', String(port)],
+      {
+        env: { ...process.env, ...env, ...extraEnv, TALLY_CLICKHOUSE_URL: url },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
     );
     let out = '';
     child.stdout?.on('data', (d) => (out += String(d)));

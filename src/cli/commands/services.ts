@@ -1,6 +1,12 @@
 import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
-import { CLUSTER_NAME } from '../../services/cluster/topology.ts';
+import {
+  CLUSTER_NAME,
+  clusterNodes,
+  LOCAL_CLUSTER,
+  nodeUrl,
+  SHARDED_CLUSTER_NAME,
+} from '../../services/cluster/topology.ts';
 import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
 import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
 import type { Command } from '../command.ts';
@@ -61,9 +67,10 @@ export const servicesCliCommand: Command = {
     'down    stop what `up` started; servers Tally did not start are left alone.',
     'status  state, owner (tally, docker, external), version and address of each service.',
     '--native  never use Docker.',
-    '--cluster  a local ClickHouse cluster instead of the single server: ZooKeeper (127.0.0.1:2182) and',
-    '           two clickhouse-server replicas (http://127.0.0.1:8124 and :8125, cluster `tally_cluster`),',
-    '           natively under .tally/cluster/ (docs/scaling.md). `status` shows the cluster when it runs.',
+    '--cluster  local ClickHouse clusters instead of the single server: ZooKeeper (127.0.0.1:2182),',
+    '           `tally_cluster` (one shard, two replicas: http://127.0.0.1:8124 and :8125) and',
+    '           `tally_shards` (two shards of one replica: :8126 and :8127), natively under',
+    '           .tally/cluster/ (docs/scaling.md). `status` shows them when they run.',
   ].join('\n'),
   async run(ctx) {
     const config = loadConfig(ctx.projectDir, { env: ctx.env });
@@ -128,11 +135,16 @@ function formatUp(results: UpResult[]): string {
   const out = table(rows, [...HEADER, 'notes']);
   const nodes = results.filter((r) => r.name.startsWith('clickhouse-'));
   if (nodes.length === 0) return out;
-  // What a project needs to use the cluster, one URL per instance.
-  return `${out}\n\nuse it with clickhouse: { url: ${nodes[0]!.address}, cluster: ${CLUSTER_NAME} } in tally.yaml (another instance: ${nodes
-    .slice(1)
-    .map((n) => n.address)
-    .join(', ')}); see docs/scaling.md`;
+  // What a project needs to use each cluster, one URL per instance.
+  const use = (cluster: string) => {
+    const urls = clusterNodes(LOCAL_CLUSTER, cluster)
+      .map(nodeUrl)
+      .filter((u) => nodes.some((n) => n.address === u));
+    return urls.length === 0
+      ? ''
+      : `\n  clickhouse: { url: ${urls[0]}, cluster: ${cluster} }   (another instance: ${urls.slice(1).join(', ')})`;
+  };
+  return `${out}\n\nuse one in tally.yaml:${use(CLUSTER_NAME)}${use(SHARDED_CLUSTER_NAME)}\nsee docs/scaling.md`;
 }
 
 function formatDown(results: DownResult[]): string {

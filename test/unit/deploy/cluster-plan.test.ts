@@ -1,11 +1,24 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import { engineCall, onClusterClause } from '../../../src/clickhouse/replicated-engine.ts';
-import { CLUSTER_ATOMIC_REFUSED, clusterRefusal, runsOn } from '../../../src/deploy/cluster-plan.ts';
-import { addColumnCmd, createTableSql, type DdlContext } from '../../../src/deploy/ddl.ts';
+import {
+  CLUSTER_ATOMIC_REFUSED,
+  clusterRefusal,
+  runsOn,
+  shardedRefusal,
+} from '../../../src/deploy/cluster-plan.ts';
+import {
+  addColumnCmd,
+  createTableSql,
+  createTableSqls,
+  createViewSql,
+  type DdlContext,
+  type ViewSpec,
+} from '../../../src/deploy/ddl.ts';
 import type { Step } from '../../../src/deploy/plan-types.ts';
-import type { TableSpec } from '../../../src/deploy/table-spec.ts';
+import { shardingKeyFor, type TableSpec } from '../../../src/deploy/table-spec.ts';
 import { entriesBehind } from '../../../src/ingest/replica-caught-up.ts';
+import { eventsProject } from '../../support/model-builder.ts';
 
 const cluster: DdlContext = { database: 'tally', capabilities: capabilitiesFor('18.16.1'), cluster: 'c' };
 
@@ -75,5 +88,63 @@ describe('replica catch-up', () => {
     expect(entriesBehind(5, 4, 0)).toBe(0);
     expect(entriesBehind(3, 4, 0)).toBe(2);
     expect(entriesBehind(5, 4, 3)).toBe(3);
+  });
+});
+
+describe('deploy on a sharded cluster', () => {
+  const sharded: DdlContext = { ...cluster, sharded: true };
+  const view: ViewSpec = {
+    name: 'totals_mv',
+    pipe: 'totals_mv',
+    target: 'totals',
+    source: 't',
+    reads: ['t'],
+    query: 'SELECT a, count() AS n FROM `tally`.`t` GROUP BY a',
+    hash: 'h',
+  };
+
+  it('splits a data source: a table per shard, and a Distributed table by its sharding key', () => {
+    const [local, dist] = createTableSqls(spec, sharded, 'cityHash64(`a`)');
+    expect(local).toContain('CREATE TABLE IF NOT EXISTS `tally`.`t__tally_shard` ON CLUSTER `c`');
+    expect(local).toContain(
+      "ReplicatedMergeTree('/clickhouse/tables/{shard}/tally/t__tally_shard', '{replica}')",
+    );
+    expect(dist).toBe(
+      'CREATE TABLE IF NOT EXISTS `tally`.`t` ON CLUSTER `c` AS `tally`.`t__tally_shard` ENGINE = Distributed(`c`, `tally`, `t__tally_shard`, cityHash64(`a`))',
+    );
+    // Anything else is kept whole on every node: one path for the cluster, a replica per node.
+    expect(createTableSqls({ ...spec, role: 'quarantine' }, sharded, 'rand()')).toEqual([
+      expect.stringContaining("ReplicatedMergeTree('/clickhouse/tables/all/tally/t', '{shard}-{replica}')"),
+    ]);
+    expect(createTableSqls(spec, cluster, 'rand()')).toHaveLength(1);
+  });
+
+  it("fires views on the shards' tables and writes the shards' tables", () => {
+    expect(createViewSql(view, sharded)).toBe(
+      'CREATE MATERIALIZED VIEW IF NOT EXISTS `tally`.`totals_mv` ON CLUSTER `c` TO `tally`.`totals__tally_shard`\nAS SELECT a, count() AS n FROM `tally`.`t__tally_shard` GROUP BY a',
+    );
+    expect(createViewSql(view, cluster)).toContain(
+      'TO `tally`.`totals`\nAS SELECT a, count() AS n FROM `tally`.`t` GROUP BY a',
+    );
+  });
+
+  it('spreads rows by the dedup key, else the sorting key, else at random', () => {
+    const base = eventsProject().datasources.values().next().value!;
+    expect(shardingKeyFor({ ...base, dedupKey: ['id', 'kind'] })).toBe('cityHash64(`id`, `kind`)');
+    expect(
+      shardingKeyFor({ ...base, dedupKey: undefined, engine: { ...base.engine, sortingKey: ['at'] } }),
+    ).toBe('cityHash64(`at`)');
+    expect(shardingKeyFor({ ...base, dedupKey: undefined, engine: { ...base.engine, sortingKey: [] } })).toBe(
+      'rand()',
+    );
+  });
+
+  it('refuses the swaps, saying so and what to do', () => {
+    expect(runsOn('replace-view', 'c', true)).toBe('refused on a sharded cluster');
+    expect(runsOn('backfill', 'c', true)).toMatch(/^every shard/);
+    const message = shardedRefusal({ n: 2, kind: 'replace-view', what: 'recompute totals' } as Step, 'c');
+    expect(message).toContain('step 2 (recompute totals) swaps tables');
+    expect(message).toContain('several shards');
+    expect(message).toMatch(/hint: make the change additive/);
   });
 });

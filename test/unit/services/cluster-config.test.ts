@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { renderNodeConfig } from '../../../src/services/cluster/node-config.ts';
-import { LOCAL_CLUSTER, nodeUrl } from '../../../src/services/cluster/topology.ts';
+import { clusterNodes, LOCAL_CLUSTER, nodeUrl } from '../../../src/services/cluster/topology.ts';
 import { renderZooKeeperConfig, zookeeperPaths } from '../../../src/services/cluster/zookeeper-config.ts';
 
 describe('the local cluster', () => {
@@ -11,7 +11,35 @@ describe('the local cluster', () => {
     ];
     expect(new Set(ports).size).toBe(ports.length);
     for (const taken of [8123, 9000, 9092, 9093, 2181, 9009]) expect(ports).not.toContain(taken);
-    expect(LOCAL_CLUSTER.nodes.map(nodeUrl)).toEqual(['http://127.0.0.1:8124', 'http://127.0.0.1:8125']);
+    expect(LOCAL_CLUSTER.nodes.map(nodeUrl)).toEqual([
+      'http://127.0.0.1:8124',
+      'http://127.0.0.1:8125',
+      'http://127.0.0.1:8126',
+      'http://127.0.0.1:8127',
+    ]);
+  });
+
+  it('defines the sharded cluster on the other two nodes: a shard each, with shard macros of their own', () => {
+    const [one, , three, four] = LOCAL_CLUSTER.nodes;
+    expect(clusterNodes(LOCAL_CLUSTER, 'tally_shards').map((n) => n.name)).toEqual([
+      'clickhouse-3',
+      'clickhouse-4',
+    ]);
+    const xml = renderNodeConfig(three!, LOCAL_CLUSTER);
+    const sharded = xml.slice(xml.indexOf('<tally_shards>'), xml.indexOf('</tally_shards>'));
+    expect(sharded.match(/<shard>/g)).toHaveLength(2);
+    expect(sharded).toContain(`<port>${three!.tcp}</port>`);
+    expect(sharded).toContain(`<port>${four!.tcp}</port>`);
+    expect(xml).toContain('<shard>s1</shard>');
+    expect(renderNodeConfig(four!, LOCAL_CLUSTER)).toContain('<shard>s2</shard>');
+    // The replicated cluster keeps its one shard of two replicas, on nodes 1 and 2 only.
+    const replicated = renderNodeConfig(one!, LOCAL_CLUSTER);
+    const rc = replicated.slice(
+      replicated.indexOf('<tally_cluster>'),
+      replicated.indexOf('</tally_cluster>'),
+    );
+    expect(rc.match(/<shard>/g)).toHaveLength(1);
+    expect(rc.match(/<replica>/g)).toHaveLength(2);
   });
 
   it('makes each node a replica of one shard, with its macros, ZooKeeper and the DDL queue', () => {

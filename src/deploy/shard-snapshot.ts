@@ -1,0 +1,61 @@
+/**
+ * The backfill boundary on a sharded cluster. 18.16 runs no ALTER ... REPLACE PARTITION ON
+ * CLUSTER, so the hard-linked snapshot of one node (backfill.ts) cannot reach the other shards;
+ * `CREATE TABLE ... ON CLUSTER ... AS SELECT` can: every node copies the rows of its own shard
+ * into a snapshot table of the scratch database, and a Distributed table named like the source
+ * reads them all. The view's own SELECT then runs over that (the database name is all that
+ * changes) into the target's Distributed table, which spreads the result over the shards.
+ * Taken while the source is quiet (cluster-quiet.ts): the copy is exactly the rows no view saw.
+ */
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
+import type { ApplyContext } from './apply-context.ts';
+import type { OutputColumn } from './attach.ts';
+import type { BackfillProgress } from './backfill.ts';
+import { qualified, type ViewSpec } from './ddl.ts';
+import { scratchDatabaseName } from './names.ts';
+import { querySourceSwapped } from './view-spec.ts';
+
+/** Copies every shard's rows of `source` into the scratch database, on each node. */
+export async function snapshotShards(ac: ApplyContext, source: string): Promise<void> {
+  const { engine, ctx } = ac;
+  const on = onClusterClause(ctx.cluster);
+  const scratch = { database: scratchDatabaseName(ctx.database) };
+  const copy = qualified(scratch, `${source}__snapshot`);
+  await engine.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(scratch.database)}${on}`);
+  await engine.command(`DROP TABLE IF EXISTS ${qualified(scratch, source)}${on}`);
+  await engine.command(`DROP TABLE IF EXISTS ${copy}${on}`);
+  await engine.command(
+    `CREATE TABLE ${copy}${on} ENGINE = MergeTree ORDER BY tuple() AS SELECT * FROM ${qualified(ctx, shardTableName(source))}`,
+  );
+  await engine.command(
+    `CREATE TABLE ${qualified(scratch, source)}${on} AS ${copy} ENGINE = Distributed(${quoteIdent(ctx.cluster!)}, ${quoteIdent(scratch.database)}, ${quoteIdent(`${source}__snapshot`)}, rand())`,
+  );
+}
+
+/** The backfill: the view's SELECT over the shards' snapshot, into the target's Distributed table. */
+export async function fillFromShards(
+  ac: ApplyContext,
+  view: ViewSpec,
+  columns: readonly OutputColumn[],
+  onProgress: (p: BackfillProgress) => void,
+): Promise<void> {
+  const { engine, ctx } = ac;
+  const started = performance.now();
+  const snapshot = qualified({ database: scratchDatabaseName(ctx.database) }, view.source);
+  const [r] = await engine.rows<{ n: string | number }>(`SELECT count() AS n FROM ${snapshot}`);
+  const total = Number(r?.n ?? 0);
+  const progress = (done: number) =>
+    onProgress({
+      label: view.name,
+      rowsDone: done,
+      rowsTotal: total,
+      elapsedMs: performance.now() - started,
+    });
+  progress(0);
+  const query = querySourceSwapped(view, ctx.database, scratchDatabaseName(ctx.database));
+  await engine.command(
+    `INSERT INTO ${qualified(ctx, view.target)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) ${query}`,
+  );
+  progress(total);
+}
