@@ -16,7 +16,7 @@ import {
   writeDeployment,
 } from './bookkeeping.ts';
 import { checkClusterNodes } from './cluster-nodes.ts';
-import { CLUSTER_ATOMIC_REFUSED, clusterRefusal, shardedRefusal } from './cluster-plan.ts';
+import { CLUSTER_ATOMIC_REFUSED, clusterRefusal } from './cluster-plan.ts';
 import { clusterRebuildTable, clusterReplaceView } from './cluster-swap.ts';
 import { clusterCreateView } from './cluster-view.ts';
 import type { DdlContext } from './ddl.ts';
@@ -145,16 +145,14 @@ export async function applyPlan(
       error: `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
     });
   }
-  if (ctx.cluster && (atomic || ctx.sharded)) {
+  if (ctx.cluster && atomic) {
     const unsupported = plan.steps.find((s) => CLUSTER_ATOMIC_REFUSED.includes(s.kind));
     if (unsupported) {
       return finish({
         ok: false,
         refused: true,
         exitCode: 1,
-        error: ctx.sharded
-          ? shardedRefusal(unsupported, ctx.cluster)
-          : clusterRefusal(unsupported, ctx.cluster),
+        error: clusterRefusal(unsupported, ctx.cluster),
       });
     }
   }
@@ -186,7 +184,7 @@ export async function applyPlan(
       projectHash: status === 'succeeded' ? plan.projectHash : stableHash(hashes),
       resourceHashes: hashes,
       resourceSpecs: specs,
-      plan: plan.steps.map(({ tables, alters, view, views, targetSpec, ...s }) => s),
+      plan: plan.steps.map(({ tables, alters, view, views, targetSpec, shardingKey, ...s }) => s),
       steps,
       durationMs: performance.now() - started,
       error,

@@ -26,22 +26,11 @@ export function runsOn(kind: StepKind, cluster: string, sharded = false): string
     case 'rebuild-table':
     case 'replace-view':
       return sharded
-        ? 'refused on a sharded cluster'
+        ? `every node (ON CLUSTER ${cluster}); each shard copies its rows; writers paused: checked`
         : `every node (ON CLUSTER ${cluster}); the copy on this node; writers paused: checked`;
     default:
       return `every node (ON CLUSTER ${cluster})`;
   }
-}
-
-/** Why a plan with `step` is refused on a sharded cluster, and what to do instead. */
-export function shardedRefusal(step: Step, cluster: string): string {
-  return new TallyError(
-    'cluster-unsupported',
-    `step ${step.n} (${step.what}) swaps tables, which Tally does not run on a cluster of several shards yet (clickhouse.cluster = ${cluster})`,
-    {
-      hint: 'make the change additive (a new column with a default, a new data source and pipe), or pause ingestion and recreate the table with a new name; `tally deploy --check` shows the plan',
-    },
-  ).format();
 }
 
 /** Why a plan with `step` is refused on a cluster of Atomic databases, and what to do instead. */

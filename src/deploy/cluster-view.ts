@@ -27,7 +27,7 @@ import { awaitQuiet, clusterBusy } from './cluster-quiet.ts';
 import { createViewSql, dropTableSql, qualified, storageName, stringLiteral } from './ddl.ts';
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
-import { fillFromShards, snapshotShards } from './shard-snapshot.ts';
+import { fillFromShards, snapshotShards, viewOverShards } from './shard-snapshot.ts';
 
 export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
@@ -57,7 +57,17 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
       ac.pending.set(view.name, {
         columns,
         fill: () =>
-          fillFromShards(ac, view, columns, (progress) => ac.emit({ type: 'backfill', step, progress })),
+          fillFromShards(
+            ac,
+            {
+              label: view.name,
+              source: view.source,
+              into: view.target,
+              columns: columns.map((c) => c.name),
+              query: viewOverShards(ctx, view),
+            },
+            (progress) => ac.emit({ type: 'backfill', step, progress }),
+          ),
       });
     }
     return;

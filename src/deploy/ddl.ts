@@ -93,6 +93,29 @@ export function createDistributedSql(
   return `CREATE TABLE IF NOT EXISTS ${qualified(ctx, as)}${onCluster(ctx)} AS ${qualified(ctx, shardTableName(table))} ENGINE = ${distributedEngine(ctx.cluster!, ctx.database, table, shardingKey)}`;
 }
 
+/**
+ * The Distributed table of `table` created again over its shards' tables and swapped in by one
+ * RENAME: after their columns changed (18.16 refuses ALTER ... ON CLUSTER of a Distributed table
+ * when the shards use internal_replication: "isn't replicated, but shard is replicated"), or after
+ * a swap of the shards' tables.
+ */
+export function redistributeSql(table: string, ctx: DdlContext, shardingKey: string): string[] {
+  const next = `${table}__tally_next`;
+  const discard = `${table}__tally_discard`;
+  return [
+    dropTableSql(next, ctx),
+    createDistributedSql(table, ctx, shardingKey, next),
+    renameSql(
+      [
+        [table, discard],
+        [next, table],
+      ],
+      ctx,
+    ),
+    dropTableSql(discard, ctx),
+  ];
+}
+
 /** Whether `spec` is split over the shards (a data source on a sharded cluster). */
 export function isSharded(spec: Pick<TableSpec, 'role'>, ctx: DdlContext): boolean {
   return ctx.sharded === true && spec.role === 'datasource';

@@ -56,7 +56,8 @@ export function scratchDatabaseName(database: string): string {
 }
 
 const HOLD = /^(.+)__tally_hold$/;
-const NEXT = /^(.+)__tally_(?:next|copy|gate|discard)$/;
+// On a sharded cluster a next table has a table per shard too (`<t>__tally_next__tally_shard`).
+const NEXT = /^(.+?)__tally_(?:next|copy|gate|discard)(?:__tally_shard)?$/;
 const BACKUP = /^(.+)__backup_(\d{17}_[a-z0-9]{4})$/;
 
 /** What an object name says about itself: a project object or one of deploy's leftovers. */

@@ -53,6 +53,8 @@ export interface Step {
   views?: ViewSpec[];
   /** replace-view: the target's wanted table. */
   targetSpec?: TableSpec;
+  /** rebuild-table, replace-view on a sharded cluster: the Distributed table's sharding key. */
+  shardingKey?: string;
   names?: string[];
 }
 

@@ -15,13 +15,13 @@ import { createDeploymentsTableSql, DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { runsOn } from './cluster-plan.ts';
 import {
   alterSql,
-  createDistributedSql,
   createTableSql,
   createTableSqls,
   createViewSql,
   type DdlContext,
   dropTableSql,
   qualified,
+  redistributeSql,
   renameSql,
   storageName,
   type ViewSpec,
@@ -30,7 +30,6 @@ import type { DesiredDatasource, DesiredState } from './desired-state.ts';
 import type { LiveState, LiveTable } from './introspect.ts';
 import {
   backupName,
-  discardName,
   holdName,
   nameRole,
   nextName,
@@ -226,7 +225,7 @@ export function buildPlan(input: PlanInput): Plan {
           ...(loses.length > 0 ? { loses } : {}),
           sql: [
             ...diff.alters.map((a) => alterSql(storageName(ds.name, ctx), a.command, ctx)),
-            ...(ctx.sharded ? redistributeSql(ds, ctx) : []),
+            ...(ctx.sharded ? redistributeSql(ds.name, ctx, ds.shardingKey) : []),
           ],
           table: ds.name,
           alters: diff.alters,
@@ -298,6 +297,7 @@ export function buildPlan(input: PlanInput): Plan {
       ],
       rows: lt.rows,
       tables: [ds.table],
+      shardingKey: ds.shardingKey,
     });
   }
 
@@ -397,6 +397,7 @@ export function buildPlan(input: PlanInput): Plan {
       rows,
       views: into,
       targetSpec: ds.table,
+      shardingKey: ds.shardingKey,
     });
     note(v.target, n, 'rebuild');
     for (const w of into) {
@@ -516,26 +517,6 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   return Object.values(specs).some(
     (s) => (s as { quarantine?: { name?: string } })?.quarantine?.name === name,
   );
-}
-
-/**
- * After an ALTER of the shards' tables, the Distributed table over them is created again with
- * their columns and swapped in: 18.16 refuses ALTER ... ON CLUSTER of a Distributed table when
- * the cluster's shards use internal_replication ("isn't replicated, but shard is replicated").
- */
-function redistributeSql(ds: DesiredDatasource, ctx: DdlContext): string[] {
-  return [
-    dropTableSql(nextName(ds.name), ctx),
-    createDistributedSql(ds.name, ctx, ds.shardingKey, nextName(ds.name)),
-    renameSql(
-      [
-        [ds.name, discardName(ds.name)],
-        [nextName(ds.name), ds.name],
-      ],
-      ctx,
-    ),
-    dropTableSql(discardName(ds.name), ctx),
-  ];
 }
 
 /** Where each step runs on a cluster, and the protocols that replace the hold there. */

@@ -6,6 +6,7 @@
  * Every action is safe to repeat.
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { type DdlContext, dropTableSql, renameSql } from './ddl.ts';
@@ -49,7 +50,13 @@ export function planRecovery(
       what: `drop ${t.name}`,
       why: 'half-built by an interrupted deploy',
       destructive: false,
-      sql: [dropTableSql(t.name, ctx)],
+      // Sharded: a next table folded from its Distributed table has a table per shard too.
+      sql: [
+        dropTableSql(t.name, ctx),
+        ...(ctx.sharded && t.engine !== 'MaterializedView' && !t.name.endsWith('__tally_shard')
+          ? [dropTableSql(shardTableName(t.name), ctx)]
+          : []),
+      ],
       names: [t.name],
     });
     tables.delete(t.name);
@@ -103,7 +110,9 @@ export function planRecovery(
   if (latest && latest.status !== 'succeeded') {
     for (const t of live.tables.values()) {
       const role = nameRole(t.name);
-      if (role.role !== 'backup' || role.deployId !== latest.id || tables.has(role.of)) continue;
+      // Sharded: the backup is of a shard table (`<t>__tally_shard`), which the planner sees as `t`.
+      if (role.role !== 'backup' || role.deployId !== latest.id) continue;
+      if (tables.has(role.of) || (ctx.sharded && tables.has(role.of.replace(/__tally_shard$/, '')))) continue;
       steps.push({
         kind: 'recover',
         resource: role.of,

@@ -10,7 +10,6 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { ApplyContext } from './apply-context.ts';
-import type { OutputColumn } from './attach.ts';
 import type { BackfillProgress } from './backfill.ts';
 import { qualified, type ViewSpec } from './ddl.ts';
 import { scratchDatabaseName } from './names.ts';
@@ -33,29 +32,41 @@ export async function snapshotShards(ac: ApplyContext, source: string): Promise<
   );
 }
 
-/** The backfill: the view's SELECT over the shards' snapshot, into the target's Distributed table. */
+/** `scratch`.`source`: the Distributed table over the shards' copies of `source`. */
+export function shardSnapshot(ctx: { database: string }, source: string): string {
+  return qualified({ database: scratchDatabaseName(ctx.database) }, source);
+}
+
+/** The view's SELECT over the shards' snapshot of its source. */
+export function viewOverShards(ctx: { database: string }, view: ViewSpec): string {
+  return querySourceSwapped(view, ctx.database, scratchDatabaseName(ctx.database));
+}
+
+/**
+ * A backfill or a copy from the shards' snapshot of `source`: `query` (which reads it) into the
+ * Distributed table `into`, which spreads the rows over the shards.
+ */
 export async function fillFromShards(
   ac: ApplyContext,
-  view: ViewSpec,
-  columns: readonly OutputColumn[],
+  fill: { label: string; source: string; into: string; columns: readonly string[]; query: string },
   onProgress: (p: BackfillProgress) => void,
 ): Promise<void> {
   const { engine, ctx } = ac;
   const started = performance.now();
-  const snapshot = qualified({ database: scratchDatabaseName(ctx.database) }, view.source);
-  const [r] = await engine.rows<{ n: string | number }>(`SELECT count() AS n FROM ${snapshot}`);
+  const [r] = await engine.rows<{ n: string | number }>(
+    `SELECT count() AS n FROM ${shardSnapshot(ctx, fill.source)}`,
+  );
   const total = Number(r?.n ?? 0);
   const progress = (done: number) =>
     onProgress({
-      label: view.name,
+      label: fill.label,
       rowsDone: done,
       rowsTotal: total,
       elapsedMs: performance.now() - started,
     });
   progress(0);
-  const query = querySourceSwapped(view, ctx.database, scratchDatabaseName(ctx.database));
   await engine.command(
-    `INSERT INTO ${qualified(ctx, view.target)} (${columns.map((c) => quoteIdent(c.name)).join(', ')}) ${query}`,
+    `INSERT INTO ${qualified(ctx, fill.into)} (${fill.columns.map(quoteIdent).join(', ')}) ${fill.query}`,
   );
   progress(total);
 }

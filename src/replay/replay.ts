@@ -83,6 +83,16 @@ export interface ReplayTarget {
 /** Finds the materialized pipe and its target; a user error when it is not one. */
 export function replayTarget(project: Project, engine: Engine, pipe: string): ReplayTarget {
   const ctx = ddlContextFor(project, engine);
+  if (ctx.sharded) {
+    // The shadow is filled from one node's snapshot, and the swap is refused on several shards.
+    throw new TallyError(
+      'cluster-unsupported',
+      `tally replay does not run on a cluster of several shards yet (clickhouse.cluster = ${ctx.cluster})`,
+      {
+        hint: `compare by hand: the pipe's SQL with \`tally sql\` against ${pipe}'s target`,
+      },
+    );
+  }
   const desired = desiredState(project, ctx);
   const own = desired.views.find((v) => v.pipe === pipe);
   if (!own) {

@@ -761,7 +761,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
   }, 180_000);
 
   // About 40 s: deploys with the quiet second, 23k events through two instances, a shard's outage.
-  it('on two shards: Distributed tables, two instances ingest exactly once, a view backfilled on every shard; a shard down stops reads and writes, totals exact once back', async () => {
+  it('on two shards: Distributed tables, two instances ingest exactly once, a view backfilled on every shard; a shard down stops reads and writes, totals exact once back; a recompute and a rebuild on every shard', async () => {
     const db = scratchDatabase('clshard');
     const [, , n3, n4] = LOCAL_CLUSTER.nodes.map(nodeUrl) as [string, string, string, string];
     const sharded = { TALLY_CLICKHOUSE_CLUSTER: SHARDED_CLUSTER_NAME, TALLY_CLICKHOUSE_DATABASE: db };
@@ -809,6 +809,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         topic,
         Array.from({ length: 1000 }, (_, k) => transaction((k * 7) % M)),
       );
+      const ingestFrom = Date.now();
       shardInstances.push(
         await startInstance(n3, project, sharded),
         await startInstance(n4, project, sharded),
@@ -839,6 +840,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         });
       };
       await exactOnBoth(M, `${M} events once, read through either shard`);
+      const ingestSeconds = (Date.now() - ingestFrom) / 1000;
       const perShard = async (e: Engine) =>
         Number(
           (await e.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions__tally_shard'))[0]!.n,
@@ -904,8 +906,52 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         30_000,
         'the view counted each once',
       );
+
+      // A changed pipe recomputes its target on every shard; a new sorting key rebuilds a data
+      // source on every shard (both while the instances idle); new events then land once.
+      writeFileSync(
+        balances,
+        balancesText.replace(/FROM transactions\n/, 'FROM transactions\n      WHERE amount > 0\n'),
+      );
+      const recompute = await applyDeploy(load(), e3);
+      expect(recompute.error).toBeUndefined();
+      expect(recompute.steps.map((s) => s.kind)).toEqual(['replace-view']);
+      const positive = (n: number) =>
+        Array.from({ length: n }, (_, i) => i % 1000 > 500).filter(Boolean).length;
+      expect([await counted(e3), await counted(e4)]).toEqual([
+        String(positive(M + 3000)),
+        String(positive(M + 3000)),
+      ]);
+      writeFileSync(
+        tx,
+        readFileSync(tx, 'utf8').replace(
+          'sorting_key: [account_id, timestamp, transaction_id]',
+          'sorting_key: [account_id, transaction_id, timestamp]',
+        ),
+      );
+      const rebuild = await applyDeploy(load(), e3);
+      expect(rebuild.error).toBeUndefined();
+      expect(rebuild.steps.map((s) => s.kind)).toContain('rebuild-table');
+      for (const e of [e3, e4]) {
+        const [t] = await e.rows<{ key: string }>(
+          `SELECT sorting_key AS key FROM system.tables WHERE database = '${db}' AND name = 'transactions__tally_shard'`,
+        );
+        expect(t!.key).toBe('account_id, transaction_id, timestamp');
+      }
+      await exactOnBoth(M + 3000, 'every row copied once into the rebuilt shards');
+      await produce(M + 3000, 500);
+      await exactOnBoth(M + 3500, 'new events into the rebuilt data source, once');
+      await waitFor(
+        async () => (await counted(e4)) === String(positive(M + 3500)),
+        30_000,
+        'the recomputed view fires on the rebuilt shards',
+      );
+      // The rebuild's deploy dropped the recompute's backup; the rebuild's own waits for the next.
+      expect((await planDeploy(load(), e4)).steps.map((s) => [s.kind, s.resource])).toEqual([
+        ['drop-backup', 'transactions__tally_shard'],
+      ]);
       console.log(
-        `[cluster] sharded: ${M + 3000} events over 2 shards (${s3} / ${s4} of the first ${M}), exact`,
+        `[cluster] sharded: ${M + 3500} events over 2 shards (${s3} / ${s4} of the first ${M}), exact; first deploy ${Math.round(first.durationMs)} ms, view + backfill of ${M} rows ${Math.round(withView.durationMs)} ms, recompute ${Math.round(recompute.durationMs)} ms, rebuild ${Math.round(rebuild.durationMs)} ms; ${M + 1000} messages stored in ${ingestSeconds.toFixed(1)} s from two instances starting`,
       );
     } finally {
       for (const i of shardInstances) await stopInstance(i);
@@ -916,7 +962,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         .command(`DROP DATABASE IF EXISTS ${quoteIdent(db)} ON CLUSTER ${SHARDED_CLUSTER_NAME}`)
         .catch(() => {});
     }
-  }, 240_000);
+  }, 300_000);
 
   async function engineOn(url: string, db: string, cluster = LOCAL_CLUSTER.name): Promise<Engine> {
     return createEngine({

@@ -1,12 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import { engineCall, onClusterClause } from '../../../src/clickhouse/replicated-engine.ts';
-import {
-  CLUSTER_ATOMIC_REFUSED,
-  clusterRefusal,
-  runsOn,
-  shardedRefusal,
-} from '../../../src/deploy/cluster-plan.ts';
+import { CLUSTER_ATOMIC_REFUSED, clusterRefusal, runsOn } from '../../../src/deploy/cluster-plan.ts';
 import {
   addColumnCmd,
   createTableSql,
@@ -15,6 +10,7 @@ import {
   type DdlContext,
   type ViewSpec,
 } from '../../../src/deploy/ddl.ts';
+import { nameRole } from '../../../src/deploy/names.ts';
 import type { Step } from '../../../src/deploy/plan-types.ts';
 import { shardingKeyFor, type TableSpec } from '../../../src/deploy/table-spec.ts';
 import { entriesBehind } from '../../../src/ingest/replica-caught-up.ts';
@@ -139,12 +135,15 @@ describe('deploy on a sharded cluster', () => {
     );
   });
 
-  it('refuses the swaps, saying so and what to do', () => {
-    expect(runsOn('replace-view', 'c', true)).toBe('refused on a sharded cluster');
+  it('says where the swaps and the backfill run', () => {
+    expect(runsOn('replace-view', 'c', true)).toMatch(/each shard copies its rows; writers paused: checked$/);
     expect(runsOn('backfill', 'c', true)).toMatch(/^every shard/);
-    const message = shardedRefusal({ n: 2, kind: 'replace-view', what: 'recompute totals' } as Step, 'c');
-    expect(message).toContain('step 2 (recompute totals) swaps tables');
-    expect(message).toContain('several shards');
-    expect(message).toMatch(/hint: make the change additive/);
+    // Half-built tables of a sharded swap are known to recovery, with their tables per shard.
+    expect(nameRole('t__tally_next__tally_shard')).toEqual({ role: 'next', of: 't' });
+    expect(nameRole('t__tally_shard__backup_20261128221500000_ab12')).toEqual({
+      role: 'backup',
+      of: 't__tally_shard',
+      deployId: '20261128221500000_ab12',
+    });
   });
 });

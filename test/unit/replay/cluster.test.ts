@@ -23,4 +23,14 @@ describe('tally replay on a cluster', () => {
       /ON CLUSTER `tally_cluster`[\s\S]*ENGINE = Replicated/,
     );
   });
+
+  it('is refused on a cluster of several shards, before anything runs', () => {
+    const p = eventsProject();
+    const onShards = project(
+      { datasources: [...p.datasources.values()], pipes: [...p.pipes.values()] },
+      { cluster: 'tally_shards' },
+    );
+    const engine = { database: 'tally', capabilities: capabilitiesFor('18.16.1'), shards: 2 } as Engine;
+    expect(() => replayTarget(onShards, engine, [...p.pipes.keys()][0]!)).toThrow(/several shards/);
+  });
 });
