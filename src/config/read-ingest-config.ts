@@ -6,6 +6,7 @@
 import type { Node } from 'yaml';
 import type { MapView, YamlReader } from '../yaml/yaml-reader.ts';
 import type { IngestConfig } from './config.ts';
+import { INGEST_DEFAULTS } from './ingest-defaults.ts';
 
 export const INGEST_KEYS = [
   'flush_rows',
@@ -47,25 +48,21 @@ export function readIngestConfig(r: YamlReader, node: Node | null | undefined): 
   set('bufferBytes', size('buffer_bytes'));
   set('maxRequestBytes', size('max_request_bytes'));
   // A flush larger than the buffer would wait for room that never comes; a partition's share or
-  // a minimum larger than the whole fetch makes no sense.
-  if (out.flushBytes !== undefined && out.bufferBytes !== undefined && out.flushBytes > out.bufferBytes)
-    r.error(m.get('flush_bytes'), 'invalid-config', 'ingest.flush_bytes must be at most ingest.buffer_bytes');
-  if (
-    out.fetchPartitionBytes !== undefined &&
-    out.fetchBytes !== undefined &&
-    out.fetchPartitionBytes > out.fetchBytes
-  )
-    r.error(
-      m.get('fetch_partition_bytes'),
-      'invalid-config',
-      'ingest.fetch_partition_bytes must be at most ingest.fetch_bytes',
-    );
-  if (out.fetchMinBytes !== undefined && out.fetchBytes !== undefined && out.fetchMinBytes > out.fetchBytes)
-    r.error(
-      m.get('fetch_min_bytes'),
-      'invalid-config',
-      'ingest.fetch_min_bytes must be at most ingest.fetch_bytes',
-    );
+  // a minimum larger than the whole fetch makes no sense. Unset keys count with their defaults.
+  const v = { ...INGEST_DEFAULTS, ...out };
+  const atMost = (key: string, other: string, a: number, b: number) => {
+    if (m.has(key) || m.has(other)) {
+      if (a > b)
+        r.error(
+          m.get(m.has(key) ? key : other),
+          'invalid-config',
+          `ingest.${key} (${a}${m.has(key) ? '' : ', its default'}) must be at most ingest.${other} (${b}${m.has(other) ? '' : ', its default'})`,
+        );
+    }
+  };
+  atMost('flush_bytes', 'buffer_bytes', v.flushBytes, v.bufferBytes);
+  atMost('fetch_partition_bytes', 'fetch_bytes', v.fetchPartitionBytes, v.fetchBytes);
+  atMost('fetch_min_bytes', 'fetch_bytes', v.fetchMinBytes, v.fetchBytes);
   return out;
 }
 

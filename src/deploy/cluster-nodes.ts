@@ -58,25 +58,43 @@ export function everyNode(hosts: readonly string[], systemTable: string): string
   return `remote(${stringLiteral(hosts.join(','))}, system.${systemTable})`;
 }
 
-/** table -> partition id -> the highest block number any node holds. */
+/** table -> partition id (on several shards `<shard>:<partition id>`) -> the highest block number. */
 export type ClusterBlocks = Map<string, Map<string, number>>;
 
+/** `host:port` of every node, one list per shard, in shard order. */
+export async function clusterShards(engine: Engine, cluster: string): Promise<string[][]> {
+  const rows = await engine.rows<{ hosts: string[] }>(
+    `SELECT groupArray(concat(host_name, ':', toString(port))) AS hosts FROM (SELECT shard_num, host_name, port FROM system.clusters WHERE cluster = ${stringLiteral(cluster)} ORDER BY shard_num, replica_num) GROUP BY shard_num ORDER BY shard_num`,
+  );
+  return rows.map((r) => r.hosts);
+}
+
 /**
- * Per table and partition, the highest block number any node holds. Block numbers of a
- * replicated table come from ZooKeeper and only grow: a partition whose number moved was written.
- * A table without parts maps to an empty map.
+ * Per table and partition, the highest block number the replicas of each shard hold. Block
+ * numbers of a replicated table come from its ZooKeeper path and only grow: a partition whose
+ * number moved was written. Replicas of a shard share a path (and a counter), so the highest of
+ * them counts; shards each have their own, so each shard is compared with itself (a maximum over
+ * all shards would hide a write to the shard whose counter is lower). A table without parts maps
+ * to an empty map.
  */
 export async function clusterBlocks(
   engine: Engine,
-  hosts: readonly string[],
+  shards: readonly (readonly string[])[],
   database: string,
   tables: readonly string[],
 ): Promise<ClusterBlocks> {
-  const rows = await engine.rows<{ table: string; partition_id: string; b: string | number }>(
-    `SELECT table, partition_id, max(max_block_number) AS b FROM ${everyNode(hosts, 'parts')} WHERE database = ${stringLiteral(database)} AND table IN (${tables.map(stringLiteral).join(', ')}) AND active GROUP BY table, partition_id`,
-  );
   const out: ClusterBlocks = new Map(tables.map((t) => [t, new Map()]));
-  for (const r of rows) out.get(r.table)?.set(r.partition_id, Number(r.b));
+  const perShard = await Promise.all(
+    shards.map((hosts) =>
+      engine.rows<{ table: string; partition_id: string; b: string | number }>(
+        `SELECT table, partition_id, max(max_block_number) AS b FROM ${everyNode(hosts, 'parts')} WHERE database = ${stringLiteral(database)} AND table IN (${tables.map(stringLiteral).join(', ')}) AND active GROUP BY table, partition_id`,
+      ),
+    ),
+  );
+  perShard.forEach((rows, i) => {
+    const key = (p: string) => (shards.length > 1 ? `${i + 1}:${p}` : p);
+    for (const r of rows) out.get(r.table)?.set(key(r.partition_id), Number(r.b));
+  });
   return out;
 }
 

@@ -14,6 +14,7 @@ import {
   type ClusterBlocks,
   clusterBlocks,
   clusterHosts,
+  clusterShards,
   sameClusterBlocks,
   waitClusterInserts,
 } from './cluster-nodes.ts';
@@ -50,9 +51,12 @@ export async function awaitQuiet(
 ): Promise<QuietTables> {
   const { engine, ctx } = ac;
   const waitMs = ac.holdTimeoutMs ?? 120_000;
-  const hosts = await clusterHosts(engine, ctx.cluster!);
+  const [hosts, shards] = await Promise.all([
+    clusterHosts(engine, ctx.cluster!),
+    clusterShards(engine, ctx.cluster!),
+  ]);
   const waitInserts = () => waitClusterInserts(engine, hosts, ctx.database, tables, waitMs);
-  const read = (which: readonly string[] = tables) => clusterBlocks(engine, hosts, ctx.database, which);
+  const read = (which: readonly string[] = tables) => clusterBlocks(engine, shards, ctx.database, which);
   await waitInserts();
   const first = await read();
   await new Promise((r) => setTimeout(r, QUIET_MS));

@@ -163,7 +163,7 @@ export async function clusterRebuildTable(ac: ApplyContext, step: Step): Promise
       `step ${step.n} (${step.what}): ${table} was written between the last check and the swap, so the rows of those INSERTs (partition${late.length === 1 ? '' : 's'} ${late.join(', ')}) are in ${backup} only`,
       {
         exitCode: 2,
-        hint: `copy them into ${table} before the next deploy drops ${backup} (SELECT ... FROM ${qualified(ctx, backup)} WHERE _part IN the parts of those partitions with max_block_number above those in ${table}'s snapshot), and pause ingestion of ${watched.join(', ')} for deploys that rebuild`,
+        hint: `copy them into ${table} before the next deploy drops ${backup} (SELECT ... FROM ${qualified(ctx, backup)} WHERE _part IN the parts of those partitions with max_block_number above those in ${table}'s snapshot${ctx.sharded ? `, on each shard: a partition shown as <shard>:<id> is that shard's` : ''}), and pause ingestion of ${watched.join(', ')} for deploys that rebuild`,
       },
     );
   }

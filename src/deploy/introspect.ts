@@ -38,6 +38,11 @@ export interface LiveTable {
   /** Rows in active parts (MergeTree family). */
   rows: number;
   /**
+   * A sharded data source (folded from its Distributed table and its shards' tables): the
+   * Distributed table's columns (`name type, ...`) and engine, to tell when it lags them.
+   */
+  distributed?: { columns: string; engineFull: string };
+  /**
    * Set by the planner for a table recovery renames back to its name: views that read it by name
    * fire again once it is back, whatever system.tables says of the renamed table now.
    */
@@ -141,7 +146,15 @@ async function foldShards(engine: Engine, database: string, tables: Map<string, 
   const rows = new Map(counts.map((r) => [r.table, Number(r.rows)]));
   for (const d of folded) {
     const shard = local(d.name)!;
-    tables.set(d.name, { ...shard, name: d.name, rows: rows.get(shard.name) ?? 0 });
+    tables.set(d.name, {
+      ...shard,
+      name: d.name,
+      rows: rows.get(shard.name) ?? 0,
+      distributed: {
+        columns: d.columns.map((c) => `${c.name} ${c.type}`).join(', '),
+        engineFull: d.engineFull,
+      },
+    });
     tables.delete(shard.name);
   }
   for (const t of tables.values()) {

@@ -231,6 +231,21 @@ export function buildPlan(input: PlanInput): Plan {
           alters: diff.alters,
         });
         note(ds.name, n, 'alter');
+      } else if (ctx.sharded && lt.distributed && staleDistribution(lt, ds.shardingKey)) {
+        // A redistribute that did not finish, or a new sharding key (rows already stored stay
+        // where they are; new ones follow the new key).
+        const n = add({
+          kind: 'alter-table',
+          resource: ds.name,
+          resourceKind: 'datasource',
+          what: `make the Distributed table ${ds.name} again over its shards' tables`,
+          why: "its columns or sharding key differ from the shards' tables and the project",
+          destructive: false,
+          sql: redistributeSql(ds.name, ctx, ds.shardingKey),
+          table: ds.name,
+          alters: [],
+        });
+        note(ds.name, n, 'alter');
       }
       const lq = tables.get(ds.quarantine.name);
       if (!lq) {
@@ -263,7 +278,11 @@ export function buildPlan(input: PlanInput): Plan {
               what: `${ds.quarantine.name}: ${alters.map((a) => a.what).join('; ')}`,
               why: "Tally's quarantine layout changed",
               destructive: false,
-              sql: alters.map((a) => alterSql(ds.quarantine.name, a.command, ctx)),
+              // Sharded: the table is one replicated table on every node, and ON CLUSTER would
+              // send the ALTER to a replica of each shard; one replica passes it to the others.
+              sql: alters.map((a) =>
+                alterSql(ds.quarantine.name, a.command, ctx.sharded ? { ...ctx, cluster: undefined } : ctx),
+              ),
               table: ds.quarantine.name,
               alters,
             }),
@@ -280,7 +299,7 @@ export function buildPlan(input: PlanInput): Plan {
       kind: 'rebuild-table',
       resource: ds.name,
       resourceKind: 'datasource',
-      what: `rebuild ${ds.name}: copy ${lt.rows} rows into a new table and swap it in (old one kept as ${backupName(ds.name, deployId)})`,
+      what: `rebuild ${ds.name}: copy ${lt.rows} rows into a new table and swap it in (old one kept as ${backupName(storageName(ds.name, ctx), deployId)})`,
       why: diff.rebuild.join('; '),
       destructive: lost.length > 0,
       ...(lost.length > 0 ? { loses: lost } : {}),
@@ -370,7 +389,7 @@ export function buildPlan(input: PlanInput): Plan {
       resource: v.target,
       resourceKind: 'datasource',
       also: into.map((w) => w.name),
-      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${rows} rows) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(v.target, deployId)})`,
+      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${rows} rows) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(storageName(v.target, ctx), deployId)})`,
       why: `${recomputeWhy.get(v.target) ?? 'changed'}${extra ? `; also ${extra.join('; ')}` : ''}`,
       destructive: ds.ingested && (lt?.rows ?? 0) > 0,
       ...(ds.ingested && (lt?.rows ?? 0) > 0
@@ -432,9 +451,11 @@ export function buildPlan(input: PlanInput): Plan {
       why: 'its data source file is gone',
       destructive: true,
       loses: [`data source ${t.name}: ${t.rows} rows`, ...(lq ? [`${lq.name}: ${lq.rows} rows`] : [])],
+      // Sharded: the shards' tables first, so a failure half-way leaves the Distributed table
+      // (which the next plan still sees as the data source, and drops again).
       sql: [
-        dropTableSql(t.name, ctx),
         ...(ctx.sharded ? [dropTableSql(shardTableName(t.name), ctx)] : []),
+        dropTableSql(t.name, ctx),
         ...(lq ? [dropTableSql(lq.name, ctx)] : []),
       ],
       names: [t.name, ...(lq ? [lq.name] : [])],
@@ -519,6 +540,15 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   );
 }
 
+/** Whether a sharded data source's Distributed table lags its shards' columns or the wanted sharding key. */
+function staleDistribution(lt: LiveTable, shardingKey: string): boolean {
+  const flat = (s: string) => s.replace(/[`\s]/g, '');
+  const columns = lt.columns.map((c) => `${c.name} ${c.type}`).join(', ');
+  return (
+    lt.distributed!.columns !== columns || !flat(lt.distributed!.engineFull).endsWith(`${flat(shardingKey)})`)
+  );
+}
+
 /** Where each step runs on a cluster, and the protocols that replace the hold there. */
 function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void {
   step.runsOn = runsOn(step.kind, ctx.cluster!, ctx.sharded);
@@ -535,6 +565,29 @@ function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void
     if (step.kind === 'backfill' && step.view) {
       step.sql = [
         `INSERT INTO ${qualified(ctx, step.view.target)} SELECT ... FROM ${qualified({ database: scratchDatabaseName(ctx.database) }, step.view.source)}; -- Distributed over the shards' copies`,
+      ];
+    }
+    const spec =
+      step.kind === 'rebuild-table'
+        ? step.tables?.[0]
+        : step.kind === 'replace-view'
+          ? step.targetSpec
+          : undefined;
+    if (spec) {
+      const t = spec.name;
+      const reads = step.views ? [...new Set(step.views.map((v) => v.source))] : [t];
+      step.sql = [
+        `-- wait for INSERTs into ${reads.join(', ')} on any node; their block numbers on every shard must not move for 1 s; each shard copies its rows ON CLUSTER`,
+        createTableSql(spec, ctx, nextName(t), nextPathName(t, deployId)),
+        `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <the shards' copies>; -- through a Distributed ${nextName(t)}; block numbers unchanged, or drop it and stop`,
+        `${step.views ? `-- drop the views into ${t} ON CLUSTER; ` : ''}${renameSql(
+          [
+            [shardTableName(t), backupName(shardTableName(t), deployId)],
+            [shardTableName(nextName(t)), shardTableName(t)],
+          ],
+          ctx,
+        )}; -- then ${t}'s Distributed table made again over them`,
+        ...(step.views ?? []).map((v) => createViewSql(v, ctx)),
       ];
     }
     return;

@@ -6,7 +6,7 @@
  * Every action is safe to repeat.
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
-import { shardTableName } from '../clickhouse/replicated-engine.ts';
+import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { type DdlContext, dropTableSql, renameSql } from './ddl.ts';
@@ -135,7 +135,10 @@ export function planRecovery(
       what: `drop database ${scratchDatabaseName(ctx.database)}`,
       why: 'backfill snapshots left by an interrupted deploy',
       destructive: false,
-      sql: [`DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}`],
+      // Sharded: the snapshots were made on every node (shard-snapshot.ts).
+      sql: [
+        `DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}${ctx.sharded ? onClusterClause(ctx.cluster) : ''}`,
+      ],
     });
   }
   return { steps, notes, tables };

@@ -100,7 +100,8 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     const seen = seenTableName(ds.name);
     // Sharded: the keys sit beside their rows, in a table per shard that the shard's own view
     // fills in the same INSERT; the lookup reads every shard through a Distributed table, so a
-    // key stored a moment ago on another shard is found (no replication delay to wait for).
+    // key stored a moment ago on another shard is found (with one replica per shard, no
+    // replication delay to wait for).
     const seenStore = sharded ? shardTableName(seen) : seen;
     const seenRef = `${db}.${quoteIdent(seenStore)}`;
     const select = seenSelect(engine, ds, storage)!;

@@ -10,6 +10,7 @@
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import type { KafkaConfig } from '../config/config.ts';
+import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource, Project } from '../project/model.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
@@ -63,10 +64,10 @@ export interface IngestionOptions {
  * the fetch size, not by these. Chosen with bench/ingest.ts (see docs/ingestion.md).
  */
 export const DEFAULT_KAFKA_BATCH: Partial<BatcherOptions> = {
-  maxRows: 20_000,
-  maxBytes: 4 * 1024 * 1024,
+  maxRows: INGEST_DEFAULTS.flushRows,
+  maxBytes: INGEST_DEFAULTS.flushBytes,
   maxWaitMs: 1000,
-  maxBufferedBytes: 64 * 1024 * 1024,
+  maxBufferedBytes: INGEST_DEFAULTS.bufferBytes,
 };
 
 /** HTTP: concurrent requests share an insert; a lone request waits at most 50 ms. */

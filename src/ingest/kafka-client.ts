@@ -3,8 +3,10 @@
  * hands over batches with manual offset control, and a producer with acks=all; swapping the
  * library means rewriting this file only.
  */
+
 import type { Admin, Consumer, Kafka, KafkaConfig as KafkajsConfig, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
+import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 
 export interface ConsumedMessage {
@@ -145,11 +147,11 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         sessionTimeout: opts.sessionTimeoutMs ?? config.sessionTimeoutMs ?? DEFAULT_SESSION_TIMEOUT_MS,
         heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
         rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
-        minBytes: opts.minBytes ?? 1,
+        minBytes: opts.minBytes ?? INGEST_DEFAULTS.fetchMinBytes,
         // A fetch is what the ingester holds in memory at most (plus the flush in flight).
-        maxBytes: opts.maxBytes ?? 8 * 1024 * 1024,
-        maxBytesPerPartition: opts.maxBytesPerPartition ?? 2 * 1024 * 1024,
-        maxWaitTimeInMs: opts.maxWaitMs ?? 500,
+        maxBytes: opts.maxBytes ?? INGEST_DEFAULTS.fetchBytes,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? INGEST_DEFAULTS.fetchPartitionBytes,
+        maxWaitTimeInMs: opts.maxWaitMs ?? INGEST_DEFAULTS.fetchWaitMs,
         allowAutoTopicCreation: false,
       });
       consumers.add(consumer);

@@ -8,8 +8,10 @@
  * Nothing is acknowledged before it is durable: on failure the answer is 503 and the client
  * retries (with a dedup_key, retrying is harmless).
  */
+
 import { randomUUID } from 'node:crypto';
 import type { Context, Hono } from 'hono';
+import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
@@ -25,7 +27,7 @@ export interface EventsRouteDeps {
   maxBodyBytes?: number;
 }
 
-export const DEFAULT_MAX_EVENTS_BODY = 10 * 1024 * 1024;
+export const DEFAULT_MAX_EVENTS_BODY = INGEST_DEFAULTS.maxRequestBytes;
 
 export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
   const max = deps.maxBodyBytes ?? DEFAULT_MAX_EVENTS_BODY;

@@ -184,12 +184,17 @@ describe('loadConfig', () => {
     expect(lines[0]).toMatch(/tally\.yaml:2:\d+: ingest\.flush_rows must be an integer >= 1/);
     expect(lines[1]).toMatch(/tally\.yaml:3:\d+: ingest\.flush_bytes must be a positive size .*got "4MB"/);
     expect(lines[2]).toMatch(
-      /tally\.yaml:5:\d+: ingest\.fetch_partition_bytes must be at most ingest\.fetch_bytes/,
+      /tally\.yaml:5:\d+: ingest\.fetch_partition_bytes \(2048\) must be at most ingest\.fetch_bytes \(1024\)/,
     );
     expect(lines[3]).toMatch(/tally\.yaml:6:\d+: ingest\.buffer_bytes must be a positive size/);
     expect(lines[4]).toMatch(/tally\.yaml:7:\d+: ingest\.fetch_wait_ms must be an integer >= 0/);
     expect(lines[5]).toMatch(/tally\.yaml:8:\d+: .*flush_row.*flush_rows/);
     expect(parseByteSize('3GiB')).toBe(3 * 1024 ** 3);
+    // Against the default of the key not set.
+    const small = failure(() => loadConfig(project('ingest:\n  buffer_bytes: 1MiB\n'), { env: {} }));
+    expect(small.message).toMatch(
+      /tally\.yaml:2:\d+: ingest\.flush_bytes \(4194304, its default\) must be at most ingest\.buffer_bytes \(1048576\)/,
+    );
     expect(parseByteSize('1.5MiB')).toBeUndefined();
     expect(parseByteSize('99999999999GiB')).toBeUndefined();
   });
