@@ -12,6 +12,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
@@ -674,11 +675,13 @@ export class DatasourceSink {
 
   /** The tables whose contents decide what is already stored (bare names). */
   private replicatedTables(): string[] {
+    // Sharded: the rows and seen keys are in the shards' tables (this node's shard).
+    const store = (t: string) => (isSharded(this.engine) ? shardTableName(t) : t);
     return [
       OFFSETS_TABLE,
-      this.datasource.name,
+      store(this.datasource.name),
       quarantineTableName(this.datasource.name),
-      ...(this.parser.dedupKey ? [seenTableName(this.datasource.name)] : []),
+      ...(this.parser.dedupKey ? [store(seenTableName(this.datasource.name))] : []),
     ];
   }
 
