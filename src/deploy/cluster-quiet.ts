@@ -19,7 +19,6 @@ import {
   waitClusterInserts,
 } from './cluster-nodes.ts';
 import { qualified } from './ddl.ts';
-import type { Step } from './plan-types.ts';
 
 /** How long the tables must stay unwritten before the step changes anything. */
 export const QUIET_MS = 1000;
@@ -87,10 +86,13 @@ function writtenOnes(a: ClusterBlocks, b: ClusterBlocks): string {
   return `${moved.join(', ')} ${moved.length === 1 ? 'is' : 'are'} being`;
 }
 
-/** The `cluster-busy` error of a step whose tables were written: what happened and how to pause. */
-export function clusterBusy(step: Step, paused: readonly string[], rule: string) {
+/**
+ * The `cluster-busy` error of a step whose tables were written: what happened and how to pause
+ * (apply prefixes the step).
+ */
+export function clusterBusy(paused: readonly string[], rule: string) {
   return (detail: string, extra = '') =>
-    new TallyError('cluster-busy', `step ${step.n} (${step.what}): ${detail}; ${rule}${extra}`, {
+    new TallyError('cluster-busy', `${detail}; ${rule}${extra}`, {
       exitCode: 2,
       hint: `pause ingestion of ${paused.join(', ')} for the deploy (stop the tally serve instances that consume it, or their writers), deploy, then start them again`,
     });

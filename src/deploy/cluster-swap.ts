@@ -58,7 +58,6 @@ export async function clusterReplaceView(ac: ApplyContext, step: Step): Promise<
   const store = (t: string) => storageName(t, ctx);
   const watched = feedingClosure(await viewGraph(engine), sources.map(store)).map(logical);
   const busy = clusterBusy(
-    step,
     watched,
     `on a cluster ${target} is recomputed only while ${sources.join(', ')} ${sources.length === 1 ? 'is' : 'are'} not written`,
   );
@@ -117,7 +116,7 @@ export async function clusterRebuildTable(ac: ApplyContext, step: Step): Promise
   const sharded = ctx.sharded === true;
   const store = (t: string) => storageName(t, ctx);
   const watched = feedingClosure(await viewGraph(engine), [store(table)]).map(logical);
-  const busy = clusterBusy(step, watched, `on a cluster ${table} is rebuilt only while it is not written`);
+  const busy = clusterBusy(watched, `on a cluster ${table} is rebuilt only while it is not written`);
   const quiet = await awaitQuiet(ac, quietTables(watched, ctx), sharded ? [] : [table], busy);
 
   await createNext(ac, spec, step);
@@ -160,7 +159,7 @@ export async function clusterRebuildTable(ac: ApplyContext, step: Step): Promise
     const late = [...old].filter(([p, n]) => n !== before.get(p)).map(([p]) => p);
     throw new TallyError(
       'cluster-busy',
-      `step ${step.n} (${step.what}): ${table} was written between the last check and the swap, so the rows of those INSERTs (partition${late.length === 1 ? '' : 's'} ${late.join(', ')}) are in ${backup} only`,
+      `${table} was written between the last check and the swap, so the rows of those INSERTs (partition${late.length === 1 ? '' : 's'} ${late.join(', ')}) are in ${backup} only`,
       {
         exitCode: 2,
         hint: `copy them into ${table} before the next deploy drops ${backup} (SELECT ... FROM ${qualified(ctx, backup)} WHERE _part IN the parts of those partitions with max_block_number above those in ${table}'s snapshot${ctx.sharded ? `, on each shard: a partition shown as <shard>:<id> is that shard's` : ''}), and pause ingestion of ${watched.join(', ')} for deploys that rebuild`,

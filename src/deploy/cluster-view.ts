@@ -38,7 +38,6 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
   const target = storageName(view.target, ctx);
   const columns = await validateView(engine, view, view.target);
   const busy = clusterBusy(
-    step,
     [view.source],
     'on a cluster a view is created only while its source is not written',
   );

@@ -1,7 +1,8 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
-import { applyDeploy } from '../deploy/deploy.ts';
+import { applyDeploy, planDeploy } from '../deploy/deploy.ts';
+import type { StepKind } from '../deploy/plan-types.ts';
 import { type Problem, TallyError } from '../errors.ts';
 import { ingestTuning } from '../ingest/ingest-tuning.ts';
 import { type Ingestion, startIngestion } from '../ingest/ingestion.ts';
@@ -132,11 +133,20 @@ export class Runtime {
       version: this.holder.get().version,
     });
     if (!project) return done(false);
-    const deploy = await applyDeploy(project, current.engine, {
-      allowDestructive: opts.allowDestructive ?? false,
-    });
+    // On a cluster a view is created, recomputed or rebuilt only while its sources are not
+    // written (deploy/cluster-quiet.ts): this process's own ingestion pauses for such a deploy.
+    const paused = await this.pauseIngestionFor(project);
+    let deploy: DeployResult | undefined;
+    try {
+      deploy = await applyDeploy(project, current.engine, {
+        allowDestructive: opts.allowDestructive ?? false,
+      });
+    } finally {
+      // Resumed on the project now deployed (the new one, or the old one when it failed).
+      if (paused) this.ingestion = await this.startIngestion(deploy?.ok ? project : current.project);
+    }
     if (!deploy.ok) return done(false, deploy);
-    if (this.ingestion && datasourcesChanged(current.project, project)) {
+    if (!paused && this.ingestion && datasourcesChanged(current.project, project)) {
       // New columns or sources: the parsers and consumers are rebuilt from the new model.
       const old = this.ingestion;
       this.ingestion = undefined;
@@ -148,6 +158,22 @@ export class Runtime {
     // New schedules take effect now; a run in flight finishes on the project it started with.
     this.scheduler?.schedule(project);
     return done(true, deploy);
+  }
+
+  /** Stops this process's ingestion when `project`'s deploy needs its sources quiet (clusters); true if it did. */
+  private async pauseIngestionFor(project: Project): Promise<boolean> {
+    if (!this.ingestion || !project.config.clickhouse.cluster) return false;
+    const plan = await planDeploy(project, this.holder.get().engine);
+    if (!plan.steps.some((s) => QUIET_STEPS.includes(s.kind))) return false;
+    const old = this.ingestion;
+    this.ingestion = undefined;
+    await old.stop();
+    this.opts.log?.({
+      level: 'info',
+      msg: 'ingestion paused for the deploy',
+      cluster: project.config.clickhouse.cluster,
+    });
+    return true;
   }
 
   /** Stops the snapshot timers and taking events (finishing what is in flight), then serving. */
@@ -166,6 +192,9 @@ export class Runtime {
     return ingestion;
   }
 }
+
+/** Steps that need the sources of what they build unwritten on a cluster. */
+const QUIET_STEPS: readonly StepKind[] = ['create-view', 'replace-view', 'rebuild-table'];
 
 function datasourcesChanged(a: Project, b: Project): boolean {
   return JSON.stringify([...a.datasources.values()]) !== JSON.stringify([...b.datasources.values()]);
