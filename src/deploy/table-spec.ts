@@ -72,11 +72,17 @@ export function tableSpecFor(ds: DataSource): TableSpec {
 
 /**
  * How a sharded cluster spreads a data source's rows (the Distributed table's sharding key): by
- * its dedup key, so that both copies of an event meet on one shard (FINAL and the seen keys then
- * work per shard), else by its sorting key, else at random.
+ * its `engine.sharding_key` when set, else by its dedup key, so that both copies of an event meet
+ * on one shard (FINAL and the seen keys then work per shard), else by its sorting key, else at
+ * random.
  */
 export function shardingKeyFor(ds: DataSource): string {
-  const cols = ds.dedupKey && ds.dedupKey.length > 0 ? ds.dedupKey : ds.engine.sortingKey;
+  const cols =
+    ds.engine.shardingKey && ds.engine.shardingKey.length > 0
+      ? ds.engine.shardingKey
+      : ds.dedupKey && ds.dedupKey.length > 0
+        ? ds.dedupKey
+        : ds.engine.sortingKey;
   if (cols.length === 0) return 'rand()';
   return `cityHash64(${cols.map((c) => (/^[A-Za-z_][A-Za-z0-9_]*$/.test(c) ? quoteIdent(c) : c)).join(', ')})`;
 }

@@ -41,6 +41,11 @@ export interface TableEngine {
   sortingKey: readonly string[];
   primaryKey?: readonly string[];
   partitionKey?: string;
+  /**
+   * On a cluster of several shards: the columns whose hash picks a row's shard (default: the
+   * dedup key, else the sorting key; deploy/table-spec.ts shardingKeyFor).
+   */
+  shardingKey?: readonly string[];
   ttl?: string;
   settings: Readonly<Record<string, string | number>>;
 }

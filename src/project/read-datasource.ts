@@ -46,6 +46,7 @@ const ENGINE_KEYS = [
   'sorting_key',
   'primary_key',
   'partition_key',
+  'sharding_key',
   'ttl',
   'settings',
 ];
@@ -393,6 +394,17 @@ function readEngine(
       checkColumn({ value: p, node: m.get('partition_key')! }, 'partition_key');
       engine.partitionKey = p;
     }
+  }
+  if (m.has('sharding_key')) {
+    const items = stringItems(r, m.get('sharding_key'), 'sharding_key') ?? [];
+    if (items.length === 0)
+      r.error(m.get('sharding_key'), 'invalid-value', 'sharding_key needs at least one column');
+    for (const i of items) {
+      if (!IDENTIFIER.test(i.value))
+        r.error(i.node, 'invalid-value', `sharding_key names columns; \`${i.value}\` is not a column name`);
+      else checkColumn(i, 'sharding_key');
+    }
+    engine.shardingKey = items.map((i) => i.value);
   }
   if (m.has('ttl')) {
     const t = r.string(m.get('ttl'), 'ttl');

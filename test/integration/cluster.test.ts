@@ -1031,6 +1031,27 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
       expect((await planDeploy(load(), e4)).steps.map((s) => [s.kind, s.resource])).toEqual([
         ['drop-backup', 'transactions__tally_shard'],
       ]);
+      // A sharding key of one's own: the Distributed table is made again with it (rows stay put).
+      writeFileSync(
+        tx,
+        readFileSync(tx, 'utf8').replace(
+          '  partition_key:',
+          '  sharding_key: [account_id]\n  partition_key:',
+        ),
+      );
+      const rekey = await applyDeploy(load(), e3);
+      expect(rekey.error).toBeUndefined();
+      expect(rekey.plan.steps.map((s) => s.what)).toContain(
+        "make the Distributed table transactions again over its shards' tables",
+      );
+      for (const e of [e3, e4]) {
+        const [t] = await e.rows<{ engine: string }>(
+          `SELECT engine_full AS engine FROM system.tables WHERE database = '${db}' AND name = 'transactions'`,
+        );
+        expect(t!.engine).toMatch(/cityHash64\(account_id\)\)$/);
+      }
+      await exactOnBoth(M + 3500, 'every row still there once');
+      expect((await planDeploy(load(), e4)).steps).toEqual([]);
       console.log(
         `[cluster] sharded: ${M + 3500} events over 2 shards (${s3} / ${s4} of the first ${M}), exact; first deploy ${Math.round(first.durationMs)} ms, view + backfill of ${M} rows ${Math.round(withView.durationMs)} ms, recompute ${Math.round(recompute.durationMs)} ms, rebuild ${Math.round(rebuild.durationMs)} ms; ${M + 1000} messages stored in ${ingestSeconds.toFixed(1)} s from two instances starting`,
       );

@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { shardingKeyFor } from '../../../src/deploy/table-spec.ts';
 import { TallyError } from '../../../src/errors.ts';
 import { loadProject, loadProjectOrThrow } from '../../../src/project/load-project.ts';
 import { DESIGN_FILES, removeProjects, writeProject } from './write-project.ts';
@@ -186,6 +187,34 @@ dedup_key: [nope]
     expect(problems[0]!.message).toBe(
       'unknown key `descripton` in data source `events` (did you mean `description`?)',
     );
+  });
+
+  it('reads a sharding key (columns) and names a bad one, which deploy uses on several shards', () => {
+    const ds = (key: string) =>
+      writeProject({
+        'datasources/events.datasource.yaml': `columns:
+  - { name: id, type: String }
+  - { name: account, type: String }
+engine:
+  sorting_key: [id]
+  sharding_key: ${key}
+dedup_key: id
+`,
+      });
+    const { project } = loadProject(ds('[account]'), { env });
+    const events = project!.datasources.get('events')!;
+    expect(events.engine.shardingKey).toEqual(['account']);
+    expect(shardingKeyFor(events)).toBe('cityHash64(`account`)');
+    expect(shardingKeyFor({ ...events, engine: { ...events.engine, shardingKey: undefined } })).toBe(
+      'cityHash64(`id`)',
+    );
+    const bad = loadProject(ds('[acount, "cityHash64(id)"]'), { env });
+    expect(bad.project).toBeUndefined();
+    expect(bad.problems.map((p) => [p.code, p.location?.line])).toEqual([
+      ['unknown-column', 6],
+      ['invalid-value', 6],
+    ]);
+    expect(bad.problems[0]!.message).toContain('account');
   });
 
   it('ignores *.test.yaml and warns about stray or misplaced files', () => {
