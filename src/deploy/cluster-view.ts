@@ -55,8 +55,8 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
     } else {
       ac.pending.set(view.name, {
         columns,
-        fill: () =>
-          fillFromShards(
+        fill: async () => {
+          await fillFromShards(
             ac,
             {
               label: view.name,
@@ -66,7 +66,8 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
               query: viewOverShards(ctx, view),
             },
             (progress) => ac.emit({ type: 'backfill', step, progress }),
-          ),
+          );
+        },
       });
     }
     return;

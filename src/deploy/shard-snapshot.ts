@@ -10,13 +10,17 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { ApplyContext } from './apply-context.ts';
+
+/** What the snapshot needs of a deploy (or a replay): the engine and the DDL context. */
+type Where = Pick<ApplyContext, 'engine' | 'ctx'>;
+
 import type { BackfillProgress } from './backfill.ts';
 import { qualified, type ViewSpec } from './ddl.ts';
 import { scratchDatabaseName } from './names.ts';
 import { querySourceSwapped } from './view-spec.ts';
 
 /** Copies every shard's rows of `source` into the scratch database, on each node. */
-export async function snapshotShards(ac: ApplyContext, source: string): Promise<void> {
+export async function snapshotShards(ac: Where, source: string): Promise<void> {
   const { engine, ctx } = ac;
   const on = onClusterClause(ctx.cluster);
   const scratch = { database: scratchDatabaseName(ctx.database) };
@@ -44,13 +48,14 @@ export function viewOverShards(ctx: { database: string }, view: ViewSpec): strin
 
 /**
  * A backfill or a copy from the shards' snapshot of `source`: `query` (which reads it) into the
- * Distributed table `into`, which spreads the rows over the shards.
+ * Distributed table `into`, which spreads the rows over the shards (or a replay's shadow, a table
+ * of this node). Returns the rows of the snapshot.
  */
 export async function fillFromShards(
-  ac: ApplyContext,
+  ac: Where,
   fill: { label: string; source: string; into: string; columns: readonly string[]; query: string },
   onProgress: (p: BackfillProgress) => void,
-): Promise<void> {
+): Promise<number> {
   const { engine, ctx } = ac;
   const started = performance.now();
   const [r] = await engine.rows<{ n: string | number }>(
@@ -69,4 +74,5 @@ export async function fillFromShards(
     `INSERT INTO ${qualified(ctx, fill.into)} (${fill.columns.map(quoteIdent).join(', ')}) ${fill.query}`,
   );
   progress(total);
+  return total;
 }

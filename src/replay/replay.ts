@@ -26,13 +26,21 @@ import {
   takeSnapshot,
 } from '../deploy/backfill.ts';
 import { DEPLOYMENTS_TABLE, readDeployments } from '../deploy/bookkeeping.ts';
-import { createTableSql, type DdlContext, dropTableSql, qualified, type ViewSpec } from '../deploy/ddl.ts';
+import {
+  createTableSql,
+  type DdlContext,
+  dropTableSql,
+  qualified,
+  storageName,
+  type ViewSpec,
+} from '../deploy/ddl.ts';
 import { ddlContextFor, planDeploy } from '../deploy/deploy.ts';
 import { acquireDeployLock, type LockOptions } from '../deploy/deploy-lock.ts';
 import { desiredState } from '../deploy/desired-state.ts';
 import { introspect } from '../deploy/introspect.ts';
 import { backupName, newDeployId, nextName, nextPathName, scratchDatabaseName } from '../deploy/names.ts';
 import type { Plan, ResourcePlan, Step } from '../deploy/plan-types.ts';
+import { fillFromShards, snapshotShards, viewOverShards } from '../deploy/shard-snapshot.ts';
 import type { TableSpec } from '../deploy/table-spec.ts';
 import { querySourceSwapped } from '../deploy/view-spec.ts';
 import { TallyError } from '../errors.ts';
@@ -83,16 +91,6 @@ export interface ReplayTarget {
 /** Finds the materialized pipe and its target; a user error when it is not one. */
 export function replayTarget(project: Project, engine: Engine, pipe: string): ReplayTarget {
   const ctx = ddlContextFor(project, engine);
-  if (ctx.sharded) {
-    // The shadow is filled from one node's snapshot, and the swap is refused on several shards.
-    throw new TallyError(
-      'cluster-unsupported',
-      `tally replay does not run on a cluster of several shards yet (clickhouse.cluster = ${ctx.cluster})`,
-      {
-        hint: `compare by hand: the pipe's SQL with \`tally sql\` against ${pipe}'s target`,
-      },
-    );
-  }
   const desired = desiredState(project, ctx);
   const own = desired.views.find((v) => v.pipe === pipe);
   if (!own) {
@@ -133,10 +131,10 @@ export async function replayPipe(
   const sources = [...new Set(t.views.map((v) => v.source))];
   // On a cluster the comparison runs on this node: the shadow is a plain table of this node, and
   // the node first fetches every part the other replicas have of what it reads.
-  const local: DdlContext = { ...ctx, cluster: undefined };
+  const local: DdlContext = { ...ctx, cluster: undefined, sharded: undefined };
   if (ctx.cluster)
     for (const table of [...sources, t.target])
-      await engine.command(`SYSTEM SYNC REPLICA ${qualified(ctx, table)}`);
+      await engine.command(`SYSTEM SYNC REPLICA ${qualified(ctx, storageName(table, ctx))}`);
   await engine.command(dropTableSql(shadow, local));
   await engine.command(createTableSql(spec, local, shadow));
   // Checked against the shadow: the pipe as it is now must fit the table as the project has it.
@@ -151,9 +149,26 @@ export async function replayPipe(
   let rowsRead = 0;
   try {
     try {
-      const pre = await prepareSnapshots(engine, ctx, sources);
+      if (ctx.sharded) {
+        // Several shards: every node copies its shard's rows; the shadow is filled from all.
+        for (const s of sources) await snapshotShards({ engine, ctx }, s);
+        for (const v of t.views) {
+          rowsRead += await fillFromShards(
+            { engine, ctx },
+            {
+              label: v.name,
+              source: v.source,
+              into: shadow,
+              columns: columns.get(v.name)!.map((c) => c.name),
+              query: viewOverShards(ctx, v),
+            },
+            opts.onProgress ?? (() => {}),
+          );
+        }
+      }
+      const pre = ctx.sharded ? new Map() : await prepareSnapshots(engine, ctx, sources);
       const scratch = scratchDatabaseName(ctx.database);
-      for (const v of t.views) {
+      for (const v of ctx.sharded ? [] : t.views) {
         // No hold: the snapshot is the log as of now; the diff says so (writers may add more).
         const snapshot = await takeSnapshot(engine, ctx, pre.get(v.source)!, v.source);
         const filled = await fillFromSnapshot(
