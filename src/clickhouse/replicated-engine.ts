@@ -10,15 +10,33 @@
 
 import { quoteString } from '../sql/render-literal.ts';
 import { quoteIdent } from './create-engine.ts';
+import type { Engine } from './engine.ts';
 
 /** `'/clickhouse/tables/{shard}/<db>/<table>'`: one ZooKeeper path per shard and table. */
 export function replicaPath(database: string, table: string): string {
   return `/clickhouse/tables/{shard}/${database}/${table}`;
 }
 
+const SHARD_SUFFIX = '__tally_shard';
+
 /** The table of each shard behind a data source's Distributed table, on a sharded cluster. */
 export function shardTableName(table: string): string {
-  return `${table}__tally_shard`;
+  return `${table}${SHARD_SUFFIX}`;
+}
+
+/** `t__tally_shard` -> `t`; any other name as it is. */
+export function logicalName(name: string): string {
+  return name.endsWith(SHARD_SUFFIX) ? name.slice(0, -SHARD_SUFFIX.length) : name;
+}
+
+/** Whether `name` is the table of each shard of some table. */
+export function isShardTable(name: string): boolean {
+  return name.endsWith(SHARD_SUFFIX);
+}
+
+/** A cluster of several shards: data sources (and their seen keys) are split over them. */
+export function isShardedCluster(engine: Pick<Engine, 'cluster' | 'shards'>): boolean {
+  return engine.cluster !== undefined && (engine.shards ?? 1) > 1;
 }
 
 /** `Distributed(cluster, db, <table>__tally_shard, key)`: the data source as readers and writers see it. */

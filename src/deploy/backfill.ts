@@ -161,9 +161,13 @@ function snapshotName(source: string): string {
 }
 
 export async function dropScratchDatabase(engine: Engine, ctx: DdlContext): Promise<void> {
-  // A sharded deploy snapshots on every node (shard-snapshot.ts).
+  await engine.command(dropScratchDatabaseSql(ctx));
+}
+
+/** Drops the scratch database; on a sharded cluster on every node (shard-snapshot.ts snapshots there). */
+export function dropScratchDatabaseSql(ctx: DdlContext): string {
   const on = ctx.sharded ? onClusterClause(ctx.cluster) : '';
-  await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}${on}`);
+  return `DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}${on}`;
 }
 
 export interface FillOptions {

@@ -8,6 +8,7 @@
  * and their block numbers (read from every node; those of a replicated table come from ZooKeeper
  * and only grow) do not move for a second.
  */
+import { logicalName } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import {
@@ -82,7 +83,7 @@ export async function awaitQuiet(
 function writtenOnes(a: ClusterBlocks, b: ClusterBlocks): string {
   const moved = [...a.keys()]
     .filter((t) => !sameClusterBlocks(new Map([[t, a.get(t)!]]), new Map([[t, b.get(t)!]])))
-    .map((t) => t.replace(/__tally_shard$/, ''));
+    .map(logicalName);
   return `${moved.join(', ')} ${moved.length === 1 ? 'is' : 'are'} being`;
 }
 

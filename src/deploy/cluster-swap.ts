@@ -14,7 +14,7 @@
  *    are dropped first and the new ones created after. Still quiet, or the step fails saying what
  *    may be missing and how it is put right.
  */
-import { shardTableName } from '../clickhouse/replicated-engine.ts';
+import { logicalName, shardTableName } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { validateView } from './attach.ts';
@@ -56,7 +56,8 @@ export async function clusterReplaceView(ac: ApplyContext, step: Step): Promise<
   const sources = [...new Set(views.map((v) => v.source))];
   const sharded = ctx.sharded === true;
   const store = (t: string) => storageName(t, ctx);
-  const watched = feedingClosure(await viewGraph(engine), sources.map(store)).map(logical);
+  const graph = await viewGraph(engine);
+  const watched = feedingClosure(graph, sources.map(store)).map(logicalName);
   const busy = clusterBusy(
     watched,
     `on a cluster ${target} is recomputed only while ${sources.join(', ')} ${sources.length === 1 ? 'is' : 'are'} not written`,
@@ -87,7 +88,8 @@ export async function clusterReplaceView(ac: ApplyContext, step: Step): Promise<
       '; nothing was swapped in (the new table is dropped)',
     );
 
-  const writers = [...(await viewGraph(engine)).tables.values()].filter(
+  // Quiet since the graph was read: no deploy or writer has changed the views meanwhile.
+  const writers = [...graph.tables.values()].filter(
     (t) => t.engine === 'MaterializedView' && t.viewTarget === store(target),
   );
   await ac.beforeClusterSwap?.();
@@ -115,7 +117,7 @@ export async function clusterRebuildTable(ac: ApplyContext, step: Step): Promise
   const { kept, select } = copyColumns(spec, current);
   const sharded = ctx.sharded === true;
   const store = (t: string) => storageName(t, ctx);
-  const watched = feedingClosure(await viewGraph(engine), [store(table)]).map(logical);
+  const watched = feedingClosure(await viewGraph(engine), [store(table)]).map(logicalName);
   const busy = clusterBusy(watched, `on a cluster ${table} is rebuilt only while it is not written`);
   const quiet = await awaitQuiet(ac, quietTables(watched, ctx), sharded ? [] : [table], busy);
 
@@ -216,9 +218,4 @@ async function swapNext(ac: ApplyContext, table: string, step: Step): Promise<st
 /** What the quiet check watches: on a sharded cluster, where rows are (the shards' tables) and what INSERTs name. */
 function quietTables(tables: readonly string[], ctx: DdlContext): string[] {
   return ctx.sharded ? [...tables.map((t) => shardTableName(t)), ...tables] : [...tables];
-}
-
-/** `t__tally_shard` -> `t`. */
-function logical(name: string): string {
-  return name.replace(/__tally_shard$/, '');
 }

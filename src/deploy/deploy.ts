@@ -4,7 +4,9 @@
  *   const plan = await planDeploy(project, engine);            // changes nothing
  *   const result = await applyDeploy(project, engine, { allowDestructive, onProgress });
  */
+
 import type { Engine } from '../clickhouse/engine.ts';
+import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
 import type { Project } from '../project/model.ts';
 import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
@@ -32,7 +34,7 @@ export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine):
     database: engine.database,
     capabilities: engine.capabilities,
     ...(cluster ? { cluster } : {}),
-    ...(cluster && (engine.shards ?? 1) > 1 ? { sharded: true } : {}),
+    ...(isShardedCluster({ cluster, shards: engine.shards }) ? { sharded: true } : {}),
     ...(engine.backend === 'embedded' ? { embedded: true } : {}),
   };
 }

@@ -5,7 +5,13 @@
  * `create_table_query`.
  */
 import type { Engine } from '../clickhouse/engine.ts';
-import { shardTableName } from '../clickhouse/replicated-engine.ts';
+import {
+  isShardedCluster,
+  isShardTable,
+  logicalName,
+  shardTableName,
+} from '../clickhouse/replicated-engine.ts';
+import { clusterShards } from './cluster-nodes.ts';
 import { stringLiteral } from './ddl.ts';
 
 export interface LiveColumn {
@@ -122,7 +128,7 @@ export async function introspect(engine: Engine, database = engine.database): Pr
       comment: c.comment,
     });
   }
-  if (engine.cluster && (engine.shards ?? 1) > 1) await foldShards(engine, database, tables);
+  if (isShardedCluster(engine)) await foldShards(engine, database, tables);
   return { database, databaseEngine: dbRows[0]?.engine ?? '', tables };
 }
 
@@ -137,11 +143,11 @@ async function foldShards(engine: Engine, database: string, tables: Map<string, 
   const folded = [...tables.values()].filter((t) => t.engine === 'Distributed' && local(t.name));
   if (folded.length === 0) return;
   // One replica of each shard: `a|b` are replicas, `,` separates shards (remote() picks one of each).
-  const [shards] = await engine.rows<{ hosts: string }>(
-    `SELECT arrayStringConcat(groupArray(replicas), ',') AS hosts FROM (SELECT shard_num, arrayStringConcat(groupArray(concat(host_name, ':', toString(port))), '|') AS replicas FROM system.clusters WHERE cluster = ${stringLiteral(engine.cluster!)} GROUP BY shard_num ORDER BY shard_num)`,
-  );
+  const hosts = (await clusterShards(engine, engine.cluster!))
+    .map((replicas) => replicas.join('|'))
+    .join(',');
   const counts = await engine.rows<{ table: string; rows: string | number }>(
-    `SELECT table, sum(rows) AS rows FROM remote(${stringLiteral(shards?.hosts ?? '')}, system.parts) WHERE database = ${stringLiteral(database)} AND active AND endsWith(table, '__tally_shard') GROUP BY table`,
+    `SELECT table, sum(rows) AS rows FROM remote(${stringLiteral(hosts)}, system.parts) WHERE database = ${stringLiteral(database)} AND active AND endsWith(table, ${stringLiteral(shardTableName(''))}) GROUP BY table`,
   );
   const rows = new Map(counts.map((r) => [r.table, Number(r.rows)]));
   for (const d of folded) {
@@ -158,8 +164,8 @@ async function foldShards(engine: Engine, database: string, tables: Map<string, 
     tables.delete(shard.name);
   }
   for (const t of tables.values()) {
-    if (t.viewTarget?.endsWith('__tally_shard') && tables.has(t.viewTarget.slice(0, -'__tally_shard'.length)))
-      t.viewTarget = t.viewTarget.slice(0, -'__tally_shard'.length);
+    if (t.viewTarget && isShardTable(t.viewTarget) && tables.has(logicalName(t.viewTarget)))
+      t.viewTarget = logicalName(t.viewTarget);
   }
 }
 

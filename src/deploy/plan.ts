@@ -540,6 +540,36 @@ function isQuarantineOfRecorded(name: string, specs: Record<string, unknown>): b
   );
 }
 
+/**
+ * The outline of a rebuild or recompute on a cluster (cluster-swap.ts): the same protocol with
+ * one snapshot per node (replicas) or a copy per shard (shards).
+ */
+function swapOutline(step: Step, ctx: DdlContext, deployId: string): void {
+  const spec =
+    step.kind === 'rebuild-table'
+      ? step.tables?.[0]
+      : step.kind === 'replace-view'
+        ? step.targetSpec
+        : undefined;
+  if (!spec) return;
+  const t = spec.name;
+  const store = (x: string) => storageName(x, ctx);
+  const reads = step.views ? [...new Set(step.views.map((v) => v.source))] : [t];
+  step.sql = [
+    `-- wait for INSERTs into ${reads.join(', ')} on any node; their block numbers must not move for 1 s; ${ctx.sharded ? 'each shard copies its rows ON CLUSTER' : 'SYSTEM SYNC REPLICA, snapshot on this node'}`,
+    createTableSql(spec, ctx, nextName(t), nextPathName(t, deployId)),
+    `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM ${ctx.sharded ? "<the shards' copies>" : `<snapshot of ${reads.join(', ')}>`}; -- block numbers unchanged, or drop it and stop`,
+    `${step.views ? `-- drop the views into ${t} ON CLUSTER; ` : ''}${renameSql(
+      [
+        [store(t), backupName(store(t), deployId)],
+        [store(nextName(t)), store(t)],
+      ],
+      ctx,
+    )}${ctx.sharded ? `; -- then ${t}'s Distributed table made again over them` : ''}`,
+    ...(step.views ?? []).map((v) => createViewSql(v, ctx)),
+  ];
+}
+
 /** Whether a sharded data source's Distributed table lags its shards' columns or the wanted sharding key. */
 function staleDistribution(lt: LiveTable, shardingKey: string): boolean {
   const flat = (s: string) => s.replace(/[`\s]/g, '');
@@ -552,6 +582,7 @@ function staleDistribution(lt: LiveTable, shardingKey: string): boolean {
 /** Where each step runs on a cluster, and the protocols that replace the hold there. */
 function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void {
   step.runsOn = runsOn(step.kind, ctx.cluster!, ctx.sharded);
+  swapOutline(step, ctx, deployId);
   if (ctx.sharded) {
     if (step.kind === 'create-view' && step.view) {
       const v = step.view;
@@ -567,63 +598,7 @@ function annotateForCluster(step: Step, ctx: DdlContext, deployId: string): void
         `INSERT INTO ${qualified(ctx, step.view.target)} SELECT ... FROM ${qualified({ database: scratchDatabaseName(ctx.database) }, step.view.source)}; -- Distributed over the shards' copies`,
       ];
     }
-    const spec =
-      step.kind === 'rebuild-table'
-        ? step.tables?.[0]
-        : step.kind === 'replace-view'
-          ? step.targetSpec
-          : undefined;
-    if (spec) {
-      const t = spec.name;
-      const reads = step.views ? [...new Set(step.views.map((v) => v.source))] : [t];
-      step.sql = [
-        `-- wait for INSERTs into ${reads.join(', ')} on any node; their block numbers on every shard must not move for 1 s; each shard copies its rows ON CLUSTER`,
-        createTableSql(spec, ctx, nextName(t), nextPathName(t, deployId)),
-        `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <the shards' copies>; -- through a Distributed ${nextName(t)}; block numbers unchanged, or drop it and stop`,
-        `${step.views ? `-- drop the views into ${t} ON CLUSTER; ` : ''}${renameSql(
-          [
-            [shardTableName(t), backupName(shardTableName(t), deployId)],
-            [shardTableName(nextName(t)), shardTableName(t)],
-          ],
-          ctx,
-        )}; -- then ${t}'s Distributed table made again over them`,
-        ...(step.views ?? []).map((v) => createViewSql(v, ctx)),
-      ];
-    }
     return;
-  }
-  const quiet = (tables: string) =>
-    `-- wait for INSERTs into ${tables} running on any node; their block numbers must not move for 1 s; SYSTEM SYNC REPLICA, snapshot on this node`;
-  if (step.kind === 'rebuild-table' && step.tables) {
-    const t = step.resource;
-    step.sql = [
-      quiet(t),
-      createTableSql(step.tables[0]!, ctx, nextName(t), nextPathName(t, deployId)),
-      `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <snapshot of ${t}>; -- block numbers unchanged, or drop it and stop`,
-      renameSql(
-        [
-          [t, backupName(t, deployId)],
-          [nextName(t), t],
-        ],
-        ctx,
-      ),
-    ];
-  }
-  if (step.kind === 'replace-view' && step.views && step.targetSpec) {
-    const t = step.resource;
-    step.sql = [
-      quiet([...new Set(step.views.map((v) => v.source))].join(', ')),
-      createTableSql(step.targetSpec, ctx, nextName(t), nextPathName(t, deployId)),
-      `INSERT INTO ${qualified(ctx, nextName(t))} SELECT ... FROM <snapshots>; -- block numbers unchanged, or drop it and stop`,
-      `-- drop the views into ${t} ON CLUSTER; ${renameSql(
-        [
-          [t, backupName(t, deployId)],
-          [nextName(t), t],
-        ],
-        ctx,
-      )}`,
-      ...step.views.map((v) => createViewSql(v, ctx)),
-    ];
   }
   if (step.kind === 'create-view' && step.view) {
     const v = step.view;

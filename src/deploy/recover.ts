@@ -5,8 +5,8 @@
  * table caught in the middle of a swap gets its backup back, the backfill scratch database goes.
  * Every action is safe to repeat.
  */
-import { quoteIdent } from '../clickhouse/create-engine.ts';
-import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
+import { isShardTable, logicalName, shardTableName } from '../clickhouse/replicated-engine.ts';
+import { dropScratchDatabaseSql } from './backfill.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { type DdlContext, dropTableSql, renameSql } from './ddl.ts';
@@ -53,7 +53,7 @@ export function planRecovery(
       // Sharded: a next table folded from its Distributed table has a table per shard too.
       sql: [
         dropTableSql(t.name, ctx),
-        ...(ctx.sharded && t.engine !== 'MaterializedView' && !t.name.endsWith('__tally_shard')
+        ...(ctx.sharded && t.engine !== 'MaterializedView' && !isShardTable(t.name)
           ? [dropTableSql(shardTableName(t.name), ctx)]
           : []),
       ],
@@ -112,7 +112,7 @@ export function planRecovery(
       const role = nameRole(t.name);
       // Sharded: the backup is of a shard table (`<t>__tally_shard`), which the planner sees as `t`.
       if (role.role !== 'backup' || role.deployId !== latest.id) continue;
-      if (tables.has(role.of) || (ctx.sharded && tables.has(role.of.replace(/__tally_shard$/, '')))) continue;
+      if (tables.has(role.of) || (ctx.sharded && tables.has(logicalName(role.of)))) continue;
       steps.push({
         kind: 'recover',
         resource: role.of,
@@ -136,9 +136,7 @@ export function planRecovery(
       why: 'backfill snapshots left by an interrupted deploy',
       destructive: false,
       // Sharded: the snapshots were made on every node (shard-snapshot.ts).
-      sql: [
-        `DROP DATABASE IF EXISTS ${quoteIdent(scratchDatabaseName(ctx.database))}${ctx.sharded ? onClusterClause(ctx.cluster) : ''}`,
-      ],
+      sql: [dropScratchDatabaseSql(ctx)],
     });
   }
   return { steps, notes, tables };

@@ -10,14 +10,13 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import { onClusterClause, shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { ApplyContext } from './apply-context.ts';
-
-/** What the snapshot needs of a deploy (or a replay): the engine and the DDL context. */
-type Where = Pick<ApplyContext, 'engine' | 'ctx'>;
-
 import type { BackfillProgress } from './backfill.ts';
 import { qualified, type ViewSpec } from './ddl.ts';
 import { scratchDatabaseName } from './names.ts';
 import { querySourceSwapped } from './view-spec.ts';
+
+/** What the snapshot needs of a deploy (or a replay): the engine and the DDL context. */
+type Where = Pick<ApplyContext, 'engine' | 'ctx'>;
 
 /** Copies every shard's rows of `source` into the scratch database, on each node. */
 export async function snapshotShards(ac: Where, source: string): Promise<void> {

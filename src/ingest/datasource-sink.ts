@@ -12,14 +12,13 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
-import { shardTableName } from '../clickhouse/replicated-engine.ts';
+import { isShardedCluster, shardTableName } from '../clickhouse/replicated-engine.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
 import {
-  isSharded,
   LOG_TABLE,
   OFFSETS_TABLE,
   probeTableName,
@@ -641,7 +640,7 @@ export class DatasourceSink {
     const rows = await this.engine.rows<{ key: string }>(
       // Sharded: the seen table is Distributed, and the probe table is this node's, so its keys
       // are sent along to every shard (GLOBAL IN).
-      `SELECT key FROM ${this.seen} WHERE key ${isSharded(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
+      `SELECT key FROM ${this.seen} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
     );
     for (const r of rows) found.add(r.key);
     return found;
@@ -676,7 +675,7 @@ export class DatasourceSink {
   /** The tables whose contents decide what is already stored (bare names). */
   private replicatedTables(): string[] {
     // Sharded: the rows and seen keys are in the shards' tables (this node's shard).
-    const store = (t: string) => (isSharded(this.engine) ? shardTableName(t) : t);
+    const store = (t: string) => (isShardedCluster(this.engine) ? shardTableName(t) : t);
     return [
       OFFSETS_TABLE,
       store(this.datasource.name),

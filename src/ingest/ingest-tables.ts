@@ -17,6 +17,7 @@ import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import {
   distributedEngine,
   engineCall,
+  isShardedCluster,
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
@@ -61,7 +62,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   };
   // Sharded cluster: the data source's views fire on each shard's table; Tally's own tables are
   // kept whole on every node (clickhouse/replicated-engine.ts).
-  const sharded = isSharded(engine);
+  const sharded = isShardedCluster(engine);
   const storage = sharded ? shardTableName(ds.name) : ds.name;
   const engineOf = (table: string, type: string, args: string[] = []) =>
     engineCall(type, args, {
@@ -161,11 +162,6 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
   return { created, coordinates };
 }
 
-/** A cluster of several shards: data sources (and their seen keys) are split over them. */
-export function isSharded(engine: Engine): boolean {
-  return engine.cluster !== undefined && (engine.shards ?? 1) > 1;
-}
-
 /**
  * What the seen view writes: the key of every stored row (undefined without a dedup key). `from`:
  * the table read, on a sharded cluster each shard's for the view and the whole one for a refill.
@@ -185,7 +181,7 @@ export function refillSeenSql(engine: Engine, ds: DataSource, truncate = true): 
   if (!select) return [];
   const db = quoteIdent(engine.database);
   const seen = seenTableName(ds.name);
-  const store = isSharded(engine) ? shardTableName(seen) : seen;
+  const store = isShardedCluster(engine) ? shardTableName(seen) : seen;
   return [
     ...(truncate ? [`TRUNCATE TABLE ${db}.${quoteIdent(store)}${onClusterClause(engine.cluster)}`] : []),
     `INSERT INTO ${db}.${quoteIdent(seen)} (key, seen_at) ${select}`,
@@ -292,8 +288,8 @@ export async function pruneSeen(
   now = new Date(),
 ): Promise<string[]> {
   // Sharded: each shard's table, every shard at once (18.16 runs DROP PARTITION ON CLUSTER).
-  const seen = isSharded(engine) ? shardTableName(seenTableName(ds)) : seenTableName(ds);
-  const on = isSharded(engine) ? onClusterClause(engine.cluster) : '';
+  const seen = isShardedCluster(engine) ? shardTableName(seenTableName(ds)) : seenTableName(ds);
+  const on = isShardedCluster(engine) ? onClusterClause(engine.cluster) : '';
   const cutoff = new Date(now.getTime() - windowDays * 86_400_000);
   const day = Number(cutoff.toISOString().slice(0, 10).replace(/-/g, ''));
   const parts = await engine.rows<{ p: string }>(

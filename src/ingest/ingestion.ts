@@ -9,6 +9,7 @@
  */
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
+import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
@@ -216,7 +217,7 @@ export async function startIngestion(
     }
     const report = await ensureIngestTables(engine, ds);
     entry.identity = parser.dedupKey ? 'dedup_key' : ds.kafka && report.coordinates ? 'coordinates' : 'none';
-    if (entry.identity === 'coordinates' && (engine.shards ?? 1) > 1) {
+    if (entry.identity === 'coordinates' && isShardedCluster(engine)) {
       // A batch spread over several shards can be stored on some and not others; the Kafka marks
       // cannot tell which rows are in. Seen keys, looked up across the shards, can.
       throw new TallyError(

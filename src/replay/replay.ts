@@ -149,41 +149,40 @@ export async function replayPipe(
   let rowsRead = 0;
   try {
     try {
+      const names = (v: ViewSpec) => columns.get(v.name)!.map((c) => c.name);
       if (ctx.sharded) {
         // Several shards: every node copies its shard's rows; the shadow is filled from all.
         for (const s of sources) await snapshotShards({ engine, ctx }, s);
         for (const v of t.views) {
-          rowsRead += await fillFromShards(
-            { engine, ctx },
+          const fill = {
+            label: v.name,
+            source: v.source,
+            into: shadow,
+            columns: names(v),
+            query: viewOverShards(ctx, v),
+          };
+          rowsRead += await fillFromShards({ engine, ctx }, fill, opts.onProgress ?? (() => {}));
+        }
+      } else {
+        const pre = await prepareSnapshots(engine, ctx, sources);
+        const scratch = scratchDatabaseName(ctx.database);
+        for (const v of t.views) {
+          // No hold: the snapshot is the log as of now; the diff says so (writers may add more).
+          const snapshot = await takeSnapshot(engine, ctx, pre.get(v.source)!, v.source);
+          const filled = await fillFromSnapshot(
+            engine,
+            snapshot,
+            qualified(ctx, shadow),
+            names(v),
+            querySourceSwapped(v, ctx.database, scratch),
             {
               label: v.name,
-              source: v.source,
-              into: shadow,
-              columns: columns.get(v.name)!.map((c) => c.name),
-              query: viewOverShards(ctx, v),
+              ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+              ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
             },
-            opts.onProgress ?? (() => {}),
           );
+          rowsRead += filled.rows;
         }
-      }
-      const pre = ctx.sharded ? new Map() : await prepareSnapshots(engine, ctx, sources);
-      const scratch = scratchDatabaseName(ctx.database);
-      for (const v of ctx.sharded ? [] : t.views) {
-        // No hold: the snapshot is the log as of now; the diff says so (writers may add more).
-        const snapshot = await takeSnapshot(engine, ctx, pre.get(v.source)!, v.source);
-        const filled = await fillFromSnapshot(
-          engine,
-          snapshot,
-          qualified(ctx, shadow),
-          columns.get(v.name)!.map((c) => c.name),
-          querySourceSwapped(v, ctx.database, scratch),
-          {
-            label: v.name,
-            ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
-            ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-          },
-        );
-        rowsRead += filled.rows;
       }
     } finally {
       await dropScratchDatabase(engine, ctx).catch(() => {});

@@ -552,22 +552,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     cpSync(dir, changed, { recursive: true });
     try {
       expect((await applyDeploy(loadProjectOrThrow(changed, { env: projectEnv }), e1)).ok).toBe(true);
-      const tx = join(changed, 'datasources', 'transactions.datasource.yaml');
-      writeFileSync(
-        tx,
-        readFileSync(tx, 'utf8').replace(
-          /^( {2}- \{ name: description.*)$/m,
-          '$1\n  - { name: channel, type: String, json: $.channel, default: web }',
-        ),
-      );
-      for (const f of [
-        'datasources/page_events.datasource.yaml',
-        'pipes/attribution.pipe.yaml',
-        'endpoints/attribution.endpoint.yaml',
-        'endpoints/attribution.test.yaml',
-      ]) {
-        rmSync(join(changed, f));
-      }
+      addChannelDropPageEvents(changed);
       const project = loadProjectOrThrow(changed, { env: projectEnv });
       const plan = await planDeploy(project, e1);
       expect(plan.steps.map((s) => [s.kind, s.resource, s.runsOn])).toEqual([
@@ -1061,6 +1046,27 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
       }
       await exactOnBoth(M + 3500, 'every row still there once');
       expect((await planDeploy(load(), e4)).steps).toEqual([]);
+      // A new column (the shards' tables altered, the Distributed table made again) and a data
+      // source gone (both its tables dropped), on every node; new events carry the column.
+      addChannelDropPageEvents(project);
+      const reshaped = await applyDeploy(load(), e3, { allowDestructive: true });
+      expect(reshaped.error).toBeUndefined();
+      expect(reshaped.plan.steps.map((s) => [s.kind, s.resource])).toEqual([
+        ['alter-table', 'transactions'],
+        ['drop-table', 'page_events'],
+      ]);
+      for (const e of [e3, e4]) {
+        const cols = await e.rows<{ table: string }>(
+          `SELECT table FROM system.columns WHERE database = '${db}' AND name = 'channel' ORDER BY table`,
+        );
+        expect(cols.map((c) => c.table)).toEqual(['transactions', 'transactions__tally_shard']);
+        expect(
+          await e.rows(
+            `SELECT name FROM system.tables WHERE database = '${db}' AND name LIKE 'page_events%'`,
+          ),
+        ).toEqual([]);
+      }
+      expect((await planDeploy(load(), e4)).steps).toEqual([]);
       console.log(
         `[cluster] sharded: ${M + 3500} events over 2 shards (${s3} / ${s4} of the first ${M}), exact; first deploy ${Math.round(first.durationMs)} ms, view + backfill of ${M} rows ${Math.round(withView.durationMs)} ms, recompute ${Math.round(recompute.durationMs)} ms, rebuild ${Math.round(rebuild.durationMs)} ms; ${M + 1000} messages stored in ${ingestSeconds.toFixed(1)} s from two instances starting`,
       );
@@ -1112,6 +1118,25 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     return instance;
   }
 });
+
+/** The example changed two ways: a new column on transactions, and page_events (with what reads it) gone. */
+function addChannelDropPageEvents(project: string): void {
+  const tx = join(project, 'datasources', 'transactions.datasource.yaml');
+  writeFileSync(
+    tx,
+    readFileSync(tx, 'utf8').replace(
+      /^( {2}- \{ name: description.*)$/m,
+      '$1\n  - { name: channel, type: String, json: $.channel, default: web }',
+    ),
+  );
+  for (const f of [
+    'datasources/page_events.datasource.yaml',
+    'pipes/attribution.pipe.yaml',
+    'endpoints/attribution.endpoint.yaml',
+    'endpoints/attribution.test.yaml',
+  ])
+    rmSync(join(project, f));
+}
 
 async function killInstance(i: Instance): Promise<void> {
   if (i.child.exitCode !== null || i.child.signalCode !== null) return;
