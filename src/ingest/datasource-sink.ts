@@ -142,7 +142,11 @@ export class DatasourceSink {
   /** ... and the one the current attempt's reads were made in (see `insert`). */
   private attemptGeneration: number | undefined;
   private logging: Promise<void> | undefined;
-  private readonly logQueue: Array<{ lines: string[]; plan: Flush }> = [];
+  /**
+   * Ops log rows waiting to be written, with the Kafka batch ends they will mark: only those, not
+   * the flush, whose rows would otherwise stay in memory as long as the log lags behind.
+   */
+  private readonly logQueue: Array<{ lines: string[]; ends: BatchEnd[] }> = [];
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(
@@ -266,7 +270,7 @@ export class DatasourceSink {
       // keys written with the rows), so no flush waits for them.
       plan.finish();
       plan.offsetsDone = true;
-      this.logQueue.push({ lines: this.logLines(plan, performance.now() - t0), plan });
+      this.logQueue.push({ lines: this.logLines(plan, performance.now() - t0), ends: batchEnds(plan) });
       if (!this.logging) this.logging = this.drainLog();
     }
   }
@@ -280,7 +284,7 @@ export class DatasourceSink {
         await this.engine.command(
           `INSERT INTO ${this.db}.${LOG_TABLE}${await this.sync()} FORMAT JSONEachRow\n${items.flatMap((i) => i.lines).join('\n')}`,
         );
-        for (const i of items) this.noteBatchMarks(i.plan);
+        for (const i of items) this.noteBatchMarks(i.ends);
       } catch (err) {
         this.log({
           level: 'warn',
@@ -539,9 +543,8 @@ export class DatasourceSink {
   }
 
   /** The `batch` marks the log rows just wrote, kept in memory. */
-  private noteBatchMarks(plan: Flush): void {
-    for (const b of plan.batches) {
-      if (b.source !== 'kafka') continue;
+  private noteBatchMarks(ends: readonly BatchEnd[]): void {
+    for (const b of ends) {
       void this.marks.get(b.topic)?.then((all) => {
         const m = all.get(b.partition);
         if (m && b.lastOffset > m.batch) {
@@ -739,6 +742,19 @@ function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
 }
 
 /** The state of one flush across attempts. */
+/** Where a flushed Kafka batch ended: what its ops log row marks as done. */
+interface BatchEnd {
+  topic: string;
+  partition: number;
+  lastOffset: number;
+}
+
+function batchEnds(plan: Flush): BatchEnd[] {
+  return plan.batches.flatMap((b) =>
+    b.source === 'kafka' ? [{ topic: b.topic, partition: b.partition, lastOffset: b.lastOffset }] : [],
+  );
+}
+
 class Flush {
   readonly outcomes: BatchOutcome[];
   readonly quarantineSkipped: number[];

@@ -368,7 +368,14 @@ export class KafkaIngester {
   ): Promise<void> {
     const every = Math.max(500, Math.floor((this.opts.consumer.heartbeatIntervalMs ?? 3000) / 2));
     for (;;) {
-      const done = await Promise.race([settled, delay(every).then(() => false)]);
+      // The tick's timer is cleared once `settled` wins: a pending timer would keep this call's
+      // context, and with it the fetch's rows, in memory for up to `every` ms more.
+      let timer: NodeJS.Timeout | undefined;
+      const tick = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), every);
+      });
+      const done = await Promise.race([settled, tick]);
+      clearTimeout(timer);
       if (done) return;
       try {
         await ctl.heartbeat();
