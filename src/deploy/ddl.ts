@@ -30,6 +30,20 @@ export interface DdlContext {
    * under the in-process write gate (clickhouse/write-gate.ts) instead of a write hold.
    */
   embedded?: boolean;
+  /**
+   * Drops wait until the table is gone (`DROP TABLE ... SYNC`): a replicated table in an Atomic
+   * database (current servers) otherwise keeps its ZooKeeper path for 8 minutes, and creating it
+   * again meanwhile fails ("Replica ... already exists"). Set by `withLiveDatabase`.
+   */
+  syncDrops?: boolean;
+}
+
+/**
+ * The context for the database as it is: on a cluster whose database is Atomic, drops are SYNC.
+ * (18.16 has Ordinary databases only, and no SYNC.)
+ */
+export function withLiveDatabase(ctx: DdlContext, databaseEngine: string | undefined): DdlContext {
+  return ctx.cluster && databaseEngine === 'Atomic' ? { ...ctx, syncDrops: true } : ctx;
 }
 
 /** A materialized pipe as ClickHouse sees it: a view that fires on inserts into `source`. */
@@ -215,7 +229,7 @@ export function attachViewSql(
 }
 
 export function dropTableSql(name: string, ctx: DdlContext): string {
-  return `DROP TABLE IF EXISTS ${qualified(ctx, name)}${onCluster(ctx)}`;
+  return `DROP TABLE IF EXISTS ${qualified(ctx, name)}${onCluster(ctx)}${ctx.syncDrops ? ' SYNC' : ''}`;
 }
 
 /** One statement, so the renames happen together. */

@@ -12,7 +12,7 @@ import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
 import { checkColumnTypes } from './column-types.ts';
 import type { DdlContext } from './ddl.ts';
-import { stringLiteral } from './ddl.ts';
+import { stringLiteral, withLiveDatabase } from './ddl.ts';
 import { acquireDeployLock, type LockOptions } from './deploy-lock.ts';
 import { desiredState } from './desired-state.ts';
 import { checkEndpointSettings } from './endpoint-settings.ts';
@@ -79,14 +79,15 @@ async function prepare(
     ),
   ]);
   const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(engine, ctx) : [];
+  const planCtx = withLiveDatabase(ctx, live.databaseEngine);
   const plan = buildPlan({
     desired,
     live,
     deployments,
-    ctx,
+    ctx: planCtx,
     deployId: opts.deployId ?? newDeployId(),
     server: engine.description,
     scratchDatabaseExists: scratch.length > 0,
   });
-  return { plan, ctx, live, deployments };
+  return { plan, ctx: planCtx, live, deployments };
 }

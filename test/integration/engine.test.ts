@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../src/clickhouse/capabilities.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { dropTableSql, withLiveDatabase } from '../../src/deploy/ddl.ts';
 import { clickhouseConfig, forEachBackend, scratchDatabase } from '../support/backends.ts';
 
 forEachBackend('engine', (ctx) => {
@@ -62,6 +63,32 @@ forEachBackend('engine', (ctx) => {
     await e.command('CREATE TABLE writes_ok (x UInt8) ENGINE = Memory');
     await e.insert('writes_ok', [{ x: 1 }]);
     expect(await e.rows('SELECT x FROM writes_ok')).toEqual([{ x: 1 }]);
+  });
+
+  it('takes DROP TABLE ... SYNC where deploy sends it, and never gets it on 18.16', async () => {
+    const e = ctx.engine;
+    const [db] = await e.rows<{ engine: string }>(
+      `SELECT engine FROM system.databases WHERE name = '${ctx.database}'`,
+    );
+    const onCluster = withLiveDatabase(
+      { database: ctx.database, capabilities: e.capabilities, cluster: 'c' },
+      db!.engine,
+    );
+    if (db!.engine !== 'Atomic') {
+      // 18.16 has Ordinary databases only (and no SYNC): deploy adds none there.
+      expect(ctx.backend).toBe('server');
+      expect(dropTableSql('t', onCluster)).not.toMatch(/SYNC/);
+      return;
+    }
+    expect(dropTableSql('t', onCluster)).toMatch(/ SYNC$/);
+    await e.command('CREATE TABLE dropped_sync (id UInt32) ENGINE = MergeTree ORDER BY id');
+    await e.command(
+      dropTableSql('dropped_sync', { database: ctx.database, capabilities: e.capabilities, syncDrops: true }),
+    );
+    const left = await e.rows(
+      `SELECT name FROM system.tables WHERE database = '${ctx.database}' AND name = 'dropped_sync'`,
+    );
+    expect(left).toEqual([]);
   });
 
   it('reports a ClickHouse error with its message', async () => {

@@ -14,6 +14,7 @@ import {
   modifyDefaultCmd,
   modifyTtlCmd,
   renameSql,
+  withLiveDatabase,
 } from '../../../src/deploy/ddl.ts';
 import { quarantineSpecFor, tableSpecFor } from '../../../src/deploy/table-spec.ts';
 import { viewSpecFor } from '../../../src/deploy/view-spec.ts';
@@ -127,6 +128,13 @@ describe('DDL text', () => {
       ),
     ).toBe('RENAME TABLE `tally`.`a` TO `tally`.`b`, `tally`.`c` TO `tally`.`d` ON CLUSTER `main`');
     expect(dropTableSql('x', cluster)).toBe('DROP TABLE IF EXISTS `tally`.`x` ON CLUSTER `main`');
+    // Atomic database on a cluster (current servers): drops wait, so the name can be reused at once.
+    const atomic = withLiveDatabase(cluster, 'Atomic');
+    expect(dropTableSql('x', atomic)).toBe('DROP TABLE IF EXISTS `tally`.`x` ON CLUSTER `main` SYNC');
+    expect(withLiveDatabase(cluster, 'Ordinary')).toBe(cluster);
+    expect(
+      withLiveDatabase({ database: 'tally', capabilities: cluster.capabilities }, 'Atomic').syncDrops,
+    ).toBe(undefined);
     expect(alterSql('x', addColumnCmd({ name: 'c', type: 'String' }, 'b'), cluster)).toBe(
       'ALTER TABLE `tally`.`x` ON CLUSTER `main` ADD COLUMN `c` String AFTER `b`',
     );
