@@ -138,22 +138,17 @@ export async function applyPlan(
     const lines = destructive.flatMap((s) =>
       (s.loses ?? [s.what]).map((l) => `  - step ${s.n} (${s.what}): ${l}`),
     );
-    return finish({
-      ok: false,
-      refused: true,
-      exitCode: 1,
-      error: `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
-    });
+    return refusedResult(
+      plan,
+      `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
+      1,
+      performance.now() - started,
+    );
   }
   if (ctx.cluster && atomic) {
     const unsupported = plan.steps.find((s) => CLUSTER_ATOMIC_REFUSED.includes(s.kind));
     if (unsupported) {
-      return finish({
-        ok: false,
-        refused: true,
-        exitCode: 1,
-        error: clusterRefusal(unsupported, ctx.cluster),
-      });
+      return refusedResult(plan, clusterRefusal(unsupported, ctx.cluster), 1, performance.now() - started);
     }
   }
 
@@ -161,13 +156,7 @@ export async function applyPlan(
     try {
       await checkClusterNodes(engine, ctx.cluster);
     } catch (err) {
-      const e = err as TallyError;
-      return finish({
-        ok: false,
-        refused: true,
-        exitCode: e.exitCode ?? 2,
-        error: e.format?.() ?? String(err),
-      });
+      return refusedByError(plan, err, performance.now() - started);
     }
   }
   await engine.command(createDeploymentsTableSql(ctx));
@@ -289,6 +278,35 @@ const DONE: Record<ResourceAction, ResourceResultKind> = {
   drop: 'dropped',
   unchanged: 'unchanged',
 };
+
+/** A deploy refused before any step ran: nothing changed. */
+export function refusedResult(plan: Plan, error: string, exitCode: 1 | 2, durationMs: number): DeployResult {
+  const steps: StepResult[] = plan.steps.map((s) => ({
+    n: s.n,
+    kind: s.kind,
+    resource: s.resource,
+    status: 'skipped',
+  }));
+  return {
+    deployId: plan.deployId,
+    plan,
+    steps,
+    resources: resourceResults(plan, steps),
+    changes: 0,
+    durationMs,
+    holds: [],
+    ok: false,
+    refused: true,
+    exitCode,
+    error,
+  };
+}
+
+/** The same for a TallyError met before any step (a cluster node down): its message and code. */
+export function refusedByError(plan: Plan, err: unknown, durationMs: number): DeployResult {
+  const e = err as TallyError;
+  return refusedResult(plan, e.format?.() ?? String(err), e.exitCode === 1 ? 1 : 2, durationMs);
+}
 
 function resourceResults(plan: Plan, steps: readonly StepResult[]): ResourceResult[] {
   return plan.resources.map((r) => {

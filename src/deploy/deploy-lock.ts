@@ -7,14 +7,15 @@
  * tries again once the others are gone. Two deployers can't both go on: each would have read
  * before the other's claim was written, yet each wrote its own claim before reading, so one of
  * them read after the other wrote. (That needs a read to see every write that finished before
- * it, true of one server and of chDB; on a replicated cluster the claim must reach the replica
- * read, see docs/scaling.md.) Both backing off at once is possible; the random pause ends it.
+ * it: true of one server and of chDB; on a replicated cluster the claim is written with a quorum
+ * of every replica of the lock table, so it has finished only once every node holds it.) Both
+ * backing off at once is possible; the random pause ends it.
  *
  * A claim lives while its deployer writes a heartbeat every 10 s; one silent for 60 s (a crash)
  * no longer counts.
  */
 import { hostname } from 'node:os';
-import type { Engine } from '../clickhouse/engine.ts';
+import type { Engine, Settings } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
 import { checkClusterNodes } from './cluster-nodes.ts';
 import { createTableSql, type DdlContext, qualified, stringLiteral } from './ddl.ts';
@@ -68,21 +69,37 @@ export async function acquireDeployLock(
   const present = await engine.rows(
     `SELECT 1 FROM system.tables WHERE database = ${stringLiteral(ctx.database)} AND name = ${stringLiteral(DEPLOY_LOCK_TABLE)}`,
   );
-  if (present.length === 0) {
-    if (ctx.cluster) await checkClusterNodes(engine, ctx.cluster);
-    await engine.command(createTableSql(LOCK_SPEC, ctx));
-  }
+  // On a cluster every node must answer: the claim needs all replicas (below), and deploy's DDL
+  // runs ON CLUSTER; say which node is down rather than fail on a quorum.
+  if (ctx.cluster) await checkClusterNodes(engine, ctx.cluster);
+  if (present.length === 0) await engine.command(createTableSql(LOCK_SPEC, ctx));
   const table = qualified(ctx, DEPLOY_LOCK_TABLE);
   const holder = `${hostname()}:${process.pid}`;
   const expireS = opts.expireS ?? 60;
+  const deadline = Date.now() + (opts.waitMs ?? 600_000);
+  const quorum = ctx.cluster ? await lockReplicas(engine, ctx) : 0;
   // Each attempt claims under a name of its own: a released claim stays released, so claiming
   // again under the same name would be invisible to the others.
   let attempt = 0;
   let claim = id;
-  const write = (state: string) =>
+  const write = (state: string, settings?: Settings) =>
     engine.command(
       `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(claim)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
+      settings ? { settings } : {},
     );
+  // A release or heartbeat seen late only makes others wait a little longer: no quorum for them.
+  const writeClaim = async () => {
+    if (quorum <= 1) return write('claim');
+    for (;;) {
+      try {
+        return await write('claim', { insert_quorum: quorum, insert_quorum_timeout: 30_000 });
+      } catch (err) {
+        // 18.16 takes one quorum INSERT per table at a time and refuses others meanwhile.
+        if (!QUORUM_BUSY.test(String((err as Error).message)) || Date.now() > deadline) throw err;
+        await sleep(20 + Math.random() * 80);
+      }
+    }
+  };
   const others = async (): Promise<LiveClaim[]> => {
     // Only recent rows can make a claim live (a heartbeat within expireS), and a release is
     // always the newest row of its claim: older rows change nothing, so they are not read.
@@ -99,12 +116,11 @@ export async function acquireDeployLock(
       });
   };
 
-  const deadline = Date.now() + (opts.waitMs ?? 600_000);
   let told = false;
   for (;;) {
     claim = attempt === 0 ? id : `${id}#${attempt}`;
     attempt++;
-    await write('claim');
+    await writeClaim();
     let rivals: LiveClaim[];
     try {
       rivals = await others();
@@ -149,6 +165,22 @@ export async function acquireDeployLock(
       await write('release');
     },
   };
+}
+
+/**
+ * ClickHouse's refusal (code 286) of a quorum INSERT while another is not yet on every replica:
+ * "Another quorum insert has been already started" (18.16), "Quorum for previous write has not
+ * been satisfied yet" (newer servers).
+ */
+const QUORUM_BUSY =
+  /Code: 286\b|Another quorum insert has been already started|Quorum for previous write has not been satisfied|UNSATISFIED_QUORUM_FOR_PREVIOUS_WRITE/i;
+
+/** How many replicas the lock table has on this cluster (the quorum a claim is written with). */
+async function lockReplicas(engine: Engine, ctx: DdlContext): Promise<number> {
+  const [r] = await engine.rows<{ n: number | string }>(
+    `SELECT total_replicas AS n FROM system.replicas WHERE database = ${stringLiteral(ctx.database)} AND table = ${stringLiteral(DEPLOY_LOCK_TABLE)}`,
+  );
+  return Number(r?.n ?? 0);
 }
 
 /** Rows older than expireS plus this are never read (see `others`). */

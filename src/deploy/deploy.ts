@@ -7,13 +7,14 @@
 
 import type { Engine } from '../clickhouse/engine.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
+import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
-import { type ApplyOptions, applyPlan, type DeployResult } from './apply.ts';
+import { type ApplyOptions, applyPlan, type DeployResult, refusedByError } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
 import { checkColumnTypes } from './column-types.ts';
 import type { DdlContext } from './ddl.ts';
 import { stringLiteral, withLiveDatabase } from './ddl.ts';
-import { acquireDeployLock, type LockOptions } from './deploy-lock.ts';
+import { acquireDeployLock, type DeployLock, type LockOptions } from './deploy-lock.ts';
 import { desiredState } from './desired-state.ts';
 import { checkEndpointSettings } from './endpoint-settings.ts';
 import { introspect, type LiveState } from './introspect.ts';
@@ -51,8 +52,23 @@ export async function applyDeploy(
   opts: ApplyOptions & { lock?: LockOptions } = {},
 ): Promise<DeployResult> {
   const deployId = newDeployId();
+  const started = performance.now();
   // Planned under the lock: a plan made while another deploy runs would redo its work.
-  const lock = await acquireDeployLock(engine, ddlContextFor(project, engine), deployId, opts.lock);
+  let lock: DeployLock;
+  try {
+    lock = await acquireDeployLock(engine, ddlContextFor(project, engine), deployId, opts.lock);
+  } catch (err) {
+    // A cluster node down: refused like any deploy that cannot run, with the plan it would have
+    // run (read without the lock; nothing is applied).
+    if (!(err instanceof TallyError && err.code === 'cluster-node-down')) throw err;
+    const plan = await prepare(project, engine, { deployId }).then(
+      (p) => p.plan,
+      () => {
+        throw err;
+      },
+    );
+    return refusedByError(plan, err, performance.now() - started);
+  }
   try {
     const { plan, ctx, live, deployments } = await prepare(project, engine, { deployId });
     const previous = deployments.find((d) => d.status !== 'running');
