@@ -14,7 +14,6 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import { applyDeploy, ddlContextFor, planDeploy } from '../../src/deploy/deploy.ts';
-import { acquireDeployLock } from '../../src/deploy/deploy-lock.ts';
 import { type BatchOutcome, DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables } from '../../src/ingest/ingest-tables.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
@@ -26,6 +25,7 @@ import { clusterUp, createClusterServices } from '../../src/services/cluster/clu
 import { LOCAL_CLUSTER, nodeUrl, SHARDED_CLUSTER_NAME } from '../../src/services/cluster/topology.ts';
 import { scratchDatabase } from '../support/backends.ts';
 import { deleteTopics, newClient, produceAll, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
+import { expectLockHeldByOneAtATime } from '../support/lock-contention.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const N = 100_000;
@@ -236,22 +236,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
 
   it('two deployers on different replicas, claiming at the same moment, never hold the deploy lock together (10 rounds)', async () => {
     const project = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE1 } });
-    const ctx = ddlContextFor(project, one);
-    const held: Array<{ who: string; from: number; to: number }> = [];
-    const contend = async (e: Engine, who: string, round: number) => {
-      const lock = await acquireDeployLock(e, ctx, `${who}-${round}`);
-      const from = performance.now();
-      await new Promise((r) => setTimeout(r, 100));
-      const to = performance.now();
-      held.push({ who, from, to });
-      await lock.release();
-    };
-    for (let round = 0; round < 10; round++) {
-      await Promise.all([contend(one, 'a', round), contend(two, 'b', round)]);
-    }
-    expect(held).toHaveLength(20);
-    held.sort((x, y) => x.from - y.from);
-    for (let i = 1; i < held.length; i++) expect(held[i]!.from).toBeGreaterThanOrEqual(held[i - 1]!.to);
+    await expectLockHeldByOneAtATime([one, two], ddlContextFor(project, one), 10);
   }, 120_000);
 
   // About 70 s alone (30 of them Kafka's session timeout); more room under the full suite's load.

@@ -12,6 +12,7 @@ import { acquireDeployLock, DEPLOY_LOCK_TABLE, PRUNE_ABOVE_ROWS } from '../../sr
 import { TallyError } from '../../src/errors.ts';
 import { BACKENDS, clickhouseConfig } from '../support/backends.ts';
 import { freshEngine, num } from '../support/deploy-fixtures.ts';
+import { expectLockHeldByOneAtATime } from '../support/lock-contention.ts';
 import { eventsProject, withPipe } from '../support/model-builder.ts';
 
 async function load(engine: Engine): Promise<void> {
@@ -61,22 +62,7 @@ describe.each(BACKENDS)('deploy lock [%s]', (backend) => {
     const other =
       backend === 'server' ? await createEngine(clickhouseConfig(backend, engine.database)) : engine;
     try {
-      const ctx = ddlContextFor(eventsProject(), engine);
-      const held: Array<{ who: string; from: number; to: number }> = [];
-      const contend = async (e: Engine, who: string, round: number) => {
-        const lock = await acquireDeployLock(e, ctx, `${who}-${round}`);
-        const from = performance.now();
-        await new Promise((r) => setTimeout(r, 100));
-        const to = performance.now();
-        held.push({ who, from, to });
-        await lock.release();
-      };
-      for (let round = 0; round < 8; round++) {
-        await Promise.all([contend(engine, 'a', round), contend(other, 'b', round)]);
-      }
-      expect(held).toHaveLength(16);
-      held.sort((x, y) => x.from - y.from);
-      for (let i = 1; i < held.length; i++) expect(held[i]!.from).toBeGreaterThanOrEqual(held[i - 1]!.to);
+      await expectLockHeldByOneAtATime([engine, other], ddlContextFor(eventsProject(), engine), 8);
     } finally {
       if (other !== engine) await other.close();
       await drop();
