@@ -88,7 +88,11 @@ export function parseBackfill(out: string): BenchOutput {
         { backend },
       ),
     ],
-    notes: [`${rows.toLocaleString('en-US')} source rows, median of the rounds`],
+    notes: [
+      `${rows.toLocaleString('en-US')} source rows, median of the rounds`,
+      // Measured here, not remembered: what the steps around the INSERT cost against the plain one.
+      `the steps around its INSERT (snapshot of the source by hard links, hold, attach) took ${(num(fill[1]) - num(fill[2])).toFixed(0)} ms, ${(((num(fill[1]) - num(fill[2])) / plain) * 100).toFixed(0)}% of the plain INSERT ... SELECT's ${plain.toFixed(0)} ms`,
+    ],
   };
 }
 
@@ -201,6 +205,13 @@ export function parseIngest(out: string): BenchOutput {
     );
   }
   const notes = [`${events.toLocaleString('en-US')} events through each path`];
+  // Per event, from this run's figures: Tally's own CPU against ClickHouse's time per row when it
+  // parses the same NDJSON itself (the two share the machine's cores).
+  const cpuPerEventUs = ((num(proc[1]) + num(proc[2])) * 1e6) / events;
+  metrics.push(plainMetric('Tally CPU per event', cpuPerEventUs, 'µs', { backend }));
+  notes.push(
+    `Tally's process used ${cpuPerEventUs.toFixed(1)} µs of CPU per event; the straight HTTP inserts took ${(1e6 / httpRate).toFixed(1)} µs of wall time per row`,
+  );
   if (flushes) notes.push(`Tally flushed ${flushes[1]} times`);
   if (!engine) notes.push("ClickHouse's Kafka engine did not finish: no figure for it");
   return { bench: 'ingest', metrics, notes };
