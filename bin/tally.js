@@ -6,3 +6,6 @@ import { register } from 'tsx/esm/api';
 register();
 const { runMain } = await import('../src/cli/main.ts');
 process.exitCode = await runMain(process.argv.slice(2));
+// The command has finished and cleaned up; a client library still retrying in the background
+// (an unreachable broker, say) must not keep the process alive for its whole retry budget.
+setTimeout(() => process.exit(), 3000).unref();

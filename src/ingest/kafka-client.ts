@@ -81,6 +81,8 @@ export interface KafkaClient {
   produce(topic: string, messages: readonly OutgoingMessage[]): Promise<void>;
   /** Creates the topic when missing (tests, dev). */
   ensureTopic(topic: string, partitions: number): Promise<void>;
+  /** The topics the brokers have. */
+  topics(): Promise<string[]>;
   /**
    * How far `groupId` is behind the end of each partition of `topic`, from the broker: the
    * offset the group committed (Tally commits after ClickHouse has the rows) against the end.
@@ -138,8 +140,14 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     return admin;
   };
 
+  let closed = false;
   return {
     async consume(opts) {
+      // A missing topic is said at once, with no consumer made: kafkajs would retry its metadata
+      // for long and keep the consumer (and its connections) alive meanwhile.
+      if (!(await (await connectedAdmin()).listTopics()).includes(opts.topic)) {
+        throw missingTopic(opts.topic, config.brokers);
+      }
       const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
         // 10 s (kafkajs: 30 s): a crashed member's partitions move a third as late; heartbeats
@@ -161,39 +169,17 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         opts.onAssign?.([...assigned]);
       });
       consumer.on(CRASH, (e) => opts.onCrash?.(e.payload.error));
-      await consumer.connect();
-      await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
-      await consumer.run({
-        autoCommit: false,
-        eachBatchAutoResolve: false,
-        // Every partition of a fetch is handled at once, so one insert can carry them all.
-        partitionsConsumedConcurrently: 256,
-        eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
-          const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-            offset: Number(m.offset),
-            value: m.value,
-            key: m.key,
-            timestamp: Number(m.timestamp),
-            rawHeaders: m.headers,
-          }));
-          await opts.onBatch(
-            {
-              topic: batch.topic,
-              partition: batch.partition,
-              highWatermark: Number(batch.highWatermark),
-              firstOffset: Number(batch.firstOffset() ?? messages[0]?.offset ?? 0),
-              lastOffset: Number(batch.lastOffset()),
-              messages,
-            },
-            {
-              heartbeat,
-              resolveOffset: (offset) => resolveOffset(String(offset)),
-              seek: (offset) =>
-                consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(offset) }),
-            },
-          );
-        },
-      });
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
+        // Closed while connecting: this consumer would outlive the client.
+        if (closed) throw new Error('the Kafka client was closed');
+        await startConsumer(consumer, opts);
+      } catch (err) {
+        consumers.delete(consumer);
+        await consumer.disconnect().catch(() => {});
+        throw err;
+      }
       return {
         async commit(partition, offset) {
           try {
@@ -271,6 +257,8 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
 
     async groupLag(groupId, topic, opts = {}) {
       const a = await connectedAdmin();
+      // Offsets of a missing topic: kafkajs would retry its metadata for many seconds, logging each.
+      if (!(await a.listTopics()).includes(topic)) throw missingTopic(topic, config.brokers);
       const [ends, committed] = await Promise.all([
         a.fetchTopicOffsets(topic),
         a.fetchOffsets({ groupId, topics: [topic] }),
@@ -292,7 +280,12 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         .sort((x, y) => x.partition - y.partition);
     },
 
+    async topics() {
+      return (await connectedAdmin()).listTopics();
+    },
+
     async close() {
+      closed = true;
       for (const c of consumers) await c.disconnect().catch(() => {});
       consumers.clear();
       if (admin) {
@@ -308,6 +301,48 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
       }
     },
   };
+}
+
+function missingTopic(topic: string, brokers: readonly string[]): TallyError {
+  return new TallyError(
+    'kafka-topic-missing',
+    `Kafka topic \`${topic}\` does not exist on ${brokers.join(', ')} (Tally does not create topics it consumes); it is consumed once it exists`,
+  );
+}
+
+/** Runs a subscribed consumer: every batch to `opts.onBatch`, offsets resolved and committed by it. */
+function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void> {
+  return consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    // Every partition of a fetch is handled at once, so one insert can carry them all.
+    partitionsConsumedConcurrently: 256,
+    eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
+      const messages: ConsumedMessage[] = batch.messages.map((m) => ({
+        offset: Number(m.offset),
+        value: m.value,
+        key: m.key,
+        timestamp: Number(m.timestamp),
+        rawHeaders: m.headers,
+      }));
+      await opts.onBatch(
+        {
+          topic: batch.topic,
+          partition: batch.partition,
+          highWatermark: Number(batch.highWatermark),
+          firstOffset: Number(batch.firstOffset() ?? messages[0]?.offset ?? 0),
+          lastOffset: Number(batch.lastOffset()),
+          messages,
+        },
+        {
+          heartbeat,
+          resolveOffset: (offset) => resolveOffset(String(offset)),
+          seek: (offset) =>
+            consumer.seek({ topic: batch.topic, partition: batch.partition, offset: String(offset) }),
+        },
+      );
+    },
+  });
 }
 
 function kafkajsConfig(

@@ -1,5 +1,6 @@
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
+import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
@@ -105,6 +106,25 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
         ),
       );
       kafka = undefined;
+    }
+    if (kafka && mode.watch) {
+      const topics = [...project.datasources.values()].flatMap((d) => (d.kafka ? [d.kafka.topic] : []));
+      try {
+        const made = await createMissingTopics(kafka, topics);
+        if (made.length > 0) {
+          io.out(
+            `created Kafka topic(s) ${made.join(', ')} (${DEV_TOPIC_PARTITIONS} partitions each) on ${kafka.brokers.join(', ')}: the broker had none of that name`,
+          );
+        }
+      } catch (err) {
+        io.out(
+          paint(
+            io,
+            'yellow',
+            `could not create the Kafka topics this project reads (${(err as Error).message}): data sources whose topic is missing are not consumed until it exists`,
+          ),
+        );
+      }
     }
     const runtime = new Runtime({
       engine,

@@ -1,0 +1,143 @@
+// A Kafka data source whose topic the broker does not have: `tally serve` says so (in /health and
+// its log) and still stops promptly on SIGTERM, with no consumer left behind; `tally dev` creates
+// the topic and consumes it. Spawned processes, the real broker, both ClickHouse back ends.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, describe, expect, inject, it } from 'vitest';
+import { CliDatabases } from '../support/cli-databases.ts';
+import { deleteTopics, newClient, uniqueTopic } from '../support/ingest-kafka.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const databases = new CliDatabases('topic');
+const topics: string[] = [];
+
+afterAll(async () => {
+  await databases.dropAll();
+  await deleteTopics(...topics);
+  removeProjects();
+});
+
+function project(topic: string): string {
+  return writeProject({
+    'tally.yaml': 'name: topic-missing\n',
+    'datasources/events.datasource.yaml': `source:\n  kafka: { topic: ${topic}, start: earliest }\ncolumns:\n  - { name: id, type: String, json: $.id }\nengine: { sorting_key: [id] }\n`,
+    'pipes/count.pipe.yaml': 'nodes:\n  - name: c\n    sql: SELECT count() AS n FROM events\n',
+    'endpoints/count.endpoint.yaml': 'pipe: count\n',
+  });
+}
+
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<{ code: number | null; ms: number }>;
+}
+
+function start(args: string[], env: NodeJS.ProcessEnv): Running {
+  let out = '';
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'tally.js'), ...args], {
+    env: { ...process.env, NO_COLOR: '1', TALLY_KAFKA_BROKERS: inject('kafkaBrokers'), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => (out += String(d)));
+  child.stderr?.on('data', (d) => (out += String(d)));
+  let signalledAt = 0;
+  const exited = new Promise<{ code: number | null; ms: number }>((resolve) =>
+    child.once('exit', (code) => resolve({ code, ms: signalledAt ? performance.now() - signalledAt : -1 })),
+  );
+  const kill = child.kill.bind(child);
+  child.kill = (signal?: NodeJS.Signals | number) => {
+    signalledAt = performance.now();
+    return kill(signal);
+  };
+  return { child, output: () => out, exited };
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe.each(['server', 'embedded'] as const)(
+  'a data source whose Kafka topic is missing [%s]',
+  (backend) => {
+    const env = (extra: NodeJS.ProcessEnv = {}) =>
+      databases.env(backend, { ...(backend === 'embedded' ? { TALLY_CLICKHOUSE_URL: '' } : {}), ...extra });
+
+    it('tally serve names the missing topic in /health and stops promptly on SIGTERM', async () => {
+      const topic = uniqueTopic('absent');
+      const dir = project(topic);
+      const port = await freePort();
+      const run = start(['serve', '--deploy', '--project', dir, '--port', String(port)], env());
+      try {
+        const health = await until('the missing topic in /health', async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/health`);
+          const body = (await res.json()) as {
+            kafka?: { datasources: Record<string, { state: string; error?: string }> };
+          };
+          const d = body.kafka?.datasources.events;
+          return d?.error?.includes('does not exist') ? d : undefined;
+        });
+        expect(health.state).toBe('retrying');
+        expect(health.error).toContain(`Kafka topic \`${topic}\` does not exist`);
+        // A few retries later, the consumer that could not start has not been kept.
+        await new Promise((r) => setTimeout(r, 2500));
+        run.child.kill('SIGTERM');
+        const { code, ms } = await run.exited;
+        expect(code, run.output()).toBe(0);
+        expect(ms).toBeLessThan(10_000);
+        expect(run.output()).not.toMatch(/This server does not host this topic-partition/);
+      } finally {
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      }
+    }, 90_000);
+
+    it('tally dev creates the topic and consumes it', async () => {
+      const topic = uniqueTopic('devtopic');
+      topics.push(topic);
+      const dir = project(topic);
+      const port = await freePort();
+      const run = start(['dev', '--project', dir, '--port', String(port)], env());
+      try {
+        await until('dev to watch', async () => (run.output().includes('watching') ? true : undefined));
+        expect(run.output()).toContain(`created Kafka topic(s) ${topic} (4 partitions each)`);
+        const client = await newClient();
+        try {
+          await client.produce(topic, [
+            { key: null, value: '{"id":"a"}' },
+            { key: null, value: '{"id":"b"}' },
+          ]);
+        } finally {
+          await client.close();
+        }
+        const n = await until('both events counted', async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+          const body = (await res.json()) as { data: Array<{ n: number | string }> };
+          return Number(body.data[0]?.n) === 2 ? 2 : undefined;
+        });
+        expect(n).toBe(2);
+        run.child.kill('SIGINT');
+        const { ms } = await run.exited;
+        expect(ms).toBeLessThan(15_000);
+      } finally {
+        if (run.child.exitCode === null) run.child.kill('SIGKILL');
+      }
+    }, 120_000);
+  },
+);
