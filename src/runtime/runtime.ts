@@ -15,6 +15,7 @@ import { MetricsRegistry, registerIngestMetrics } from '../server/metrics.ts';
 import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
 import { CopyScheduler } from '../snapshot/copy-scheduler.ts';
+import { checkPipeNodes } from '../sql/check-nodes.ts';
 
 export interface RuntimeOptions {
   engine: Engine;
@@ -146,6 +147,20 @@ export class Runtime {
       if (paused) this.ingestion = await this.startIngestion(deploy?.ok ? project : current.project);
     }
     if (!deploy.ok) return done(false, deploy);
+    // ClickHouse checks the pipes that changed (all of them when a data source did) against the
+    // tables now deployed: one it refuses would answer every request with an error.
+    const refused = await checkPipeNodes(
+      project,
+      current.engine,
+      current.engine.database,
+      datasourcesChanged(current.project, project)
+        ? project.pipes.keys()
+        : changedPipes(current.project, project),
+    );
+    if (refused.length > 0) {
+      problems.push(...refused);
+      return done(false, deploy);
+    }
     if (!paused && this.ingestion && datasourcesChanged(current.project, project)) {
       // New columns or sources: the parsers and consumers are rebuilt from the new model.
       const old = this.ingestion;
@@ -198,6 +213,13 @@ const QUIET_STEPS: readonly StepKind[] = ['create-view', 'replace-view', 'rebuil
 
 function datasourcesChanged(a: Project, b: Project): boolean {
   return JSON.stringify([...a.datasources.values()]) !== JSON.stringify([...b.datasources.values()]);
+}
+
+/** Pipes of `b` that are new or differ from `a`'s. */
+function changedPipes(a: Project, b: Project): string[] {
+  return [...b.pipes.values()]
+    .filter((p) => JSON.stringify(p) !== JSON.stringify(a.pipes.get(p.name)))
+    .map((p) => p.name);
 }
 
 function versionOf(n: number): string {

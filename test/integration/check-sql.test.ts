@@ -1,8 +1,9 @@
 import { join } from 'node:path';
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, describe, expect, inject, it } from 'vitest';
 import { analyseProjectSql } from '../../src/cli/commands/check-sql.ts';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
-import { forEachBackend } from '../support/backends.ts';
+import { clickhouseConfig, forEachBackend, scratchDatabase } from '../support/backends.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -46,5 +47,26 @@ forEachBackend('tally check --sql', (ctx) => {
       "SELECT name FROM system.databases WHERE name LIKE 'tally_check_%'",
     );
     expect(left).toEqual([]);
+  });
+});
+
+// Opened by the check itself, as `tally check --sql` does: on the server (this process already
+// holds its one embedded folder, and chDB takes one per process).
+describe('tally check --sql on its own connection [server]', () => {
+  it('leaves no database behind, not even the project database it was pointed at', async () => {
+    const database = scratchDatabase('chk');
+    const project = loadProjectOrThrow(REPO, {
+      env: { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl'), TALLY_CLICKHOUSE_DATABASE: database },
+    });
+    expect(await analyseProjectSql(project)).toEqual([]);
+    const server = await createEngine(clickhouseConfig('server', 'default'), { createDatabase: false });
+    try {
+      const left = await server.rows<{ name: string }>(
+        `SELECT name FROM system.databases WHERE name = '${database}' OR name LIKE 'tally_check_${process.pid}_%'`,
+      );
+      expect(left).toEqual([]);
+    } finally {
+      await server.close();
+    }
   });
 });

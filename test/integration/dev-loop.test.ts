@@ -122,6 +122,25 @@ describe('tally dev (spawned, embedded engine)', () => {
     );
   });
 
+  it('keeps serving the last good version when ClickHouse refuses a changed pipe (unknown column), naming the line', async () => {
+    const file = join(dir, 'pipes/total.pipe.yaml');
+    const good = readFileSync(file, 'utf8');
+    const before = output.length;
+    writeFileSync(file, good.replace('sum(amount)', 'sum(amountt)'));
+    await until('the refusal', async () =>
+      output.slice(before).includes('still serving the last good version') ? true : undefined,
+    );
+    expect(output.slice(before)).toMatch(
+      /pipes\/total\.pipe\.yaml:3:\d+: error: ClickHouse .* refused node `total` of pipe `total`: .*amountt/,
+    );
+    expect(await total()).toBe(300);
+    writeFileSync(file, good);
+    await until('the good file again', async () =>
+      output.slice(before).includes('✓ pipes/total.pipe.yaml: reloaded') ? true : undefined,
+    );
+    expect(await total()).toBe(300);
+  });
+
   it('stops on SIGTERM after finishing', async () => {
     child.kill('SIGTERM');
     const code = await new Promise((r) => child.once('exit', r));

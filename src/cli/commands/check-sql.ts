@@ -4,8 +4,7 @@ import { createTableSql } from '../../deploy/ddl.ts';
 import { desiredState } from '../../deploy/desired-state.ts';
 import type { Problem } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
-import { compileNodeForCheck } from '../../sql/index.ts';
-import { engineErrorLine, locateEngineError } from '../../sql/locate-engine-error.ts';
+import { checkPipeNodes, refusal } from '../../sql/check-nodes.ts';
 
 /**
  * `tally check --sql`: creates the project's tables in a scratch database of the configured
@@ -13,8 +12,12 @@ import { engineErrorLine, locateEngineError } from '../../sql/locate-engine-erro
  * to the node's file and line. The scratch database is dropped afterwards.
  */
 export async function analyseProjectSql(project: Project, engineIn?: Engine): Promise<Problem[]> {
-  const engine = engineIn ?? (await createEngine(project.config.clickhouse, { cwd: project.root }));
   const scratch = `tally_check_${process.pid}_${Date.now().toString(36)}`;
+  // Connected to the scratch database: a check leaves nothing behind, not even the project's
+  // own database (which connecting to it would create).
+  const engine =
+    engineIn ??
+    (await createEngine({ ...project.config.clickhouse, database: scratch }, { cwd: project.root }));
   const ctx = { database: scratch, capabilities: engine.capabilities };
   const problems: Problem[] = [];
   try {
@@ -27,38 +30,15 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
         problems.push({
           severity: 'error',
           code: 'clickhouse-refused',
-          message: `ClickHouse ${engine.capabilities.version} refused the table of \`${ds.name}\`: ${firstLine(err)}`,
+          message: `ClickHouse ${engine.capabilities.version} refused the table of \`${ds.name}\`: ${refusal(err)}`,
           ...(source ? { location: source.loc } : {}),
         });
       }
     }
-    for (const pipe of project.pipes.values()) {
-      for (const node of pipe.nodes) {
-        const compiled = compileNodeForCheck(project, pipe.name, node.name, {
-          capabilities: engine.capabilities,
-          database: scratch,
-        });
-        try {
-          await engine.rows(`SELECT * FROM (\n${compiled.sql}\n) LIMIT 0`, {
-            params: { ...compiled.params },
-          });
-        } catch (err) {
-          problems.push({
-            severity: 'error',
-            code: 'clickhouse-refused',
-            message: `ClickHouse ${engine.capabilities.version} refused node \`${node.name}\` of pipe \`${pipe.name}\`: ${firstLine(err)}`,
-            location: locateEngineError([node], err) ?? node.sqlStart,
-          });
-        }
-      }
-    }
+    problems.push(...(await checkPipeNodes(project, engine, scratch)));
   } finally {
     await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(scratch)}`).catch(() => {});
     if (!engineIn) await engine.close();
   }
   return problems;
-}
-
-function firstLine(err: unknown): string {
-  return engineErrorLine(err).slice(0, 400);
 }
