@@ -135,9 +135,7 @@ export async function applyPlan(
 
   const destructive = plan.steps.filter((s) => s.destructive);
   if (destructive.length > 0 && !opts.allowDestructive) {
-    const lines = destructive.flatMap((s) =>
-      (s.loses ?? [s.what]).map((l) => `  - step ${s.n} (${s.what}): ${l}`),
-    );
+    const lines = destructive.map((s) => `  - step ${s.n} (${s.what}): ${(s.loses ?? [s.what]).join('; ')}`);
     return refusedResult(
       plan,
       `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,

@@ -221,7 +221,8 @@ export function buildPlan(input: PlanInput): Plan {
           resourceKind: 'datasource',
           what: diff.alters.map((a) => a.what).join('; '),
           why: 'the data source file changed',
-          destructive: loses.length > 0,
+          // Dropping a column of an empty table loses nothing.
+          destructive: loses.length > 0 && lt.rows > 0,
           ...(loses.length > 0 ? { loses } : {}),
           sql: [
             ...diff.alters.map((a) => alterSql(storageName(ds.name, ctx), a.command, ctx)),
@@ -301,7 +302,7 @@ export function buildPlan(input: PlanInput): Plan {
       resourceKind: 'datasource',
       what: `rebuild ${ds.name}: copy ${lt.rows} rows into a new table and swap it in (old one kept as ${backupName(storageName(ds.name, ctx), deployId)})`,
       why: diff.rebuild.join('; '),
-      destructive: lost.length > 0,
+      destructive: lost.length > 0 && lt.rows > 0,
       ...(lost.length > 0 ? { loses: lost } : {}),
       sql: [
         createTableSql(ds.table, ctx, nextName(ds.name)),
@@ -449,7 +450,8 @@ export function buildPlan(input: PlanInput): Plan {
       resourceKind: 'datasource',
       what: `drop table ${t.name}${lq ? ` and ${lq.name}` : ''}`,
       why: 'its data source file is gone',
-      destructive: true,
+      // An empty data source (and quarantine) loses nothing: no --allow-destructive needed.
+      destructive: t.rows > 0 || (lq?.rows ?? 0) > 0,
       loses: [`data source ${t.name}: ${t.rows} rows`, ...(lq ? [`${lq.name}: ${lq.rows} rows`] : [])],
       // Sharded: the shards' tables first, so a failure half-way leaves the Distributed table
       // (which the next plan still sees as the data source, and drops again).

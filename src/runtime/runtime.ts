@@ -227,8 +227,12 @@ function versionOf(n: number): string {
 }
 
 /** Deploys a project before serving it; a refusal or failure stops start-up with its reason. */
-export async function deployForStart(project: Project, engine: Engine): Promise<DeployResult> {
-  const result = await applyDeploy(project, engine, { allowDestructive: false });
+export async function deployForStart(
+  project: Project,
+  engine: Engine,
+  opts: { allowDestructive?: boolean } = {},
+): Promise<DeployResult> {
+  const result = await applyDeploy(project, engine, { allowDestructive: opts.allowDestructive ?? false });
   if (!result.ok) {
     throw new TallyError(
       result.refused ? 'deploy-refused' : 'deploy-failed',
@@ -236,7 +240,7 @@ export async function deployForStart(project: Project, engine: Engine): Promise<
       {
         exitCode: result.exitCode === 1 ? 1 : 2,
         hint: result.refused
-          ? 'run `tally deploy --check` to see the plan, and `tally deploy --allow-destructive` to accept it'
+          ? 'run `tally deploy --check` to see the plan, and `tally deploy --allow-destructive` (or `tally dev --allow-destructive`) to accept it'
           : undefined,
       },
     );

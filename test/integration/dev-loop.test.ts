@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -138,6 +138,24 @@ describe('tally dev (spawned, embedded engine)', () => {
     await until('the good file again', async () =>
       output.slice(before).includes('✓ pipes/total.pipe.yaml: reloaded') ? true : undefined,
     );
+    expect(await total()).toBe(300);
+  });
+
+  it('drops a data source whose file is removed while it is empty (nothing is lost: no flag needed)', async () => {
+    const file = join(dir, 'datasources/scratch.datasource.yaml');
+    const before = output.length;
+    writeFileSync(file, 'columns:\n  - { name: id, type: UInt32 }\nengine: { sorting_key: [id] }\n');
+    await until('the new data source', async () =>
+      /✓ datasources\/scratch\.datasource\.yaml: reloaded in \d+ ms \(1 ClickHouse change/.test(output.slice(before))
+        ? true
+        : undefined,
+    );
+    const at = output.length;
+    rmSync(file);
+    await until('the drop', async () =>
+      /✓ datasources\/scratch\.datasource\.yaml: reloaded/.test(output.slice(at)) ? true : undefined,
+    );
+    expect(output.slice(at)).not.toMatch(/refusing/);
     expect(await total()).toBe(300);
   });
 

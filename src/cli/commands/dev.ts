@@ -17,17 +17,24 @@ import { paint, printProblems } from '../output.ts';
 export const devCommand: Command = {
   name: 'dev',
   summary: 'deploy, serve the endpoints and hot-reload on every save',
-  usage: 'tally dev [--project DIR] [--port N]',
-  options: { port: { type: 'string' } },
+  usage: 'tally dev [--project DIR] [--port N] [--allow-destructive]',
+  options: { port: { type: 'string' }, 'allow-destructive': { type: 'boolean' } },
   help: [
     'Runs on the embedded ClickHouse by default (no services needed), or on clickhouse.url when set',
     '(started with `tally services up` when it is the local default). Deploys, loads fixtures/ into',
     'new data sources, serves http://127.0.0.1:7070, and on every save reloads, validates and applies',
     'only what changed. A broken file keeps the last good version serving and prints every problem.',
-    '  --port N  serve on port N instead of server.port / TALLY_PORT (7070); 0 picks a free port',
+    'Removing a data source or a column that holds rows is refused (the last good version keeps',
+    'serving) unless dev runs with --allow-destructive; an empty one is dropped without it.',
+    '  --port N             serve on port N instead of server.port / TALLY_PORT (7070); 0 picks a free port',
+    '  --allow-destructive  let the start and every reload drop data sources and columns that hold rows',
   ].join('\n'),
   async run(ctx) {
-    return runServer(ctx, { watch: true, deploy: true });
+    return runServer(ctx, {
+      watch: true,
+      deploy: true,
+      allowDestructive: Boolean(ctx.flags['allow-destructive']),
+    });
   },
 };
 
@@ -46,7 +53,10 @@ export const serveCommand: Command = {
   },
 };
 
-async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: boolean }): Promise<number> {
+async function runServer(
+  ctx: CommandContext,
+  mode: { watch: boolean; deploy: boolean; allowDestructive?: boolean },
+): Promise<number> {
   const { io } = ctx;
   const config = openConfig(ctx);
   const project = openProject(ctx);
@@ -82,7 +92,9 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
     let created: string[] = [];
     if (mode.deploy) {
       const t0 = performance.now();
-      const result = await deployForStart(project, engine);
+      const result = await deployForStart(project, engine, {
+        allowDestructive: mode.allowDestructive ?? false,
+      });
       created = result.resources
         .filter((r) => r.kind === 'datasource' && r.result === 'created')
         .map((r) => r.name);
@@ -162,7 +174,12 @@ async function runServer(ctx: CommandContext, mode: { watch: boolean; deploy: bo
 
     const watcher = mode.watch
       ? await watchProject(project.root, {
-          onChange: async (changed) => printReload(ctx, changed, await runtime.reload(ctx.env)),
+          onChange: async (changed) =>
+            printReload(
+              ctx,
+              changed,
+              await runtime.reload(ctx.env, { allowDestructive: mode.allowDestructive ?? false }),
+            ),
           onError: (err) =>
             io.err(paint(io, 'red', `reload failed: ${String((err as Error)?.message ?? err)}`)),
         })
@@ -225,6 +242,15 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
   if (!r.applied) {
     printProblems(io, r.problems);
     if (r.deploy && !r.deploy.ok) io.err(paint(io, 'red', r.deploy.error ?? 'deploy failed'));
+    if (r.deploy?.refused && r.deploy.plan.steps.some((st) => st.destructive)) {
+      io.err(
+        paint(
+          io,
+          'red',
+          '  hint: put the file back, or stop dev and start it again with `tally dev --allow-destructive` to accept the loss',
+        ),
+      );
+    }
     io.err(
       paint(
         io,
