@@ -9,10 +9,38 @@ export interface Output {
 
 export function processOutput(): Output {
   const noColor = process.env.NO_COLOR !== undefined && process.env.NO_COLOR !== '';
+  const out = closable(process.stdout);
+  const err = closable(process.stderr);
   return {
-    out: (s) => process.stdout.write(s.endsWith('\n') ? s : `${s}\n`),
-    err: (s) => process.stderr.write(s.endsWith('\n') ? s : `${s}\n`),
+    out: (s) => out(s.endsWith('\n') ? s : `${s}\n`),
+    err: (s) => err(s.endsWith('\n') ? s : `${s}\n`),
     color: !noColor && Boolean(process.stdout.isTTY),
+  };
+}
+
+/**
+ * A writer to `stream` that goes quiet once the reader is gone (`tally test | head -1`): the
+ * command still finishes and cleans up (a test run drops its database) instead of dying on EPIPE.
+ */
+function closable(stream: NodeJS.WriteStream): (s: string) => void {
+  let closed = false;
+  if (!stream.listeners('error').some((l) => (l as { tallyEpipe?: boolean }).tallyEpipe)) {
+    const onError = Object.assign(
+      (e: NodeJS.ErrnoException) => {
+        if (e.code !== 'EPIPE') throw e;
+      },
+      { tallyEpipe: true },
+    );
+    stream.on('error', onError);
+  }
+  return (s) => {
+    if (closed || stream.destroyed || stream.writableEnded) return;
+    try {
+      stream.write(s);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
+      closed = true;
+    }
   };
 }
 
