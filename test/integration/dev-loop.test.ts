@@ -146,7 +146,9 @@ describe('tally dev (spawned, embedded engine)', () => {
     const before = output.length;
     writeFileSync(file, 'columns:\n  - { name: id, type: UInt32 }\nengine: { sorting_key: [id] }\n');
     await until('the new data source', async () =>
-      /✓ datasources\/scratch\.datasource\.yaml: reloaded in \d+ ms \(1 ClickHouse change/.test(output.slice(before))
+      /✓ datasources\/scratch\.datasource\.yaml: reloaded in \d+ ms \(1 ClickHouse change/.test(
+        output.slice(before),
+      )
         ? true
         : undefined,
     );
