@@ -1,5 +1,5 @@
-import { mkdirSync } from 'node:fs';
-import { relative, resolve } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import {
   type ClickHouseClient,
   ClickHouseLogLevel,
@@ -208,11 +208,44 @@ async function openChdb(path: string): Promise<unknown> {
         },
       );
     }
+    const holder = folderHolder(path);
+    if (holder !== undefined || /Cannot lock file .*status|Another server instance/i.test(message)) {
+      throw new TallyError(
+        'embedded-busy',
+        `The embedded ClickHouse folder ${path} is in use by another process${holder ? ` (pid ${holder})` : ''}: a running \`tally dev\` or \`tally serve\` of this project? chDB lets one process open a folder at a time.`,
+        {
+          exitCode: 2,
+          cause: err,
+          hint: 'stop that process first; while it runs, send events with `tally append` (it goes through the running server) or query its endpoints; or use a ClickHouse server (clickhouse.url) that several processes can share',
+        },
+      );
+    }
     throw new TallyError(
       'embedded-unavailable',
       `The embedded ClickHouse (chDB) could not start: ${message}. Reinstall it with \`npm install chdb\`, or set clickhouse.url to use a ClickHouse server.`,
       { exitCode: 2, cause: err },
     );
+  }
+}
+
+/**
+ * The pid of another live process holding a chDB folder: ClickHouse writes `PID: n` into the
+ * folder's `status` file while it runs (and locks it, which is why a second opener fails).
+ */
+function folderHolder(path: string): number | undefined {
+  let text: string;
+  try {
+    text = readFileSync(join(path, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
+  if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
+  try {
+    process.kill(pid, 0);
+    return pid;
+  } catch {
+    return undefined;
   }
 }
 

@@ -235,6 +235,13 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ via: 'events-api', sent: 3, duplicates: 0 });
+    // A command that needs the folder itself says who holds it, not "reinstall chDB".
+    const sql = await run(['sql', 'SELECT 1', '--project', dir], {});
+    expect(sql.code).toBe(2);
+    expect(sql.err).toMatch(
+      /folder .* is in use by another process \(pid \d+\): a running `tally dev` or `tally serve`/,
+    );
+    expect(sql.err).not.toMatch(/Reinstall/);
     const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/balance.json?account_id=a1`);
     expect(((await res.json()) as { data: Array<{ balance: number }> }).data[0]?.balance).toBe(5000);
   });
