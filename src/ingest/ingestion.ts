@@ -96,6 +96,8 @@ export interface DatasourceIngestStats {
   groupLag?: GroupLag;
   /** Why the data source takes no events (not deployed, unsupported column...). */
   error?: string;
+  /** Its code: `ingest-unsupported` (the data source cannot take events as declared), `ingest-not-deployed`... */
+  errorCode?: string;
 }
 
 export interface IngestStats {
@@ -136,6 +138,8 @@ interface Entry {
   http?: Batcher<IncomingBatch, BatchOutcome>;
   kafka?: KafkaIngester;
   error?: string;
+  /** The TallyError code of `error`: `ingest-unsupported` never changes without a new project. */
+  errorCode?: string;
 }
 
 /** Starts ingestion for every data source of the project that can take events. */
@@ -186,7 +190,10 @@ export async function startIngestion(
       await prepare(entry);
     } catch (err) {
       entry.error = err instanceof TallyError ? err.message : shortMessage(err);
-      log({ level: 'warn', msg: 'data source takes no events', datasource: ds.name, error: entry.error });
+      if (err instanceof TallyError) entry.errorCode = err.code;
+      // A data source a materialized pipe fills is meant to take no events: not worth a warning.
+      const level = entry.errorCode === 'ingest-unsupported' ? 'info' : 'warn';
+      log({ level, msg: 'data source takes no events', datasource: ds.name, error: entry.error });
     }
   }
 
@@ -355,6 +362,7 @@ export async function startIngestion(
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
         ...(monitor?.get(e.ds.name) ? { groupLag: monitor.get(e.ds.name)! } : {}),
         ...(e.error ? { error: e.error } : {}),
+        ...(e.errorCode ? { errorCode: e.errorCode } : {}),
       })),
     }),
 

@@ -43,6 +43,9 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
     if (!ingestion) throw new HttpError(503, 'ingestion is starting; retry in a moment');
     if (!ingestion.datasourceNames().includes(name)) {
       const known = ingestion.stats().datasources.find((d) => d.name === name);
+      // As declared it can never take events (aggregate states...): retrying does not help.
+      if (known?.errorCode === 'ingest-unsupported')
+        throw new HttpError(422, `data source \`${name}\` takes no events: ${known.error}`);
       if (known)
         throw new HttpError(503, `data source \`${name}\` takes no events: ${known.error ?? 'not ready'}`);
       throw new HttpError(

@@ -40,6 +40,12 @@ forEachBackend('HTTP events API', (ctx) => {
       kafka: { topic, start: 'earliest', metadata: [], loc: { file: 'f', line: 1, col: 1 } },
     },
   );
+  // Filled by a materialized pipe: never takes events. And one whose table is not deployed yet.
+  const totals = dataSource('totals', [
+    { name: 'id', type: 'String' },
+    { name: 'n', type: 'AggregateFunction(count)', json: null },
+  ]);
+  const pending = dataSource('pending', [{ name: 'id', type: 'String' }]);
   let client: KafkaClient;
   let ingestion: Ingestion;
   let app: Hono;
@@ -49,11 +55,16 @@ forEachBackend('HTTP events API', (ctx) => {
     await client.ensureTopic(topic, 2);
     await createDatasourceTables(ctx.engine, clicks);
     await createDatasourceTables(ctx.engine, orders);
-    ingestion = await startIngestion(projectOf([clicks, orders]), ctx.engine, kafkaConfig(), {
-      kafkaClient: client,
-      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
-      batch: { maxWaitMs: 100 },
-    });
+    ingestion = await startIngestion(
+      projectOf([clicks, orders, totals, pending]),
+      ctx.engine,
+      kafkaConfig(),
+      {
+        kafkaClient: client,
+        consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000, maxWaitMs: 100 },
+        batch: { maxWaitMs: 100 },
+      },
+    );
     const auth = new TokenAuth([
       { name: 'writer', value: 'w-secret', scope: 'append' },
       { name: 'clicks-only', value: 'c-secret', scope: 'append', datasources: ['clicks'] },
@@ -158,6 +169,16 @@ forEachBackend('HTTP events API', (ctx) => {
     );
     expect((await post('/v0/events', '{}')).status).toBe(400);
     expect((await app.request('/v0/events?name=clicks')).status).toBe(405);
+    // A data source that can never take events: 422 (retrying would not help), with the reason.
+    const aggregate = await post('/v0/events?name=totals', '{"id":"a"}');
+    expect(aggregate.status).toBe(422);
+    expect(((await aggregate.json()) as { error: string }).error).toMatch(
+      /`totals` takes no events: `totals` holds aggregate states; a materialized pipe fills it/,
+    );
+    // One that is not deployed yet may take them after a deploy: 503, retry later.
+    const notDeployed = await post('/v0/events?name=pending', '{"id":"a"}');
+    expect(notDeployed.status).toBe(503);
+    expect(((await notDeployed.json()) as { error: string }).error).toMatch(/run `tally deploy`/);
   });
 
   it('without wait, a Kafka data source answers 202 once Kafka has the events; the ingester stores them once', async () => {
