@@ -141,6 +141,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
   };
 
   let closed = false;
+  const knownTopics = new Set<string>();
   return {
     async consume(opts) {
       // A missing topic is said at once, with no consumer made: kafkajs would retry its metadata
@@ -206,6 +207,12 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     },
 
     async produce(topic, messages) {
+      // Checked once per topic: sending to a missing one, kafkajs retries its metadata for long.
+      if (!knownTopics.has(topic)) {
+        if (!(await (await connectedAdmin()).listTopics()).includes(topic))
+          throw missingTopic(topic, config.brokers);
+        knownTopics.add(topic);
+      }
       producer ??= (async () => {
         const p = (await kafka()).producer({
           idempotent: true,

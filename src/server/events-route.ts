@@ -65,6 +65,12 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (isTallyError(err) && err.code === 'event-too-large') throw new HttpError(413, err.message);
+      if (isTallyError(err) && err.code === 'kafka-topic-missing') {
+        throw new HttpError(
+          503,
+          `the events were not acknowledged: ${err.message}; create the topic, or send with wait=true to write them straight to ClickHouse`,
+        );
+      }
       const message = isTallyError(err) ? err.message : String((err as Error)?.message ?? err);
       throw new HttpError(
         503,

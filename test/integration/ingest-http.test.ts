@@ -46,6 +46,15 @@ forEachBackend('HTTP events API', (ctx) => {
     { name: 'n', type: 'AggregateFunction(count)', json: null },
   ]);
   const pending = dataSource('pending', [{ name: 'id', type: 'String' }]);
+  // Its topic is never created.
+  const ghosts = dataSource('ghosts', [{ name: 'id', type: 'String' }], {
+    kafka: {
+      topic: uniqueTopic('ghost'),
+      start: 'earliest',
+      metadata: [],
+      loc: { file: 'f', line: 1, col: 1 },
+    },
+  });
   let client: KafkaClient;
   let ingestion: Ingestion;
   let app: Hono;
@@ -55,8 +64,9 @@ forEachBackend('HTTP events API', (ctx) => {
     await client.ensureTopic(topic, 2);
     await createDatasourceTables(ctx.engine, clicks);
     await createDatasourceTables(ctx.engine, orders);
+    await createDatasourceTables(ctx.engine, ghosts);
     ingestion = await startIngestion(
-      projectOf([clicks, orders, totals, pending]),
+      projectOf([clicks, orders, totals, pending, ghosts]),
       ctx.engine,
       kafkaConfig(),
       {
@@ -179,6 +189,14 @@ forEachBackend('HTTP events API', (ctx) => {
     const notDeployed = await post('/v0/events?name=pending', '{"id":"a"}');
     expect(notDeployed.status).toBe(503);
     expect(((await notDeployed.json()) as { error: string }).error).toMatch(/run `tally deploy`/);
+    // Its Kafka topic does not exist: said at once, with what to do.
+    const t0 = performance.now();
+    const noTopic = await post('/v0/events?name=ghosts', '{"id":"a"}');
+    expect(noTopic.status).toBe(503);
+    expect(((await noTopic.json()) as { error: string }).error).toMatch(
+      /Kafka topic `ghost_\w+` does not exist on .*; create the topic, or send with wait=true/,
+    );
+    expect(performance.now() - t0).toBeLessThan(3000);
   });
 
   it('without wait, a Kafka data source answers 202 once Kafka has the events; the ingester stores them once', async () => {
