@@ -64,6 +64,8 @@ export interface Config {
   projectDir: string;
   /** tally.yaml path, when the file exists. */
   file?: string;
+  /** tally.yaml `name`: what the OpenAPI document and the page at / call the project. */
+  name?: string;
   clickhouse: ClickHouseConfig;
   kafka: KafkaConfig;
   server: { host: string; port: number };

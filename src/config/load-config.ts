@@ -88,6 +88,11 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     return r.problems.length === before ? value : undefined;
   };
 
+  if (top.has('name')) {
+    const name = str(top.get('name'), 'name');
+    if (name) config.name = name;
+  }
+
   const ch = top.get('clickhouse');
   if (ch !== undefined) {
     const m = r.map(ch, '`clickhouse`', CLICKHOUSE_KEYS);

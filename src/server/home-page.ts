@@ -19,7 +19,7 @@ export interface HomePage {
 /** The page for a project; build once per project version. */
 export function renderHomePage(project: Project, opts: { version: string; secured: boolean }): HomePage {
   const endpoints = [...project.endpoints.values()].sort((a, b) => a.name.localeCompare(b.name));
-  const name = basename(project.root);
+  const name = project.config.name ?? basename(project.root);
   const html = [
     '<!doctype html>',
     '<html lang="en"><head><meta charset="utf-8">',

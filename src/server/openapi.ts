@@ -58,7 +58,7 @@ export function buildOpenApi(project: Project, opts: OpenApiOptions): JsonSchema
   const doc: JsonSchema = {
     openapi: '3.1.0',
     info: {
-      title: `${basename(project.root)}: Tally endpoints`,
+      title: `${project.config.name ?? basename(project.root)}: Tally endpoints`,
       version: opts.version,
       description:
         'Endpoints served by Tally. Each answers GET with query params or POST with a JSON object of params.',

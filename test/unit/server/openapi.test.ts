@@ -80,6 +80,16 @@ describe('OpenAPI document', () => {
     }
   });
 
+  it("is titled with tally.yaml's name, else the folder's", () => {
+    const example = loadProjectOrThrow(REPO, { env: {} });
+    const titled = buildOpenApi(example, { version: 'v1', secured: false }) as { info: { title: string } };
+    expect(titled.info.title).toBe('bank-and-subscriptions: Tally endpoints');
+    const unnamed = buildOpenApi(project(TYPES), { version: 'v1', secured: false }) as {
+      info: { title: string };
+    };
+    expect(unnamed.info.title).toMatch(/^tally-project-\w+: Tally endpoints$/);
+  });
+
   it('is valid for every param type, with exact integer bounds', async () => {
     const doc = buildOpenApi(project(TYPES), { version: 'v1', secured: false });
     const text = openApiJson(doc);
