@@ -42,11 +42,38 @@ forEachBackend('tally check --sql', (ctx) => {
       location: { file: 'pipes/recent.pipe.yaml', line: 5, col: 14 },
       message: expect.stringMatching(/refused node `recent` of pipe `recent`: .*amount_cents/),
     });
-    // the scratch database is gone afterwards
+    // the scratch database is gone afterwards (checked below too)
     const left = await ctx.engine.rows<{ name: string }>(
       "SELECT name FROM system.databases WHERE name LIKE 'tally_check_%'",
     );
     expect(left).toEqual([]);
+  });
+});
+
+forEachBackend('tally check --sql and the types of the server', (ctx) => {
+  it('names a column type the server lacks as deploy does, without follow-on errors', async () => {
+    const dir = writeProject({
+      'datasources/clicks.datasource.yaml': [
+        'columns:',
+        '  - { name: id, type: String }',
+        '  - { name: at, type: DateTime64(3) }',
+        'engine: { sorting_key: [id] }',
+      ].join('\n'),
+      'pipes/recent.pipe.yaml': 'nodes:\n  - name: recent\n    sql: SELECT id, at FROM clicks\n',
+    });
+    const problems = await analyseProjectSql(loadProjectOrThrow(dir, { env: {} }), ctx.engine);
+    if (ctx.engine.capabilities.major < 20) {
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toMatchObject({
+        code: 'unsupported-on-server',
+        location: { file: 'datasources/clicks.datasource.yaml', line: 3 },
+        message: expect.stringMatching(
+          /`at` .* is DateTime64\(3\): ClickHouse 18\.16\.\d+ has no type DateTime64/,
+        ),
+      });
+    } else {
+      expect(problems).toEqual([]);
+    }
   });
 });
 

@@ -1,8 +1,9 @@
 import { createEngine, quoteIdent } from '../../clickhouse/create-engine.ts';
 import type { Engine } from '../../clickhouse/engine.ts';
+import { checkColumnTypes } from '../../deploy/column-types.ts';
 import { createTableSql } from '../../deploy/ddl.ts';
 import { desiredState } from '../../deploy/desired-state.ts';
-import type { Problem } from '../../errors.ts';
+import { type Problem, TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
 import { checkPipeNodes, refusal } from '../../sql/check-nodes.ts';
 
@@ -21,6 +22,22 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
   const ctx = { database: scratch, capabilities: engine.capabilities };
   const problems: Problem[] = [];
   try {
+    // A type this server lacks is said as deploy says it (column, version, hint), and alone:
+    // the tables and queries after it would only fail because of it.
+    try {
+      checkColumnTypes(project, engine.capabilities);
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      return [
+        {
+          severity: 'error',
+          code: err.code,
+          message: err.message,
+          ...(err.location ? { location: err.location } : {}),
+          ...(err.hint ? { hint: err.hint } : {}),
+        },
+      ];
+    }
     await engine.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(scratch)}`);
     for (const ds of desiredState(project, ctx).datasources.values()) {
       try {
