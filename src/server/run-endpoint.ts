@@ -3,6 +3,7 @@ import { EngineError } from '../clickhouse/engine-error.ts';
 import { isTallyError } from '../errors.ts';
 import type { Endpoint } from '../project/model.ts';
 import { type CompiledQuery, compilePipe, ParamError, resolveParams } from '../sql/index.ts';
+import { didYouMean } from '../util/did-you-mean.ts';
 import { HttpError } from './http-error.ts';
 import type { ServingState } from './serving-state.ts';
 
@@ -51,6 +52,17 @@ export function prepareEndpoint(
     throw new HttpError(500, `endpoint \`${endpoint.name}\` reads the missing pipe \`${endpoint.pipe}\``);
   try {
     const resolved = resolveParams(pipe, raw);
+    // A misspelt optional param would silently give the answer without it. Names starting with
+    // `_` are the caller's own (a cache buster, say) and are ignored.
+    const unknown = resolved.unknown.find((k) => !k.startsWith('_'));
+    if (unknown !== undefined) {
+      const declared = [...pipe.params.keys()];
+      throw new HttpError(
+        400,
+        `unknown param "${unknown}"${didYouMean(unknown, declared)}; endpoint \`${endpoint.name}\` takes ${declared.length > 0 ? declared.map((d) => `"${d}"`).join(', ') : 'no params'}`,
+        { param: unknown, expected: declared.length > 0 ? `one of ${declared.join(', ')}` : 'no params' },
+      );
+    }
     const compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,

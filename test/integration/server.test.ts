@@ -151,6 +151,15 @@ forEachBackend('HTTP endpoints', (ctx) => {
     const dec = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amount=1.234');
     expect(dec.status).toBe(400);
     expect((await body(dec)).param).toBe('min_amount');
+    // A misspelt optional param is not silently dropped (the answer would be the one without it).
+    const typo = await app.request('/v0/pipes/by_kind.json?kind=pay&min_amont=50');
+    expect(typo.status).toBe(400);
+    expect(await body(typo)).toMatchObject({
+      param: 'min_amont',
+      error: expect.stringMatching(/unknown param "min_amont" \(did you mean `min_amount`\?\)/),
+    });
+    // `_`-names are the caller's (cache busters): ignored.
+    expect((await app.request('/v0/pipes/by_kind.json?kind=pay&_=1732841234')).status).toBe(200);
   });
 
   it('answers 404 for an unknown endpoint or format, 405 for a wrong method', async () => {
