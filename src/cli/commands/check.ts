@@ -1,4 +1,5 @@
-import { relative } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
@@ -23,6 +24,15 @@ export const checkCommand: Command = {
   async run(ctx) {
     const t0 = performance.now();
     const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
+    if (project && !looksLikeProject(ctx.projectDir)) {
+      // A mistyped --project would otherwise "pass" with nothing checked.
+      problems.push({
+        severity: 'error',
+        code: 'project-not-found',
+        message: `${ctx.projectDir} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder: nothing to check`,
+        hint: 'point --project at the project folder, or create one with `tally init`',
+      });
+    }
     if (project) problems.push(...compileAll(project), ...checkDedupReads(project));
     if (project && ctx.flags.sql && !problems.some((p) => p.severity === 'error')) {
       problems.push(...(await analyseProjectSql(project)));
@@ -56,6 +66,10 @@ export const checkCommand: Command = {
     return errors === 0 ? 0 : 1;
   },
 };
+
+function looksLikeProject(dir: string): boolean {
+  return ['tally.yaml', 'datasources', 'pipes', 'endpoints'].some((f) => existsSync(join(dir, f)));
+}
 
 /** Compiles every node of every pipe with sample params; a failure is a located problem. */
 function compileAll(project: Project): Problem[] {

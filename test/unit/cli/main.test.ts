@@ -49,6 +49,14 @@ describe('tally CLI', () => {
     expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
   });
 
+  it('refuses to check a folder that is not a project (a mistyped --project), exit 1', async () => {
+    const r = await run('check', '--project', join(REPO, 'docs'));
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /docs has no tally\.yaml and no datasources\/, pipes\/ or endpoints\/ folder: nothing to check/,
+    );
+  });
+
   it('reports every problem of a broken project with file:line:col and exits 1', async () => {
     const r = await run('check', '--project', join(BROKEN, 'unknown-column'));
     expect(r.code).toBe(1);
