@@ -130,8 +130,10 @@ async function usage(commandName?: string): Promise<string> {
     '  -p, --project DIR  the project folder (default: the current folder)',
     '      --json         machine-readable output',
     '  -h, --help         help for a command: tally <command> --help',
+    '  -v, --version      the version of Tally',
     '',
-    'Exit codes: 0 ok, 1 a problem in your project or input, 2 an internal or connection error.',
+    'Exit codes: 0 ok, 1 a problem in your project or input, 2 an internal or connection error',
+    '(or ClickHouse refused a query).',
   ].join('\n');
 }
 

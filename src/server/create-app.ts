@@ -138,6 +138,8 @@ export function createApp(opts: AppOptions): Hono {
     if (err instanceof HttpError) {
       // A 413 is sent before the body was read: the connection cannot carry another request.
       if (err.status === 413) c.header('Connection', 'close');
+      // RFC 9110: a 401 says how to authenticate.
+      if (err.status === 401) c.header('WWW-Authenticate', 'Bearer realm="tally"');
       return c.json(err.body(), err.status);
     }
     logger.error('internal error', { id: notes.get(c.req.raw)?.id, error: err });
@@ -295,7 +297,7 @@ export function createApp(opts: AppOptions): Hono {
 
   opts.routes?.(app, { auth, metrics: registry, logger });
   app.all('/v0/pipes/:file', (c) =>
-    c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405),
+    c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405, { Allow: 'GET, POST' }),
   );
   return app;
 

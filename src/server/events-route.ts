@@ -79,7 +79,9 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
     }
   });
 
-  app.all('/v0/events', (c) => c.json({ error: `method ${c.req.method} not allowed; use POST` }, 405));
+  app.all('/v0/events', (c) =>
+    c.json({ error: `method ${c.req.method} not allowed; use POST` }, 405, { Allow: 'POST' }),
+  );
 }
 
 /** The body as text, decompressed, refused with 413 above `max` bytes (before or after gunzip). */

@@ -168,7 +168,9 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect((await body(unknown)).error).toContain('did you mean `by_kind`');
     expect((await app.request('/v0/pipes/everything.ndjson')).status).toBe(404);
     expect((await app.request('/v0/pipes/by_kind.xml?kind=pay')).status).toBe(404);
-    expect((await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'PUT' })).status).toBe(405);
+    const put = await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'PUT' });
+    expect(put.status).toBe(405);
+    expect(put.headers.get('allow')).toBe('GET, POST');
     expect((await app.request('/v0/nothing')).status).toBe(404);
   });
 
@@ -245,7 +247,9 @@ forEachBackend('HTTP endpoints', (ctx) => {
     });
 
     it('answers 401 without a token, 403 for the wrong scope, 200 with the right one', async () => {
-      expect((await secured.request('/v0/pipes/by_kind.json?kind=pay')).status).toBe(401);
+      const anonymous = await secured.request('/v0/pipes/by_kind.json?kind=pay');
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="tally"');
       expect((await secured.request('/v0/pipes/by_kind.json?kind=pay&token=wrong')).status).toBe(401);
       const forbidden = await secured.request('/v0/pipes/everything.csv', {
         headers: { authorization: 'Bearer partner-token' },

@@ -8,7 +8,7 @@ import { paint } from '../output.ts';
 export const initCommand: Command = {
   name: 'init',
   summary: 'create a new project: a data source, a pipe, an endpoint, a test and a fixture',
-  usage: 'tally init [DIR] [--force] [--project DIR]',
+  usage: 'tally init [DIR] [--force] [--json] [--project DIR]',
   options: { force: { type: 'boolean' } },
   help: [
     'Writes a minimal working project into DIR (default: the current folder, or --project):',

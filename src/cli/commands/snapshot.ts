@@ -36,7 +36,7 @@ export const snapshotCommand: Command = {
     const [action, ...names] = ctx.args;
     if (action !== 'run') {
       ctx.io.err(
-        `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`)`}; e.g. tally snapshot run balance_snapshots_hourly`,
+        `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`)`}; e.g. tally snapshot run (every copy pipe) or tally snapshot run <copy pipe>`,
       );
       return 1;
     }
@@ -76,7 +76,14 @@ export const snapshotCommand: Command = {
         }
         runs.push(await runCopy(project, engine, pipe.name, tick, { signal: ctx.stopSignal }));
       }
-      if (ctx.json) ctx.io.out(JSON.stringify(runs, null, 2));
+      if (ctx.json)
+        ctx.io.out(
+          JSON.stringify(
+            runs.map((r) => ({ ...r, ms: Math.round(r.ms) })),
+            null,
+            2,
+          ),
+        );
       else {
         ctx.io.out(
           table(
