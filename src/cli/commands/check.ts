@@ -6,6 +6,7 @@ import { checkDedupReads } from '../../project/check-dedup-reads.ts';
 import { loadProject } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
+import { readProjectTests } from '../../testing/read-project-tests.ts';
 import type { Command } from '../command.ts';
 import { type Output, paint, printProblems, table } from '../output.ts';
 import { analyseProjectSql } from './check-sql.ts';
@@ -34,6 +35,8 @@ export const checkCommand: Command = {
       });
     }
     if (project) problems.push(...compileAll(project), ...checkDedupReads(project));
+    // The endpoint tests too: a case naming an unknown endpoint or param, or a bad expectation.
+    if (project) readProjectTests(project, problems);
     if (project && ctx.flags.sql && !problems.some((p) => p.severity === 'error')) {
       problems.push(...(await analyseProjectSql(project)));
     }

@@ -1,13 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { sortProblems } from '../../config/load-config.ts';
 import { formatLocation, type Problem } from '../../errors.ts';
 import { updatedExpectation } from '../../testing/check-answer.ts';
-import { checkTestFiles } from '../../testing/check-test-files.ts';
-import { findTestFiles } from '../../testing/find-test-files.ts';
 import { formatFailure, formatMs, type Paint } from '../../testing/format-report.ts';
+import { readProjectTests } from '../../testing/read-project-tests.ts';
 import { type CaseResult, type FixtureReport, type RunEvent, runTests } from '../../testing/run-tests.ts';
-import { readTestFile, type TestFile } from '../../testing/test-file.ts';
+import type { TestFile } from '../../testing/test-file.ts';
 import { type CaseUpdate, updateTestFile } from '../../testing/update-test-file.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openProject } from '../open-project.ts';
@@ -42,12 +40,7 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
   const t0 = performance.now();
   const project = openProject(ctx, { quietWarnings: ctx.json });
   const problems: Problem[] = [];
-  const files: TestFile[] = [];
-  for (const rel of findTestFiles(project.root)) {
-    const f = readTestFile(rel, readFileSync(join(project.root, rel), 'utf8'), problems);
-    if (f) files.push(f);
-  }
-  checkTestFiles(project, files, problems);
+  const files = readProjectTests(project, problems);
   problems.splice(0, problems.length, ...sortProblems(problems));
   const errors = problems.filter((p) => p.severity === 'error');
   if (ctx.json && errors.length > 0) {

@@ -1,7 +1,8 @@
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { runMain } from '../../../src/cli/main.ts';
 import { captureOutput } from '../../support/capture-output.ts';
+import { removeProjects, writeProject } from '../project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
 const BROKEN = join(REPO, 'test', 'fixtures', 'broken');
@@ -11,6 +12,8 @@ async function run(...argv: string[]) {
   const code = await runMain(argv, { io, env: {}, cwd: REPO });
   return { code, out: io.stdout(), err: io.stderr() };
 }
+
+afterAll(removeProjects);
 
 describe('tally CLI', () => {
   it('lists every command in --help and exits 0', async () => {
@@ -47,6 +50,19 @@ describe('tally CLI', () => {
     expect(r.out).toMatch(/^ {2}account_balances_mv +-> account_balances \(materialized\)/m);
     expect(r.out).toMatch(/^ {2}balance_snapshots +-> balance_snapshots \(copy @hourly\)/m);
     expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
+  });
+
+  it('checks the endpoint test files too', async () => {
+    const dir = writeProject({
+      'datasources/t.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+      'pipes/p.pipe.yaml': 'nodes:\n  - name: n\n    sql: SELECT id FROM t\n',
+      'endpoints/p.endpoint.yaml': 'pipe: p\n',
+      'endpoints/p.test.yaml': '- name: bad\n  expected: { rowz: [] }\n',
+    });
+    const r = await run('check', '--project', dir);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/endpoints\/p\.test\.yaml:2:\d+: error: unknown key `rowz`/);
   });
 
   it('refuses to check a folder that is not a project (a mistyped --project), exit 1', async () => {
