@@ -186,7 +186,11 @@ async function send(
     // The embedded engine opens one data folder per process: `tally dev` may hold it.
     if (!config.clickhouse.url && isTallyError(err) && err.code.startsWith('embedded')) {
       const url = `http://${config.server.host}:${config.server.port}`;
-      if (await answers(`${url}/health`)) return sendToServer(ctx, config, url, ds, rows, s);
+      if (await answers(`${url}/health`)) {
+        // The server writes them (wait=true: straight to ClickHouse): say that, not the above.
+        delete s.note;
+        return sendToServer(ctx, config, url, ds, rows, s);
+      }
     }
     throw err;
   }
