@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
@@ -10,6 +9,7 @@ import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
+import { freePort } from '../support/free-port.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -246,13 +246,3 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
     expect(((await res.json()) as { data: Array<{ balance: number }> }).data[0]?.balance).toBe(5000);
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}

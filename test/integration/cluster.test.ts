@@ -8,7 +8,6 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
@@ -24,6 +23,7 @@ import { Runtime } from '../../src/runtime/runtime.ts';
 import { clusterUp, createClusterServices } from '../../src/services/cluster/cluster-services.ts';
 import { LOCAL_CLUSTER, nodeUrl, SHARDED_CLUSTER_NAME } from '../../src/services/cluster/topology.ts';
 import { scratchDatabase } from '../support/backends.ts';
+import { freePort } from '../support/free-port.ts';
 import { deleteTopics, newClient, produceAll, uniqueTopic, waitFor } from '../support/ingest-kafka.ts';
 import { expectLockHeldByOneAtATime } from '../support/lock-contention.ts';
 
@@ -111,16 +111,6 @@ async function expectStoredOnceAfterReplica2(
   const [outcome] = await again;
   expect(outcome!.stored).toBe(0);
   expect(outcome!.duplicates + outcome!.skipped).toBe(1000);
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 interface Instance {

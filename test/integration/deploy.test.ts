@@ -121,30 +121,22 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       // A data source with rows is not dropped without --allow-destructive...
       await engine.insert('events', [{ id: 1, account: 'a', amount: 1, ts: '2024-01-01 00:00:00' }]);
       const withoutTotals = withDatasource(withPipe(p, 'totals_mv', undefined), 'totals', undefined);
-      const refused = await deployCommand({
-        project: withoutTotals,
-        engine,
-        check: false,
-        json: false,
-        allowDestructive: false,
-        ...io,
-      });
-      expect(refused).toBe(1);
-      expect(err.join('\n')).toMatch(
-        /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table totals and totals_quarantine\): data source totals: 1 rows; totals_quarantine: 0 rows\n/,
-      );
-      // ...an empty one is: nothing is lost.
-      await engine.command('TRUNCATE TABLE totals');
-      expect(
-        await deployCommand({
+      const deployWithoutTotals = () =>
+        deployCommand({
           project: withoutTotals,
           engine,
           check: false,
           json: false,
           allowDestructive: false,
           ...io,
-        }),
-      ).toBe(0);
+        });
+      expect(await deployWithoutTotals()).toBe(1);
+      expect(err.join('\n')).toMatch(
+        /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table totals and totals_quarantine\): data source totals: 1 rows; totals_quarantine: 0 rows\n/,
+      );
+      // ...an empty one is: nothing is lost.
+      await engine.command('TRUNCATE TABLE totals');
+      expect(await deployWithoutTotals()).toBe(0);
       const left = await engine.rows(
         "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE 'totals%'",
       );

@@ -2,10 +2,10 @@
 // its log) and still stops promptly on SIGTERM, with no consumer left behind; `tally dev` creates
 // the topic and consumes it. Spawned processes, the real broker, both ClickHouse back ends.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { CliDatabases } from '../support/cli-databases.ts';
+import { freePort } from '../support/free-port.ts';
 import { deleteTopics, newClient, uniqueTopic } from '../support/ingest-kafka.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -62,16 +62,6 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, ms = 
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 describe.each(['server', 'embedded'] as const)(

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { scratchDatabase } from '../support/backends.ts';
+import { freePort } from '../support/free-port.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -20,16 +20,6 @@ const FILES: Record<string, string> = {
     'nodes:\n  - name: total\n    sql: SELECT count() AS n, sum(amount) AS total FROM events FINAL\n',
   'endpoints/total.endpoint.yaml': 'pipe: total\n',
 };
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const end = Date.now() + timeoutMs;
