@@ -18,6 +18,7 @@ import {
 } from '../../replay/endpoint-diff.ts';
 import { findTestFiles } from '../../testing/find-test-files.ts';
 import { readTestFile } from '../../testing/test-file.ts';
+import { didYouMean } from '../../util/did-you-mean.ts';
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -76,9 +77,11 @@ export const diffCommand: Command = {
         : undefined;
     const head = openProject(ctx, { quietWarnings: true });
     if (!head.endpoints.has(name)) {
-      throw new TallyError('unknown-endpoint', `there is no endpoint ${name} in the working tree`, {
-        hint: `endpoints: ${[...head.endpoints.keys()].join(', ')}`,
-      });
+      throw new TallyError(
+        'unknown-endpoint',
+        `there is no endpoint ${name} in the working tree${didYouMean(name, head.endpoints.keys())}`,
+        { hint: `endpoints: ${[...head.endpoints.keys()].join(', ')}` },
+      );
     }
     const paramSets = paramSetsFor(ctx.projectDir, name, (ctx.flags.param as string[] | undefined) ?? []);
     const base = loadBaseProject(ctx.projectDir, ref, ctx.env);

@@ -54,5 +54,12 @@ describe('tally replay and tally diff: arguments', () => {
       code: 1,
       err: expect.stringContaining('--sample must be a whole number'),
     });
+    // A misspelt endpoint: named, with the closest one (before any engine opens).
+    expect(await run('diff', 'balanc', '--base', 'HEAD')).toMatchObject({
+      code: 1,
+      err: expect.stringContaining(
+        'there is no endpoint balanc in the working tree (did you mean `balance`?)',
+      ),
+    });
   });
 });
