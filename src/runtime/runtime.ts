@@ -30,6 +30,8 @@ export interface RuntimeOptions {
   staleness?: 'enforce' | 'report';
   /** Where the copy-pipe scheduler logs its runs; default `log`. */
   snapshotLog?: (entry: Record<string, unknown>) => void;
+  /** Called before ingestion starts on a project (at start and after a reload): dev creates missing topics. */
+  prepareTopics?: (project: Project) => Promise<void>;
 }
 
 export interface ReloadOutcome {
@@ -199,6 +201,7 @@ export class Runtime {
   }
 
   private async startIngestion(project: Project): Promise<Ingestion> {
+    if (this.opts.kafka) await this.opts.prepareTopics?.(project);
     const ingestion = await startIngestion(project, this.opts.engine, this.opts.kafka, {
       consume: this.opts.kafka !== undefined,
       ...ingestTuning(project.config.ingest),

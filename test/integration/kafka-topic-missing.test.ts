@@ -2,6 +2,7 @@
 // its log) and still stops promptly on SIGTERM, with no consumer left behind; `tally dev` creates
 // the topic and consumes it. Spawned processes, the real broker, both ClickHouse back ends.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { CliDatabases } from '../support/cli-databases.ts';
@@ -98,7 +99,7 @@ describe.each(['server', 'embedded'] as const)(
       }
     }, 90_000);
 
-    it('tally dev creates the topic and consumes it', async () => {
+    it('tally dev creates the topic and consumes it, also for a data source added while it runs', async () => {
       const topic = uniqueTopic('devtopic');
       topics.push(topic);
       const dir = project(topic);
@@ -122,6 +123,32 @@ describe.each(['server', 'embedded'] as const)(
           return Number(body.data[0]?.n) === 2 ? 2 : undefined;
         });
         expect(n).toBe(2);
+        // A data source added while dev runs: its topic is created at the reload, and consumed.
+        const second = uniqueTopic('devtopic2');
+        topics.push(second);
+        writeFileSync(
+          join(dir, 'pipes/count2.pipe.yaml'),
+          'nodes:\n  - name: c\n    sql: SELECT count() AS n FROM more\n',
+        );
+        writeFileSync(join(dir, 'endpoints/count2.endpoint.yaml'), 'pipe: count2\n');
+        writeFileSync(
+          join(dir, 'datasources/more.datasource.yaml'),
+          `source:\n  kafka: { topic: ${second}, start: earliest }\ncolumns:\n  - { name: id, type: String, json: $.id }\nengine: { sorting_key: [id] }\n`,
+        );
+        await until('the second topic', async () =>
+          run.output().includes(`created Kafka topic(s) ${second}`) ? true : undefined,
+        );
+        const again = await newClient();
+        try {
+          await again.produce(second, [{ key: null, value: '{"id":"c"}' }]);
+        } finally {
+          await again.close();
+        }
+        await until('the new data source counted', async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count2.json`);
+          const body = (await res.json()) as { data?: Array<{ n: number | string }> };
+          return Number(body.data?.[0]?.n) === 1 ? true : undefined;
+        });
         run.child.kill('SIGINT');
         const { ms } = await run.exited;
         expect(ms).toBeLessThan(15_000);

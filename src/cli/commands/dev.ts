@@ -119,8 +119,11 @@ async function runServer(
       );
       kafka = undefined;
     }
-    if (kafka && mode.watch) {
-      const topics = [...project.datasources.values()].flatMap((d) => (d.kafka ? [d.kafka.topic] : []));
+    // dev creates the Kafka topics its data sources read when the broker lacks them, at start
+    // and when a reload adds a data source (`tally serve` never creates topics).
+    const prepareTopics = async (p: typeof project) => {
+      if (!kafka) return;
+      const topics = [...p.datasources.values()].flatMap((d) => (d.kafka ? [d.kafka.topic] : []));
       try {
         const made = await createMissingTopics(kafka, topics);
         if (made.length > 0) {
@@ -137,11 +140,12 @@ async function runServer(
           ),
         );
       }
-    }
+    };
     const runtime = new Runtime({
       engine,
       project,
       ...(kafka ? { kafka } : {}),
+      ...(kafka && mode.watch ? { prepareTopics } : {}),
       ...(mode.watch ? { staleness: 'report' as const } : {}),
       ...(port !== undefined ? { port } : {}),
       ...(log ? { log } : {}),
