@@ -20,29 +20,22 @@ export function processOutput(): Output {
 
 /**
  * A writer to `stream` that goes quiet once the reader is gone (`tally test | head -1`): the
- * command still finishes and cleans up (a test run drops its database) instead of dying on EPIPE.
+ * command still finishes and cleans up (a test run drops its database) instead of dying on EPIPE,
+ * which Node reports as an 'error' event and which destroys the stream.
  */
 function closable(stream: NodeJS.WriteStream): (s: string) => void {
-  let closed = false;
-  if (!stream.listeners('error').some((l) => (l as { tallyEpipe?: boolean }).tallyEpipe)) {
-    const onError = Object.assign(
-      (e: NodeJS.ErrnoException) => {
-        if (e.code !== 'EPIPE') throw e;
-      },
-      { tallyEpipe: true },
-    );
-    stream.on('error', onError);
+  if (!quieted.has(stream)) {
+    quieted.add(stream);
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EPIPE') throw e;
+    });
   }
   return (s) => {
-    if (closed || stream.destroyed || stream.writableEnded) return;
-    try {
-      stream.write(s);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EPIPE') throw e;
-      closed = true;
-    }
+    if (!stream.destroyed) stream.write(s);
   };
 }
+
+const quieted = new WeakSet<NodeJS.WriteStream>();
 
 const CODES = { red: 31, green: 32, yellow: 33, dim: 2, bold: 1, cyan: 36 } as const;
 export type Colour = keyof typeof CODES;

@@ -15,7 +15,6 @@ import {
   readDeployments,
   writeDeployment,
 } from './bookkeeping.ts';
-import { checkClusterNodes } from './cluster-nodes.ts';
 import { CLUSTER_ATOMIC_REFUSED, clusterRefusal } from './cluster-plan.ts';
 import { clusterRebuildTable, clusterReplaceView } from './cluster-swap.ts';
 import { clusterCreateView } from './cluster-view.ts';
@@ -150,13 +149,8 @@ export async function applyPlan(
     }
   }
 
-  if (ctx.cluster) {
-    try {
-      await checkClusterNodes(engine, ctx.cluster);
-    } catch (err) {
-      return refusedByError(plan, err, performance.now() - started);
-    }
-  }
+  // Every node answering on a cluster was checked when the lock was taken (deploy-lock.ts): both
+  // callers, applyDeploy and replay, hold it.
   await engine.command(createDeploymentsTableSql(ctx));
   const record = (
     status: DeploymentRecord['status'],

@@ -141,14 +141,19 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
   };
 
   let closed = false;
+  // A missing topic is said at once: consuming, producing to or asking offsets of one, kafkajs
+  // retries its metadata for many seconds (logging each try) and keeps its connections meanwhile.
+  // A topic seen once is not asked about again.
   const knownTopics = new Set<string>();
+  const requireTopic = async (topic: string) => {
+    if (knownTopics.has(topic)) return;
+    if (!(await (await connectedAdmin()).listTopics()).includes(topic))
+      throw missingTopic(topic, config.brokers);
+    knownTopics.add(topic);
+  };
   return {
     async consume(opts) {
-      // A missing topic is said at once, with no consumer made: kafkajs would retry its metadata
-      // for long and keep the consumer (and its connections) alive meanwhile.
-      if (!(await (await connectedAdmin()).listTopics()).includes(opts.topic)) {
-        throw missingTopic(opts.topic, config.brokers);
-      }
+      await requireTopic(opts.topic);
       const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
         // 10 s (kafkajs: 30 s): a crashed member's partitions move a third as late; heartbeats
@@ -207,12 +212,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     },
 
     async produce(topic, messages) {
-      // Checked once per topic: sending to a missing one, kafkajs retries its metadata for long.
-      if (!knownTopics.has(topic)) {
-        if (!(await (await connectedAdmin()).listTopics()).includes(topic))
-          throw missingTopic(topic, config.brokers);
-        knownTopics.add(topic);
-      }
+      await requireTopic(topic);
       producer ??= (async () => {
         const p = (await kafka()).producer({
           idempotent: true,
@@ -263,9 +263,8 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     },
 
     async groupLag(groupId, topic, opts = {}) {
+      await requireTopic(topic);
       const a = await connectedAdmin();
-      // Offsets of a missing topic: kafkajs would retry its metadata for many seconds, logging each.
-      if (!(await a.listTopics()).includes(topic)) throw missingTopic(topic, config.brokers);
       const [ends, committed] = await Promise.all([
         a.fetchTopicOffsets(topic),
         a.fetchOffsets({ groupId, topics: [topic] }),

@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { readConfig } from '../config/load-config.ts';
+import { CONFIG_FILE, readConfig } from '../config/load-config.ts';
 import { formatProblem, type Problem, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { checkTokenLists } from './check-token-lists.ts';
@@ -47,6 +47,11 @@ const ENDPOINTS: FileKind<Endpoint> = {
 };
 const KINDS: readonly FileKind<unknown>[] = [DATASOURCES, PIPES, ENDPOINTS];
 const TEST_SUFFIX = '.test.yaml';
+
+/** True when `dir` has a tally.yaml or one of the project folders: something to load. */
+export function isProjectFolder(dir: string): boolean {
+  return [CONFIG_FILE, ...KINDS.map((k) => k.dir)].some((f) => existsSync(join(dir, f)));
+}
 
 /**
  * Reads a project folder (tally.yaml, datasources/, pipes/, endpoints/) into the typed,

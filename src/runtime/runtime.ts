@@ -151,19 +151,18 @@ export class Runtime {
     if (!deploy.ok) return done(false, deploy);
     // ClickHouse checks the pipes that changed (all of them when a data source did) against the
     // tables now deployed: one it refuses would answer every request with an error.
+    const sourcesChanged = datasourcesChanged(current.project, project);
     const refused = await checkPipeNodes(
       project,
       current.engine,
       current.engine.database,
-      datasourcesChanged(current.project, project)
-        ? project.pipes.keys()
-        : changedPipes(current.project, project),
+      sourcesChanged ? project.pipes.keys() : changedPipes(current.project, project),
     );
     if (refused.length > 0) {
       problems.push(...refused);
       return done(false, deploy);
     }
-    if (!paused && this.ingestion && datasourcesChanged(current.project, project)) {
+    if (!paused && this.ingestion && sourcesChanged) {
       // New columns or sources: the parsers and consumers are rebuilt from the new model.
       const old = this.ingestion;
       this.ingestion = undefined;

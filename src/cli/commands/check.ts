@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
-import { loadProject } from '../../project/load-project.ts';
+import { isProjectFolder, loadProject } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
@@ -25,7 +24,7 @@ export const checkCommand: Command = {
   async run(ctx) {
     const t0 = performance.now();
     const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
-    if (project && !looksLikeProject(ctx.projectDir)) {
+    if (project && !isProjectFolder(ctx.projectDir)) {
       // A mistyped --project would otherwise "pass" with nothing checked.
       problems.push({
         severity: 'error',
@@ -69,10 +68,6 @@ export const checkCommand: Command = {
     return errors === 0 ? 0 : 1;
   },
 };
-
-function looksLikeProject(dir: string): boolean {
-  return ['tally.yaml', 'datasources', 'pipes', 'endpoints'].some((f) => existsSync(join(dir, f)));
-}
 
 /** Compiles every node of every pipe with sample params; a failure is a located problem. */
 function compileAll(project: Project): Problem[] {
