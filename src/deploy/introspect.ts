@@ -182,23 +182,35 @@ export async function viewGraph(engine: Engine, database = engine.database): Pro
   const tables = new Map<string, LiveTable>();
   for (const t of rows) {
     const target = t.engine === 'MaterializedView' ? viewTargetOf(t.create_table_query) : undefined;
-    tables.set(t.name, {
-      name: t.name,
-      engine: t.engine,
-      engineFull: '',
-      createQuery: t.create_table_query,
-      engineArgs: '',
-      partitionKey: '',
-      sortingKey: '',
-      primaryKey: '',
-      settings: {},
-      columns: [],
-      dependents: t.dependencies_table ?? [],
-      ...(target ? { viewTarget: target } : {}),
-      rows: 0,
-    });
+    tables.set(
+      t.name,
+      bareLiveTable(t.name, t.engine, {
+        createQuery: t.create_table_query,
+        dependents: t.dependencies_table ?? [],
+        ...(target ? { viewTarget: target } : {}),
+      }),
+    );
   }
   return { database, databaseEngine: '', tables };
+}
+
+/** A live table known by its name and engine only (the view graph; tests), with `extra` set. */
+export function bareLiveTable(name: string, engine: string, extra: Partial<LiveTable> = {}): LiveTable {
+  return {
+    name,
+    engine,
+    engineFull: '',
+    createQuery: '',
+    engineArgs: '',
+    partitionKey: '',
+    sortingKey: '',
+    primaryKey: '',
+    settings: {},
+    columns: [],
+    dependents: [],
+    rows: 0,
+    ...extra,
+  };
 }
 
 /** Splits `engine_full` into the engine's arguments, its TTL and its SETTINGS. */

@@ -3,7 +3,7 @@ import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import type { DeploymentRecord } from '../../../src/deploy/bookkeeping.ts';
 import type { DdlContext, ViewSpec } from '../../../src/deploy/ddl.ts';
 import { desiredState } from '../../../src/deploy/desired-state.ts';
-import type { LiveState, LiveTable } from '../../../src/deploy/introspect.ts';
+import { bareLiveTable, type LiveState, type LiveTable } from '../../../src/deploy/introspect.ts';
 import { buildPlan } from '../../../src/deploy/plan.ts';
 import type { Plan } from '../../../src/deploy/plan-types.ts';
 import type { TableSpec } from '../../../src/deploy/table-spec.ts';
@@ -40,21 +40,7 @@ function liveTable(spec: TableSpec, rows = 0, patch: Partial<LiveTable> = {}): L
 }
 
 function liveView(v: ViewSpec): LiveTable {
-  return {
-    name: v.name,
-    engine: 'MaterializedView',
-    engineFull: '',
-    createQuery: '',
-    engineArgs: '',
-    partitionKey: '',
-    sortingKey: '',
-    primaryKey: '',
-    settings: {},
-    columns: [],
-    dependents: [],
-    viewTarget: v.target,
-    rows: 0,
-  };
+  return bareLiveTable(v.name, 'MaterializedView', { viewTarget: v.target });
 }
 
 /** The live state a successful deploy of `p` leaves, with a record of it. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import type { DeploymentRecord } from '../../../src/deploy/bookkeeping.ts';
 import type { DdlContext } from '../../../src/deploy/ddl.ts';
-import type { LiveState, LiveTable } from '../../../src/deploy/introspect.ts';
+import { bareLiveTable, type LiveState, type LiveTable } from '../../../src/deploy/introspect.ts';
 import { planRecovery } from '../../../src/deploy/recover.ts';
 
 const sharded: DdlContext = {
@@ -13,20 +13,7 @@ const sharded: DdlContext = {
 };
 
 function table(name: string, engine = 'ReplicatedMergeTree'): LiveTable {
-  return {
-    name,
-    engine,
-    engineFull: '',
-    createQuery: '',
-    engineArgs: '',
-    partitionKey: '',
-    sortingKey: '',
-    primaryKey: '',
-    settings: {},
-    columns: [],
-    dependents: [],
-    rows: 0,
-  };
+  return bareLiveTable(name, engine);
 }
 
 function live(...tables: LiveTable[]): LiveState {
