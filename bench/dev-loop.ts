@@ -19,6 +19,7 @@ import { applyDeploy } from '../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
 
 const REPO = join(import.meta.dirname, '..');
+// Spawned as users run it (`npx tally`): through its shebang, with the command's node flags.
 const TALLY = join(REPO, 'bin', 'tally.js');
 const args = process.argv.slice(2);
 const EDITS = args.includes('--edits') ? Number(args[args.indexOf('--edits') + 1]) : 20;
@@ -60,7 +61,7 @@ try {
 /** Spawns `tally dev`, then saves EDITS endpoint-only changes and times each until served. */
 async function saveToServed(): Promise<number[]> {
   const port = await freePort();
-  const child = spawn(process.execPath, [TALLY, 'dev', '--project', dir, '--port', String(port)], {
+  const child = spawn(TALLY, ['dev', '--project', dir, '--port', String(port)], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -117,7 +118,7 @@ async function answer(url: string): Promise<number | undefined> {
 
 async function wallTime(argv: string[], e: NodeJS.ProcessEnv): Promise<number> {
   const t0 = performance.now();
-  const child = spawn(process.execPath, [TALLY, ...argv], { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(TALLY, argv, { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout?.on('data', (d) => (output += String(d)));
   child.stderr?.on('data', (d) => (output += String(d)));

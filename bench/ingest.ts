@@ -19,6 +19,7 @@ import { QUARANTINE_COLUMNS } from '../src/clickhouse/quarantine-schema.ts';
 import type { ClickHouseConfig, KafkaConfig } from '../src/config/config.ts';
 import { startIngestion } from '../src/ingest/ingestion.ts';
 import type { Column, DataSource, Project } from '../src/project/model.ts';
+import { cliNodeFlags } from './lib/cli-node-flags.ts';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -289,10 +290,15 @@ function runChild(input: ChildInput): Promise<ChildResult> {
     const heap = HEAP > 0 ? [`--max-old-space-size=${HEAP}`] : [];
     // e.g. TALLY_BENCH_CHILD_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the ingester.
     const extra = (process.env.TALLY_BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
-    const proc = spawn(process.execPath, [...heap, ...extra, '--import', 'tsx', import.meta.filename], {
-      env: { ...process.env, TALLY_BENCH_CHILD: JSON.stringify(input) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    // The ingester runs as `npx tally` runs it: with the command's node flags.
+    const proc = spawn(
+      process.execPath,
+      [...cliNodeFlags(), ...heap, ...extra, '--import', 'tsx', import.meta.filename],
+      {
+        env: { ...process.env, TALLY_BENCH_CHILD: JSON.stringify(input) },
+        stdio: ['ignore', 'pipe', 'inherit'],
+      },
+    );
     let out = '';
     proc.stdout.setEncoding('utf8');
     proc.stdout.on('data', (c: string) => {

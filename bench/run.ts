@@ -14,6 +14,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { servicesUp } from '../src/services/services.ts';
 import { BENCHMARKS, type BenchSpec, type Mode } from './lib/benchmarks.ts';
+import { cliNodeFlags } from './lib/cli-node-flags.ts';
 import { formatJsonFile } from './lib/format-json.ts';
 import { currentLoad, gitState, machineInfo, versions } from './lib/machine.ts';
 import type { BenchOutput, BenchResult, RunResult } from './lib/result-schema.ts';
@@ -127,7 +128,9 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
   if (!spec.script || !existsSync(join(REPO, spec.script))) {
     return { ...base, status: 'missing', error: `${spec.script ?? 'its script'} does not exist yet` };
   }
-  const command = `npx tsx ${spec.script}${args.length ? ` ${args.join(' ')}` : ''}`;
+  // Tally's code runs with the node flags of the `tally` command (bin/tally.js).
+  const nodeArgs = cliNodeFlags();
+  const command = `node ${[...nodeArgs, '--import', 'tsx', spec.script, ...args].join(' ')}`;
   progress(`\n${spec.id}: ${command}`);
   // Through NODE_OPTIONS, so the processes a benchmark spawns (the ingester, `tally dev`) are
   // profiled too: one .cpuprofile per process (node refuses --cpu-prof there, hence a preload).
@@ -140,6 +143,7 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
     : {};
   const child = await runChild(spec.script, args, {
     cwd: REPO,
+    nodeArgs,
     env: { ...process.env, ...spec.env?.[MODE], ...profile },
     timeoutMs: spec.timeoutS[MODE] * 1000,
     onLine: (line) => {

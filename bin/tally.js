@@ -1,6 +1,9 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The `tally` command. Sources are TypeScript run through tsx's loader, so a fresh clone works
 // right after `npm install` with no build step, and an edited file is what runs next time.
+// The V8 flag above (the only way to give it without a second process): a 4 MB young generation
+// instead of Node's 16 MB keeps an ingester's peak RSS at about 280 MB instead of 330 - 420 MB
+// through a 1M-event backlog, at the same rate (bench/ingest.ts). `node bin/tally.js` skips it.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -5,7 +5,7 @@
 export const INGEST_DEFAULTS = {
   flushRows: 20_000,
   flushBytes: 4 * 1024 * 1024,
-  fetchBytes: 8 * 1024 * 1024,
+  fetchBytes: 4 * 1024 * 1024,
   fetchPartitionBytes: 2 * 1024 * 1024,
   fetchMinBytes: 1,
   fetchWaitMs: 500,
