@@ -1,9 +1,10 @@
-import { appendFileSync, cpSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
+import { copyExample } from '../support/example-copy.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -25,9 +26,7 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
   const dir = writeProject({});
 
   it('loads the example project (deploy, then the fixtures with tally append)', async () => {
-    for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
-      cpSync(join(REPO, f), join(dir, f), { recursive: true });
-    }
+    copyExample(dir);
     expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
     for (const ds of ['transactions', 'subscription_events', 'page_events']) {
       const r = await run(

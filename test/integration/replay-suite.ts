@@ -3,8 +3,9 @@
  * replay-embedded.test.ts (chDB, in a test file of its own: the CLI opens the project's
  * `.tally/chdb`, and a process holds one chDB folder).
  */
+
 import { execFileSync } from 'node:child_process';
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
@@ -12,17 +13,12 @@ import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { compareTables } from '../../src/replay/compare-tables.ts';
 import { applyReplay } from '../../src/replay/replay.ts';
 import { runCli } from '../support/capture-output.ts';
+import { copyExample } from '../support/example-copy.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
-
-const REPO = join(import.meta.dirname, '..', '..');
 
 /** A copy of the example project (without its tests: they are not what is exercised here). */
 function exampleCopy(): string {
-  const dir = writeProject({});
-  for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
-    cpSync(join(REPO, f), join(dir, f), { recursive: true });
-  }
-  return dir;
+  return copyExample(writeProject({}));
 }
 
 const run = (argv: string[], env: NodeJS.ProcessEnv, dir: string) =>

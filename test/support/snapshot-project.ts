@@ -1,18 +1,14 @@
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeProject } from '../unit/project/write-project.ts';
-
-const REPO = join(import.meta.dirname, '..', '..');
+import { copyExample } from './example-copy.ts';
 
 /**
  * A copy of the example project whose copy pipes settle after `settle` seconds instead of 60, so
  * a test can snapshot events it appended a few seconds before. Returns the folder.
  */
 export function exampleWithSettle(settle: number, extra: Record<string, string> = {}): string {
-  const dir = writeProject(extra);
-  for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
-    cpSync(join(REPO, f), join(dir, f), { recursive: true });
-  }
+  const dir = copyExample(writeProject(extra));
   for (const pipe of ['balance_snapshots', 'subscription_status_snapshots']) {
     const path = join(dir, 'pipes', `${pipe}.pipe.yaml`);
     const text = readFileSync(path, 'utf8');
