@@ -1,5 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import type { TestProject } from 'vitest/node';
 import { servicesUp } from '../src/services/services.ts';
 
@@ -9,7 +10,8 @@ const REPO = resolve(import.meta.dirname, '..');
  * Integration suites run on a real ClickHouse server and Kafka broker: reuse the ones at
  * TALLY_CLICKHOUSE_URL / TALLY_KAFKA_BROKERS (or the defaults) when they answer, else start them
  * (`tally services up`). They stay up afterwards so the next run starts in milliseconds;
- * `.tally/test/` scratch data is removed.
+ * `.tally/test/` scratch data is removed, and so are the Kafka topics the run made (see
+ * `testTopics`).
  */
 export default async function setup(project: TestProject): Promise<() => void> {
   const brokers = process.env.TALLY_KAFKA_BROKERS?.split(',')
@@ -29,8 +31,44 @@ export default async function setup(project: TestProject): Promise<() => void> {
     }
   }
   project.provide('clickhouseUrl', results.find((r) => r.name === 'clickhouse')!.address);
-  project.provide('kafkaBrokers', results.find((r) => r.name === 'kafka')!.address);
-  return () => {
+  const kafkaAddress = results.find((r) => r.name === 'kafka')!.address;
+  project.provide('kafkaBrokers', kafkaAddress);
+  const topics = testTopics(kafkaAddress.split(','));
+  const before = await topics.list();
+  return async () => {
     rmSync(join(REPO, '.tally', 'test'), { recursive: true, force: true });
+    await topics.removeNew(before);
   };
+}
+
+/**
+ * Tests name their topics after their process and a random part (`tally_append_1234_server_ab12`,
+ * `transactions_1234_x7k2p0`), and never reuse one: without this, a developer's broker gains
+ * dozens with every run. Removed at the end: topics with such a name that the run made (absent
+ * when it began), so nobody else's topic goes, whatever its name.
+ */
+function testTopics(brokers: string[]) {
+  const admin = () => new Kafka({ brokers, clientId: 'tally-tests', logLevel: logLevel.NOTHING }).admin();
+  const list = async (): Promise<Set<string>> => {
+    const a = admin();
+    try {
+      await a.connect();
+      return new Set(await a.listTopics());
+    } finally {
+      await a.disconnect();
+    }
+  };
+  const removeNew = async (before: Set<string>): Promise<void> => {
+    const a = admin();
+    try {
+      await a.connect();
+      const made = (await a.listTopics()).filter((t) => !before.has(t) && /_\d{2,7}_/.test(t));
+      if (made.length > 0) await a.deleteTopics({ topics: made, timeout: 30_000 });
+    } catch (err) {
+      console.log(`[services] test topics left on the broker: ${(err as Error).message}`);
+    } finally {
+      await a.disconnect();
+    }
+  };
+  return { list, removeNew };
 }

@@ -10,6 +10,7 @@
 
 import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
+import { plural } from '../util/plural.ts';
 import type { DeploymentRecord } from './bookkeeping.ts';
 import { createDeploymentsTableSql, DEPLOYMENTS_TABLE } from './bookkeeping.ts';
 import { runsOn } from './cluster-plan.ts';
@@ -295,7 +296,7 @@ export function buildPlan(input: PlanInput): Plan {
   }
 
   function rebuildStep(ds: DesiredDatasource, lt: LiveTable, diff: TableDiff): number {
-    const lost = diff.droppedColumns.map((c) => `column ${c} of ${ds.name} (${lt.rows} rows)`);
+    const lost = diff.droppedColumns.map((c) => `column ${c} of ${ds.name} (${plural(lt.rows, 'row')})`);
     return add({
       kind: 'rebuild-table',
       resource: ds.name,
@@ -452,7 +453,10 @@ export function buildPlan(input: PlanInput): Plan {
       why: 'its data source file is gone',
       // An empty data source (and quarantine) loses nothing: no --allow-destructive needed.
       destructive: t.rows > 0 || (lq?.rows ?? 0) > 0,
-      loses: [`data source ${t.name}: ${t.rows} rows`, ...(lq ? [`${lq.name}: ${lq.rows} rows`] : [])],
+      loses: [
+        `data source ${t.name}: ${plural(t.rows, 'row')}`,
+        ...(lq ? [`${lq.name}: ${plural(lq.rows, 'row')}`] : []),
+      ],
       // Sharded: the shards' tables first, so a failure half-way leaves the Distributed table
       // (which the next plan still sees as the data source, and drops again).
       sql: [
@@ -473,7 +477,7 @@ export function buildPlan(input: PlanInput): Plan {
       kind: 'drop-backup',
       resource: role.of,
       resourceKind: 'datasource',
-      what: `drop backup ${t.name} (${t.rows} rows)`,
+      what: `drop backup ${t.name} (${plural(t.rows, 'row')})`,
       why: `kept from deployment ${role.deployId} until a later deploy succeeds`,
       destructive: false,
       sql: [dropTableSql(t.name, ctx)],

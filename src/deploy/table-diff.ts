@@ -7,6 +7,7 @@
  * the live text differs. Column names and types are always compared with the live table.
  */
 import type { Capabilities } from '../clickhouse/capabilities.ts';
+import { plural } from '../util/plural.ts';
 import {
   addColumnCmd,
   commentColumnCmd,
@@ -131,7 +132,7 @@ export function diffTable(
       alters.push({
         command: dropColumnCmd(name),
         what: `drop column ${name}`,
-        loses: `column ${name} of ${want.name} (${live.rows} rows)`,
+        loses: `column ${name} of ${want.name} (${plural(live.rows, 'row')})`,
       });
     }
   }

@@ -132,7 +132,7 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
         });
       expect(await deployWithoutTotals()).toBe(1);
       expect(err.join('\n')).toMatch(
-        /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table totals and totals_quarantine\): data source totals: 1 rows; totals_quarantine: 0 rows\n/,
+        /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table totals and totals_quarantine\): data source totals: 1 row; totals_quarantine: 0 rows\n/,
       );
       // ...an empty one is: nothing is lost.
       await engine.command('TRUNCATE TABLE totals');

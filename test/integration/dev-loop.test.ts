@@ -83,7 +83,7 @@ describe('tally dev (spawned, embedded engine)', () => {
   };
 
   it('deploys and loads fixtures through the ingest path (dedup and quarantine apply)', async () => {
-    expect(output).toContain('loaded fixtures/events.ndjson: 2 rows, 1 quarantined, 1 duplicates dropped');
+    expect(output).toContain('loaded fixtures/events.ndjson: 2 rows, 1 quarantined, 1 duplicate dropped');
     expect(await total()).toBe(3);
   });
 

@@ -9,6 +9,7 @@ import { compileRowParser } from '../../ingest/row-parser.ts';
 import type { DataSource, Project } from '../../project/model.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
+import { plural } from '../../util/plural.ts';
 import { csvEvents, type InputFormat, ndjsonEvents } from '../append-input.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openEngine } from '../open.ts';
@@ -341,7 +342,7 @@ function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
     return;
   }
   const parts = [`${s.sent} sent`, `${s.refused} refused`];
-  if (s.duplicates !== null) parts.push(`${s.duplicates} duplicate${s.duplicates === 1 ? '' : 's'} dropped`);
+  if (s.duplicates !== null) parts.push(`${plural(s.duplicates, 'duplicate')} dropped`);
   if (s.quarantined) parts.push(`${s.quarantined} quarantined`);
   const rows = `${s.rows} row${s.rows === 1 ? '' : 's'}`;
   if (dryRun) {

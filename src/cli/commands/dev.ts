@@ -9,6 +9,7 @@ import { lineBuffer } from '../../server/line-buffer.ts';
 import { jsonLines } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { servicesUp } from '../../services/services.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -158,7 +159,7 @@ async function runServer(
         if (json) log?.({ msg: 'fixtures loaded', ...f });
         else {
           io.out(
-            `loaded ${f.file}: ${f.successful_rows} rows, ${f.quarantined_rows} quarantined, ${f.duplicate_rows} duplicates dropped`,
+            `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
           );
         }
       }

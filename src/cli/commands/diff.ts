@@ -19,6 +19,7 @@ import {
 import { findTestFiles } from '../../testing/find-test-files.ts';
 import { readTestFile } from '../../testing/test-file.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -202,15 +203,15 @@ function formatDiff(
         paint(
           io,
           'green',
-          `  = ${title}: identical${r.baseRows !== undefined ? `, ${r.baseRows} rows` : ', same error'}`,
+          `  = ${title}: identical${r.baseRows !== undefined ? `, ${plural(r.baseRows, 'row')}` : ', same error'}`,
         ),
       );
       continue;
     }
     if (!r.diff) {
       lines.push(paint(io, 'red', `  ≠ ${title}`));
-      lines.push(`      base: ${r.baseError ?? `${r.baseRows} rows`}`);
-      lines.push(`      head: ${r.headError ?? `${r.headRows} rows`}`);
+      lines.push(`      base: ${r.baseError ?? plural(r.baseRows ?? 0, 'row')}`);
+      lines.push(`      head: ${r.headError ?? plural(r.headRows ?? 0, 'row')}`);
       continue;
     }
     const d = r.diff;

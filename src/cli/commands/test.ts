@@ -7,6 +7,7 @@ import { readProjectTests } from '../../testing/read-project-tests.ts';
 import { type CaseResult, type FixtureReport, type RunEvent, runTests } from '../../testing/run-tests.ts';
 import type { TestFile } from '../../testing/test-file.ts';
 import { type CaseUpdate, updateTestFile } from '../../testing/update-test-file.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openProject } from '../open-project.ts';
 import { paint, printProblems } from '../output.ts';
@@ -196,7 +197,7 @@ function caseLine(r: CaseResult, p: Paint): string {
 
 function printFixture(ctx: CommandContext, f: FixtureReport, p: Paint): void {
   const parts = [`${f.stored} stored`];
-  if (f.duplicates) parts.push(`${f.duplicates} duplicate${f.duplicates === 1 ? '' : 's'} dropped`);
+  if (f.duplicates) parts.push(`${plural(f.duplicates, 'duplicate')} dropped`);
   if (f.quarantined) parts.push(`${f.quarantined} quarantined`);
   ctx.io.out(p('dim', `${f.file}: ${f.events} events, ${parts.join(', ')}`));
   for (const r of f.refused) {
@@ -236,8 +237,4 @@ function requestLine(r: CaseResult): string {
   }
   const qs = q.toString();
   return `/v0/pipes/${r.testCase.endpoint}.json${qs ? `?${qs}` : ''}`;
-}
-
-function plural(n: number, what: string): string {
-  return `${n} ${what}${n === 1 ? '' : 's'}`;
 }
