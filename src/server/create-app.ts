@@ -244,8 +244,9 @@ export function createApp(opts: AppOptions): Hono {
       name,
       ...(endpoint.token ? { required: endpoint.token } : {}),
     });
-    const raw: Record<string, unknown> = { ...query };
-    delete raw.token;
+    // Copied without `token` (rather than deleted after: `delete` slows every later use of it).
+    const raw: Record<string, unknown> = {};
+    for (const k in query) if (k !== 'token') raw[k] = query[k];
     if (c.req.method === 'POST') Object.assign(raw, await jsonBody(c.req.raw));
 
     const params = normalise(raw);
