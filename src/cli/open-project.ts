@@ -1,6 +1,7 @@
 import { TallyError } from '../errors.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
+import { plural } from '../util/plural.ts';
 import type { CommandContext } from './command.ts';
 import { printProblems } from './output.ts';
 
@@ -13,7 +14,7 @@ export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean
   if (!project || errors.length > 0) {
     throw new TallyError(
       'invalid-project',
-      `${errors.length} problem${errors.length === 1 ? '' : 's'} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`,
+      `${plural(errors.length, 'problem')} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`,
     );
   }
   return project;

@@ -146,7 +146,7 @@ export function buildPlan(input: PlanInput): Plan {
         recompute.add(v.target);
         recomputeWhy.set(
           v.target,
-          `new view ${v.name} into ${v.target}, which already holds ${targetRows} rows`,
+          `new view ${v.name} into ${v.target}, which already holds ${plural(targetRows, 'row')}`,
         );
       }
       continue;
@@ -352,7 +352,7 @@ export function buildPlan(input: PlanInput): Plan {
         kind: 'backfill',
         resource: v.name,
         resourceKind: 'view',
-        what: `backfill ${v.target} from the ${rows} rows ${v.source} held when the view was attached`,
+        what: `backfill ${v.target} from the ${plural(rows, 'row')} ${v.source} held when the view was attached`,
         why: 'a new view must see the rows already there, exactly once',
         destructive: false,
         sql: ctx.embedded
@@ -391,13 +391,13 @@ export function buildPlan(input: PlanInput): Plan {
       resource: v.target,
       resourceKind: 'datasource',
       also: into.map((w) => w.name),
-      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${rows} rows) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(storageName(v.target, ctx), deployId)})`,
+      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${plural(rows, 'row')}) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(storageName(v.target, ctx), deployId)})`,
       why: `${recomputeWhy.get(v.target) ?? 'changed'}${extra ? `; also ${extra.join('; ')}` : ''}`,
       destructive: ds.ingested && (lt?.rows ?? 0) > 0,
       ...(ds.ingested && (lt?.rows ?? 0) > 0
         ? {
             loses: [
-              `rows of ${v.target} that no view produced (it also has a Kafka source): ${lt?.rows ?? 0} rows now`,
+              `rows of ${v.target} that no view produced (it also has a Kafka source): ${plural(lt?.rows ?? 0, 'row')} now`,
             ],
           }
         : {}),

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CONFIG_FILE, readConfig } from '../config/load-config.ts';
 import { formatProblem, type Problem, TallyError } from '../errors.ts';
+import { plural } from '../util/plural.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { checkTokenLists } from './check-token-lists.ts';
 import { deepFreeze, FrozenMap } from './deep-freeze.ts';
@@ -102,7 +103,7 @@ export function loadProjectOrThrow(dir: string, opts: LoadProjectOptions = {}): 
   const first = errors[0];
   throw new TallyError(
     'invalid-project',
-    `${errors.length} problem${errors.length === 1 ? '' : 's'} in ${resolve(dir)}:\n${errors.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
+    `${plural(errors.length, 'problem')} in ${resolve(dir)}:\n${errors.map((p) => `  ${formatProblem(p)}`).join('\n')}`,
     first?.location ? { location: first.location } : {},
   );
 }

@@ -3,6 +3,8 @@
  * URL, a JSON value, or a value this module produced before) into the canonical value of a
  * param type, or says why it cannot.
  */
+
+import { plural } from '../util/plural.ts';
 import { MAX_DATE, MAX_EPOCH, MIN_DATE, type ParamType } from './param-type.ts';
 
 /**
@@ -128,7 +130,7 @@ function readDecimal(raw: unknown, precision: number, scale: number): string {
   const d = splitDecimal(text);
   const intDigits = d.int === '0' ? 0 : d.int.length;
   if (intDigits > precision - scale) {
-    throw new ValueMismatch(raw, `${intDigits} digit${intDigits === 1 ? '' : 's'} before the point`);
+    throw new ValueMismatch(raw, `${plural(intDigits, 'digit')} before the point`);
   }
   if (d.frac.length > scale) throw new ValueMismatch(raw, `${d.frac.length} digits after the point`);
   return joinDecimal(d);

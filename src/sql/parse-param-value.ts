@@ -4,6 +4,7 @@
  */
 import { TallyError } from '../errors.ts';
 import type { Param, Pipe } from '../project/model.ts';
+import { plural } from '../util/plural.ts';
 import {
   type CoerceLimits,
   canonicalDecimal,
@@ -243,7 +244,7 @@ function show(v: unknown): string {
     return v.length > 60
       ? `${JSON.stringify(v.slice(0, 60)).slice(0, -1)}…" (${v.length} characters)`
       : JSON.stringify(v);
-  if (Array.isArray(v)) return `an array of ${v.length} item${v.length === 1 ? '' : 's'}`;
+  if (Array.isArray(v)) return `an array of ${plural(v.length, 'item')}`;
   if (v instanceof Date) return Number.isFinite(v.getTime()) ? v.toISOString() : 'an invalid Date';
   if (typeof v === 'object' && v !== null) return 'an object';
   return String(v);

@@ -2,6 +2,8 @@
  * Whether an endpoint's answer meets a case's expectation, and if not, what differs. Pure: the
  * runner gets the answer over the in-process HTTP app, this module judges it.
  */
+
+import { plural } from '../util/plural.ts';
 import { diffContains, diffRows, matchPartial, type Row, type RowDiff } from './row-diff.ts';
 import type { Expectation, TestValue } from './test-file.ts';
 
@@ -59,7 +61,7 @@ export function checkAnswer(expected: Expectation, answer: Answer): Failure[] {
     const entries = diffRows(expected.rows, actual, expected.ordered);
     if (entries.length > 0) {
       failures.push({
-        message: `rows differ: ${summarize(entries)} (expected ${count(expected.rows.length)}, got ${actual.length})`,
+        message: `rows differ: ${summarize(entries)} (expected ${plural(expected.rows.length, 'row')}, got ${actual.length})`,
         diff: { entries, partial: false, expected: expected.rows, actual },
       });
     }
@@ -68,13 +70,13 @@ export function checkAnswer(expected: Expectation, answer: Answer): Failure[] {
     const entries = diffContains(expected.contains, actual);
     if (entries.length > 0) {
       failures.push({
-        message: `${entries.length} of ${count(expected.contains.length)} expected not found among the ${count(actual.length)} of the answer`,
+        message: `${entries.length} of ${plural(expected.contains.length, 'row')} expected not found among the ${plural(actual.length, 'row')} of the answer`,
         diff: { entries, partial: true, expected: expected.contains, actual },
       });
     }
   }
   if (expected.rowCount !== undefined && actual.length !== expected.rowCount) {
-    failures.push({ message: `expected ${count(expected.rowCount)}, got ${actual.length}` });
+    failures.push({ message: `expected ${plural(expected.rowCount, 'row')}, got ${actual.length}` });
   }
   return failures;
 }
@@ -144,10 +146,6 @@ function summarize(entries: readonly RowDiff[]): string {
   return parts.join(', ');
 }
 
-function count(n: number): string {
-  return `${n} row${n === 1 ? '' : 's'}`;
-}
-
 function rowsNote(answer: Answer): string {
-  return answer.rows ? ` with ${count(answer.rows.length)}` : '';
+  return answer.rows ? ` with ${plural(answer.rows.length, 'row')}` : '';
 }

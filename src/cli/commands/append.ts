@@ -344,7 +344,7 @@ function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
   const parts = [`${s.sent} sent`, `${s.refused} refused`];
   if (s.duplicates !== null) parts.push(`${plural(s.duplicates, 'duplicate')} dropped`);
   if (s.quarantined) parts.push(`${s.quarantined} quarantined`);
-  const rows = `${s.rows} row${s.rows === 1 ? '' : 's'}`;
+  const rows = plural(s.rows, 'row');
   if (dryRun) {
     const ok = s.refused === 0;
     io.out(

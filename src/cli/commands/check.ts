@@ -6,6 +6,7 @@ import { isProjectFolder, loadProject } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { type Output, paint, printProblems, table } from '../output.ts';
 import { analyseProjectSql } from './check-sql.ts';
@@ -60,7 +61,7 @@ export const checkCommand: Command = {
     } else {
       if (project) ctx.io.out(tree(ctx.io, project));
       printProblems(ctx.io, problems);
-      const summary = `${errors} error${errors === 1 ? '' : 's'}, ${warnings} warning${warnings === 1 ? '' : 's'} (${ms.toFixed(0)} ms)`;
+      const summary = `${plural(errors, 'error')}, ${plural(warnings, 'warning')} (${ms.toFixed(0)} ms)`;
       ctx.io.out(
         errors === 0 ? paint(ctx.io, 'green', `✓ ${summary}`) : paint(ctx.io, 'red', `✗ ${summary}`),
       );
@@ -150,7 +151,7 @@ function tree(io: Output, project: Project): string {
             ? `-> ${p.materialize.to} (materialized)`
             : p.copy
               ? `-> ${p.copy.to} (copy ${p.copy.schedule.text})`
-              : `${p.nodes.length} node${p.nodes.length === 1 ? '' : 's'}`,
+              : plural(p.nodes.length, 'node'),
           [...p.params.values()]
             .filter((x) => !x.supplied)
             .map((x) => `${x.name}${x.required ? '*' : ''}: ${x.type.text}`)

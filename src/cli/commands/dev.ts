@@ -271,7 +271,7 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
     paint(
       io,
       'green',
-      `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${changes} ClickHouse change${changes === 1 ? '' : 's'})`,
+      `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${plural(changes, 'ClickHouse change')})`,
     ),
   );
 }

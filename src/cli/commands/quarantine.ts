@@ -4,6 +4,7 @@ import { QUARANTINE_SUFFIX, quarantineTableName } from '../../clickhouse/quarant
 import { TallyError } from '../../errors.ts';
 import { quoteString } from '../../sql/render-literal.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
@@ -100,7 +101,7 @@ export const quarantineCommand: Command = {
         return 0;
       }
       ctx.io.out(
-        `${wanted}: ${summary.total} refused event${summary.total === 1 ? '' : 's'}, ${summary.last_24h} in the last 24 h`,
+        `${wanted}: ${plural(summary.total, 'refused event')}, ${summary.last_24h} in the last 24 h`,
       );
       for (const r of rows) {
         ctx.io.out('');

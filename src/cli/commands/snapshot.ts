@@ -6,6 +6,7 @@ import { copyPipe, runCopy } from '../../snapshot/run-copy.ts';
 import { epochOfCanonical } from '../../sql/coerce-value.ts';
 import { isParamError } from '../../sql/param-error.ts';
 import { parseParamValue } from '../../sql/parse-param-value.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -97,7 +98,7 @@ export const snapshotCommand: Command = {
             ]),
           ),
         );
-        ctx.io.out(paint(ctx.io, 'green', `${runs.length} snapshot${runs.length === 1 ? '' : 's'} written`));
+        ctx.io.out(paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`));
       }
       return 0;
     } finally {

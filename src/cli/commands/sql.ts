@@ -1,4 +1,5 @@
 import { loadProject } from '../../project/load-project.ts';
+import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
@@ -103,7 +104,7 @@ export const sqlCommand: Command = {
             ),
           );
           ctx.io.out(
-            `${res.rows} row${res.rows === 1 ? '' : 's'} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`,
+            `${plural(res.rows, 'row')} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`,
           );
         }
       }

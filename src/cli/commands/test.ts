@@ -50,13 +50,7 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
   }
   printProblems(io, ctx.json ? errors : problems);
   if (errors.length > 0) {
-    io.err(
-      paint(
-        io,
-        'red',
-        `✗ ${errors.length} problem${errors.length === 1 ? '' : 's'} in the test files; no test ran`,
-      ),
-    );
+    io.err(paint(io, 'red', `✗ ${plural(errors.length, 'problem')} in the test files; no test ran`));
     return 1;
   }
   const selected = filterCases(files, ctx.args);
@@ -156,7 +150,7 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
     const updatedFiles = new Set([...updated].map((r) => r.file));
     for (const f of updatedFiles) {
       const n = [...updated].filter((r) => r.file === f).length;
-      io.out(p('yellow', `updated ${f} (${n} case${n === 1 ? '' : 's'})`));
+      io.out(p('yellow', `updated ${f} (${plural(n, 'case')})`));
     }
     const parts = [`${counts.passed} passed`, `${counts.failed} failed`];
     if (counts.updated) parts.push(`${counts.updated} updated`);
