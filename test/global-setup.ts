@@ -1,6 +1,6 @@
 import { rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { TestProject } from 'vitest/node';
 import { servicesUp } from '../src/services/services.ts';
 
@@ -48,27 +48,21 @@ export default async function setup(project: TestProject): Promise<() => void> {
  * when it began), so nobody else's topic goes, whatever its name.
  */
 function testTopics(brokers: string[]) {
-  const admin = () => new Kafka({ brokers, clientId: 'tally-tests', logLevel: logLevel.NOTHING }).admin();
-  const list = async (): Promise<Set<string>> => {
-    const a = admin();
+  const withAdmin = async <T>(use: (a: Admin) => Promise<T>): Promise<T> => {
+    const a = new Kafka({ brokers, clientId: 'tally-tests', logLevel: logLevel.NOTHING }).admin();
     try {
       await a.connect();
-      return new Set(await a.listTopics());
+      return await use(a);
     } finally {
       await a.disconnect();
     }
   };
-  const removeNew = async (before: Set<string>): Promise<void> => {
-    const a = admin();
-    try {
-      await a.connect();
-      const made = (await a.listTopics()).filter((t) => !before.has(t) && /_\d{2,7}_/.test(t));
-      if (made.length > 0) await a.deleteTopics({ topics: made, timeout: 30_000 });
-    } catch (err) {
-      console.log(`[services] test topics left on the broker: ${(err as Error).message}`);
-    } finally {
-      await a.disconnect();
-    }
+  return {
+    list: () => withAdmin(async (a) => new Set(await a.listTopics())),
+    removeNew: (before: Set<string>) =>
+      withAdmin(async (a) => {
+        const made = (await a.listTopics()).filter((t) => !before.has(t) && /_\d{2,7}_/.test(t));
+        if (made.length > 0) await a.deleteTopics({ topics: made, timeout: 30_000 });
+      }).catch((err: Error) => console.log(`[services] test topics left on the broker: ${err.message}`)),
   };
-  return { list, removeNew };
 }

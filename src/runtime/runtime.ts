@@ -30,7 +30,7 @@ export interface RuntimeOptions {
   staleness?: 'enforce' | 'report';
   /** Where the copy-pipe scheduler logs its runs; default `log`. */
   snapshotLog?: (entry: Record<string, unknown>) => void;
-  /** Called before ingestion starts on a project (at start and after a reload): dev creates missing topics. */
+  /** Called before ingestion starts on a project (at start and after a reload): dev creates missing topics (it passes this only with Kafka). */
   prepareTopics?: (project: Project) => Promise<void>;
 }
 
@@ -200,7 +200,7 @@ export class Runtime {
   }
 
   private async startIngestion(project: Project): Promise<Ingestion> {
-    if (this.opts.kafka) await this.opts.prepareTopics?.(project);
+    await this.opts.prepareTopics?.(project);
     const ingestion = await startIngestion(project, this.opts.engine, this.opts.kafka, {
       consume: this.opts.kafka !== undefined,
       ...ingestTuning(project.config.ingest),

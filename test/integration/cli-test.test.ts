@@ -1,4 +1,4 @@
-import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { runMain } from '../../src/cli/main.ts';
@@ -6,17 +6,14 @@ import type { Output } from '../../src/cli/output.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { captureOutput } from '../support/capture-output.ts';
+import { copyExample } from '../support/example-copy.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
 /** A copy of the example project (its tests included), so --update edits the copy. */
 function exampleCopy(): string {
-  const dir = writeProject({});
-  for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
-    cpSync(join(REPO, f), join(dir, f), { recursive: true });
-  }
-  return dir;
+  return copyExample(writeProject({}));
 }
 
 function envFor(backend: BackendName): NodeJS.ProcessEnv {

@@ -2,11 +2,10 @@
  * A copy of the example project for the event-sourcing proof: its Kafka topics renamed to this
  * run's own, and a materialized attribution (first touch) so `tally replay` has a rule to replay.
  */
-import { cpSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeProject } from '../unit/project/write-project.ts';
-
-const REPO = join(import.meta.dirname, '..', '..');
+import { copyExample } from './example-copy.ts';
 
 /** The rule as the copy starts (first touch) and as the proof changes it (last touch). */
 export const FIRST_TOUCH = "argMaxState(ifNull(url, ''), -toInt64(timestamp)) AS attributed_url";
@@ -37,17 +36,7 @@ materialize: { to: session_attribution }
 
 /** Writes the copy; `topics` maps each data source to its topic in this run. Returns its folder. */
 export function proofProject(topics: Record<string, string>): string {
-  const dir = writeProject({});
-  for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints']) {
-    cpSync(join(REPO, f), join(dir, f), { recursive: true });
-  }
-  for (const [ds, topic] of Object.entries(topics)) {
-    const file = join(dir, 'datasources', `${ds}.datasource.yaml`);
-    const text = readFileSync(file, 'utf8');
-    const renamed = text.replace(`topic: ${ds},`, `topic: ${topic},`);
-    if (renamed === text) throw new Error(`no topic ${ds} in ${file}`);
-    writeFileSync(file, renamed);
-  }
+  const dir = copyExample(writeProject({}), topics);
   writeFileSync(join(dir, 'datasources', 'session_attribution.datasource.yaml'), ATTRIBUTION_DATASOURCE);
   writeFileSync(join(dir, 'pipes', `${ATTRIBUTION_PIPE}.pipe.yaml`), ATTRIBUTION_MV);
   return dir;

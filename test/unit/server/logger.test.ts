@@ -35,6 +35,29 @@ describe('logger', () => {
     expect(entry.headers).toEqual({ Authorization: REDACTED, accept: '*/*' });
   });
 
+  it('redacts the message and the bindings of a child logger too; fields win over bindings of the same name', () => {
+    const lines: string[] = [];
+    const log = createLogger({ sink: jsonLines((l) => lines.push(l)) }).child({
+      id: 'r1',
+      password: 's3cret-1',
+      note: 'sent with Bearer s3cret-2',
+      level: 'not-a-level',
+    });
+    log.warn('retrying /x?token=s3cret-3', { id: 'r2', attempt: 2 });
+    const text = lines.join('\n');
+    for (let i = 1; i <= 3; i++) expect(text).not.toContain(`s3cret-${i}`);
+    const entry = JSON.parse(lines[0]!);
+    expect(entry).toMatchObject({
+      msg: `retrying /x?token=${REDACTED}`,
+      id: 'r2',
+      attempt: 2,
+      password: REDACTED,
+      note: `sent with Bearer ${REDACTED}`,
+      // As before the change: what the caller gives is written as given, after level and msg.
+      level: 'not-a-level',
+    });
+  });
+
   it('redacts URLs and leaves other text alone', () => {
     expect(redactUrl('/x?token=abc')).toBe(`/x?token=${REDACTED}`);
     expect(redactUrl('/x?mytoken=abc')).toBe('/x?mytoken=abc');
