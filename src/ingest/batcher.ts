@@ -62,6 +62,11 @@ export class Batcher<T, R> {
     return { rows: this.pendingRows, bytes: this.pendingBytes, inFlightBytes: this.inFlightBytes };
   }
 
+  /** The flush in flight, if any; settles (never rejects) once it is done. */
+  inFlight(): Promise<void> | undefined {
+    return this.flushing;
+  }
+
   /** Adds a batch; resolves with its result once the flush that carried it is done. */
   add(batch: T, size: BatchSize): Promise<R> {
     if (this.overCap(size.bytes)) {

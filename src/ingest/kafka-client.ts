@@ -4,6 +4,7 @@
  * library means rewriting this file only.
  */
 
+import { createRequire } from 'node:module';
 import type { Admin, Consumer, Kafka, KafkaConfig as KafkajsConfig, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
@@ -53,6 +54,11 @@ export interface ConsumerOptions {
   /** Called after each (re)join with this member's partitions of `topic`. */
   onAssign?: (partitions: number[]) => void;
   onCrash?: (error: Error) => void;
+  /**
+   * Awaited before the member (re)joins the group, so that what it still holds (a flush in
+   * flight) is settled before any of its partitions can move to another member.
+   */
+  beforeRejoin?: () => Promise<void>;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
@@ -169,6 +175,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         allowAutoTopicCreation: false,
       });
       consumers.add(consumer);
+      const unhook = opts.beforeRejoin ? holdRejoins(opts.groupId, opts.beforeRejoin) : () => {};
       const { GROUP_JOIN, CRASH } = consumer.events;
       consumer.on(GROUP_JOIN, (e) => {
         const assigned = (e.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? [];
@@ -182,6 +189,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         if (closed) throw new Error('the Kafka client was closed');
         await startConsumer(consumer, opts);
       } catch (err) {
+        unhook();
         consumers.delete(consumer);
         await consumer.disconnect().catch(() => {});
         throw err;
@@ -204,6 +212,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
           try {
             await consumer.stop();
           } finally {
+            unhook();
             await consumer.disconnect().catch(() => {});
             consumers.delete(consumer);
           }
@@ -314,6 +323,69 @@ function missingTopic(topic: string, brokers: readonly string[]): TallyError {
     'kafka-topic-missing',
     `Kafka topic \`${topic}\` does not exist on ${brokers.join(', ')} (Tally does not create topics it consumes); it is consumed once it exists`,
   );
+}
+
+/**
+ * Hooks awaited before a consumer of the group joins, per group id (consumers of one group in
+ * one process wait for each other's: conservative, never wrong).
+ *
+ * kafkajs has no awaited hook before a rebalance hands partitions over: a member rejoins as soon
+ * as its batch handlers have returned. So its group join (`ConsumerGroup.joinAndSync`, kafkajs
+ * 2.x, pinned) is wrapped, once per process, to run these first. That holds the whole group: in
+ * Kafka's group protocol a rebalance completes only when every member has joined again (or has
+ * missed the rebalance timeout), so no partition moves until the hooks have settled. Meanwhile
+ * the member heartbeats, which keeps its session alive through the wait.
+ */
+const rejoinHooks = new Map<string, Set<() => Promise<void>>>();
+let joinWrapped = false;
+
+interface KafkajsConsumerGroup {
+  groupId: string;
+  heartbeat(opts: { interval: number }): Promise<void>;
+  joinAndSync(): Promise<unknown>;
+}
+
+function holdRejoins(groupId: string, hook: () => Promise<void>): () => void {
+  wrapGroupJoin();
+  const hooks = rejoinHooks.get(groupId) ?? new Set();
+  rejoinHooks.set(groupId, hooks);
+  hooks.add(hook);
+  return () => {
+    hooks.delete(hook);
+    if (hooks.size === 0 && rejoinHooks.get(groupId) === hooks) rejoinHooks.delete(groupId);
+  };
+}
+
+function wrapGroupJoin(): void {
+  if (joinWrapped) return;
+  const group = createRequire(import.meta.url)('kafkajs/src/consumer/consumerGroup.js') as {
+    prototype: KafkajsConsumerGroup;
+  };
+  const join = group.prototype.joinAndSync;
+  if (typeof join !== 'function')
+    throw new Error('kafkajs has no ConsumerGroup.joinAndSync: Tally needs kafkajs 2.x (see package.json)');
+  group.prototype.joinAndSync = async function (this: KafkajsConsumerGroup) {
+    const hooks = rejoinHooks.get(this.groupId);
+    if (hooks && hooks.size > 0) {
+      let settled = false;
+      const all = Promise.all([...hooks].map((h) => h().catch(() => {}))).finally(() => {
+        settled = true;
+      });
+      while (!settled) {
+        await Promise.race([all, delay(REJOIN_HEARTBEAT_MS)]);
+        if (!settled) await this.heartbeat({ interval: 0 }).catch(() => {});
+      }
+    }
+    return join.call(this);
+  };
+  joinWrapped = true;
+}
+
+/** Heartbeats while a join is held: well under any session timeout (6 s at the least). */
+const REJOIN_HEARTBEAT_MS = 1000;
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
 /** Runs a subscribed consumer: every batch to `opts.onBatch`, offsets resolved and committed by it. */

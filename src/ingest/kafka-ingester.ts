@@ -1,13 +1,18 @@
 /**
  * Consumes one data source's Kafka topic into its sink, in a consumer group of its own.
  *
- * A handler for a fetched batch parses it, adds it to the batcher and returns only once the
- * flush carrying it is in ClickHouse (then resolves and commits its offsets). Kafka fetches the
- * next batches only after every handler of a fetch has returned, and rejoins the group after a
- * rebalance only then too; so no partition changes hands while its rows are in flight, and the
- * memory held is at most one fetch plus the flush in flight. While ClickHouse is down the flush
- * retries with backoff, the handlers keep the membership alive with heartbeats, and nothing new
- * is fetched: consumption pauses and resumes by itself.
+ * A handler for a fetched batch parses it, adds it to the batcher, and returns once the flush
+ * before its rows is in ClickHouse; kafkajs then fetches the next batch, which is parsed while
+ * this one's flush is in flight (fetch-ahead). Offsets are committed once a batch's rows are
+ * stored. Memory held: the flush in flight, one fetch parsed, and the fetch being read.
+ *
+ * No partition changes hands while its rows are in flight: before the member (re)joins the group
+ * (kafkajs does so once the handlers have returned) `handOff` runs and is awaited (see
+ * kafka-client.ts): it drops the rows not yet flushing (Kafka delivers them again) and lets the
+ * flush in flight finish, or after `revokeGraceMs` abandons it. The rebalance cannot complete
+ * without this member, so the next owner reads ClickHouse's marks only after that. While
+ * ClickHouse is down the flush retries with backoff, the handlers keep the membership alive with
+ * heartbeats, and nothing new is fetched: consumption pauses and resumes by itself.
  *
  * Where to start is ClickHouse's decision, not the group's: on the first batch of a partition
  * after each (re)join, the handler seeks to the offset after the last completed flush recorded in
@@ -92,6 +97,10 @@ export class KafkaIngester {
   private readonly partitions = new Map<number, PartitionStats>();
   private parsing = 0;
   private stopping = false;
+  /** While stopping: the drain of what was parsed (handlers called meanwhile wait for it). */
+  private draining: Promise<void> | undefined;
+  /** A flush failed other than by being abandoned (not expected): the next handler restarts. */
+  private failed: unknown;
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly topic: string;
 
@@ -134,9 +143,11 @@ export class KafkaIngester {
     this.stopping = true;
     this.state = 'stopping';
     clearTimeout(this.retryTimer);
-    this.batcher.flushNow();
     const timer = setTimeout(() => this.controller.abort(), graceMs);
     try {
+      // What was parsed is stored while the group still holds its partitions; then it is left.
+      this.draining = this.batcher.drain();
+      await this.draining;
       await this.consumer?.stop();
     } finally {
       clearTimeout(timer);
@@ -157,6 +168,7 @@ export class KafkaIngester {
         fromBeginning: kafka.start === 'earliest',
         onBatch: (batch, ctl) => this.onBatch(batch, ctl),
         onAssign: (partitions) => this.onAssign(partitions),
+        beforeRejoin: () => this.handOff(),
         onCrash: (err) => {
           this.error = `consumer crashed: ${err.message}`;
           this.opts.log({
@@ -201,8 +213,38 @@ export class KafkaIngester {
     });
   }
 
+  /**
+   * Before a (re)join: rows not yet flushing are dropped (Kafka delivers them again, to whoever
+   * gets their partition), and the flush in flight gets `revokeGraceMs` to be stored, after which
+   * it stops retrying (after its current attempt) and is delivered again too.
+   */
+  private async handOff(): Promise<void> {
+    this.batcher.abandon(new Revoked('partition revoked'));
+    const inFlight = this.batcher.inFlight();
+    if (!inFlight) return;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), this.opts.revokeGraceMs ?? 10_000);
+    });
+    const stored = await Promise.race([inFlight.then(() => true), grace]);
+    clearTimeout(timer);
+    if (!stored) {
+      this.controller.abort();
+      await inFlight;
+    }
+  }
+
   private async onBatch(batch: ConsumedBatch, ctl: BatchControl): Promise<void> {
-    if (this.stopping || batch.messages.length === 0) return;
+    if (this.stopping) {
+      await this.draining; // no refetch of the same batch until the consumer stops
+      return;
+    }
+    if (this.failed) {
+      const err = this.failed;
+      this.failed = undefined;
+      throw err; // kafkajs restarts the consumer, which resumes from ClickHouse's marks
+    }
+    if (batch.messages.length === 0) return;
     const p = batch.partition;
     const marks = await this.untilDone(() => this.sink.watermarks(batch.topic), ctl);
     const m = marks.get(p);
@@ -236,7 +278,6 @@ export class KafkaIngester {
     // A chunk is one unit of the batcher: no larger than a flush, so `flush_rows` is honoured
     // even within one fetch.
     const chunk = Math.min(this.opts.parseChunk ?? 5000, this.opts.batch.maxRows ?? Number.POSITIVE_INFINITY);
-    const ours = new Set<IncomingBatch>();
     const results: Promise<BatchOutcome>[] = [];
     this.parsing++;
     try {
@@ -248,7 +289,6 @@ export class KafkaIngester {
           part,
           last ? batch.lastOffset : part[part.length - 1]!.offset,
         );
-        ours.add(incoming);
         results.push(this.batcher.add(incoming, { rows: part.length, bytes: incoming.bytes }));
         if (!last) await yieldNow();
       }
@@ -262,20 +302,41 @@ export class KafkaIngester {
       }
     }
 
-    try {
-      await this.untilDone(() => Promise.all(results), ctl, ours);
-    } catch (err) {
-      if (err instanceof FencedError || err instanceof Revoked) return; // delivered again later
-      throw err;
-    }
+    // Fetch ahead: kafkajs fetches the next batch once this handler returns, which is as soon as
+    // the flush before these rows is done; these rows' flush then overlaps the next parse.
     ctl.resolveOffset(batch.lastOffset);
+    const last = batch.lastOffset;
+    const high = batch.highWatermark;
+    Promise.all(results).then(
+      () => this.stored(p, last, high),
+      (err) => this.notStored(err),
+    );
+    const before = this.batcher.inFlight();
+    if (before) await this.untilDone(() => before, ctl);
+  }
+
+  /** A batch's rows are in ClickHouse: its offsets are committed (the group's hint, see top). */
+  private stored(p: number, lastOffset: number, highWatermark: number): void {
+    void this.consumer?.commit(p, lastOffset + 1);
+    if (!this.assigned.includes(p)) return; // stored just before the partition moved
     const stats = this.partitions.get(p) ?? { partition: p, position: 0, highWatermark: 0, lag: 0 };
-    stats.position = batch.lastOffset + 1;
-    stats.highWatermark = batch.highWatermark;
-    stats.lag = Math.max(0, batch.highWatermark - stats.position);
+    stats.position = lastOffset + 1;
+    stats.highWatermark = highWatermark;
+    stats.lag = Math.max(0, highWatermark - stats.position);
     stats.lastBatchAt = Date.now();
     this.partitions.set(p, stats);
-    void this.consumer?.commit(p, batch.lastOffset + 1);
+  }
+
+  private notStored(err: unknown): void {
+    if (err instanceof FencedError || err instanceof Revoked) return; // delivered again later
+    this.failed = err;
+    this.error = `ingest flush failed: ${shortMessage(err)}`;
+    this.opts.log({
+      level: 'error',
+      msg: 'ingest flush failed; the consumer restarts from ClickHouse',
+      datasource: this.sink.datasource.name,
+      error: this.error,
+    });
   }
 
   private toIncoming(
@@ -319,15 +380,8 @@ export class KafkaIngester {
     };
   }
 
-  /**
-   * Waits for `work` (retrying it with backoff when it fails, unless it is a flush) while keeping
-   * the group membership alive.
-   */
-  private async untilDone<T>(
-    work: () => Promise<T>,
-    ctl: BatchControl,
-    ours?: Set<IncomingBatch>,
-  ): Promise<T> {
+  /** Waits for `work` (retrying it with backoff when it fails) while keeping the membership alive. */
+  private async untilDone<T>(work: () => Promise<T>, ctl: BatchControl): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const p = work();
       await this.heartbeatUntil(
@@ -336,12 +390,11 @@ export class KafkaIngester {
           () => true,
         ),
         ctl,
-        ours,
       );
       try {
         return await p;
       } catch (err) {
-        if (ours || this.stopping) throw err;
+        if (this.stopping) throw err;
         this.error = shortMessage(err);
         this.opts.log({
           level: 'warn',
@@ -357,15 +410,8 @@ export class KafkaIngester {
     }
   }
 
-  /**
-   * Heartbeats until `settled`. On a rebalance: drops our batches not yet flushing, waits a while
-   * for the flush in flight, abandons it if ClickHouse still fails, and rethrows so Kafka rejoins.
-   */
-  private async heartbeatUntil(
-    settled: Promise<boolean>,
-    ctl: BatchControl,
-    ours?: Set<IncomingBatch>,
-  ): Promise<void> {
+  /** Heartbeats until `settled`; a rebalance is thrown, and kafkajs rejoins after `handOff`. */
+  private async heartbeatUntil(settled: Promise<boolean>, ctl: BatchControl): Promise<void> {
     const every = Math.max(500, Math.floor((this.opts.consumer.heartbeatIntervalMs ?? 3000) / 2));
     for (;;) {
       // The tick's timer is cleared once `settled` wins: a pending timer would keep this call's
@@ -380,16 +426,7 @@ export class KafkaIngester {
       try {
         await ctl.heartbeat();
       } catch (err) {
-        if (!isRebalance(err)) continue;
-        if (ours) {
-          this.batcher.abandon(new Revoked('partition revoked'), (b) => !ours.has(b));
-          const grace = delay(this.opts.revokeGraceMs ?? 10_000).then(() => false);
-          if (!(await Promise.race([settled, grace]))) {
-            this.controller.abort();
-            await settled;
-          }
-        }
-        throw err;
+        if (isRebalance(err)) throw err;
       }
     }
   }

@@ -1,6 +1,6 @@
 /**
- * ClickHouse going away for 15 s, and an ingester dying while another in the same group takes
- * over: nothing lost, nothing twice. Server back end only: the embedded engine lives inside the
+ * ClickHouse going away for 15 s, an ingester dying while another in the same group takes over,
+ * and a member joining while a flush is held in ClickHouse: nothing lost, nothing twice. Server back end only: the embedded engine lives inside the
  * ingester's process (it cannot be cut off alone, nor shared by two processes).
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -217,3 +217,119 @@ describe('two ingesters in one group, one killed [server]', () => {
     await expectExact(direct, N, N + RESENT);
   });
 });
+
+describe('a member joins while a flush is in flight [server]', () => {
+  const database = scratchDatabase('handoff');
+  const topic = uniqueTopic('ingest_handoff');
+  let direct: Engine;
+  let client: KafkaClient;
+  let ingestion: Ingestion | undefined;
+
+  beforeAll(async () => {
+    direct = await createEngine(clickhouseConfig('server', database));
+    client = await newClient();
+    await client.ensureTopic(topic, PARTITIONS);
+    await createTables(direct, topic);
+  });
+
+  afterAll(async () => {
+    await ingestion?.stop({ graceMs: 1000 });
+    await client?.close();
+    await deleteTopics(topic);
+    await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
+    await direct?.close();
+  });
+
+  // The handler returns before its flush is stored (fetch-ahead), so only the hand-off before
+  // the rejoin keeps the partitions from moving while that flush is held: without it the
+  // newcomer reads ClickHouse's marks without the held rows and stores them a second time.
+  it('the partitions move only once the held flush is stored; the held time outlasts the session', async () => {
+    const N = 40_000;
+    const HOLD_MS = 8000;
+    const { tx, raw } = datasources(topic);
+    await produceAll(
+      client,
+      topic,
+      Array.from({ length: N / 2 }, (_, i) => event(i)),
+    );
+    let inserts = 0;
+    let held: { from: number; to?: number } | undefined;
+    const txInsert = /^INSERT INTO \S+\.`?tx`? \(/;
+    const holding: Engine = new Proxy(direct, {
+      get(target, key) {
+        if (key === 'command') {
+          return async (sql: string, ...rest: unknown[]) => {
+            if (txInsert.test(sql) && ++inserts === 2) {
+              held = { from: Date.now() };
+              await new Promise((r) => setTimeout(r, HOLD_MS));
+              held.to = Date.now();
+            }
+            return (target.command as (...a: unknown[]) => Promise<unknown>)(sql, ...rest);
+          };
+        }
+        const v = Reflect.get(target, key, target);
+        return typeof v === 'function' ? v.bind(target) : v;
+      },
+    });
+    const consumer = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 };
+    const batch = { maxRows: 5000, maxWaitMs: 200 };
+    ingestion = await startIngestion(projectOf([tx, raw]), holding, kafkaConfig(), {
+      kafkaClient: client,
+      consumer,
+      batch,
+    });
+    while (!held) await new Promise((r) => setTimeout(r, 20));
+
+    const b = spawnIngester({
+      clickhouse: clickhouseConfig('server', database),
+      datasources: [tx, raw],
+      kafka: kafkaConfig(),
+      options: { consumer, batch },
+    });
+    const half = (s: { datasources: Array<{ kafka?: { assigned: number[] } }> }) =>
+      s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS / 2);
+    await b.until(half, 60_000, 'b holds half the partitions');
+    // The rebalance waited for the held flush, which outlasted a session timeout.
+    expect(held.to).toBeDefined();
+    expect(held.to! - held.from).toBeGreaterThan(consumer.sessionTimeoutMs);
+    expect(half(ingestion.stats())).toBe(true);
+
+    await produceAll(
+      client,
+      topic,
+      Array.from({ length: N / 2 }, (_, i) => event(N / 2 + i)),
+    );
+    const ends = await endOffsets(topic);
+    const t0 = Date.now();
+    const caughtUpBoth = () => {
+      const sa = ingestion!.stats();
+      const sb = b.stats();
+      if (!sb) return false;
+      // Each holds half the partitions: merge what each has stored up to.
+      const merged = { ...sa, datasources: sa.datasources.map((d, i) => mergeKafka(d, sb.datasources[i]!)) };
+      return caughtUp(merged, ends);
+    };
+    while (!caughtUpBoth()) {
+      if (Date.now() - t0 > 90_000) throw new Error(`not caught up: ${b.output()}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    await b.report();
+    await expectExact(direct, N, N);
+  });
+});
+
+type DatasourceStats = ReturnType<Ingestion['stats']>['datasources'][number];
+
+function mergeKafka(a: DatasourceStats, b: DatasourceStats): DatasourceStats {
+  if (!a.kafka || !b.kafka) return a;
+  return {
+    ...a,
+    kafka: {
+      ...a.kafka,
+      partitions: [
+        ...a.kafka.partitions.filter((p) => a.kafka!.assigned.includes(p.partition)),
+        ...b.kafka.partitions.filter((p) => b.kafka!.assigned.includes(p.partition)),
+      ],
+    },
+  };
+}
