@@ -67,6 +67,11 @@ export class Batcher<T, R> {
     return this.flushing;
   }
 
+  /** A full flush is pending (rows or bytes at the flush size). */
+  get full(): boolean {
+    return this.pendingRows >= this.opts.maxRows || this.pendingBytes >= this.opts.maxBytes;
+  }
+
   /** Adds a batch; resolves with its result once the flush that carried it is done. */
   add(batch: T, size: BatchSize): Promise<R> {
     if (this.overCap(size.bytes)) {

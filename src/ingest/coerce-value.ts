@@ -14,7 +14,7 @@ import {
   ZoneReader,
 } from './date-time-text.ts';
 import { decimalParts, decimalText, intDigits, JSON_NUMBER } from './decimal-text.ts';
-import { type JsonValue, RawNumber, stringifyJson } from './json-text.ts';
+import { type JsonValue, jsonString, RawNumber, stringifyJson } from './json-text.ts';
 
 export class Refusal {
   constructor(readonly message: string) {}
@@ -97,7 +97,7 @@ function compileInner(type: TypeNode): Coercer {
 // ---------------------------------------------------------------------------------------------
 
 function coerceString(v: JsonValue): string | Refusal {
-  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'string') return jsonString(v);
   // An object or array is stored as its (compact, re-serialized) JSON text.
   if (v !== null && typeof v === 'object' && !(v instanceof RawNumber))
     return JSON.stringify(stringifyJson(v));
@@ -111,7 +111,7 @@ function fixedString(n: number): Coercer {
     const bytes = Buffer.byteLength(v);
     if (bytes > n)
       return new Refusal(`expected a string of at most ${n} bytes, got ${describe(v)} (${bytes} bytes)`);
-    return JSON.stringify(v);
+    return jsonString(v);
   };
 }
 

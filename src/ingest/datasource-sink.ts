@@ -95,6 +95,27 @@ export interface SinkOptions {
   restarts?: { owe(since: number): void; settle(): Promise<void> };
 }
 
+/** A good row of a flush: its batch's index and the event (whose `row` is ok). */
+interface Candidate {
+  b: number;
+  e: IncomingEvent;
+}
+
+type GoodRow = Extract<ParsedLine, { ok: true }>;
+
+function lineOf(r: Candidate): string | undefined {
+  return (r.e.row as GoodRow).line;
+}
+
+function cellsOf(r: Candidate): (string | undefined)[] {
+  return (r.e.row as Extract<GoodRow, { cells: unknown }>).cells;
+}
+
+/** The row's dedup key (rows of a data source with a dedup key always have one). */
+function keyOf(r: Candidate): string {
+  return (r.e.row as GoodRow).key!;
+}
+
 export class FencedError extends Error {
   constructor() {
     super('ingestion of this flush was abandoned (rebalance or shutdown); it will be delivered again');
@@ -351,14 +372,9 @@ export class DatasourceSink {
   }
 
   private async writeSource(plan: Flush): Promise<void> {
-    // Candidates in flush order; outcomes recounted on every attempt.
-    const rows: Array<{
-      b: number;
-      e: IncomingEvent;
-      line?: string;
-      cells?: (string | undefined)[];
-      key?: string;
-    }> = [];
+    // Candidates in flush order (their line or cells and key are in `e.row`); outcomes recounted
+    // on every attempt.
+    const rows: Candidate[] = [];
     const coords = this.opts.identity === 'coordinates';
     for (let b = 0; b < plan.batches.length; b++) {
       const batch = plan.batches[b]!;
@@ -377,13 +393,7 @@ export class DatasourceSink {
           continue;
         }
         // Cells are filled in place (expression defaults); a retry finds them filled.
-        const row = e.row;
-        rows.push({
-          b,
-          e,
-          ...(row.line !== undefined ? { line: row.line } : { cells: row.cells }),
-          ...(row.key !== undefined ? { key: row.key } : {}),
-        });
+        rows.push({ b, e });
       }
     }
     let keep = rows;
@@ -396,9 +406,10 @@ export class DatasourceSink {
       const first = new Map<string, number>();
       keep = [];
       for (const r of rows) {
-        if (first.has(r.key!)) plan.outcomes[r.b]!.duplicates++;
+        const key = keyOf(r);
+        if (first.has(key)) plan.outcomes[r.b]!.duplicates++;
         else {
-          first.set(r.key!, keep.length);
+          first.set(key, keep.length);
           keep.push(r);
         }
       }
@@ -408,7 +419,7 @@ export class DatasourceSink {
       if (seen.size > 0) {
         const fresh: typeof keep = [];
         for (const r of keep) {
-          if (seen.has(r.key!)) plan.outcomes[r.b]!.duplicates++;
+          if (seen.has(keyOf(r))) plan.outcomes[r.b]!.duplicates++;
           else fresh.push(r);
         }
         keep = fresh;
@@ -416,7 +427,7 @@ export class DatasourceSink {
     }
     if (keep.length > 0) {
       // Rows come as complete lines, or as cells when a default_expr column is missing.
-      const cellRows = keep.filter((r) => r.line === undefined).map((r) => r.cells!);
+      const cellRows = keep.filter((r) => lineOf(r) === undefined).map((r) => cellsOf(r));
       const omit =
         cellRows.length === 0
           ? new Set<number>()
@@ -437,11 +448,13 @@ export class DatasourceSink {
         for (let r = from; r < to; r++) {
           if (r > from) parts.push('\n');
           const row = keep[r]!;
-          if (row.line !== undefined) {
-            parts.push(row.line);
+          const line = lineOf(row);
+          if (line !== undefined) {
+            parts.push(line);
             continue;
           }
-          for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, row.cells![indexes[k]!]!);
+          const cells = cellsOf(row);
+          for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, cells[indexes[k]!]!);
           parts.push('}');
         }
         return parts.join('');

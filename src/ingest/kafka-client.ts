@@ -10,19 +10,21 @@ import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 
+/** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
-  offset: number;
+  /** The offset in decimal. */
+  offset: string;
   value: Buffer | null;
   key: Buffer | null;
-  /** Epoch milliseconds. */
-  timestamp: number;
+  /** Epoch milliseconds in decimal. */
+  timestamp: string;
   /** The client's headers; decoded on demand by `messageHeaders` (most data sources skip them). */
-  rawHeaders: unknown;
+  headers?: unknown;
 }
 
 /** A message's headers as text. */
 export function messageHeaders(m: ConsumedMessage): Record<string, string> {
-  return headersOf(m.rawHeaders as Record<string, unknown> | undefined);
+  return headersOf(m.headers as Record<string, unknown> | undefined);
 }
 
 export interface ConsumedBatch {
@@ -55,8 +57,8 @@ export interface ConsumerOptions {
   onAssign?: (partitions: number[]) => void;
   onCrash?: (error: Error) => void;
   /**
-   * Awaited before the member (re)joins the group, so that what it still holds (a flush in
-   * flight) is settled before any of its partitions can move to another member.
+   * Awaited before the member (re)joins or leaves the group, so that what it still holds (a
+   * flush in flight) is settled before any of its partitions can move to another member.
    */
   beforeRejoin?: () => Promise<void>;
   sessionTimeoutMs?: number;
@@ -326,15 +328,16 @@ function missingTopic(topic: string, brokers: readonly string[]): TallyError {
 }
 
 /**
- * Hooks awaited before a consumer of the group joins, per group id (consumers of one group in
- * one process wait for each other's: conservative, never wrong).
+ * Hooks awaited before a consumer of the group joins or leaves it, per group id (consumers of
+ * one group in one process wait for each other's: conservative, never wrong).
  *
  * kafkajs has no awaited hook before a rebalance hands partitions over: a member rejoins as soon
- * as its batch handlers have returned. So its group join (`ConsumerGroup.joinAndSync`, kafkajs
- * 2.x, pinned) is wrapped, once per process, to run these first. That holds the whole group: in
- * Kafka's group protocol a rebalance completes only when every member has joined again (or has
- * missed the rebalance timeout), so no partition moves until the hooks have settled. Meanwhile
- * the member heartbeats, which keeps its session alive through the wait.
+ * as its batch handlers have returned, and leaves the group when it crashes. So its group join
+ * and leave (`ConsumerGroup.joinAndSync` and `leave`, kafkajs 2.x, pinned) are wrapped, once per
+ * process, to run these first. A held join holds the whole group: in Kafka's group protocol a
+ * rebalance completes only when every member has joined again (or has missed the rebalance
+ * timeout), so no partition moves until the hooks have settled. Meanwhile the member
+ * heartbeats, which keeps its session alive through the wait.
  */
 const rejoinHooks = new Map<string, Set<() => Promise<void>>>();
 let joinWrapped = false;
@@ -343,6 +346,7 @@ interface KafkajsConsumerGroup {
   groupId: string;
   heartbeat(opts: { interval: number }): Promise<void>;
   joinAndSync(): Promise<unknown>;
+  leave(): Promise<unknown>;
 }
 
 function holdRejoins(groupId: string, hook: () => Promise<void>): () => void {
@@ -361,24 +365,29 @@ function wrapGroupJoin(): void {
   const group = createRequire(import.meta.url)('kafkajs/src/consumer/consumerGroup.js') as {
     prototype: KafkajsConsumerGroup;
   };
-  const join = group.prototype.joinAndSync;
-  if (typeof join !== 'function')
-    throw new Error('kafkajs has no ConsumerGroup.joinAndSync: Tally needs kafkajs 2.x (see package.json)');
-  group.prototype.joinAndSync = async function (this: KafkajsConsumerGroup) {
-    const hooks = rejoinHooks.get(this.groupId);
-    if (hooks && hooks.size > 0) {
-      let settled = false;
-      const all = Promise.all([...hooks].map((h) => h().catch(() => {}))).finally(() => {
-        settled = true;
-      });
-      while (!settled) {
-        await Promise.race([all, delay(REJOIN_HEARTBEAT_MS)]);
-        if (!settled) await this.heartbeat({ interval: 0 }).catch(() => {});
-      }
-    }
-    return join.call(this);
-  };
+  for (const method of ['joinAndSync', 'leave'] as const) {
+    const original = group.prototype[method];
+    if (typeof original !== 'function')
+      throw new Error(`kafkajs has no ConsumerGroup.${method}: Tally needs kafkajs 2.x (see package.json)`);
+    group.prototype[method] = async function (this: KafkajsConsumerGroup) {
+      await runHooks(this);
+      return original.call(this);
+    };
+  }
   joinWrapped = true;
+}
+
+async function runHooks(group: KafkajsConsumerGroup): Promise<void> {
+  const hooks = rejoinHooks.get(group.groupId);
+  if (!hooks || hooks.size === 0) return;
+  let settled = false;
+  const all = Promise.all([...hooks].map((h) => h().catch(() => {}))).finally(() => {
+    settled = true;
+  });
+  while (!settled) {
+    await Promise.race([all, delay(REJOIN_HEARTBEAT_MS)]);
+    if (!settled) await group.heartbeat({ interval: 0 }).catch(() => {});
+  }
 }
 
 /** Heartbeats while a join is held: well under any session timeout (6 s at the least). */
@@ -396,13 +405,7 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void>
     // Every partition of a fetch is handled at once, so one insert can carry them all.
     partitionsConsumedConcurrently: 256,
     eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
-      const messages: ConsumedMessage[] = batch.messages.map((m) => ({
-        offset: Number(m.offset),
-        value: m.value,
-        key: m.key,
-        timestamp: Number(m.timestamp),
-        rawHeaders: m.headers,
-      }));
+      const messages: ConsumedMessage[] = batch.messages;
       await opts.onBatch(
         {
           topic: batch.topic,

@@ -1,10 +1,11 @@
 /**
  * Consumes one data source's Kafka topic into its sink, in a consumer group of its own.
  *
- * A handler for a fetched batch parses it, adds it to the batcher, and returns once the flush
- * before its rows is in ClickHouse; kafkajs then fetches the next batch, which is parsed while
- * this one's flush is in flight (fetch-ahead). Offsets are committed once a batch's rows are
- * stored. Memory held: the flush in flight, one fetch parsed, and the fetch being read.
+ * A handler for a fetched batch parses it, adds it to the batcher and returns, unless a whole
+ * flush (`flush_rows` or `flush_bytes`) is already waiting, in which case it first waits for the
+ * flush in flight; kafkajs then fetches the next batch, which is parsed while the flush is in
+ * flight (fetch-ahead). Offsets are committed once a batch's rows are stored. Memory held: the
+ * flush in flight, at most one flush and one fetch parsed, and the fetch being read.
  *
  * No partition changes hands while its rows are in flight: before the member (re)joins the group
  * (kafkajs does so once the handlers have returned) `handOff` runs and is awaited (see
@@ -269,7 +270,7 @@ export class KafkaIngester {
       }
     }
     const messages =
-      resume > batch.firstOffset ? batch.messages.filter((x) => x.offset >= resume) : batch.messages;
+      resume > batch.firstOffset ? batch.messages.filter((x) => Number(x.offset) >= resume) : batch.messages;
     if (messages.length === 0) {
       ctl.resolveOffset(batch.lastOffset);
       return;
@@ -287,7 +288,7 @@ export class KafkaIngester {
         const incoming = this.toIncoming(
           batch,
           part,
-          last ? batch.lastOffset : part[part.length - 1]!.offset,
+          last ? batch.lastOffset : Number(part[part.length - 1]!.offset),
         );
         results.push(this.batcher.add(incoming, { rows: part.length, bytes: incoming.bytes }));
         if (!last) await yieldNow();
@@ -302,8 +303,10 @@ export class KafkaIngester {
       }
     }
 
-    // Fetch ahead: kafkajs fetches the next batch once this handler returns, which is as soon as
-    // the flush before these rows is done; these rows' flush then overlaps the next parse.
+    // Fetch ahead: kafkajs fetches the next batch once this handler returns, so parsing goes on
+    // while a flush is in flight, and what is parsed meanwhile makes the next flush (group
+    // commit: the slower ClickHouse answers, the bigger the flushes). Only once a whole flush is
+    // waiting does the handler wait for the one in flight: that bounds what is held.
     ctl.resolveOffset(batch.lastOffset);
     const last = batch.lastOffset;
     const high = batch.highWatermark;
@@ -312,7 +315,7 @@ export class KafkaIngester {
       (err) => this.notStored(err),
     );
     const before = this.batcher.inFlight();
-    if (before) await this.untilDone(() => before, ctl);
+    if (before && this.batcher.full) await this.untilDone(() => before, ctl);
   }
 
   /** A batch's rows are in ClickHouse: its offsets are committed (the group's hint, see top). */
@@ -351,6 +354,7 @@ export class KafkaIngester {
     const keyAndHeaders = parser.usesKeyOrHeaders;
     for (let i = 0; i < part.length; i++) {
       const msg = part[i]!;
+      const offset = Number(msg.offset);
       const value = msg.value;
       const raw = value ? value.toString('utf8') : '';
       bytes += value ? value.length : 0;
@@ -358,14 +362,14 @@ export class KafkaIngester {
         ? {
             topic: batch.topic,
             partition: batch.partition,
-            offset: msg.offset,
-            timestamp: msg.timestamp,
+            offset,
+            timestamp: Number(msg.timestamp),
             key: keyAndHeaders && msg.key ? msg.key.toString('utf8') : null,
             headers: keyAndHeaders ? JSON.stringify(messageHeaders(msg)) : '{}',
           }
         : undefined;
       // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
-      events[i] = { raw: value ?? '', row: parser.parseLine(raw, meta), offset: msg.offset };
+      events[i] = { raw: value ?? '', row: parser.parseLine(raw, meta), offset };
     }
     return {
       source: 'kafka',
@@ -373,7 +377,7 @@ export class KafkaIngester {
       partition: batch.partition,
       requestId: '',
       events,
-      firstOffset: part[0]!.offset,
+      firstOffset: Number(part[0]!.offset),
       lastOffset,
       lag: Math.max(0, batch.highWatermark - lastOffset - 1),
       bytes,

@@ -26,7 +26,7 @@ const ds = dataSource('events', [{ name: 'id', type: 'String' }], {
   kafka: { topic: 'events', start: 'earliest', metadata: [], loc: { file: 'x', line: 1, col: 1 } },
 });
 
-function harness(flushMs: number, revokeGraceMs?: number) {
+function harness(flushMs: number, revokeGraceMs?: number, maxRows = 1000) {
   let options: ConsumerOptions | undefined;
   const client = {
     consume: async (opts: ConsumerOptions) => {
@@ -35,6 +35,7 @@ function harness(flushMs: number, revokeGraceMs?: number) {
     },
   } as unknown as KafkaClient;
   const written: IncomingBatch[] = [];
+  const flushes: number[][] = [];
   const sink = {
     datasource: ds,
     parser: compileRowParser(ds),
@@ -42,6 +43,7 @@ function harness(flushMs: number, revokeGraceMs?: number) {
     watermarks: async () => new Map(),
     write: async (batches: readonly IncomingBatch[], signal?: AbortSignal): Promise<BatchOutcome[]> => {
       written.push(...batches);
+      flushes.push(offsetsOf([...batches]));
       await new Promise((r) => setTimeout(r, flushMs));
       if (signal?.aborted) throw new FencedError();
       return batches.map((b) => ({ stored: b.events.length, quarantined: 0, duplicates: 0, skipped: 0 }));
@@ -49,7 +51,7 @@ function harness(flushMs: number, revokeGraceMs?: number) {
   } as unknown as DatasourceSink;
   const ingester = new KafkaIngester(sink, client, {
     group: 'g',
-    batch: { maxRows: 1000, maxWaitMs: 5 },
+    batch: { maxRows, maxWaitMs: 5 },
     consumer: { heartbeatIntervalMs: 3000 },
     ...(revokeGraceMs !== undefined ? { revokeGraceMs } : {}),
     log: () => {},
@@ -61,12 +63,12 @@ function harness(flushMs: number, revokeGraceMs?: number) {
     firstOffset: first,
     lastOffset: first + 2,
     messages: [first, first + 1, first + 2].map((offset) => ({
-      offset,
+      offset: String(offset),
       key: null,
       value: Buffer.from(JSON.stringify({ id: `e${offset}` })),
-      timestamp: 0,
+      timestamp: '0',
       headers: {},
-    })) as unknown as ConsumedBatch['messages'],
+    })),
   });
   const heartbeats: number[] = [];
   const resolved: number[] = [];
@@ -88,6 +90,7 @@ function harness(flushMs: number, revokeGraceMs?: number) {
     onBatch: (first = 0) => options!.onBatch(batchAt(first), ctl),
     handOff: () => options!.beforeRejoin!(),
     offsets: () => offsetsOf(written),
+    flushes: () => flushes,
   };
 }
 
@@ -113,28 +116,31 @@ describe('Kafka batch handler', () => {
     expect(vi.getTimerCount()).toBe(0);
   });
 
-  it('fetches ahead: returns while its own flush is in flight; the next waits for it, heartbeating', async () => {
+  it('fetches ahead: returns while a flush is in flight; once a whole flush waits, the next handler waits too, heartbeating', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
-    const h = harness(4000);
+    const h = harness(4000, undefined, 6); // a flush is 6 rows: two batches
     await h.ingester.start();
     await h.onBatch(0);
     // Its offsets resolved (so Kafka fetches on) while its rows are still on their way.
     expect(h.resolved).toEqual([2]);
     await vi.advanceTimersByTimeAsync(10);
     expect(h.offsets()).toEqual([0, 1, 2]);
-    const second = h.onBatch(3);
+    await h.onBatch(3); // 3 rows waiting: less than a flush, so it returns at once
+    expect(h.resolved).toEqual([2, 5]);
+    const third = h.onBatch(6); // 6 rows waiting: a whole flush, so it waits for the one in flight
     let returned = false;
-    void second.then(() => {
+    void third.then(() => {
       returned = true;
     });
     await vi.advanceTimersByTimeAsync(3000);
     expect(returned).toBe(false);
     await vi.advanceTimersByTimeAsync(1100);
-    await second;
+    await third;
     // Every half heartbeat interval (1.5 s) while the first flush took 4 s.
     expect(h.heartbeats.length).toBe(2);
     await vi.advanceTimersByTimeAsync(4100);
-    expect(h.offsets()).toEqual([0, 1, 2, 3, 4, 5]);
+    // The rows parsed during the first flush went in one flush after it.
+    expect(h.flushes()).toEqual([[0, 1, 2], [3, 4, 5, 6, 7, 8]]);
     expect(vi.getTimerCount()).toBe(0);
   });
 
