@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4 --heap-growing-percent=100
+#!/usr/bin/env -S node --max-semi-space-size=4
 // The `tally` command. Sources are TypeScript run through tsx's loader, so a fresh clone works
 // right after `npm install` with no build step, and an edited file is what runs next time.
 // The V8 flag above (the only way to give it without a second process): a 4 MB young generation

@@ -28,6 +28,7 @@ import {
   type IncomingBatch,
   type IncomingEvent,
 } from './datasource-sink.ts';
+import { limitHeapGrowth } from './heap-growth.ts';
 import { backoffMs, shortMessage } from './insert-failure.ts';
 import {
   type BatchControl,
@@ -118,6 +119,7 @@ export class KafkaIngester {
 
   /** Joins the group and starts consuming; retries in the background when Kafka is not ready. */
   start(): Promise<void> {
+    limitHeapGrowth();
     return this.connect(0);
   }
 
