@@ -10,13 +10,14 @@
  * Run: npx tsx bench/dev-loop.ts [--edits 20]
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine } from '../src/clickhouse/create-engine.ts';
 import { applyDeploy } from '../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
+import { copyExample } from '../test/support/example-copy.ts';
 
 const REPO = join(import.meta.dirname, '..');
 // Spawned as users run it (`npx tally`): through its shebang, with the command's node flags.
@@ -24,10 +25,13 @@ const TALLY = join(REPO, 'bin', 'tally.js');
 const args = process.argv.slice(2);
 const EDITS = args.includes('--edits') ? Number(args[args.indexOf('--edits') + 1]) : 20;
 
-const dir = mkdtempSync(join(tmpdir(), 'tally-bench-dev-'));
-for (const f of ['tally.yaml', 'datasources', 'pipes', 'endpoints', 'fixtures']) {
-  cpSync(join(REPO, f), join(dir, f), { recursive: true });
-}
+// Topics of this run: `tally dev` creates the ones it consumes, and the example's own (on a
+// developer's broker) may hold events of other runs, which it would ingest while being timed.
+const suffix = `bench_${process.pid}`;
+const topics = Object.fromEntries(
+  ['transactions', 'subscription_events', 'page_events'].map((ds) => [ds, `${ds}_${suffix}`]),
+);
+const dir = copyExample(mkdtempSync(join(tmpdir(), 'tally-bench-dev-')), topics);
 const env = { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' };
 
 try {
@@ -56,6 +60,29 @@ try {
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
+  await deleteTopics(Object.values(topics));
+}
+
+/** Deletes this run's topics from the broker `tally dev` used, if it could reach one. */
+async function deleteTopics(names: string[]): Promise<void> {
+  const { Kafka, logLevel } = await import('kafkajs');
+  const brokers = (process.env.TALLY_KAFKA_BROKERS || '127.0.0.1:9092').split(',');
+  const admin = new Kafka({
+    brokers,
+    clientId: 'tally-bench',
+    logLevel: logLevel.NOTHING,
+    retry: { retries: 1 },
+  }).admin();
+  try {
+    await admin.connect();
+    const existing = new Set(await admin.listTopics());
+    const ours = names.filter((t) => existing.has(t));
+    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 5000 });
+  } catch {
+    // no broker (dev ran without Kafka): nothing was created
+  } finally {
+    await admin.disconnect().catch(() => {});
+  }
 }
 
 /** Spawns `tally dev`, then saves EDITS endpoint-only changes and times each until served. */
