@@ -67,6 +67,11 @@ export class Batcher<T, R> {
     return this.flushing;
   }
 
+  /** Resolves the next time a flush ends or batches are abandoned (room may have been made). */
+  roomFreed(): Promise<void> {
+    return new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
+  }
+
   /** A full flush is pending (rows or bytes at the flush size). */
   get full(): boolean {
     return this.pendingRows >= this.opts.maxRows || this.pendingBytes >= this.opts.maxBytes;
@@ -177,7 +182,8 @@ export class Batcher<T, R> {
     }
   }
 
-  private overCap(bytes: number): boolean {
+  /** Adding `bytes` now would go over the memory cap (`add` would wait for room). */
+  overCap(bytes: number): boolean {
     const buffered = this.pendingBytes + this.inFlightBytes;
     return buffered > 0 && buffered + bytes > this.opts.maxBufferedBytes;
   }

@@ -61,6 +61,8 @@ export interface ConsumerOptions {
    * flush in flight) is settled before any of its partitions can move to another member.
    */
   beforeRejoin?: () => Promise<void>;
+  /** Called once that join (or leave) is over, whether it worked or failed. */
+  afterRejoin?: () => void;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   rebalanceTimeoutMs?: number;
@@ -177,7 +179,9 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         allowAutoTopicCreation: false,
       });
       consumers.add(consumer);
-      const unhook = opts.beforeRejoin ? holdRejoins(opts.groupId, opts.beforeRejoin) : () => {};
+      const unhook = opts.beforeRejoin
+        ? holdRejoins(opts.groupId, { before: opts.beforeRejoin, after: opts.afterRejoin ?? (() => {}) })
+        : () => {};
       const { GROUP_JOIN, CRASH } = consumer.events;
       consumer.on(GROUP_JOIN, (e) => {
         const assigned = (e.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? [];
@@ -328,18 +332,25 @@ function missingTopic(topic: string, brokers: readonly string[]): TallyError {
 }
 
 /**
- * Hooks awaited before a consumer of the group joins or leaves it, per group id (consumers of
- * one group in one process wait for each other's: conservative, never wrong).
+ * Hooks awaited before a consumer of the group joins or leaves it, per group id. Consumers of one
+ * group in one process (data sources sharing `kafka.group`, or tests) hand off together: a join
+ * of one drops what the others have parsed too, which they fetch again (see the ingester's
+ * `rewind`), so it costs work, not rows.
  *
  * kafkajs has no awaited hook before a rebalance hands partitions over: a member rejoins as soon
  * as its batch handlers have returned, and leaves the group when it crashes. So its group join
- * and leave (`ConsumerGroup.joinAndSync` and `leave`, kafkajs 2.x, pinned) are wrapped, once per
- * process, to run these first. A held join holds the whole group: in Kafka's group protocol a
- * rebalance completes only when every member has joined again (or has missed the rebalance
- * timeout), so no partition moves until the hooks have settled. Meanwhile the member
- * heartbeats, which keeps its session alive through the wait.
+ * and leave (`ConsumerGroup.joinAndSync` and `leave`, kafkajs 2.x, checked at first use) are
+ * wrapped, once per process, to run these first. A held join holds the whole group: in Kafka's
+ * group protocol a rebalance completes only when every member has joined again (or has missed
+ * the rebalance timeout, `rebalanceTimeoutMs`), so no partition moves until the hooks have
+ * settled. Meanwhile the member heartbeats, which keeps its session alive through the wait.
  */
-const rejoinHooks = new Map<string, Set<() => Promise<void>>>();
+interface RejoinHook {
+  before: () => Promise<void>;
+  after: () => void;
+}
+
+const rejoinHooks = new Map<string, Set<RejoinHook>>();
 let joinWrapped = false;
 
 interface KafkajsConsumerGroup {
@@ -349,7 +360,7 @@ interface KafkajsConsumerGroup {
   leave(): Promise<unknown>;
 }
 
-function holdRejoins(groupId: string, hook: () => Promise<void>): () => void {
+function holdRejoins(groupId: string, hook: RejoinHook): () => void {
   wrapGroupJoin();
   const hooks = rejoinHooks.get(groupId) ?? new Set();
   rejoinHooks.set(groupId, hooks);
@@ -362,40 +373,49 @@ function holdRejoins(groupId: string, hook: () => Promise<void>): () => void {
 
 function wrapGroupJoin(): void {
   if (joinWrapped) return;
-  const group = createRequire(import.meta.url)('kafkajs/src/consumer/consumerGroup.js') as {
-    prototype: KafkajsConsumerGroup;
-  };
+  const require = createRequire(import.meta.url);
+  const { version } = require('kafkajs/package.json') as { version: string };
+  const group = require('kafkajs/src/consumer/consumerGroup.js') as { prototype: KafkajsConsumerGroup };
+  if (!version.startsWith('2.'))
+    throw new Error(
+      `kafkajs ${version}: Tally wraps the group join of kafkajs 2.x and needs that major version`,
+    );
   for (const method of ['joinAndSync', 'leave'] as const) {
     const original = group.prototype[method];
     if (typeof original !== 'function')
-      throw new Error(`kafkajs has no ConsumerGroup.${method}: Tally needs kafkajs 2.x (see package.json)`);
+      throw new Error(`kafkajs ${version} has no ConsumerGroup.${method}, which Tally wraps (kafkajs 2.x)`);
     group.prototype[method] = async function (this: KafkajsConsumerGroup) {
-      await runHooks(this);
-      return original.call(this);
+      const hooks = [...(rejoinHooks.get(this.groupId) ?? [])];
+      try {
+        await runHooks(this, hooks);
+        return await original.call(this);
+      } finally {
+        for (const h of hooks) h.after();
+      }
     };
   }
   joinWrapped = true;
 }
 
-async function runHooks(group: KafkajsConsumerGroup): Promise<void> {
-  const hooks = rejoinHooks.get(group.groupId);
-  if (!hooks || hooks.size === 0) return;
+async function runHooks(group: KafkajsConsumerGroup, hooks: RejoinHook[]): Promise<void> {
+  if (hooks.length === 0) return;
   let settled = false;
-  const all = Promise.all([...hooks].map((h) => h().catch(() => {}))).finally(() => {
+  const all = Promise.all(hooks.map((h) => h.before().catch(() => {}))).finally(() => {
     settled = true;
   });
   while (!settled) {
-    await Promise.race([all, delay(REJOIN_HEARTBEAT_MS)]);
+    let timer: NodeJS.Timeout | undefined;
+    const tick = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, REJOIN_HEARTBEAT_MS);
+    });
+    await Promise.race([all, tick]);
+    clearTimeout(timer);
     if (!settled) await group.heartbeat({ interval: 0 }).catch(() => {});
   }
 }
 
 /** Heartbeats while a join is held: well under any session timeout (6 s at the least). */
 const REJOIN_HEARTBEAT_MS = 1000;
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
-}
 
 /** Runs a subscribed consumer: every batch to `opts.onBatch`, offsets resolved and committed by it. */
 function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void> {

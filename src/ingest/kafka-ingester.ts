@@ -101,8 +101,10 @@ export class KafkaIngester {
   private stopping = false;
   /** While stopping: the drain of what was parsed (handlers called meanwhile wait for it). */
   private draining: Promise<void> | undefined;
-  /** A flush failed other than by being abandoned (not expected): the next handler restarts. */
-  private failed: unknown;
+  /** A join or leave is under way (see handOff): handlers add nothing. */
+  private revoking = false;
+  /** Per partition, the first offset dropped (a hand-off) that must be fetched again. */
+  private readonly rewind = new Map<number, number>();
   private retryTimer: NodeJS.Timeout | undefined;
   private readonly topic: string;
 
@@ -172,6 +174,7 @@ export class KafkaIngester {
         onBatch: (batch, ctl) => this.onBatch(batch, ctl),
         onAssign: (partitions) => this.onAssign(partitions),
         beforeRejoin: () => this.handOff(),
+        afterRejoin: () => this.handedOff(),
         onCrash: (err) => {
           this.error = `consumer crashed: ${err.message}`;
           this.opts.log({
@@ -208,6 +211,7 @@ export class KafkaIngester {
     this.sink.invalidate();
     if (this.controller.signal.aborted) this.controller = new AbortController();
     for (const p of [...this.partitions.keys()]) if (!partitions.includes(p)) this.partitions.delete(p);
+    for (const p of [...this.rewind.keys()]) if (!partitions.includes(p)) this.rewind.delete(p);
     this.opts.log({
       level: 'info',
       msg: 'kafka partitions assigned',
@@ -217,11 +221,13 @@ export class KafkaIngester {
   }
 
   /**
-   * Before a (re)join: rows not yet flushing are dropped (Kafka delivers them again, to whoever
-   * gets their partition), and the flush in flight gets `revokeGraceMs` to be stored, after which
-   * it stops retrying (after its current attempt) and is delivered again too.
+   * Before a (re)join or a leave: rows not yet flushing are dropped (Kafka delivers them again, to
+   * whoever gets their partition), and the flush in flight gets `revokeGraceMs` to be stored,
+   * after which it stops retrying (after its current attempt) and is delivered again too. Until
+   * the join is over, handlers add nothing (`revoking`).
    */
   private async handOff(): Promise<void> {
+    this.revoking = true;
     this.batcher.abandon(new Revoked('partition revoked'));
     const inFlight = this.batcher.inFlight();
     if (!inFlight) return;
@@ -237,19 +243,39 @@ export class KafkaIngester {
     }
   }
 
+  /** The join (or leave) that `handOff` ran before is over, whether it worked or failed. */
+  private handedOff(): void {
+    this.revoking = false;
+  }
+
   private async onBatch(batch: ConsumedBatch, ctl: BatchControl): Promise<void> {
     if (this.stopping) {
-      await this.draining; // no refetch of the same batch until the consumer stops
+      // No refetch of the same batch until the consumer stops; the membership kept meanwhile.
+      await this.heartbeatUntil(
+        this.draining!.then(() => true),
+        ctl,
+      );
       return;
     }
-    if (this.failed) {
-      const err = this.failed;
-      this.failed = undefined;
-      throw err; // kafkajs restarts the consumer, which resumes from ClickHouse's marks
+    if (this.revoking) {
+      // A join is under way (kafkajs fetches from other brokers meanwhile): this batch is not
+      // resolved, so it comes again after the join, to whoever then has its partition.
+      await delay(100);
+      return;
     }
     if (batch.messages.length === 0) return;
     const p = batch.partition;
-    const marks = await this.untilDone(() => this.sink.watermarks(batch.topic), ctl);
+    const back = this.rewind.get(p);
+    if (back !== undefined) {
+      // Rows from `back` on were dropped (a hand-off), but the client may have moved past them
+      // (a join that failed keeps its positions): fetch them again.
+      this.rewind.delete(p);
+      if (batch.firstOffset > back) {
+        ctl.seek(back);
+        return;
+      }
+    }
+    const marks = await this.untilDone(() => this.sink.watermarks(this.topic), ctl);
     const m = marks.get(p);
     let resume = m && m.batch >= 0 ? m.batch + 1 : -1;
     if (!this.checked.has(p)) {
@@ -282,6 +308,7 @@ export class KafkaIngester {
     // even within one fetch.
     const chunk = Math.min(this.opts.parseChunk ?? 5000, this.opts.batch.maxRows ?? Number.POSITIVE_INFINITY);
     const results: Promise<BatchOutcome>[] = [];
+    let added = 0;
     this.parsing++;
     try {
       for (let i = 0; i < messages.length; i += chunk) {
@@ -292,7 +319,18 @@ export class KafkaIngester {
           part,
           last ? batch.lastOffset : Number(part[part.length - 1]!.offset),
         );
+        // Over the memory cap: wait (keeping the membership) until a flush makes room. The
+        // handler waits, not only its rows, so nothing more is fetched meanwhile.
+        while (this.batcher.overCap(incoming.bytes) && !this.revoking && !this.stopping) {
+          this.batcher.flushNow();
+          await this.heartbeatUntil(
+            this.batcher.roomFreed().then(() => true),
+            ctl,
+          );
+        }
+        if (this.revoking || this.stopping) break; // the rest comes again (not resolved)
         results.push(this.batcher.add(incoming, { rows: part.length, bytes: incoming.bytes }));
+        added += part.length;
         if (!last) await yieldNow();
       }
     } finally {
@@ -303,24 +341,42 @@ export class KafkaIngester {
           if (this.parsing === 0) this.batcher.flushNow();
         });
       }
+      const first = Number(messages[0]!.offset);
+      if (added < messages.length) this.rewindTo(p, Number(messages[added]?.offset ?? first));
+      this.track(results, p, first, added === messages.length ? batch.lastOffset : -1, batch.highWatermark);
     }
+    if (added < messages.length) return;
 
     // Fetch ahead: kafkajs fetches the next batch once this handler returns, so parsing goes on
     // while a flush is in flight, and what is parsed meanwhile makes the next flush (group
     // commit: the slower ClickHouse answers, the bigger the flushes). Only once a whole flush is
     // waiting does the handler wait for the one in flight: that bounds what is held.
     ctl.resolveOffset(batch.lastOffset);
-    const last = batch.lastOffset;
-    const high = batch.highWatermark;
-    Promise.all(results).then(
-      () => this.stored(p, last, high),
-      (err) => this.notStored(err),
-    );
     const before = this.batcher.inFlight();
     if (before && this.batcher.full) await this.untilDone(() => before, ctl);
   }
 
-  /** A batch's rows are in ClickHouse: its offsets are committed (the group's hint, see top). */
+  /**
+   * Follows a batch's rows to ClickHouse: once all are stored its offsets are committed (the
+   * group's hint, see top; `lastOffset` -1: the batch was not added whole, nothing to commit);
+   * rows dropped on the way are fetched again. A method of its own so that the callbacks do not
+   * share the handler's scope, which holds the fetch.
+   */
+  private track(
+    results: Promise<BatchOutcome>[],
+    p: number,
+    first: number,
+    lastOffset: number,
+    highWatermark: number,
+  ): void {
+    Promise.all(results).then(
+      () => {
+        if (lastOffset >= 0) this.stored(p, lastOffset, highWatermark);
+      },
+      (err) => this.notStored(err, p, first),
+    );
+  }
+
   private stored(p: number, lastOffset: number, highWatermark: number): void {
     void this.consumer?.commit(p, lastOffset + 1);
     if (!this.assigned.includes(p)) return; // stored just before the partition moved
@@ -332,16 +388,25 @@ export class KafkaIngester {
     this.partitions.set(p, stats);
   }
 
-  private notStored(err: unknown): void {
-    if (err instanceof FencedError || err instanceof Revoked) return; // delivered again later
-    this.failed = err;
+  /** Rows of partition `p` from `first` on did not reach ClickHouse: they are fetched again. */
+  private notStored(err: unknown, p: number, first: number): void {
+    this.rewindTo(p, first);
+    if (err instanceof FencedError || err instanceof Revoked) return;
+    // Not expected (a Kafka flush retries until stored or abandoned); what was added after
+    // these rows must not get in before them.
+    this.batcher.abandon(new Revoked('an earlier flush failed'));
     this.error = `ingest flush failed: ${shortMessage(err)}`;
     this.opts.log({
       level: 'error',
-      msg: 'ingest flush failed; the consumer restarts from ClickHouse',
+      msg: 'ingest flush failed; its rows are fetched again',
       datasource: this.sink.datasource.name,
       error: this.error,
     });
+  }
+
+  private rewindTo(p: number, offset: number): void {
+    const at = this.rewind.get(p);
+    if (at === undefined || offset < at) this.rewind.set(p, offset);
   }
 
   private toIncoming(
