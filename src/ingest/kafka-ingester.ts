@@ -141,8 +141,8 @@ export class KafkaIngester {
   }
 
   /**
-   * Stops: the batch in flight is finished (or, after `graceMs` of ClickHouse failing, abandoned
-   * to be delivered again), offsets of what is in ClickHouse are committed, the group is left.
+   * Stops: what was parsed is stored (or, after `graceMs` of ClickHouse failing, abandoned to be
+   * delivered again), offsets of what is in ClickHouse are committed, then the group is left.
    */
   async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
