@@ -228,19 +228,33 @@ export class KafkaIngester {
    */
   private async handOff(): Promise<void> {
     this.revoking = true;
-    this.batcher.abandon(new Revoked('partition revoked'));
+    const dropped = this.batcher.abandon(new Revoked('partition revoked'));
     const inFlight = this.batcher.inFlight();
-    if (!inFlight) return;
-    let timer: NodeJS.Timeout | undefined;
-    const grace = new Promise<boolean>((resolve) => {
-      timer = setTimeout(() => resolve(false), this.opts.revokeGraceMs ?? 10_000);
-    });
-    const stored = await Promise.race([inFlight.then(() => true), grace]);
-    clearTimeout(timer);
-    if (!stored) {
-      this.controller.abort();
-      await inFlight;
+    if (!inFlight && dropped === 0) return;
+    const t0 = Date.now();
+    let stored = true;
+    if (inFlight) {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), this.opts.revokeGraceMs ?? 10_000);
+      });
+      stored = await Promise.race([inFlight.then(() => true), grace]);
+      clearTimeout(timer);
+      if (!stored) {
+        this.controller.abort();
+        await inFlight;
+      }
     }
+    // Past the group's rebalance timeout the partitions move without this member: say how long.
+    this.opts.log({
+      level: stored ? 'info' : 'warn',
+      msg: stored
+        ? 'kafka hand-off before a rebalance: the flush in flight is stored'
+        : 'kafka hand-off before a rebalance: the flush in flight was abandoned (delivered again)',
+      datasource: this.sink.datasource.name,
+      dropped_batches: dropped,
+      waited_ms: Date.now() - t0,
+    });
   }
 
   /** The join (or leave) that `handOff` ran before is over, whether it worked or failed. */

@@ -38,6 +38,7 @@ interface HarnessOptions {
 function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes }: HarnessOptions) {
   let options: ConsumerOptions | undefined;
   const commits: number[] = [];
+  const logs: Array<Record<string, unknown>> = [];
   const client = {
     consume: async (opts: ConsumerOptions) => {
       options = opts;
@@ -67,7 +68,7 @@ function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes }: H
     batch: { maxRows, maxWaitMs: 5, ...(maxBufferedBytes ? { maxBufferedBytes } : {}) },
     consumer: { heartbeatIntervalMs: 3000 },
     ...(revokeGraceMs !== undefined ? { revokeGraceMs } : {}),
-    log: () => {},
+    log: (entry) => logs.push(entry),
   });
   const batchAt = (first: number): ConsumedBatch => ({
     topic: 'events',
@@ -109,6 +110,7 @@ function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes }: H
     resolved,
     seeks,
     commits,
+    logs,
     heartbeats,
     flushes,
     settled,
@@ -204,6 +206,9 @@ describe('Kafka batch handler', () => {
     expect(handOff.done).toBe(false); // the flush in flight is not done
     await vi.advanceTimersByTimeAsync(1100);
     expect(handOff.done).toBe(true);
+    expect(h.logs.filter((l) => String(l.msg).startsWith('kafka hand-off'))).toEqual([
+      expect.objectContaining({ level: 'info', dropped_batches: 1, waited_ms: expect.any(Number) }),
+    ]);
     // While the join runs, a batch is neither added nor resolved.
     const during = h.onBatch(6);
     await vi.advanceTimersByTimeAsync(200);
@@ -237,6 +242,10 @@ describe('Kafka batch handler', () => {
     await vi.advanceTimersByTimeAsync(4000);
     expect(handOff.done).toBe(true);
     expect(h.commits).toEqual([]);
+    const said = h.logs.find((l) => String(l.msg).startsWith('kafka hand-off'));
+    expect(said).toMatchObject({ level: 'warn', dropped_batches: 0 });
+    expect(said!.msg).toContain('abandoned');
+    expect(Number(said!.waited_ms)).toBeGreaterThanOrEqual(1000);
     h.joinOver();
     await h.onBatch(3);
     expect(h.seeks).toEqual([0]);
