@@ -67,8 +67,14 @@ export class Batcher<T, R> {
     return this.flushing;
   }
 
-  /** Resolves the next time a flush ends or batches are abandoned (room may have been made). */
-  roomFreed(): Promise<void> {
+  /**
+   * Undefined when `bytes` fit under the memory cap now; else flushes what is pending and returns
+   * a promise of the next time room may have been made (a flush ended, batches were abandoned):
+   * ask again then.
+   */
+  roomFor(bytes: number): Promise<void> | undefined {
+    if (!this.overCap(bytes)) return undefined;
+    this.flushNow();
     return new Promise<void>((resolve) => this.capacityWaiters.push(resolve));
   }
 
@@ -79,13 +85,8 @@ export class Batcher<T, R> {
 
   /** Adds a batch; resolves with its result once the flush that carried it is done. */
   add(batch: T, size: BatchSize): Promise<R> {
-    if (this.overCap(size.bytes)) {
-      // Over the cap: make room by flushing now, and wait for a flush to finish.
-      this.flushNow();
-      return new Promise<void>((resolve) => this.capacityWaiters.push(resolve)).then(() =>
-        this.add(batch, size),
-      );
-    }
+    const room = this.roomFor(size.bytes);
+    if (room) return room.then(() => this.add(batch, size));
     return new Promise<R>((resolve, reject) => {
       this.pending.push({ batch, size, resolve, reject });
       this.pendingRows += size.rows;
@@ -182,8 +183,7 @@ export class Batcher<T, R> {
     }
   }
 
-  /** Adding `bytes` now would go over the memory cap (`add` would wait for room). */
-  overCap(bytes: number): boolean {
+  private overCap(bytes: number): boolean {
     const buffered = this.pendingBytes + this.inFlightBytes;
     return buffered > 0 && buffered + bytes > this.opts.maxBufferedBytes;
   }

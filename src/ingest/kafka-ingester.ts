@@ -116,7 +116,7 @@ export class KafkaIngester {
     const kafka = sink.datasource.kafka;
     if (!kafka) throw new Error(`data source ${sink.datasource.name} has no kafka source`);
     this.topic = kafka.topic;
-    this.batcher = new Batcher((batches) => this.sink.write(batches, this.controller.signal), opts.batch);
+    this.batcher = new Batcher((batches) => this.flush(batches), opts.batch);
   }
 
   /** Joins the group and starts consuming; retries in the background when Kafka is not ready. */
@@ -174,7 +174,9 @@ export class KafkaIngester {
         onBatch: (batch, ctl) => this.onBatch(batch, ctl),
         onAssign: (partitions) => this.onAssign(partitions),
         beforeRejoin: () => this.handOff(),
-        afterRejoin: () => this.handedOff(),
+        afterRejoin: () => {
+          this.revoking = false;
+        },
         onCrash: (err) => {
           this.error = `consumer crashed: ${err.message}`;
           this.opts.log({
@@ -257,11 +259,6 @@ export class KafkaIngester {
     });
   }
 
-  /** The join (or leave) that `handOff` ran before is over, whether it worked or failed. */
-  private handedOff(): void {
-    this.revoking = false;
-  }
-
   private async onBatch(batch: ConsumedBatch, ctl: BatchControl): Promise<void> {
     if (this.stopping) {
       // No refetch of the same batch until the consumer stops; the membership kept meanwhile.
@@ -335,10 +332,13 @@ export class KafkaIngester {
         );
         // Over the memory cap: wait (keeping the membership) until a flush makes room. The
         // handler waits, not only its rows, so nothing more is fetched meanwhile.
-        while (this.batcher.overCap(incoming.bytes) && !this.revoking && !this.stopping) {
-          this.batcher.flushNow();
+        for (
+          let room = this.batcher.roomFor(incoming.bytes);
+          room && !this.revoking && !this.stopping;
+          room = this.batcher.roomFor(incoming.bytes)
+        ) {
           await this.heartbeatUntil(
-            this.batcher.roomFreed().then(() => true),
+            room.then(() => true),
             ctl,
           );
         }
@@ -402,13 +402,24 @@ export class KafkaIngester {
     this.partitions.set(p, stats);
   }
 
+  /**
+   * The batcher's flush. One that fails takes what waits behind it along (before the batcher can
+   * start the next flush): a partition's rows must not be stored past rows that were not.
+   */
+  private async flush(batches: readonly IncomingBatch[]): Promise<BatchOutcome[]> {
+    try {
+      return await this.sink.write(batches, this.controller.signal);
+    } catch (err) {
+      this.batcher.abandon(new Revoked('an earlier flush failed'));
+      throw err;
+    }
+  }
+
   /** Rows of partition `p` from `first` on did not reach ClickHouse: they are fetched again. */
   private notStored(err: unknown, p: number, first: number): void {
     this.rewindTo(p, first);
     if (err instanceof FencedError || err instanceof Revoked) return;
-    // Not expected (a Kafka flush retries until stored or abandoned); what was added after
-    // these rows must not get in before them.
-    this.batcher.abandon(new Revoked('an earlier flush failed'));
+    // Not expected: a Kafka flush retries until stored or abandoned.
     this.error = `ingest flush failed: ${shortMessage(err)}`;
     this.opts.log({
       level: 'error',

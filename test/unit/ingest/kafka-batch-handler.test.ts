@@ -33,9 +33,11 @@ interface HarnessOptions {
   revokeGraceMs?: number;
   maxRows?: number;
   maxBufferedBytes?: number;
+  /** The flush (0-based) that fails with an error other than an abandon. */
+  failFlush?: number;
 }
 
-function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes }: HarnessOptions) {
+function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes, failFlush }: HarnessOptions) {
   let options: ConsumerOptions | undefined;
   const commits: number[] = [];
   const logs: Array<Record<string, unknown>> = [];
@@ -59,6 +61,7 @@ function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes }: H
     write: async (batches: readonly IncomingBatch[], signal?: AbortSignal): Promise<BatchOutcome[]> => {
       flushes.push(batches.flatMap((b) => b.events.map((e) => e.offset)));
       await new Promise((r) => setTimeout(r, flushMs));
+      if (flushes.length - 1 === failFlush) throw new Error('unexpected');
       if (signal?.aborted) throw new FencedError();
       return batches.map((b) => ({ stored: b.events.length, quarantined: 0, duplicates: 0, skipped: 0 }));
     },
@@ -267,5 +270,22 @@ describe('Kafka batch handler', () => {
     expect(stop.done).toBe(true);
     expect(h.stored()).toEqual([0, 1, 2]); // 3-5 were not added: delivered again after the stop
     expect(h.resolved).toEqual([2]);
+  });
+
+  it('a flush failing other than by an abandon: nothing committed, what waited dropped, its rows fetched again', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const h = harness({ flushMs: 1000, failFlush: 0 });
+    await h.start();
+    await h.onBatch(0);
+    await vi.advanceTimersByTimeAsync(10); // 0-2 flushing
+    await h.onBatch(3); // 3-5 waiting behind it
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(h.flushes).toEqual([[0, 1, 2]]); // 3-5 were dropped, not flushed ahead of 0-2
+    expect(h.commits).toEqual([]);
+    expect(h.logs).toContainEqual(
+      expect.objectContaining({ level: 'error', msg: expect.stringContaining('fetched again') }),
+    );
+    await h.onBatch(6);
+    expect(h.seeks).toEqual([0]);
   });
 });
