@@ -145,41 +145,55 @@ describe('ClickHouse unavailable for 15 s [server]', () => {
   });
 });
 
-describe('two ingesters in one group, one killed [server]', () => {
-  const database = scratchDatabase('pair');
-  const topic = uniqueTopic('ingest_pair');
-  let direct: Engine;
-  let client: KafkaClient;
+/** Ingesters of one group here: quick to notice a member gone, small flushes. */
+const GROUP_OPTIONS = {
+  consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 },
+  batch: { maxRows: 5000, maxWaitMs: 200 },
+};
 
+/** Each Kafka data source's ingester holds half the partitions. */
+const holdsHalf = (s: { datasources: Array<{ kafka?: { assigned: number[] } }> }) =>
+  s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS / 2);
+
+/** A scratch database with the tables and a topic, for ingesters of one group; removed after. */
+function groupSetup(name: string) {
+  const database = scratchDatabase(name);
+  const topic = uniqueTopic(`ingest_${name}`);
+  const ctx = { database, topic } as { database: string; topic: string; direct: Engine; client: KafkaClient };
   beforeAll(async () => {
-    direct = await createEngine(clickhouseConfig('server', database));
-    client = await newClient();
-    await client.ensureTopic(topic, PARTITIONS);
-    await createTables(direct, topic);
+    ctx.direct = await createEngine(clickhouseConfig('server', database));
+    ctx.client = await newClient();
+    await ctx.client.ensureTopic(topic, PARTITIONS);
+    await createTables(ctx.direct, topic);
   });
-
   afterAll(async () => {
-    await client?.close();
+    await ctx.client?.close();
     await deleteTopics(topic);
-    await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
-    await direct?.close();
+    await ctx.direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
+    await ctx.direct?.close();
   });
+  /** What an ingester in a child process of this group is given. */
+  const childInput = () => {
+    const { tx, raw } = datasources(topic);
+    return {
+      clickhouse: clickhouseConfig('server', database),
+      datasources: [tx, raw],
+      kafka: kafkaConfig(),
+      options: GROUP_OPTIONS,
+    };
+  };
+  return { ctx, childInput };
+}
+
+describe('two ingesters in one group, one killed [server]', () => {
+  const { ctx, childInput } = groupSetup('pair');
 
   it('they split the partitions; the survivor takes over with nothing lost or doubled', async () => {
     const N = 80_000;
     const RESENT = 8000;
-    const { tx, raw } = datasources(topic);
-    const input = {
-      clickhouse: clickhouseConfig('server', database),
-      datasources: [tx, raw],
-      kafka: kafkaConfig(),
-      options: {
-        consumer: { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 },
-        batch: { maxRows: 5000, maxWaitMs: 200 },
-      },
-    };
-    const a = spawnIngester(input);
-    const b = spawnIngester(input);
+    const { client, topic, direct } = ctx;
+    const a = spawnIngester(childInput());
+    const b = spawnIngester(childInput());
     // Keyed by the dedup key (as the events API sends them): a re-sent event lands in the
     // partition of its first copy, so one consumer sees both.
     const stream = (async () => {
@@ -197,10 +211,8 @@ describe('two ingesters in one group, one killed [server]', () => {
         Array.from({ length: RESENT }, (_, k) => event((k * 7) % N)),
       );
     })();
-    const split = (s: { datasources: Array<{ kafka?: { assigned: number[] } }> }) =>
-      s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS / 2);
-    await a.until(split, 60_000, 'a holds half the partitions');
-    await b.until(split, 60_000, 'b holds half the partitions');
+    await a.until(holdsHalf, 60_000, 'a holds half the partitions');
+    await b.until(holdsHalf, 60_000, 'b holds half the partitions');
     await a.until((s) => s.datasources.every((d) => d.totals.flushes > 0), 60_000, 'a makes progress');
     await new Promise((r) => setTimeout(r, 700));
     await a.kill9();
@@ -219,26 +231,10 @@ describe('two ingesters in one group, one killed [server]', () => {
 });
 
 describe('a member joins while a flush is in flight [server]', () => {
-  const database = scratchDatabase('handoff');
-  const topic = uniqueTopic('ingest_handoff');
-  let direct: Engine;
-  let client: KafkaClient;
+  const { ctx, childInput } = groupSetup('handoff');
   let ingestion: Ingestion | undefined;
-
-  beforeAll(async () => {
-    direct = await createEngine(clickhouseConfig('server', database));
-    client = await newClient();
-    await client.ensureTopic(topic, PARTITIONS);
-    await createTables(direct, topic);
-  });
-
-  afterAll(async () => {
-    await ingestion?.stop({ graceMs: 1000 });
-    await client?.close();
-    await deleteTopics(topic);
-    await direct?.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`);
-    await direct?.close();
-  });
+  // Registered after groupSetup's, so it runs before them (after hooks run in reverse).
+  afterAll(() => ingestion?.stop({ graceMs: 1000 }));
 
   // The handler returns before its flush is stored (fetch-ahead), so only the hand-off before
   // the rejoin keeps the partitions from moving while that flush is held: without it the
@@ -246,6 +242,7 @@ describe('a member joins while a flush is in flight [server]', () => {
   it('the partitions move only once the held flush is stored, though it is held longer than a session timeout', async () => {
     const N = 40_000;
     const HOLD_MS = 8000;
+    const { client, topic, direct } = ctx;
     const { tx, raw } = datasources(topic);
     await produceAll(
       client,
@@ -271,29 +268,19 @@ describe('a member joins while a flush is in flight [server]', () => {
         return typeof v === 'function' ? v.bind(target) : v;
       },
     });
-    const consumer = { sessionTimeoutMs: 6000, heartbeatIntervalMs: 1000, maxWaitMs: 200 };
-    const batch = { maxRows: 5000, maxWaitMs: 200 };
     ingestion = await startIngestion(projectOf([tx, raw]), holding, kafkaConfig(), {
       kafkaClient: client,
-      consumer,
-      batch,
+      ...GROUP_OPTIONS,
     });
     while (!held) await new Promise((r) => setTimeout(r, 20));
 
-    const b = spawnIngester({
-      clickhouse: clickhouseConfig('server', database),
-      datasources: [tx, raw],
-      kafka: kafkaConfig(),
-      options: { consumer, batch },
-    });
-    const half = (s: { datasources: Array<{ kafka?: { assigned: number[] } }> }) =>
-      s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS / 2);
-    await b.until(half, 60_000, 'b holds half the partitions');
+    const b = spawnIngester(childInput());
+    await b.until(holdsHalf, 60_000, 'b holds half the partitions');
     // The rebalance waited for the held flush. It outlasted a session timeout (HOLD_MS > 6 s):
     // had this member lost its session meanwhile, the newcomer would have taken every partition
     // during the hold and stored the held rows again, which the exact counts below would show.
     expect(held.to).toBeDefined();
-    expect(half(ingestion.stats())).toBe(true);
+    expect(holdsHalf(ingestion.stats())).toBe(true);
 
     await produceAll(
       client,
