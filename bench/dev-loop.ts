@@ -18,6 +18,7 @@ import { createEngine } from '../src/clickhouse/create-engine.ts';
 import { applyDeploy } from '../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
 import { copyExample } from '../test/support/example-copy.ts';
+import { deleteTopics } from '../test/support/ingest-kafka.ts';
 
 const REPO = join(import.meta.dirname, '..');
 // Spawned as users run it (`npx tally`): through its shebang, with the command's node flags.
@@ -60,29 +61,7 @@ try {
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
-  await deleteTopics(Object.values(topics));
-}
-
-/** Deletes this run's topics from the broker `tally dev` used, if it could reach one. */
-async function deleteTopics(names: string[]): Promise<void> {
-  const { Kafka, logLevel } = await import('kafkajs');
-  const brokers = (process.env.TALLY_KAFKA_BROKERS || '127.0.0.1:9092').split(',');
-  const admin = new Kafka({
-    brokers,
-    clientId: 'tally-bench',
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 1 },
-  }).admin();
-  try {
-    await admin.connect();
-    const existing = new Set(await admin.listTopics());
-    const ours = names.filter((t) => existing.has(t));
-    if (ours.length > 0) await admin.deleteTopics({ topics: ours, timeout: 5000 });
-  } catch {
-    // no broker (dev ran without Kafka): nothing was created
-  } finally {
-    await admin.disconnect().catch(() => {});
-  }
+  await deleteTopics(...Object.values(topics));
 }
 
 /** Spawns `tally dev`, then saves EDITS endpoint-only changes and times each until served. */

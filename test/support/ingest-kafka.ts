@@ -5,11 +5,11 @@ import { createKafkaClient, type KafkaClient } from '../../src/ingest/kafka-clie
 import type { DataSource, Project } from '../../src/project/model.ts';
 
 export function kafkaConfig(): KafkaConfig {
-  let brokers = '127.0.0.1:9092';
+  let brokers = process.env.TALLY_KAFKA_BROKERS || '127.0.0.1:9092';
   try {
     brokers = inject('kafkaBrokers') || brokers;
   } catch {
-    // outside vitest (child processes): the default broker
+    // outside vitest (child processes, benchmarks): TALLY_KAFKA_BROKERS or the default broker
   }
   return { brokers: brokers.split(','), clientId: 'tally-test', ssl: false };
 }
@@ -104,7 +104,10 @@ export async function deleteTopics(...topics: string[]): Promise<void> {
   }).admin();
   try {
     await admin.connect();
-    await admin.deleteTopics({ topics, timeout: 5000 });
+    // Only those there: one missing would fail the whole request.
+    const existing = new Set(await admin.listTopics());
+    const there = topics.filter((t) => existing.has(t));
+    if (there.length > 0) await admin.deleteTopics({ topics: there, timeout: 5000 });
   } catch {
     // left for the broker's retention
   } finally {
