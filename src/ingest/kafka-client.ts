@@ -9,6 +9,7 @@ import type { Admin, Consumer, Kafka, KafkaConfig as KafkajsConfig, Producer } f
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
+import { settledWithin } from '../util/settled-within.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -399,18 +400,9 @@ function wrapGroupJoin(): void {
 
 async function runHooks(group: KafkajsConsumerGroup, hooks: RejoinHook[]): Promise<void> {
   if (hooks.length === 0) return;
-  let settled = false;
-  const all = Promise.all(hooks.map((h) => h.before().catch(() => {}))).finally(() => {
-    settled = true;
-  });
-  while (!settled) {
-    let timer: NodeJS.Timeout | undefined;
-    const tick = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, REJOIN_HEARTBEAT_MS);
-    });
-    await Promise.race([all, tick]);
-    clearTimeout(timer);
-    if (!settled) await group.heartbeat({ interval: 0 }).catch(() => {});
+  const all = Promise.allSettled(hooks.map((h) => h.before()));
+  while (!(await settledWithin(all, REJOIN_HEARTBEAT_MS))) {
+    await group.heartbeat({ interval: 0 }).catch(() => {});
   }
 }
 

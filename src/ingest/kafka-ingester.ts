@@ -20,6 +20,7 @@
  * `tally_ingest_offsets` when the group's offset differs.
  */
 import { setImmediate as yieldNow } from 'node:timers/promises';
+import { settledWithin } from '../util/settled-within.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
 import {
   type BatchOutcome,
@@ -236,12 +237,7 @@ export class KafkaIngester {
     const t0 = Date.now();
     let stored = true;
     if (inFlight) {
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), this.opts.revokeGraceMs ?? 10_000);
-      });
-      stored = await Promise.race([inFlight.then(() => true), grace]);
-      clearTimeout(timer);
+      stored = await settledWithin(inFlight, this.opts.revokeGraceMs ?? 10_000);
       if (!stored) {
         this.controller.abort();
         await inFlight;
@@ -262,10 +258,7 @@ export class KafkaIngester {
   private async onBatch(batch: ConsumedBatch, ctl: BatchControl): Promise<void> {
     if (this.stopping) {
       // No refetch of the same batch until the consumer stops; the membership kept meanwhile.
-      await this.heartbeatUntil(
-        this.draining!.then(() => true),
-        ctl,
-      );
+      await this.heartbeatUntil(this.draining!, ctl);
       return;
     }
     if (this.revoking) {
@@ -337,10 +330,7 @@ export class KafkaIngester {
           room && !this.revoking && !this.stopping;
           room = this.batcher.roomFor(incoming.bytes)
         ) {
-          await this.heartbeatUntil(
-            room.then(() => true),
-            ctl,
-          );
+          await this.heartbeatUntil(room, ctl);
         }
         if (this.revoking || this.stopping) break; // the rest comes again (not resolved)
         results.push(this.batcher.add(incoming, { rows: part.length, bytes: incoming.bytes }));
@@ -480,13 +470,7 @@ export class KafkaIngester {
   private async untilDone<T>(work: () => Promise<T>, ctl: BatchControl): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const p = work();
-      await this.heartbeatUntil(
-        p.then(
-          () => true,
-          () => true,
-        ),
-        ctl,
-      );
+      await this.heartbeatUntil(p, ctl);
       try {
         return await p;
       } catch (err) {
@@ -498,27 +482,16 @@ export class KafkaIngester {
           datasource: this.sink.datasource.name,
           error: this.error,
         });
-        await this.heartbeatUntil(
-          delay(backoffMs(attempt, 500, 10_000)).then(() => true),
-          ctl,
-        );
+        await this.heartbeatUntil(delay(backoffMs(attempt, 500, 10_000)), ctl);
       }
     }
   }
 
   /** Heartbeats until `settled`; a rebalance is thrown, and kafkajs rejoins after `handOff`. */
-  private async heartbeatUntil(settled: Promise<boolean>, ctl: BatchControl): Promise<void> {
+  private async heartbeatUntil(settled: Promise<unknown>, ctl: BatchControl): Promise<void> {
     const every = Math.max(500, Math.floor((this.opts.consumer.heartbeatIntervalMs ?? 3000) / 2));
     for (;;) {
-      // The tick's timer is cleared once `settled` wins: a pending timer would keep this call's
-      // context, and with it the fetch's rows, in memory for up to `every` ms more.
-      let timer: NodeJS.Timeout | undefined;
-      const tick = new Promise<boolean>((resolve) => {
-        timer = setTimeout(() => resolve(false), every);
-      });
-      const done = await Promise.race([settled, tick]);
-      clearTimeout(timer);
-      if (done) return;
+      if (await settledWithin(settled, every)) return;
       try {
         await ctl.heartbeat();
       } catch (err) {
