@@ -53,8 +53,11 @@ export async function createView(ac: ApplyContext, step: Step): Promise<void> {
   ] as const);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [view.source]), async () => {
-    snapshot = await takeSnapshot(engine, ctx, pre.get(view.source)!, holdName(view.source));
-    await engine.command(attachSql(view.name, view.target, columns, view.query, ctx, ac.atomic));
+    // Independent of each other, so side by side: writers wait for the hold's whole length.
+    [snapshot] = await allSettledOrThrow([
+      takeSnapshot(engine, ctx, pre.get(view.source)!, holdName(view.source)),
+      engine.command(attachSql(view.name, view.target, columns, view.query, ctx, ac.atomic)),
+    ] as const);
   });
   ac.pending.set(view.name, { snapshot: snapshot!, columns });
 }
