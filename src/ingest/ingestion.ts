@@ -126,6 +126,8 @@ export interface Ingestion {
   stats(): IngestStats;
   /** The consumer group's lag of a Kafka data source, as the broker last told it. */
   lag(datasource: string): GroupLag | undefined;
+  /** Settles once the broker answered (or failed) the first lag question of every Kafka data source. */
+  lagKnown(): Promise<void>;
   /** Finishes or abandons what is in flight, commits, leaves the groups. Idempotent. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -367,6 +369,7 @@ export async function startIngestion(
     }),
 
     lag: (name) => monitor?.get(name),
+    lagKnown: () => monitor?.firstRound() ?? Promise.resolve(),
 
     stop(stopOpts = {}) {
       stopped ??= (async () => {

@@ -45,6 +45,7 @@ export class LagMonitor {
   private readonly lags = new Map<string, GroupLag>();
   private timer: NodeJS.Timeout | undefined;
   private round: Promise<void> | undefined;
+  private first: Promise<void> | undefined;
 
   constructor(
     private readonly client: KafkaClient,
@@ -57,7 +58,7 @@ export class LagMonitor {
   /** Asks once now, then every interval until `stop()`. */
   start(): void {
     if (this.targets.length === 0 || this.timer) return;
-    void this.poll();
+    this.first = this.poll();
     this.timer = setInterval(() => void this.poll(), this.opts.intervalMs ?? 2000);
     this.timer.unref();
   }
@@ -73,6 +74,11 @@ export class LagMonitor {
       },
     );
     return this.round;
+  }
+
+  /** Settles once the first round after `start()` has an answer or an error for every target. */
+  firstRound(): Promise<void> {
+    return this.first ?? Promise.resolve();
   }
 
   get(datasource: string): GroupLag | undefined {

@@ -16,6 +16,13 @@ import { type ServingState, StateHolder } from '../server/serving-state.ts';
 import { type RunningServer, startServer } from '../server/start-server.ts';
 import { CopyScheduler } from '../snapshot/copy-scheduler.ts';
 import { checkPipeNodes } from '../sql/check-nodes.ts';
+import { settledWithin } from '../util/settled-within.ts';
+
+/**
+ * How long freshness waits for new ingesters' first lag answer (the lag monitor gives the broker
+ * 5 s); then it measures with what it has.
+ */
+const LAG_WAIT_MS = 5_000;
 
 export interface RuntimeOptions {
   engine: Engine;
@@ -53,6 +60,8 @@ export class Runtime {
   private server?: RunningServer;
   private ingestion?: Ingestion;
   private scheduler?: CopyScheduler;
+  /** Set while ingesters just started have no lag figures yet (see startIngestion). */
+  private lagPending?: Promise<unknown>;
   private readonly metrics = new MetricsRegistry();
   private generation = 1;
 
@@ -84,6 +93,7 @@ export class Runtime {
       // An idle topic writes no batches: the group's lag, asked of the broker, says it is current.
       freshness: new FreshnessTracker({
         caughtUp: (ds) => this.ingestion?.lag(ds)?.caughtUpAt,
+        ready: () => this.lagPending,
         ...(this.opts.log
           ? {
               onError: (err) =>
@@ -199,14 +209,27 @@ export class Runtime {
     await this.server?.close();
   }
 
-  private async startIngestion(project: Project): Promise<Ingestion> {
-    await this.opts.prepareTopics?.(project);
-    const ingestion = await startIngestion(project, this.opts.engine, this.opts.kafka, {
-      consume: this.opts.kafka !== undefined,
-      ...ingestTuning(project.config.ingest),
-      ...(this.opts.log ? { log: this.opts.log } : {}),
-    });
-    return ingestion;
+  private startIngestion(project: Project): Promise<Ingestion> {
+    const started = (async () => {
+      await this.opts.prepareTopics?.(project);
+      return startIngestion(project, this.opts.engine, this.opts.kafka, {
+        consume: this.opts.kafka !== undefined,
+        ...ingestTuning(project.config.ingest),
+        ...(this.opts.log ? { log: this.opts.log } : {}),
+      });
+    })();
+    if (this.opts.kafka) {
+      // Requests meanwhile (the server is already up) wait for the broker's first lag answer:
+      // judged by its last batch alone, an idle topic would be refused as stale.
+      const pending: Promise<unknown> = settledWithin(
+        started.then((i) => i.lagKnown()),
+        LAG_WAIT_MS,
+      ).then(() => {
+        if (this.lagPending === pending) this.lagPending = undefined;
+      });
+      this.lagPending = pending;
+    }
+    return started;
   }
 }
 

@@ -12,6 +12,8 @@
  *   ingest path (by hand, `tally sql`), and either way there is nothing old to warn about. With
  *   no known value at all, freshness is unknown.
  * - Unknown is never stale: `max_staleness` refuses only a measured staleness above it.
+ * - While this process's ingesters have not heard from the broker yet (just started), a
+ *   measurement waits for that first answer (`ready`; the runtime bounds the wait).
  * The ops log is read at most once per `ttlMs` per engine (one query for all data sources), and
  * concurrent requests share that query.
  */
@@ -40,6 +42,12 @@ export interface FreshnessOptions {
    * fully consumed (lag 0), if it knows. Newer than the last batch when the topic is idle.
    */
   caughtUp?: (datasource: string) => number | undefined;
+  /**
+   * While `caughtUp` has no figures yet (an ingester starting, its first question to the broker
+   * unanswered), the promise to wait for before measuring; undefined once they are in. Without
+   * it, a restarted server would judge an idle topic by its last batch and refuse as stale.
+   */
+  ready?: () => Promise<unknown> | undefined;
   /** A failed read of the ops log (other than "no table yet"); freshness is then unknown. */
   onError?: (err: unknown) => void;
 }
@@ -67,7 +75,8 @@ export class FreshnessTracker {
   async measure(project: Project, engine: Engine, pipe: string): Promise<Freshness> {
     const sources = this.sourcesOf(project, pipe);
     if (sources.length === 0) return { seconds: undefined, sources: {} };
-    const last = await this.lastBatches(engine);
+    const ready = this.opts.ready?.();
+    const [last] = await Promise.all([this.lastBatches(engine), ready]);
     const now = this.now();
     const out: Record<string, number | null> = {};
     let seconds: number | undefined;

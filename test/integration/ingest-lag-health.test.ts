@@ -8,6 +8,7 @@ import { consumerGroup, type Ingestion, startIngestion } from '../../src/ingest/
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import type { Project } from '../../src/project/model.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
 import { createApp } from '../../src/server/create-app.ts';
 import { FreshnessTracker } from '../../src/server/freshness.ts';
 import { StateHolder } from '../../src/server/serving-state.ts';
@@ -123,9 +124,26 @@ forEachBackend('consumer-group lag, /health and idle freshness', (ctx) => {
     expect(Number(((await fresh.json()) as { data: Array<{ n: string | number }> }).data[0]!.n)).toBe(300);
   });
 
-  it('events the group has not stored show as lag, from any client', async () => {
+  it('a server restarted on an idle, fully stored topic answers fresh from its first request', async () => {
     await ingestion!.stop();
     ingestion = undefined;
+    // Older than max_staleness (2 s) by the last batch alone; only the lag says it is current.
+    await new Promise((r) => setTimeout(r, 3_000));
+    const runtime = new Runtime({ engine: ctx.engine, project, port: 0, kafka: kafkaConfig() });
+    // The server listens before its ingesters start: ask as soon as it does.
+    const starting = runtime.start();
+    try {
+      while (runtime.url === undefined) await new Promise((r) => setTimeout(r, 1));
+      const res = await fetch(`${runtime.url}/v0/pipes/count.json`);
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(Number(((await res.json()) as { data: Array<{ n: string | number }> }).data[0]!.n)).toBe(300);
+    } finally {
+      await starting;
+      await runtime.stop();
+    }
+  });
+
+  it('events the group has not stored show as lag, from any client', async () => {
     await produceAll(
       client,
       topic,

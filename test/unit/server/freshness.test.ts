@@ -98,4 +98,30 @@ describe('FreshnessTracker', () => {
     expect((await tracker.measure(example, engine, 'balance')).seconds).toBe(3);
     expect((await tracker.measure(example, engine, 'attribution')).seconds).toBe(9);
   });
+
+  it('while the ingester has no lag figures yet, waits for them instead of judging by the last batch', async () => {
+    const { engine } = fakeEngine([{ datasource: 'transactions', t: NOW / 1000 - 600 }]);
+    let caughtUpAt: number | undefined;
+    let answer: () => void = () => {};
+    let pending: Promise<void> | undefined = new Promise<void>((r) => {
+      answer = r;
+    });
+    const tracker = new FreshnessTracker({
+      now: () => NOW,
+      caughtUp: () => caughtUpAt,
+      ready: () => pending,
+    });
+    let measured: number | undefined | 'waiting' = 'waiting';
+    const m = tracker.measure(example, engine, 'balance').then((f) => {
+      measured = f.seconds;
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(measured).toBe('waiting');
+    // The broker's first answer: the idle topic is fully stored.
+    caughtUpAt = NOW - 1000;
+    pending = undefined;
+    answer();
+    await m;
+    expect(measured).toBe(1);
+  });
 });
