@@ -8,10 +8,13 @@ export function openConfig(ctx: CommandContext): Config {
   return loadConfig(ctx.projectDir, { env: ctx.env });
 }
 
-/** `onFailover`: told when statements move to another replica (clickhouse.failover). */
-export async function openEngine(
-  config: Config,
-  onFailover?: (move: { from: string; to: string; error: string }) => void,
-): Promise<Engine> {
-  return createEngine(config.clickhouse, { cwd: config.projectDir, ...(onFailover ? { onFailover } : {}) });
+export interface OpenEngineOptions {
+  /** Told when statements move to another replica (clickhouse.failover). */
+  onFailover?: (move: { from: string; to: string; error: string }) => void;
+  /** Read-only commands pass false: a missing database stays missing (default true). */
+  createDatabase?: boolean;
+}
+
+export async function openEngine(config: Config, opts: OpenEngineOptions = {}): Promise<Engine> {
+  return createEngine(config.clickhouse, { cwd: config.projectDir, ...opts });
 }

@@ -18,7 +18,11 @@ import { HttpReader } from './http-reader.ts';
 export interface CreateEngineOptions {
   /** Folder names in descriptions are shown relative to this. */
   cwd?: string;
-  /** Create the database when missing (default true). */
+  /**
+   * Create the database when missing (default true). With false (read-only commands: `deploy
+   * --check`, `quarantine`, `diff`), a missing database is left missing and the engine opens
+   * anyway; Tally's statements name their database, so they answer as over an empty one.
+   */
   createDatabase?: boolean;
   /** Request timeout for the server back end, ms. */
   requestTimeoutMs?: number;
@@ -75,10 +79,12 @@ async function createServerEngine(
   const bootstrap = createClient(base);
   let version: string;
   let shards = 1;
+  let present = true;
   try {
     version = await readVersion(bootstrap, url);
     if (ch.cluster) shards = await countShards(bootstrap, ch.cluster);
     if (opts.createDatabase !== false) await createDatabase(bootstrap, ch);
+    else present = await databaseExists(bootstrap, ch.database);
   } catch (err) {
     throw toEngineError(err, 'SELECT version()', url);
   } finally {
@@ -95,13 +101,15 @@ async function createServerEngine(
     // never acknowledged while queued on this node (the default), so nothing is lost if it dies.
     ...(shards > 1 ? { insert_distributed_sync: 1 } : {}),
   } as ClickHouseSettings;
-  const client = createClient({ ...base, database: ch.database, clickhouse_settings: always });
+  // A missing database cannot be the session's default: every query would fail on it.
+  const sessionDatabase = present ? ch.database : 'default';
+  const client = createClient({ ...base, database: sessionDatabase, clickhouse_settings: always });
   const reader = url.startsWith('http:')
     ? new HttpReader({
         url,
         user: ch.user,
         password: ch.password,
-        database: ch.database,
+        database: sessionDatabase,
         settings: always as Settings,
         timeoutMs: base.request_timeout,
       })
@@ -119,6 +127,14 @@ async function createServerEngine(
     undefined,
     shards,
   );
+}
+
+async function databaseExists(client: ClickHouseClient, database: string): Promise<boolean> {
+  const rs = await client.query({
+    query: `SELECT name FROM system.databases WHERE name = ${quoteString(database)}`,
+    format: 'JSONEachRow',
+  });
+  return ((await rs.json()) as unknown[]).length > 0;
 }
 
 /** Shards of `cluster` in this server's remote_servers (0 when it has no such cluster). */
@@ -140,11 +156,7 @@ async function createDatabase(client: ClickHouseClient, ch: ClickHouseConfig): P
     await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
     return;
   }
-  const rs = await client.query({
-    query: `SELECT name FROM system.databases WHERE name = ${quoteString(ch.database)}`,
-    format: 'JSONEachRow',
-  });
-  if (((await rs.json()) as unknown[]).length > 0) return;
+  if (await databaseExists(client, ch.database)) return;
   await client.command({
     query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)} ON CLUSTER ${quoteIdent(ch.cluster)}`,
   });
@@ -159,7 +171,9 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     version = await readVersion(client, where);
     if (opts.createDatabase !== false) {
       await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
-      // A chDB session keeps `USE` for its lifetime; each engine has its own session.
+    }
+    // A chDB session keeps `USE` for its lifetime; each engine has its own session.
+    if (opts.createDatabase !== false || (await databaseExists(client, ch.database))) {
       await client.command({ query: `USE ${quoteIdent(ch.database)}` });
     }
   } catch (err) {

@@ -112,4 +112,38 @@ describe.each(BACKENDS)('tally quarantine [%s]', (backend) => {
     expect(badLimit.code).toBe(1);
     expect(badLimit.err).toMatch(/--limit must be a whole number/);
   });
+
+  it('before any deploy: deploy --check plans every table and creates nothing; quarantine says the database is missing', async () => {
+    const dir = project();
+    const env = envFor(backend);
+    const database = env.TALLY_CLICKHOUSE_DATABASE!;
+    const plan = await run(['deploy', '--check', '--json'], env, dir);
+    expect(plan.code, plan.err).toBe(0);
+    const steps = (JSON.parse(plan.out) as { steps: Array<{ kind: string; resource: string }> }).steps;
+    expect(steps.filter((s) => s.kind === 'create-table').map((s) => s.resource).sort()).toEqual([
+      'events',
+      'others',
+    ]);
+
+    const missing = await run(['quarantine'], env, dir);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toMatch(new RegExp(`database ${database} does not exist on .*run \`tally deploy\``, 's'));
+
+    const engine = await createEngine(
+      {
+        ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+        user: 'default',
+        password: '',
+        database,
+        embeddedPath: join(dir, '.tally', 'chdb'),
+      },
+      { createDatabase: false },
+    );
+    try {
+      const found = await engine.rows(`SELECT name FROM system.databases WHERE name = '${database}'`);
+      expect(found).toEqual([]);
+    } finally {
+      await engine.close();
+    }
+  });
 });

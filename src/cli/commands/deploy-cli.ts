@@ -15,12 +15,14 @@ export const deployCliCommand: Command = {
   ].join('\n'),
   async run(ctx) {
     const project = openProject(ctx);
-    const engine = await openEngine(project.config);
+    const check = Boolean(ctx.flags.check);
+    // --check changes nothing, not even the database's existence.
+    const engine = await openEngine(project.config, { createDatabase: !check });
     try {
       return await deployCommand({
         project,
         engine,
-        check: Boolean(ctx.flags.check),
+        check,
         json: ctx.json,
         allowDestructive: Boolean(ctx.flags['allow-destructive']),
         out: ctx.io.out,

@@ -84,10 +84,12 @@ async function runServer(
   // serve logs every request: lines written together, one write per turn of the event loop.
   const lines = json ? lineBuffer(io.out) : undefined;
   const log = lines ? jsonLines(lines.write) : undefined;
-  const engine = await openEngine(project.config, (move) => {
-    const msg = 'ClickHouse did not answer: statements go to the next replica';
-    if (log) log({ level: 'warn', msg, ...move });
-    else io.err(`${msg}: ${move.from} -> ${move.to} (${move.error})`);
+  const engine = await openEngine(project.config, {
+    onFailover: (move) => {
+      const msg = 'ClickHouse did not answer: statements go to the next replica';
+      if (log) log({ level: 'warn', msg, ...move });
+      else io.err(`${msg}: ${move.from} -> ${move.to} (${move.error})`);
+    },
   });
   try {
     let created: string[] = [];

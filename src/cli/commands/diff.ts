@@ -93,7 +93,7 @@ export const diffCommand: Command = {
           `there is no endpoint ${name} at ${ref} (${base.commit.slice(0, 12)})`,
         );
       }
-      const engine = await openEngine(head.config);
+      const engine = await openEngine(head.config, { createDatabase: false });
       try {
         const results: ParamsResult[] = [];
         for (const ps of paramSets) {

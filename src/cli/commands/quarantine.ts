@@ -55,8 +55,20 @@ export const quarantineCommand: Command = {
       ctx.io.err(`--limit must be a whole number from 1 to 10000 (got \`${String(ctx.flags.limit)}\`)`);
       return 1;
     }
-    const engine = await openEngine(openConfig(ctx));
+    const engine = await openEngine(openConfig(ctx), { createDatabase: false });
     try {
+      const present = await engine.rows(
+        `SELECT 1 FROM system.databases WHERE name = ${quoteString(engine.database)}`,
+      );
+      if (present.length === 0) {
+        throw new TallyError(
+          'no-database',
+          `database ${engine.database} does not exist on ${engine.description}: nothing was deployed there`,
+          {
+            hint: 'run `tally deploy`, or point clickhouse.database (TALLY_CLICKHOUSE_DATABASE) at the deployed one',
+          },
+        );
+      }
       const tables = await quarantineTables(engine);
       const wanted = ctx.args[0];
       if (wanted === undefined) {
