@@ -120,14 +120,18 @@ describe.each(BACKENDS)('tally quarantine [%s]', (backend) => {
     const plan = await run(['deploy', '--check', '--json'], env, dir);
     expect(plan.code, plan.err).toBe(0);
     const steps = (JSON.parse(plan.out) as { steps: Array<{ kind: string; resource: string }> }).steps;
-    expect(steps.filter((s) => s.kind === 'create-table').map((s) => s.resource).sort()).toEqual([
-      'events',
-      'others',
-    ]);
+    expect(
+      steps
+        .filter((s) => s.kind === 'create-table')
+        .map((s) => s.resource)
+        .sort(),
+    ).toEqual(['events', 'others']);
 
     const missing = await run(['quarantine'], env, dir);
     expect(missing.code).toBe(1);
-    expect(missing.err).toMatch(new RegExp(`database ${database} does not exist on .*run \`tally deploy\``, 's'));
+    expect(missing.err).toMatch(
+      new RegExp(`database ${database} does not exist on .*run \`tally deploy\``, 's'),
+    );
 
     const engine = await createEngine(
       {
