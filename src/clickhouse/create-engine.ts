@@ -13,6 +13,7 @@ import { type Capabilities, capabilitiesFor } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
 import { FailoverEngine, movesOn } from './failover-engine.ts';
+import { alive, servingProcess } from './folder-server.ts';
 import { HttpReader } from './http-reader.ts';
 
 export interface CreateEngineOptions {
@@ -207,6 +208,10 @@ async function openChdb(path: string): Promise<unknown> {
     );
   }
   mkdirSync(path, { recursive: true });
+  // Asked first when a Tally server says it holds the folder (and ClickHouse's status file
+  // agrees): a refused open would also print ClickHouse's own "Cannot lock file" to stderr.
+  const holder = folderHolder(path);
+  if (holder !== undefined && servingProcess(path)?.pid === holder) throw folderBusy(path, holder, undefined);
   try {
     return mod.createChdbConnection({ path });
   } catch (err) {
@@ -224,15 +229,7 @@ async function openChdb(path: string): Promise<unknown> {
     }
     const holder = folderHolder(path);
     if (holder !== undefined || /Cannot lock file .*status|Another server instance/i.test(message)) {
-      throw new TallyError(
-        'embedded-busy',
-        `The embedded ClickHouse folder ${path} is in use by another process${holder ? ` (pid ${holder})` : ''}: a running \`tally dev\` or \`tally serve\` of this project? chDB lets one process open a folder at a time.`,
-        {
-          exitCode: 2,
-          cause: err,
-          hint: 'stop that process first; while it runs, send events with `tally append` (it goes through the running server) or query its endpoints; or use a ClickHouse server (clickhouse.url) that several processes can share',
-        },
-      );
+      throw folderBusy(path, holder, err);
     }
     throw new TallyError(
       'embedded-unavailable',
@@ -240,6 +237,18 @@ async function openChdb(path: string): Promise<unknown> {
       { exitCode: 2, cause: err },
     );
   }
+}
+
+function folderBusy(path: string, holder: number | undefined, cause: unknown): TallyError {
+  return new TallyError(
+    'embedded-busy',
+    `The embedded ClickHouse folder ${path} is in use by another process${holder ? ` (pid ${holder})` : ''}: a running \`tally dev\` or \`tally serve\` of this project? chDB lets one process open a folder at a time.`,
+    {
+      exitCode: 2,
+      ...(cause !== undefined ? { cause } : {}),
+      hint: 'stop that process first; while it runs, send events with `tally append` (it goes through the running server) or query its endpoints; or use a ClickHouse server (clickhouse.url) that several processes can share',
+    },
+  );
 }
 
 /**
@@ -255,12 +264,7 @@ function folderHolder(path: string): number | undefined {
   }
   const pid = Number(/^PID:\s*(\d+)/m.exec(text)?.[1]);
   if (!Number.isInteger(pid) || pid <= 0 || pid === process.pid) return undefined;
-  try {
-    process.kill(pid, 0);
-    return pid;
-  } catch {
-    return undefined;
-  }
+  return alive(pid) ? pid : undefined;
 }
 
 async function readVersion(client: ClickHouseClient, where: string): Promise<string> {

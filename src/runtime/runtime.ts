@@ -1,4 +1,5 @@
 import type { Engine } from '../clickhouse/engine.ts';
+import { removeServerFile, writeServerFile } from '../clickhouse/folder-server.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
 import { applyDeploy, planDeploy } from '../deploy/deploy.ts';
@@ -117,6 +118,9 @@ export class Runtime {
       this.opts.host ?? project.config.server.host,
       this.opts.port ?? project.config.server.port,
     );
+    // Other commands on this chDB folder (tally append) reach it through this server.
+    const dataPath = this.embeddedDataPath();
+    if (dataPath) writeServerFile(dataPath, this.server.url);
     // Serve first: after a crash the Kafka group may take a session timeout (30 s) to hand the
     // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
     this.ingestion = await this.startIngestion(project);
@@ -207,6 +211,13 @@ export class Runtime {
     await this.scheduler?.stop();
     await this.ingestion?.stop();
     await this.server?.close();
+    const dataPath = this.embeddedDataPath();
+    if (dataPath && this.server) removeServerFile(dataPath);
+  }
+
+  private embeddedDataPath(): string | undefined {
+    const engine = this.opts.engine;
+    return engine.backend === 'embedded' ? engine.dataPath : undefined;
   }
 
   private startIngestion(project: Project): Promise<Ingestion> {

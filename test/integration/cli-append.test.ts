@@ -1,5 +1,5 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
@@ -227,11 +227,13 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
       await new Promise((r) => setTimeout(r, 100));
     expect(output).toContain('watching');
 
+    // Not the configured port: dev says where it listens, beside the folder it holds.
+    expect(JSON.parse(readFileSync(join(dir, '.tally', 'chdb.server.json'), 'utf8'))).toMatchObject({
+      url: `http://127.0.0.1:${port}`,
+    });
     const r = await run(
       ['append', 'payments', '--file', join(dir, 'rows.ndjson'), '--project', dir, '--json'],
-      {
-        TALLY_PORT: String(port),
-      },
+      {},
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ via: 'events-api', sent: 3, duplicates: 0 });
@@ -242,7 +244,45 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
       /folder .* is in use by another process \(pid \d+\): a running `tally dev` or `tally serve`/,
     );
     expect(sql.err).not.toMatch(/Reinstall/);
+    // Refused before chDB tries the folder: ClickHouse's own lock error never reaches stderr.
+    const spawned = spawnSync(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'sql', 'SELECT 1', '--project', dir],
+      {
+        env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' },
+        encoding: 'utf8',
+      },
+    );
+    expect(spawned.status).toBe(2);
+    expect(spawned.stderr).toMatch(/is in use by another process/);
+    expect(spawned.stderr).not.toMatch(/Cannot lock file/);
     const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/balance.json?account_id=a1`);
     expect(((await res.json()) as { data: Array<{ balance: number }> }).data[0]?.balance).toBe(5000);
+  });
+
+  it('with the folder held by a process that serves nothing, says which addresses it tried', async () => {
+    const dir = project({ 'rows.ndjson': DEPOSIT });
+    const holder = spawn(
+      process.execPath,
+      [
+        '-e',
+        `require('chdb/connection').createChdbConnection({ path: ${JSON.stringify(join(dir, '.tally', 'chdb'))} }); console.log('open'); setInterval(() => {}, 1000);`,
+      ],
+      { cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    try {
+      await new Promise<void>((resolve, reject) => {
+        holder.stdout?.on('data', (d) => String(d).includes('open') && resolve());
+        holder.once('exit', (code) => reject(new Error(`the holder exited with ${code}`)));
+      });
+      const r = await run(['append', 'payments', '--file', join(dir, 'rows.ndjson'), '--project', dir], {
+        TALLY_PORT: String(await freePort()),
+      });
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(/is in use by another process/);
+      expect(r.err).toMatch(/no Tally server answered at http:\/\/127\.0\.0\.1:\d+/);
+    } finally {
+      holder.kill('SIGKILL');
+    }
   });
 });

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { SASLOptions } from 'kafkajs';
 import type { Engine } from '../../clickhouse/engine.ts';
+import { serverUrlFor } from '../../clickhouse/folder-server.ts';
 import type { Config, KafkaConfig } from '../../config/config.ts';
 import { isTallyError, TallyError } from '../../errors.ts';
 import { type Ingestion, startIngestion } from '../../ingest/ingestion.ts';
@@ -184,13 +185,28 @@ async function send(
   try {
     engine = await openEngine(config);
   } catch (err) {
-    // The embedded engine opens one data folder per process: `tally dev` may hold it.
+    // The embedded engine opens one data folder per process: `tally dev` may hold it. It says
+    // where it listens (clickhouse/folder-server.ts); else it may be on the configured port.
     if (!config.clickhouse.url && isTallyError(err) && err.code.startsWith('embedded')) {
-      const url = `http://${config.server.host}:${config.server.port}`;
-      if (await answers(`${url}/health`)) {
-        // The server writes them (wait=true: straight to ClickHouse): say that, not the above.
-        delete s.note;
-        return sendToServer(ctx, config, url, ds, rows, s);
+      const urls = [
+        ...new Set([
+          serverUrlFor(config.clickhouse.embeddedPath),
+          `http://${config.server.host}:${config.server.port}`,
+        ]),
+      ].filter((u): u is string => u !== undefined);
+      for (const url of urls) {
+        if (await answers(`${url}/health`)) {
+          // The server writes them (wait=true: straight to ClickHouse): say that, not the above.
+          delete s.note;
+          return sendToServer(ctx, config, url, ds, rows, s);
+        }
+      }
+      if (err.code === 'embedded-busy') {
+        throw new TallyError(err.code, err.message, {
+          exitCode: 2,
+          cause: err,
+          hint: `no Tally server answered at ${urls.join(' or ')}: stop the process that holds the folder, or start \`tally dev\` and append while it runs`,
+        });
       }
     }
     throw err;

@@ -1,0 +1,60 @@
+/**
+ * Where a running `tally dev` / `tally serve` on the embedded engine can be reached. chDB lets
+ * one process open a data folder, so other commands on the same folder (`tally append`) go
+ * through that process's HTTP API instead; the server may listen on any port (`--port`,
+ * `--port 0`), so it writes its URL beside the folder it holds: `<data folder>.server.json`.
+ */
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+
+export interface ServerFile {
+  pid: number;
+  url: string;
+}
+
+export function serverFilePath(dataPath: string): string {
+  return `${resolve(dataPath)}.server.json`;
+}
+
+export function writeServerFile(dataPath: string, url: string): void {
+  const body: ServerFile = { pid: process.pid, url };
+  writeFileSync(serverFilePath(dataPath), `${JSON.stringify(body)}\n`);
+}
+
+/** Removes the file if this process wrote it (another server may have replaced it since). */
+export function removeServerFile(dataPath: string): void {
+  const file = serverFilePath(dataPath);
+  if (readServerFile(file)?.pid === process.pid) rmSync(file, { force: true });
+}
+
+/** The URL of the live process that holds `dataPath`, if it wrote one; a dead writer's file is ignored. */
+export function serverUrlFor(dataPath: string): string | undefined {
+  const found = servingProcess(dataPath);
+  return found && alive(found.pid) ? found.url : undefined;
+}
+
+/** The pid and URL a server wrote for `dataPath`, alive or not. */
+export function servingProcess(dataPath: string): ServerFile | undefined {
+  return readServerFile(serverFilePath(dataPath));
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: alive, another user's.
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function readServerFile(file: string): ServerFile | undefined {
+  try {
+    const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ServerFile>;
+    return typeof parsed.pid === 'number' && typeof parsed.url === 'string'
+      ? { pid: parsed.pid, url: parsed.url }
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
