@@ -135,7 +135,8 @@ async function timeBoth(
   for (let done = 0; done < ROUNDS; done += BLOCK) {
     const n = Math.min(BLOCK, ROUNDS - done);
     for (let i = 0; i < n; i++) a.push(await snapshot());
-    for (const [k, st] of rawSettings.entries()) for (let i = 0; i < n; i++) b[k]!.push(await run(raw, undefined, st));
+    for (const [k, st] of rawSettings.entries())
+      for (let i = 0; i < n; i++) b[k]!.push(await run(raw, undefined, st));
   }
   const result: { tally: number; raw: number; strictTally?: number } = {
     tally: median(a),

@@ -13,7 +13,9 @@ export interface Watcher {
   ready: Promise<void>;
 }
 
-const WATCHED = /(\.datasource\.yaml|\.pipe\.yaml|\.endpoint\.yaml|\.test\.yaml|\.ndjson|tally\.yaml)$/;
+/** The project's files; NDJSON only as fixtures (a scratch file of events to append is not one). */
+const WATCHED =
+  /(\.datasource\.yaml|\.pipe\.yaml|\.endpoint\.yaml|\.test\.yaml|(^|[/\\])fixtures[/\\][^/\\]+\.ndjson|tally\.yaml)$/;
 
 /**
  * Watches a project's files (chokidar, imported only here) and calls `onChange` once per burst
@@ -53,8 +55,9 @@ export async function watchProject(root: string, opts: WatchOptions): Promise<Wa
   const ready = new Promise<void>((resolve) => watcher.once('ready', () => resolve()));
   for (const event of ['add', 'change', 'unlink'] as const) {
     watcher.on(event, (path: string) => {
-      if (!WATCHED.test(path)) return;
-      pending.add(relative(root, path));
+      const rel = relative(root, path);
+      if (!WATCHED.test(rel)) return;
+      pending.add(rel);
       schedule();
     });
   }

@@ -88,6 +88,11 @@ describe('tally dev (spawned, embedded engine)', () => {
   });
 
   it('serves a changed pipe after a save, without a restart', async () => {
+    // A scratch file of events beside the project is not part of it: no reload.
+    const before = output.length;
+    writeFileSync(join(dir, 'refund.ndjson'), '{"id":"r1","amount":-1}\n');
+    await new Promise((r) => setTimeout(r, 600));
+    expect(output.slice(before)).not.toMatch(/refund\.ndjson|reloaded/);
     const file = join(dir, 'pipes/total.pipe.yaml');
     writeFileSync(
       file,

@@ -158,7 +158,7 @@ async function runServer(
     if (created.length > 0 && runtime.ingest) {
       // A fresh dev database: load the sample events so the endpoints answer with data at once.
       for (const f of await loadFixtures(project, runtime.ingest, created)) {
-        if (json) log?.({ msg: 'fixtures loaded', ...f });
+        if (json) log?.({ level: 'info', msg: 'fixtures loaded', ...f });
         else {
           io.out(
             `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
@@ -168,6 +168,7 @@ async function runServer(
     }
     if (json)
       log?.({
+        level: 'info',
         msg: 'serving',
         url: server.url,
         engine: engine.description,

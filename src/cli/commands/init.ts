@@ -62,11 +62,15 @@ export const initCommand: Command = {
     ctx.io.out(paint(ctx.io, 'green', `✓ created the project \`${name}\` in ${where}`));
     for (const rel of written)
       ctx.io.out(`  ${rel}${replaced.includes(rel) ? paint(ctx.io, 'yellow', ' (replaced)') : ''}`);
-    const cd = where === '.' ? '' : `cd ${where} && `;
+    // From here, as the README runs tally (`npx tally` in the checkout): no `cd`, which would
+    // leave the folder where npx finds it.
+    const project = where === '.' ? '' : ` --project ${where}`;
     ctx.io.out('');
     ctx.io.out('Next:');
-    ctx.io.out(`  ${cd}tally test     run the endpoint tests on the fixtures`);
-    ctx.io.out(`  ${cd}tally dev      serve http://127.0.0.1:7070/v0/pipes/user_totals.json?user_id=u1`);
+    ctx.io.out(`  npx tally test${project}     run the endpoint tests on the fixtures`);
+    ctx.io.out(
+      `  npx tally dev${project}      serve http://127.0.0.1:7070/v0/pipes/user_totals.json?user_id=u1`,
+    );
     return 0;
   },
 };
