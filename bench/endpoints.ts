@@ -45,7 +45,7 @@ const BACKENDS = (flag('--backend') ? [flag('--backend')] : ['server', 'embedded
 const URL_CH = flag('--url') ?? process.env.TALLY_CLICKHOUSE_URL ?? 'http://127.0.0.1:8123';
 const CONNECTIONS = [1, 8, 32];
 const ACCOUNTS = Math.max(100, Math.floor(ROWS / 100));
-/** `balance` folds the raw log (FINAL, one account); `balances_snapshot` reads the snapshot: a cheap point read, where Tally's own cost shows most. */
+/** `balance` reads the account's snapshot row and its transactions after it (one account); `balances_snapshot` reads the snapshot: a cheap point read, where Tally's own cost shows most. */
 const ENDPOINTS = (flag('--endpoint') ? [flag('--endpoint')!] : ['balances_snapshot', 'balance']) as string[];
 const WARMUP_S = 1;
 const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
