@@ -257,7 +257,7 @@ async function runStep(ac: ApplyContext, step: Step): Promise<void> {
 async function recoverNow(ac: ApplyContext): Promise<string | undefined> {
   const live = await introspect(ac.engine);
   const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(ac.engine, ac.ctx, 1) : [];
-  const { steps, notes } = planRecovery(live, deployments, ac.ctx, false);
+  const { steps, notes } = planRecovery(live, deployments, ac.ctx, false, ac.deployId);
   for (const s of steps) for (const sql of s.sql) await ac.engine.command(sql);
   return notes.length > 0 ? notes.join('; ') : undefined;
 }

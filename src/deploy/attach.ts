@@ -55,7 +55,7 @@ export async function validateView(engine: Engine, view: ViewSpec, into: string)
  * `argMaxState(nullable_column, ...)`, current servers keep it) would have every insert into
  * its source refused. Compared with the types of the table written, as ClickHouse prints them.
  */
-function checkStateTypes(
+export function checkStateTypes(
   view: ViewSpec,
   meta: readonly OutputColumn[],
   stored: ReadonlyMap<string, string>,

@@ -15,13 +15,14 @@ import { checkColumnTypes } from './column-types.ts';
 import type { DdlContext } from './ddl.ts';
 import { stringLiteral, withLiveDatabase } from './ddl.ts';
 import { acquireDeployLock, type DeployLock, type LockOptions } from './deploy-lock.ts';
-import { desiredState } from './desired-state.ts';
+import { type DesiredState, desiredState } from './desired-state.ts';
 import { checkEndpointSettings } from './endpoint-settings.ts';
 import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
 import { checkViewChains } from './view-chains.ts';
+import { checkViewsOverChangedTables } from './view-types-check.ts';
 
 export interface PlanOptions {
   /** Id of the deployment this plan is for (names its backups); default a new one. */
@@ -70,7 +71,9 @@ export async function applyDeploy(
     return refusedByError(plan, err, performance.now() - started);
   }
   try {
-    const { plan, ctx, live, deployments } = await prepare(project, engine, { deployId });
+    const { plan, ctx, live, deployments, desired } = await prepare(project, engine, { deployId });
+    const misfit = await checkViewsOverChangedTables(project, plan, desired, engine, ctx);
+    if (misfit) return refusedByError(plan, misfit, performance.now() - started);
     const previous = deployments.find((d) => d.status !== 'running');
     return await applyPlan(plan, engine, ctx, live.databaseEngine === 'Atomic', previous, opts);
   } finally {
@@ -82,7 +85,13 @@ async function prepare(
   project: Project,
   engine: Engine,
   opts: PlanOptions,
-): Promise<{ plan: Plan; ctx: DdlContext; live: LiveState; deployments: DeploymentRecord[] }> {
+): Promise<{
+  plan: Plan;
+  ctx: DdlContext;
+  live: LiveState;
+  deployments: DeploymentRecord[];
+  desired: DesiredState;
+}> {
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
   checkColumnTypes(project, ctx.capabilities);
@@ -105,5 +114,5 @@ async function prepare(
     server: engine.description,
     scratchDatabaseExists: scratch.length > 0,
   });
-  return { plan, ctx: planCtx, live, deployments };
+  return { plan, ctx: planCtx, live, deployments, desired };
 }

@@ -26,12 +26,14 @@ export function planRecovery(
   deployments: readonly DeploymentRecord[],
   ctx: DdlContext,
   scratchDatabaseExists: boolean,
+  /** The deployment recovering after its own failure: its record says running, which is no news. */
+  self?: string,
 ): Recovery {
   const steps: Recovery['steps'] = [];
   const notes: string[] = [];
   const tables = new Map(live.tables);
   const latest = deployments[0];
-  if (latest?.status === 'running') {
+  if (latest?.status === 'running' && latest.id !== self) {
     notes.push(
       `deployment ${latest.id} (started ${latest.startedAt} UTC) did not finish; its leftovers are cleaned up first`,
     );

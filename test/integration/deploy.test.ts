@@ -181,6 +181,70 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
     }
   });
 
+  it('refuses a column type change that a view over the table could not store; deploys it once the view keeps its state type', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const p1 = eventsProject();
+      expect((await applyDeploy(p1, engine)).ok).toBe(true);
+      await engine.insert('events', eventRows(100));
+      const ev = p1.datasources.get('events')!;
+      // amount: Decimal(18, 2) -> Decimal(20, 2) is safe for the table (an ALTER), but totals_mv's
+      // sumState(amount) becomes another state type than totals.total stores.
+      const wider = withDatasource(
+        p1,
+        'events',
+        datasource('events', {
+          columns: ev.columns.map((c) => ({
+            name: c.name,
+            type: c.name === 'amount' ? 'Decimal(20, 2)' : c.type.text,
+          })),
+          sortingKey: ['account', 'id'],
+          partitionKey: 'toYYYYMM(ts)',
+        }),
+      );
+      expect((await planDeploy(wider, engine)).steps.map((s) => s.kind)).toEqual(['alter-table']);
+      const refused = await applyDeploy(wider, engine);
+      expect(refused.ok).toBe(false);
+      expect(refused.refused).toBe(true);
+      expect(refused.exitCode).toBe(1);
+      expect(refused.error).toMatch(
+        /after the change to .*events.*totals_mv produces `total` as AggregateFunction\(sum, Decimal\(20, 2\)\), but data source totals stores AggregateFunction\(sum, Decimal\(18, 2\)\)/s,
+      );
+      expect(refused.error).toMatch(/CAST\(amount AS Decimal\(18, 2\)\)/);
+      // Nothing changed: the column, and the view still counts every insert.
+      const [col] = await engine.rows<{ type: string }>(
+        "SELECT type FROM system.columns WHERE database = currentDatabase() AND table = 'events' AND name = 'amount'",
+      );
+      expect(col!.type).toBe('Decimal(18, 2)');
+      await engine.insert('events', eventRows(10, 100));
+      const count = async () =>
+        num((await engine.rows<{ n: string }>('SELECT countMerge(n) AS n FROM totals'))[0]!.n);
+      expect(await count()).toBe(110);
+      const scratch = await engine.rows(
+        "SELECT name FROM system.databases WHERE name = concat(currentDatabase(), '__tally_backfill')",
+      );
+      expect(scratch).toEqual([]);
+
+      // The view keeps its state's type: the same change deploys, and inserts still reach it.
+      const kept = withPipe(
+        wider,
+        'totals_mv',
+        pipe(
+          'totals_mv',
+          'SELECT account, sumState(CAST(amount AS Decimal(18, 2))) AS total, countState() AS n FROM events GROUP BY account',
+          'totals',
+        ),
+      );
+      const ok = await applyDeploy(kept, engine);
+      expect(ok.error).toBeUndefined();
+      expect(ok.ok).toBe(true);
+      await engine.insert('events', eventRows(5, 200));
+      expect(await count()).toBe(115);
+    } finally {
+      await drop();
+    }
+  });
+
   it('rebuilds for a new sorting key: same rows, views still fire, backup dropped by the next deploy', async () => {
     const { engine, drop } = await freshEngine(backend);
     try {
@@ -296,6 +360,8 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
       expect(r.ok).toBe(false);
       expect(r.exitCode).toBe(1);
       expect(r.error).toMatch(/click_counts_mv/);
+      // Recovery after the failure found nothing to do: its own running record is no news.
+      expect(r.error).not.toMatch(/recovery after the failure did not complete/);
       const status = Object.fromEntries(r.steps.map((s) => [s.kind + ':' + s.resource, s.status]));
       expect(status['create-table:clicks']).toBe('done');
       expect(status['create-view:click_counts_mv']).toBe('failed');
