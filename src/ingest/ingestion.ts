@@ -9,11 +9,14 @@
  */
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
+import { EngineError } from '../clickhouse/engine-error.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
+import { gateName, holdName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource, Project } from '../project/model.ts';
+import { quoteString } from '../sql/render-literal.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
 import { recoverAfterCrash } from './crash-recovery.ts';
 import {
@@ -144,6 +147,17 @@ interface Entry {
   errorCode?: string;
 }
 
+/** Tries of a data source's setup around a deploy's hold: 50 + 100 + 200 + 400 ms of waits. */
+const SETUP_ATTEMPTS = 5;
+
+/** True while a deploy holds `table` (its hold or gate name exists). */
+async function held(engine: Engine, table: string): Promise<boolean> {
+  const rows = await engine.rows(
+    `SELECT 1 FROM system.tables WHERE database = ${quoteString(engine.database)} AND name IN (${quoteString(holdName(table))}, ${quoteString(gateName(table))})`,
+  );
+  return rows.length > 0;
+}
+
 /** Starts ingestion for every data source of the project that can take events. */
 export async function startIngestion(
   project: Project,
@@ -189,13 +203,31 @@ export async function startIngestion(
     const entry: Entry = { ds, identity: 'none' };
     entries.set(ds.name, entry);
     try {
-      await prepare(entry);
+      await prepareAroundHolds(entry);
     } catch (err) {
       entry.error = err instanceof TallyError ? err.message : shortMessage(err);
       if (err instanceof TallyError) entry.errorCode = err.code;
       // A data source a materialized pipe fills is meant to take no events: not worth a warning.
       const level = entry.errorCode === 'ingest-unsupported' ? 'info' : 'warn';
       log({ level, msg: 'data source takes no events', datasource: ds.name, error: entry.error });
+    }
+  }
+
+  /**
+   * A deploy holds a table for milliseconds (deploy/hold.ts): its name is a gate, or empty, or
+   * being put back, and a setup query can fail on it ("table ... does not exist"). Such a failure
+   * is tried again, briefly: while the table is held, or when ClickHouse refused the query.
+   */
+  async function prepareAroundHolds(entry: Entry): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await prepare(entry);
+      } catch (err) {
+        const unsupported = err instanceof TallyError && err.code === 'ingest-unsupported';
+        if (unsupported || attempt >= SETUP_ATTEMPTS - 1) throw err;
+        if (!(err instanceof EngineError) && !(await held(engine, entry.ds.name))) throw err;
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
     }
   }
 
