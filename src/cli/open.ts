@@ -2,6 +2,8 @@ import { createEngine } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
+import { TallyError } from '../errors.ts';
+import { quoteString } from '../sql/render-literal.ts';
 import type { CommandContext } from './command.ts';
 
 export function openConfig(ctx: CommandContext): Config {
@@ -17,4 +19,37 @@ export interface OpenEngineOptions {
 
 export async function openEngine(config: Config, opts: OpenEngineOptions = {}): Promise<Engine> {
   return createEngine(config.clickhouse, { cwd: config.projectDir, ...opts });
+}
+
+/**
+ * For commands that work on what a deploy made (`quarantine`, `replay`, `snapshot run`): opens
+ * the engine without creating the database, and refuses a database that does not exist (exit 1).
+ */
+export async function openDeployedEngine(
+  config: Config,
+  opts: Omit<OpenEngineOptions, 'createDatabase'> = {},
+): Promise<Engine> {
+  const engine = await openEngine(config, { ...opts, createDatabase: false });
+  try {
+    await requireDatabase(engine);
+  } catch (err) {
+    await engine.close();
+    throw err;
+  }
+  return engine;
+}
+
+/** A TallyError (exit 1) when the engine's database does not exist: nothing was deployed there. */
+export async function requireDatabase(engine: Engine): Promise<void> {
+  const present = await engine.rows(
+    `SELECT 1 FROM system.databases WHERE name = ${quoteString(engine.database)}`,
+  );
+  if (present.length > 0) return;
+  throw new TallyError(
+    'no-database',
+    `database ${engine.database} does not exist on ${engine.description}: nothing was deployed there`,
+    {
+      hint: 'run `tally deploy`, or point clickhouse.database (TALLY_CLICKHOUSE_DATABASE) at the deployed one',
+    },
+  );
 }

@@ -46,9 +46,44 @@ export interface ExpandOptions {
   params: ReadonlyArray<readonly [key: string, value: string]>;
 }
 
+/** Clauses that end a FROM list (a comma after them separates columns or expressions, not tables). */
+const ENDS_FROM_LIST = new Set([
+  'SELECT',
+  'WHERE',
+  'PREWHERE',
+  'GROUP',
+  'ORDER',
+  'HAVING',
+  'LIMIT',
+  'UNION',
+  'SETTINGS',
+  'FORMAT',
+  'ON',
+  'USING',
+  'WITH',
+  'ARRAY',
+]);
+
+/**
+ * For each token, whether it stands in a FROM list at its own depth of parentheses: there a comma
+ * separates tables (`FROM a, b`); anywhere else (`SELECT x, balance`) it separates expressions.
+ */
+function tableListPositions(toks: readonly SqlToken[]): boolean[] {
+  const depth: boolean[] = [false];
+  return toks.map((t) => {
+    if (isPunct(t, '(')) depth.push(false);
+    else if (isPunct(t, ')')) {
+      if (depth.length > 1) depth.pop();
+    } else if (isKeyword(t, 'FROM') || isKeyword(t, 'JOIN')) depth[depth.length - 1] = true;
+    else if (t.kind === 'word' && ENDS_FROM_LIST.has(t.text.toUpperCase())) depth[depth.length - 1] = false;
+    return depth[depth.length - 1]!;
+  });
+}
+
 export function expandPipeTables(query: string, project: Project, opts: ExpandOptions): ExpandedQuery {
   const toks = significantTokens(lexSql(query));
   const refs: Array<{ from: SqlToken; to: SqlToken; pipe: Pipe; node: string; alias: boolean }> = [];
+  const inFromList = tableListPositions(toks);
   for (let i = 1; i < toks.length; i++) {
     const before = toks[i - 1]!;
     if (
@@ -56,7 +91,7 @@ export function expandPipeTables(query: string, project: Project, opts: ExpandOp
         isKeyword(before, 'FROM') ||
         isKeyword(before, 'JOIN') ||
         isKeyword(before, 'IN') ||
-        isPunct(before, ',')
+        (isPunct(before, ',') && inFromList[i - 1])
       )
     ) {
       continue;

@@ -21,8 +21,9 @@ export interface CreateEngineOptions {
   cwd?: string;
   /**
    * Create the database when missing (default true). With false (read-only commands: `deploy
-   * --check`, `quarantine`, `diff`), a missing database is left missing and the engine opens
-   * anyway; Tally's statements name their database, so they answer as over an empty one.
+   * --check`, `quarantine`, `diff`; and `replay` and `snapshot run`, which refuse a missing one),
+   * a missing database is left missing and the engine opens anyway; Tally's statements name
+   * their database, so they answer as over an empty one.
    */
   createDatabase?: boolean;
   /** Request timeout for the server back end, ms. */

@@ -1,5 +1,7 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeEach, describe, expect, inject, it } from 'vitest';
+import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { runCli } from '../support/capture-output.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
@@ -152,20 +154,54 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
   });
 
   it('says which table is missing and how to create it (exit 1)', async () => {
-    const dir = writeProject({
-      ...SMALL,
-      'datasources/totals2.datasource.yaml': SMALL['datasources/totals.datasource.yaml']!,
-      'pipes/totals2.pipe.yaml': SMALL['pipes/totals.pipe.yaml']!.replace('to: totals,', 'to: totals2,'),
-    });
-    // Deploy without totals2: a project that knows it, a database that does not have it yet.
-    const deployed = writeProject(SMALL);
-    expect((await run(['deploy', '--project', deployed], env)).code).toBe(0);
+    // Deploy without totals2, then add it: a project that knows it, a database that does not
+    // have it yet (the same project folder: on chDB the database lives in it).
+    const dir = writeProject(SMALL);
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    writeFileSync(
+      join(dir, 'datasources', 'totals2.datasource.yaml'),
+      SMALL['datasources/totals.datasource.yaml']!,
+    );
+    writeFileSync(
+      join(dir, 'pipes', 'totals2.pipe.yaml'),
+      SMALL['pipes/totals.pipe.yaml']!.replace('to: totals,', 'to: totals2,'),
+    );
     const r = await run(['snapshot', 'run', 'totals2', '--at', '2024-01-01 00:00:00', '--project', dir], env);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(
       /pipes\/totals2\.pipe\.yaml:6:13: copy pipe `totals2` cannot write: data source `totals2` has no table in snap_\w+/,
     );
     expect(r.err).toContain('hint: run `tally deploy` to create it');
+  });
+
+  it('before any deploy: says the database is missing and creates nothing (exit 1)', async () => {
+    const dir = writeProject(SMALL);
+    const database = env.TALLY_CLICKHOUSE_DATABASE!;
+    const r = await run(['snapshot', 'run', '--at', '2024-01-01 00:00:00', '--project', dir], env);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(
+      new RegExp(
+        `database ${database} does not exist on .*: nothing was deployed there.*run \`tally deploy\`.*TALLY_CLICKHOUSE_DATABASE`,
+        's',
+      ),
+    );
+    const engine = await createEngine(
+      {
+        ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+        user: 'default',
+        password: '',
+        database,
+        embeddedPath: join(dir, '.tally', 'chdb'),
+      },
+      { createDatabase: false },
+    );
+    try {
+      const found = await engine.rows(`SELECT name FROM system.databases WHERE name = '${database}'`);
+      expect(found).toEqual([]);
+    } finally {
+      await engine.close();
+    }
   });
 
   it("names the file and line of a copy's SQL error (exit 1)", async () => {

@@ -104,7 +104,7 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     expect(r.err).toContain(
       'note: balance.movements compiled with a sample value for the required param `account_id`',
     );
-    expect(r.out).toMatch(/^SELECT \* FROM \(.*FROM `\w+`\.`transactions` FINAL/s);
+    expect(r.out).toMatch(/^SELECT \* FROM \(.*FROM `\w+`\.`transactions`\s.*LIMIT 1 BY transaction_id/s);
     expect(r.out).not.toContain('{{');
   });
 

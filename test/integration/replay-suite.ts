@@ -70,6 +70,8 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       ...(backend === 'server' ? { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl') } : {}),
     };
     const dir = exampleCopy();
+    /** A database nothing was deployed to. */
+    const missing = `${database}_missing`;
 
     afterAll(async () => {
       if (backend !== 'server') return; // the embedded data lives in the temp project folder
@@ -84,6 +86,7 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
         { createDatabase: false },
       );
       await engine.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => {});
+      await engine.command(`DROP DATABASE IF EXISTS ${missing}`).catch(() => {}); // if a replay made it
       await engine.close();
     });
 
@@ -95,6 +98,36 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
         // Two transactions of unknown event versions are refused (exit 1); the rest is sent.
         expect(a.code, a.err + a.out).toBe(ds === 'transactions' ? 1 : 0);
         if (ds === 'transactions') expect(a.out + a.err).toMatch(/501 sent, 2 refused/);
+      }
+    });
+
+    it('replay (and --apply) on a database nothing was deployed to: exit 1, and it stays missing', async () => {
+      const elsewhere = { ...env, TALLY_CLICKHOUSE_DATABASE: missing };
+      for (const apply of [[], ['--apply']]) {
+        const r = await run(['replay', 'subscription_state_mv', ...apply], elsewhere, dir);
+        expect(r.code, r.err + r.out).toBe(1);
+        expect(r.out).toBe('');
+        expect(r.err).toMatch(
+          new RegExp(
+            `database ${missing} does not exist on .*: nothing was deployed there.*run \`tally deploy\`.*TALLY_CLICKHOUSE_DATABASE`,
+            's',
+          ),
+        );
+      }
+      const engine = await createEngine(
+        {
+          ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+          user: 'default',
+          password: '',
+          database: missing,
+          embeddedPath: join(dir, '.tally', 'chdb'),
+        },
+        { createDatabase: false },
+      );
+      try {
+        expect(await engine.rows(`SELECT name FROM system.databases WHERE name = '${missing}'`)).toEqual([]);
+      } finally {
+        await engine.close();
       }
     });
 
@@ -451,6 +484,29 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       const bad = await run(['diff', 'attribution', '--base', 'no-such-ref'], env, dir);
       expect(bad.code).toBe(1);
       expect(bad.err).toMatch(/--base no-such-ref is not a revision/);
+    });
+
+    it('tally diff refuses a --key column the endpoint does not return (exit 1, nothing printed)', async () => {
+      const d = await run(
+        ['diff', 'attribution', '--base', 'HEAD', '--key', 'cart_event_id,atributed_url'],
+        env,
+        dir,
+      );
+      expect(d.code).toBe(1);
+      expect(d.out).toBe('');
+      expect(d.err).toContain(
+        '--key: endpoint attribution has no column `atributed_url` (did you mean `attributed_url`?)',
+      );
+      expect(d.err).toMatch(/hint: its columns: cart_event_id, .*\battributed_url\b.*pages_viewed_before/);
+      // A key it has is taken.
+      const ok = await run(
+        ['diff', 'attribution', '--base', 'HEAD', '--key', 'session_id,item_id', '--json'],
+        env,
+        dir,
+      );
+      expect(ok.code, ok.err).toBe(1); // the working tree still takes the first touch
+      const j = JSON.parse(ok.out) as { results: Array<{ diff?: { key: string[] } }> };
+      expect(j.results.find((r) => r.diff)?.diff?.key).toEqual(['session_id', 'item_id']);
     });
   });
 }

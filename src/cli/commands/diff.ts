@@ -21,7 +21,7 @@ import { readTestFile } from '../../testing/test-file.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
-import { openEngine } from '../open.ts';
+import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { type Output, paint } from '../output.ts';
 import { parseParamFlags } from '../pipe-tables.ts';
@@ -93,12 +93,18 @@ export const diffCommand: Command = {
           `there is no endpoint ${name} at ${ref} (${base.commit.slice(0, 12)})`,
         );
       }
-      const engine = await openEngine(head.config, { createDatabase: false });
+      const engine = await openDeployedEngine(head.config);
       try {
         const results: ParamsResult[] = [];
         for (const ps of paramSets) {
           const before = await answer(base.project, engine, name, ps.params);
           const after = await answer(head, engine, name, ps.params);
+          // The answers give the columns: a --key column one of them lacks is refused here, before
+          // anything is printed (rows would be matched by nothing).
+          if (key) {
+            if ('columns' in after) checkKey(key, after.columns, `endpoint ${name}`);
+            if ('columns' in before) checkKey(key, before.columns, `endpoint ${name} at ${ref}`);
+          }
           results.push(compare(ps, before, after, key));
         }
         const differing = results.filter((r) => !r.identical).length;
@@ -160,6 +166,17 @@ function paramSetsFor(dir: string, endpoint: string, flags: readonly string[]): 
     }
   }
   return sets.length > 0 ? sets : [{ name: 'no params', params: {} }];
+}
+
+/** Every --key column must be a column of the endpoint's answer. */
+function checkKey(key: readonly string[], columns: readonly string[], what: string): void {
+  const unknown = key.find((c) => !columns.includes(c));
+  if (unknown === undefined) return;
+  throw new TallyError(
+    'unknown-key-column',
+    `--key: ${what} has no column \`${unknown}\`${didYouMean(unknown, columns)}`,
+    { hint: `its columns: ${columns.join(', ')}` },
+  );
 }
 
 function compare(ps: ParamsSet, before: Answer, after: Answer, key?: readonly string[]): ParamsResult {

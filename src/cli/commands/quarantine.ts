@@ -6,7 +6,7 @@ import { quoteString } from '../../sql/render-literal.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
-import { openConfig, openEngine } from '../open.ts';
+import { openConfig, openDeployedEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
 
 const RAW_SHOWN = 160;
@@ -55,20 +55,8 @@ export const quarantineCommand: Command = {
       ctx.io.err(`--limit must be a whole number from 1 to 10000 (got \`${String(ctx.flags.limit)}\`)`);
       return 1;
     }
-    const engine = await openEngine(openConfig(ctx), { createDatabase: false });
+    const engine = await openDeployedEngine(openConfig(ctx));
     try {
-      const present = await engine.rows(
-        `SELECT 1 FROM system.databases WHERE name = ${quoteString(engine.database)}`,
-      );
-      if (present.length === 0) {
-        throw new TallyError(
-          'no-database',
-          `database ${engine.database} does not exist on ${engine.description}: nothing was deployed there`,
-          {
-            hint: 'run `tally deploy`, or point clickhouse.database (TALLY_CLICKHOUSE_DATABASE) at the deployed one',
-          },
-        );
-      }
       const tables = await quarantineTables(engine);
       const wanted = ctx.args[0];
       if (wanted === undefined) {

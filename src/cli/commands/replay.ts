@@ -8,7 +8,7 @@ import type { BackfillProgress } from '../../deploy/backfill.ts';
 import type { KeyDiff } from '../../replay/compare-tables.ts';
 import { applyReplay, type ReplayResult, replayPipe } from '../../replay/replay.ts';
 import type { Command } from '../command.ts';
-import { openEngine } from '../open.ts';
+import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { type Output, paint } from '../output.ts';
 import { progressPrinter, resultJson } from './deploy.ts';
@@ -49,7 +49,8 @@ export const replayCommand: Command = {
       return 1;
     }
     const project = openProject(ctx, { quietWarnings: true });
-    const engine = await openEngine(project.config);
+    // Also with --apply: it replays a deployed target, so a missing database is refused, not created.
+    const engine = await openDeployedEngine(project.config);
     const bar = progressBar();
     try {
       const result = await replayPipe(project, engine, pipe, {

@@ -8,7 +8,7 @@ import { isParamError } from '../../sql/param-error.ts';
 import { parseParamValue } from '../../sql/parse-param-value.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
-import { openEngine } from '../open.ts';
+import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { paint, table } from '../output.ts';
 
@@ -63,7 +63,8 @@ export const snapshotCommand: Command = {
         hint: 'a copy pipe has `copy: { to: <data source>, schedule: <cron> }`; see docs/reference/pipe.md',
       });
     }
-    const engine = await openEngine(project.config);
+    // Writes only into tables a deploy made: a missing database is refused, not created.
+    const engine = await openDeployedEngine(project.config);
     try {
       const runs = [];
       for (const pipe of pipes) {
