@@ -13,6 +13,8 @@
  * and after step 4 they land in the new table itself.
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
+import { EngineError } from '../clickhouse/engine-error.ts';
+import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql } from './attach.ts';
 import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
@@ -35,14 +37,26 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
   const current = live.tables.get(table);
   if (!current) throw new Error(`table ${table} disappeared before its rebuild`);
 
-  const { kept, select } = copyColumns(spec, current);
+  const { kept, select, converted } = copyColumns(spec, current);
   const outColumns = kept.map((c) => ({ name: c.name, type: c.type }));
+  const converting = (err: unknown) => conversionError(table, converted, err);
 
   await engine.command(dropTableSql(copyView, ctx));
   await engine.command(dropTableSql(next, ctx));
   await engine.command(createTableSql(spec, ctx, next));
-  // A conversion that cannot work fails here, before anything is held or swapped.
-  await engine.query(`${select(qualified(ctx, table))} LIMIT 0`);
+  // A conversion ClickHouse cannot compile fails here, before anything is held or swapped; one
+  // that compiles but meets a value it cannot convert ('deposit' to UInt64) is tried on the
+  // first rows too: once the copy view is attached, such a value would fail live inserts.
+  await engine.query(`${select(qualified(ctx, table))} LIMIT 0`).catch((err) => {
+    throw converting(err);
+  });
+  if (converted.length > 0) {
+    await engine
+      .query(`SELECT count() FROM (${select(qualified(ctx, table))} LIMIT ${TRIAL_ROWS}) WHERE NOT ignore(*)`)
+      .catch((err) => {
+        throw converting(err);
+      });
+  }
   const pre = await prepareSnapshots(engine, ctx, [table]);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [table]), async () => {
@@ -62,7 +76,9 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
       ...(ac.chunkRows ? { chunkRows: ac.chunkRows } : {}),
       onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
     },
-  );
+  ).catch((err) => {
+    throw converted.length > 0 ? converting(err) : err;
+  });
 
   live = await viewGraph(engine);
   await withHold(ac, step, feedingClosure(live, [table]), async (hold) => {
@@ -74,13 +90,48 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
   });
 }
 
+/** Rows a rebuild converts before it holds anything: enough to meet a typical bad value. */
+const TRIAL_ROWS = 1_000_000;
+
+/** ClickHouse's codes for a value that does not parse or convert. */
+const CONVERSION_CODES = new Set(['6', '27', '38', '41', '69', '70', '72', '321']);
+
+/** A failed conversion named by data source and columns (exit 1: the project asks for it). */
+function conversionError(
+  table: string,
+  converted: ReadonlyArray<{ name: string; from: string; to: string }>,
+  err: unknown,
+): unknown {
+  if (!(err instanceof EngineError)) return err;
+  const code = err.clickhouseCode;
+  if (!(code !== undefined && CONVERSION_CODES.has(code)) && !/CAST|convert|parse/i.test(err.message))
+    return err;
+  const what = converted.map((c) => `${c.name}: ${c.from} -> ${c.to}`).join(', ');
+  return new TallyError(
+    'conversion-failed',
+    `data source ${table}: its rows do not convert to the new column types (${what}): ${err.message}`,
+    {
+      exitCode: 1,
+      cause: err,
+      hint: 'keep the old type, or pick a type every stored value converts to; nothing was swapped',
+    },
+  );
+}
+
 /** The columns both tables have, and the SELECT that reads them from the old table, converted to the new type where it changed. */
 export function copyColumns(
   spec: TableSpec,
   current: LiveTable,
-): { kept: TableSpec['columns']; select: (from: string) => string } {
+): {
+  kept: TableSpec['columns'];
+  select: (from: string) => string;
+  converted: Array<{ name: string; from: string; to: string }>;
+} {
   const liveTypes = new Map(current.columns.map((c) => [c.name, c.type]));
   const kept = spec.columns.filter((c) => liveTypes.has(c.name));
+  const converted = kept
+    .filter((c) => norm(liveTypes.get(c.name)!) !== norm(c.type))
+    .map((c) => ({ name: c.name, from: liveTypes.get(c.name)!, to: c.type }));
   const select = (from: string) =>
     `SELECT ${kept
       .map((c) =>
@@ -89,5 +140,5 @@ export function copyColumns(
           : `CAST(${quoteIdent(c.name)} AS ${c.type}) AS ${quoteIdent(c.name)}`,
       )
       .join(', ')} FROM ${from}`;
-  return { kept, select };
+  return { kept, select, converted };
 }

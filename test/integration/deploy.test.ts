@@ -245,6 +245,48 @@ describe.each(BACKENDS)('deploy [%s]', (backend) => {
     }
   });
 
+  it('a type change the stored values cannot take fails before any hold, naming the data source and column (exit 1)', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const p1 = eventsProject();
+      expect((await applyDeploy(p1, engine)).ok).toBe(true);
+      await engine.insert('events', eventRows(50));
+      const ev = p1.datasources.get('events')!;
+      // account holds 'a0' .. 'a6': CAST to UInt64 compiles, and fails on the first row.
+      const numeric = withDatasource(
+        p1,
+        'events',
+        datasource('events', {
+          columns: ev.columns.map((c) => ({
+            name: c.name,
+            type: c.name === 'account' ? 'UInt64' : c.type.text,
+          })),
+          sortingKey: ['account', 'id'],
+          partitionKey: 'toYYYYMM(ts)',
+        }),
+      );
+      const r = await applyDeploy(numeric, engine);
+      expect(r.ok).toBe(false);
+      expect(r.exitCode).toBe(1);
+      expect(r.error).toMatch(
+        /data source events: its rows do not convert to the new column types \(account: String -> UInt64\)/,
+      );
+      expect(r.holds).toEqual([]);
+      expect(r.steps.find((s) => s.kind === 'rebuild-table')!.status).toBe('failed');
+      // Nothing changed: the table, its rows, and the view on it.
+      expect((await dump(engine, 'events', 'id')).length).toBe(50);
+      await engine.insert('events', eventRows(5, 50));
+      const [tot] = await engine.rows<{ n: string }>('SELECT countMerge(n) AS n FROM totals');
+      expect(num(tot!.n)).toBe(55);
+      const leftovers = await engine.rows(
+        "SELECT name FROM system.tables WHERE database = currentDatabase() AND name LIKE '%\\_\\_tally\\_%'",
+      );
+      expect(leftovers).toEqual([]);
+    } finally {
+      await drop();
+    }
+  });
+
   it('rebuilds for a new sorting key: same rows, views still fire, backup dropped by the next deploy', async () => {
     const { engine, drop } = await freshEngine(backend);
     try {
