@@ -29,7 +29,7 @@ export async function validateView(engine: Engine, view: ViewSpec, into: string)
   } catch (err) {
     throw new TallyError(
       'invalid-view',
-      `the SQL of materialized pipe ${view.pipe} does not run: ${(err as Error).message}`,
+      `the SQL of materialized pipe ${view.pipe}${view.file ? ` (${view.file})` : ''} does not run: ${(err as Error).message}`,
       {
         cause: err,
         hint: `try it with \`tally sql\`; the view would write into ${view.target}`,

@@ -51,6 +51,8 @@ export interface ViewSpec {
   /** The view's name (see names.ts viewName). */
   name: string;
   pipe: string;
+  /** The pipe's file, for messages. */
+  file?: string;
   /** The data source it writes into. */
   target: string;
   /** The data source whose inserts fire it (the first table its query reads). */

@@ -41,6 +41,7 @@ export function viewSpecFor(
   return {
     name: viewName(project, pipe.name),
     pipe: pipe.name,
+    file: pipe.file,
     target,
     source,
     reads: [source, ...reads.filter((r) => r !== source)],
