@@ -383,7 +383,11 @@ export function buildPlan(input: PlanInput): Plan {
         'unknown-target',
         `pipe ${v.pipe} materializes into ${v.target}, which is not a data source`,
       );
+    // Rows read: each view reads its source (progress counts them all); shown per source, once.
     const rows = into.reduce((sum, w) => sum + (tables.get(w.source)?.rows ?? 0), 0);
+    const sources = [...new Set(into.map((w) => w.source))]
+      .map((s) => `${s} (${plural(tables.get(s)?.rows ?? 0, 'row')})`)
+      .join(', ');
     const lt = tables.get(v.target);
     const extra = folded.get(v.target);
     const n = add({
@@ -391,13 +395,13 @@ export function buildPlan(input: PlanInput): Plan {
       resource: v.target,
       resourceKind: 'datasource',
       also: into.map((w) => w.name),
-      what: `recompute ${v.target} from ${[...new Set(into.map((w) => w.source))].join(', ')} (${plural(rows, 'row')}) with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(storageName(v.target, ctx), deployId)})`,
+      what: `recompute ${v.target} from ${sources} with view${into.length > 1 ? 's' : ''} ${into.map((w) => w.name).join(', ')}, then swap it in (old one kept as ${backupName(storageName(v.target, ctx), deployId)})`,
       why: `${recomputeWhy.get(v.target) ?? 'changed'}${extra ? `; also ${extra.join('; ')}` : ''}`,
       destructive: ds.ingested && (lt?.rows ?? 0) > 0,
       ...(ds.ingested && (lt?.rows ?? 0) > 0
         ? {
             loses: [
-              `rows of ${v.target} that no view produced (it also has a Kafka source): ${plural(lt?.rows ?? 0, 'row')} now`,
+              `rows of ${v.target} that came from its Kafka topic, not from a view: the recompute keeps only what the views produce (${v.target} holds ${plural(lt?.rows ?? 0, 'row')} now; which came from Kafka cannot be told apart)`,
             ],
           }
         : {}),
