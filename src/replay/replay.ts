@@ -319,9 +319,18 @@ async function checkLiveTarget(engine: Engine, t: ReplayTarget): Promise<void> {
   const have = table.columns.map((c) => `${c.name} ${c.type}`).join(', ');
   const want = t.spec.columns.map((c) => `${c.name} ${c.type}`).join(', ');
   if (norm(have) !== norm(want)) {
+    const live = new Map(table.columns.map((c) => [c.name, c.type]));
+    const wanted = new Map(t.spec.columns.map((c) => [c.name, c.type]));
+    const differences = [
+      ...t.spec.columns.filter((c) => !live.has(c.name)).map((c) => `missing column ${c.name}`),
+      ...table.columns.filter((c) => !wanted.has(c.name)).map((c) => `column ${c.name} is not in the project`),
+      ...t.spec.columns
+        .filter((c) => live.has(c.name) && norm(live.get(c.name)!) !== norm(c.type))
+        .map((c) => `column ${c.name} is ${live.get(c.name)}, the project says ${c.type}`),
+    ];
     throw new TallyError(
       'replay-needs-deploy',
-      `the live ${t.target} has columns (${have}); the project wants (${want})`,
+      `the live ${t.target} differs from the project: ${differences.length > 0 ? differences.join('; ') : `column order (${have})`}`,
       { hint: 'run `tally deploy` to change the table, then replay' },
     );
   }

@@ -414,6 +414,39 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       expect(r.err).toMatch(/pipe attribution is not materialized/);
     });
 
+    it('replay of a target whose file changed since the deploy names each difference', async () => {
+      // A column added to the target and its pipe, not deployed yet.
+      const file = join(dir, 'datasources', 'subscription_state.datasource.yaml');
+      const pipeFile = join(dir, 'pipes', 'subscription_state_mv.pipe.yaml');
+      const deployed = readFileSync(file, 'utf8');
+      const deployedPipe = readFileSync(pipeFile, 'utf8');
+      writeFileSync(
+        file,
+        deployed.replace(
+          '  - { name: updated_at,',
+          '  - { name: channel,         type: "AggregateFunction(any, String)" }\n  - { name: updated_at,',
+        ),
+      );
+      writeFileSync(
+        pipeFile,
+        deployedPipe.replace(
+          'anyState(user_id) AS user_id,',
+          "anyState(user_id) AS user_id, anyState('web') AS channel,",
+        ),
+      );
+      try {
+        const r = await run(['replay', 'subscription_state_mv'], env, dir);
+        expect(r.code).toBe(1);
+        expect(r.err).toMatch(
+          /the live subscription_state differs from the project: missing column channel\n/,
+        );
+        expect(r.err).toMatch(/run `tally deploy` to change the table, then replay/);
+      } finally {
+        writeFileSync(file, deployed);
+        writeFileSync(pipeFile, deployedPipe);
+      }
+    });
+
     it('tally diff: first touch vs last touch reports exactly the carts whose first and last page differ', async () => {
       const git = (...args: string[]) =>
         execFileSync('git', ['-c', 'user.email=t@t', '-c', 'user.name=t', ...args], {
