@@ -124,6 +124,24 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
     expect(asOf.out.trim().split('\n')[1]!.split(',').map(Number)).toEqual([3701, 2]);
   });
 
+  it('says why a run wrote no rows: the events arrived after settled_before', async () => {
+    const dir = exampleWithSettle(3600);
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    await run(
+      ['append', 'transactions', '--file', join(dir, 'fixtures', 'transactions.ndjson'), '--project', dir],
+      env,
+    );
+    const r = await run(
+      ['snapshot', 'run', 'balance_snapshots', '--at', '2024-03-12 00:00:00', '--project', dir],
+      env,
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/\s0 rows\s/);
+    expect(r.out).toContain(
+      "note: balance_snapshots wrote no rows: it counts events that reached ClickHouse before settled_before (the server's clock minus settle, 3600 s); events ingested since wait for the next tick",
+    );
+  });
+
   it('takes the latest tick at or before now by default', async () => {
     const dir = writeProject(SMALL);
     expect((await run(['deploy', '--project', dir], env)).code).toBe(0);

@@ -99,6 +99,13 @@ export const snapshotCommand: Command = {
             ]),
           ),
         );
+        for (const r of runs) {
+          if (r.rows !== 0) continue;
+          const settle = project.pipes.get(r.pipe)?.copy?.settle ?? 0;
+          ctx.io.out(
+            `note: ${r.pipe} wrote no rows: it counts events that reached ClickHouse before settled_before (the server's clock minus settle, ${settle} s); events ingested since wait for the next tick`,
+          );
+        }
         ctx.io.out(paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`));
       }
       return 0;
