@@ -130,7 +130,8 @@ export function limitSettings(endpoint: Endpoint): Settings {
     // The endpoint's own tuning first: the loader refuses the names set below (OWNED_SETTINGS).
     ...endpoint.settings,
     readonly: 2,
-    max_execution_time: l.maxExecutionTime ?? DEFAULT_LIMITS.maxExecutionTime,
+    // Whole seconds: 18.16 reads 0.5 as 0, which is no limit at all.
+    max_execution_time: Math.ceil(l.maxExecutionTime ?? DEFAULT_LIMITS.maxExecutionTime),
     max_result_rows: l.maxRows ?? DEFAULT_LIMITS.maxRows,
     max_result_bytes: l.maxBytes ?? DEFAULT_LIMITS.maxBytes,
     result_overflow_mode: 'throw',
