@@ -32,6 +32,12 @@ export interface Capabilities {
   alterModifySetting: boolean;
   /** `ALTER TABLE ... MODIFY COLUMN c REMOVE DEFAULT` (older servers drop it with `MODIFY COLUMN c Type`). */
   alterRemoveDefault: boolean;
+  /**
+   * Dates and times end at 2105-12-31 23:59:59 UTC: the server's date tables stop in 2105, and a
+   * later Date is stored as 0000-00-00, a later DateTime as a wrong time. 21.4 extended them (Date
+   * to 2149-06-06, DateTime to 2106-02-07 06:28:15).
+   */
+  datesEndIn2105: boolean;
 }
 
 /** Parses `major.minor.patch.build` (e.g. `18.16.1`, `26.7.2.1`). */
@@ -58,5 +64,6 @@ export function capabilitiesFor(version: string): Capabilities {
     alterRemoveTtl: atLeast(20, 12),
     alterModifySetting: atLeast(19, 10),
     alterRemoveDefault: atLeast(21, 3),
+    datesEndIn2105: !atLeast(21, 4),
   };
 }

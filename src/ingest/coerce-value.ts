@@ -5,8 +5,11 @@
  * every rule and every message.
  */
 import { isIPv6 } from 'node:net';
+import type { Capabilities } from '../clickhouse/capabilities.ts';
 import type { TypeNode } from '../project/model.ts';
+import { MAX_DATE, MAX_EPOCH } from '../sql/param-type.ts';
 import {
+  DATE_TIME_MAX,
   epochSeconds,
   parseDateDays,
   parseDateTime64Text,
@@ -28,6 +31,14 @@ export interface CompiledType {
   /** Nullable at the top: null and missing become NULL. */
   nullable: boolean;
 }
+
+/**
+ * What the server stores where it is narrower than the types: with `datesEndIn2105` (18.16 and
+ * other servers before 21.4) a Date, DateTime or DateTime64 after 2105-12-31 23:59:59 UTC is
+ * refused, naming the server. Without it (or without a server, as `tally append` checks rows
+ * before it connects), the types' own ranges.
+ */
+export type ServerLimits = Pick<Capabilities, 'version' | 'datesEndIn2105'>;
 
 /** A type the ingester cannot fill from an event (yet); the message names it. */
 export class UnsupportedType extends Error {}
@@ -58,19 +69,27 @@ const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a
 const PLAIN_INT = /^-?(?:0|[1-9]\d*)$/;
 const FLOAT32_MAX = 3.4028234663852886e38;
 const DATE_RANGE = { min: 0, max: 65535, text: '1970-01-01 to 2149-06-06' };
+/** Days from 1970-01-01 to 2105-12-31, the last day a server with `datesEndIn2105` stores. */
+const MAX_DATE_DAYS = parseDateDays(MAX_DATE)!;
 const DATE32_RANGE = { min: -25567, max: 120529, text: '1900-01-01 to 2299-12-31' };
 
-/** Compiles a coercer for a column type. Throws UnsupportedType for types events cannot fill. */
-export function compileType(type: TypeNode): CompiledType {
-  if (type.name === 'Nullable') return { coerce: compileInner(typeArg(type)), nullable: true };
-  return { coerce: compileInner(type), nullable: false };
+/**
+ * Compiles a coercer for a column type, for the server `server` (see ServerLimits). Throws
+ * UnsupportedType for types events cannot fill.
+ */
+export function compileType(type: TypeNode, server?: ServerLimits): CompiledType {
+  if (type.name === 'Nullable') return { coerce: compileInner(typeArg(type), server), nullable: true };
+  // LowCardinality changes only how values are stored: LowCardinality(Nullable(T)) takes null.
+  if (type.name === 'LowCardinality')
+    return { coerce: compileInner(type, server), nullable: typeArg(type).name === 'Nullable' };
+  return { coerce: compileInner(type, server), nullable: false };
 }
 
-function compileInner(type: TypeNode): Coercer {
+function compileInner(type: TypeNode, server: ServerLimits | undefined): Coercer {
   const name = type.name;
-  if (name === 'LowCardinality') return compileInner(typeArg(type));
+  if (name === 'LowCardinality') return compileInner(typeArg(type), server);
   if (name === 'Nullable') {
-    const inner = compileInner(typeArg(type));
+    const inner = compileInner(typeArg(type), server);
     return (v) => (v === null ? 'null' : inner(v));
   }
   if (name === 'String') return coerceString;
@@ -80,17 +99,17 @@ function compileInner(type: TypeNode): Coercer {
   if (name === 'Float32' || name === 'Float64') return float(name);
   if (name === 'Decimal' || name in DECIMAL_PRECISION) return decimal(type);
   if (name === 'Bool') return coerceBool;
-  if (name === 'Date') return date('Date', DATE_RANGE);
+  if (name === 'Date') return date('Date', server?.datesEndIn2105 ? lutDateRange(server) : DATE_RANGE);
   if (name === 'Date32') return date('Date32', DATE32_RANGE);
-  if (name === 'DateTime') return dateTime(type);
-  if (name === 'DateTime64') return dateTime64(type);
+  if (name === 'DateTime') return dateTime(type, server);
+  if (name === 'DateTime64') return dateTime64(type, server);
   if (name === 'UUID') return coerceUuid;
   if (name === 'IPv4') return coerceIpv4;
   if (name === 'IPv6') return coerceIpv6;
   if (name === 'Enum8' || name === 'Enum16') return enumeration(type);
-  if (name === 'Array') return array(typeArg(type));
-  if (name === 'Tuple') return tuple(type);
-  if (name === 'Map') return map(type);
+  if (name === 'Array') return array(typeArg(type), server);
+  if (name === 'Tuple') return tuple(type, server);
+  if (name === 'Map') return map(type, server);
   throw new UnsupportedType(`type ${type.text} is not supported for ingestion yet`);
 }
 
@@ -207,14 +226,32 @@ function coerceBool(v: JsonValue): string | Refusal {
   return new Refusal(`expected true or false, got ${describe(v)}`);
 }
 
-function date(name: string, range: { min: number; max: number; text: string }): Coercer {
+/** The Date range of a server whose dates end in 2105, named in refusals. */
+function lutDateRange(server: ServerLimits): DateRange {
+  return { min: 0, max: MAX_DATE_DAYS, text: `1970-01-01 to ${MAX_DATE}`, on: server.version };
+}
+
+interface DateRange {
+  min: number;
+  max: number;
+  text: string;
+  /** The server version, when the server's range is narrower than the type's. */
+  on?: string;
+}
+
+/** ` on ClickHouse 18.16.1` for a range the server narrows; '' for the type's own. */
+function onServer(version: string | undefined): string {
+  return version === undefined ? '' : ` on ClickHouse ${version}`;
+}
+
+function date(name: string, range: DateRange): Coercer {
   return (v) => {
     if (typeof v !== 'string')
       return new Refusal(`expected a date as YYYY-MM-DD (${name}), got ${describe(v)}`);
     const days = parseDateDays(v);
     if (days === undefined) return new Refusal(`expected a date as YYYY-MM-DD (${name}), got ${describe(v)}`);
     if (days < range.min || days > range.max) {
-      return new Refusal(`${describe(v)} is out of range for ${name} (${range.text})`);
+      return new Refusal(`${describe(v)} is out of range for ${name}${onServer(range.on)} (${range.text})`);
     }
     return JSON.stringify(v);
   };
@@ -231,28 +268,36 @@ function zoneArg(type: TypeNode, index: number): ZoneReader | undefined {
   }
 }
 
-function dateTime(type: TypeNode): Coercer {
+function dateTime(type: TypeNode, server: ServerLimits | undefined): Coercer {
   const zone = zoneArg(type, 0);
   const what = `expected a date and time (YYYY-MM-DD hh:mm:ss, ISO-8601 with Z or an offset, or epoch seconds or milliseconds), got`;
-  const range = `is out of range for DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC)`;
+  const lut = server?.datesEndIn2105 === true;
+  const max = lut ? MAX_EPOCH : DATE_TIME_MAX;
+  const range = lut
+    ? `is out of range for DateTime${onServer(server!.version)} (1970-01-01 00:00:00 to ${MAX_DATE} 23:59:59 UTC)`
+    : `is out of range for DateTime (1970-01-01 00:00:00 to 2106-02-07 06:28:15 UTC)`;
   return (v) => {
     let r: ReturnType<typeof epochSeconds>;
     if (typeof v === 'number') r = epochSeconds(v);
     else if (v instanceof RawNumber) r = epochSeconds(Number(v.text));
     else if (typeof v === 'string') r = parseDateTimeText(v, zone);
     else return new Refusal(`${what} ${describe(v)}`);
-    if (r.ok) return String(r.seconds);
+    if (r.ok && r.seconds <= max) return String(r.seconds);
     const shown = v instanceof RawNumber ? v.text : describe(v);
-    return new Refusal(r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
+    return new Refusal(r.ok || r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
   };
 }
 
-function dateTime64(type: TypeNode): Coercer {
+function dateTime64(type: TypeNode, server: ServerLimits | undefined): Coercer {
   const precision = numberArg(type, 0);
   if (!Number.isInteger(precision) || precision < 0 || precision > 9)
     throw new UnsupportedType(`${type.text}: the precision must be 0 to 9`);
   const zone = zoneArg(type, 1);
   const what = `expected a date and time (YYYY-MM-DD hh:mm:ss[.fraction], ISO-8601 with Z or an offset, or epoch seconds with a fraction, or epoch milliseconds), got`;
+  const lut = server?.datesEndIn2105 === true;
+  const range = lut
+    ? `${onServer(server!.version)} (1970-01-01 to ${MAX_DATE} 23:59:59 UTC)`
+    : ' (1970-01-01 to 2299-12-31 UTC)';
   return (v) => {
     let r: ReturnType<typeof parseDateTime64Text>;
     if (typeof v === 'number') r = parseDateTime64Text(String(v), precision, zone, true);
@@ -260,13 +305,18 @@ function dateTime64(type: TypeNode): Coercer {
     else if (typeof v === 'string') r = parseDateTime64Text(v, precision, zone, false);
     else return new Refusal(`${what} ${describe(v)}`);
     const shown = v instanceof RawNumber ? v.text : describe(v);
-    if (r.ok) return JSON.stringify(r.text);
-    if (r.reason === 'precision')
+    if (r.ok && (!lut || wholeSeconds(r.text) <= MAX_EPOCH)) return JSON.stringify(r.text);
+    if (!r.ok && r.reason === 'precision')
       return new Refusal(`${type.text} keeps ${precision} digits after the second, got ${shown}`);
-    if (r.reason === 'range')
-      return new Refusal(`${shown} is out of range for ${type.text} (1970-01-01 to 2299-12-31 UTC)`);
+    if (r.ok || r.reason === 'range') return new Refusal(`${shown} is out of range for ${type.text}${range}`);
     return new Refusal(`${what} ${shown}`);
   };
+}
+
+/** The whole seconds of DateTime64 text written by parseDateTime64Text (`1546300800.123`). */
+function wholeSeconds(text: string): number {
+  const dot = text.indexOf('.');
+  return Number(dot < 0 ? text : text.slice(0, dot));
 }
 
 const IPV4 = /^(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
@@ -285,10 +335,10 @@ function coerceIpv6(v: JsonValue): string | Refusal {
 }
 
 /** Unnamed: a JSON array, one value per element; named: an object (or an array in order). */
-function tuple(type: TypeNode): Coercer {
+function tuple(type: TypeNode, server: ServerLimits | undefined): Coercer {
   const elements = type.args.map((a, i) => {
     if (a.kind !== 'type') throw new UnsupportedType(`type ${type.text}: element ${i + 1} is not a type`);
-    return { name: a.field, type: a.type, compiled: compileType(a.type) };
+    return { name: a.field, type: a.type, compiled: compileType(a.type, server) };
   });
   const named = elements.every((e) => e.name !== undefined);
   const one = (
@@ -334,12 +384,12 @@ function tuple(type: TypeNode): Coercer {
 }
 
 /** A JSON object; each key read as the key type (from its text), each value as the value type. */
-function map(type: TypeNode): Coercer {
+function map(type: TypeNode, server: ServerLimits | undefined): Coercer {
   const [k, val] = type.args;
   if (k?.kind !== 'type' || val?.kind !== 'type')
     throw new UnsupportedType(`type ${type.text} lacks its key and value types`);
-  const key = compileType(k.type);
-  const value = compileType(val.type);
+  const key = compileType(k.type, server);
+  const value = compileType(val.type, server);
   const keyName = k.type.name === 'LowCardinality' ? typeArg(k.type).name : k.type.name;
   const numericKey = keyName in INT_BITS;
   if (
@@ -399,8 +449,8 @@ function enumeration(type: TypeNode): Coercer {
   };
 }
 
-function array(element: TypeNode): Coercer {
-  const inner = compileType(element);
+function array(element: TypeNode, server: ServerLimits | undefined): Coercer {
+  const inner = compileType(element, server);
   return (v) => {
     if (!Array.isArray(v)) return new Refusal(`expected an array, got ${describe(v)}`);
     const out: string[] = [];

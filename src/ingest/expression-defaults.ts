@@ -6,10 +6,14 @@
  * - some rows lack it: ask ClickHouse for the values of those rows (one query per column,
  *   feeding the referenced columns' values in), then insert them like any other value.
  * Every row of a flush is then written by one INSERT with one column list.
+ * Values come back as ClickHouse writes them, which is how it reads them, except named tuples:
+ * newer servers write them as objects but Tally's inserts read them as arrays (see
+ * syncInsertClause), so they are turned into arrays.
  */
 import type { Engine } from '../clickhouse/engine.ts';
+import type { TypeNode } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
-import { parseJsonExact, stringifyJson } from './json-text.ts';
+import { type JsonValue, parseJsonExact, RawNumber, stringifyJson } from './json-text.ts';
 import type { InsertColumn } from './row-parser.ts';
 
 /** Most SQL text per evaluation query (ClickHouse's max_query_size is 256 KiB by default). */
@@ -62,7 +66,7 @@ async function evaluate(
   const refs = referencedColumns(expr, columns).filter((i) => i !== c);
   if (refs.length === 0) {
     const sql = `SELECT CAST((${expr}) AS ${col.typeText}) AS v FROM system.numbers LIMIT ${rows.length}`;
-    return values(await engine.text(sql, 'JSONEachRow'));
+    return values(await engine.text(sql, 'JSONEachRow'), col.type);
   }
   for (const i of refs) {
     if (rows.some((row) => row[i] === undefined)) {
@@ -81,7 +85,7 @@ async function evaluate(
       .map((i, k) => `CAST(__x.${k + 2} AS ${columns[i]!.typeText}) AS \`${columns[i]!.name}\``)
       .join(', ');
     const sql = `SELECT __i, CAST((${expr}) AS ${col.typeText}) AS v FROM (SELECT __x.1 AS __i, ${aliases} FROM (SELECT arrayJoin([${tuples.join(', ')}]) AS __x)) ORDER BY __i`;
-    out.push(...values(await engine.text(sql, 'JSONEachRow')));
+    out.push(...values(await engine.text(sql, 'JSONEachRow'), col.type));
     if (out.length !== base + tuples.length)
       throw new Error(`default_expr of \`${col.name}\`: ClickHouse returned too few values`);
     tuples = [];
@@ -106,14 +110,54 @@ function asText(cell: string): string {
   return quoteString(stringifyJson(v));
 }
 
-function values(text: string): string[] {
+function values(text: string, type: TypeNode | undefined): string[] {
   const out: string[] = [];
   for (const line of text.split('\n')) {
     if (line.trim() === '') continue;
-    const row = parseJsonExact(line) as { v: never };
-    out.push(stringifyJson(row.v));
+    const row = parseJsonExact(line) as { v: JsonValue };
+    out.push(stringifyJson(type ? tuplesAsArrays(row.v, type) : row.v));
   }
   return out;
+}
+
+/**
+ * A value ClickHouse wrote as JSON, with every named tuple in it (at any depth: in arrays, maps,
+ * other tuples) as an array of its elements in order, the form Tally inserts.
+ */
+export function tuplesAsArrays(v: JsonValue, type: TypeNode): JsonValue {
+  if (v === null || typeof v !== 'object' || v instanceof RawNumber) return v;
+  const inner = (i: number): TypeNode | undefined => {
+    const a = type.args[i];
+    return a?.kind === 'type' ? a.type : undefined;
+  };
+  switch (type.name) {
+    case 'Nullable':
+    case 'LowCardinality': {
+      const t = inner(0);
+      return t ? tuplesAsArrays(v, t) : v;
+    }
+    case 'Array': {
+      const t = inner(0);
+      return t && Array.isArray(v) ? v.map((e) => tuplesAsArrays(e, t)) : v;
+    }
+    case 'Map': {
+      const t = inner(1);
+      if (!t || Array.isArray(v)) return v;
+      const out: { [k: string]: JsonValue } = {};
+      for (const [k, e] of Object.entries(v)) out[k] = tuplesAsArrays(e, t);
+      return out;
+    }
+    case 'Tuple': {
+      const elements = type.args.flatMap((a) => (a.kind === 'type' ? [a] : []));
+      if (Array.isArray(v)) return v.map((e, i) => (elements[i] ? tuplesAsArrays(e, elements[i].type) : e));
+      return elements.map((e) => {
+        const item = e.field === undefined ? undefined : v[e.field];
+        return item === undefined ? null : tuplesAsArrays(item, e.type);
+      });
+    }
+    default:
+      return v;
+  }
 }
 
 /** Columns named in the expression (outside string literals). */

@@ -248,7 +248,7 @@ export async function startIngestion(
         `table \`${ds.name}\` does not exist: run \`tally deploy\``,
       );
     const hidden = (['__partition', '__offset'] as const).filter((c) => tableColumns.has(c));
-    const parser = compileRowParser(ds, { hiddenColumns: hidden });
+    const parser = compileRowParser(ds, { hiddenColumns: hidden, capabilities: engine.capabilities });
     const missing = parser.columns.filter((c) => !tableColumns.has(c.name)).map((c) => c.name);
     if (missing.length > 0) {
       throw new TallyError(

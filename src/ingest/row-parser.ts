@@ -6,8 +6,15 @@
  */
 
 import { TallyError } from '../errors.ts';
-import type { Column, ColumnMapping, DataSource, VersionMapping } from '../project/model.ts';
-import { type CompiledType, compileType, describe, Refusal, UnsupportedType } from './coerce-value.ts';
+import type { Column, ColumnMapping, DataSource, TypeNode, VersionMapping } from '../project/model.ts';
+import {
+  type CompiledType,
+  compileType,
+  describe,
+  Refusal,
+  type ServerLimits,
+  UnsupportedType,
+} from './coerce-value.ts';
 import { JSON_NUMBER, shiftDecimal } from './decimal-text.ts';
 import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
 import { compileVersionSelector, type VersionSelector } from './event-versions.ts';
@@ -60,6 +67,8 @@ export interface InsertColumn {
   /** The ClickHouse DEFAULT expression, when the column has one that is not a plain value. */
   defaultExpr?: string;
   typeText: string;
+  /** The column's type (absent for the hidden Kafka coordinate columns, which are integers). */
+  type?: TypeNode;
 }
 
 export interface RowParserOptions {
@@ -68,6 +77,11 @@ export interface RowParserOptions {
    * them for exactly-once ingestion); they are filled like metadata columns.
    */
   hiddenColumns?: readonly ('__partition' | '__offset')[];
+  /**
+   * The server the rows go to (`engine.capabilities`): values it would store wrongly are refused
+   * (dates after 2105 on 18.16). Without it, every value the column types hold is taken.
+   */
+  capabilities?: ServerLimits;
 }
 
 /** `exact`: the event came from the exact reader (numbers are RawNumber), so never ask for it again. */
@@ -115,6 +129,7 @@ export class RowParser {
               col,
               kafka,
               mapping && version ? { ...mapping, version: version.version } : undefined,
+              opts.capabilities,
             ),
           );
         } catch (err) {
@@ -133,6 +148,7 @@ export class RowParser {
         prefix: `${JSON.stringify(col.name)}:`,
         ...(col.default !== undefined && col.defaultValue === undefined ? { defaultExpr: col.default } : {}),
         typeText: col.type.text,
+        type: col.type,
       });
     }
     if (unsupported.size > 0) {
@@ -252,9 +268,14 @@ export function compileRowParser(ds: DataSource, opts?: RowParserOptions): RowPa
 /** A version's mapping of one column, with the version it belongs to (for messages). */
 type VersionedMapping = ColumnMapping & { version: string };
 
-function compileColumn(col: Column, kafka: boolean, mapping?: VersionedMapping): Extractor {
+function compileColumn(
+  col: Column,
+  kafka: boolean,
+  mapping: VersionedMapping | undefined,
+  server: ServerLimits | undefined,
+): Extractor {
   if (!mapping && !col.json && METADATA.has(col.name) && kafka) return metadataExtractor(col.name);
-  const t = compileType(col.type);
+  const t = compileType(col.type, server);
   // A version's `default` replaces the column's default (value or expression) for that version.
   const ownDefault = mapping !== undefined && 'defaultValue' in mapping;
   const defaultValue = ownDefault ? mapping.defaultValue : col.defaultValue;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { compileType, Refusal } from '../../../src/ingest/coerce-value.ts';
+import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
+import { compileType, Refusal, type ServerLimits } from '../../../src/ingest/coerce-value.ts';
 import { parseJsonExact, RawNumber } from '../../../src/ingest/json-text.ts';
 import { compileRowParser } from '../../../src/ingest/row-parser.ts';
+import { parseType } from '../../../src/project/parse-type.ts';
 import { dataSource, typeNode } from './type-node.ts';
 
 /** Coerces the value written as JSON text (exact numbers) to `type`: the insert text or the refusal message. */
@@ -248,6 +250,147 @@ describe('coercion: Nullable, LowCardinality, Array', () => {
       /Map\(Float64, UInt8\): keys of type Float64 are not supported for ingestion yet/,
     );
     expect(() => compileType(typeNode("Object('json')"))).toThrow(/Object\('json'\) is not supported/);
+  });
+});
+
+describe('dates on a server whose dates end in 2105 (18.16)', () => {
+  const old = capabilitiesFor('18.16.1');
+  const current = capabilitiesFor('26.7.2.1');
+  function on(server: ServerLimits, type: string, json: string): string {
+    const r = compileType(typeNode(type), server).coerce(parseJsonExact(json) as never);
+    return r instanceof Refusal ? `refused: ${r.message}` : r;
+  }
+
+  it('derives the flag from the version: servers before 21.4', () => {
+    expect(old.datesEndIn2105).toBe(true);
+    expect(capabilitiesFor('21.3.20.1').datesEndIn2105).toBe(true);
+    expect(capabilitiesFor('21.4.1.1').datesEndIn2105).toBe(false);
+    expect(current.datesEndIn2105).toBe(false);
+  });
+
+  it('Date: up to 2105-12-31 there, naming the server; 2149-06-06 elsewhere', () => {
+    expect(on(old, 'Date', '"2105-12-31"')).toBe('"2105-12-31"');
+    expect(on(old, 'Date', '"2106-01-01"')).toBe(
+      'refused: string "2106-01-01" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
+    );
+    expect(on(old, 'Date', '"2149-06-06"')).toBe(
+      'refused: string "2149-06-06" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
+    );
+    expect(on(old, 'Date', '"2106-13-01"')).toBe(
+      'refused: expected a date as YYYY-MM-DD (Date), got string "2106-13-01"',
+    );
+    expect(on(current, 'Date', '"2149-06-06"')).toBe('"2149-06-06"');
+    expect(c('Date', '"2149-06-06"')).toBe('"2149-06-06"');
+    expect(on(current, 'Date', '"2149-06-07"')).toBe(
+      'refused: string "2149-06-07" is out of range for Date (1970-01-01 to 2149-06-06)',
+    );
+  });
+
+  it('DateTime: up to 2105-12-31 23:59:59 UTC there, from text or epoch numbers', () => {
+    const range =
+      'is out of range for DateTime on ClickHouse 18.16.1 (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)';
+    expect(on(old, 'DateTime', '"2105-12-31 23:59:59"')).toBe('4291747199');
+    expect(on(old, 'DateTime', '"2106-01-01 00:00:00"')).toBe(
+      `refused: string "2106-01-01 00:00:00" ${range}`,
+    );
+    expect(on(old, 'DateTime', '"2106-02-07 06:28:15"')).toBe(
+      `refused: string "2106-02-07 06:28:15" ${range}`,
+    );
+    expect(on(old, 'DateTime', '4291747200')).toBe(`refused: 4291747200 ${range}`);
+    expect(on(old, 'DateTime', '"2105-12-31T23:00:00-01:00"')).toBe(
+      `refused: string "2105-12-31T23:00:00-01:00" ${range}`,
+    );
+    // Beyond every server's range: still the server's range, which is the one that matters.
+    expect(on(old, 'DateTime', '"2200-01-01 00:00:00"')).toBe(
+      `refused: string "2200-01-01 00:00:00" ${range}`,
+    );
+    expect(on(old, 'DateTime', '"yesterday"')).toMatch(/^refused: expected a date and time/);
+    expect(on(current, 'DateTime', '"2106-02-07 06:28:15"')).toBe('4294967295');
+  });
+
+  it('DateTime64 (20.1 to 21.3): the same limit', () => {
+    const v20 = capabilitiesFor('20.8.1.1');
+    expect(on(v20, 'DateTime64(3)', '"2105-12-31 23:59:59.999"')).toBe('"4291747199.999"');
+    expect(on(v20, 'DateTime64(3)', '"2106-01-01 00:00:00"')).toBe(
+      'refused: string "2106-01-01 00:00:00" is out of range for DateTime64(3) on ClickHouse 20.8.1.1 (1970-01-01 to 2105-12-31 23:59:59 UTC)',
+    );
+    expect(on(current, 'DateTime64(3)', '"2200-01-01 00:00:00"')).toBe(
+      `"${Date.UTC(2200, 0, 1) / 1000}.000"`,
+    );
+  });
+
+  it('inside Nullable, LowCardinality, Array, Tuple and Map too', () => {
+    expect(on(old, 'Nullable(Date)', '"2106-01-01"')).toMatch(
+      /out of range for Date on ClickHouse 18\.16\.1/,
+    );
+    expect(on(old, 'LowCardinality(Date)', '"2106-01-01"')).toMatch(/on ClickHouse 18\.16\.1/);
+    expect(on(old, 'Array(Date)', '["2024-01-01", "2120-01-01"]')).toBe(
+      'refused: element 1: string "2120-01-01" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
+    );
+    expect(on(old, 'Tuple(Date, UInt8)', '["2120-01-01", 1]')).toMatch(
+      /^refused: element 1: .* on ClickHouse 18\.16\.1/,
+    );
+  });
+
+  it('the row parser quarantines such a row naming the column, with the capabilities it is given', () => {
+    const ds = dataSource('d', [
+      { name: 'id', type: 'String' },
+      { name: 'day', type: 'Date' },
+      { name: 'at', type: 'DateTime' },
+    ]);
+    const event = '{"id":"a","day":"2149-06-06","at":"2106-02-07 06:28:15"}';
+    expect(compileRowParser(ds, { capabilities: old }).parse(event)).toEqual({
+      ok: false,
+      problems: [
+        {
+          column: 'day',
+          message:
+            'string "2149-06-06" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
+        },
+        {
+          column: 'at',
+          message:
+            'string "2106-02-07 06:28:15" is out of range for DateTime on ClickHouse 18.16.1 (1970-01-01 00:00:00 to 2105-12-31 23:59:59 UTC)',
+        },
+      ],
+    });
+    expect(compileRowParser(ds, { capabilities: current }).parseLine(event)).toEqual({
+      ok: true,
+      line: '{"id":"a","day":"2149-06-06","at":4294967295}',
+    });
+    // Without a server (tally append's local check): the types' own ranges.
+    expect(compileRowParser(ds).parse(event).ok).toBe(true);
+  });
+});
+
+describe('LowCardinality(Nullable(T)) is nullable', () => {
+  it('compiles as nullable, like Nullable(T)', () => {
+    expect(compileType(typeNode('LowCardinality(Nullable(String))')).nullable).toBe(true);
+    expect(compileType(typeNode('LowCardinality(String)')).nullable).toBe(false);
+  });
+
+  it('a missing field or null is NULL in the row parser', () => {
+    const p = compileRowParser(
+      dataSource('lc', [
+        { name: 'id', type: 'String' },
+        { name: 'city', type: 'LowCardinality(Nullable(String))' },
+      ]),
+    );
+    expect(p.parseLine('{"id":"a"}')).toEqual({ ok: true, line: '{"id":"a","city":null}' });
+    expect(p.parseLine('{"id":"b","city":null}')).toEqual({ ok: true, line: '{"id":"b","city":null}' });
+    expect(p.parseLine('{"id":"c","city":"Oslo"}')).toEqual({ ok: true, line: '{"id":"c","city":"Oslo"}' });
+    expect(p.parse('{"id":"d","city":5}')).toEqual({
+      ok: false,
+      problems: [{ column: 'city', message: 'expected a string, got number 5' }],
+    });
+  });
+
+  it('inside arrays, tuples and maps too', () => {
+    expect(c('Array(LowCardinality(Nullable(String)))', '["a", null]')).toBe('["a",null]');
+    const named = parseType('Tuple(a LowCardinality(Nullable(String)), b UInt8)');
+    if (!named.ok) throw new Error(named.message);
+    expect(compileType(named.type).coerce({ b: 1 })).toBe('[null,1]');
+    expect(c('Map(String, LowCardinality(Nullable(String)))', '{"k":null}')).toBe('{"k":null}');
   });
 });
 
