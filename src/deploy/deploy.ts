@@ -21,6 +21,7 @@ import { introspect, type LiveState } from './introspect.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
+import { checkTableTtl } from './table-ttl.ts';
 import { checkViewChains } from './view-chains.ts';
 import { checkViewsOverChangedTables } from './view-types-check.ts';
 
@@ -95,6 +96,7 @@ async function prepare(
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
   checkColumnTypes(project, ctx.capabilities);
+  checkTableTtl(project, ctx.capabilities);
   checkViewChains(project, desired.views, ctx.capabilities);
   const [live, , scratch] = await Promise.all([
     introspect(engine),

@@ -2,7 +2,7 @@ import type { TypeNode } from './model.ts';
 import { decimalShape, INTEGER_RANGES, isDecimalType } from './parse-type.ts';
 
 /** A YAML value checked against a ClickHouse type: normalized (e.g. `7` for a String is `'7'`), or why not. */
-export type CheckValueResult = { ok: true; value: unknown } | { ok: false; message: string };
+export type CheckValueResult = { ok: true; value: unknown } | { ok: false; message: string; hint?: string };
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME_SPACE = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?$/;
@@ -14,12 +14,21 @@ const MAX_EPOCH = 4291747199; // 2105-12-31 23:59:59 UTC
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
+export interface CheckValueOptions {
+  /**
+   * A String value must be written as a string: `5` or `true` is refused rather than stored as
+   * "5" / "true". For column defaults, which ingestion fills in as it would a value of the event
+   * (and ingestion does not take a number for a String column).
+   */
+  strictStrings?: boolean;
+}
+
 /**
  * Checks a value written in YAML (a param's default, enum or min/max; a column's default) against
  * a ClickHouse type. Types whose values cannot be written in YAML (Map, Tuple, aggregates) fail
  * with a message saying so.
  */
-export function checkValue(type: TypeNode, value: unknown): CheckValueResult {
+export function checkValue(type: TypeNode, value: unknown, opts: CheckValueOptions = {}): CheckValueResult {
   const ok = (v: unknown): CheckValueResult => ({ ok: true, value: v });
   const fail = (expected: string): CheckValueResult => ({
     ok: false,
@@ -28,13 +37,21 @@ export function checkValue(type: TypeNode, value: unknown): CheckValueResult {
   const inner = type.args[0]?.kind === 'type' ? type.args[0].type : undefined;
   const name = type.name;
 
-  if (name === 'Nullable') return value === null ? ok(null) : checkValue(inner!, value);
+  if (name === 'Nullable') return value === null ? ok(null) : checkValue(inner!, value, opts);
   if (value === null || value === undefined) return fail(`a ${type.text} value`);
-  if (name === 'LowCardinality') return checkValue(inner!, value);
+  if (name === 'LowCardinality') return checkValue(inner!, value, opts);
   if (name === 'String') {
-    return typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean'
-      ? ok(String(value))
-      : fail('a string');
+    if (typeof value === 'string') return ok(value);
+    if (typeof value === 'number' || typeof value === 'boolean') {
+      return opts.strictStrings
+        ? {
+            ok: false,
+            message: `expected a string, got ${value}`,
+            hint: `write "${value}" in quotes for the text ${value}`,
+          }
+        : ok(String(value));
+    }
+    return fail('a string');
   }
   if (name === 'FixedString') {
     const n = (type.args[0] as { value: number }).value;
@@ -81,8 +98,8 @@ export function checkValue(type: TypeNode, value: unknown): CheckValueResult {
     if (!Array.isArray(value)) return fail(`a list (${type.text})`);
     const out: unknown[] = [];
     for (const [i, item] of value.entries()) {
-      const r = checkValue(inner!, item);
-      if (!r.ok) return { ok: false, message: `item ${i}: ${r.message}` };
+      const r = checkValue(inner!, item, opts);
+      if (!r.ok) return { ...r, message: `item ${i}: ${r.message}` };
       out.push(r.value);
     }
     return ok(out);

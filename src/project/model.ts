@@ -47,6 +47,8 @@ export interface TableEngine {
    */
   shardingKey?: readonly string[];
   ttl?: string;
+  /** Where `ttl` is written (deploy names it on a server without TTL). */
+  ttlLoc?: SourceLocation;
   settings: Readonly<Record<string, string | number>>;
 }
 

@@ -3,6 +3,7 @@ import type { Problem } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
 import { type MapView, YamlReader } from '../yaml/yaml-reader.ts';
+import { checkDedupKey } from './check-dedup-key.ts';
 import { checkValue, defaultExpression } from './check-value.ts';
 import type {
   Column,
@@ -138,6 +139,8 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
       if (items.length > 0) ds.dedupKey = items.map((i) => i.value);
     }
   }
+  // Key columns ingestion could not make a key of: refused now, as ingestion would refuse them.
+  checkDedupKey(ds, problems);
   if (top.has('versions')) {
     const versions = readVersions(r, top.get('versions'), columns, brokenColumns);
     if (versions) ds.versions = versions;
@@ -211,7 +214,7 @@ function readColumn(r: YamlReader, item: Node): Column | undefined {
     );
   } else if (m.has('default')) {
     const node = m.get('default');
-    const checked = checkValue(type, r.plain(node));
+    const checked = checkValue(type, r.plain(node), { strictStrings: true });
     if (checked.ok) {
       col.default = defaultExpression(type, checked.value);
       col.defaultValue = checked.value;
@@ -220,7 +223,7 @@ function readColumn(r: YamlReader, item: Node): Column | undefined {
         node,
         'invalid-default',
         `default of column \`${name}\`: ${checked.message}`,
-        'for a computed default write default_expr, e.g. default_expr: now()',
+        checked.hint ?? 'for a computed default write default_expr, e.g. default_expr: now()',
       );
     }
   } else if (m.has('default_expr')) {
@@ -408,7 +411,10 @@ function readEngine(
   }
   if (m.has('ttl')) {
     const t = r.string(m.get('ttl'), 'ttl');
-    if (t !== undefined) engine.ttl = t;
+    if (t !== undefined) {
+      engine.ttl = t;
+      engine.ttlLoc = r.loc(m.get('ttl'));
+    }
   }
   if (m.has('settings')) engine.settings = settingsMap(r, m.get('settings'), '`engine.settings`').values;
   return engine;

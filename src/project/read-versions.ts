@@ -121,9 +121,9 @@ function readMapping(
     }
     if (em.has('default')) {
       const dn = em.get('default');
-      const checked = checkValue(col.type, r.plain(dn));
+      const checked = checkValue(col.type, r.plain(dn), { strictStrings: true });
       if (checked.ok) mapping.defaultValue = checked.value;
-      else r.error(dn, 'invalid-default', `default of ${what}: ${checked.message}`);
+      else r.error(dn, 'invalid-default', `default of ${what}: ${checked.message}`, checked.hint);
     }
     if (em.has('shift')) {
       const shift = readShift(r, em.get('shift'), col, what);

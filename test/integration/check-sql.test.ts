@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { analyseProjectSql } from '../../src/cli/commands/check-sql.ts';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
+import { applyDeploy } from '../../src/deploy/deploy.ts';
+import { TallyError } from '../../src/errors.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { clickhouseConfig, forEachBackend, scratchDatabase } from '../support/backends.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
@@ -73,6 +75,52 @@ forEachBackend('tally check --sql and the types of the server', (ctx) => {
       });
     } else {
       expect(problems).toEqual([]);
+    }
+  });
+});
+
+forEachBackend('engine.ttl and the version of the server', (ctx) => {
+  const project = () =>
+    loadProjectOrThrow(
+      writeProject({
+        'datasources/visits.datasource.yaml': [
+          'columns:',
+          '  - { name: id, type: String }',
+          '  - { name: at, type: DateTime }',
+          'engine:',
+          '  sorting_key: [id]',
+          '  ttl: at + INTERVAL 90 DAY',
+        ].join('\n'),
+      }),
+      { env: {} },
+    );
+  const expected = () => ({
+    code: 'unsupported-on-server',
+    location: { file: 'datasources/visits.datasource.yaml', line: 6, col: 8 },
+    message: `data source \`visits\` sets engine.ttl (at + INTERVAL 90 DAY): ClickHouse ${ctx.engine.capabilities.version} has no TTL (it needs ClickHouse 19.6 or newer)`,
+  });
+
+  it('check --sql names the line of ttl where the server has no TTL, and passes where it has', async () => {
+    const problems = await analyseProjectSql(project(), ctx.engine);
+    if (ctx.engine.capabilities.ttl) expect(problems).toEqual([]);
+    else expect(problems).toEqual([expect.objectContaining({ severity: 'error', ...expected() })]);
+  });
+
+  it('deploy refuses it before any DDL instead of a raw syntax error, and creates the table where TTL exists', async () => {
+    const outcome = await applyDeploy(project(), ctx.engine).then(
+      (r) => r,
+      (err: unknown) => err as TallyError,
+    );
+    const tables = await ctx.engine.rows<{ name: string }>(
+      `SELECT name FROM system.tables WHERE database = '${ctx.database}' AND name = 'visits'`,
+    );
+    if (ctx.engine.capabilities.ttl) {
+      expect(outcome).toMatchObject({ ok: true });
+      expect(tables).toHaveLength(1);
+    } else {
+      expect(outcome).toBeInstanceOf(TallyError);
+      expect(outcome).toMatchObject(expected());
+      expect(tables).toEqual([]);
     }
   });
 });

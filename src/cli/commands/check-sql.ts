@@ -3,6 +3,7 @@ import type { Engine } from '../../clickhouse/engine.ts';
 import { checkColumnTypes } from '../../deploy/column-types.ts';
 import { createTableSql } from '../../deploy/ddl.ts';
 import { desiredState } from '../../deploy/desired-state.ts';
+import { checkTableTtl } from '../../deploy/table-ttl.ts';
 import { type Problem, TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
 import { checkPipeNodes, refusal } from '../../sql/check-nodes.ts';
@@ -22,10 +23,11 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
   const ctx = { database: scratch, capabilities: engine.capabilities };
   const problems: Problem[] = [];
   try {
-    // A type this server lacks is said as deploy says it (column, version, hint), and alone:
-    // the tables and queries after it would only fail because of it.
+    // A type (or a table TTL) this server lacks is said as deploy says it (where, version, hint),
+    // and alone: the tables and queries after it would only fail because of it.
     try {
       checkColumnTypes(project, engine.capabilities);
+      checkTableTtl(project, engine.capabilities);
     } catch (err) {
       if (!(err instanceof TallyError)) throw err;
       return [

@@ -42,6 +42,11 @@ const CASES: Record<string, Expected[]> = {
   ],
   'invalid-default': [
     'datasources/events.datasource.yaml:6:14: error [invalid-default] default of column `qty`: expected an integer from 0 to 255 (UInt8), got "lots"',
+    'datasources/events.datasource.yaml:10:14: error [invalid-default] default of column `code`: expected a string, got 5',
+  ],
+  'invalid-dedup-key': [
+    'datasources/events.datasource.yaml:3:5: error [invalid-dedup-key] dedup_key column `score` of `events` has type Float64; a dedup key column must be String, an integer, Date, DateTime, UUID or Enum (not Nullable)',
+    'datasources/events.datasource.yaml:4:5: error [invalid-dedup-key] dedup_key column `received_at` of `events` is computed by default_expr; the key must come from the event',
   ],
   'invalid-json-path': [
     'datasources/events.datasource.yaml:4:18: error [invalid-json-path] invalid JSONPath `$.user[*].id`: wildcards are not supported: name one key or index',
@@ -178,6 +183,10 @@ describe('broken projects: one per rule, every problem located', () => {
       'set type: ReplacingMergeTree, or remove version',
     );
     expect(hint('template-unknown-tag', 'template-unknown-tag')).toBe('close an if with `{% end %}`');
+    expect(loadProject(join(FIXTURES, 'invalid-default'), { env: {} }).problems.map((p) => p.hint)).toEqual([
+      'for a computed default write default_expr, e.g. default_expr: now()',
+      'write "5" in quotes for the text 5',
+    ]);
     expect(hint('unexpected-file', 'unexpected-file')).toBe('rename it to events.datasource.yaml');
     expect(hint('materialize-columns', 'materialize-columns')).toBe(
       'data source daily has day, total, events, note; name each selected column after one (AS name)',

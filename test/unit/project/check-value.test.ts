@@ -72,6 +72,44 @@ describe('checkValue', () => {
   });
 });
 
+describe('checkValue with strictStrings (column defaults)', () => {
+  it.each([
+    ['String', 5, '5'],
+    ['String', true, 'true'],
+    ['Nullable(String)', 5, '5'],
+    ['LowCardinality(String)', false, 'false'],
+    ['LowCardinality(Nullable(String))', 1.5, '1.5'],
+  ])('%s refuses %j, and says how to write the text', (type, value, text) => {
+    expect(checkValue(t(type), value, { strictStrings: true })).toEqual({
+      ok: false,
+      message: `expected a string, got ${text}`,
+      hint: `write "${text}" in quotes for the text ${text}`,
+    });
+  });
+
+  it('refuses a number in a list of strings, and one for FixedString (as without the option)', () => {
+    expect(checkValue(t('Array(String)'), ['a', 7], { strictStrings: true })).toMatchObject({
+      ok: false,
+      message: 'item 1: expected a string, got 7',
+    });
+    expect(checkValue(t('FixedString(3)'), 5, { strictStrings: true })).toEqual({
+      ok: false,
+      message: 'expected a string, got 5',
+    });
+  });
+
+  it('takes strings, null for Nullable, and other types as before', () => {
+    expect(checkValue(t('String'), '5', { strictStrings: true })).toEqual({ ok: true, value: '5' });
+    expect(checkValue(t('String'), '', { strictStrings: true })).toEqual({ ok: true, value: '' });
+    expect(checkValue(t('Nullable(String)'), null, { strictStrings: true })).toEqual({
+      ok: true,
+      value: null,
+    });
+    expect(checkValue(t('Array(String)'), [], { strictStrings: true })).toEqual({ ok: true, value: [] });
+    expect(checkValue(t('UInt8'), 5, { strictStrings: true })).toEqual({ ok: true, value: 5 });
+  });
+});
+
 describe('defaultExpression', () => {
   it.each([
     ['String', 'USD', "'USD'"],

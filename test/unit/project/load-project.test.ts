@@ -189,6 +189,40 @@ dedup_key: [nope]
     );
   });
 
+  it('refuses a number or boolean as the default of a string column, at the default', () => {
+    const dir = writeProject({
+      'datasources/events.datasource.yaml': `columns:
+  - { name: id, type: String }
+  - { name: code, type: String, json: $.code, default: 5 }
+  - { name: flag, type: LowCardinality(String), default: true }
+  - { name: ref, type: Nullable(String), default: 0 }
+  - { name: cc, type: FixedString(2), default: 12 }
+  - { name: ok, type: String, default: "5" }
+  - { name: n, type: UInt8, default: 5 }
+engine: { sorting_key: [id] }
+versions:
+  field: $.v
+  mappings:
+    1:
+      code: { default: 7 }
+`,
+    });
+    const { project, problems } = loadProject(dir, { env });
+    expect(project).toBeUndefined();
+    const f = 'datasources/events.datasource.yaml';
+    expect(
+      problems.map((p) => [p.code, `${p.location?.file}:${p.location?.line}:${p.location?.col}`, p.message]),
+    ).toEqual([
+      ['invalid-default', `${f}:3:56`, 'default of column `code`: expected a string, got 5'],
+      ['invalid-default', `${f}:4:58`, 'default of column `flag`: expected a string, got true'],
+      ['invalid-default', `${f}:5:51`, 'default of column `ref`: expected a string, got 0'],
+      ['invalid-default', `${f}:6:48`, 'default of column `cc`: expected a string, got 12'],
+      ['invalid-default', `${f}:14:24`, 'default of `code` in version 1: expected a string, got 7'],
+    ]);
+    expect(problems[0]!.hint).toBe('write "5" in quotes for the text 5');
+    expect(problems[4]!.hint).toBe('write "7" in quotes for the text 7');
+  });
+
   it('reads a sharding key (columns) and names a bad one, which deploy uses on several shards', () => {
     const ds = (key: string) =>
       writeProject({
@@ -333,6 +367,7 @@ formats: [json, csv]
       sortingKey: ['page', 'toDate(__timestamp)'],
       primaryKey: ['page'],
       ttl: '__timestamp + INTERVAL 30 DAY',
+      ttlLoc: { file: 'datasources/clicks.datasource.yaml', line: 25, col: 8 },
       settings: { index_granularity: 8192, allow_nullable_key: 1 },
     });
     expect(ds.dedupKey).toEqual(['__partition', '__offset']);

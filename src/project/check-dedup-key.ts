@@ -1,0 +1,29 @@
+import { type Problem, TallyError } from '../errors.ts';
+import { dedupKeyColumn } from './dedup-key-column.ts';
+import type { DataSource } from './model.ts';
+
+/**
+ * The `dedup_key` columns ingestion cannot build a key from (a Float or Decimal column, one
+ * computed by `default_expr`...), reported when the project loads, so that check, deploy and dev
+ * refuse them with the message and location ingestion would give. The rule itself is ingestion's
+ * (dedup-key-column.ts, which ingestion's dedupKeyOf uses too): asked once per key column, so every bad column is
+ * reported, not only the first. Columns that do not exist are left to the reader, which has
+ * already reported them.
+ */
+export function checkDedupKey(ds: DataSource, problems: Problem[]): void {
+  for (const name of ds.dedupKey ?? []) {
+    if (!ds.columns.some((c) => c.name === name)) continue;
+    try {
+      dedupKeyColumn(ds, name);
+    } catch (err) {
+      if (!(err instanceof TallyError)) throw err;
+      problems.push({
+        severity: 'error',
+        code: err.code,
+        message: err.message,
+        ...(err.location ? { location: err.location } : { location: ds.loc }),
+        ...(err.hint ? { hint: err.hint } : {}),
+      });
+    }
+  }
+}
