@@ -323,7 +323,9 @@ async function checkLiveTarget(engine: Engine, t: ReplayTarget): Promise<void> {
     const wanted = new Map(t.spec.columns.map((c) => [c.name, c.type]));
     const differences = [
       ...t.spec.columns.filter((c) => !live.has(c.name)).map((c) => `missing column ${c.name}`),
-      ...table.columns.filter((c) => !wanted.has(c.name)).map((c) => `column ${c.name} is not in the project`),
+      ...table.columns
+        .filter((c) => !wanted.has(c.name))
+        .map((c) => `column ${c.name} is not in the project`),
       ...t.spec.columns
         .filter((c) => live.has(c.name) && norm(live.get(c.name)!) !== norm(c.type))
         .map((c) => `column ${c.name} is ${live.get(c.name)}, the project says ${c.type}`),

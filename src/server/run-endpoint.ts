@@ -89,12 +89,8 @@ export async function executeEndpoint(
   const t0 = performance.now();
   try {
     if (format === 'json') {
-      const res = await engine.query(compiled.sql, { params: { ...compiled.params }, settings });
-      const elapsed = Number(res.statistics?.elapsed ?? (performance.now() - t0) / 1000);
-      const body =
-        `{"meta":${JSON.stringify(res.meta)},"data":${JSON.stringify(res.data)},"rows":${res.rows},` +
-        `"statistics":{"elapsed":${elapsed},"rows_read":${Number(res.statistics?.rows_read ?? 0)},"bytes_read":${Number(res.statistics?.bytes_read ?? 0)}`;
-      return { format, body, rows: res.rows };
+      const text = await engine.text(compiled.sql, 'JSON', { params: { ...compiled.params }, settings });
+      return { format, ...jsonAnswer(text, compiled.sql, (performance.now() - t0) / 1000) };
     }
     const body = await engine.text(compiled.sql, format === 'csv' ? 'CSVWithNames' : 'JSONEachRow', {
       params: { ...compiled.params },
@@ -117,10 +113,61 @@ export async function runEndpoint(
   return executeEndpoint(state, endpoint, prepareEndpoint(state, endpoint, raw), format, hooks);
 }
 
+/**
+ * The JSON answer from ClickHouse's `FORMAT JSON` text, its rows never parsed: ClickHouse's text
+ * up to its top-level `rows` (`meta`, `data`, and `totals`/`extremes` when a query has them) as
+ * it is, then `rows` and Tally's `statistics`, laid out as ClickHouse lays them out. Parsing and
+ * writing it again would round every number a double cannot hold (a UInt64 past 2^53, an Int128,
+ * a Decimal(38, 10)) and cost a parse and a stringify of every row. `rows_before_limit_at_least`
+ * is left out. `body` stops inside `statistics`; finishBody closes it.
+ */
+export function jsonAnswer(
+  text: string,
+  sql: string,
+  measuredSeconds: number,
+): { body: string; rows: number } {
+  // In JSON text every `"` inside a string is escaped, so `"rows":` is a key. The last one is the
+  // top level's: columns named `rows` are keys of the rows of `data` and `totals`, before it, and
+  // nothing after it is named so (`statistics` has `rows_read`).
+  const at = text.lastIndexOf('"rows":');
+  let tail: JsonTail | undefined;
+  try {
+    tail = at > 0 ? (JSON.parse(`{${text.slice(at)}`) as JsonTail) : undefined;
+  } catch {
+    tail = undefined;
+  }
+  if (typeof tail?.exception === 'string') {
+    // Servers that write an error met mid-answer into the answer itself.
+    throw new EngineError(tail.exception.trim(), /Code: (\d+)/.exec(tail.exception)?.[1], undefined, sql);
+  }
+  if (!tail || typeof tail.rows !== 'number') {
+    throw new EngineError(
+      `ClickHouse's answer is not the expected FORMAT JSON: ${JSON.stringify(text.slice(0, 200))}`,
+      undefined,
+      undefined,
+      sql,
+    );
+  }
+  const s = tail.statistics;
+  const body =
+    `${text.slice(0, at)}"rows": ${tail.rows},\n\n\t"statistics":\n\t{\n` +
+    `\t\t"elapsed": ${Number(s?.elapsed ?? measuredSeconds)},\n` +
+    `\t\t"rows_read": ${Number(s?.rows_read ?? 0)},\n` +
+    `\t\t"bytes_read": ${Number(s?.bytes_read ?? 0)}`;
+  return { body, rows: tail.rows };
+}
+
+/** What follows `data` in a `FORMAT JSON` answer. */
+interface JsonTail {
+  rows?: unknown;
+  statistics?: { elapsed?: unknown; rows_read?: unknown; bytes_read?: unknown };
+  exception?: unknown;
+}
+
 /** The response body: for JSON, closes `statistics` with `freshness_s` (null when unknown). */
 export function finishBody(answer: EndpointAnswer, freshnessSeconds: number | undefined): string {
   if (answer.format !== 'json') return answer.body;
-  return `${answer.body},"freshness_s":${freshnessSeconds ?? 'null'}}}`;
+  return `${answer.body},\n\t\t"freshness_s": ${freshnessSeconds ?? 'null'}\n\t}\n}\n`;
 }
 
 /** The ClickHouse settings an endpoint's queries run with: its `settings`, then the limits. */

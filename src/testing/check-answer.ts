@@ -4,6 +4,7 @@
  */
 
 import { plural } from '../util/plural.ts';
+import { toPlain } from './compare-values.ts';
 import { diffContains, diffRows, matchPartial, type Row, type RowDiff } from './row-diff.ts';
 import type { Expectation, TestValue } from './test-file.ts';
 
@@ -106,16 +107,18 @@ export function updatedExpectation(
       refused: `the endpoint answered ${answer.status}${answer.error ? ` (${answer.error})` : ''}; fix the case or the endpoint`,
     };
   }
-  const actual = (answer.rows ?? []) as Array<Record<string, TestValue>>;
+  const rows = answer.rows ?? [];
+  // As the file will hold them: numbers a double cannot hold as strings of their digits.
+  const actual = rows.map((r) => toPlain(r) as Record<string, TestValue>);
   const set: Record<string, TestValue> = {};
   if (expected.rows) set.rows = actual;
   if (expected.contains) {
     // Keep the columns each expected row names: rewrite only the rows that found no match, each
     // to its closest row of the answer.
-    const match = matchPartial(expected.contains, actual);
+    const match = matchPartial(expected.contains, rows);
     const used = new Set(match.filter((m) => m >= 0));
     const next: Array<Record<string, TestValue>> = [];
-    const missing = diffContains(expected.contains, actual);
+    const missing = diffContains(expected.contains, rows);
     for (let i = 0; i < expected.contains.length; i++) {
       const row = expected.contains[i]! as Record<string, TestValue>;
       if (match[i]! >= 0) {

@@ -2,13 +2,15 @@
  * How an expected value in a test file compares with a value in an endpoint's JSON answer.
  * One rule beyond equality: a number equals a string holding the same number, because some
  * ClickHouse versions quote 64-bit integers in JSON (`"transactions":"3"` on 18.16, `3` on 26.x)
- * and a test file must pass on both. Two strings compare exactly ("007" is not "7").
+ * and a test file must pass on both. Two strings compare exactly ("007" is not "7"). A number of
+ * the answer that a double cannot hold (an ExactNumber: a UInt64 past 2^53, an Int128, a long
+ * Decimal) compares by its exact value, digit for digit.
  */
-
-const NUMERIC = /^\s*-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+import { decimalKey, ExactNumber, NUMERIC } from './exact-json.ts';
 
 export function sameValue(expected: unknown, actual: unknown): boolean {
   if (expected === actual) return true;
+  if (expected instanceof ExactNumber || actual instanceof ExactNumber) return sameExact(expected, actual);
   if (expected === null || actual === null || expected === undefined || actual === undefined) return false;
   if (typeof expected === 'number' || typeof actual === 'number') {
     return sameNumber(expected, actual);
@@ -46,6 +48,19 @@ function sameNumber(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/** Whether two values are the same number exactly, one of them an ExactNumber. */
+function sameExact(a: unknown, b: unknown): boolean {
+  const x = exactKey(a);
+  return x !== undefined && x === exactKey(b);
+}
+
+function exactKey(v: unknown): string | undefined {
+  if (v instanceof ExactNumber) return decimalKey(v.text);
+  if (typeof v === 'number') return Number.isFinite(v) ? decimalKey(String(v)) : undefined;
+  if (typeof v === 'string') return decimalKey(v);
+  return undefined;
+}
+
 function sameBigDigits(text: string, n: number): boolean {
   const t = text.trim();
   if (!/^-?\d+$/.test(t) || !Number.isInteger(n)) return false;
@@ -75,8 +90,30 @@ export function rowEquals(
   return Object.keys(expected).length === Object.keys(actual).length && rowIncludes(expected, actual);
 }
 
-/** A value as printed in a diff: JSON, compact. */
+/** A value as printed in a diff: JSON, compact, an ExactNumber with its digits bare. */
 export function showValue(v: unknown): string {
   if (v === undefined) return '(absent)';
+  return show(v);
+}
+
+function show(v: unknown): string {
+  if (v instanceof ExactNumber) return v.text;
+  if (Array.isArray(v)) return `[${v.map(show).join(',')}]`;
+  if (v !== null && typeof v === 'object') {
+    return `{${Object.entries(v)
+      .filter(([, x]) => x !== undefined)
+      .map(([k, x]) => `${JSON.stringify(k)}:${show(x)}`)
+      .join(',')}}`;
+  }
   return JSON.stringify(v);
+}
+
+/** A value of an answer as a test file holds it: an ExactNumber as a string of its digits. */
+export function toPlain(v: unknown): unknown {
+  if (v instanceof ExactNumber) return v.text;
+  if (Array.isArray(v)) return v.map(toPlain);
+  if (v !== null && typeof v === 'object') {
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));
+  }
+  return v;
 }

@@ -17,6 +17,7 @@ import { createApp } from '../server/create-app.ts';
 import { StateHolder } from '../server/serving-state.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { type Answer, checkAnswer, type Failure } from './check-answer.ts';
+import { parseExactJson } from './exact-json.ts';
 import type { Row } from './row-diff.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 import type { TestCase, TestFile } from './test-file.ts';
@@ -187,7 +188,8 @@ async function ask(app: ReturnType<typeof createApp>, project: Project, c: TestC
   const text = await res.text();
   let body: unknown;
   try {
-    body = JSON.parse(text);
+    // Numbers a double cannot hold keep their digits (compare-values.ts compares them exactly).
+    body = parseExactJson(text);
   } catch {
     body = undefined;
   }

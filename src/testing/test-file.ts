@@ -7,6 +7,7 @@ import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
 import type { Problem, SourceLocation } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { type MapView, YamlReader } from '../yaml/yaml-reader.ts';
+import { fitsDouble, NUMERIC } from './exact-json.ts';
 
 export const TEST_FILE_SUFFIX = '.test.yaml';
 
@@ -261,16 +262,17 @@ function readParamValue(r: YamlReader, node: Node | null, name: string): TestVal
 }
 
 /**
- * The plain value of a node. A big integer keeps its digits as text (a JS number would round
- * it); comparisons treat a numeric string and a number alike, so nothing is lost.
+ * The plain value of a node. A number a double cannot hold (a big integer, a decimal of many
+ * digits) keeps its digits as text (a JS number would round it); comparisons treat a numeric
+ * string and a number alike, so nothing is lost.
  */
 export function toValue(node: Node | null | undefined): TestValue {
   if (!node) return null;
   if (isScalar(node)) {
     const v = (node as Scalar).value;
-    if (typeof v === 'number' && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    if (typeof v === 'number') {
       const src = (node as Scalar & { source?: string }).source;
-      if (typeof src === 'string' && /^-?\d+$/.test(src)) return src;
+      if (typeof src === 'string' && NUMERIC.test(src) && !fitsDouble(src.trim(), v)) return src.trim();
     }
     if (v === null || v === undefined) return null;
     if (typeof v === 'bigint') return v.toString();

@@ -138,6 +138,66 @@ describe.each(BACKENDS)('tally test on the example project [%s]', (backend) => {
     expect(report).toMatchObject({ ok: true, passed: 2, failed: 0 });
   });
 
+  it('compares numbers a double cannot hold by their exact digits', async () => {
+    const U = '18446744073709551615';
+    const D = '1234567890123456789012345678.0123456789';
+    const dir = writeProject({
+      'tally.yaml': 'name: big-numbers\n',
+      'pipes/big.pipe.yaml': [
+        'nodes:',
+        '  - name: result',
+        '    sql: >-',
+        `      SELECT toUInt64('${U}') AS u, toUInt64(9007199254740993) AS v,`,
+        `      toDecimal128('${D}', 10) AS d, toDecimal128('1234567890123456789012345678.01', 10) AS t`,
+        '',
+      ].join('\n'),
+      'endpoints/big.endpoint.yaml': 'pipe: big\n',
+      'endpoints/big.test.yaml': [
+        '- name: exact',
+        '  expected:',
+        '    rows:',
+        // `t` is written with trailing zeros by 18.16 and without by current versions.
+        `      - { u: ${U}, v: 9007199254740993, d: ${D}, t: 1234567890123456789012345678.01 }`,
+        '- name: exact as strings',
+        `  expected: { contains: [{ u: "${U}", d: "${D}" }] }`,
+        '- name: one less',
+        '  expected:',
+        '    rows:',
+        `      - { u: 18446744073709551614, v: 9007199254740993, d: ${D}, t: 1234567890123456789012345678.01 }`,
+        '- name: one less as a string',
+        '  expected: { contains: [{ u: "18446744073709551614" }] }',
+        '- name: rounded to a double',
+        '  expected: { contains: [{ v: 9007199254740992 }] }',
+        '- name: last decimal digit',
+        '  expected: { contains: [{ d: 1234567890123456789012345678.0123456788 }] }',
+        '',
+      ].join('\n'),
+    });
+    const r = await run(['test', '--project', dir, '--json'], env);
+    expect(r.code, r.err).toBe(1);
+    const report = JSON.parse(r.out) as { cases: Array<{ name: string; state: string }> };
+    expect(Object.fromEntries(report.cases.map((c) => [c.name, c.state]))).toEqual({
+      exact: 'passed',
+      'exact as strings': 'passed',
+      'one less': 'failed',
+      'one less as a string': 'failed',
+      'rounded to a double': 'failed',
+      'last decimal digit': 'failed',
+    });
+
+    const human = await run(['test', '--project', dir, 'one less'], env);
+    expect(human.out).toContain(`    -   u: "18446744073709551614"\n    +   u: ${U}`);
+
+    // --update writes the digits of the answer, not a rounded double.
+    const u = await run(['test', '--project', dir, 'one less', '--update'], env);
+    expect(u.code).toBe(0);
+    const text = readFileSync(join(dir, 'endpoints', 'big.test.yaml'), 'utf8');
+    expect(text).toContain(`      - { u: "${U}", v: "9007199254740993", d: "${D}", t: `);
+    expect(text).not.toContain('18446744073709551614');
+    const after = await run(['test', '--project', dir, 'one less', '--json'], env);
+    expect(JSON.parse(after.out)).toMatchObject({ ok: true, passed: 2, failed: 0 });
+  });
+
   it('stops between cases on Ctrl-C and still drops the database', async () => {
     const dir = exampleCopy();
     const controller = new AbortController();
