@@ -297,9 +297,17 @@ export function createApp(opts: AppOptions): Hono {
   });
 
   opts.routes?.(app, { auth, metrics: registry, logger });
-  app.all('/v0/pipes/:file', (c) =>
-    c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405, { Allow: 'GET, POST' }),
-  );
+  app.all('/v0/pipes/:file', (c) => {
+    // Counted like any answer on the endpoints path: by endpoint, '' when there is no such one.
+    const note = notes.get(c.req.raw);
+    if (note) {
+      const { name } = splitFile(c.req.param('file'));
+      note.endpoint = opts.state.get().project.endpoints.has(name) ? name : '';
+    }
+    return c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405, {
+      Allow: 'GET, POST',
+    });
+  });
   return app;
 
   /** Params validated and the pipe compiled, reused for the same params (a bad param: a 400). */

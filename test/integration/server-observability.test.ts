@@ -237,6 +237,7 @@ forEachBackend('HTTP observability', (ctx) => {
     it('counts requests by endpoint and status, latency, cache and ClickHouse errors', async () => {
       expect((await app.request('/v0/pipes/everything.json')).status).toBe(413);
       expect((await app.request('/v0/pipes/nope.json')).status).toBe(404);
+      expect((await app.request('/v0/pipes/everything.json', { method: 'PUT' })).status).toBe(405);
       const res = await app.request('/metrics');
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toContain('text/plain; version=0.0.4');
@@ -251,6 +252,7 @@ forEachBackend('HTTP observability', (ctx) => {
         m.get('tally_http_requests_total', { endpoint: 'by_kind', status: '200' }),
       ).toBeGreaterThanOrEqual(3);
       expect(m.get('tally_http_requests_total', { endpoint: 'everything', status: '413' })).toBe(1);
+      expect(m.get('tally_http_requests_total', { endpoint: 'everything', status: '405' })).toBe(1);
       // an unknown name is not a label value (no unbounded series from callers)
       expect(m.get('tally_http_requests_total', { endpoint: '', status: '404' })).toBe(1);
       expect(m.samples.some((s) => s.labels.endpoint === 'nope')).toBe(false);
