@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isScalar, type Node } from 'yaml';
-import { formatLocation, type Problem, TallyError } from '../errors.ts';
+import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
@@ -65,18 +65,25 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
     ingest: {},
   };
 
+  const at: KeyLocations = {};
   if (existsSync(file)) {
     config.file = file;
     const yf = YamlFile.parse(CONFIG_FILE, readFileSync(file, 'utf8'), problems);
     const r = new YamlReader(yf, problems);
-    if (yf.root) readYaml(r, yf.root, env, config);
+    if (yf.root) readYaml(r, yf.root, env, config, at);
   }
 
-  applyEnv(env, config, problems);
+  applyEnv(env, config, problems, at);
   return config;
 }
 
-function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Config): void {
+/** Where tally.yaml sets the keys that checks across keys name (after the environment is applied). */
+interface KeyLocations {
+  cluster?: SourceLocation;
+  failover?: SourceLocation;
+}
+
+function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Config, at: KeyLocations): void {
   const top = r.map(root, CONFIG_FILE, TOP_KEYS);
   if (!top) return;
   const str = (node: Node | null | undefined, what: string): string | undefined => {
@@ -100,6 +107,7 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       const url = m.has('url') ? str(m.get('url'), 'clickhouse.url') : undefined;
       if (url) config.clickhouse.url = checkUrl(r, m.get('url'), url, 'clickhouse.url');
       if (m.has('failover')) {
+        at.failover = r.loc(m.get('failover'));
         const list = r.stringList(m.get('failover'), 'clickhouse.failover');
         if (list) {
           const urls = list.map((u) =>
@@ -117,7 +125,10 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
         config.clickhouse.database = db;
       }
       const cluster = m.has('cluster') ? str(m.get('cluster'), 'clickhouse.cluster') : undefined;
-      if (cluster) config.clickhouse.cluster = cluster;
+      if (cluster) {
+        config.clickhouse.cluster = cluster;
+        at.cluster = r.loc(m.get('cluster'));
+      }
     }
   }
 
@@ -238,7 +249,7 @@ function interpolate(
   );
 }
 
-function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): void {
+function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], at: KeyLocations): void {
   const bad = (name: string, message: string) =>
     problems.push({ severity: 'error', code: 'invalid-env', message: `${name}: ${message}` });
   const url = env.TALLY_CLICKHOUSE_URL;
@@ -252,7 +263,10 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
   if (db) {
     if (checkDatabase(db, (m) => bad('TALLY_CLICKHOUSE_DATABASE', m))) config.clickhouse.database = db;
   }
-  if (env.TALLY_CLICKHOUSE_CLUSTER) config.clickhouse.cluster = env.TALLY_CLICKHOUSE_CLUSTER;
+  if (env.TALLY_CLICKHOUSE_CLUSTER) {
+    config.clickhouse.cluster = env.TALLY_CLICKHOUSE_CLUSTER;
+    delete at.cluster;
+  }
   const failover = env.TALLY_CLICKHOUSE_FAILOVER;
   if (failover !== undefined && failover !== '') {
     const urls = failover
@@ -262,13 +276,17 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
     const wrong = urls.find((u) => !isHttpUrl(u));
     if (wrong !== undefined)
       bad('TALLY_CLICKHOUSE_FAILOVER', `"${wrong}" is not an http(s) URL such as http://127.0.0.1:8124`);
-    else config.clickhouse.failover = urls;
+    else {
+      config.clickhouse.failover = urls;
+      delete at.failover;
+    }
   }
   if (config.clickhouse.failover?.length && !config.clickhouse.cluster) {
     // Only replicas hold the same data: failing over to an unrelated server would split it.
     problems.push({
       severity: 'error',
       code: 'invalid-config',
+      ...(at.failover ? { location: at.failover } : {}),
       message:
         'clickhouse.failover needs clickhouse.cluster: Tally fails over only between replicas of one cluster',
       hint: 'set clickhouse.cluster to the cluster the failover URLs are replicas in, or remove clickhouse.failover',
@@ -279,6 +297,7 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[]): 
     problems.push({
       severity: 'error',
       code: 'invalid-config',
+      ...(at.cluster ? { location: at.cluster } : {}),
       message: `clickhouse.cluster (${config.clickhouse.cluster}) needs clickhouse.url: the embedded engine is not a cluster node`,
       hint: 'set clickhouse.url (or TALLY_CLICKHOUSE_URL) to a node of the cluster',
     });

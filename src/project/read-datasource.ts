@@ -264,7 +264,9 @@ function readSource(
   const kafkaNode = m.get('kafka');
   const k = r.map(kafkaNode, '`source.kafka`', KAFKA_KEYS);
   if (!k) return undefined;
-  const topic = r.string(k.require('topic'), 'kafka topic');
+  // A missing topic is reported once, by require.
+  const topicNode = k.require('topic');
+  const topic = topicNode === undefined ? undefined : r.string(topicNode, 'kafka topic');
   if (topic === '') r.error(k.get('topic'), 'invalid-value', 'kafka topic is empty');
   const source: KafkaSource = { topic: topic ?? '', start: 'earliest', metadata: [], loc: r.loc(kafkaNode) };
   if (k.has('group')) {

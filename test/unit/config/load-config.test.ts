@@ -245,6 +245,8 @@ describe('loadConfig', () => {
     );
     const err = failure(() => loadConfig(project('clickhouse: { cluster: main }\n'), { env: {} }));
     expect(err.message).toContain('clickhouse.cluster (main) needs clickhouse.url');
+    // Where tally.yaml sets it.
+    expect(err.message).toMatch(/^tally\.yaml:1:24: /m);
   });
 
   it('reads clickhouse.failover (or TALLY_CLICKHOUSE_FAILOVER), only with a cluster, only http URLs', () => {
@@ -259,6 +261,7 @@ describe('loadConfig', () => {
       loadConfig(project('clickhouse:\n  url: http://a:8123\n  failover: [http://b:8123]\n'), { env: {} }),
     );
     expect(alone.message).toContain('clickhouse.failover needs clickhouse.cluster');
+    expect(alone.message).toMatch(/^tally\.yaml:3:13: /m);
     const notUrl = failure(() =>
       loadConfig(project('clickhouse:\n  url: http://a:8123\n  cluster: c\n  failover: [b:8123]\n'), {
         env: {},

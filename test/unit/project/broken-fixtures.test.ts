@@ -82,6 +82,8 @@ const CASES: Record<string, Expected[]> = {
     'pipes/copy.pipe.yaml:4:20: error [unknown-reference] pipe `copy` materializes into unknown data source `event` (did you mean `events`?)',
   ],
   'missing-key': [
+    // Once: not also "kafka topic must be a string" at 1:1.
+    'datasources/clicks.datasource.yaml:2:10: error [missing-key] `source.kafka` needs `topic`',
     'datasources/events.datasource.yaml:1:1: error [missing-key] data source `events` needs `engine`',
     'datasources/events.datasource.yaml:2:5: error [missing-key] column needs `type`',
   ],
