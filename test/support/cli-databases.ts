@@ -3,6 +3,7 @@
  * on a back end, and the server's scratch databases dropped at the end (chDB's live in each
  * project's own folder, removed with it).
  */
+import { join } from 'node:path';
 import { inject } from 'vitest';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
 import { type BackendName, scratchDatabase } from './backends.ts';
@@ -32,4 +33,36 @@ export class CliDatabases {
     for (const db of this.onServer.splice(0)) await engine.command(`DROP DATABASE IF EXISTS ${db}`);
     await engine.close();
   }
+}
+
+/** Whether `database` exists on `backend` (the embedded one in `projectDir`'s own chDB folder), creating nothing. */
+export async function databaseExists(
+  backend: BackendName,
+  database: string,
+  projectDir: string,
+): Promise<boolean> {
+  const engine = await createEngine(
+    {
+      ...(backend === 'server' ? { url: inject('clickhouseUrl') } : {}),
+      user: 'default',
+      password: '',
+      database,
+      embeddedPath: join(projectDir, '.tally', 'chdb'),
+    },
+    { createDatabase: false },
+  );
+  try {
+    const found = await engine.rows(`SELECT name FROM system.databases WHERE name = '${database}'`);
+    return found.length > 0;
+  } finally {
+    await engine.close();
+  }
+}
+
+/** The refusal of a command on a database nothing was deployed to (open.ts requireDatabase). */
+export function noDatabaseMessage(database: string): RegExp {
+  return new RegExp(
+    `database ${database} does not exist on .*: nothing was deployed there.*run \`tally deploy\`.*TALLY_CLICKHOUSE_DATABASE`,
+    's',
+  );
 }
