@@ -32,16 +32,16 @@ export function loadConfig(projectDir: string, opts: LoadConfigOptions = {}): Co
   const config = readConfig(projectDir, opts.env ?? process.env, problems);
   const errors = sortProblems(problems.filter((p) => p.severity === 'error'));
   if (errors.length > 0) {
-    const first = errors[0]!;
+    const line = (p: Problem) => `${p.message}${p.hint ? ` (${p.hint})` : ''}`;
+    const only = errors.length === 1 ? errors[0]! : undefined;
+    // One problem: its place is the error's location (format() prints it once). Several: each
+    // line names its own place.
     throw new TallyError(
       'invalid-config',
-      errors
-        .map(
-          (p) =>
-            `${p.location ? `${formatLocation(p.location)}: ` : ''}${p.message}${p.hint ? ` (${p.hint})` : ''}`,
-        )
-        .join('\n'),
-      first.location ? { location: first.location } : {},
+      only
+        ? line(only)
+        : errors.map((p) => `${p.location ? `${formatLocation(p.location)}: ` : ''}${line(p)}`).join('\n'),
+      only?.location ? { location: only.location } : {},
     );
   }
   return config;

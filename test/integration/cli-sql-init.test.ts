@@ -77,6 +77,12 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
       env,
     );
     expect((JSON.parse(json.out) as { data: Array<{ balance: number }> }).data).toEqual([{ balance: 3701 }]);
+    // ClickHouse's own JSON text: no number rounded by a parse (quoted or bare, every digit).
+    const big = await run(
+      ['sql', "SELECT toUInt64('18446744073709551615') AS u", '--json', '--project', dir],
+      env,
+    );
+    expect(big.out).toMatch(/"u": "?18446744073709551615"?\s/);
     const csv = await run(['sql', 'SELECT * FROM active_subscriptions', '-f', 'csv', '--project', dir], env);
     expect(csv.out).toBe('"active_subscriptions"\n97');
   });

@@ -92,21 +92,19 @@ export const sqlCommand: Command = {
         ctx.io.out(format === 'json' ? JSON.stringify({ ok: true, ms: Number(ms) }) : `ok in ${ms} ms`);
       } else if (format === 'csv') {
         ctx.io.out((await engine.text(sql, 'CSVWithNames')).trimEnd());
+      } else if (format === 'json') {
+        // ClickHouse's own text: parsing it would round a UInt64 past 2^53 or a Decimal(38).
+        ctx.io.out((await engine.text(sql, 'JSON')).trimEnd());
       } else {
         const res = await engine.query(sql);
-        if (format === 'json') ctx.io.out(JSON.stringify(res, null, 2));
-        else {
-          const names = res.meta.map((m) => m.name);
-          ctx.io.out(
-            table(
-              res.data.map((r) => names.map((n) => cell((r as Record<string, unknown>)[n]))),
-              names,
-            ),
-          );
-          ctx.io.out(
-            `${plural(res.rows, 'row')} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`,
-          );
-        }
+        const names = res.meta.map((m) => m.name);
+        ctx.io.out(
+          table(
+            res.data.map((r) => names.map((n) => cell((r as Record<string, unknown>)[n]))),
+            names,
+          ),
+        );
+        ctx.io.out(`${plural(res.rows, 'row')} in ${((res.statistics?.elapsed ?? 0) * 1000).toFixed(1)} ms`);
       }
       return 0;
     } finally {

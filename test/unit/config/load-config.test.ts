@@ -94,7 +94,7 @@ describe('loadConfig', () => {
   it('names the key, file and line of an unknown key, with a suggestion', () => {
     const dir = project('clickhouse:\n  url: http://x:8123\n  databse: foo\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
-    expect(e.message).toBe(
+    expect(e.format()).toBe(
       'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, failover, user, password, database, cluster)',
     );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
@@ -123,7 +123,7 @@ describe('loadConfig', () => {
   it('refuses a session timeout the broker would refuse, naming the key and line', () => {
     for (const bad of ['1000', '3600000', 'soon']) {
       const e = failure(() => loadConfig(project(`kafka:\n  session_timeout_ms: ${bad}\n`), { env: {} }));
-      expect(e.message).toMatch(/tally\.yaml:2:\d+: .*kafka\.session_timeout_ms/);
+      expect(e.format()).toMatch(/tally\.yaml:2:\d+: .*kafka\.session_timeout_ms/);
     }
   });
 
@@ -192,7 +192,7 @@ describe('loadConfig', () => {
     expect(parseByteSize('3GiB')).toBe(3 * 1024 ** 3);
     // Against the default of the key not set.
     const small = failure(() => loadConfig(project('ingest:\n  buffer_bytes: 1MiB\n'), { env: {} }));
-    expect(small.message).toMatch(
+    expect(small.format()).toMatch(
       /tally\.yaml:2:\d+: ingest\.flush_bytes \(4194304, its default\) must be at most ingest\.buffer_bytes \(1048576\)/,
     );
     expect(parseByteSize('1.5MiB')).toBeUndefined();
@@ -202,7 +202,7 @@ describe('loadConfig', () => {
   it('names a missing environment variable', () => {
     const dir = project('tokens:\n  ci:\n    token: ${CI_TOKEN}\n    scope: read\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
-    expect(e.message).toBe(
+    expect(e.format()).toBe(
       'tally.yaml:3:12: environment variable CI_TOKEN is not set (set CI_TOKEN, or write ${CI_TOKEN:-default})',
     );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 12 });
@@ -235,7 +235,7 @@ describe('loadConfig', () => {
   it('reports YAML syntax errors with their line', () => {
     const dir = project('clickhouse:\n  url: [unclosed\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
-    expect(e.message).toMatch(/^tally\.yaml:\d+:\d+: YAML: /);
+    expect(e.format()).toMatch(/^tally\.yaml:\d+:\d+: YAML: /);
   });
 
   it('takes clickhouse.cluster from TALLY_CLICKHOUSE_CLUSTER, and refuses a cluster without a server', () => {
@@ -244,9 +244,9 @@ describe('loadConfig', () => {
       'tally_cluster',
     );
     const err = failure(() => loadConfig(project('clickhouse: { cluster: main }\n'), { env: {} }));
-    expect(err.message).toContain('clickhouse.cluster (main) needs clickhouse.url');
+    expect(err.format()).toContain('clickhouse.cluster (main) needs clickhouse.url');
     // Where tally.yaml sets it.
-    expect(err.message).toMatch(/^tally\.yaml:1:24: /m);
+    expect(err.format()).toMatch(/^tally\.yaml:1:24: /m);
   });
 
   it('reads clickhouse.failover (or TALLY_CLICKHOUSE_FAILOVER), only with a cluster, only http URLs', () => {
@@ -260,15 +260,15 @@ describe('loadConfig', () => {
     const alone = failure(() =>
       loadConfig(project('clickhouse:\n  url: http://a:8123\n  failover: [http://b:8123]\n'), { env: {} }),
     );
-    expect(alone.message).toContain('clickhouse.failover needs clickhouse.cluster');
-    expect(alone.message).toMatch(/^tally\.yaml:3:13: /m);
+    expect(alone.format()).toContain('clickhouse.failover needs clickhouse.cluster');
+    expect(alone.format()).toMatch(/^tally\.yaml:3:13: /m);
     const notUrl = failure(() =>
       loadConfig(project('clickhouse:\n  url: http://a:8123\n  cluster: c\n  failover: [b:8123]\n'), {
         env: {},
       }),
     );
-    expect(notUrl.message).toContain('tally.yaml:4:');
-    expect(notUrl.message).toContain('clickhouse.failover: "b:8123" is not an http(s) URL');
+    expect(notUrl.format()).toContain('tally.yaml:4:');
+    expect(notUrl.format()).toContain('clickhouse.failover: "b:8123" is not an http(s) URL');
     expect(
       failure(() =>
         loadConfig(project('clickhouse: { url: http://a:8123, cluster: c }\n'), {
