@@ -126,12 +126,20 @@ export function updatedExpectation(
         continue;
       }
       const d = missing.find((m) => m.kind !== 'extra' && m.expectedIndex === i);
-      if (d?.kind === 'changed' && !used.has(d.actualIndex)) {
-        const source = actual[d.actualIndex]!;
-        used.add(d.actualIndex);
-        next.push(Object.fromEntries(Object.keys(row).map((k) => [k, source[k] ?? null])));
+      // Its closest row of the answer, else the first one no other expected row took.
+      const j =
+        d?.kind === 'changed' && !used.has(d.actualIndex)
+          ? d.actualIndex
+          : actual.findIndex((_, k) => !used.has(k));
+      if (j < 0) {
+        // Dropping it would leave a case that checks less (an empty `contains` checks nothing).
+        return {
+          refused: `row ${i + 1} of contains matches no row of the answer, and no row is left to put in its place; write it by hand`,
+        };
       }
-      // No row of the answer resembles it: it is dropped.
+      const source = actual[j]!;
+      used.add(j);
+      next.push(Object.fromEntries(Object.keys(row).map((k) => [k, source[k] ?? null])));
     }
     set.contains = next;
   }

@@ -6,10 +6,12 @@
  * the answer that a double cannot hold (an ExactNumber: a UInt64 past 2^53, an Int128, a long
  * Decimal) compares by its exact value, digit for digit.
  */
-import { decimalKey, ExactNumber, NUMERIC } from './exact-json.ts';
+import { DoubleValue, decimalKey, ExactNumber, NUMERIC } from './exact-json.ts';
 
 export function sameValue(expected: unknown, actual: unknown): boolean {
   if (expected === actual) return true;
+  if (actual instanceof DoubleValue) return sameDouble(expected, actual.value);
+  if (expected instanceof DoubleValue) return sameDouble(actual, expected.value);
   if (expected instanceof ExactNumber || actual instanceof ExactNumber) return sameExact(expected, actual);
   if (expected === null || actual === null || expected === undefined || actual === undefined) return false;
   if (typeof expected === 'number' || typeof actual === 'number') {
@@ -46,6 +48,19 @@ function sameNumber(a: unknown, b: unknown): boolean {
   if (typeof a === 'string' && typeof b === 'number') return sameBigDigits(a, b);
   if (typeof b === 'string' && typeof a === 'number') return sameBigDigits(b, a);
   return false;
+}
+
+/** A Float column's value: the other side, read as a double, is the same double. */
+function sameDouble(v: unknown, d: number): boolean {
+  const x =
+    v instanceof ExactNumber
+      ? Number(v.text)
+      : typeof v === 'number'
+        ? v
+        : typeof v === 'string' && NUMERIC.test(v)
+          ? Number(v)
+          : undefined;
+  return x === d;
 }
 
 /** Whether two values are the same number exactly, one of them an ExactNumber. */
@@ -98,6 +113,7 @@ export function showValue(v: unknown): string {
 
 function show(v: unknown): string {
   if (v instanceof ExactNumber) return v.text;
+  if (v instanceof DoubleValue) return JSON.stringify(v.value);
   if (Array.isArray(v)) return `[${v.map(show).join(',')}]`;
   if (v !== null && typeof v === 'object') {
     return `{${Object.entries(v)
@@ -111,6 +127,7 @@ function show(v: unknown): string {
 /** A value of an answer as a test file holds it: an ExactNumber as a string of its digits. */
 export function toPlain(v: unknown): unknown {
   if (v instanceof ExactNumber) return v.text;
+  if (v instanceof DoubleValue) return v.value;
   if (Array.isArray(v)) return v.map(toPlain);
   if (v !== null && typeof v === 'object') {
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toPlain(x)]));

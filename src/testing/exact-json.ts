@@ -20,6 +20,22 @@ export class ExactNumber {
   }
 }
 
+/**
+ * A Float32 or Float64 value of an answer: a double, compared as one whatever digits a test file
+ * writes for it (12345678901234567890 is the double 12345678901234567000).
+ */
+export class DoubleValue {
+  constructor(readonly value: number) {}
+
+  toJSON(): number {
+    return this.value;
+  }
+
+  toString(): string {
+    return String(this.value);
+  }
+}
+
 /** A decimal number as text (JSON's syntax, with `.5` and `5.` allowed, and spaces around). */
 export const NUMERIC = /^\s*-?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
 

@@ -17,7 +17,7 @@ import { createApp } from '../server/create-app.ts';
 import { StateHolder } from '../server/serving-state.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { type Answer, checkAnswer, type Failure } from './check-answer.ts';
-import { parseExactJson } from './exact-json.ts';
+import { DoubleValue, ExactNumber, parseExactJson } from './exact-json.ts';
 import type { Row } from './row-diff.ts';
 import { openTestDatabase, type TestDatabase } from './test-database.ts';
 import type { TestCase, TestFile } from './test-file.ts';
@@ -198,7 +198,28 @@ async function ask(app: ReturnType<typeof createApp>, project: Project, c: TestC
     return { status: res.status, error: typeof obj?.error === 'string' ? obj.error : text };
   }
   const data = Array.isArray(obj?.data) ? (obj.data as Row[]) : [];
+  markDoubles(obj?.meta, data);
   return { status: res.status, rows: data };
+}
+
+/**
+ * The values of Float32/Float64 columns become DoubleValues: the exact parse keeps a double of 20
+ * digits as an ExactNumber, which would then compare digit for digit like a UInt64.
+ */
+function markDoubles(meta: unknown, rows: Row[]): void {
+  if (!Array.isArray(meta)) return;
+  const floats = (meta as Array<{ name?: unknown; type?: unknown }>)
+    .filter((m) => typeof m.type === 'string' && /^(Nullable\()?Float(32|64)\b/.test(m.type))
+    .map((m) => String(m.name));
+  if (floats.length === 0) return;
+  for (const row of rows) {
+    for (const c of floats) {
+      const v = (row as Record<string, unknown>)[c];
+      if (typeof v === 'number') (row as Record<string, unknown>)[c] = new DoubleValue(v);
+      else if (v instanceof ExactNumber)
+        (row as Record<string, unknown>)[c] = new DoubleValue(Number(v.text));
+    }
+  }
 }
 
 /** The token a case sends: the one it names, else one that may read its endpoint (admin first). */

@@ -219,16 +219,18 @@ function printFailures(
   for (const r of shown) {
     ctx.io.out('');
     ctx.io.out(`${p('red', 'FAIL')} ${r.file} > ${r.testCase.name}`);
-    ctx.io.out(p('dim', `  at ${formatLocation(r.testCase.loc)}: GET ${requestLine(r)}`));
+    ctx.io.out(p('dim', `  at ${formatLocation(r.testCase.loc)}: ${requestLine(r)}`));
     for (const f of r.failures) for (const line of formatFailure(f, p)) ctx.io.out(line);
   }
 }
 
+/** The request as the runner sent it (run-tests.ts ask): a GET, or a POST with a JSON body for lists. */
 function requestLine(r: CaseResult): string {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(r.testCase.params)) {
-    if (v !== null) q.set(k, typeof v === 'object' ? JSON.stringify(v) : String(v));
+  const path = `/v0/pipes/${r.testCase.endpoint}.json`;
+  const params = Object.entries(r.testCase.params).filter(([, v]) => v !== null);
+  if (params.some(([, v]) => typeof v === 'object')) {
+    return `POST ${path} ${JSON.stringify(Object.fromEntries(params))}`;
   }
-  const qs = q.toString();
-  return `/v0/pipes/${r.testCase.endpoint}.json${qs ? `?${qs}` : ''}`;
+  const qs = new URLSearchParams(params.map(([k, v]): [string, string] => [k, String(v)])).toString();
+  return `GET ${path}${qs ? `?${qs}` : ''}`;
 }

@@ -2,7 +2,13 @@ import { describe, expect, it } from 'vitest';
 import type { Problem } from '../../../src/errors.ts';
 import { checkAnswer, updatedExpectation } from '../../../src/testing/check-answer.ts';
 import { sameValue, showValue } from '../../../src/testing/compare-values.ts';
-import { decimalKey, ExactNumber, fitsDouble, parseExactJson } from '../../../src/testing/exact-json.ts';
+import {
+  DoubleValue,
+  decimalKey,
+  ExactNumber,
+  fitsDouble,
+  parseExactJson,
+} from '../../../src/testing/exact-json.ts';
 import { readTestFile } from '../../../src/testing/test-file.ts';
 
 const U = '18446744073709551615';
@@ -143,5 +149,20 @@ describe('comparing numbers a double cannot hold', () => {
   it('shows them in diffs with their digits', () => {
     expect(showValue(row!.u)).toBe(U);
     expect(showValue({ a: row!.a, s: 'x' })).toBe(`{"a":[${U},1,null,true,false,{}],"s":"x"}`);
+  });
+});
+
+describe('Float columns compare as doubles', () => {
+  it('a Float64 answer equals every spelling of its double; an integer answer stays exact', () => {
+    // toFloat64('12345678901234567890') is the double 12345678901234567000.
+    expect(sameValue(new ExactNumber('12345678901234567890'), new DoubleValue(12345678901234567890))).toBe(
+      true,
+    );
+    expect(sameValue(9007199254740993, new DoubleValue(9007199254740992))).toBe(true);
+    expect(sameValue('0.1', new DoubleValue(0.1))).toBe(true);
+    expect(sameValue(new ExactNumber('12345678901234567890'), new DoubleValue(1.2e19))).toBe(false);
+    // A UInt64 of 2^53 (a plain number: a double holds it) against a test file's 2^53 + 1.
+    expect(sameValue(new ExactNumber('9007199254740993'), 9007199254740992)).toBe(false);
+    expect(showValue(new DoubleValue(12345678901234567890))).toBe('12345678901234567000');
   });
 });

@@ -173,4 +173,35 @@ describe('updatedExpectation', () => {
       refused: 'the endpoint answered 400 (bad); fix the case or the endpoint',
     });
   });
+
+  it('puts a contains row that resembles no row of the answer in the place of a free one, or refuses', () => {
+    const actual = [row('a', 1), row('b', 2)];
+    // z shares nothing with the answer: it takes the first row no other expected row matched.
+    expect(
+      updatedExpectation(
+        {
+          ordered: true,
+          contains: [
+            { id: 'a', balance: 1 },
+            { id: 'z', balance: 9 },
+          ],
+        },
+        { status: 200, rows: actual },
+      ),
+    ).toEqual({
+      set: {
+        contains: [
+          { id: 'a', balance: 1 },
+          { id: 'b', balance: 2 },
+        ],
+      },
+    });
+    // Against an empty answer it would become `contains: []`, which checks nothing.
+    expect(
+      updatedExpectation({ ordered: true, contains: [{ id: 'z', balance: 9 }] }, { status: 200, rows: [] }),
+    ).toEqual({
+      refused:
+        'row 1 of contains matches no row of the answer, and no row is left to put in its place; write it by hand',
+    });
+  });
 });
