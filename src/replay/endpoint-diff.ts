@@ -2,11 +2,13 @@
  * `tally diff`: one endpoint answered by two revisions of the project on the same live data, and
  * the rows that differ. Back-to-back testing of a changed business rule.
  */
+
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { limitSettings } from '../server/run-endpoint.ts';
 import { compilePipe, resolveParams } from '../sql/index.ts';
+import { parseExactJson } from '../util/exact-json.ts';
 
 export type Row = Record<string, unknown>;
 
@@ -46,11 +48,13 @@ export async function answer(
       capabilities: engine.capabilities,
       database: engine.database,
     });
-    const res = await engine.query(compiled.sql, {
+    // Parsed keeping every digit: two UInt64 past 2^53 that differ must not compare equal.
+    const text = await engine.text(compiled.sql, 'JSON', {
       params: { ...compiled.params },
       settings: limitSettings(endpoint),
     });
-    return { rows: res.data as Row[], columns: res.meta.map((m) => m.name) };
+    const res = parseExactJson(text) as { data: Row[]; meta: Array<{ name: string }> };
+    return { rows: res.data, columns: res.meta.map((m) => m.name) };
   } catch (err) {
     // A connection problem is not a difference between the revisions.
     if (err instanceof TallyError && err.code === 'clickhouse-unreachable') throw err;

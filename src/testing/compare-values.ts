@@ -6,7 +6,7 @@
  * the answer that a double cannot hold (an ExactNumber: a UInt64 past 2^53, an Int128, a long
  * Decimal) compares by its exact value, digit for digit.
  */
-import { DoubleValue, decimalKey, ExactNumber, NUMERIC } from './exact-json.ts';
+import { DoubleValue, decimalKey, ExactNumber, NUMERIC } from '../util/exact-json.ts';
 
 export function sameValue(expected: unknown, actual: unknown): boolean {
   if (expected === actual) return true;

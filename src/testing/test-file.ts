@@ -5,9 +5,9 @@
  */
 import { isMap, isScalar, isSeq, type Node, type Scalar } from 'yaml';
 import type { Problem, SourceLocation } from '../errors.ts';
+import { fitsDouble, NUMERIC } from '../util/exact-json.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { type MapView, YamlReader } from '../yaml/yaml-reader.ts';
-import { fitsDouble, NUMERIC } from './exact-json.ts';
 
 export const TEST_FILE_SUFFIX = '.test.yaml';
 

@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { diffAnswers, isIdentical } from '../../../src/replay/endpoint-diff.ts';
+import { parseExactJson } from '../../../src/util/exact-json.ts';
+
+type Row = Record<string, unknown>;
 
 const cols = ['id', 'url', 'n'];
 
@@ -72,5 +75,16 @@ describe('diffAnswers', () => {
       },
     ]);
     expect(d.added).toEqual([{ id: 'a', url: '/y', n: 3 }]);
+  });
+});
+
+describe('diffAnswers on numbers a double cannot hold', () => {
+  it('tells apart two UInt64 past 2^53 that JSON.parse would make equal', () => {
+    const parse = (u: string) => (parseExactJson(`{"data":[{"id":1,"u":${u}}]}`) as { data: Row[] }).data;
+    const d = diffAnswers(parse('18446744073709551615'), parse('18446744073709551614'), ['id', 'u']);
+    expect(d.changed.map((c) => c.columns)).toEqual([['u']]);
+    expect(
+      isIdentical(diffAnswers(parse('18446744073709551615'), parse('18446744073709551615'), ['id', 'u'])),
+    ).toBe(true);
   });
 });

@@ -2,14 +2,14 @@ import { describe, expect, it } from 'vitest';
 import type { Problem } from '../../../src/errors.ts';
 import { checkAnswer, updatedExpectation } from '../../../src/testing/check-answer.ts';
 import { sameValue, showValue } from '../../../src/testing/compare-values.ts';
+import { readTestFile } from '../../../src/testing/test-file.ts';
 import {
   DoubleValue,
   decimalKey,
   ExactNumber,
   fitsDouble,
   parseExactJson,
-} from '../../../src/testing/exact-json.ts';
-import { readTestFile } from '../../../src/testing/test-file.ts';
+} from '../../../src/util/exact-json.ts';
 
 const U = '18446744073709551615';
 const D = '1234567890123456789012345678.0123456789';

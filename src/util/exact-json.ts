@@ -3,7 +3,7 @@
  * UInt64 past 2^53, an Int128 or a Decimal(38, 10): `tally test` would then pass a case
  * expecting 18446744073709551614 against an answer of 18446744073709551615. `parseExactJson`
  * keeps such numbers as an ExactNumber holding the digits; every other value is what JSON.parse
- * gives.
+ * gives. Used by `tally test` and `tally diff`, which compare answers.
  */
 
 /** A number of an answer that a double cannot hold: the digits ClickHouse wrote. */
