@@ -75,8 +75,10 @@ export class FreshnessTracker {
   async measure(project: Project, engine: Engine, pipe: string): Promise<Freshness> {
     const sources = this.sourcesOf(project, pipe);
     if (sources.length === 0) return { seconds: undefined, sources: {} };
+    // Only just after start is there anything to wait for: no extra promise on every request.
     const ready = this.opts.ready?.();
-    const [last] = await Promise.all([this.lastBatches(engine), ready]);
+    if (ready) await ready;
+    const last = await this.lastBatches(engine);
     const now = this.now();
     const out: Record<string, number | null> = {};
     let seconds: number | undefined;
