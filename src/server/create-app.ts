@@ -1,29 +1,19 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
-import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
-import type { Endpoint } from '../project/model.ts';
-import { didYouMean } from '../util/did-you-mean.ts';
 import { presentedToken, TokenAuth } from './auth.ts';
-import { type Freshness, FreshnessTracker } from './freshness.ts';
+import { type DirectHandler, directEndpointRoute } from './direct-route.ts';
+import { EndpointResponder, splitFile } from './endpoint-responder.ts';
+import { FreshnessTracker } from './freshness.ts';
 import { type HomePage, renderHomePage } from './home-page.ts';
-import { HttpError } from './http-error.ts';
-import { createLogger, type Logger, type LogSink, redactUrl, silentLogger } from './logger.ts';
+import { errorAnswer, HttpError, type PlainAnswer } from './http-error.ts';
+import { createLogger, type Logger, type LogSink, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
-import { ResultCache } from './result-cache.ts';
-import {
-  type EndpointAnswer,
-  executeEndpoint,
-  finishBody,
-  type PreparedQuery,
-  prepareEndpoint,
-  type RunHooks,
-} from './run-endpoint.ts';
-import type { ServingState, StateHolder } from './serving-state.ts';
+import { type RequestNote, RequestTracker } from './request-tracker.ts';
+import type { StateHolder } from './serving-state.ts';
 
 export interface AppOptions {
   state: StateHolder;
@@ -58,38 +48,17 @@ export interface AppOptions {
   routes?: (app: Hono, ctx: { auth: TokenAuth; metrics: MetricsRegistry; logger: Logger }) => void;
 }
 
-const FORMATS = {
-  json: 'application/json',
-  csv: 'text/csv; charset=utf-8',
-  ndjson: 'application/x-ndjson',
-} as const;
-type Format = keyof typeof FORMATS;
-
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
-
-/** What a request did, for its log line and metrics. */
-interface RequestNote {
-  id: string;
-  endpoint?: string;
-  cache?: string;
-  freshness?: number | 'unknown';
-  /** The response already carries X-Request-Id. */
-  idSent?: boolean;
-}
+/** The hono app, and the direct node path that `startServer` puts in front of it for endpoint GETs. */
+export type TallyApp = Hono & { readonly direct: DirectHandler };
 
 /**
  * The HTTP API: endpoints, OpenAPI, the try-it page, health, metrics. Pure hono, so tests call
- * `app.request()` in-process.
+ * `app.request()` in-process; `startServer` also serves endpoint GETs through `app.direct`,
+ * which shares the same responder.
  */
-export function createApp(opts: AppOptions): Hono {
+export function createApp(opts: AppOptions): TallyApp {
   const app = new Hono();
   const auth = new TokenAuth(opts.tokens);
-  const cache = new ResultCache<EndpointAnswer>(opts.cacheEntries ?? 1000);
-  const prepared = new BoundedMap<string, PreparedQuery>(opts.cacheEntries ?? 1000);
-  opts.state.onSwap(() => {
-    cache.clear();
-    prepared.clear();
-  });
   const logger = opts.log ? createLogger({ level: 'debug', sink: opts.log }) : silentLogger;
   const registry = opts.metrics ?? new MetricsRegistry();
   const metrics = serverMetrics(registry);
@@ -98,52 +67,39 @@ export function createApp(opts: AppOptions): Hono {
     new FreshnessTracker({
       onError: (err) => logger.warn('freshness lookup failed', { error: String(err) }),
     });
-  const enforce = (opts.staleness ?? 'enforce') === 'enforce';
-  const coalesce = opts.coalesce ?? true;
+  const responder = new EndpointResponder({
+    state: opts.state,
+    auth,
+    metrics,
+    freshness,
+    enforceStaleness: (opts.staleness ?? 'enforce') === 'enforce',
+    coalesce: opts.coalesce ?? true,
+    cacheEntries: opts.cacheEntries ?? 1000,
+  });
+  const requests = new RequestTracker(metrics, logger);
+  const unexpected = (error: unknown, id: string | undefined) =>
+    logger.error('internal error', { id, error });
   const columns = new ResponseColumns();
   const notes = new WeakMap<Request, RequestNote>();
-  const hooksByEndpoint = new Map<string, RunHooks>();
   let page: { version: string; page: HomePage } | undefined;
 
   app.use('*', async (c, next) => {
-    const given = requestHeader(c, 'x-request-id');
-    const id = given && REQUEST_ID.test(given) ? given : randomUUID();
-    const note: RequestNote = { id };
+    const note = requests.begin(requestHeader(c, 'x-request-id'));
     notes.set(c.req.raw, note);
-    const t0 = performance.now();
     await next();
     // Endpoint answers carry the id already (built with plain headers in the pipes route).
-    if (!note.idSent) c.res.headers.set('X-Request-Id', id);
-    const seconds = (performance.now() - t0) / 1000;
-    const status = c.res.status;
-    if (note.endpoint !== undefined) {
-      metrics.requests.inc({ endpoint: note.endpoint, status: String(status) });
-      if (note.endpoint !== '') metrics.duration.observe({ endpoint: note.endpoint }, seconds);
-    }
-    if (logger === silentLogger) return;
-    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-    logger[level]('request', {
-      id,
-      method: c.req.method,
-      path: redactUrl(c.req.path),
-      status,
-      ms: +(seconds * 1000).toFixed(2),
-      ...(note.endpoint ? { endpoint: note.endpoint } : {}),
-      ...(note.cache ? { cache: note.cache } : {}),
-      ...(note.freshness !== undefined ? { freshness_s: note.freshness } : {}),
-    });
+    if (!note.idSent) c.res.headers.set('X-Request-Id', note.id);
+    requests.end(note, c.req.method, c.req.path, c.res.status);
   });
 
   app.onError((err, c) => {
-    if (err instanceof HttpError) {
-      // A 413 is sent before the body was read: the connection cannot carry another request.
-      if (err.status === 413) c.header('Connection', 'close');
-      // RFC 9110: a 401 says how to authenticate.
-      if (err.status === 401) c.header('WWW-Authenticate', 'Bearer realm="tally"');
-      return c.json(err.body(), err.status);
+    const note = notes.get(c.req.raw);
+    const answer = errorAnswer(err, (e) => unexpected(e, note?.id));
+    if (note) {
+      note.idSent = true;
+      answer.headers['x-request-id'] = note.id;
     }
-    logger.error('internal error', { id: notes.get(c.req.raw)?.id, error: err });
-    return c.json({ error: 'internal error' }, 500);
+    return toResponse(answer);
   });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
@@ -220,80 +176,20 @@ export function createApp(opts: AppOptions): Hono {
     }),
   );
   app.on(['GET', 'POST'], '/v0/pipes/:file', async (c) => {
-    const state = opts.state.get();
-    const note = notes.get(c.req.raw) ?? { id: '' };
-    note.endpoint = '';
-    const { name, format } = splitFile(c.req.param('file'));
-    const endpoint = state.project.endpoints.get(name);
-    if (!endpoint) {
-      throw new HttpError(
-        404,
-        `no endpoint named \`${name}\`${didYouMean(name, state.project.endpoints.keys())}`,
-      );
-    }
-    note.endpoint = name;
-    if (!format || !endpoint.formats.includes(format)) {
-      throw new HttpError(
-        404,
-        `endpoint \`${name}\` is served as ${endpoint.formats.map((f) => `${name}.${f}`).join(', ')}`,
-      );
-    }
-    const query = c.req.query();
-    auth.check(presentedToken(requestHeader(c, 'authorization'), query.token), {
-      kind: 'endpoint',
-      name,
-      ...(endpoint.token ? { required: endpoint.token } : {}),
-    });
-    // Copied without `token` (rather than deleted after: `delete` slows every later use of it).
-    const raw: Record<string, unknown> = {};
-    for (const k in query) if (k !== 'token') raw[k] = query[k];
-    if (c.req.method === 'POST') Object.assign(raw, await jsonBody(c.req.raw));
-
-    const params = normalise(raw);
-    const fresh = await measure(state, endpoint);
-    note.freshness = fresh.seconds ?? 'unknown';
-    const freshHeader = fresh.seconds === undefined ? 'unknown' : String(fresh.seconds);
-    if (enforce && isStale(endpoint, fresh)) {
-      c.header('X-Tally-Freshness', freshHeader);
-      prepare(state, endpoint, params, raw); // a bad request is still a 400
-      const maxS = endpoint.maxStalenessMs! / 1000;
-      throw new HttpError(
-        503,
-        `endpoint \`${name}\` refuses to answer: its data is ${fresh.seconds} s old, more than max_staleness ${maxS} s`,
-        {
-          staleness_s: fresh.seconds,
-          max_staleness_s: maxS,
-        },
-      );
-    }
-
-    const key = `${state.version}\u0000${name}\u0000${format}\u0000${params}`;
-    const ttl = endpoint.cacheMs ?? 0;
-    // A hit is answered without creating the loader (closures cost on the busiest path).
-    let value = ttl > 0 ? cache.fresh(key) : undefined;
-    let hit = value !== undefined;
-    if (value === undefined) {
-      const load = async () =>
-        executeEndpoint(state, endpoint, prepare(state, endpoint, params, raw), format, hooksFor(name)).catch(
-          toHttp,
-        );
-      ({ value, hit } =
-        ttl === 0 && !coalesce ? { value: await load(), hit: false } : await cache.get(key, ttl, load));
-    }
-    note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
-    if (ttl > 0) metrics.cache.inc({ endpoint: name, result: note.cache });
-    // A Response with plain headers, which @hono/node-server writes as they are: the busiest
-    // path then builds no fetch Headers (their validation was ~10% of a cache hit's CPU).
-    note.idSent = true;
-    return new Response(finishBody(value, fresh.seconds), {
-      status: 200,
-      headers: {
-        'content-type': FORMATS[format],
-        'x-request-id': note.id,
-        'x-tally-freshness': freshHeader,
-        'x-tally-cache': note.cache,
+    const note = notes.get(c.req.raw) ?? requests.begin(undefined);
+    const answer = await responder.answer(
+      {
+        method: c.req.method,
+        file: c.req.param('file'),
+        query: c.req.query(),
+        authorization: requestHeader(c, 'authorization'),
+        body: () => jsonBody(c.req.raw),
       },
-    });
+      note,
+    );
+    note.idSent = true;
+    answer.headers['x-request-id'] = note.id;
+    return toResponse(answer);
   });
 
   opts.routes?.(app, { auth, metrics: registry, logger });
@@ -308,47 +204,15 @@ export function createApp(opts: AppOptions): Hono {
       Allow: 'GET, POST',
     });
   });
-  return app;
-
-  /** Params validated and the pipe compiled, reused for the same params (a bad param: a 400). */
-  function prepare(
-    state: ServingState,
-    endpoint: Endpoint,
-    params: string,
-    raw: Record<string, unknown>,
-  ): PreparedQuery {
-    const compiledKey = `${state.version}\u0000${endpoint.name}\u0000${params}`;
-    const known = prepared.get(compiledKey);
-    if (known) return known;
-    try {
-      const fresh = prepareEndpoint(state, endpoint, raw);
-      prepared.set(compiledKey, fresh);
-      return fresh;
-    } catch (err) {
-      return toHttp(err);
-    }
-  }
-
-  function hooksFor(endpoint: string): RunHooks {
-    let hooks = hooksByEndpoint.get(endpoint);
-    if (!hooks) {
-      hooks = { clickhouseError: (code) => metrics.clickhouseErrors.inc({ endpoint, code }) };
-      hooksByEndpoint.set(endpoint, hooks);
-    }
-    return hooks;
-  }
-
-  async function measure(state: ServingState, endpoint: Endpoint): Promise<Freshness> {
-    return freshness.measure(state.project, state.engine, endpoint.pipe);
-  }
+  return Object.assign(app, { direct: directEndpointRoute(responder, requests, unexpected) });
 }
 
-function isStale(endpoint: Endpoint, fresh: Freshness): boolean {
-  return (
-    endpoint.maxStalenessMs !== undefined &&
-    fresh.seconds !== undefined &&
-    fresh.seconds * 1000 > endpoint.maxStalenessMs
-  );
+/**
+ * A Response with plain headers, which @hono/node-server writes as they are: no fetch Headers
+ * built (their validation was ~10% of a cache hit's CPU).
+ */
+function toResponse(answer: PlainAnswer): Response {
+  return new Response(answer.body, { status: answer.status, headers: answer.headers });
 }
 
 /**
@@ -362,13 +226,6 @@ function requestHeader(c: Context, name: string): string | undefined {
     return Array.isArray(v) ? v.join(', ') : v;
   }
   return c.req.header(name);
-}
-
-function splitFile(file: string): { name: string; format?: Format } {
-  const dot = file.lastIndexOf('.');
-  if (dot < 0) return { name: file };
-  const ext = file.slice(dot + 1);
-  return { name: file.slice(0, dot), ...(ext in FORMATS ? { format: ext as Format } : {}) };
 }
 
 /** Largest POST body of params accepted by an endpoint (bytes). */
@@ -387,36 +244,6 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
     throw new HttpError(400, 'the request body must be a JSON object of params');
   }
   return body as Record<string, unknown>;
-}
-
-/** A Map that forgets its oldest entry past `max` entries. */
-class BoundedMap<K, V> extends Map<K, V> {
-  constructor(private readonly max: number) {
-    super();
-  }
-
-  override set(key: K, value: V): this {
-    if (this.size >= this.max && !this.has(key)) {
-      const oldest = this.keys().next();
-      if (!oldest.done) this.delete(oldest.value);
-    }
-    return super.set(key, value);
-  }
-}
-
-/** Params in a stable order, so the same request is the same cache key. */
-function normalise(raw: Record<string, unknown>): string {
-  return JSON.stringify(
-    Object.keys(raw)
-      .sort()
-      .map((k) => [k, raw[k]]),
-  );
-}
-
-function toHttp(err: unknown): never {
-  if (err instanceof HttpError) throw err;
-  if (isTallyError(err)) throw new HttpError(err.code === 'clickhouse-unreachable' ? 503 : 500, err.message);
-  throw err;
 }
 
 interface KafkaHealth {

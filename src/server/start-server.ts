@@ -1,8 +1,9 @@
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { TallyError } from '../errors.ts';
+import type { DirectHandler } from './direct-route.ts';
 
 export interface RunningServer {
   url: string;
@@ -11,10 +12,23 @@ export interface RunningServer {
   close(graceMs?: number): Promise<void>;
 }
 
-/** Serves a hono app on host:port (loopback by default); port 0 picks a free port. */
-export async function startServer(app: Hono, host: string, port: number): Promise<RunningServer> {
+/**
+ * Serves a hono app on host:port (loopback by default); port 0 picks a free port. An app with a
+ * `direct` handler (createApp's) answers the requests it takes before hono sees them.
+ */
+export async function startServer(
+  app: Hono & { direct?: DirectHandler },
+  host: string,
+  port: number,
+): Promise<RunningServer> {
+  const viaHono = getRequestListener(app.fetch, { hostname: host });
+  const direct = app.direct;
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    if (!direct?.(req, res)) void viaHono(req, res);
+  };
   const server = await new Promise<Server>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, hostname: host, port }, () => resolve(s as Server)) as Server;
+    const s = createServer(listener);
+    s.listen(port, host, () => resolve(s));
     s.once('error', (err: NodeJS.ErrnoException) => {
       reject(
         err.code === 'EADDRINUSE'

@@ -1,0 +1,66 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { getQueryParam } from 'hono/utils/url';
+import type { EndpointResponder } from './endpoint-responder.ts';
+import { errorAnswer, type PlainAnswer } from './http-error.ts';
+import type { RequestTracker } from './request-tracker.ts';
+
+/** Takes a request it serves (true) or leaves it to the next handler (false). */
+export type DirectHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
+
+const PREFIX = '/v0/pipes/';
+
+/**
+ * Endpoint GETs served straight from node's request and response, without hono building a
+ * fetch Request, a Context and a Response for each: on a cache hit those were most of a
+ * request's CPU (bench/endpoints.ts). The same EndpointResponder and RequestTracker as the hono
+ * route, so answers, errors, metrics and log lines are the same; anything else (POST, a path
+ * hono would decode or route elsewhere) is left to hono.
+ */
+export function directEndpointRoute(
+  responder: EndpointResponder,
+  requests: RequestTracker,
+  unexpected: (err: unknown, id: string) => void,
+): DirectHandler {
+  return (req, res) => {
+    const url = req.url;
+    if (req.method !== 'GET' || url === undefined || !url.startsWith(PREFIX)) return false;
+    const q = url.indexOf('?');
+    const path = q < 0 ? url : url.slice(0, q);
+    const file = path.slice(PREFIX.length);
+    if (file === '' || file.includes('/') || file.includes('%') || url.includes('#')) return false;
+    const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
+    void serve(req, res, path, file, query);
+    return true;
+  };
+
+  async function serve(
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    file: string,
+    query: Record<string, string>,
+  ): Promise<void> {
+    const note = requests.begin(header(req, 'x-request-id'));
+    let answer: PlainAnswer;
+    try {
+      answer = await responder.answer(
+        { method: 'GET', file, query, authorization: header(req, 'authorization') },
+        note,
+      );
+    } catch (err) {
+      answer = errorAnswer(err, (e) => unexpected(e, note.id));
+    }
+    if (!res.destroyed) {
+      answer.headers['x-request-id'] = note.id;
+      answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
+      res.writeHead(answer.status, answer.headers);
+      res.end(answer.body);
+    }
+    requests.end(note, 'GET', path, answer.status);
+  }
+}
+
+function header(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
+}

@@ -1,0 +1,54 @@
+import { randomUUID } from 'node:crypto';
+import { type Logger, redactUrl, silentLogger } from './logger.ts';
+import type { ServerMetrics } from './metrics.ts';
+
+/** What a request did, for its log line and metrics. */
+export interface RequestNote {
+  id: string;
+  /** performance.now() when the request began. */
+  t0: number;
+  /** The endpoint answered ('' for an endpoints-path request naming none); absent off that path. */
+  endpoint?: string;
+  cache?: string;
+  freshness?: number | 'unknown';
+  /** The response already carries X-Request-Id. */
+  idSent?: boolean;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+/**
+ * The start and end of every request, wherever it is served (hono or the direct node path):
+ * its id (the caller's X-Request-Id when well formed), then its metrics and its one log line.
+ */
+export class RequestTracker {
+  constructor(
+    private readonly metrics: ServerMetrics,
+    private readonly logger: Logger,
+  ) {}
+
+  begin(givenId: string | undefined): RequestNote {
+    const id = givenId && REQUEST_ID.test(givenId) ? givenId : randomUUID();
+    return { id, t0: performance.now() };
+  }
+
+  end(note: RequestNote, method: string, path: string, status: number): void {
+    const seconds = (performance.now() - note.t0) / 1000;
+    if (note.endpoint !== undefined) {
+      this.metrics.requests.inc({ endpoint: note.endpoint, status: String(status) });
+      if (note.endpoint !== '') this.metrics.duration.observe({ endpoint: note.endpoint }, seconds);
+    }
+    if (this.logger === silentLogger) return;
+    const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
+    this.logger[level]('request', {
+      id: note.id,
+      method,
+      path: redactUrl(path),
+      status,
+      ms: +(seconds * 1000).toFixed(2),
+      ...(note.endpoint ? { endpoint: note.endpoint } : {}),
+      ...(note.cache ? { cache: note.cache } : {}),
+      ...(note.freshness !== undefined ? { freshness_s: note.freshness } : {}),
+    });
+  }
+}
