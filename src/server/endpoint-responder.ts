@@ -98,7 +98,9 @@ export class EndpointResponder {
     if (req.method === 'POST' && req.body) Object.assign(raw, await req.body());
 
     const params = normalise(raw);
-    const fresh = await this.o.freshness.measure(state.project, state.engine, endpoint.pipe);
+    const fresh =
+      this.o.freshness.measureNow(state.project, state.engine, endpoint.pipe) ??
+      (await this.o.freshness.measure(state.project, state.engine, endpoint.pipe));
     note.freshness = fresh.seconds ?? 'unknown';
     const freshHeader = fresh.seconds === undefined ? 'unknown' : String(fresh.seconds);
     if (this.o.enforceStaleness && isStale(endpoint, fresh)) {

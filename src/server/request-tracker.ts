@@ -40,15 +40,16 @@ export class RequestTracker {
     }
     if (this.logger === silentLogger) return;
     const level = status >= 500 ? 'error' : status >= 400 ? 'warn' : 'info';
-    this.logger[level]('request', {
+    const fields: Record<string, unknown> = {
       id: note.id,
       method,
       path: redactUrl(path),
       status,
-      ms: +(seconds * 1000).toFixed(2),
-      ...(note.endpoint ? { endpoint: note.endpoint } : {}),
-      ...(note.cache ? { cache: note.cache } : {}),
-      ...(note.freshness !== undefined ? { freshness_s: note.freshness } : {}),
-    });
+      ms: Math.round(seconds * 100_000) / 100,
+    };
+    if (note.endpoint) fields.endpoint = note.endpoint;
+    if (note.cache) fields.cache = note.cache;
+    if (note.freshness !== undefined) fields.freshness_s = note.freshness;
+    this.logger[level]('request', fields);
   }
 }

@@ -124,4 +124,26 @@ describe('FreshnessTracker', () => {
     await m;
     expect(measured).toBe(1);
   });
+
+  it('answers without waiting only from a settled read within the ttl, and never while start-up is pending', async () => {
+    let now = NOW;
+    const { engine } = fakeEngine([{ datasource: 'transactions', t: NOW / 1000 - 7 }]);
+    let pending: Promise<void> | undefined;
+    const tracker = new FreshnessTracker({ now: () => now, ttlMs: 1000, ready: () => pending });
+    // Nothing read yet: it cannot answer now, and starts the read.
+    expect(tracker.measureNow(example, engine, 'balance')).toBeUndefined();
+    expect(await tracker.measure(example, engine, 'balance')).toEqual(
+      tracker.measureNow(example, engine, 'balance'),
+    );
+    expect(tracker.measureNow(example, engine, 'balance')?.seconds).toBe(7);
+    // A pipe that reads no data source needs no read at all.
+    expect(tracker.measureNow(example, engine, 'no_such_pipe')).toEqual({ seconds: undefined, sources: {} });
+    // Past the ttl the read starts again; until it settles, only `measure` answers.
+    now += 1001;
+    expect(tracker.measureNow(example, engine, 'balance')).toBeUndefined();
+    expect((await tracker.measure(example, engine, 'balance')).seconds).toBe(8);
+    expect(tracker.measureNow(example, engine, 'balance')?.seconds).toBe(8);
+    pending = new Promise<void>(() => {});
+    expect(tracker.measureNow(example, engine, 'balance')).toBeUndefined();
+  });
 });
