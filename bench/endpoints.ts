@@ -15,8 +15,10 @@
  * last line of stdout.
  */
 import { execFileSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { Agent, request } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import autocannon from 'autocannon';
@@ -72,6 +74,12 @@ interface BackendResult {
   /** No cache, identical concurrent requests coalesced (the default). */
   coalesced: Record<number, Measure>;
   cacheOn: Record<number, Measure>;
+  /**
+   * At 32 connections: a bare node:http server in this process answering the cache-on answer's
+   * bytes and headers, no framework and no work: what node and the machine allow, so the cache-on
+   * figure can be read against it.
+   */
+  bare: Record<number, Measure>;
   /** Server back end: the same query through the engine (@clickhouse/client) in a loop, no HTTP in front. */
   viaEngine: Record<number, Measure>;
   /** One connection, sequential requests, timed in microseconds: median direct and via Tally. */
@@ -148,10 +156,14 @@ async function benchEndpoint(
   );
   const usual = await startServer(createApp({ state: holder, tokens: [], ...log }), '127.0.0.1', 0);
   const path = `/v0/pipes/${name}.json?account_id=${account}`;
+  let bare: { url: string; close(): Promise<void> } = { url: '', close: async () => {} };
   const { compiled, settings } = prepareEndpoint(holder.get(), off.endpoints.get(name)!, params);
   try {
     // The same answer both ways, before timing anything.
-    const viaTally = (await (await fetch(plain.url + path)).json()) as { data: unknown[] };
+    const first = await fetch(plain.url + path);
+    const firstText = await first.text();
+    const viaTally = JSON.parse(firstText) as { data: unknown[] };
+    bare = await bareServer(firstText, first.headers);
     const direct = await engine.query(compiled.sql, { params: { ...compiled.params }, settings });
     if (JSON.stringify(viaTally.data) !== JSON.stringify(direct.data) || direct.rows !== 1) {
       throw new Error(`answers differ: ${JSON.stringify(viaTally.data)} vs ${JSON.stringify(direct.data)}`);
@@ -167,6 +179,7 @@ async function benchEndpoint(
       cacheOff: {},
       coalesced: {},
       cacheOn: {},
+      bare: {},
       viaEngine: {},
       latency: { directP50: 0, tallyP50: 0, added: 0 },
     };
@@ -213,6 +226,7 @@ async function benchEndpoint(
         cacheOff: [],
         coalesced: [],
         cacheOn: [],
+        bare: [],
       };
       await directRun(c, WARMUP_S);
       for (let r = 0; r < ROUNDS; r++) {
@@ -225,6 +239,7 @@ async function benchEndpoint(
         holder.swap({ project: on, engine, version: `on-${c}-${r}` });
         await cannon(usual.url + path, c, WARMUP_S);
         runs.cacheOn!.push(await cannon(usual.url + path, c));
+        if (c === 32) runs.bare!.push(await cannon(bare.url + path, c));
       }
       const put = (into: Record<number, Measure>, label: string, ms: Measure[]) => {
         if (ms.length === 0) return;
@@ -236,16 +251,37 @@ async function benchEndpoint(
       put(result.cacheOff, 'tally, no cache', runs.cacheOff!);
       put(result.coalesced, 'tally, coalesced', runs.coalesced!);
       put(result.cacheOn, 'tally, cache on', runs.cacheOn!);
+      put(result.bare, 'bare node:http', runs.bare!);
     }
     return result;
   } finally {
     await plain.close();
     await usual.close();
+    await bare.close();
     lines.close();
     closeSync(logFd);
     rmSync(logFile, { force: true });
   }
 }
+/** A node:http server answering `body` with `headers` (and a fresh request id) to every request. */
+async function bareServer(body: string, headers: Headers): Promise<{ url: string; close(): Promise<void> }> {
+  const fixed: Record<string, string> = { 'content-length': String(Buffer.byteLength(body)) };
+  for (const h of ['content-type', 'x-tally-freshness', 'x-tally-cache']) fixed[h] = headers.get(h) ?? '';
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { ...fixed, 'x-request-id': randomUUID() });
+    res.end(body);
+  });
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () =>
+      new Promise<void>((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  };
+}
+
 function median(xs: number[]): number {
   const sorted = [...xs].sort((a, b) => a - b);
   return sorted[Math.floor(sorted.length / 2)] ?? 0;
@@ -404,6 +440,13 @@ function report(all: BackendResult[]): void {
       `${s.backend} ${s.endpoint}: throughput at 32 = ${pct(g.throughputAt32!.ratio!)} of direct (goal >= 80%) ${g.throughputAt32!.ratio! >= 0.8 ? 'ok' : 'MISSED'}; ` +
         `added median = ${l.added.toFixed(3)} ms (${l.directP50.toFixed(3)} -> ${l.tallyP50.toFixed(3)}; goal <= 2) ${l.added <= 2 ? 'ok' : 'MISSED'}; ` +
         `cache on at 32 = ${g.cacheOnAt32!.ratio!.toFixed(1)}x direct (goal >= 10x) ${g.cacheOnAt32!.ratio! >= 10 ? 'ok' : 'MISSED'}`,
+    );
+  }
+  for (const r of all) {
+    const bare = r.bare[32];
+    if (!bare) continue;
+    console.log(
+      `${r.backend} ${r.endpoint}: a bare node:http server answering the same bytes at 32 = ${bare.rps.toFixed(0)} req/s (${(bare.rps / r.direct[32]!.rps).toFixed(1)}x direct); Tally's cache on = ${pct(r.cacheOn[32]!.rps / bare.rps)} of it`,
     );
   }
   const sha = gitSha();

@@ -232,6 +232,7 @@ interface EndpointResult {
   cacheOff: Record<string, EndpointMeasure>;
   coalesced: Record<string, EndpointMeasure>;
   cacheOn: Record<string, EndpointMeasure>;
+  bare?: Record<string, EndpointMeasure>;
   latency: { directP50: number; tallyP50: number; added: number };
 }
 
@@ -268,6 +269,29 @@ export function parseEndpoints(_out: string, last: Record<string, unknown> | und
         targetId: 'endpoint-cache',
       }),
     );
+    const bare = r.bare?.[32];
+    if (bare)
+      metrics.push(
+        rateMetric(
+          t('req/s at 32 conn., cache on, against a bare node:http server'),
+          r.cacheOn[32]!.rps,
+          'req/s',
+          {
+            name: 'node:http answering the same bytes, no framework, no work, 32 conn.',
+            value: bare.rps,
+          },
+          { backend },
+        ),
+        rateMetric(
+          t('req/s at 32 conn., bare node:http answering the same bytes'),
+          bare.rps,
+          'req/s',
+          direct(32),
+          {
+            backend,
+          },
+        ),
+      );
     for (const c of [1, 8, 32]) {
       if (c !== 32)
         metrics.push(
