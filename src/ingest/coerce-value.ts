@@ -8,6 +8,7 @@ import { isIPv6 } from 'node:net';
 import type { Capabilities } from '../clickhouse/capabilities.ts';
 import type { TypeNode } from '../project/model.ts';
 import { MAX_DATE, MAX_EPOCH } from '../sql/param-type.ts';
+import { ExactNumber, type JsonValue, jsonString, stringifyJson } from '../util/exact-json.ts';
 import {
   DATE_TIME_MAX,
   epochSeconds,
@@ -17,7 +18,6 @@ import {
   ZoneReader,
 } from './date-time-text.ts';
 import { decimalParts, decimalText, intDigits, JSON_NUMBER } from './decimal-text.ts';
-import { type JsonValue, jsonString, RawNumber, stringifyJson } from './json-text.ts';
 
 export class Refusal {
   constructor(readonly message: string) {}
@@ -118,7 +118,7 @@ function compileInner(type: TypeNode, server: ServerLimits | undefined): Coercer
 function coerceString(v: JsonValue): string | Refusal {
   if (typeof v === 'string') return jsonString(v);
   // An object or array is stored as its (compact, re-serialized) JSON text.
-  if (v !== null && typeof v === 'object' && !(v instanceof RawNumber))
+  if (v !== null && typeof v === 'object' && !(v instanceof ExactNumber))
     return JSON.stringify(stringifyJson(v));
   return new Refusal(`expected a string, got ${describe(v)}`);
 }
@@ -152,7 +152,7 @@ function integer(name: string, signed: boolean, bits: number): Coercer {
       // Unreachable from JSON.parse (long numbers take the exact path); stay exact anyway.
       return checkBig(BigInt(v), lo, hi, range, describe(v));
     }
-    if (v instanceof RawNumber) {
+    if (v instanceof ExactNumber) {
       const p = decimalParts(v.text)!;
       if (p.frac !== '') return new Refusal(`${what} ${v.text}: it has a fraction`);
       return checkBig(BigInt((p.negative ? '-' : '') + p.int), lo, hi, range, v.text);
@@ -176,11 +176,11 @@ function float(name: 'Float32' | 'Float64'): Coercer {
   return (v) => {
     let n: number;
     if (typeof v === 'number') n = v;
-    else if (v instanceof RawNumber) n = Number(v.text);
+    else if (v instanceof ExactNumber) n = Number(v.text);
     else if (typeof v === 'string' && JSON_NUMBER.test(v)) n = Number(v);
     else return new Refusal(`${what} ${describe(v)}`);
     if (!Number.isFinite(n) || (name === 'Float32' && Math.abs(n) > FLOAT32_MAX)) {
-      const shown = typeof v === 'number' ? String(v) : v instanceof RawNumber ? v.text : describe(v);
+      const shown = typeof v === 'number' ? String(v) : v instanceof ExactNumber ? v.text : describe(v);
       return new Refusal(`${shown} is out of range for ${name}`);
     }
     return String(n);
@@ -196,7 +196,7 @@ function decimal(type: TypeNode): Coercer {
     if (typeof v === 'number') {
       if (!Number.isFinite(v)) return new Refusal(`${what} ${describe(v)}`);
       text = String(v);
-    } else if (v instanceof RawNumber) text = v.text;
+    } else if (v instanceof ExactNumber) text = v.text;
     else if (typeof v === 'string' && JSON_NUMBER.test(v)) text = v;
     else return new Refusal(`${what} ${describe(v)}`);
     const p = decimalParts(text)!;
@@ -279,11 +279,11 @@ function dateTime(type: TypeNode, server: ServerLimits | undefined): Coercer {
   return (v) => {
     let r: ReturnType<typeof epochSeconds>;
     if (typeof v === 'number') r = epochSeconds(v);
-    else if (v instanceof RawNumber) r = epochSeconds(Number(v.text));
+    else if (v instanceof ExactNumber) r = epochSeconds(Number(v.text));
     else if (typeof v === 'string') r = parseDateTimeText(v, zone);
     else return new Refusal(`${what} ${describe(v)}`);
     if (r.ok && r.seconds <= max) return String(r.seconds);
-    const shown = v instanceof RawNumber ? v.text : describe(v);
+    const shown = v instanceof ExactNumber ? v.text : describe(v);
     return new Refusal(r.ok || r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
   };
 }
@@ -301,10 +301,10 @@ function dateTime64(type: TypeNode, server: ServerLimits | undefined): Coercer {
   return (v) => {
     let r: ReturnType<typeof parseDateTime64Text>;
     if (typeof v === 'number') r = parseDateTime64Text(String(v), precision, zone, true);
-    else if (v instanceof RawNumber) r = parseDateTime64Text(v.text, precision, zone, true);
+    else if (v instanceof ExactNumber) r = parseDateTime64Text(v.text, precision, zone, true);
     else if (typeof v === 'string') r = parseDateTime64Text(v, precision, zone, false);
     else return new Refusal(`${what} ${describe(v)}`);
-    const shown = v instanceof RawNumber ? v.text : describe(v);
+    const shown = v instanceof ExactNumber ? v.text : describe(v);
     if (r.ok && (!lut || wholeSeconds(r.text) <= MAX_EPOCH)) return JSON.stringify(r.text);
     if (!r.ok && r.reason === 'precision')
       return new Refusal(`${type.text} keeps ${precision} digits after the second, got ${shown}`);
@@ -367,7 +367,7 @@ function tuple(type: TypeNode, server: ServerLimits | undefined): Coercer {
         if (r instanceof Refusal) return r;
         out.push(r);
       }
-    } else if (named && v !== null && typeof v === 'object' && !(v instanceof RawNumber)) {
+    } else if (named && v !== null && typeof v === 'object' && !(v instanceof ExactNumber)) {
       const obj = v as { [k: string]: JsonValue };
       const extra = Object.keys(obj).find((k) => !elements.some((e) => e.name === k));
       if (extra !== undefined) return new Refusal(`${type.text} has no element ${JSON.stringify(extra)}`);
@@ -403,7 +403,7 @@ function map(type: TypeNode, server: ServerLimits | undefined): Coercer {
       `type ${type.text}: keys of type ${k.type.text} are not supported for ingestion yet`,
     );
   return (v) => {
-    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof RawNumber)
+    if (v === null || typeof v !== 'object' || Array.isArray(v) || v instanceof ExactNumber)
       return new Refusal(`expected an object for ${type.text}, got ${describe(v)}`);
     const out: string[] = [];
     for (const [name, item] of Object.entries(v as { [k: string]: JsonValue })) {
@@ -442,7 +442,7 @@ function enumeration(type: TypeNode): Coercer {
         ? byName.get(v)
         : typeof v === 'number'
           ? byValue.get(v)
-          : v instanceof RawNumber
+          : v instanceof ExactNumber
             ? byValue.get(Number(v.text))
             : undefined;
     return hit ?? new Refusal(`expected one of ${names}, got ${describe(v)}`);
@@ -489,7 +489,7 @@ export function describe(v: JsonValue | undefined): string {
   if (v === null) return 'null';
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'number') return `number ${v}`;
-  if (v instanceof RawNumber) return `number ${v.text}`;
+  if (v instanceof ExactNumber) return `number ${v.text}`;
   if (typeof v === 'string') {
     const shown = v.length > 40 ? `${v.slice(0, 40)}...` : v;
     return `string ${JSON.stringify(shown)}`;

@@ -1,8 +1,8 @@
 import type { EventVersions, VersionMapping } from '../project/model.ts';
+import { ExactNumber, type JsonValue } from '../util/exact-json.ts';
 import { Refusal } from './coerce-value.ts';
 import { decimalParts, decimalText } from './decimal-text.ts';
 import { lookup } from './json-lookup.ts';
-import { type JsonValue, RawNumber } from './json-text.ts';
 
 /** Picks, for one event, what was compiled for its version; a Refusal names the version seen. */
 export type VersionSelector<T> = (event: JsonValue) => T | Refusal;
@@ -39,7 +39,7 @@ export function compileVersionSelector<T>(
 function versionText(v: JsonValue): string | undefined {
   if (typeof v === 'string') return v;
   if (typeof v === 'number') return Number.isFinite(v) ? String(v) : undefined;
-  if (v instanceof RawNumber) {
+  if (v instanceof ExactNumber) {
     const p = decimalParts(v.text);
     return p && decimalText(p);
   }
@@ -48,7 +48,7 @@ function versionText(v: JsonValue): string | undefined {
 
 function shown(v: JsonValue): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 40 ? `${v.slice(0, 40)}...` : v);
-  if (v instanceof RawNumber) return v.text;
+  if (v instanceof ExactNumber) return v.text;
   if (v !== null && typeof v === 'object') return Array.isArray(v) ? '(an array)' : '(an object)';
   return String(v);
 }

@@ -13,7 +13,7 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import type { TypeNode } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
-import { type JsonValue, parseJsonExact, RawNumber, stringifyJson } from './json-text.ts';
+import { ExactNumber, type JsonValue, parseJsonExact, stringifyJson } from '../util/exact-json.ts';
 import type { InsertColumn } from './row-parser.ts';
 
 /** Most SQL text per evaluation query (ClickHouse's max_query_size is 256 KiB by default). */
@@ -125,7 +125,7 @@ function values(text: string, type: TypeNode | undefined): string[] {
  * other tuples) as an array of its elements in order, the form Tally inserts.
  */
 export function tuplesAsArrays(v: JsonValue, type: TypeNode): JsonValue {
-  if (v === null || typeof v !== 'object' || v instanceof RawNumber) return v;
+  if (v === null || typeof v !== 'object' || v instanceof ExactNumber) return v;
   const inner = (i: number): TypeNode | undefined => {
     const a = type.args[i];
     return a?.kind === 'type' ? a.type : undefined;

@@ -1,5 +1,5 @@
+import { ExactNumber, type JsonValue } from '../util/exact-json.ts';
 import { describe, Refusal } from './coerce-value.ts';
-import { type JsonValue, RawNumber } from './json-text.ts';
 
 /** Follows a path; undefined when a key or index is absent (or null on the way). */
 export function lookup(
@@ -15,7 +15,7 @@ export function lookup(
       if (seg >= v.length) return undefined;
       v = v[seg]!;
     } else {
-      if (typeof v !== 'object' || Array.isArray(v) || v instanceof RawNumber) {
+      if (typeof v !== 'object' || Array.isArray(v) || v instanceof ExactNumber) {
         return notA('an object', v, path, i);
       }
       const o = v as { [key: string]: JsonValue };

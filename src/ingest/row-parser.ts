@@ -7,6 +7,7 @@
 
 import { TallyError } from '../errors.ts';
 import type { Column, ColumnMapping, DataSource, TypeNode, VersionMapping } from '../project/model.ts';
+import { ExactNumber, JsonSyntaxError, type JsonValue, parseJsonExact } from '../util/exact-json.ts';
 import {
   type CompiledType,
   compileType,
@@ -19,7 +20,6 @@ import { JSON_NUMBER, shiftDecimal } from './decimal-text.ts';
 import { type DedupKey, dedupKeyOf } from './dedup-key.ts';
 import { compileVersionSelector, type VersionSelector } from './event-versions.ts';
 import { lookup } from './json-lookup.ts';
-import { JsonSyntaxError, type JsonValue, parseJsonExact, RawNumber } from './json-text.ts';
 
 /** Where an event came from in Kafka; absent for HTTP. Fills the `__topic`... metadata columns. */
 export interface EventMeta {
@@ -84,7 +84,7 @@ export interface RowParserOptions {
   capabilities?: ServerLimits;
 }
 
-/** `exact`: the event came from the exact reader (numbers are RawNumber), so never ask for it again. */
+/** `exact`: the event came from the exact reader (numbers are ExactNumber), so never ask for it again. */
 type Extractor = (
   event: JsonValue,
   raw: string,
@@ -307,7 +307,7 @@ function compileColumn(
     if (v === undefined) return absent(false);
     if (v === null) return t.nullable ? 'null' : absent(true);
     if (exactKey !== undefined && typeof v === 'number') return coerce(rawNumber(raw, exactKey, v));
-    if (exactKey !== undefined && !exact && typeof v === 'object' && !(v instanceof RawNumber))
+    if (exactKey !== undefined && !exact && typeof v === 'object' && !(v instanceof ExactNumber))
       throw NEEDS_EXACT;
     return coerce(v);
   };
@@ -321,7 +321,7 @@ function shifting(coerce: (v: JsonValue) => string | Refusal, m: VersionedMappin
   const shift = m.shift!;
   return (v: JsonValue): string | Refusal => {
     const text =
-      v instanceof RawNumber
+      v instanceof ExactNumber
         ? v.text
         : typeof v === 'string' && JSON_NUMBER.test(v)
           ? v
@@ -329,7 +329,7 @@ function shifting(coerce: (v: JsonValue) => string | Refusal, m: VersionedMappin
             ? String(v)
             : undefined;
     const moved = text === undefined ? undefined : shiftDecimal(text, shift);
-    const r = coerce(moved === undefined ? v : new RawNumber(moved));
+    const r = coerce(moved === undefined ? v : new ExactNumber(moved));
     if (!(r instanceof Refusal)) return r;
     const value = text ?? describe(v);
     return new Refusal(
@@ -358,12 +358,12 @@ function exactKeyPattern(path: readonly (string | number)[]): string {
  * the event (so it is this member) and the number after it has the same value. Otherwise the
  * whole event is read again exactly.
  */
-function rawNumber(raw: string, pattern: string, v: number): RawNumber {
+function rawNumber(raw: string, pattern: string, v: number): ExactNumber {
   const at = pattern === '' ? -1 : raw.indexOf(pattern);
   if (at >= 0 && raw.indexOf(pattern, at + pattern.length) < 0) {
     NUMBER_AT.lastIndex = at + pattern.length;
     const m = NUMBER_AT.exec(raw);
-    if (m && Number(m[1]) === v) return new RawNumber(m[1]!);
+    if (m && Number(m[1]) === v) return new ExactNumber(m[1]!);
   }
   throw NEEDS_EXACT;
 }

@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileType, Refusal } from '../../../src/ingest/coerce-value.ts';
-import { RawNumber } from '../../../src/ingest/json-text.ts';
 import type { TypeNode } from '../../../src/project/model.ts';
 import { parseType } from '../../../src/project/parse-type.ts';
+import { ExactNumber } from '../../../src/util/exact-json.ts';
 
 function type(text: string): TypeNode {
   const r = parseType(text);
@@ -27,7 +27,7 @@ describe('DateTime64', () => {
     expect(coerce('DateTime64(0)', '2019-01-01 00:00:00')).toBe('"1546300800"');
     expect(coerce("DateTime64(3, 'Asia/Tokyo')", '2019-01-01 09:00:00.250')).toBe('"1546300800.250"');
     expect(coerce('DateTime64(3)', 1546300800.5)).toBe('"1546300800.500"');
-    expect(coerce('DateTime64(3)', new RawNumber('1546300800.123'))).toBe('"1546300800.123"');
+    expect(coerce('DateTime64(3)', new ExactNumber('1546300800.123'))).toBe('"1546300800.123"');
     // From 1e11 on, an epoch number is milliseconds (as for DateTime).
     expect(coerce('DateTime64(3)', 1546300800123)).toBe('"1546300800.123"');
     expect(coerce('DateTime64(2)', '1546300800.10')).toBe('"1546300800.10"');

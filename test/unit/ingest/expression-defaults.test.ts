@@ -4,9 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { tuplesAsArrays } from '../../../src/ingest/expression-defaults.ts';
-import { parseJsonExact, stringifyJson } from '../../../src/ingest/json-text.ts';
 import type { TypeNode } from '../../../src/project/model.ts';
 import { parseType } from '../../../src/project/parse-type.ts';
+import { parseJsonExact, stringifyJson } from '../../../src/util/exact-json.ts';
 
 function type(text: string): TypeNode {
   const r = parseType(text);

@@ -1,7 +1,14 @@
 // jsonString skips JSON.stringify for strings that need no escape: it must give the same text
 // for every string, the ones that take the short way and the ones that do not.
 import { describe, expect, it } from 'vitest';
-import { jsonString } from '../../../src/ingest/json-text.ts';
+import {
+  ExactNumber,
+  JsonSyntaxError,
+  type JsonValue,
+  jsonString,
+  parseJsonExact,
+  stringifyJson,
+} from '../../../src/util/exact-json.ts';
 
 const samples = [
   '',
@@ -35,5 +42,36 @@ describe('jsonString', () => {
       if (jsonString(s) !== JSON.stringify(s)) throw new Error(`differs at U+${c.toString(16)}`);
     }
     expect(jsonString('x')).toBe('"x"');
+  });
+});
+
+describe('parseJsonExact (the exact reader ingestion falls back to)', () => {
+  it('keeps every number as written, in objects without a prototype', () => {
+    const v = parseJsonExact(
+      '{"id": 18446744073709551615, "a": [0.10, -2e3], "__proto__": {"x": 1}}',
+    ) as Record<string, JsonValue>;
+    expect(Object.getPrototypeOf(v)).toBe(null);
+    expect(Object.keys(v)).toEqual(['id', 'a', '__proto__']);
+    expect(v.id).toEqual(new ExactNumber('18446744073709551615'));
+    expect(stringifyJson(v)).toBe('{"id":18446744073709551615,"a":[0.10,-2e3],"__proto__":{"x":1}}');
+  });
+
+  it('says where text stops being JSON, as a SyntaxError', () => {
+    for (const [bad, at] of [
+      ['{"a": 01}', 7],
+      ['[1, 2', 5],
+      ['{"a" 1}', 5],
+      ['"tab\there"', 4],
+    ] as const) {
+      let err: unknown;
+      try {
+        parseJsonExact(bad);
+      } catch (e) {
+        err = e;
+      }
+      expect(err, bad).toBeInstanceOf(SyntaxError);
+      expect(err, bad).toBeInstanceOf(JsonSyntaxError);
+      expect((err as JsonSyntaxError).position, bad).toBe(at);
+    }
   });
 });

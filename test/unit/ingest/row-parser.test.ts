@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import { compileType, Refusal, type ServerLimits } from '../../../src/ingest/coerce-value.ts';
-import { parseJsonExact, RawNumber } from '../../../src/ingest/json-text.ts';
 import { compileRowParser } from '../../../src/ingest/row-parser.ts';
 import { parseType } from '../../../src/project/parse-type.ts';
+import { ExactNumber, parseJsonExact } from '../../../src/util/exact-json.ts';
 import { dataSource, typeNode } from './type-node.ts';
 
 /** Coerces the value written as JSON text (exact numbers) to `type`: the insert text or the refusal message. */
@@ -600,7 +600,7 @@ describe('dedup keys', () => {
 describe('exact JSON reader', () => {
   it('keeps number text and rejects what JSON.parse rejects', () => {
     expect(parseJsonExact('{"a":[1.50,-0,2e-3]}')).toEqual({
-      a: [new RawNumber('1.50'), new RawNumber('-0'), new RawNumber('2e-3')],
+      a: [new ExactNumber('1.50'), new ExactNumber('-0'), new ExactNumber('2e-3')],
     });
     for (const bad of ['{', '{"a":01}', '{"a":1,}', "{'a':1}", '{"a":"\\x"}', '[1] 2', '"\u0001"', 'nul']) {
       expect(() => JSON.parse(bad), bad).toThrow();
