@@ -12,6 +12,8 @@ export interface TallyErrorOptions {
   /** 1: the user's input is wrong. 2: an internal or connection error. */
   exitCode?: 1 | 2;
   cause?: unknown;
+  /** Facts a program reading `--json` output needs (the problems of a project, say). */
+  details?: Record<string, unknown>;
 }
 
 /**
@@ -23,6 +25,7 @@ export class TallyError extends Error {
   readonly location?: SourceLocation;
   readonly hint?: string;
   readonly exitCode: 1 | 2;
+  readonly details?: Record<string, unknown>;
 
   constructor(code: string, message: string, opts: TallyErrorOptions = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
@@ -31,6 +34,7 @@ export class TallyError extends Error {
     if (opts.location) this.location = opts.location;
     if (opts.hint) this.hint = opts.hint;
     this.exitCode = opts.exitCode ?? 1;
+    if (opts.details) this.details = opts.details;
   }
 
   /** `file:line:col: message (hint)`, the form editors and terminals make clickable. */

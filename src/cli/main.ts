@@ -52,7 +52,9 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   try {
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
-    io.err(`${flagError(err, options)}\n\n${commandUsage(command)}`);
+    const message = flagError(err, options);
+    if (rest.includes('--json')) io.out(JSON.stringify({ ok: false, error: { code: 'bad-flag', message } }));
+    io.err(`${message}\n\n${commandUsage(command)}`);
     return 1;
   }
   if (parsed.values.help) {
@@ -75,6 +77,8 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   try {
     return await command.run(ctx);
   } catch (err) {
+    // With --json a script reads stdout: the failure is there too, as one JSON document.
+    if (ctx.json) io.out(JSON.stringify(jsonFailure(err)));
     if (isTallyError(err)) {
       io.err(paint(io, 'red', `error: ${err.format()}`));
       return err.exitCode;
@@ -84,6 +88,23 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   } finally {
     signals?.dispose();
   }
+}
+
+/** `{ ok: false, error: { code, message, location?, hint?, ...details } }`: a failed command under --json. */
+function jsonFailure(err: unknown): { ok: false; error: Record<string, unknown> } {
+  if (!isTallyError(err)) {
+    return { ok: false, error: { code: 'internal', message: String((err as Error)?.message ?? err) } };
+  }
+  return {
+    ok: false,
+    error: {
+      code: err.code,
+      message: err.message,
+      ...(err.location ? { location: err.location } : {}),
+      ...(err.hint ? { hint: err.hint } : {}),
+      ...err.details,
+    },
+  };
 }
 
 /** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */

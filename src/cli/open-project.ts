@@ -15,6 +15,7 @@ export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean
     throw new TallyError(
       'invalid-project',
       `${plural(errors.length, 'problem')} in ${ctx.projectDir}; fix ${errors.length === 1 ? 'it' : 'them'} and run again`,
+      { details: { problems: errors } },
     );
   }
   return project;

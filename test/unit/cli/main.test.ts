@@ -36,6 +36,35 @@ describe('tally CLI', () => {
     expect(r.err).toContain('Usage: tally check');
   });
 
+  it('with --json, a failure is one JSON document on stdout as well as a message on stderr', async () => {
+    const broken = await run('deploy', '--check', '--json', '--project', join(BROKEN, 'yaml-syntax'));
+    expect(broken.code).toBe(1);
+    expect(JSON.parse(broken.out)).toMatchObject({
+      ok: false,
+      error: {
+        code: 'invalid-project',
+        message: expect.stringContaining('1 problem in'),
+        problems: [
+          {
+            severity: 'error',
+            code: 'yaml-syntax',
+            location: { file: 'datasources/events.datasource.yaml', line: 3, col: 1 },
+          },
+        ],
+      },
+    });
+    expect(broken.err).toContain('yaml-syntax');
+
+    const flag = await run('check', '--json', '--projcet', '.');
+    expect(flag.code).toBe(1);
+    expect(JSON.parse(flag.out)).toEqual({
+      ok: false,
+      error: { code: 'bad-flag', message: 'unknown flag `--projcet` (did you mean `--project`?)' },
+    });
+    // Without --json, stdout stays empty.
+    expect((await run('deploy', '--check', '--project', join(BROKEN, 'yaml-syntax'))).out).toBe('');
+  });
+
   it('prints command help', async () => {
     const r = await run('check', '--help');
     expect(r.code).toBe(0);
