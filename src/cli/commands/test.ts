@@ -60,7 +60,9 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
       files.length === 0
         ? `no test files (*.test.yaml) in ${project.root}`
         : `no case matches ${ctx.args.map((a) => JSON.stringify(a)).join(' or ')}`;
-    if (ctx.json) io.out(JSON.stringify({ ok: false, error: why }, null, 2));
+    const code = files.length === 0 ? 'no-tests' : 'no-match';
+    // The shape every command's --json failure has (src/cli/main.ts).
+    if (ctx.json) io.out(JSON.stringify({ ok: false, error: { code, message: why } }, null, 2));
     else io.err(paint(io, 'red', `✗ ${why}`));
     return 1;
   }

@@ -59,6 +59,12 @@ describe('tally test: problems found before anything runs', () => {
     const filtered = await run(['test', '--project', dir, 'nomatch']);
     expect(filtered.code).toBe(1);
     expect(filtered.err).toBe('✗ no case matches "nomatch"');
+    const asJson = await run(['test', '--project', dir, 'nomatch', '--json']);
+    expect(asJson.code).toBe(1);
+    expect(JSON.parse(asJson.out)).toEqual({
+      ok: false,
+      error: { code: 'no-match', message: 'no case matches "nomatch"' },
+    });
   });
 
   it('answers --json with the problems', async () => {
