@@ -29,7 +29,11 @@ export function directEndpointRoute(
     const file = path.slice(PREFIX.length);
     if (file === '' || file.includes('/') || file.includes('%') || url.includes('#')) return false;
     const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
-    void serve(req, res, path, file, query);
+    serve(req, res, path, file, query).catch((err) => {
+      // Only writing the answer can throw here: the connection cannot be trusted after it.
+      unexpected(err, '');
+      res.destroy();
+    });
     return true;
   };
 
