@@ -1,0 +1,3 @@
+import { diffExactSuite } from './diff-exact-suite.ts';
+
+diffExactSuite('server');
