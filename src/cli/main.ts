@@ -65,10 +65,20 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   // In-process callers (tests) pass their own signal; the CLI listens to SIGINT/SIGTERM for
   // this run only, so repeated runs in one process do not pile up listeners.
   const signals = opts.stopSignal ? undefined : processStopSignal();
+  // A command that printed its JSON document and failed after (closing a connection, say) must
+  // not print a second one.
+  let printed = false;
+  const watched: Output = {
+    ...io,
+    out: (text) => {
+      printed = true;
+      io.out(text);
+    },
+  };
   const ctx: CommandContext = {
     projectDir: resolve(opts.cwd ?? process.cwd(), String(parsed.values.project ?? '.')),
     json: Boolean(parsed.values.json),
-    io,
+    io: watched,
     env: opts.env ?? process.env,
     args: parsed.positionals,
     flags: parsed.values,
@@ -78,7 +88,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     return await command.run(ctx);
   } catch (err) {
     // With --json a script reads stdout: the failure is there too, as one JSON document.
-    if (ctx.json) io.out(JSON.stringify(jsonFailure(err)));
+    if (ctx.json && !printed) io.out(JSON.stringify(jsonFailure(err)));
     if (isTallyError(err)) {
       io.err(paint(io, 'red', `error: ${err.format()}`));
       return err.exitCode;
@@ -98,11 +108,11 @@ function jsonFailure(err: unknown): { ok: false; error: Record<string, unknown> 
   return {
     ok: false,
     error: {
+      ...err.details,
       code: err.code,
       message: err.message,
       ...(err.location ? { location: err.location } : {}),
       ...(err.hint ? { hint: err.hint } : {}),
-      ...err.details,
     },
   };
 }

@@ -8,6 +8,8 @@ import type { RequestTracker } from './request-tracker.ts';
 export type DirectHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
 
 const PREFIX = '/v0/pipes/';
+/** An endpoint name and a format, nothing else (names are letters, digits and `_`). */
+const FILE = /^[A-Za-z0-9_]+\.[A-Za-z0-9]+$/;
 
 /**
  * Endpoint GETs served straight from node's request and response, without hono building a
@@ -27,13 +29,10 @@ export function directEndpointRoute(
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const file = path.slice(PREFIX.length);
-    if (file === '' || file.includes('/') || file.includes('%') || url.includes('#')) return false;
+    // Only `<name>.<format>`: anything hono would decode, normalise (`..`) or refuse is its own.
+    if (!FILE.test(file) || url.includes('#')) return false;
     const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
-    serve(req, res, path, file, query).catch((err) => {
-      // Only writing the answer can throw here: the connection cannot be trusted after it.
-      unexpected(err, '');
-      res.destroy();
-    });
+    void serve(req, res, path, file, query);
     return true;
   };
 
@@ -54,13 +53,24 @@ export function directEndpointRoute(
     } catch (err) {
       answer = errorAnswer(err, (e) => unexpected(e, note.id));
     }
-    if (!res.destroyed) {
-      answer.headers['x-request-id'] = note.id;
-      answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
-      res.writeHead(answer.status, answer.headers);
-      res.end(answer.body);
+    try {
+      if (!res.destroyed) {
+        answer.headers['x-request-id'] = note.id;
+        answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
+        res.writeHead(answer.status, answer.headers);
+        res.end(answer.body);
+      }
+    } catch (err) {
+      // The answer could not be written (a header node refuses): the connection cannot be trusted.
+      unexpected(err, note.id);
+      res.destroy();
+      answer = { status: 500, headers: {}, body: '' };
     }
-    requests.end(note, 'GET', path, answer.status);
+    try {
+      requests.end(note, 'GET', path, answer.status);
+    } catch (err) {
+      unexpected(err, note.id);
+    }
   }
 }
 

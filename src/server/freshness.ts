@@ -139,9 +139,13 @@ export class FreshnessTracker {
     const snap = this.snapshots.get(engine);
     if (snap && now - snap.at < this.ttlMs) return snap;
     const fresh: Snapshot = { at: now, last: this.readLog(engine) };
-    void fresh.last.then((read) => {
-      fresh.read = read;
-    });
+    // A failed read is the caller of `measure`'s to see; this one only notes a success.
+    fresh.last.then(
+      (read) => {
+        fresh.read = read;
+      },
+      () => {},
+    );
     this.snapshots.set(engine, fresh);
     return fresh;
   }

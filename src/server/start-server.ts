@@ -24,7 +24,13 @@ export async function startServer(
   const viaHono = getRequestListener(app.fetch, { hostname: host });
   const direct = app.direct;
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    if (!direct?.(req, res)) void viaHono(req, res);
+    let taken = false;
+    try {
+      taken = direct?.(req, res) ?? false;
+    } catch {
+      // Nothing was written: hono answers it, with its own error handling.
+    }
+    if (!taken) void viaHono(req, res);
   };
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(listener);

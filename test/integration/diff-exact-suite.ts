@@ -88,10 +88,11 @@ export function diffExactSuite(backend: 'embedded' | 'server'): void {
       expect(changed).toHaveLength(1);
       expect(changed[0]!.columns).toEqual(['big', 'exact']);
       // The digits as ClickHouse wrote them, not the rounded doubles.
-      expect(JSON.stringify(changed[0]!.base)).toContain('9007199254740993');
-      expect(JSON.stringify(changed[0]!.head)).toContain('9007199254740992');
-      expect(JSON.stringify(changed[0]!.base)).toContain('1234567890123456789.1234567891');
-      expect(JSON.stringify(changed[0]!.head)).toContain('1234567890123456789.123456789');
+      expect(String(changed[0]!.base.big)).toBe('9007199254740993');
+      expect(String(changed[0]!.head.big)).toBe('9007199254740992');
+      expect(String(changed[0]!.base.exact)).toBe('1234567890123456789.1234567891');
+      // The 18.16 server writes every digit of the scale (a trailing zero too), chDB does not.
+      expect(String(changed[0]!.head.exact)).toMatch(/^1234567890123456789\.1234567890?$/);
       // Unkeyed, the first column is the key: the two rows are one removed and one added.
       const byFirst = JSON.parse((await run('diff', 'big', '--base', 'HEAD', '--json')).out) as {
         results: Array<{ diff: { added: unknown[]; removed: unknown[] } }>;

@@ -45,7 +45,11 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
   problems.splice(0, problems.length, ...sortProblems(problems));
   const errors = problems.filter((p) => p.severity === 'error');
   if (ctx.json && errors.length > 0) {
-    io.out(JSON.stringify({ ok: false, problems }, null, 2));
+    const message = `${plural(errors.length, 'problem')} in the test files; no test ran`;
+    // The shape of every --json failure (src/cli/main.ts), the problems also at the top level.
+    io.out(
+      JSON.stringify({ ok: false, error: { code: 'invalid-tests', message, problems }, problems }, null, 2),
+    );
     return 1;
   }
   printProblems(io, ctx.json ? errors : problems);

@@ -71,8 +71,17 @@ describe('tally test: problems found before anything runs', () => {
     const dir = example({ 'endpoints/x.test.yaml': '- name: a\n  expected: { rows: [] }\n' });
     const r = await run(['test', '--project', dir, '--json']);
     expect(r.code).toBe(1);
-    const body = JSON.parse(r.out) as { ok: boolean; problems: Array<{ code: string; location: unknown }> };
+    const body = JSON.parse(r.out) as {
+      ok: boolean;
+      error: { code: string; message: string; problems: unknown[] };
+      problems: Array<{ code: string; location: unknown }>;
+    };
     expect(body.ok).toBe(false);
+    expect(body.error).toMatchObject({
+      code: 'invalid-tests',
+      message: '1 problem in the test files; no test ran',
+    });
+    expect(body.error.problems).toEqual(body.problems);
     expect(body.problems).toEqual([
       expect.objectContaining({
         code: 'missing-endpoint',
