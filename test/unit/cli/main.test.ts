@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runMain } from '../../../src/cli/main.ts';
@@ -63,6 +64,17 @@ describe('tally CLI', () => {
     });
     // Without --json, stdout stays empty.
     expect((await run('deploy', '--check', '--project', join(BROKEN, 'yaml-syntax'))).out).toBe('');
+  });
+
+  it('refuses a folder that is not a project before opening anything there', async () => {
+    const empty = writeProject({});
+    for (const argv of [['deploy', '--check'], ['deploy', '--allow-destructive'], ['test']]) {
+      const r = await run(...argv, '--project', empty);
+      expect(r.code, argv.join(' ')).toBe(1);
+      expect(r.err).toContain(`${empty} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder`);
+    }
+    // Nothing was created there: no embedded engine's data folder.
+    expect(existsSync(join(empty, '.tally'))).toBe(false);
   });
 
   it('prints command help', async () => {
