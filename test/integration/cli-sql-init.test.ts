@@ -46,7 +46,7 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     const table = await run(
       [
         'sql',
-        'SELECT * FROM balance.movements ORDER BY timestamp',
+        'SELECT account_id, amount, timestamp FROM balance.movements ORDER BY timestamp',
         '--param',
         'account_id=6ad87cf1',
         '--project',
