@@ -2,6 +2,7 @@
  * Consumer-group lag from the broker, on `/health` and in freshness: an idle topic that is fully
  * stored stays fresh however old its last batch, and Kafka trouble shows as `degraded`.
  */
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
 import { consumerGroup, type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
@@ -188,6 +189,36 @@ forEachBackend('consumer-group lag, /health and idle freshness', (ctx) => {
       expect(body.kafka.datasources.events!.lag).toBeNull();
     } finally {
       await unreachable.stop({ graceMs: 1000 });
+    }
+  });
+
+  it('a broker that accepts and never answers: the first request waits for the lag at most 5 s, then judges by the last batch', async () => {
+    // Accepts every connection and never writes a byte: kafkajs neither fails nor gets an answer.
+    const silent = createServer(() => {});
+    await new Promise<void>((done) => silent.listen(0, '127.0.0.1', done));
+    const port = (silent.address() as AddressInfo).port;
+    const runtime = new Runtime({
+      engine: ctx.engine,
+      project,
+      port: 0,
+      kafka: { brokers: [`127.0.0.1:${port}`], clientId: 'tally-test', ssl: false },
+    });
+    const starting = runtime.start();
+    try {
+      while (runtime.url === undefined) await new Promise((r) => setTimeout(r, 1));
+      const t0 = performance.now();
+      const res = await fetch(`${runtime.url}/v0/pipes/count.json`);
+      const waited = performance.now() - t0;
+      // The last batch is older than max_staleness (2 s) and no lag ever came: a 503 that says so.
+      expect(res.status, await res.clone().text()).toBe(503);
+      expect(((await res.json()) as { staleness_s: number }).staleness_s).toBeGreaterThan(2);
+      expect(waited).toBeGreaterThan(3_000);
+      expect(waited).toBeLessThan(8_000);
+    } finally {
+      // Its ingesters never finish starting against this broker: stop does not wait for them.
+      await Promise.race([starting.catch(() => {}), new Promise((r) => setTimeout(r, 500))]);
+      await runtime.stop();
+      silent.close();
     }
   });
 });
