@@ -1,10 +1,10 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { isTallyError } from '../errors.ts';
+import { isTallyError, TallyError } from '../errors.ts';
 import { closest } from '../util/did-you-mean.ts';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
-import { type Output, paint, processOutput } from './output.ts';
+import { failureDocument, type Output, paint, processOutput } from './output.ts';
 
 const GLOBAL_OPTIONS: OptionSpec = {
   project: { type: 'string', short: 'p' },
@@ -53,7 +53,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
     const message = flagError(err, options);
-    if (rest.includes('--json')) io.out(JSON.stringify({ ok: false, error: { code: 'bad-flag', message } }));
+    if (rest.includes('--json')) io.out(JSON.stringify(failureDocument(new TallyError('bad-flag', message))));
     io.err(`${message}\n\n${commandUsage(command)}`);
     return 1;
   }
@@ -88,7 +88,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     return await command.run(ctx);
   } catch (err) {
     // With --json a script reads stdout: the failure is there too, as one JSON document.
-    if (ctx.json && !printed) io.out(JSON.stringify(jsonFailure(err)));
+    if (ctx.json && !printed) io.out(JSON.stringify(failureDocument(err)));
     if (isTallyError(err)) {
       io.err(paint(io, 'red', `error: ${err.format()}`));
       return err.exitCode;
@@ -98,23 +98,6 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   } finally {
     signals?.dispose();
   }
-}
-
-/** `{ ok: false, error: { code, message, location?, hint?, ...details } }`: a failed command under --json. */
-function jsonFailure(err: unknown): { ok: false; error: Record<string, unknown> } {
-  if (!isTallyError(err)) {
-    return { ok: false, error: { code: 'internal', message: String((err as Error)?.message ?? err) } };
-  }
-  return {
-    ok: false,
-    error: {
-      ...err.details,
-      code: err.code,
-      message: err.message,
-      ...(err.location ? { location: err.location } : {}),
-      ...(err.hint ? { hint: err.hint } : {}),
-    },
-  };
 }
 
 /** Aborts on the first SIGINT/SIGTERM; a second one exits at once. */

@@ -1,4 +1,4 @@
-import { formatProblem, type Problem } from '../errors.ts';
+import { formatProblem, isTallyError, type Problem } from '../errors.ts';
 
 /** Where a command writes; injected so the CLI runs in-process in tests. */
 export interface Output {
@@ -72,4 +72,23 @@ export function printProblems(o: Output, problems: readonly Problem[]): void {
     const text = formatProblem(p);
     o.err(p.severity === 'error' ? paint(o, 'red', text) : paint(o, 'yellow', text));
   }
+}
+
+/**
+ * The one JSON document a command that fails under `--json` prints on stdout:
+ * `{ ok: false, error: { ...details, code, message, location?, hint? } }`. A TallyError gives its
+ * own fields; anything else is a bug (`internal`).
+ */
+export function failureDocument(err: unknown): { ok: false; error: Record<string, unknown> } {
+  if (!isTallyError(err)) {
+    return { ok: false, error: { code: 'internal', message: String((err as Error)?.message ?? err) } };
+  }
+  const error = {
+    ...err.details,
+    code: err.code,
+    message: err.message,
+    ...(err.location ? { location: err.location } : {}),
+    ...(err.hint ? { hint: err.hint } : {}),
+  };
+  return { ok: false, error };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { sortProblems } from '../../config/load-config.ts';
-import { formatLocation, type Problem } from '../../errors.ts';
+import { formatLocation, type Problem, TallyError } from '../../errors.ts';
 import { updatedExpectation } from '../../testing/check-answer.ts';
 import { formatFailure, formatMs, type Paint } from '../../testing/format-report.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
@@ -10,7 +10,7 @@ import { type CaseUpdate, updateTestFile } from '../../testing/update-test-file.
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openProject } from '../open-project.ts';
-import { paint, printProblems } from '../output.ts';
+import { failureDocument, paint, printProblems } from '../output.ts';
 
 export const testCommand: Command = {
   name: 'test',
@@ -46,10 +46,9 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
   const errors = problems.filter((p) => p.severity === 'error');
   if (ctx.json && errors.length > 0) {
     const message = `${plural(errors.length, 'problem')} in the test files; no test ran`;
-    // The shape of every --json failure (src/cli/main.ts), the problems also at the top level.
-    io.out(
-      JSON.stringify({ ok: false, error: { code: 'invalid-tests', message, problems }, problems }, null, 2),
-    );
+    // The problems also at the top level, where they were before the shared shape.
+    const failure = failureDocument(new TallyError('invalid-tests', message, { details: { problems } }));
+    io.out(JSON.stringify({ ...failure, problems }, null, 2));
     return 1;
   }
   printProblems(io, ctx.json ? errors : problems);
@@ -65,8 +64,7 @@ async function runTestCommand(ctx: CommandContext): Promise<number> {
         ? `no test files (*.test.yaml) in ${project.root}`
         : `no case matches ${ctx.args.map((a) => JSON.stringify(a)).join(' or ')}`;
     const code = files.length === 0 ? 'no-tests' : 'no-match';
-    // The shape every command's --json failure has (src/cli/main.ts).
-    if (ctx.json) io.out(JSON.stringify({ ok: false, error: { code, message: why } }, null, 2));
+    if (ctx.json) io.out(JSON.stringify(failureDocument(new TallyError(code, why)), null, 2));
     else io.err(paint(io, 'red', `✗ ${why}`));
     return 1;
   }
