@@ -1,5 +1,5 @@
 import { TallyError } from '../errors.ts';
-import { isProjectFolder, loadProject } from '../project/load-project.ts';
+import { loadProject, notAProjectProblem } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
 import { plural } from '../util/plural.ts';
 import type { CommandContext } from './command.ts';
@@ -8,15 +8,10 @@ import { printProblems } from './output.ts';
 /** Loads and validates the project; prints every problem; throws when any is an error. */
 export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean } = {}): Project {
   const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
-  if (project && !isProjectFolder(ctx.projectDir)) {
-    // A mistyped --project or the wrong folder would otherwise be an empty project: deploy would
-    // plan to drop every data source, and the embedded engine would open a data folder there.
-    throw new TallyError(
-      'project-not-found',
-      `${ctx.projectDir} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder: not a Tally project`,
-      { hint: 'point --project at the project folder, or create one with `tally init`' },
-    );
-  }
+  // The wrong folder would otherwise be an empty project: deploy would plan to drop every data
+  // source, and the embedded engine would open a data folder there.
+  const notAProject = project && notAProjectProblem(ctx.projectDir, 'not a Tally project');
+  if (notAProject) problems.push(notAProject);
   const shown = opts.quietWarnings ? problems.filter((p) => p.severity === 'error') : problems;
   printProblems(ctx.io, shown);
   const errors = problems.filter((p) => p.severity === 'error');

@@ -55,6 +55,20 @@ export function isProjectFolder(dir: string): boolean {
 }
 
 /**
+ * The problem of a folder with nothing to load (a mistyped --project, the wrong folder), which
+ * loadProject accepts as an empty project; `consequence` says what that would mean here.
+ */
+export function notAProjectProblem(dir: string, consequence: string): Problem | undefined {
+  if (isProjectFolder(dir)) return undefined;
+  return {
+    severity: 'error',
+    code: 'project-not-found',
+    message: `${dir} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder: ${consequence}`,
+    hint: 'point --project at the project folder, or create one with `tally init`',
+  };
+}
+
+/**
  * Reads a project folder (tally.yaml, datasources/, pipes/, endpoints/) into the typed,
  * immutable Project model, and checks it. Returns every problem at once; `project` is present
  * when none of them is an error. `*.test.yaml` files are endpoint tests, not read here.

@@ -2,7 +2,7 @@ import { relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
-import { isProjectFolder, loadProject } from '../../project/load-project.ts';
+import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { compileNodeForCheck } from '../../sql/index.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
@@ -25,15 +25,9 @@ export const checkCommand: Command = {
   async run(ctx) {
     const t0 = performance.now();
     const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
-    if (project && !isProjectFolder(ctx.projectDir)) {
-      // A mistyped --project would otherwise "pass" with nothing checked.
-      problems.push({
-        severity: 'error',
-        code: 'project-not-found',
-        message: `${ctx.projectDir} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder: nothing to check`,
-        hint: 'point --project at the project folder, or create one with `tally init`',
-      });
-    }
+    // A mistyped --project would otherwise "pass" with nothing checked.
+    const notAProject = project && notAProjectProblem(ctx.projectDir, 'nothing to check');
+    if (notAProject) problems.push(notAProject);
     if (project) problems.push(...compileAll(project), ...checkDedupReads(project));
     // The endpoint tests too: a case naming an unknown endpoint or param, or a bad expectation.
     if (project) readProjectTests(project, problems);
