@@ -12,7 +12,7 @@ import { errorAnswer, HttpError, type PlainAnswer } from './http-error.ts';
 import { createLogger, type Logger, type LogSink, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
-import { type RequestNote, RequestTracker } from './request-tracker.ts';
+import { incomingHeader, type RequestNote, RequestTracker } from './request-tracker.ts';
 import type { StateHolder } from './serving-state.ts';
 
 export interface AppOptions {
@@ -95,11 +95,7 @@ export function createApp(opts: AppOptions): TallyApp {
   app.onError((err, c) => {
     const note = notes.get(c.req.raw);
     const answer = errorAnswer(err, (e) => unexpected(e, note?.id));
-    if (note) {
-      note.idSent = true;
-      answer.headers['x-request-id'] = note.id;
-    }
-    return toResponse(answer);
+    return toResponse(note ? requests.stamp(note, answer) : answer);
   });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
@@ -187,9 +183,7 @@ export function createApp(opts: AppOptions): TallyApp {
       },
       note,
     );
-    note.idSent = true;
-    answer.headers['x-request-id'] = note.id;
-    return toResponse(answer);
+    return toResponse(requests.stamp(note, answer));
   });
 
   opts.routes?.(app, { auth, metrics: registry, logger });
@@ -221,11 +215,7 @@ function toResponse(answer: PlainAnswer): Response {
  */
 function requestHeader(c: Context, name: string): string | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
-  if (incoming) {
-    const v = incoming.headers[name];
-    return Array.isArray(v) ? v.join(', ') : v;
-  }
-  return c.req.header(name);
+  return incoming ? incomingHeader(incoming, name) : c.req.header(name);
 }
 
 /** Largest POST body of params accepted by an endpoint (bytes). */

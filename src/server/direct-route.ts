@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getQueryParam } from 'hono/utils/url';
 import type { EndpointResponder } from './endpoint-responder.ts';
 import { errorAnswer, type PlainAnswer } from './http-error.ts';
-import type { RequestTracker } from './request-tracker.ts';
+import { incomingHeader, type RequestTracker } from './request-tracker.ts';
 
 /** Takes a request it serves (true) or leaves it to the next handler (false). */
 export type DirectHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
@@ -43,11 +43,11 @@ export function directEndpointRoute(
     file: string,
     query: Record<string, string>,
   ): Promise<void> {
-    const note = requests.begin(header(req, 'x-request-id'));
+    const note = requests.begin(incomingHeader(req, 'x-request-id'));
     let answer: PlainAnswer;
     try {
       answer = await responder.answer(
-        { method: 'GET', file, query, authorization: header(req, 'authorization') },
+        { method: 'GET', file, query, authorization: incomingHeader(req, 'authorization') },
         note,
       );
     } catch (err) {
@@ -55,7 +55,7 @@ export function directEndpointRoute(
     }
     try {
       if (!res.destroyed) {
-        answer.headers['x-request-id'] = note.id;
+        requests.stamp(note, answer);
         answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
         res.writeHead(answer.status, answer.headers);
         res.end(answer.body);
@@ -72,9 +72,4 @@ export function directEndpointRoute(
       unexpected(err, note.id);
     }
   }
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const v = req.headers[name];
-  return Array.isArray(v) ? v.join(', ') : v;
 }

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { PlainAnswer } from './http-error.ts';
 import { type Logger, redactUrl, silentLogger } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -32,6 +34,13 @@ export class RequestTracker {
     return { id, t0: performance.now() };
   }
 
+  /** Puts the request's id on its answer (and notes that it is there). */
+  stamp(note: RequestNote, answer: PlainAnswer): PlainAnswer {
+    note.idSent = true;
+    answer.headers['x-request-id'] = note.id;
+    return answer;
+  }
+
   end(note: RequestNote, method: string, path: string, status: number): void {
     const seconds = (performance.now() - note.t0) / 1000;
     if (note.endpoint !== undefined) {
@@ -52,4 +61,10 @@ export class RequestTracker {
     if (note.freshness !== undefined) fields.freshness_s = note.freshness;
     this.logger[level]('request', fields);
   }
+}
+
+/** A request header from node's parsed headers (repeated ones joined, as fetch's Headers does). */
+export function incomingHeader(req: IncomingMessage, name: string): string | undefined {
+  const v = req.headers[name];
+  return Array.isArray(v) ? v.join(', ') : v;
 }
