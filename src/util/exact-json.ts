@@ -160,7 +160,7 @@ const MAX_DEPTH = 512;
 /** How a reader builds what it reads: numbers from their text, and objects. */
 interface Build {
   number(text: string): JsonValue;
-  /** Sets `key` as an own, enumerable property (`__proto__` included, as JSON.parse does). */
+  /** A new, empty object; the reader defines each key on it as JSON.parse does (`__proto__` too). */
   object(): { [key: string]: JsonValue };
 }
 
