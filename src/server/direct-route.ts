@@ -11,6 +11,26 @@ const PREFIX = '/v0/pipes/';
 /** An endpoint name and a format, nothing else (names are letters, digits and `_`). */
 const FILE = /^[A-Za-z0-9_]+\.[A-Za-z0-9]+$/;
 
+/** The last Host header found good: clients send the same one on every request. */
+let goodHost: string | undefined;
+
+/**
+ * Whether hono would take this Host header (it answers 400 for one that a URL would rewrite,
+ * such as `x/y` or `127.1`): a request with such a host is left to hono, so both paths refuse it.
+ */
+function hostAsHonoTakesIt(host: string | undefined): boolean {
+  if (host === undefined || host === '' || host === goodHost) return true;
+  let hostname: string;
+  try {
+    hostname = new URL(`http://${host}/`).hostname;
+  } catch {
+    return false;
+  }
+  if (hostname.length !== host.length && hostname !== host.replace(/:\d+$/, '')) return false;
+  goodHost = host;
+  return true;
+}
+
 /**
  * Endpoint GETs served straight from node's request and response, without hono building a
  * fetch Request, a Context and a Response for each: on a cache hit those were most of a
@@ -31,6 +51,7 @@ export function directEndpointRoute(
     const file = path.slice(PREFIX.length);
     // Only `<name>.<format>`: anything hono would decode, normalise (`..`) or refuse is its own.
     if (!FILE.test(file) || url.includes('#')) return false;
+    if (!hostAsHonoTakesIt(req.headers.host)) return false;
     const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
     void serve(req, res, path, file, query);
     return true;

@@ -199,13 +199,26 @@ forEachBackend('endpoint GETs through the direct node path', (ctx) => {
     }
     expect(taken.length).toBe(before);
   });
+
+  it('leaves to hono a Host header it refuses (one a URL would rewrite), and takes a usual one', async () => {
+    const path = '/v0/pipes/by_kind.json?kind=pay&token=reader-secret-1';
+    const before = taken.length;
+    for (const host of ['x/y', '127.1', 'a%41']) {
+      expect(await rawGet(server.url, path, { host }), host).toBe(400);
+    }
+    expect(taken.length).toBe(before);
+    for (const host of ['localhost:1234', 'my_host', '[::1]:80']) {
+      expect(await rawGet(server.url, path, { host }), host).toBe(200);
+    }
+    expect(taken.length).toBe(before + 3);
+  });
 });
 
 /** GET `path` exactly as given (fetch would normalise it): the status. */
-function rawGet(base: string, path: string): Promise<number> {
+function rawGet(base: string, path: string, headers: Record<string, string> = {}): Promise<number> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path, method: 'GET' }, (res) => {
+    const req = request({ host: hostname, port, path, method: 'GET', headers }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
