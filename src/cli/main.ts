@@ -65,6 +65,29 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   // In-process callers (tests) pass their own signal; the CLI listens to SIGINT/SIGTERM for
   // this run only, so repeated runs in one process do not pile up listeners.
   const signals = opts.stopSignal ? undefined : processStopSignal();
+  try {
+    return await runCommand(command, io, {
+      projectDir: resolve(opts.cwd ?? process.cwd(), String(parsed.values.project ?? '.')),
+      json: Boolean(parsed.values.json),
+      env: opts.env ?? process.env,
+      args: parsed.positionals,
+      flags: parsed.values,
+      stopSignal: opts.stopSignal ?? signals!.signal,
+    });
+  } finally {
+    signals?.dispose();
+  }
+}
+
+/**
+ * Runs a parsed command: its exit code, or, when it throws, the error on stderr (and with
+ * --json as one document on stdout, unless the command already printed its own).
+ */
+export async function runCommand(
+  command: Command,
+  io: Output,
+  context: Omit<CommandContext, 'io'>,
+): Promise<number> {
   // A command that printed its JSON document and failed after (closing a connection, say) must
   // not print a second one.
   let printed = false;
@@ -75,15 +98,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
       io.out(text);
     },
   };
-  const ctx: CommandContext = {
-    projectDir: resolve(opts.cwd ?? process.cwd(), String(parsed.values.project ?? '.')),
-    json: Boolean(parsed.values.json),
-    io: watched,
-    env: opts.env ?? process.env,
-    args: parsed.positionals,
-    flags: parsed.values,
-    stopSignal: opts.stopSignal ?? signals!.signal,
-  };
+  const ctx: CommandContext = { ...context, io: watched };
   try {
     return await command.run(ctx);
   } catch (err) {
@@ -95,8 +110,6 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     }
     io.err(paint(io, 'red', `internal error: ${(err as Error)?.stack ?? String(err)}`));
     return 2;
-  } finally {
-    signals?.dispose();
   }
 }
 
