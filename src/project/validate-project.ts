@@ -23,7 +23,8 @@ export interface ValidateOptions {
   unreadable?: ReadonlySet<string>;
 }
 
-const SCOPES = ['admin', 'read', 'append'];
+/** The scopes that may call an endpoint (`append` tokens only post events). */
+const ENDPOINT_SCOPES = ['admin', 'read'];
 
 /**
  * The rules that need more than one file: names shared by data sources and pipes, what nodes
@@ -102,12 +103,21 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
         `add a pipe that reads ${pipe.copy.to} and point the endpoint at it`,
       );
     }
-    if (ep.token !== undefined && !SCOPES.includes(ep.token) && !tokenNames.includes(ep.token)) {
+    const named = parts.config.tokens.find((t) => t.name === ep.token);
+    if (ep.token === 'append' || named?.scope === 'append') {
+      report(
+        'error',
+        'endpoint-append-token',
+        ep.tokenLoc ?? ep.loc,
+        `${ep.token === 'append' ? 'scope `append`' : `token \`${ep.token}\` has scope append, which`} cannot call an endpoint: append tokens only post events`,
+        'give the endpoint `token: read`, `token: admin` or the name of a read token',
+      );
+    } else if (ep.token !== undefined && !ENDPOINT_SCOPES.includes(ep.token) && !named) {
       report(
         'error',
         'unknown-token',
         ep.tokenLoc ?? ep.loc,
-        `token \`${ep.token}\` is neither a scope (admin, read, append) nor a token in tally.yaml${didYouMean(ep.token, [...SCOPES, ...tokenNames])}`,
+        `token \`${ep.token}\` is neither a scope (admin, read) nor a token in tally.yaml${didYouMean(ep.token, [...ENDPOINT_SCOPES, ...tokenNames])}`,
       );
     }
   }

@@ -131,7 +131,11 @@ const CASES: Record<string, Expected[]> = {
     'endpoints/totals.endpoint.yaml:2:7: error [unknown-reference] endpoint `totals` reads unknown pipe `total` (did you mean `totals`?)',
   ],
   'unknown-token': [
-    'endpoints/totals.endpoint.yaml:2:8: error [unknown-token] token `dashbord` is neither a scope (admin, read, append) nor a token in tally.yaml (did you mean `dashboard`?)',
+    'endpoints/totals.endpoint.yaml:2:8: error [unknown-token] token `dashbord` is neither a scope (admin, read) nor a token in tally.yaml (did you mean `dashboard`?)',
+  ],
+  'endpoint-append-token': [
+    'endpoints/by_name.endpoint.yaml:2:8: error [endpoint-append-token] token `ingester` has scope append, which cannot call an endpoint: append tokens only post events',
+    'endpoints/by_scope.endpoint.yaml:2:8: error [endpoint-append-token] scope `append` cannot call an endpoint: append tokens only post events',
   ],
   'unknown-type': [
     'datasources/events.datasource.yaml:2:23: error [unknown-type] unknown ClickHouse type `Strng` (did you mean `String`?)',
