@@ -359,7 +359,8 @@ function responses(endpoint: Endpoint, format: string, opts: OpenApiOptions): Js
       : {}),
     '404': error('No such endpoint or format'),
     '413': error('The answer exceeds max_result_rows or max_result_bytes'),
-    '422': error('The query exceeded max_memory_usage'),
+    '422': error('The query exceeded max_memory_usage or a read limit, or tried to write'),
+    '500': error('ClickHouse refused or failed the query (its message is in `error`)'),
     '503': error(
       endpoint.maxStalenessMs !== undefined
         ? 'The data is staler than max_staleness (`staleness_s`, `max_staleness_s`), or ClickHouse is unreachable'

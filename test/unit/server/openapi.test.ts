@@ -72,8 +72,8 @@ describe('OpenAPI document', () => {
       expect(get.parameters[0]).toMatchObject({ in: 'query', required: true, schema: { type: 'string' } });
       expect(Object.keys(get.responses)).toEqual(
         secured
-          ? ['200', '400', '401', '403', '404', '413', '422', '503', '504']
-          : ['200', '400', '404', '413', '422', '503', '504'],
+          ? ['200', '400', '401', '403', '404', '413', '422', '500', '503', '504']
+          : ['200', '400', '404', '413', '422', '500', '503', '504'],
       );
       expect(Boolean(doc.components.securitySchemes)).toBe(secured);
       expect(Boolean(get.security)).toBe(secured);
