@@ -58,6 +58,25 @@ forEachBackend('engine reads', (ctx) => {
     expect(Number(after!.n)).toBe(100);
   });
 
+  it('one settings object read in two formats, and two settings objects, each get their own answer', async () => {
+    // The server's reader keeps the request path per settings object and format.
+    const sql = 'SELECT toUInt64(18446744073709551615) AS big';
+    const quoted = { output_format_json_quote_64bit_integers: 1 };
+    const bare = { output_format_json_quote_64bit_integers: 0 };
+    for (let round = 0; round < 2; round++) {
+      expect(await ctx.engine.text(sql, 'JSONEachRow', { settings: quoted })).toBe(
+        '{"big":"18446744073709551615"}\n',
+      );
+      expect(await ctx.engine.text(sql, 'CSVWithNames', { settings: quoted })).toBe(
+        '"big"\n18446744073709551615\n',
+      );
+      expect(await ctx.engine.text(sql, 'JSONEachRow', { settings: bare })).toBe(
+        '{"big":18446744073709551615}\n',
+      );
+      expect(await ctx.engine.text(sql, 'JSONEachRow')).toMatch(/^\{"big":"?18446744073709551615"?\}\n$/);
+    }
+  });
+
   it('an aborted read rejects, and 64 reads at once all answer', async () => {
     const ctl = new AbortController();
     const slow = ctx.engine.rows('SELECT sleep(2) AS s', { signal: ctl.signal });
