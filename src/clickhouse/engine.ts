@@ -5,8 +5,11 @@ export type Settings = Record<string, string | number | boolean>;
 export interface QueryOptions {
   /** Server-side query parameters (only when `capabilities.queryParams`). */
   params?: Record<string, unknown>;
-  /** Per-query settings; never leak into later queries. */
-  settings?: Settings;
+  /**
+   * Per-query settings; never leak into later queries. Read-only: the server's reader keeps the
+   * request path it built per settings object (http-reader.ts).
+   */
+  settings?: Readonly<Settings>;
   signal?: AbortSignal;
   queryId?: string;
 }

@@ -28,7 +28,7 @@ export class HttpReader {
   private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   private readonly base: URL;
   private readonly auth: string;
-  private readonly paths = new WeakMap<Settings, Map<TextFormat, string>>();
+  private readonly paths = new WeakMap<Readonly<Settings>, Map<TextFormat, string>>();
 
   constructor(private readonly opts: HttpReaderOptions) {
     this.base = new URL(opts.url);
@@ -56,12 +56,12 @@ export class HttpReader {
   }
 
   /**
-   * The request path of a query with these settings and format, kept per settings object: an
-   * endpoint's queries share theirs, and building the query string was a tenth of the reader's
-   * own time per request. A settings object is never changed once a query used it (the
-   * engine's callers build one per query or per prepared endpoint).
+   * The request path of a query with these settings and format, kept per settings object: the
+   * requests of a prepared endpoint query (endpoint, params, project version) share theirs, and
+   * building the query string was a tenth of the reader's own time per request. Settings are
+   * read-only (QueryOptions); callers build an object per query or per prepared query.
    */
-  private cachedPath(format: TextFormat, settings: Settings | undefined): string {
+  private cachedPath(format: TextFormat, settings: Readonly<Settings> | undefined): string {
     const key = settings ?? NO_SETTINGS;
     let byFormat = this.paths.get(key);
     if (!byFormat) {
@@ -76,7 +76,11 @@ export class HttpReader {
     return path;
   }
 
-  private pathFor(format: TextFormat, settings: Settings | undefined, queryId: string | undefined): string {
+  private pathFor(
+    format: TextFormat,
+    settings: Readonly<Settings> | undefined,
+    queryId: string | undefined,
+  ): string {
     const search = new URLSearchParams({ database: this.opts.database, default_format: format });
     for (const [k, v] of Object.entries({ ...this.opts.settings, ...settings })) {
       search.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));

@@ -197,9 +197,18 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
 
   const tokens = top.get('tokens');
   if (tokens !== undefined) {
-    for (const { name, value } of r.namedMap(tokens, '`tokens`')) {
+    for (const { name, keyNode, value } of r.namedMap(tokens, '`tokens`')) {
       const m = r.map(value, `token \`${name}\``, TOKEN_KEYS);
       if (!m) continue;
+      if (SCOPES.includes(name as TokenScope)) {
+        // An endpoint's `token: read` names the scope: a token of that name could never be told apart.
+        r.error(
+          keyNode,
+          'invalid-config',
+          `a token cannot be named \`${name}\`, the name of a scope (an endpoint's \`token: ${name}\` means the scope); rename it`,
+        );
+        continue;
+      }
       const tokenValue = str(m.require('token'), `tokens.${name}.token`);
       const scope = str(m.require('scope'), `tokens.${name}.scope`);
       if (scope !== undefined && !SCOPES.includes(scope as TokenScope)) {

@@ -64,7 +64,8 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
   }
   checkMaterializeCycles(parts, report);
 
-  const tokenNames = parts.config.tokens.map((t) => t.name);
+  // The tokens an endpoint may name (append tokens only post events).
+  const endpointTokenNames = parts.config.tokens.filter((t) => t.scope !== 'append').map((t) => t.name);
   const pipeNames = [...parts.pipes.keys()];
   for (const ep of parts.endpoints.values()) {
     const at = ep.pipeLoc ?? ep.loc;
@@ -117,7 +118,7 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
         'error',
         'unknown-token',
         ep.tokenLoc ?? ep.loc,
-        `token \`${ep.token}\` is neither a scope (admin, read) nor a token in tally.yaml${didYouMean(ep.token, [...ENDPOINT_SCOPES, ...tokenNames])}`,
+        `token \`${ep.token}\` is neither a scope (admin, read) nor a token in tally.yaml${didYouMean(ep.token, [...ENDPOINT_SCOPES, ...endpointTokenNames])}`,
       );
     }
   }

@@ -17,9 +17,12 @@ let goodHost: string | undefined;
 /**
  * Whether hono would take this Host header (it answers 400 for one that a URL would rewrite,
  * such as `x/y` or `127.1`): a request with such a host is left to hono, so both paths refuse it.
+ * So is a request without one (hono puts in the address the server is bound to, which it
+ * refuses when that is an IPv6 literal): rare, and hono's to answer.
  */
-function hostAsHonoTakesIt(host: string | undefined): boolean {
-  if (host === undefined || host === '' || host === goodHost) return true;
+function honoAcceptsHost(host: string | undefined): boolean {
+  if (host === goodHost && host !== undefined) return true;
+  if (!host) return false;
   let hostname: string;
   try {
     hostname = new URL(`http://${host}/`).hostname;
@@ -51,7 +54,7 @@ export function directEndpointRoute(
     const file = path.slice(PREFIX.length);
     // Only `<name>.<format>`: anything hono would decode, normalise (`..`) or refuse is its own.
     if (!FILE.test(file) || url.includes('#')) return false;
-    if (!hostAsHonoTakesIt(req.headers.host)) return false;
+    if (!honoAcceptsHost(req.headers.host)) return false;
     const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
     void serve(req, res, path, file, query);
     return true;

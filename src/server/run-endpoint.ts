@@ -32,7 +32,7 @@ export interface EndpointAnswer {
 /** A request's params validated and the pipe compiled: ready to run. */
 export interface PreparedQuery {
   compiled: CompiledQuery;
-  settings: Settings;
+  settings: Readonly<Settings>;
 }
 
 export interface RunHooks {
@@ -171,9 +171,10 @@ export function finishBody(answer: EndpointAnswer, freshnessSeconds: number | un
 }
 
 /** The ClickHouse settings an endpoint's queries run with: its `settings`, then the limits. */
-export function limitSettings(endpoint: Endpoint): Settings {
+export function limitSettings(endpoint: Endpoint): Readonly<Settings> {
   const l = endpoint.limits;
-  return {
+  // Frozen: the server's reader keeps the request path it built for this very object.
+  return Object.freeze({
     // The endpoint's own tuning first: the loader refuses the names set below (OWNED_SETTINGS).
     ...endpoint.settings,
     readonly: 2,
@@ -185,7 +186,7 @@ export function limitSettings(endpoint: Endpoint): Settings {
     max_memory_usage: l.maxMemoryUsage ?? DEFAULT_LIMITS.maxMemoryUsage,
     // The same JSON from every server version: 64-bit integers as numbers (18.16 quotes them).
     output_format_json_quote_64bit_integers: 0,
-  };
+  });
 }
 
 /** ClickHouse codes for the limits we set, mapped to a clear answer. */

@@ -120,6 +120,17 @@ describe('loadConfig', () => {
     ]);
   });
 
+  it('refuses a token named like a scope: an endpoint could not tell the two apart', () => {
+    const dir = project(
+      ['tokens:', '  ok: { token: x, scope: read }', '  read: { token: y, scope: append }'].join('\n'),
+    );
+    const e = failure(() => loadConfig(dir, { env: {} }));
+    expect(e.message).toBe(
+      "a token cannot be named `read`, the name of a scope (an endpoint's `token: read` means the scope); rename it",
+    );
+    expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
+  });
+
   it('refuses a session timeout the broker would refuse, naming the key and line', () => {
     for (const bad of ['1000', '3600000', 'soon']) {
       const e = failure(() => loadConfig(project(`kafka:\n  session_timeout_ms: ${bad}\n`), { env: {} }));

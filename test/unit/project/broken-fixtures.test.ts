@@ -136,6 +136,8 @@ const CASES: Record<string, Expected[]> = {
   'endpoint-append-token': [
     'endpoints/by_name.endpoint.yaml:2:8: error [endpoint-append-token] token `ingester` has scope append, which cannot call an endpoint: append tokens only post events',
     'endpoints/by_scope.endpoint.yaml:2:8: error [endpoint-append-token] scope `append` cannot call an endpoint: append tokens only post events',
+    // No "did you mean" an append token.
+    'endpoints/typo.endpoint.yaml:2:8: error [unknown-token] token `ingestr` is neither a scope (admin, read) nor a token in tally.yaml',
   ],
   'unknown-type': [
     'datasources/events.datasource.yaml:2:23: error [unknown-type] unknown ClickHouse type `Strng` (did you mean `String`?)',
