@@ -10,7 +10,7 @@ import type { ClickHouseConfig } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
-import type { Engine, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
+import type { Engine, ExternalTable, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
 import { FailoverEngine, movesOn } from './failover-engine.ts';
 import { alive, servingProcess } from './folder-server.ts';
@@ -279,6 +279,13 @@ async function readVersion(client: ClickHouseClient, where: string): Promise<str
   return v;
 }
 
+/** The rows of a JSONEachRow answer. */
+function jsonLines<T>(body: string): T[] {
+  const out: T[] = [];
+  for (const line of body.split('\n')) if (line.length > 0) out.push(JSON.parse(line) as T);
+  return out;
+}
+
 /** Backquoted identifier; the one sanitizer for names that reach SQL. */
 export function quoteIdent(name: string): string {
   return '`' + name.replace(/\\/g, '\\\\').replace(/`/g, '\\`') + '`';
@@ -287,6 +294,7 @@ export function quoteIdent(name: string): string {
 class ClientEngine implements Engine {
   /** Embedded only: set while a drain query runs after a failure (see `afterFailure`). */
   private draining: Promise<void> | undefined;
+  readonly rowsWith?: Engine['rowsWith'];
 
   constructor(
     private readonly client: ClickHouseClient,
@@ -302,7 +310,24 @@ class ClientEngine implements Engine {
     private readonly reader?: HttpReader,
     readonly dataPath?: string,
     readonly shards?: number,
-  ) {}
+  ) {
+    if (reader) this.rowsWith = (sql, table, opts) => this.readWith(reader, sql, table, opts);
+  }
+
+  private async readWith<T>(
+    reader: HttpReader,
+    sql: string,
+    table: ExternalTable,
+    opts: QueryOptions = {},
+  ): Promise<T[]> {
+    let body: string;
+    try {
+      body = await reader.readWith(sql, 'JSONEachRow', table, opts);
+    } catch (err) {
+      throw toEngineError(err, sql, this.where);
+    }
+    return jsonLines<T>(body);
+  }
 
   async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {
     if (this.readsDirect(opts)) return JSON.parse(await this.readDirect(sql, 'JSON', opts)) as QueryResult<T>;
@@ -311,12 +336,7 @@ class ClientEngine implements Engine {
   }
 
   async rows<T>(sql: string, opts: QueryOptions = {}): Promise<T[]> {
-    if (this.readsDirect(opts)) {
-      const body = await this.readDirect(sql, 'JSONEachRow', opts);
-      const out: T[] = [];
-      for (const line of body.split('\n')) if (line.length > 0) out.push(JSON.parse(line) as T);
-      return out;
-    }
+    if (this.readsDirect(opts)) return jsonLines<T>(await this.readDirect(sql, 'JSONEachRow', opts));
     const rs = await this.run(sql, opts, 'JSONEachRow');
     return (await rs.json()) as T[];
   }

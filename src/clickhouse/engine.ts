@@ -35,6 +35,16 @@ export interface QueryResult<T> {
 
 export type TextFormat = 'JSON' | 'JSONEachRow' | 'JSONCompact' | 'CSVWithNames' | 'TabSeparatedWithNames';
 
+/** A table sent along with a query (ClickHouse's external data), read by the query by its name. */
+export interface ExternalTable {
+  /** The name the query reads it by, e.g. `_keys`. */
+  name: string;
+  /** Its columns, e.g. `key String`. */
+  structure: string;
+  /** Its rows, one JSON object per line. */
+  jsonLines: string;
+}
+
 /**
  * The one door to ClickHouse. Everything Tally sends goes through an Engine, embedded (chDB in
  * this process) or a server over HTTP; both speak through @clickhouse/client, except the
@@ -71,6 +81,15 @@ export interface Engine {
   rows<T = Record<string, unknown>>(sql: string, opts?: QueryOptions): Promise<T[]>;
   /** Runs a SELECT and returns the body in a text format, unparsed (for streaming to HTTP). */
   text(sql: string, format: TextFormat, opts?: QueryOptions): Promise<string>;
+  /**
+   * Runs a SELECT that reads `table`, sent with it as external data: no table to create and
+   * fill first. The server back end over http only; absent elsewhere (callers fall back).
+   */
+  readonly rowsWith?: <T = Record<string, unknown>>(
+    sql: string,
+    table: ExternalTable,
+    opts?: QueryOptions,
+  ) => Promise<T[]>;
   /** DDL and other statements without a result. */
   command(sql: string, opts?: QueryOptions): Promise<void>;
   /** Inserts rows (objects keyed by column name) as JSONEachRow. `table` may be `db.table`. */

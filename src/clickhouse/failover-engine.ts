@@ -17,7 +17,7 @@
  */
 import { isTallyError } from '../errors.ts';
 import type { Capabilities } from './capabilities.ts';
-import type { Engine, QueryOptions, QueryResult, TextFormat } from './engine.ts';
+import type { Engine, ExternalTable, QueryOptions, QueryResult, TextFormat } from './engine.ts';
 import { NOT_SENT } from './engine-error.ts';
 
 /** The connection broke before an answer (a server killed under the request). */
@@ -32,6 +32,8 @@ export class FailoverEngine implements Engine {
   private readonly engines: Array<Engine | undefined>;
   private current: number;
   private moves = 0;
+  /** When every server is reached over http, whose engines all have it (http-reader.ts). */
+  readonly rowsWith?: Engine['rowsWith'];
 
   /**
    * `urls`: every server, in order of preference; `first`: the engine opened on `urls[at]`
@@ -45,6 +47,13 @@ export class FailoverEngine implements Engine {
   ) {
     this.engines = urls.map((_, i) => (i === first.at ? first.engine : undefined));
     this.current = first.at;
+    if (first.engine.rowsWith && urls.every((u) => u.startsWith('http:'))) {
+      this.rowsWith = <T>(sql: string, table: ExternalTable, opts?: QueryOptions) =>
+        this.run('read', (e) => {
+          if (!e.rowsWith) throw new Error(`${e.description} cannot send a table with a query`);
+          return e.rowsWith<T>(sql, table, opts);
+        });
+    }
   }
 
   get backend(): 'server' {

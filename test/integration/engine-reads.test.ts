@@ -77,6 +77,43 @@ forEachBackend('engine reads', (ctx) => {
     }
   });
 
+  it('a query reading a table sent along with it (external data): server only, any key text', async () => {
+    if (ctx.backend === 'embedded') {
+      expect(ctx.engine.rowsWith).toBeUndefined();
+      return;
+    }
+    const keys = [
+      'plain',
+      'tab\there',
+      'new\nline',
+      'quote"s',
+      'back\\slash',
+      'ünï😀',
+      '--tally-boundary',
+      '',
+    ];
+    const table = {
+      name: '_keys',
+      structure: 'key String',
+      jsonLines: keys.map((k) => JSON.stringify({ key: k })).join('\n'),
+    };
+    const rows = await ctx.engine.rowsWith!<{ key: string; n: number }>(
+      'SELECT key, length(key) AS n FROM _keys ORDER BY key',
+      table,
+    );
+    expect(rows.map((r) => r.key)).toEqual(
+      [...keys].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1)),
+    );
+    expect(Number(rows.find((r) => r.key === 'ünï😀')!.n)).toBe(Buffer.byteLength('ünï😀'));
+    // A ClickHouse error is an EngineError naming the problem.
+    const err = await ctx.engine.rowsWith!('SELECT nope FROM _keys', table).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(EngineError);
+    expect(String((err as Error).message)).toMatch(/nope/);
+  });
+
   it('an aborted read rejects, and 64 reads at once all answer', async () => {
     const ctl = new AbortController();
     const slow = ctx.engine.rows('SELECT sleep(2) AS s', { signal: ctl.signal });
