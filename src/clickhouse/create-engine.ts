@@ -280,7 +280,7 @@ async function readVersion(client: ClickHouseClient, where: string): Promise<str
 }
 
 /** The rows of a JSONEachRow answer. */
-function jsonLines<T>(body: string): T[] {
+function parseJsonEachRow<T>(body: string): T[] {
   const out: T[] = [];
   for (const line of body.split('\n')) if (line.length > 0) out.push(JSON.parse(line) as T);
   return out;
@@ -326,7 +326,7 @@ class ClientEngine implements Engine {
     } catch (err) {
       throw toEngineError(err, sql, this.where);
     }
-    return jsonLines<T>(body);
+    return parseJsonEachRow<T>(body);
   }
 
   async query<T>(sql: string, opts: QueryOptions = {}): Promise<QueryResult<T>> {
@@ -336,7 +336,7 @@ class ClientEngine implements Engine {
   }
 
   async rows<T>(sql: string, opts: QueryOptions = {}): Promise<T[]> {
-    if (this.readsDirect(opts)) return jsonLines<T>(await this.readDirect(sql, 'JSONEachRow', opts));
+    if (this.readsDirect(opts)) return parseJsonEachRow<T>(await this.readDirect(sql, 'JSONEachRow', opts));
     const rs = await this.run(sql, opts, 'JSONEachRow');
     return (await rs.json()) as T[];
   }

@@ -17,6 +17,7 @@ import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
+import { jsonString } from '../util/exact-json.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
 import {
   LOG_TABLE,
@@ -626,14 +627,15 @@ export class DatasourceSink {
    * with the query as external data (`_keys`, JSONEachRow: a literal `IN (...)` list of 50k keys
    * takes 18.16 a second to parse); elsewhere (chDB, a sharded cluster, whose GLOBAL IN needs a
    * table) they go into this process's Memory probe table first, one more statement per flush
-   * (bench/ingest.ts, alternating runs: 86k - 94k rows/s that way, 92k - 103k with external data). Either way `key IN`
-   * reads only the granules of the seen table that can hold them.
+   * (bench/ingest.ts, alternating runs: 86k - 94k rows/s that way, 92k - 103k with external
+   * data). Either way `key IN` reads only the granules of the seen table that can hold them.
    */
   private async lookupSeen(keys: string[]): Promise<Set<string>> {
     const found = new Set<string>();
     if (keys.length === 0) return found;
     if (this.engine.rowsWith && !isShardedCluster(this.engine)) {
-      const table = { name: '_keys', structure: 'key String', jsonLines: keys.map(keyLine).join('\n') };
+      const lines = keys.map((k) => `{"key":${jsonString(k)}}`).join('\n');
+      const table = { name: '_keys', structure: 'key String', jsonLines: lines };
       const rows = await this.engine.rowsWith<{ key: string }>(
         `SELECT key FROM ${this.seen} WHERE key IN _keys`,
         table,
@@ -642,7 +644,7 @@ export class DatasourceSink {
       return found;
     }
     const flush = ++this.probeFlushes;
-    const body = keys.map((k) => `{"flush":${flush},"key":${JSON.stringify(k)}}`).join('\n');
+    const body = keys.map((k) => `{"flush":${flush},"key":${jsonString(k)}}`).join('\n');
     for (let tries = 0; ; tries++) {
       try {
         if (!this.probeReady) {
@@ -813,9 +815,4 @@ function quarantineLine(now: number, e: IncomingEvent, b: IncomingBatch): string
   const columns = [...new Set(problems.flatMap((p) => (p.column ? [p.column] : [])))];
   const raw = typeof e.raw === 'string' ? e.raw : e.raw.toString('utf8');
   return `{"received_at":${now},"raw":${JSON.stringify(raw)},"reason":${JSON.stringify(reason)},"columns":${JSON.stringify(columns)},"source":"${b.source}","topic":${JSON.stringify(b.topic)},"partition":${b.partition},"offset":${e.offset},"request_id":${JSON.stringify(b.requestId)}}`;
-}
-
-/** A dedup key as a row of the `_keys` external table. */
-function keyLine(key: string): string {
-  return `{"key":${JSON.stringify(key)}}`;
 }

@@ -21,8 +21,8 @@ let goodHost: string | undefined;
  * refuses when that is an IPv6 literal): rare, and hono's to answer.
  */
 function honoAcceptsHost(host: string | undefined): boolean {
-  if (host === goodHost && host !== undefined) return true;
   if (!host) return false;
+  if (host === goodHost) return true;
   let hostname: string;
   try {
     hostname = new URL(`http://${host}/`).hostname;

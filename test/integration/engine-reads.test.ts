@@ -102,7 +102,8 @@ forEachBackend('engine reads', (ctx) => {
       table,
     );
     expect(rows.map((r) => r.key)).toEqual(
-      [...keys].sort((a, b) => (Buffer.from(a) < Buffer.from(b) ? -1 : 1)),
+      // ClickHouse orders strings by their bytes.
+      [...keys].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b))),
     );
     expect(Number(rows.find((r) => r.key === 'ünï😀')!.n)).toBe(Buffer.byteLength('ünï😀'));
     // A ClickHouse error is an EngineError naming the problem.
