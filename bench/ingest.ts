@@ -8,11 +8,13 @@
  *   npx tsx bench/ingest.ts            1M events of ~300 bytes
  *   npx tsx bench/ingest.ts --quick    200k events
  *   options: --events N  --no-dedup  --partitions N  --keep
+ *            --rounds N  the three paths N times, alternating (default 3, 1 with --quick); each
+ *                        path's median is reported, and the highest peak RSS
  *            --heap MB   run Tally's process with --max-old-space-size=MB (default: Node's)
  * Uses TALLY_CLICKHOUSE_URL (default http://127.0.0.1:8123) and TALLY_KAFKA_BROKERS (127.0.0.1:9092).
  */
 import { spawn } from 'node:child_process';
-import { Kafka, logLevel } from 'kafkajs';
+import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
 import type { Engine } from '../src/clickhouse/engine.ts';
 import { QUARANTINE_COLUMNS } from '../src/clickhouse/quarantine-schema.ts';
@@ -34,6 +36,7 @@ const N = option('--events', flag('--quick') ? 200_000 : 1_000_000);
 const PARTITIONS = option('--partitions', 4);
 const DEDUP = !flag('--no-dedup');
 const HEAP = option('--heap', 0);
+const ROUNDS = option('--rounds', flag('--quick') ? 1 : 3);
 
 interface ChildInput {
   clickhouse: ClickHouseConfig;
@@ -103,83 +106,47 @@ async function main(): Promise<void> {
     );
 
     const ds = datasource(topic);
-    await createTable(engine, 'transactions', ds);
-    await engine.command(
-      `CREATE TABLE transactions_quarantine (${QUARANTINE_COLUMNS.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = MergeTree ORDER BY received_at`,
-    );
-
-    // 1. Tally, in a child process.
-    const tally = await runChild({
-      clickhouse,
-      kafka: { brokers: BROKERS, clientId: 'tally-bench', ssl: false },
-      datasource: ds,
-      events: N,
-    });
-    const [count] = await engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions');
-    if (Number(count!.n) !== N) throw new Error(`Tally stored ${count!.n} rows, expected ${N}`);
-
-    // 2. Straight HTTP inserts of the same NDJSON, 100k rows each.
-    await createTable(engine, 'raw_http', ds);
-    const bodies: string[] = [];
-    for (let i = 0; i < N; i += 100_000) bodies.push(lines.slice(i, i + 100_000).join('\n'));
-    const h0 = performance.now();
-    for (const body of bodies) await engine.command(`INSERT INTO raw_http FORMAT JSONEachRow\n${body}`);
-    const httpMs = performance.now() - h0;
-
-    // 3. ClickHouse's Kafka engine + materialized view. Its consumer group starts at the end of
-    // the topic unless it has offsets (18.16 has no per-table setting): commit 0 for it first.
-    await createTable(engine, 'kafka_engine', ds);
-    await admin.setOffsets({
-      groupId: `clickhouse_${id}`,
-      topic,
-      partitions: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, offset: '0' })),
-    });
-    const cols = ds.columns.map((c) => `${quoteIdent(c.name)} ${c.type.text}`).join(', ');
-    await engine.command(
-      `CREATE TABLE kafka_queue (${cols}) ENGINE = Kafka SETTINGS kafka_broker_list = '${BROKERS.join(',')}', kafka_topic_list = '${topic}', kafka_group_name = 'clickhouse_${id}', kafka_format = 'JSONEachRow', kafka_num_consumers = 1`,
-    );
-    const k0 = performance.now();
-    await engine.command('CREATE MATERIALIZED VIEW kafka_mv TO kafka_engine AS SELECT * FROM kafka_queue');
-    let kafkaMs: number | undefined;
-    let kafkaSustainedMs: number | undefined;
-    const kafkaWindow = new Window(N);
-    let last = -1;
-    let lastChange = performance.now();
-    for (;;) {
-      const [r] = await engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM kafka_engine');
-      const n = Number(r!.n);
-      kafkaWindow.note(n);
-      if (n >= N) {
-        kafkaMs = performance.now() - k0;
-        kafkaSustainedMs = kafkaWindow.ms();
-        break;
+    const rounds: Round[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const round = await runRound(engine, clickhouse, admin, ds, lines, `${id}_${r}`);
+      rounds.push(round);
+      if (ROUNDS > 1) {
+        const k = round.kafka ? `, Kafka engine ${perSecond(round.kafka.sustainedMs)}` : '';
+        console.log(
+          `round ${r + 1} of ${ROUNDS}: Tally ${perSecond(round.tally.sustainedMs)}, straight HTTP ${perSecond(round.httpMs)}${k} (sustained, rows/s); Tally peak RSS ${round.tally.peakRssMb.toFixed(0)} MB`,
+        );
       }
-      if (n !== last) {
-        last = n;
-        lastChange = performance.now();
-      } else if (performance.now() - lastChange > 60_000) {
-        console.log(`ClickHouse's Kafka engine stalled at ${n} rows for 60 s; left out`);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 100));
     }
-    await engine.command('DROP TABLE IF EXISTS kafka_mv');
-    await engine.command('DROP TABLE IF EXISTS kafka_queue');
+    if (ROUNDS > 1) console.log('');
+
+    // Each path's median over the rounds; the peak RSS is the highest of any round.
+    const med = (f: (r: Round) => number) => median(rounds.map(f));
+    const tally = rounds.map((r) => r.tally).sort((a, b) => a.sustainedMs - b.sustainedMs)[
+      Math.floor(rounds.length / 2)
+    ]!;
+    const tallyMs = med((r) => r.tally.ms);
+    const httpMs = med((r) => r.httpMs);
+    const engineRounds = rounds.filter((r) => r.kafka);
+    const kafkaSustainedMs =
+      engineRounds.length === rounds.length ? med((r) => r.kafka!.sustainedMs) : undefined;
+    const kafkaMs = engineRounds.length === rounds.length ? med((r) => r.kafka!.ms) : undefined;
+    const peakRssMb = Math.max(...rounds.map((r) => r.tally.peakRssMb));
 
     const mb = bytes / 1e6;
     const rate = (ms: number) =>
       `${(ms / 1000).toFixed(2).padStart(7)} s ${Math.round(N / (ms / 1000))
         .toLocaleString('en')
         .padStart(11)} rows/s ${(mb / (ms / 1000)).toFixed(1).padStart(7)} MB/s`;
-    console.log(
-      `${''.padEnd(36)} sustained (10% -> 90% of the rows)            end to end (with group join)`,
-    );
-    console.log(`${'Tally (Kafka -> ClickHouse)'.padEnd(36)} ${rate(tally.sustainedMs)}   ${rate(tally.ms)}`);
+    const over = ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : '';
+    console.log(`${''.padEnd(36)} sustained (10% -> 90% of the rows${over})   end to end (with group join)`);
+    console.log(`${'Tally (Kafka -> ClickHouse)'.padEnd(36)} ${rate(tally.sustainedMs)}   ${rate(tallyMs)}`);
     console.log(`${'HTTP JSONEachRow, 100k-row inserts'.padEnd(36)} ${rate(httpMs)}   ${rate(httpMs)}`);
     if (kafkaMs !== undefined && kafkaSustainedMs !== undefined) {
       console.log(
         `${'ClickHouse Kafka engine + MV'.padEnd(36)} ${rate(kafkaSustainedMs)}   ${rate(kafkaMs)}`,
       );
+    } else {
+      console.log("ClickHouse's Kafka engine stalled in some round: left out");
     }
     console.log('');
     console.log(
@@ -190,8 +157,9 @@ async function main(): Promise<void> {
         `Tally / ClickHouse Kafka engine (sustained): ${(kafkaSustainedMs / tally.sustainedMs).toFixed(2)}  (target >= 1.00)`,
       );
     }
+    // CPU, counts and waits of the median Tally round; the peak RSS of all rounds.
     console.log(
-      `Tally process: CPU ${(tally.cpuUserMs / 1000).toFixed(1)} s user + ${(tally.cpuSystemMs / 1000).toFixed(1)} s system (${((tally.cpuUserMs + tally.cpuSystemMs) / tally.ms).toFixed(2)} cores), peak RSS ${tally.peakRssMb.toFixed(0)} MB (target <= 300)`,
+      `Tally process: CPU ${(tally.cpuUserMs / 1000).toFixed(1)} s user + ${(tally.cpuSystemMs / 1000).toFixed(1)} s system (${((tally.cpuUserMs + tally.cpuSystemMs) / tally.ms).toFixed(2)} cores), peak RSS ${peakRssMb.toFixed(0)} MB (target <= 300)`,
     );
     console.log(
       `Tally counts: stored ${tally.stored}, duplicates ${tally.duplicates}, quarantined ${tally.quarantined}`,
@@ -262,6 +230,106 @@ async function child(input: ChildInput): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
   await engine.close();
   process.exit(0);
+}
+
+interface Round {
+  tally: ChildResult;
+  httpMs: number;
+  /** Undefined when the Kafka engine stalled. */
+  kafka?: { ms: number; sustainedMs: number };
+}
+
+/**
+ * One round of the three paths over the same topic, in a database of its own (Tally's marks and
+ * seen keys, and the Kafka engine's consumer group, start empty each round).
+ */
+async function runRound(
+  base: Engine,
+  clickhouse: ClickHouseConfig,
+  admin: Admin,
+  ds: DataSource,
+  lines: readonly string[],
+  id: string,
+): Promise<Round> {
+  const database = `tally_bench_${id}`;
+  await base.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(database)}`);
+  const engine = await createEngine({ ...clickhouse, database });
+  try {
+    await createTable(engine, 'transactions', ds);
+    await engine.command(
+      `CREATE TABLE transactions_quarantine (${QUARANTINE_COLUMNS.map((c) => `${quoteIdent(c.name)} ${c.type}`).join(', ')}) ENGINE = MergeTree ORDER BY received_at`,
+    );
+
+    // 1. Tally, in a child process.
+    const tally = await runChild({
+      clickhouse: { ...clickhouse, database },
+      kafka: { brokers: BROKERS, clientId: 'tally-bench', ssl: false },
+      datasource: ds,
+      events: N,
+    });
+    const [count] = await engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM transactions');
+    if (Number(count!.n) !== N) throw new Error(`Tally stored ${count!.n} rows, expected ${N}`);
+
+    // 2. Straight HTTP inserts of the same NDJSON, 100k rows each.
+    await createTable(engine, 'raw_http', ds);
+    const bodies: string[] = [];
+    for (let i = 0; i < N; i += 100_000) bodies.push(lines.slice(i, i + 100_000).join('\n'));
+    const h0 = performance.now();
+    for (const body of bodies) await engine.command(`INSERT INTO raw_http FORMAT JSONEachRow\n${body}`);
+    const httpMs = performance.now() - h0;
+
+    // 3. ClickHouse's Kafka engine + materialized view. Its consumer group starts at the end of
+    // the topic unless it has offsets (18.16 has no per-table setting): commit 0 for it first.
+    const topic = ds.kafka!.topic;
+    await createTable(engine, 'kafka_engine', ds);
+    await admin.setOffsets({
+      groupId: `clickhouse_${id}`,
+      topic,
+      partitions: Array.from({ length: PARTITIONS }, (_, p) => ({ partition: p, offset: '0' })),
+    });
+    const cols = ds.columns.map((c) => `${quoteIdent(c.name)} ${c.type.text}`).join(', ');
+    await engine.command(
+      `CREATE TABLE kafka_queue (${cols}) ENGINE = Kafka SETTINGS kafka_broker_list = '${BROKERS.join(',')}', kafka_topic_list = '${topic}', kafka_group_name = 'clickhouse_${id}', kafka_format = 'JSONEachRow', kafka_num_consumers = 1`,
+    );
+    const k0 = performance.now();
+    await engine.command('CREATE MATERIALIZED VIEW kafka_mv TO kafka_engine AS SELECT * FROM kafka_queue');
+    let kafka: Round['kafka'];
+    const kafkaWindow = new Window(N);
+    let last = -1;
+    let lastChange = performance.now();
+    for (;;) {
+      const [r] = await engine.rows<{ n: string }>('SELECT toString(count()) AS n FROM kafka_engine');
+      const n = Number(r!.n);
+      kafkaWindow.note(n);
+      if (n >= N) {
+        kafka = { ms: performance.now() - k0, sustainedMs: kafkaWindow.ms() };
+        break;
+      }
+      if (n !== last) {
+        last = n;
+        lastChange = performance.now();
+      } else if (performance.now() - lastChange > 60_000) {
+        console.log(`ClickHouse's Kafka engine stalled at ${n} rows for 60 s; left out`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await engine.command('DROP TABLE IF EXISTS kafka_mv');
+    await engine.command('DROP TABLE IF EXISTS kafka_queue');
+    return { tally, httpMs, ...(kafka ? { kafka } : {}) };
+  } finally {
+    if (!flag('--keep'))
+      await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
+    await engine.close();
+  }
+}
+
+function perSecond(ms: number): string {
+  return Math.round(N / (ms / 1000)).toLocaleString('en');
+}
+
+function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 }
 
 /**

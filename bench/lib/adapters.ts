@@ -213,6 +213,8 @@ export function parseIngest(out: string): BenchOutput {
     `Tally's process used ${cpuPerEventUs.toFixed(1)} µs of CPU per event; the straight HTTP inserts took ${(1e6 / httpRate).toFixed(1)} µs of wall time per row`,
   );
   if (flushes) notes.push(`Tally flushed ${flushes[1]} times`);
+  // Several rounds: the figures above are each path's median; every round's rates as a note.
+  for (const m of out.matchAll(/^(round \d+ of \d+: .*)$/gm)) notes.push(m[1]!);
   if (!engine) notes.push("ClickHouse's Kafka engine did not finish: no figure for it");
   return { bench: 'ingest', metrics, notes };
 }
