@@ -11,6 +11,7 @@ import {
   logicalName,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
+import { closingParen, splitTopLevel, topLevelKeyword } from '../util/sql-text-scan.ts';
 import { clusterShards } from './cluster-nodes.ts';
 import { stringLiteral } from './ddl.ts';
 
@@ -221,7 +222,8 @@ export function parseEngineFull(
   let args = '';
   let rest = full.startsWith(engine) ? full.slice(engine.length) : full;
   if (rest.startsWith('(')) {
-    const end = matchingParen(rest, 0);
+    const closed = closingParen(rest, 0);
+    const end = closed < 0 ? rest.length - 1 : closed;
     args = rest.slice(1, end);
     rest = rest.slice(end + 1);
   }
@@ -229,7 +231,8 @@ export function parseEngineFull(
   const s = topLevelKeyword(rest, 'SETTINGS');
   let beforeSettings = rest;
   if (s >= 0) {
-    for (const part of splitTopLevel(rest.slice(s + ' SETTINGS '.length))) {
+    for (const raw of splitTopLevel(rest.slice(s + ' SETTINGS '.length))) {
+      const part = raw.trim();
       const eq = part.indexOf('=');
       if (eq > 0) settings[part.slice(0, eq).trim()] = unquote(part.slice(eq + 1).trim());
     }
@@ -251,66 +254,6 @@ export function viewTargetOf(createQuery: string): string | undefined {
   if (!m) return undefined;
   const name = m[1]!;
   return name.startsWith('`') ? name.slice(1, -1).replace(/\\(.)/g, '$1') : name;
-}
-
-/** Position of ` KEYWORD ` outside parentheses and quotes, or -1. */
-function topLevelKeyword(s: string, keyword: string): number {
-  let depth = 0;
-  let quote = '';
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (quote) {
-      if (ch === '\\') i++;
-      else if (ch === quote) quote = '';
-      continue;
-    }
-    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (depth === 0 && ch === ' ' && s.startsWith(` ${keyword} `, i)) return i;
-  }
-  return -1;
-}
-
-function matchingParen(s: string, open: number): number {
-  let depth = 0;
-  let quote = '';
-  for (let i = open; i < s.length; i++) {
-    const ch = s[i]!;
-    if (quote) {
-      if (ch === '\\') i++;
-      else if (ch === quote) quote = '';
-      continue;
-    }
-    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')' && --depth === 0) return i;
-  }
-  return s.length - 1;
-}
-
-function splitTopLevel(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quote = '';
-  let start = 0;
-  for (let i = 0; i < s.length; i++) {
-    const ch = s[i]!;
-    if (quote) {
-      if (ch === '\\') i++;
-      else if (ch === quote) quote = '';
-      continue;
-    }
-    if (ch === "'" || ch === '`' || ch === '"') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (ch === ',' && depth === 0) {
-      out.push(s.slice(start, i));
-      start = i + 1;
-    }
-  }
-  out.push(s.slice(start));
-  return out.map((p) => p.trim()).filter(Boolean);
 }
 
 function unquote(v: string): string {

@@ -25,6 +25,7 @@ import { discardName, nextName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
+import { scanOutsideQuotes } from '../util/sql-text-scan.ts';
 import {
   columnsOf,
   OFFSETS_TABLE,
@@ -239,21 +240,17 @@ async function liveViews(engine: Engine): Promise<LiveView[]> {
  * first `AS` outside brackets and quotes (18.16 has no system.tables.as_select).
  */
 export function viewSelectOf(createQuery: string): string | undefined {
-  let depth = 0;
-  for (let i = 0; i < createQuery.length; i++) {
-    const c = createQuery[i]!;
-    if (c === "'" || c === '`' || c === '"') {
-      for (i++; i < createQuery.length && createQuery[i] !== c; i++) if (createQuery[i] === '\\') i++;
-    } else if (c === '(') depth++;
-    else if (c === ')') depth--;
-    else if (depth === 0 && /\s/.test(c) && /^\s+AS\s/i.test(createQuery.slice(i, i + 64))) {
-      return createQuery
-        .slice(i)
+  const at = scanOutsideQuotes(
+    createQuery,
+    0,
+    (i, depth) => depth === 0 && /\s/.test(createQuery[i]!) && /^\s+AS\s/i.test(createQuery.slice(i, i + 64)),
+  );
+  return at < 0
+    ? undefined
+    : createQuery
+        .slice(at)
         .replace(/^\s+AS\s+/i, '')
         .trim();
-    }
-  }
-  return undefined;
 }
 
 async function count(engine: Engine, from: string): Promise<number> {

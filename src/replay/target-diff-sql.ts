@@ -10,8 +10,10 @@
  *         UNION ALL SELECT key, 2 AS __side, <finalized v> FROM shadow GROUP BY key)
  *   GROUP BY key HAVING in_live = 0 OR in_shadow = 0 OR live_v != shadow_v ...
  */
+
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { ColumnSpec, EngineSpec } from '../deploy/table-spec.ts';
+import { splitTopLevel } from '../util/sql-text-scan.ts';
 
 /** What is compared: the target's columns and engine (its sorting key is the key). */
 export interface DiffShape {
@@ -51,41 +53,18 @@ const NUMERIC = /^(?:U?Int\d+|Float\d+|Decimal)/;
 export function aggregateFunctionOf(type: string): { name: string; params?: string } | undefined {
   const m = /^AggregateFunction\((.*)\)$/s.exec(type.trim());
   if (!m) return undefined;
-  const first = topLevelSplit(m[1]!)[0]!.trim();
+  const first = splitTopLevel(m[1]!)[0]!.trim();
   const p = /^(\w+)\s*\((.*)\)$/s.exec(first);
   return p ? { name: p[1]!, params: p[2]! } : { name: first };
 }
 
 function simpleAggregateOf(type: string): string | undefined {
   const m = /^SimpleAggregateFunction\((.*)\)$/s.exec(type.trim());
-  return m ? topLevelSplit(m[1]!)[0]!.trim() : undefined;
+  return m ? splitTopLevel(m[1]!)[0]!.trim() : undefined;
 }
 
 function mergeCombinator(name: string, params?: string): string {
   return params !== undefined ? `${name}Merge(${params})` : `${name}Merge`;
-}
-
-/** Splits on commas outside parentheses and quotes. */
-function topLevelSplit(s: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let quote = '';
-  let cur = '';
-  for (const ch of s) {
-    if (quote) {
-      if (ch === quote) quote = '';
-    } else if (ch === "'" || ch === '`' || ch === '"') quote = ch;
-    else if (ch === '(') depth++;
-    else if (ch === ')') depth--;
-    else if (ch === ',' && depth === 0) {
-      out.push(cur);
-      cur = '';
-      continue;
-    }
-    cur += ch;
-  }
-  out.push(cur);
-  return out;
 }
 
 /** The key expressions (the sorting key; a constant when there is none) and the value columns. */
