@@ -16,7 +16,8 @@ import {
   removeDockerMarker,
   writeDockerMarker,
 } from './docker-compose.ts';
-import { isOurProcess, type PidRecord, readPidFile, removePidFile, writePidFile } from './pid-file.ts';
+import { findOwnProcess, runsElsewhereNote, upResult } from './own-process.ts';
+import { isOurProcess, type PidRecord, removePidFile, writePidFile } from './pid-file.ts';
 import { freePort, isLoopbackHost, isPortOpen } from './port-probe.ts';
 import { formatCommand } from './run-command.ts';
 import type {
@@ -28,7 +29,7 @@ import type {
   UpAction,
   UpResult,
 } from './service.ts';
-import { portTakenError, startFailedError } from './service-errors.ts';
+import { movedError, portTakenError, startFailedError } from './service-errors.ts';
 import { spawnDetached } from './spawn-detached.ts';
 import { stopOwned } from './stop-owned.ts';
 import { stopProcess } from './stop-process.ts';
@@ -88,8 +89,8 @@ export class ClickHouseService implements Service {
 
   async up(): Promise<UpResult> {
     const t0 = Date.now();
-    const running = this.ownProcess();
-    const own = this.isFor(running) ? running : undefined;
+    const found = findOwnProcess(this.paths.pidFile, this.address);
+    const { running, own } = found;
     const probe = await probeClickHouse(this.address);
     if (probe.kind === 'clickhouse') {
       const owner: ServiceOwner = own
@@ -116,7 +117,7 @@ export class ClickHouseService implements Service {
       await this.waitReady(own, () => (isOurProcess(own) ? undefined : 'the server process exited'));
       return this.result('already-running', 'tally', await this.version(), t0, own);
     }
-    if (running && !own) throw this.movedError(running);
+    if (running && !own) throw movedError('ClickHouse', running, this.address, SETTING);
     removePidFile(this.paths.pidFile);
     if (!isLoopbackHost(this.host)) {
       throw new TallyError(
@@ -144,12 +145,9 @@ export class ClickHouseService implements Service {
 
   async status(): Promise<ServiceStatus> {
     const base = { name: this.name, address: this.address };
-    const running = this.ownProcess();
-    const own = this.isFor(running) ? running : undefined;
-    const elsewhere =
-      running && !own
-        ? `tally's server from an earlier up runs at ${running.address} (pid ${running.pid})`
-        : undefined;
+    const found = findOwnProcess(this.paths.pidFile, this.address);
+    const own = found.own;
+    const elsewhere = runsElsewhereNote(found);
     const probe = await probeClickHouse(this.address);
     if (probe.kind === 'clickhouse') {
       if (own)
@@ -250,25 +248,6 @@ export class ClickHouseService implements Service {
     return port;
   }
 
-  /** Our server from an earlier `up` runs at another address, on this project's data folder. */
-  private movedError(rec: PidRecord): TallyError {
-    return new TallyError(
-      'SERVICE_MOVED',
-      `Tally's ClickHouse from an earlier \`tally services up\` still runs at ${rec.address} (pid ${rec.pid}) on this project's data, and ${this.address} was asked for.`,
-      { hint: `run \`tally services down\` first, or set ${SETTING} back to ${rec.address}`, exitCode: 1 },
-    );
-  }
-
-  /** True when our running server was started for the configured address. */
-  private isFor(rec: PidRecord | undefined): boolean {
-    return rec !== undefined && (rec.address === undefined || rec.address === this.address);
-  }
-
-  private ownProcess(): PidRecord | undefined {
-    const rec = readPidFile(this.paths.pidFile);
-    return rec && isOurProcess(rec) ? rec : undefined;
-  }
-
   private async version(): Promise<string> {
     const probe = await probeClickHouse(this.address);
     return probe.kind === 'clickhouse' ? probe.version : 'unknown';
@@ -281,15 +260,7 @@ export class ClickHouseService implements Service {
     t0: number,
     rec?: PidRecord,
   ): UpResult {
-    return {
-      name: this.name,
-      state: 'running',
-      owner,
-      action,
-      version,
-      address: this.address,
-      elapsedMs: Date.now() - t0,
-      ...(rec && owner === 'tally' ? { pid: rec.pid, logFile: this.paths.log } : {}),
-    };
+    const where = { name: this.name, address: this.address, logFile: this.paths.log };
+    return upResult({ ...where, action, owner, version, t0, ...(rec ? { rec } : {}) });
   }
 }

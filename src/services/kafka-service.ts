@@ -19,7 +19,8 @@ import {
 } from './kafka-config.ts';
 import { describeKafkaCluster, probeKafka } from './kafka-probe.ts';
 import { ensureJava, ensureKafkaJars, kafkaRuntimeFiles } from './kafka-runtime.ts';
-import { isOurProcess, type PidRecord, readPidFile, removePidFile, writePidFile } from './pid-file.ts';
+import { findOwnProcess, runsElsewhereNote, upResult } from './own-process.ts';
+import { isOurProcess, type PidRecord, removePidFile, writePidFile } from './pid-file.ts';
 import { isLoopbackHost, isPortOpen, parseHostPort } from './port-probe.ts';
 import { formatCommand } from './run-command.ts';
 import type {
@@ -31,7 +32,7 @@ import type {
   UpAction,
   UpResult,
 } from './service.ts';
-import { portTakenError, startFailedError } from './service-errors.ts';
+import { movedError, portTakenError, startFailedError } from './service-errors.ts';
 import { spawnDetached } from './spawn-detached.ts';
 import { stopOwned } from './stop-owned.ts';
 import { stopProcess } from './stop-process.ts';
@@ -94,8 +95,8 @@ export class KafkaService implements Service {
 
   async up(): Promise<UpResult> {
     const t0 = Date.now();
-    const running = this.ownProcess();
-    const own = this.isFor(running) ? running : undefined;
+    const found = findOwnProcess(this.paths.pidFile, this.address);
+    const { running, own } = found;
     if (own) {
       // Ours, answering or still starting: wait until it serves metadata.
       await this.waitReady(own, () => (isOurProcess(own) ? undefined : 'the broker process exited'));
@@ -118,7 +119,7 @@ export class KafkaService implements Service {
       }
       return this.result('reused', 'external', 'unknown', t0);
     }
-    if (running && !own) throw this.movedError(running);
+    if (running && !own) throw movedError('Kafka', running, this.address, SETTING);
     removePidFile(this.paths.pidFile);
     if (!isLoopbackHost(this.host)) {
       throw new TallyError(
@@ -145,12 +146,9 @@ export class KafkaService implements Service {
 
   async status(): Promise<ServiceStatus> {
     const base = { name: this.name, address: this.address };
-    const running = this.ownProcess();
-    const own = this.isFor(running) ? running : undefined;
-    const elsewhere =
-      running && !own
-        ? `tally's server from an earlier up runs at ${running.address} (pid ${running.pid})`
-        : undefined;
+    const found = findOwnProcess(this.paths.pidFile, this.address);
+    const own = found.own;
+    const elsewhere = runsElsewhereNote(found);
     const probe = await probeKafka(this.host, this.port);
     if (own) {
       const state = probe.kind === 'kafka' ? 'running' : 'starting';
@@ -256,25 +254,6 @@ export class KafkaService implements Service {
     return cluster.brokers > 0;
   }
 
-  /** Our server from an earlier `up` runs at another address, on this project's data folder. */
-  private movedError(rec: PidRecord): TallyError {
-    return new TallyError(
-      'SERVICE_MOVED',
-      `Tally's Kafka from an earlier \`tally services up\` still runs at ${rec.address} (pid ${rec.pid}) on this project's data, and ${this.address} was asked for.`,
-      { hint: `run \`tally services down\` first, or set ${SETTING} back to ${rec.address}`, exitCode: 1 },
-    );
-  }
-
-  /** True when our running server was started for the configured address. */
-  private isFor(rec: PidRecord | undefined): boolean {
-    return rec !== undefined && (rec.address === undefined || rec.address === this.address);
-  }
-
-  private ownProcess(): PidRecord | undefined {
-    const rec = readPidFile(this.paths.pidFile);
-    return rec && isOurProcess(rec) ? rec : undefined;
-  }
-
   private result(
     action: UpAction,
     owner: ServiceOwner,
@@ -282,15 +261,7 @@ export class KafkaService implements Service {
     t0: number,
     rec?: PidRecord,
   ): UpResult {
-    return {
-      name: this.name,
-      state: 'running',
-      owner,
-      action,
-      version,
-      address: this.address,
-      elapsedMs: Date.now() - t0,
-      ...(rec && owner === 'tally' ? { pid: rec.pid, logFile: this.paths.serverLog } : {}),
-    };
+    const where = { name: this.name, address: this.address, logFile: this.paths.serverLog };
+    return upResult({ ...where, action, owner, version, t0, ...(rec ? { rec } : {}) });
   }
 }

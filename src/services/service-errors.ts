@@ -1,5 +1,6 @@
 import { TallyError } from '../errors.ts';
 import { tailFile } from './log-tail.ts';
+import type { PidRecord } from './pid-file.ts';
 import { describeListener } from './port-probe.ts';
 
 /**
@@ -59,4 +60,13 @@ function withoutStackFrames(text: string): string {
     .filter((l) => !/^\s+(at |\.\.\. \d+ more)/.test(l))
     .slice(-20)
     .join('\n');
+}
+
+/** Our server from an earlier `up` runs at another address, on this project's data folder. */
+export function movedError(service: string, rec: PidRecord, address: string, setting: string): TallyError {
+  return new TallyError(
+    'SERVICE_MOVED',
+    `Tally's ${service} from an earlier \`tally services up\` still runs at ${rec.address} (pid ${rec.pid}) on this project's data, and ${address} was asked for.`,
+    { hint: `run \`tally services down\` first, or set ${setting} back to ${rec.address}`, exitCode: 1 },
+  );
 }

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { isOurProcess, type PidRecord, readPidFile, removePidFile, writePidFile } from '../pid-file.ts';
+import { findOwnProcess, upResult } from '../own-process.ts';
+import { isOurProcess, type PidRecord, removePidFile, writePidFile } from '../pid-file.ts';
 import { isPortOpen } from '../port-probe.ts';
 import { formatCommand } from '../run-command.ts';
 import type { DownResult, ProgressLog, Service, ServiceName, ServiceStatus, UpResult } from '../service.ts';
@@ -136,9 +137,9 @@ export class NativeMember implements Service {
     throw startFailedError(this.name, ready.reason, rec.command, [...this.o.logFiles, this.out]);
   }
 
+  /** Ours from an earlier `up` (a member's address is fixed by the cluster's layout). */
   private ownProcess(): PidRecord | undefined {
-    const rec = readPidFile(this.pidFile);
-    return rec && isOurProcess(rec) ? rec : undefined;
+    return findOwnProcess(this.pidFile, this.address).running;
   }
 
   private async result(
@@ -147,15 +148,15 @@ export class NativeMember implements Service {
     t0: number,
     rec?: PidRecord,
   ): Promise<UpResult> {
-    return {
+    const version = await this.o.version();
+    return upResult({
       name: this.name,
-      state: 'running',
-      owner,
-      action,
-      version: await this.o.version(),
       address: this.address,
-      elapsedMs: Date.now() - t0,
-      ...(rec && owner === 'tally' ? { pid: rec.pid } : {}),
-    };
+      action,
+      owner,
+      version,
+      t0,
+      ...(rec ? { rec } : {}),
+    });
   }
 }
