@@ -139,8 +139,9 @@ export interface SinkTotals {
   lastFlushAt?: number;
 }
 
-export class DatasourceSink {
-  readonly totals: SinkTotals = {
+/** Totals of a sink that has written nothing yet. */
+export function emptyTotals(): SinkTotals {
+  return {
     ms: { lookup: 0, insert: 0, bookkeeping: 0 },
     flushes: 0,
     stored: 0,
@@ -150,6 +151,10 @@ export class DatasourceSink {
     bytes: 0,
     failures: 0,
   };
+}
+
+export class DatasourceSink {
+  readonly totals: SinkTotals = emptyTotals();
   private readonly db: string;
   private readonly table: string;
   private readonly quarantine: string;

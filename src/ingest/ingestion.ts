@@ -22,6 +22,7 @@ import { recoverAfterCrash } from './crash-recovery.ts';
 import {
   type BatchOutcome,
   DatasourceSink,
+  emptyTotals,
   type Identity,
   type IncomingBatch,
   type SinkTotals,
@@ -380,18 +381,7 @@ export async function startIngestion(
       datasources: [...entries.values()].map((e) => ({
         name: e.ds.name,
         identity: e.identity,
-        totals: e.sink
-          ? { ...e.sink.totals, ms: { ...e.sink.totals.ms } }
-          : {
-              flushes: 0,
-              stored: 0,
-              quarantined: 0,
-              duplicates: 0,
-              skipped: 0,
-              bytes: 0,
-              failures: 0,
-              ms: { lookup: 0, insert: 0, bookkeeping: 0 },
-            },
+        totals: e.sink ? { ...e.sink.totals, ms: { ...e.sink.totals.ms } } : emptyTotals(),
         http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
         ...(monitor?.get(e.ds.name) ? { groupLag: monitor.get(e.ds.name)! } : {}),
