@@ -636,18 +636,20 @@ export class DatasourceSink {
    * data). Either way `key IN` reads only the granules of the seen table that can hold them.
    */
   private async lookupSeen(keys: string[]): Promise<Set<string>> {
-    const found = new Set<string>();
-    if (keys.length === 0) return found;
-    if (this.engine.rowsWith && !isShardedCluster(this.engine)) {
-      const lines = keys.map((k) => `{"key":${jsonString(k)}}`).join('\n');
-      const table = { name: '_keys', structure: 'key String', jsonLines: lines };
-      const rows = await this.engine.rowsWith<{ key: string }>(
-        `SELECT key FROM ${this.seen} WHERE key IN _keys`,
-        table,
-      );
-      for (const r of rows) found.add(r.key);
-      return found;
-    }
+    if (keys.length === 0) return new Set();
+    const rows =
+      this.engine.rowsWith && !isShardedCluster(this.engine)
+        ? await this.engine.rowsWith<{ key: string }>(`SELECT key FROM ${this.seen} WHERE key IN _keys`, {
+            name: '_keys',
+            structure: 'key String',
+            jsonLines: keys.map((k) => `{"key":${jsonString(k)}}`).join('\n'),
+          })
+        : await this.lookupThroughProbe(keys);
+    return new Set(rows.map((r) => r.key));
+  }
+
+  /** `lookupSeen` where no table can travel with the query: the keys go into the probe table. */
+  private async lookupThroughProbe(keys: string[]): Promise<Array<{ key: string }>> {
     const flush = ++this.probeFlushes;
     const body = keys.map((k) => `{"flush":${flush},"key":${jsonString(k)}}`).join('\n');
     for (let tries = 0; ; tries++) {
@@ -671,13 +673,11 @@ export class DatasourceSink {
         this.probeReady = false;
       }
     }
-    const rows = await this.engine.rows<{ key: string }>(
+    return this.engine.rows<{ key: string }>(
       // Sharded: the seen table is Distributed, and the probe table is this node's, so its keys
       // are sent along to every shard (GLOBAL IN).
       `SELECT key FROM ${this.seen} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
     );
-    for (const r of rows) found.add(r.key);
-    return found;
   }
 
   /**

@@ -10,7 +10,6 @@
  *         UNION ALL SELECT key, 2 AS __side, <finalized v> FROM shadow GROUP BY key)
  *   GROUP BY key HAVING in_live = 0 OR in_shadow = 0 OR live_v != shadow_v ...
  */
-
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { ColumnSpec, EngineSpec } from '../deploy/table-spec.ts';
 import { splitTopLevel } from '../util/sql-text-scan.ts';

@@ -260,7 +260,15 @@ export class ClickHouseService implements Service {
     t0: number,
     rec?: PidRecord,
   ): UpResult {
-    const where = { name: this.name, address: this.address, logFile: this.paths.log };
-    return upResult({ ...where, action, owner, version, t0, ...(rec ? { rec } : {}) });
+    return upResult({
+      name: this.name,
+      address: this.address,
+      logFile: this.paths.log,
+      action,
+      owner,
+      version,
+      t0,
+      rec,
+    });
   }
 }

@@ -261,7 +261,15 @@ export class KafkaService implements Service {
     t0: number,
     rec?: PidRecord,
   ): UpResult {
-    const where = { name: this.name, address: this.address, logFile: this.paths.serverLog };
-    return upResult({ ...where, action, owner, version, t0, ...(rec ? { rec } : {}) });
+    return upResult({
+      name: this.name,
+      address: this.address,
+      logFile: this.paths.serverLog,
+      action,
+      owner,
+      version,
+      t0,
+      rec,
+    });
   }
 }

@@ -35,7 +35,7 @@ export interface UpReport {
   /** Date.now() when `up` began. */
   t0: number;
   /** Our process, reported (with its log) when Tally owns the server. */
-  rec?: PidRecord;
+  rec?: PidRecord | undefined;
   logFile?: string;
 }
 

@@ -149,14 +149,6 @@ export class NativeMember implements Service {
     rec?: PidRecord,
   ): Promise<UpResult> {
     const version = await this.o.version();
-    return upResult({
-      name: this.name,
-      address: this.address,
-      action,
-      owner,
-      version,
-      t0,
-      ...(rec ? { rec } : {}),
-    });
+    return upResult({ name: this.name, address: this.address, action, owner, version, t0, rec });
   }
 }

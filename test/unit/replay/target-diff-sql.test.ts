@@ -31,6 +31,12 @@ describe('finalized values per key', () => {
     expect(aggregateFunctionOf('UInt64')).toBeUndefined();
   });
 
+  it('reads a parameter in quotes whole: brackets, commas and an escaped quote in it', () => {
+    // ClickHouse writes a quote inside a string as \'; the comma after it is still in the string.
+    const type = "AggregateFunction(sequenceMatch('(?1).*(?2)\\', x'), DateTime, UInt8, UInt8)";
+    expect(aggregateFunctionOf(type)).toEqual({ name: 'sequenceMatch', params: "'(?1).*(?2)\\', x'" });
+  });
+
   it('merges states with <fn>Merge, simple aggregates with <fn>, other columns with any', () => {
     const [, status, p50, total, note] = state.columns;
     expect(finalizedExpr(status!, state)).toBe('argMaxMerge(`status`)');
