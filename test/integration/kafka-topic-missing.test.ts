@@ -108,6 +108,7 @@ describe.each(['server', 'embedded'] as const)(
       try {
         await until('dev to watch', async () => (run.output().includes('watching') ? true : undefined));
         expect(run.output()).toContain(`created Kafka topic(s) ${topic} (4 partitions each)`);
+        expect(run.output()).toMatch(new RegExp(`consuming Kafka at \\S+: ${topic} -> events\\n`));
         const client = await newClient();
         try {
           await client.produce(topic, [

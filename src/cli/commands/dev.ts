@@ -173,11 +173,19 @@ async function runServer(
         url: server.url,
         engine: engine.description,
         endpoints: project.endpoints.size,
+        ...(kafka ? { kafka: kafka.brokers } : {}),
       });
     lines?.flush();
     if (!json) {
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
+      // Said when it happens, as the unreachable case is: which topics feed which data sources.
+      const fed = kafka ? [...project.datasources.values()].filter((d) => d.kafka) : [];
+      if (fed.length > 0) {
+        io.out(
+          `consuming Kafka at ${kafka!.brokers.join(', ')}: ${fed.map((d) => `${d.kafka!.topic} -> ${d.name}`).join(', ')}`,
+        );
+      }
     }
 
     const watcher = mode.watch
