@@ -40,9 +40,10 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
       name,
       COMMANDS.map((c) => c.name),
     );
-    io.err(
-      `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`,
-    );
+    const message = `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`;
+    if (rest.includes('--json'))
+      io.out(JSON.stringify(failureDocument(new TallyError('unknown-command', message))));
+    io.err(message);
     return 1;
   }
   const command = await entry.load();

@@ -1,3 +1,5 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { TallyError } from '../errors.ts';
 import { loadProject, notAProjectProblem } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
@@ -7,11 +9,10 @@ import { printProblems } from './output.ts';
 
 /** Loads and validates the project; prints every problem; throws when any is an error. */
 export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean } = {}): Project {
-  const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
   // The wrong folder would otherwise be an empty project: deploy would plan to drop every data
   // source, and the embedded engine would open a data folder there.
-  const notAProject = project && notAProjectProblem(ctx.projectDir, 'not a Tally project');
-  if (notAProject) problems.push(notAProject);
+  refuseNonProject(ctx.projectDir);
+  const { project, problems } = loadProject(ctx.projectDir, { env: ctx.env });
   const shown = opts.quietWarnings ? problems.filter((p) => p.severity === 'error') : problems;
   printProblems(ctx.io, shown);
   const errors = problems.filter((p) => p.severity === 'error');
@@ -23,4 +24,20 @@ export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean
     );
   }
   return project;
+}
+
+/** Throws `project-not-found` for a folder that is missing or holds no project (a mistyped --project). */
+export function refuseNonProject(dir: string): void {
+  const notAProject = existsSync(dir)
+    ? notAProjectProblem(dir, 'not a Tally project')
+    : {
+        code: 'project-not-found',
+        message: `project folder ${resolve(dir)} does not exist`,
+        hint: undefined,
+      };
+  if (notAProject) {
+    throw new TallyError(notAProject.code, notAProject.message, {
+      ...(notAProject.hint ? { hint: notAProject.hint } : {}),
+    });
+  }
 }

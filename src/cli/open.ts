@@ -5,8 +5,11 @@ import { loadConfig } from '../config/load-config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import type { CommandContext } from './command.ts';
+import { refuseNonProject } from './open-project.ts';
 
+/** The project's tally.yaml; a folder that is not a project is refused (it would get a data folder). */
 export function openConfig(ctx: CommandContext): Config {
+  refuseNonProject(ctx.projectDir);
   return loadConfig(ctx.projectDir, { env: ctx.env });
 }
 

@@ -64,7 +64,7 @@ export interface IngestionOptions {
 }
 
 /**
- * Kafka: a flush every 4 MB or 20k rows, so a fetch (8 MB by default, see kafka-client.ts) is
+ * Kafka: a flush every 4 MB or 20k rows, so a fetch (4 MiB by default, see kafka-client.ts) is
  * inserted in parts while the rest of it is parsed; at most a second late. Memory is bounded by
  * the fetch size, not by these. Chosen with bench/ingest.ts (see docs/ingestion.md).
  */

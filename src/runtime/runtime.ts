@@ -121,7 +121,7 @@ export class Runtime {
     // Other commands on this chDB folder (tally append) reach it through this server.
     const dataPath = this.embeddedDataPath();
     if (dataPath) writeServerFile(dataPath, this.server.url);
-    // Serve first: after a crash the Kafka group may take a session timeout (30 s) to hand the
+    // Serve first: after a crash the Kafka group may take a session timeout (10 s by default) to hand the
     // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
     this.ingestion = await this.startIngestion(project);
     this.scheduler = new CopyScheduler({

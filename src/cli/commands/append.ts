@@ -75,25 +75,25 @@ async function runAppend(ctx: CommandContext): Promise<number> {
   const t0 = performance.now();
   const [name, ...extra] = ctx.args;
   if (!name) {
-    io.err('tally append needs a data source: tally append <data source> --file events.ndjson');
-    return 1;
+    throw new TallyError(
+      'bad-args',
+      'tally append needs a data source: tally append <data source> --file events.ndjson',
+    );
   }
   if (extra.length > 0) {
-    io.err(`tally append takes one data source; unexpected \`${extra.join(' ')}\` (use --file for the rows)`);
-    return 1;
+    throw new TallyError(
+      'bad-args',
+      `tally append takes one data source; unexpected \`${extra.join(' ')}\` (use --file for the rows)`,
+    );
   }
   const project = openProject(ctx, { quietWarnings: true });
   const ds = project.datasources.get(name);
   if (!ds) {
-    io.err(
-      paint(
-        io,
-        'red',
-        `error: no data source named \`${name}\`${didYouMean(name, project.datasources.keys())}`,
-      ),
+    throw new TallyError(
+      'unknown-datasource',
+      `no data source named \`${name}\`${didYouMean(name, project.datasources.keys())}`,
+      { hint: `data sources: ${[...project.datasources.keys()].join(', ')}` },
     );
-    io.err(`data sources: ${[...project.datasources.keys()].join(', ')}`);
-    return 1;
   }
   const file = typeof ctx.flags.file === 'string' && ctx.flags.file !== '-' ? ctx.flags.file : undefined;
   const format = inputFormat(ctx, file);

@@ -1,5 +1,6 @@
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
+import { TallyError } from '../../errors.ts';
 import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
@@ -77,8 +78,7 @@ async function runServer(
   }
   const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
   if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    io.err(`--port must be a port number, got \`${String(ctx.flags.port)}\``);
-    return 1;
+    throw new TallyError('bad-flag', `--port must be a port number, got \`${String(ctx.flags.port)}\``);
   }
   const json = !mode.watch;
   // serve logs every request: lines written together, one write per turn of the event loop.

@@ -59,15 +59,17 @@ export const diffCommand: Command = {
     const name = ctx.args[0];
     const ref = ctx.flags.base;
     if (!name || ctx.args.length > 1 || typeof ref !== 'string' || ref === '') {
-      ctx.io.err(
+      throw new TallyError(
+        'bad-args',
         'tally diff needs one endpoint and --base <git ref>, e.g. tally diff attribution --base HEAD',
       );
-      return 1;
     }
     const sample = ctx.flags.sample === undefined ? 10 : Number(ctx.flags.sample);
     if (!Number.isInteger(sample) || sample < 0) {
-      ctx.io.err(`--sample must be a whole number of rows, 0 or more (got \`${String(ctx.flags.sample)}\`)`);
-      return 1;
+      throw new TallyError(
+        'bad-flag',
+        `--sample must be a whole number of rows, 0 or more (got \`${String(ctx.flags.sample)}\`)`,
+      );
     }
     const key =
       typeof ctx.flags.key === 'string'

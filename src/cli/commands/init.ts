@@ -21,8 +21,10 @@ export const initCommand: Command = {
   ].join('\n'),
   async run(ctx) {
     if (ctx.args.length > 1) {
-      ctx.io.err(`tally init takes one folder; unexpected \`${ctx.args.slice(1).join(' ')}\``);
-      return 1;
+      throw new TallyError(
+        'bad-args',
+        `tally init takes one folder; unexpected \`${ctx.args.slice(1).join(' ')}\``,
+      );
     }
     const dir = resolve(ctx.projectDir, ctx.args[0] ?? '.');
     if (existsSync(dir) && !statSync(dir).isDirectory()) {

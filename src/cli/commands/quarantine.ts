@@ -52,8 +52,10 @@ export const quarantineCommand: Command = {
   async run(ctx) {
     const limit = Number(ctx.flags.limit ?? 20);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
-      ctx.io.err(`--limit must be a whole number from 1 to 10000 (got \`${String(ctx.flags.limit)}\`)`);
-      return 1;
+      throw new TallyError(
+        'bad-flag',
+        `--limit must be a whole number from 1 to 10000 (got \`${String(ctx.flags.limit)}\`)`,
+      );
     }
     const engine = await openDeployedEngine(openConfig(ctx));
     try {

@@ -4,7 +4,9 @@
  * --apply swap the recomputed target in. Exit 0 when it ran (whether or not anything differs),
  * 1 on a user error (no such pipe, not deployed), 2 on a ClickHouse or internal error.
  */
+
 import type { BackfillProgress } from '../../deploy/backfill.ts';
+import { TallyError } from '../../errors.ts';
 import type { KeyDiff } from '../../replay/compare-tables.ts';
 import { applyReplay, type ReplayResult, replayPipe } from '../../replay/replay.ts';
 import type { Command } from '../command.ts';
@@ -40,13 +42,17 @@ export const replayCommand: Command = {
   async run(ctx) {
     const pipe = ctx.args[0];
     if (!pipe || ctx.args.length > 1) {
-      ctx.io.err('tally replay needs one materialized pipe, e.g. tally replay subscription_state_mv');
-      return 1;
+      throw new TallyError(
+        'bad-args',
+        'tally replay needs one materialized pipe, e.g. tally replay subscription_state_mv',
+      );
     }
     const sample = ctx.flags.sample === undefined ? 10 : Number(ctx.flags.sample);
     if (!Number.isInteger(sample) || sample < 0) {
-      ctx.io.err(`--sample must be a whole number of keys, 0 or more (got \`${String(ctx.flags.sample)}\`)`);
-      return 1;
+      throw new TallyError(
+        'bad-flag',
+        `--sample must be a whole number of keys, 0 or more (got \`${String(ctx.flags.sample)}\`)`,
+      );
     }
     const project = openProject(ctx, { quietWarnings: true });
     // Also with --apply: it replays a deployed target, so a missing database is refused, not created.

@@ -36,10 +36,10 @@ export const snapshotCommand: Command = {
   async run(ctx) {
     const [action, ...names] = ctx.args;
     if (action !== 'run') {
-      ctx.io.err(
+      throw new TallyError(
+        'bad-args',
         `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`)`}; e.g. tally snapshot run (every copy pipe) or tally snapshot run <copy pipe>`,
       );
-      return 1;
     }
     let at: Date | undefined;
     if (ctx.flags.at !== undefined) {
@@ -47,10 +47,10 @@ export const snapshotCommand: Command = {
         at = new Date(epochOfCanonical(parseParamValue(String(ctx.flags.at), AT_PARAM) as string) * 1000);
       } catch (err) {
         if (!isParamError(err)) throw err;
-        ctx.io.err(
+        throw new TallyError(
+          'bad-flag',
           `--at must be a DateTime such as 2024-03-12 00:00:00 (UTC); got \`${String(ctx.flags.at)}\``,
         );
-        return 1;
       }
     }
     const project = openProject(ctx, { quietWarnings: true });

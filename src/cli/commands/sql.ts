@@ -1,3 +1,4 @@
+import { TallyError } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
@@ -35,14 +36,17 @@ export const sqlCommand: Command = {
   async run(ctx) {
     const query = ctx.args.join(' ').trim();
     if (!query) {
-      ctx.io.err('tally sql needs a query, e.g. tally sql "SELECT count() FROM transactions"');
-      return 1;
+      throw new TallyError(
+        'bad-args',
+        'tally sql needs a query, e.g. tally sql "SELECT count() FROM transactions"',
+      );
     }
     const format = String(ctx.flags.format ?? (ctx.json ? 'json' : 'table'));
     if (!['table', 'json', 'csv'].includes(format)) {
-      ctx.io.err(`--format must be table, json or csv (got \`${format}\`)`);
-      return 1;
+      throw new TallyError('bad-flag', `--format must be table, json or csv (got \`${format}\`)`);
     }
+    // Refuses a folder that is not a project before anything opens a data folder there.
+    const config = openConfig(ctx);
     const params = parseParamFlags((ctx.flags.param as string[] | undefined) ?? []);
     // The project is needed only to expand pipe nodes: a broken one does not stop plain SQL.
     const project = needsProject(query, params.length)
@@ -58,7 +62,7 @@ export const sqlCommand: Command = {
         ),
       );
     }
-    const engine = await openEngine(project?.config ?? openConfig(ctx));
+    const engine = await openEngine(project?.config ?? config);
     try {
       let sql = query;
       if (project) {

@@ -66,9 +66,43 @@ describe('tally CLI', () => {
     expect((await run('deploy', '--check', '--project', join(BROKEN, 'yaml-syntax'))).out).toBe('');
   });
 
+  it('with --json, a wrong command, argument or flag value is a JSON document too, before anything runs', async () => {
+    const cases: Array<[string[], string, RegExp]> = [
+      [['chekc'], 'unknown-command', /did you mean `check`/],
+      [['sql'], 'bad-args', /tally sql needs a query/],
+      [['sql', 'SELECT 1', '--format', 'xml'], 'bad-flag', /--format must be table, json or csv/],
+      [['append'], 'bad-args', /tally append needs a data source/],
+      [['append', 'transactio', '--file', 'x.ndjson'], 'unknown-datasource', /did you mean `transactions`/],
+      [['quarantine', '--limit', '0'], 'bad-flag', /--limit must be a whole number/],
+      [['snapshot'], 'bad-args', /tally snapshot needs an action/],
+      [['snapshot', 'run', '--at', 'soon'], 'bad-flag', /--at must be a DateTime/],
+      [['init', 'a', 'b'], 'bad-args', /tally init takes one folder/],
+      [['dev', '--port', 'x'], 'bad-flag', /--port must be a port number/],
+      [['replay'], 'bad-args', /tally replay needs one materialized pipe/],
+      [['replay', 'account_balances_mv', '--sample', 'x'], 'bad-flag', /--sample must be a whole number/],
+      [['diff', 'balance'], 'bad-args', /tally diff needs one endpoint and --base/],
+    ];
+    for (const [argv, code, message] of cases) {
+      const r = await run(...argv, '--json');
+      const what = argv.join(' ');
+      expect(r.code, what).toBe(1);
+      const doc = JSON.parse(r.out);
+      expect(doc, what).toMatchObject({ ok: false, error: { code } });
+      expect(doc.error.message, what).toMatch(message);
+      expect(r.err, what).toMatch(message);
+    }
+  });
+
   it('refuses a folder that is not a project before opening anything there', async () => {
     const empty = writeProject({});
-    for (const argv of [['deploy', '--check'], ['deploy', '--allow-destructive'], ['test']]) {
+    for (const argv of [
+      ['deploy', '--check'],
+      ['deploy', '--allow-destructive'],
+      ['test'],
+      ['sql', 'SELECT 1'],
+      ['sql', 'SELECT * FROM some_pipe'],
+      ['quarantine'],
+    ]) {
       const r = await run(...argv, '--project', empty);
       expect(r.code, argv.join(' ')).toBe(1);
       expect(r.err).toContain(`${empty} has no tally.yaml and no datasources/, pipes/ or endpoints/ folder`);
@@ -144,5 +178,16 @@ describe('tally CLI', () => {
     const r = await run('check', '--project', '/nonexistent/tally-project');
     expect(r.code).toBe(1);
     expect(r.err).toContain('project folder /nonexistent/tally-project does not exist');
+    // Commands that open an engine refuse it before the embedded one would make its data folder.
+    const missing = join(writeProject({}), 'no-such-folder');
+    for (const argv of [['sql', 'SELECT 1'], ['quarantine'], ['deploy', '--check']]) {
+      const q = await run(...argv, '--json', '--project', missing);
+      expect(q.code, argv.join(' ')).toBe(1);
+      expect(JSON.parse(q.out).error, argv.join(' ')).toMatchObject({
+        code: 'project-not-found',
+        message: `project folder ${missing} does not exist`,
+      });
+    }
+    expect(existsSync(missing)).toBe(false);
   });
 });
