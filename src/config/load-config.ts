@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isScalar, type Node } from 'yaml';
+import { isScalar, type Node, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
@@ -143,6 +143,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
+      expandEnvIn(r, m.get('ssl'), env);
+      expandEnvIn(r, m.get('session_timeout_ms'), env);
       if (m.has('ssl')) config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
       if (m.has('session_timeout_ms')) {
         // Kafka brokers accept 6 s to 30 min by default (group.min/max.session.timeout.ms).
@@ -193,7 +195,10 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     }
   }
 
-  if (top.has('ingest')) config.ingest = readIngestConfig(r, top.get('ingest'));
+  if (top.has('ingest')) {
+    expandEnvIn(r, top.get('ingest'), env);
+    config.ingest = readIngestConfig(r, top.get('ingest'));
+  }
 
   const tokens = top.get('tokens');
   if (tokens !== undefined) {
@@ -225,6 +230,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
         continue;
       }
       const t: TokenConfig = { name, value: tokenValue, scope: scope as TokenScope };
+      expandEnvIn(r, m.get('endpoints'), env, { keepText: true });
+      expandEnvIn(r, m.get('datasources'), env, { keepText: true });
       if (m.has('endpoints'))
         t.endpoints = r.stringList(m.get('endpoints'), `tokens.${name}.endpoints`) ?? [];
       if (m.has('datasources'))
@@ -232,6 +239,35 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       config.tokens.push(t);
     }
   }
+}
+
+/**
+ * `${...}` in the scalars of a subtree whose keys are read as numbers, booleans or sizes: each
+ * such scalar takes the value its expanded text means in YAML (`"${N:-500}"` is the number 500),
+ * so the key's own check applies to it; `keepText` keeps the text (lists of names).
+ */
+function expandEnvIn(
+  r: YamlReader,
+  node: Node | null | undefined,
+  env: NodeJS.ProcessEnv,
+  opts: { keepText?: boolean } = {},
+): void {
+  if (!node) return;
+  visit(node, {
+    Scalar(_key, scalar) {
+      if (typeof scalar.value !== 'string' || !scalar.value.includes('${')) return;
+      const text = interpolate(r, scalar, scalar.value, env);
+      scalar.value = opts.keepText ? text : typedText(text);
+    },
+  });
+}
+
+/** What YAML's core schema makes of a plain scalar: an integer, a decimal, a boolean, else the text. */
+function typedText(text: string): string | number | boolean {
+  if (/^[-+]?\d+$/.test(text) || /^[-+]?(\d+\.\d*|\.\d+)$/.test(text)) return Number(text);
+  if (/^(true|True|TRUE)$/.test(text)) return true;
+  if (/^(false|False|FALSE)$/.test(text)) return false;
+  return text;
 }
 
 /** `${NAME}` and `${NAME:-default}` inside a value; a missing variable without default is an error. */

@@ -219,6 +219,30 @@ describe('loadConfig', () => {
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 12 });
   });
 
+  it('takes ${ENV} in number, boolean and size keys and in token lists, each then checked as written', () => {
+    const yaml = [
+      'kafka: { ssl: "${KAFKA_SSL:-false}", session_timeout_ms: "${SESSION_MS:-10000}" }',
+      'ingest: { flush_rows: "${FLUSH_ROWS:-100}", fetch_bytes: "${FETCH:-4MiB}", fetch_wait_ms: "${WAIT_MS:-250}" }',
+      'tokens:',
+      '  ci: { token: t, scope: read, endpoints: ["${ENDPOINT}", other] }',
+      '',
+    ].join('\n');
+    const c = loadConfig(project(yaml), { env: { KAFKA_SSL: 'true', FLUSH_ROWS: '2500', ENDPOINT: '007' } });
+    expect(c.kafka.ssl).toBe(true);
+    expect(c.kafka.sessionTimeoutMs).toBe(10_000);
+    expect(c.ingest).toMatchObject({ flushRows: 2500, fetchBytes: 4 * 1024 * 1024, fetchWaitMs: 250 });
+    // A list of names keeps the text: `007` stays a string.
+    expect(c.tokens[0]!.endpoints).toEqual(['007', 'other']);
+
+    // What the variable holds is checked as if written in the file, at the key's line.
+    const rows = failure(() => loadConfig(project(yaml), { env: { ENDPOINT: 'x', FLUSH_ROWS: '1.5' } }));
+    expect(rows.format()).toMatch(/^tally\.yaml:2:\d+: ingest\.flush_rows must be an integer/);
+    const ssl = failure(() => loadConfig(project(yaml), { env: { ENDPOINT: 'x', KAFKA_SSL: 'maybe' } }));
+    expect(ssl.format()).toMatch(/^tally\.yaml:1:\d+: kafka\.ssl must be true or false/);
+    const unset = failure(() => loadConfig(project(yaml), { env: {} }));
+    expect(unset.format()).toMatch(/^tally\.yaml:4:\d+: environment variable ENDPOINT is not set/);
+  });
+
   it('says to quote ${VAR} inside a flow mapping', () => {
     const problems: Problem[] = [];
     readConfig(project('tokens:\n  ci: { token: ${CI_TOKEN}, scope: read }\n'), {}, problems);
