@@ -307,7 +307,7 @@ export function buildPlan(input: PlanInput): Plan {
       ...(lost.length > 0 ? { loses: lost } : {}),
       sql: [
         createTableSql(ds.table, ctx, nextName(ds.name)),
-        `-- copy ${ds.name} part by part with merges stopped; then hold it (RENAME TO ${holdName(ds.name)}) and copy the parts written meanwhile`,
+        `-- copy ${ds.name} from a snapshot of its partitions (hard links); then hold it (RENAME TO ${holdName(ds.name)}) and copy the partitions written meanwhile`,
         renameSql(
           [
             [holdName(ds.name), backupName(ds.name, deployId)],
@@ -342,7 +342,7 @@ export function buildPlan(input: PlanInput): Plan {
               createViewSql(v, ctx),
             ]
           : [
-              `-- hold ${v.source}: RENAME TO ${holdName(v.source)} (new inserts wait), record its parts`,
+              `-- snapshot ${v.source}'s partitions (hard links); hold it: RENAME TO ${holdName(v.source)} (inserts meanwhile are refused and retried), refresh the partitions written since`,
               createViewSql(v, ctx),
               `-- release: RENAME ${holdName(v.source)} back to ${v.source}`,
             ],
@@ -361,7 +361,7 @@ export function buildPlan(input: PlanInput): Plan {
               '-- open the write gate',
             ]
           : [
-              `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM (${qualified(ctx, v.source)} WHERE _part IN <parts at the hold>)`,
+              `INSERT INTO ${qualified(ctx, v.target)} SELECT ... FROM <the snapshot of ${v.source} at the hold>`,
             ],
         rows,
         view: v,
@@ -409,7 +409,7 @@ export function buildPlan(input: PlanInput): Plan {
         createTableSql(ds.table, ctx, nextName(v.target)),
         ...into.map(
           (w) =>
-            `-- hold ${w.source}; attach ${shadowViewName(w.name)} TO ${nextName(v.target)}; release; backfill the held parts`,
+            `-- hold ${w.source}; attach ${shadowViewName(w.name)} TO ${nextName(v.target)}; release; backfill from its snapshot at the hold`,
         ),
         `-- hold again; swap: ${renameSql(
           [

@@ -45,7 +45,8 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
     else out(formatResult(result));
     if (result.refused) {
       err(result.error ?? 'refused');
-      return 1;
+      // 2 when the refusal is ClickHouse's doing (a cluster node down), 1 when it is the project's.
+      return result.exitCode || 1;
     }
     if (!result.ok) {
       err(result.error ?? 'deploy failed');
