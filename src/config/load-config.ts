@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isScalar, type Node, visit } from 'yaml';
+import { isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
@@ -143,10 +143,9 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
-      expandEnvIn(r, m.get('ssl'), env);
-      expandEnvIn(r, m.get('session_timeout_ms'), env);
-      if (m.has('ssl')) config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
-      if (m.has('session_timeout_ms')) {
+      if (m.has('ssl') && expandEnvIn(r, m.get('ssl'), env))
+        config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
+      if (m.has('session_timeout_ms') && expandEnvIn(r, m.get('session_timeout_ms'), env)) {
         // Kafka brokers accept 6 s to 30 min by default (group.min/max.session.timeout.ms).
         const node = m.get('session_timeout_ms');
         const ms = r.number(node, 'kafka.session_timeout_ms', { integer: true, min: 6000 });
@@ -242,24 +241,38 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
 }
 
 /**
- * `${...}` in the scalars of a subtree whose keys are read as numbers, booleans or sizes: each
- * such scalar takes the value its expanded text means in YAML (`"${N:-500}"` is the number 500),
- * so the key's own check applies to it; `keepText` keeps the text (lists of names).
+ * `${...}` in a value, or in the values (not the keys) of a map or list, read as numbers,
+ * booleans or sizes: each takes the value its expanded text means in YAML (`"${N:-500}"` is the
+ * number 500), so the key's own check applies to it; `keepText` keeps the text (lists of names).
+ * A value whose variable is missing is reported once and dropped, so no check reports it again
+ * (a map's key then keeps its default). False when `node` itself is such a value.
  */
 function expandEnvIn(
   r: YamlReader,
   node: Node | null | undefined,
   env: NodeJS.ProcessEnv,
   opts: { keepText?: boolean } = {},
-): void {
-  if (!node) return;
+): boolean {
+  if (!node) return true;
+  if (isScalar(node)) return expandScalar(r, node, env, opts.keepText);
   visit(node, {
-    Scalar(_key, scalar) {
-      if (typeof scalar.value !== 'string' || !scalar.value.includes('${')) return;
-      const text = interpolate(r, scalar, scalar.value, env);
-      scalar.value = opts.keepText ? text : typedText(text);
+    Pair(_key, pair) {
+      if (isScalar(pair.value) && !expandScalar(r, pair.value, env, opts.keepText)) return visit.REMOVE;
+    },
+    Seq(_key, seq) {
+      seq.items = seq.items.filter((item) => !isScalar(item) || expandScalar(r, item, env, opts.keepText));
     },
   });
+  return true;
+}
+
+function expandScalar(r: YamlReader, scalar: Scalar, env: NodeJS.ProcessEnv, keepText = false): boolean {
+  if (typeof scalar.value !== 'string' || !scalar.value.includes('${')) return true;
+  const before = r.problems.length;
+  const text = interpolate(r, scalar, scalar.value, env);
+  if (r.problems.length > before) return false;
+  scalar.value = keepText ? text : typedText(text);
+  return true;
 }
 
 /** What YAML's core schema makes of a plain scalar: an integer, a decimal, a boolean, else the text. */

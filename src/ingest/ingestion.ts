@@ -15,6 +15,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { gateName, holdName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
+import { kafkaOnlyKeyColumns } from '../project/dedup-key-column.ts';
 import type { DataSource, Project } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
@@ -346,6 +347,14 @@ export async function startIngestion(
 
     async append(name, events, { requestId, source = 'http' }) {
       const e = ready(name);
+      const kafkaOnly = kafkaOnlyKeyColumns(e.ds);
+      if (kafkaOnly.length > 0) {
+        // These rows would all share one key: all but the first would be dropped as duplicates.
+        throw new TallyError(
+          'ingest-needs-kafka',
+          `data source \`${name}\` deduplicates by Kafka metadata (${kafkaOnly.join(', ')}), which events that do not come through Kafka lack; send them to its topic ${e.ds.kafka ? `\`${e.ds.kafka.topic}\` (the events API does without wait=true)` : '(it has none: change its dedup_key)'}`,
+        );
+      }
       const batch: IncomingBatch = {
         source,
         topic: '',

@@ -1,5 +1,5 @@
 import { type Problem, TallyError } from '../errors.ts';
-import { dedupKeyColumn } from './dedup-key-column.ts';
+import { dedupKeyColumn, kafkaOnlyKeyColumns } from './dedup-key-column.ts';
 import type { DataSource } from './model.ts';
 
 /**
@@ -11,6 +11,16 @@ import type { DataSource } from './model.ts';
  * already reported them.
  */
 export function checkDedupKey(ds: DataSource, problems: Problem[]): void {
+  const kafkaOnly = kafkaOnlyKeyColumns(ds);
+  if (kafkaOnly.length > 0) {
+    problems.push({
+      severity: 'warning',
+      code: 'dedup-kafka-metadata',
+      message: `dedup_key of \`${ds.name}\` uses Kafka metadata (${kafkaOnly.join(', ')}): events that do not come through Kafka (the events API with wait=true or without Kafka, tally append, fixtures) have none, and are refused`,
+      hint: 'a redelivered Kafka message is recognised by its coordinates without a dedup_key; key by fields of the event to deduplicate events from either way in',
+      location: ds.loc,
+    });
+  }
   for (const name of ds.dedupKey ?? []) {
     if (!ds.columns.some((c) => c.name === name)) continue;
     try {

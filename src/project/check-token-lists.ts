@@ -26,22 +26,27 @@ export function checkTokenLists(
   const yf = YamlFile.parse(CONFIG_FILE, text, []);
   const tokens = mapGet(yf.root, 'tokens');
   if (!tokens || !isMap(tokens)) return;
+  const byName = new Map(config.tokens.map((t) => [t.name, t]));
   for (const pair of tokens.items) {
     const tokenName = isScalar(pair.key) ? String(pair.key.value) : '?';
     for (const key of ['endpoints', 'datasources'] as const) {
       const list = mapGet(pair.value as Node | null, key);
       const items = list && isSeq(list) ? (list.items as Node[]) : list ? [list] : [];
-      for (const item of items) {
-        if (!isScalar(item) || typeof item.value !== 'string' || item.value.includes('${')) continue;
-        if (names[key].includes(item.value)) continue;
+      // The names as the config read them (${ENV} expanded), in the file's order.
+      const read = byName.get(tokenName)?.[key];
+      items.forEach((item, i) => {
+        if (!isScalar(item) || typeof item.value !== 'string') return;
+        const name = read?.[i] ?? item.value;
+        if (names[key].includes(name)) return;
         const what = key === 'endpoints' ? 'endpoint' : 'data source';
+        const from = name === item.value ? '' : ` (from \`${item.value}\`)`;
         problems.push({
           severity: 'error',
           code: 'unknown-reference',
-          message: `token \`${tokenName}\` lists unknown ${what} \`${item.value}\`${didYouMean(item.value, names[key])}`,
+          message: `token \`${tokenName}\` lists unknown ${what} \`${name}\`${from}${didYouMean(name, names[key])}`,
           location: yf.loc(item),
         });
-      }
+      });
     }
   }
 }

@@ -54,3 +54,15 @@ function keyKind(t: TypeNode): DedupKeyColumn | undefined {
   if (t.name === 'DateTime') return { kind: 'text', sql: (c) => `toString(toUnixTimestamp(${c}))` };
   return undefined;
 }
+
+/**
+ * Kafka metadata columns that every row not read from Kafka (the events API with wait=true or
+ * without Kafka, `tally append`, fixtures) gets the same value in: a key made with one would
+ * make all such rows one key, and all but the first be dropped as duplicates.
+ */
+const KAFKA_ONLY = new Set(['__topic', '__partition', '__offset', '__key', '__headers']);
+
+/** The `dedup_key` columns of `ds` that only Kafka fills. */
+export function kafkaOnlyKeyColumns(ds: DataSource): string[] {
+  return (ds.dedupKey ?? []).filter((name) => KAFKA_ONLY.has(name));
+}

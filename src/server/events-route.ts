@@ -65,6 +65,7 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (isTallyError(err) && err.code === 'event-too-large') throw new HttpError(413, err.message);
+      if (isTallyError(err) && err.code === 'ingest-needs-kafka') throw new HttpError(422, err.message);
       if (isTallyError(err) && err.code === 'kafka-topic-missing') {
         throw new HttpError(
           503,

@@ -55,6 +55,25 @@ forEachBackend('HTTP events API', (ctx) => {
       loc: { file: 'f', line: 1, col: 1 },
     },
   });
+  // Deduplicated by Kafka coordinates, which events not read from Kafka lack (topic never created).
+  const coords = dataSource(
+    'coords',
+    [
+      { name: 'id', type: 'String' },
+      // As the loader adds the metadata columns a data source lists.
+      { name: '__partition', type: 'Int32', json: null },
+      { name: '__offset', type: 'Int64', json: null },
+    ],
+    {
+      dedupKey: ['__partition', '__offset'],
+      kafka: {
+        topic: uniqueTopic('coords'),
+        start: 'earliest',
+        metadata: ['__partition', '__offset'],
+        loc: { file: 'f', line: 1, col: 1 },
+      },
+    },
+  );
   let client: KafkaClient;
   let ingestion: Ingestion;
   let app: Hono;
@@ -65,8 +84,9 @@ forEachBackend('HTTP events API', (ctx) => {
     await createDatasourceTables(ctx.engine, clicks);
     await createDatasourceTables(ctx.engine, orders);
     await createDatasourceTables(ctx.engine, ghosts);
+    await createDatasourceTables(ctx.engine, coords);
     ingestion = await startIngestion(
-      projectOf([clicks, orders, totals, pending, ghosts]),
+      projectOf([clicks, orders, totals, pending, ghosts, coords]),
       ctx.engine,
       kafkaConfig(),
       {
@@ -128,6 +148,16 @@ forEachBackend('HTTP events API', (ctx) => {
     const res = await post('/v0/events?name=clicks', '{"id":"c4","ts":1}\n{"id":"c1","ts":1}\n');
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ successful_rows: 1, quarantined_rows: 0, duplicate_rows: 1 });
+  });
+
+  it('refuses (422) events that would all share one key: a dedup_key of Kafka coordinates, wait=true', async () => {
+    const res = await post('/v0/events?name=coords&wait=true', '{"id":"a"}\n{"id":"b"}\n');
+    expect(res.status).toBe(422);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^data source `coords` deduplicates by Kafka metadata \(__partition, __offset\), which events that do not come through Kafka lack; send them to its topic `coords/,
+    );
+    // Neither event was stored (and none dropped as a "duplicate" of the other).
+    expect(await ctx.engine.rows('SELECT id FROM coords')).toEqual([]);
   });
 
   it('takes gzip bodies', async () => {

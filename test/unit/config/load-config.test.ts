@@ -224,23 +224,47 @@ describe('loadConfig', () => {
       'kafka: { ssl: "${KAFKA_SSL:-false}", session_timeout_ms: "${SESSION_MS:-10000}" }',
       'ingest: { flush_rows: "${FLUSH_ROWS:-100}", fetch_bytes: "${FETCH:-4MiB}", fetch_wait_ms: "${WAIT_MS:-250}" }',
       'tokens:',
-      '  ci: { token: t, scope: read, endpoints: ["${ENDPOINT}", other] }',
+      '  ci: { token: t, scope: read, endpoints: ["${ENDPOINT:-balance}", other] }',
       '',
     ].join('\n');
-    const c = loadConfig(project(yaml), { env: { KAFKA_SSL: 'true', FLUSH_ROWS: '2500', ENDPOINT: '007' } });
+    const dir = project(yaml);
+    const c = loadConfig(dir, { env: { KAFKA_SSL: 'true', FLUSH_ROWS: '2500', ENDPOINT: '007' } });
     expect(c.kafka.ssl).toBe(true);
     expect(c.kafka.sessionTimeoutMs).toBe(10_000);
     expect(c.ingest).toMatchObject({ flushRows: 2500, fetchBytes: 4 * 1024 * 1024, fetchWaitMs: 250 });
     // A list of names keeps the text: `007` stays a string.
     expect(c.tokens[0]!.endpoints).toEqual(['007', 'other']);
 
-    // What the variable holds is checked as if written in the file, at the key's line.
-    const rows = failure(() => loadConfig(project(yaml), { env: { ENDPOINT: 'x', FLUSH_ROWS: '1.5' } }));
-    expect(rows.format()).toMatch(/^tally\.yaml:2:\d+: ingest\.flush_rows must be an integer/);
-    const ssl = failure(() => loadConfig(project(yaml), { env: { ENDPOINT: 'x', KAFKA_SSL: 'maybe' } }));
-    expect(ssl.format()).toMatch(/^tally\.yaml:1:\d+: kafka\.ssl must be true or false/);
-    const unset = failure(() => loadConfig(project(yaml), { env: {} }));
-    expect(unset.format()).toMatch(/^tally\.yaml:4:\d+: environment variable ENDPOINT is not set/);
+    // What the variable holds is checked as if written in the file, at the key's line: one
+    // problem each, and the literal text would not have given these values above.
+    const problemsWith = (env: NodeJS.ProcessEnv) => {
+      const problems: Problem[] = [];
+      readConfig(dir, env, problems);
+      return problems.map((p) => `${p.location?.line}: ${p.message}`);
+    };
+    expect(problemsWith({ FLUSH_ROWS: '1.5' })).toEqual([
+      expect.stringMatching(/^2: ingest\.flush_rows must be an integer/),
+    ]);
+    expect(problemsWith({ KAFKA_SSL: 'maybe' })).toEqual([
+      expect.stringMatching(/^1: kafka\.ssl must be true or false/),
+    ]);
+    expect(problemsWith({ FETCH: '4 parsecs' })).toEqual([
+      expect.stringMatching(/^2: ingest\.fetch_bytes must be a positive size/),
+    ]);
+    // An unset variable without a default: one problem, not also the key's own.
+    const unset = project(
+      'kafka:\n  ssl: "${SSL}"\ningest:\n  flush_rows: "${ROWS}"\n  fetch_bytes: "${BYTES}"\n',
+    );
+    const problems: Problem[] = [];
+    readConfig(unset, {}, problems);
+    expect(problems.map((p) => `${p.location?.line}: ${p.message}`)).toEqual([
+      '2: environment variable SSL is not set',
+      '4: environment variable ROWS is not set',
+      '5: environment variable BYTES is not set',
+    ]);
+    // Keys are names, not values: `${...}` in a key is not expanded (an unknown key).
+    const keyed = failure(() => loadConfig(project('ingest:\n  "${K}": 5\n'), { env: { K: 'flush_rows' } }));
+    expect(keyed.format()).toMatch(/unknown key `\$\{K\}` in `ingest`/);
   });
 
   it('says to quote ${VAR} inside a flow mapping', () => {

@@ -102,3 +102,29 @@ describe('dedup_key columns ingestion cannot key on, when the project loads', ()
     expect(unknown.problems.map((p) => p.code)).toEqual(['unknown-column']);
   });
 });
+
+describe('dedup_key of Kafka metadata', () => {
+  it('warns that events not read from Kafka would share one key (and are refused), and still loads', () => {
+    const dir = writeProject({
+      [FILE]: `source:
+  kafka: { topic: events, metadata: [__partition, __offset] }
+columns:
+  - { name: id, type: String }
+engine: { sorting_key: [id] }
+dedup_key: [__partition, __offset]
+`,
+    });
+    const { project, problems } = loadProject(dir, { env: {} });
+    expect(project?.datasources.get('events')?.dedupKey).toEqual(['__partition', '__offset']);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'dedup-kafka-metadata',
+        message: expect.stringMatching(
+          /^dedup_key of `events` uses Kafka metadata \(__partition, __offset\): events that do not come through Kafka/,
+        ),
+        location: expect.objectContaining({ file: FILE }),
+      }),
+    ]);
+  });
+});

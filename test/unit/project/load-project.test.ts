@@ -320,7 +320,7 @@ engine:
   primary_key: page
   ttl: __timestamp + INTERVAL 30 DAY
   settings: { index_granularity: 8192, allow_nullable_key: true }
-dedup_key: [__partition, __offset]
+dedup_key: [user, __timestamp]
 `,
       'pipes/clicks_by_page.pipe.yaml': `params:
   day: Date
@@ -370,7 +370,7 @@ formats: [json, csv]
       ttlLoc: { file: 'datasources/clicks.datasource.yaml', line: 25, col: 8 },
       settings: { index_granularity: 8192, allow_nullable_key: 1 },
     });
-    expect(ds.dedupKey).toEqual(['__partition', '__offset']);
+    expect(ds.dedupKey).toEqual(['user', '__timestamp']);
     const pipe = project!.pipes.get('clicks_by_page')!;
     expect(pipe.params.get('day')).toMatchObject({ type: { text: 'Date' }, required: false });
     expect(pipe.params.get('pages')).toMatchObject({ type: { text: 'Array(String)' }, default: ['home'] });
