@@ -158,7 +158,13 @@ async function runServer(
     if (created.length > 0 && runtime.ingest) {
       // A fresh dev database: load the sample events so the endpoints answer with data at once.
       for (const f of await loadFixtures(project, runtime.ingest, created)) {
-        if (json) log?.({ level: 'info', msg: 'fixtures loaded', ...f });
+        if (json)
+          log?.({
+            level: f.refused ? 'warn' : 'info',
+            msg: f.refused ? 'fixtures refused' : 'fixtures loaded',
+            ...f,
+          });
+        else if (f.refused) io.out(paint(io, 'yellow', `not loaded: ${f.file}: ${f.refused}`));
         else {
           io.out(
             `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
