@@ -41,10 +41,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
       COMMANDS.map((c) => c.name),
     );
     const message = `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`;
-    if (rest.includes('--json'))
-      io.out(JSON.stringify(failureDocument(new TallyError('unknown-command', message))));
-    io.err(message);
-    return 1;
+    return refusedArgv(io, rest, new TallyError('unknown-command', message), message);
   }
   const command = await entry.load();
 
@@ -54,9 +51,12 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     parsed = parseArgs({ args: rest, options, allowPositionals: true, strict: true });
   } catch (err) {
     const message = flagError(err, options);
-    if (rest.includes('--json')) io.out(JSON.stringify(failureDocument(new TallyError('bad-flag', message))));
-    io.err(`${message}\n\n${commandUsage(command)}`);
-    return 1;
+    return refusedArgv(
+      io,
+      rest,
+      new TallyError('bad-flag', message),
+      `${message}\n\n${commandUsage(command)}`,
+    );
   }
   if (parsed.values.help) {
     io.out(commandUsage(command));
@@ -78,6 +78,16 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   } finally {
     signals?.dispose();
   }
+}
+
+/**
+ * A command line refused before any command runs: `text` on stderr, and with --json (looked for
+ * in the raw arguments, which did not parse) the error as one document on stdout. Exit 1.
+ */
+function refusedArgv(io: Output, argv: readonly string[], err: TallyError, text: string): number {
+  if (argv.includes('--json')) io.out(JSON.stringify(failureDocument(err)));
+  io.err(text);
+  return 1;
 }
 
 /**

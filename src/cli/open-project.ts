@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
 import { TallyError } from '../errors.ts';
 import { loadProject, notAProjectProblem } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
@@ -28,13 +26,7 @@ export function openProject(ctx: CommandContext, opts: { quietWarnings?: boolean
 
 /** Throws `project-not-found` for a folder that is missing or holds no project (a mistyped --project). */
 export function refuseNonProject(dir: string): void {
-  const notAProject = existsSync(dir)
-    ? notAProjectProblem(dir, 'not a Tally project')
-    : {
-        code: 'project-not-found',
-        message: `project folder ${resolve(dir)} does not exist`,
-        hint: undefined,
-      };
+  const notAProject = notAProjectProblem(dir, 'not a Tally project');
   if (notAProject) {
     throw new TallyError(notAProject.code, notAProject.message, {
       ...(notAProject.hint ? { hint: notAProject.hint } : {}),

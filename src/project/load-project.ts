@@ -55,10 +55,12 @@ export function isProjectFolder(dir: string): boolean {
 }
 
 /**
- * The problem of a folder with nothing to load (a mistyped --project, the wrong folder), which
- * loadProject accepts as an empty project; `consequence` says what that would mean here.
+ * The problem of a folder that does not exist, or has nothing to load (a mistyped --project, the
+ * wrong folder), which loadProject accepts as an empty project; `consequence` says what that
+ * would mean here.
  */
 export function notAProjectProblem(dir: string, consequence: string): Problem | undefined {
+  if (!isDir(resolve(dir))) return missingFolderProblem(resolve(dir));
   if (isProjectFolder(dir)) return undefined;
   return {
     severity: 'error',
@@ -77,11 +79,7 @@ export function loadProject(dir: string, opts: LoadProjectOptions = {}): LoadPro
   const root = resolve(dir);
   const problems: Problem[] = [];
   if (!isDir(root)) {
-    problems.push({
-      severity: 'error',
-      code: 'project-not-found',
-      message: `project folder ${root} does not exist`,
-    });
+    problems.push(missingFolderProblem(root));
     return { problems };
   }
   const config = readConfig(root, opts.env ?? process.env, problems);
@@ -254,4 +252,8 @@ function sortProblems(problems: Problem[]): void {
     if (la.file !== lb.file) return la.file < lb.file ? -1 : 1;
     return la.line - lb.line || la.col - lb.col;
   });
+}
+
+function missingFolderProblem(root: string): Problem {
+  return { severity: 'error', code: 'project-not-found', message: `project folder ${root} does not exist` };
 }

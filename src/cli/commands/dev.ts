@@ -12,7 +12,7 @@ import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { servicesUp } from '../../services/services.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
-import { openConfig, openEngine } from '../open.ts';
+import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { paint, printProblems } from '../output.ts';
 
@@ -60,8 +60,13 @@ async function runServer(
   mode: { watch: boolean; deploy: boolean; allowDestructive?: boolean },
 ): Promise<number> {
   const { io } = ctx;
-  const config = openConfig(ctx);
+  // Flags first: a wrong one must not start services or open anything.
+  const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
+  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+    throw new TallyError('bad-flag', `--port must be a port number, got \`${String(ctx.flags.port)}\``);
+  }
   const project = openProject(ctx);
+  const config = project.config;
   if (mode.watch && config.clickhouse.url) {
     // On a server back end, dev makes sure the services answer, as `tally services up` does:
     // ClickHouse, and Kafka when a data source reads a topic.
@@ -75,10 +80,6 @@ async function runServer(
       cluster: LOCAL_CLUSTER.nodes.some((n) => nodeUrl(n) === config.clickhouse.url?.replace(/\/+$/, '')),
       log: (s) => io.err(s),
     });
-  }
-  const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
-    throw new TallyError('bad-flag', `--port must be a port number, got \`${String(ctx.flags.port)}\``);
   }
   const json = !mode.watch;
   // serve logs every request: lines written together, one write per turn of the event loop.

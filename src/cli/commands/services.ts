@@ -99,7 +99,7 @@ function parseServicesArgs(
   for (const f of flags) {
     if (f !== '--json' && f !== '--native' && f !== '--cluster') {
       throw new TallyError(
-        'CLI_USAGE',
+        'bad-flag',
         `unknown flag \`${f}\` for tally services; allowed: --cluster, --json, --native`,
       );
     }
@@ -107,13 +107,13 @@ function parseServicesArgs(
   const [action, ...names] = words;
   if (!action || !(ACTIONS as readonly string[]).includes(action)) {
     throw new TallyError(
-      'CLI_USAGE',
+      'bad-args',
       `tally services needs one of ${ACTIONS.join(', ')}${action ? ` (got \`${action}\`)` : ''}`,
     );
   }
   for (const n of names) {
     if (!(SERVICE_NAMES as readonly string[]).includes(n)) {
-      throw new TallyError('CLI_USAGE', `unknown service \`${n}\`; allowed: ${SERVICE_NAMES.join(', ')}`);
+      throw new TallyError('bad-args', `unknown service \`${n}\`; allowed: ${SERVICE_NAMES.join(', ')}`);
     }
   }
   return {

@@ -3,7 +3,7 @@ import { loadProject } from '../../project/load-project.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openConfig, openEngine } from '../open.ts';
-import { openProject } from '../open-project.ts';
+import { openProject, refuseNonProject } from '../open-project.ts';
 import { paint, table } from '../output.ts';
 import { expandPipeTables, parseParamFlags } from '../pipe-tables.ts';
 
@@ -45,8 +45,8 @@ export const sqlCommand: Command = {
     if (!['table', 'json', 'csv'].includes(format)) {
       throw new TallyError('bad-flag', `--format must be table, json or csv (got \`${format}\`)`);
     }
-    // Refuses a folder that is not a project before anything opens a data folder there.
-    const config = openConfig(ctx);
+    // Before anything opens a data folder there.
+    refuseNonProject(ctx.projectDir);
     const params = parseParamFlags((ctx.flags.param as string[] | undefined) ?? []);
     // The project is needed only to expand pipe nodes: a broken one does not stop plain SQL.
     const project = needsProject(query, params.length)
@@ -62,7 +62,7 @@ export const sqlCommand: Command = {
         ),
       );
     }
-    const engine = await openEngine(project?.config ?? config);
+    const engine = await openEngine(project?.config ?? openConfig(ctx));
     try {
       let sql = query;
       if (project) {

@@ -81,6 +81,7 @@ describe('tally CLI', () => {
       [['replay'], 'bad-args', /tally replay needs one materialized pipe/],
       [['replay', 'account_balances_mv', '--sample', 'x'], 'bad-flag', /--sample must be a whole number/],
       [['diff', 'balance'], 'bad-args', /tally diff needs one endpoint and --base/],
+      [['services', 'bogus'], 'bad-args', /tally services needs one of/],
     ];
     for (const [argv, code, message] of cases) {
       const r = await run(...argv, '--json');
@@ -100,7 +101,6 @@ describe('tally CLI', () => {
       ['deploy', '--allow-destructive'],
       ['test'],
       ['sql', 'SELECT 1'],
-      ['sql', 'SELECT * FROM some_pipe'],
       ['quarantine'],
     ]) {
       const r = await run(...argv, '--project', empty);
