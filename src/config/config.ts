@@ -45,6 +45,8 @@ export interface IngestConfig {
   bufferBytes?: number;
   /** Events API: the largest request body, compressed or not (413 above it). */
   maxRequestBytes?: number;
+  /** Days a dedup key is remembered (`tally_seen_<ds>` keeps whole days). */
+  dedupWindowDays?: number;
 }
 
 export type TokenScope = 'admin' | 'read' | 'append';

@@ -11,4 +11,5 @@ export const INGEST_DEFAULTS = {
   fetchWaitMs: 500,
   bufferBytes: 64 * 1024 * 1024,
   maxRequestBytes: 10 * 1024 * 1024,
+  dedupWindowDays: 7,
 } as const;

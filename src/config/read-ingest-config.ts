@@ -17,6 +17,7 @@ export const INGEST_KEYS = [
   'fetch_wait_ms',
   'buffer_bytes',
   'max_request_bytes',
+  'dedup_window_days',
 ] as const;
 
 const UNITS: Record<string, number> = { '': 1, B: 1, KiB: 1024, MiB: 1024 ** 2, GiB: 1024 ** 3 };
@@ -47,6 +48,7 @@ export function readIngestConfig(r: YamlReader, node: Node | null | undefined): 
   set('fetchMinBytes', size('fetch_min_bytes'));
   set('bufferBytes', size('buffer_bytes'));
   set('maxRequestBytes', size('max_request_bytes'));
+  set('dedupWindowDays', count('dedup_window_days', 1));
   // A flush larger than the buffer would wait for room that never comes; a partition's share or
   // a minimum larger than the whole fetch makes no sense. Unset keys count with their defaults.
   const v = { ...INGEST_DEFAULTS, ...out };

@@ -9,6 +9,7 @@ import type { ConsumerTuning } from './kafka-ingester.ts';
 export function ingestTuning(cfg: IngestConfig): {
   batch: Partial<BatcherOptions>;
   consumer: ConsumerTuning;
+  dedupWindowDays?: number;
 } {
   const batch: Partial<BatcherOptions> = {};
   if (cfg.flushRows !== undefined) batch.maxRows = cfg.flushRows;
@@ -19,5 +20,9 @@ export function ingestTuning(cfg: IngestConfig): {
   if (cfg.fetchPartitionBytes !== undefined) consumer.maxBytesPerPartition = cfg.fetchPartitionBytes;
   if (cfg.fetchMinBytes !== undefined) consumer.minBytes = cfg.fetchMinBytes;
   if (cfg.fetchWaitMs !== undefined) consumer.maxWaitMs = cfg.fetchWaitMs;
-  return { batch, consumer };
+  return {
+    batch,
+    consumer,
+    ...(cfg.dedupWindowDays !== undefined ? { dedupWindowDays: cfg.dedupWindowDays } : {}),
+  };
 }

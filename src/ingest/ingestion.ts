@@ -50,7 +50,7 @@ export interface IngestionOptions {
   /** HTTP group commit (defaults: see DEFAULT_HTTP_BATCH). */
   httpBatch?: Partial<BatcherOptions>;
   consumer?: ConsumerTuning;
-  /** How long a dedup key is remembered (default 7 days). */
+  /** How long a dedup key is remembered, in days (INGEST_DEFAULTS, tally.yaml's ingest:). */
   dedupWindowDays?: number;
   retryInitialMs?: number;
   retryMaxMs?: number;
@@ -172,7 +172,7 @@ export async function startIngestion(
   const consume = opts.consume ?? true;
   const client = opts.kafkaClient ?? (kafka ? createKafkaClient(kafka, log) : undefined);
   const entries = new Map<string, Entry>();
-  const windowDays = opts.dedupWindowDays ?? 7;
+  const windowDays = opts.dedupWindowDays ?? INGEST_DEFAULTS.dedupWindowDays;
 
   const claim = claimWriterMarker(engine);
   if (claim?.unclean) {

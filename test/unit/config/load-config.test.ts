@@ -152,6 +152,7 @@ describe('loadConfig', () => {
           '  fetch_wait_ms: 200',
           '  buffer_bytes: 1GiB',
           '  max_request_bytes: 2 MiB',
+          '  dedup_window_days: 30',
         ].join('\n'),
       ),
       { env: {} },
@@ -165,10 +166,12 @@ describe('loadConfig', () => {
       fetchWaitMs: 200,
       bufferBytes: 1024 ** 3,
       maxRequestBytes: 2 * 1024 * 1024,
+      dedupWindowDays: 30,
     });
     expect(ingestTuning(c.ingest)).toEqual({
       batch: { maxRows: 5000, maxBytes: 1024 * 1024, maxBufferedBytes: 1024 ** 3 },
       consumer: { maxBytes: 4194304, maxBytesPerPartition: 512 * 1024, minBytes: 64 * 1024, maxWaitMs: 200 },
+      dedupWindowDays: 30,
     });
     expect(ingestTuning({})).toEqual({ batch: {}, consumer: {} });
   });
@@ -208,6 +211,8 @@ describe('loadConfig', () => {
     );
     expect(parseByteSize('1.5MiB')).toBeUndefined();
     expect(parseByteSize('99999999999GiB')).toBeUndefined();
+    const window = failure(() => loadConfig(project('ingest:\n  dedup_window_days: 0\n'), { env: {} }));
+    expect(window.format()).toMatch(/tally\.yaml:2:\d+: ingest\.dedup_window_days must be an integer >= 1/);
   });
 
   it('names a missing environment variable', () => {
