@@ -2,7 +2,7 @@
  * Benchmark: backfill throughput of a new materialized view (deploy's create-view + backfill
  * steps: hold, snapshot, attach, INSERT ... SELECT over the snapshot) against a plain
  * INSERT ... SELECT of the same query over the same data, in the same run, alternating, median
- * of 3. Goal: backfill >= 80% of the plain throughput.
+ * of the rounds (5 by default). Goal: backfill >= 80% of the plain throughput.
  *
  * Run: npx tsx bench/backfill.ts [--rows 20000000] [--rounds 5] [--url http://127.0.0.1:8123] [--embedded]
  */

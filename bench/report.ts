@@ -61,7 +61,8 @@ export function renderMarkdown(
     'from machine to machine; the ratios, measured side by side in one run, are what we judge.',
     '',
     "**ratio** = Tally's speed / the baseline's speed, both measured in this run: value / baseline for rates,",
-    'baseline / value for times. Above 1.00 Tally is faster, below it slower. A target on a ratio is checked',
+    'baseline / value for times (for an added latency, whose value is the ms Tally adds: the direct median /',
+    "Tally's median). Above 1.00 Tally is faster, below it slower. A target on a ratio is checked",
     'on that number; a target on a value (ms, MB) on the value itself.',
     '',
   );

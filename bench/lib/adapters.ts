@@ -15,7 +15,7 @@ export function parseCheck200(out: string): BenchOutput {
     bench: 'check-200',
     metrics: [
       timeMetric(
-        'load + check, first run in a fresh process (as `tally check`)',
+        'load + validate (loadProject: files, keys, references, types), first run in a fresh process',
         num(m[1]),
         'ms',
         undefined,

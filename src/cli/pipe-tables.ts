@@ -170,7 +170,7 @@ export function parseParamFlags(flags: readonly string[]): Array<readonly [strin
   return flags.map((f) => {
     const i = f.indexOf('=');
     if (i <= 0) {
-      throw new TallyError('invalid-flag', `--param takes name=value (got \`${f}\`)`, {
+      throw new TallyError('bad-flag', `--param takes name=value (got \`${f}\`)`, {
         hint: 'e.g. --param account_id=6ad87cf1, or --param balance.account_id=6ad87cf1 for one pipe',
       });
     }

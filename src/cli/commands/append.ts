@@ -139,7 +139,7 @@ function inputFormat(ctx: CommandContext, file: string | undefined): InputFormat
   const given = ctx.flags.format;
   if (given === undefined) return file?.toLowerCase().endsWith('.csv') ? 'csv' : 'ndjson';
   if (given === 'ndjson' || given === 'csv') return given;
-  throw new TallyError('invalid-flag', `--format must be ndjson or csv (got \`${String(given)}\`)`);
+  throw new TallyError('bad-flag', `--format must be ndjson or csv (got \`${String(given)}\`)`);
 }
 
 function readInput(path: string): string {

@@ -10,6 +10,7 @@ import {
 import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
 import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
 import type { Command } from '../command.ts';
+import { refuseNonProject } from '../open-project.ts';
 import { table } from '../output.ts';
 
 export interface ServicesCommandContext {
@@ -73,6 +74,8 @@ export const servicesCliCommand: Command = {
     '           .tally/cluster/ (docs/scaling.md). `status` shows them when they run.',
   ].join('\n'),
   async run(ctx) {
+    // Data, logs and pid files go under the project's .tally/: not into a mistyped folder.
+    refuseNonProject(ctx.projectDir);
     const config = loadConfig(ctx.projectDir, { env: ctx.env });
     const argv = [
       ...ctx.args,

@@ -82,6 +82,8 @@ describe('tally CLI', () => {
       [['replay', 'account_balances_mv', '--sample', 'x'], 'bad-flag', /--sample must be a whole number/],
       [['diff', 'balance'], 'bad-args', /tally diff needs one endpoint and --base/],
       [['services', 'bogus'], 'bad-args', /tally services needs one of/],
+      [['append', 'transactions', '--format', 'xml'], 'bad-flag', /--format must be ndjson or csv/],
+      [['sql', 'SELECT 1', '--param', 'oops'], 'bad-flag', /--param takes name=value/],
     ];
     for (const [argv, code, message] of cases) {
       const r = await run(...argv, '--json');
@@ -102,6 +104,7 @@ describe('tally CLI', () => {
       ['test'],
       ['sql', 'SELECT 1'],
       ['quarantine'],
+      ['services', 'status'],
     ]) {
       const r = await run(...argv, '--project', empty);
       expect(r.code, argv.join(' ')).toBe(1);
