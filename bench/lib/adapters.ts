@@ -23,7 +23,7 @@ export function parseCheck200(out: string): BenchOutput {
           targetId: 'check-200',
         },
       ),
-      timeMetric('load + check, warm (median of 5 more)', num(m[2]), 'ms'),
+      timeMetric('load + validate, warm (median of 5 more)', num(m[2]), 'ms'),
     ],
     notes: size ? [`${size[1]} data sources, ${size[2]} pipes, ${size[3]} endpoints`] : [],
   };
