@@ -2,7 +2,8 @@
  * `tally diff <endpoint> --base <git ref> [--param k=v ...] [--key c,...] [--sample N] [--json]`:
  * the endpoint answered by the project at `ref` and by the working tree, on the same live data,
  * for each params set of the project's tests of that endpoint (or the given params). Exit 0 when
- * every answer is identical, 1 when some differ (or on a user error), 2 on a ClickHouse error.
+ * every answer is identical, 1 when some differ (or on a user error), 2 when ClickHouse cannot be
+ * reached; a query ClickHouse refuses is that side's answer (the same refusal on both: identical).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -50,8 +51,9 @@ export const diffCommand: Command = {
     '  --sample N      rows shown per kind of difference and params set (default 10)',
     '  --json          every params set with its added, removed and changed rows',
     '',
-    'Exit 0 when every answer is identical, 1 when any differs (or on a user error), 2 on a',
-    'ClickHouse or internal error.',
+    'Exit 0 when every answer is identical, 1 when any differs (or on a user error), 2 when',
+    'ClickHouse cannot be reached or on an internal error. A query ClickHouse refuses is that',
+    "side's answer: the same refusal on both sides is identical, on one side a difference.",
     '',
     'Example: tally diff attribution --base HEAD   # after editing pipes/attribution.pipe.yaml',
   ].join('\n'),
