@@ -219,10 +219,11 @@ function typeSchema(t: ParamType, p: Param): JsonSchema {
         ...enumOf,
       };
     case 'decimal': {
-      const bounds =
-        p.min !== undefined || p.max !== undefined
-          ? { 'x-minimum': p.min ?? null, 'x-maximum': p.max ?? null }
-          : {};
+      // Only the bounds set: a missing one is no bound, not a null one.
+      const bounds = {
+        ...(p.min !== undefined ? { 'x-minimum': p.min } : {}),
+        ...(p.max !== undefined ? { 'x-maximum': p.max } : {}),
+      };
       return {
         type: 'string',
         format: 'decimal',
