@@ -179,17 +179,10 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     if (m) {
       const host = m.has('host') ? str(m.get('host'), 'server.host') : undefined;
       if (host) config.server.host = host;
-      if (m.has('port')) {
+      if (m.has('port') && expandEnvIn(r, m.get('port'), env)) {
         const node = m.get('port');
-        const raw =
-          node && isScalar(node) && typeof node.value === 'string'
-            ? interpolate(r, node, node.value, env)
-            : undefined;
-        const port =
-          raw !== undefined ? Number(raw) : r.number(node, 'server.port', { integer: true, min: 0 });
-        if (port !== undefined && validPort(port)) config.server.port = port;
-        else if (port !== undefined)
-          r.error(node, 'invalid-config', 'server.port must be an integer from 0 to 65535');
+        const port = r.number(node, 'server.port', { integer: true, min: 0, max: 65535 });
+        if (port !== undefined) config.server.port = port;
       }
     }
   }

@@ -101,18 +101,26 @@ export class YamlReader {
   number(
     node: Node | null | undefined,
     what: string,
-    opts: { integer?: boolean; min?: number } = {},
+    opts: { integer?: boolean; min?: number; max?: number } = {},
   ): number | undefined {
     const v = node && isScalar(node) ? node.value : undefined;
     const n = typeof v === 'number' ? v : typeof v === 'string' && v.trim() !== '' ? Number(v) : Number.NaN;
     if (
       !Number.isFinite(n) ||
       (opts.integer && !Number.isInteger(n)) ||
-      (opts.min !== undefined && n < opts.min)
+      (opts.min !== undefined && n < opts.min) ||
+      (opts.max !== undefined && n > opts.max)
     ) {
       const kind = opts.integer ? 'an integer' : 'a number';
-      const min = opts.min !== undefined ? ` >= ${opts.min}` : '';
-      this.error(node, 'expected-number', `${what} must be ${kind}${min}`);
+      const range =
+        opts.min !== undefined && opts.max !== undefined
+          ? ` from ${opts.min} to ${opts.max}`
+          : opts.min !== undefined
+            ? ` >= ${opts.min}`
+            : opts.max !== undefined
+              ? ` <= ${opts.max}`
+              : '';
+      this.error(node, 'expected-number', `${what} must be ${kind}${range}`);
       return undefined;
     }
     return n;

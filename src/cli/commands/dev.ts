@@ -187,12 +187,11 @@ async function runServer(
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
       // Said when it happens, as the unreachable case is: which topics feed which data sources.
-      const fed = kafka ? [...project.datasources.values()].filter((d) => d.kafka) : [];
-      if (fed.length > 0) {
-        io.out(
-          `consuming Kafka at ${kafka!.brokers.join(', ')}: ${fed.map((d) => `${d.kafka!.topic} -> ${d.name}`).join(', ')}`,
-        );
-      }
+      const fed = [...project.datasources.values()].flatMap((d) =>
+        d.kafka ? [`${d.kafka.topic} -> ${d.name}`] : [],
+      );
+      if (kafka && fed.length > 0)
+        io.out(`consuming Kafka at ${kafka.brokers.join(', ')}: ${fed.join(', ')}`);
     }
 
     const watcher = mode.watch

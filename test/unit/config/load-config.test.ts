@@ -230,12 +230,14 @@ describe('loadConfig', () => {
       'ingest: { flush_rows: "${FLUSH_ROWS:-100}", fetch_bytes: "${FETCH:-4MiB}", fetch_wait_ms: "${WAIT_MS:-250}" }',
       'tokens:',
       '  ci: { token: t, scope: read, endpoints: ["${ENDPOINT:-balance}", other] }',
+      'server: { port: "${PORT:-8080}" }',
       '',
     ].join('\n');
     const dir = project(yaml);
     const c = loadConfig(dir, { env: { KAFKA_SSL: 'true', FLUSH_ROWS: '2500', ENDPOINT: '007' } });
     expect(c.kafka.ssl).toBe(true);
     expect(c.kafka.sessionTimeoutMs).toBe(10_000);
+    expect(c.server.port).toBe(8080);
     expect(c.ingest).toMatchObject({ flushRows: 2500, fetchBytes: 4 * 1024 * 1024, fetchWaitMs: 250 });
     // A list of names keeps the text: `007` stays a string.
     expect(c.tokens[0]!.endpoints).toEqual(['007', 'other']);
@@ -256,6 +258,12 @@ describe('loadConfig', () => {
     expect(problemsWith({ FETCH: '4 parsecs' })).toEqual([
       expect.stringMatching(/^2: ingest\.fetch_bytes must be a positive size/),
     ]);
+    // server.port the same way (it had a reader of its own, which read an unset variable as 0).
+    expect(problemsWith({ PORT: '80x' })).toEqual([
+      expect.stringMatching(/^5: server\.port must be an integer/),
+    ]);
+    expect(problemsWith({ PORT: '70000' })).toEqual(['5: server.port must be an integer from 0 to 65535']);
+    expect(loadConfig(dir, { env: { PORT: '9090' } }).server.port).toBe(9090);
     // An unset variable without a default: one problem, not also the key's own.
     const unset = project(
       'kafka:\n  ssl: "${SSL}"\ningest:\n  flush_rows: "${ROWS}"\n  fetch_bytes: "${BYTES}"\n',
