@@ -4,7 +4,7 @@
  * - server: ClickHouse's HTTP interface (GET http://127.0.0.1:8123/?query=...) under autocannon;
  * - embedded: a loop of engine.query on chDB in this process, with the same concurrency.
  * Tally is measured with its cache off and on, at 1, 8 and 32 connections. The load generator
- * (autocannon) runs in a worker thread, so it does not share the server's event loop.
+ * (autocannon's CLI) runs as its own process, as a client elsewhere would.
  * Goals (issue 6): Tally >= 80% of direct throughput at 32 connections; added median latency
  * <= 2 ms; cache on >= 10x direct throughput.
  *
@@ -14,14 +14,14 @@
  * Prints a table, writes bench/results/<date>-<sha>-endpoints.json, and prints that JSON as the
  * last line of stdout.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, createServer, request } from 'node:http';
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import autocannon from 'autocannon';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
 import type { Engine } from '../src/clickhouse/engine.ts';
 import { applyDeploy } from '../src/deploy/deploy.ts';
@@ -54,6 +54,7 @@ const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
 /** Off with --no-request-log: Tally without its per-request log line. */
 const REQUEST_LOG = !args.includes('--no-request-log');
 /** One kept-alive connection for the sequential latency probes. */
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 interface Measure {
@@ -335,8 +336,32 @@ function accountId(n: number): string {
   return `acc${String(n).padStart(6, '0')}`;
 }
 
+/**
+ * autocannon's CLI in its own process (JSON out): the load generator takes its CPU from the
+ * machine, as a client elsewhere would, rather than from a thread of the process under test.
+ */
 async function cannon(url: string, connections: number, duration: number = DURATION): Promise<Measure> {
-  const r = await autocannon({ url, connections, duration, workers: 1 });
+  const out = await new Promise<string>((done, fail) => {
+    const args = [
+      AUTOCANNON,
+      '--json',
+      '--connections',
+      String(connections),
+      '--duration',
+      String(duration),
+      url,
+    ];
+    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
+      err ? fail(new Error(`autocannon: ${err.message}\n${stderr}`)) : done(stdout),
+    );
+  });
+  const r = JSON.parse(out) as {
+    requests: { average: number };
+    latency: { p50: number; p99: number };
+    errors: number;
+    timeouts: number;
+    non2xx: number;
+  };
   return {
     rps: r.requests.average,
     p50: r.latency.p50,

@@ -14,6 +14,7 @@
  *
  * Run: npx tsx bench/event-sourcing.ts [--events 10000000] [--rounds 21] [--backend server|embedded|both]
  */
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
@@ -202,11 +203,12 @@ async function sameAnswer(engine: Engine, a: { sql: string; params?: Record<stri
 
 async function bench(backend: string, project: Project): Promise<Metric[]> {
   const database = `bench_es_${process.pid}`;
+  const embeddedPath = join(tmpdir(), `tally-bench-es-${process.pid}`);
   const engine = await createEngine({
     user: 'default',
     password: '',
     database,
-    embeddedPath: join(tmpdir(), `tally-bench-es-${process.pid}`),
+    embeddedPath,
     ...(backend === 'server' ? { url } : {}),
   });
   const db = engine.database;
@@ -327,6 +329,7 @@ async function bench(backend: string, project: Project): Promise<Metric[]> {
   } finally {
     await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
     await engine.close();
+    rmSync(embeddedPath, { recursive: true, force: true });
   }
 }
 

@@ -17,6 +17,7 @@
  *        [--requests N] [--url http://127.0.0.1:8123]
  * Prints a table, then one JSON line `{ bench, metrics, growth }` (read by bench/run.ts).
  */
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
@@ -237,6 +238,7 @@ async function child(backend: 'server' | 'embedded'): Promise<void> {
     await ingestion?.stop().catch(() => {});
     await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});
     await engine.close();
+    rmSync(embeddedPath, { recursive: true, force: true });
   }
   emitResult({
     bench: 'growth',

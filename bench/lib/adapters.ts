@@ -96,6 +96,11 @@ export function parseBackfill(out: string): BenchOutput {
   };
 }
 
+/** The same figures, with no target judged on them (a run that shows a cost, not a goal). */
+export function untargeted(out: BenchOutput): BenchOutput {
+  return { ...out, metrics: out.metrics.map(({ targetId: _, ...m }) => m) };
+}
+
 /**
  * `bench/ingest.ts`: Kafka -> Tally -> ClickHouse against straight HTTP and the Kafka engine.
  * Each line has the sustained rate (10% -> 90% of the rows stored, no group join) and then the

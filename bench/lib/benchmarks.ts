@@ -5,6 +5,7 @@ import {
   parseDevLoop,
   parseEndpoints,
   parseIngest,
+  untargeted,
 } from './adapters.ts';
 import type { BenchOutput } from './result-schema.ts';
 
@@ -80,6 +81,15 @@ export const BENCHMARKS: readonly BenchSpec[] = [
     args: { quick: 'skip', full: ['--embedded'] },
     timeoutS: { quick: 90, full: 900 },
     parse: parseBackfill,
+    targets: [],
+  },
+  {
+    id: 'backfill-server-20m',
+    title: 'Backfill at 20M rows, where its fixed cost weighs more (no target), ClickHouse server',
+    script: 'bench/backfill.ts',
+    args: { quick: 'skip', full: ['--rows', '20000000'] },
+    timeoutS: { quick: 90, full: 300 },
+    parse: (out) => untargeted(parseBackfill(out)),
     targets: [],
   },
   {
