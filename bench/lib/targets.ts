@@ -4,7 +4,7 @@ import type { Metric, Target } from './result-schema.ts';
 export const TARGETS: readonly Target[] = [
   {
     id: 'check-200',
-    text: 'load + check of a 200-source, 500-pipe project < 1 s',
+    text: '`tally check` of a 200-source, 500-pipe project < 1 s',
     source: 'issue 3',
     on: 'value',
     op: '<',
