@@ -189,6 +189,7 @@ function notMeasured(run: RunResult, targetId: string): string {
     const b = run.benchmarks.find((r) => r.id === s.id);
     if (!b) return `${s.id} not run`;
     if (b.status === 'not-implemented') return 'not implemented';
+    if (b.status === 'ok') return `${s.id} ran, at a size it does not judge (a ${run.mode} run)`;
     return `${s.id} ${b.status}`;
   });
   return `not measured: ${why.join('; ') || 'no benchmark'}`;
