@@ -6,7 +6,7 @@
  * instance): reads keep answering from the other replica, and once both are back the totals on
  * both replicas equal an independent count of what was produced: nothing lost, nothing twice.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -538,7 +538,7 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     }
   }, 120_000);
 
-  it('adds a column and drops a data source ON CLUSTER: both replicas change', async () => {
+  it('adds a column and drops a data source ON CLUSTER: refused with exit 2 while a replica is down, nothing changed; then both replicas change', async () => {
     const db = scratchDatabase('clalter');
     const e1 = await engineOn(NODE1, db);
     const e2 = await engineOn(NODE2, db);
@@ -555,6 +555,28 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
         ['alter-table', 'transactions', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
         ['drop-table', 'page_events', `every node (ON CLUSTER ${LOCAL_CLUSTER.name})`],
       ]);
+      // With replica 2 down, `tally deploy` (the command a user runs) refuses before any DDL:
+      // ON CLUSTER would wait for the missing node, then leave the replicas apart.
+      const replica2 = createClusterServices({ projectDir: REPO }).nodes[1]!;
+      await replica2.down();
+      let refused: { status: number | null; stdout: string; stderr: string };
+      try {
+        refused = spawnSync(
+          process.execPath,
+          [join(REPO, 'bin', 'tally.js'), 'deploy', '--project', changed, '--allow-destructive'],
+          { env: { ...process.env, ...projectEnv }, encoding: 'utf8', timeout: 120_000 },
+        );
+      } finally {
+        await replica2.up();
+      }
+      expect(refused.stderr).toMatch(/\S+:\d+ \([^)]*\) does not answer; nothing was changed/);
+      expect(refused.stderr).toContain('tally services up --cluster');
+      expect(refused.status).toBe(2);
+      const before = await e1.rows(
+        `SELECT name FROM system.columns WHERE database = '${db}' AND table = 'transactions' AND name = 'channel'`,
+      );
+      expect(before).toEqual([]);
+      expect((await planDeploy(project, e1)).steps).toHaveLength(2);
       const result = await applyDeploy(project, e1, { allowDestructive: true });
       expect(result.error).toBeUndefined();
       for (const e of [e1, e2]) {
