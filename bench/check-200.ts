@@ -133,7 +133,7 @@ try {
   );
   const t0 = performance.now();
   const report = JSON.parse(
-    execFileSync(process.execPath, [TALLY, 'check', '--project', dir, '--json'], { encoding: 'utf8' }),
+    execFileSync(TALLY, ['check', '--project', dir, '--json'], { encoding: 'utf8' }),
   ) as { ok: boolean; errors: number; warnings: number; ms: number };
   const wall = performance.now() - t0;
   if (!report.ok) throw new Error(`tally check found ${report.errors} errors in the generated project`);

@@ -89,7 +89,8 @@ export function tokenName(t: SqlToken | undefined): string | undefined {
 
 /** Whether `t` is the keyword `kw` (case-insensitive; quoted identifiers never are). */
 export function isKeyword(t: SqlToken | undefined, kw: string): boolean {
-  return t !== undefined && t.kind === 'word' && t.text.toUpperCase() === kw;
+  // The length first: most words are not the keyword, and upper-casing each one allocates.
+  return t !== undefined && t.kind === 'word' && t.text.length === kw.length && t.text.toUpperCase() === kw;
 }
 
 export function isPunct(t: SqlToken | undefined, p: string): boolean {

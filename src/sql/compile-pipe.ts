@@ -82,6 +82,27 @@ export function compileNodeForCheck(
   return new Compiler(project, pipe, sampleParams(pipe, opts.now), { ...opts, node: nodeName }).compile();
 }
 
+/**
+ * Every node of a pipe compiled as compileNodeForCheck compiles it, with one compiler: a node is
+ * rendered once, not again for each later node that reads it. A node that does not compile has
+ * its error; the nodes reading it fail with the same error, as they would one by one.
+ */
+export function compileNodesForCheck(
+  project: CompilableProject,
+  pipeName: string,
+  opts: Omit<CompileOptions, 'node'> & { now?: Date },
+): Array<{ node: string; compiled?: CompiledQuery; error?: unknown }> {
+  const pipe = findPipe(project, pipeName);
+  const compiler = new Compiler(project, pipe, sampleParams(pipe, opts.now), opts);
+  return pipe.nodes.map((n) => {
+    try {
+      return { node: n.name, compiled: compiler.compile(n.name) };
+    } catch (error) {
+      return { node: n.name, error };
+    }
+  });
+}
+
 /** The params `tally check` compiles with (see compileNodeForCheck); required ones count as given. */
 export function sampleParams(pipe: Pick<Pipe, 'name' | 'params'>, now: Date = new Date()): ResolvedParams {
   const values: Record<string, ParamValue> = {};
@@ -117,8 +138,9 @@ class Compiler {
     private readonly opts: CompileOptions,
   ) {}
 
-  compile(): CompiledQuery {
-    const target = this.targetIndex();
+  /** The query up to `node` (default: the options' node, else the last one). */
+  compile(node = this.opts.node): CompiledQuery {
+    const target = this.targetIndex(node);
     const chain = this.opts.chain ?? (this.opts.capabilities.cte ? 'cte' : 'subquery');
     if (chain === 'cte' && !this.opts.capabilities.cte) {
       throw new TallyError(
@@ -134,20 +156,20 @@ class Compiler {
     return Object.freeze({ sql, params: Object.freeze({ ...this.params }) });
   }
 
-  private targetIndex(): number {
+  private targetIndex(node: string | undefined): number {
     const nodes = this.pipe.nodes;
     if (nodes.length === 0)
       throw new TallyError('empty-pipe', `pipe ${this.pipe.name} has no nodes`, { location: this.pipe.loc });
-    if (this.opts.node === undefined) return nodes.length - 1;
-    const i = nodes.findIndex((n) => n.name === this.opts.node);
+    if (node === undefined) return nodes.length - 1;
+    const i = nodes.findIndex((n) => n.name === node);
     if (i === -1) {
       const near = closest(
-        this.opts.node,
+        node,
         nodes.map((n) => n.name),
       );
       throw new TallyError(
         'unknown-node',
-        `pipe ${this.pipe.name} has no node "${this.opts.node}"${near ? `; did you mean "${near}"?` : ''}`,
+        `pipe ${this.pipe.name} has no node "${node}"${near ? `; did you mean "${near}"?` : ''}`,
         {
           location: this.pipe.loc,
         },

@@ -5,6 +5,7 @@ export {
   type CompiledQuery,
   type CompileOptions,
   compileNodeForCheck,
+  compileNodesForCheck,
   compilePipe,
   DEFAULT_MAX_QUERY_SIZE,
   sampleParams,

@@ -4,7 +4,7 @@ import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
 import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
-import { compileNodeForCheck } from '../../sql/index.ts';
+import { compileNodesForCheck } from '../../sql/index.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
@@ -70,21 +70,20 @@ function compileAll(project: Project): Problem[] {
   // Compile for the oldest server we support, so a check passes only for SQL that runs anywhere.
   const capabilities = capabilitiesFor('18.16.1');
   for (const pipe of project.pipes.values()) {
-    for (const node of pipe.nodes) {
-      try {
-        compileNodeForCheck(project, pipe.name, node.name, {
-          capabilities,
-          database: project.config.clickhouse.database,
-        });
-      } catch (err) {
-        problems.push({
-          severity: 'error',
-          code: (err as { code?: string }).code ?? 'compile-error',
-          message: `node \`${node.name}\` does not compile: ${(err as Error).message}`,
-          location: node.loc,
-        });
-      }
-    }
+    const results = compileNodesForCheck(project, pipe.name, {
+      capabilities,
+      database: project.config.clickhouse.database,
+    });
+    pipe.nodes.forEach((node, i) => {
+      const err = results[i]?.error;
+      if (err === undefined) return;
+      problems.push({
+        severity: 'error',
+        code: (err as { code?: string }).code ?? 'compile-error',
+        message: `node \`${node.name}\` does not compile: ${(err as Error).message}`,
+        location: node.loc,
+      });
+    });
   }
   return problems;
 }

@@ -222,6 +222,38 @@ describe('tally init', () => {
   });
 });
 
+describe('tally check: nodes that do not compile', () => {
+  it('names each node that fails and each node that reads it, at its file and line; the rest compile', async () => {
+    const dir = example({
+      'pipes/broken.pipe.yaml': [
+        'params:',
+        '  since: { type: DateTime }',
+        'nodes:',
+        '  - name: first',
+        '    sql: SELECT account_id, amount FROM transactions FINAL',
+        '  - name: second',
+        '    sql: SELECT account_id, amount FROM first WHERE 1 AND {{ since }} > 0',
+        '  - name: third',
+        '    sql: SELECT account_id, sum(amount) AS total FROM second GROUP BY account_id',
+        '  - name: apart',
+        '    sql: SELECT count() AS n FROM first',
+        '',
+      ].join('\n'),
+    });
+    const r = await run(['check', '--project', dir, '--json']);
+    expect(r.code).toBe(1);
+    const report = JSON.parse(r.out) as {
+      problems: Array<{ code: string; message: string; location: { file: string; line: number } }>;
+    };
+    const failing = report.problems.filter((p) => p.message.includes('does not compile'));
+    expect(failing.map((p) => [p.location.file, p.location.line, p.message.split(' does not')[0]])).toEqual([
+      ['pipes/broken.pipe.yaml', 6, 'node `second`'],
+      ['pipes/broken.pipe.yaml', 8, 'node `third`'],
+    ]);
+    expect(failing[0]!.message).toContain('param "since" has no value');
+  });
+});
+
 describe('help', () => {
   it('lists every command in tally --help', async () => {
     const r = await run(['--help']);

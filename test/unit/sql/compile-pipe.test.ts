@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import type { DataSource, Pipe } from '../../../src/project/model.ts';
-import { compileNodeForCheck, compilePipe, sampleParams } from '../../../src/sql/compile-pipe.ts';
+import {
+  compileNodeForCheck,
+  compileNodesForCheck,
+  compilePipe,
+  sampleParams,
+} from '../../../src/sql/compile-pipe.ts';
 import { ParamError } from '../../../src/sql/param-error.ts';
 import { resolveParams } from '../../../src/sql/parse-param-value.ts';
 import { ex, ifPart, node, param, pipe, tpl, ty } from './helpers.ts';
@@ -278,5 +283,39 @@ describe('compileNodeForCheck', () => {
     expect(() => compileNodeForCheck(project(bad), 'bad', 'a', { capabilities: OLD, database: 'd' })).toThrow(
       /param "maybe" has no value, and node a uses \{\{ maybe \}\}/,
     );
+  });
+});
+
+describe('compileNodesForCheck', () => {
+  it('compiles every node to the SQL compileNodeForCheck gives it alone', () => {
+    const opts = { capabilities: OLD, database: 'd' };
+    const all = compileNodesForCheck(P, 'balance', opts);
+    expect(all.map((r) => r.node)).toEqual(['movements', 'totals', 'named']);
+    for (const r of all) {
+      expect(r.error).toBeUndefined();
+      expect(r.compiled?.sql).toBe(compileNodeForCheck(P, 'balance', r.node, opts).sql);
+    }
+    expect(all[2]!.compiled?.sql).toContain('FROM (SELECT account_id, sum(amount)');
+  });
+
+  it('gives a broken node its error, and every node reading it the same error; earlier nodes compile', () => {
+    const broken = pipe(
+      'broken',
+      [param('maybe', ty('String'))],
+      [
+        node('first', 'SELECT 1 AS x'),
+        node('second', 'SELECT x, {{ maybe }} FROM first'),
+        node('third', 'SELECT * FROM second'),
+        node('apart', 'SELECT * FROM first'),
+      ],
+    );
+    const results = compileNodesForCheck(project(broken), 'broken', { capabilities: OLD, database: 'd' });
+    const errors = results.map((r) =>
+      r.error === undefined ? undefined : String((r.error as Error).message),
+    );
+    expect(errors[0]).toBeUndefined();
+    expect(errors[1]).toMatch(/param "maybe" has no value, and node second uses \{\{ maybe \}\}/);
+    expect(errors[2]).toBe(errors[1]);
+    expect(errors[3]).toBeUndefined();
   });
 });
