@@ -53,8 +53,9 @@ const WARMUP_S = 1;
 const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
 /** Off with --no-request-log: Tally without its per-request log line. */
 const REQUEST_LOG = !args.includes('--no-request-log');
-/** One kept-alive connection for the sequential latency probes. */
+/** autocannon's CLI, run as its own process (see cannon). */
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+/** One kept-alive connection for the sequential latency probes. */
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
 interface Measure {
