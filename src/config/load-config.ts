@@ -381,7 +381,8 @@ function splitBrokers(s: string): string[] {
     .filter((b) => b !== '');
 }
 
-function validPort(n: number): boolean {
+/** A TCP port number, 0 (any free port) included: the one rule for TALLY_PORT and `--port`. */
+export function validPort(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 65535;
 }
 

@@ -83,9 +83,10 @@ export function compileNodeForCheck(
 }
 
 /**
- * Every node of a pipe compiled as compileNodeForCheck compiles it, with one compiler: a node is
- * rendered once, not again for each later node that reads it. A node that does not compile has
- * its error; the nodes reading it fail with the same error, as they would one by one.
+ * Every node of a pipe compiled to the SQL compileNodeForCheck gives it, with one compiler: a node
+ * is rendered once, not again for each later node that reads it (its `params` then hold those of
+ * every node compiled before it, a superset: for checking, not for running). A node that does
+ * not compile has its error; the nodes reading it fail with the same error, as they would alone.
  */
 export function compileNodesForCheck(
   project: CompilableProject,

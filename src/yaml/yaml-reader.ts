@@ -112,15 +112,7 @@ export class YamlReader {
       (opts.max !== undefined && n > opts.max)
     ) {
       const kind = opts.integer ? 'an integer' : 'a number';
-      const range =
-        opts.min !== undefined && opts.max !== undefined
-          ? ` from ${opts.min} to ${opts.max}`
-          : opts.min !== undefined
-            ? ` >= ${opts.min}`
-            : opts.max !== undefined
-              ? ` <= ${opts.max}`
-              : '';
-      this.error(node, 'expected-number', `${what} must be ${kind}${range}`);
+      this.error(node, 'expected-number', `${what} must be ${kind}${rangeText(opts.min, opts.max)}`);
       return undefined;
     }
     return n;
@@ -213,4 +205,11 @@ export function parseDuration(v: unknown): number | undefined {
   const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
   if (!m) return undefined;
   return Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+}
+
+/** ` from 1 to 9`, ` >= 1`, ` <= 9` or nothing, for a number's bounds in a message. */
+function rangeText(min: number | undefined, max: number | undefined): string {
+  if (min !== undefined && max !== undefined) return ` from ${min} to ${max}`;
+  if (min !== undefined) return ` >= ${min}`;
+  return max !== undefined ? ` <= ${max}` : '';
 }

@@ -1,3 +1,4 @@
+import { validPort } from '../../config/load-config.ts';
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
 import { TallyError } from '../../errors.ts';
@@ -62,7 +63,7 @@ async function runServer(
   const { io } = ctx;
   // Flags first: a wrong one must not start services or open anything.
   const port = ctx.flags.port !== undefined ? Number(ctx.flags.port) : undefined;
-  if (port !== undefined && !(Number.isInteger(port) && port >= 0 && port <= 65535)) {
+  if (port !== undefined && !validPort(port)) {
     throw new TallyError('bad-flag', `--port must be a port number, got \`${String(ctx.flags.port)}\``);
   }
   const project = openProject(ctx);

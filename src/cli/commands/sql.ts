@@ -1,8 +1,9 @@
+import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
-import { openConfig, openEngine } from '../open.ts';
+import { openEngine } from '../open.ts';
 import { openProject, refuseNonProject } from '../open-project.ts';
 import { paint, table } from '../output.ts';
 import { expandPipeTables, parseParamFlags } from '../pipe-tables.ts';
@@ -62,7 +63,8 @@ export const sqlCommand: Command = {
         ),
       );
     }
-    const engine = await openEngine(project?.config ?? openConfig(ctx));
+    // Refused above when not a project: the config is read as it is.
+    const engine = await openEngine(project?.config ?? loadConfig(ctx.projectDir, { env: ctx.env }));
     try {
       let sql = query;
       if (project) {

@@ -254,6 +254,22 @@ describe('tally check: nodes that do not compile', () => {
   });
 });
 
+describe('tally serve / dev: a bad --port', () => {
+  it('is refused before the project is read or anything starts, naming the value', async () => {
+    for (const [command, value] of [
+      ['serve', '70000'],
+      ['dev', 'abc'],
+      ['serve', '-1'],
+    ] as const) {
+      // A folder that does not exist: the flag's error comes first, so nothing else was tried.
+      const r = await run([command, '--project', join(REPO, 'no-such-folder'), `--port=${value}`]);
+      expect(r.code, `${command} --port ${value}`).toBe(1);
+      expect(r.err).toContain(`--port must be a port number, got \`${value}\``);
+      expect(r.err).not.toContain('does not exist');
+    }
+  });
+});
+
 describe('help', () => {
   it('lists every command in tally --help', async () => {
     const r = await run(['--help']);
