@@ -16,10 +16,20 @@ export interface ClickHouseConfig {
   embeddedPath: string;
 }
 
+/** TLS to the brokers with a CA and client certificate of one's own (PEM texts, read from files). */
+export interface KafkaTls {
+  /** CA certificates the brokers' certificates are checked against, instead of Node's own. */
+  ca?: string;
+  /** Client certificate and key, for brokers that require one (mutual TLS). */
+  cert?: string;
+  key?: string;
+}
+
 export interface KafkaConfig {
   brokers: string[];
   clientId: string;
-  ssl: boolean;
+  /** TLS: off, on with Node's CAs, or on with files of one's own (`kafka.ssl: { ca_file, ... }`). */
+  ssl: boolean | KafkaTls;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   /**
    * How long the group waits for a silent consumer (a crashed Tally) before its partitions go

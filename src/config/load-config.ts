@@ -1,11 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { isScalar, type Node, type Scalar, visit } from 'yaml';
+import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
 import { readIngestConfig } from './read-ingest-config.ts';
+import { readTlsFiles } from './read-tls-files.ts';
 
 export const CONFIG_FILE = 'tally.yaml';
 
@@ -13,6 +14,7 @@ const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'token
 const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster'] as const;
 const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
 const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
+const SSL_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const SERVER_KEYS = ['host', 'port'] as const;
 const TOKEN_KEYS = ['token', 'scope', 'endpoints', 'datasources'] as const;
 const SCOPES: readonly TokenScope[] = ['admin', 'read', 'append'];
@@ -143,8 +145,15 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
-      if (m.has('ssl') && expandEnvIn(r, m.get('ssl'), env))
-        config.kafka.ssl = r.boolean(m.get('ssl'), 'kafka.ssl') ?? false;
+      if (m.has('ssl')) {
+        const node = m.get('ssl');
+        if (isMap(node)) {
+          const tls = readTlsFiles(r, r.map(node, '`kafka.ssl`', SSL_KEYS), str, config.projectDir);
+          if (tls) config.kafka.ssl = tls;
+        } else if (expandEnvIn(r, node, env)) {
+          config.kafka.ssl = r.boolean(node, 'kafka.ssl') ?? false;
+        }
+      }
       if (m.has('session_timeout_ms') && expandEnvIn(r, m.get('session_timeout_ms'), env)) {
         // Kafka brokers accept 6 s to 30 min by default (group.min/max.session.timeout.ms).
         const node = m.get('session_timeout_ms');

@@ -438,7 +438,8 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void>
   });
 }
 
-function kafkajsConfig(
+/** kafkajs's client settings for a project's `kafka:` (brokers, TLS, SASL; logs into `log`). */
+export function kafkajsConfig(
   logLevel: typeof import('kafkajs').logLevel,
   config: KafkaConfig,
   log: KafkaLog,

@@ -40,6 +40,7 @@ import {
   type KafkaClient,
   messageHeaders,
 } from './kafka-client.ts';
+import { kafkaSecurityHint } from './kafka-security-hint.ts';
 import type { EventMeta } from './row-parser.ts';
 
 export type ConsumerTuning = Pick<
@@ -193,7 +194,8 @@ export class KafkaIngester {
       this.error = undefined;
     } catch (err) {
       this.state = 'retrying';
-      this.error = `cannot consume ${this.topic}: ${(err as Error).message}`;
+      const hint = kafkaSecurityHint(err);
+      this.error = `cannot consume ${this.topic}: ${(err as Error).message}${hint ? ` (${hint})` : ''}`;
       this.opts.log({
         level: 'warn',
         msg: 'kafka consumer not started, retrying',

@@ -88,6 +88,8 @@ export async function formatStorageOnce(
   log4jConfig: string,
   controller: string,
   log: ProgressLog,
+  /** More arguments for the storage tool (`--add-scram ...`, say). */
+  extraArgs: readonly string[] = [],
 ): Promise<void> {
   if (existsSync(join(paths.data, 'meta.properties'))) {
     const formattedFor = readFormatStamp(paths.formatStamp);
@@ -107,6 +109,7 @@ export async function formatStorageOnce(
     newClusterId(),
     '-c',
     paths.properties,
+    ...extraArgs,
   ];
   const res = await runCommand(java, args, { timeoutMs: 120_000 });
   if (res.code !== 0) {

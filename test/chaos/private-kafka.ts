@@ -4,6 +4,7 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import {
   formatStorageOnce,
+  type KafkaListeners,
   type KafkaPaths,
   kafkaJvmArgs,
   kafkaPaths,
@@ -16,7 +17,18 @@ import { isPortOpen } from '../../src/services/port-probe.ts';
 import { waitUntil } from '../../src/services/wait-until.ts';
 import { OwnedProcess } from './owned-process.ts';
 
-export const CHAOS_KAFKA_PORTS = { broker: 19092, controller: 19093 };
+/** The plaintext listener and the controller; a secured broker adds its other listeners' ports. */
+export type PrivateKafkaPorts = { broker: number; controller: number } & Record<string, number>;
+
+export const CHAOS_KAFKA_PORTS: PrivateKafkaPorts = { broker: 19092, controller: 19093 };
+
+/** How a broker other than the chaos run's is configured (the secured-Kafka tests). */
+export interface PrivateKafkaSetup {
+  /** The whole server.properties (default: `tally services up`'s, on the given ports). */
+  properties?: (listeners: KafkaListeners, dataDir: string) => string;
+  /** More arguments for the storage format (`--add-scram ...`). */
+  formatArgs?: readonly string[];
+}
 
 export class PrivateKafka {
   readonly brokers: string;
@@ -26,8 +38,9 @@ export class PrivateKafka {
 
   constructor(
     dir: string,
-    private readonly ports = CHAOS_KAFKA_PORTS,
+    private readonly ports: PrivateKafkaPorts = CHAOS_KAFKA_PORTS,
     private readonly heap = '384m',
+    private readonly setup: PrivateKafkaSetup = {},
   ) {
     this.brokers = `127.0.0.1:${ports.broker}`;
     this.paths = kafkaPaths(dir);
@@ -58,9 +71,11 @@ export class PrivateKafka {
       port: this.ports.broker,
       controllerPort: this.ports.controller,
     };
-    writeFileSync(p.properties, renderServerProperties(listeners, p.data));
+    const render = this.setup.properties ?? renderServerProperties;
+    writeFileSync(p.properties, render(listeners, p.data));
     const { log4j } = kafkaRuntimeFiles();
-    await formatStorageOnce(java, p, log4j, `127.0.0.1:${this.ports.controller}`, log);
+    const controller = `127.0.0.1:${this.ports.controller}`;
+    await formatStorageOnce(java, p, log4j, controller, log, this.setup.formatArgs);
     this.proc = new OwnedProcess(
       java,
       [

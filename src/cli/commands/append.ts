@@ -1,11 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { SASLOptions } from 'kafkajs';
 import type { Engine } from '../../clickhouse/engine.ts';
 import { serverUrlFor } from '../../clickhouse/folder-server.ts';
 import type { Config, KafkaConfig } from '../../config/config.ts';
 import { isTallyError, TallyError } from '../../errors.ts';
 import { type Ingestion, startIngestion } from '../../ingest/ingestion.ts';
+import { kafkajsConfig } from '../../ingest/kafka-client.ts';
+import { kafkaSecurityHint } from '../../ingest/kafka-security-hint.ts';
 import { compileRowParser } from '../../ingest/row-parser.ts';
 import type { DataSource, Project } from '../../project/model.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
@@ -304,19 +305,28 @@ async function sendToServer(
 async function topicExists(config: KafkaConfig, topic: string): Promise<boolean> {
   const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
-    clientId: config.clientId,
-    brokers: config.brokers,
-    ssl: config.ssl,
+    ...kafkajsConfig(logLevel, config, () => {}),
     logLevel: logLevel.NOTHING,
     connectionTimeout: 3000,
     retry: { retries: 1 },
-    ...(config.sasl ? { sasl: config.sasl as SASLOptions } : {}),
   });
   const admin = kafka.admin();
   try {
     await admin.connect();
     return (await admin.listTopics()).includes(topic);
-  } catch {
+  } catch (err) {
+    // Refused for its credentials or TLS: say which setting, rather than retry the produce.
+    const hint = kafkaSecurityHint(err);
+    if (hint) {
+      throw new TallyError(
+        'kafka-refused',
+        `Kafka at ${config.brokers.join(', ')} refused Tally: ${(err as Error).message}`,
+        {
+          exitCode: 2,
+          hint,
+        },
+      );
+    }
     return true; // unknown: let the produce say what is wrong
   } finally {
     await admin.disconnect().catch(() => {});

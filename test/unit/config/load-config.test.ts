@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -65,6 +65,55 @@ describe('loadConfig', () => {
     expect(c.tokens).toEqual([
       { name: 'ci', value: 'r1', scope: 'read', endpoints: ['balance'] },
       { name: 'ops', value: 'secret', scope: 'admin' },
+    ]);
+  });
+
+  it('reads kafka.ssl as a mapping of PEM files, relative to the project, with ${ENV} in paths', () => {
+    const dir = project(
+      'kafka:\n  ssl: { ca_file: certs/ca.pem, cert_file: "${CERT}", key_file: certs/client.key }\n',
+    );
+    mkdirSync(join(dir, 'certs'));
+    const pem = (what: string) => `-----BEGIN ${what}-----\nAAAA\n-----END ${what}-----\n`;
+    writeFileSync(join(dir, 'certs', 'ca.pem'), pem('CERTIFICATE'));
+    writeFileSync(join(dir, 'certs', 'client.crt'), pem('CERTIFICATE'));
+    writeFileSync(join(dir, 'certs', 'client.key'), pem('PRIVATE KEY'));
+    const c = loadConfig(dir, { env: { CERT: 'certs/client.crt' } });
+    expect(c.kafka.ssl).toEqual({
+      ca: pem('CERTIFICATE'),
+      cert: pem('CERTIFICATE'),
+      key: pem('PRIVATE KEY'),
+    });
+    expect(loadConfig(project('kafka: { ssl: true }\n'), { env: {} }).kafka.ssl).toBe(true);
+  });
+
+  it('refuses kafka.ssl files that are missing, not PEM, or a certificate without its key', () => {
+    const problemsOf = (yaml: string, files: Record<string, string> = {}) => {
+      const dir = project(yaml);
+      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+      const problems: Problem[] = [];
+      readConfig(dir, {}, problems);
+      return problems.map((p) => `${p.location?.file}:${p.location?.line}: ${p.code}: ${p.message}`);
+    };
+    const missing = problemsOf('kafka:\n  ssl: { ca_file: nowhere/ca.pem }\n');
+    expect(missing).toEqual([
+      expect.stringMatching(
+        /^tally\.yaml:2: invalid-config: kafka\.ssl\.ca_file: cannot read \/.*nowhere\/ca\.pem \(ENOENT\)$/,
+      ),
+    ]);
+    expect(problemsOf('kafka:\n  ssl: { ca_file: ca.txt }\n', { 'ca.txt': 'hello' })).toEqual([
+      expect.stringMatching(
+        /^tally\.yaml:2: invalid-config: kafka\.ssl\.ca_file: \/.*ca\.txt is not a PEM file/,
+      ),
+    ]);
+    const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
+    expect(problemsOf('kafka:\n  ssl:\n    cert_file: c.pem\n', { 'c.pem': pem })).toEqual([
+      'tally.yaml:3: missing-key: kafka.ssl.cert_file needs kafka.ssl.key_file too (a client certificate and its key)',
+    ]);
+    expect(problemsOf('kafka:\n  ssl: { ca: c.pem }\n')).toEqual([
+      expect.stringMatching(/^tally\.yaml:2: unknown-key: unknown key `ca` in `kafka.ssl`/),
+    ]);
+    expect(problemsOf('kafka:\n  ssl: yes please\n')).toEqual([
+      expect.stringMatching(/^tally\.yaml:2: expected-boolean: kafka\.ssl must be true or false/),
     ]);
   });
 

@@ -1,0 +1,248 @@
+// Tally against a Kafka secured as production brokers are: SASL (PLAIN, SCRAM-SHA-256 and
+// SCRAM-SHA-512) in plain text and over TLS with a CA of its own, and TLS that requires a client
+// certificate. A private KRaft broker (test/support/secured-kafka.ts), `tally append` and
+// `tally serve` as a user runs them, on both ClickHouse back ends: events land through each
+// listener, and wrong credentials or missing certificates are named in /health with the setting
+// to change, while nothing is stored.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CliDatabases } from '../support/cli-databases.ts';
+import { freePort } from '../support/free-port.ts';
+import { KAFKA_USER, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+const REPO = join(import.meta.dirname, '..', '..');
+const DIR = join(REPO, '.tally', 'test', `secured-kafka-${process.pid}`);
+const databases = new CliDatabases('seckafka');
+const TOPIC = 'secured_events';
+/** Events produced before any Tally starts, through the plaintext listener. */
+const BEFORE = 40;
+const WRONG_PASSWORD = 'not-the-password-3';
+/** Events in the topic now (the append case adds some: each later case must count them all). */
+let inTopic = BEFORE;
+
+let sk: SecuredKafka;
+
+beforeAll(async () => {
+  sk = await startSecuredKafka(DIR, () => {});
+  const kafka = new Kafka({ brokers: [sk.plaintext], clientId: 'test', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 2 }], waitForLeaders: true });
+  await admin.disconnect();
+  const producer = kafka.producer();
+  await producer.connect();
+  await producer.send({
+    topic: TOPIC,
+    acks: -1,
+    messages: Array.from({ length: BEFORE }, (_, i) => ({ value: JSON.stringify({ id: `k${i}`, n: i }) })),
+  });
+  await producer.disconnect();
+}, 180_000);
+
+afterAll(async () => {
+  await sk?.kafka.stop();
+  rmSync(DIR, { recursive: true, force: true });
+  await databases.dropAll();
+  removeProjects();
+});
+
+interface Security {
+  brokers: string;
+  /** The tally.yaml lines under `kafka:` besides brokers. */
+  yaml: string;
+}
+
+/** A project reading TOPIC, with the test CA and client certificate beside it. */
+function project(security: Security): string {
+  const dir = writeProject({
+    'tally.yaml': `name: secured\nkafka:\n  brokers: ["\${SECURED_BROKERS}"]\n${security.yaml}`,
+    'datasources/events.datasource.yaml': `source:\n  kafka: { topic: ${TOPIC}, start: earliest }\ncolumns:\n  - { name: id, type: String, json: $.id }\n  - { name: n, type: Int64, json: $.n }\nengine: { sorting_key: [id] }\ndedup_key: id\n`,
+    'pipes/count.pipe.yaml':
+      'nodes:\n  - name: c\n    sql: SELECT count() AS rows, uniqExact(id) AS ids FROM events\n',
+    'endpoints/count.endpoint.yaml': 'pipe: count\n',
+  });
+  mkdirSync(join(dir, 'certs'));
+  copyFileSync(sk.certs.ca, join(dir, 'certs', 'ca.pem'));
+  copyFileSync(sk.certs.otherCa, join(dir, 'certs', 'other-ca.pem'));
+  copyFileSync(sk.certs.clientCert, join(dir, 'certs', 'client.crt'));
+  copyFileSync(sk.certs.clientKey, join(dir, 'certs', 'client.key'));
+  return dir;
+}
+
+const sasl = (mechanism: string, password = '${SECURED_PASSWORD}') =>
+  `  sasl: { mechanism: ${mechanism}, username: ${KAFKA_USER.username}, password: "${password}" }\n`;
+
+function tally(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
+  let out = '';
+  const child = spawn(process.execPath, [join(REPO, 'bin', 'tally.js'), ...args], {
+    env: { ...process.env, NO_COLOR: '1', SECURED_PASSWORD: KAFKA_USER.password, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  child.stdout?.on('data', (d) => (out += String(d)));
+  child.stderr?.on('data', (d) => (out += String(d)));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, output: () => out, exited };
+}
+
+async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  output: () => string,
+  ms = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await probe().catch(() => undefined);
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output().slice(-3000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+interface Health {
+  kafka?: { datasources: Record<string, { state: string; error?: string }> };
+}
+
+describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', (backend) => {
+  const env = (brokers: string) =>
+    databases.env(backend, {
+      SECURED_BROKERS: brokers,
+      ...(backend === 'embedded' ? { TALLY_CLICKHOUSE_URL: '' } : {}),
+    });
+
+  /** `tally serve --deploy` until the endpoint counts `rows` events; its output. */
+  async function serveCounts(dir: string, brokers: string, rows: number, vars = env(brokers)): Promise<void> {
+    const port = await freePort();
+    const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], vars);
+    try {
+      const got = await until(
+        `${rows} events counted`,
+        async () => {
+          const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+          const body = (await res.json()) as { data: Array<{ rows: number | string; ids: number | string }> };
+          const row = body.data[0];
+          return row && Number(row.rows) === rows ? row : undefined;
+        },
+        run.output,
+      );
+      expect(Number(got.ids)).toBe(rows);
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health;
+      expect(health.kafka?.datasources.events?.state).toBe('running');
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.output()).toBe(0);
+    }
+  }
+
+  /** `tally serve --deploy` until /health names the consumer's error; the error. */
+  async function serveRefused(dir: string, brokers: string): Promise<string> {
+    const port = await freePort();
+    const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], env(brokers));
+    try {
+      const error = await until(
+        'the refusal in /health',
+        async () => {
+          const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health;
+          return health.kafka?.datasources.events?.error;
+        },
+        run.output,
+        90_000,
+      );
+      const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+      const body = (await res.json()) as { data: Array<{ rows: number | string }> };
+      expect(Number(body.data[0]?.rows)).toBe(0);
+      // Neither the right password (the variable) nor the wrong one reaches the log.
+      expect(run.output()).not.toContain(KAFKA_USER.password);
+      expect(run.output()).not.toContain(WRONG_PASSWORD);
+      return error;
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.output()).toBe(0);
+    }
+  }
+
+  it('SASL_SSL with SCRAM-SHA-512 and the CA from ca_file: tally append produces, tally serve ingests', async () => {
+    const dir = project({
+      brokers: sk.saslSsl,
+      yaml: `  ssl: { ca_file: certs/ca.pem }\n${sasl('scram-sha-512')}`,
+    });
+    const file = join(dir, 'more.ndjson');
+    writeFileSync(
+      file,
+      Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `${backend}-a${i}`, n: i })).join('\n'),
+    );
+    const vars = env(sk.saslSsl);
+    const deploy = tally(['deploy', '--project', dir], vars);
+    expect(await deploy.exited, deploy.output()).toBe(0);
+    const append = tally(['append', 'events', '--file', file, '--project', dir], vars);
+    expect(await append.exited, append.output()).toBe(0);
+    expect(append.output()).toMatch(/10 rows? .*Kafka/i);
+    inTopic += 10;
+    await serveCounts(dir, sk.saslSsl, inTopic, vars);
+  }, 150_000);
+
+  it.each([
+    ['SASL_PLAINTEXT with PLAIN', 'plain'],
+    ['SASL_PLAINTEXT with SCRAM-SHA-256', 'scram-sha-256'],
+  ])(
+    '%s',
+    async (_label, mechanism) => {
+      const dir = project({ brokers: sk.saslPlaintext, yaml: sasl(mechanism) });
+      await serveCounts(dir, sk.saslPlaintext, inTopic);
+    },
+    120_000,
+  );
+
+  it('TLS with a client certificate (cert_file, key_file) and the CA (ca_file)', async () => {
+    const dir = project({
+      brokers: sk.mtls,
+      yaml: '  ssl: { ca_file: certs/ca.pem, cert_file: certs/client.crt, key_file: certs/client.key }\n',
+    });
+    await serveCounts(dir, sk.mtls, inTopic);
+  }, 120_000);
+
+  it('a wrong password: /health names kafka.sasl, nothing is stored, the password is never printed', async () => {
+    const dir = project({
+      brokers: sk.saslSsl,
+      yaml: `  ssl: { ca_file: certs/ca.pem }\n${sasl('scram-sha-512', WRONG_PASSWORD)}`,
+    });
+    const error = await serveRefused(dir, sk.saslSsl);
+    expect(error).toMatch(/authentication failed/i);
+    expect(error).toContain('check kafka.sasl (mechanism, username, password) in tally.yaml');
+  }, 150_000);
+
+  it('a broker certificate from a CA not given: /health names kafka.ssl.ca_file', async () => {
+    const dir = project({
+      brokers: sk.saslSsl,
+      yaml: `  ssl: { ca_file: certs/other-ca.pem }\n${sasl('scram-sha-512')}`,
+    });
+    const error = await serveRefused(dir, sk.saslSsl);
+    expect(error).toMatch(/certificate/i);
+    expect(error).toContain('set kafka.ssl.ca_file');
+  }, 150_000);
+
+  it('no client certificate where the broker requires one: /health names cert_file and key_file', async () => {
+    const dir = project({ brokers: sk.mtls, yaml: '  ssl: { ca_file: certs/ca.pem }\n' });
+    const error = await serveRefused(dir, sk.mtls);
+    expect(error).toContain('set kafka.ssl.cert_file and kafka.ssl.key_file');
+  }, 150_000);
+
+  it('tally append with a wrong password stops at once and names kafka.sasl', async () => {
+    const dir = project({ brokers: sk.saslPlaintext, yaml: sasl('plain', 'wrong') });
+    const file = join(dir, 'more.ndjson');
+    writeFileSync(file, `${JSON.stringify({ id: 'x', n: 1 })}\n`);
+    const t0 = performance.now();
+    const append = tally(['append', 'events', '--file', file, '--project', dir], env(sk.saslPlaintext));
+    expect(await append.exited, append.output()).toBe(2);
+    expect(performance.now() - t0).toBeLessThan(30_000);
+    expect(append.output()).toContain('refused Tally');
+    expect(append.output()).toContain('hint: the brokers refused the credentials: check kafka.sasl');
+  }, 60_000);
+});

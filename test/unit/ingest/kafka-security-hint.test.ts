@@ -1,0 +1,62 @@
+import { describe, expect, it } from 'vitest';
+import { kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
+
+/** An error shaped as kafkajs throws them: a name, a message, the socket's error inside. */
+function kafkajsError(name: string, message: string, originalError?: Error): Error {
+  const e = new Error(message) as Error & { originalError?: Error };
+  e.name = name;
+  if (originalError) e.originalError = originalError;
+  return e;
+}
+
+describe('kafkaSecurityHint', () => {
+  it('names kafka.sasl when the brokers refuse the credentials, whatever the mechanism', () => {
+    for (const msg of [
+      'SASL PLAIN authentication failed: Authentication failed: Invalid username or password',
+      'SASL SCRAM SHA512 authentication failed: Authentication failed during authentication due to invalid credentials',
+    ]) {
+      expect(kafkaSecurityHint(kafkajsError('KafkaJSSASLAuthenticationError', msg))).toMatch(
+        /check kafka\.sasl/,
+      );
+    }
+  });
+
+  it('names the TLS setting that fits the handshake failure, also inside a retry error', () => {
+    const retried = (inner: string) =>
+      kafkajsError(
+        'KafkaJSNumberOfRetriesExceeded',
+        'retries exhausted',
+        kafkajsError('KafkaJSConnectionError', `Connection error: ${inner}`),
+      );
+    expect(kafkaSecurityHint(retried('self-signed certificate in certificate chain'))).toMatch(
+      /set kafka\.ssl\.ca_file/,
+    );
+    expect(kafkaSecurityHint(retried('unable to get local issuer certificate'))).toMatch(
+      /set kafka\.ssl\.ca_file/,
+    );
+    expect(
+      kafkaSecurityHint(
+        retried(
+          'error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:SSL alert number 42',
+        ),
+      ),
+    ).toMatch(/set kafka\.ssl\.cert_file and kafka\.ssl\.key_file/);
+    expect(kafkaSecurityHint(retried("Hostname/IP does not match certificate's altnames"))).toMatch(
+      /names or dates/,
+    );
+    expect(kafkaSecurityHint(kafkajsError('KafkaJSConnectionClosedError', 'Closed connection'))).toMatch(
+      /kafka\.ssl or kafka\.sasl/,
+    );
+  });
+
+  it('says nothing for failures that are not about security', () => {
+    expect(
+      kafkaSecurityHint(
+        kafkajsError('KafkaJSConnectionError', 'Connection error: connect ECONNREFUSED 127.0.0.1:9092'),
+      ),
+    ).toBeUndefined();
+    expect(kafkaSecurityHint(new Error('This server does not host this topic-partition'))).toBeUndefined();
+    expect(kafkaSecurityHint('a string')).toBeUndefined();
+    expect(kafkaSecurityHint(undefined)).toBeUndefined();
+  });
+});
