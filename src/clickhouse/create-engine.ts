@@ -6,7 +6,7 @@ import {
   type ClickHouseSettings,
   createClient,
 } from '@clickhouse/client';
-import type { ClickHouseConfig } from '../config/config.ts';
+import type { ClickHouseConfig, TlsFiles } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
@@ -40,6 +40,14 @@ export interface CreateEngineOptions {
 export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptions = {}): Promise<Engine> {
   if (ch.url && ch.failover?.length) return createFailoverEngine(ch, [ch.url, ...ch.failover], opts);
   return ch.url ? createServerEngine(ch, ch.url, opts) : createEmbeddedEngine(ch, opts);
+}
+
+/** clickhouse.tls as the client takes it (a CA, and a client certificate with its key). */
+function clientTls(tls: TlsFiles): { ca_cert: Buffer; cert?: Buffer; key?: Buffer } {
+  const ca_cert = Buffer.from(tls.ca ?? '');
+  return tls.cert && tls.key
+    ? { ca_cert, cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }
+    : { ca_cert };
 }
 
 /** Opens the first of `urls` that answers; the others are opened when a failover needs them. */
@@ -77,6 +85,7 @@ async function createServerEngine(
     // The client logs every failed request to stderr, even those Tally expects and retries (an
     // INSERT refused during a deploy hold); every error reaches the caller as an EngineError.
     log: { level: ClickHouseLogLevel.OFF },
+    ...(ch.tls ? { tls: clientTls(ch.tls) } : {}),
   };
   const bootstrap = createClient(base);
   let version: string;
@@ -106,16 +115,15 @@ async function createServerEngine(
   // A missing database cannot be the session's default: every query would fail on it.
   const sessionDatabase = present ? ch.database : 'default';
   const client = createClient({ ...base, database: sessionDatabase, clickhouse_settings: always });
-  const reader = url.startsWith('http:')
-    ? new HttpReader({
-        url,
-        user: ch.user,
-        password: ch.password,
-        database: sessionDatabase,
-        settings: always as Settings,
-        timeoutMs: base.request_timeout,
-      })
-    : undefined;
+  const reader = new HttpReader({
+    url,
+    user: ch.user,
+    password: ch.password,
+    database: sessionDatabase,
+    settings: always as Settings,
+    timeoutMs: base.request_timeout,
+    ...(ch.tls ? { tls: ch.tls } : {}),
+  });
   return new ClientEngine(
     client,
     'server',

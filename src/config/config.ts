@@ -14,11 +14,13 @@ export interface ClickHouseConfig {
   cluster?: string;
   /** Data folder of the embedded engine (absolute). */
   embeddedPath: string;
+  /** An https `url` whose certificate a CA of one's own signed (`clickhouse.tls`). */
+  tls?: TlsFiles;
 }
 
-/** TLS to the brokers with a CA and client certificate of one's own (PEM texts, read from files). */
-export interface KafkaTls {
-  /** CA certificates the brokers' certificates are checked against, instead of Node's own. */
+/** TLS with a CA and client certificate of one's own (PEM texts, read from files). */
+export interface TlsFiles {
+  /** CA certificates the server's certificate is checked against, instead of Node's own. */
   ca?: string;
   /** Client certificate and key, for brokers that require one (mutual TLS). */
   cert?: string;
@@ -29,7 +31,7 @@ export interface KafkaConfig {
   brokers: string[];
   clientId: string;
   /** TLS: off, on with Node's CAs, or on with files of one's own (`kafka.ssl: { ca_file, ... }`). */
-  ssl: boolean | KafkaTls;
+  ssl: boolean | TlsFiles;
   sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
   /**
    * How long the group waits for a silent consumer (a crashed Tally) before its partitions go

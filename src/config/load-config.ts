@@ -11,9 +11,10 @@ import { readTlsFiles } from './read-tls-files.ts';
 export const CONFIG_FILE = 'tally.yaml';
 
 const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens', 'ingest'] as const;
-const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster'] as const;
+const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster', 'tls'] as const;
 const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
 const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
+/** The keys of `kafka.ssl` and `clickhouse.tls` as mappings. */
 const SSL_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const SERVER_KEYS = ['host', 'port'] as const;
 const TOKEN_KEYS = ['token', 'scope', 'endpoints', 'datasources'] as const;
@@ -126,6 +127,17 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       if (db !== undefined && checkDatabase(db, (msg) => r.error(m.get('database'), 'invalid-config', msg))) {
         config.clickhouse.database = db;
       }
+      if (m.has('tls')) {
+        const tls = readTlsFiles(
+          r,
+          r.map(m.get('tls'), '`clickhouse.tls`', SSL_KEYS),
+          str,
+          config.projectDir,
+          'clickhouse.tls',
+          true,
+        );
+        if (tls) config.clickhouse.tls = tls;
+      }
       const cluster = m.has('cluster') ? str(m.get('cluster'), 'clickhouse.cluster') : undefined;
       if (cluster) {
         config.clickhouse.cluster = cluster;
@@ -148,7 +160,13 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       if (m.has('ssl')) {
         const node = m.get('ssl');
         if (isMap(node)) {
-          const tls = readTlsFiles(r, r.map(node, '`kafka.ssl`', SSL_KEYS), str, config.projectDir);
+          const tls = readTlsFiles(
+            r,
+            r.map(node, '`kafka.ssl`', SSL_KEYS),
+            str,
+            config.projectDir,
+            'kafka.ssl',
+          );
           if (tls) config.kafka.ssl = tls;
         } else if (expandEnvIn(r, node, env)) {
           config.kafka.ssl = r.boolean(node, 'kafka.ssl') ?? false;

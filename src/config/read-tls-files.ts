@@ -2,28 +2,31 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node } from 'yaml';
 import type { MapView, YamlReader } from '../yaml/yaml-reader.ts';
-import type { KafkaTls } from './config.ts';
+import type { TlsFiles } from './config.ts';
 
 type ReadString = (node: Node | null | undefined, what: string) => string | undefined;
 
 /**
- * `kafka.ssl: { ca_file, cert_file, key_file }`: the PEM files read now, so a wrong path is an
- * error in `tally check` naming the key and the file, not a TLS failure at the first fetch.
- * Paths are relative to the project folder. A certificate needs its key and the reverse.
+ * `kafka.ssl` or `clickhouse.tls` as `{ ca_file, cert_file, key_file }`: the PEM files read now,
+ * so a wrong path is an error in `tally check` naming the key and the file, not a TLS failure at
+ * the first connection. Paths are relative to the project folder. A certificate needs its key
+ * and the reverse; `requireCa` where the client cannot do without a CA file.
  */
 export function readTlsFiles(
   r: YamlReader,
   m: MapView | undefined,
   str: ReadString,
   projectDir: string,
-): KafkaTls | undefined {
+  at: 'kafka.ssl' | 'clickhouse.tls',
+  requireCa = false,
+): TlsFiles | undefined {
   if (!m) return undefined;
   const before = r.problems.length;
-  const tls: KafkaTls = {};
+  const tls: TlsFiles = {};
   const read = (key: 'ca_file' | 'cert_file' | 'key_file', label: string): string | undefined => {
     if (!m.has(key)) return undefined;
     const node = m.get(key);
-    const path = str(node, `kafka.ssl.${key}`);
+    const path = str(node, `${at}.${key}`);
     if (path === undefined) return undefined;
     const file = resolve(projectDir, path);
     let text: string;
@@ -31,21 +34,21 @@ export function readTlsFiles(
       text = readFileSync(file, 'utf8');
     } catch (err) {
       const why = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-      r.error(node, 'invalid-config', `kafka.ssl.${key}: cannot read ${file} (${why})`);
+      r.error(node, 'invalid-config', `${at}.${key}: cannot read ${file} (${why})`);
       return undefined;
     }
     if (!text.includes('-----BEGIN ')) {
       r.error(
         node,
         'invalid-config',
-        `kafka.ssl.${key}: ${file} is not a PEM file (no -----BEGIN line)`,
+        `${at}.${key}: ${file} is not a PEM file (no -----BEGIN line)`,
         `expected ${label}`,
       );
       return undefined;
     }
     return text;
   };
-  const ca = read('ca_file', 'the CA certificate(s) that signed the brokers\u2019 certificates');
+  const ca = read('ca_file', 'the certificate(s) of the CA that signed the server\u2019s certificate');
   const cert = read('cert_file', 'this client\u2019s certificate');
   const key = read('key_file', 'the private key of cert_file');
   if (m.has('cert_file') !== m.has('key_file')) {
@@ -54,8 +57,11 @@ export function readTlsFiles(
     r.error(
       m.keyNode(given),
       'missing-key',
-      `kafka.ssl.${given} needs kafka.ssl.${missing} too (a client certificate and its key)`,
+      `${at}.${given} needs ${at}.${missing} too (a client certificate and its key)`,
     );
+  }
+  if (requireCa && !m.has('ca_file')) {
+    r.error(m.node, 'missing-key', `${at} needs ca_file (the CA that signed the server's certificate)`);
   }
   if (r.problems.length !== before) return undefined;
   if (ca !== undefined) tls.ca = ca;

@@ -1,3 +1,5 @@
+import { tlsFailure } from '../util/tls-failure.ts';
+
 /**
  * What to change in tally.yaml when the brokers refuse Tally's connection for its security
  * settings (credentials, TLS), or undefined for any other failure. kafkajs reports these as a
@@ -9,17 +11,14 @@ export function kafkaSecurityHint(err: unknown): string | undefined {
   if (name === 'KafkaJSSASLAuthenticationError' || /\bSASL\b.*authentication failed/i.test(text)) {
     return 'the brokers refused the credentials: check kafka.sasl (mechanism, username, password) in tally.yaml';
   }
-  if (
-    /self[- ]signed certificate|unable to verify the first certificate|unable to get local issuer/i.test(text)
-  ) {
+  const tls = tlsFailure(text);
+  if (tls === 'unknown-ca') {
     return "the brokers' TLS certificate is signed by a CA this machine does not trust: set kafka.ssl.ca_file in tally.yaml to that CA's certificate (PEM)";
   }
-  if (/alert (bad certificate|certificate required)|alert number (42|116)\b/i.test(text)) {
+  if (tls === 'client-certificate') {
     return 'the brokers require a client certificate: set kafka.ssl.cert_file and kafka.ssl.key_file in tally.yaml';
   }
-  if (
-    /does not match certificate's altnames|certificate has expired|certificate is not yet valid/i.test(text)
-  ) {
+  if (tls === 'names-or-dates') {
     return "the brokers' TLS certificate does not fit (its names or dates): check kafka.brokers and the brokers' certificate";
   }
   if (name === 'KafkaJSConnectionClosedError' || /\bClosed connection\b/.test(text)) {

@@ -81,8 +81,8 @@ ${extra}</yandex>
 `;
 }
 
-/** The `default` user with no password, reachable from loopback only. */
-export function renderClickHouseUsers(): string {
+/** The `default` user with no password, reachable from loopback only (and `extraUsers`, for tests). */
+export function renderClickHouseUsers(extraUsers = ''): string {
   return `<?xml version="1.0"?>
 <!-- Written by \`tally services up\`; regenerated on every start. -->
 <yandex>
@@ -106,7 +106,7 @@ export function renderClickHouseUsers(): string {
             <profile>default</profile>
             <quota>default</quota>
         </default>
-    </users>
+${extraUsers}    </users>
     <quotas>
         <default>
             <interval>

@@ -23,6 +23,14 @@ export interface PrivateClickHousePorts {
 
 export const CHAOS_CLICKHOUSE_PORTS: PrivateClickHousePorts = { http: 18123, tcp: 19000, interserver: 19009 };
 
+/** How a server other than the chaos run's is configured (the TLS tests). */
+export interface PrivateClickHouseSetup {
+  /** More top-level config elements (an HTTPS port and its certificate, say). */
+  extraConfig?: string;
+  /** More users (XML elements inside `<users>`). */
+  extraUsers?: string;
+}
+
 export class PrivateClickHouse {
   readonly url: string;
   private readonly paths;
@@ -31,6 +39,7 @@ export class PrivateClickHouse {
   constructor(
     dir: string,
     private readonly ports: PrivateClickHousePorts = CHAOS_CLICKHOUSE_PORTS,
+    private readonly setup: PrivateClickHouseSetup = {},
   ) {
     this.url = `http://127.0.0.1:${ports.http}`;
     this.paths = clickhousePaths(dir);
@@ -65,8 +74,8 @@ export class PrivateClickHouse {
     for (const d of [p.dir, p.data, p.tmp, p.userFiles, p.formatSchemas, join(p.dir, 'log')]) {
       mkdirSync(d, { recursive: true });
     }
-    writeFileSync(p.config, renderClickHouseConfig(p, this.ports));
-    writeFileSync(p.users, renderClickHouseUsers());
+    writeFileSync(p.config, renderClickHouseConfig(p, this.ports, this.setup.extraConfig));
+    writeFileSync(p.users, renderClickHouseUsers(this.setup.extraUsers));
   }
 
   /** Starts the server and waits for `SELECT 1`; returns the milliseconds it took. */

@@ -4,7 +4,6 @@
 // `tally serve` as a user runs them, on both ClickHouse back ends: events land through each
 // listener, and wrong credentials or missing certificates are named in /health with the setting
 // to change, while nothing is stored.
-import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -12,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { freePort } from '../support/free-port.ts';
 import { KAFKA_USER, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
+import { spawnTally, until } from '../support/tally-process.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -76,35 +76,9 @@ function project(security: Security): string {
 const sasl = (mechanism: string, password = '${SECURED_PASSWORD}') =>
   `  sasl: { mechanism: ${mechanism}, username: ${KAFKA_USER.username}, password: "${password}" }\n`;
 
-function tally(
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
-  let out = '';
-  const child = spawn(process.execPath, [join(REPO, 'bin', 'tally.js'), ...args], {
-    env: { ...process.env, NO_COLOR: '1', SECURED_PASSWORD: KAFKA_USER.password, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d) => (out += String(d)));
-  child.stderr?.on('data', (d) => (out += String(d)));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, output: () => out, exited };
-}
-
-async function until<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  output: () => string,
-  ms = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await probe().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${output().slice(-3000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+/** `tally` with the broker's password in the environment, as tally.yaml reads it. */
+const tally = (args: string[], env: NodeJS.ProcessEnv) =>
+  spawnTally(args, { SECURED_PASSWORD: KAFKA_USER.password, ...env });
 
 interface Health {
   kafka?: { datasources: Record<string, { state: string; error?: string }> };

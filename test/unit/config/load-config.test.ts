@@ -144,7 +144,7 @@ describe('loadConfig', () => {
     const dir = project('clickhouse:\n  url: http://x:8123\n  databse: foo\n');
     const e = failure(() => loadConfig(dir, { env: {} }));
     expect(e.format()).toBe(
-      'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, failover, user, password, database, cluster)',
+      'tally.yaml:3:3: unknown key `databse` in `clickhouse` (did you mean `database`?) (allowed keys: url, failover, user, password, database, cluster, tls)',
     );
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
   });

@@ -1,0 +1,43 @@
+// A private clickhouse-server (the shared one's binary) that answers HTTPS with a certificate of
+// a test CA, and has a user with a password: what a production server behind TLS looks like.
+import { join } from 'node:path';
+import { PrivateClickHouse } from '../chaos/private-clickhouse.ts';
+import { freePort } from './free-port.ts';
+import { makeTestCerts, type TestCerts } from './test-certs.ts';
+
+export const CLICKHOUSE_USER = { user: 'tally', password: 'ch-secret-5' };
+
+export interface TlsClickHouse {
+  server: PrivateClickHouse;
+  certs: TestCerts;
+  /** https://127.0.0.1:<port> */
+  httpsUrl: string;
+}
+
+export async function startTlsClickHouse(dir: string, log: (line: string) => void): Promise<TlsClickHouse> {
+  const certs = await makeTestCerts(join(dir, 'certs'));
+  const https = await freePort();
+  const ports = { http: await freePort(), tcp: await freePort(), interserver: await freePort() };
+  const extraConfig = `    <https_port>${https}</https_port>
+    <openSSL>
+        <server>
+            <certificateFile>${certs.serverCert}</certificateFile>
+            <privateKeyFile>${certs.serverKey}</privateKeyFile>
+            <verificationMode>none</verificationMode>
+            <loadDefaultCAFile>false</loadDefaultCAFile>
+            <disableProtocols>sslv2,sslv3</disableProtocols>
+        </server>
+    </openSSL>
+`;
+  const extraUsers = `        <${CLICKHOUSE_USER.user}>
+            <password>${CLICKHOUSE_USER.password}</password>
+            <networks><ip>127.0.0.1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </${CLICKHOUSE_USER.user}>
+`;
+  const server = new PrivateClickHouse(join(dir, 'clickhouse'), ports, { extraConfig, extraUsers });
+  await server.prepare(log);
+  await server.start();
+  return { server, certs, httpsUrl: `https://127.0.0.1:${https}` };
+}
