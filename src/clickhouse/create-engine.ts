@@ -1,4 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
 import { join, relative, resolve } from 'node:path';
 import {
   type ClickHouseClient,
@@ -6,7 +7,7 @@ import {
   type ClickHouseSettings,
   createClient,
 } from '@clickhouse/client';
-import type { ClickHouseConfig, TlsFiles } from '../config/config.ts';
+import type { ClickHouseConfig, ClickHouseTls } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
@@ -42,12 +43,9 @@ export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptio
   return ch.url ? createServerEngine(ch, ch.url, opts) : createEmbeddedEngine(ch, opts);
 }
 
-/** clickhouse.tls as the client takes it (a CA, and a client certificate with its key). */
-function clientTls(tls: TlsFiles): { ca_cert: Buffer; cert?: Buffer; key?: Buffer } {
-  const ca_cert = Buffer.from(tls.ca ?? '');
-  return tls.cert && tls.key
-    ? { ca_cert, cert: Buffer.from(tls.cert), key: Buffer.from(tls.key) }
-    : { ca_cert };
+/** A keep-alive https agent trusting clickhouse.tls's CA (and presenting its client certificate). */
+function tlsAgent(tls: ClickHouseTls): https.Agent {
+  return new https.Agent({ keepAlive: true, maxSockets: 10, ca: tls.ca, cert: tls.cert, key: tls.key });
 }
 
 /** Opens the first of `urls` that answers; the others are opened when a failover needs them. */
@@ -85,9 +83,13 @@ async function createServerEngine(
     // The client logs every failed request to stderr, even those Tally expects and retries (an
     // INSERT refused during a deploy hold); every error reaches the caller as an EngineError.
     log: { level: ClickHouseLogLevel.OFF },
-    ...(ch.tls ? { tls: clientTls(ch.tls) } : {}),
   };
-  const bootstrap = createClient(base);
+  // clickhouse.tls through an agent of our own, not the client's `tls` option: with a client
+  // certificate that option also asks the server for certificate login, which current servers
+  // refuse together with a password. Each client gets its own agent (closing one destroys it).
+  const withTls = <T extends object>(options: T) =>
+    ch.tls ? { ...options, http_agent: tlsAgent(ch.tls), set_basic_auth_header: true } : options;
+  const bootstrap = createClient(withTls(base));
   let version: string;
   let shards = 1;
   let present = true;
@@ -114,7 +116,7 @@ async function createServerEngine(
   } as ClickHouseSettings;
   // A missing database cannot be the session's default: every query would fail on it.
   const sessionDatabase = present ? ch.database : 'default';
-  const client = createClient({ ...base, database: sessionDatabase, clickhouse_settings: always });
+  const client = createClient(withTls({ ...base, database: sessionDatabase, clickhouse_settings: always }));
   const reader = new HttpReader({
     url,
     user: ch.user,

@@ -1,5 +1,5 @@
 import { TallyError } from '../errors.ts';
-import { type TlsFailure, tlsFailure } from '../util/tls-failure.ts';
+import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
 
 /** ClickHouse refused a statement. Carries ClickHouse's own error code and name. */
 export class EngineError extends TallyError {
@@ -15,30 +15,34 @@ export class EngineError extends TallyError {
   }
 }
 
+/** ClickHouse could not be talked to at all (down, or its TLS refused): not the statement's fault. */
+export function isConnectionFailure(err: unknown): err is TallyError {
+  const code = err instanceof TallyError ? err.code : undefined;
+  return code === 'clickhouse-unreachable' || code === 'clickhouse-tls';
+}
+
 /** A connection error that means the request never reached the server (safe to send again). */
 export const NOT_SENT = /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|EAI_AGAIN/i;
 
 const UNREACHABLE = /ECONNREFUSED|ECONNRESET|ENOTFOUND|EHOSTUNREACH|socket hang up|Timeout error|ETIMEDOUT/i;
-
-const TLS_HINTS: Record<TlsFailure, string> = {
-  'unknown-ca':
-    "its certificate is signed by a CA this machine does not trust: set clickhouse.tls.ca_file in tally.yaml to that CA's certificate (PEM)",
-  'client-certificate':
-    'it requires a client certificate: set clickhouse.tls.cert_file and clickhouse.tls.key_file in tally.yaml',
-  'names-or-dates':
-    "its certificate does not fit (its names or dates): check clickhouse.url and the server's certificate",
-};
 
 /** Turns whatever @clickhouse/client threw into a TallyError a user can act on. */
 export function toEngineError(err: unknown, sql: string, where: string): TallyError {
   if (err instanceof TallyError) return err;
   const e = err as { message?: string; code?: string; type?: string };
   const message = String(e?.message ?? err);
-  const tls = tlsFailure(message);
+  // Only a connection's failure: an error ClickHouse answered (it has a type) may quote a
+  // certificate message of its own (url(), s3()), and is the statement's error.
+  const tls = e?.type === undefined ? tlsFailure(message, e?.code) : undefined;
   if (tls) {
     return new TallyError('clickhouse-tls', `cannot connect to ClickHouse at ${where} over TLS: ${message}`, {
       exitCode: 2,
-      hint: TLS_HINTS[tls],
+      hint: tlsHint(
+        tls,
+        'clickhouse.tls',
+        { subject: 'the server', possessive: "the server's" },
+        'clickhouse.url',
+      ),
       cause: err,
     });
   }

@@ -12,7 +12,7 @@ import { randomUUID } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { parseError } from '@clickhouse/client';
-import type { TlsFiles } from '../config/config.ts';
+import type { ClickHouseTls } from '../config/config.ts';
 import type { ExternalTable, QueryOptions, Settings, TextFormat } from './engine.ts';
 
 export interface HttpReaderOptions {
@@ -24,7 +24,7 @@ export interface HttpReaderOptions {
   settings: Settings;
   timeoutMs: number;
   /** For an https `url`: the CA (and client certificate) of clickhouse.tls; Node's CAs without. */
-  tls?: TlsFiles;
+  tls?: ClickHouseTls;
 }
 
 const TEXT = 'text/plain; charset=utf-8';

@@ -15,7 +15,7 @@ export interface ClickHouseConfig {
   /** Data folder of the embedded engine (absolute). */
   embeddedPath: string;
   /** An https `url` whose certificate a CA of one's own signed (`clickhouse.tls`). */
-  tls?: TlsFiles;
+  tls?: ClickHouseTls;
 }
 
 /** TLS with a CA and client certificate of one's own (PEM texts, read from files). */
@@ -26,6 +26,9 @@ export interface TlsFiles {
   cert?: string;
   key?: string;
 }
+
+/** clickhouse.tls: the CA is required (an https server without one needs no setting). */
+export type ClickHouseTls = TlsFiles & { ca: string };
 
 export interface KafkaConfig {
   brokers: string[];

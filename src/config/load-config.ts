@@ -84,6 +84,7 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
 interface KeyLocations {
   cluster?: SourceLocation;
   failover?: SourceLocation;
+  tls?: SourceLocation;
 }
 
 function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Config, at: KeyLocations): void {
@@ -136,7 +137,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
           'clickhouse.tls',
           true,
         );
-        if (tls) config.clickhouse.tls = tls;
+        if (tls?.ca !== undefined) config.clickhouse.tls = { ...tls, ca: tls.ca };
+        at.tls = r.loc(m.get('tls'));
       }
       const cluster = m.has('cluster') ? str(m.get('cluster'), 'clickhouse.cluster') : undefined;
       if (cluster) {
@@ -368,6 +370,19 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], a
       message:
         'clickhouse.failover needs clickhouse.cluster: Tally fails over only between replicas of one cluster',
       hint: 'set clickhouse.cluster to the cluster the failover URLs are replicas in, or remove clickhouse.failover',
+    });
+  }
+  const plain = [config.clickhouse.url, ...(config.clickhouse.failover ?? [])].find((u) =>
+    u?.startsWith('http:'),
+  );
+  if (config.clickhouse.tls && plain) {
+    // Said, not ignored: a CA set for a server reached without TLS protects nothing.
+    problems.push({
+      severity: 'error',
+      code: 'invalid-config',
+      ...(at.tls ? { location: at.tls } : {}),
+      message: `clickhouse.tls is set but ${plain} is plain http: the connection would not use it`,
+      hint: 'use the https:// address of the server (its https_port), or remove clickhouse.tls',
     });
   }
   if (config.clickhouse.cluster && !config.clickhouse.url) {

@@ -1,3 +1,4 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Node } from 'yaml';
@@ -37,13 +38,9 @@ export function readTlsFiles(
       r.error(node, 'invalid-config', `${at}.${key}: cannot read ${file} (${why})`);
       return undefined;
     }
-    if (!text.includes('-----BEGIN ')) {
-      r.error(
-        node,
-        'invalid-config',
-        `${at}.${key}: ${file} is not a PEM file (no -----BEGIN line)`,
-        `expected ${label}`,
-      );
+    const wrong = pemProblem(key, text);
+    if (wrong) {
+      r.error(node, 'invalid-config', `${at}.${key}: ${file} ${wrong}`, `expected ${label}`);
       return undefined;
     }
     return text;
@@ -68,4 +65,30 @@ export function readTlsFiles(
   if (cert !== undefined) tls.cert = cert;
   if (key !== undefined) tls.key = key;
   return tls;
+}
+
+/**
+ * Why a file is not what its key asks for (PEM certificates, an unencrypted private key), or
+ * undefined. Checked with Node's own parsers, so a swapped or encrypted file is said here and
+ * not at the first TLS handshake; the text of the file is never quoted.
+ */
+function pemProblem(key: 'ca_file' | 'cert_file' | 'key_file', text: string): string | undefined {
+  if (!text.includes('-----BEGIN ')) return 'is not a PEM file (no -----BEGIN line)';
+  if (key === 'key_file') {
+    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(text)) {
+      return 'holds an encrypted private key: give it unencrypted (readable only by the user Tally runs as)';
+    }
+    try {
+      createPrivateKey(text);
+      return undefined;
+    } catch {
+      return 'holds no private key Node can read';
+    }
+  }
+  try {
+    new X509Certificate(text);
+    return undefined;
+  } catch {
+    return 'holds no certificate Node can read (a CA or client certificate in PEM)';
+  }
 }

@@ -23,6 +23,8 @@ export function classifyFailure(err: unknown): FailureKind {
   const message = String((err as Error)?.message ?? err);
   // The sink's own refusal to write after a failover: nothing was sent.
   if (isTallyError(err) && err.code === 'clickhouse-moved') return 'unreachable';
+  // A refused TLS handshake comes before any request: nothing was sent.
+  if (isTallyError(err) && err.code === 'clickhouse-tls') return 'unreachable';
   if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
     return NOT_SENT.test(message) ? 'unreachable' : 'ambiguous';
   }

@@ -10,6 +10,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 import { settledWithin } from '../util/settled-within.ts';
+import { registerKafkaCodecs } from './kafka-codecs.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -124,7 +125,7 @@ export function isRebalance(err: unknown): boolean {
   return t === 'REBALANCE_IN_PROGRESS' || t === 'NOT_COORDINATOR_FOR_GROUP' || t === 'ILLEGAL_GENERATION';
 }
 
-/** kafkajs, imported on first use: it takes ~150 ms, and most commands never talk to Kafka. */
+/** kafkajs, imported on first use (with the codecs it lacks): it takes ~150 ms, and most commands never talk to Kafka. */
 let kafkajs: Promise<typeof import('kafkajs')> | undefined;
 
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
@@ -132,7 +133,10 @@ const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
   let created: Promise<Kafka> | undefined;
   const kafka = () => {
-    kafkajs ??= import('kafkajs');
+    kafkajs ??= import('kafkajs').then((k) => {
+      registerKafkaCodecs();
+      return k;
+    });
     created ??= kafkajs.then((k) => new k.Kafka(kafkajsConfig(k.logLevel, config, log)));
     return created;
   };

@@ -4,7 +4,7 @@
  */
 
 import type { Engine } from '../clickhouse/engine.ts';
-import { TallyError } from '../errors.ts';
+import { isConnectionFailure } from '../clickhouse/engine-error.ts';
 import type { Project } from '../project/model.ts';
 import { limitSettings } from '../server/run-endpoint.ts';
 import { compilePipe, resolveParams } from '../sql/index.ts';
@@ -57,7 +57,7 @@ export async function answer(
     return { rows: res.data, columns: res.meta.map((m) => m.name) };
   } catch (err) {
     // A connection problem is not a difference between the revisions.
-    if (err instanceof TallyError && err.code === 'clickhouse-unreachable') throw err;
+    if (isConnectionFailure(err)) throw err;
     return { error: (err as Error)?.message ?? String(err) };
   }
 }

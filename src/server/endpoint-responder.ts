@@ -1,3 +1,4 @@
+import { isConnectionFailure } from '../clickhouse/engine-error.ts';
 import { isTallyError } from '../errors.ts';
 import type { Endpoint } from '../project/model.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
@@ -203,7 +204,7 @@ function normalise(raw: Record<string, unknown>): string {
 
 function toHttp(err: unknown): never {
   if (err instanceof HttpError) throw err;
-  if (isTallyError(err)) throw new HttpError(err.code === 'clickhouse-unreachable' ? 503 : 500, err.message);
+  if (isTallyError(err)) throw new HttpError(isConnectionFailure(err) ? 503 : 500, err.message);
   throw err;
 }
 

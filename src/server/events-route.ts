@@ -14,6 +14,7 @@ import type { Context, Hono } from 'hono';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
+import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { presentedToken } from './auth.ts';
 import { HttpError } from './http-error.ts';
@@ -73,9 +74,13 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
         );
       }
       const message = isTallyError(err) ? err.message : String((err as Error)?.message ?? err);
+      // Refused for Tally's own Kafka settings: retrying will not help until they change.
+      const refused = kafkaRefusal(err);
       throw new HttpError(
         503,
-        `the events were not acknowledged: ${message}; retry (with a dedup_key retrying is harmless)`,
+        refused
+          ? `the events were not acknowledged: ${message} (${refused}); send with wait=true to write them straight to ClickHouse`
+          : `the events were not acknowledged: ${message}; retry (with a dedup_key retrying is harmless)`,
       );
     }
   });

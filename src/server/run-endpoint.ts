@@ -1,6 +1,5 @@
 import type { Settings } from '../clickhouse/engine.ts';
-import { EngineError } from '../clickhouse/engine-error.ts';
-import { isTallyError } from '../errors.ts';
+import { EngineError, isConnectionFailure } from '../clickhouse/engine-error.ts';
 import type { Endpoint } from '../project/model.ts';
 import { type CompiledQuery, compilePipe, ParamError, resolveParams } from '../sql/index.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
@@ -218,7 +217,7 @@ function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown
       `endpoint \`${endpoint.name}\` failed in ClickHouse: ${firstLine(err.message)}`,
     );
   }
-  if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
+  if (isConnectionFailure(err)) {
     hooks.clickhouseError?.('unreachable');
     return new HttpError(503, err.message);
   }

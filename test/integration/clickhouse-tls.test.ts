@@ -95,7 +95,7 @@ describe('Tally on a ClickHouse server behind TLS [server]', () => {
       expect(await deploy.exited, deploy.output()).toBe(2);
       expect(deploy.output()).toContain(`cannot connect to ClickHouse at ${ch.httpsUrl} over TLS`);
       expect(deploy.output()).toContain(
-        'hint: its certificate is signed by a CA this machine does not trust: set clickhouse.tls.ca_file',
+        "hint: the server's TLS certificate is signed by a CA this machine does not trust: set clickhouse.tls.ca_file",
       );
     },
     60_000,

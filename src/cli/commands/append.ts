@@ -6,7 +6,7 @@ import type { Config, KafkaConfig } from '../../config/config.ts';
 import { isTallyError, TallyError } from '../../errors.ts';
 import { type Ingestion, startIngestion } from '../../ingest/ingestion.ts';
 import { kafkajsConfig } from '../../ingest/kafka-client.ts';
-import { kafkaSecurityHint } from '../../ingest/kafka-security-hint.ts';
+import { kafkaRefusal } from '../../ingest/kafka-security-hint.ts';
 import { compileRowParser } from '../../ingest/row-parser.ts';
 import type { DataSource, Project } from '../../project/model.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
@@ -316,7 +316,7 @@ async function topicExists(config: KafkaConfig, topic: string): Promise<boolean>
     return (await admin.listTopics()).includes(topic);
   } catch (err) {
     // Refused for its credentials or TLS: say which setting, rather than retry the produce.
-    const hint = kafkaSecurityHint(err);
+    const hint = kafkaRefusal(err);
     if (hint) {
       throw new TallyError(
         'kafka-refused',

@@ -1,7 +1,9 @@
+import type { Config } from '../../config/config.ts';
 import { validPort } from '../../config/load-config.ts';
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
 import { TallyError } from '../../errors.ts';
+import type { DataSource } from '../../project/model.ts';
 import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { loadFixtures } from '../../runtime/load-fixtures.ts';
@@ -10,6 +12,7 @@ import { deployForStart, Runtime } from '../../runtime/runtime.ts';
 import { lineBuffer } from '../../server/line-buffer.ts';
 import { jsonLines } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
+import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
 import { servicesUp } from '../../services/services.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
@@ -68,15 +71,16 @@ async function runServer(
   }
   const project = openProject(ctx);
   const config = project.config;
-  if (mode.watch && config.clickhouse.url) {
-    // On a server back end, dev makes sure the services answer, as `tally services up` does:
-    // ClickHouse, and Kafka when a data source reads a topic.
-    const kafkaToo = [...project.datasources.values()].some((d) => d.kafka);
+  // On a server back end, dev makes sure the services answer, as `tally services up` does:
+  // ClickHouse, and Kafka when a data source reads a topic. Only plain ones on this machine
+  // (what `up` can start); TLS or SASL ones, or remote ones, dev just connects to.
+  const startable = startableServices(project);
+  if (mode.watch && config.clickhouse.url && startable.length > 0) {
     await servicesUp({
       projectDir: ctx.projectDir,
       clickhouseUrl: config.clickhouse.url,
       kafkaBrokers: config.kafka.brokers,
-      only: kafkaToo ? ['clickhouse', 'kafka'] : ['clickhouse'],
+      only: startable,
       // A project on the local cluster (docs/scaling.md) gets it instead of the single server.
       cluster: LOCAL_CLUSTER.nodes.some((n) => nodeUrl(n) === config.clickhouse.url?.replace(/\/+$/, '')),
       log: (s) => io.err(s),
@@ -292,4 +296,29 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
       `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${plural(changes, 'ClickHouse change')})`,
     ),
   );
+}
+
+/** The services `tally services up` could start for this project: plain, on this machine. */
+function startableServices(project: {
+  config: Config;
+  datasources: ReadonlyMap<string, DataSource>;
+}): Array<'clickhouse' | 'kafka'> {
+  const { clickhouse, kafka } = project.config;
+  const out: Array<'clickhouse' | 'kafka'> = [];
+  if (
+    clickhouse.url?.startsWith('http:') &&
+    !clickhouse.tls &&
+    isLoopbackHost(new URL(clickhouse.url).hostname)
+  )
+    out.push('clickhouse');
+  const readsKafka = [...project.datasources.values()].some((d) => d.kafka);
+  if (
+    readsKafka &&
+    kafka.ssl === false &&
+    !kafka.sasl &&
+    kafka.brokers.every((b) => isLoopbackHost(parseHostPort(b, 9092).host))
+  ) {
+    out.push('kafka');
+  }
+  return out;
 }

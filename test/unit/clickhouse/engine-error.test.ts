@@ -8,7 +8,7 @@ describe('toEngineError', () => {
       ['self-signed certificate in certificate chain', /set clickhouse\.tls\.ca_file/],
       [
         'SSL alert number 116: alert certificate required',
-        /set clickhouse\.tls\.cert_file and clickhouse\.tls\.key_file/,
+        /set \(or check\) clickhouse\.tls\.cert_file and clickhouse\.tls\.key_file/,
       ],
       [
         "Hostname/IP does not match certificate's altnames: IP: 10.0.0.1 is not in the cert's list",
@@ -22,6 +22,23 @@ describe('toEngineError', () => {
       expect(e.message).toBe(`cannot connect to ClickHouse at https://ch:8443 over TLS: ${message}`);
       expect(e.hint).toMatch(hint);
     }
+  });
+
+  it("reads the kind from Node's error code too, and never takes an answered error for TLS", () => {
+    const byCode = Object.assign(new Error('handshake failed'), { code: 'SELF_SIGNED_CERT_IN_CHAIN' });
+    expect(toEngineError(byCode, 'SELECT 1', 'https://ch:8443').code).toBe('clickhouse-tls');
+    const alert = Object.assign(new Error('alert'), { code: 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED' });
+    expect(toEngineError(alert, 'SELECT 1', 'https://ch:8443').hint).toMatch(
+      /cert_file and clickhouse\.tls\.key_file/,
+    );
+    // ClickHouse's own answer quoting a certificate failure of url(): the statement's error.
+    const answered = Object.assign(
+      new Error('Code: 1000. DB::Exception: SSL Exception: self-signed certificate in certificate chain'),
+      { code: '1000', type: 'POCO_EXCEPTION' },
+    );
+    const e = toEngineError(answered, "SELECT * FROM url('https://x/', CSV, 'a String')", 'https://ch:8443');
+    expect(e).toBeInstanceOf(EngineError);
+    expect(e.code).toBe('clickhouse-error');
   });
 
   it('keeps unreachable and refused statements apart from TLS', () => {

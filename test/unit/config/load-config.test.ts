@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -6,6 +6,8 @@ import { loadConfig, readConfig } from '../../../src/config/load-config.ts';
 import { parseByteSize } from '../../../src/config/read-ingest-config.ts';
 import { type Problem, TallyError } from '../../../src/errors.ts';
 import { ingestTuning } from '../../../src/ingest/ingest-tuning.ts';
+
+const TLS = join(import.meta.dirname, '..', '..', 'fixtures', 'tls');
 
 function project(yaml?: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'tally-config-'));
@@ -73,40 +75,63 @@ describe('loadConfig', () => {
       'kafka:\n  ssl: { ca_file: certs/ca.pem, cert_file: "${CERT}", key_file: certs/client.key }\n',
     );
     mkdirSync(join(dir, 'certs'));
-    const pem = (what: string) => `-----BEGIN ${what}-----\nAAAA\n-----END ${what}-----\n`;
-    writeFileSync(join(dir, 'certs', 'ca.pem'), pem('CERTIFICATE'));
-    writeFileSync(join(dir, 'certs', 'client.crt'), pem('CERTIFICATE'));
-    writeFileSync(join(dir, 'certs', 'client.key'), pem('PRIVATE KEY'));
+    copyFileSync(join(TLS, 'ca.pem'), join(dir, 'certs', 'ca.pem'));
+    copyFileSync(join(TLS, 'ca.pem'), join(dir, 'certs', 'client.crt'));
+    copyFileSync(join(TLS, 'ca.key'), join(dir, 'certs', 'client.key'));
     const c = loadConfig(dir, { env: { CERT: 'certs/client.crt' } });
     expect(c.kafka.ssl).toEqual({
-      ca: pem('CERTIFICATE'),
-      cert: pem('CERTIFICATE'),
-      key: pem('PRIVATE KEY'),
+      ca: readFileSync(join(TLS, 'ca.pem'), 'utf8'),
+      cert: readFileSync(join(TLS, 'ca.pem'), 'utf8'),
+      key: readFileSync(join(TLS, 'ca.key'), 'utf8'),
     });
     expect(loadConfig(project('kafka: { ssl: true }\n'), { env: {} }).kafka.ssl).toBe(true);
   });
 
-  it('refuses kafka.ssl files that are missing, not PEM, or a certificate without its key', () => {
-    const problemsOf = (yaml: string, files: Record<string, string> = {}) => {
+  it('refuses TLS files that are missing, not PEM, swapped, encrypted, or a certificate without its key', () => {
+    const problemsOf = (yaml: string, files: Record<string, string> = {}, env: NodeJS.ProcessEnv = {}) => {
       const dir = project(yaml);
-      for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+      for (const [name, from] of Object.entries(files)) copyFileSync(join(TLS, from), join(dir, name));
+      writeFileSync(join(dir, 'hello.txt'), 'hello');
       const problems: Problem[] = [];
-      readConfig(dir, {}, problems);
+      readConfig(dir, env, problems);
       return problems.map((p) => `${p.location?.file}:${p.location?.line}: ${p.code}: ${p.message}`);
     };
-    const missing = problemsOf('kafka:\n  ssl: { ca_file: nowhere/ca.pem }\n');
-    expect(missing).toEqual([
+    expect(problemsOf('kafka:\n  ssl: { ca_file: nowhere/ca.pem }\n')).toEqual([
       expect.stringMatching(
         /^tally\.yaml:2: invalid-config: kafka\.ssl\.ca_file: cannot read \/.*nowhere\/ca\.pem \(ENOENT\)$/,
       ),
     ]);
-    expect(problemsOf('kafka:\n  ssl: { ca_file: ca.txt }\n', { 'ca.txt': 'hello' })).toEqual([
+    expect(problemsOf('kafka:\n  ssl: { ca_file: hello.txt }\n')).toEqual([
       expect.stringMatching(
-        /^tally\.yaml:2: invalid-config: kafka\.ssl\.ca_file: \/.*ca\.txt is not a PEM file/,
+        /^tally\.yaml:2: invalid-config: kafka\.ssl\.ca_file: \/.*hello\.txt is not a PEM file/,
       ),
     ]);
-    const pem = '-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n';
-    expect(problemsOf('kafka:\n  ssl:\n    cert_file: c.pem\n', { 'c.pem': pem })).toEqual([
+    // A key given as the CA, a certificate given as the key, an encrypted key: each at its line.
+    expect(
+      problemsOf('kafka:\n  ssl:\n    ca_file: k.pem\n    cert_file: c.pem\n    key_file: c2.pem\n', {
+        'k.pem': 'ca.key',
+        'c.pem': 'ca.pem',
+        'c2.pem': 'ca.pem',
+      }),
+    ).toEqual([
+      expect.stringMatching(
+        /^tally\.yaml:3: invalid-config: kafka\.ssl\.ca_file: \/.*k\.pem holds no certificate Node can read/,
+      ),
+      expect.stringMatching(
+        /^tally\.yaml:5: invalid-config: kafka\.ssl\.key_file: \/.*c2\.pem holds no private key Node can read/,
+      ),
+    ]);
+    expect(
+      problemsOf(
+        'clickhouse:\n  url: https://ch:8443\n  tls:\n    ca_file: ca.pem\n    cert_file: ca.pem\n    key_file: e.key\n',
+        { 'ca.pem': 'ca.pem', 'e.key': 'encrypted.key' },
+      ),
+    ).toEqual([
+      expect.stringMatching(
+        /^tally\.yaml:6: invalid-config: clickhouse\.tls\.key_file: \/.*e\.key holds an encrypted private key/,
+      ),
+    ]);
+    expect(problemsOf('kafka:\n  ssl:\n    cert_file: c.pem\n', { 'c.pem': 'ca.pem' })).toEqual([
       'tally.yaml:3: missing-key: kafka.ssl.cert_file needs kafka.ssl.key_file too (a client certificate and its key)',
     ]);
     expect(problemsOf('kafka:\n  ssl: { ca: c.pem }\n')).toEqual([
@@ -115,6 +140,27 @@ describe('loadConfig', () => {
     expect(problemsOf('kafka:\n  ssl: yes please\n')).toEqual([
       expect.stringMatching(/^tally\.yaml:2: expected-boolean: kafka\.ssl must be true or false/),
     ]);
+    // clickhouse.tls: a CA is required, and a plain http server (here from the environment) is refused.
+    expect(
+      problemsOf('clickhouse:\n  url: https://ch:8443\n  tls: { cert_file: c.pem, key_file: k.pem }\n', {
+        'c.pem': 'ca.pem',
+        'k.pem': 'ca.key',
+      }),
+    ).toEqual([
+      "tally.yaml:3: missing-key: clickhouse.tls needs ca_file (the CA that signed the server's certificate)",
+    ]);
+    expect(
+      problemsOf(
+        'clickhouse:\n  url: https://ch:8443\n  tls: { ca_file: ca.pem }\n',
+        { 'ca.pem': 'ca.pem' },
+        { TALLY_CLICKHOUSE_URL: 'http://ch:8123' },
+      ),
+    ).toEqual([
+      'tally.yaml:3: invalid-config: clickhouse.tls is set but http://ch:8123 is plain http: the connection would not use it',
+    ]);
+    expect(
+      problemsOf('clickhouse:\n  url: https://ch:8443\n  tls: { ca_file: ca.pem }\n', { 'ca.pem': 'ca.pem' }),
+    ).toEqual([]);
   });
 
   it('lets TALLY_* variables override the file', () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
+import { kafkaRefusal, kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
 
 /** An error shaped as kafkajs throws them: a name, a message, the socket's error inside. */
 function kafkajsError(name: string, message: string, originalError?: Error): Error {
@@ -40,13 +40,22 @@ describe('kafkaSecurityHint', () => {
           'error:0A000412:SSL routines:ssl3_read_bytes:sslv3 alert bad certificate:SSL alert number 42',
         ),
       ),
-    ).toMatch(/set kafka\.ssl\.cert_file and kafka\.ssl\.key_file/);
+    ).toMatch(/set \(or check\) kafka\.ssl\.cert_file and kafka\.ssl\.key_file/);
     expect(kafkaSecurityHint(retried("Hostname/IP does not match certificate's altnames"))).toMatch(
       /names or dates/,
     );
     expect(kafkaSecurityHint(kafkajsError('KafkaJSConnectionClosedError', 'Closed connection'))).toMatch(
       /kafka\.ssl or kafka\.sasl/,
     );
+  });
+
+  it('counts a closed connection as a guess only: kafkaRefusal (tally append exits on it) leaves it out', () => {
+    const closed = kafkajsError('KafkaJSConnectionClosedError', 'Closed connection');
+    expect(kafkaSecurityHint(closed)).toMatch(/kafka\.ssl or kafka\.sasl/);
+    expect(kafkaRefusal(closed)).toBeUndefined();
+    expect(
+      kafkaRefusal(kafkajsError('KafkaJSSASLAuthenticationError', 'SASL PLAIN authentication failed')),
+    ).toMatch(/kafka\.sasl/);
   });
 
   it('says nothing for failures that are not about security', () => {
