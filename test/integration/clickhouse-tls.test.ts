@@ -15,13 +15,20 @@ const REPO = join(import.meta.dirname, '..', '..');
 const DIR = join(REPO, '.tally', 'test', `clickhouse-tls-${process.pid}`);
 
 let ch: TlsClickHouse;
+/** A second server that requires a client certificate signed by the same test CA. */
+let mutual: TlsClickHouse;
 
 beforeAll(async () => {
   ch = await startTlsClickHouse(DIR, () => {});
+  mutual = await startTlsClickHouse(join(DIR, 'mutual'), () => {}, {
+    requireClientCertificate: true,
+    certs: ch.certs,
+  });
 }, 120_000);
 
 afterAll(async () => {
   await ch?.server.stop();
+  await mutual?.server.stop();
   rmSync(DIR, { recursive: true, force: true });
   removeProjects();
 });
@@ -39,12 +46,14 @@ function project(clickhouseYaml: string): string {
   mkdirSync(join(dir, 'certs'));
   copyFileSync(ch.certs.ca, join(dir, 'certs', 'ca.pem'));
   copyFileSync(ch.certs.otherCa, join(dir, 'certs', 'other-ca.pem'));
+  copyFileSync(ch.certs.clientCert, join(dir, 'certs', 'client.crt'));
+  copyFileSync(ch.certs.clientKey, join(dir, 'certs', 'client.key'));
   return dir;
 }
 
 let databases = 0;
-const env = (password = CLICKHOUSE_USER.password): NodeJS.ProcessEnv => ({
-  CH_URL: ch.httpsUrl,
+const env = (password = CLICKHOUSE_USER.password, url = ch.httpsUrl): NodeJS.ProcessEnv => ({
+  CH_URL: url,
   CH_PASSWORD: password,
   TALLY_CLICKHOUSE_DATABASE: `tls_${process.pid}_${++databases}`,
 });
@@ -100,6 +109,26 @@ describe('Tally on a ClickHouse server behind TLS [server]', () => {
     },
     60_000,
   );
+
+  it('a server that requires a client certificate: cert_file and key_file with the password user', async () => {
+    const mtls =
+      '  tls: { ca_file: certs/ca.pem, cert_file: certs/client.crt, key_file: certs/client.key }\n';
+    const vars = env(CLICKHOUSE_USER.password, mutual.httpsUrl);
+    const deploy = spawnTally(['deploy', '--project', project(mtls)], vars);
+    expect(await deploy.exited, deploy.output()).toBe(0);
+    const file = join(REPO, '.tally', 'test', `mtls-${process.pid}.ndjson`);
+    writeFileSync(file, `${JSON.stringify({ id: 'm1', n: 5 })}\n`);
+    const dir = project(mtls);
+    const append = spawnTally(['append', 'events', '--file', file, '--project', dir], vars);
+    expect(await append.exited, append.output()).toBe(0);
+    expect(append.output()).toContain(`1 row to events on ClickHouse 18.16.1 at ${mutual.httpsUrl}: 1 sent`);
+    rmSync(file);
+    // Without the client certificate the handshake is refused, and the hint names both files.
+    const without = spawnTally(['deploy', '--project', project('  tls: { ca_file: certs/ca.pem }\n')], vars);
+    expect(await without.exited, without.output()).toBe(2);
+    expect(without.output()).toContain(`cannot connect to ClickHouse at ${mutual.httpsUrl} over TLS`);
+    expect(without.output()).toContain('set (or check) clickhouse.tls.cert_file and clickhouse.tls.key_file');
+  }, 120_000);
 
   it('a wrong password over TLS: exit 2 naming the user, and the password is not printed', async () => {
     const dir = project('  tls: { ca_file: certs/ca.pem }\n');

@@ -14,8 +14,19 @@ export interface TlsClickHouse {
   httpsUrl: string;
 }
 
-export async function startTlsClickHouse(dir: string, log: (line: string) => void): Promise<TlsClickHouse> {
-  const certs = await makeTestCerts(join(dir, 'certs'));
+/**
+ * The server; with `requireClientCertificate`, a TLS connection without a client certificate
+ * signed by the test CA is refused (Poco's `strict` verification), as mutual-TLS servers do.
+ */
+export async function startTlsClickHouse(
+  dir: string,
+  log: (line: string) => void,
+  opts: { requireClientCertificate?: boolean; certs?: TestCerts } = {},
+): Promise<TlsClickHouse> {
+  const certs = opts.certs ?? (await makeTestCerts(join(dir, 'certs')));
+  const verify = opts.requireClientCertificate
+    ? `<verificationMode>strict</verificationMode>\n            <caConfig>${certs.ca}</caConfig>`
+    : '<verificationMode>none</verificationMode>';
   const https = await freePort();
   const ports = { http: await freePort(), tcp: await freePort(), interserver: await freePort() };
   const extraConfig = `    <https_port>${https}</https_port>
@@ -23,7 +34,7 @@ export async function startTlsClickHouse(dir: string, log: (line: string) => voi
         <server>
             <certificateFile>${certs.serverCert}</certificateFile>
             <privateKeyFile>${certs.serverKey}</privateKeyFile>
-            <verificationMode>none</verificationMode>
+            ${verify}
             <loadDefaultCAFile>false</loadDefaultCAFile>
             <disableProtocols>sslv2,sslv3</disableProtocols>
         </server>
