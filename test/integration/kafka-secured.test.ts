@@ -232,6 +232,25 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     expect(error).toContain('set (or check) kafka.ssl.cert_file and kafka.ssl.key_file');
   }, 150_000);
 
+  it('tally services leaves the secured broker alone: status says so, up kafka refuses', async () => {
+    const dir = project({
+      brokers: sk.saslSsl,
+      yaml: `  ssl: { ca_file: certs/ca.pem }\n${sasl('scram-sha-512')}`,
+    });
+    const status = tally(['services', 'status', '--project', dir], env(sk.saslSsl));
+    expect(await status.exited, status.output()).toBe(0);
+    expect(status.output()).toContain(
+      'kafka: left alone (kafka.ssl and kafka.sasl are set): `tally services` manages plain local servers only',
+    );
+    expect(status.output()).toMatch(/^clickhouse\s/m);
+    expect(status.output()).not.toMatch(/^kafka\s/m);
+    const up = tally(['services', 'up', 'kafka', '--project', dir], env(sk.saslSsl));
+    expect(await up.exited, up.output()).toBe(2);
+    expect(up.output()).toContain(
+      'kafka: kafka.ssl and kafka.sasl are set; `tally services` starts and checks plain servers on this machine only',
+    );
+  }, 60_000);
+
   it('tally append with a wrong password stops at once and names kafka.sasl', async () => {
     const dir = project({ brokers: sk.saslPlaintext, yaml: sasl('plain', 'wrong') });
     const file = join(dir, 'more.ndjson');

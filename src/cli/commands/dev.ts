@@ -13,6 +13,7 @@ import { lineBuffer } from '../../server/line-buffer.ts';
 import { jsonLines } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
+import { securedServices } from '../../services/secured-services.ts';
 import { servicesUp } from '../../services/services.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
@@ -304,18 +305,18 @@ function startableServices(project: {
   datasources: ReadonlyMap<string, DataSource>;
 }): Array<'clickhouse' | 'kafka'> {
   const { clickhouse, kafka } = project.config;
+  const secured = securedServices(clickhouse, kafka);
   const out: Array<'clickhouse' | 'kafka'> = [];
   if (
     clickhouse.url?.startsWith('http:') &&
-    !clickhouse.tls &&
+    !secured.has('clickhouse') &&
     isLoopbackHost(new URL(clickhouse.url).hostname)
   )
     out.push('clickhouse');
   const readsKafka = [...project.datasources.values()].some((d) => d.kafka);
   if (
     readsKafka &&
-    kafka.ssl === false &&
-    !kafka.sasl &&
+    !secured.has('kafka') &&
     kafka.brokers.every((b) => isLoopbackHost(parseHostPort(b, 9092).host))
   ) {
     out.push('kafka');

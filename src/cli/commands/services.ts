@@ -7,6 +7,7 @@ import {
   nodeUrl,
   SHARDED_CLUSTER_NAME,
 } from '../../services/cluster/topology.ts';
+import { securedServices } from '../../services/secured-services.ts';
 import type { DownResult, ServiceName, ServiceStatus, UpResult } from '../../services/service.ts';
 import { SERVICE_NAMES, servicesDown, servicesStatus, servicesUp } from '../../services/services.ts';
 import type { Command } from '../command.ts';
@@ -17,6 +18,8 @@ export interface ServicesCommandContext {
   projectDir: string;
   clickhouseUrl?: string;
   kafkaBrokers?: string[];
+  /** Services the project reaches over TLS or SASL (secured-services.ts): left alone by up and status. */
+  secured?: ReadonlyMap<ServiceName, string>;
   json: boolean;
   stdout: (s: string) => void;
   /** Progress lines (installs, downloads); default process.stderr. */
@@ -33,11 +36,12 @@ type Action = (typeof ACTIONS)[number];
 export async function servicesCommand(argv: string[], ctx: ServicesCommandContext): Promise<number> {
   const { action, only, native, json, cluster } = parseServicesArgs(argv, ctx.json);
   const progress = ctx.stderr ?? ((s: string) => process.stderr.write(`${s}\n`));
+  const scope = action === 'down' ? only : plainScope(only, ctx.secured, json ? () => {} : progress);
   const opts = {
     projectDir: ctx.projectDir,
     clickhouseUrl: ctx.clickhouseUrl,
     kafkaBrokers: ctx.kafkaBrokers,
-    only,
+    only: scope,
     docker: native ? false : undefined,
     log: json ? () => {} : progress,
     cluster,
@@ -86,12 +90,42 @@ export const servicesCliCommand: Command = {
       projectDir: ctx.projectDir,
       clickhouseUrl: config.clickhouse.url,
       kafkaBrokers: config.kafka.brokers,
+      secured: securedServices(config.clickhouse, config.kafka),
       json: ctx.json,
       stdout: ctx.io.out,
       stderr: ctx.io.err,
     });
   },
 };
+
+/**
+ * The services up/status act on: a secured one named on the command line is refused, and left out
+ * (with a line saying so) when none is named.
+ */
+function plainScope(
+  only: ServiceName[] | undefined,
+  secured: ReadonlyMap<ServiceName, string> | undefined,
+  progress: (line: string) => void,
+): ServiceName[] | undefined {
+  if (!secured || secured.size === 0) return only;
+  for (const name of only ?? []) {
+    const why = secured.get(name);
+    if (why) {
+      throw new TallyError(
+        'service-secured',
+        `${name}: ${why}; \`tally services\` starts and checks plain servers on this machine only`,
+        {
+          exitCode: 2,
+          hint: 'that server is yours to run; `tally dev` and `tally serve` connect to it as configured',
+        },
+      );
+    }
+  }
+  if (only) return only;
+  for (const [name, why] of secured)
+    progress(`${name}: left alone (${why}): \`tally services\` manages plain local servers only`);
+  return SERVICE_NAMES.filter((n) => !secured.has(n));
+}
 
 function parseServicesArgs(
   argv: string[],
