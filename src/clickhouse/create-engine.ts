@@ -15,7 +15,7 @@ import type { Engine, ExternalTable, QueryOptions, QueryResult, Settings, TextFo
 import { toEngineError } from './engine-error.ts';
 import { FailoverEngine, movesOn } from './failover-engine.ts';
 import { alive, servingProcess } from './folder-server.ts';
-import { HttpReader } from './http-reader.ts';
+import { HttpReader, tlsAgentOptions } from './http-reader.ts';
 
 export interface CreateEngineOptions {
   /** Folder names in descriptions are shown relative to this. */
@@ -45,7 +45,7 @@ export async function createEngine(ch: ClickHouseConfig, opts: CreateEngineOptio
 
 /** A keep-alive https agent trusting clickhouse.tls's CA (and presenting its client certificate). */
 function tlsAgent(tls: ClickHouseTls): https.Agent {
-  return new https.Agent({ keepAlive: true, maxSockets: 10, ca: tls.ca, cert: tls.cert, key: tls.key });
+  return new https.Agent({ keepAlive: true, maxSockets: 10, ...tlsAgentOptions(tls) });
 }
 
 /** Opens the first of `urls` that answers; the others are opened when a failover needs them. */

@@ -43,8 +43,7 @@ export class HttpReader {
     this.base = new URL(opts.url);
     const pool = { keepAlive: true, maxSockets: 64 };
     if (this.base.protocol === 'https:') {
-      const tls = opts.tls;
-      this.agent = new https.Agent({ ...pool, ...(tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {}) });
+      this.agent = new https.Agent({ ...pool, ...tlsAgentOptions(opts.tls) });
       this.request = https.request;
     } else if (this.base.protocol === 'http:') {
       this.agent = new http.Agent(pool);
@@ -213,4 +212,9 @@ export function trailingException(body: string): string | undefined {
   const end = body.endsWith('\n') ? body.length - 1 : body.length;
   const lastLine = body.slice(body.lastIndexOf('\n', end - 1) + 1, end);
   return TRAILING.exec(lastLine)?.[0];
+}
+
+/** clickhouse.tls as https.Agent options (none: Node's CAs): the reader's and the client's agents. */
+export function tlsAgentOptions(tls: ClickHouseTls | undefined): https.AgentOptions {
+  return tls ? { ca: tls.ca, cert: tls.cert, key: tls.key } : {};
 }

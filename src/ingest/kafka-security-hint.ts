@@ -30,25 +30,31 @@ export function kafkaRefusal(err: unknown): string | undefined {
     : undefined;
 }
 
-/** The message of the error and of its causes (kafkajs wraps the socket's error in a retry error). */
-function errorText(err: unknown): string {
-  const parts: string[] = [];
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 5; depth++) {
-    const message = (e as { message?: unknown }).message;
-    parts.push(typeof message === 'string' ? message : String(e));
-    e = (e as { cause?: unknown; originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+/** The errors kafkajs nests (a retry error around the socket's error), outermost first. */
+function causes(err: unknown): unknown[] {
+  const out: unknown[] = [];
+  for (let e = err; e && out.length < 5; ) {
+    out.push(e);
+    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
-  return parts.join(' | ');
+  return out;
 }
 
-/** The Node error code of the socket error inside kafkajs's wrappers, if any. */
-function causeCode(err: unknown): unknown {
-  let e: unknown = err;
-  for (let depth = 0; e && depth < 5; depth++) {
+/** The messages of the error and of its causes, joined. */
+function errorText(err: unknown): string {
+  return causes(err)
+    .map((e) => {
+      const message = (e as { message?: unknown }).message;
+      return typeof message === 'string' ? message : String(e);
+    })
+    .join(' | ');
+}
+
+/** The first Node error code in the chain (the socket's), if any. */
+function causeCode(err: unknown): string | undefined {
+  for (const e of causes(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
   }
   return undefined;
 }

@@ -3,11 +3,12 @@
 // serve` over https with clickhouse.tls.ca_file (endpoint reads take the fast HTTP reader over
 // TLS too), and a missing or wrong CA named with the setting to change. The server back end only:
 // the embedded engine has no network connection to secure.
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
 import { spawnTally, until } from '../support/tally-process.ts';
+import { copyCertsInto } from '../support/test-certs.ts';
 import { CLICKHOUSE_USER, startTlsClickHouse, type TlsClickHouse } from '../support/tls-clickhouse.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -43,11 +44,7 @@ function project(clickhouseYaml: string): string {
       'params:\n  min: { type: Int64, default: 0 }\nnodes:\n  - name: t\n    sql: SELECT count() AS rows, sum(n) AS total FROM events WHERE n >= {{ min }}\n',
     'endpoints/total.endpoint.yaml': 'pipe: total\n',
   });
-  mkdirSync(join(dir, 'certs'));
-  copyFileSync(ch.certs.ca, join(dir, 'certs', 'ca.pem'));
-  copyFileSync(ch.certs.otherCa, join(dir, 'certs', 'other-ca.pem'));
-  copyFileSync(ch.certs.clientCert, join(dir, 'certs', 'client.crt'));
-  copyFileSync(ch.certs.clientKey, join(dir, 'certs', 'client.key'));
+  copyCertsInto(dir, ch.certs);
   return dir;
 }
 

@@ -4,7 +4,7 @@
 // `tally serve` as a user runs them, on both ClickHouse back ends: events land through each
 // listener, and wrong credentials or missing certificates are named in /health with the setting
 // to change, while nothing is stored.
-import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { CliDatabases } from '../support/cli-databases.ts';
 import { freePort } from '../support/free-port.ts';
 import { KAFKA_USER, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
 import { spawnTally, until } from '../support/tally-process.ts';
+import { copyCertsInto } from '../support/test-certs.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
@@ -76,11 +77,7 @@ function project(security: Security): string {
       'nodes:\n  - name: c\n    sql: SELECT count() AS rows, uniqExact(id) AS ids FROM events\n',
     'endpoints/count.endpoint.yaml': 'pipe: count\n',
   });
-  mkdirSync(join(dir, 'certs'));
-  copyFileSync(sk.certs.ca, join(dir, 'certs', 'ca.pem'));
-  copyFileSync(sk.certs.otherCa, join(dir, 'certs', 'other-ca.pem'));
-  copyFileSync(sk.certs.clientCert, join(dir, 'certs', 'client.crt'));
-  copyFileSync(sk.certs.clientKey, join(dir, 'certs', 'client.key'));
+  copyCertsInto(dir, sk.certs);
   return dir;
 }
 

@@ -1,7 +1,7 @@
 // A throwaway certificate authority for TLS tests, made with the openssl command: a CA, a
 // server certificate for 127.0.0.1 / localhost signed by it, and a client certificate for
 // mutual TLS. EC keys (P-256): made in milliseconds, and every Kafka and Node accepts them.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/services/run-command.ts';
 
@@ -91,6 +91,19 @@ export async function makeTestCerts(dir: string): Promise<TestCerts> {
     clientKey: f('client.key'),
     otherCa: f('other-ca.pem'),
   };
+}
+
+/**
+ * The files a project points its tally.yaml at, copied into `<projectDir>/certs/`: ca.pem,
+ * other-ca.pem (signed nothing here), client.crt and client.key.
+ */
+export function copyCertsInto(projectDir: string, certs: TestCerts): void {
+  const dir = join(projectDir, 'certs');
+  mkdirSync(dir, { recursive: true });
+  copyFileSync(certs.ca, join(dir, 'ca.pem'));
+  copyFileSync(certs.otherCa, join(dir, 'other-ca.pem'));
+  copyFileSync(certs.clientCert, join(dir, 'client.crt'));
+  copyFileSync(certs.clientKey, join(dir, 'client.key'));
 }
 
 async function openssl(args: string[]): Promise<void> {

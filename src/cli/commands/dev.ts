@@ -307,12 +307,10 @@ function startableServices(project: {
   const { clickhouse, kafka } = project.config;
   const secured = securedServices(clickhouse, kafka);
   const out: Array<'clickhouse' | 'kafka'> = [];
-  if (
-    clickhouse.url?.startsWith('http:') &&
-    !secured.has('clickhouse') &&
-    isLoopbackHost(new URL(clickhouse.url).hostname)
-  )
+  // An http URL is never secured (clickhouse.tls with one is a config error).
+  if (clickhouse.url?.startsWith('http:') && isLoopbackHost(new URL(clickhouse.url).hostname)) {
     out.push('clickhouse');
+  }
   const readsKafka = [...project.datasources.values()].some((d) => d.kafka);
   if (
     readsKafka &&
