@@ -130,7 +130,11 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
   }
 
   /** `tally serve --deploy` until /health names the consumer's error; the error. */
-  async function serveRefused(dir: string, brokers: string): Promise<string> {
+  async function serveRefused(
+    dir: string,
+    brokers: string,
+    whileRefused: (port: number) => Promise<void> = async () => {},
+  ): Promise<string> {
     const port = await freePort();
     const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], env(brokers));
     try {
@@ -146,6 +150,7 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
       const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
       const body = (await res.json()) as { data: Array<{ rows: number | string }> };
       expect(Number(body.data[0]?.rows)).toBe(0);
+      await whileRefused(port);
       // Neither the right password (the variable) nor the wrong one reaches the log.
       expect(run.output()).not.toContain(KAFKA_USER.password);
       expect(run.output()).not.toContain(WRONG_PASSWORD);
@@ -208,7 +213,17 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
       brokers: sk.saslSsl,
       yaml: `  ssl: { ca_file: certs/ca.pem }\n${sasl('scram-sha-512', WRONG_PASSWORD)}`,
     });
-    const error = await serveRefused(dir, sk.saslSsl);
+    const error = await serveRefused(dir, sk.saslSsl, async (port) => {
+      // The events API, producing to the same brokers: 503 with the setting to change, not "retry".
+      const res = await fetch(`http://127.0.0.1:${port}/v0/events?name=events`, {
+        method: 'POST',
+        body: '{"id":"e1","n":1}\n',
+      });
+      expect(res.status).toBe(503);
+      const body = (await res.json()) as { error: string };
+      expect(body.error).toContain('check kafka.sasl (mechanism, username, password) in tally.yaml');
+      expect(body.error).toContain('send with wait=true');
+    });
     expect(error).toMatch(/authentication failed/i);
     expect(error).toContain('check kafka.sasl (mechanism, username, password) in tally.yaml');
   }, 150_000);
