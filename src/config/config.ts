@@ -30,12 +30,31 @@ export interface TlsFiles {
 /** clickhouse.tls: the CA is required (an https server without one needs no setting). */
 export type ClickHouseTls = TlsFiles & { ca: string };
 
+/** `kafka.sasl`: a user and password, or OAuth 2.0 client credentials for OAUTHBEARER. */
+export type KafkaSasl =
+  | { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string }
+  | KafkaOAuth;
+
+/**
+ * SASL/OAUTHBEARER with tokens from an OAuth 2.0 token endpoint (client-credentials grant), as
+ * Kafka's own Java client gets them (`sasl.oauthbearer.token.endpoint.url` and friends).
+ */
+export interface KafkaOAuth {
+  mechanism: 'oauthbearer';
+  tokenUrl: string;
+  clientId: string;
+  clientSecret: string;
+  scope?: string;
+  /** SASL extensions sent with the token (Confluent Cloud wants logicalCluster, identityPoolId). */
+  extensions?: Record<string, string>;
+}
+
 export interface KafkaConfig {
   brokers: string[];
   clientId: string;
   /** TLS: off, on with Node's CAs, or on with files of one's own (`kafka.ssl: { ca_file, ... }`). */
   ssl: boolean | TlsFiles;
-  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+  sasl?: KafkaSasl;
   /**
    * How long the group waits for a silent consumer (a crashed Tally) before its partitions go
    * to the others; default 10 s (see kafka-client.ts).

@@ -2,10 +2,12 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
+import { isHttpUrl } from '../util/is-http-url.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
 import { readIngestConfig } from './read-ingest-config.ts';
+import { readKafkaSasl, SASL_KEYS } from './read-kafka-sasl.ts';
 import { readTlsFiles } from './read-tls-files.ts';
 
 export const CONFIG_FILE = 'tally.yaml';
@@ -13,13 +15,11 @@ export const CONFIG_FILE = 'tally.yaml';
 const TOP_KEYS = ['name', 'description', 'clickhouse', 'kafka', 'server', 'tokens', 'ingest'] as const;
 const CLICKHOUSE_KEYS = ['url', 'failover', 'user', 'password', 'database', 'cluster', 'tls'] as const;
 const KAFKA_KEYS = ['brokers', 'client_id', 'ssl', 'sasl', 'session_timeout_ms'] as const;
-const SASL_KEYS = ['mechanism', 'username', 'password'] as const;
 /** The keys of `kafka.ssl` and `clickhouse.tls` as mappings. */
 const SSL_KEYS = ['ca_file', 'cert_file', 'key_file'] as const;
 const SERVER_KEYS = ['host', 'port'] as const;
 const TOKEN_KEYS = ['token', 'scope', 'endpoints', 'datasources'] as const;
 const SCOPES: readonly TokenScope[] = ['admin', 'read', 'append'];
-const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 
 export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
@@ -184,20 +184,8 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
       }
       if (m.has('sasl')) {
         const s = r.map(m.get('sasl'), '`kafka.sasl`', SASL_KEYS);
-        if (s) {
-          const mech = str(s.require('mechanism'), 'kafka.sasl.mechanism');
-          const username = str(s.require('username'), 'kafka.sasl.username');
-          const password = str(s.require('password'), 'kafka.sasl.password');
-          if (mech && !(SASL_MECHANISMS as readonly string[]).includes(mech)) {
-            r.error(
-              s.get('mechanism'),
-              'invalid-config',
-              `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}`,
-            );
-          } else if (mech && username !== undefined && password !== undefined) {
-            config.kafka.sasl = { mechanism: mech as (typeof SASL_MECHANISMS)[number], username, password };
-          }
-        }
+        const sasl = s ? readKafkaSasl(r, s, str) : undefined;
+        if (sasl) config.kafka.sasl = sasl;
       }
     }
   }
@@ -426,15 +414,6 @@ function splitBrokers(s: string): string[] {
 /** A TCP port number, 0 (any free port) included: the one rule for TALLY_PORT and `--port`. */
 export function validPort(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 65535;
-}
-
-function isHttpUrl(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return u.protocol === 'http:' || u.protocol === 'https:';
-  } catch {
-    return false;
-  }
 }
 
 function checkUrl(

@@ -11,6 +11,8 @@ import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 import { settledWithin } from '../util/settled-within.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
+import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
+import { OAuthTokenSource } from './oauth-token-source.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -461,8 +463,15 @@ export function kafkajsConfig(
         log({ level: level <= logLevel.ERROR ? 'error' : 'warn', msg: `kafka: ${message}`, ...rest });
       },
   };
-  if (config.sasl) {
-    const { mechanism, username, password } = config.sasl;
+  const sasl = config.sasl;
+  if (sasl?.mechanism === 'oauthbearer') {
+    const tokens = new OAuthTokenSource(sasl);
+    base.sasl = {
+      mechanism: 'oauthbearer',
+      authenticationProvider: oauthBearerAuthenticator(() => tokens.token()),
+    };
+  } else if (sasl) {
+    const { mechanism, username, password } = sasl;
     base.sasl =
       mechanism === 'plain'
         ? { mechanism: 'plain', username, password }

@@ -1,4 +1,5 @@
 import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
+import { KafkaTokenError } from './oauth-token-source.ts';
 
 /**
  * What to change in tally.yaml when the brokers refuse Tally's connection for its security
@@ -10,6 +11,8 @@ import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
 export function kafkaSecurityHint(err: unknown): string | undefined {
   const refused = kafkaRefusal(err);
   if (refused) return refused;
+  const token = tokenError(err);
+  if (token) return `${token.message}: ${token.hint}`;
   const name = (err as { name?: unknown })?.name;
   if (name === 'KafkaJSConnectionClosedError' || /\bClosed connection\b/.test(errorText(err))) {
     return 'the broker closed the connection: if its listener expects TLS or SASL, set kafka.ssl or kafka.sasl in tally.yaml';
@@ -21,6 +24,11 @@ export function kafkaSecurityHint(err: unknown): string | undefined {
 export function kafkaRefusal(err: unknown): string | undefined {
   const name = (err as { name?: unknown })?.name;
   const text = errorText(err);
+  const token = tokenError(err);
+  if (token?.refused) return `${token.message}: ${token.hint}`;
+  if (/\bSASL OAUTHBEARER authentication failed\b/.test(text)) {
+    return "the brokers refused the OAuth token: check kafka.sasl (token_url, client_id, scope, extensions) in tally.yaml, and that the brokers accept the token's issuer and audience";
+  }
   if (name === 'KafkaJSSASLAuthenticationError' || /\bSASL\b.*authentication failed/i.test(text)) {
     return 'the brokers refused the credentials: check kafka.sasl (mechanism, username, password) in tally.yaml';
   }
@@ -28,6 +36,11 @@ export function kafkaRefusal(err: unknown): string | undefined {
   return tls
     ? tlsHint(tls, 'kafka.ssl', { subject: 'the brokers', possessive: "the brokers'" }, 'kafka.brokers')
     : undefined;
+}
+
+/** A failure of the OAuth token endpoint (kafka.sasl oauthbearer), wherever kafkajs wrapped it. */
+function tokenError(err: unknown): KafkaTokenError | undefined {
+  return causes(err).find((e): e is KafkaTokenError => e instanceof KafkaTokenError);
 }
 
 /** The errors kafkajs nests (a retry error around the socket's error), outermost first. */

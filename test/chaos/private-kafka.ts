@@ -28,6 +28,8 @@ export interface PrivateKafkaSetup {
   properties?: (listeners: KafkaListeners, dataDir: string) => string;
   /** More arguments for the storage format (`--add-scram ...`). */
   formatArgs?: readonly string[];
+  /** More JVM arguments (system properties such as Kafka's allowed OAuth URLs). */
+  jvmArgs?: readonly string[];
 }
 
 export class PrivateKafka {
@@ -83,6 +85,7 @@ export class PrivateKafka {
         `-Xms${this.heap}`,
         '-XX:+UseG1GC',
         '-XX:MaxGCPauseMillis=20',
+        ...(this.setup.jvmArgs ?? []),
         ...kafkaJvmArgs(p, log4j),
         'kafka.Kafka',
         p.properties,

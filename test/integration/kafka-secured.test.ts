@@ -3,14 +3,15 @@
 // certificate. A private KRaft broker (test/support/secured-kafka.ts), `tally append` and
 // `tally serve` as a user runs them, on both ClickHouse back ends: events land through each
 // listener, and wrong credentials or missing certificates are named in /health with the setting
-// to change, while nothing is stored.
+// to change, while nothing is stored. OAUTHBEARER too: tokens from an OAuth 2.0 token endpoint
+// (test/support/test-idp.ts), signed JWTs the broker checks against the provider's JWKS.
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { freePort } from '../support/free-port.ts';
-import { KAFKA_USER, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
+import { KAFKA_USER, OAUTH_CLIENTS, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
 import { spawnTally, until } from '../support/tally-process.ts';
 import { copyCertsInto } from '../support/test-certs.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
@@ -56,7 +57,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  await sk?.kafka.stop();
+  await sk?.stop();
   rmSync(DIR, { recursive: true, force: true });
   await databases.dropAll();
   removeProjects();
@@ -83,6 +84,31 @@ function project(security: Security): string {
 
 const sasl = (mechanism: string, password = '${SECURED_PASSWORD}') =>
   `  sasl: { mechanism: ${mechanism}, username: ${KAFKA_USER.username}, password: "${password}" }\n`;
+
+type OAuthClient = keyof typeof OAUTH_CLIENTS;
+
+/** `kafka.sasl` for OAUTHBEARER, the client secret from OAUTH_SECRET unless given. */
+const oauth = (client: OAuthClient, secret = '${OAUTH_SECRET}') =>
+  `  sasl:\n    mechanism: oauthbearer\n    token_url: ${sk.idp.tokenUrl}\n    client_id: ${client}\n    client_secret: "${secret}"\n    scope: kafka.ingest\n`;
+
+/** Events through the plaintext listener, each with its own id. */
+async function produce(ids: string[]): Promise<void> {
+  const producer = new Kafka({
+    brokers: [sk.plaintext],
+    clientId: 'test',
+    logLevel: logLevel.NOTHING,
+  }).producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic: TOPIC,
+      acks: -1,
+      messages: ids.map((id, n) => ({ value: JSON.stringify({ id, n }) })),
+    });
+  } finally {
+    await producer.disconnect();
+  }
+}
 
 /** `tally` with the broker's password in the environment, as tally.yaml reads it. */
 const tally = (args: string[], env: NodeJS.ProcessEnv) =>
@@ -134,9 +160,10 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     dir: string,
     brokers: string,
     whileRefused: (port: number) => Promise<void> = async () => {},
+    vars = env(brokers),
   ): Promise<string> {
     const port = await freePort();
-    const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], env(brokers));
+    const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], vars);
     try {
       const error = await until(
         'the refusal in /health',
@@ -272,4 +299,92 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     expect(append.output()).toContain('refused Tally');
     expect(append.output()).toContain('hint: the brokers refused the credentials: check kafka.sasl');
   }, 60_000);
+
+  const oauthEnv = (client: OAuthClient) => ({
+    ...env(sk.oauth),
+    OAUTH_SECRET: OAUTH_CLIENTS[client].secret,
+  });
+
+  it('SASL OAUTHBEARER with tokens from an OAuth 2.0 token endpoint: tally append produces, tally serve ingests', async () => {
+    const dir = project({ brokers: sk.oauth, yaml: oauth('tally') });
+    const file = join(dir, 'more.ndjson');
+    writeFileSync(
+      file,
+      Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `${backend}-o${i}`, n: i })).join('\n'),
+    );
+    const vars = oauthEnv('tally');
+    const before = sk.idp.issued.get('tally') ?? 0;
+    const deploy = tally(['deploy', '--project', dir], vars);
+    expect(await deploy.exited, deploy.output()).toBe(0);
+    const append = tally(['append', 'events', '--file', file, '--project', dir], vars);
+    expect(await append.exited, append.output()).toBe(0);
+    expect(append.output()).toContain(`10 rows to Kafka topic ${TOPIC}`);
+    expect(sk.idp.issued.get('tally')).toBeGreaterThan(before);
+    const afterAppend = sk.idp.issued.get('tally')!;
+    await serveCounts(dir, sk.oauth, await inTopic(), vars);
+    expect(sk.idp.issued.get('tally')).toBeGreaterThan(afterAppend);
+    expect(append.output()).not.toContain(OAUTH_CLIENTS.tally.secret);
+  }, 150_000);
+
+  it("a wrong client secret: /health and tally append name the token endpoint's 401 and kafka.sasl.client_id", async () => {
+    const dir = project({ brokers: sk.oauth, yaml: oauth('tally', WRONG_PASSWORD) });
+    const error = await serveRefused(dir, sk.oauth);
+    expect(error).toContain(`the OAuth token endpoint ${sk.idp.tokenUrl} answered 401 for client tally`);
+    expect(error).toContain('check kafka.sasl.client_id, client_secret and scope in tally.yaml');
+    const file = join(dir, 'more.ndjson');
+    writeFileSync(file, `${JSON.stringify({ id: 'x', n: 1 })}\n`);
+    const append = tally(['append', 'events', '--file', file, '--project', dir], env(sk.oauth));
+    expect(await append.exited, append.output()).toBe(2);
+    expect(append.output()).toContain('answered 401 for client tally');
+    expect(append.output()).toContain('hint: the OAuth token endpoint');
+    expect(append.output()).not.toContain(WRONG_PASSWORD);
+  }, 150_000);
+
+  it('a token the brokers refuse (another audience): /health says the brokers refused the OAuth token', async () => {
+    const dir = project({ brokers: sk.oauth, yaml: oauth('billing-app') });
+    const issued = sk.idp.issued.get('billing-app') ?? 0;
+    const error = await serveRefused(dir, sk.oauth, async () => {}, oauthEnv('billing-app'));
+    expect(sk.idp.issued.get('billing-app')).toBeGreaterThan(issued);
+    expect(error).toContain('the brokers refused the OAuth token: check kafka.sasl');
+  }, 150_000);
+
+  it('short-lived tokens: fetched again before they expire, and events still land after the first one ended', async () => {
+    const dir = project({ brokers: sk.oauth, yaml: oauth('tally-short') });
+    const port = await freePort();
+    const before = sk.idp.issued.get('tally-short') ?? 0;
+    const started = Date.now();
+    const run = tally(
+      ['serve', '--deploy', '--project', dir, '--port', String(port)],
+      oauthEnv('tally-short'),
+    );
+    const counted = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+      const body = (await res.json()) as { data: Array<{ rows: number | string }> };
+      return Number(body.data[0]?.rows);
+    };
+    try {
+      const first = await inTopic();
+      await until(
+        `${first} events counted`,
+        async () => ((await counted()) === first ? true : undefined),
+        run.output,
+      );
+      // Past the first token's 22 s: the broker ends sessions whose token expired.
+      const lifetimeMs = OAUTH_CLIENTS['tally-short'].lifetimeS * 1000;
+      await new Promise((r) => setTimeout(r, Math.max(0, started + lifetimeMs + 3000 - Date.now())));
+      await produce(Array.from({ length: 5 }, (_, i) => `${backend}-late${i}`));
+      const all = await inTopic();
+      await until(
+        `${all} events counted`,
+        async () => ((await counted()) === all ? true : undefined),
+        run.output,
+      );
+      expect(sk.idp.issued.get('tally-short')! - before).toBeGreaterThanOrEqual(2);
+      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health;
+      expect(health.kafka?.datasources.events?.state).toBe('running');
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.output()).toBe(0);
+    }
+  }, 150_000);
 });

@@ -6,9 +6,17 @@ import type { KafkaListeners } from '../../src/services/kafka-config.ts';
 import { PrivateKafka, type PrivateKafkaPorts } from '../chaos/private-kafka.ts';
 import { freePort } from './free-port.ts';
 import { makeTestCerts, type TestCerts } from './test-certs.ts';
+import { startTestIdp, type TestIdp } from './test-idp.ts';
 
 /** The one user the broker knows, for every SASL mechanism. */
 export const KAFKA_USER = { username: 'tally', password: 'tally-secret-7' };
+
+/** The identity provider's clients: tokens the broker takes, short-lived ones, a wrong audience. */
+export const OAUTH_CLIENTS = {
+  tally: { secret: 'idp-secret-1', audience: 'kafka', lifetimeS: 3600 },
+  'tally-short': { secret: 'idp-secret-2', audience: 'kafka', lifetimeS: 22 },
+  'billing-app': { secret: 'idp-secret-3', audience: 'billing', lifetimeS: 3600 },
+} as const;
 
 export interface SecuredKafka {
   kafka: PrivateKafka;
@@ -19,19 +27,36 @@ export interface SecuredKafka {
   saslSsl: string;
   /** TLS that requires a client certificate signed by the test CA. */
   mtls: string;
+  /** SASL_PLAINTEXT with OAUTHBEARER: JWTs checked against the test identity provider's JWKS. */
+  oauth: string;
+  idp: TestIdp;
+  stop(): Promise<void>;
 }
 
 export async function startSecuredKafka(dir: string, log: (line: string) => void): Promise<SecuredKafka> {
   const certs = await makeTestCerts(join(dir, 'certs'));
-  const more = { sasl: await freePort(), saslSsl: await freePort(), mtls: await freePort() };
+  const idp = await startTestIdp(OAUTH_CLIENTS);
+  const more = {
+    sasl: await freePort(),
+    saslSsl: await freePort(),
+    mtls: await freePort(),
+    oauth: await freePort(),
+  };
   const ports: PrivateKafkaPorts = { broker: await freePort(), controller: await freePort(), ...more };
   const user = `name=${KAFKA_USER.username},password=${KAFKA_USER.password}`;
   const kafka = new PrivateKafka(join(dir, 'kafka'), ports, '256m', {
-    properties: (l, dataDir) => securedProperties(l, more, certs, dataDir),
+    properties: (l, dataDir) => securedProperties(l, more, certs, idp, dataDir),
     formatArgs: ['--add-scram', `SCRAM-SHA-256=[${user}]`, '--add-scram', `SCRAM-SHA-512=[${user}]`],
+    // Kafka 4 fetches only the OAuth URLs this property lists.
+    jvmArgs: [`-Dorg.apache.kafka.sasl.oauthbearer.allowed.urls=${idp.jwksUrl}`],
   });
-  await kafka.prepare(log);
-  await kafka.start();
+  try {
+    await kafka.prepare(log);
+    await kafka.start();
+  } catch (err) {
+    await idp.close();
+    throw err;
+  }
   const at = (port: number) => `127.0.0.1:${port}`;
   return {
     kafka,
@@ -40,13 +65,20 @@ export async function startSecuredKafka(dir: string, log: (line: string) => void
     saslPlaintext: at(more.sasl),
     saslSsl: at(more.saslSsl),
     mtls: at(more.mtls),
+    oauth: at(more.oauth),
+    idp,
+    stop: async () => {
+      await kafka.stop();
+      await idp.close();
+    },
   };
 }
 
 function securedProperties(
   l: KafkaListeners,
-  ports: { sasl: number; saslSsl: number; mtls: number },
+  ports: { sasl: number; saslSsl: number; mtls: number; oauth: number },
   certs: TestCerts,
+  idp: TestIdp,
   dataDir: string,
 ): string {
   const listeners = [
@@ -54,6 +86,7 @@ function securedProperties(
     `SASL_PLAINTEXT://127.0.0.1:${ports.sasl}`,
     `SASL_SSL://127.0.0.1:${ports.saslSsl}`,
     `MTLS://127.0.0.1:${ports.mtls}`,
+    `OAUTH://127.0.0.1:${ports.oauth}`,
   ];
   const plain = `org.apache.kafka.common.security.plain.PlainLoginModule required user_${KAFKA_USER.username}="${KAFKA_USER.password}";`;
   const scram = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
@@ -69,11 +102,22 @@ function securedProperties(
     `listeners=${listeners.join(',')},CONTROLLER://127.0.0.1:${l.controllerPort}`,
     `advertised.listeners=${listeners.join(',')}`,
     'controller.listener.names=CONTROLLER',
-    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL',
+    'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL,MTLS:SSL,OAUTH:SASL_PLAINTEXT',
     'inter.broker.listener.name=PLAINTEXT',
     'sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512',
     ...jaas('sasl_plaintext'),
     ...jaas('sasl_ssl'),
+    // OAUTHBEARER as production brokers check it: a signed JWT, its key from the provider's JWKS,
+    // the audience `kafka`; a connection must re-authenticate before its token expires.
+    'listener.name.oauth.sasl.enabled.mechanisms=OAUTHBEARER',
+    'listener.name.oauth.oauthbearer.sasl.jaas.config=org.apache.kafka.common.security.oauthbearer.OAuthBearerLoginModule required ;',
+    'listener.name.oauth.oauthbearer.sasl.server.callback.handler.class=org.apache.kafka.common.security.oauthbearer.OAuthBearerValidatorCallbackHandler',
+    'listener.name.oauth.oauthbearer.connections.max.reauth.ms=3600000',
+    // Under the listener's prefix, as the validator reads them; and the broker-side validator
+    // named, since Kafka 4.1's default one (DefaultJwtValidator) checks only the token's form.
+    'sasl.oauthbearer.jwt.validator.class=org.apache.kafka.common.security.oauthbearer.BrokerJwtValidator',
+    `sasl.oauthbearer.jwks.endpoint.url=${idp.jwksUrl}`,
+    'sasl.oauthbearer.expected.audience=kafka',
     'ssl.keystore.type=PEM',
     `ssl.keystore.location=${certs.serverKeystore}`,
     'ssl.truststore.type=PEM',

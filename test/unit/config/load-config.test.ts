@@ -233,6 +233,61 @@ describe('loadConfig', () => {
     }
   });
 
+  it('reads kafka.sasl with oauthbearer: token endpoint, client credentials, scope and extensions', () => {
+    const yaml = [
+      'kafka:',
+      '  sasl:',
+      '    mechanism: oauthbearer',
+      '    token_url: https://idp.example/oauth2/token',
+      '    client_id: tally',
+      '    client_secret: ${KAFKA_SECRET}',
+      '    scope: kafka',
+      '    extensions: { logicalCluster: lkc-123, identityPoolId: pool-9 }',
+      '',
+    ].join('\n');
+    const c = loadConfig(project(yaml), { env: { KAFKA_SECRET: 's3' } });
+    expect(c.kafka.sasl).toEqual({
+      mechanism: 'oauthbearer',
+      tokenUrl: 'https://idp.example/oauth2/token',
+      clientId: 'tally',
+      clientSecret: 's3',
+      scope: 'kafka',
+      extensions: { logicalCluster: 'lkc-123', identityPoolId: 'pool-9' },
+    });
+  });
+
+  it('refuses a kafka.sasl that mixes the two kinds, misses a key, or has a bad URL or extension', () => {
+    const cases: Array<[string, RegExp]> = [
+      [
+        '{ mechanism: oauthbearer, token_url: "http://i/t", client_id: a, client_secret: b, password: p }',
+        /kafka\.sasl\.password is not used with mechanism oauthbearer/,
+      ],
+      [
+        '{ mechanism: plain, username: u, password: p, token_url: "http://i/t" }',
+        /kafka\.sasl\.token_url is not used with mechanism plain/,
+      ],
+      ['{ mechanism: oauthbearer, token_url: "http://i/t", client_id: a }', /needs `client_secret`/],
+      [
+        '{ mechanism: oauthbearer, token_url: "idp/token", client_id: a, client_secret: b }',
+        /kafka\.sasl\.token_url must be an http:\/\/ or https:\/\/ URL/,
+      ],
+      [
+        '{ mechanism: oauthbearer, token_url: "http://i/t", client_id: a, client_secret: b, extensions: { auth: x } }',
+        /`auth` is not a valid extension name/,
+      ],
+      [
+        '{ mechanism: oauthbearer, token_url: "http://i/t", client_id: a, client_secret: b, extensions: { pool: "é" } }',
+        /kafka\.sasl\.extensions\.pool must be printable ASCII/,
+      ],
+      ['{ mechanism: kerberos, username: u, password: p }', /must be one of plain, .*oauthbearer/],
+    ];
+    for (const [sasl, message] of cases) {
+      const e = failure(() => loadConfig(project(`kafka:\n  sasl: ${sasl}\n`), { env: {} }));
+      expect(e.format()).toMatch(/tally\.yaml:2:\d+: /);
+      expect(e.message).toMatch(message);
+    }
+  });
+
   it('reads the ingest section: counts, sizes with binary units, and the defaults for what is not set', () => {
     expect(loadConfig(project(), { env: {} }).ingest).toEqual({});
     const c = loadConfig(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { kafkaRefusal, kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
+import { KafkaTokenError } from '../../../src/ingest/oauth-token-source.ts';
 
 /** An error shaped as kafkajs throws them: a name, a message, the socket's error inside. */
 function kafkajsError(name: string, message: string, originalError?: Error): Error {
@@ -19,6 +20,32 @@ describe('kafkaSecurityHint', () => {
         /check kafka\.sasl/,
       );
     }
+  });
+
+  it('OAUTHBEARER: a token endpoint that refused is certain, one unreachable a hint; a refused token names kafka.sasl', () => {
+    const refused = new KafkaTokenError(
+      'the OAuth token endpoint http://i/t answered 401 for client a',
+      'check kafka.sasl.client_id',
+      true,
+    );
+    const wrapped = kafkajsError('KafkaJSNonRetriableError', refused.message, refused);
+    expect(kafkaRefusal(wrapped)).toBe(`${refused.message}: check kafka.sasl.client_id`);
+    const down = new KafkaTokenError(
+      'cannot get an OAuth token for Kafka from http://i/t: ECONNREFUSED',
+      'check kafka.sasl.token_url',
+      false,
+    );
+    expect(kafkaRefusal(down)).toBeUndefined();
+    expect(kafkaSecurityHint(kafkajsError('KafkaJSNumberOfRetriesExceeded', 'x', down))).toMatch(
+      /check kafka\.sasl\.token_url/,
+    );
+    const token = kafkajsError(
+      'KafkaJSSASLAuthenticationError',
+      'SASL OAUTHBEARER authentication failed: {"status":"invalid_token"}',
+    );
+    expect(kafkaRefusal(token)).toMatch(
+      /^the brokers refused the OAuth token: check kafka\.sasl \(token_url/,
+    );
   });
 
   it('names the TLS setting that fits the handshake failure, also inside a retry error', () => {

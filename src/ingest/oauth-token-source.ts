@@ -1,0 +1,153 @@
+import type { KafkaOAuth } from '../config/config.ts';
+import { TallyError } from '../errors.ts';
+
+/** A token whose lifetime the endpoint does not say (no expires_in, not a JWT with exp). */
+const UNKNOWN_LIFETIME_S = 300;
+/**
+ * Refresh when 80% of the lifetime has passed (Kafka's sasl.login.refresh.window.factor), and
+ * at least this long before expiry: kafkajs re-authenticates a connection 10 s before the
+ * broker's session ends, and a token fetched then must not be the one that is ending.
+ */
+const REFRESH_BEFORE_EXPIRY_MS = 20_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+
+/** The token endpoint failed: `refused` when it answered no to the client's credentials. */
+export class KafkaTokenError extends TallyError {
+  /** kafkajs's retrier reads this: a refusal is not retried inside kafkajs. */
+  readonly retriable: boolean;
+  constructor(
+    message: string,
+    hint: string,
+    readonly refused: boolean,
+    cause?: unknown,
+  ) {
+    super('kafka-token', message, { hint, exitCode: 2, cause });
+    this.name = 'KafkaTokenError';
+    this.retriable = !refused;
+  }
+}
+
+export interface OAuthBearerToken {
+  value: string;
+  extensions?: Record<string, string>;
+}
+
+/**
+ * Tokens for SASL/OAUTHBEARER from an OAuth 2.0 token endpoint, client-credentials grant, sent
+ * as Kafka's Java client sends it (HTTP Basic with the url-encoded id and secret). One token is
+ * shared by every connection of a client and fetched again before it ends; when a refresh fails,
+ * the current token serves until it expires.
+ */
+export class OAuthTokenSource {
+  private current?: { value: string; refreshAt: number; expiresAt: number };
+  private pending?: Promise<void>;
+  /** Token requests made, for tests and logs. */
+  fetches = 0;
+
+  constructor(
+    private readonly oauth: KafkaOAuth,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** kafkajs's `oauthBearerProvider`. */
+  async token(): Promise<OAuthBearerToken> {
+    const t = this.now();
+    if (!this.current || t >= this.current.refreshAt) {
+      this.pending ??= this.refresh().finally(() => {
+        this.pending = undefined;
+      });
+      try {
+        await this.pending;
+      } catch (err) {
+        if (!this.current || this.now() >= this.current.expiresAt) throw err;
+        // The old token still holds: use it, and try again at the next connection.
+      }
+    }
+    const { extensions } = this.oauth;
+    return { value: this.current!.value, ...(extensions ? { extensions } : {}) };
+  }
+
+  private async refresh(): Promise<void> {
+    const { tokenUrl, clientId, clientSecret, scope } = this.oauth;
+    this.fetches++;
+    const issuedAt = this.now();
+    const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString(
+      'base64',
+    );
+    const form = new URLSearchParams({ grant_type: 'client_credentials' });
+    if (scope) form.set('scope', scope);
+    let res: Response;
+    try {
+      res = await fetch(tokenUrl, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${basic}`,
+          'content-type': 'application/x-www-form-urlencoded',
+          accept: 'application/json',
+        },
+        body: form.toString(),
+        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+      });
+    } catch (err) {
+      const cause = (err as { cause?: { message?: string; code?: string } }).cause;
+      const why = cause?.code ?? cause?.message ?? (err as Error).message;
+      throw new KafkaTokenError(
+        `cannot get an OAuth token for Kafka from ${tokenUrl}: ${why}`,
+        'check kafka.sasl.token_url in tally.yaml (an identity provider with a private CA: NODE_EXTRA_CA_CERTS)',
+        false,
+        err,
+      );
+    }
+    const text = await res.text().catch(() => '');
+    const body = parseJson(text);
+    if (!res.ok) {
+      const said = [body?.error, body?.error_description].filter((x) => typeof x === 'string').join(': ');
+      const refused = res.status === 400 || res.status === 401 || res.status === 403;
+      throw new KafkaTokenError(
+        `the OAuth token endpoint ${tokenUrl} answered ${res.status} for client ${clientId}${said ? ` (${said.slice(0, 200)})` : ''}`,
+        refused
+          ? 'check kafka.sasl.client_id, client_secret and scope in tally.yaml'
+          : 'the identity provider failed; Tally retries',
+        refused,
+      );
+    }
+    const value = body?.access_token;
+    if (typeof value !== 'string' || value === '') {
+      throw new KafkaTokenError(
+        `the OAuth token endpoint ${tokenUrl} answered ${res.status} without an access_token`,
+        'check kafka.sasl.token_url: it must be the OAuth 2.0 token endpoint (client-credentials grant)',
+        true,
+      );
+    }
+    const lifetimeMs = lifetimeOf(body!.expires_in, value, issuedAt) ?? UNKNOWN_LIFETIME_S * 1000;
+    const expiresAt = issuedAt + lifetimeMs;
+    this.current = {
+      value,
+      expiresAt,
+      refreshAt: Math.max(
+        issuedAt,
+        Math.min(issuedAt + lifetimeMs * 0.8, expiresAt - REFRESH_BEFORE_EXPIRY_MS),
+      ),
+    };
+  }
+}
+
+/** Milliseconds the token lives: `expires_in`, else the JWT's `exp`; undefined when neither says. */
+function lifetimeOf(expiresIn: unknown, token: string, issuedAt: number): number | undefined {
+  const seconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
+  if (typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+  const payload = token.split('.')[1];
+  if (!payload) return undefined;
+  const claims = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
+  const exp = claims?.exp;
+  return typeof exp === 'number' && exp * 1000 > issuedAt ? exp * 1000 - issuedAt : undefined;
+}
+
+function parseJson(text: string): Record<string, unknown> | undefined {
+  try {
+    const v: unknown = JSON.parse(text);
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,72 @@
+import type { AuthenticationProviderArgs } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import {
+  OAuthBearerRefusedError,
+  oauthBearerAuthenticator,
+} from '../../../src/ingest/oauth-bearer-authenticator.ts';
+
+/** kafkajs's side of one exchange: what was sent, and the broker's auth bytes (length-prefixed). */
+function exchange(reply: Buffer | Error) {
+  const sent: Buffer[] = [];
+  const args = {
+    host: '127.0.0.1',
+    port: 9092,
+    logger: {} as AuthenticationProviderArgs['logger'],
+    saslAuthenticate: async ({
+      request,
+      response,
+    }: Parameters<AuthenticationProviderArgs['saslAuthenticate']>[0]) => {
+      sent.push(await request.encode());
+      if (reply instanceof Error) throw reply;
+      const raw = Buffer.alloc(4 + reply.length);
+      raw.writeInt32BE(reply.length, 0);
+      reply.copy(raw, 4);
+      return response!.parse(await response!.decode(raw));
+    },
+  } as AuthenticationProviderArgs;
+  return { args, sent };
+}
+
+describe('oauthBearerAuthenticator', () => {
+  it("sends RFC 7628's first message, length-prefixed, with the extensions; an empty answer is success", async () => {
+    const { args, sent } = exchange(Buffer.alloc(0));
+    const auth = oauthBearerAuthenticator(async () => ({
+      value: 'tok.en',
+      extensions: { logicalCluster: 'lkc-1', pool: 'p' },
+    }));
+    await auth(args).authenticate();
+    const bytes = sent[0]!;
+    expect(bytes.readInt32BE(0)).toBe(bytes.length - 4);
+    expect(bytes.subarray(4).toString()).toBe(
+      'n,,\u0001auth=Bearer tok.en\u0001logicalCluster=lkc-1\u0001pool=p\u0001\u0001',
+    );
+  });
+
+  it("takes the broker's error challenge for the refusal it is, with the broker's status", async () => {
+    const { args } = exchange(Buffer.from('{"status":"invalid_token"}'));
+    const err = await oauthBearerAuthenticator(async () => ({ value: 't' }))(args)
+      .authenticate()
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OAuthBearerRefusedError);
+    expect((err as OAuthBearerRefusedError).retriable).toBe(false);
+    expect((err as Error).message).toBe(
+      'SASL OAUTHBEARER authentication failed: the brokers refused the token ({"status":"invalid_token"})',
+    );
+  });
+
+  it('wraps a failed exchange (an error code from the broker) as a refusal naming OAUTHBEARER', async () => {
+    const { args } = exchange(new Error('Authentication failed during authentication'));
+    await expect(oauthBearerAuthenticator(async () => ({ value: 't' }))(args).authenticate()).rejects.toThrow(
+      /^SASL OAUTHBEARER authentication failed: Authentication failed during authentication$/,
+    );
+  });
+
+  it('does not reach the broker when no token can be had', async () => {
+    const { args, sent } = exchange(Buffer.alloc(0));
+    const failing = oauthBearerAuthenticator(async () => {
+      throw new Error('token endpoint down');
+    });
+    await expect(failing(args).authenticate()).rejects.toThrow('token endpoint down');
+    expect(sent).toHaveLength(0);
+  });
+});

@@ -1,0 +1,170 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { KafkaOAuth } from '../../../src/config/config.ts';
+import { KafkaTokenError, OAuthTokenSource } from '../../../src/ingest/oauth-token-source.ts';
+
+// A token endpoint on loopback: each test sets what it answers; every request is recorded.
+let server: Server;
+let base = '';
+let answer: (req: IncomingMessage, form: URLSearchParams) => { status: number; body: string };
+const requests: Array<{ authorization?: string; form: URLSearchParams; contentType?: string }> = [];
+
+beforeAll(async () => {
+  server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => {
+      body += c;
+    });
+    req.on('end', () => {
+      const form = new URLSearchParams(body);
+      requests.push({
+        ...(req.headers.authorization ? { authorization: req.headers.authorization } : {}),
+        ...(req.headers['content-type'] ? { contentType: req.headers['content-type'] } : {}),
+        form,
+      });
+      const a = answer(req, form);
+      res.writeHead(a.status, { 'content-type': 'application/json' }).end(a.body);
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+beforeEach(() => {
+  requests.length = 0;
+});
+
+const oauth = (over: Partial<KafkaOAuth> = {}): KafkaOAuth => ({
+  mechanism: 'oauthbearer',
+  tokenUrl: `${base}/token`,
+  clientId: 'tally app',
+  clientSecret: 's:cr3t&',
+  ...over,
+});
+
+const ok = (token: string, expiresIn?: number) => () => ({
+  status: 200,
+  body: JSON.stringify({
+    access_token: token,
+    token_type: 'Bearer',
+    ...(expiresIn ? { expires_in: expiresIn } : {}),
+  }),
+});
+
+function jwt(claims: Record<string, unknown>): string {
+  const part = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  return `${part({ alg: 'none' })}.${part(claims)}.`;
+}
+
+describe('OAuthTokenSource', () => {
+  it("asks for a client-credentials token as Kafka's Java client does, and sends the extensions", async () => {
+    answer = ok('t1', 3600);
+    const source = new OAuthTokenSource(
+      oauth({ scope: 'kafka write', extensions: { logicalCluster: 'lkc-1' } }),
+    );
+    expect(await source.token()).toEqual({ value: 't1', extensions: { logicalCluster: 'lkc-1' } });
+    expect(requests).toHaveLength(1);
+    const r = requests[0]!;
+    expect(r.contentType).toBe('application/x-www-form-urlencoded');
+    expect(r.form.get('grant_type')).toBe('client_credentials');
+    expect(r.form.get('scope')).toBe('kafka write');
+    // Basic auth of the url-encoded id and secret (RFC 6749 2.3.1).
+    const decoded = Buffer.from(r.authorization!.replace(/^Basic /, ''), 'base64').toString();
+    expect(decoded).toBe(`${encodeURIComponent('tally app')}:${encodeURIComponent('s:cr3t&')}`);
+  });
+
+  it('shares one token between calls, and one request between concurrent calls', async () => {
+    answer = ok('shared', 3600);
+    const source = new OAuthTokenSource(oauth());
+    const all = await Promise.all([source.token(), source.token(), source.token()]);
+    expect(all.map((t) => t.value)).toEqual(['shared', 'shared', 'shared']);
+    expect((await source.token()).value).toBe('shared');
+    expect(requests).toHaveLength(1);
+  });
+
+  it('fetches a new token once 80% of the lifetime has passed, and at least 20 s before expiry', async () => {
+    let now = 1_000_000;
+    let n = 0;
+    answer = () => ok(`t${++n}`, 100)();
+    const source = new OAuthTokenSource(oauth(), () => now);
+    expect((await source.token()).value).toBe('t1');
+    now += 79_000;
+    expect((await source.token()).value).toBe('t1');
+    now += 1_000; // 80 s of 100
+    expect((await source.token()).value).toBe('t2');
+
+    // A 30 s token: 20 s before expiry comes before 80% of it.
+    answer = () => ok(`short${++n}`, 30)();
+    const short = new OAuthTokenSource(oauth(), () => now);
+    const first = (await short.token()).value;
+    now += 9_000;
+    expect((await short.token()).value).toBe(first);
+    now += 1_000;
+    expect((await short.token()).value).not.toBe(first);
+  });
+
+  it("takes the lifetime from the JWT's exp when the endpoint gives no expires_in", async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const token = jwt({ sub: 'tally', exp: now / 1000 + 50 });
+    answer = ok(token);
+    const source = new OAuthTokenSource(oauth(), () => now);
+    expect((await source.token()).value).toBe(token);
+    now += 29_000;
+    await source.token();
+    expect(requests).toHaveLength(1);
+    now += 1_000; // 20 s before exp
+    await source.token();
+    expect(requests).toHaveLength(2);
+  });
+
+  it('keeps serving the current token while a refresh fails, and fails once it has expired', async () => {
+    let now = 5_000_000;
+    answer = ok('good', 100);
+    const source = new OAuthTokenSource(oauth(), () => now);
+    await source.token();
+    answer = () => ({ status: 503, body: '{"error":"temporarily_unavailable"}' });
+    now += 90_000;
+    expect((await source.token()).value).toBe('good');
+    now += 10_000;
+    await expect(source.token()).rejects.toThrow(/answered 503/);
+  });
+
+  it('names the endpoint, the status and the client on a refusal, never the secret', async () => {
+    answer = () => ({
+      status: 401,
+      body: JSON.stringify({ error: 'invalid_client', error_description: 'bad credentials' }),
+    });
+    const err = await new OAuthTokenSource(oauth()).token().catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(KafkaTokenError);
+    const e = err as KafkaTokenError;
+    expect(e.refused).toBe(true);
+    expect(e.retriable).toBe(false);
+    expect(e.code).toBe('kafka-token');
+    expect(e.message).toBe(
+      `the OAuth token endpoint ${base}/token answered 401 for client tally app (invalid_client: bad credentials)`,
+    );
+    expect(e.hint).toMatch(/kafka\.sasl\.client_id, client_secret and scope/);
+    expect(`${e.message} ${e.hint}`).not.toContain('s:cr3t');
+  });
+
+  it('says so when the endpoint answers without a token, or cannot be reached', async () => {
+    answer = () => ({ status: 200, body: '<html>login</html>' });
+    await expect(new OAuthTokenSource(oauth()).token()).rejects.toThrow(
+      /answered 200 without an access_token/,
+    );
+
+    const closed = createServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const port = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    const err = (await new OAuthTokenSource(oauth({ tokenUrl: `http://127.0.0.1:${port}/token` }))
+      .token()
+      .catch((e: unknown) => e)) as KafkaTokenError;
+    expect(err.message).toBe(
+      `cannot get an OAuth token for Kafka from http://127.0.0.1:${port}/token: ECONNREFUSED`,
+    );
+    expect(err.refused).toBe(false);
+    expect(err.hint).toMatch(/kafka\.sasl\.token_url/);
+  });
+});
