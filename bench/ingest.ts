@@ -11,6 +11,8 @@
  *            --rounds N  the three paths N times, alternating (default 3, 1 with --quick); each
  *                        path's median is reported, and the highest peak RSS
  *            --heap MB   run Tally's process with --max-old-space-size=MB (default: Node's)
+ *            --compression gzip|snappy|lz4|zstd  the topic's compression.type: the broker
+ *                        recompresses every batch, so every path reads compressed batches
  * Uses TALLY_CLICKHOUSE_URL (default http://127.0.0.1:8123) and TALLY_KAFKA_BROKERS (127.0.0.1:9092).
  */
 import { spawn } from 'node:child_process';
@@ -38,6 +40,11 @@ const PARTITIONS = option('--partitions', 4);
 const DEDUP = !flag('--no-dedup');
 const HEAP = option('--heap', 0);
 const ROUNDS = option('--rounds', flag('--quick') ? 1 : 3);
+const COMPRESSION = args.includes('--compression') ? args[args.indexOf('--compression') + 1] : undefined;
+if (COMPRESSION !== undefined && !['gzip', 'snappy', 'lz4', 'zstd'].includes(COMPRESSION)) {
+  console.error(`--compression: expected gzip, snappy, lz4 or zstd, got ${COMPRESSION}`);
+  process.exit(1);
+}
 
 interface ChildInput {
   clickhouse: ClickHouseConfig;
@@ -59,6 +66,8 @@ interface ChildResult {
   flushes: number;
   /** ClickHouse time inside the ingester: seen lookups, inserts, bookkeeping. */
   clickhouseMs: { lookup: number; insert: number; bookkeeping: number };
+  /** The consumer's fetch sizes at the end, and the compression it saw. */
+  fetch?: { maxBytes: number; maxBytesPerPartition: number; compression: number };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -90,7 +99,12 @@ async function main(): Promise<void> {
     const bytes = lines.reduce((n, l) => n + Buffer.byteLength(l), 0);
     console.log(`events: average ${(bytes / N).toFixed(0)} bytes, ${(bytes / 1e6).toFixed(0)} MB in all`);
 
-    await admin.createTopics({ topics: [{ topic, numPartitions: PARTITIONS }], waitForLeaders: true });
+    const configEntries = COMPRESSION ? [{ name: 'compression.type', value: COMPRESSION }] : [];
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: PARTITIONS, configEntries }],
+      waitForLeaders: true,
+    });
+    if (COMPRESSION) console.log(`topic compression: ${COMPRESSION} (the broker recompresses every batch)`);
     const t0 = performance.now();
     const producer = kafka.producer();
     await producer.connect();
@@ -167,6 +181,12 @@ async function main(): Promise<void> {
     console.log(
       `Tally counts: stored ${tally.stored}, duplicates ${tally.duplicates}, quarantined ${tally.quarantined}`,
     );
+    if (tally.fetch) {
+      const f = tally.fetch;
+      console.log(
+        `Tally fetches: compression seen ${f.compression.toFixed(1)}x, so each asks for ${(f.maxBytes / 1024).toFixed(0)} KiB (${(f.maxBytesPerPartition / 1024).toFixed(0)} KiB per partition)`,
+      );
+    }
     const cm = tally.clickhouseMs;
     console.log(
       `Tally flushes: ${tally.flushes}; waiting on ClickHouse: lookups ${(cm.lookup / 1000).toFixed(2)} s, inserts ${(cm.insert / 1000).toFixed(2)} s, bookkeeping ${(cm.bookkeeping / 1000).toFixed(2)} s`,
@@ -214,7 +234,9 @@ async function child(input: ChildInput): Promise<void> {
   const sustainedMs =
     ((performance.now() - first!.at) * input.events) / Math.max(1, input.events - first!.rows);
   const cpu = process.cpuUsage(cpu0);
-  const t = ingestion.stats().datasources[0]!.totals;
+  const stats = ingestion.stats().datasources[0]!;
+  const t = stats.totals;
+  const fetch = stats.kafka?.fetch;
   await ingestion.stop();
   clearInterval(sampler);
   peak = Math.max(peak, process.resourceUsage().maxRSS * 1024);
@@ -229,6 +251,7 @@ async function child(input: ChildInput): Promise<void> {
     quarantined: t.quarantined,
     flushes: t.flushes,
     clickhouseMs: t.ms,
+    ...(fetch ? { fetch } : {}),
   };
   process.stdout.write(`${JSON.stringify(result)}\n`);
   await engine.close();

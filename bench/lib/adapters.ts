@@ -144,7 +144,10 @@ export function parseIngest(out: string): BenchOutput {
   );
   const flushes = /Tally flushes: (\d+)/.exec(out);
   const judged = tally.sustained ?? tally.endToEnd;
-  const how = tally.sustained ? ', sustained (10% -> 90% of the rows)' : '';
+  // A run on a topic with compression.type set names its codec in every figure of Tally.
+  const codec = /^topic compression: (\w+)/m.exec(out)?.[1];
+  const topicKind = codec ? ` (${codec}-compressed topic)` : '';
+  const how = `${topicKind}${tally.sustained ? ', sustained (10% -> 90% of the rows)' : ''}`;
   const httpRate = (http.sustained ?? http.endToEnd).rows;
   const metrics: Metric[] = [
     rateMetric(
@@ -184,7 +187,7 @@ export function parseIngest(out: string): BenchOutput {
   if (tally.sustained) {
     metrics.push(
       rateMetric(
-        'Kafka -> ClickHouse through Tally, end to end (with group join)',
+        `Kafka -> ClickHouse through Tally${topicKind}, end to end (with group join)`,
         tally.endToEnd.rows,
         'rows/s',
         {
@@ -197,7 +200,7 @@ export function parseIngest(out: string): BenchOutput {
     if (engine) {
       metrics.push(
         rateMetric(
-          'Kafka -> ClickHouse through Tally, end to end (with group join)',
+          `Kafka -> ClickHouse through Tally${topicKind}, end to end (with group join)`,
           tally.endToEnd.rows,
           'rows/s',
           {
@@ -230,6 +233,8 @@ export function parseIngest(out: string): BenchOutput {
     `Tally's process used ${cpuPerEventUs.toFixed(1)} µs of CPU per event; the straight HTTP inserts took ${(1e6 / httpRate).toFixed(1)} µs of wall time per row`,
   );
   if (flushes) notes.push(`Tally flushed ${flushes[1]} times`);
+  const fetches = /^Tally fetches: (.*)$/m.exec(out);
+  if (fetches) notes.push(`Tally's fetches: ${fetches[1]}`);
   // Several rounds: the figures above are each path's median; every round's rates as a note.
   for (const m of out.matchAll(/^(round \d+ of \d+: .*)$/gm)) notes.push(m[1]!);
   if (!engine) notes.push("ClickHouse's Kafka engine did not finish: no figure for it");

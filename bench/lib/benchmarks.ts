@@ -101,6 +101,18 @@ export const BENCHMARKS: readonly BenchSpec[] = [
     parse: parseIngest,
     targets: ['ingest-http', 'ingest-kafka-engine', 'ingest-rss'],
   },
+  // Topics whose batches the broker compresses: what the pure-JavaScript codecs cost per event.
+  ...(['lz4', 'zstd'] as const).map(
+    (codec): BenchSpec => ({
+      id: `ingest-${codec}`,
+      title: `Ingest from a ${codec}-compressed topic (no target), same three paths`,
+      script: 'bench/ingest.ts',
+      args: { quick: 'skip', full: ['--compression', codec, '--rounds', '1'] },
+      timeoutS: { quick: 150, full: 600 },
+      parse: (out) => untargeted(parseIngest(out)),
+      targets: [],
+    }),
+  ),
   {
     id: 'endpoints-server',
     title: 'Endpoints under autocannon vs the same SQL straight to ClickHouse, server',

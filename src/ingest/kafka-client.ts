@@ -10,6 +10,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 import { settledWithin } from '../util/settled-within.ts';
+import { FetchBudget } from './fetch-budget.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
 import { OAuthTokenSource } from './oauth-token-source.ts';
@@ -82,6 +83,17 @@ export interface GroupConsumer {
   commit(partition: number, offset: number): Promise<void>;
   /** Finishes the batches in flight (the handlers decide how), leaves the group, disconnects. */
   stop(): Promise<void>;
+  /** What the next fetch asks for, shrunk by the compression seen (fetch-budget.ts). */
+  fetchSizes(): FetchSizes;
+}
+
+export interface FetchSizes {
+  maxBytes: number;
+  maxBytesPerPartition: number;
+  /** Decoded bytes per fetched byte, as estimated from full batches (1: plain). */
+  compression: number;
+  /** The decoded size of the last partition batch that filled what was asked for. */
+  lastFullBatchBytes: number;
 }
 
 export interface OutgoingMessage {
@@ -171,6 +183,10 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
   return {
     async consume(opts) {
       await requireTopic(opts.topic);
+      const budget = new FetchBudget({
+        maxBytes: opts.maxBytes ?? INGEST_DEFAULTS.fetchBytes,
+        maxBytesPerPartition: opts.maxBytesPerPartition ?? INGEST_DEFAULTS.fetchPartitionBytes,
+      });
       const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
         // 10 s (kafkajs: 30 s): a crashed member's partitions move a third as late; heartbeats
@@ -179,16 +195,22 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         heartbeatInterval: opts.heartbeatIntervalMs ?? 3_000,
         rebalanceTimeout: opts.rebalanceTimeoutMs ?? 60_000,
         minBytes: opts.minBytes ?? INGEST_DEFAULTS.fetchMinBytes,
-        // A fetch is what the ingester holds in memory at most (plus the flush in flight).
-        maxBytes: opts.maxBytes ?? INGEST_DEFAULTS.fetchBytes,
-        maxBytesPerPartition: opts.maxBytesPerPartition ?? INGEST_DEFAULTS.fetchPartitionBytes,
+        // A fetch is what the ingester holds in memory at most (plus the flush in flight); the
+        // sizes follow the budget once the group is joined (bindFetchBudget).
+        maxBytes: budget.maxBytes,
+        maxBytesPerPartition: budget.maxBytesPerPartition,
         maxWaitTimeInMs: opts.maxWaitMs ?? INGEST_DEFAULTS.fetchWaitMs,
         allowAutoTopicCreation: false,
       });
       consumers.add(consumer);
-      const unhook = opts.beforeRejoin
+      const unbudget = shareFetchBudget(opts.groupId, opts.topic, budget);
+      const hooked = opts.beforeRejoin
         ? holdRejoins(opts.groupId, { before: opts.beforeRejoin, after: opts.afterRejoin ?? (() => {}) })
         : () => {};
+      const unhook = () => {
+        hooked();
+        unbudget();
+      };
       const { GROUP_JOIN, CRASH } = consumer.events;
       consumer.on(GROUP_JOIN, (e) => {
         const assigned = (e.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? [];
@@ -200,7 +222,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
         // Closed while connecting: this consumer would outlive the client.
         if (closed) throw new Error('the Kafka client was closed');
-        await startConsumer(consumer, opts);
+        await startConsumer(consumer, opts, budget);
       } catch (err) {
         unhook();
         consumers.delete(consumer);
@@ -230,6 +252,12 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
             consumers.delete(consumer);
           }
         },
+        fetchSizes: () => ({
+          maxBytes: budget.maxBytes,
+          maxBytesPerPartition: budget.maxBytesPerPartition,
+          compression: budget.compression,
+          lastFullBatchBytes: budget.lastFullBatchBytes,
+        }),
       };
     },
 
@@ -362,6 +390,9 @@ let joinWrapped = false;
 
 interface KafkajsConsumerGroup {
   groupId: string;
+  topics?: string[];
+  maxBytes?: number;
+  maxBytesPerPartition?: number;
   heartbeat(opts: { interval: number }): Promise<void>;
   joinAndSync(): Promise<unknown>;
   leave(): Promise<unknown>;
@@ -392,6 +423,7 @@ function wrapGroupJoin(): void {
     if (typeof original !== 'function')
       throw new Error(`kafkajs ${version} has no ConsumerGroup.${method}, which Tally wraps (kafkajs 2.x)`);
     group.prototype[method] = async function (this: KafkajsConsumerGroup) {
+      if (method === 'joinAndSync') bindFetchBudget(this);
       const hooks = [...(rejoinHooks.get(this.groupId) ?? [])];
       try {
         await runHooks(this, hooks);
@@ -412,11 +444,36 @@ async function runHooks(group: KafkajsConsumerGroup, hooks: RejoinHook[]): Promi
   }
 }
 
+/**
+ * The fetch sizes of each consumer, per group and topic: kafkajs reads `maxBytes` and
+ * `maxBytesPerPartition` from its ConsumerGroup at every fetch, fixed at creation; at each join
+ * they become the budget's live values, so that a compressed topic's fetches shrink.
+ */
+const fetchBudgets = new Map<string, FetchBudget>();
+
+function shareFetchBudget(groupId: string, topic: string, budget: FetchBudget): () => void {
+  wrapGroupJoin();
+  const key = `${groupId}\u0000${topic}`;
+  fetchBudgets.set(key, budget);
+  return () => {
+    if (fetchBudgets.get(key) === budget) fetchBudgets.delete(key);
+  };
+}
+
+function bindFetchBudget(group: KafkajsConsumerGroup): void {
+  const budget = fetchBudgets.get(`${group.groupId}\u0000${group.topics?.[0] ?? ''}`);
+  // Another kafkajs 2.x whose group keeps these elsewhere: fetches keep their first sizes.
+  if (!budget || typeof group.maxBytes !== 'number' || typeof group.maxBytesPerPartition !== 'number') return;
+  for (const key of ['maxBytes', 'maxBytesPerPartition'] as const) {
+    Object.defineProperty(group, key, { configurable: true, enumerable: true, get: () => budget[key] });
+  }
+}
+
 /** Heartbeats while a join is held: well under any session timeout (6 s at the least). */
 const REJOIN_HEARTBEAT_MS = 1000;
 
 /** Runs a subscribed consumer: every batch to `opts.onBatch`, offsets resolved and committed by it. */
-function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void> {
+function startConsumer(consumer: Consumer, opts: ConsumerOptions, budget: FetchBudget): Promise<void> {
   return consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -424,6 +481,7 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions): Promise<void>
     partitionsConsumedConcurrently: 256,
     eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
       const messages: ConsumedMessage[] = batch.messages;
+      budget.observe(decodedBytes(messages));
       await opts.onBatch(
         {
           topic: batch.topic,
@@ -480,6 +538,13 @@ export function kafkajsConfig(
           : { mechanism: 'scram-sha-512', username, password };
   }
   return base;
+}
+
+/** The bytes of a batch's records once decoded: keys and values. */
+function decodedBytes(messages: readonly ConsumedMessage[]): number {
+  let bytes = 0;
+  for (const m of messages) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
+  return bytes;
 }
 
 function headersOf(h: Record<string, unknown> | undefined): Record<string, string> {

@@ -35,6 +35,7 @@ import {
   type BatchControl,
   type ConsumedBatch,
   type ConsumerOptions,
+  type FetchSizes,
   type GroupConsumer,
   isRebalance,
   type KafkaClient,
@@ -84,6 +85,8 @@ export interface KafkaIngesterStats {
   partitions: PartitionStats[];
   /** Rows and bytes parsed and waiting for ClickHouse. */
   buffered: { rows: number; bytes: number; inFlightBytes: number };
+  /** The sizes the consumer's fetches ask for, and the topic's compression as seen. */
+  fetch?: FetchSizes;
   error?: string;
 }
 
@@ -138,6 +141,7 @@ export class KafkaIngester {
         .sort((a, b) => a.partition - b.partition)
         .map((p) => ({ ...p })),
       buffered: this.batcher.buffered,
+      ...(this.consumer ? { fetch: this.consumer.fetchSizes() } : {}),
       ...(this.error ? { error: this.error } : {}),
     };
   }

@@ -2,7 +2,7 @@
 // `compression.type` set (with Kafka's own Java codecs, as Java producers write them: snappy in
 // xerial framing, LZ4 frames, zstd frames), and Tally's ingester reads each, every event exactly
 // once. kafkajs alone reads gzip only; the others stopped the consumer before
-// src/ingest/kafka-codecs.ts.
+// src/ingest/kafka-codecs.ts. The fetch sizes shrink by the compression seen (fetch-budget.ts).
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
@@ -21,8 +21,14 @@ import {
 import { dataSource } from '../unit/ingest/type-node.ts';
 
 const CODECS = ['snappy', 'lz4', 'zstd', 'gzip'] as const;
-/** Enough bytes per partition that each codec cuts several blocks (xerial 32 KiB, LZ4 64 KiB). */
-const N = 3000;
+/**
+ * Enough bytes per partition that each codec cuts several blocks (xerial 32 KiB, LZ4 64 KiB), and
+ * for several fetches of FETCH_PARTITION compressed bytes each (fetch-budget.ts), from record
+ * batches of PER_SEND / 2 events, small beside a fetch.
+ */
+const N = 40_000;
+const FETCH_PARTITION = 128 * 1024;
+const PER_SEND = 100;
 
 /** Events with repeating and varied text (compressible, but not trivially). */
 function event(codec: string, i: number): string {
@@ -93,11 +99,17 @@ forEachBackend('kafka topics with compressed batches', (ctx) => {
         client,
         topics.get(codec)!,
         Array.from({ length: N }, (_, i) => ({ value: event(codec, i), partition: i % 2 })),
+        PER_SEND,
       );
     }
     ingestion = await startIngestion(projectOf(datasources), ctx.engine, kafkaConfig(), {
       kafkaClient: client,
-      consumer: { sessionTimeoutMs: 10_000, heartbeatIntervalMs: 1000 },
+      consumer: {
+        sessionTimeoutMs: 10_000,
+        heartbeatIntervalMs: 1000,
+        maxBytes: 2 * FETCH_PARTITION,
+        maxBytesPerPartition: FETCH_PARTITION,
+      },
     });
     await waitFor(
       async () => {
@@ -128,6 +140,14 @@ forEachBackend('kafka topics with compressed batches', (ctx) => {
     }
     for (const d of ingestion.stats().datasources) {
       expect(d.totals).toMatchObject({ stored: N, duplicates: 0, quarantined: 0 });
+      // The fetches saw batches decode to more than was asked for, and now ask for less: what a
+      // fetch holds once decoded stays near the configured size (had kafkajs kept asking for the
+      // first sizes, a full batch would decode to the compression factor times it).
+      const fetch = d.kafka?.fetch;
+      expect(fetch?.compression, d.name).toBeGreaterThan(1.5);
+      expect(fetch?.lastFullBatchBytes, d.name).toBeLessThan(1.6 * FETCH_PARTITION);
+      expect(fetch?.maxBytesPerPartition, d.name).toBeLessThan(FETCH_PARTITION);
+      expect(fetch?.maxBytes, d.name).toBeLessThan(2 * FETCH_PARTITION);
     }
   });
 });

@@ -34,6 +34,8 @@ export async function produceAll(
   client: KafkaClient,
   topic: string,
   messages: Array<{ key?: string | null; value: string; partition?: number }>,
+  /** Messages per send: each send is one record batch per partition on the broker. */
+  perSend = 5000,
 ): Promise<void> {
   const { Kafka, logLevel } = await import('kafkajs');
   const kafka = new Kafka({
@@ -44,11 +46,11 @@ export async function produceAll(
   const p = kafka.producer();
   await p.connect();
   try {
-    for (let i = 0; i < messages.length; i += 5000) {
+    for (let i = 0; i < messages.length; i += perSend) {
       await p.send({
         topic,
         acks: -1,
-        messages: messages.slice(i, i + 5000).map((m) => ({
+        messages: messages.slice(i, i + perSend).map((m) => ({
           key: m.key ?? null,
           value: m.value,
           ...(m.partition !== undefined ? { partition: m.partition } : {}),

@@ -49,6 +49,7 @@ function harness({ flushMs, revokeGraceMs, maxRows = 1000, maxBufferedBytes, fai
           commits.push(offset);
         },
         stop: async () => {},
+        fetchSizes: () => ({ maxBytes: 1, maxBytesPerPartition: 1, compression: 1, lastFullBatchBytes: 0 }),
       };
     },
   } as unknown as KafkaClient;
