@@ -56,12 +56,25 @@ export function readKafkaSasl(r: YamlReader, s: MapView, str: ReadString): Kafka
     r.error(
       s.get('token_url'),
       'invalid-config',
-      `kafka.sasl.token_url must be an http:// or https:// URL, got ${JSON.stringify(tokenUrl)}`,
+      'kafka.sasl.token_url must be an http:// or https:// URL',
       "the OAuth 2.0 token endpoint of the identity provider (Kafka's sasl.oauthbearer.token.endpoint.url)",
     );
+  } else if (tokenUrl !== undefined && /^[a-z]+:\/\/[^/]*@/i.test(tokenUrl)) {
+    // Messages name the endpoint: credentials in it would reach logs and /health.
+    r.error(
+      s.get('token_url'),
+      'invalid-config',
+      'kafka.sasl.token_url must not carry a user or password',
+      'give them as client_id and client_secret',
+    );
   }
-  const clientId = str(s.require('client_id'), 'kafka.sasl.client_id');
-  const clientSecret = str(s.require('client_secret'), 'kafka.sasl.client_secret');
+  const clientId = nonEmpty(r, s, 'client_id', str(s.require('client_id'), 'kafka.sasl.client_id'));
+  const clientSecret = nonEmpty(
+    r,
+    s,
+    'client_secret',
+    str(s.require('client_secret'), 'kafka.sasl.client_secret'),
+  );
   const scope = s.has('scope') ? str(s.get('scope'), 'kafka.sasl.scope') : undefined;
   const extensions = s.has('extensions') ? readExtensions(r, s.get('extensions'), str) : undefined;
   if (
@@ -80,6 +93,13 @@ export function readKafkaSasl(r: YamlReader, s: MapView, str: ReadString): Kafka
     ...(scope ? { scope } : {}),
     ...(extensions && Object.keys(extensions).length > 0 ? { extensions } : {}),
   };
+}
+
+/** An empty id or secret (an unset `${VAR:-}`) is an error here, not a 401 at the first connection. */
+function nonEmpty(r: YamlReader, s: MapView, key: string, value: string | undefined): string | undefined {
+  if (value !== '') return value;
+  r.error(s.get(key), 'invalid-config', `kafka.sasl.${key} is empty`);
+  return undefined;
 }
 
 function readExtensions(
@@ -104,7 +124,9 @@ function readExtensions(
       r.error(
         value,
         'invalid-config',
-        `kafka.sasl.extensions.${name} must be printable ASCII (Kafka refuses other characters)`,
+        text === ''
+          ? `kafka.sasl.extensions.${name} is empty`
+          : `kafka.sasl.extensions.${name} must be printable ASCII (Kafka refuses other characters)`,
       );
       continue;
     }

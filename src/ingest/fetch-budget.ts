@@ -14,6 +14,8 @@ export class FetchBudget {
   private factor = 1;
   /** The decoded size of the last full partition batch: near the configured size once adapted. */
   lastFullBatchBytes = 0;
+  /** The per-partition size the last fetch asked for: what its batches are measured against. */
+  private askedAtFetch: number;
 
   constructor(
     private readonly configured: { maxBytes: number; maxBytesPerPartition: number },
@@ -22,6 +24,13 @@ export class FetchBudget {
   ) {
     this.maxBytes = configured.maxBytes;
     this.maxBytesPerPartition = configured.maxBytesPerPartition;
+    this.askedAtFetch = configured.maxBytesPerPartition;
+  }
+
+  /** The per-partition size for a fetch being sent (kafkajs reads it as it builds one). */
+  askPerPartition(): number {
+    this.askedAtFetch = this.maxBytesPerPartition;
+    return this.askedAtFetch;
   }
 
   /** Decoded bytes per byte asked for, as now estimated. */
@@ -30,16 +39,19 @@ export class FetchBudget {
   }
 
   /**
-   * One partition's batch from a fetch: the decoded size of its records. Only a batch that came
-   * near the size asked for is full enough to measure by; a small one (the partition's end)
-   * says nothing about compression.
+   * One partition's batch from a fetch: the decoded size of its records, whether the partition
+   * had more (the size asked for cut the batch), and how many of the producer's record batches
+   * it holds. Only a batch cut near the size asked for measures compression: one that reached
+   * the partition's end, or came far short, does not. Nor does a single record batch: the broker
+   * sends a partition's first one whole whatever was asked, so a producer's big batches would
+   * otherwise read as ever more compression as the sizes shrink.
    */
-  observe(decodedBytes: number): void {
-    const asked = this.maxBytesPerPartition;
-    if (decodedBytes < asked * FULL) return;
+  observe(decodedBytes: number, cut = true, recordBatches = 2): void {
+    const asked = this.askedAtFetch;
+    if (!cut || recordBatches < 2 || decodedBytes < asked * FULL) return;
     this.lastFullBatchBytes = decodedBytes;
-    // Halfway between this batch's factor and the estimate so far: one odd batch (or one asked
-    // for with the sizes before the last change) moves the sizes by less than its own factor.
+    // Halfway between this batch's factor and the estimate so far: one odd batch moves the sizes
+    // by less than its own factor.
     const seen = Math.min(MAX_FACTOR, Math.max(1, decodedBytes / asked));
     this.factor = Math.min(MAX_FACTOR, Math.max(1, (this.factor + seen) / 2));
     const scaled = (bytes: number) => Math.max(this.floorBytes, Math.floor(bytes / this.factor));
@@ -51,7 +63,11 @@ export class FetchBudget {
   }
 }
 
-/** A batch decoded to this share of the size asked for is taken as full. */
-const FULL = 0.8;
+/**
+ * A cut batch decoded to at least this share of the size asked for measures (plain records of
+ * ~40 bytes decode to ~0.65 of their size on the wire); one far shorter was cut by the fetch's
+ * total size, not its own.
+ */
+const FULL = 0.5;
 /** Compression beyond this is not followed (zstd of repetitive JSON reaches ~20x). */
 const MAX_FACTOR = 64;

@@ -60,7 +60,11 @@ export interface ConsumerOptions {
   onBatch: (batch: ConsumedBatch, ctl: BatchControl) => Promise<void>;
   /** Called after each (re)join with this member's partitions of `topic`. */
   onAssign?: (partitions: number[]) => void;
-  onCrash?: (error: Error) => void;
+  /**
+   * The consumer crashed. `restarts`: kafkajs starts it again by itself (a retriable error);
+   * otherwise it has stopped for good (a refused authentication, say) and it is up to the caller.
+   */
+  onCrash?: (error: Error, restarts: boolean) => void;
   /**
    * Awaited before the member (re)joins or leaves the group, so that what it still holds (a
    * flush in flight) is settled before any of its partitions can move to another member.
@@ -145,13 +149,15 @@ let kafkajs: Promise<typeof import('kafkajs')> | undefined;
 const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
+  // OAUTHBEARER: one token source for the client's connections, refreshed until close().
+  const tokens = config.sasl?.mechanism === 'oauthbearer' ? new OAuthTokenSource(config.sasl) : undefined;
   let created: Promise<Kafka> | undefined;
   const kafka = () => {
     kafkajs ??= import('kafkajs').then((k) => {
       registerKafkaCodecs();
       return k;
     });
-    created ??= kafkajs.then((k) => new k.Kafka(kafkajsConfig(k.logLevel, config, log)));
+    created ??= kafkajs.then((k) => new k.Kafka(kafkajsConfig(k.logLevel, config, log, tokens)));
     return created;
   };
   let producer: Promise<Producer> | undefined;
@@ -183,10 +189,10 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
   return {
     async consume(opts) {
       await requireTopic(opts.topic);
-      const budget = new FetchBudget({
+      const sizes = {
         maxBytes: opts.maxBytes ?? INGEST_DEFAULTS.fetchBytes,
         maxBytesPerPartition: opts.maxBytesPerPartition ?? INGEST_DEFAULTS.fetchPartitionBytes,
-      });
+      };
       const consumer = (await kafka()).consumer({
         groupId: opts.groupId,
         // 10 s (kafkajs: 30 s): a crashed member's partitions move a third as late; heartbeats
@@ -197,13 +203,12 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         minBytes: opts.minBytes ?? INGEST_DEFAULTS.fetchMinBytes,
         // A fetch is what the ingester holds in memory at most (plus the flush in flight); the
         // sizes follow the budget once the group is joined (bindFetchBudget).
-        maxBytes: budget.maxBytes,
-        maxBytesPerPartition: budget.maxBytesPerPartition,
+        ...sizes,
         maxWaitTimeInMs: opts.maxWaitMs ?? INGEST_DEFAULTS.fetchWaitMs,
         allowAutoTopicCreation: false,
       });
       consumers.add(consumer);
-      const unbudget = shareFetchBudget(opts.groupId, opts.topic, budget);
+      const [budget, unbudget] = shareFetchBudget(opts.groupId, opts.topic, () => new FetchBudget(sizes));
       const hooked = opts.beforeRejoin
         ? holdRejoins(opts.groupId, { before: opts.beforeRejoin, after: opts.afterRejoin ?? (() => {}) })
         : () => {};
@@ -216,7 +221,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         const assigned = (e.payload.memberAssignment as Record<string, number[]>)[opts.topic] ?? [];
         opts.onAssign?.([...assigned]);
       });
-      consumer.on(CRASH, (e) => opts.onCrash?.(e.payload.error));
+      consumer.on(CRASH, (e) => opts.onCrash?.(e.payload.error, e.payload.restart));
       try {
         await consumer.connect();
         await consumer.subscribe({ topics: [opts.topic], fromBeginning: opts.fromBeginning });
@@ -342,6 +347,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
 
     async close() {
       closed = true;
+      tokens?.close();
       for (const c of consumers) await c.disconnect().catch(() => {});
       consumers.clear();
       if (admin) {
@@ -449,24 +455,48 @@ async function runHooks(group: KafkajsConsumerGroup, hooks: RejoinHook[]): Promi
  * `maxBytesPerPartition` from its ConsumerGroup at every fetch, fixed at creation; at each join
  * they become the budget's live values, so that a compressed topic's fetches shrink.
  */
-const fetchBudgets = new Map<string, FetchBudget>();
+const fetchBudgets = new Map<string, { budget: FetchBudget; users: number }>();
 
-function shareFetchBudget(groupId: string, topic: string, budget: FetchBudget): () => void {
+/**
+ * The budget of a consumer of `topic` in `groupId`: consumers of the same group and topic in
+ * one process (tests, a second instance in-process) share one, which all of them measure and
+ * follow. Returns it and its release.
+ */
+function shareFetchBudget(
+  groupId: string,
+  topic: string,
+  make: () => FetchBudget,
+): [FetchBudget, () => void] {
   wrapGroupJoin();
   const key = `${groupId}\u0000${topic}`;
-  fetchBudgets.set(key, budget);
-  return () => {
-    if (fetchBudgets.get(key) === budget) fetchBudgets.delete(key);
-  };
+  const shared = fetchBudgets.get(key) ?? { budget: make(), users: 0 };
+  shared.users++;
+  fetchBudgets.set(key, shared);
+  let released = false;
+  return [
+    shared.budget,
+    () => {
+      if (released) return;
+      released = true;
+      if (--shared.users === 0 && fetchBudgets.get(key) === shared) fetchBudgets.delete(key);
+    },
+  ];
 }
 
 function bindFetchBudget(group: KafkajsConsumerGroup): void {
-  const budget = fetchBudgets.get(`${group.groupId}\u0000${group.topics?.[0] ?? ''}`);
+  const budget = fetchBudgets.get(`${group.groupId}\u0000${group.topics?.[0] ?? ''}`)?.budget;
   // Another kafkajs 2.x whose group keeps these elsewhere: fetches keep their first sizes.
   if (!budget || typeof group.maxBytes !== 'number' || typeof group.maxBytesPerPartition !== 'number') return;
-  for (const key of ['maxBytes', 'maxBytesPerPartition'] as const) {
-    Object.defineProperty(group, key, { configurable: true, enumerable: true, get: () => budget[key] });
-  }
+  Object.defineProperty(group, 'maxBytes', {
+    configurable: true,
+    enumerable: true,
+    get: () => budget.maxBytes,
+  });
+  Object.defineProperty(group, 'maxBytesPerPartition', {
+    configurable: true,
+    enumerable: true,
+    get: () => budget.askPerPartition(),
+  });
 }
 
 /** Heartbeats while a join is held: well under any session timeout (6 s at the least). */
@@ -481,7 +511,9 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions, budget: FetchB
     partitionsConsumedConcurrently: 256,
     eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
       const messages: ConsumedMessage[] = batch.messages;
-      budget.observe(decodedBytes(messages));
+      // Cut by the fetch's size when the partition had more than the batch holds.
+      const { bytes, recordBatches } = measure(messages);
+      budget.observe(bytes, Number(batch.lastOffset()) + 1 < Number(batch.highWatermark), recordBatches);
       await opts.onBatch(
         {
           topic: batch.topic,
@@ -502,11 +534,16 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions, budget: FetchB
   });
 }
 
-/** kafkajs's client settings for a project's `kafka:` (brokers, TLS, SASL; logs into `log`). */
+/**
+ * kafkajs's client settings for a project's `kafka:` (brokers, TLS, SASL; logs into `log`).
+ * OAUTHBEARER takes its tokens from `tokens` (a source of its own when not given: a short-lived
+ * client, whose background refresh does not hold the process).
+ */
 export function kafkajsConfig(
   logLevel: typeof import('kafkajs').logLevel,
   config: KafkaConfig,
   log: KafkaLog,
+  tokens?: OAuthTokenSource,
 ): KafkajsConfig {
   const base: KafkajsConfig = {
     clientId: config.clientId,
@@ -523,10 +560,10 @@ export function kafkajsConfig(
   };
   const sasl = config.sasl;
   if (sasl?.mechanism === 'oauthbearer') {
-    const tokens = new OAuthTokenSource(sasl);
+    const source = tokens ?? new OAuthTokenSource(sasl);
     base.sasl = {
       mechanism: 'oauthbearer',
-      authenticationProvider: oauthBearerAuthenticator(() => tokens.token()),
+      authenticationProvider: oauthBearerAuthenticator(() => source.token()),
     };
   } else if (sasl) {
     const { mechanism, username, password } = sasl;
@@ -540,11 +577,23 @@ export function kafkajsConfig(
   return base;
 }
 
-/** The bytes of a batch's records once decoded: keys and values. */
-function decodedBytes(messages: readonly ConsumedMessage[]): number {
+/**
+ * The bytes of a batch's records once decoded (keys and values), and how many of the
+ * producer's record batches they came in (kafkajs gives the records of one the same context).
+ */
+function measure(messages: readonly ConsumedMessage[]): { bytes: number; recordBatches: number } {
   let bytes = 0;
-  for (const m of messages) bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
-  return bytes;
+  let recordBatches = 0;
+  let context: unknown;
+  for (const m of messages) {
+    bytes += (m.value?.length ?? 0) + (m.key?.length ?? 0);
+    const c = (m as { batchContext?: unknown }).batchContext;
+    if (c !== context || c === undefined) {
+      recordBatches++;
+      context = c;
+    }
+  }
+  return { bytes, recordBatches };
 }
 
 function headersOf(h: Record<string, unknown> | undefined): Record<string, string> {

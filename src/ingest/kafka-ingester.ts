@@ -183,14 +183,18 @@ export class KafkaIngester {
         afterRejoin: () => {
           this.revoking = false;
         },
-        onCrash: (err) => {
-          this.error = `consumer crashed: ${err.message}`;
+        onCrash: (err, restarts) => {
+          const hint = kafkaSecurityHint(err);
+          this.error = `consumer crashed: ${err.message}${hint ? ` (${hint})` : ''}`;
           this.opts.log({
             level: 'error',
-            msg: 'kafka consumer crashed (it restarts)',
+            msg: restarts
+              ? 'kafka consumer crashed (it restarts)'
+              : 'kafka consumer crashed and kafkajs does not restart it: reconnecting',
             datasource: this.sink.datasource.name,
-            error: err.message,
+            error: this.error,
           });
+          if (!restarts) void this.reconnectAfterCrash();
         },
         ...this.opts.consumer,
       });
@@ -211,6 +215,21 @@ export class KafkaIngester {
       this.retryTimer.unref();
       if (attempt === 0) return;
     }
+  }
+
+  /**
+   * kafkajs leaves a consumer stopped after an error it does not retry (a refused
+   * authentication, while the identity provider or the credentials were changing): start a new
+   * one with the same backoff as the first connection, until it is accepted again.
+   */
+  private async reconnectAfterCrash(): Promise<void> {
+    const dead = this.consumer;
+    this.consumer = undefined;
+    this.state = 'retrying';
+    await dead?.stop().catch(() => {});
+    if (this.stopping) return;
+    this.retryTimer = setTimeout(() => void this.connect(1), backoffMs(1, 1000, 30_000));
+    this.retryTimer.unref();
   }
 
   private onAssign(partitions: number[]): void {

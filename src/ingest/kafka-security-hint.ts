@@ -12,7 +12,7 @@ export function kafkaSecurityHint(err: unknown): string | undefined {
   const refused = kafkaRefusal(err);
   if (refused) return refused;
   const token = tokenError(err);
-  if (token) return `${token.message}: ${token.hint}`;
+  if (token) return tokenHint(err, token);
   const name = (err as { name?: unknown })?.name;
   if (name === 'KafkaJSConnectionClosedError' || /\bClosed connection\b/.test(errorText(err))) {
     return 'the broker closed the connection: if its listener expects TLS or SASL, set kafka.ssl or kafka.sasl in tally.yaml';
@@ -25,7 +25,7 @@ export function kafkaRefusal(err: unknown): string | undefined {
   const name = (err as { name?: unknown })?.name;
   const text = errorText(err);
   const token = tokenError(err);
-  if (token?.refused) return `${token.message}: ${token.hint}`;
+  if (token?.refused) return tokenHint(err, token);
   if (/\bSASL OAUTHBEARER authentication failed\b/.test(text)) {
     return "the brokers refused the OAuth token: check kafka.sasl (token_url, client_id, scope, extensions) in tally.yaml, and that the brokers accept the token's issuer and audience";
   }
@@ -36,6 +36,14 @@ export function kafkaRefusal(err: unknown): string | undefined {
   return tls
     ? tlsHint(tls, 'kafka.ssl', { subject: 'the brokers', possessive: "the brokers'" }, 'kafka.brokers')
     : undefined;
+}
+
+/** The token error's hint, with its message too when the error shown does not already say it. */
+function tokenHint(err: unknown, token: KafkaTokenError): string {
+  const shown = (err as { message?: unknown })?.message;
+  return typeof shown === 'string' && shown.includes(token.message)
+    ? token.hint!
+    : `${token.message}: ${token.hint}`;
 }
 
 /** A failure of the OAuth token endpoint (kafka.sasl oauthbearer), wherever kafkajs wrapped it. */

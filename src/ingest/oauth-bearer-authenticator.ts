@@ -32,12 +32,17 @@ export function oauthBearerAuthenticator(
           response: { decode: (raw) => withoutLength(raw), parse: (data) => data },
         })) as Buffer;
       } catch (err) {
+        // A refusal the broker says with an error code; a lost connection stays what it is, so
+        // that kafkajs retries it.
+        if ((err as { type?: unknown }).type !== 'SASL_AUTHENTICATION_FAILED') throw err;
         throw new OAuthBearerRefusedError(
           `SASL OAUTHBEARER authentication failed: ${(err as Error).message}`,
           err,
         );
       }
       if (challenge && challenge.length > 0) {
+        // RFC 7628 3.2.3: the client ends a failed exchange with ^A; the broker then fails it.
+        await saslAuthenticate({ request: { encode: () => withLength(Buffer.from([1])) } }).catch(() => {});
         throw new OAuthBearerRefusedError(
           `SASL OAUTHBEARER authentication failed: the brokers refused the token (${challenge.toString('utf8').slice(0, 300)})`,
         );

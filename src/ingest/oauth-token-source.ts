@@ -6,9 +6,12 @@ const UNKNOWN_LIFETIME_S = 300;
 /**
  * Refresh when 80% of the lifetime has passed (Kafka's sasl.login.refresh.window.factor), and
  * at least this long before expiry: kafkajs re-authenticates a connection 10 s before the
- * broker's session ends, and a token fetched then must not be the one that is ending.
+ * broker's session ends, and a token fetched then must not be the one that is ending. Never
+ * before half the lifetime, so that short tokens are not fetched over and over.
  */
 const REFRESH_BEFORE_EXPIRY_MS = 20_000;
+/** After a failed background refresh, the next try: this long at most, sooner near expiry. */
+const RETRY_MAX_MS = 30_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 
 /** The token endpoint failed: `refused` when it answered no to the client's credentials. */
@@ -35,12 +38,16 @@ export interface OAuthBearerToken {
 /**
  * Tokens for SASL/OAUTHBEARER from an OAuth 2.0 token endpoint, client-credentials grant, sent
  * as Kafka's Java client sends it (HTTP Basic with the url-encoded id and secret). One token is
- * shared by every connection of a client and fetched again before it ends; when a refresh fails,
- * the current token serves until it expires.
+ * shared by every connection of a client and fetched again before it ends, in the background
+ * (kafkajs asks only when a connection authenticates, which for a long-lived one is 10 s before
+ * its session ends); when a refresh fails, the current token serves until it expires and the
+ * refresh is tried again.
  */
 export class OAuthTokenSource {
   private current?: { value: string; refreshAt: number; expiresAt: number };
   private pending?: Promise<void>;
+  private timer: NodeJS.Timeout | undefined;
+  private closed = false;
   /** Token requests made, for tests and logs. */
   fetches = 0;
 
@@ -53,11 +60,8 @@ export class OAuthTokenSource {
   async token(): Promise<OAuthBearerToken> {
     const t = this.now();
     if (!this.current || t >= this.current.refreshAt) {
-      this.pending ??= this.refresh().finally(() => {
-        this.pending = undefined;
-      });
       try {
-        await this.pending;
+        await this.refreshOnce();
       } catch (err) {
         if (!this.current || this.now() >= this.current.expiresAt) throw err;
         // The old token still holds: use it, and try again at the next connection.
@@ -65,6 +69,37 @@ export class OAuthTokenSource {
     }
     const { extensions } = this.oauth;
     return { value: this.current!.value, ...(extensions ? { extensions } : {}) };
+  }
+
+  /** Stops the background refresh (the Kafka client closed). */
+  close(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+  }
+
+  /**
+   * One refresh at a time, shared by every caller meanwhile. A failure while the current token
+   * still holds is tried again in the background (once it has expired, the next connection asks,
+   * and says why it cannot have one).
+   */
+  private refreshOnce(): Promise<void> {
+    this.pending ??= this.refresh()
+      .catch((err: unknown) => {
+        const left = (this.current?.expiresAt ?? 0) - this.now();
+        if (left > 0) this.refreshLater(Math.min(RETRY_MAX_MS, Math.max(1000, left / 4)));
+        throw err;
+      })
+      .finally(() => {
+        this.pending = undefined;
+      });
+    return this.pending;
+  }
+
+  private refreshLater(ms: number): void {
+    clearTimeout(this.timer);
+    if (this.closed) return;
+    this.timer = setTimeout(() => void this.refreshOnce().catch(() => {}), Math.max(0, ms));
+    this.timer.unref();
   }
 
   private async refresh(): Promise<void> {
@@ -121,14 +156,11 @@ export class OAuthTokenSource {
     }
     const lifetimeMs = lifetimeOf(body!.expires_in, value, issuedAt) ?? UNKNOWN_LIFETIME_S * 1000;
     const expiresAt = issuedAt + lifetimeMs;
-    this.current = {
-      value,
-      expiresAt,
-      refreshAt: Math.max(
-        issuedAt,
-        Math.min(issuedAt + lifetimeMs * 0.8, expiresAt - REFRESH_BEFORE_EXPIRY_MS),
-      ),
-    };
+    const refreshAt =
+      issuedAt +
+      Math.max(lifetimeMs * 0.5, Math.min(lifetimeMs * 0.8, lifetimeMs - REFRESH_BEFORE_EXPIRY_MS));
+    this.current = { value, expiresAt, refreshAt };
+    this.refreshLater(refreshAt - this.now());
   }
 }
 

@@ -336,7 +336,7 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     const append = tally(['append', 'events', '--file', file, '--project', dir], env(sk.oauth));
     expect(await append.exited, append.output()).toBe(2);
     expect(append.output()).toContain('answered 401 for client tally');
-    expect(append.output()).toContain('hint: the OAuth token endpoint');
+    expect(append.output()).toContain('hint: check kafka.sasl.client_id, client_secret and scope');
     expect(append.output()).not.toContain(WRONG_PASSWORD);
   }, 150_000);
 
@@ -387,4 +387,55 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
       expect(await run.exited, run.output()).toBe(0);
     }
   }, 150_000);
+
+  it('the identity provider refuses for a while: kafkajs stops the consumer, Tally starts it again once tokens come back', async () => {
+    const dir = project({ brokers: sk.oauth, yaml: oauth('tally-flaky') });
+    const port = await freePort();
+    const run = tally(
+      ['serve', '--deploy', '--project', dir, '--port', String(port)],
+      oauthEnv('tally-flaky'),
+    );
+    const counted = async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+      const body = (await res.json()) as { data: Array<{ rows: number | string }> };
+      return Number(body.data[0]?.rows);
+    };
+    const health = async () =>
+      ((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health).kafka?.datasources.events;
+    try {
+      const first = await inTopic();
+      await until(
+        `${first} events counted`,
+        async () => ((await counted()) === first ? true : undefined),
+        run.output,
+      );
+      sk.idp.refuse('tally-flaky', true);
+      // The 12 s token ends; the next authentication is refused, and kafkajs gives up on the
+      // consumer (a refusal is not retried) or restarts it.
+      const error = await until(
+        'the refusal in /health',
+        async () => {
+          const events = await health();
+          return events?.error?.includes('answered 401') ? events.error : undefined;
+        },
+        run.output,
+        60_000,
+      );
+      expect(error).toContain('check kafka.sasl.client_id, client_secret and scope');
+      await produce(Array.from({ length: 5 }, (_, i) => `${backend}-flaky${i}`));
+      sk.idp.refuse('tally-flaky', false);
+      const all = await inTopic();
+      await until(
+        `${all} events counted`,
+        async () => ((await counted()) === all ? true : undefined),
+        run.output,
+        90_000,
+      );
+      expect((await health())?.state).toBe('running');
+    } finally {
+      sk.idp.refuse('tally-flaky', false);
+      run.child.kill('SIGTERM');
+      expect(await run.exited, run.output()).toBe(0);
+    }
+  }, 240_000);
 });

@@ -15,6 +15,7 @@ export const KAFKA_USER = { username: 'tally', password: 'tally-secret-7' };
 export const OAUTH_CLIENTS = {
   tally: { secret: 'idp-secret-1', audience: 'kafka', lifetimeS: 3600 },
   'tally-short': { secret: 'idp-secret-2', audience: 'kafka', lifetimeS: 22 },
+  'tally-flaky': { secret: 'idp-secret-4', audience: 'kafka', lifetimeS: 12 },
   'billing-app': { secret: 'idp-secret-3', audience: 'billing', lifetimeS: 3600 },
 } as const;
 

@@ -19,6 +19,8 @@ export interface TestIdp {
   issued: Map<string, number>;
   /** Requests refused (unknown client or wrong secret), per client id given. */
   refused: Map<string, number>;
+  /** Refuse a known client from now on (a revoked or rotated secret), or accept it again. */
+  refuse(clientId: string, refusing: boolean): void;
   close(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function startTestIdp(clients: Record<string, IdpClient>): Promise<
   const issued = new Map<string, number>();
   const refused = new Map<string, number>();
   const count = (m: Map<string, number>, k: string) => m.set(k, (m.get(k) ?? 0) + 1);
+  const refusing = new Set<string>();
 
   const server: Server = createServer((req, res) => {
     let body = '';
@@ -48,7 +51,7 @@ export async function startTestIdp(clients: Record<string, IdpClient>): Promise<
       if (form.get('grant_type') !== 'client_credentials') {
         return json(400, { error: 'unsupported_grant_type' });
       }
-      if (!client || client.secret !== secret) {
+      if (!client || client.secret !== secret || refusing.has(id!)) {
         count(refused, id ?? '');
         return json(401, { error: 'invalid_client', error_description: 'client authentication failed' });
       }
@@ -72,6 +75,10 @@ export async function startTestIdp(clients: Record<string, IdpClient>): Promise<
     jwksUrl: `${base}/jwks`,
     issued,
     refused,
+    refuse: (clientId, on) => {
+      if (on) refusing.add(clientId);
+      else refusing.delete(clientId);
+    },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
 }

@@ -280,12 +280,34 @@ describe('loadConfig', () => {
         /kafka\.sasl\.extensions\.pool must be printable ASCII/,
       ],
       ['{ mechanism: kerberos, username: u, password: p }', /must be one of plain, .*oauthbearer/],
+      [
+        '{ mechanism: oauthbearer, token_url: "https://id:pw@i/t", client_id: a, client_secret: b }',
+        /kafka\.sasl\.token_url must not carry a user or password/,
+      ],
+      [
+        '{ mechanism: oauthbearer, token_url: "http://i/t", client_id: a, client_secret: "${NO_SECRET:-}" }',
+        /kafka\.sasl\.client_secret is empty/,
+      ],
     ];
     for (const [sasl, message] of cases) {
       const e = failure(() => loadConfig(project(`kafka:\n  sasl: ${sasl}\n`), { env: {} }));
       expect(e.format()).toMatch(/tally\.yaml:2:\d+: /);
       expect(e.message).toMatch(message);
+      expect(e.message).not.toContain('pw@');
     }
+    // Each problem at its own line, in block form: the key or value it is about.
+    const e = failure(() =>
+      loadConfig(
+        project(
+          'kafka:\n  sasl:\n    mechanism: oauthbearer\n    token_url: "ftp://i/t"\n    client_id: a\n    client_secret: b\n    username: u\n',
+        ),
+        { env: {} },
+      ),
+    );
+    expect(e.message).toMatch(/tally\.yaml:4:16: kafka\.sasl\.token_url must be an http/);
+    expect(e.message).toMatch(
+      /tally\.yaml:7:5: kafka\.sasl\.username is not used with mechanism oauthbearer/,
+    );
   });
 
   it('reads the ingest section: counts, sizes with binary units, and the defaults for what is not set', () => {

@@ -29,7 +29,10 @@ describe('kafkaSecurityHint', () => {
       true,
     );
     const wrapped = kafkajsError('KafkaJSNonRetriableError', refused.message, refused);
-    expect(kafkaRefusal(wrapped)).toBe(`${refused.message}: check kafka.sasl.client_id`);
+    // The error shown already says what the endpoint answered: the hint adds only what to do.
+    expect(kafkaRefusal(wrapped)).toBe('check kafka.sasl.client_id');
+    const other = kafkajsError('KafkaJSNumberOfRetriesExceeded', 'retries exhausted', refused);
+    expect(kafkaRefusal(other)).toBe(`${refused.message}: check kafka.sasl.client_id`);
     const down = new KafkaTokenError(
       'cannot get an OAuth token for Kafka from http://i/t: ECONNREFUSED',
       'check kafka.sasl.token_url',

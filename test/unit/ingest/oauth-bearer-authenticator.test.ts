@@ -18,10 +18,11 @@ function exchange(reply: Buffer | Error) {
     }: Parameters<AuthenticationProviderArgs['saslAuthenticate']>[0]) => {
       sent.push(await request.encode());
       if (reply instanceof Error) throw reply;
+      if (!response) return undefined;
       const raw = Buffer.alloc(4 + reply.length);
       raw.writeInt32BE(reply.length, 0);
       reply.copy(raw, 4);
-      return response!.parse(await response!.decode(raw));
+      return response.parse(await response.decode(raw));
     },
   } as AuthenticationProviderArgs;
   return { args, sent };
@@ -43,7 +44,7 @@ describe('oauthBearerAuthenticator', () => {
   });
 
   it("takes the broker's error challenge for the refusal it is, with the broker's status", async () => {
-    const { args } = exchange(Buffer.from('{"status":"invalid_token"}'));
+    const { args, sent } = exchange(Buffer.from('{"status":"invalid_token"}'));
     const err = await oauthBearerAuthenticator(async () => ({ value: 't' }))(args)
       .authenticate()
       .catch((e: unknown) => e);
@@ -52,13 +53,27 @@ describe('oauthBearerAuthenticator', () => {
     expect((err as Error).message).toBe(
       'SASL OAUTHBEARER authentication failed: the brokers refused the token ({"status":"invalid_token"})',
     );
+    // The exchange is ended as RFC 7628 asks: a second message of one ^A.
+    expect(sent[1]).toEqual(Buffer.from([0, 0, 0, 1, 1]));
   });
 
-  it('wraps a failed exchange (an error code from the broker) as a refusal naming OAUTHBEARER', async () => {
-    const { args } = exchange(new Error('Authentication failed during authentication'));
-    await expect(oauthBearerAuthenticator(async () => ({ value: 't' }))(args).authenticate()).rejects.toThrow(
+  it('wraps a refusal said with an error code as a refusal naming OAUTHBEARER; a lost connection stays itself', async () => {
+    const refusal = Object.assign(new Error('Authentication failed during authentication'), {
+      type: 'SASL_AUTHENTICATION_FAILED',
+    });
+    await expect(
+      oauthBearerAuthenticator(async () => ({ value: 't' }))(exchange(refusal).args).authenticate(),
+    ).rejects.toThrow(
       /^SASL OAUTHBEARER authentication failed: Authentication failed during authentication$/,
     );
+    const lost = Object.assign(new Error('Connection error: ECONNRESET'), {
+      name: 'KafkaJSConnectionError',
+      retriable: true,
+    });
+    const err = await oauthBearerAuthenticator(async () => ({ value: 't' }))(exchange(lost).args)
+      .authenticate()
+      .catch((e: unknown) => e);
+    expect(err).toBe(lost);
   });
 
   it('does not reach the broker when no token can be had', async () => {

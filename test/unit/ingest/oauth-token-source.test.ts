@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { KafkaOAuth } from '../../../src/config/config.ts';
 import { KafkaTokenError, OAuthTokenSource } from '../../../src/ingest/oauth-token-source.ts';
 
@@ -34,6 +34,15 @@ afterAll(() => new Promise<void>((r) => server.close(() => r())));
 beforeEach(() => {
   requests.length = 0;
 });
+// Sources refresh in the background: each test's are closed after it.
+const sources: OAuthTokenSource[] = [];
+const track = (s: OAuthTokenSource) => {
+  sources.push(s);
+  return s;
+};
+afterEach(() => {
+  for (const s of sources.splice(0)) s.close();
+});
 
 const oauth = (over: Partial<KafkaOAuth> = {}): KafkaOAuth => ({
   mechanism: 'oauthbearer',
@@ -60,8 +69,8 @@ function jwt(claims: Record<string, unknown>): string {
 describe('OAuthTokenSource', () => {
   it("asks for a client-credentials token as Kafka's Java client does, and sends the extensions", async () => {
     answer = ok('t1', 3600);
-    const source = new OAuthTokenSource(
-      oauth({ scope: 'kafka write', extensions: { logicalCluster: 'lkc-1' } }),
+    const source = track(
+      new OAuthTokenSource(oauth({ scope: 'kafka write', extensions: { logicalCluster: 'lkc-1' } })),
     );
     expect(await source.token()).toEqual({ value: 't1', extensions: { logicalCluster: 'lkc-1' } });
     expect(requests).toHaveLength(1);
@@ -76,39 +85,48 @@ describe('OAuthTokenSource', () => {
 
   it('shares one token between calls, and one request between concurrent calls', async () => {
     answer = ok('shared', 3600);
-    const source = new OAuthTokenSource(oauth());
+    const source = track(new OAuthTokenSource(oauth()));
     const all = await Promise.all([source.token(), source.token(), source.token()]);
     expect(all.map((t) => t.value)).toEqual(['shared', 'shared', 'shared']);
     expect((await source.token()).value).toBe('shared');
     expect(requests).toHaveLength(1);
   });
 
-  it('fetches a new token once 80% of the lifetime has passed, and at least 20 s before expiry', async () => {
+  it('fetches a new token once 80% of the lifetime has passed, at least 20 s before expiry, not before half', async () => {
     let now = 1_000_000;
     let n = 0;
     answer = () => ok(`t${++n}`, 100)();
-    const source = new OAuthTokenSource(oauth(), () => now);
+    const source = track(new OAuthTokenSource(oauth(), () => now));
     expect((await source.token()).value).toBe('t1');
     now += 79_000;
     expect((await source.token()).value).toBe('t1');
     now += 1_000; // 80 s of 100
     expect((await source.token()).value).toBe('t2');
 
-    // A 30 s token: 20 s before expiry comes before 80% of it.
-    answer = () => ok(`short${++n}`, 30)();
-    const short = new OAuthTokenSource(oauth(), () => now);
+    // A 60 s token: 20 s before expiry comes before 80% of it.
+    answer = () => ok(`short${++n}`, 60)();
+    const short = track(new OAuthTokenSource(oauth(), () => now));
     const first = (await short.token()).value;
-    now += 9_000;
+    now += 39_000;
     expect((await short.token()).value).toBe(first);
     now += 1_000;
     expect((await short.token()).value).not.toBe(first);
+
+    // A 30 s token: 20 s before expiry would be 10 s after it came; half of it is the least.
+    answer = () => ok(`shorter${++n}`, 30)();
+    const shorter = track(new OAuthTokenSource(oauth(), () => now));
+    const one = (await shorter.token()).value;
+    now += 14_000;
+    expect((await shorter.token()).value).toBe(one);
+    now += 1_000;
+    expect((await shorter.token()).value).not.toBe(one);
   });
 
   it("takes the lifetime from the JWT's exp when the endpoint gives no expires_in", async () => {
     let now = Date.UTC(2026, 0, 1);
     const token = jwt({ sub: 'tally', exp: now / 1000 + 50 });
     answer = ok(token);
-    const source = new OAuthTokenSource(oauth(), () => now);
+    const source = track(new OAuthTokenSource(oauth(), () => now));
     expect((await source.token()).value).toBe(token);
     now += 29_000;
     await source.token();
@@ -121,7 +139,7 @@ describe('OAuthTokenSource', () => {
   it('keeps serving the current token while a refresh fails, and fails once it has expired', async () => {
     let now = 5_000_000;
     answer = ok('good', 100);
-    const source = new OAuthTokenSource(oauth(), () => now);
+    const source = track(new OAuthTokenSource(oauth(), () => now));
     await source.token();
     answer = () => ({ status: 503, body: '{"error":"temporarily_unavailable"}' });
     now += 90_000;
@@ -167,4 +185,30 @@ describe('OAuthTokenSource', () => {
     expect(err.refused).toBe(false);
     expect(err.hint).toMatch(/kafka\.sasl\.token_url/);
   });
+
+  it('refreshes in the background before the token ends, tries again after a failure, and stops when closed', async () => {
+    let n = 0;
+    let failNext = false;
+    answer = () => {
+      if (failNext) {
+        failNext = false;
+        return { status: 503, body: '{"error":"temporarily_unavailable"}' };
+      }
+      return ok(`bg${++n}`, 4)();
+    };
+    const source = track(new OAuthTokenSource(oauth()));
+    expect((await source.token()).value).toBe('bg1');
+    // Half of 4 s: the background refresh, with no connection asking.
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(requests).toHaveLength(2);
+    expect((await source.token()).value).toBe('bg2');
+    // The next one fails; the token still holds 2 s, so it is tried again 1 s later.
+    failNext = true;
+    await new Promise((r) => setTimeout(r, 3300));
+    expect(requests).toHaveLength(4);
+    expect((await source.token()).value).toBe('bg3');
+    source.close();
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(requests).toHaveLength(4);
+  }, 15_000);
 });
