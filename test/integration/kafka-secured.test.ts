@@ -348,94 +348,79 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     expect(error).toContain('the brokers refused the OAuth token: check kafka.sasl');
   }, 150_000);
 
-  it('short-lived tokens: fetched again before they expire, and events still land after the first one ended', async () => {
-    const dir = project({ brokers: sk.oauth, yaml: oauth('tally-short') });
+  /** `tally serve --deploy` with a client's tokens; its endpoint's count, its /health, its end. */
+  async function serveWith(client: OAuthClient) {
+    const dir = project({ brokers: sk.oauth, yaml: oauth(client) });
     const port = await freePort();
-    const before = sk.idp.issued.get('tally-short') ?? 0;
-    const started = Date.now();
-    const run = tally(
-      ['serve', '--deploy', '--project', dir, '--port', String(port)],
-      oauthEnv('tally-short'),
-    );
+    const run = tally(['serve', '--deploy', '--project', dir, '--port', String(port)], oauthEnv(client));
     const counted = async () => {
       const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
       const body = (await res.json()) as { data: Array<{ rows: number | string }> };
       return Number(body.data[0]?.rows);
     };
+    return {
+      run,
+      /** Until the endpoint counts every event in the topic. */
+      countsAll: async (timeoutMs?: number) => {
+        const all = await inTopic();
+        await until(
+          `${all} events counted`,
+          async () => ((await counted()) === all ? true : undefined),
+          run.output,
+          timeoutMs,
+        );
+      },
+      health: async () =>
+        ((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health).kafka?.datasources.events,
+      stop: async () => {
+        run.child.kill('SIGTERM');
+        expect(await run.exited, run.output()).toBe(0);
+      },
+    };
+  }
+
+  it('short-lived tokens: fetched again before they expire, and events still land after the first one ended', async () => {
+    const before = sk.idp.issued.get('tally-short') ?? 0;
+    const started = Date.now();
+    const serve = await serveWith('tally-short');
     try {
-      const first = await inTopic();
-      await until(
-        `${first} events counted`,
-        async () => ((await counted()) === first ? true : undefined),
-        run.output,
-      );
+      await serve.countsAll();
       // Past the first token's 22 s: the broker ends sessions whose token expired.
       const lifetimeMs = OAUTH_CLIENTS['tally-short'].lifetimeS * 1000;
       await new Promise((r) => setTimeout(r, Math.max(0, started + lifetimeMs + 3000 - Date.now())));
       await produce(Array.from({ length: 5 }, (_, i) => `${backend}-late${i}`));
-      const all = await inTopic();
-      await until(
-        `${all} events counted`,
-        async () => ((await counted()) === all ? true : undefined),
-        run.output,
-      );
+      await serve.countsAll();
       expect(sk.idp.issued.get('tally-short')! - before).toBeGreaterThanOrEqual(2);
-      const health = (await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health;
-      expect(health.kafka?.datasources.events?.state).toBe('running');
+      expect((await serve.health())?.state).toBe('running');
     } finally {
-      run.child.kill('SIGTERM');
-      expect(await run.exited, run.output()).toBe(0);
+      await serve.stop();
     }
   }, 150_000);
 
   it('the identity provider refuses for a while: kafkajs stops the consumer, Tally starts it again once tokens come back', async () => {
-    const dir = project({ brokers: sk.oauth, yaml: oauth('tally-flaky') });
-    const port = await freePort();
-    const run = tally(
-      ['serve', '--deploy', '--project', dir, '--port', String(port)],
-      oauthEnv('tally-flaky'),
-    );
-    const counted = async () => {
-      const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
-      const body = (await res.json()) as { data: Array<{ rows: number | string }> };
-      return Number(body.data[0]?.rows);
-    };
-    const health = async () =>
-      ((await (await fetch(`http://127.0.0.1:${port}/health`)).json()) as Health).kafka?.datasources.events;
+    const serve = await serveWith('tally-flaky');
     try {
-      const first = await inTopic();
-      await until(
-        `${first} events counted`,
-        async () => ((await counted()) === first ? true : undefined),
-        run.output,
-      );
+      await serve.countsAll();
       sk.idp.refuse('tally-flaky', true);
       // The 12 s token ends; the next authentication is refused, and kafkajs gives up on the
       // consumer (a refusal is not retried) or restarts it.
       const error = await until(
         'the refusal in /health',
         async () => {
-          const events = await health();
+          const events = await serve.health();
           return events?.error?.includes('answered 401') ? events.error : undefined;
         },
-        run.output,
+        serve.run.output,
         60_000,
       );
       expect(error).toContain('check kafka.sasl.client_id, client_secret and scope');
       await produce(Array.from({ length: 5 }, (_, i) => `${backend}-flaky${i}`));
       sk.idp.refuse('tally-flaky', false);
-      const all = await inTopic();
-      await until(
-        `${all} events counted`,
-        async () => ((await counted()) === all ? true : undefined),
-        run.output,
-        90_000,
-      );
-      expect((await health())?.state).toBe('running');
+      await serve.countsAll(90_000);
+      expect((await serve.health())?.state).toBe('running');
     } finally {
       sk.idp.refuse('tally-flaky', false);
-      run.child.kill('SIGTERM');
-      expect(await run.exited, run.output()).toBe(0);
+      await serve.stop();
     }
   }, 240_000);
 });
