@@ -6,7 +6,7 @@ import type { KafkaSasl } from './config.ts';
 type ReadString = (node: Node | null | undefined, what: string) => string | undefined;
 
 const PASSWORD_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
-export const SASL_MECHANISMS = [...PASSWORD_MECHANISMS, 'oauthbearer'] as const;
+const SASL_MECHANISMS = [...PASSWORD_MECHANISMS, 'oauthbearer'] as const;
 const PASSWORD_KEYS = ['username', 'password'] as const;
 const OAUTH_KEYS = ['token_url', 'client_id', 'client_secret', 'scope', 'extensions'] as const;
 export const SASL_KEYS = ['mechanism', ...PASSWORD_KEYS, ...OAUTH_KEYS] as const;
@@ -59,7 +59,7 @@ export function readKafkaSasl(r: YamlReader, s: MapView, str: ReadString): Kafka
       'kafka.sasl.token_url must be an http:// or https:// URL',
       "the OAuth 2.0 token endpoint of the identity provider (Kafka's sasl.oauthbearer.token.endpoint.url)",
     );
-  } else if (tokenUrl !== undefined && /^[a-z]+:\/\/[^/]*@/i.test(tokenUrl)) {
+  } else if (tokenUrl !== undefined && hasCredentials(tokenUrl)) {
     // Messages name the endpoint: credentials in it would reach logs and /health.
     r.error(
       s.get('token_url'),
@@ -98,8 +98,13 @@ export function readKafkaSasl(r: YamlReader, s: MapView, str: ReadString): Kafka
 /** An empty id or secret (an unset `${VAR:-}`) is an error here, not a 401 at the first connection. */
 function nonEmpty(r: YamlReader, s: MapView, key: string, value: string | undefined): string | undefined {
   if (value !== '') return value;
-  r.error(s.get(key), 'invalid-config', `kafka.sasl.${key} is empty`);
+  r.error(s.get(key), 'invalid-config', `kafka.sasl.${key} is empty (is its environment variable set?)`);
   return undefined;
+}
+
+function hasCredentials(url: string): boolean {
+  const u = new URL(url);
+  return u.username !== '' || u.password !== '';
 }
 
 function readExtensions(

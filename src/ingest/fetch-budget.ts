@@ -6,6 +6,16 @@
  * sizes asked for shrink by the compression factor seen in full batches, and the decoded size of
  * a fetch stays near the configured one.
  */
+/** What a consumer's fetches ask for now, and what the budget has seen. */
+export interface FetchSizes {
+  maxBytes: number;
+  maxBytesPerPartition: number;
+  /** Decoded bytes per fetched byte, as estimated from full batches (1: plain). */
+  compression: number;
+  /** The decoded size of the last partition batch that filled what was asked for. */
+  lastFullBatchBytes: number;
+}
+
 export class FetchBudget {
   /** What the next fetch asks for, in the broker's (compressed) bytes. */
   maxBytes: number;
@@ -36,6 +46,11 @@ export class FetchBudget {
   /** Decoded bytes per byte asked for, as now estimated. */
   get compression(): number {
     return this.factor;
+  }
+
+  sizes(): FetchSizes {
+    const { maxBytes, maxBytesPerPartition, lastFullBatchBytes } = this;
+    return { maxBytes, maxBytesPerPartition, compression: this.factor, lastFullBatchBytes };
   }
 
   /**

@@ -10,7 +10,7 @@ import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
 import { settledWithin } from '../util/settled-within.ts';
-import { FetchBudget } from './fetch-budget.ts';
+import { FetchBudget, type FetchSizes } from './fetch-budget.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
 import { OAuthTokenSource } from './oauth-token-source.ts';
@@ -89,15 +89,6 @@ export interface GroupConsumer {
   stop(): Promise<void>;
   /** What the next fetch asks for, shrunk by the compression seen (fetch-budget.ts). */
   fetchSizes(): FetchSizes;
-}
-
-export interface FetchSizes {
-  maxBytes: number;
-  maxBytesPerPartition: number;
-  /** Decoded bytes per fetched byte, as estimated from full batches (1: plain). */
-  compression: number;
-  /** The decoded size of the last partition batch that filled what was asked for. */
-  lastFullBatchBytes: number;
 }
 
 export interface OutgoingMessage {
@@ -257,12 +248,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
             consumers.delete(consumer);
           }
         },
-        fetchSizes: () => ({
-          maxBytes: budget.maxBytes,
-          maxBytesPerPartition: budget.maxBytesPerPartition,
-          compression: budget.compression,
-          lastFullBatchBytes: budget.lastFullBatchBytes,
-        }),
+        fetchSizes: () => budget.sizes(),
       };
     },
 
@@ -511,9 +497,12 @@ function startConsumer(consumer: Consumer, opts: ConsumerOptions, budget: FetchB
     partitionsConsumedConcurrently: 256,
     eachBatch: async ({ batch, heartbeat, resolveOffset }) => {
       const messages: ConsumedMessage[] = batch.messages;
-      // Cut by the fetch's size when the partition had more than the batch holds.
-      const { bytes, recordBatches } = measure(messages);
-      budget.observe(bytes, Number(batch.lastOffset()) + 1 < Number(batch.highWatermark), recordBatches);
+      // Cut by the fetch's size when the partition had more than the batch holds; a batch that
+      // reached the end (a consumer caught up) is not measured at all.
+      if (Number(batch.lastOffset()) + 1 < Number(batch.highWatermark)) {
+        const { bytes, recordBatches } = measure(messages);
+        budget.observe(bytes, true, recordBatches);
+      }
       await opts.onBatch(
         {
           topic: batch.topic,

@@ -29,13 +29,13 @@ import {
   type IncomingBatch,
   type IncomingEvent,
 } from './datasource-sink.ts';
+import type { FetchSizes } from './fetch-budget.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
 import { backoffMs, shortMessage } from './insert-failure.ts';
 import {
   type BatchControl,
   type ConsumedBatch,
   type ConsumerOptions,
-  type FetchSizes,
   type GroupConsumer,
   isRebalance,
   type KafkaClient,

@@ -1,4 +1,5 @@
 import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
+import { OAuthBearerRefusedError } from './oauth-bearer-authenticator.ts';
 import { KafkaTokenError } from './oauth-token-source.ts';
 
 /**
@@ -9,10 +10,10 @@ import { KafkaTokenError } from './oauth-token-source.ts';
  * gives the certain ones alone.
  */
 export function kafkaSecurityHint(err: unknown): string | undefined {
-  const refused = kafkaRefusal(err);
-  if (refused) return refused;
   const token = tokenError(err);
   if (token) return tokenHint(err, token);
+  const refused = kafkaRefusal(err);
+  if (refused) return refused;
   const name = (err as { name?: unknown })?.name;
   if (name === 'KafkaJSConnectionClosedError' || /\bClosed connection\b/.test(errorText(err))) {
     return 'the broker closed the connection: if its listener expects TLS or SASL, set kafka.ssl or kafka.sasl in tally.yaml';
@@ -26,7 +27,7 @@ export function kafkaRefusal(err: unknown): string | undefined {
   const text = errorText(err);
   const token = tokenError(err);
   if (token?.refused) return tokenHint(err, token);
-  if (/\bSASL OAUTHBEARER authentication failed\b/.test(text)) {
+  if (causes(err).some((e) => e instanceof OAuthBearerRefusedError)) {
     return "the brokers refused the OAuth token: check kafka.sasl (token_url, client_id, scope, extensions) in tally.yaml, and that the brokers accept the token's issuer and audience";
   }
   if (name === 'KafkaJSSASLAuthenticationError' || /\bSASL\b.*authentication failed/i.test(text)) {

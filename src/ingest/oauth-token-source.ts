@@ -48,15 +48,13 @@ export class OAuthTokenSource {
   private pending?: Promise<void>;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
-  /** Token requests made, for tests and logs. */
-  fetches = 0;
 
   constructor(
     private readonly oauth: KafkaOAuth,
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** kafkajs's `oauthBearerProvider`. */
+  /** The token to authenticate a connection with (oauth-bearer-authenticator.ts asks). */
   async token(): Promise<OAuthBearerToken> {
     const t = this.now();
     if (!this.current || t >= this.current.refreshAt) {
@@ -64,7 +62,7 @@ export class OAuthTokenSource {
         await this.refreshOnce();
       } catch (err) {
         if (!this.current || this.now() >= this.current.expiresAt) throw err;
-        // The old token still holds: use it, and try again at the next connection.
+        // The old token still holds: use it (refreshOnce has set a retry).
       }
     }
     const { extensions } = this.oauth;
@@ -104,7 +102,6 @@ export class OAuthTokenSource {
 
   private async refresh(): Promise<void> {
     const { tokenUrl, clientId, clientSecret, scope } = this.oauth;
-    this.fetches++;
     const issuedAt = this.now();
     const basic = Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(clientSecret)}`).toString(
       'base64',

@@ -41,19 +41,11 @@ let sk: SecuredKafka;
 
 beforeAll(async () => {
   sk = await startSecuredKafka(DIR, () => {});
-  const kafka = new Kafka({ brokers: [sk.plaintext], clientId: 'test', logLevel: logLevel.NOTHING });
-  const admin = kafka.admin();
+  const admin = new Kafka({ brokers: [sk.plaintext], clientId: 'test', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 2 }], waitForLeaders: true });
   await admin.disconnect();
-  const producer = kafka.producer();
-  await producer.connect();
-  await producer.send({
-    topic: TOPIC,
-    acks: -1,
-    messages: Array.from({ length: BEFORE }, (_, i) => ({ value: JSON.stringify({ id: `k${i}`, n: i }) })),
-  });
-  await producer.disconnect();
+  await produce(Array.from({ length: BEFORE }, (_, i) => `k${i}`));
 }, 180_000);
 
 afterAll(async () => {
@@ -108,6 +100,14 @@ async function produce(ids: string[]): Promise<void> {
   } finally {
     await producer.disconnect();
   }
+}
+
+/** `tally append events` of `ids` (a file in the project), run to its end. */
+async function appendEvents(dir: string, ids: string[], vars: NodeJS.ProcessEnv) {
+  const file = join(dir, 'more.ndjson');
+  writeFileSync(file, `${ids.map((id, n) => JSON.stringify({ id, n })).join('\n')}\n`);
+  const run = tally(['append', 'events', '--file', file, '--project', dir], vars);
+  return { code: await run.exited, output: run.output() };
 }
 
 /** `tally` with the broker's password in the environment, as tally.yaml reads it. */
@@ -193,17 +193,16 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
       brokers: sk.saslSsl,
       yaml: `  ssl: { ca_file: certs/ca.pem }\n${sasl('scram-sha-512')}`,
     });
-    const file = join(dir, 'more.ndjson');
-    writeFileSync(
-      file,
-      Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `${backend}-a${i}`, n: i })).join('\n'),
-    );
     const vars = env(sk.saslSsl);
     const deploy = tally(['deploy', '--project', dir], vars);
     expect(await deploy.exited, deploy.output()).toBe(0);
-    const append = tally(['append', 'events', '--file', file, '--project', dir], vars);
-    expect(await append.exited, append.output()).toBe(0);
-    expect(append.output()).toContain(`10 rows to Kafka topic ${TOPIC}`);
+    const append = await appendEvents(
+      dir,
+      Array.from({ length: 10 }, (_, i) => `${backend}-a${i}`),
+      vars,
+    );
+    expect(append.code, append.output).toBe(0);
+    expect(append.output).toContain(`10 rows to Kafka topic ${TOPIC}`);
     await serveCounts(dir, sk.saslSsl, await inTopic(), vars);
   }, 150_000);
 
@@ -292,12 +291,10 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
 
   it('tally append with a wrong password stops at once and names kafka.sasl', async () => {
     const dir = project({ brokers: sk.saslPlaintext, yaml: sasl('plain', 'wrong') });
-    const file = join(dir, 'more.ndjson');
-    writeFileSync(file, `${JSON.stringify({ id: 'x', n: 1 })}\n`);
-    const append = tally(['append', 'events', '--file', file, '--project', dir], env(sk.saslPlaintext));
-    expect(await append.exited, append.output()).toBe(2);
-    expect(append.output()).toContain('refused Tally');
-    expect(append.output()).toContain('hint: the brokers refused the credentials: check kafka.sasl');
+    const append = await appendEvents(dir, ['x'], env(sk.saslPlaintext));
+    expect(append.code, append.output).toBe(2);
+    expect(append.output).toContain('refused Tally');
+    expect(append.output).toContain('hint: the brokers refused the credentials: check kafka.sasl');
   }, 60_000);
 
   const oauthEnv = (client: OAuthClient) => ({
@@ -307,23 +304,22 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
 
   it('SASL OAUTHBEARER with tokens from an OAuth 2.0 token endpoint: tally append produces, tally serve ingests', async () => {
     const dir = project({ brokers: sk.oauth, yaml: oauth('tally') });
-    const file = join(dir, 'more.ndjson');
-    writeFileSync(
-      file,
-      Array.from({ length: 10 }, (_, i) => JSON.stringify({ id: `${backend}-o${i}`, n: i })).join('\n'),
-    );
     const vars = oauthEnv('tally');
     const before = sk.idp.issued.get('tally') ?? 0;
     const deploy = tally(['deploy', '--project', dir], vars);
     expect(await deploy.exited, deploy.output()).toBe(0);
-    const append = tally(['append', 'events', '--file', file, '--project', dir], vars);
-    expect(await append.exited, append.output()).toBe(0);
-    expect(append.output()).toContain(`10 rows to Kafka topic ${TOPIC}`);
+    const append = await appendEvents(
+      dir,
+      Array.from({ length: 10 }, (_, i) => `${backend}-o${i}`),
+      vars,
+    );
+    expect(append.code, append.output).toBe(0);
+    expect(append.output).toContain(`10 rows to Kafka topic ${TOPIC}`);
     expect(sk.idp.issued.get('tally')).toBeGreaterThan(before);
     const afterAppend = sk.idp.issued.get('tally')!;
     await serveCounts(dir, sk.oauth, await inTopic(), vars);
     expect(sk.idp.issued.get('tally')).toBeGreaterThan(afterAppend);
-    expect(append.output()).not.toContain(OAUTH_CLIENTS.tally.secret);
+    expect(append.output).not.toContain(OAUTH_CLIENTS.tally.secret);
   }, 150_000);
 
   it("a wrong client secret: /health and tally append name the token endpoint's 401 and kafka.sasl.client_id", async () => {
@@ -331,13 +327,11 @@ describe.each(['server', 'embedded'] as const)('Tally on a secured Kafka [%s]', 
     const error = await serveRefused(dir, sk.oauth);
     expect(error).toContain(`the OAuth token endpoint ${sk.idp.tokenUrl} answered 401 for client tally`);
     expect(error).toContain('check kafka.sasl.client_id, client_secret and scope in tally.yaml');
-    const file = join(dir, 'more.ndjson');
-    writeFileSync(file, `${JSON.stringify({ id: 'x', n: 1 })}\n`);
-    const append = tally(['append', 'events', '--file', file, '--project', dir], env(sk.oauth));
-    expect(await append.exited, append.output()).toBe(2);
-    expect(append.output()).toContain('answered 401 for client tally');
-    expect(append.output()).toContain('hint: check kafka.sasl.client_id, client_secret and scope');
-    expect(append.output()).not.toContain(WRONG_PASSWORD);
+    const append = await appendEvents(dir, ['x'], env(sk.oauth));
+    expect(append.code, append.output).toBe(2);
+    expect(append.output).toContain('answered 401 for client tally');
+    expect(append.output).toContain('hint: check kafka.sasl.client_id, client_secret and scope');
+    expect(append.output).not.toContain(WRONG_PASSWORD);
   }, 150_000);
 
   it('a token the brokers refuse (another audience): /health says the brokers refused the OAuth token', async () => {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { kafkaRefusal, kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
+import { OAuthBearerRefusedError } from '../../../src/ingest/oauth-bearer-authenticator.ts';
 import { KafkaTokenError } from '../../../src/ingest/oauth-token-source.ts';
 
 /** An error shaped as kafkajs throws them: a name, a message, the socket's error inside. */
@@ -42,9 +43,13 @@ describe('kafkaSecurityHint', () => {
     expect(kafkaSecurityHint(kafkajsError('KafkaJSNumberOfRetriesExceeded', 'x', down))).toMatch(
       /check kafka\.sasl\.token_url/,
     );
+    // The exchange's refusal, inside kafkajs's wrapper as the consumer reports it.
     const token = kafkajsError(
-      'KafkaJSSASLAuthenticationError',
-      'SASL OAUTHBEARER authentication failed: {"status":"invalid_token"}',
+      'KafkaJSNonRetriableError',
+      'SASL OAUTHBEARER authentication failed: the brokers refused the token ({"status":"invalid_token"})',
+      new OAuthBearerRefusedError(
+        'SASL OAUTHBEARER authentication failed: the brokers refused the token ({"status":"invalid_token"})',
+      ),
     );
     expect(kafkaRefusal(token)).toMatch(
       /^the brokers refused the OAuth token: check kafka\.sasl \(token_url/,

@@ -103,23 +103,20 @@ describe('OAuthTokenSource', () => {
     now += 1_000; // 80 s of 100
     expect((await source.token()).value).toBe('t2');
 
-    // A 60 s token: 20 s before expiry comes before 80% of it.
-    answer = () => ok(`short${++n}`, 60)();
-    const short = track(new OAuthTokenSource(oauth(), () => now));
-    const first = (await short.token()).value;
-    now += 39_000;
-    expect((await short.token()).value).toBe(first);
-    now += 1_000;
-    expect((await short.token()).value).not.toBe(first);
-
-    // A 30 s token: 20 s before expiry would be 10 s after it came; half of it is the least.
-    answer = () => ok(`shorter${++n}`, 30)();
-    const shorter = track(new OAuthTokenSource(oauth(), () => now));
-    const one = (await shorter.token()).value;
-    now += 14_000;
-    expect((await shorter.token()).value).toBe(one);
-    now += 1_000;
-    expect((await shorter.token()).value).not.toBe(one);
+    // A 60 s token: 20 s before expiry comes before 80% of it (at 40 s). A 30 s token: 20 s
+    // before expiry would be 10 s after it came; half of it is the least (15 s).
+    for (const [lifetimeS, refreshS] of [
+      [60, 40],
+      [30, 15],
+    ] as const) {
+      answer = () => ok(`t${++n}`, lifetimeS)();
+      const source = track(new OAuthTokenSource(oauth(), () => now));
+      const first = (await source.token()).value;
+      now += (refreshS - 1) * 1000;
+      expect((await source.token()).value, `${lifetimeS} s`).toBe(first);
+      now += 1_000;
+      expect((await source.token()).value, `${lifetimeS} s`).not.toBe(first);
+    }
   });
 
   it("takes the lifetime from the JWT's exp when the endpoint gives no expires_in", async () => {
