@@ -138,6 +138,14 @@ export const BENCHMARKS: readonly BenchSpec[] = [
     targets: ['endpoint-throughput', 'endpoint-added-latency', 'endpoint-cache'],
   },
   {
+    id: 'embedded-reads',
+    title: 'Embedded: point reads while the same process inserts, vs one chDB session (no target)',
+    script: 'bench/embedded-reads.ts',
+    args: { quick: ['--quick'], full: [] },
+    timeoutS: { quick: 60, full: 180 },
+    targets: [],
+  },
+  {
     id: 'growth',
     title: 'Growth: ingest rate and endpoint latency at 1x, 10x, 100x the data, both back ends',
     script: 'bench/growth.ts',

@@ -11,11 +11,13 @@ import type { ClickHouseConfig, ClickHouseTls } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
+import { ChdbReader, type ChdbSession } from './chdb-reader.ts';
 import type { Engine, ExternalTable, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
 import { toEngineError } from './engine-error.ts';
 import { FailoverEngine, movesOn } from './failover-engine.ts';
 import { alive, servingProcess } from './folder-server.ts';
 import { HttpReader, tlsAgentOptions } from './http-reader.ts';
+import { withSettingsClause } from './settings-clause.ts';
 
 export interface CreateEngineOptions {
   /** Folder names in descriptions are shown relative to this. */
@@ -179,6 +181,7 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
   const client = createClient({ connection } as Parameters<typeof createClient>[0]);
   const where = relative(opts.cwd ?? process.cwd(), ch.embeddedPath) || ch.embeddedPath;
   let version: string;
+  let reader: ChdbReader | undefined;
   try {
     version = await readVersion(client, where);
     if (opts.createDatabase !== false) {
@@ -187,6 +190,7 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     // A chDB session keeps `USE` for its lifetime; each engine has its own session.
     if (opts.createDatabase !== false || (await databaseExists(client, ch.database))) {
       await client.command({ query: `USE ${quoteIdent(ch.database)}` });
+      reader = await openChdbReader(ch.embeddedPath, ch.database);
     }
   } catch (err) {
     await client.close();
@@ -202,9 +206,35 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     where,
     true,
     undefined,
-    undefined,
+    reader,
     resolve(ch.embeddedPath),
   );
+}
+
+/**
+ * How many read sessions an embedded engine opens: reads run in parallel on them, each on a libuv
+ * thread (4 by default), and one thread is left to the engine's own session and to Node's file
+ * and DNS work.
+ */
+const CHDB_READ_SESSIONS = 2;
+
+/** The read sessions of an embedded engine (chdb-reader.ts), each on the project's database. */
+async function openChdbReader(path: string, database: string): Promise<ChdbReader> {
+  const { Session } = (await import('chdb')) as unknown as {
+    Session: new (path: string) => ChdbSession;
+  };
+  const sessions: ChdbSession[] = [];
+  try {
+    for (let i = 0; i < CHDB_READ_SESSIONS; i++) {
+      const session = new Session(path);
+      sessions.push(session);
+      await session.queryAsync(`USE ${quoteIdent(database)}`);
+    }
+  } catch (err) {
+    for (const session of sessions) session.close();
+    throw err;
+  }
+  return new ChdbReader(sessions);
 }
 
 async function openChdb(path: string): Promise<unknown> {
@@ -316,12 +346,16 @@ class ClientEngine implements Engine {
     /** chDB applies `clickhouse_settings` with SET, which outlives the query: use a SETTINGS clause. */
     private readonly settingsInline: boolean,
     readonly cluster?: string,
-    /** The server's read path (http-reader.ts); queries with server-side params skip it. */
-    private readonly reader?: HttpReader,
+    /**
+     * The read path: the server's (http-reader.ts; queries with server-side params skip it) or the
+     * embedded engine's read sessions (chdb-reader.ts).
+     */
+    private readonly reader?: HttpReader | ChdbReader,
     readonly dataPath?: string,
     readonly shards?: number,
   ) {
-    if (reader) this.rowsWith = (sql, table, opts) => this.readWith(reader, sql, table, opts);
+    if (reader instanceof HttpReader)
+      this.rowsWith = (sql, table, opts) => this.readWith(reader, sql, table, opts);
   }
 
   private async readWith<T>(
@@ -358,7 +392,8 @@ class ClientEngine implements Engine {
   }
 
   private readsDirect(opts: QueryOptions): boolean {
-    return this.reader !== undefined && (!opts.params || Object.keys(opts.params).length === 0);
+    if (this.reader === undefined) return false;
+    return this.reader.takesParams || !opts.params || Object.keys(opts.params).length === 0;
   }
 
   private async readDirect(sql: string, format: TextFormat, opts: QueryOptions): Promise<string> {
@@ -403,7 +438,7 @@ class ClientEngine implements Engine {
   }
 
   async close(): Promise<void> {
-    this.reader?.close();
+    await this.reader?.close();
     await this.client.close();
   }
 
@@ -452,18 +487,6 @@ class ClientEngine implements Engine {
   private withSettings(sql: string, settings: Settings | undefined): { query: string; settings?: Settings } {
     if (!settings || Object.keys(settings).length === 0) return { query: sql };
     if (!this.settingsInline) return { query: sql, settings };
-    const clause = Object.entries(settings)
-      .map(
-        ([k, v]) =>
-          `${settingName(k)} = ${typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : Number(v)}`,
-      )
-      .join(', ');
-    return { query: `${sql.replace(/;\s*$/, '')}\nSETTINGS ${clause}` };
+    return { query: withSettingsClause(sql, settings) };
   }
-}
-
-function settingName(k: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k))
-    throw new TallyError('invalid-setting', `invalid ClickHouse setting name: ${k}`);
-  return k;
 }

@@ -54,6 +54,9 @@ export class HttpReader {
     this.auth = `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`;
   }
 
+  /** Queries with server-side params go through the client (it sends them as `param_` fields). */
+  readonly takesParams = false;
+
   /** The answer's body in `format`; throws the client's error shape on a ClickHouse error. */
   async read(sql: string, format: TextFormat, opts: QueryOptions = {}): Promise<string> {
     const path = opts.queryId

@@ -91,11 +91,72 @@ forEachBackend('engine', (ctx) => {
     expect(left).toEqual([]);
   });
 
+  it('answers a read while a long statement of the same engine runs', async () => {
+    const e = ctx.engine;
+    let longEnded = 0;
+    const long = e.command('SELECT sleep(1)').then(() => {
+      longEnded = performance.now();
+    });
+    await new Promise((r) => setTimeout(r, 50));
+    const rows = await e.rows<{ x: number }>('SELECT 1 AS x');
+    const readEnded = performance.now();
+    await long;
+    expect(rows).toEqual([{ x: 1 }]);
+    // On one chDB session the read queued behind the sleep (docs: chdb-reader.ts).
+    expect(readEnded).toBeLessThan(longEnded);
+  });
+
+  it('rejects an aborted read without waiting for it, and answers the next one', async () => {
+    const e = ctx.engine;
+    const ac = new AbortController();
+    const read = e.rows('SELECT sleep(1) AS s', { signal: ac.signal });
+    const caught = read.catch((err: unknown) => ({ err, at: performance.now() }));
+    await new Promise((r) => setTimeout(r, 50));
+    const abortedAt = performance.now();
+    ac.abort();
+    const { err, at } = (await caught) as { err: Error; at: number };
+    expect(String(err?.message ?? err)).toMatch(/abort/i);
+    expect(at - abortedAt).toBeLessThan(500);
+    expect(await e.rows('SELECT 2 AS y', { params: {} })).toEqual([{ y: 2 }]);
+  });
+
   it('reports a ClickHouse error with its message', async () => {
     await expect(ctx.engine.rows('SELECT * FROM no_such_table_here')).rejects.toMatchObject({
       code: 'clickhouse-error',
       message: expect.stringMatching(/no_such_table_here/),
     });
+  });
+});
+
+describe('embedded engine read sessions', () => {
+  it('closes once its reads have ended, and the folder opens again', async () => {
+    const database = scratchDatabase();
+    const first = await createEngine(clickhouseConfig('embedded', database));
+    const read = first.rows<{ s: number }>('SELECT sleep(0.5) AS s');
+    await new Promise((r) => setTimeout(r, 50));
+    await first.close();
+    expect(await read).toEqual([{ s: 0 }]);
+    const again = await createEngine(clickhouseConfig('embedded', database));
+    try {
+      expect(await again.rows('SELECT 3 AS z')).toEqual([{ z: 3 }]);
+    } finally {
+      await again.command(`DROP DATABASE IF EXISTS ${database}`);
+      await again.close();
+    }
+  });
+
+  it('binds server-side params on the read sessions', async () => {
+    const database = scratchDatabase();
+    const e = await createEngine(clickhouseConfig('embedded', database));
+    try {
+      const rows = await e.rows<{ v: string; n: number }>('SELECT {v:String} AS v, {n:UInt8} + 1 AS n', {
+        params: { v: "it's", n: 41 },
+      });
+      expect(rows).toEqual([{ v: "it's", n: 42 }]);
+    } finally {
+      await e.command(`DROP DATABASE IF EXISTS ${database}`);
+      await e.close();
+    }
   });
 });
 
