@@ -6,7 +6,8 @@
  * - Tally: its engine (inserts on the engine's session, reads on its read sessions,
  *   src/clickhouse/chdb-reader.ts).
  * Each side inserts 50,000-row batches back to back while one reader sends the same point read
- * one after the other; the read latency (median, p99) and the insert rate are reported.
+ * (with a server-side param, as endpoints send theirs) one after the other; the read latency
+ * (median, p99) and the insert rate are reported.
  *
  * Run: npx tsx bench/embedded-reads.ts [--quick] [--seconds S] [--rounds N]
  * Prints a table, then the `{ bench, metrics }` JSON as the last line of stdout.
@@ -26,7 +27,9 @@ const SECONDS = option('--seconds', QUICK ? 2 : 5);
 const ROUNDS = option('--rounds', QUICK ? 1 : 3);
 const BATCH = 50_000;
 const FOLDER = join(tmpdir(), `tally-bench-embedded-reads-${process.pid}`);
-const POINT_READ = (table: string) => `SELECT count() AS c, max(v) AS v FROM ${table} WHERE id = 4242`;
+/** With a server-side param, as endpoints send their string and date params. */
+const POINT_READ = (table: string) => `SELECT count() AS c, max(v) AS v FROM ${table} WHERE id = {id:UInt64}`;
+const PARAMS = { id: 4242 };
 
 interface Side {
   p50: number;
@@ -37,6 +40,7 @@ interface Side {
 
 interface RawSession {
   queryAsync(sql: string, opts?: { format?: string }): Promise<{ text(): string }>;
+  queryBindAsync(sql: string, params: object, opts?: { format?: string }): Promise<{ text(): string }>;
   close(): void;
 }
 
@@ -98,13 +102,13 @@ async function main(): Promise<void> {
           raw.queryAsync(
             `INSERT INTO raw.t FORMAT JSONEachRow\n${rows.map((r) => JSON.stringify(r)).join('\n')}`,
           ),
-        () => raw.queryAsync(POINT_READ('raw.t'), { format: 'JSONEachRow' }),
+        () => raw.queryBindAsync(POINT_READ('raw.t'), PARAMS, { format: 'JSONEachRow' }),
       ),
     );
     tallySides.push(
       await measure(
         () => engine.insert('bench.t', rows),
-        () => engine.rows(POINT_READ('bench.t')),
+        () => engine.rows(POINT_READ('bench.t'), { params: PARAMS }),
       ),
     );
   }

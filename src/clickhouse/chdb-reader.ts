@@ -3,12 +3,15 @@
  * embedded back end (endpoint answers above all), as HttpReader is the server's.
  *
  * A chDB session runs one statement at a time. With the engine's one session, an endpoint's read
- * waited behind every insert, dedup lookup and snapshot copy of the process (measured: a SELECT 1
- * answered in 41 ms behind a 40 ms query, in 2 ms on a session of its own), and concurrent reads
- * ran one after the other. Sessions of the same data folder share its catalog and data and run in
- * parallel (each statement on a libuv thread), so reads go to the least busy of a few read
- * sessions. Settings travel in a SETTINGS clause (a SET would outlive the query in its session);
- * errors are parsed by @clickhouse/client's own `parseError`, so both doors fail alike.
+ * waited behind every insert, dedup lookup and bookkeeping write of the process (measured: a
+ * SELECT 1 answered in 41 ms behind a 40 ms query, in 2 ms on a session of its own), and
+ * concurrent reads ran one after the other. Sessions of the same data folder share its catalog
+ * and data and run in parallel (each statement on a libuv thread), so reads go to the least busy
+ * of a few read sessions. chDB binds server-side params one statement at a time across the whole
+ * process (its guard against a libchdb race), so a read with params waits for any other
+ * parameterized statement. Settings travel in a SETTINGS clause (a SET would outlive the query in
+ * its session); errors are parsed by @clickhouse/client's own `parseError`, so both doors fail
+ * alike.
  */
 import { parseError } from '@clickhouse/client';
 import type { QueryOptions, TextFormat } from './engine.ts';
@@ -23,22 +26,22 @@ export interface ChdbSession {
 
 interface ReadSession {
   session: ChdbSession;
-  /** Statements sent and not yet finished by chDB (an aborted read stays here until it ends). */
-  busy: number;
-  /** Set while the throw-away query after a failure runs (see `afterFailure`). */
-  draining?: Promise<void>;
+  /** Reads given to this session and not yet ended (queued or running). */
+  queued: number;
+  /** Settles when the last read given to this session has ended (and its cleanup too). */
+  tail: Promise<void>;
 }
+
+type Answer = { text(): string };
 
 export class ChdbReader {
   private readonly sessions: ReadSession[];
-  /** Every statement chDB is still running: close waits for them (a session closed under one leaks it). */
-  private readonly running = new Set<Promise<unknown>>();
   private next = 0;
   private closed = false;
 
   constructor(sessions: readonly ChdbSession[]) {
     if (sessions.length === 0) throw new Error('ChdbReader needs at least one session');
-    this.sessions = sessions.map((session) => ({ session, busy: 0 }));
+    this.sessions = sessions.map((session) => ({ session, queued: 0, tail: Promise.resolve() }));
   }
 
   /** Server-side params are bound by chDB itself (queryBindAsync), as the client does. */
@@ -47,55 +50,64 @@ export class ChdbReader {
   /** The answer's body in `format`; throws the client's error shape on a ClickHouse error. */
   async read(sql: string, format: TextFormat, opts: QueryOptions = {}): Promise<string> {
     if (this.closed) throw new Error('the embedded read sessions are closed');
-    opts.signal?.throwIfAborted();
-    const s = this.pick();
-    s.busy++;
-    let native: Promise<{ text(): string }>;
-    try {
-      if (s.draining) await s.draining;
-      const query = withSettingsClause(sql, opts.settings);
-      const params = opts.params && Object.keys(opts.params).length > 0 ? opts.params : undefined;
-      native = params
-        ? s.session.queryBindAsync(query, params, { format })
-        : s.session.queryAsync(query, { format });
-    } catch (err) {
-      s.busy--;
-      throw err;
-    }
-    const settled = native.then(
-      () => undefined,
-      () => this.afterFailure(s),
+    const signal = opts.signal;
+    signal?.throwIfAborted();
+    const query = withSettingsClause(sql, opts.settings);
+    const params = opts.params && Object.keys(opts.params).length > 0 ? opts.params : undefined;
+    const answer = this.enqueue(this.pick(), signal, (session) =>
+      params ? session.queryBindAsync(query, params, { format }) : session.queryAsync(query, { format }),
     );
-    this.running.add(settled);
-    void settled.finally(() => {
-      s.busy--;
-      this.running.delete(settled);
-    });
     try {
-      const result = await (opts.signal ? abortable(native, opts.signal) : native);
-      return result.text();
+      return (await (signal ? abortable(answer, signal) : answer)).text();
     } catch (err) {
-      throw err instanceof Error && err.name === 'AbortError'
-        ? err
-        : parseError(String((err as Error)?.message ?? err));
+      if (err instanceof Error && err.name === 'AbortError') throw err;
+      throw parseError(String((err as Error)?.message ?? err));
     }
   }
 
-  /** Waits for the statements still running, then closes every session. */
+  /** Waits for every read already given (queued ones run), then closes every session. */
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await Promise.allSettled([...this.running]);
+    await Promise.all(this.sessions.map((s) => s.tail));
     for (const s of this.sessions) s.session.close();
   }
 
-  /** The session with the fewest statements running; ties in turn. */
+  /**
+   * Runs `start` on the session once its previous read has ended. One statement per session at
+   * a time: chDB would queue more itself, but each waiting statement holds a libuv thread, and a
+   * failure's partial output would reach the one queued behind it before the cleanup ran.
+   */
+  private enqueue(
+    s: ReadSession,
+    signal: AbortSignal | undefined,
+    start: (session: ChdbSession) => Promise<Answer>,
+  ): Promise<Answer> {
+    s.queued++;
+    let sent = false;
+    const answer = s.tail.then(() => {
+      if (signal?.aborted) throw abortError(signal); // given up while queued: never sent
+      sent = true;
+      return start(s.session);
+    });
+    // The caller has its answer (or error) at once; the session's next read waits for the cleanup.
+    s.tail = answer.then(
+      () => undefined,
+      () => (sent ? this.afterFailure(s) : undefined),
+    );
+    void s.tail.then(() => {
+      s.queued--;
+    });
+    return answer;
+  }
+
+  /** The session with the fewest reads given; ties in turn. */
   private pick(): ReadSession {
     const n = this.sessions.length;
     let best = this.sessions[this.next % n]!;
-    for (let i = 1; i < n && best.busy > 0; i++) {
+    for (let i = 1; i < n && best.queued > 0; i++) {
       const s = this.sessions[(this.next + i) % n]!;
-      if (s.busy < best.busy) best = s;
+      if (s.queued < best.queued) best = s;
     }
     this.next = (this.next + 1) % n;
     return best;
@@ -105,17 +117,8 @@ export class ChdbReader {
    * chDB (3.4) hands the partial output of a statement that failed mid-way (a result limit, a
    * timeout) to the next statement of the same session: a throw-away one runs first.
    */
-  private afterFailure(s: ReadSession): Promise<void> {
-    s.draining ??= s.session
-      .queryAsync('SELECT 1', { format: 'TabSeparated' })
-      .then(
-        () => undefined,
-        () => undefined,
-      )
-      .finally(() => {
-        s.draining = undefined;
-      });
-    return s.draining;
+  private async afterFailure(s: ReadSession): Promise<void> {
+    await s.session.queryAsync('SELECT 1', { format: 'TabSeparated' }).catch(() => undefined);
   }
 }
 

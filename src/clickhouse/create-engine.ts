@@ -212,9 +212,9 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
 }
 
 /**
- * How many read sessions an embedded engine opens: reads run in parallel on them, each on a libuv
- * thread (4 by default), and one thread is left to the engine's own session and to Node's file
- * and DNS work.
+ * How many read sessions an embedded engine opens. Each runs one statement at a time on a libuv
+ * thread (4 by default), so reads hold at most two and leave two to the engine's own session and
+ * to Node's file and DNS work.
  */
 const CHDB_READ_SESSIONS = 2;
 

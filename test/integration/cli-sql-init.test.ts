@@ -159,6 +159,23 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     expect(gone.code).not.toBe(0);
     expect(gone.err).toMatch(/scratch_t/);
   });
+
+  it("prints a query's own FORMAT as ClickHouse wrote it (it crashed the table printer)", async () => {
+    const csv = await run(['sql', "SELECT 1 AS x, 'a' AS y FORMAT CSVWithNames", '--project', dir], env);
+    expect(csv.err).toBe('');
+    expect(csv.code).toBe(0);
+    expect(csv.out).toBe('"x","y"\n1,"a"');
+    const lines = await run(
+      ['sql', 'SELECT toUInt8(number) AS n FROM numbers(2) FORMAT JSONEachRow;', '--project', dir],
+      env,
+    );
+    expect(lines.code, lines.err).toBe(0);
+    expect(lines.out).toBe('{"n":0}\n{"n":1}');
+    // FORMAT inside a string is not a format clause.
+    const text = await run(['sql', "SELECT 'FORMAT CSV' AS f", '--format', 'csv', '--project', dir], env);
+    expect(text.code, text.err).toBe(0);
+    expect(text.out).toBe('"f"\n"FORMAT CSV"');
+  });
 });
 
 describe.each(BACKENDS)('tally init [%s]', (backend) => {

@@ -198,4 +198,25 @@ forEachBackend('engine after a failed query', (ctx) => {
       expect(b.trim()).toBe('"b"\n2');
     }
   });
+
+  it("keeps a failed query's output out of reads sent at the same time", async () => {
+    const e = ctx.engine;
+    // Small blocks: the failing query has written rows before it fails (an endpoint's 413).
+    const overLimit = {
+      settings: { max_result_rows: 10, result_overflow_mode: 'throw' as const, max_block_size: 5 },
+    };
+    for (let round = 0; round < 20; round++) {
+      const answers = await Promise.allSettled([
+        e.text('SELECT number FROM numbers(100000)', 'JSONEachRow', overLimit),
+        e.text('SELECT number FROM numbers(100000)', 'JSONEachRow', overLimit),
+        e.text(`SELECT ${round} AS z`, 'JSONEachRow'),
+        e.text(`SELECT ${round + 1} AS z`, 'JSONEachRow'),
+      ]);
+      expect(answers.map((a) => a.status)).toEqual(['rejected', 'rejected', 'fulfilled', 'fulfilled']);
+      expect(answers.slice(2).map((a) => (a as PromiseFulfilledResult<string>).value.trim())).toEqual([
+        `{"z":${round}}`,
+        `{"z":${round + 1}}`,
+      ]);
+    }
+  });
 });

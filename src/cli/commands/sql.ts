@@ -96,6 +96,9 @@ export const sqlCommand: Command = {
         await engine.command(sql);
         const ms = (performance.now() - t0).toFixed(1);
         ctx.io.out(format === 'json' ? JSON.stringify({ ok: true, ms: Number(ms) }) : `ok in ${ms} ms`);
+      } else if (OWN_FORMAT.test(sql)) {
+        // The query names its own output format: ClickHouse's text, as it wrote it.
+        ctx.io.out((await engine.text(sql, 'TabSeparatedWithNames')).trimEnd());
       } else if (format === 'csv') {
         ctx.io.out((await engine.text(sql, 'CSVWithNames')).trimEnd());
       } else if (format === 'json') {
@@ -118,6 +121,9 @@ export const sqlCommand: Command = {
     }
   },
 };
+
+/** A query ending in its own `FORMAT <name>` (which wins over the one Tally asks for). */
+const OWN_FORMAT = /\bFORMAT\s+[A-Za-z][A-Za-z0-9]*\s*;?\s*$/i;
 
 /** Statements that answer rows; everything else (CREATE, DROP, INSERT, ALTER...) runs as a command. */
 function returnsRows(sql: string): boolean {

@@ -86,7 +86,7 @@ describe('ChdbReader', () => {
     expect(await next).toBe('fresh');
   });
 
-  it('rejects an aborted read at once, and counts its session busy until chDB ends it', async () => {
+  it('rejects an aborted read at once, and keeps its session busy until chDB ends it', async () => {
     const [a, b] = [new FakeSession(), new FakeSession()];
     const reader = new ChdbReader([a, b]);
     const ac = new AbortController();
@@ -99,9 +99,11 @@ describe('ChdbReader', () => {
     const after = reader.read('SELECT 2', 'JSON');
     await tick();
     expect(b.sent).toEqual(['SELECT 1']); // not behind the aborted statement
-    expect(a.sent).toEqual(['SELECT sleep(3)', 'SELECT 2']); // the tie goes round
+    expect(a.sent).toEqual(['SELECT sleep(3)']); // SELECT 2 waits for it (the tie went round)
     b.answer();
-    a.answer();
+    a.answer(); // the aborted statement ends
+    await tick();
+    expect(a.sent).toEqual(['SELECT sleep(3)', 'SELECT 2']);
     a.answer();
     await Promise.all([next, after]);
     await expect(reader.read('SELECT 1', 'JSON', { signal: AbortSignal.abort() })).rejects.toMatchObject({
@@ -109,22 +111,63 @@ describe('ChdbReader', () => {
     });
   });
 
-  it('closes the sessions only after the statements still running end, then refuses reads', async () => {
+  it('never sends a read given up while it waited for its session', async () => {
     const s = new FakeSession();
     const reader = new ChdbReader([s]);
-    const read = reader.read('SELECT 1', 'JSON');
+    const first = reader.read('SELECT 1', 'JSON');
+    const ac = new AbortController();
+    const queued = reader.read('DROP-LIKE SIDE EFFECT', 'JSON', { signal: ac.signal });
+    const third = reader.read('SELECT 3', 'JSON');
+    await tick();
+    ac.abort();
+    await expect(queued).rejects.toMatchObject({ name: 'AbortError' });
+    s.answer('1');
+    await tick();
+    s.answer('3');
+    expect(await Promise.all([first, third])).toEqual(['1', '3']);
+    expect(s.sent).toEqual(['SELECT 1', 'SELECT 3']);
+  });
+
+  it('gives a read queued behind a failing one a clean session (the throw-away statement runs between)', async () => {
+    const s = new FakeSession();
+    const reader = new ChdbReader([s]);
+    const failing = reader.read('SELECT number FROM numbers(10)', 'JSON');
+    const queued = reader.read('SELECT 2', 'JSON');
+    await tick();
+    expect(s.sent).toEqual(['SELECT number FROM numbers(10)']); // one statement at a time
+    s.fail('Code: 396. DB::Exception: Limit for result exceeded. (TOO_MANY_ROWS_OR_BYTES)');
+    await expect(failing).rejects.toMatchObject({ code: '396' });
+    await tick();
+    expect(s.sent).toEqual(['SELECT number FROM numbers(10)', 'SELECT 1']);
+    s.answer('leftover rows of the failed statement');
+    await tick();
+    expect(s.sent.at(-1)).toBe('SELECT 2');
+    s.answer('2');
+    expect(await queued).toBe('2');
+  });
+
+  it('closes the sessions only after every read given has ended, queued ones too, then refuses reads', async () => {
+    const s = new FakeSession();
+    const reader = new ChdbReader([s]);
+    const failing = reader.read('SELECT 1', 'JSON');
+    const queued = reader.read('SELECT 2', 'JSON');
     await tick();
     let closed = false;
     const closing = reader.close().then(() => {
       closed = true;
     });
+    await expect(reader.read('SELECT 3', 'JSON')).rejects.toThrow(/closed/);
+    s.fail('Code: 159. DB::Exception: Timeout exceeded. (TIMEOUT_EXCEEDED)');
+    await expect(failing).rejects.toMatchObject({ code: '159' });
+    await tick();
+    s.answer(); // the throw-away statement
     await tick();
     expect(closed).toBe(false);
     expect(s.closed).toBe(false);
-    s.answer('1');
+    s.answer('2');
     await closing;
     expect(s.closed).toBe(true);
-    expect(await read).toBe('1');
-    await expect(reader.read('SELECT 1', 'JSON')).rejects.toThrow(/closed/);
+    expect(await queued).toBe('2');
+    expect(s.sent).toEqual(['SELECT 1', 'SELECT 1', 'SELECT 2']);
   });
 });
