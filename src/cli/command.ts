@@ -25,5 +25,7 @@ export interface Command {
   options: OptionSpec;
   /** Longer help: what each flag does, examples. */
   help?: string;
+  /** Takes no positional arguments: any is refused (`bad-args`) before the command runs. */
+  noArgs?: true;
   run(ctx: CommandContext): Promise<number>;
 }

@@ -27,7 +27,11 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   const io = opts.io ?? processOutput();
   const [name, ...rest] = argv;
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
-    io.out(await usage(rest[0]));
+    const asked = rest[0];
+    if (name === 'help' && asked !== undefined && !COMMANDS.some((c) => c.name === asked)) {
+      return refusedArgv(io, rest, unknownCommand(asked), unknownCommand(asked).message);
+    }
+    io.out(await usage(asked));
     return name === undefined ? 1 : 0;
   }
   if (name === '--version' || name === '-v') {
@@ -35,14 +39,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);
-  if (!entry) {
-    const guess = closest(
-      name,
-      COMMANDS.map((c) => c.name),
-    );
-    const message = `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`;
-    return refusedArgv(io, rest, new TallyError('unknown-command', message), message);
-  }
+  if (!entry) return refusedArgv(io, rest, unknownCommand(name), unknownCommand(name).message);
   const command = await entry.load();
 
   let parsed: ReturnType<typeof parseArgs>;
@@ -62,6 +59,16 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     io.out(commandUsage(command));
     return 0;
   }
+  if (command.noArgs && parsed.positionals.length > 0) {
+    // `tally check extra`: a forgotten --project, or a flag without its dashes; not ignored.
+    const message = `tally ${command.name} takes no arguments; unexpected \`${parsed.positionals.join(' ')}\``;
+    return refusedArgv(
+      io,
+      rest,
+      new TallyError('bad-args', message),
+      `${message}\n\n${commandUsage(command)}`,
+    );
+  }
 
   // In-process callers (tests) pass their own signal; the CLI listens to SIGINT/SIGTERM for
   // this run only, so repeated runs in one process do not pile up listeners.
@@ -78,6 +85,17 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   } finally {
     signals?.dispose();
   }
+}
+
+function unknownCommand(name: string): TallyError {
+  const guess = closest(
+    name,
+    COMMANDS.map((c) => c.name),
+  );
+  return new TallyError(
+    'unknown-command',
+    `unknown command \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; run \`tally --help\` for the list`,
+  );
 }
 
 /**

@@ -1,8 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { isHttpUrl } from '../util/is-http-url.ts';
+import { notAFile, type PathKind, pathKind } from '../util/path-kind.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
@@ -69,15 +70,46 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
   };
 
   const at: KeyLocations = {};
-  if (existsSync(file)) {
+  const text = readConfigText(file, problems);
+  if (text !== undefined) {
     config.file = file;
-    const yf = YamlFile.parse(CONFIG_FILE, readFileSync(file, 'utf8'), problems);
+    const yf = YamlFile.parse(CONFIG_FILE, text, problems);
     const r = new YamlReader(yf, problems);
     if (yf.root) readYaml(r, yf.root, env, config, at);
   }
 
   applyEnv(env, config, problems, at);
   return config;
+}
+
+/** tally.yaml's text; undefined when there is none (the defaults apply) or it cannot be read. */
+function readConfigText(file: string, problems: Problem[]): string | undefined {
+  const unreadable = (message: string) =>
+    problems.push({
+      severity: 'error',
+      code: 'unreadable-file',
+      message,
+      location: { file: CONFIG_FILE, line: 1, col: 1 },
+    });
+  let kind: PathKind;
+  try {
+    kind = pathKind(file);
+  } catch (err) {
+    unreadable(`cannot read ${CONFIG_FILE}: ${(err as Error).message}`);
+    return undefined;
+  }
+  if (kind === 'missing') return undefined;
+  // Not silently "no config": a link to nowhere would run with the defaults (no tokens).
+  if (kind !== 'file') {
+    unreadable(`${CONFIG_FILE} ${notAFile(kind)}`);
+    return undefined;
+  }
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    unreadable(`cannot read ${CONFIG_FILE}: ${(err as Error).message}`);
+    return undefined;
+  }
 }
 
 /** Where tally.yaml sets the keys that checks across keys name (after the environment is applied). */
@@ -154,8 +186,16 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     if (m) {
       if (m.has('brokers')) {
         const list = r.stringList(m.get('brokers'), 'kafka.brokers');
-        if (list)
-          config.kafka.brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
+        if (list) {
+          const brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
+          if (brokers.length > 0) config.kafka.brokers = brokers;
+          else
+            r.error(
+              m.get('brokers'),
+              'invalid-config',
+              'kafka.brokers is empty (is its environment variable set?); name at least one host:port, or leave the key out for 127.0.0.1:9092',
+            );
+        }
       }
       const clientId = m.has('client_id') ? str(m.get('client_id'), 'kafka.client_id') : undefined;
       if (clientId) config.kafka.clientId = clientId;
@@ -238,6 +278,16 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
         );
         continue;
       }
+      const twin = config.tokens.find((o) => o.value === tokenValue);
+      if (twin) {
+        // A request is matched to the first token with its value: this one could never be used.
+        r.error(
+          m.get('token'),
+          'invalid-config',
+          `tokens.${name}.token has the same value as tokens.${twin.name}.token: a request carrying it is always taken as \`${twin.name}\`; give each token its own secret`,
+        );
+        continue;
+      }
       const t: TokenConfig = { name, value: tokenValue, scope: scope as TokenScope };
       expandEnvIn(r, m.get('endpoints'), env, { keepText: true });
       expandEnvIn(r, m.get('datasources'), env, { keepText: true });
@@ -294,27 +344,39 @@ function typedText(text: string): string | number | boolean {
 }
 
 /** `${NAME}` and `${NAME:-default}` inside a value; a missing variable without default is an error. */
+/** `${NAME}` or `${NAME:-default}` in a tally.yaml value. */
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
 function interpolate(
   r: YamlReader,
   node: Node | null | undefined,
   value: string,
   env: NodeJS.ProcessEnv,
 ): string {
-  return value.replace(
-    /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
-    (_m, name: string, fallback?: string) => {
-      const v = env[name];
-      if (v !== undefined && v !== '') return v;
-      if (fallback !== undefined) return fallback;
-      r.error(
-        node,
-        'missing-env',
-        `environment variable ${name} is not set`,
-        `set ${name}, or write \${${name}:-default}`,
-      );
-      return '';
-    },
-  );
+  // What no reference matches would be kept as text: `${A:-${B}}`, `${1X}`, an unclosed `${X`.
+  const nested = [...value.matchAll(ENV_REFERENCE)].some((m) => m[2]?.includes('${'));
+  if (nested || value.replace(ENV_REFERENCE, '').includes('${')) {
+    r.error(
+      node,
+      'invalid-config',
+      // Not the value itself: it may be a secret.
+      'this value has a `${` that is not a reference Tally reads',
+      'write ${NAME} or ${NAME:-default}: a name of letters, digits and _, not starting with a digit; references do not nest',
+    );
+    return value;
+  }
+  return value.replace(ENV_REFERENCE, (_m, name: string, fallback?: string) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (fallback !== undefined) return fallback;
+    r.error(
+      node,
+      'missing-env',
+      `environment variable ${name} is not set`,
+      `set ${name}, or write \${${name}:-default}`,
+    );
+    return '';
+  });
 }
 
 function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], at: KeyLocations): void {

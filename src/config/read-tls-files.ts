@@ -29,6 +29,11 @@ export function readTlsFiles(
     const node = m.get(key);
     const path = str(node, `${at}.${key}`);
     if (path === undefined) return undefined;
+    if (path.trim() === '') {
+      // Resolved, '' is the project folder itself: "cannot read <project> (EISDIR)" would puzzle.
+      r.error(node, 'invalid-config', `${at}.${key} is empty (is its environment variable set?)`);
+      return undefined;
+    }
     const file = resolve(projectDir, path);
     let text: string;
     try {

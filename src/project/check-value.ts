@@ -12,6 +12,7 @@ const MIN_YEAR = 1970;
 const MAX_YEAR = 2105;
 const MAX_EPOCH = 4291747199; // 2105-12-31 23:59:59 UTC
 const UUID = /^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$/;
+const FLOAT32_MAX = 3.4028234663852886e38;
 const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
 
 export interface CheckValueOptions {
@@ -60,8 +61,12 @@ export function checkValue(type: TypeNode, value: unknown, opts: CheckValueOptio
   }
   const range = INTEGER_RANGES[name];
   if (range) return checkInteger(name, range, value);
-  if (name === 'Float32' || name === 'Float64')
-    return typeof value === 'number' ? ok(value) : fail('a number');
+  if (name === 'Float32' || name === 'Float64') {
+    // .nan and .inf are YAML numbers, but no param value can be one (the compiler refuses them).
+    const max = name === 'Float32' ? FLOAT32_MAX : Number.MAX_VALUE;
+    if (typeof value === 'number' && Number.isFinite(value) && Math.abs(value) <= max) return ok(value);
+    return fail(typeof value === 'number' ? `a finite ${name} number` : 'a number');
+  }
   if (isDecimalType(type)) return checkDecimal(type, value);
   if (name === 'Bool') return typeof value === 'boolean' ? ok(value) : fail('true or false');
   if (name === 'Date' || name === 'Date32') {

@@ -2,6 +2,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CONFIG_FILE, readConfig } from '../config/load-config.ts';
 import { formatProblem, type Problem, TallyError } from '../errors.ts';
+import { notAFile, type PathKind, pathKind } from '../util/path-kind.ts';
 import { plural } from '../util/plural.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { checkTokenLists } from './check-token-lists.ts';
@@ -127,7 +128,7 @@ function readKind<T>(
   unreadable: Set<string>,
 ): Map<string, T> {
   const out = new Map<string, T>();
-  for (const file of listFiles(join(root, kind.dir))) {
+  for (const file of listFiles(root, kind.dir, problems)) {
     const rel = `${kind.dir}/${file}`;
     if (file.endsWith(TEST_SUFFIX)) continue;
     if (!file.endsWith(kind.suffix)) {
@@ -156,7 +157,19 @@ function readKind<T>(
       continue;
     }
     rejoinFlowScalars(yf.root, yf.text);
-    const value = kind.read(yf, name, problems);
+    let value: T | undefined;
+    try {
+      value = kind.read(yf, name, problems);
+    } catch (err) {
+      // Templates, conditions or types nested thousands deep overflow the recursive readers.
+      if (!(err instanceof RangeError && /call stack/i.test(err.message))) throw err;
+      problems.push({
+        severity: 'error',
+        code: 'too-deep',
+        message: `${rel} is nested too deeply to read (a template, condition or type thousands of levels deep)`,
+        location: fileLoc(rel),
+      });
+    }
     if (value === undefined) unreadable.add(name);
     else out.set(name, value);
   }
@@ -207,7 +220,7 @@ function reportStrayFile(rel: string, file: string, kind: FileKind<unknown>, pro
 
 /** Resource files at the project root are easy to misplace; say where they belong. */
 function checkRootFiles(root: string, problems: Problem[]): void {
-  for (const file of listFiles(root)) {
+  for (const file of listFiles(root, '')) {
     if (file.endsWith(TEST_SUFFIX)) continue;
     const kind = KINDS.find((k) => file.endsWith(k.suffix));
     if (kind) {
@@ -222,17 +235,49 @@ function checkRootFiles(root: string, problems: Problem[]): void {
   }
 }
 
-function listFiles(dir: string): string[] {
+/**
+ * The files of the folder `rel` of `root`, symbolic links followed, sorted. With `problems`, what
+ * would otherwise be skipped without a word is an error: the folder being a file or unreadable,
+ * and a `.yaml` entry that is not a file (a folder, a link to nothing).
+ */
+function listFiles(root: string, rel: string, problems?: Problem[]): string[] {
+  const dir = join(root, rel);
+  const refuse = (at: string, message: string) =>
+    problems?.push({ severity: 'error', code: 'unreadable-file', message, location: fileLoc(at) });
   let entries: import('node:fs').Dirent[];
   try {
     entries = readdirSync(dir, { withFileTypes: true });
-  } catch {
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return [];
+    refuse(
+      rel,
+      code === 'ENOTDIR'
+        ? `${rel} is a file, not a folder`
+        : `cannot read ${rel}/: ${(err as Error).message}`,
+    );
     return [];
   }
-  return entries
-    .filter((e) => e.isFile())
-    .map((e) => e.name)
-    .sort();
+  const files: string[] = [];
+  for (const e of entries) {
+    if (e.isFile()) {
+      files.push(e.name);
+      continue;
+    }
+    if (!e.isSymbolicLink() && !/\.ya?ml$/.test(e.name)) continue; // a subfolder of the user's own
+    const at = rel ? `${rel}/${e.name}` : e.name;
+    let kind: PathKind;
+    try {
+      kind = pathKind(join(dir, e.name));
+    } catch (err) {
+      refuse(at, `cannot read ${at}: ${(err as Error).message}`);
+      continue;
+    }
+    if (kind === 'file') files.push(e.name);
+    else if (kind !== 'folder' || /\.ya?ml$/.test(e.name))
+      refuse(at, `${at} ${notAFile(kind as Exclude<PathKind, 'file' | 'missing'>)}`);
+  }
+  return files.sort();
 }
 
 function isDir(path: string): boolean {
@@ -255,5 +300,6 @@ function sortProblems(problems: Problem[]): void {
 }
 
 function missingFolderProblem(root: string): Problem {
-  return { severity: 'error', code: 'project-not-found', message: `project folder ${root} does not exist` };
+  const what = existsSync(root) ? 'is a file, not a folder' : 'does not exist';
+  return { severity: 'error', code: 'project-not-found', message: `project folder ${root} ${what}` };
 }

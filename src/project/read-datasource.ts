@@ -39,6 +39,8 @@ export const ENGINE_TYPES: readonly EngineType[] = [
 const TOP_KEYS = ['description', 'source', 'columns', 'engine', 'dedup_key', 'versions'];
 const SOURCE_KEYS = ['kafka'];
 const KAFKA_KEYS = ['topic', 'group', 'start', 'metadata'];
+/** A name Kafka takes for a topic (`.` and `..` alone are refused by Kafka too). */
+const KAFKA_TOPIC = /^(?!\.{1,2}$)[A-Za-z0-9._-]{1,249}$/;
 const COLUMN_KEYS = ['name', 'type', 'json', 'default', 'default_expr', 'comment'];
 const ENGINE_KEYS = [
   'type',
@@ -268,6 +270,14 @@ function readSource(
   const topicNode = k.require('topic');
   const topic = topicNode === undefined ? undefined : r.string(topicNode, 'kafka topic');
   if (topic === '') r.error(k.get('topic'), 'invalid-value', 'kafka topic is empty');
+  else if (topic !== undefined && !KAFKA_TOPIC.test(topic)) {
+    // Kafka's own rule: the broker would refuse the name, and ingestion would only retry.
+    r.error(
+      k.get('topic'),
+      'invalid-value',
+      `kafka topic \`${topic}\` is not a Kafka topic name: letters, digits, \`.\`, \`_\` and \`-\`, at most 249 characters`,
+    );
+  }
   const source: KafkaSource = { topic: topic ?? '', start: 'earliest', metadata: [], loc: r.loc(kafkaNode) };
   if (k.has('group')) {
     const g = r.string(k.get('group'), 'kafka group');

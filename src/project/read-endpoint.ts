@@ -20,6 +20,15 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
   if (!top) return undefined;
   const pipeNode = top.require('pipe');
   const pipe = pipeNode === undefined ? undefined : r.string(pipeNode, 'pipe (a pipe name)');
+  if (pipe === '') {
+    // validateProject skips an empty name as already reported: it is, here.
+    problems.push({
+      severity: 'error',
+      code: 'invalid-value',
+      message: `endpoint \`${name}\`: pipe is empty; name the pipe it serves`,
+      location: r.loc(pipeNode),
+    });
+  }
   const ep: Endpoint = {
     kind: 'endpoint',
     name,

@@ -9,6 +9,8 @@ import { parseTemplate } from './parse-template.ts';
 import { isNumericType, parseType } from './parse-type.ts';
 import { readCopy } from './read-copy.ts';
 import { reportTypeError } from './read-datasource.ts';
+import { lexSql, type SqlTokenKind } from './sql-lexer.ts';
+import { sqlLocator } from './sql-locator.ts';
 import { referencedNames } from './sql-references.ts';
 import { fileLoc, IDENTIFIER } from './yaml-values.ts';
 
@@ -302,6 +304,7 @@ function readNodes(r: YamlReader, node: Node | null): PipeNode[] {
       r.error(sqlNode, 'invalid-value', `sql of node \`${name ?? '?'}\` is empty`);
     if (name === undefined || sql === undefined || !sqlNode) continue;
     const sqlStart = r.file.contentStart(sqlNode);
+    checkUnclosed(sql, sqlStart, name, r.problems);
     const pn: PipeNode = {
       name,
       sql,
@@ -321,4 +324,27 @@ function readNodes(r: YamlReader, node: Node | null): PipeNode[] {
 
 function sameValue(a: unknown, b: unknown): boolean {
   return JSON.stringify(a) === JSON.stringify(b);
+}
+
+const UNCLOSED: Partial<Record<SqlTokenKind, string>> = {
+  string: 'string',
+  quoted: 'quoted name',
+  comment: 'comment',
+};
+
+/**
+ * A string, quoted name or block comment left open runs to the end of the SQL: ClickHouse would
+ * refuse the query at every request, so it is an error here (unclosed template tags are the
+ * template parser's).
+ */
+function checkUnclosed(sql: string, start: SourceLocation, node: string, problems: Problem[]): void {
+  const open = lexSql(sql).find((t) => t.unterminated && UNCLOSED[t.kind]);
+  if (!open) return;
+  problems.push({
+    severity: 'error',
+    code: 'sql-syntax',
+    message: `node \`${node}\`: this ${UNCLOSED[open.kind]} is never closed, so it runs to the end of the SQL`,
+    location: sqlLocator(sql, start)(open.start),
+    hint: open.kind === 'comment' ? 'close it with */' : `close it with ${open.text[0]}`,
+  });
 }

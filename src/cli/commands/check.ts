@@ -13,6 +13,7 @@ import { analyseProjectSql } from './check-sql.ts';
 
 export const checkCommand: Command = {
   name: 'check',
+  noArgs: true,
   summary: 'load and validate the project, compile every node, and list every problem',
   usage: 'tally check [--project DIR] [--json] [--sql]',
   options: { sql: { type: 'boolean' } },
@@ -30,7 +31,8 @@ export const checkCommand: Command = {
     if (notAProject) problems.push(notAProject);
     if (project) problems.push(...compileAll(project), ...checkDedupReads(project));
     // The endpoint tests too: a case naming an unknown endpoint or param, or a bad expectation.
-    if (project) readProjectTests(project, problems);
+    // Not in a folder that is not a project: its test files would be searched for in every subfolder.
+    if (project && !notAProject) readProjectTests(project, problems);
     if (project && ctx.flags.sql && !problems.some((p) => p.severity === 'error')) {
       problems.push(...(await analyseProjectSql(project)));
     }

@@ -5,6 +5,7 @@ import { deployCommand } from './deploy.ts';
 
 export const deployCliCommand: Command = {
   name: 'deploy',
+  noArgs: true,
   summary: 'plan the project against ClickHouse and apply it (--check: only print the plan)',
   usage: 'tally deploy [--check] [--allow-destructive] [--json] [--project DIR]',
   options: { check: { type: 'boolean' }, 'allow-destructive': { type: 'boolean' } },

@@ -23,6 +23,7 @@ import { paint, printProblems } from '../output.ts';
 
 export const devCommand: Command = {
   name: 'dev',
+  noArgs: true,
   summary: 'deploy, serve the endpoints and hot-reload on every save',
   usage: 'tally dev [--project DIR] [--port N] [--allow-destructive]',
   options: { port: { type: 'string' }, 'allow-destructive': { type: 'boolean' } },
@@ -47,6 +48,7 @@ export const devCommand: Command = {
 
 export const serveCommand: Command = {
   name: 'serve',
+  noArgs: true,
   summary: 'serve the endpoints in production mode (no watch; --deploy to deploy first)',
   usage: 'tally serve [--project DIR] [--port N] [--deploy]',
   options: { port: { type: 'string' }, deploy: { type: 'boolean' } },

@@ -51,8 +51,16 @@ export const initCommand: Command = {
     for (const [rel, text] of Object.entries(files)) {
       const path = join(dir, rel);
       if (existsSync(path)) replaced.push(rel);
-      mkdirSync(dirname(path), { recursive: true });
-      writeFileSync(path, text);
+      try {
+        mkdirSync(dirname(path), { recursive: true });
+        writeFileSync(path, text);
+      } catch (err) {
+        // A parent that is a file, a link to nowhere, no permission: say where, not a stack.
+        const done = written.length > 0 ? ` (written before it: ${written.join(', ')})` : '';
+        throw new TallyError('cannot-write', `cannot write ${path}: ${(err as Error).message}${done}`, {
+          hint: 'choose a folder you can write to (tally init DIR)',
+        });
+      }
       written.push(rel);
     }
     const rel = relative(process.cwd(), dir);
@@ -66,7 +74,9 @@ export const initCommand: Command = {
       ctx.io.out(`  ${rel}${replaced.includes(rel) ? paint(ctx.io, 'yellow', ' (replaced)') : ''}`);
     // From here, as the README runs tally (`npx tally` in the checkout): no `cd`, which would
     // leave the folder where npx finds it.
-    const project = where === '.' ? '' : ` --project ${where}`;
+    // Quoted when the shell would split it: the lines are meant to be copied.
+    const shown = /^[\w./@%+=:,-]+$/.test(where) ? where : `'${where.replace(/'/g, `'\\''`)}'`;
+    const project = where === '.' ? '' : ` --project ${shown}`;
     ctx.io.out('');
     ctx.io.out('Next:');
     ctx.io.out(`  npx tally test${project}     run the endpoint tests on the fixtures`);

@@ -177,6 +177,42 @@ describe('tally CLI', () => {
     expect(good.resources.endpoints.map((e: { name: string }) => e.name)).toContain('balance');
   });
 
+  it('refuses arguments a command does not take (they were ignored)', async () => {
+    for (const command of ['check', 'deploy', 'dev', 'serve']) {
+      const r = await run(command, 'examples', '--json');
+      expect(r.code, command).toBe(1);
+      expect(r.err, command).toContain(`tally ${command} takes no arguments; unexpected \`examples\``);
+      expect(JSON.parse(r.out).error, command).toMatchObject({ code: 'bad-args' });
+    }
+  });
+
+  it('names an unknown command asked for with tally help', async () => {
+    const r = await run('help', 'chek');
+    expect(r.code).toBe(1);
+    expect(r.err).toBe('unknown command `chek` (did you mean `check`?); run `tally --help` for the list');
+    expect((await run('help', 'check')).out).toContain('Usage: tally check');
+  });
+
+  it('checks a folder that is not a project without searching its subfolders for test files', async () => {
+    const dir = writeProject({ 'notes/deep/er/old.test.yaml': 'endpoint: [unclosed\n' });
+    const r = await run('check', '--json', '--project', dir);
+    expect(r.code).toBe(1);
+    expect(JSON.parse(r.out).problems.map((p: { code: string }) => p.code)).toEqual(['project-not-found']);
+    const file = await run('check', '--project', join(dir, 'notes', 'deep', 'er', 'old.test.yaml'));
+    expect(file.err).toContain('old.test.yaml is a file, not a folder');
+  });
+
+  it('init names a folder it cannot write instead of crashing, and quotes a path the shell would split', async () => {
+    const dir = writeProject({ 'a-file': 'x' });
+    const r = await run('init', join(dir, 'a-file', 'sub'));
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(`cannot write ${join(dir, 'a-file', 'sub', 'tally.yaml')}: ENOTDIR`);
+    expect(r.err).not.toContain('internal error');
+    const spaced = await run('init', join(dir, 'my project'));
+    expect(spaced.code, spaced.err).toBe(0);
+    expect(spaced.out).toContain(`npx tally test --project '${join(dir, 'my project')}'`);
+  });
+
   it('says when the project folder does not exist', async () => {
     const r = await run('check', '--project', '/nonexistent/tally-project');
     expect(r.code).toBe(1);

@@ -1,0 +1,193 @@
+/**
+ * Project files a user did not mean, or a tool left behind: each is an error naming the file
+ * (and line), never a skipped file, a default silently taken, a hang or an internal error.
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { type LoadProjectResult, loadProject } from '../../../src/project/load-project.ts';
+import { DESIGN_FILES, removeProjects, writeProject } from './write-project.ts';
+
+const env = {};
+const outside = mkdtempSync(join(tmpdir(), 'tally-outside-'));
+afterAll(() => {
+  removeProjects();
+  rmSync(outside, { recursive: true, force: true });
+});
+
+/** The DESIGN.md project with `changes` applied (a file's new text; null removes it). */
+function project(changes: Record<string, string | null> = {}): string {
+  const files: Record<string, string> = { ...DESIGN_FILES };
+  for (const [rel, text] of Object.entries(changes)) {
+    if (text === null) delete files[rel];
+    else files[rel] = text;
+  }
+  return writeProject(files);
+}
+
+function errors(r: LoadProjectResult): string[] {
+  return r.problems
+    .filter((p) => p.severity === 'error')
+    .map((p) => `${p.location ? `${p.location.file}:${p.location.line}: ` : ''}${p.message}`);
+}
+
+const BALANCE = DESIGN_FILES['pipes/balance.pipe.yaml']!;
+const ENDPOINT = DESIGN_FILES['endpoints/balance.endpoint.yaml']!;
+
+describe('files that are not plain files', () => {
+  it('reads a resource file that is a symbolic link to a file elsewhere (it was skipped)', () => {
+    const dir = project({ 'datasources/transactions.datasource.yaml': null });
+    const shared = join(outside, 'transactions.datasource.yaml');
+    writeFileSync(shared, DESIGN_FILES['datasources/transactions.datasource.yaml']!);
+    symlinkSync(shared, join(dir, 'datasources', 'transactions.datasource.yaml'));
+    const r = loadProject(dir, { env });
+    expect(errors(r)).toEqual([]);
+    expect([...r.project!.datasources.keys()]).toContain('transactions');
+  });
+
+  it('names a link to nothing and a folder where a resource file should be', () => {
+    const dir = project();
+    symlinkSync(join(outside, 'gone.pipe.yaml'), join(dir, 'pipes', 'gone.pipe.yaml'));
+    mkdirSync(join(dir, 'endpoints', 'odd.endpoint.yaml'));
+    mkdirSync(join(dir, 'endpoints', 'drafts')); // a folder of the user's own: left alone
+    expect(errors(loadProject(dir, { env }))).toEqual([
+      'endpoints/odd.endpoint.yaml:1: endpoints/odd.endpoint.yaml is a folder, not a file',
+      'pipes/gone.pipe.yaml:1: pipes/gone.pipe.yaml is a symbolic link to nothing (its target is missing, or the links loop)',
+    ]);
+  });
+
+  it('names a resource folder that is a file', () => {
+    const dir = project({ 'endpoints/balance.endpoint.yaml': null });
+    rmSync(join(dir, 'endpoints'), { recursive: true, force: true });
+    writeFileSync(join(dir, 'endpoints'), 'not a folder');
+    expect(errors(loadProject(dir, { env }))).toEqual(['endpoints:1: endpoints is a file, not a folder']);
+  });
+
+  it('refuses a tally.yaml that is a folder, a link to nothing or a FIFO (whose read would never end)', () => {
+    for (const make of [
+      (path: string) => mkdirSync(path),
+      (path: string) => symlinkSync(join(outside, 'missing.yaml'), path),
+      (path: string) => symlinkSync(path, path),
+      (path: string) => execFileSync('mkfifo', [path]),
+    ]) {
+      const dir = project();
+      make(join(dir, 'tally.yaml'));
+      const [only, ...rest] = errors(loadProject(dir, { env }));
+      expect(rest).toEqual([]);
+      expect(only).toMatch(
+        /^tally\.yaml:1: tally\.yaml is (a folder, not a file|a symbolic link to nothing|not a regular file)/,
+      );
+    }
+  });
+});
+
+describe('values that cannot work', () => {
+  it('refuses NaN, infinities and out-of-range Float32 values of params where they are written', () => {
+    const pipe = BALANCE.replace(
+      'params:\n',
+      'params:\n  x: { type: Float64, default: .nan }\n  y: { type: Float32, required: true, min: 1e300 }\n  z: { type: Float64, required: true, enum: [.inf, 1] }\n',
+    );
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
+      'pipes/balance.pipe.yaml:3: default of param `x`: expected a finite Float64 number, got NaN',
+      'pipes/balance.pipe.yaml:4: min of param `y`: expected a finite Float32 number, got 1e+300',
+      'pipes/balance.pipe.yaml:5: an enum value of param `z`: expected a finite Float64 number, got Infinity',
+    ]);
+  });
+
+  it('refuses an endpoint whose pipe is empty (it passed as "already reported")', () => {
+    const r = loadProject(
+      project({ 'endpoints/balance.endpoint.yaml': ENDPOINT.replace('pipe: balance', 'pipe: ""') }),
+      {
+        env,
+      },
+    );
+    expect(errors(r)).toEqual([
+      'endpoints/balance.endpoint.yaml:2: endpoint `balance`: pipe is empty; name the pipe it serves',
+    ]);
+  });
+
+  it('refuses a Kafka topic name Kafka would refuse', () => {
+    const ds = DESIGN_FILES['datasources/transactions.datasource.yaml']!;
+    for (const topic of ['"bad topic/x"', 'a*b', `${'t'.repeat(250)}`, '".."']) {
+      const r = loadProject(
+        project({
+          'datasources/transactions.datasource.yaml': ds.replace('topic: transactions', `topic: ${topic}`),
+        }),
+        { env },
+      );
+      expect(errors(r), topic).toEqual([
+        expect.stringMatching(
+          /^datasources\/transactions\.datasource\.yaml:4: kafka topic `.*` is not a Kafka topic name/,
+        ),
+      ]);
+    }
+    const fine = ds.replace('topic: transactions', 'topic: bank.transactions-v2_eu');
+    expect(
+      errors(loadProject(project({ 'datasources/transactions.datasource.yaml': fine }), { env })),
+    ).toEqual([]);
+  });
+
+  it('refuses node SQL with a string, quoted name or comment never closed, at its line', () => {
+    for (const [open, hint] of [
+      ["WHERE merchant = 'Cafe", 'string'],
+      ['WHERE `merchant = 1', 'quoted name'],
+      ['/* a note never closed', 'comment'],
+    ] as const) {
+      const pipe = BALANCE.replace(
+        '      WHERE account_id = {{ account_id }}\n',
+        `      WHERE account_id = {{ account_id }} -- it's fine in a comment\n      ${open}\n`,
+      );
+      expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env })), open).toEqual([
+        `pipes/balance.pipe.yaml:10: node \`movements\`: this ${hint} is never closed, so it runs to the end of the SQL`,
+      ]);
+    }
+  });
+
+  it('reports templates nested thousands deep as a located problem, not a crash', () => {
+    const deep = `{% if ${'('.repeat(3000)}defined(as_of)${')'.repeat(3000)} %} AND 1 {% end %}`;
+    const pipe = BALANCE.replace('{% if defined(as_of) %} AND timestamp <= {{ as_of }} {% end %}', deep);
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
+      'pipes/balance.pipe.yaml:1: pipes/balance.pipe.yaml is nested too deeply to read (a template, condition or type thousands of levels deep)',
+    ]);
+  });
+});
+
+describe('tally.yaml values that cannot work', () => {
+  const withConfig = (yaml: string, e: NodeJS.ProcessEnv = env) =>
+    errors(loadProject(project({ 'tally.yaml': yaml }), { env: e }));
+
+  it('refuses two tokens with the same secret, without printing it', () => {
+    const found = withConfig(
+      'tokens:\n  dashboards: { token: s3cret, scope: read }\n  ops: { token: "${SECRET}", scope: admin }\n',
+      { SECRET: 's3cret' },
+    );
+    expect(found).toEqual([
+      'tally.yaml:3: tokens.ops.token has the same value as tokens.dashboards.token: a request carrying it is always taken as `dashboards`; give each token its own secret',
+    ]);
+    expect(found.join()).not.toContain('s3cret');
+  });
+
+  it('refuses an empty broker list', () => {
+    expect(withConfig('kafka:\n  brokers: []\n')).toEqual([
+      'tally.yaml:2: kafka.brokers is empty (is its environment variable set?); name at least one host:port, or leave the key out for 127.0.0.1:9092',
+    ]);
+    expect(withConfig('kafka:\n  brokers: "${BROKERS:-}"\n')).toHaveLength(1);
+  });
+
+  it('refuses a `${` that no reference reads, never echoing the value', () => {
+    for (const value of ['${A:-${B}}', '${1BAD}', '"x${UNCLOSED"']) {
+      expect(withConfig(`clickhouse:\n  password: ${value}\n`), value).toEqual([
+        'tally.yaml:2: this value has a `${` that is not a reference Tally reads',
+      ]);
+    }
+    expect(withConfig('clickhouse:\n  password: "${P:-x}y"\n')).toEqual([]);
+  });
+
+  it('names an empty TLS file setting instead of failing to read the project folder', () => {
+    expect(withConfig('kafka:\n  ssl: { ca_file: "${CA:-}" }\n')).toEqual([
+      'tally.yaml:2: kafka.ssl.ca_file is empty (is its environment variable set?)',
+    ]);
+  });
+});
