@@ -4,6 +4,7 @@ import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { isHttpUrl } from '../util/is-http-url.ts';
 import { notAFile, type PathKind, pathKind } from '../util/path-kind.ts';
+import { utf8Text } from '../util/utf8-text.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
@@ -104,12 +105,21 @@ function readConfigText(file: string, problems: Problem[]): string | undefined {
     unreadable(`${CONFIG_FILE} ${notAFile(kind)}`);
     return undefined;
   }
+  let decoded: ReturnType<typeof utf8Text>;
   try {
-    return readFileSync(file, 'utf8');
+    decoded = utf8Text(readFileSync(file));
   } catch (err) {
     unreadable(`cannot read ${CONFIG_FILE}: ${(err as Error).message}`);
     return undefined;
   }
+  if ('text' in decoded) return decoded.text;
+  problems.push({
+    severity: 'error',
+    code: 'not-utf8',
+    message: `${CONFIG_FILE} is not UTF-8 text (line ${decoded.badLine}): save it as UTF-8`,
+    location: { file: CONFIG_FILE, line: decoded.badLine, col: 1 },
+  });
+  return undefined;
 }
 
 /** Where tally.yaml sets the keys that checks across keys name (after the environment is applied). */

@@ -94,7 +94,14 @@ export function compileNodesForCheck(
   opts: Omit<CompileOptions, 'node'> & { now?: Date },
 ): Array<{ node: string; compiled?: CompiledQuery; error?: unknown }> {
   const pipe = findPipe(project, pipeName);
-  const compiler = new Compiler(project, pipe, sampleParams(pipe, opts.now), opts);
+  let params: ResolvedParams;
+  try {
+    params = sampleParams(pipe, opts.now);
+  } catch (error) {
+    // A default the loader took but the compiler refuses: every node's problem, not a stop.
+    return pipe.nodes.map((n) => ({ node: n.name, error }));
+  }
+  const compiler = new Compiler(project, pipe, params, opts);
   return pipe.nodes.map((n) => {
     try {
       return { node: n.name, compiled: compiler.compile(n.name) };

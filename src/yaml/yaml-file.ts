@@ -36,7 +36,9 @@ export class YamlFile {
       problems.push({
         severity: 'error',
         code: err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
-        message: `YAML: ${firstLine(err.message)}`,
+        message: /call stack/i.test(err.message)
+          ? 'YAML: nested too deeply to read'
+          : `YAML: ${firstLine(err.message)}`,
         location,
         ...(hint ? { hint } : {}),
       });

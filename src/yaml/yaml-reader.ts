@@ -200,11 +200,14 @@ const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3
 
 /** `2s` -> 2000; a bare number is seconds. Undefined when it does not parse. */
 export function parseDuration(v: unknown): number | undefined {
-  if (typeof v === 'number') return Number.isFinite(v) && v >= 0 ? v * 1000 : undefined;
-  if (typeof v !== 'string') return undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
-  if (!m) return undefined;
-  return Number(m[1]) * DURATION_UNITS[m[2] ?? 's']!;
+  let ms: number;
+  if (typeof v === 'number') ms = v >= 0 ? v * 1000 : Number.NaN;
+  else if (typeof v === 'string') {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(v);
+    ms = m ? Number(m[1]) * DURATION_UNITS[m[2] ?? 's']! : Number.NaN;
+  } else return undefined;
+  // 1e308 seconds is no duration: it would show as "Infinitys" and compare as never.
+  return Number.isFinite(ms) ? ms : undefined;
 }
 
 /** ` from 1 to 9`, ` >= 1`, ` <= 9` or nothing, for a number's bounds in a message. */

@@ -154,6 +154,37 @@ describe('values that cannot work', () => {
   });
 });
 
+describe('text that is not what it seems', () => {
+  it('refuses a file that is not UTF-8 at its line (a Latin-1 é would change the SQL)', () => {
+    const dir = project();
+    const latin1 = Buffer.from(
+      BALANCE.replace('FROM transactions\n', "FROM transactions WHERE 'Caf?' != ''\n"),
+      'latin1',
+    );
+    latin1[latin1.indexOf('Caf?') + 3] = 0xe9;
+    writeFileSync(join(dir, 'pipes', 'balance.pipe.yaml'), latin1);
+    writeFileSync(join(dir, 'tally.yaml'), Buffer.from([0x6e, 0x61, 0x6d, 0x65, 0x3a, 0x20, 0xff, 0x0a]));
+    expect(errors(loadProject(dir, { env }))).toEqual([
+      'pipes/balance.pipe.yaml:8: pipes/balance.pipe.yaml is not UTF-8 text (line 8): save it as UTF-8',
+      'tally.yaml:1: tally.yaml is not UTF-8 text (line 1): save it as UTF-8',
+    ]);
+  });
+
+  it("says YAML nested too deeply, not the parser's stack overflow", () => {
+    const deep = `nodes: ${'['.repeat(20000)}${']'.repeat(20000)}\n`;
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': deep }), { env }))).toEqual([
+      expect.stringMatching(/^pipes\/balance\.pipe\.yaml:1: YAML: nested too deeply to read$/),
+    ]);
+  });
+
+  it('refuses a duration too large to be one', () => {
+    const ep = ENDPOINT.replace('cache: 2s', 'cache: 1e308');
+    expect(errors(loadProject(project({ 'endpoints/balance.endpoint.yaml': ep }), { env }))).toEqual([
+      'endpoints/balance.endpoint.yaml:5: cache must be a duration such as 500ms, 2s, 5m, 1h or 1d',
+    ]);
+  });
+});
+
 describe('tally.yaml values that cannot work', () => {
   const withConfig = (yaml: string, e: NodeJS.ProcessEnv = env) =>
     errors(loadProject(project({ 'tally.yaml': yaml }), { env: e }));
