@@ -21,7 +21,8 @@ export type InputFormat = 'ndjson' | 'csv';
 /** One event per non-empty line. */
 export function ndjsonEvents(text: string): InputEvent[] {
   const out: InputEvent[] = [];
-  const lines = text.split('\n');
+  // A byte-order mark (editors on Windows write one) is not part of the first event; CSV skips it too.
+  const lines = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     if (line.trim() !== '') out.push({ line: i + 1, text: line });
@@ -38,7 +39,7 @@ export function ndjsonEvents(text: string): InputEvent[] {
  * row parser reads as the column's type.
  */
 export function csvEvents(text: string, ds: DataSource, file: string): InputEvent[] {
-  const records = parseCsv(text);
+  const records = parseCsv(text, file);
   const header = records.shift();
   if (!header) return [];
   const candidates = csvTargets(ds);
@@ -54,6 +55,17 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
       );
     }
     return target;
+  });
+  targets.forEach((t, i) => {
+    const first = targets.indexOf(t);
+    if (first !== i) {
+      // Both cells would fill one column, the last one silently winning.
+      throw new TallyError(
+        'invalid-csv',
+        `${file}:${header.line}: CSV columns ${first + 1} and ${i + 1} both fill \`${t.name ?? t.path}\``,
+        { hint: 'keep one of them in the header' },
+      );
+    }
   });
   const out: InputEvent[] = [];
   for (const r of records) {
@@ -160,7 +172,7 @@ interface CsvRecord {
 }
 
 /** RFC 4180 records, each with the line it starts on. */
-export function parseCsv(text: string): CsvRecord[] {
+export function parseCsv(text: string, file?: string): CsvRecord[] {
   const records: CsvRecord[] = [];
   let line = 1;
   let i = 0;
@@ -176,7 +188,10 @@ export function parseCsv(text: string): CsvRecord[] {
         quoted = true;
         i++;
         for (;;) {
-          if (i >= n) throw new TallyError('invalid-csv', `line ${start}: a quoted cell is not closed`);
+          if (i >= n) {
+            const at = file === undefined ? `line ${start}` : `${file}:${start}`;
+            throw new TallyError('invalid-csv', `${at}: a quoted cell is not closed`);
+          }
           const c = text[i]!;
           if (c === '"') {
             if (text[i + 1] === '"') {

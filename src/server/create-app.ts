@@ -12,6 +12,7 @@ import { errorAnswer, HttpError, type PlainAnswer } from './http-error.ts';
 import { createLogger, type Logger, type LogSink, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
+import { repeatedParam } from './repeated-param.ts';
 import { incomingHeader, type RequestNote, RequestTracker } from './request-tracker.ts';
 import type { StateHolder } from './serving-state.ts';
 
@@ -178,6 +179,7 @@ export function createApp(opts: AppOptions): TallyApp {
         method: c.req.method,
         file: c.req.param('file'),
         query: c.req.query(),
+        repeated: repeatedParam(c.req.url),
         authorization: requestHeader(c, 'authorization'),
         body: () => jsonBody(c.req.raw),
       },
@@ -233,7 +235,30 @@ async function jsonBody(req: Request): Promise<Record<string, unknown>> {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
     throw new HttpError(400, 'the request body must be a JSON object of params');
   }
+  for (const [name, value] of Object.entries(body)) {
+    // Params are values or arrays of them; thousands of levels would overflow what reads them.
+    if (tooDeep(value, MAX_PARAM_DEPTH)) {
+      throw new HttpError(400, `param "${name}" is nested more than ${MAX_PARAM_DEPTH} levels deep`);
+    }
+  }
   return body as Record<string, unknown>;
+}
+
+/** Deepest nesting a POSTed param may have (Array(Array(...)) types go a few levels). */
+const MAX_PARAM_DEPTH = 32;
+
+/** Whether `value` nests deeper than `limit` (walked without recursion). */
+function tooDeep(value: unknown, limit: number): boolean {
+  let level: unknown[] = [value];
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > limit) return true;
+    const next: unknown[] = [];
+    for (const v of level) {
+      if (v !== null && typeof v === 'object') for (const item of Object.values(v)) next.push(item);
+    }
+    level = next;
+  }
+  return false;
 }
 
 interface KafkaHealth {

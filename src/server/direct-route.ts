@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { getQueryParam } from 'hono/utils/url';
 import type { EndpointResponder } from './endpoint-responder.ts';
 import { errorAnswer, type PlainAnswer } from './http-error.ts';
+import { repeatedParam } from './repeated-param.ts';
 import { incomingHeader, type RequestTracker } from './request-tracker.ts';
 
 /** Takes a request it serves (true) or leaves it to the next handler (false). */
@@ -71,7 +72,13 @@ export function directEndpointRoute(
     let answer: PlainAnswer;
     try {
       answer = await responder.answer(
-        { method: 'GET', file, query, authorization: incomingHeader(req, 'authorization') },
+        {
+          method: 'GET',
+          file,
+          query,
+          repeated: repeatedParam(req.url!),
+          authorization: incomingHeader(req, 'authorization'),
+        },
         note,
       );
     } catch (err) {

@@ -32,6 +32,8 @@ export interface EndpointRequest {
   file: string;
   /** Query-string params, the first value of each name. */
   query: Readonly<Record<string, string>>;
+  /** A query-string name given more than once (repeated-param.ts): refused. */
+  repeated?: string | undefined;
   authorization: string | undefined;
   /** A POST's params, read from its body. */
   body?: () => Promise<Record<string, unknown>>;
@@ -93,6 +95,13 @@ export class EndpointResponder {
       name,
       ...(endpoint.token ? { required: endpoint.token } : {}),
     });
+    if (req.repeated !== undefined) {
+      throw new HttpError(
+        400,
+        `param \`${req.repeated}\` is given more than once; give it once (an Array param takes its items comma-separated)`,
+        { param: req.repeated },
+      );
+    }
     // Copied without `token` (rather than deleted after: `delete` slows every later use of it).
     const raw: Record<string, unknown> = {};
     for (const k in query) if (k !== 'token') raw[k] = query[k];

@@ -132,10 +132,10 @@ function tooLarge(max: number): HttpError {
   return new HttpError(413, `the body is larger than ${max} bytes; send the events in smaller requests`);
 }
 
-/** NDJSON lines; blank lines (and a final newline) are not events. */
+/** NDJSON lines; blank lines (and a final newline) are not events, a leading byte-order mark is no text. */
 function splitLines(body: string): string[] {
   const out: string[] = [];
-  for (const line of body.split('\n')) {
+  for (const line of (body.charCodeAt(0) === 0xfeff ? body.slice(1) : body).split('\n')) {
     const l = line.endsWith('\r') ? line.slice(0, -1) : line;
     if (l.trim() !== '') out.push(l);
   }

@@ -160,6 +160,39 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     expect(gone.err).toMatch(/scratch_t/);
   });
 
+  it('runs one statement: several, or only comments, are refused before anything runs', async () => {
+    const two = await run(
+      ['sql', 'CREATE TABLE never_made (x UInt8) ENGINE = Memory; SELECT 1', '--project', dir],
+      env,
+    );
+    expect(two.code).toBe(1);
+    expect(two.err).toContain('tally sql runs one statement; this has 2');
+    const made = await run(['sql', 'EXISTS TABLE never_made', '--format', 'csv', '--project', dir], env);
+    expect(made.out.split('\n').at(-1)).toBe('0');
+    for (const q of ['/* only a comment */', '-- a line comment', ' ; ']) {
+      const none = await run(['sql', '--project', dir, '--', q], env);
+      expect(none.code, q).toBe(1);
+      expect(none.err, q).toContain('there is no statement to run');
+    }
+    const trailing = await run(['sql', "SELECT ';' AS x;", '--format', 'csv', '--project', dir], env);
+    expect(trailing.out).toBe('"x"\n";"');
+  });
+
+  it('prints every digit of big numbers in its table (they were rounded through a double)', async () => {
+    const r = await run(
+      [
+        'sql',
+        "SELECT toUInt64('18446744073709551615') AS u, toDecimal128('1234567890123456789012345678.01', 2) AS d",
+        '--project',
+        dir,
+      ],
+      env,
+    );
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toContain('18446744073709551615');
+    expect(r.out).toContain('1234567890123456789012345678.01');
+  });
+
   it("prints a query's own FORMAT as ClickHouse wrote it (it crashed the table printer)", async () => {
     const csv = await run(['sql', "SELECT 1 AS x, 'a' AS y FORMAT CSVWithNames", '--project', dir], env);
     expect(csv.err).toBe('');

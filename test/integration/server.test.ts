@@ -135,6 +135,25 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect((await body(res)).data).toEqual([{ id: 'c', amount: 5 }]);
     const bad = await app.request('/v0/pipes/by_kind.json', { method: 'POST', body: '[1,2' });
     expect(bad.status).toBe(400);
+    // Nested thousands deep, known param or not: a 400 naming it (it was a 500, a stack overflow).
+    const nested = `${'['.repeat(5000)}${']'.repeat(5000)}`;
+    const bodies = { kind: `{"kind":${nested}}`, unknown_one: `{"kind":"refund","unknown_one":${nested}}` };
+    for (const [name, text] of Object.entries(bodies)) {
+      const deep = await app.request('/v0/pipes/by_kind.json', { method: 'POST', body: text });
+      expect(deep.status, name).toBe(400);
+      expect((await body(deep)).error, name).toBe(`param "${name}" is nested more than 32 levels deep`);
+    }
+  });
+
+  it('refuses a param given twice in the query string (the second value went unchecked)', async () => {
+    for (const qs of ['kind=refund&kind=BOGUS', 'kind=BOGUS&kind=refund']) {
+      const res = await app.request(`/v0/pipes/by_kind.json?${qs}`);
+      expect(res.status, qs).toBe(400);
+      expect(await body(res), qs).toMatchObject({
+        param: 'kind',
+        error: expect.stringContaining('`kind` is given more than once'),
+      });
+    }
   });
 
   it('answers 400 naming the param and the expected type', async () => {

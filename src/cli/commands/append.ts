@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { Engine } from '../../clickhouse/engine.ts';
 import { serverUrlFor } from '../../clickhouse/folder-server.ts';
 import type { Config, KafkaConfig } from '../../config/config.ts';
+import { INGEST_DEFAULTS } from '../../config/ingest-defaults.ts';
 import { isTallyError, TallyError } from '../../errors.ts';
 import { type Ingestion, startIngestion } from '../../ingest/ingestion.ts';
 import { kafkajsConfig } from '../../ingest/kafka-client.ts';
@@ -269,8 +270,11 @@ async function sendToServer(
   s.duplicates = 0;
   s.quarantined = 0;
   const bar = progress(ctx, rows.length);
-  for (let i = 0; i < rows.length; i += CHUNK) {
-    const chunk = rows.slice(i, i + CHUNK);
+  // The server refuses a body over its max_request_bytes (413): wide rows fill it before CHUNK.
+  const maxBytes = config.ingest.maxRequestBytes ?? INGEST_DEFAULTS.maxRequestBytes;
+  for (let i = 0; i < rows.length; ) {
+    const chunk = takeRows(rows, i, CHUNK, maxBytes);
+    i += chunk.length;
     const res = await fetch(`${url}/v0/events?name=${encodeURIComponent(ds.name)}&wait=true`, {
       method: 'POST',
       headers: {
@@ -296,9 +300,25 @@ async function sendToServer(
     s.sent += Number(body.successful_rows ?? 0);
     s.duplicates += Number(body.duplicate_rows ?? 0);
     s.quarantined += Number(body.quarantined_rows ?? 0);
-    bar(i + chunk.length);
+    bar(i);
   }
   bar(-1);
+}
+
+/**
+ * Rows from `from` on, at most `maxRows` of them and, as NDJSON lines, at most `maxBytes` (one
+ * row at least, so a row too big alone gets the server's own answer).
+ */
+export function takeRows(rows: readonly string[], from: number, maxRows: number, maxBytes: number): string[] {
+  let bytes = 0;
+  let end = from;
+  while (end < rows.length && end - from < maxRows) {
+    const size = Buffer.byteLength(rows[end]!) + 1;
+    if (end > from && bytes + size > maxBytes) break;
+    bytes += size;
+    end++;
+  }
+  return rows.slice(from, end);
 }
 
 /** Whether the broker has the topic (producing to a missing one only retries until a timeout). */

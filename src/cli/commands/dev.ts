@@ -10,7 +10,7 @@ import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
 import { lineBuffer } from '../../server/line-buffer.ts';
-import { jsonLines } from '../../server/logger.ts';
+import { jsonLines, type LogSink } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
 import { securedServices } from '../../services/secured-services.ts';
@@ -19,7 +19,7 @@ import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
-import { paint, printProblems } from '../output.ts';
+import { type Output, paint, printProblems } from '../output.ts';
 
 export const devCommand: Command = {
   name: 'dev',
@@ -160,7 +160,8 @@ async function runServer(
       ...(kafka && mode.watch ? { prepareTopics } : {}),
       ...(mode.watch ? { staleness: 'report' as const } : {}),
       ...(port !== undefined ? { port } : {}),
-      ...(log ? { log } : {}),
+      // dev has no request log, but a 500's cause (the stack) must reach the terminal.
+      log: log ?? errorsOnly(io),
       ...(json ? {} : { snapshotLog: (e: Record<string, unknown>) => printSnapshot(ctx, e) }),
     });
     const server = await runtime.start();
@@ -322,4 +323,14 @@ function startableServices(project: {
     out.push('kafka');
   }
   return out;
+}
+
+/** A log sink for `tally dev`: error entries on stderr as text, the rest dropped. */
+function errorsOnly(io: Output): LogSink {
+  return (entry) => {
+    if (entry.level !== 'error') return;
+    const id = entry.id ? ` (request ${String(entry.id)})` : '';
+    const cause = entry.error === undefined ? '' : `: ${String(entry.error)}`;
+    io.err(paint(io, 'red', `error: ${String(entry.msg)}${id}${cause}`));
+  };
 }

@@ -1,6 +1,9 @@
+import type { QueryResult } from '../../clickhouse/engine.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
+import { lexSql, significantTokens } from '../../project/sql-lexer.ts';
+import { ExactNumber, parseExactJson } from '../../util/exact-json.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
@@ -40,6 +43,17 @@ export const sqlCommand: Command = {
       throw new TallyError(
         'bad-args',
         'tally sql needs a query, e.g. tally sql "SELECT count() FROM transactions"',
+      );
+    }
+    const statements = statementCount(query);
+    if (statements !== 1) {
+      // Several would run one after the other with only the last one's answer shown (an INSERT
+      // then a DROP said "ok"); none is a query of comments only.
+      throw new TallyError(
+        'bad-args',
+        statements === 0
+          ? 'tally sql got only comments: there is no statement to run'
+          : `tally sql runs one statement; this has ${statements} (separated by \`;\`): run them one at a time`,
       );
     }
     const format = String(ctx.flags.format ?? (ctx.json ? 'json' : 'table'));
@@ -105,7 +119,8 @@ export const sqlCommand: Command = {
         // ClickHouse's own text: parsing it would round a UInt64 past 2^53 or a Decimal(38).
         ctx.io.out((await engine.text(sql, 'JSON')).trimEnd());
       } else {
-        const res = await engine.query(sql);
+        // Read keeping every number's digits: a UInt64 or a Decimal(38) past 2^53 printed rounded.
+        const res = parseExactJson(await engine.text(sql, 'JSON')) as QueryResult<Record<string, unknown>>;
         const names = res.meta.map((m) => m.name);
         ctx.io.out(
           table(
@@ -121,6 +136,20 @@ export const sqlCommand: Command = {
     }
   },
 };
+
+/** Statements in `sql`: parts between `;` outside strings and comments that hold more than comments. */
+function statementCount(sql: string): number {
+  let count = 0;
+  let open = false;
+  for (const t of significantTokens(lexSql(sql))) {
+    if (t.kind === 'punct' && t.text === ';') open = false;
+    else if (!open) {
+      open = true;
+      count++;
+    }
+  }
+  return count;
+}
 
 /** A query ending in its own `FORMAT <name>` (which wins over the one Tally asks for). */
 const OWN_FORMAT = /\bFORMAT\s+[A-Za-z][A-Za-z0-9]*\s*;?\s*$/i;
@@ -140,5 +169,6 @@ function needsProject(query: string, params: number): boolean {
 
 function cell(v: unknown): string {
   if (v === null || v === undefined) return 'NULL';
+  if (v instanceof ExactNumber) return v.text;
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }

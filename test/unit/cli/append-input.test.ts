@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { csvEvents } from '../../../src/cli/append-input.ts';
+import { csvEvents, ndjsonEvents } from '../../../src/cli/append-input.ts';
+import { takeRows } from '../../../src/cli/commands/append.ts';
 import { compileRowParser } from '../../../src/ingest/row-parser.ts';
 import type { DataSource } from '../../../src/project/model.ts';
 import { dataSource, pathSegments } from '../ingest/type-node.ts';
@@ -48,5 +49,40 @@ describe('csvEvents with versioned events', () => {
     expect(() => csvEvents('id,amount_cent\na,1', payments, 'in.csv')).toThrow(
       /in.csv:1: CSV column 2 `amount_cent` is not a column of `payments`/,
     );
+  });
+});
+
+describe('append input that is easy to get wrong', () => {
+  it('refuses a CSV header that fills one column twice (the last cell won silently)', () => {
+    expect(() => csvEvents('id,money.amount,$.money.amount\na,1,2', payments, 'in.csv')).toThrow(
+      'in.csv:1: CSV columns 2 and 3 both fill `amount`',
+    );
+  });
+
+  it('names the file of an unclosed quoted cell', () => {
+    expect(() => csvEvents('id,money.amount\n"a,1\n', payments, 'in.csv')).toThrow(
+      'in.csv:2: a quoted cell is not closed',
+    );
+  });
+
+  it('drops a byte-order mark before the first NDJSON event, as CSV does', () => {
+    expect(ndjsonEvents('\ufeff{"id":"a"}\r\n\n{"id":"b"}\n')).toEqual([
+      { line: 1, text: '{"id":"a"}' },
+      { line: 3, text: '{"id":"b"}' },
+    ]);
+  });
+});
+
+describe('takeRows: the chunks tally append sends a running server', () => {
+  const rows = ['a'.repeat(9), 'b'.repeat(9), 'c'.repeat(9), 'd'];
+  it('stops at the row count or the byte limit (lines with their newline), whichever comes first', () => {
+    expect(takeRows(rows, 0, 3, 1000)).toEqual(rows.slice(0, 3));
+    expect(takeRows(rows, 0, 10, 20)).toEqual(rows.slice(0, 2)); // 10 + 10 bytes
+    expect(takeRows(rows, 2, 10, 20)).toEqual(rows.slice(2, 4));
+  });
+
+  it('always takes one row, so a row too big alone gets the server own answer', () => {
+    expect(takeRows(rows, 0, 10, 5)).toEqual([rows[0]]);
+    expect(takeRows(rows, 4, 10, 5)).toEqual([]);
   });
 });
