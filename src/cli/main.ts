@@ -167,6 +167,11 @@ function flagError(err: unknown, options: OptionSpec): string {
     const guess = closest(m[2]!, Object.keys(options));
     return `unknown flag \`${m[1]}${m[2]}\`${guess ? ` (did you mean \`--${guess}\`?)` : ''}`;
   }
+  const dash = /Option '(-{1,2}[^']+)' argument is ambiguous/.exec(message);
+  if (dash) {
+    // `--sample -1`: node's parser takes `-1` for a flag; say how to pass it.
+    return `${dash[1]} needs a value; one that starts with a dash is written ${dash[1]}=-1`;
+  }
   return message.split('\n')[0] ?? message;
 }
 

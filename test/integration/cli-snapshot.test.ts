@@ -137,7 +137,7 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/\s0 rows\s/);
     expect(r.out).toContain(
-      "note: balance_snapshots wrote no rows: it counts events that reached ClickHouse before settled_before (the server's clock minus settle, 3600 s); events ingested since wait for the next tick",
+      "note: balance_snapshots wrote no rows: it counts events up to snapshot_at (2024-03-12 00:00:00) that reached ClickHouse before settled_before (the server's clock minus settle, 3600 s): either none is that old, or they were ingested since and wait for the next tick",
     );
   });
 

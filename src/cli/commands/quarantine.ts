@@ -50,6 +50,12 @@ export const quarantineCommand: Command = {
     '  tally quarantine transactions -n 5',
   ].join('\n'),
   async run(ctx) {
+    if (ctx.args.length > 1) {
+      throw new TallyError(
+        'bad-args',
+        `tally quarantine takes one data source; unexpected \`${ctx.args.slice(1).join(' ')}\``,
+      );
+    }
     const limit = Number(ctx.flags.limit ?? 20);
     if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) {
       throw new TallyError(

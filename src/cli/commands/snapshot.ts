@@ -103,7 +103,7 @@ export const snapshotCommand: Command = {
           if (r.rows !== 0) continue;
           const settle = project.pipes.get(r.pipe)?.copy?.settle ?? 0;
           ctx.io.out(
-            `note: ${r.pipe} wrote no rows: it counts events that reached ClickHouse before settled_before (the server's clock minus settle, ${settle} s); events ingested since wait for the next tick`,
+            `note: ${r.pipe} wrote no rows: it counts events up to snapshot_at (${r.snapshotAt}) that reached ClickHouse before settled_before (the server's clock minus settle, ${settle} s): either none is that old, or they were ingested since and wait for the next tick`,
           );
         }
         ctx.io.out(paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`));

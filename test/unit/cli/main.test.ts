@@ -186,6 +186,15 @@ describe('tally CLI', () => {
     }
   });
 
+  it('refuses a second data source for tally quarantine, and says how to pass a negative flag value', async () => {
+    const q = await run('quarantine', 'transactions', 'balance_snapshots');
+    expect(q.code).toBe(1);
+    expect(q.err).toContain('tally quarantine takes one data source; unexpected `balance_snapshots`');
+    const r = await run('replay', 'account_balances_mv', '--sample', '-1');
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('--sample needs a value; one that starts with a dash is written --sample=-1');
+  });
+
   it('names an unknown command asked for with tally help', async () => {
     const r = await run('help', 'chek');
     expect(r.code).toBe(1);
