@@ -8,9 +8,10 @@ import type { PipeNode } from '../project/model.ts';
  */
 export function locateEngineError(nodes: readonly PipeNode[], err: unknown): SourceLocation | undefined {
   const message = String((err as Error)?.message ?? err);
-  // 18.16: "Unknown identifier: x", "Missing columns: 'x'"; 26.x: "Unknown expression identifier `x`".
+  // 18.16: "Unknown identifier: x", "Missing columns: 'x'", "Unknown function f";
+  // 26.x: "Unknown expression identifier `x`", "Function with name `f` does not exist".
   const name =
-    /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
+    /(?:Missing columns:|Unknown (?:expression |table expression )?identifier:?|Unknown function|Function with name|column)\s*['`]?([A-Za-z_][A-Za-z0-9_]*)/.exec(
       message,
     )?.[1];
   if (name) {
