@@ -6,6 +6,7 @@
 import { TallyError } from '../errors.ts';
 import type { Column, DataSource } from '../project/model.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { withoutBom } from '../util/without-bom.ts';
 
 export interface InputEvent {
   /** 1-based line of the file where the row starts. */
@@ -21,8 +22,7 @@ export type InputFormat = 'ndjson' | 'csv';
 /** One event per non-empty line. */
 export function ndjsonEvents(text: string): InputEvent[] {
   const out: InputEvent[] = [];
-  // A byte-order mark (editors on Windows write one) is not part of the first event; CSV skips it too.
-  const lines = (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text).split('\n');
+  const lines = withoutBom(text).split('\n');
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!.replace(/\r$/, '');
     if (line.trim() !== '') out.push({ line: i + 1, text: line });
@@ -172,12 +172,12 @@ interface CsvRecord {
 }
 
 /** RFC 4180 records, each with the line it starts on. */
-export function parseCsv(text: string, file?: string): CsvRecord[] {
+export function parseCsv(raw: string, file?: string): CsvRecord[] {
+  const text = withoutBom(raw);
   const records: CsvRecord[] = [];
   let line = 1;
   let i = 0;
   const n = text.length;
-  if (text.charCodeAt(0) === 0xfeff) i = 1; // a byte-order mark
   while (i < n) {
     const start = line;
     const cells: CsvCell[] = [];

@@ -29,7 +29,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const asked = rest[0];
     if (name === 'help' && asked !== undefined && !COMMANDS.some((c) => c.name === asked)) {
-      return refusedArgv(io, rest, unknownCommand(asked), unknownCommand(asked).message);
+      return refusedArgv(io, rest, unknownCommand(asked));
     }
     io.out(await usage(asked));
     return name === undefined ? 1 : 0;
@@ -39,7 +39,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
     return 0;
   }
   const entry = COMMANDS.find((c) => c.name === name);
-  if (!entry) return refusedArgv(io, rest, unknownCommand(name), unknownCommand(name).message);
+  if (!entry) return refusedArgv(io, rest, unknownCommand(name));
   const command = await entry.load();
 
   let parsed: ReturnType<typeof parseArgs>;
@@ -102,7 +102,7 @@ function unknownCommand(name: string): TallyError {
  * A command line refused before any command runs: `text` on stderr, and with --json (looked for
  * in the raw arguments, which did not parse) the error as one document on stdout. Exit 1.
  */
-function refusedArgv(io: Output, argv: readonly string[], err: TallyError, text: string): number {
+function refusedArgv(io: Output, argv: readonly string[], err: TallyError, text = err.message): number {
   if (argv.includes('--json')) io.out(JSON.stringify(failureDocument(err)));
   io.err(text);
   return 1;

@@ -1,4 +1,5 @@
 import { TallyError } from '../errors.ts';
+import { quoteString } from '../sql/render-literal.ts';
 import type { Settings } from './engine.ts';
 
 /**
@@ -10,10 +11,7 @@ export function withSettingsClause(sql: string, settings: Settings | undefined):
   const entries = Object.entries(settings);
   if (entries.length === 0) return sql;
   const clause = entries
-    .map(
-      ([k, v]) =>
-        `${settingName(k)} = ${typeof v === 'string' ? `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'` : Number(v)}`,
-    )
+    .map(([k, v]) => `${settingName(k)} = ${typeof v === 'string' ? quoteString(v) : Number(v)}`)
     .join(', ');
   return `${sql.replace(/;\s*$/, '')}\nSETTINGS ${clause}`;
 }

@@ -1,10 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { isHttpUrl } from '../util/is-http-url.ts';
-import { notAFile, type PathKind, pathKind } from '../util/path-kind.ts';
-import { utf8Text } from '../util/utf8-text.ts';
+import { readSourceText } from '../yaml/read-source-text.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
 import type { Config, TokenConfig, TokenScope } from './config.ts';
@@ -71,7 +69,8 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
   };
 
   const at: KeyLocations = {};
-  const text = readConfigText(file, problems);
+  // Missing: the defaults apply; not a file, unreadable or not UTF-8: an error, never "no config".
+  const text = readSourceText(file, CONFIG_FILE, problems);
   if (text !== undefined) {
     config.file = file;
     const yf = YamlFile.parse(CONFIG_FILE, text, problems);
@@ -81,45 +80,6 @@ export function readConfig(projectDir: string, env: NodeJS.ProcessEnv, problems:
 
   applyEnv(env, config, problems, at);
   return config;
-}
-
-/** tally.yaml's text; undefined when there is none (the defaults apply) or it cannot be read. */
-function readConfigText(file: string, problems: Problem[]): string | undefined {
-  const unreadable = (message: string) =>
-    problems.push({
-      severity: 'error',
-      code: 'unreadable-file',
-      message,
-      location: { file: CONFIG_FILE, line: 1, col: 1 },
-    });
-  let kind: PathKind;
-  try {
-    kind = pathKind(file);
-  } catch (err) {
-    unreadable(`cannot read ${CONFIG_FILE}: ${(err as Error).message}`);
-    return undefined;
-  }
-  if (kind === 'missing') return undefined;
-  // Not silently "no config": a link to nowhere would run with the defaults (no tokens).
-  if (kind !== 'file') {
-    unreadable(`${CONFIG_FILE} ${notAFile(kind)}`);
-    return undefined;
-  }
-  let decoded: ReturnType<typeof utf8Text>;
-  try {
-    decoded = utf8Text(readFileSync(file));
-  } catch (err) {
-    unreadable(`cannot read ${CONFIG_FILE}: ${(err as Error).message}`);
-    return undefined;
-  }
-  if ('text' in decoded) return decoded.text;
-  problems.push({
-    severity: 'error',
-    code: 'not-utf8',
-    message: `${CONFIG_FILE} is not UTF-8 text (line ${decoded.badLine}): save it as UTF-8`,
-    location: { file: CONFIG_FILE, line: decoded.badLine, col: 1 },
-  });
-  return undefined;
 }
 
 /** Where tally.yaml sets the keys that checks across keys name (after the environment is applied). */

@@ -1,10 +1,10 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { CONFIG_FILE, readConfig } from '../config/load-config.ts';
 import { formatProblem, type Problem, TallyError } from '../errors.ts';
 import { notAFile, type PathKind, pathKind } from '../util/path-kind.ts';
 import { plural } from '../util/plural.ts';
-import { utf8Text } from '../util/utf8-text.ts';
+import { readSourceText } from '../yaml/read-source-text.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { checkTokenLists } from './check-token-lists.ts';
 import { deepFreeze, FrozenMap } from './deep-freeze.ts';
@@ -138,31 +138,13 @@ function readKind<T>(
     }
     const name = file.slice(0, -kind.suffix.length);
     checkName(rel, name, kind, problems);
-    let decoded: ReturnType<typeof utf8Text>;
-    try {
-      decoded = utf8Text(readFileSync(join(root, kind.dir, file)));
-    } catch (e) {
-      problems.push({
-        severity: 'error',
-        code: 'unreadable-file',
-        message: `cannot read ${rel}: ${(e as Error).message}`,
-        location: fileLoc(rel),
-      });
-      unreadable.add(name);
-      continue;
-    }
-    if (!('text' in decoded)) {
-      problems.push({
-        severity: 'error',
-        code: 'not-utf8',
-        message: `${rel} is not UTF-8 text (line ${decoded.badLine}): save it as UTF-8`,
-        location: { file: rel, line: decoded.badLine, col: 1 },
-      });
+    const text = readSourceText(join(root, kind.dir, file), rel, problems);
+    if (text === undefined) {
       unreadable.add(name);
       continue;
     }
     const before = problems.length;
-    const yf = YamlFile.parse(rel, decoded.text, problems);
+    const yf = YamlFile.parse(rel, text, problems);
     if (problems.length > before) {
       unreadable.add(name); // a syntax error: reading on would only report noise
       continue;

@@ -12,7 +12,7 @@ import { errorAnswer, HttpError, type PlainAnswer } from './http-error.ts';
 import { createLogger, type Logger, type LogSink, silentLogger } from './logger.ts';
 import { CONTENT_TYPE as METRICS_CONTENT_TYPE, MetricsRegistry, serverMetrics } from './metrics.ts';
 import { buildOpenApi, openApiJson, ResponseColumns } from './openapi.ts';
-import { repeatedParam } from './repeated-param.ts';
+import { readQuery } from './read-query.ts';
 import { incomingHeader, type RequestNote, RequestTracker } from './request-tracker.ts';
 import type { StateHolder } from './serving-state.ts';
 
@@ -178,8 +178,7 @@ export function createApp(opts: AppOptions): TallyApp {
       {
         method: c.req.method,
         file: c.req.param('file'),
-        query: c.req.query(),
-        repeated: repeatedParam(c.req.url),
+        ...readQuery(c.req.url),
         authorization: requestHeader(c, 'authorization'),
         body: () => jsonBody(c.req.raw),
       },

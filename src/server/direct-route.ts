@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getQueryParam } from 'hono/utils/url';
 import type { EndpointResponder } from './endpoint-responder.ts';
 import { errorAnswer, type PlainAnswer } from './http-error.ts';
-import { repeatedParam } from './repeated-param.ts';
+import { type RequestQuery, readQuery } from './read-query.ts';
 import { incomingHeader, type RequestTracker } from './request-tracker.ts';
 
 /** Takes a request it serves (true) or leaves it to the next handler (false). */
@@ -56,8 +55,7 @@ export function directEndpointRoute(
     // Only `<name>.<format>`: anything hono would decode, normalise (`..`) or refuse is its own.
     if (!FILE.test(file) || url.includes('#')) return false;
     if (!honoAcceptsHost(req.headers.host)) return false;
-    const query = q < 0 ? {} : (getQueryParam(url) as Record<string, string>);
-    void serve(req, res, path, file, query);
+    void serve(req, res, path, file, readQuery(url));
     return true;
   };
 
@@ -66,7 +64,7 @@ export function directEndpointRoute(
     res: ServerResponse,
     path: string,
     file: string,
-    query: Record<string, string>,
+    { query, repeated }: RequestQuery,
   ): Promise<void> {
     const note = requests.begin(incomingHeader(req, 'x-request-id'));
     let answer: PlainAnswer;
@@ -76,7 +74,7 @@ export function directEndpointRoute(
           method: 'GET',
           file,
           query,
-          repeated: repeatedParam(req.url!),
+          repeated,
           authorization: incomingHeader(req, 'authorization'),
         },
         note,

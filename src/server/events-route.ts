@@ -16,6 +16,7 @@ import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { withoutBom } from '../util/without-bom.ts';
 import { presentedToken } from './auth.ts';
 import { HttpError } from './http-error.ts';
 
@@ -135,7 +136,7 @@ function tooLarge(max: number): HttpError {
 /** NDJSON lines; blank lines (and a final newline) are not events, a leading byte-order mark is no text. */
 function splitLines(body: string): string[] {
   const out: string[] = [];
-  for (const line of (body.charCodeAt(0) === 0xfeff ? body.slice(1) : body).split('\n')) {
+  for (const line of withoutBom(body).split('\n')) {
     const l = line.endsWith('\r') ? line.slice(0, -1) : line;
     if (l.trim() !== '') out.push(l);
   }

@@ -204,6 +204,10 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     );
     expect(lines.code, lines.err).toBe(0);
     expect(lines.out).toBe('{"n":0}\n{"n":1}');
+    // FORMAT in a comment is not a format clause either: the table is printed.
+    const commented = await run(['sql', 'SELECT 7 AS x -- FORMAT CSV', '--project', dir], env);
+    expect(commented.code, commented.err).toBe(0);
+    expect(commented.out).toMatch(/^x\n-+\n7\n1 row in /);
     // FORMAT inside a string is not a format clause.
     const text = await run(['sql', "SELECT 'FORMAT CSV' AS f", '--format', 'csv', '--project', dir], env);
     expect(text.code, text.err).toBe(0);

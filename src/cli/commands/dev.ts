@@ -10,16 +10,17 @@ import { loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
 import { lineBuffer } from '../../server/line-buffer.ts';
-import { jsonLines, type LogSink } from '../../server/logger.ts';
+import { jsonLines } from '../../server/logger.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
 import { securedServices } from '../../services/secured-services.ts';
 import { servicesUp } from '../../services/services.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
+import { errorsOnly } from '../errors-only-log.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
-import { type Output, paint, printProblems } from '../output.ts';
+import { paint, printProblems } from '../output.ts';
 
 export const devCommand: Command = {
   name: 'dev',
@@ -323,14 +324,4 @@ function startableServices(project: {
     out.push('kafka');
   }
   return out;
-}
-
-/** A log sink for `tally dev`: error entries on stderr as text, the rest dropped. */
-function errorsOnly(io: Output): LogSink {
-  return (entry) => {
-    if (entry.level !== 'error') return;
-    const id = entry.id ? ` (request ${String(entry.id)})` : '';
-    const cause = entry.error === undefined ? '' : `: ${String(entry.error)}`;
-    io.err(paint(io, 'red', `error: ${String(entry.msg)}${id}${cause}`));
-  };
 }

@@ -45,7 +45,8 @@ export const sqlCommand: Command = {
         'tally sql needs a query, e.g. tally sql "SELECT count() FROM transactions"',
       );
     }
-    const statements = statementCount(query);
+    const shape = queryShape(query);
+    const statements = shape.statements;
     if (statements !== 1) {
       // Several would run one after the other with only the last one's answer shown (an INSERT
       // then a DROP said "ok"); none is a query of comments only.
@@ -104,13 +105,13 @@ export const sqlCommand: Command = {
         ctx.io.out(sql);
         return 0;
       }
-      if (!returnsRows(sql)) {
+      if (!shape.returnsRows) {
         // DDL and other statements answer nothing: a result format would be an empty body.
         const t0 = performance.now();
         await engine.command(sql);
         const ms = (performance.now() - t0).toFixed(1);
         ctx.io.out(format === 'json' ? JSON.stringify({ ok: true, ms: Number(ms) }) : `ok in ${ms} ms`);
-      } else if (OWN_FORMAT.test(sql)) {
+      } else if (shape.ownFormat) {
         // The query names its own output format: ClickHouse's text, as it wrote it.
         ctx.io.out((await engine.text(sql, 'TabSeparatedWithNames')).trimEnd());
       } else if (format === 'csv') {
@@ -137,29 +138,36 @@ export const sqlCommand: Command = {
   },
 };
 
-/** Statements in `sql`: parts between `;` outside strings and comments that hold more than comments. */
-function statementCount(sql: string): number {
-  let count = 0;
-  let open = false;
-  for (const t of significantTokens(lexSql(sql))) {
-    if (t.kind === 'punct' && t.text === ';') open = false;
-    else if (!open) {
-      open = true;
-      count++;
-    }
-  }
-  return count;
+/** What `tally sql` reads of a query, from one pass of the SQL lexer (strings and comments are no SQL). */
+interface QueryShape {
+  /** Parts between `;` that hold more than comments. */
+  statements: number;
+  /** It answers rows (SELECT, WITH, SHOW...); everything else (CREATE, INSERT...) runs as a command. */
+  returnsRows: boolean;
+  /** It ends in its own `FORMAT <name>`, which wins over the one Tally asks for. */
+  ownFormat: boolean;
 }
 
-/** A query ending in its own `FORMAT <name>` (which wins over the one Tally asks for). */
-const OWN_FORMAT = /\bFORMAT\s+[A-Za-z][A-Za-z0-9]*\s*;?\s*$/i;
+const ROW_STATEMENTS = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'];
 
-/** Statements that answer rows; everything else (CREATE, DROP, INSERT, ALTER...) runs as a command. */
-function returnsRows(sql: string): boolean {
-  const first = /^\s*(?:(?:--[^\n]*\n|\/\*[\s\S]*?\*\/)\s*)*\(?\s*([A-Za-z]+)/.exec(sql)?.[1]?.toUpperCase();
-  return (
-    first === undefined || ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'].includes(first)
-  );
+function queryShape(sql: string): QueryShape {
+  const toks = significantTokens(lexSql(sql));
+  const isSemicolon = (i: number) => toks[i]?.kind === 'punct' && toks[i]!.text === ';';
+  let statements = 0;
+  for (let i = 0; i < toks.length; i++) {
+    if (!isSemicolon(i) && (i === 0 || isSemicolon(i - 1))) statements++;
+  }
+  const lead = toks[0]?.text === '(' ? toks[1] : toks[0];
+  const first = lead?.kind === 'word' ? lead.text.toUpperCase() : undefined;
+  let end = toks.length;
+  while (end > 0 && isSemicolon(end - 1)) end--;
+  const format = toks[end - 2];
+  return {
+    statements,
+    returnsRows: first === undefined || ROW_STATEMENTS.includes(first),
+    ownFormat:
+      format?.kind === 'word' && format.text.toUpperCase() === 'FORMAT' && toks[end - 1]!.kind === 'word',
+  };
 }
 
 /** Whether the query may read a pipe: it has a FROM/JOIN/IN, or --param was given. */

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { repeatedParam } from '../../../src/server/repeated-param.ts';
+import { readQuery } from '../../../src/server/read-query.ts';
 
-describe('repeatedParam', () => {
+const repeatedParam = (url: string) => readQuery(url).repeated;
+
+describe('readQuery: a name given twice', () => {
   it('finds the first name given twice, decoded as the query reader decodes it', () => {
     expect(repeatedParam('/v0/pipes/x.json?plan=free&plan=pro')).toBe('plan');
     expect(repeatedParam('/v0/pipes/x.json?a=1&b=2&acc%6Funt=3&account=4')).toBe('account');
@@ -18,5 +20,16 @@ describe('repeatedParam', () => {
     ]) {
       expect(repeatedParam(url), url).toBeUndefined();
     }
+  });
+});
+
+describe('readQuery', () => {
+  it('reads the first value of each name, decoded', () => {
+    expect(readQuery('/v0/pipes/x.json')).toEqual({ query: {} });
+    expect(readQuery('/v0/pipes/x.json?a=1%2C2&b+c=d+e')).toEqual({ query: { a: '1,2', 'b c': 'd e' } });
+    expect(readQuery('http://h/v0/pipes/x.json?plan=free&plan=pro')).toEqual({
+      query: { plan: 'free' },
+      repeated: 'plan',
+    });
   });
 });

@@ -1,0 +1,29 @@
+import { getQueryParam, getQueryParams } from 'hono/utils/url';
+
+/** A request's query-string params, read once for both routes. */
+export interface RequestQuery {
+  /** The value of each name. */
+  query: Record<string, string>;
+  /**
+   * The first name given more than once (`?plan=free&plan=pro`): only one value would be read and
+   * the others never checked, so the responder refuses it (an Array param takes its items
+   * comma-separated in one value).
+   */
+  repeated?: string;
+}
+
+export function readQuery(url: string): RequestQuery {
+  const q = url.indexOf('?');
+  if (q < 0) return { query: {} };
+  // One pair at most, the usual case: nothing can repeat, the single-value reader does.
+  if (url.indexOf('&', q) < 0) return { query: getQueryParam(url) as Record<string, string> };
+  const all = getQueryParams(url) as Record<string, string[]>;
+  const query: Record<string, string> = {};
+  let repeated: string | undefined;
+  for (const name in all) {
+    const values = all[name]!;
+    query[name] = values[0]!;
+    if (values.length > 1) repeated ??= name;
+  }
+  return repeated === undefined ? { query } : { query, repeated };
+}
