@@ -77,7 +77,7 @@ export function createApp(opts: AppOptions): TallyApp {
     coalesce: opts.coalesce ?? true,
     cacheEntries: opts.cacheEntries ?? 1000,
   });
-  const requests = new RequestTracker(metrics, logger);
+  const requests = new RequestTracker(metrics, opts.log);
   const unexpected = (error: unknown, id: string | undefined) =>
     logger.error('internal error', { id, error });
   const columns = new ResponseColumns();

@@ -3,7 +3,6 @@ import { expect, it } from 'vitest';
 import { directEndpointRoute } from '../../../src/server/direct-route.ts';
 import type { EndpointResponder } from '../../../src/server/endpoint-responder.ts';
 import { HttpError, type PlainAnswer } from '../../../src/server/http-error.ts';
-import { createLogger } from '../../../src/server/logger.ts';
 import { MetricsRegistry, serverMetrics } from '../../../src/server/metrics.ts';
 import { type RequestNote, RequestTracker } from '../../../src/server/request-tracker.ts';
 
@@ -21,7 +20,7 @@ function setup(answer: EndpointResponder['answer'], writeHead?: () => never) {
   const logs: Array<Record<string, unknown>> = [];
   const unexpected: unknown[] = [];
   const registry = new MetricsRegistry();
-  const tracker = new RequestTracker(serverMetrics(registry), createLogger({ sink: (e) => logs.push(e) }));
+  const tracker = new RequestTracker(serverMetrics(registry), (e) => logs.push(e));
   const responder = { answer } as unknown as EndpointResponder;
   const handle = directEndpointRoute(responder, tracker, (err) => unexpected.push(err));
   const send = async (

@@ -1,3 +1,4 @@
+import { getQueryParam } from 'hono/utils/url';
 import { describe, expect, it } from 'vitest';
 import { readQuery } from '../../../src/server/read-query.ts';
 
@@ -31,5 +32,33 @@ describe('readQuery', () => {
       query: { plan: 'free' },
       repeated: 'plan',
     });
+  });
+});
+
+describe('readQuery: one plain pair, read without hono', () => {
+  it('reads what hono reads, with and without the plain-pair shortcut', () => {
+    for (const q of [
+      'account_id=acc000042',
+      'a=',
+      'a==b',
+      'a=b=c',
+      '=x',
+      'x',
+      '',
+      'ids=1,2,3',
+      'q=a%20b',
+      'q=a+b',
+      'q=a#frag',
+      '__proto__=1',
+      'constructor=x',
+      'toString=y',
+      'é=ü',
+      'a=1;b=2',
+    ]) {
+      const url = `/v0/pipes/x.json?${q}`;
+      const viaHono = { ...(getQueryParam(`http://h${url}`) as Record<string, string>) };
+      expect({ ...readQuery(url).query }, q).toEqual(viaHono);
+      expect(Object.keys(readQuery(url).query), q).toEqual(Object.keys(viaHono));
+    }
   });
 });
