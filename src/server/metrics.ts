@@ -85,25 +85,25 @@ export class MetricsRegistry {
     const existing = this.existing(name, 'histogram');
     if (existing) return existing as unknown as Histogram;
     const bounds = [...buckets].sort((a, b) => a - b);
-    const series = new Map<string, { labels: Labels; counts: number[]; sum: number; count: number }>();
+    const series = new SeriesIndex(labelNames, (picked) => ({
+      labels: picked,
+      counts: bounds.map(() => 0),
+      sum: 0,
+      count: 0,
+    }));
     const family: Family & Histogram = {
       name,
       help,
       type: 'histogram',
       labelNames,
       observe(labels: Labels, value: number) {
-        const key = labelKey(labelNames, labels);
-        let s = series.get(key);
-        if (!s) {
-          s = { labels: pick(labelNames, labels), counts: bounds.map(() => 0), sum: 0, count: 0 };
-          series.set(key, s);
-        }
+        const s = series.get(labels);
         for (let i = 0; i < bounds.length; i++) if (value <= bounds[i]!) s.counts[i]!++;
         s.sum += value;
         s.count++;
       },
       render(out: string[]) {
-        for (const s of series.values()) {
+        for (const s of series.all) {
           bounds.forEach((b, i) => {
             out.push(`${name}_bucket${labelText({ ...s.labels, le: formatNumber(b) })} ${s.counts[i]}`);
           });
@@ -218,34 +218,59 @@ export function serverMetrics(registry: MetricsRegistry): ServerMetrics {
 }
 
 class SeriesMap {
-  private readonly map = new Map<string, { labels: Labels; value: number }>();
-  constructor(private readonly labelNames: readonly string[]) {}
+  private readonly index: SeriesIndex<{ labels: Labels; value: number }>;
+  constructor(labelNames: readonly string[]) {
+    this.index = new SeriesIndex(labelNames, (labels) => ({ labels, value: 0 }));
+  }
 
   add(labels: Labels, by: number): void {
-    const key = labelKey(this.labelNames, labels);
-    const s = this.map.get(key);
-    if (s) s.value += by;
-    else this.map.set(key, { labels: pick(this.labelNames, labels), value: by });
+    this.index.get(labels).value += by;
   }
 
   set(labels: Labels, value: number): void {
-    const key = labelKey(this.labelNames, labels);
-    const s = this.map.get(key);
-    if (s) s.value = value;
-    else this.map.set(key, { labels: pick(this.labelNames, labels), value });
+    this.index.get(labels).value = value;
   }
 
-  values(): IterableIterator<{ labels: Labels; value: number }> {
-    return this.map.values();
+  values(): readonly { labels: Labels; value: number }[] {
+    return this.index.all;
   }
 }
 
-/** The series' key: a plain loop, as this runs for every request (twice). */
-function labelKey(names: readonly string[], labels: Labels): string {
-  if (names.length === 0) return '';
-  let key = labels[names[0]!] ?? '';
-  for (let i = 1; i < names.length; i++) key += `\u0000${labels[names[i]!] ?? ''}`;
-  return key;
+/**
+ * A family's series, found by their label values through one Map per label: no key string is
+ * built and hashed for every update (three per request). `all` keeps them in creation order.
+ */
+class SeriesIndex<S> {
+  private readonly root = new Map<string, unknown>();
+  readonly all: S[] = [];
+
+  constructor(
+    private readonly names: readonly string[],
+    private readonly make: (labels: Labels) => S,
+  ) {}
+
+  get(labels: Labels): S {
+    const names = this.names;
+    let level = this.root;
+    const last = names.length - 1;
+    for (let i = 0; i < last; i++) {
+      const v = labels[names[i]!] ?? '';
+      let next = level.get(v) as Map<string, unknown> | undefined;
+      if (next === undefined) {
+        next = new Map();
+        level.set(v, next);
+      }
+      level = next;
+    }
+    const v = last < 0 ? '' : (labels[names[last]!] ?? '');
+    let s = level.get(v) as S | undefined;
+    if (s === undefined) {
+      s = this.make(pick(names, labels));
+      level.set(v, s);
+      this.all.push(s);
+    }
+    return s;
+  }
 }
 
 function pick(names: readonly string[], labels: Labels): Labels {
