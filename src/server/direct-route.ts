@@ -85,7 +85,7 @@ export function directEndpointRoute(
     try {
       if (!res.destroyed) {
         requests.stamp(note, answer);
-        answer.headers['content-length'] = String(Buffer.byteLength(answer.body));
+        answer.headers['content-length'] = String(answer.bytes ?? Buffer.byteLength(answer.body));
         res.writeHead(answer.status, answer.headers);
         res.end(answer.body);
       }

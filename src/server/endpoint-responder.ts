@@ -11,7 +11,7 @@ import { ResultCache } from './result-cache.ts';
 import {
   type EndpointAnswer,
   executeEndpoint,
-  finishBody,
+  finishedBody,
   type PreparedQuery,
   prepareEndpoint,
   type RunHooks,
@@ -145,7 +145,7 @@ export class EndpointResponder {
     }
     note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
     if (ttl > 0) this.o.metrics.cache.inc({ endpoint: name, result: note.cache });
-    const body = finishBody(value, fresh.seconds);
+    const { body, bytes } = finishedBody(value, fresh.seconds);
     return {
       status: 200,
       headers: {
@@ -154,6 +154,7 @@ export class EndpointResponder {
         'x-tally-cache': note.cache,
       },
       body,
+      bytes,
     };
   }
 

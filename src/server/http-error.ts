@@ -21,6 +21,8 @@ export interface PlainAnswer {
   status: number;
   headers: Record<string, string>;
   body: string;
+  /** The body's length in UTF-8 bytes, when already known. */
+  bytes?: number;
 }
 
 /**

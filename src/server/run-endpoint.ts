@@ -26,6 +26,14 @@ export interface EndpointAnswer {
   body: string;
   /** Rows in the answer (-1 when not counted: CSV and NDJSON). */
   rows: number;
+  /** The last body finished from it (see finishedBody): most requests share a freshness. */
+  finished?: FinishedBody & { freshnessSeconds: number | undefined };
+}
+
+/** A response body and its length in UTF-8 bytes. */
+export interface FinishedBody {
+  body: string;
+  bytes: number;
 }
 
 /** A request's params validated and the pipe compiled: ready to run. */
@@ -161,6 +169,20 @@ interface JsonTail {
   rows?: unknown;
   statistics?: { elapsed?: unknown; rows_read?: unknown; bytes_read?: unknown };
   exception?: unknown;
+}
+
+/**
+ * `finishBody` with its byte length, kept on the answer for the next request with the same
+ * freshness (a cached answer is sent thousands of times a second, its freshness changes once a
+ * second at most): no body built and measured again per request.
+ */
+export function finishedBody(answer: EndpointAnswer, freshnessSeconds: number | undefined): FinishedBody {
+  const last = answer.finished;
+  if (last !== undefined && last.freshnessSeconds === freshnessSeconds) return last;
+  const body = finishBody(answer, freshnessSeconds);
+  const made = { body, bytes: Buffer.byteLength(body), freshnessSeconds };
+  answer.finished = made;
+  return made;
 }
 
 /** The response body: for JSON, closes `statistics` with `freshness_s` (null when unknown). */

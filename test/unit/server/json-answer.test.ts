@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { EngineError } from '../../../src/clickhouse/engine-error.ts';
-import { finishBody, jsonAnswer } from '../../../src/server/run-endpoint.ts';
+import {
+  type EndpointAnswer,
+  finishBody,
+  finishedBody,
+  jsonAnswer,
+} from '../../../src/server/run-endpoint.ts';
 
 const U = '18446744073709551615';
 
@@ -91,5 +96,23 @@ describe('jsonAnswer', () => {
     ]) {
       expect(() => jsonAnswer(bad, 'SELECT 1', 0), bad).toThrow(EngineError);
     }
+  });
+});
+
+describe('finishedBody', () => {
+  it('is finishBody with its UTF-8 length, made again only when the freshness changes', () => {
+    const text = '{"meta":[{"name":"s","type":"String"}],"data":[{"s":"été ✓"}],"rows":1}';
+    const answer: EndpointAnswer = { format: 'json', ...jsonAnswer(text, 'SELECT 1', 0.1) };
+    const first = finishedBody(answer, 3);
+    expect(first.body).toBe(finishBody(answer, 3));
+    expect(first.bytes).toBe(Buffer.byteLength(first.body));
+    expect(first.bytes).toBeGreaterThan(first.body.length);
+    expect(finishedBody(answer, 3)).toBe(first);
+    const later = finishedBody(answer, 4);
+    expect(later).not.toBe(first);
+    expect(JSON.parse(later.body).statistics.freshness_s).toBe(4);
+    expect(JSON.parse(finishedBody(answer, undefined).body).statistics.freshness_s).toBeNull();
+    const csv: EndpointAnswer = { format: 'csv', body: 'a\n"é"\n', rows: -1 };
+    expect(finishedBody(csv, 9)).toMatchObject({ body: 'a\n"é"\n', bytes: 7 });
   });
 });
