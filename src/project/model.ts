@@ -218,6 +218,8 @@ export interface Pipe {
   nodes: readonly PipeNode[];
   materialize?: Materialize;
   copy?: Copy;
+  /** The target `copy.to` names when the rest of `copy` was refused (reported already). */
+  refusedCopyTo?: string;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -7,10 +7,16 @@ const COPY_KEYS = ['to', 'schedule', 'settle'];
 /** Seconds an INSERT is assumed to take at most to commit, unless the pipe says otherwise. */
 export const DEFAULT_SETTLE_SECONDS = 60;
 
-/** Reads `copy: { to, schedule, settle }` of a pipe; the target is checked by validateProject. */
-export function readCopy(r: YamlReader, node: Node | null | undefined): Copy | undefined {
+/**
+ * Reads `copy: { to, schedule, settle }` of a pipe; the target is checked by validateProject.
+ * `to` is the target named, also when the rest was refused (the pipe still fills its namesake).
+ */
+export function readCopy(
+  r: YamlReader,
+  node: Node | null | undefined,
+): { copy: Copy | undefined; to: string | undefined } {
   const m = r.map(node, '`copy`', COPY_KEYS);
-  if (!m) return undefined;
+  if (!m) return { copy: undefined, to: undefined };
   const toNode = m.require('to');
   const to = toNode === undefined ? undefined : r.string(toNode, 'copy.to (a data source name)');
   const scheduleNode = m.require('schedule');
@@ -38,6 +44,6 @@ export function readCopy(r: YamlReader, node: Node | null | undefined): Copy | u
     // A bad value is reported; the default stands in so the other checks still run.
     settle = r.number(m.get('settle'), 'copy.settle (seconds)', { integer: true, min: 0 }) ?? settle;
   }
-  if (to === undefined || !toNode || !schedule) return undefined;
-  return { to, schedule, settle, loc: r.loc(toNode) };
+  if (to === undefined || !toNode || !schedule) return { copy: undefined, to };
+  return { copy: { to, schedule, settle, loc: r.loc(toNode) }, to };
 }

@@ -104,8 +104,9 @@ export function readPipe(yf: YamlFile, name: string, problems: Problem[]): Pipe 
     }
     // Declared even when `copy` has a problem, so their uses are not reported as undeclared too.
     pipe.params = copyParams(r.loc(top.keyNode('copy')));
-    const copy = readCopy(r, top.get('copy'));
+    const { copy, to } = readCopy(r, top.get('copy'));
     if (copy) pipe.copy = copy;
+    else if (to !== undefined) pipe.refusedCopyTo = to;
   }
   return pipe;
 }

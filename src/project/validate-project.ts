@@ -48,7 +48,7 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
     // ClickHouse; the exception is the pipe that fills its namesake (`account_balances`
     // materializing into `account_balances`, `balance_snapshots` copying into its namesake).
     const clash = parts.datasources.get(pipe.name);
-    if (clash && (pipe.materialize?.to ?? pipe.copy?.to) !== pipe.name) {
+    if (clash && (pipe.materialize?.to ?? pipe.copy?.to ?? pipe.refusedCopyTo) !== pipe.name) {
       report(
         'error',
         'duplicate-name',

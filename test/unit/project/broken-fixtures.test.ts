@@ -18,6 +18,8 @@ const CASES: Record<string, Expected[]> = {
     'pipes/both.pipe.yaml:5:1: error [copy-and-materialize] a pipe either materializes (on every insert) or copies (on a schedule), not both',
     'pipes/both.pipe.yaml:5:32: error [invalid-schedule] copy.schedule: unknown schedule `@weekly`: the shorthands are @hourly and @daily',
     'pipes/both.pipe.yaml:5:42: error [unknown-key] unknown key `every` in `copy`',
+    // Copies into its namesake: the refused schedule is the one problem (not a name clash too).
+    'pipes/totals.pipe.yaml:4:32: error [invalid-schedule] copy.schedule: minute 61 is out of range 0-59',
     'pipes/unknown_target.pipe.yaml:4:13: error [unknown-reference] pipe `unknown_target` copies into unknown data source `total` (did you mean `totals`?)',
     'pipes/wrong_columns.pipe.yaml:1:1: error [copy-params] a copy pipe cannot declare params: Tally gives it `snapshot_at` and `settled_before`, and nothing else',
     'pipes/wrong_columns.pipe.yaml:7:69: error [undeclared-param] param `day` is used in node `t` but not declared',
