@@ -19,7 +19,11 @@ import type { StateHolder } from './serving-state.ts';
 export interface AppOptions {
   state: StateHolder;
   tokens: readonly TokenConfig[];
-  /** Where log entries go (one object each, redacted: tokens never reach it); default nowhere. */
+  /**
+   * Where log entries go (one object each, redacted: tokens never reach it); default nowhere. A
+   * `jsonLines` sink gets each request's line as ready-made JSON members instead (the same keys,
+   * redacted the same way; see RequestTracker).
+   */
   log?: LogSink;
   /** Cache entries kept per process. */
   cacheEntries?: number;

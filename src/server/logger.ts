@@ -117,12 +117,6 @@ export function redact<T>(entry: T): T {
   return redactValue(entry, 0) as T;
 }
 
-/** `path?token=abc&x=1` -> `path?token=[redacted]&x=1`. */
-export function redactUrl(url: string): string {
-  if (!url.includes('=')) return url;
-  return url.replace(TOKEN_IN_URL, `$1${REDACTED}`);
-}
-
 function redactValue(v: unknown, depth: number): unknown {
   if (typeof v === 'string') return redactText(v);
   if (depth > 8 || v === null || typeof v !== 'object') return v;

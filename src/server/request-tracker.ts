@@ -69,6 +69,8 @@ export class RequestTracker {
  * and cache results repeat from request to request: each is worked out once (up to a bound).
  */
 function text(s: string): string {
+  // Long strings (a client's made-up path) are not kept: the memo stays small and useful.
+  if (s.length > 256) return JSON.stringify(redactText(s));
   let out = written.get(s);
   if (out === undefined) {
     out = JSON.stringify(redactText(s));
@@ -84,7 +86,7 @@ const written = new Map<string, string>();
  * as the object `end` builds for other sinks (every string through redactText; a test holds the
  * two equal), without an object to build, redact and serialise on the busiest path.
  */
-export function requestMembers(
+function requestMembers(
   note: RequestNote,
   level: string,
   method: string,
@@ -92,8 +94,8 @@ export function requestMembers(
   status: number,
   ms: number,
 ): string {
-  // The id needs neither: `begin` gave a UUID or one of REQUEST_ID's characters.
-  let out = `"level":"${level}","msg":"request","id":"${note.id}","method":${text(method)},"path":${text(path)},"status":${JSON.stringify(status)},"ms":${JSON.stringify(ms)}`;
+  // The id is the request's own (never repeated): redacted and escaped like the rest, unmemoized.
+  let out = `"level":"${level}","msg":"request","id":${JSON.stringify(redactText(note.id))},"method":${text(method)},"path":${text(path)},"status":${JSON.stringify(status)},"ms":${JSON.stringify(ms)}`;
   if (note.endpoint) out += `,"endpoint":${text(note.endpoint)}`;
   if (note.cache) out += `,"cache":${text(note.cache)}`;
   if (note.freshness !== undefined) {

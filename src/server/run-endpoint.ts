@@ -172,18 +172,29 @@ interface JsonTail {
 }
 
 /**
- * `finishBody` with its byte length, kept on the answer for the next request with the same
- * freshness (a cached answer is sent thousands of times a second, its freshness changes once a
- * second at most): no body built and measured again per request.
+ * `finishBody` with its byte length, kept on the answer for the next request that can reuse it (a
+ * cached answer is sent thousands of times a second): CSV and NDJSON bodies do not depend on
+ * freshness, so theirs is measured once; a JSON body changes with the freshness (whole seconds),
+ * and is kept only while it is small, as a kept body is a second copy of the answer for as long
+ * as the answer is cached.
  */
 export function finishedBody(answer: EndpointAnswer, freshnessSeconds: number | undefined): FinishedBody {
   const last = answer.finished;
+  if (answer.format !== 'json') {
+    if (last !== undefined) return last;
+    const made = { body: answer.body, bytes: Buffer.byteLength(answer.body), freshnessSeconds: undefined };
+    answer.finished = made;
+    return made;
+  }
   if (last !== undefined && last.freshnessSeconds === freshnessSeconds) return last;
   const body = finishBody(answer, freshnessSeconds);
   const made = { body, bytes: Buffer.byteLength(body), freshnessSeconds };
-  answer.finished = made;
+  if (body.length <= KEEP_FINISHED_CHARS) answer.finished = made;
   return made;
 }
+
+/** Largest finished JSON body kept on its answer (characters). */
+export const KEEP_FINISHED_CHARS = 64 * 1024;
 
 /** The response body: for JSON, closes `statistics` with `freshness_s` (null when unknown). */
 export function finishBody(answer: EndpointAnswer, freshnessSeconds: number | undefined): string {

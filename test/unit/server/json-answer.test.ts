@@ -5,6 +5,7 @@ import {
   finishBody,
   finishedBody,
   jsonAnswer,
+  KEEP_FINISHED_CHARS,
 } from '../../../src/server/run-endpoint.ts';
 
 const U = '18446744073709551615';
@@ -113,6 +114,19 @@ describe('finishedBody', () => {
     expect(JSON.parse(later.body).statistics.freshness_s).toBe(4);
     expect(JSON.parse(finishedBody(answer, undefined).body).statistics.freshness_s).toBeNull();
     const csv: EndpointAnswer = { format: 'csv', body: 'a\n"é"\n', rows: -1 };
-    expect(finishedBody(csv, 9)).toMatchObject({ body: 'a\n"é"\n', bytes: 7 });
+    const csvBody = finishedBody(csv, 9);
+    expect(csvBody).toMatchObject({ body: 'a\n"é"\n', bytes: 7 });
+    // Not a JSON answer: its body does not change with the freshness.
+    expect(finishedBody(csv, 10)).toBe(csvBody);
+  });
+
+  it('does not keep the finished body of a large JSON answer (it would be a second copy)', () => {
+    const big = `{"meta":[{"name":"s","type":"String"}],"data":[{"s":"${'x'.repeat(KEEP_FINISHED_CHARS)}"}],"rows":1}`;
+    const answer: EndpointAnswer = { format: 'json', ...jsonAnswer(big, 'SELECT 1', 0.1) };
+    const first = finishedBody(answer, 1);
+    expect(first.bytes).toBe(Buffer.byteLength(first.body));
+    expect(answer.finished).toBeUndefined();
+    expect(finishedBody(answer, 1)).not.toBe(first);
+    expect(finishedBody(answer, 1).body).toBe(first.body);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createLogger, jsonLines, REDACTED, redact, redactUrl } from '../../../src/server/logger.ts';
+import { createLogger, jsonLines, REDACTED, redact, redactText } from '../../../src/server/logger.ts';
 
 describe('logger', () => {
   it('writes one JSON object per line with time, level and message, dropping levels below the minimum', () => {
@@ -59,8 +59,8 @@ describe('logger', () => {
   });
 
   it('redacts URLs and leaves other text alone', () => {
-    expect(redactUrl('/x?token=abc')).toBe(`/x?token=${REDACTED}`);
-    expect(redactUrl('/x?mytoken=abc')).toBe('/x?mytoken=abc');
+    expect(redactText('/x?token=abc')).toBe(`/x?token=${REDACTED}`);
+    expect(redactText('/x?mytoken=abc')).toBe('/x?mytoken=abc');
     expect(redact({ msg: 'a=b', n: 1, z: null })).toEqual({ msg: 'a=b', n: 1, z: null });
   });
 });

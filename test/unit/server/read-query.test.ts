@@ -56,6 +56,8 @@ describe('readQuery: one plain pair, read without hono', () => {
       'a=1;b=2',
     ]) {
       const url = `/v0/pipes/x.json?${q}`;
+      // Compared as plain objects: hono's has no prototype, the shortcut's (like the reader of
+      // several pairs) is a plain object; the responder copies own keys either way.
       const viaHono = { ...(getQueryParam(`http://h${url}`) as Record<string, string>) };
       expect({ ...readQuery(url).query }, q).toEqual(viaHono);
       expect(Object.keys(readQuery(url).query), q).toEqual(Object.keys(viaHono));

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { jsonLines, type LogSink, REDACTED } from '../../../src/server/logger.ts';
+import { jsonLines, type LogSink, REDACTED, takesMembers } from '../../../src/server/logger.ts';
 import { MetricsRegistry, serverMetrics } from '../../../src/server/metrics.ts';
 import { type RequestNote, RequestTracker } from '../../../src/server/request-tracker.ts';
 
@@ -58,6 +58,41 @@ describe('request log', () => {
       status: c.status,
       ms: 'number',
     });
+  });
+
+  it('takes the members path for a jsonLines sink, and not for another sink', () => {
+    const members: string[] = [];
+    const sink = Object.assign(
+      jsonLines(() => {}),
+      { members: (m: string) => members.push(m) },
+    );
+    expect(takesMembers(sink)).toBe(true);
+    expect(takesMembers(() => {})).toBe(false);
+    const tracker = new RequestTracker(serverMetrics(new MetricsRegistry()), sink);
+    tracker.end(tracker.begin('req-2'), 'GET', '/health', 200);
+    expect(members).toHaveLength(1);
+    expect(JSON.parse(`{${members[0]}}`)).toMatchObject({ id: 'req-2', path: '/health', status: 200 });
+  });
+
+  it('escapes and redacts an id that did not come from begin, as the object writer does', () => {
+    const c: Case = {
+      note: { id: 'x","level":"forged Bearer s3cret-9' },
+      method: 'GET',
+      path: '/',
+      status: 200,
+    };
+    const viaMembers = written((out) => jsonLines((l) => out.push(l)), c);
+    expect(viaMembers).toEqual(written((out) => (e) => out.push(JSON.stringify(e)), c));
+    expect(viaMembers.level).toBe('info');
+    expect(viaMembers.id).toBe(`x","level":"forged Bearer ${REDACTED}`);
+  });
+
+  it('writes a long path whole, redacted', () => {
+    const path = `/v0/pipes/${'a'.repeat(400)}.json?token=s3cret-10`;
+    const c: Case = { note: {}, method: 'GET', path, status: 404 };
+    expect(written((out) => jsonLines((l) => out.push(l)), c).path).toBe(
+      `/v0/pipes/${'a'.repeat(400)}.json?token=${REDACTED}`,
+    );
   });
 
   it('never writes a token from the path, on either writer', () => {
