@@ -94,8 +94,10 @@ function requestMembers(
   status: number,
   ms: number,
 ): string {
-  // The id is the request's own (never repeated): redacted and escaped like the rest, unmemoized.
-  let out = `"level":"${level}","msg":"request","id":${JSON.stringify(redactText(note.id))},"method":${text(method)},"path":${text(path)},"status":${JSON.stringify(status)},"ms":${JSON.stringify(ms)}`;
+  // An id of REQUEST_ID's characters (every id `begin` makes) needs neither redaction nor
+  // escaping; any other is redacted and escaped like the rest (never memoized: ids do not repeat).
+  const id = REQUEST_ID.test(note.id) ? `"${note.id}"` : JSON.stringify(redactText(note.id));
+  let out = `"level":"${level}","msg":"request","id":${id},"method":${text(method)},"path":${text(path)},"status":${JSON.stringify(status)},"ms":${JSON.stringify(ms)}`;
   if (note.endpoint) out += `,"endpoint":${text(note.endpoint)}`;
   if (note.cache) out += `,"cache":${text(note.cache)}`;
   if (note.freshness !== undefined) {
