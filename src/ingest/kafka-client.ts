@@ -13,7 +13,7 @@ import { settledWithin } from '../util/settled-within.ts';
 import { FetchBudget, type FetchSizes } from './fetch-budget.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
-import { OAuthTokenSource } from './oauth-token-source.ts';
+import { OAuthTokenSource, REAUTH_THRESHOLD_MS } from './oauth-token-source.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -550,6 +550,7 @@ export function kafkajsConfig(
   const sasl = config.sasl;
   if (sasl?.mechanism === 'oauthbearer') {
     const source = tokens ?? new OAuthTokenSource(sasl);
+    base.reauthenticationThreshold = REAUTH_THRESHOLD_MS;
     base.sasl = {
       mechanism: 'oauthbearer',
       authenticationProvider: oauthBearerAuthenticator(() => source.token()),

@@ -41,7 +41,7 @@ import {
   type KafkaClient,
   messageHeaders,
 } from './kafka-client.ts';
-import { kafkaSecurityHint } from './kafka-security-hint.ts';
+import { withKafkaHint } from './kafka-security-hint.ts';
 import type { EventMeta } from './row-parser.ts';
 
 export type ConsumerTuning = Pick<
@@ -184,8 +184,7 @@ export class KafkaIngester {
           this.revoking = false;
         },
         onCrash: (err, restarts) => {
-          const hint = kafkaSecurityHint(err);
-          this.error = `consumer crashed: ${err.message}${hint ? ` (${hint})` : ''}`;
+          this.error = `consumer crashed: ${withKafkaHint(err)}`;
           this.opts.log({
             level: 'error',
             msg: restarts
@@ -202,8 +201,7 @@ export class KafkaIngester {
       this.error = undefined;
     } catch (err) {
       this.state = 'retrying';
-      const hint = kafkaSecurityHint(err);
-      this.error = `cannot consume ${this.topic}: ${(err as Error).message}${hint ? ` (${hint})` : ''}`;
+      this.error = `cannot consume ${this.topic}: ${withKafkaHint(err)}`;
       this.opts.log({
         level: 'warn',
         msg: 'kafka consumer not started, retrying',

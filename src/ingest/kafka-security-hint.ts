@@ -1,6 +1,6 @@
 import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
 import { OAuthBearerRefusedError } from './oauth-bearer-authenticator.ts';
-import { KafkaTokenError } from './oauth-token-source.ts';
+import { KafkaTokenError, recentTokenFailure } from './oauth-token-source.ts';
 
 /**
  * What to change in tally.yaml when the brokers refuse Tally's connection for its security
@@ -19,6 +19,13 @@ export function kafkaSecurityHint(err: unknown): string | undefined {
     return 'the broker closed the connection: if its listener expects TLS or SASL, set kafka.ssl or kafka.sasl in tally.yaml';
   }
   return undefined;
+}
+
+/** The error's message, with what to change in tally.yaml after it when kafkaSecurityHint knows. */
+export function withKafkaHint(err: unknown): string {
+  const message = (err as { message?: unknown })?.message;
+  const hint = kafkaSecurityHint(err);
+  return `${typeof message === 'string' ? message : String(err)}${hint ? ` (${hint})` : ''}`;
 }
 
 /** The hint when the brokers certainly refused Tally's credentials or TLS; else undefined. */
@@ -49,15 +56,26 @@ function tokenHint(err: unknown, token: KafkaTokenError): string {
 
 /** A failure of the OAuth token endpoint (kafka.sasl oauthbearer), wherever kafkajs wrapped it. */
 function tokenError(err: unknown): KafkaTokenError | undefined {
-  return causes(err).find((e): e is KafkaTokenError => e instanceof KafkaTokenError);
+  return (
+    causes(err).find((e): e is KafkaTokenError => e instanceof KafkaTokenError) ??
+    // Some kafkajs paths rebuild an error from its message alone (KafkaJSError sets no cause).
+    recentTokenFailure(errorText(err))
+  );
 }
 
-/** The errors kafkajs nests (a retry error around the socket's error), outermost first. */
+/**
+ * The errors kafkajs nests (a retry error around the socket's error), outermost first: both its
+ * links, `originalError` (the last try) and `cause` (the first error), which differ once retriers
+ * are nested.
+ */
 function causes(err: unknown): unknown[] {
   const out: unknown[] = [];
-  for (let e = err; e && out.length < 5; ) {
+  const queue: unknown[] = [err];
+  while (queue.length > 0 && out.length < 12) {
+    const e = queue.shift();
+    if (!e || out.includes(e)) continue;
     out.push(e);
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
+    queue.push((e as { originalError?: unknown }).originalError, (e as { cause?: unknown }).cause);
   }
   return out;
 }

@@ -9,6 +9,7 @@
  * broker, so an ingester that is stuck does not report its last good figure forever.
  */
 import type { KafkaClient, PartitionLag } from './kafka-client.ts';
+import { withKafkaHint } from './kafka-security-hint.ts';
 
 export interface LagTarget {
   datasource: string;
@@ -114,7 +115,8 @@ export class LagMonitor {
             : {}),
       });
     } catch (err) {
-      this.lags.set(t.datasource, { ...entry, error: (err as Error).message ?? String(err) });
+      // A refused login shows here first when the consumer is between tries: say what to change.
+      this.lags.set(t.datasource, { ...entry, error: withKafkaHint(err) });
     }
   }
 }

@@ -4,10 +4,21 @@ import { TallyError } from '../errors.ts';
 /** A token whose lifetime the endpoint does not say (no expires_in, not a JWT with exp). */
 const UNKNOWN_LIFETIME_S = 300;
 /**
+ * How long before the broker's session ends kafkajs re-authenticates a connection (its
+ * `reauthenticationThreshold`, set by kafka-client.ts; kafkajs's own is 10 s). kafkajs does so
+ * before every request while the session has less than this left, and a broker refuses a second
+ * re-authentication within 1 s (ILLEGAL_SASL_STATE, which stops a consumer): so a token is handed
+ * to a connection with more than this left, or the connection fails at once.
+ */
+export const REAUTH_THRESHOLD_MS = 5_000;
+/** What a token handed out has left beyond REAUTH_THRESHOLD_MS (the broker reads exp in whole seconds). */
+const HANDED_OUT_MARGIN_MS = 2_000;
+/**
  * Refresh when 80% of the lifetime has passed (Kafka's sasl.login.refresh.window.factor), and
- * at least this long before expiry: kafkajs re-authenticates a connection 10 s before the
- * broker's session ends, and a token fetched then must not be the one that is ending. Never
- * before half the lifetime, so that short tokens are not fetched over and over.
+ * at least this long before expiry, so that a connection re-authenticating near the end of its
+ * session is not handed the token that is ending. Never before half the lifetime, so that short
+ * tokens are not fetched over and over, unless a token would then be handed out with too little
+ * left for kafkajs (REAUTH_THRESHOLD_MS).
  */
 const REFRESH_BEFORE_EXPIRY_MS = 20_000;
 /** After a failed background refresh, the next try: this long at most, sooner near expiry. */
@@ -27,7 +38,19 @@ export class KafkaTokenError extends TallyError {
     super('kafka-token', message, { hint, exitCode: 2, cause });
     this.name = 'KafkaTokenError';
     this.retriable = !refused;
+    recentFailures.delete(message);
+    recentFailures.set(message, this);
+    if (recentFailures.size > 16) recentFailures.delete(recentFailures.keys().next().value!);
   }
+}
+
+/** The last token failures by message: kafka-security-hint.ts finds one kafkajs re-wrapped by text. */
+const recentFailures = new Map<string, KafkaTokenError>();
+
+/** The recent token failure whose message `text` contains, if any (its hint and whether refused). */
+export function recentTokenFailure(text: string): KafkaTokenError | undefined {
+  for (const [message, error] of recentFailures) if (text.includes(message)) return error;
+  return undefined;
 }
 
 export interface OAuthBearerToken {
@@ -153,12 +176,18 @@ export class OAuthTokenSource {
     }
     const lifetimeMs = lifetimeOf(body!.expires_in, value, issuedAt) ?? UNKNOWN_LIFETIME_S * 1000;
     const expiresAt = issuedAt + lifetimeMs;
-    const refreshAt =
-      issuedAt +
-      Math.max(lifetimeMs * 0.5, Math.min(lifetimeMs * 0.8, lifetimeMs - REFRESH_BEFORE_EXPIRY_MS));
+    const refreshAt = issuedAt + refreshAfterMs(lifetimeMs);
     this.current = { value, expiresAt, refreshAt };
     this.refreshLater(refreshAt - this.now());
   }
+}
+
+/** When a token of this lifetime is fetched again, in milliseconds after it was issued. */
+export function refreshAfterMs(lifetimeMs: number): number {
+  const usual = Math.max(lifetimeMs * 0.5, Math.min(lifetimeMs * 0.8, lifetimeMs - REFRESH_BEFORE_EXPIRY_MS));
+  const lastUseful = lifetimeMs - REAUTH_THRESHOLD_MS - HANDED_OUT_MARGIN_MS;
+  // A token too short for the threshold whatever is done keeps half its life: no IdP request per call.
+  return lastUseful >= 1000 ? Math.min(usual, lastUseful) : usual;
 }
 
 /** Milliseconds the token lives: `expires_in`, else the JWT's `exp`; undefined when neither says. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { kafkaRefusal, kafkaSecurityHint } from '../../../src/ingest/kafka-security-hint.ts';
+import { kafkaRefusal, kafkaSecurityHint, withKafkaHint } from '../../../src/ingest/kafka-security-hint.ts';
 import { OAuthBearerRefusedError } from '../../../src/ingest/oauth-bearer-authenticator.ts';
 import { KafkaTokenError } from '../../../src/ingest/oauth-token-source.ts';
 
@@ -54,6 +54,41 @@ describe('kafkaSecurityHint', () => {
     expect(kafkaRefusal(token)).toMatch(
       /^the brokers refused the OAuth token: check kafka\.sasl \(token_url/,
     );
+  });
+
+  it('finds the token failure where kafkajs kept only its message, or nested it under both links', () => {
+    const refused = new KafkaTokenError(
+      'the OAuth token endpoint http://i/t2 answered 403 for client b',
+      'check kafka.sasl.client_id',
+      true,
+    );
+    // Rebuilt from the message alone (KafkaJSError sets no cause): found by its text.
+    const rebuilt = kafkajsError('KafkaJSNonRetriableError', refused.message);
+    expect(kafkaSecurityHint(rebuilt)).toBe('check kafka.sasl.client_id');
+    expect(kafkaRefusal(rebuilt)).toBe('check kafka.sasl.client_id');
+    // Retries exceeded around a retry error around it: originalError leads elsewhere, cause to it.
+    const inner = kafkajsError(
+      'KafkaJSNumberOfRetriesExceeded',
+      'retries',
+      kafkajsError('KafkaJSError', 'x'),
+    );
+    (inner as Error & { cause?: unknown }).cause = refused;
+    const outer = kafkajsError('KafkaJSNumberOfRetriesExceeded', 'retries exhausted', inner);
+    expect(kafkaRefusal(outer)).toBe(`${refused.message}: check kafka.sasl.client_id`);
+    // As /health shows it (the consumer's error, or the lag monitor's between the consumer's tries).
+    expect(withKafkaHint(rebuilt)).toBe(`${refused.message} (check kafka.sasl.client_id)`);
+    expect(withKafkaHint(new Error('Kafka did not answer within 5000 ms'))).toBe(
+      'Kafka did not answer within 5000 ms',
+    );
+    // Another client's message is not this failure.
+    expect(
+      kafkaSecurityHint(
+        kafkajsError(
+          'KafkaJSNonRetriableError',
+          'the OAuth token endpoint http://i/t2 answered 403 for client c',
+        ),
+      ),
+    ).toBeUndefined();
   });
 
   it('names the TLS setting that fits the handshake failure, also inside a retry error', () => {

@@ -2,7 +2,12 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { KafkaOAuth } from '../../../src/config/config.ts';
-import { KafkaTokenError, OAuthTokenSource } from '../../../src/ingest/oauth-token-source.ts';
+import {
+  KafkaTokenError,
+  OAuthTokenSource,
+  REAUTH_THRESHOLD_MS,
+  refreshAfterMs,
+} from '../../../src/ingest/oauth-token-source.ts';
 
 // A token endpoint on loopback: each test sets what it answers; every request is recorded.
 let server: Server;
@@ -117,6 +122,33 @@ describe('OAuthTokenSource', () => {
       now += 1_000;
       expect((await source.token()).value, `${lifetimeS} s`).not.toBe(first);
     }
+  });
+
+  it("hands a connection a token with more left than kafkajs's re-authentication threshold, when its lifetime allows", async () => {
+    // Half of a 12 s token (6 s) would leave 6 s, which JWT exp in whole seconds makes 5 s: at the
+    // threshold, so kafkajs would re-authenticate before every request and the broker refuse the
+    // second within 1 s. Refreshed at 5 s, it is handed out with 7 s left at least.
+    expect(refreshAfterMs(12_000)).toBe(5_000);
+    for (const lifetimeMs of [9_000, 12_000, 22_000, 30_000, 60_000, 3_600_000]) {
+      expect(lifetimeMs - refreshAfterMs(lifetimeMs), `${lifetimeMs} ms`).toBeGreaterThan(
+        REAUTH_THRESHOLD_MS + 1000,
+      );
+    }
+    // Long tokens keep the usual rule (80%, at least 20 s before the end, not before half).
+    expect(refreshAfterMs(3_600_000)).toBe(2_880_000);
+    expect(refreshAfterMs(30_000)).toBe(15_000);
+    // Too short for any rule to leave the threshold: half its life, not a request per connection.
+    expect(refreshAfterMs(4_000)).toBe(2_000);
+
+    let now = Date.UTC(2026, 0, 1);
+    let n = 0;
+    answer = () => ok(`s${++n}`, 12)();
+    const source = track(new OAuthTokenSource(oauth(), () => now));
+    expect((await source.token()).value).toBe('s1');
+    now += 4_999;
+    expect((await source.token()).value).toBe('s1');
+    now += 1;
+    expect((await source.token()).value).toBe('s2');
   });
 
   it("takes the lifetime from the JWT's exp when the endpoint gives no expires_in", async () => {
