@@ -23,7 +23,17 @@ export function oauthBearerAuthenticator(
 ): (args: AuthenticationProviderArgs) => Authenticator {
   return ({ saslAuthenticate }) => ({
     authenticate: async () => {
-      const message = initialResponse(await token());
+      let got: OAuthBearerToken;
+      try {
+        got = await token();
+      } catch (err) {
+        // The handshake is done: left there, the connection answers kafkajs's next handshake with
+        // ILLEGAL_SASL_STATE (kafkajs keeps it). A message the broker refuses ends the exchange, and
+        // the broker closes the connection, so the next try starts on a new one.
+        await saslAuthenticate({ request: { encode: () => withLength(Buffer.from([1])) } }).catch(() => {});
+        throw err;
+      }
+      const message = initialResponse(got);
       let challenge: Buffer | undefined;
       try {
         // kafkajs's type says void too: it returns nothing when given no response decoder.
