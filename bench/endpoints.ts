@@ -17,7 +17,7 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { Agent, createServer, request } from 'node:http';
+import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
@@ -86,6 +86,11 @@ interface BackendResult {
   viaEngine: Record<number, Measure>;
   /** One connection, sequential requests, timed in microseconds: median direct and via Tally. */
   latency: { directP50: number; tallyP50: number; added: number };
+  /**
+   * A cache hit's JavaScript in this process, no socket: µs per hit of Tally's direct route
+   * (request logged), and of a handler that only answers the same bytes (the loop's own cost).
+   */
+  hitMicros?: { tally: number; bare: number };
 }
 
 const loadBefore = loadavg()[0]!;
@@ -255,6 +260,16 @@ async function benchEndpoint(
       put(result.cacheOn, 'tally, cache on', runs.cacheOn!);
       put(result.bare, 'bare node:http', runs.bare!);
     }
+    holder.swap({ project: on, engine, version: 'on-hits' });
+    result.hitMicros = await hitMicros(
+      createApp({ state: holder, tokens: [], ...log }),
+      path,
+      lines,
+      firstText,
+    );
+    console.error(
+      `${backend.padEnd(9)} ${name}: a cache hit in process ${result.hitMicros.tally.toFixed(2)} µs (a handler answering the same bytes ${result.hitMicros.bare.toFixed(2)} µs)`,
+    );
     return result;
   } finally {
     await plain.close();
@@ -282,6 +297,65 @@ async function bareServer(body: string, headers: Headers): Promise<{ url: string
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * Median µs per cache hit over 3 rounds of 100k, through `app.direct` with a request and a
+ * response that only take the answer (the JavaScript a hit costs, without node's HTTP parsing and
+ * the socket), against a handler answering `body` the same way. Lines are logged as under 32
+ * connections: written together every 32 hits.
+ */
+async function hitMicros(
+  app: ReturnType<typeof createApp>,
+  path: string,
+  lines: { flush(): void },
+  body: string,
+): Promise<{ tally: number; bare: number }> {
+  const req = { method: 'GET', url: path, headers: { host: '127.0.0.1' } } as unknown as IncomingMessage;
+  let done = () => {};
+  let status = 0;
+  const res = {
+    destroyed: false,
+    writeHead(code: number) {
+      status = code;
+    },
+    end() {
+      done();
+    },
+  } as unknown as ServerResponse;
+  const viaTally = () =>
+    new Promise<void>((d) => {
+      done = d;
+      if (!app.direct(req, res)) throw new Error(`the direct route did not take ${path}`);
+    });
+  const bareHeaders = {
+    'content-type': 'application/json',
+    'content-length': String(Buffer.byteLength(body)),
+  };
+  const viaBare = () =>
+    new Promise<void>((d) => {
+      done = d;
+      res.writeHead(200, bareHeaders);
+      res.end(body);
+    });
+  const time = async (once: () => Promise<void>) => {
+    const rounds: number[] = [];
+    for (let r = 0; r < 3; r++) {
+      const n = 100_000;
+      const t0 = performance.now();
+      for (let i = 0; i < n; i++) {
+        await once();
+        if ((i & 31) === 31) lines.flush();
+      }
+      rounds.push(((performance.now() - t0) * 1000) / n);
+    }
+    return median(rounds);
+  };
+  for (let i = 0; i < 5000; i++) await viaTally();
+  if (status !== 200) throw new Error(`a cache hit answered ${status}`);
+  const tally = await time(viaTally);
+  const bare = await time(viaBare);
+  return { tally, bare };
 }
 
 function median(xs: number[]): number {
@@ -473,6 +547,12 @@ function report(all: BackendResult[]): void {
     if (!bare) continue;
     console.log(
       `${r.backend} ${r.endpoint}: a bare node:http server answering the same bytes at 32 = ${bare.rps.toFixed(0)} req/s (${(bare.rps / r.direct[32]!.rps).toFixed(1)}x direct); Tally's cache on = ${pct(r.cacheOn[32]!.rps / bare.rps)} of it`,
+    );
+  }
+  for (const r of all) {
+    if (!r.hitMicros) continue;
+    console.log(
+      `${r.backend} ${r.endpoint}: a cache hit's JavaScript in process = ${r.hitMicros.tally.toFixed(2)} µs (a handler answering the same bytes: ${r.hitMicros.bare.toFixed(2)} µs)`,
     );
   }
   const sha = gitSha();

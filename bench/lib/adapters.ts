@@ -258,6 +258,7 @@ interface EndpointResult {
   cacheOn: Record<string, EndpointMeasure>;
   bare?: Record<string, EndpointMeasure>;
   latency: { directP50: number; tallyP50: number; added: number };
+  hitMicros?: { tally: number; bare: number };
 }
 
 /** `bench/endpoints.ts` prints its whole result as a JSON line last. */
@@ -314,6 +315,16 @@ export function parseEndpoints(_out: string, last: Record<string, unknown> | und
           {
             backend,
           },
+        ),
+      );
+    if (r.hitMicros)
+      metrics.push(
+        timeMetric(
+          t("a cache hit's JavaScript, in process (request logged)"),
+          r.hitMicros.tally,
+          'µs',
+          { name: 'a handler answering the same bytes, same loop', value: r.hitMicros.bare },
+          { backend },
         ),
       );
     for (const c of [1, 8, 32]) {
