@@ -16,7 +16,7 @@ export function kafkaSecurityHint(err: unknown): string | undefined {
   if (refused) return refused;
   const name = (err as { name?: unknown })?.name;
   if (name === 'KafkaJSConnectionClosedError' || /\bClosed connection\b/.test(errorText(err))) {
-    return 'the broker closed the connection: if its listener expects TLS or SASL, set kafka.ssl or kafka.sasl in tally.yaml';
+    return 'the broker closed the connection: if its listener expects TLS or SASL, set (or check) kafka.ssl or kafka.sasl in tally.yaml';
   }
   return undefined;
 }

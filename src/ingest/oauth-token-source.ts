@@ -13,6 +13,10 @@ const UNKNOWN_LIFETIME_S = 300;
 export const REAUTH_THRESHOLD_MS = 5_000;
 /** What a token handed out has left beyond REAUTH_THRESHOLD_MS (the broker reads exp in whole seconds). */
 const HANDED_OUT_MARGIN_MS = 2_000;
+/** The least a token handed to a connection has left (a token of 8 s or more always has it). */
+const MIN_LEFT_HANDED_OUT_MS = REAUTH_THRESHOLD_MS + HANDED_OUT_MARGIN_MS;
+/** setTimeout's longest delay: a longer one fires at once (Node clamps it to 1 ms). */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
  * Refresh when 80% of the lifetime has passed (Kafka's sasl.login.refresh.window.factor), and
  * at least this long before expiry, so that a connection re-authenticating near the end of its
@@ -49,7 +53,11 @@ const recentFailures = new Map<string, KafkaTokenError>();
 
 /** The recent token failure whose message `text` contains, if any (its hint and whether refused). */
 export function recentTokenFailure(text: string): KafkaTokenError | undefined {
-  for (const [message, error] of recentFailures) if (text.includes(message)) return error;
+  for (const [message, error] of recentFailures) {
+    const at = text.indexOf(message);
+    // The whole message: one for client `b` is not found in one for client `bc`.
+    if (at >= 0 && !/\w/.test(text.charAt(at + message.length))) return error;
+  }
   return undefined;
 }
 
@@ -84,8 +92,10 @@ export class OAuthTokenSource {
       try {
         await this.refreshOnce();
       } catch (err) {
-        if (!this.current || this.now() >= this.current.expiresAt) throw err;
-        // The old token still holds: use it (refreshOnce has set a retry).
+        // The old token serves while it leaves a session above kafkajs's threshold (refreshOnce
+        // has set a retry); nearer its end, a connection given it would re-authenticate before
+        // every request into ILLEGAL_SASL_STATE, so the endpoint's failure is what is said.
+        if (!this.current || this.current.expiresAt - this.now() <= MIN_LEFT_HANDED_OUT_MS) throw err;
       }
     }
     const { extensions } = this.oauth;
@@ -119,7 +129,10 @@ export class OAuthTokenSource {
   private refreshLater(ms: number): void {
     clearTimeout(this.timer);
     if (this.closed) return;
-    this.timer = setTimeout(() => void this.refreshOnce().catch(() => {}), Math.max(0, ms));
+    this.timer = setTimeout(
+      () => void this.refreshOnce().catch(() => {}),
+      Math.min(MAX_TIMER_MS, Math.max(0, ms)),
+    );
     this.timer.unref();
   }
 
@@ -185,20 +198,23 @@ export class OAuthTokenSource {
 /** When a token of this lifetime is fetched again, in milliseconds after it was issued. */
 export function refreshAfterMs(lifetimeMs: number): number {
   const usual = Math.max(lifetimeMs * 0.5, Math.min(lifetimeMs * 0.8, lifetimeMs - REFRESH_BEFORE_EXPIRY_MS));
-  const lastUseful = lifetimeMs - REAUTH_THRESHOLD_MS - HANDED_OUT_MARGIN_MS;
+  const lastUseful = lifetimeMs - MIN_LEFT_HANDED_OUT_MS;
   // A token too short for the threshold whatever is done keeps half its life: no IdP request per call.
   return lastUseful >= 1000 ? Math.min(usual, lastUseful) : usual;
 }
 
-/** Milliseconds the token lives: `expires_in`, else the JWT's `exp`; undefined when neither says. */
+/**
+ * Milliseconds the token lives: `expires_in` or the JWT's `exp`, the shorter when both are given
+ * (the broker ends the session at `exp`); undefined when neither says.
+ */
 function lifetimeOf(expiresIn: unknown, token: string, issuedAt: number): number | undefined {
   const seconds = typeof expiresIn === 'string' ? Number(expiresIn) : expiresIn;
-  if (typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0) return seconds * 1000;
+  const said =
+    typeof seconds === 'number' && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
   const payload = token.split('.')[1];
-  if (!payload) return undefined;
-  const claims = parseJson(Buffer.from(payload, 'base64url').toString('utf8'));
-  const exp = claims?.exp;
-  return typeof exp === 'number' && exp * 1000 > issuedAt ? exp * 1000 - issuedAt : undefined;
+  const exp = payload ? parseJson(Buffer.from(payload, 'base64url').toString('utf8'))?.exp : undefined;
+  const untilExp = typeof exp === 'number' && exp * 1000 > issuedAt ? exp * 1000 - issuedAt : undefined;
+  return said !== undefined && untilExp !== undefined ? Math.min(said, untilExp) : (said ?? untilExp);
 }
 
 function parseJson(text: string): Record<string, unknown> | undefined {

@@ -80,7 +80,15 @@ describe('kafkaSecurityHint', () => {
     expect(withKafkaHint(new Error('Kafka did not answer within 5000 ms'))).toBe(
       'Kafka did not answer within 5000 ms',
     );
-    // Another client's message is not this failure.
+    // Another client's message is not this failure, nor one whose client id only starts the same.
+    expect(
+      kafkaSecurityHint(
+        kafkajsError(
+          'KafkaJSNonRetriableError',
+          'the OAuth token endpoint http://i/t2 answered 403 for client bc',
+        ),
+      ),
+    ).toBeUndefined();
     expect(
       kafkaSecurityHint(
         kafkajsError(

@@ -165,7 +165,7 @@ describe('OAuthTokenSource', () => {
     expect(requests).toHaveLength(2);
   });
 
-  it('keeps serving the current token while a refresh fails, and fails once it has expired', async () => {
+  it('keeps serving the current token while a refresh fails, until it has too little left for a connection', async () => {
     let now = 5_000_000;
     answer = ok('good', 100);
     const source = track(new OAuthTokenSource(oauth(), () => now));
@@ -173,8 +173,24 @@ describe('OAuthTokenSource', () => {
     answer = () => ({ status: 503, body: '{"error":"temporarily_unavailable"}' });
     now += 90_000;
     expect((await source.token()).value).toBe('good');
-    now += 10_000;
+    // 7 s left: a session kafkajs would re-authenticate before every request (threshold 5 s).
+    now += 3_000;
     await expect(source.token()).rejects.toThrow(/answered 503/);
+    now += 7_000;
+    await expect(source.token()).rejects.toThrow(/answered 503/);
+  });
+
+  it("takes the shorter of expires_in and the JWT's exp: the broker ends the session at exp", async () => {
+    let now = Date.UTC(2026, 0, 1);
+    answer = ok(jwt({ sub: 'tally', exp: now / 1000 + 30 }), 3600);
+    const source = track(new OAuthTokenSource(oauth(), () => now));
+    await source.token();
+    now += 14_999; // a 30 s token refreshes at half its life, not a 3600 s one at 80%
+    await source.token();
+    expect(requests).toHaveLength(1);
+    now += 1;
+    await source.token();
+    expect(requests).toHaveLength(2);
   });
 
   it('names the endpoint, the status and the client on a refusal, never the secret', async () => {

@@ -1,0 +1,41 @@
+import { logLevel } from 'kafkajs';
+import { describe, expect, it } from 'vitest';
+import { kafkajsConfig } from '../../../src/ingest/kafka-client.ts';
+import { REAUTH_THRESHOLD_MS } from '../../../src/ingest/oauth-token-source.ts';
+
+const base = { brokers: ['127.0.0.1:9092'], clientId: 'tally', ssl: false };
+
+describe('kafkajsConfig', () => {
+  it("OAUTHBEARER: kafkajs re-authenticates REAUTH_THRESHOLD_MS before a session ends, Tally's exchange in place of its own", () => {
+    const config = kafkajsConfig(
+      logLevel,
+      {
+        ...base,
+        sasl: {
+          mechanism: 'oauthbearer',
+          tokenUrl: 'http://127.0.0.1:1/token',
+          clientId: 'tally',
+          clientSecret: 's',
+        },
+      },
+      () => {},
+    );
+    // kafkajs's default (10 s) is above what a 12 s token leaves: the token source counts on this.
+    expect(config.reauthenticationThreshold).toBe(REAUTH_THRESHOLD_MS);
+    expect(REAUTH_THRESHOLD_MS).toBeLessThan(10_000);
+    expect(config.sasl?.mechanism).toBe('oauthbearer');
+    expect(typeof (config.sasl as { authenticationProvider?: unknown }).authenticationProvider).toBe(
+      'function',
+    );
+  });
+
+  it("other mechanisms keep kafkajs's threshold: their sessions end with connections.max.reauth.ms, not a token", () => {
+    const config = kafkajsConfig(
+      logLevel,
+      { ...base, sasl: { mechanism: 'scram-sha-512', username: 'u', password: 'p' } },
+      () => {},
+    );
+    expect(config.reauthenticationThreshold).toBeUndefined();
+    expect(config.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
+  });
+});
