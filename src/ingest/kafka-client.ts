@@ -13,7 +13,7 @@ import { settledWithin } from '../util/settled-within.ts';
 import { FetchBudget, type FetchSizes } from './fetch-budget.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
-import { OAuthTokenSource, REAUTH_THRESHOLD_MS } from './oauth-token-source.ts';
+import { OAuthTokenSource, REAUTH_THRESHOLD_MS, SHORTEST_USABLE_MS } from './oauth-token-source.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -141,7 +141,15 @@ const DEFAULT_SESSION_TIMEOUT_MS = 10_000;
 
 export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {}): KafkaClient {
   // OAUTHBEARER: one token source for the client's connections, refreshed until close().
-  const tokens = config.sasl?.mechanism === 'oauthbearer' ? new OAuthTokenSource(config.sasl) : undefined;
+  const tokens =
+    config.sasl?.mechanism === 'oauthbearer'
+      ? new OAuthTokenSource(config.sasl, Date.now, (lifetimeMs) =>
+          log({
+            level: 'warn',
+            msg: `the OAuth token endpoint gives tokens of ${(lifetimeMs / 1000).toFixed(1)} s: under ${SHORTEST_USABLE_MS / 1000} s, kafkajs re-authenticates connections before every request and the brokers refuse some (ILLEGAL_SASL_STATE), so consumers restart often; give the client longer-lived tokens`,
+          }),
+        )
+      : undefined;
   let created: Promise<Kafka> | undefined;
   const kafka = () => {
     kafkajs ??= import('kafkajs').then((k) => {

@@ -15,6 +15,8 @@ export const REAUTH_THRESHOLD_MS = 5_000;
 const HANDED_OUT_MARGIN_MS = 2_000;
 /** The least a token handed to a connection has left (a token of 8 s or more always has it). */
 const MIN_LEFT_HANDED_OUT_MS = REAUTH_THRESHOLD_MS + HANDED_OUT_MARGIN_MS;
+/** The shortest lifetime whose tokens can always be handed out with MIN_LEFT_HANDED_OUT_MS left. */
+export const SHORTEST_USABLE_MS = MIN_LEFT_HANDED_OUT_MS + 1000;
 /** setTimeout's longest delay: a longer one fires at once (Node clamps it to 1 ms). */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 /**
@@ -80,9 +82,13 @@ export class OAuthTokenSource {
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
 
+  private warnedShort = false;
+
+  /** `onShortLived`: told once of a token too short for kafkajs (under SHORTEST_USABLE_MS). */
   constructor(
     private readonly oauth: KafkaOAuth,
     private readonly now: () => number = Date.now,
+    private readonly onShortLived?: (lifetimeMs: number) => void,
   ) {}
 
   /** The token to authenticate a connection with (oauth-bearer-authenticator.ts asks). */
@@ -190,6 +196,10 @@ export class OAuthTokenSource {
     const lifetimeMs = lifetimeOf(body!.expires_in, value, issuedAt) ?? UNKNOWN_LIFETIME_S * 1000;
     const expiresAt = issuedAt + lifetimeMs;
     const refreshAt = issuedAt + refreshAfterMs(lifetimeMs);
+    if (lifetimeMs < SHORTEST_USABLE_MS && !this.warnedShort) {
+      this.warnedShort = true;
+      this.onShortLived?.(lifetimeMs);
+    }
     this.current = { value, expiresAt, refreshAt };
     this.refreshLater(refreshAt - this.now());
   }
@@ -198,9 +208,8 @@ export class OAuthTokenSource {
 /** When a token of this lifetime is fetched again, in milliseconds after it was issued. */
 export function refreshAfterMs(lifetimeMs: number): number {
   const usual = Math.max(lifetimeMs * 0.5, Math.min(lifetimeMs * 0.8, lifetimeMs - REFRESH_BEFORE_EXPIRY_MS));
-  const lastUseful = lifetimeMs - MIN_LEFT_HANDED_OUT_MS;
   // A token too short for the threshold whatever is done keeps half its life: no IdP request per call.
-  return lastUseful >= 1000 ? Math.min(usual, lastUseful) : usual;
+  return lifetimeMs >= SHORTEST_USABLE_MS ? Math.min(usual, lifetimeMs - MIN_LEFT_HANDED_OUT_MS) : usual;
 }
 
 /**

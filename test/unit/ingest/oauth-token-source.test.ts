@@ -151,6 +151,34 @@ describe('OAuthTokenSource', () => {
     expect((await source.token()).value).toBe('s2');
   });
 
+  it('says once that tokens are too short for kafkajs (under 8 s), and not for 8 s ones', async () => {
+    let now = Date.UTC(2026, 0, 1);
+    const told: number[] = [];
+    answer = ok('short', 6);
+    const source = track(
+      new OAuthTokenSource(
+        oauth(),
+        () => now,
+        (ms) => told.push(ms),
+      ),
+    );
+    await source.token();
+    now += 3_000;
+    await source.token();
+    expect(requests).toHaveLength(2);
+    expect(told).toEqual([6_000]);
+    answer = ok('fine', 8);
+    const other = track(
+      new OAuthTokenSource(
+        oauth(),
+        () => now,
+        (ms) => told.push(ms),
+      ),
+    );
+    await other.token();
+    expect(told).toEqual([6_000]);
+  });
+
   it("takes the lifetime from the JWT's exp when the endpoint gives no expires_in", async () => {
     let now = Date.UTC(2026, 0, 1);
     const token = jwt({ sub: 'tally', exp: now / 1000 + 50 });
