@@ -14,6 +14,7 @@ import { FetchBudget, type FetchSizes } from './fetch-budget.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { oauthBearerAuthenticator } from './oauth-bearer-authenticator.ts';
 import { OAuthTokenSource, REAUTH_THRESHOLD_MS, SHORTEST_USABLE_MS } from './oauth-token-source.ts';
+import { waitForTopicLeaders } from './topic-leaders.ts';
 
 /** A message as the client decoded it (not copied: one object fewer per message). */
 export interface ConsumedMessage {
@@ -304,8 +305,11 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
       try {
         const existing = await admin.listTopics();
         if (!existing.includes(topic)) {
-          await admin.createTopics({ topics: [{ topic, numPartitions: partitions }], waitForLeaders: true });
+          await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
         }
+        await waitForTopicLeaders(topic, async () =>
+          (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic),
+        );
       } finally {
         await admin.disconnect();
       }
