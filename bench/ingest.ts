@@ -22,6 +22,7 @@ import type { Engine } from '../src/clickhouse/engine.ts';
 import { QUARANTINE_COLUMNS } from '../src/clickhouse/quarantine-schema.ts';
 import type { ClickHouseConfig, KafkaConfig } from '../src/config/config.ts';
 import { startIngestion } from '../src/ingest/ingestion.ts';
+import { createTopicsReady } from '../src/ingest/kafka-client.ts';
 import type { Column, DataSource, Project } from '../src/project/model.ts';
 import { cliNodeFlags } from './lib/cli-node-flags.ts';
 import { median } from './lib/stats.ts';
@@ -100,10 +101,7 @@ async function main(): Promise<void> {
     console.log(`events: average ${(bytes / N).toFixed(0)} bytes, ${(bytes / 1e6).toFixed(0)} MB in all`);
 
     const configEntries = COMPRESSION ? [{ name: 'compression.type', value: COMPRESSION }] : [];
-    await admin.createTopics({
-      topics: [{ topic, numPartitions: PARTITIONS, configEntries }],
-      waitForLeaders: true,
-    });
+    await createTopicsReady(admin, [{ topic, numPartitions: PARTITIONS, configEntries }]);
     if (COMPRESSION) console.log(`topic compression: ${COMPRESSION} (the broker recompresses every batch)`);
     const t0 = performance.now();
     const producer = kafka.producer();

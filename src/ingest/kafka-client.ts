@@ -5,7 +5,7 @@
  */
 
 import { createRequire } from 'node:module';
-import type { Admin, Consumer, Kafka, KafkaConfig as KafkajsConfig, Producer } from 'kafkajs';
+import type { Admin, Consumer, ITopicConfig, Kafka, KafkaConfig as KafkajsConfig, Producer } from 'kafkajs';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { TallyError } from '../errors.ts';
@@ -303,13 +303,9 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
       const admin = (await kafka()).admin();
       await admin.connect();
       try {
-        const existing = await admin.listTopics();
-        if (!existing.includes(topic)) {
-          await admin.createTopics({ topics: [{ topic, numPartitions: partitions }] });
+        if (!(await admin.listTopics()).includes(topic)) {
+          await createTopicsReady(admin, [{ topic, numPartitions: partitions }]);
         }
-        await waitForTopicLeaders(topic, async () =>
-          (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic),
-        );
       } finally {
         await admin.disconnect();
       }
@@ -605,4 +601,17 @@ function headersOf(h: Record<string, unknown> | undefined): Record<string, strin
     out[k] = Array.isArray(v) ? v.map((x) => String(x)).join(',') : String(v);
   }
   return out;
+}
+
+/**
+ * Creates `topics` (those that exist are left as they are) and waits until each has its leaders
+ * (topic-leaders.ts: kafkajs's own wait gives up on UNKNOWN_TOPIC_OR_PARTITION).
+ */
+export async function createTopicsReady(admin: Admin, topics: ITopicConfig[]): Promise<void> {
+  await admin.createTopics({ topics });
+  for (const { topic } of topics) {
+    await waitForTopicLeaders(topic, async () =>
+      (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic),
+    );
+  }
 }

@@ -7,6 +7,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { createTopicsReady } from '../../src/ingest/kafka-client.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
 import {
@@ -72,14 +73,14 @@ forEachBackend('kafka topics with compressed batches', (ctx) => {
     }).admin();
     await admin.connect();
     try {
-      await admin.createTopics({
-        topics: CODECS.map((codec) => ({
+      await createTopicsReady(
+        admin,
+        CODECS.map((codec) => ({
           topic: topics.get(codec)!,
           numPartitions: 2,
           configEntries: [{ name: 'compression.type', value: codec }],
         })),
-        waitForLeaders: true,
-      });
+      );
     } finally {
       await admin.disconnect();
     }

@@ -9,6 +9,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTopicsReady } from '../../src/ingest/kafka-client.ts';
 import { CliDatabases } from '../support/cli-databases.ts';
 import { freePort } from '../support/free-port.ts';
 import { KAFKA_USER, OAUTH_CLIENTS, type SecuredKafka, startSecuredKafka } from '../support/secured-kafka.ts';
@@ -43,7 +44,7 @@ beforeAll(async () => {
   sk = await startSecuredKafka(DIR, () => {});
   const admin = new Kafka({ brokers: [sk.plaintext], clientId: 'test', logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
-  await admin.createTopics({ topics: [{ topic: TOPIC, numPartitions: 2 }], waitForLeaders: true });
+  await createTopicsReady(admin, [{ topic: TOPIC, numPartitions: 2 }]);
   await admin.disconnect();
   await produce(Array.from({ length: BEFORE }, (_, i) => `k${i}`));
 }, 180_000);

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { Kafka, logLevel, Partitioners } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { TallyError } from '../../src/errors.ts';
+import { createTopicsReady } from '../../src/ingest/kafka-client.ts';
 import { servicesStatus, servicesUp } from '../../src/services/services.ts';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
@@ -33,7 +34,7 @@ describe('Kafka broker', () => {
     const topic = `tally-services-test-${Date.now()}-${Math.random().toString(36).slice(2, 8)}`;
     const admin = kafka.admin();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 4 }], waitForLeaders: true });
+    await createTopicsReady(admin, [{ topic, numPartitions: 4 }]);
 
     const producer = kafka.producer({ createPartitioner: Partitioners.DefaultPartitioner });
     await producer.connect();
