@@ -1,4 +1,5 @@
 import { tlsFailure, tlsHint } from '../util/tls-failure.ts';
+import { kafkaErrorChain } from './kafka-error-chain.ts';
 import { OAuthBearerRefusedError } from './oauth-bearer-authenticator.ts';
 import { KafkaTokenError, recentTokenFailure } from './oauth-token-source.ts';
 
@@ -34,7 +35,7 @@ export function kafkaRefusal(err: unknown): string | undefined {
   const text = errorText(err);
   const token = tokenError(err);
   if (token?.refused) return tokenHint(err, token);
-  if (causes(err).some((e) => e instanceof OAuthBearerRefusedError)) {
+  if (kafkaErrorChain(err).some((e) => e instanceof OAuthBearerRefusedError)) {
     return "the brokers refused the OAuth token: check kafka.sasl (token_url, client_id, scope, extensions) in tally.yaml, and that the brokers accept the token's issuer and audience";
   }
   if (name === 'KafkaJSSASLAuthenticationError' || /\bSASL\b.*authentication failed/i.test(text)) {
@@ -57,32 +58,15 @@ function tokenHint(err: unknown, token: KafkaTokenError): string {
 /** A failure of the OAuth token endpoint (kafka.sasl oauthbearer), wherever kafkajs wrapped it. */
 function tokenError(err: unknown): KafkaTokenError | undefined {
   return (
-    causes(err).find((e): e is KafkaTokenError => e instanceof KafkaTokenError) ??
+    kafkaErrorChain(err).find((e): e is KafkaTokenError => e instanceof KafkaTokenError) ??
     // Some kafkajs paths rebuild an error from its message alone (KafkaJSError sets no cause).
     recentTokenFailure(errorText(err))
   );
 }
 
-/**
- * The errors kafkajs nests (a retry error around the socket's error), outermost first: both its
- * links, `originalError` (the last try) and `cause` (the first error), which differ once retriers
- * are nested.
- */
-function causes(err: unknown): unknown[] {
-  const out: unknown[] = [];
-  const queue: unknown[] = [err];
-  while (queue.length > 0 && out.length < 12) {
-    const e = queue.shift();
-    if (!e || out.includes(e)) continue;
-    out.push(e);
-    queue.push((e as { originalError?: unknown }).originalError, (e as { cause?: unknown }).cause);
-  }
-  return out;
-}
-
 /** The messages of the error and of its causes, joined. */
 function errorText(err: unknown): string {
-  return causes(err)
+  return kafkaErrorChain(err)
     .map((e) => {
       const message = (e as { message?: unknown }).message;
       return typeof message === 'string' ? message : String(e);
@@ -92,7 +76,7 @@ function errorText(err: unknown): string {
 
 /** The first Node error code in the chain (the socket's), if any. */
 function causeCode(err: unknown): string | undefined {
-  for (const e of causes(err)) {
+  for (const e of kafkaErrorChain(err)) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string') return code;
   }

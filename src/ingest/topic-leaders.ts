@@ -5,6 +5,8 @@
  * in CI: "This server does not host this topic-partition").
  */
 
+import { kafkaErrorType } from './kafka-error-chain.ts';
+
 /** A topic's partitions as kafkajs's `fetchTopicMetadata` gives them. */
 export interface TopicPartitionsMetadata {
   partitions: ReadonlyArray<{ partitionId: number; leader: number }>;
@@ -44,14 +46,4 @@ export async function waitForTopicLeaders(
     }
     await sleep(opts.pauseMs ?? 100);
   }
-}
-
-/** The Kafka protocol error type kafkajs gives an error, wherever it nested it. */
-function kafkaErrorType(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e && depth < 6; depth++) {
-    const type = (e as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    e = (e as { originalError?: unknown }).originalError ?? (e as { cause?: unknown }).cause;
-  }
-  return undefined;
 }

@@ -154,28 +154,23 @@ describe('OAuthTokenSource', () => {
   it('says once that tokens are too short for kafkajs (under 8 s), and not for 8 s ones', async () => {
     let now = Date.UTC(2026, 0, 1);
     const told: number[] = [];
+    const watched = () =>
+      track(
+        new OAuthTokenSource(
+          oauth(),
+          () => now,
+          (ms) => told.push(ms),
+        ),
+      );
     answer = ok('short', 6);
-    const source = track(
-      new OAuthTokenSource(
-        oauth(),
-        () => now,
-        (ms) => told.push(ms),
-      ),
-    );
+    const source = watched();
     await source.token();
     now += 3_000;
     await source.token();
     expect(requests).toHaveLength(2);
     expect(told).toEqual([6_000]);
     answer = ok('fine', 8);
-    const other = track(
-      new OAuthTokenSource(
-        oauth(),
-        () => now,
-        (ms) => told.push(ms),
-      ),
-    );
-    await other.token();
+    await watched().token();
     expect(told).toEqual([6_000]);
   });
 
