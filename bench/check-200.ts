@@ -1,7 +1,7 @@
 /**
  * Micro benchmark: generate a project of 200 data sources, 500 pipes and 450 endpoints in a temp
  * folder and time loadProject (read + validate + freeze), then `tally check --json` as a user runs
- * it, in a fresh process: load, compile every node with sample params, the dedup-read checks and
+ * it, in three fresh processes (median): load, compile every node with sample params, the dedup-read checks and
  * the endpoint tests; its own `ms` is judged (goal: under 1 s), the process's wall time (node and
  * the TypeScript loader starting) is printed beside it.
  * Run: npx tsx bench/check-200.ts
@@ -18,6 +18,9 @@ const DATASOURCES = 200;
 const SNAPSHOTS = 50; // the last 50 data sources are snapshots that materialized pipes fill
 const PIPES = 500;
 const MATERIALIZED = 50;
+const CHECK_RUNS = 3;
+
+const middle = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 function eventSource(i: number): string {
   return `description: Event log ${i}
@@ -126,21 +129,28 @@ try {
       );
     }
   }
-  const warm = times.slice(1).sort((a, b) => a - b);
-  const median = warm[Math.floor(warm.length / 2)]!;
+  const median = middle(times.slice(1));
   console.log(
     `loadProject: first run ${times[0]!.toFixed(0)} ms, warm median ${median.toFixed(0)} ms (goal < 1000 ms)`,
   );
-  const t0 = performance.now();
-  const report = JSON.parse(
-    execFileSync(TALLY, ['check', '--project', dir, '--json'], { encoding: 'utf8' }),
-  ) as { ok: boolean; errors: number; warnings: number; ms: number };
-  const wall = performance.now() - t0;
-  if (!report.ok) throw new Error(`tally check found ${report.errors} errors in the generated project`);
+  // Three fresh processes, median: one run on this 2-core machine varies by a third (750 - 1,020 ms
+  // for the same code), so a single figure judged the noise more than the command.
+  const runs: Array<{ ms: number; wall: number; warnings: number }> = [];
+  for (let run = 0; run < CHECK_RUNS; run++) {
+    const t0 = performance.now();
+    const report = JSON.parse(
+      execFileSync(TALLY, ['check', '--project', dir, '--json'], { encoding: 'utf8' }),
+    ) as { ok: boolean; errors: number; warnings: number; ms: number };
+    const wall = performance.now() - t0;
+    if (!report.ok) throw new Error(`tally check found ${report.errors} errors in the generated project`);
+    runs.push({ ms: report.ms, wall, warnings: report.warnings });
+  }
+  const checkMs = middle(runs.map((r) => r.ms));
+  const wallMs = middle(runs.map((r) => r.wall));
   console.log(
-    `tally check: ${report.ms} ms in the command (${report.warnings} warnings), ${wall.toFixed(0)} ms for the whole process (goal < 1000 ms)`,
+    `tally check: ${checkMs.toFixed(0)} ms in the command, median of ${CHECK_RUNS} processes (${runs.map((r) => r.ms.toFixed(0)).join(', ')}) (${runs[0]!.warnings} warnings), ${wallMs.toFixed(0)} ms for the whole process (goal < 1000 ms)`,
   );
-  if (times[0]! > 1000 || report.ms > 1000) process.exitCode = 1;
+  if (times[0]! > 1000 || checkMs > 1000) process.exitCode = 1;
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
