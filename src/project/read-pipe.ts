@@ -336,16 +336,38 @@ const UNCLOSED: Partial<Record<SqlTokenKind, string>> = {
 /**
  * A string, quoted name or block comment left open runs to the end of the SQL: ClickHouse would
  * refuse the query at every request, so it is an error here (unclosed template tags are the
- * template parser's).
+ * template parser's). So is a `{{ p }}` inside quotes: the value is rendered as a literal with
+ * its own quotes, so `'{{ p }}'` closes the string and runs the rest of the value as SQL (or, as
+ * a query parameter, is the constant text `{p:String}`).
  */
 function checkUnclosed(sql: string, start: SourceLocation, node: string, problems: Problem[]): void {
-  const open = lexSql(sql).find((t) => t.unterminated && UNCLOSED[t.kind]);
+  const tokens = lexSql(sql);
+  const locate = sqlLocator(sql, start);
+  for (const t of tokens) {
+    if ((t.kind !== 'string' && t.kind !== 'quoted') || t.unterminated) continue;
+    const at = t.text.indexOf('{{');
+    if (at < 0) continue;
+    const close = t.text.indexOf('}}', at);
+    const tag = close < 0 ? '{{ }}' : t.text.slice(at, close + 2);
+    const name = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(tag)?.[1] ?? 'p';
+    problems.push({
+      severity: 'error',
+      code: 'param-in-quotes',
+      message: `node \`${node}\`: \`${tag}\` is inside ${t.kind === 'string' ? 'a quoted string' : 'a quoted name'}; Tally writes a param as a literal with its own quotes, so inside quotes its value would run as SQL`,
+      location: locate(t.start + at),
+      hint:
+        t.kind === 'string'
+          ? `write it bare: = {{ ${name} }}; to build text, use concat('%', {{ ${name} }}, '%')`
+          : 'params never name tables or columns: use {% if %} to choose between fixed names',
+    });
+  }
+  const open = tokens.find((t) => t.unterminated && UNCLOSED[t.kind]);
   if (!open) return;
   problems.push({
     severity: 'error',
     code: 'sql-syntax',
     message: `node \`${node}\`: this ${UNCLOSED[open.kind]} is never closed, so it runs to the end of the SQL`,
-    location: sqlLocator(sql, start)(open.start),
+    location: locate(open.start),
     hint: open.kind === 'comment' ? 'close it with */' : `close it with ${open.text[0]}`,
   });
 }

@@ -145,6 +145,35 @@ describe('values that cannot work', () => {
     }
   });
 
+  it("refuses a param inside quotes ('{{ p }}' would run the value as SQL), at the {{, with the bare form", () => {
+    for (const [quoted, kind] of [
+      ["'{{ account_id }}'", 'a quoted string'],
+      ["'%{{account_id}}%'", 'a quoted string'],
+      ['`{{ account_id }}`', 'a quoted name'],
+    ] as const) {
+      const pipe = BALANCE.replace(
+        '      WHERE account_id = {{ account_id }}\n',
+        `      WHERE account_id = ${quoted}\n`,
+      );
+      const r = loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env });
+      const tag = quoted.slice(quoted.indexOf('{{'), quoted.indexOf('}}') + 2);
+      expect(errors(r), quoted).toEqual([
+        `pipes/balance.pipe.yaml:9: node \`movements\`: \`${tag}\` is inside ${kind}; Tally writes a param as a literal with its own quotes, so inside quotes its value would run as SQL`,
+      ]);
+      const problem = r.problems.find((p) => p.code === 'param-in-quotes');
+      expect(problem?.location?.col).toBe(6 + 'WHERE account_id = '.length + quoted.indexOf('{{') + 1);
+      if (kind === 'a quoted string') expect(problem?.hint).toContain('= {{ account_id }}');
+    }
+    // In a {% if %} condition a string is the condition's own, not SQL text.
+    const inCondition = BALANCE.replace(
+      '{% if defined(as_of) %}',
+      "{% if defined(as_of) and as_of != '{{' %}",
+    );
+    expect(
+      errors(loadProject(project({ 'pipes/balance.pipe.yaml': inCondition }), { env })),
+    ).not.toContainEqual(expect.stringContaining('is inside a quoted'));
+  });
+
   it('reports templates nested thousands deep as a located problem, not a crash', () => {
     const deep = `{% if ${'('.repeat(3000)}defined(as_of)${')'.repeat(3000)} %} AND 1 {% end %}`;
     const pipe = BALANCE.replace('{% if defined(as_of) %} AND timestamp <= {{ as_of }} {% end %}', deep);
