@@ -116,11 +116,39 @@ function compileInner(type: TypeNode, server: ServerLimits | undefined): Coercer
 // ---------------------------------------------------------------------------------------------
 
 function coerceString(v: JsonValue): string | Refusal {
-  if (typeof v === 'string') return jsonString(v);
+  if (typeof v === 'string') return stringText(v);
   // An object or array is stored as its (compact, re-serialized) JSON text.
   if (v !== null && typeof v === 'object' && !(v instanceof ExactNumber))
     return JSON.stringify(stringifyJson(v));
   return new Refusal(`expected a string, got ${describe(v)}`);
+}
+
+/**
+ * A string as JSONEachRow text, or a refusal when it holds a lone UTF-16 surrogate (text cut
+ * inside a character, as `"\ud83d"`): it has no UTF-8 form, and ClickHouse refuses the whole
+ * insert for it (code 25), so it must stop here, in quarantine.
+ */
+function stringText(s: string): string | Refusal {
+  const text = jsonString(s);
+  // Only an escaped string can hold a surrogate; isWellFormed is ES2024, in Node 20.
+  if (text.length === s.length + 2 || (s as unknown as WellFormedString).isWellFormed()) return text;
+  let at = 0;
+  while (at < s.length) {
+    const c = s.charCodeAt(at);
+    const paired =
+      c >= 0xd800 && c <= 0xdbff && at + 1 < s.length && (s.charCodeAt(at + 1) & 0xfc00) === 0xdc00;
+    if (paired) at += 2;
+    else if ((c & 0xf800) === 0xd800) break;
+    else at++;
+  }
+  const code = s.charCodeAt(at).toString(16);
+  return new Refusal(
+    `not valid Unicode: a lone surrogate \\u${code} at character ${at + 1} (text cut inside a character?)`,
+  );
+}
+
+interface WellFormedString {
+  isWellFormed(): boolean;
 }
 
 function fixedString(n: number): Coercer {
@@ -130,7 +158,7 @@ function fixedString(n: number): Coercer {
     const bytes = Buffer.byteLength(v);
     if (bytes > n)
       return new Refusal(`expected a string of at most ${n} bytes, got ${describe(v)} (${bytes} bytes)`);
-    return jsonString(v);
+    return stringText(v);
   };
 }
 
@@ -154,8 +182,8 @@ function integer(name: string, signed: boolean, bits: number): Coercer {
     }
     if (v instanceof ExactNumber) {
       const p = decimalParts(v.text)!;
-      if (p.frac !== '') return new Refusal(`${what} ${v.text}: it has a fraction`);
-      return checkBig(BigInt((p.negative ? '-' : '') + p.int), lo, hi, range, v.text);
+      if (p.frac !== '') return new Refusal(`${what} ${numberShown(v.text)}: it has a fraction`);
+      return checkBig(BigInt((p.negative ? '-' : '') + p.int), lo, hi, range, numberShown(v.text));
     }
     if (typeof v === 'string') {
       if (!PLAIN_INT.test(v)) return new Refusal(`${what} ${describe(v)}`);
@@ -180,7 +208,8 @@ function float(name: 'Float32' | 'Float64'): Coercer {
     else if (typeof v === 'string' && JSON_NUMBER.test(v)) n = Number(v);
     else return new Refusal(`${what} ${describe(v)}`);
     if (!Number.isFinite(n) || (name === 'Float32' && Math.abs(n) > FLOAT32_MAX)) {
-      const shown = typeof v === 'number' ? String(v) : v instanceof ExactNumber ? v.text : describe(v);
+      const shown =
+        typeof v === 'number' ? String(v) : v instanceof ExactNumber ? numberShown(v.text) : describe(v);
       return new Refusal(`${shown} is out of range for ${name}`);
     }
     return String(n);
@@ -201,7 +230,7 @@ function decimal(type: TypeNode): Coercer {
     else return new Refusal(`${what} ${describe(v)}`);
     const p = decimalParts(text)!;
     if (p.frac.length > scale || intDigits(p) > maxInt) {
-      const shown = typeof v === 'string' ? describe(v) : text;
+      const shown = typeof v === 'string' ? describe(v) : numberShown(text);
       if (p.frac.length > scale) {
         return new Refusal(`${type.text} takes at most ${scale} digits after the point, got ${shown}`);
       }
@@ -283,7 +312,7 @@ function dateTime(type: TypeNode, server: ServerLimits | undefined): Coercer {
     else if (typeof v === 'string') r = parseDateTimeText(v, zone);
     else return new Refusal(`${what} ${describe(v)}`);
     if (r.ok && r.seconds <= max) return String(r.seconds);
-    const shown = v instanceof ExactNumber ? v.text : describe(v);
+    const shown = v instanceof ExactNumber ? numberShown(v.text) : describe(v);
     return new Refusal(r.ok || r.reason === 'range' ? `${shown} ${range}` : `${what} ${shown}`);
   };
 }
@@ -301,10 +330,10 @@ function dateTime64(type: TypeNode, server: ServerLimits | undefined): Coercer {
   return (v) => {
     let r: ReturnType<typeof parseDateTime64Text>;
     if (typeof v === 'number') r = parseDateTime64Text(String(v), precision, zone, true);
-    else if (v instanceof ExactNumber) r = parseDateTime64Text(v.text, precision, zone, true);
+    else if (v instanceof ExactNumber) r = parseDateTime64Text(plainNumber(v.text), precision, zone, true);
     else if (typeof v === 'string') r = parseDateTime64Text(v, precision, zone, false);
     else return new Refusal(`${what} ${describe(v)}`);
-    const shown = v instanceof ExactNumber ? v.text : describe(v);
+    const shown = v instanceof ExactNumber ? numberShown(v.text) : describe(v);
     if (r.ok && (!lut || wholeSeconds(r.text) <= MAX_EPOCH)) return JSON.stringify(r.text);
     if (!r.ok && r.reason === 'precision')
       return new Refusal(`${type.text} keeps ${precision} digits after the second, got ${shown}`);
@@ -483,13 +512,27 @@ function numberArg(type: TypeNode, i: number): number {
   return a.value;
 }
 
+/**
+ * Number text as a message shows it: cut after 40 characters, so a refusal of a number with
+ * millions of digits does not store them twice in quarantine (the raw event has them).
+ */
+export function numberShown(text: string): string {
+  return text.length > 40 ? `${text.slice(0, 40)}... (${text.length} characters)` : text;
+}
+
+/** Number text without an exponent (`1.5e9` -> `1500000000`), as epoch text is read. */
+function plainNumber(text: string): string {
+  const p = decimalParts(text);
+  return p ? decimalText(p) : text;
+}
+
 /** How a refused value is shown in a message: `number 1.5`, `string "abc"`, `null`, `an object`. */
 export function describe(v: JsonValue | undefined): string {
   if (v === undefined) return 'nothing';
   if (v === null) return 'null';
   if (typeof v === 'boolean') return String(v);
   if (typeof v === 'number') return `number ${v}`;
-  if (v instanceof ExactNumber) return `number ${v.text}`;
+  if (v instanceof ExactNumber) return `number ${numberShown(v.text)}`;
   if (typeof v === 'string') {
     const shown = v.length > 40 ? `${v.slice(0, 40)}...` : v;
     return `string ${JSON.stringify(shown)}`;

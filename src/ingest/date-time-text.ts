@@ -21,7 +21,18 @@ export function parseDateDays(text: string): number | undefined {
   const mo = Number(m[2]);
   const d = Number(m[3]);
   if (!validDate(y, mo, d)) return undefined;
-  return Date.UTC(y, mo - 1, d) / 86_400_000;
+  return utcMillis(y, mo - 1, d) / 86_400_000;
+}
+
+/** 400 Gregorian years, in milliseconds: exactly 146,097 days. */
+const FOUR_CENTURIES_MS = 146_097 * 86_400_000;
+
+/**
+ * `Date.UTC` for any year: `Date.UTC` reads years 0 - 99 as 1900 - 1999, which turned
+ * `0099-12-31` into a valid 1999 date instead of one out of range.
+ */
+export function utcMillis(y: number, mo: number, d: number, h = 0, mi = 0, s = 0): number {
+  return y >= 100 ? Date.UTC(y, mo, d, h, mi, s) : Date.UTC(y + 400, mo, d, h, mi, s) - FOUR_CENTURIES_MS;
 }
 
 export type DateTimeParse = { ok: true; seconds: number } | { ok: false; reason: 'syntax' | 'range' };
@@ -40,7 +51,7 @@ export function parseDateTimeText(text: string, zone: ZoneReader | undefined): D
     const mi = digits(text, 14, 2);
     const s = digits(text, 17, 2);
     if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return { ok: false, reason: 'syntax' };
-    const wall = Date.UTC(y, mo - 1, d, h, mi, s) / 1000;
+    const wall = utcMillis(y, mo - 1, d, h, mi, s) / 1000;
     let seconds: number;
     const z = m[1];
     if (z === undefined) seconds = zone ? zone.toUtc(wall) : wall;
@@ -114,7 +125,7 @@ export function parseDateTime64Text(
 /** Epoch seconds of a `YYYY-MM-DD hh:mm:ss` text (already checked) with its zone part, unbounded. */
 function wallSeconds(text: string, z: string | undefined, zone: ZoneReader | undefined): number {
   const wall =
-    Date.UTC(
+    utcMillis(
       digits(text, 0, 4),
       digits(text, 5, 2) - 1,
       digits(text, 8, 2),
@@ -185,6 +196,6 @@ export class ZoneReader {
     for (const part of this.fmt.formatToParts(new Date(utc * 1000))) {
       if (part.type !== 'literal') p[part.type] = Number(part.value);
     }
-    return Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) / 1000 - utc;
+    return utcMillis(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) / 1000 - utc;
   }
 }

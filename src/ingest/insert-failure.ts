@@ -13,8 +13,17 @@ import { isTallyError } from '../errors.ts';
 
 export type FailureKind = 'unreachable' | 'ambiguous' | 'data' | 'server';
 
-/** ClickHouse codes for a value it could not read (CANNOT_PARSE_*, TYPE_MISMATCH, out of range...). */
-const DATA_CODES = new Set([6, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 131, 321, 407, 691]);
+/**
+ * ClickHouse codes for a value it could not read (CANNOT_PARSE_*, TYPE_MISMATCH, out of range...).
+ * A list, not "any answered error": a server error (too many parts, memory) bisected down to one
+ * row would quarantine good rows. A value Tally's rules let through that ClickHouse refuses with a
+ * code missing here blocks its data source until the event leaves the topic, so every parse code
+ * a JSONEachRow insert can raise is listed: 25 escape sequence, 130 array, 349 NULL in a plain
+ * column, 376 UUID, 441 domain value, 675 / 676 IPv4 / IPv6 (the last three of newer servers).
+ */
+const DATA_CODES = new Set([
+  6, 25, 26, 27, 32, 38, 41, 53, 69, 70, 72, 117, 130, 131, 321, 349, 376, 407, 441, 675, 676, 691,
+]);
 /** Messages of those codes that mean the table does not match the model, not a bad row. */
 const SCHEMA =
   /Unknown field|No such column|There is no column|Missing columns|doesn't exist|does not exist/i;

@@ -19,8 +19,10 @@
  * after each (re)join, the handler seeks to the offset after the last completed flush recorded in
  * `tally_ingest_offsets` when the group's offset differs.
  */
+import { isUtf8 } from 'node:buffer';
 import { setImmediate as yieldNow } from 'node:timers/promises';
 import { settledWithin } from '../util/settled-within.ts';
+import { firstInvalidUtf8 } from '../util/utf8-offset.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
 import {
   type BatchOutcome,
@@ -42,7 +44,7 @@ import {
   messageHeaders,
 } from './kafka-client.ts';
 import { withKafkaHint } from './kafka-security-hint.ts';
-import type { EventMeta } from './row-parser.ts';
+import type { EventMeta, ParsedLine } from './row-parser.ts';
 
 export type ConsumerTuning = Pick<
   ConsumerOptions,
@@ -473,8 +475,10 @@ export class KafkaIngester {
             headers: keyAndHeaders ? JSON.stringify(messageHeaders(msg)) : '{}',
           }
         : undefined;
+      // Bytes that are not UTF-8 would be stored with U+FFFD in their place: refused instead.
+      const row = value && !isUtf8(value) ? notUtf8(value) : parser.parseLine(raw, meta);
       // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
-      events[i] = { raw: value ?? '', row: parser.parseLine(raw, meta), offset };
+      events[i] = { raw: value ?? '', row, offset };
     }
     return {
       source: 'kafka',
@@ -522,6 +526,19 @@ export class KafkaIngester {
       }
     }
   }
+}
+
+/** The refusal of a message whose value is not UTF-8 (quarantine shows it with U+FFFD). */
+function notUtf8(value: Buffer): ParsedLine {
+  const at = firstInvalidUtf8(value);
+  return {
+    ok: false,
+    problems: [
+      {
+        message: `the event is not valid UTF-8: byte ${at + 1} (0x${value[at]?.toString(16) ?? ''}) of ${value.length}; the raw value here shows U+FFFD in its place, the message at its offset has the bytes`,
+      },
+    ],
+  };
 }
 
 function delay(ms: number): Promise<void> {

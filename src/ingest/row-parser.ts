@@ -12,6 +12,7 @@ import {
   type CompiledType,
   compileType,
   describe,
+  numberShown,
   Refusal,
   type ServerLimits,
   UnsupportedType,
@@ -331,7 +332,7 @@ function shifting(coerce: (v: JsonValue) => string | Refusal, m: VersionedMappin
     const moved = text === undefined ? undefined : shiftDecimal(text, shift);
     const r = coerce(moved === undefined ? v : new ExactNumber(moved));
     if (!(r instanceof Refusal)) return r;
-    const value = text ?? describe(v);
+    const value = text === undefined ? describe(v) : numberShown(text);
     return new Refusal(
       `version ${m.version} (${field} = ${value}, shift ${shift}${moved !== undefined ? ` -> ${moved}` : ''}): ${r.message}`,
     );
@@ -345,22 +346,25 @@ function tooDeep(): ParsedRow {
 
 /** Thrown when a value needs the exact reader (see RowParser.parse). */
 const NEEDS_EXACT = new Error('needs the exact JSON reader');
-const NUMBER_AT = /\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
+const NUMBER_AT = /\s*:\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
+/** A key JSON could also write with an escape other than `\u` (quote, backslash, slash, control). */
+const ESCAPABLE = /["\\/\u0000-\u001f]/;
 
-/** `"key":` for a path ending in a key; '' (never found) for one ending in an index. */
+/** `"key"` for a path ending in a key the fast path can find; '' (never found) otherwise. */
 function exactKeyPattern(path: readonly (string | number)[]): string {
   const last = path[path.length - 1];
-  return typeof last === 'string' ? `${JSON.stringify(last)}:` : '';
+  return typeof last === 'string' && !ESCAPABLE.test(last) ? JSON.stringify(last) : '';
 }
 
 /**
- * The source text of a number JSON.parse gave as `v`: found when `"key":` occurs exactly once in
- * the event (so it is this member) and the number after it has the same value. Otherwise the
- * whole event is read again exactly.
+ * The source text of a number JSON.parse gave as `v`: found when `"key"` occurs exactly once in
+ * the event (so it is this member, whatever the spaces around its colon) and the number after it
+ * has the same value. An event with a `\u` escape may spell this key, or another, differently
+ * (`"am\u006funt"`), so it is read again exactly, as is every other case.
  */
 function rawNumber(raw: string, pattern: string, v: number): ExactNumber {
   const at = pattern === '' ? -1 : raw.indexOf(pattern);
-  if (at >= 0 && raw.indexOf(pattern, at + pattern.length) < 0) {
+  if (at >= 0 && raw.indexOf(pattern, at + 1) < 0 && !raw.includes('\\u')) {
     NUMBER_AT.lastIndex = at + pattern.length;
     const m = NUMBER_AT.exec(raw);
     if (m && Number(m[1]) === v) return new ExactNumber(m[1]!);
@@ -401,9 +405,9 @@ function literalDefault(col: Column, t: CompiledType, value: unknown): string {
   return r;
 }
 
-/** Types whose values lose digits through a double. */
+/** Types whose values lose digits through a double (DateTime64: a fraction of a current epoch). */
 function needsExactDigits(typeText: string): boolean {
-  return /Decimal|Int64|Int128|Int256/.test(typeText);
+  return /Decimal|Int64|Int128|Int256|DateTime64/.test(typeText);
 }
 
 function malformed(raw: string): string {

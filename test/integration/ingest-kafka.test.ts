@@ -183,6 +183,13 @@ forEachBackend('kafka ingestion, bad events', (ctx) => {
       '{"sensor":"s5", time: 1}',
       '{"time":"tomorrow","reading":5,"tags":"x"}',
       '',
+      // Text cut inside a character: ClickHouse refused the whole insert for it, so the data
+      // source stopped until the event left the topic.
+      '{"sensor":"s7 \\ud83d","time":"2024-05-01 08:00:07","reading":{"value":1}}',
+      // Latin-1, not UTF-8: was stored with U+FFFD in place of the é.
+      Buffer.from('{"sensor":"caf\u00e9","time":"2024-05-01 08:00:08","reading":{"value":1}}', 'latin1'),
+      // Year 99, which Date.UTC read as 1999.
+      '{"sensor":"s10","time":"0099-12-31 23:59:59","reading":{"value":1}}',
     ];
     await produceAll(
       client,
@@ -243,7 +250,25 @@ forEachBackend('kafka ingestion, bad events', (ctx) => {
         ],
       ],
       ['6', [], ['event: malformed JSON: the event is empty']],
+      [
+        '7',
+        ['sensor'],
+        ['sensor: not valid Unicode: a lone surrogate \\ud83d at character 4 (text cut inside a character?)'],
+      ],
+      [
+        '8',
+        [],
+        [
+          `event: the event is not valid UTF-8: byte 15 (0xe9) of ${events[8]!.length}; the raw value here shows U+FFFD in its place, the message at its offset has the bytes`,
+        ],
+      ],
+      [
+        '9',
+        ['at'],
+        [expect.stringMatching(/^at: string "0099-12-31 23:59:59" is out of range for DateTime/)],
+      ],
     ]);
+    expect(bad[6]!.raw).toBe('{"sensor":"caf\ufffd","time":"2024-05-01 08:00:08","reading":{"value":1}}');
     expect(bad.every((b) => b.source === 'kafka')).toBe(true);
     expect(bad[0]!.raw).toBe(events[2]);
   });

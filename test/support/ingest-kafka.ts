@@ -33,7 +33,7 @@ export function projectOf(datasources: DataSource[]): Project {
 export async function produceAll(
   client: KafkaClient,
   topic: string,
-  messages: Array<{ key?: string | null; value: string; partition?: number }>,
+  messages: Array<{ key?: string | null; value: string | Buffer; partition?: number }>,
   /** Messages per send: each send is one record batch per partition on the broker. */
   perSend = 5000,
 ): Promise<void> {

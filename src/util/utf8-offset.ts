@@ -1,0 +1,37 @@
+/**
+ * Where bytes stop being UTF-8. Node's `isUtf8` says whether they are; this says where they are
+ * not, for a message that names the byte (only called once `isUtf8` has said no).
+ */
+
+/** Index of the first byte that does not begin or continue a valid UTF-8 sequence, or -1. */
+export function firstInvalidUtf8(bytes: Uint8Array): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i]!;
+    if (b < 0x80) {
+      i++;
+      continue;
+    }
+    // Sequence length and the allowed range of its second byte (no overlongs, no surrogates,
+    // nothing past U+10FFFF), after RFC 3629's table.
+    let n: number;
+    let lo = 0x80;
+    let hi = 0xbf;
+    if (b >= 0xc2 && b <= 0xdf) n = 2;
+    else if (b >= 0xe0 && b <= 0xef) {
+      n = 3;
+      if (b === 0xe0) lo = 0xa0;
+      if (b === 0xed) hi = 0x9f;
+    } else if (b >= 0xf0 && b <= 0xf4) {
+      n = 4;
+      if (b === 0xf0) lo = 0x90;
+      if (b === 0xf4) hi = 0x8f;
+    } else return i;
+    if (i + n > bytes.length) return i;
+    const second = bytes[i + 1]!;
+    if (second < lo || second > hi) return i;
+    for (let k = 2; k < n; k++) if ((bytes[i + k]! & 0xc0) !== 0x80) return i;
+    i += n;
+  }
+  return -1;
+}
