@@ -21,13 +21,14 @@ const EXTENSION_VALUE = /^[\x21-\x7E \t\r\n]+$/;
  * `extensions`). A key of the other kind is an error at its line, not silently unused.
  */
 export function readKafkaSasl(r: YamlReader, s: MapView, str: ReadString): KafkaSasl | undefined {
-  const mech = str(s.require('mechanism'), 'kafka.sasl.mechanism');
+  // Kafka's own settings spell mechanisms in capitals (SCRAM-SHA-256): either case is taken.
+  const mech = str(s.require('mechanism'), 'kafka.sasl.mechanism')?.toLowerCase();
   if (mech === undefined) return undefined;
   if (!(SASL_MECHANISMS as readonly string[]).includes(mech)) {
     r.error(
       s.get('mechanism'),
       'invalid-config',
-      `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')}`,
+      `kafka.sasl.mechanism must be one of ${SASL_MECHANISMS.join(', ')} (any case)`,
     );
     return undefined;
   }

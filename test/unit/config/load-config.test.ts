@@ -226,6 +226,19 @@ describe('loadConfig', () => {
     expect(e.location).toEqual({ file: 'tally.yaml', line: 3, col: 3 });
   });
 
+  it('reads a SASL mechanism in either case (Kafka spells them SCRAM-SHA-256)', () => {
+    for (const [written, read] of [
+      ['SCRAM-SHA-256', 'scram-sha-256'],
+      ['Scram-Sha-512', 'scram-sha-512'],
+      ['PLAIN', 'plain'],
+    ] as const) {
+      const c = loadConfig(project(`kafka:\n  sasl: { mechanism: ${written}, username: u, password: p }\n`), {
+        env: {},
+      });
+      expect(c.kafka.sasl).toEqual({ mechanism: read, username: 'u', password: 'p' });
+    }
+  });
+
   it('refuses a session timeout the broker would refuse, naming the key and line', () => {
     for (const bad of ['1000', '3600000', 'soon']) {
       const e = failure(() => loadConfig(project(`kafka:\n  session_timeout_ms: ${bad}\n`), { env: {} }));
