@@ -206,7 +206,8 @@ function reportStrayFile(rel: string, file: string, kind: FileKind<unknown>, pro
   } else if (/\.ya?ml$/.test(file)) {
     warn(
       `${rel} is ignored: files in ${kind.dir}/ must end in ${kind.suffix}`,
-      `rename it to ${file.replace(/\.ya?ml$/, kind.suffix)}`,
+      // A name has no dots, so the suffix starts at the first (`balance.endpoints.yaml`).
+      `rename it to ${file.slice(0, file.indexOf('.'))}${kind.suffix}`,
     );
   }
 }

@@ -49,6 +49,9 @@ class CronSyntax extends Error {
   }
 }
 
+/** Days in each month at most (February in a leap year). */
+const LONGEST_MONTH = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 /** Parses a schedule; a problem comes back with the offset of the part that is wrong. */
 export function parseCron(text: string): CronParse {
   const trimmed = text.trim();
@@ -76,6 +79,16 @@ export function parseCron(text: string): CronParse {
   try {
     const sets = parts.map((p, i) => parseField(p[0], p.index!, FIELDS[i]!));
     const weekdays = [...new Set(sets[4]!.map((d) => (d === 7 ? 0 : d)))].sort((a, b) => a - b);
+    const anyWeekday = parts[4]![0] === '*';
+    // Days of the month only (a weekday would match some day): a month without any of them
+    // (`0 0 31 2 *`) would never run, which is a mistake, not a schedule.
+    if (anyWeekday && !sets[3]!.some((m) => sets[2]!.some((d) => d <= LONGEST_MONTH[m - 1]!))) {
+      return {
+        ok: false,
+        message: `\`${trimmed}\` never runs: no month it names has day ${sets[2]!.join(', ')}`,
+        offset: parts[2]!.index!,
+      };
+    }
     return {
       ok: true,
       schedule: {
@@ -86,7 +99,7 @@ export function parseCron(text: string): CronParse {
         months: sets[3]!,
         weekdays,
         anyDay: parts[2]![0] === '*',
-        anyWeekday: parts[4]![0] === '*',
+        anyWeekday,
       },
     };
   } catch (e) {

@@ -289,6 +289,11 @@ dedup_key: id
       ],
     ]);
     expect(problems[2]!.hint).toBe('rename it to notes.datasource.yaml');
+    // A suffix mistyped (`.endpoints.yaml`): the rename keeps the name, not the typo.
+    const typo = loadProject(writeProject({ 'endpoints/balance.endpoints.yaml': 'pipe: x' }), { env });
+    expect(typo.problems.find((p) => p.code === 'unexpected-file')?.hint).toBe(
+      'rename it to balance.endpoint.yaml',
+    );
   });
 
   it('reads kafka metadata as extra columns, params shorthand, limits and formats', () => {

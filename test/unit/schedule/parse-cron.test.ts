@@ -112,8 +112,16 @@ describe('ticks', () => {
     expect(iso(nextTick(schedule('0 0 29 2 *'), at('2024-03-01T00:00:00')))).toBe('2028-02-29T00:00:00');
   });
 
-  it('has no tick for a day that never comes', () => {
-    expect(nextTick(schedule('0 0 30 2 *'), at('2024-01-01T00:00:00'))).toBeUndefined();
-    expect(latestTick(schedule('0 0 31 4 *'), at('2024-01-01T00:00:00'))).toBeUndefined();
+  it('refuses a schedule that never runs (a day no month it names has), at the day field', () => {
+    expect(parseCron('0 0 30 2 *')).toEqual({
+      ok: false,
+      message: '`0 0 30 2 *` never runs: no month it names has day 30',
+      offset: 4,
+    });
+    expect(parseCron('0 0 31 4,6 *')).toMatchObject({ ok: false, offset: 4 });
+    // A weekday, another month, or February 29 makes it run.
+    expect(parseCron('0 0 31 2 1').ok).toBe(true);
+    expect(parseCron('0 0 31 2,3 *').ok).toBe(true);
+    expect(iso(nextTick(schedule('0 0 29 2 *'), at('2025-01-01T00:00:00')))).toBe('2028-02-29T00:00:00');
   });
 });
