@@ -129,6 +129,39 @@ const MAX_SEND_BYTES = 768 * 1024;
 /** Largest message the events API sends (the broker default, less the batch overhead). */
 const MAX_MESSAGE_BYTES = 1_000_000;
 
+/**
+ * The messages in sends of at most MAX_SEND_BYTES: a broker refuses a partition's record batch
+ * above message.max.bytes (1 MiB by default), and kafkajs puts a send's messages for one partition
+ * in one batch. Throws `event-too-large` for any message above MAX_MESSAGE_BYTES, before slicing.
+ */
+export function sendSlices(messages: readonly OutgoingMessage[]): OutgoingMessage[][] {
+  const sizes = messages.map((m) => {
+    const n = Buffer.byteLength(m.value) + (m.key ? Buffer.byteLength(m.key) : 0) + 64;
+    if (n > MAX_MESSAGE_BYTES) {
+      throw new TallyError(
+        'event-too-large',
+        `an event of ${n} bytes is larger than a Kafka message may be (${MAX_MESSAGE_BYTES} bytes)`,
+      );
+    }
+    return n;
+  });
+  const slices: OutgoingMessage[][] = [];
+  let slice: OutgoingMessage[] = [];
+  let size = 0;
+  messages.forEach((m, i) => {
+    const n = sizes[i]!;
+    if (size + n > MAX_SEND_BYTES && slice.length > 0) {
+      slices.push(slice);
+      slice = [];
+      size = 0;
+    }
+    slice.push({ key: m.key, value: m.value });
+    size += n;
+  });
+  if (slice.length > 0) slices.push(slice);
+  return slices;
+}
+
 /** True for the errors heartbeat() throws when the group is rebalancing. */
 export function isRebalance(err: unknown): boolean {
   const t = (err as { type?: string })?.type;
@@ -262,6 +295,8 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
     },
 
     async produce(topic, messages) {
+      // Every event is checked before anything is sent: a refusal means nothing was produced.
+      const slices = sendSlices(messages);
       await requireTopic(topic);
       producer ??= (async () => {
         const p = (await kafka()).producer({
@@ -276,27 +311,7 @@ export function createKafkaClient(config: KafkaConfig, log: KafkaLog = () => {})
         throw err;
       });
       const p = await producer;
-      // A broker refuses a partition's record batch above message.max.bytes (1 MiB by default),
-      // and kafkajs puts a send's messages for one partition in one batch: send in slices.
-      let slice: OutgoingMessage[] = [];
-      let size = 0;
-      for (const m of messages) {
-        const n = Buffer.byteLength(m.value) + (m.key ? Buffer.byteLength(m.key) : 0) + 64;
-        if (n > MAX_MESSAGE_BYTES) {
-          throw new TallyError(
-            'event-too-large',
-            `an event of ${n} bytes is larger than a Kafka message may be (${MAX_MESSAGE_BYTES} bytes)`,
-          );
-        }
-        if (size + n > MAX_SEND_BYTES && slice.length > 0) {
-          await p.send({ topic, acks: -1, messages: slice });
-          slice = [];
-          size = 0;
-        }
-        slice.push({ key: m.key, value: m.value });
-        size += n;
-      }
-      if (slice.length > 0) await p.send({ topic, acks: -1, messages: slice });
+      for (const slice of slices) await p.send({ topic, acks: -1, messages: slice });
     },
 
     async ensureTopic(topic, partitions) {

@@ -91,6 +91,7 @@ export function createApp(opts: AppOptions): TallyApp {
   app.use('*', async (c, next) => {
     const note = requests.begin(requestHeader(c, 'x-request-id'));
     notes.set(c.req.raw, note);
+    c.set('requestId', note.id);
     await next();
     // Endpoint answers carry the id already (built with plain headers in the pipes route).
     if (!note.idSent) c.res.headers.set('X-Request-Id', note.id);

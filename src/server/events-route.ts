@@ -6,19 +6,23 @@
  * - otherwise: the events are sent to the data source's topic and the answer is 202
  *   `{ accepted_rows }` once Kafka has them (acks=all); the Kafka ingester stores them.
  * Nothing is acknowledged before it is durable: on failure the answer is 503 and the client
- * retries (with a dedup_key, retrying is harmless).
+ * retries (with a dedup_key, retrying is harmless). An empty request touches neither. Bodies in
+ * flight share a per-process budget (body-budget.ts): past it, 503 with Retry-After, unread.
  */
 
-import { randomUUID } from 'node:crypto';
+import { isUtf8 } from 'node:buffer';
 import type { Context, Hono } from 'hono';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { utf8Fault } from '../util/utf8-offset.ts';
 import { withoutBom } from '../util/without-bom.ts';
 import { presentedToken } from './auth.ts';
+import { BodyBudget, CHUNKED_FIRST_BYTES, defaultBodyBudget, type Reservation } from './body-budget.ts';
 import { HttpError } from './http-error.ts';
+import { settleRequestId } from './request-tracker.ts';
 
 export interface EventsRouteDeps {
   /** The running ingestion; undefined while it starts (answered with 503). */
@@ -27,12 +31,21 @@ export interface EventsRouteDeps {
   check: (presented: string | undefined, access: { kind: 'append'; datasource: string }) => unknown;
   /** Largest body accepted, compressed and decompressed (default 10 MiB); above it: 413. */
   maxBodyBytes?: number;
+  /**
+   * Body bytes all requests may hold at once (default `defaultBodyBudget(maxBodyBytes)`); a request
+   * that does not fit is answered 503 with Retry-After instead of read. A BodyBudget: that one.
+   */
+  bodyBudget?: number | BodyBudget;
 }
 
 export const DEFAULT_MAX_EVENTS_BODY = INGEST_DEFAULTS.maxRequestBytes;
 
 export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
   const max = deps.maxBodyBytes ?? DEFAULT_MAX_EVENTS_BODY;
+  const budget =
+    deps.bodyBudget instanceof BodyBudget
+      ? deps.bodyBudget
+      : new BodyBudget(deps.bodyBudget ?? defaultBodyBudget(max));
 
   app.post('/v0/events', async (c) => {
     const name = c.req.query('name');
@@ -56,14 +69,32 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
       );
     }
 
-    const events = splitLines(await readBody(c, max));
-    const wait = ['true', '1'].includes(c.req.query('wait') ?? '');
+    const declared = Number(c.req.header('content-length'));
+    if (declared > max) throw tooLarge(max);
+    // Reserved before the body is read, released once the answer is decided, whatever it is.
+    const reservation = budget.reserve(
+      Number.isSafeInteger(declared) && declared >= 0 ? declared : Math.min(max, CHUNKED_FIRST_BYTES),
+    );
+    if (!reservation) throw tooBusy(budget);
     try {
-      if (!wait && ingestion.viaKafka(name)) {
-        return c.json(await ingestion.produce(name, events), 202);
-      }
-      const requestId = c.req.header('x-request-id') ?? randomUUID();
-      return c.json(await ingestion.append(name, events, { requestId, source: 'http' }), 200);
+      return await answer(c, ingestion, name, await readBody(c, max, reservation, budget));
+    } finally {
+      reservation.release();
+    }
+  });
+
+  async function answer(c: Context, ingestion: Ingestion, name: string, body: Buffer): Promise<Response> {
+    const events = splitLines(body);
+    const viaKafka = !['true', '1'].includes(c.req.query('wait') ?? '') && ingestion.viaKafka(name);
+    // Nothing to store: no flush, so no ops-log row that would make the data source look fresh.
+    if (events.length === 0) {
+      return viaKafka
+        ? c.json({ accepted_rows: 0 }, 202)
+        : c.json({ successful_rows: 0, quarantined_rows: 0, duplicate_rows: 0 }, 200);
+    }
+    try {
+      if (viaKafka) return c.json(await ingestion.produce(name, events), 202);
+      return c.json(await ingestion.append(name, events, { requestId: requestId(c), source: 'http' }), 200);
     } catch (err) {
       if (err instanceof HttpError) throw err;
       if (isTallyError(err) && err.code === 'event-too-large') throw new HttpError(413, err.message);
@@ -84,26 +115,50 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
           : `the events were not acknowledged: ${message}; retry (with a dedup_key retrying is harmless)`,
       );
     }
-  });
+  }
 
   app.all('/v0/events', (c) =>
     c.json({ error: `method ${c.req.method} not allowed; use POST` }, 405, { Allow: 'POST' }),
   );
 }
 
-/** The body as text, decompressed, refused with 413 above `max` bytes (before or after gunzip). */
-async function readBody(c: Context, max: number): Promise<string> {
-  const declared = Number(c.req.header('content-length'));
-  if (declared > max) throw tooLarge(max);
-  let stream = c.req.raw.body;
-  if (!stream) return '';
+/**
+ * The body's bytes, decompressed, refused with 413 above `max` bytes (as received and once
+ * decompressed), 503 when `reservation` cannot grow to cover them, 400 when not UTF-8.
+ */
+async function readBody(
+  c: Context,
+  max: number,
+  reservation: Reservation,
+  budget: BodyBudget,
+): Promise<Buffer> {
+  const raw = c.req.raw.body;
+  if (!raw) return Buffer.alloc(0);
   const encoding = (c.req.header('content-encoding') ?? '').trim().toLowerCase();
-  if (encoding === 'gzip' || encoding === 'x-gzip') {
-    stream = stream.pipeThrough(
-      new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>,
-    );
-  } else if (encoding !== '' && encoding !== 'identity') {
+  const gzip = encoding === 'gzip' || encoding === 'x-gzip';
+  if (!gzip && encoding !== '' && encoding !== 'identity') {
     throw new HttpError(400, `Content-Encoding \`${encoding}\` is not supported; send gzip or plain NDJSON`);
+  }
+  // What arrives is counted before gunzip too: trailing bytes it skips, or deflate blocks that
+  // inflate to nothing, would otherwise stream in unbounded. (A zero-filled tail after the gzip
+  // member is consumed silently by DecompressionStream, so it cannot be refused with 400 here;
+  // other trailing bytes fail as a bad gzip header: 400. The count bounds both.)
+  let refusal: HttpError | undefined;
+  let received = 0;
+  let stream = raw;
+  if (gzip) {
+    const counted = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        received += chunk.byteLength;
+        if (received > max) {
+          refusal = tooLarge(max);
+          ctl.error(refusal);
+        } else ctl.enqueue(chunk);
+      },
+    });
+    stream = raw
+      .pipeThrough(counted)
+      .pipeThrough(new DecompressionStream('gzip') as unknown as TransformStream<Uint8Array, Uint8Array>);
   }
   const reader = stream.getReader();
   const chunks: Uint8Array[] = [];
@@ -113,30 +168,67 @@ async function readBody(c: Context, max: number): Promise<string> {
       const { done, value } = await reader.read();
       if (done) break;
       total += value.byteLength;
-      if (total > max) {
+      if (total > max) refusal = tooLarge(max);
+      else if (!reservation.cover(total)) refusal = tooBusy(budget);
+      if (refusal) {
         await reader.cancel().catch(() => {});
-        throw tooLarge(max);
+        throw refusal;
       }
       chunks.push(value);
     }
   } catch (err) {
+    if (refusal) throw refusal;
     if (err instanceof HttpError) throw err;
     throw new HttpError(
       400,
       `the body could not be read${encoding ? ` as ${encoding}` : ''}: ${(err as Error).message}`,
     );
   }
-  return Buffer.concat(chunks).toString('utf8');
+  if (refusal) throw refusal;
+  const body = Buffer.concat(chunks);
+  if (!isUtf8(body)) throw notUtf8(body, gzip);
+  return body;
 }
 
 function tooLarge(max: number): HttpError {
   return new HttpError(413, `the body is larger than ${max} bytes; send the events in smaller requests`);
 }
 
+function tooBusy(budget: BodyBudget): HttpError {
+  // The body is not read: the connection cannot carry another request.
+  return new HttpError(
+    503,
+    `the server is taking in too much at once (request bodies in flight are at their limit of ${budget.capacity} bytes); retry after a second, or send fewer requests at once`,
+    {},
+    { 'retry-after': '1', connection: 'close' },
+  );
+}
+
+/** 400 naming the first byte that is not UTF-8 (rather than storing U+FFFD in its place). */
+function notUtf8(body: Buffer, gzip: boolean): HttpError {
+  // isUtf8 and the scan follow the same table; no fault would be a disagreement, shown as the start.
+  const f = utf8Fault(body) ?? { line: 1, byteOfLine: 1, offset: 0, hex: '' };
+  return new HttpError(
+    400,
+    `the body is not valid UTF-8: line ${f.line}, byte ${f.byteOfLine} of the line (0x${f.hex}, offset ${f.offset} of the ${gzip ? 'decompressed ' : ''}body); send the events as UTF-8`,
+    { line: f.line, offset: f.offset },
+  );
+}
+
+/** The request's id as answered in X-Request-Id (RequestTracker's, under createApp). */
+function requestId(c: Context): string {
+  const id = c.get('requestId');
+  if (id !== undefined) return id;
+  // Served without createApp's tracker: settle one the same way, and answer it.
+  const settled = settleRequestId(c.req.header('x-request-id'));
+  c.header('X-Request-Id', settled);
+  return settled;
+}
+
 /** NDJSON lines; blank lines (and a final newline) are not events, a leading byte-order mark is no text. */
-function splitLines(body: string): string[] {
+function splitLines(body: Buffer): string[] {
   const out: string[] = [];
-  for (const line of withoutBom(body).split('\n')) {
+  for (const line of withoutBom(body.toString('utf8')).split('\n')) {
     const l = line.endsWith('\r') ? line.slice(0, -1) : line;
     if (l.trim() !== '') out.push(l);
   }

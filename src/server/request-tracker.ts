@@ -19,6 +19,18 @@ export interface RequestNote {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
+/** A request's id: the caller's X-Request-Id when well formed, else a new one. */
+export function settleRequestId(givenId: string | undefined): string {
+  return givenId && REQUEST_ID.test(givenId) ? givenId : randomUUID();
+}
+
+declare module 'hono' {
+  interface ContextVariableMap {
+    /** The request's id (RequestTracker.begin), the one its answer carries in X-Request-Id. */
+    requestId: string | undefined;
+  }
+}
+
 /**
  * The start and end of every request, wherever it is served (hono or the direct node path):
  * its id (the caller's X-Request-Id when well formed), then its metrics and its one log line.
@@ -31,8 +43,7 @@ export class RequestTracker {
   ) {}
 
   begin(givenId: string | undefined): RequestNote {
-    const id = givenId && REQUEST_ID.test(givenId) ? givenId : randomUUID();
-    return { id, t0: performance.now() };
+    return { id: settleRequestId(givenId), t0: performance.now() };
   }
 
   /** Puts the request's id on its answer (and notes that it is there). */

@@ -35,3 +35,29 @@ export function firstInvalidUtf8(bytes: Uint8Array): number {
   }
   return -1;
 }
+
+/** Where text that is not UTF-8 goes wrong, by line (1-based) and byte of that line (1-based). */
+export interface Utf8Fault {
+  line: number;
+  byteOfLine: number;
+  /** 0-based offset in the whole input. */
+  offset: number;
+  /** The byte found there, as two upper-case hex digits. */
+  hex: string;
+}
+
+/** The first fault of `bytes` read as UTF-8 lines, or undefined when they are UTF-8. */
+export function utf8Fault(bytes: Uint8Array): Utf8Fault | undefined {
+  const offset = firstInvalidUtf8(bytes);
+  if (offset < 0) return undefined;
+  let line = 1;
+  let lineStart = 0;
+  for (let i = 0; i < offset; i++) {
+    if (bytes[i] === 0x0a) {
+      line++;
+      lineStart = i + 1;
+    }
+  }
+  const hex = bytes[offset]!.toString(16).toUpperCase().padStart(2, '0');
+  return { line, byteOfLine: offset - lineStart + 1, offset, hex };
+}

@@ -1,6 +1,6 @@
 // Fuzzing of the events API on both back ends, through the whole app (POST /v0/events?wait=true
 // into the example project's `transactions`): random bytes, deep nesting, huge strings, invalid
-// UTF-8, numbers out of range, wrong types. Never a 500; refused rows land in quarantine with a
+// UTF-8 (refused whole, 400), numbers out of range, wrong types. Never a 500; refused rows land in quarantine with a
 // reason; good rows of the same request land; the process's memory stays bounded.
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { type ExampleApp, startExampleApp } from '../fuzz/example-app.ts';
@@ -59,7 +59,7 @@ forEachBackend('fuzz: events API', (ctx) => {
     expect(Number(q[0]?.empty)).toBe(0);
   });
 
-  it('invalid UTF-8 bodies (Buffers): 200, quarantined or stored, never a 500', async () => {
+  it('invalid UTF-8 bodies (Buffers): 400 naming the line and byte, nothing of the request stored, never a 500', async () => {
     const rng = mulberry32(5);
     for (let i = 0; i < 20; i++) {
       const good = Buffer.from(GOOD_EVENT(`utf-${i}`, '2.50', 'utf'));
@@ -69,11 +69,20 @@ forEachBackend('fuzz: events API', (ctx) => {
         Buffer.from([0xff, 0xc3, 0x28, 0xed, 0xa0, 0x80]),
         good.subarray(at),
       ]);
-      await post(
-        Buffer.concat([bad, Buffer.from('\n'), rng.bytes(200), Buffer.from('\n'), good]),
-        `utf8 case ${i}`,
-      );
+      // A good line first, so the bad one is line 2: the whole request is refused, not cut.
+      const first = Buffer.from(`${GOOD_EVENT(`utf-first-${i}`)}\n`);
+      const body = Buffer.concat([first, bad, Buffer.from('\n'), rng.bytes(200), Buffer.from('\n'), good]);
+      const res = await ex.app.request('/v0/events?name=transactions&wait=true', { method: 'POST', body });
+      totals.requests++;
+      const answer = (await res.json()) as { error: string; line: number; offset: number };
+      expect(res.status, `utf8 case ${i}: ${answer.error}`).toBe(400);
+      expect(answer.error).toContain(`the body is not valid UTF-8: line 2, byte ${at + 1} of the line (0xFF`);
+      expect(answer).toMatchObject({ line: 2, offset: first.length + at });
     }
+    const stored = await ctx.engine.rows<{ n: string }>(
+      "SELECT count() AS n FROM transactions WHERE transaction_id LIKE 'utf-%'",
+    );
+    expect(Number(stored[0]?.n)).toBe(0);
   });
 
   it('a 9 MB string value and a 9 MB junk line in one request: answered, quarantined', async () => {

@@ -282,9 +282,33 @@ forEachBackend('HTTP events API', (ctx) => {
       30_000,
       'the large body stored',
     );
+    // The event too large comes after 2 MB of good ones: refused before any of them is sent, so
+    // a 413 means nothing of the request is in the topic.
+    const ends = async () =>
+      (await client.groupLag('ingest-http-ends', topic)).reduce((n, p) => n + p.end, 0);
+    const before = await ends();
     const huge = JSON.stringify({ id: 'huge', total: 1, note: 'y'.repeat(1_500_000) });
-    const refused = await big.request('/v0/events?name=orders', { method: 'POST', body: huge });
+    const refused = await big.request('/v0/events?name=orders', {
+      method: 'POST',
+      body: [...lines.slice(0, 2000).map((l) => l.replace('"big', '"early')), huge].join('\n'),
+    });
     expect(refused.status).toBe(413);
     expect(((await refused.json()) as { error: string }).error).toMatch(/larger than a Kafka message may be/);
+    expect(await ends()).toBe(before);
+  });
+
+  it('the quarantine rows carry the request id the answer names, also one made for the request', async () => {
+    for (const given of [undefined, 'not a valid id']) {
+      const res = await post('/v0/events?name=clicks&wait=true', `{"id":"rid","ts":"never ${given}"}`, {
+        ...(given ? { 'x-request-id': given } : {}),
+      });
+      expect(await res.json()).toEqual({ successful_rows: 0, quarantined_rows: 1, duplicate_rows: 0 });
+      const id = res.headers.get('x-request-id');
+      expect(id).toMatch(/^[0-9a-f-]{36}$/);
+      const q = await ctx.engine.rows<{ request_id: string }>(
+        `SELECT request_id FROM clicks_quarantine WHERE raw LIKE '%never ${given}%'`,
+      );
+      expect(q).toEqual([{ request_id: id }]);
+    }
   });
 });

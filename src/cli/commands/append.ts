@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Engine } from '../../clickhouse/engine.ts';
@@ -13,6 +14,7 @@ import type { DataSource, Project } from '../../project/model.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
+import { utf8Fault } from '../../util/utf8-offset.ts';
 import { csvEvents, type InputFormat, ndjsonEvents } from '../append-input.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { openEngine } from '../open.ts';
@@ -146,8 +148,9 @@ function inputFormat(ctx: CommandContext, file: string | undefined): InputFormat
 
 function readInput(path: string): string {
   try {
-    return readFileSync(path, 'utf8');
+    return utf8Text(readFileSync(path), path);
   } catch (err) {
+    if (err instanceof TallyError) throw err;
     throw new TallyError(
       'unreadable-file',
       `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
@@ -161,7 +164,18 @@ async function readStdin(): Promise<string> {
   }
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
+  return utf8Text(Buffer.concat(chunks), 'stdin');
+}
+
+/** The rows as text; bytes that are not UTF-8 are refused at their line, not read as U+FFFD. */
+function utf8Text(bytes: Buffer, where: string): string {
+  const f = isUtf8(bytes) ? undefined : utf8Fault(bytes);
+  if (!f) return bytes.toString('utf8');
+  throw new TallyError(
+    'not-utf8',
+    `the rows are not valid UTF-8: line ${f.line}, byte ${f.byteOfLine} (0x${f.hex}); save them as UTF-8 (e.g. iconv -f latin1 -t utf-8)`,
+    { location: { file: where, line: f.line, col: f.byteOfLine } },
+  );
 }
 
 function rowProblem(row: ReturnType<ReturnType<typeof compileRowParser>['parse']>): string | undefined {

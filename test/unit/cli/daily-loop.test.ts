@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../../src/cli/commands/index.ts';
@@ -121,6 +121,26 @@ describe('tally append: checks before sending', () => {
       `${where}:5: amount: Decimal(18, 2) takes at most 2 digits after the point, got 1.234`,
     ]);
     expect(r.out).toBe('✗ dry run: 4 rows checked, 1 good, 3 refused; nothing sent');
+  });
+
+  it('refuses rows that are not UTF-8 at their line and byte, rather than reading U+FFFD', async () => {
+    const dir = writeProject({ 'rows.ndjson': '' });
+    const where = join(dir, 'rows.ndjson');
+    const good =
+      '{"transaction_id":"t1","timestamp":"2024-03-14 10:00:00","account_id":"a","type":"refund","amount":1}';
+    writeFileSync(
+      where,
+      Buffer.concat([
+        Buffer.from(`${good}\n{"transaction_id":"caf`),
+        Buffer.from([0xe9]),
+        Buffer.from('"}\n'),
+      ]),
+    );
+    const r = await run(['append', 'transactions', '--file', where, '--dry-run']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain(
+      `error: ${where}:2:23: the rows are not valid UTF-8: line 2, byte 23 (0xE9); save them as UTF-8`,
+    );
   });
 
   it('reads CSV: a header naming columns, quoted cells, empty cells take the default', async () => {
