@@ -25,7 +25,7 @@ export interface RunOptions {
  */
 export async function runMain(argv: string[], opts: RunOptions = {}): Promise<number> {
   const io = opts.io ?? processOutput();
-  const [name, ...rest] = argv;
+  const [name, ...rest] = commandFirst(argv);
   if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
     const asked = rest[0];
     if (name === 'help' && asked !== undefined && !COMMANDS.some((c) => c.name === asked)) {
@@ -87,7 +87,39 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
   }
 }
 
+/**
+ * Global flags written before the command (`tally -p DIR check`, `tally --json deploy`) are moved
+ * after it, where they are read; the command's own flags must follow it.
+ */
+function commandFirst(argv: string[]): string[] {
+  const lead: string[] = [];
+  let i = 0;
+  for (; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--json' || a.startsWith('--project=')) lead.push(a);
+    else if ((a === '-p' || a === '--project') && i + 1 < argv.length) lead.push(a, argv[++i]!);
+    else break;
+  }
+  if (lead.length === 0 || i >= argv.length) return argv;
+  return [argv[i]!, ...lead, ...argv.slice(i + 1)];
+}
+
+const LEADING_FLAGS = ['--version', '--help', '--project', '--json', '-v', '-h', '-p'];
+
 function unknownCommand(name: string): TallyError {
+  if (LEADING_FLAGS.includes(name)) {
+    return new TallyError(
+      'unknown-command',
+      `\`${name}\` without a command; run \`tally --help\` for the list`,
+    );
+  }
+  if (name.startsWith('-')) {
+    const guess = closest(name, LEADING_FLAGS);
+    return new TallyError(
+      'bad-flag',
+      `unknown flag \`${name}\`${guess ? ` (did you mean \`${guess}\`?)` : ''}; a command's flags go after it: tally <command> [flags]`,
+    );
+  }
   const guess = closest(
     name,
     COMMANDS.map((c) => c.name),

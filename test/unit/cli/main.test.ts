@@ -37,6 +37,22 @@ describe('tally CLI', () => {
     expect(r.err).toContain('Usage: tally check');
   });
 
+  it('takes --project and --json before the command too, and names a mistyped leading flag', async () => {
+    const before = await run('-p', REPO, '--json', 'check');
+    expect(before.code).toBe(0);
+    expect(JSON.parse(before.out)).toMatchObject({ ok: true, errors: 0 });
+    expect((await run(`--project=${REPO}`, 'check')).code).toBe(0);
+    const typo = await run('--projcet', REPO, 'check');
+    expect(typo.code).toBe(1);
+    expect(typo.err).toBe(
+      "unknown flag `--projcet` (did you mean `--project`?); a command's flags go after it: tally <command> [flags]",
+    );
+    expect((await run('--verison')).err).toContain('(did you mean `--version`?)');
+    expect((await run('--json')).err).toBe('`--json` without a command; run `tally --help` for the list');
+    // A command's own flag before it is not moved: it is the command's, so it goes after it.
+    expect((await run('--sql', 'check')).err).toContain('unknown flag `--sql`');
+  });
+
   it('with --json, a failure is one JSON document on stdout as well as a message on stderr', async () => {
     const broken = await run('deploy', '--check', '--json', '--project', join(BROKEN, 'yaml-syntax'));
     expect(broken.code).toBe(1);
