@@ -4,7 +4,9 @@ import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
 import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
+import { templateParamUses } from '../../project/parse-template.ts';
 import { compileNodesForCheck } from '../../sql/index.ts';
+import { ParamError } from '../../sql/param-error.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
@@ -79,6 +81,21 @@ function compileAll(project: Project): Problem[] {
     pipe.nodes.forEach((node, i) => {
       const err = results[i]?.error;
       if (err === undefined) return;
+      const use =
+        err instanceof ParamError && err.code === 'missing-param'
+          ? templateParamUses(node.template).find((u) => u.param === err.param && u.kind === 'value')
+          : undefined;
+      if (use) {
+        // At its {{ }}, with the fixes: the request-time message (`expected ...`) is for callers.
+        problems.push({
+          severity: 'error',
+          code: 'missing-param',
+          message: `node \`${node.name}\` uses {{ ${use.param} }} where a request may give it no value (param \`${use.param}\` is optional and has no default)`,
+          location: use.loc,
+          hint: `give it a default, make it required: true, or wrap the SQL in {% if defined(${use.param}) %} ... {% end %}`,
+        });
+        return;
+      }
       problems.push({
         severity: 'error',
         code: (err as { code?: string }).code ?? 'compile-error',

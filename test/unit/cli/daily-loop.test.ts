@@ -265,12 +265,16 @@ describe('tally check: nodes that do not compile', () => {
     const report = JSON.parse(r.out) as {
       problems: Array<{ code: string; message: string; location: { file: string; line: number } }>;
     };
-    const failing = report.problems.filter((p) => p.message.includes('does not compile'));
+    const failing = report.problems.filter((p) => p.code === 'missing-param');
     expect(failing.map((p) => [p.location.file, p.location.line, p.message.split(' does not')[0]])).toEqual([
-      ['pipes/broken.pipe.yaml', 6, 'node `second`'],
+      [
+        'pipes/broken.pipe.yaml',
+        7,
+        'node `second` uses {{ since }} where a request may give it no value (param `since` is optional and has no default)',
+      ],
       ['pipes/broken.pipe.yaml', 8, 'node `third`'],
     ]);
-    expect(failing[0]!.message).toContain('param "since" has no value');
+    expect(failing[1]!.message).toContain('param "since" has no value');
   });
 });
 

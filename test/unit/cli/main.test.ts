@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { runMain } from '../../../src/cli/main.ts';
 import { captureOutput } from '../../support/capture-output.ts';
-import { removeProjects, writeProject } from '../project/write-project.ts';
+import { DESIGN_FILES, removeProjects, writeProject } from '../project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..', '..');
 const BROKEN = join(REPO, 'test', 'fixtures', 'broken');
@@ -176,6 +176,27 @@ describe('tally CLI', () => {
       'datasources/events.datasource.yaml:8:13: error: dedup_key names unknown column `event_id` (columns: id, at) [unknown-column]',
     ]);
     expect(r.out).toContain('✗ 3 errors, 0 warnings');
+  });
+
+  it('reports an optional param used without a guard at its {{ }}, with the three fixes', async () => {
+    const pipe = DESIGN_FILES['pipes/balance.pipe.yaml']!.replace(
+      'WHERE account_id = {{ account_id }}\n',
+      'WHERE account_id = {{ account_id }} AND timestamp > {{ as_of }} - 86400\n',
+    );
+    const r = await run(
+      'check',
+      '--project',
+      writeProject({ ...DESIGN_FILES, 'pipes/balance.pipe.yaml': pipe }),
+    );
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')).toEqual([
+      'pipes/balance.pipe.yaml:9:59: error: node `movements` uses {{ as_of }} where a request may give it no value (param `as_of` is optional and has no default) (give it a default, make it required: true, or wrap the SQL in {% if defined(as_of) %} ... {% end %}) [missing-param]',
+      // The node after it reads it: it fails with it, at itself.
+      expect.stringMatching(
+        /^pipes\/balance\.pipe\.yaml:11:5: error: node `balance` does not compile: param "as_of" has no value/,
+      ),
+      expect.stringContaining('[dedup-read]'),
+    ]);
   });
 
   it('answers --json with problems and resources', async () => {
