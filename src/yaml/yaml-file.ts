@@ -30,15 +30,11 @@ export class YamlFile {
     if (err) {
       const location = yf.at(err.pos[0]);
       const line = text.split('\n')[location.line - 1] ?? '';
-      const hint = /\{[^}]*\$\{/.test(line)
-        ? 'a `${VAR}` inside a `{ ... }` mapping must be quoted: "${VAR}"'
-        : undefined;
+      const { message, hint } = explain(err.code, err.message, text, err.pos[0], location.line, line);
       problems.push({
         severity: 'error',
         code: err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
-        message: /call stack/i.test(err.message)
-          ? 'YAML: nested too deeply to read'
-          : `YAML: ${firstLine(err.message)}`,
+        message,
         location,
         ...(hint ? { hint } : {}),
       });
@@ -76,6 +72,54 @@ export class YamlFile {
     }
     return start;
   }
+}
+
+/**
+ * The YAML library's message in the file's terms: it speaks to its caller (`please use
+ * YAML.parseAllDocuments()`), and its duplicate-key message names neither key nor line.
+ */
+function explain(
+  code: string,
+  libraryMessage: string,
+  text: string,
+  at: number,
+  lineNo: number,
+  line: string,
+): { message: string; hint?: string } {
+  if (/call stack/i.test(libraryMessage)) return { message: 'YAML: nested too deeply to read' };
+  if (code === 'MULTIPLE_DOCS') {
+    return {
+      message:
+        'YAML: the file holds a second document (a `---` line starts one); a Tally file is one document',
+      hint: 'remove the `---` line, or move what follows it to a file of its own',
+    };
+  }
+  if (code === 'DUPLICATE_KEY') {
+    const key = /^("[^"]*"|'[^']*'|[^:,{}\n]+?)\s*:/.exec(text.slice(at))?.[1];
+    if (key !== undefined) {
+      const indent = line.length - line.trimStart().length;
+      const lines = text.split('\n');
+      let first: number | undefined;
+      for (let i = lineNo - 2; i >= 0 && first === undefined; i--) {
+        const l = lines[i]!;
+        const own = l.length - l.trimStart().length;
+        if (l.trim() !== '' && !l.trimStart().startsWith('#') && own < indent) break;
+        if (own === indent && l.trimStart().startsWith(`${key}:`)) first = i + 1;
+      }
+      return {
+        message: `YAML: key \`${key}\` is written twice in this mapping${first ? ` (first on line ${first})` : ''}`,
+        hint: 'keep one of them',
+      };
+    }
+  }
+  // Unquoted brackets or quotes in a `{ ... }` value end the value early.
+  const flow = line.includes('{') && (code === 'UNEXPECTED_TOKEN' || code === 'MISSING_CHAR');
+  const hint = /\{[^}]*\$\{/.test(line)
+    ? 'a `${VAR}` inside a `{ ... }` mapping must be quoted: "${VAR}"'
+    : flow
+      ? 'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[*].id"'
+      : undefined;
+  return { message: `YAML: ${firstLine(libraryMessage)}`, ...(hint ? { hint } : {}) };
 }
 
 function firstLine(s: string): string {
