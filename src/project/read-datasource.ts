@@ -132,11 +132,23 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
 
   if (top.has('dedup_key')) {
     const items = stringItems(r, top.get('dedup_key'), 'dedup_key');
+    if (items?.length === 0) {
+      // An empty list would silently turn dedup off.
+      r.error(
+        top.get('dedup_key'),
+        'invalid-value',
+        'dedup_key is empty: name the column(s) that identify an event, or remove the key',
+      );
+    }
     if (items) {
+      const seen = new Set<string>();
       for (const item of items) {
         if (!IDENTIFIER.test(item.value)) {
           r.error(item.node, 'invalid-value', `dedup_key lists column names; \`${item.value}\` is not one`);
+        } else if (seen.has(item.value)) {
+          r.error(item.node, 'invalid-value', `dedup_key names \`${item.value}\` twice`);
         } else checkColumn(item, 'dedup_key');
+        seen.add(item.value);
       }
       if (items.length > 0) ds.dedupKey = items.map((i) => i.value);
     }

@@ -120,6 +120,15 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
         ep.tokenLoc ?? ep.loc,
         `token \`${ep.token}\` is neither a scope (admin, read) nor a token in tally.yaml${didYouMean(ep.token, [...ENDPOINT_SCOPES, ...endpointTokenNames])}`,
       );
+    } else if (named?.scope === 'read' && named.endpoints && !named.endpoints.includes(ep.name)) {
+      // The token named would be refused by the endpoint it is named for: only admin could call it.
+      report(
+        'error',
+        'endpoint-token-denied',
+        ep.tokenLoc ?? ep.loc,
+        `token \`${named.name}\` may not call endpoint \`${ep.name}\`: its endpoints in tally.yaml are ${named.endpoints.length > 0 ? named.endpoints.join(', ') : 'none'}`,
+        `add ${ep.name} to the token's endpoints, or name another token or scope here`,
+      );
     }
   }
 }

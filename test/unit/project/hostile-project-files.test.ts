@@ -84,6 +84,53 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('refuses a dedup_key that is empty (dedup silently off) or names a column twice', () => {
+    const ds = DESIGN_FILES['datasources/transactions.datasource.yaml']!;
+    const with_ = (key: string) =>
+      errors(
+        loadProject(
+          project({
+            'datasources/transactions.datasource.yaml': ds.replace(
+              'dedup_key: transaction_id',
+              `dedup_key: ${key}`,
+            ),
+          }),
+          { env },
+        ),
+      );
+    expect(with_('[]')).toEqual([
+      'datasources/transactions.datasource.yaml:17: dedup_key is empty: name the column(s) that identify an event, or remove the key',
+    ]);
+    expect(with_('[transaction_id, account_id, transaction_id]')).toEqual([
+      'datasources/transactions.datasource.yaml:17: dedup_key names `transaction_id` twice',
+    ]);
+  });
+
+  it('refuses an endpoint naming a read token whose endpoint list leaves it out (only admin could call it)', () => {
+    const tally = 'name: bank\ntokens:\n  dash: { token: abc, scope: read, endpoints: [other] }\n';
+    const r = loadProject(
+      project({
+        'tally.yaml': tally,
+        'endpoints/other.endpoint.yaml': 'pipe: balance\n',
+        'endpoints/balance.endpoint.yaml': 'pipe: balance\ntoken: dash\n',
+      }),
+      { env },
+    );
+    expect(errors(r)).toEqual([
+      'endpoints/balance.endpoint.yaml:2: token `dash` may not call endpoint `balance`: its endpoints in tally.yaml are other',
+    ]);
+    expect(r.problems[0]?.code).toBe('endpoint-token-denied');
+    const listed = loadProject(
+      project({
+        'tally.yaml': tally.replace('[other]', '[other, balance]'),
+        'endpoints/other.endpoint.yaml': 'pipe: balance\n',
+        'endpoints/balance.endpoint.yaml': 'pipe: balance\ntoken: dash\n',
+      }),
+      { env },
+    );
+    expect(errors(listed)).toEqual([]);
+  });
+
   it('refuses NaN, infinities and out-of-range Float32 values of params where they are written', () => {
     const pipe = BALANCE.replace(
       'params:\n',
