@@ -1,4 +1,4 @@
-import { type Problem, TallyError } from '../errors.ts';
+import { type Problem, type SourceLocation, TallyError } from '../errors.ts';
 import { dedupKeyColumn, kafkaOnlyKeyColumns } from './dedup-key-column.ts';
 import type { DataSource } from './model.ts';
 
@@ -8,9 +8,9 @@ import type { DataSource } from './model.ts';
  * refuse them with the message and location ingestion would give. The rule itself is ingestion's
  * (dedup-key-column.ts, which ingestion's dedupKeyOf uses too): asked once per key column, so every bad column is
  * reported, not only the first. Columns that do not exist are left to the reader, which has
- * already reported them.
+ * already reported them. `keyLoc`: where `dedup_key` is written.
  */
-export function checkDedupKey(ds: DataSource, problems: Problem[]): void {
+export function checkDedupKey(ds: DataSource, problems: Problem[], keyLoc?: SourceLocation): void {
   const kafkaOnly = kafkaOnlyKeyColumns(ds);
   if (kafkaOnly.length > 0) {
     problems.push({
@@ -18,7 +18,7 @@ export function checkDedupKey(ds: DataSource, problems: Problem[]): void {
       code: 'dedup-kafka-metadata',
       message: `dedup_key of \`${ds.name}\` uses Kafka metadata (${kafkaOnly.join(', ')}): events that do not come through Kafka (the events API with wait=true or without Kafka, tally append, fixtures) have none, and are refused`,
       hint: 'a redelivered Kafka message is recognised by its coordinates without a dedup_key; key by fields of the event to deduplicate events from either way in',
-      location: ds.loc,
+      location: keyLoc ?? ds.loc,
     });
   }
   for (const name of ds.dedupKey ?? []) {

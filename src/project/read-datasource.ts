@@ -154,7 +154,7 @@ export function readDatasource(yf: YamlFile, name: string, problems: Problem[]):
     }
   }
   // Key columns ingestion could not make a key of: refused now, as ingestion would refuse them.
-  checkDedupKey(ds, problems);
+  checkDedupKey(ds, problems, top.has('dedup_key') ? r.loc(top.get('dedup_key')) : undefined);
   if (top.has('versions')) {
     const versions = readVersions(r, top.get('versions'), columns, brokenColumns);
     if (versions) ds.versions = versions;

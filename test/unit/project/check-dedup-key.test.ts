@@ -123,7 +123,7 @@ dedup_key: [__partition, __offset]
         message: expect.stringMatching(
           /^dedup_key of `events` uses Kafka metadata \(__partition, __offset\): events that do not come through Kafka/,
         ),
-        location: expect.objectContaining({ file: FILE }),
+        location: { file: FILE, line: 6, col: 12 },
       }),
     ]);
   });
