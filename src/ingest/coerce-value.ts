@@ -489,9 +489,9 @@ function array(element: TypeNode, server: ServerLimits | undefined): Coercer {
         out.push('null');
         continue;
       }
-      if (item === null) return new Refusal(`element ${i}: null is not allowed in ${element.text}`);
+      if (item === null) return new Refusal(`element ${i + 1}: null is not allowed in ${element.text}`);
       const r = inner.coerce(item);
-      if (r instanceof Refusal) return new Refusal(`element ${i}: ${r.message}`);
+      if (r instanceof Refusal) return new Refusal(`element ${i + 1}: ${r.message}`);
       out.push(r);
     }
     return `[${out.join(',')}]`;

@@ -104,7 +104,7 @@ export function checkValue(type: TypeNode, value: unknown, opts: CheckValueOptio
     const out: unknown[] = [];
     for (const [i, item] of value.entries()) {
       const r = checkValue(inner!, item, opts);
-      if (!r.ok) return { ...r, message: `item ${i}: ${r.message}` };
+      if (!r.ok) return { ...r, message: `item ${i + 1}: ${r.message}` };
       out.push(r.value);
     }
     return ok(out);

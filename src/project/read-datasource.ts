@@ -200,7 +200,7 @@ function readColumn(r: YamlReader, item: Node): Column | undefined {
       `column name \`${name}\` must be letters, digits and underscores, not starting with a digit`,
     );
   }
-  const typeNode = m.require('type');
+  const typeNode = m.require('type', name === undefined ? 'column' : `column \`${name}\``);
   const typeText =
     typeNode === undefined ? undefined : r.string(typeNode, `type of column \`${name ?? '?'}\``);
   let type: TypeNode | undefined;

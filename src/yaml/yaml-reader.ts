@@ -43,7 +43,9 @@ export class YamlReader {
    */
   map(node: Node | null | undefined, what: string, allowed: readonly string[]): MapView | undefined {
     if (!node || !isMap(node)) {
-      this.error(node, 'expected-mapping', `${what} must be a mapping (key: value)`);
+      const empty = !node || (isScalar(node) && (node.value === null || node.value === ''));
+      const shape = 'must be a mapping (key: value)';
+      this.error(node, 'expected-mapping', empty ? `${what} is empty; it ${shape}` : `${what} ${shape}`);
       return undefined;
     }
     const view = new MapView(this, node as YAMLMap<Scalar, Node>, what);
@@ -181,9 +183,10 @@ export class MapView {
   }
 
   /** Reports a missing required key at the mapping's own location. */
-  require(key: string): Node | null | undefined {
+  /** The value of `key`, or a missing-key problem naming `what` (default: the mapping's own). */
+  require(key: string, what = this.what): Node | null | undefined {
     if (!this.has(key)) {
-      this.reader.error(this.node, 'missing-key', `${this.what} needs \`${key}\``);
+      this.reader.error(this.node, 'missing-key', `${what} needs \`${key}\``);
       return undefined;
     }
     return this.get(key);

@@ -240,9 +240,9 @@ describe('coercion: Nullable, LowCardinality, Array', () => {
     expect(c('Array(Nullable(String))', '["a", null]')).toBe('["a",null]');
     expect(c('Array(Array(UInt8))', '[[1],[]]')).toBe('[[1],[]]');
     expect(c('Array(Int32)', '[1, "x"]')).toBe(
-      'refused: element 1: expected an integer (Int32), got string "x"',
+      'refused: element 2: expected an integer (Int32), got string "x"',
     );
-    expect(c('Array(Int32)', '[null]')).toBe('refused: element 0: null is not allowed in Int32');
+    expect(c('Array(Int32)', '[null]')).toBe('refused: element 1: null is not allowed in Int32');
     expect(c('Array(Int32)', '"1,2"')).toBe('refused: expected an array, got string "1,2"');
   });
   it('refuses types events cannot fill yet, by name', () => {
@@ -325,7 +325,7 @@ describe('dates on a server whose dates end in 2105 (18.16)', () => {
     );
     expect(on(old, 'LowCardinality(Date)', '"2106-01-01"')).toMatch(/on ClickHouse 18\.16\.1/);
     expect(on(old, 'Array(Date)', '["2024-01-01", "2120-01-01"]')).toBe(
-      'refused: element 1: string "2120-01-01" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
+      'refused: element 2: string "2120-01-01" is out of range for Date on ClickHouse 18.16.1 (1970-01-01 to 2105-12-31)',
     );
     expect(on(old, 'Tuple(Date, UInt8)', '["2120-01-01", 1]')).toMatch(
       /^refused: element 1: .* on ClickHouse 18\.16\.1/,

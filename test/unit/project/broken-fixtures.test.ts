@@ -87,7 +87,7 @@ const CASES: Record<string, Expected[]> = {
     // Once: not also "kafka topic must be a string" at 1:1.
     'datasources/clicks.datasource.yaml:2:10: error [missing-key] `source.kafka` needs `topic`',
     'datasources/events.datasource.yaml:1:1: error [missing-key] data source `events` needs `engine`',
-    'datasources/events.datasource.yaml:2:5: error [missing-key] column needs `type`',
+    'datasources/events.datasource.yaml:2:5: error [missing-key] column `id` needs `type`',
   ],
   'node-cycle': [
     'pipes/totals.pipe.yaml:3:24: error [node-cycle] node `first` reads `second`, which comes after it in the pipe',

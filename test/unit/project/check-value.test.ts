@@ -64,7 +64,7 @@ describe('checkValue', () => {
     ['UUID', 'nope', 'expected a UUID, got "nope"'],
     ['IPv4', '300.1.1.1', expect.stringContaining('IPv4')],
     ["Enum8('a' = 1)", 'c', 'expected one of \'a\', got "c"'],
-    ['Array(UInt8)', [1, 'x'], 'item 1: expected an integer from 0 to 255 (UInt8), got "x"'],
+    ['Array(UInt8)', [1, 'x'], 'item 2: expected an integer from 0 to 255 (UInt8), got "x"'],
     ['Array(UInt8)', 1, 'expected a list (Array(UInt8)), got 1'],
     ['Map(String, String)', 'x', 'values of type Map(String, String) cannot be written in YAML'],
   ])('%s rejects %j', (type, value, message) => {
@@ -90,7 +90,7 @@ describe('checkValue with strictStrings (column defaults)', () => {
   it('refuses a number in a list of strings, and one for FixedString (as without the option)', () => {
     expect(checkValue(t('Array(String)'), ['a', 7], { strictStrings: true })).toMatchObject({
       ok: false,
-      message: 'item 1: expected a string, got 7',
+      message: 'item 2: expected a string, got 7',
     });
     expect(checkValue(t('FixedString(3)'), 5, { strictStrings: true })).toEqual({
       ok: false,

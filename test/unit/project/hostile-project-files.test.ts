@@ -84,6 +84,14 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('says a file is empty, not only that it is not a mapping', () => {
+    expect(
+      errors(loadProject(project({ 'endpoints/balance.endpoint.yaml': '\n# nothing yet\n' }), { env })),
+    ).toEqual([
+      'endpoints/balance.endpoint.yaml:1: endpoint `balance` is empty; it must be a mapping (key: value)',
+    ]);
+  });
+
   it('refuses a dedup_key that is empty (dedup silently off) or names a column twice', () => {
     const ds = DESIGN_FILES['datasources/transactions.datasource.yaml']!;
     const with_ = (key: string) =>
