@@ -127,6 +127,12 @@ class TemplateBuilder {
         );
         break;
       }
+      const lineEnd = sql.indexOf('\n', open);
+      if (isValue && lineEnd !== -1 && lineEnd < close) {
+        // `{{ p }` and a newline: the next `}}` lines below would swallow SQL into the tag.
+        pos = this.unclosedValue(open, lineEnd);
+        continue;
+      }
       if (isValue) this.valueTag(open, close);
       else this.blockTag(open, close);
       pos = close + 2;
@@ -152,6 +158,20 @@ class TemplateBuilder {
   private text(from: number, to: number): void {
     if (to > from)
       this.current().push({ kind: 'text', text: this.sql.slice(from, to), loc: this.locate(from) });
+  }
+
+  /** A `{{` not closed on its line: reported at it, its name kept as a param; returns where to go on. */
+  private unclosedValue(open: number, lineEnd: number): number {
+    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)?\s*\}?/.exec(this.sql.slice(open + 2, lineEnd))!;
+    const name = m[1];
+    this.error(
+      'template-unclosed',
+      `\`{{${name ? ` ${name}` : ''}\` is not closed on its line`,
+      open,
+      `close it with \`}}\`${name ? `: {{ ${name} }}` : ''}`,
+    );
+    if (name) this.current().push({ kind: 'param', param: name, loc: this.locate(open) });
+    return open + 2 + m[0].length;
   }
 
   private valueTag(open: number, close: number): void {

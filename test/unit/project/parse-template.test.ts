@@ -221,6 +221,31 @@ describe('parseTemplate errors are located', () => {
     expect(p.message).toBe(message);
   });
 
+  it('a {{ left open on its line is that one problem: no SQL below swallowed, no follow-on errors', () => {
+    const sql = [
+      'WHERE account_id = {{ account_id }',
+      '{% if defined(since) %} AND at >= {{ since }} {% end %}',
+      '{% if kind == 1 %} AND 1 {% elif kind == 2 %} AND 2 {% end %}',
+    ].join('\n');
+    const { parts, problems } = parse(sql);
+    expect(problems).toEqual([
+      expect.objectContaining({
+        code: 'template-unclosed',
+        message: '`{{ account_id` is not closed on its line',
+        hint: 'close it with `}}`: {{ account_id }}',
+        location: at(10, 26),
+      }),
+    ]);
+    // Its param still counts as used (no false "declared but unused").
+    expect(templateParamUses(parts).map((u) => u.param)).toEqual([
+      'account_id',
+      'since',
+      'since',
+      'kind',
+      'kind',
+    ]);
+  });
+
   it('reports every problem in one pass', () => {
     const { problems } = parse('{{ }} {% bogus %} {% end %} {% if a = 1 %} {{ b');
     expect(problems.map((p) => p.message)).toEqual([
