@@ -338,10 +338,13 @@ function readEngine(
   const m = r.map(node, '`engine`', ENGINE_KEYS);
   if (!m) return undefined;
   let type: EngineType = 'MergeTree';
+  // A mistyped type is reported once: keys of the engine meant are not also "for another engine".
+  let typeKnown = true;
   if (m.has('type')) {
     const t = r.string(m.get('type'), 'engine type');
     if (t !== undefined && (ENGINE_TYPES as readonly string[]).includes(t)) type = t as EngineType;
     else if (t !== undefined) {
+      typeKnown = false;
       r.error(
         m.get('type'),
         'unknown-engine',
@@ -352,6 +355,7 @@ function readEngine(
   }
   const engine: TableEngine = { type, sortingKey: [], settings: {} };
   const onlyFor = (key: string, want: EngineType) => {
+    if (m.has(key) && type !== want && !typeKnown) return false;
     if (m.has(key) && type !== want) {
       r.error(
         m.keyNode(key),

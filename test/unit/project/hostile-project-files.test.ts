@@ -84,6 +84,18 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('a mistyped engine type is one error, not also one per key of the engine meant', () => {
+    const ds = DESIGN_FILES['datasources/transactions.datasource.yaml']!.replace(
+      '  type: ReplacingMergeTree\n',
+      '  type: ReplacingMergeTre\n  version: timestamp\n',
+    );
+    expect(errors(loadProject(project({ 'datasources/transactions.datasource.yaml': ds }), { env }))).toEqual(
+      [
+        'datasources/transactions.datasource.yaml:14: unknown engine `ReplacingMergeTre` (did you mean `ReplacingMergeTree`?)',
+      ],
+    );
+  });
+
   it('says a file is empty, not only that it is not a mapping', () => {
     expect(
       errors(loadProject(project({ 'endpoints/balance.endpoint.yaml': '\n# nothing yet\n' }), { env })),
