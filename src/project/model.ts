@@ -215,6 +215,8 @@ export interface Pipe {
   loc: SourceLocation;
   description?: string;
   params: ReadonlyMap<string, Param>;
+  /** `params:` was there but not a mapping (already an error): its uses are not also "undeclared". */
+  paramsUnreadable?: true;
   nodes: readonly PipeNode[];
   materialize?: Materialize;
   copy?: Copy;

@@ -1,4 +1,4 @@
-import { isScalar, isSeq, type Node } from 'yaml';
+import { isMap, isScalar, isSeq, type Node } from 'yaml';
 import type { Problem, SourceLocation } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlFile } from '../yaml/yaml-file.ts';
@@ -65,7 +65,10 @@ export function readPipe(yf: YamlFile, name: string, problems: Problem[]): Pipe 
     const d = r.string(top.get('description'), 'description');
     if (d !== undefined) pipe.description = d;
   }
-  if (top.has('params')) pipe.params = readParams(r, top.get('params'));
+  if (top.has('params')) {
+    pipe.params = readParams(r, top.get('params'));
+    if (!isMap(top.get('params'))) pipe.paramsUnreadable = true;
+  }
   const nodesNode = top.require('nodes');
   if (nodesNode !== undefined) pipe.nodes = readNodes(r, nodesNode);
   if (top.has('materialize')) {

@@ -148,7 +148,7 @@ function checkParams(pipe: Pipe, report: Report): void {
     for (const use of templateParamUses(node.template)) {
       const first = !used.has(use.param);
       used.add(use.param);
-      if (first && !pipe.params.has(use.param)) {
+      if (first && !pipe.params.has(use.param) && !pipe.paramsUnreadable) {
         report(
           'error',
           'undeclared-param',

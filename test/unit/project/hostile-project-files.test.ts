@@ -84,6 +84,16 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('params written as a list is one error, not also one per param the nodes use', () => {
+    const pipe = BALANCE.replace(
+      /params:\n[\s\S]*?nodes:/,
+      'params:\n  - account_id: { type: String, required: true }\n  - as_of: { type: DateTime }\nnodes:',
+    );
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
+      'pipes/balance.pipe.yaml:3: `params` must be a mapping of names to settings',
+    ]);
+  });
+
   it('a mistyped engine type is one error, not also one per key of the engine meant', () => {
     const ds = DESIGN_FILES['datasources/transactions.datasource.yaml']!.replace(
       '  type: ReplacingMergeTree\n',
