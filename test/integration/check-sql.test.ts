@@ -52,6 +52,47 @@ forEachBackend('tally check --sql', (ctx) => {
   });
 });
 
+forEachBackend('tally check --sql: a table ClickHouse refuses', (ctx) => {
+  const project = (engine: string[], extra = '') =>
+    loadProjectOrThrow(
+      writeProject({
+        'datasources/events.datasource.yaml': [
+          'columns:',
+          '  - { name: id, type: String }',
+          '  - { name: at, type: DateTime }',
+          `  - { name: seen, type: DateTime, default_expr: ${extra || 'now()'} }`,
+          'engine:',
+          ...engine,
+        ].join('\n'),
+        'pipes/recent.pipe.yaml': [
+          'nodes:',
+          '  - name: a',
+          '    sql: SELECT id FROM events',
+          '  - name: b',
+          '    sql: SELECT id FROM a',
+        ].join('\n'),
+      }),
+      { env: {} },
+    );
+
+  it('is named at the line of the key or expression refused, alone: its readers are not checked, the scratch database not named', async () => {
+    for (const [p, line, col] of [
+      [project(['  sorting_key: [id]', '  partition_key: toYYYYMM(tiem)']), 7, 27],
+      [project(['  sorting_key: [id]'], 'nowww()'), 4, 49],
+    ] as const) {
+      const problems = await analyseProjectSql(p, ctx.engine);
+      expect(problems, JSON.stringify(problems)).toHaveLength(1);
+      expect(problems[0]).toMatchObject({
+        code: 'clickhouse-refused',
+        location: { file: 'datasources/events.datasource.yaml', line, col },
+        message: expect.stringMatching(/refused the table of `events`: /),
+        hint: 'pipes that read it are not checked until ClickHouse takes it',
+      });
+      expect(problems[0]!.message).not.toContain('tally_check_');
+    }
+  });
+});
+
 forEachBackend('tally check --sql and the types of the server', (ctx) => {
   it('names a column type the server lacks as deploy does, without follow-on errors', async () => {
     const dir = writeProject({
