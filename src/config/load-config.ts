@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
 import { isMap, isScalar, type Node, type Scalar, visit } from 'yaml';
 import { formatLocation, type Problem, type SourceLocation, TallyError } from '../errors.ts';
-import { isHttpUrl } from '../util/is-http-url.ts';
+import { hasCredentials, isHttpUrl } from '../util/is-http-url.ts';
 import { readSourceText } from '../yaml/read-source-text.ts';
 import { YamlFile } from '../yaml/yaml-file.ts';
 import { YamlReader } from '../yaml/yaml-reader.ts';
@@ -354,8 +354,11 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], a
     problems.push({ severity: 'error', code: 'invalid-env', message: `${name}: ${message}` });
   const url = env.TALLY_CLICKHOUSE_URL;
   if (url !== undefined && url !== '') {
-    if (isHttpUrl(url)) config.clickhouse.url = url;
-    else bad('TALLY_CLICKHOUSE_URL', `"${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
+    if (!isHttpUrl(url))
+      bad('TALLY_CLICKHOUSE_URL', `"${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
+    else if (hasCredentials(url))
+      bad('TALLY_CLICKHOUSE_URL', `must not carry a user or password: ${CREDENTIALS_HINT}`);
+    else config.clickhouse.url = url;
   }
   if (env.TALLY_CLICKHOUSE_USER) config.clickhouse.user = env.TALLY_CLICKHOUSE_USER;
   if (env.TALLY_CLICKHOUSE_PASSWORD !== undefined) config.clickhouse.password = env.TALLY_CLICKHOUSE_PASSWORD;
@@ -376,6 +379,8 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], a
     const wrong = urls.find((u) => !isHttpUrl(u));
     if (wrong !== undefined)
       bad('TALLY_CLICKHOUSE_FAILOVER', `"${wrong}" is not an http(s) URL such as http://127.0.0.1:8124`);
+    else if (urls.some(hasCredentials))
+      bad('TALLY_CLICKHOUSE_FAILOVER', `must not carry a user or password: ${CREDENTIALS_HINT}`);
     else {
       config.clickhouse.failover = urls;
       delete at.failover;
@@ -448,15 +453,25 @@ export function validPort(n: number): boolean {
   return Number.isInteger(n) && n >= 0 && n <= 65535;
 }
 
+const CREDENTIALS_HINT =
+  'give them as clickhouse.user and clickhouse.password (or TALLY_CLICKHOUSE_USER and TALLY_CLICKHOUSE_PASSWORD): a URL is shown in messages and /health';
+
 function checkUrl(
   r: YamlReader,
   node: Node | null | undefined,
   url: string,
   key: string,
 ): string | undefined {
-  if (isHttpUrl(url)) return url;
-  r.error(node, 'invalid-config', `${key}: "${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
-  return undefined;
+  if (!isHttpUrl(url)) {
+    r.error(node, 'invalid-config', `${key}: "${url}" is not an http(s) URL such as http://127.0.0.1:8123`);
+    return undefined;
+  }
+  if (hasCredentials(url)) {
+    // Never echoed: the message names the key, not the URL with its secret.
+    r.error(node, 'invalid-config', `${key} must not carry a user or password`, CREDENTIALS_HINT);
+    return undefined;
+  }
+  return url;
 }
 
 function checkDatabase(db: string, report: (message: string) => void): boolean {

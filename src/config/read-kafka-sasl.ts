@@ -1,5 +1,5 @@
 import type { Node } from 'yaml';
-import { isHttpUrl } from '../util/is-http-url.ts';
+import { hasCredentials, isHttpUrl } from '../util/is-http-url.ts';
 import type { MapView, YamlReader } from '../yaml/yaml-reader.ts';
 import type { KafkaSasl } from './config.ts';
 
@@ -101,11 +101,6 @@ function nonEmpty(r: YamlReader, s: MapView, key: string, value: string | undefi
   if (value !== '') return value;
   r.error(s.get(key), 'invalid-config', `kafka.sasl.${key} is empty (is its environment variable set?)`);
   return undefined;
-}
-
-function hasCredentials(url: string): boolean {
-  const u = new URL(url);
-  return u.username !== '' || u.password !== '';
 }
 
 function readExtensions(

@@ -7,3 +7,16 @@ export function isHttpUrl(text: string): boolean {
     return false;
   }
 }
+
+/**
+ * Whether a URL carries a user or password (`http://u:p@host`): such a URL would show the
+ * secret wherever the address is named (messages, logs, /health).
+ */
+export function hasCredentials(url: string): boolean {
+  try {
+    const u = new URL(url);
+    return u.username !== '' || u.password !== '';
+  } catch {
+    return false;
+  }
+}

@@ -534,4 +534,31 @@ describe('loadConfig', () => {
       ).message,
     ).toContain('TALLY_CLICKHOUSE_FAILOVER: "ftp://b" is not an http(s) URL');
   });
+
+  it('refuses a ClickHouse URL with a user or password in it (shown in messages and /health), never echoing it', () => {
+    const inFile = failure(() =>
+      loadConfig(project('clickhouse:\n  url: http://me:s3cret@a:8123\n'), { env: {} }),
+    );
+    expect(inFile.format()).toMatch(/^tally\.yaml:2:\d+: clickhouse\.url must not carry a user or password/);
+    expect(inFile.message).toContain('clickhouse.user and clickhouse.password');
+    const failover = failure(() =>
+      loadConfig(
+        project('clickhouse:\n  url: http://a:8123\n  cluster: c\n  failover: [http://x:s3cret@b:8123]\n'),
+        {
+          env: {},
+        },
+      ),
+    );
+    expect(failover.message).toContain('clickhouse.failover must not carry a user or password');
+    for (const [name, value] of [
+      ['TALLY_CLICKHOUSE_URL', 'http://me:s3cret@a:8123'],
+      ['TALLY_CLICKHOUSE_FAILOVER', 'http://b:8123,https://me@c:8443'],
+    ]) {
+      const e = failure(() =>
+        loadConfig(project('clickhouse: { url: http://a:8123, cluster: c }\n'), { env: { [name!]: value } }),
+      );
+      expect(e.message).toContain(`${name}: must not carry a user or password`);
+    }
+    for (const e of [inFile, failover]) expect(e.format()).not.toContain('s3cret');
+  });
 });
