@@ -48,7 +48,11 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
     // ClickHouse; the exception is the pipe that fills its namesake (`account_balances`
     // materializing into `account_balances`, `balance_snapshots` copying into its namesake).
     const clash = parts.datasources.get(pipe.name);
-    if (clash && (pipe.materialize?.to ?? pipe.copy?.to ?? pipe.refusedCopyTo) !== pipe.name) {
+    const target = pipe.materialize?.to ?? pipe.copy?.to ?? pipe.refusedCopyTo;
+    // A target that names no data source is its own error (with a did-you-mean): most likely a
+    // typo of the namesake, so not also a clash.
+    const targetUnknown = target !== undefined && !parts.datasources.has(target);
+    if (clash && target !== pipe.name && !targetUnknown) {
       report(
         'error',
         'duplicate-name',

@@ -84,6 +84,22 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('a typo in the target of a pipe named like its data source is that error alone, not also a name clash', () => {
+    const files = {
+      'datasources/balance_snapshots.datasource.yaml':
+        'columns:\n  - { name: account_id, type: String }\n  - { name: snapshot_at, type: DateTime }\nengine: { sorting_key: [account_id] }\n',
+      'pipes/balance_snapshots.pipe.yaml': [
+        'nodes:',
+        '  - name: s',
+        '    sql: SELECT account_id, {{ snapshot_at }} AS snapshot_at FROM transactions FINAL',
+        'copy: { to: balance_snapshot, schedule: "@hourly" }',
+      ].join('\n'),
+    };
+    expect(errors(loadProject(project(files), { env }))).toEqual([
+      'pipes/balance_snapshots.pipe.yaml:4: pipe `balance_snapshots` copies into unknown data source `balance_snapshot` (did you mean `balance_snapshots`?)',
+    ]);
+  });
+
   it('params written as a list is one error, not also one per param the nodes use', () => {
     const pipe = BALANCE.replace(
       /params:\n[\s\S]*?nodes:/,
