@@ -57,7 +57,15 @@ export function readEndpoint(yf: YamlFile, name: string, problems: Problem[]): E
   }
   if (top.has('max_staleness')) {
     const ms = r.duration(top.get('max_staleness'), 'max_staleness');
-    if (ms !== undefined) ep.maxStalenessMs = ms;
+    // Freshness is measured in whole seconds: 0 would refuse every answer, not lift the limit.
+    if (ms !== undefined && ms < 1000) {
+      r.error(
+        top.get('max_staleness'),
+        'invalid-value',
+        'max_staleness must be at least 1s (0 would refuse every answer)',
+        'omit max_staleness for no limit',
+      );
+    } else if (ms !== undefined) ep.maxStalenessMs = ms;
   }
   if (top.has('limits')) {
     const m = r.map(top.get('limits'), '`limits`', LIMIT_KEYS);

@@ -84,6 +84,18 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('refuses a max_staleness under a second (0 would refuse every answer, not lift the limit)', () => {
+    for (const v of ['0', '0s', '500ms']) {
+      const ep = DESIGN_FILES['endpoints/balance.endpoint.yaml']!.replace(
+        /max_staleness: 30s.*\n/,
+        `max_staleness: ${v}\n`,
+      );
+      expect(errors(loadProject(project({ 'endpoints/balance.endpoint.yaml': ep }), { env })), v).toEqual([
+        expect.stringMatching(/^endpoints\/balance\.endpoint\.yaml:\d+: max_staleness must be at least 1s/),
+      ]);
+    }
+  });
+
   it('a typo in the target of a pipe named like its data source is that error alone, not also a name clash', () => {
     const files = {
       'datasources/balance_snapshots.datasource.yaml':
