@@ -158,7 +158,14 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
         const list = r.stringList(m.get('brokers'), 'kafka.brokers');
         if (list) {
           const brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
-          if (brokers.length > 0) config.kafka.brokers = brokers;
+          const portless = brokers.find((b) => !HOST_PORT.test(b));
+          if (portless !== undefined) {
+            r.error(
+              m.get('brokers'),
+              'invalid-config',
+              `kafka broker \`${portless}\` has no port: write host:port (Kafka's default is 9092)`,
+            );
+          } else if (brokers.length > 0) config.kafka.brokers = brokers;
           else
             r.error(
               m.get('brokers'),
@@ -205,7 +212,14 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
     const m = r.map(server, '`server`', SERVER_KEYS);
     if (m) {
       const host = m.has('host') ? str(m.get('host'), 'server.host') : undefined;
-      if (host) config.server.host = host;
+      if (host && HOST_PORT.test(host)) {
+        r.error(
+          m.get('host'),
+          'invalid-config',
+          `server.host is an address without a port, not \`${host}\``,
+          'set the port as server.port',
+        );
+      } else if (host) config.server.host = host;
       if (m.has('port') && expandEnvIn(r, m.get('port'), env)) {
         const node = m.get('port');
         const port = r.number(node, 'server.port', { integer: true, min: 0, max: 65535 });
@@ -420,7 +434,12 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], a
       hint: 'set clickhouse.url (or TALLY_CLICKHOUSE_URL) to a node of the cluster',
     });
   }
-  if (env.TALLY_KAFKA_BROKERS) config.kafka.brokers = splitBrokers(env.TALLY_KAFKA_BROKERS);
+  if (env.TALLY_KAFKA_BROKERS) {
+    const brokers = splitBrokers(env.TALLY_KAFKA_BROKERS);
+    const portless = brokers.find((b) => !HOST_PORT.test(b));
+    if (portless !== undefined) bad('TALLY_KAFKA_BROKERS', `\`${portless}\` has no port: write host:port`);
+    else config.kafka.brokers = brokers;
+  }
   if (env.TALLY_HOST) config.server.host = env.TALLY_HOST;
   const port = env.TALLY_PORT;
   if (port !== undefined && port !== '') {
@@ -440,6 +459,9 @@ export function sortProblems(problems: Problem[]): Problem[] {
     return fa < fb ? -1 : fa > fb ? 1 : la - lb || ca - cb;
   });
 }
+
+/** `host:port` (an IPv6 address in brackets: `[::1]:9092`). */
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/;
 
 function splitBrokers(s: string): string[] {
   return s

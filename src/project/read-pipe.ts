@@ -240,7 +240,9 @@ function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | nul
       const values: unknown[] = [];
       for (const item of enumNode.items as Node[]) {
         const c = check(item, 'an enum value');
-        if (c.ok) {
+        if (c.ok && values.some((v) => JSON.stringify(v) === JSON.stringify(c.value))) {
+          r.error(item, 'invalid-value', `enum of param \`${name}\` lists ${JSON.stringify(c.value)} twice`);
+        } else if (c.ok) {
           inRange(c.value, item, 'an enum value');
           values.push(c.value);
         }

@@ -535,6 +535,25 @@ describe('loadConfig', () => {
     ).toContain('TALLY_CLICKHOUSE_FAILOVER: "ftp://b" is not an http(s) URL');
   });
 
+  it('refuses a broker without a port and a server host with one, naming the key', () => {
+    const broker = failure(() =>
+      loadConfig(project('kafka:\n  brokers: [kafka-1:9092, kafka-2]\n'), { env: {} }),
+    );
+    expect(broker.format()).toMatch(
+      /^tally\.yaml:2:\d+: kafka broker `kafka-2` has no port: write host:port/,
+    );
+    expect(
+      loadConfig(project('kafka:\n  brokers: ["[::1]:9092", b.example:19092]\n'), { env: {} }).kafka.brokers,
+    ).toEqual(['[::1]:9092', 'b.example:19092']);
+    const fromEnv = failure(() => loadConfig(project(), { env: { TALLY_KAFKA_BROKERS: 'a:9092,b' } }));
+    expect(fromEnv.message).toContain('TALLY_KAFKA_BROKERS: `b` has no port');
+    const host = failure(() => loadConfig(project('server:\n  host: localhost:7070\n'), { env: {} }));
+    expect(host.format()).toMatch(
+      /^tally\.yaml:2:\d+: server\.host is an address without a port, not `localhost:7070`/,
+    );
+    expect(loadConfig(project('server:\n  host: "::1"\n'), { env: {} }).server.host).toBe('::1');
+  });
+
   it('refuses a ClickHouse URL with a user or password in it (shown in messages and /health), never echoing it', () => {
     const inFile = failure(() =>
       loadConfig(project('clickhouse:\n  url: http://me:s3cret@a:8123\n'), { env: {} }),
