@@ -84,6 +84,16 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('refuses a param enum that lists a value twice', () => {
+    const pipe = BALANCE.replace(
+      '  as_of:      { type: DateTime, description: Balance at this instant; default now }\n',
+      '  as_of:      { type: DateTime, description: Balance at this instant; default now }\n  kind: { type: String, enum: [abc, def, abc] }\n',
+    );
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
+      'pipes/balance.pipe.yaml:5: enum of param `kind` lists "abc" twice',
+    ]);
+  });
+
   it('refuses a max_staleness under a second (0 would refuse every answer, not lift the limit)', () => {
     for (const v of ['0', '0s', '500ms']) {
       const ep = DESIGN_FILES['endpoints/balance.endpoint.yaml']!.replace(
