@@ -57,7 +57,7 @@ export const checkCommand: Command = {
         ),
       );
     } else {
-      if (project) ctx.io.out(tree(ctx.io, project));
+      if (project && !notAProject) ctx.io.out(tree(ctx.io, project));
       printProblems(ctx.io, problems);
       const summary = `${plural(errors, 'error')}, ${plural(warnings, 'warning')} (${ms.toFixed(0)} ms)`;
       ctx.io.out(

@@ -1,4 +1,5 @@
 /** `tally snapshot run [pipe...] [--at <DateTime>]`: run copy pipes once, now. */
+
 import { TallyError } from '../../errors.ts';
 import type { Param } from '../../project/model.ts';
 import { latestTick } from '../../schedule/cron-ticks.ts';
@@ -6,6 +7,7 @@ import { copyPipe, runCopy } from '../../snapshot/run-copy.ts';
 import { epochOfCanonical } from '../../sql/coerce-value.ts';
 import { isParamError } from '../../sql/param-error.ts';
 import { parseParamValue } from '../../sql/parse-param-value.ts';
+import { closest } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openDeployedEngine } from '../open.ts';
@@ -38,7 +40,7 @@ export const snapshotCommand: Command = {
     if (action !== 'run') {
       throw new TallyError(
         'bad-args',
-        `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`)`}; e.g. tally snapshot run (every copy pipe) or tally snapshot run <copy pipe>`,
+        `tally snapshot needs an action: \`run\`${action === undefined ? '' : ` (got \`${action}\`${closest(action, ['run']) ? '; did you mean `run`?' : ''})`}; e.g. tally snapshot run (every copy pipe) or tally snapshot run <copy pipe>`,
       );
     }
     let at: Date | undefined;

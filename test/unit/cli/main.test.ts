@@ -165,6 +165,8 @@ describe('tally CLI', () => {
     expect(r.err).toMatch(
       /docs has no tally\.yaml and no datasources\/, pipes\/ or endpoints\/ folder: nothing to check/,
     );
+    // No empty lists of resources before the error: there is no project to list.
+    expect(r.out).not.toContain('data sources (0)');
   });
 
   it('reports every problem of a broken project with file:line:col and exits 1', async () => {
