@@ -231,7 +231,18 @@ async function usage(commandName?: string): Promise<string> {
 }
 
 function commandUsage(c: Command): string {
-  return [`tally ${c.name}: ${c.summary}`, '', `Usage: ${c.usage}`, ...(c.help ? ['', c.help] : [])].join(
-    '\n',
-  );
+  return [
+    `tally ${c.name}: ${c.summary}`,
+    '',
+    `Usage: ${c.usage}`,
+    ...(c.help ? ['', c.help] : []),
+    '',
+    GLOBAL_HELP,
+  ].join('\n');
 }
+
+const GLOBAL_HELP = [
+  'Every command also takes:',
+  '  -p, --project DIR  the project folder (default: the current folder)',
+  '  --json             machine-readable output: one JSON document on stdout',
+].join('\n');

@@ -28,8 +28,9 @@ export const testCommand: Command = {
     '                (comments and the rest of the file are kept)',
     '  --json        one JSON report on stdout',
     '',
-    'Exit code 0 when every case passes, 1 when one fails (or a test file is invalid), 2 on a',
-    'ClickHouse or internal error. The file format is in docs/testing.md.',
+    'Exit code 0 when every case passes, 1 when one fails (or a test file is invalid, or there is no',
+    'test file, or FILTER matches no case), 2 on a ClickHouse or internal error. The file format is',
+    'in docs/testing.md.',
   ].join('\n'),
   async run(ctx) {
     return runTestCommand(ctx);
