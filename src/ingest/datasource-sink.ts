@@ -422,11 +422,15 @@ export class DatasourceSink {
       const l0 = performance.now();
       const seen = await this.lookupSeen([...first.keys()]);
       this.totals.ms.lookup += performance.now() - l0;
+      const http = plan.batches.some((batch) => batch.source !== 'kafka');
+      if (http && !plan.uncertain) plan.unseen = new Set([...first.keys()].filter((k) => !seen.has(k)));
       if (seen.size > 0) {
         const fresh: typeof keep = [];
         for (const r of keep) {
-          if (seen.has(keyOf(r))) plan.outcomes[r.b]!.duplicates++;
-          else fresh.push(r);
+          const key = keyOf(r);
+          if (!seen.has(key)) fresh.push(r);
+          else if (plan.uncertain && plan.unseen?.has(key)) plan.outcomes[r.b]!.stored++;
+          else plan.outcomes[r.b]!.duplicates++;
         }
         keep = fresh;
       }
@@ -797,6 +801,12 @@ class Flush {
   uncertain = false;
   /** Part of the rows went in by separate inserts (a refused row was being searched for). */
   partial = false;
+  /**
+   * HTTP flushes: the keys the last certain lookup found unseen. One of them seen after an
+   * attempt without an answer was stored by that attempt (flushes of a data source are serial
+   * in this process), so it counts as stored, not as a duplicate.
+   */
+  unseen: Set<string> | undefined;
 
   constructor(readonly batches: readonly IncomingBatch[]) {
     this.outcomes = batches.map(() => ({ stored: 0, quarantined: 0, duplicates: 0, skipped: 0 }));

@@ -284,6 +284,52 @@ forEachBackend('ingest sink', (ctx) => {
     const keys = await q('SELECT key FROM tally_seen_tx ORDER BY key LIMIT 1');
     expect(String(keys[0]!.key)).toMatch(/^1:a10:\d{10}$/);
   });
+
+  it('an HTTP INSERT applied but unanswered: the retry counts its rows as stored, not as duplicates of themselves', async () => {
+    // The test above re-keyed the seen view: back to `id` (the stored rows' keys are backfilled).
+    await ensureIngestTables(ctx.engine, tx);
+    const db = quoteIdent(ctx.engine.database);
+    let tears = 0;
+    // The first INSERT into tx goes in, and its answer is lost (a reset socket: "ambiguous").
+    const tearing = new Proxy(ctx.engine, {
+      get(target, prop, receiver) {
+        if (prop !== 'command') return Reflect.get(target, prop, receiver);
+        return async (sql: string) => {
+          await target.command(sql);
+          if (tears === 0 && sql.startsWith(`INSERT INTO ${db}.${quoteIdent('tx')} `)) {
+            tears++;
+            throw new Error('socket hang up');
+          }
+        };
+      },
+    });
+    const s = new DatasourceSink(tearing, tx, parser, {
+      instance: 'test',
+      identity: 'dedup_key',
+      retryInitialMs: 1,
+    });
+    const outcomes = await s.write([
+      httpBatch(
+        parser,
+        ['{"id":"torn-1","ts":1,"amount":1}', '{"id":"torn-2","ts":1,"amount":1}'],
+        'req-torn',
+      ),
+      // A real duplicate of a stored row stays one.
+      httpBatch(parser, ['{"id":"a","ts":1,"amount":1}'], 'req-torn-2'),
+    ]);
+    expect(tears).toBe(1);
+    expect(outcomes).toEqual([
+      { stored: 2, quarantined: 0, duplicates: 0, skipped: 0 },
+      { stored: 0, quarantined: 0, duplicates: 1, skipped: 0 },
+    ]);
+    expect(await q("SELECT id, count() AS n FROM tx WHERE id LIKE 'torn-%' GROUP BY id ORDER BY id")).toEqual(
+      [
+        { id: 'torn-1', n: expect.anything() },
+        { id: 'torn-2', n: expect.anything() },
+      ],
+    );
+    expect(await q("SELECT toString(count()) AS n FROM tx WHERE id LIKE 'torn-%'")).toEqual([{ n: '2' }]);
+  });
 });
 
 forEachBackend('dedup keys agree with ClickHouse', (ctx) => {
