@@ -173,7 +173,7 @@ export class DatasourceSink {
    * Ops log rows waiting to be written, with the Kafka batch ends they will mark: only those, not
    * the flush, whose rows would otherwise stay in memory as long as the log lags behind.
    */
-  private readonly logQueue: Array<{ lines: string[]; ends: BatchEnd[] }> = [];
+  private readonly logQueue: Array<{ lines: string[]; ends: BatchEnd[]; failures?: number }> = [];
   private readonly log: (entry: Record<string, unknown>) => void;
 
   constructor(
@@ -302,7 +302,11 @@ export class DatasourceSink {
     }
   }
 
-  /** Writes the queued ops log rows, in order, until the queue is empty. */
+  /**
+   * Writes the queued ops log rows, in order, until the queue is empty. A failed write is tried
+   * again with the next rows (LOG_WRITE_TRIES in all): the `batch` marks come from these rows,
+   * and a mark left behind makes a restart or a crash recovery take back more than it needs to.
+   */
   private async drainLog(): Promise<void> {
     while (this.logQueue.length > 0) {
       const items = this.logQueue.splice(0);
@@ -313,12 +317,22 @@ export class DatasourceSink {
         );
         for (const i of items) this.noteBatchMarks(i.ends);
       } catch (err) {
+        const retried = items.filter((i) => (i.failures = (i.failures ?? 0) + 1) < LOG_WRITE_TRIES);
         this.log({
           level: 'warn',
           msg: 'ingest log write failed',
           datasource: this.datasource.name,
           error: shortMessage(err),
+          retried: retried.length,
+          dropped: items.length - retried.length,
         });
+        if (retried.length > 0) {
+          this.logQueue.unshift(...retried);
+          await sleep(
+            backoffMs(retried[0]!.failures! - 1, this.opts.retryInitialMs, this.opts.retryMaxMs),
+            undefined,
+          );
+        }
       }
       this.totals.ms.bookkeeping += performance.now() - b0;
     }
@@ -789,6 +803,10 @@ function batchEnds(plan: Flush): BatchEnd[] {
     b.source === 'kafka' ? [{ topic: b.topic, partition: b.partition, lastOffset: b.lastOffset }] : [],
   );
 }
+
+/** Tries of one ops log row before it is given up (logged): a write failing that often waits for
+ * ClickHouse like the flushes do, and the next flush's row moves the marks on anyway. */
+const LOG_WRITE_TRIES = 3;
 
 class Flush {
   readonly outcomes: BatchOutcome[];

@@ -330,6 +330,39 @@ forEachBackend('ingest sink', (ctx) => {
     );
     expect(await q("SELECT toString(count()) AS n FROM tx WHERE id LIKE 'torn-%'")).toEqual([{ n: '2' }]);
   });
+
+  it('an ops log write that fails is tried again, so the flush keeps its row (and its batch mark)', async () => {
+    const db = quoteIdent(ctx.engine.database);
+    let failed = 0;
+    const flaky = new Proxy(ctx.engine, {
+      get(target, prop, receiver) {
+        if (prop !== 'command') return Reflect.get(target, prop, receiver);
+        return async (sql: string) => {
+          if (failed === 0 && sql.startsWith(`INSERT INTO ${db}.tally_ingest_log`)) {
+            failed++;
+            throw new Error('Code: 252. DB::Exception: Too many parts');
+          }
+          return target.command(sql);
+        };
+      },
+    });
+    const logs: Array<Record<string, unknown>> = [];
+    const s = new DatasourceSink(flaky, tx, parser, {
+      instance: 'test-logged',
+      identity: 'dedup_key',
+      retryInitialMs: 1,
+      log: (e) => logs.push(e),
+    });
+    await s.write([httpBatch(parser, ['{"id":"logged-1","ts":1,"amount":1}'], 'req-logged')]);
+    await s.settled();
+    expect(failed).toBe(1);
+    expect(logs).toContainEqual(
+      expect.objectContaining({ msg: 'ingest log write failed', retried: 1, dropped: 0 }),
+    );
+    expect(
+      await q("SELECT toString(sum(rows)) AS n FROM tally_ingest_log WHERE instance = 'test-logged'"),
+    ).toEqual([{ n: '1' }]);
+  });
 });
 
 forEachBackend('dedup keys agree with ClickHouse', (ctx) => {
