@@ -349,12 +349,25 @@ function checkUnclosed(sql: string, start: SourceLocation, node: string, problem
   const tokens = lexSql(sql);
   const locate = sqlLocator(sql, start);
   for (const t of tokens) {
-    if ((t.kind !== 'string' && t.kind !== 'quoted') || t.unterminated) continue;
+    // A `--` comment is safe: a value's line breaks are escaped, so it cannot end the line.
+    const block = t.kind === 'comment' && t.text.startsWith('/*');
+    if ((t.kind !== 'string' && t.kind !== 'quoted' && !block) || t.unterminated) continue;
     const at = t.text.indexOf('{{');
     if (at < 0) continue;
     const close = t.text.indexOf('}}', at);
     const tag = close < 0 ? '{{ }}' : t.text.slice(at, close + 2);
     const name = /^\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*\}\}$/.exec(tag)?.[1] ?? 'p';
+    if (block) {
+      // Rendered there too: a value starting with `*/` would end the comment and run as SQL.
+      problems.push({
+        severity: 'error',
+        code: 'param-in-comment',
+        message: `node \`${node}\`: \`${tag}\` is inside a /* */ comment; Tally still writes the value there, where a value holding */ would end the comment and run as SQL`,
+        location: locate(t.start + at),
+        hint: 'move it out of the comment, or write the param name without braces (a -- comment is safe)',
+      });
+      continue;
+    }
     problems.push({
       severity: 'error',
       code: 'param-in-quotes',

@@ -68,6 +68,20 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
   }
   checkMaterializeCycles(parts, report);
 
+  // With no tokens configured every endpoint is public (a development setup): said once, at the
+  // first endpoint whose `token:` suggests its author expects otherwise.
+  const guarded = [...parts.endpoints.values()].filter((ep) => ep.token !== undefined);
+  if (parts.config.tokens.length === 0 && guarded.length > 0) {
+    const first = guarded[0]!;
+    report(
+      'warning',
+      'tokens-not-configured',
+      first.tokenLoc ?? first.loc,
+      `tally.yaml configures no tokens, so every endpoint is public, also ${guarded.length === 1 ? 'this one' : `the ${guarded.length} with \`token:\` (${guarded.map((e) => e.name).join(', ')})`}`,
+      'add tokens to tally.yaml before serving them to anyone but yourself',
+    );
+  }
+
   // The tokens an endpoint may name (append tokens only post events).
   const endpointTokenNames = parts.config.tokens.filter((t) => t.scope !== 'append').map((t) => t.name);
   const pipeNames = [...parts.pipes.keys()];

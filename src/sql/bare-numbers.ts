@@ -51,7 +51,9 @@ export function bareNumbers(
   let out = sql;
   for (const i of [...replaced].sort((a, b) => b - a)) {
     const s = spans[i]!;
-    out = out.slice(0, s.start) + s.bare + out.slice(s.end);
+    // A space before a negative numeral: after a `-` (`1-{{ q }}`) it would make `--`, which
+    // starts a comment and hides the rest of the line.
+    out = out.slice(0, s.start) + (s.bare!.startsWith('-') ? ` ${s.bare}` : s.bare) + out.slice(s.end);
   }
   return { sql: out, replaced };
 }

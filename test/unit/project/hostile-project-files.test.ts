@@ -279,6 +279,22 @@ describe('values that cannot work', () => {
       expect(problem?.location?.col).toBe(6 + 'WHERE account_id = '.length + quoted.indexOf('{{') + 1);
       if (kind === 'a quoted string') expect(problem?.hint).toContain('= {{ account_id }}');
     }
+    // In a /* */ comment the value is written too, and `*/` in it would end the comment.
+    const commented = BALANCE.replace(
+      '      WHERE account_id = {{ account_id }}\n',
+      '      WHERE account_id = {{ account_id }} /* was {{ account_id }} */\n',
+    );
+    const c = loadProject(project({ 'pipes/balance.pipe.yaml': commented }), { env });
+    expect(errors(c)).toEqual([
+      'pipes/balance.pipe.yaml:9: node `movements`: `{{ account_id }}` is inside a /* */ comment; Tally still writes the value there, where a value holding */ would end the comment and run as SQL',
+    ]);
+    expect(c.problems.some((p) => p.code === 'param-in-comment')).toBe(true);
+    // A -- comment cannot be ended by a value (its line breaks are escaped): allowed.
+    const lineComment = BALANCE.replace(
+      '      WHERE account_id = {{ account_id }}\n',
+      '      WHERE account_id = {{ account_id }} -- {{ account_id }} is the caller\n',
+    );
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': lineComment }), { env }))).toEqual([]);
     // In a {% if %} condition a string is the condition's own, not SQL text.
     const inCondition = BALANCE.replace(
       '{% if defined(as_of) %}',

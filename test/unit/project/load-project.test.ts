@@ -12,8 +12,14 @@ describe('loadProject on the DESIGN.md example', () => {
   const dir = writeProject(DESIGN_FILES);
   const { project, problems } = loadProject(dir, { env });
 
-  it('loads with no problems', () => {
-    expect(problems).toEqual([]);
+  it('loads with no problems but the warning that its `token: read` protects nothing without tokens', () => {
+    expect(problems).toEqual([
+      expect.objectContaining({
+        severity: 'warning',
+        code: 'tokens-not-configured',
+        message: 'tally.yaml configures no tokens, so every endpoint is public, also this one',
+      }),
+    ]);
     expect(project).toBeDefined();
     expect([...project!.datasources.keys()]).toEqual(['account_balances', 'transactions']);
     expect([...project!.pipes.keys()]).toEqual(['account_balances', 'balance']);

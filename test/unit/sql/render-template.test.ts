@@ -115,6 +115,20 @@ describe('renderTemplate: values', () => {
     expect(render(tpl("SELECT 'LIMIT', {{ n }}"), ps, {}).sql).toBe("SELECT 'LIMIT', toUInt32(10)");
   });
 
+  it('a negative number written bare after a minus never makes `--`, which would comment out the rest of the line', () => {
+    const ps = [param('q', ty('Float64'), { default: 0.9 })];
+    for (const mode of ['literal', 'params'] as const) {
+      const sql = render(
+        tpl('SELECT quantile(1-{{ q }})(x) FROM t WHERE tenant = 1'),
+        ps,
+        { q: '-0.5' },
+        mode,
+      ).sql;
+      expect(sql).toBe('SELECT quantile(1- -0.5)(x) FROM t WHERE tenant = 1');
+      expect(sql).not.toContain('--');
+    }
+  });
+
   it('refuses params mode on a server without query parameters', () => {
     const p = pipe('p', params, []);
     expect(() =>
