@@ -125,7 +125,9 @@ export class EndpointResponder {
     }
 
     const key = `${state.version}\u0000${name}\u0000${format}\u0000${params}`;
-    const ttl = endpoint.cacheMs ?? 0;
+    // Answers to very large param sets are not kept: a cache bounded by entries would otherwise
+    // hold gigabytes of keys (and their compiled SQL) from a few hundred large requests.
+    const ttl = params.length <= MAX_KEPT_PARAMS_CHARS ? (endpoint.cacheMs ?? 0) : 0;
     // A hit is answered without creating the loader (closures cost on the busiest path).
     let value = ttl > 0 ? this.cache.fresh(key) : undefined;
     let hit = value !== undefined;
@@ -170,7 +172,7 @@ export class EndpointResponder {
     if (known) return known;
     try {
       const fresh = prepareEndpoint(state, endpoint, raw);
-      this.prepared.set(compiledKey, fresh);
+      if (params.length <= MAX_KEPT_PARAMS_CHARS) this.prepared.set(compiledKey, fresh);
       return fresh;
     } catch (err) {
       return toHttp(err);
@@ -204,15 +206,21 @@ function isStale(endpoint: Endpoint, fresh: Freshness): boolean {
   );
 }
 
+/** Params longer than this (as normalised text) are compiled and answered, but not kept. */
+const MAX_KEPT_PARAMS_CHARS = 16 * 1024;
+
 /** Params in a stable order, so the same request is the same cache key. */
 function normalise(raw: Record<string, unknown>): string {
   // The text of JSON.stringify(sorted [name, value] pairs), written pair by pair (a third faster).
+  // `_`-prefixed params are ignored by the endpoint (cache busters): they are not in the key, so
+  // they cannot fill the cache with copies of one answer.
   const keys = Object.keys(raw);
   if (keys.length > 1) keys.sort();
   let out = '[';
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i]!;
-    out += `${i > 0 ? ',' : ''}[${JSON.stringify(k)},${JSON.stringify(raw[k]) ?? 'null'}]`;
+    if (k.charCodeAt(0) === 95) continue;
+    out += `${out.length > 1 ? ',' : ''}[${JSON.stringify(k)},${JSON.stringify(raw[k]) ?? 'null'}]`;
   }
   return `${out}]`;
 }

@@ -220,6 +220,22 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect((await app.request('/v0/pipes/everything.csv')).headers.get('x-tally-cache')).toBe(null);
   });
 
+  it('keeps no entry for a cache buster (`_` params) nor for params over 16 KiB', async () => {
+    const first = await app.request('/v0/pipes/by_kind.json?kind=buster&_=1');
+    expect(first.headers.get('x-tally-cache')).toBe('miss');
+    // Another `_` value is the same request: the cached answer, not a new entry.
+    const busted = await app.request('/v0/pipes/by_kind.json?kind=buster&_=2');
+    expect(busted.headers.get('x-tally-cache')).toBe('hit');
+    expect(await busted.text()).toBe(await first.text());
+    // A kind of 17k characters: answered each time, never kept.
+    const big = `/v0/pipes/by_kind.json?kind=${'k'.repeat(17 * 1024)}`;
+    for (let i = 0; i < 2; i++) {
+      const res = await app.request(big);
+      expect(res.status).toBe(200);
+      expect(res.headers.get('x-tally-cache')).toBe('off');
+    }
+  });
+
   it("runs an endpoint's queries with its settings", async () => {
     const res = await app.request('/v0/pipes/capped.json');
     expect(res.status).toBe(422);
