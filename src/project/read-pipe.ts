@@ -145,6 +145,16 @@ function readParams(r: YamlReader, node: Node | null | undefined): Map<string, P
       );
       continue;
     }
+    if (name === 'token' || name.startsWith('_')) {
+      // A request's `token` is its access token, and `_` names are ignored (cache busters).
+      r.error(
+        keyNode,
+        'invalid-name',
+        `param name \`${name}\` is reserved: ${name === 'token' ? '`token` in a request is its access token' : 'params starting with `_` are ignored in requests'}`,
+        'choose another name',
+      );
+      continue;
+    }
     const p = readParam(r, name, keyNode, value);
     if (p) params.set(name, p);
   }

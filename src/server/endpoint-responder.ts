@@ -105,7 +105,11 @@ export class EndpointResponder {
     // Copied without `token` (rather than deleted after: `delete` slows every later use of it).
     const raw: Record<string, unknown> = {};
     for (const k in query) if (k !== 'token') raw[k] = query[k];
-    if (req.method === 'POST' && req.body) Object.assign(raw, await req.body());
+    if (req.method === 'POST' && req.body) {
+      Object.assign(raw, await req.body());
+      // As in the query string: never a param (the token is read from the header or ?token=).
+      if ('token' in raw) delete raw.token;
+    }
 
     const params = normalise(raw);
     const fresh =

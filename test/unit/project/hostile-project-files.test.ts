@@ -84,6 +84,20 @@ describe('files that are not plain files', () => {
 });
 
 describe('values that cannot work', () => {
+  it('refuses a param named `token` or starting with `_`: a request could never set it', () => {
+    for (const name of ['token', '_page']) {
+      const pipe = BALANCE.replace(
+        '  as_of:      { type: DateTime, description: Balance at this instant; default now }\n',
+        `  as_of:      { type: DateTime, description: Balance at this instant; default now }\n  ${name}: { type: String, default: x }\n`,
+      );
+      expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env })), name).toEqual([
+        expect.stringMatching(
+          new RegExp(`^pipes/balance\\.pipe\\.yaml:5: param name \`${name}\` is reserved: `),
+        ),
+      ]);
+    }
+  });
+
   it('refuses a param enum that lists a value twice', () => {
     const pipe = BALANCE.replace(
       '  as_of:      { type: DateTime, description: Balance at this instant; default now }\n',
