@@ -158,7 +158,7 @@ function readYaml(r: YamlReader, root: Node, env: NodeJS.ProcessEnv, config: Con
         const list = r.stringList(m.get('brokers'), 'kafka.brokers');
         if (list) {
           const brokers = list.flatMap((b) => splitBrokers(interpolate(r, m.get('brokers'), b, env)));
-          const portless = brokers.find((b) => !HOST_PORT.test(b));
+          const portless = portlessBroker(brokers);
           if (portless !== undefined) {
             r.error(
               m.get('brokers'),
@@ -436,7 +436,7 @@ function applyEnv(env: NodeJS.ProcessEnv, config: Config, problems: Problem[], a
   }
   if (env.TALLY_KAFKA_BROKERS) {
     const brokers = splitBrokers(env.TALLY_KAFKA_BROKERS);
-    const portless = brokers.find((b) => !HOST_PORT.test(b));
+    const portless = portlessBroker(brokers);
     if (portless !== undefined) bad('TALLY_KAFKA_BROKERS', `\`${portless}\` has no port: write host:port`);
     else config.kafka.brokers = brokers;
   }
@@ -462,6 +462,11 @@ export function sortProblems(problems: Problem[]): Problem[] {
 
 /** `host:port` (an IPv6 address in brackets: `[::1]:9092`). */
 const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^:\s]+):\d{1,5}$/;
+
+/** The first broker written without its port (kafkajs needs host:port), if any. */
+function portlessBroker(brokers: readonly string[]): string | undefined {
+  return brokers.find((b) => !HOST_PORT.test(b));
+}
 
 function splitBrokers(s: string): string[] {
   return s

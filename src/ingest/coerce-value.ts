@@ -132,20 +132,14 @@ function stringText(s: string): string | Refusal {
   const text = jsonString(s);
   // Only an escaped string can hold a surrogate; isWellFormed is ES2024, in Node 20.
   if (text.length === s.length + 2 || (s as unknown as WellFormedString).isWellFormed()) return text;
-  let at = 0;
-  while (at < s.length) {
-    const c = s.charCodeAt(at);
-    const paired =
-      c >= 0xd800 && c <= 0xdbff && at + 1 < s.length && (s.charCodeAt(at + 1) & 0xfc00) === 0xdc00;
-    if (paired) at += 2;
-    else if ((c & 0xf800) === 0xd800) break;
-    else at++;
-  }
-  const code = s.charCodeAt(at).toString(16);
+  const at = LONE_SURROGATE.exec(s)!.index;
   return new Refusal(
-    `not valid Unicode: a lone surrogate \\u${code} at character ${at + 1} (text cut inside a character?)`,
+    `not valid Unicode: a lone surrogate \\u${s.charCodeAt(at).toString(16)} at character ${at + 1} (text cut inside a character?)`,
   );
 }
+
+/** A high surrogate not followed by a low one, or a low one not preceded by a high one. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 interface WellFormedString {
   isWellFormed(): boolean;

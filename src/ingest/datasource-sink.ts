@@ -317,7 +317,8 @@ export class DatasourceSink {
         );
         for (const i of items) this.noteBatchMarks(i.ends);
       } catch (err) {
-        const retried = items.filter((i) => (i.failures = (i.failures ?? 0) + 1) < LOG_WRITE_TRIES);
+        for (const i of items) i.failures = (i.failures ?? 0) + 1;
+        const retried = items.filter((i) => i.failures! < LOG_WRITE_TRIES);
         this.log({
           level: 'warn',
           msg: 'ingest log write failed',
@@ -436,14 +437,15 @@ export class DatasourceSink {
       const l0 = performance.now();
       const seen = await this.lookupSeen([...first.keys()]);
       this.totals.ms.lookup += performance.now() - l0;
-      const http = plan.batches.some((batch) => batch.source !== 'kafka');
-      if (http && !plan.uncertain) plan.unseen = new Set([...first.keys()].filter((k) => !seen.has(k)));
+      // The last certain answer, kept by reference (no copy on the common path).
+      if (!plan.uncertain) plan.seenBefore = seen;
       if (seen.size > 0) {
         const fresh: typeof keep = [];
         for (const r of keep) {
           const key = keyOf(r);
           if (!seen.has(key)) fresh.push(r);
-          else if (plan.uncertain && plan.unseen?.has(key)) plan.outcomes[r.b]!.stored++;
+          else if (plan.uncertain && plan.seenBefore && !plan.seenBefore.has(key))
+            plan.outcomes[r.b]!.stored++;
           else plan.outcomes[r.b]!.duplicates++;
         }
         keep = fresh;
@@ -804,8 +806,10 @@ function batchEnds(plan: Flush): BatchEnd[] {
   );
 }
 
-/** Tries of one ops log row before it is given up (logged): a write failing that often waits for
- * ClickHouse like the flushes do, and the next flush's row moves the marks on anyway. */
+/**
+ * Tries of one ops log row before it is given up (logged): the next flush's row moves the marks
+ * on anyway, and a log that fails on and on must not hold a stopping sink.
+ */
 const LOG_WRITE_TRIES = 3;
 
 class Flush {
@@ -820,11 +824,11 @@ class Flush {
   /** Part of the rows went in by separate inserts (a refused row was being searched for). */
   partial = false;
   /**
-   * HTTP flushes: the keys the last certain lookup found unseen. One of them seen after an
-   * attempt without an answer was stored by that attempt (flushes of a data source are serial
-   * in this process), so it counts as stored, not as a duplicate.
+   * The keys the last certain lookup found seen. A key seen after an attempt without an answer
+   * that was not seen before it was stored by that attempt (flushes of a data source are serial
+   * in this process), so it counts as stored, not as a duplicate of itself.
    */
-  unseen: Set<string> | undefined;
+  seenBefore: ReadonlySet<string> | undefined;
 
   constructor(readonly batches: readonly IncomingBatch[]) {
     this.outcomes = batches.map(() => ({ stored: 0, quarantined: 0, duplicates: 0, skipped: 0 }));

@@ -9,7 +9,7 @@ import { parseTemplate } from './parse-template.ts';
 import { isNumericType, parseType } from './parse-type.ts';
 import { readCopy } from './read-copy.ts';
 import { reportTypeError } from './read-datasource.ts';
-import { lexSql, type SqlTokenKind } from './sql-lexer.ts';
+import { lexSql, type SqlToken, type SqlTokenKind } from './sql-lexer.ts';
 import { sqlLocator } from './sql-locator.ts';
 import { referencedNames } from './sql-references.ts';
 import { fileLoc, IDENTIFIER } from './yaml-values.ts';
@@ -320,7 +320,7 @@ function readNodes(r: YamlReader, node: Node | null): PipeNode[] {
       r.error(sqlNode, 'invalid-value', `sql of node \`${name ?? '?'}\` is empty`);
     if (name === undefined || sql === undefined || !sqlNode) continue;
     const sqlStart = r.file.contentStart(sqlNode);
-    checkUnclosed(sql, sqlStart, name, r.problems);
+    checkSqlText(sql, sqlStart, name, r.problems);
     const pn: PipeNode = {
       name,
       sql,
@@ -348,16 +348,25 @@ const UNCLOSED: Partial<Record<SqlTokenKind, string>> = {
   comment: 'comment',
 };
 
-/**
- * A string, quoted name or block comment left open runs to the end of the SQL: ClickHouse would
- * refuse the query at every request, so it is an error here (unclosed template tags are the
- * template parser's). So is a `{{ p }}` inside quotes: the value is rendered as a literal with
- * its own quotes, so `'{{ p }}'` closes the string and runs the rest of the value as SQL (or, as
- * a query parameter, is the constant text `{p:String}`).
- */
-function checkUnclosed(sql: string, start: SourceLocation, node: string, problems: Problem[]): void {
+/** Lexical checks of a node's SQL (one lexing for both). */
+function checkSqlText(sql: string, start: SourceLocation, node: string, problems: Problem[]): void {
   const tokens = lexSql(sql);
   const locate = sqlLocator(sql, start);
+  checkParamPlacement(tokens, locate, node, problems);
+  checkUnclosed(tokens, locate, node, problems);
+}
+
+/**
+ * A `{{ p }}` inside quotes is an error: the value is rendered as a literal with its own quotes,
+ * so `'{{ p }}'` closes the string and runs the rest of the value as SQL (or, as a query
+ * parameter, is the constant text `{p:String}`). So is one inside a block comment.
+ */
+function checkParamPlacement(
+  tokens: readonly SqlToken[],
+  locate: (offset: number) => SourceLocation,
+  node: string,
+  problems: Problem[],
+): void {
   for (const t of tokens) {
     // A `--` comment is safe: a value's line breaks are escaped, so it cannot end the line.
     const block = t.kind === 'comment' && t.text.startsWith('/*');
@@ -389,6 +398,19 @@ function checkUnclosed(sql: string, start: SourceLocation, node: string, problem
           : 'params never name tables or columns: use {% if %} to choose between fixed names',
     });
   }
+}
+
+/**
+ * A string, quoted name or block comment left open runs to the end of the SQL: ClickHouse would
+ * refuse the query at every request, so it is an error here (unclosed template tags are the
+ * template parser's).
+ */
+function checkUnclosed(
+  tokens: readonly SqlToken[],
+  locate: (offset: number) => SourceLocation,
+  node: string,
+  problems: Problem[],
+): void {
   const open = tokens.find((t) => t.unterminated && UNCLOSED[t.kind]);
   if (!open) return;
   problems.push({

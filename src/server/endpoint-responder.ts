@@ -106,9 +106,9 @@ export class EndpointResponder {
     const raw: Record<string, unknown> = {};
     for (const k in query) if (k !== 'token') raw[k] = query[k];
     if (req.method === 'POST' && req.body) {
-      Object.assign(raw, await req.body());
-      // As in the query string: never a param (the token is read from the header or ?token=).
-      if ('token' in raw) delete raw.token;
+      // As in the query string: `token` is never a param (it is read from the header or ?token=).
+      const body = await req.body();
+      for (const k in body) if (k !== 'token') raw[k] = body[k];
     }
 
     const params = normalise(raw);

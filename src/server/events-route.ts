@@ -10,14 +10,13 @@
  * flight share a per-process budget (body-budget.ts): past it, 503 with Retry-After, unread.
  */
 
-import { isUtf8 } from 'node:buffer';
 import type { Context, Hono } from 'hono';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
-import { utf8Fault } from '../util/utf8-offset.ts';
+import { type Utf8Fault, utf8Fault } from '../util/utf8-offset.ts';
 import { withoutBom } from '../util/without-bom.ts';
 import { presentedToken } from './auth.ts';
 import { BodyBudget, CHUNKED_FIRST_BYTES, defaultBodyBudget, type Reservation } from './body-budget.ts';
@@ -186,7 +185,8 @@ async function readBody(
   }
   if (refusal) throw refusal;
   const body = Buffer.concat(chunks);
-  if (!isUtf8(body)) throw notUtf8(body, gzip);
+  const fault = utf8Fault(body);
+  if (fault) throw notUtf8(fault, gzip);
   return body;
 }
 
@@ -205,9 +205,7 @@ function tooBusy(budget: BodyBudget): HttpError {
 }
 
 /** 400 naming the first byte that is not UTF-8 (rather than storing U+FFFD in its place). */
-function notUtf8(body: Buffer, gzip: boolean): HttpError {
-  // isUtf8 and the scan follow the same table; no fault would be a disagreement, shown as the start.
-  const f = utf8Fault(body) ?? { line: 1, byteOfLine: 1, offset: 0, hex: '' };
+function notUtf8(f: Utf8Fault, gzip: boolean): HttpError {
   return new HttpError(
     400,
     `the body is not valid UTF-8: line ${f.line}, byte ${f.byteOfLine} of the line (0x${f.hex}, offset ${f.offset} of the ${gzip ? 'decompressed ' : ''}body); send the events as UTF-8`,

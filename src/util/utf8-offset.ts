@@ -1,3 +1,5 @@
+import { isUtf8 } from 'node:buffer';
+
 /**
  * Where bytes stop being UTF-8. Node's `isUtf8` says whether they are; this says where they are
  * not, for a message that names the byte (only called once `isUtf8` has said no).
@@ -48,6 +50,8 @@ export interface Utf8Fault {
 
 /** The first fault of `bytes` read as UTF-8 lines, or undefined when they are UTF-8. */
 export function utf8Fault(bytes: Uint8Array): Utf8Fault | undefined {
+  // Node's native check first: the scan below runs only for bytes that are not UTF-8.
+  if (isUtf8(bytes)) return undefined;
   const offset = firstInvalidUtf8(bytes);
   if (offset < 0) return undefined;
   let line = 1;

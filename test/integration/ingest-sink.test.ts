@@ -363,6 +363,41 @@ forEachBackend('ingest sink', (ctx) => {
       await q("SELECT toString(sum(rows)) AS n FROM tally_ingest_log WHERE instance = 'test-logged'"),
     ).toEqual([{ n: '1' }]);
   });
+
+  it('an ops log write that keeps failing is given up after three tries, and the sink still settles', async () => {
+    const db = quoteIdent(ctx.engine.database);
+    const failing = new Proxy(ctx.engine, {
+      get(target, prop, receiver) {
+        if (prop !== 'command') return Reflect.get(target, prop, receiver);
+        return async (sql: string) => {
+          if (sql.startsWith(`INSERT INTO ${db}.tally_ingest_log`))
+            throw new Error('Code: 252. DB::Exception: Too many parts');
+          return target.command(sql);
+        };
+      },
+    });
+    const logs: Array<Record<string, unknown>> = [];
+    const s = new DatasourceSink(failing, tx, parser, {
+      instance: 'test-unlogged',
+      identity: 'dedup_key',
+      retryInitialMs: 1,
+      log: (e) => logs.push(e),
+    });
+    const [o] = await s.write([httpBatch(parser, ['{"id":"unlogged-1","ts":1,"amount":1}'], 'req-unlogged')]);
+    await s.settled();
+    // The rows are stored whatever becomes of their log row.
+    expect(o).toMatchObject({ stored: 1 });
+    expect(
+      logs.filter((l) => l.msg === 'ingest log write failed').map((l) => [l.retried, l.dropped]),
+    ).toEqual([
+      [1, 0],
+      [1, 0],
+      [0, 1],
+    ]);
+    expect(
+      await q("SELECT toString(count()) AS n FROM tally_ingest_log WHERE instance = 'test-unlogged'"),
+    ).toEqual([{ n: '0' }]);
+  });
 });
 
 forEachBackend('dedup keys agree with ClickHouse', (ctx) => {

@@ -1,4 +1,3 @@
-import { isUtf8 } from 'node:buffer';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Engine } from '../../clickhouse/engine.ts';
@@ -170,7 +169,7 @@ async function readStdin(): Promise<string> {
 
 /** The rows as text; bytes that are not UTF-8 are refused at their line, not read as U+FFFD. */
 function utf8Text(bytes: Buffer, where: string): string {
-  const f = isUtf8(bytes) ? undefined : utf8Fault(bytes);
+  const f = utf8Fault(bytes);
   if (!f) return bytes.toString('utf8');
   throw new TallyError(
     'not-utf8',
