@@ -31,6 +31,34 @@ export class TokenAuth {
   /** Throws 401 / 403; returns the matched token (undefined when auth is off). */
   check(presented: string | undefined, access: Access): TokenConfig | undefined {
     if (!this.enabled) return undefined;
+    const match = this.identify(presented);
+    if (!allows(match, access)) {
+      throw new HttpError(
+        403,
+        `the token \`${match.name}\` (scope ${match.scope}) may not ${describe(access)}`,
+      );
+    }
+    return match;
+  }
+
+  /**
+   * Which of `endpoints` the presented token may call (every one when auth is off): what the
+   * OpenAPI document and the page show it. 401 as `check` for a missing or unknown token.
+   */
+  callable<E extends { name: string; token?: string | undefined }>(
+    presented: string | undefined,
+    endpoints: Iterable<E>,
+  ): E[] {
+    const all = [...endpoints];
+    if (!this.enabled) return all;
+    const match = this.identify(presented);
+    return all.filter((e) =>
+      allows(match, { kind: 'endpoint', name: e.name, ...(e.token ? { required: e.token } : {}) }),
+    );
+  }
+
+  /** The configured token presented (compared in constant time); 401 when none matches. */
+  private identify(presented: string | undefined): TokenConfig {
     if (!presented)
       throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
     const digest = sha256(presented);
@@ -39,12 +67,6 @@ export class TokenAuth {
       if (timingSafeEqual(d.digest, digest) && !match) match = d.token;
     }
     if (!match) throw new HttpError(401, 'the token is not valid');
-    if (!allows(match, access)) {
-      throw new HttpError(
-        403,
-        `the token \`${match.name}\` (scope ${match.scope}) may not ${describe(access)}`,
-      );
-    }
     return match;
   }
 }

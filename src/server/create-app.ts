@@ -3,6 +3,7 @@ import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
+import type { Project } from '../project/model.ts';
 import { presentedToken, TokenAuth } from './auth.ts';
 import { type DirectHandler, directEndpointRoute } from './direct-route.ts';
 import { EndpointResponder, splitFile } from './endpoint-responder.ts';
@@ -86,7 +87,15 @@ export function createApp(opts: AppOptions): TallyApp {
     logger.error('internal error', { id, error });
   const columns = new ResponseColumns();
   const notes = new WeakMap<Request, RequestNote>();
-  let page: { version: string; page: HomePage } | undefined;
+  /** Pages of the current version, by the endpoints shown (tokens see different sets). */
+  let pages: { version: string; byEndpoints: Map<string, HomePage> } | undefined;
+  /** The project as the request's token sees it: the endpoints it may call (all with no tokens). */
+  const visible = (c: Context, project: Project): Project => {
+    if (!auth.enabled) return project;
+    const token = presentedToken(c.req.header('authorization'), c.req.query('token'));
+    const endpoints = auth.callable(token, project.endpoints.values());
+    return { ...project, endpoints: new Map(endpoints.map((e) => [e.name, e])) };
+  };
 
   app.use('*', async (c, next) => {
     const note = requests.begin(requestHeader(c, 'x-request-id'));
@@ -105,22 +114,38 @@ export function createApp(opts: AppOptions): TallyApp {
   });
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
 
+  // With tokens configured, the page lists only what the request's token may call; without one
+  // it asks for one (200), with an unknown one it says so (401).
   app.get('/', (c) => {
     const state = opts.state.get();
-    if (page?.version !== state.version) {
-      page = {
-        version: state.version,
-        page: renderHomePage(state.project, { version: state.version, secured: auth.enabled }),
-      };
+    let shown: Project | undefined;
+    let locked: 'needed' | 'invalid' | undefined;
+    try {
+      shown = visible(c, state.project);
+    } catch (err) {
+      if (!(err instanceof HttpError) || err.status !== 401) throw err;
+      locked = presentedToken(c.req.header('authorization'), c.req.query('token')) ? 'invalid' : 'needed';
     }
-    c.header('Content-Security-Policy', page.page.csp);
+    if (pages?.version !== state.version) pages = { version: state.version, byEndpoints: new Map() };
+    const key = locked ?? [...(shown?.endpoints.keys() ?? [])].join('\u0000');
+    let page = pages.byEndpoints.get(key);
+    if (!page) {
+      page = renderHomePage(shown ?? state.project, {
+        version: state.version,
+        secured: auth.enabled,
+        ...(locked ? { locked } : {}),
+      });
+      pages.byEndpoints.set(key, page);
+    }
+    c.header('Content-Security-Policy', page.csp);
     c.header('X-Content-Type-Options', 'nosniff');
-    return c.html(page.page.html);
+    return c.html(page.html, locked === 'invalid' ? 401 : 200);
   });
 
+  // With tokens configured: needs one, and lists only the endpoints it may call.
   app.get('/v0/openapi.json', async (c) => {
     const state = opts.state.get();
-    const doc = buildOpenApi(state.project, {
+    const doc = buildOpenApi(visible(c, state.project), {
       version: state.version,
       serverUrl: new URL(c.req.url).origin,
       secured: auth.enabled,

@@ -16,9 +16,25 @@ export interface HomePage {
   csp: string;
 }
 
-/** The page for a project; build once per project version. */
-export function renderHomePage(project: Project, opts: { version: string; secured: boolean }): HomePage {
-  const endpoints = [...project.endpoints.values()].sort((a, b) => a.name.localeCompare(b.name));
+export interface HomePageOptions {
+  version: string;
+  /** Tokens are configured: the page has a token field, sent with every request it makes. */
+  secured: boolean;
+  /**
+   * Tokens are configured and the request brought none (`needed`) or an unknown one (`invalid`):
+   * the page asks for one instead of listing endpoints (`project`'s are not shown).
+   */
+  locked?: 'needed' | 'invalid';
+}
+
+/**
+ * The page for a project (with tokens configured: the endpoints the request's token may call);
+ * build once per project version and endpoint set.
+ */
+export function renderHomePage(project: Project, opts: HomePageOptions): HomePage {
+  const endpoints = opts.locked
+    ? []
+    : [...project.endpoints.values()].sort((a, b) => a.name.localeCompare(b.name));
   const name = project.config.name ?? basename(project.root);
   const html = [
     '<!doctype html>',
@@ -30,18 +46,33 @@ export function renderHomePage(project: Project, opts: { version: string; secure
     `<style>${STYLE}</style></head><body>`,
     '<header>',
     `<h1>${esc(name)} <small>Tally endpoints · version ${esc(opts.version)}</small></h1>`,
-    '<nav><a href="/v0/openapi.json">OpenAPI</a> · <a href="/health">health</a> · <a href="/metrics">metrics</a></nav>',
-    opts.secured
+    '<nav><a id="openapi" href="/v0/openapi.json">OpenAPI</a> · <a href="/health">health</a> · <a href="/metrics">metrics</a></nav>',
+    opts.locked ? LOCKED[opts.locked] : '',
+    opts.secured && !opts.locked
       ? '<p class="token"><label>Token <input id="token" type="password" autocomplete="off" placeholder="sent as Authorization: Bearer"></label></p>'
       : '',
     `<ul class="toc">${endpoints.map((e) => `<li><a href="#ep-${esc(e.name)}">${esc(e.name)}</a></li>`).join('')}</ul>`,
     '</header><main>',
-    endpoints.length === 0 ? '<p>No endpoints are served: add one under <code>endpoints/</code>.</p>' : '',
+    opts.locked
+      ? ''
+      : endpoints.length === 0
+        ? opts.secured
+          ? '<p>This token may call no endpoints.</p>'
+          : '<p>No endpoints are served: add one under <code>endpoints/</code>.</p>'
+        : '',
     ...endpoints.map((e) => section(e, project)),
     `</main><script>${SCRIPT}</script></body></html>`,
   ].join('\n');
   return { html, csp: CSP };
 }
+
+/** What a page without a usable token shows: a form that loads the page again with one. */
+const TOKEN_FORM =
+  '<form class="unlock" method="get" action="/"><label>Token <input name="token" type="password" autocomplete="off" required></label> <button type="submit">Show endpoints</button></form>';
+const LOCKED = {
+  needed: `<p>This server needs a token: the page lists the endpoints yours may call.</p>${TOKEN_FORM}`,
+  invalid: `<p class="status error">The token is not valid.</p>${TOKEN_FORM}`,
+} as const;
 
 function section(e: Endpoint, project: Project): string {
   const pipe = project.pipes.get(e.pipe);
@@ -125,6 +156,18 @@ const SCRIPT = `
 (() => {
   'use strict';
   const tokenInput = document.getElementById('token');
+  const openapi = document.getElementById('openapi');
+  if (tokenInput) {
+    // Arrived through the token form (?token=): every request of the page sends it, as does the
+    // OpenAPI link (the document lists what the token may call).
+    const given = new URLSearchParams(location.search).get('token');
+    if (given && !tokenInput.value) tokenInput.value = given;
+    const link = () => {
+      openapi.href = '/v0/openapi.json' + (tokenInput.value ? '?token=' + encodeURIComponent(tokenInput.value) : '');
+    };
+    tokenInput.addEventListener('input', link);
+    link();
+  }
   function query(form) {
     const qs = new URLSearchParams();
     for (const el of form.elements) {

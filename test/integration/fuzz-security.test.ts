@@ -81,7 +81,47 @@ forEachBackend('security', (ctx) => {
     expect((await get('/metrics')).status).toBe(401);
     expect((await get('/metrics', SECRETS.reader)).status).toBe(403);
     expect((await get('/metrics', SECRETS.admin)).status).toBe(200);
-    expect((await get('/v0/openapi.json')).status).toBe(200);
+  });
+
+  it('OpenAPI and the page list only what the token may call: nothing without one', async () => {
+    const paths = async (token?: string) => {
+      const res = await get('/v0/openapi.json', token);
+      if (res.status !== 200) return res.status;
+      const names = Object.keys(((await res.json()) as { paths: object }).paths).map(
+        (p) => /^\/v0\/pipes\/(\w+)\.\w+$/.exec(p)?.[1] ?? p,
+      );
+      return [...new Set(names)].sort();
+    };
+    const all = [...ex.project.endpoints.keys()].sort();
+    expect(all.length).toBeGreaterThan(3);
+    expect(await paths()).toBe(401);
+    expect(await paths('nope')).toBe(401);
+    expect(await paths(SECRETS.writer)).toEqual([]);
+    expect(await paths(SECRETS.limited)).toEqual(['balance']);
+    expect((await paths(SECRETS.reader)) as string[]).toEqual(all);
+    expect((await paths(SECRETS.admin)) as string[]).toEqual(all);
+    expect((await get(`/v0/openapi.json?token=${SECRETS.limited}`)).status).toBe(200);
+
+    const page = async (path: string, token?: string) => {
+      const res = await get(path, token);
+      return { status: res.status, html: await res.text() };
+    };
+    const anonymous = await page('/');
+    expect(anonymous.status).toBe(200);
+    expect(anonymous.html).toContain('name="token"');
+    expect(anonymous.html).not.toContain('class="endpoint"');
+    for (const name of ex.project.endpoints.keys()) expect(anonymous.html).not.toContain(`ep-${name}"`);
+    const wrong = await page('/?token=nope');
+    expect(wrong.status).toBe(401);
+    expect(wrong.html).toContain('The token is not valid.');
+    const limited = await page(`/?token=${SECRETS.limited}`);
+    expect(limited.html.match(/<section class="endpoint" id="ep-([a-z_]+)"/g)).toEqual([
+      '<section class="endpoint" id="ep-balance"',
+    ]);
+    expect(limited.html).not.toContain(SECRETS.limited);
+    const reader = await page('/', SECRETS.reader);
+    expect(reader.html.match(/<section class="endpoint"/g)).toHaveLength(all.length);
+    expect((await page('/', SECRETS.writer)).html).toContain('This token may call no endpoints.');
   });
 
   it('endpoint queries run readonly: a write under the endpoint settings is refused by ClickHouse', async () => {

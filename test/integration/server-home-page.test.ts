@@ -190,5 +190,36 @@ describe.skipIf(!browserBinary.path)('home page in headless chromium', () => {
       expect(csv.trim().split('\n')).toHaveLength(3);
       expect(csv).toMatch(/^"transaction_id","timestamp"/);
     });
+
+    it('with tokens: asks for one, then lists and runs only what it may call', async () => {
+      const secured = await startServer(
+        createApp({
+          state: new StateHolder({ project, engine: ctx.engine, version: 'v1' }),
+          tokens: [{ name: 'limited', value: 'lim-7c1e', scope: 'read', endpoints: ['balance'] }],
+        }),
+        '127.0.0.1',
+        0,
+      );
+      const tab = await context.newPage();
+      const errors: string[] = [];
+      tab.on('pageerror', (e) => errors.push(String(e)));
+      try {
+        expect((await tab.goto(`${secured.url}/`))?.status()).toBe(200);
+        expect(await tab.locator('section.endpoint').count()).toBe(0);
+        await tab.locator('form.unlock input[name="token"]').fill('lim-7c1e');
+        await Promise.all([tab.waitForURL(/\?token=lim-7c1e$/), tab.locator('form.unlock button').click()]);
+        expect(await tab.locator('section.endpoint h2').allTextContents()).toEqual(['balance']);
+        expect(await tab.locator('#openapi').getAttribute('href')).toBe('/v0/openapi.json?token=lim-7c1e');
+        const balance = tab.locator('#ep-balance');
+        await balance.locator('input[name="account_id"]').fill(ACCOUNT);
+        await balance.locator('button[type="submit"]').click();
+        await balance.locator('.result .status').filter({ hasText: /^200 / }).waitFor({ timeout: 15_000 });
+        expect(errors, 'no script errors and no CSP violations').toEqual([]);
+      } finally {
+        await tab.close();
+        // The browser keeps a socket open to it: no need to wait the default grace for that.
+        await secured.close(100);
+      }
+    });
   });
 });

@@ -318,10 +318,14 @@ forEachBackend('HTTP observability', (ctx) => {
       expect(
         (await secured.request('/metrics', { headers: { authorization: 'Bearer admin-token' } })).status,
       ).toBe(200);
-      // OpenAPI and the page stay public, and say that tokens are needed
-      const doc = (await (await secured.request('/v0/openapi.json')).json()) as { components: Json };
+      // OpenAPI needs a token too (and declares the schemes); the page asks for one
+      expect((await secured.request('/v0/openapi.json')).status).toBe(401);
+      const doc = (await (
+        await secured.request('/v0/openapi.json', { headers: { authorization: 'Bearer read-token' } })
+      ).json()) as { components: Json };
       expect(doc.components.securitySchemes).toBeDefined();
-      expect(await (await secured.request('/')).text()).toContain('id="token"');
+      expect(await (await secured.request('/')).text()).toContain('name="token"');
+      expect(await (await secured.request('/?token=read-token')).text()).toContain('id="token"');
     });
   });
 

@@ -64,6 +64,31 @@ describe('TokenAuth', () => {
     expect(status(() => auth.check('read-all', ep('balance', 'read')))).toBe('ok');
   });
 
+  it('lists the endpoints a token may call, by the same rules as check (401 without one)', () => {
+    const endpoints = [
+      { name: 'attribution' },
+      { name: 'balance', token: 'partner' },
+      { name: 'history', token: 'read' },
+    ];
+    const names = (t: string | undefined) => auth.callable(t, endpoints).map((e) => e.name);
+    expect(names('admin-secret')).toEqual(['attribution', 'balance', 'history']);
+    expect(names('read-all')).toEqual(['attribution', 'history']);
+    expect(names('read-one')).toEqual(['balance']);
+    expect(names('append-tx')).toEqual([]);
+    for (const e of endpoints) {
+      for (const t of ['admin-secret', 'read-all', 'read-one', 'append-tx']) {
+        const listed = names(t).includes(e.name);
+        expect(
+          status(() => auth.check(t, ep(e.name, e.token))),
+          `${t} ${e.name}`,
+        ).toBe(listed ? 'ok' : 403);
+      }
+    }
+    expect(status(() => auth.callable(undefined, endpoints))).toBe(401);
+    expect(status(() => auth.callable('nope', endpoints))).toBe(401);
+    expect(new TokenAuth([]).callable(undefined, endpoints)).toEqual(endpoints);
+  });
+
   it('never puts the presented token in an error message', () => {
     for (const t of ['s3cr3t-value', 'read-one']) {
       try {

@@ -32,4 +32,30 @@ describe('home page', () => {
     expect(page.csp).toContain("default-src 'none'");
     expect(page.html).not.toMatch(/(src|href)="(https?:)?\/\//);
   });
+
+  it('asks for a token instead of listing endpoints when locked, and says when a token may call none', () => {
+    const dir = writeProject({
+      'datasources/t.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+      'pipes/secret_pipe.pipe.yaml': 'nodes:\n  - name: x\n    sql: SELECT id FROM t\n',
+      'endpoints/secret_pipe.endpoint.yaml': 'pipe: secret_pipe\ndescription: internal numbers\n',
+    });
+    const project = loadProjectOrThrow(dir, { env: {} });
+    const needed = renderHomePage(project, { version: 'v1', secured: true, locked: 'needed' });
+    expect(needed.html).toContain('<form class="unlock" method="get" action="/">');
+    expect(needed.html).not.toContain('secret_pipe');
+    expect(needed.html).not.toContain('internal numbers');
+    expect(needed.html).not.toContain('id="token"');
+    const invalid = renderHomePage(project, { version: 'v1', secured: true, locked: 'invalid' });
+    expect(invalid.html).toContain('The token is not valid.');
+    expect(invalid.html).not.toContain('secret_pipe');
+    const none = renderHomePage({ ...project, endpoints: new Map() }, { version: 'v1', secured: true });
+    expect(none.html).toContain('This token may call no endpoints.');
+    expect(none.html).toContain('id="token"');
+    const open = renderHomePage(project, { version: 'v1', secured: false });
+    expect(open.html).toContain('id="ep-secret_pipe"');
+    expect(open.html).not.toContain('id="token"');
+    // The same one script everywhere, allowed by its hash.
+    expect(new Set([needed.csp, invalid.csp, none.csp, open.csp]).size).toBe(1);
+  });
 });
