@@ -32,10 +32,27 @@ const HEAD_END = Buffer.from('\r\n\r\n');
 const CRLF = Buffer.from('\r\n');
 /** Idle connections are dropped this long before the server's announced keep-alive timeout. */
 const KEEP_ALIVE_MARGIN_MS = 500;
+/**
+ * A reused connection that closes unanswered this soon after the request was written is the
+ * keep-alive race (the server closed it as we picked it): the request may be sent again. Later,
+ * the query may be running (a proxy or a restart cut it): it is not.
+ */
+const RESEND_WINDOW_MS = 1000;
+/** A chunked answer's trailer line longer than this is not ClickHouse's. */
+const MAX_TRAILER_BYTES = 8 * 1024;
 
-/** The error a request fails with when its signal aborts (as node:http's). */
-function abortError(): Error {
-  return Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' });
+/** The error a request fails with when its signal aborts (as node:http's, with the reason). */
+function abortError(reason: unknown): Error {
+  return Object.assign(new Error('The operation was aborted', { cause: reason }), {
+    name: 'AbortError',
+    code: 'ABORT_ERR',
+  });
+}
+
+function poolClosed(): Error {
+  return Object.assign(new Error('the ClickHouse connection pool is closed (the engine was closed)'), {
+    code: 'ERR_POOL_CLOSED',
+  });
 }
 
 /** A malformed answer: the connection is closed, the request fails. */
@@ -47,6 +64,12 @@ type Mode = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'tra
 
 interface Waiting {
   resolve(r: PlainResponse): void;
+  reject(err: Error): void;
+}
+
+/** A request waiting for a free connection. */
+interface Waiter {
+  resolve(c: Connection): void;
   reject(err: Error): void;
 }
 
@@ -67,6 +90,7 @@ class Connection {
   private body: Buffer[] = [];
   private keepAlive = true;
   private answered = false;
+  private sentAt = 0;
 
   constructor(opts: PlainHttpPoolOptions, onClose: (c: Connection) => void) {
     this.socket = net.connect({ host: opts.host, port: opts.port, noDelay: true });
@@ -76,19 +100,38 @@ class Connection {
     });
     this.socket.on('timeout', () => this.socket.destroy(new Error('Timeout error')));
     this.socket.on('close', () => {
-      if (this.waiting && this.mode === 'until-close' && !this.failure) this.finish();
-      else if (this.waiting) {
-        const err = this.failure ?? Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
-        // Nothing came back on a connection the server may have closed as we picked it: the
-        // request never reached ClickHouse (see HttpReader.sendOnce).
-        const code = (err as NodeJS.ErrnoException).code;
-        if (this.reused && !this.answered && (code === 'ECONNRESET' || code === 'EPIPE')) {
-          Object.assign(err, { reusedSocket: true });
+      try {
+        if (this.waiting && this.mode === 'until-close' && !this.failure) this.finish();
+        else if (this.waiting) {
+          const err = this.failure ?? Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
+          // Nothing came back, at once, on a connection the server may have closed as we picked
+          // it: the request never reached ClickHouse (see HttpReader.sendOnce).
+          const code = (err as NodeJS.ErrnoException).code;
+          if (
+            this.reused &&
+            !this.answered &&
+            Date.now() - this.sentAt < RESEND_WINDOW_MS &&
+            (code === 'ECONNRESET' || code === 'EPIPE')
+          ) {
+            Object.assign(err, { reusedSocket: true });
+          }
+          this.settle().reject(err);
         }
-        this.settle().reject(err);
+      } finally {
+        onClose(this);
       }
-      onClose(this);
     });
+  }
+
+  /** Open both ways: the server has not closed its side (a FIN not yet seen through to close). */
+  get usable(): boolean {
+    const s = this.socket;
+    return !s.destroyed && s.writable && !s.readableEnded;
+  }
+
+  /** A request is waiting for its answer. */
+  get busy(): boolean {
+    return this.waiting !== undefined;
   }
 
   /** Sends `request` (head and body, one string) and resolves with the whole answer. */
@@ -97,6 +140,7 @@ class Connection {
       this.waiting = { resolve, reject };
       this.mode = 'head';
       this.answered = false;
+      this.sentAt = Date.now();
       this.socket.setTimeout(timeoutMs);
       this.socket.write(request);
     });
@@ -180,7 +224,10 @@ class Connection {
       }
       case 'trailer': {
         const end = buf.indexOf(CRLF, at);
-        if (end < 0) return -1;
+        if (end < 0) {
+          if (buf.length - at > MAX_TRAILER_BYTES) throw protocolError('a trailer line is over 8 KiB');
+          return -1;
+        }
         // An empty line ends the answer; any other is a trailer field, skipped.
         if (end === at) this.finish();
         return end + 2;
@@ -218,7 +265,11 @@ class Connection {
         if (t) this.keepAliveMs = Number(t[1]) * 1000;
       }
     }
-    if (chunked) this.mode = 'chunk-size';
+    if (this.status === 204 || this.status === 304) {
+      // No body, whatever the head says.
+      this.mode = 'length';
+      this.remaining = 0;
+    } else if (chunked) this.mode = 'chunk-size';
     else if (length !== undefined) {
       this.mode = 'length';
       this.remaining = length;
@@ -230,13 +281,19 @@ class Connection {
 
   private finish(): void {
     const waiting = this.settle();
-    const body =
-      this.body.length === 1 ? this.body[0]!.toString('utf8') : Buffer.concat(this.body).toString('utf8');
-    const status = this.status;
+    const parts = this.body;
     this.body = [];
     if (!this.keepAlive) this.socket.destroy();
     this.reused = true;
-    waiting.resolve({ status, body });
+    let body: string;
+    try {
+      body = parts.length === 1 ? parts[0]!.toString('utf8') : Buffer.concat(parts).toString('utf8');
+    } catch (err) {
+      // An answer too large for one string (V8's limit is about 512 MiB).
+      waiting.reject(err as Error);
+      return;
+    }
+    waiting.resolve({ status: this.status, body });
   }
 
   private settle(): Waiting {
@@ -252,10 +309,11 @@ class Connection {
 export class PlainHttpPool {
   /** The request line's end and the Host header: the same for every request. */
   private readonly hostLine: string;
+  /** Every open connection (busy or idle). */
+  private readonly all = new Set<Connection>();
   /** Free connections, the most recently used last (it is taken first: fewer sockets stay warm). */
   private readonly idle: Connection[] = [];
-  private open = 0;
-  private readonly queue: Array<(c: Connection) => void> = [];
+  private readonly queue: Waiter[] = [];
   private destroyed = false;
 
   constructor(private readonly opts: PlainHttpPoolOptions) {
@@ -265,11 +323,17 @@ export class PlainHttpPool {
 
   /** POSTs `body` to `path` with `headers` (each `Name: value\r\n`); rejects on a connection failure. */
   async post(path: string, headers: string, body: string, signal?: AbortSignal): Promise<PlainResponse> {
-    if (signal?.aborted) throw abortError();
-    const conn = await this.acquire();
+    if (signal?.aborted) throw abortError(signal.reason);
+    const conn = await this.acquire(signal);
+    if (signal?.aborted) {
+      this.release(conn);
+      throw abortError(signal.reason);
+    }
     const request =
       `POST ${path}${this.hostLine}${headers}` + `Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
-    const onAbort = () => conn.socket.destroy(abortError());
+    const onAbort = () => {
+      if (conn.busy) conn.socket.destroy(abortError(signal!.reason));
+    };
     signal?.addEventListener('abort', onAbort, { once: true });
     try {
       return await conn.send(request, this.opts.timeoutMs);
@@ -279,49 +343,78 @@ export class PlainHttpPool {
     }
   }
 
-  /** Closes every connection; requests in flight fail. */
+  /** Closes every connection: requests in flight and waiting fail. */
   destroy(): void {
     this.destroyed = true;
-    for (const c of this.idle.splice(0)) c.socket.destroy();
+    for (const w of this.queue.splice(0)) w.reject(poolClosed());
+    this.idle.length = 0;
+    for (const c of this.all) c.socket.destroy(poolClosed());
   }
 
-  private acquire(): Promise<Connection> {
-    if (this.destroyed) return Promise.reject(new Error('the ClickHouse connection pool is closed'));
+  private acquire(signal: AbortSignal | undefined): Promise<Connection> {
+    if (this.destroyed) return Promise.reject(poolClosed());
     const now = Date.now();
     for (let c = this.idle.pop(); c !== undefined; c = this.idle.pop()) {
-      // One the server is about to close would fail the request (and cost a resend).
-      if (c.keepAliveMs !== undefined && now - c.idleSince > c.keepAliveMs - KEEP_ALIVE_MARGIN_MS) {
+      // One the server closed, or is about to close, would fail the request (and cost a resend).
+      if (
+        !c.usable ||
+        (c.keepAliveMs !== undefined && now - c.idleSince > c.keepAliveMs - KEEP_ALIVE_MARGIN_MS)
+      ) {
         c.socket.destroy();
         continue;
       }
-      if (!c.socket.destroyed) {
-        c.socket.ref();
-        return Promise.resolve(c);
-      }
+      c.socket.ref();
+      return Promise.resolve(c);
     }
-    if (this.open < this.opts.maxSockets) {
-      this.open++;
-      return Promise.resolve(
-        new Connection(this.opts, (c) => {
-          this.open--;
-          const i = this.idle.indexOf(c);
-          if (i >= 0) this.idle.splice(i, 1);
-          this.wakeOne();
-        }),
-      );
-    }
-    return new Promise((resolve) => this.queue.push(resolve));
+    if (this.all.size < this.opts.maxSockets) return Promise.resolve(this.connect());
+    return new Promise((resolve, reject) => {
+      // A connection within the request timeout, or it fails as one that timed out.
+      const timer = setTimeout(() => leave(new Error('Timeout error')), this.opts.timeoutMs);
+      const onAbort = () => leave(abortError(signal!.reason));
+      const done = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+      };
+      const waiter: Waiter = {
+        resolve: (c) => {
+          done();
+          resolve(c);
+        },
+        reject: (err) => {
+          done();
+          reject(err);
+        },
+      };
+      const leave = (err: Error) => {
+        const i = this.queue.indexOf(waiter);
+        if (i >= 0) this.queue.splice(i, 1);
+        waiter.reject(err);
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.queue.push(waiter);
+    });
+  }
+
+  private connect(): Connection {
+    const c = new Connection(this.opts, (closed) => {
+      this.all.delete(closed);
+      const i = this.idle.indexOf(closed);
+      if (i >= 0) this.idle.splice(i, 1);
+      this.wakeOne();
+    });
+    this.all.add(c);
+    return c;
   }
 
   private release(c: Connection): void {
-    if (c.socket.destroyed) return; // its close handler makes room
-    if (this.destroyed) {
+    if (!c.usable || this.destroyed) {
+      // Its close handler makes room.
       c.socket.destroy();
       return;
     }
     const next = this.queue.shift();
     if (next) {
-      next(c);
+      next.resolve(c);
       return;
     }
     c.idleSince = Date.now();
@@ -330,10 +423,15 @@ export class PlainHttpPool {
     this.idle.push(c);
   }
 
+  /** A connection closed: a waiting request gets a new one (none wait while any is idle). */
   private wakeOne(): void {
+    if (this.destroyed || this.all.size >= this.opts.maxSockets) return;
     const next = this.queue.shift();
-    if (next && !this.destroyed) {
-      void this.acquire().then(next);
+    if (!next) return;
+    try {
+      next.resolve(this.connect());
+    } catch (err) {
+      next.reject(err as Error);
     }
   }
 }

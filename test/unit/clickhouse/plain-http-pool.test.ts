@@ -226,6 +226,82 @@ describe('PlainHttpPool', () => {
     await expect(p.post('/', HEADERS, 'q', controller.signal)).rejects.toMatchObject({ name: 'AbortError' });
   });
 
+  it('fails the requests in flight and waiting when destroyed, and every later one', async () => {
+    const server = await scripted(() => 'hang');
+    const p = pool(server.port, { maxSockets: 1 });
+    const inFlight = p.post('/', HEADERS, 'a').catch((e: unknown) => e);
+    const waiting = p.post('/', HEADERS, 'b').catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 50));
+    p.destroy();
+    for (const err of [await inFlight, await waiting]) {
+      expect(err).toMatchObject({ code: 'ERR_POOL_CLOSED' });
+      expect((err as { reusedSocket?: boolean }).reusedSocket).toBeUndefined();
+    }
+    await expect(p.post('/', HEADERS, 'c')).rejects.toMatchObject({ code: 'ERR_POOL_CLOSED' });
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('never sends a request aborted while it waited for a connection', async () => {
+    const server = await scripted((_r, socket) => {
+      setTimeout(() => socket.write('HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'), 100);
+      return undefined;
+    });
+    const p = pool(server.port, { maxSockets: 1 });
+    const first = p.post('/', HEADERS, 'first');
+    const controller = new AbortController();
+    const second = p.post('/', HEADERS, 'second', controller.signal).catch((e: unknown) => e);
+    setTimeout(() => controller.abort(new Error('gave up')), 20);
+    expect(await second).toMatchObject({ name: 'AbortError', cause: new Error('gave up') });
+    expect((await first).body).toBe('ok');
+    expect((await p.post('/', HEADERS, 'third')).body).toBe('ok');
+    expect(server.requests.map((r) => r.slice(r.indexOf('\r\n\r\n') + 4))).toEqual(['first', 'third']);
+  });
+
+  it('fails a request that waits for a connection longer than the timeout', async () => {
+    // The first answer trickles in for 1.2 s: its socket is never idle for the timeout.
+    const server = await scripted((_r, socket) => {
+      socket.write('HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n');
+      let n = 0;
+      const tick = setInterval(() => {
+        if (++n <= 12) socket.write('1\r\nx\r\n');
+        else {
+          clearInterval(tick);
+          socket.write('0\r\n\r\n');
+        }
+      }, 100);
+      return undefined;
+    });
+    const p = pool(server.port, { maxSockets: 1, timeoutMs: 300 });
+    const first = p.post('/', HEADERS, 'a');
+    const t0 = performance.now();
+    await expect(p.post('/', HEADERS, 'b')).rejects.toThrow('Timeout error');
+    expect(performance.now() - t0).toBeLessThan(1000);
+    expect((await first).body).toBe('x'.repeat(12));
+    expect(server.requests).toHaveLength(1);
+  });
+
+  it('answers a 204 at once, without waiting for a body', async () => {
+    const server = await scripted(() => ['HTTP/1.1 204 No Content\r\nConnection: Keep-Alive\r\n\r\n']);
+    const p = pool(server.port, { timeoutMs: 2000 });
+    const t0 = performance.now();
+    expect(await p.post('/', HEADERS, 'q')).toEqual({ status: 204, body: '' });
+    expect(performance.now() - t0).toBeLessThan(1000);
+  });
+
+  it('does not mark as safe to resend a request a reused connection dropped after the resend window', async () => {
+    const server = await scripted((_r, socket, n) => {
+      if (n === 1) return ['HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok'];
+      // A long query cut (a proxy, a restart): ClickHouse may have run it.
+      setTimeout(() => socket.destroy(), 1300);
+      return undefined;
+    });
+    const p = pool(server.port);
+    await p.post('/', HEADERS, 'q');
+    const err = await p.post('/', HEADERS, 'q').catch((e: unknown) => e);
+    expect(err).toMatchObject({ message: 'socket hang up' });
+    expect((err as { reusedSocket?: boolean }).reusedSocket).toBeUndefined();
+  });
+
   it('opens at most maxSockets connections; the other requests wait their turn', async () => {
     let inFlight = 0;
     let most = 0;
@@ -251,6 +327,10 @@ describe('PlainHttpPool', () => {
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n', 'a chunk size is "zz"'],
       ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nokXX', 'a chunk is not followed by CRLF'],
       ['HTTP/1.1 200 OK\r\nContent-Length: -3\r\n\r\n', 'its Content-Length is "-3"'],
+      [
+        `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n${'x'.repeat(9000)}`,
+        'a trailer line is over 8 KiB',
+      ],
     ] as const) {
       const server = await scripted(() => [answer]);
       await expect(pool(server.port).post('/', HEADERS, 'q')).rejects.toThrow(
