@@ -9,6 +9,11 @@
  *   FROM (SELECT key, 1 AS __side, <finalized v> FROM live GROUP BY key
  *         UNION ALL SELECT key, 2 AS __side, <finalized v> FROM shadow GROUP BY key)
  *   GROUP BY key HAVING in_live = 0 OR in_shadow = 0 OR live_v != shadow_v ...
+ *
+ * A value that can be NULL is compared with its NULL-ness beside it (`isNull`): `x != NULL` is
+ * NULL, which HAVING drops, and 18.16's `anyIf` gives '' for a NULL. A table that keeps every
+ * row compares its number of rows per key too (its values are lists, and `groupArray` skips
+ * NULLs).
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { ColumnSpec, EngineSpec } from '../deploy/table-spec.ts';
@@ -66,6 +71,17 @@ function mergeCombinator(name: string, params?: string): string {
   return params !== undefined ? `${name}Merge(${params})` : `${name}Merge`;
 }
 
+/** A table that keeps every row (its values per key are lists): its rows per key are counted. */
+function keepsRows(shape: DiffShape): boolean {
+  return shape.engine.type !== 'AggregatingMergeTree' && shape.engine.type !== 'SummingMergeTree';
+}
+
+/** The finalized value can be NULL (a Nullable column, or a state of Nullable arguments). */
+function mayBeNull(c: ColumnSpec, shape: DiffShape): boolean {
+  if (keepsRows(shape) && !aggregateFunctionOf(c.type) && !simpleAggregateOf(c.type)) return false;
+  return /Nullable/.test(c.type);
+}
+
 /** The key expressions (the sorting key; a constant when there is none) and the value columns. */
 export function keyAndValues(shape: DiffShape): { keys: string[]; values: ColumnSpec[] } {
   const keys = shape.engine.sortingKey.length > 0 ? [...shape.engine.sortingKey] : [];
@@ -85,12 +101,23 @@ function valueAlias(i: number): string {
   return `__v${i}`;
 }
 
+function nullAlias(i: number): string {
+  return `__n${i}`;
+}
+
+/** How the row count of a key is shown beside its columns (no column can have this name). */
+export const ROWS_SHOWN = '(rows)';
+
 function sideSelect(table: string, side: 1 | 2, shape: DiffShape, final: boolean): string {
   const { keys, values } = keyAndValues(shape);
   const keyCols = keys.length > 0 ? keys.map((k, i) => `${keyExpr(k)} AS ${keyAlias(i)}`) : ['0 AS __k0'];
-  const vals = values.map((c, i) => `${finalizedExpr(c, shape)} AS ${valueAlias(i)}`);
+  const vals = values.flatMap((c, i) => [
+    `${finalizedExpr(c, shape)} AS ${valueAlias(i)}`,
+    ...(mayBeNull(c, shape) ? [`isNull(${valueAlias(i)}) AS ${nullAlias(i)}`] : []),
+  ]);
+  const rows = keepsRows(shape) ? ['count() AS __rows'] : [];
   const group = keys.length > 0 ? keys.map((_, i) => keyAlias(i)).join(', ') : '__k0';
-  return `SELECT ${[...keyCols, `${side} AS __side`, ...vals].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
+  return `SELECT ${[...keyCols, `${side} AS __side`, ...vals, ...rows].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
 }
 
 /** A sorting-key entry is a column name or an expression; a name is quoted. */
@@ -104,11 +131,22 @@ export function diffQuery(live: string, shadow: string, shape: DiffShape): strin
   const final = shape.engine.type === 'ReplacingMergeTree';
   const nk = Math.max(keys.length, 1);
   const keyList = Array.from({ length: nk }, (_, i) => keyAlias(i)).join(', ');
-  const pairs = values.map(
-    (_, i) =>
-      `anyIf(${valueAlias(i)}, __side = 1) AS live_${valueAlias(i)}, anyIf(${valueAlias(i)}, __side = 2) AS shadow_${valueAlias(i)}`,
-  );
-  const differs = values.map((_, i) => `live_${valueAlias(i)} != shadow_${valueAlias(i)}`);
+  const both = (alias: string) =>
+    `anyIf(${alias}, __side = 1) AS live_${alias}, anyIf(${alias}, __side = 2) AS shadow_${alias}`;
+  const pairs = values.flatMap((c, i) => [
+    both(valueAlias(i)),
+    ...(mayBeNull(c, shape) ? [both(nullAlias(i))] : []),
+  ]);
+  const differs = values.map((c, i) => {
+    const v = valueAlias(i);
+    if (!mayBeNull(c, shape)) return `live_${v} != shadow_${v}`;
+    const n = nullAlias(i);
+    return `(live_${n} != shadow_${n} OR ifNull(live_${v} != shadow_${v}, 0))`;
+  });
+  if (keepsRows(shape)) {
+    pairs.push(both('__rows'));
+    differs.push('live___rows != shadow___rows');
+  }
   return [
     `SELECT ${keyList}, sum(__side = 1) AS in_live, sum(__side = 2) AS in_shadow${pairs.length > 0 ? `, ${pairs.join(', ')}` : ''}`,
     `FROM (${sideSelect(live, 1, shape, final)} UNION ALL ${sideSelect(shadow, 2, shape, final)})`,
@@ -163,8 +201,10 @@ export function readDiffRow(
   const side = (prefix: string) => {
     const o: Record<string, unknown> = {};
     values.forEach((c, i) => {
-      o[c.name] = row[`${prefix}_${valueAlias(i)}`];
+      const isNull = mayBeNull(c, shape) && Number(row[`${prefix}_${nullAlias(i)}`]) === 1;
+      o[c.name] = isNull ? null : row[`${prefix}_${valueAlias(i)}`];
     });
+    if (keepsRows(shape)) o[ROWS_SHOWN] = Number(row[`${prefix}___rows`]);
     return o;
   };
   return {

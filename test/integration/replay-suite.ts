@@ -385,6 +385,57 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
         expect(a.samples.changed[0]!.key).toEqual({ k: 'b' });
         expect(Number(a.samples.changed[0]!.live!.total)).toBe(10);
         expect(Number(a.samples.changed[0]!.replayed!.total)).toBe(11);
+
+        // A value that becomes NULL (or stops being NULL) is a change; NULL and NULL are equal.
+        const nullable = {
+          columns: [
+            { name: 'k', type: 'String' },
+            // A plain Nullable column (read with any): 18.16 has no SimpleAggregateFunction.
+            { name: 'm', type: 'Nullable(String)' },
+          ],
+          engine: { type: 'AggregatingMergeTree' as const, sortingKey: ['k'], settings: {} },
+        };
+        for (const t of ['n_live', 'n_shadow']) {
+          await engine.command(`DROP TABLE IF EXISTS ${t}`);
+          await engine.command(
+            `CREATE TABLE ${t} (k String, m Nullable(String)) ENGINE = AggregatingMergeTree ORDER BY k`,
+          );
+        }
+        await engine.command(`INSERT INTO n_live VALUES ('a', 'x'), ('b', NULL), ('c', NULL), ('d', '')`);
+        await engine.command(`INSERT INTO n_shadow VALUES ('a', NULL), ('b', 'y'), ('c', NULL), ('d', NULL)`);
+        const n = await compareTables(engine, 'n_live', 'n_shadow', nullable, { sample: 10 });
+        expect(n.counts).toEqual({ added: 0, removed: 0, changed: 3 });
+        expect(n.samples.changed.map((k) => [k.key.k, k.live!.m, k.replayed!.m])).toEqual([
+          ['a', 'x', null],
+          ['b', null, 'y'],
+          ['d', '', null],
+        ]);
+
+        // A table whose columns are all key columns: a key stored twice is a change.
+        const keysOnly = {
+          columns: [
+            { name: 'id', type: 'String' },
+            { name: 'day', type: 'Date' },
+          ],
+          engine: { type: 'MergeTree' as const, sortingKey: ['id', 'day'], settings: {} },
+        };
+        for (const t of ['d_live', 'd_shadow']) {
+          await engine.command(`DROP TABLE IF EXISTS ${t}`);
+          await engine.command(
+            `CREATE TABLE ${t} (id String, day Date) ENGINE = MergeTree ORDER BY (id, day)`,
+          );
+        }
+        await engine.command(`INSERT INTO d_live VALUES ('a', '2024-01-01'), ('b', '2024-01-01')`);
+        await engine.command(
+          `INSERT INTO d_shadow VALUES ('a', '2024-01-01'), ('a', '2024-01-01'), ('b', '2024-01-01')`,
+        );
+        const k = await compareTables(engine, 'd_live', 'd_shadow', keysOnly, { sample: 10 });
+        expect(k.counts).toEqual({ added: 0, removed: 0, changed: 1 });
+        expect(k.samples.changed[0]).toMatchObject({
+          key: { id: 'a' },
+          live: { '(rows)': 1 },
+          replayed: { '(rows)': 2 },
+        });
       } finally {
         await engine.close();
       }
