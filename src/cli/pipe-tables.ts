@@ -165,14 +165,15 @@ export function expandPipeTables(query: string, project: Project, opts: ExpandOp
   return { sql: sql + query.slice(pos), uses };
 }
 
-/** `k=v` pairs from `--param` flags; a flag without `=` is an error naming it. */
-export function parseParamFlags(flags: readonly string[]): Array<readonly [string, string]> {
+/** `k=v` pairs from `--param` flags; a flag without `=` is an error naming it (with `hint`). */
+export function parseParamFlags(
+  flags: readonly string[],
+  hint = 'e.g. --param account_id=6ad87cf1, or --param balance.account_id=6ad87cf1 for one pipe',
+): Array<readonly [string, string]> {
   return flags.map((f) => {
     const i = f.indexOf('=');
     if (i <= 0) {
-      throw new TallyError('bad-flag', `--param takes name=value (got \`${f}\`)`, {
-        hint: 'e.g. --param account_id=6ad87cf1, or --param balance.account_id=6ad87cf1 for one pipe',
-      });
+      throw new TallyError('bad-flag', `--param takes name=value (got \`${f}\`)`, { hint });
     }
     return [f.slice(0, i), f.slice(i + 1)] as const;
   });

@@ -29,6 +29,13 @@ export interface AnswerDiff {
   added: Row[];
   removed: Row[];
   changed: RowChange[];
+  /** A given key that repeats within an answer (its rows were paired by content, then in order). */
+  keyRepeats?: boolean;
+  /**
+   * The same rows in another order: the first row (1-based) where they part. Not a difference
+   * (an endpoint without ORDER BY has no fixed order), but said.
+   */
+  orderPartsAt?: number;
 }
 
 /** Runs an endpoint of `project` with `raw` params, as the server would (same limits, read-only). */
@@ -44,6 +51,14 @@ export async function answer(
   if (!pipe) return { error: `endpoint ${endpointName} reads the missing pipe ${endpoint.pipe}` };
   try {
     const resolved = resolveParams(pipe, raw);
+    // As the server answers: a param the endpoint does not declare is refused, not ignored.
+    const unknown = resolved.unknown.find((k) => !k.startsWith('_'));
+    if (unknown !== undefined) {
+      const declared = [...pipe.params.keys()];
+      return {
+        error: `unknown param "${unknown}"; endpoint ${endpointName} takes ${declared.length > 0 ? declared.map((d) => `"${d}"`).join(', ') : 'no params'}`,
+      };
+    }
     const compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,
@@ -73,25 +88,45 @@ export function diffAnswers(
   key?: readonly string[],
 ): AnswerDiff {
   const k = key && key.length > 0 ? [...key] : defaultKey(base, head, columns);
-  if (k.length === 0) return wholeRowDiff(base, head);
+  const out: AnswerDiff = k.length === 0 ? wholeRowDiff(base, head) : keyedDiff(base, head, k);
+  if (isIdentical(out)) {
+    const at = base.findIndex((r, i) => canonical(r) !== canonical(head[i]));
+    if (at >= 0) out.orderPartsAt = at + 1;
+  }
+  return out;
+}
+
+function keyedDiff(base: readonly Row[], head: readonly Row[], k: readonly string[]): AnswerDiff {
   const keyOf = (r: Row) => canonical(k.map((c) => r[c]));
   const baseBy = groupBy(base, keyOf);
   const headBy = groupBy(head, keyOf);
-  const out: AnswerDiff = { key: k, added: [], removed: [], changed: [] };
+  const out: AnswerDiff = { key: [...k], added: [], removed: [], changed: [] };
   for (const [id, rows] of headBy) {
     const before = baseBy.get(id) ?? [];
-    // Keys that repeat (a user-given key need not be unique) are matched in order.
-    rows.forEach((r, i) => {
-      const b = before[i];
+    let after = rows;
+    let left = before;
+    if (rows.length > 1 || before.length > 1) {
+      // A given key that repeats: rows equal whole are paired first, the rest in order.
+      out.keyRepeats = true;
+      const same = wholeRowDiff(before, rows);
+      after = same.added;
+      left = same.removed;
+    }
+    after.forEach((r, i) => {
+      const b = left[i];
       if (!b) out.added.push(r);
       else {
         const cols = changedColumns(b, r);
         if (cols.length > 0) out.changed.push({ key: pick(r, k), base: b, head: r, columns: cols });
       }
     });
-    for (const b of before.slice(rows.length)) out.removed.push(b);
+    for (const b of left.slice(after.length)) out.removed.push(b);
   }
-  for (const [id, rows] of baseBy) if (!headBy.has(id)) out.removed.push(...rows);
+  for (const [id, rows] of baseBy) {
+    if (headBy.has(id)) continue;
+    if (rows.length > 1) out.keyRepeats = true;
+    out.removed.push(...rows);
+  }
   return out;
 }
 

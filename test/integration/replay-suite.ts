@@ -574,5 +574,27 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       const j = JSON.parse(ok.out) as { results: Array<{ diff?: { key: string[] } }> };
       expect(j.results.find((r) => r.diff)?.diff?.key).toEqual(['session_id', 'item_id']);
     });
+
+    it('tally diff never passes having compared nothing: refused params fail it, and are shown', async () => {
+      // An unknown param is refused as the server refuses it (it was ignored: an unfiltered run).
+      const unknown = await run(['diff', 'attribution', '--base', 'HEAD', '--param', 'nope=1'], env, dir);
+      expect(unknown.code).toBe(1);
+      expect(unknown.err).toMatch(
+        /endpoint attribution refused every params set on both revisions, so nothing was compared: unknown param "nope"/,
+      );
+      expect(unknown.err).toMatch(/hint: fix the --param values/);
+      const twice = await run(
+        ['diff', 'attribution', '--base', 'HEAD', '--param', 'limit=1', '--param', 'limit=2'],
+        env,
+        dir,
+      );
+      expect(twice.code).toBe(1);
+      expect(twice.err).toContain('--param limit is given twice');
+      const noEquals = await run(['diff', 'attribution', '--base', 'HEAD', '--param', 'limit'], env, dir);
+      expect(noEquals.err).toMatch(/hint: e\.g\. --param account_id=6ad87cf1$/m);
+      // The tests' own refused case is shown with its error, beside the sets that were compared.
+      const all = await run(['diff', 'attribution', '--base', 'HEAD'], env, dir);
+      expect(all.out).toMatch(/^ {2}= .*\(from=soon.*\): refused alike by both: .+/m);
+    });
   });
 }

@@ -111,6 +111,20 @@ export const diffCommand: Command = {
           }
           results.push(compare(ps, before, after, key));
         }
+        // Every params set refused alike by both revisions: nothing was compared, which must not
+        // pass as "no differences" (a CI gate would go green).
+        if (results.every((r) => r.diff === undefined && r.identical)) {
+          const first = results[0]?.baseError ?? 'refused';
+          throw new TallyError(
+            'nothing-compared',
+            `endpoint ${name} refused every params set on both revisions, so nothing was compared: ${firstLine(first)}`,
+            {
+              hint: (ctx.flags.param as string[] | undefined)?.length
+                ? 'fix the --param values (the endpoint refuses them as they are)'
+                : `give params with --param name=value, or add test cases for ${name} (see docs/testing.md)`,
+            },
+          );
+        }
         const differing = results.filter((r) => !r.identical).length;
         if (ctx.json) {
           ctx.io.out(
@@ -153,7 +167,14 @@ export interface ParamsResult {
 function paramSetsFor(dir: string, endpoint: string, flags: readonly string[]): ParamsSet[] {
   if (flags.length > 0) {
     const params: Record<string, unknown> = {};
-    for (const [k, v] of parseParamFlags(flags)) params[k] = v;
+    for (const [k, v] of parseParamFlags(flags, 'e.g. --param account_id=6ad87cf1')) {
+      if (Object.hasOwn(params, k)) {
+        throw new TallyError('bad-flag', `--param ${k} is given twice`, {
+          hint: 'give each param once; an Array param takes its items comma-separated',
+        });
+      }
+      params[k] = v;
+    }
     return [{ name: '--param', params }];
   }
   const sets: ParamsSet[] = [];
@@ -220,12 +241,15 @@ function formatDiff(
       .join(' ');
     const title = `${r.name}${params ? ` (${params})` : ''}`;
     if (r.identical) {
+      const order = r.diff?.orderPartsAt;
       lines.push(
-        paint(
-          io,
-          'green',
-          `  = ${title}: identical${r.baseRows !== undefined ? `, ${plural(r.baseRows, 'row')}` : ', same error'}`,
-        ),
+        r.baseRows !== undefined
+          ? paint(
+              io,
+              'green',
+              `  = ${title}: identical, ${plural(r.baseRows, 'row')}${order !== undefined ? ` (in another order from row ${order}: not counted as a difference, as an answer without ORDER BY has no fixed order)` : ''}`,
+            )
+          : paint(io, 'yellow', `  = ${title}: refused alike by both: ${firstLine(r.baseError ?? '')}`),
       );
       continue;
     }
@@ -256,8 +280,17 @@ function formatDiff(
       lines.push(`      ~ ${JSON.stringify(c.key)} ${what.join(', ')}`);
     }
     if (d.changed.length > sample) lines.push(`      ... ${d.changed.length - sample} more changed`);
+    if (d.keyRepeats) {
+      lines.push(
+        `      note: ${d.key.join(', ')} repeats within an answer, so it does not name one row: rows with the same key were paired whole first, then in order`,
+      );
+    }
   }
   const differing = results.filter((r) => !r.identical).length;
   lines.push(differing === 0 ? 'No differences.' : `${differing} of ${results.length} params set(s) differ.`);
   return lines.join('\n');
+}
+
+function firstLine(s: string): string {
+  return (s.split('\n')[0] ?? s).slice(0, 300);
 }

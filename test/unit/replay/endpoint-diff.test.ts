@@ -37,6 +37,30 @@ describe('diffAnswers', () => {
       cols,
     );
     expect(isIdentical(d)).toBe(true);
+    // Said, not counted: an answer without ORDER BY has no fixed order.
+    expect(d.orderPartsAt).toBe(1);
+    expect(diffAnswers([{ id: 1 }, { id: 2 }], [{ id: 1 }, { id: 2 }], ['id']).orderPartsAt).toBeUndefined();
+  });
+
+  it('pairs rows of a given key that repeats whole first: swapped rows are not changes', () => {
+    const base = [
+      { id: 's1', url: '/a', n: 1 },
+      { id: 's1', url: '/b', n: 2 },
+      { id: 's2', url: '/c', n: 3 },
+    ];
+    const swapped = [base[1]!, base[0]!, base[2]!];
+    const d = diffAnswers(base, swapped, cols, ['id']);
+    expect(isIdentical(d)).toBe(true);
+    expect(d.keyRepeats).toBe(true);
+    expect(d.orderPartsAt).toBe(1);
+    // One real change among the repeats is one change, paired with the row left over.
+    const edited = [base[1]!, { id: 's1', url: '/a', n: 9 }, base[2]!];
+    const e = diffAnswers(base, edited, cols, ['id']);
+    expect(e.changed).toEqual([
+      { key: { id: 's1' }, base: base[0], head: { id: 's1', url: '/a', n: 9 }, columns: ['n'] },
+    ]);
+    expect(e.added).toEqual([]);
+    expect(e.removed).toEqual([]);
   });
 
   it('compares whole rows as multisets when the first column repeats', () => {
