@@ -189,6 +189,33 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
       /pipes\/totals2\.pipe\.yaml:6:13: copy pipe `totals2` cannot write: data source `totals2` has no table in snap_\w+/,
     );
     expect(r.err).toContain('hint: run `tally deploy` to create it');
+
+    // Every copy pipe: the one that can write does, and the run says which did and which failed.
+    const all = await run(['snapshot', 'run', '--at', '2024-01-01 00:05:00', '--project', dir], env);
+    expect(all.code).toBe(1);
+    expect(all.out).toMatch(/^totals\s+-> totals\s+snapshot_at 2024-01-01 00:05:00/m);
+    expect(all.out).toContain('1 snapshot written, 1 failed (totals2)');
+    expect(all.err).toMatch(/copy pipe `totals2` cannot write: data source `totals2` has no table/);
+    const json = await run(
+      ['snapshot', 'run', '--at', '2024-01-01 00:10:00', '--project', dir, '--json'],
+      env,
+    );
+    expect(json.code).toBe(1);
+    const doc = JSON.parse(json.out) as {
+      ok: boolean;
+      error: { code: string };
+      written: Array<{ pipe: string }>;
+      failed: Array<{ pipe: string; code: string; message: string }>;
+    };
+    expect(doc.ok).toBe(false);
+    expect(doc.written.map((w) => w.pipe)).toEqual(['totals']);
+    expect(doc.failed).toEqual([
+      expect.objectContaining({
+        pipe: 'totals2',
+        code: doc.error.code,
+        message: expect.stringContaining('totals2'),
+      }),
+    ]);
   });
 
   it('before any deploy: says the database is missing and creates nothing (exit 1)', async () => {

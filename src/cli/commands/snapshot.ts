@@ -1,6 +1,7 @@
 /** `tally snapshot run [pipe...] [--at <DateTime>]`: run copy pipes once, now. */
 
-import { TallyError } from '../../errors.ts';
+import { isConnectionFailure } from '../../clickhouse/engine-error.ts';
+import { isTallyError, TallyError } from '../../errors.ts';
 import type { Param } from '../../project/model.ts';
 import { latestTick } from '../../schedule/cron-ticks.ts';
 import { copyPipe, runCopy } from '../../snapshot/run-copy.ts';
@@ -12,7 +13,7 @@ import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
-import { paint, table } from '../output.ts';
+import { failureDocument, paint, table } from '../output.ts';
 
 const AT_PARAM: Param = {
   name: 'at',
@@ -69,26 +70,42 @@ export const snapshotCommand: Command = {
     const engine = await openDeployedEngine(project.config);
     try {
       const runs = [];
+      // A copy pipe that fails does not stop the others: each snapshot stands alone, and what
+      // was written is reported with what was not.
+      const failed: Array<{ pipe: string; err: TallyError }> = [];
       for (const pipe of pipes) {
-        const tick = at ?? latestTick(pipe.copy.schedule, new Date());
-        if (!tick) {
-          throw new TallyError(
-            'no-tick',
-            `the schedule of copy pipe \`${pipe.name}\` (${pipe.copy.schedule.text}) has no tick in the last five years; pass --at`,
-            { location: pipe.copy.loc },
-          );
+        try {
+          const tick = at ?? latestTick(pipe.copy.schedule, new Date());
+          if (!tick) {
+            throw new TallyError(
+              'no-tick',
+              `the schedule of copy pipe \`${pipe.name}\` (${pipe.copy.schedule.text}) has no tick in the last five years; pass --at`,
+              { location: pipe.copy.loc },
+            );
+          }
+          runs.push(await runCopy(project, engine, pipe.name, tick, { signal: ctx.stopSignal }));
+        } catch (err) {
+          // ClickHouse unreachable, a stop, or a bug: the next pipe would fail alike.
+          if (!isTallyError(err) || isConnectionFailure(err) || ctx.stopSignal.aborted) throw err;
+          failed.push({ pipe: pipe.name, err });
         }
-        runs.push(await runCopy(project, engine, pipe.name, tick, { signal: ctx.stopSignal }));
       }
-      if (ctx.json)
+      if (ctx.json) {
+        const written = runs.map((r) => ({ ...r, ms: Math.round(r.ms) }));
         ctx.io.out(
           JSON.stringify(
-            runs.map((r) => ({ ...r, ms: Math.round(r.ms) })),
+            failed.length === 0
+              ? written
+              : {
+                  ...failureDocument(failed[0]!.err),
+                  written,
+                  failed: failed.map((f) => ({ pipe: f.pipe, ...failureDocument(f.err).error })),
+                },
             null,
             2,
           ),
         );
-      else {
+      } else {
         ctx.io.out(
           table(
             runs.map((r) => [
@@ -108,9 +125,18 @@ export const snapshotCommand: Command = {
             `note: ${r.pipe} wrote no rows: it counts events up to snapshot_at (${r.snapshotAt}) that reached ClickHouse before settled_before (the server's clock minus settle, ${settle} s): either none is that old, or they were ingested since and wait for the next tick`,
           );
         }
-        ctx.io.out(paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`));
+        for (const f of failed) ctx.io.err(paint(ctx.io, 'red', `error: ${f.err.format()}`));
+        ctx.io.out(
+          failed.length === 0
+            ? paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`)
+            : paint(
+                ctx.io,
+                'red',
+                `${plural(runs.length, 'snapshot')} written, ${failed.length} failed (${failed.map((f) => f.pipe).join(', ')})`,
+              ),
+        );
       }
-      return 0;
+      return failed.length === 0 ? 0 : Math.max(...failed.map((f) => f.err.exitCode));
     } finally {
       await engine.close();
     }
