@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, posix } from 'node:path';
 import { TallyError } from '../errors.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
@@ -53,25 +53,18 @@ export function loadBaseProject(projectDir: string, ref: string, env: NodeJS.Pro
     });
   }
   // From the top of the work tree: ls-tree takes paths relative to where it runs.
-  const files = execFileSync(
-    'git',
-    ['ls-tree', '-r', '-z', '--name-only', commit, '--', prefix === '' ? '.' : prefix],
-    {
-      cwd: top,
-      encoding: 'utf8',
-      maxBuffer: 256 * 1024 * 1024,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  )
-    .split('\0')
-    .filter((f) => f !== '' && PROJECT_FILE.test(f));
+  const files = treeEntries(top, commit, prefix === '' ? '.' : prefix).filter((e) =>
+    PROJECT_FILE.test(e.path),
+  );
   const dir = mkdtempSync(join(tmpdir(), 'tally-base-'));
   const dispose = () => rmSync(dir, { recursive: true, force: true });
   try {
-    for (const f of files) {
-      const rel = f.slice(prefix.length);
+    for (const entry of files) {
+      const rel = entry.path.slice(prefix.length);
+      // A symbolic link (as the working tree's loader follows them) is read at its target.
+      const f = entry.mode === SYMLINK ? linkTarget(top, commit, entry.path, ref) : entry.path;
       const text = execFileSync('git', ['show', `${commit}:${f}`], {
-        cwd: projectDir,
+        cwd: top,
         maxBuffer: 256 * 1024 * 1024,
       });
       mkdirSync(dirname(join(dir, rel)), { recursive: true });
@@ -93,4 +86,52 @@ export function loadBaseProject(projectDir: string, ref: string, env: NodeJS.Pro
     dispose();
     throw err;
   }
+}
+
+const SYMLINK = '120000';
+
+interface TreeEntry {
+  mode: string;
+  path: string;
+}
+
+/** `git ls-tree -r` of `path` at `commit`: each file's mode and path from the top. */
+function treeEntries(top: string, commit: string, path: string): TreeEntry[] {
+  return execFileSync('git', ['ls-tree', '-r', '-z', commit, '--', path], {
+    cwd: top,
+    encoding: 'utf8',
+    maxBuffer: 256 * 1024 * 1024,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+    .split('\0')
+    .filter((line) => line !== '')
+    .map((line) => {
+      const tab = line.indexOf('\t');
+      return { mode: line.slice(0, line.indexOf(' ')), path: line.slice(tab + 1) };
+    });
+}
+
+/** The file a symbolic link at `link` leads to at `commit` (links to links followed). */
+function linkTarget(top: string, commit: string, link: string, ref: string): string {
+  let at = link;
+  for (let hop = 0; hop < 8; hop++) {
+    const target = execFileSync('git', ['show', `${commit}:${at}`], { cwd: top, encoding: 'utf8' });
+    const next = posix.normalize(posix.join(posix.dirname(at), target.trim()));
+    if (posix.isAbsolute(target.trim()) || next.startsWith('../') || next === '..') {
+      throw new TallyError(
+        'invalid-base-project',
+        `${link} is a symbolic link at ${ref} to ${target.trim()}, outside the repository: --base reads files from git only`,
+      );
+    }
+    const [entry] = treeEntries(top, commit, next);
+    if (!entry || entry.path !== next) {
+      throw new TallyError(
+        'invalid-base-project',
+        `${link} is a symbolic link at ${ref} to ${target.trim()}, which is not a file at that revision`,
+      );
+    }
+    if (entry.mode !== SYMLINK) return next;
+    at = next;
+  }
+  throw new TallyError('invalid-base-project', `${link} at ${ref}: too many levels of symbolic links`);
 }

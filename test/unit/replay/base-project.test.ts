@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, renameSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TallyError } from '../../../src/errors.ts';
@@ -68,5 +68,30 @@ describe('loadBaseProject', () => {
       err = e;
     }
     expect(err).toBeInstanceOf(TallyError);
+  });
+
+  it('reads a file that is a symbolic link at the revision from its target (links to links too)', () => {
+    const { root, project, git } = repoWith('analytics/tally');
+    git('checkout', '-q', '--', '.');
+    // The pipe lives in a shared folder beside the project, linked in twice over.
+    mkdirSync(join(root, 'shared'), { recursive: true });
+    renameSync(join(project, 'pipes/touch.pipe.yaml'), join(root, 'shared/touch.pipe.yaml'));
+    symlinkSync('../../../shared/touch.pipe.yaml', join(project, 'pipes/hop.yaml.link'));
+    symlinkSync('hop.yaml.link', join(project, 'pipes/touch.pipe.yaml'));
+    git('add', '-A');
+    git('commit', '-q', '-m', 'shared pipe');
+    writeFileSync(join(root, 'shared/touch.pipe.yaml'), pipe('argMin'));
+    const base = loadBaseProject(project, 'HEAD', {});
+    try {
+      expect(base.project.pipes.get('touch')!.nodes[0]!.sql).toContain('argMax(url, viewed_at)');
+    } finally {
+      base.dispose();
+    }
+    symlinkSync('/etc/hostname', join(project, 'pipes/outside.pipe.yaml'));
+    git('add', '-A');
+    git('commit', '-q', '-m', 'a link out of the repository');
+    expect(() => loadBaseProject(project, 'HEAD', {})).toThrow(
+      'analytics/tally/pipes/outside.pipe.yaml is a symbolic link at HEAD to /etc/hostname, outside the repository',
+    );
   });
 });
