@@ -98,9 +98,11 @@ export function replayTarget(project: Project, engine: Engine, pipe: string): Re
     const materialized = desired.views.map((v) => v.pipe);
     throw new TallyError(
       'not-materialized',
-      p
-        ? `pipe ${pipe} is not materialized (it has no \`materialize: { to }\`): there is no target to replay`
-        : `there is no pipe ${pipe}${didYouMean(pipe, materialized)}`,
+      p?.copy
+        ? `pipe ${pipe} is a copy pipe (\`copy: { to: ${p.copy.to} }\`), not a materialized one: its snapshots are written by \`tally snapshot run ${pipe}\`, tick by tick, not replayed`
+        : p
+          ? `pipe ${pipe} is not materialized (it has no \`materialize: { to }\`): there is no target to replay`
+          : `there is no pipe ${pipe}${didYouMean(pipe, materialized)}`,
       { hint: `materialized pipes: ${materialized.join(', ') || 'none'}` },
     );
   }

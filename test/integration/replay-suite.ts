@@ -445,6 +445,11 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       const r = await run(['replay', 'attribution'], env, dir);
       expect(r.code).toBe(1);
       expect(r.err).toMatch(/pipe attribution is not materialized/);
+      const copy = await run(['replay', 'balance_snapshots'], env, dir);
+      expect(copy.code).toBe(1);
+      expect(copy.err).toContain(
+        'pipe balance_snapshots is a copy pipe (`copy: { to: balance_snapshots }`), not a materialized one: its snapshots are written by `tally snapshot run balance_snapshots`',
+      );
     });
 
     it('replay of a target whose file changed since the deploy names each difference', async () => {
@@ -595,6 +600,22 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       // The tests' own refused case is shown with its error, beside the sets that were compared.
       const all = await run(['diff', 'attribution', '--base', 'HEAD'], env, dir);
       expect(all.out).toMatch(/^ {2}= .*\(from=soon.*\): refused alike by both: .+/m);
+
+      // A renamed column is a difference, shown as such, even where no row would show it.
+      const file = join(dir, 'pipes', 'attribution.pipe.yaml');
+      const text = readFileSync(file, 'utf8');
+      writeFileSync(file, text.replaceAll('attributed_url', 'touch_url'));
+      try {
+        const renamed = await run(['diff', 'attribution', '--base', 'HEAD', '--sample', '1'], env, dir);
+        expect(renamed.code, renamed.err).toBe(1);
+        expect(renamed.out).toContain('      columns: - attributed_url, + touch_url');
+        expect(renamed.out).toMatch(
+          /attributed_url: "https:[^"]+" -> \(no such column\), touch_url: \(no such column\) -> "https:/,
+        );
+        expect(renamed.out).not.toContain('undefined');
+      } finally {
+        writeFileSync(file, text);
+      }
     });
   });
 }

@@ -161,6 +161,9 @@ export interface ParamsResult {
   headRows?: number;
   baseError?: string;
   headError?: string;
+  /** Columns of the working tree's answer the base's lacks, and the other way round. */
+  columnsAdded?: string[];
+  columnsRemoved?: string[];
   diff?: AnswerDiff;
 }
 
@@ -215,9 +218,14 @@ function compare(ps: ParamsSet, before: Answer, after: Answer, key?: readonly st
     return out;
   }
   const diff = diffAnswers(before.rows, after.rows, after.columns, key);
+  const columnsAdded = after.columns.filter((c) => !before.columns.includes(c));
+  const columnsRemoved = before.columns.filter((c) => !after.columns.includes(c));
   return {
     ...out,
-    identical: isIdentical(diff),
+    ...(columnsAdded.length > 0 ? { columnsAdded } : {}),
+    ...(columnsRemoved.length > 0 ? { columnsRemoved } : {}),
+    // A column added, dropped or renamed changes the answer's shape, rows or not.
+    identical: isIdentical(diff) && columnsAdded.length === 0 && columnsRemoved.length === 0,
     baseRows: before.rows.length,
     headRows: after.rows.length,
     diff,
@@ -267,6 +275,13 @@ function formatDiff(
         `  ≠ ${title}: ${d.added.length} added, ${d.removed.length} removed, ${d.changed.length} changed (${r.baseRows} -> ${r.headRows} rows${d.key.length > 0 ? `, by ${d.key.join(', ')}` : ', whole rows'})`,
       ),
     );
+    if (r.columnsAdded || r.columnsRemoved) {
+      const cols = [
+        ...(r.columnsRemoved ?? []).map((c) => `- ${c}`),
+        ...(r.columnsAdded ?? []).map((c) => `+ ${c}`),
+      ];
+      lines.push(`      columns: ${cols.join(', ')}`);
+    }
     const show = (rows: readonly Row[], sign: string) => {
       for (const row of rows.slice(0, sample)) lines.push(`      ${sign} ${JSON.stringify(row)}`);
       if (rows.length > sample) lines.push(`      ... ${rows.length - sample} more`);
@@ -274,9 +289,7 @@ function formatDiff(
     show(d.added, '+');
     show(d.removed, '-');
     for (const c of d.changed.slice(0, sample)) {
-      const what = c.columns.map(
-        (col) => `${col}: ${JSON.stringify(c.base[col])} -> ${JSON.stringify(c.head[col])}`,
-      );
+      const what = c.columns.map((col) => `${col}: ${shown(c.base[col])} -> ${shown(c.head[col])}`);
       lines.push(`      ~ ${JSON.stringify(c.key)} ${what.join(', ')}`);
     }
     if (d.changed.length > sample) lines.push(`      ... ${d.changed.length - sample} more changed`);
@@ -293,4 +306,9 @@ function formatDiff(
 
 function firstLine(s: string): string {
   return (s.split('\n')[0] ?? s).slice(0, 300);
+}
+
+/** A cell as JSON; a column one side's answer does not have, as such. */
+function shown(v: unknown): string {
+  return v === undefined ? '(no such column)' : JSON.stringify(v);
 }
