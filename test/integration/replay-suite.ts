@@ -216,6 +216,21 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       const plan = await run(['deploy', '--check', '--json'], env, dir);
       const steps = (JSON.parse(plan.out) as { steps: Array<{ kind: string }> }).steps.map((s) => s.kind);
       expect(steps).toEqual(['drop-backup']);
+
+      // Applied anyway: it says the swap changed nothing, and names the backup it keeps.
+      const same = await run(['replay', 'subscription_state_mv', '--apply'], env, dir);
+      expect(same.code, same.err).toBe(0);
+      const kept =
+        /the swap changed no value; the previous table is kept as (subscription_state__backup_\w+) until/.exec(
+          same.out,
+        );
+      expect(kept, same.out).not.toBeNull();
+      const backups = await sql<{ name: string }>(
+        `SELECT name FROM system.tables WHERE database = '${database}' AND name = '${kept![1]}'`,
+        env,
+        dir,
+      );
+      expect(backups).toEqual([{ name: kept![1] }]);
     });
 
     it('--apply while a writer keeps inserting: no transaction lost or counted twice by the sumState/countState snapshot', async () => {

@@ -6,6 +6,7 @@
  */
 
 import type { BackfillProgress } from '../../deploy/backfill.ts';
+import { backupName } from '../../deploy/names.ts';
 import { TallyError } from '../../errors.ts';
 import type { KeyDiff } from '../../replay/compare-tables.ts';
 import { applyReplay, type ReplayResult, replayPipe } from '../../replay/replay.ts';
@@ -84,6 +85,12 @@ export const replayCommand: Command = {
         ctx.io.out(
           `Applied: ${result.target} recomputed and swapped in (deployment ${applied.deployId}, ${(applied.durationMs / 1000).toFixed(2)} s; writers held at most ${hold.toFixed(0)} ms).`,
         );
+        const d = result.diff.counts;
+        if (d.added + d.removed + d.changed === 0) {
+          ctx.io.out(
+            `note: the replay found no differences, so the swap changed no value; the previous table is kept as ${backupName(result.target, applied.deployId)} until the next successful deploy, like any backup`,
+          );
+        }
       }
       return 0;
     } catch (e) {
