@@ -4,7 +4,7 @@ import { isTallyError, TallyError } from '../errors.ts';
 import { closest } from '../util/did-you-mean.ts';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
-import { failureDocument, type Output, paint, processOutput } from './output.ts';
+import { failureDocument, type Output, paint, printError, processOutput } from './output.ts';
 
 const GLOBAL_OPTIONS: OptionSpec = {
   project: { type: 'string', short: 'p' },
@@ -166,7 +166,7 @@ export async function runCommand(
     // With --json a script reads stdout: the failure is there too, as one JSON document.
     if (ctx.json && !printed) io.out(JSON.stringify(failureDocument(err)));
     if (isTallyError(err)) {
-      io.err(paint(io, 'red', `error: ${err.format()}`));
+      printError(io, err);
       return err.exitCode;
     }
     io.err(paint(io, 'red', `internal error: ${(err as Error)?.stack ?? String(err)}`));

@@ -1,4 +1,4 @@
-import { formatProblem, isTallyError, type Problem } from '../errors.ts';
+import { formatProblem, isTallyError, type Problem, type TallyError } from '../errors.ts';
 
 /** Where a command writes; injected so the CLI runs in-process in tests. */
 export interface Output {
@@ -72,6 +72,11 @@ export function printProblems(o: Output, problems: readonly Problem[]): void {
     const text = formatProblem(p);
     o.err(p.severity === 'error' ? paint(o, 'red', text) : paint(o, 'yellow', text));
   }
+}
+
+/** A failure as the CLI prints it on stderr: `error: <file:line:col: message>`, then its hint. */
+export function printError(o: Output, err: TallyError): void {
+  o.err(paint(o, 'red', `error: ${err.format()}`));
 }
 
 /**

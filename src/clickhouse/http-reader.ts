@@ -10,7 +10,6 @@
  * Errors are parsed by the client's own `parseError`, so both doors fail alike.
  */
 import { randomUUID } from 'node:crypto';
-import http from 'node:http';
 import https from 'node:https';
 import { parseError } from '@clickhouse/client';
 import type { ClickHouseTls } from '../config/config.ts';
@@ -38,11 +37,12 @@ const NO_SETTINGS: Settings = {};
 
 export class HttpReader {
   /** https: node's agent; http: the plain pool (plain-http-pool.ts), cheaper per request. */
-  private readonly agent: http.Agent | undefined;
+  private readonly agent: https.Agent | undefined;
   private readonly pool: PlainHttpPool | undefined;
-  private readonly request: typeof http.request;
   private readonly base: URL;
   private readonly auth: string;
+  /** The pool's request headers up to the content type's value. */
+  private readonly plainHeaders: string;
   private readonly paths = new WeakMap<Readonly<Settings>, Map<TextFormat, string>>();
 
   constructor(private readonly opts: HttpReaderOptions) {
@@ -53,7 +53,6 @@ export class HttpReader {
         maxSockets: MAX_SOCKETS,
         ...tlsAgentOptions(opts.tls),
       });
-      this.request = https.request;
     } else if (this.base.protocol === 'http:') {
       this.pool = new PlainHttpPool({
         // URL keeps an IPv6 address's brackets; a socket wants it bare.
@@ -62,16 +61,12 @@ export class HttpReader {
         maxSockets: MAX_SOCKETS,
         timeoutMs: opts.timeoutMs,
       });
-      this.request = http.request;
     } else {
       throw new Error(`HttpReader speaks http and https, not ${this.base.protocol}`);
     }
     this.auth = `Basic ${Buffer.from(`${opts.user}:${opts.password}`).toString('base64')}`;
     this.plainHeaders = `Authorization: ${this.auth}\r\nContent-Type: `;
   }
-
-  /** The pool's request headers up to the content type's value. */
-  private readonly plainHeaders: string;
 
   /** Queries with server-side params go through the client (it sends them as `param_` fields). */
   readonly takesParams = false;
@@ -184,10 +179,11 @@ export class HttpReader {
       return answerBody(res.status, res.body);
     }
     return new Promise((resolve, reject) => {
-      const req = this.request(
+      // Only https comes here (http goes through the pool above).
+      const req = https.request(
         {
           host: this.base.hostname,
-          port: this.base.port || (this.base.protocol === 'https:' ? 443 : 80),
+          port: this.base.port || 443,
           path,
           method: 'POST',
           agent: this.agent,

@@ -6,7 +6,7 @@
  *
  * Why not node:http or undici: a small SELECT at 32 concurrent requests on a 2-core machine cost
  * this process 125 µs of user CPU per request through node:http, 89-93 µs through undici 6 and
- * 55-60 µs here (bench/endpoints.ts measures the effect on endpoint throughput). On a point read
+ * 55-60 µs here (a one-off loop; bench/endpoints.ts keeps the effect on throughput as a ratio). On a point read
  * ClickHouse needs the same cores, so every µs saved is throughput.
  */
 import net from 'node:net';
@@ -62,16 +62,16 @@ function protocolError(what: string): Error {
 
 type Mode = 'head' | 'length' | 'chunk-size' | 'chunk-data' | 'chunk-end' | 'trailer' | 'until-close';
 
-interface Waiting {
-  resolve(r: PlainResponse): void;
+/** How a promise is settled from outside it: a request's answer, or a free connection. */
+interface Settle<T> {
+  resolve(value: T): void;
   reject(err: Error): void;
 }
 
+/** A request waiting for its answer. */
+type Waiting = Settle<PlainResponse>;
 /** A request waiting for a free connection. */
-interface Waiter {
-  resolve(c: Connection): void;
-  reject(err: Error): void;
-}
+type Waiter = Settle<Connection>;
 
 /** One connection: one request at a time, its answer parsed as bytes arrive. */
 class Connection {

@@ -115,19 +115,19 @@ function treeEntries(top: string, commit: string, path: string): TreeEntry[] {
 function linkTarget(top: string, commit: string, link: string, ref: string): string {
   let at = link;
   for (let hop = 0; hop < 8; hop++) {
-    const target = execFileSync('git', ['show', `${commit}:${at}`], { cwd: top, encoding: 'utf8' });
-    const next = posix.normalize(posix.join(posix.dirname(at), target.trim()));
-    if (posix.isAbsolute(target.trim()) || next.startsWith('../') || next === '..') {
+    const target = execFileSync('git', ['show', `${commit}:${at}`], { cwd: top, encoding: 'utf8' }).trim();
+    const next = posix.normalize(posix.join(posix.dirname(at), target));
+    if (posix.isAbsolute(target) || next.startsWith('../') || next === '..') {
       throw new TallyError(
         'invalid-base-project',
-        `${link} is a symbolic link at ${ref} to ${target.trim()}, outside the repository: --base reads files from git only`,
+        `${link} is a symbolic link at ${ref} to ${target}, outside the repository: --base reads files from git only`,
       );
     }
     const [entry] = treeEntries(top, commit, next);
     if (!entry || entry.path !== next) {
       throw new TallyError(
         'invalid-base-project',
-        `${link} is a symbolic link at ${ref} to ${target.trim()}, which is not a file at that revision`,
+        `${link} is a symbolic link at ${ref} to ${target}, which is not a file at that revision`,
       );
     }
     if (entry.mode !== SYMLINK) return next;

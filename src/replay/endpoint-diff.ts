@@ -6,7 +6,7 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import { isConnectionFailure } from '../clickhouse/engine-error.ts';
 import type { Project } from '../project/model.ts';
-import { limitSettings } from '../server/run-endpoint.ts';
+import { limitSettings, unknownParam } from '../server/run-endpoint.ts';
 import { compilePipe, resolveParams } from '../sql/index.ts';
 import { parseExactJson } from '../util/exact-json.ts';
 
@@ -52,13 +52,8 @@ export async function answer(
   try {
     const resolved = resolveParams(pipe, raw);
     // As the server answers: a param the endpoint does not declare is refused, not ignored.
-    const unknown = resolved.unknown.find((k) => !k.startsWith('_'));
-    if (unknown !== undefined) {
-      const declared = [...pipe.params.keys()];
-      return {
-        error: `unknown param "${unknown}"; endpoint ${endpointName} takes ${declared.length > 0 ? declared.map((d) => `"${d}"`).join(', ') : 'no params'}`,
-      };
-    }
+    const unknown = unknownParam(endpointName, pipe, resolved.unknown);
+    if (unknown) return { error: unknown.message };
     const compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,

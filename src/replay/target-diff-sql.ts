@@ -39,16 +39,17 @@ export function finalizedExpr(c: ColumnSpec, shape: DiffShape): string {
   if (fn) return `${mergeCombinator(fn.name, fn.params)}(${col})`;
   const simple = simpleAggregateOf(c.type);
   if (simple) return `${simple}(${col})`;
-  switch (shape.engine.type) {
-    case 'AggregatingMergeTree':
-      return `any(${col})`;
-    case 'SummingMergeTree': {
-      const summed = shape.engine.sumColumns;
-      return (summed ? summed.includes(c.name) : NUMERIC.test(c.type)) ? `sum(${col})` : `any(${col})`;
-    }
-    default:
-      return `arraySort(groupArray(${col}))`;
+  if (keepsRows(shape)) return `arraySort(groupArray(${col}))`;
+  if (shape.engine.type === 'SummingMergeTree') {
+    const summed = shape.engine.sumColumns;
+    return (summed ? summed.includes(c.name) : NUMERIC.test(c.type)) ? `sum(${col})` : `any(${col})`;
   }
+  return `any(${col})`;
+}
+
+/** A column whose finalized value is the list of its values (finalizedExpr's last resort). */
+function isList(c: ColumnSpec, shape: DiffShape): boolean {
+  return keepsRows(shape) && !aggregateFunctionOf(c.type) && !simpleAggregateOf(c.type);
 }
 
 const NUMERIC = /^(?:U?Int\d+|Float\d+|Decimal)/;
@@ -76,10 +77,9 @@ function keepsRows(shape: DiffShape): boolean {
   return shape.engine.type !== 'AggregatingMergeTree' && shape.engine.type !== 'SummingMergeTree';
 }
 
-/** The finalized value can be NULL (a Nullable column, or a state of Nullable arguments). */
+/** The finalized value can be NULL (a Nullable column, or a state of Nullable arguments; a list never is). */
 function mayBeNull(c: ColumnSpec, shape: DiffShape): boolean {
-  if (keepsRows(shape) && !aggregateFunctionOf(c.type) && !simpleAggregateOf(c.type)) return false;
-  return /Nullable/.test(c.type);
+  return !isList(c, shape) && /Nullable/.test(c.type);
 }
 
 /** The key expressions (the sorting key; a constant when there is none) and the value columns. */
@@ -105,8 +105,9 @@ function nullAlias(i: number): string {
   return `__n${i}`;
 }
 
-/** How the row count of a key is shown beside its columns (no column can have this name). */
-export const ROWS_SHOWN = '(rows)';
+/** The row count of a key (tables that keep every row), and how it is shown beside its columns. */
+const ROWS_ALIAS = '__rows';
+const ROWS_SHOWN = '(rows)';
 
 function sideSelect(table: string, side: 1 | 2, shape: DiffShape, final: boolean): string {
   const { keys, values } = keyAndValues(shape);
@@ -115,7 +116,7 @@ function sideSelect(table: string, side: 1 | 2, shape: DiffShape, final: boolean
     `${finalizedExpr(c, shape)} AS ${valueAlias(i)}`,
     ...(mayBeNull(c, shape) ? [`isNull(${valueAlias(i)}) AS ${nullAlias(i)}`] : []),
   ]);
-  const rows = keepsRows(shape) ? ['count() AS __rows'] : [];
+  const rows = keepsRows(shape) ? [`count() AS ${ROWS_ALIAS}`] : [];
   const group = keys.length > 0 ? keys.map((_, i) => keyAlias(i)).join(', ') : '__k0';
   return `SELECT ${[...keyCols, `${side} AS __side`, ...vals, ...rows].join(', ')} FROM ${table}${final ? ' FINAL' : ''} GROUP BY ${group}`;
 }
@@ -144,8 +145,8 @@ export function diffQuery(live: string, shadow: string, shape: DiffShape): strin
     return `(live_${n} != shadow_${n} OR ifNull(live_${v} != shadow_${v}, 0))`;
   });
   if (keepsRows(shape)) {
-    pairs.push(both('__rows'));
-    differs.push('live___rows != shadow___rows');
+    pairs.push(both(ROWS_ALIAS));
+    differs.push(`live_${ROWS_ALIAS} != shadow_${ROWS_ALIAS}`);
   }
   return [
     `SELECT ${keyList}, sum(__side = 1) AS in_live, sum(__side = 2) AS in_shadow${pairs.length > 0 ? `, ${pairs.join(', ')}` : ''}`,
@@ -204,7 +205,7 @@ export function readDiffRow(
       const isNull = mayBeNull(c, shape) && Number(row[`${prefix}_${nullAlias(i)}`]) === 1;
       o[c.name] = isNull ? null : row[`${prefix}_${valueAlias(i)}`];
     });
-    if (keepsRows(shape)) o[ROWS_SHOWN] = Number(row[`${prefix}___rows`]);
+    if (keepsRows(shape)) o[ROWS_SHOWN] = Number(row[`${prefix}_${ROWS_ALIAS}`]);
     return o;
   };
   return {

@@ -108,3 +108,10 @@ export function presentedToken(
   const m = authorization ? /^Bearer\s+(.+)$/i.exec(authorization.trim()) : null;
   return m?.[1]?.trim() || query || undefined;
 }
+
+/** The token a hono request presents (`Authorization: Bearer` or `?token=`). */
+export function requestToken(c: {
+  req: { header(name: string): string | undefined; query(name: string): string | undefined };
+}): string | undefined {
+  return presentedToken(c.req.header('authorization'), c.req.query('token'));
+}

@@ -4,7 +4,7 @@ import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
-import { presentedToken, TokenAuth } from './auth.ts';
+import { requestToken, TokenAuth } from './auth.ts';
 import { type DirectHandler, directEndpointRoute } from './direct-route.ts';
 import { EndpointResponder, splitFile } from './endpoint-responder.ts';
 import { FreshnessTracker } from './freshness.ts';
@@ -90,9 +90,8 @@ export function createApp(opts: AppOptions): TallyApp {
   /** Pages of the current version, by the endpoints shown (tokens see different sets). */
   let pages: { version: string; byEndpoints: Map<string, HomePage> } | undefined;
   /** The project as the request's token sees it: the endpoints it may call (all with no tokens). */
-  const visible = (c: Context, project: Project): Project => {
+  const visible = (project: Project, token: string | undefined): Project => {
     if (!auth.enabled) return project;
-    const token = presentedToken(c.req.header('authorization'), c.req.query('token'));
     const endpoints = auth.callable(token, project.endpoints.values());
     return { ...project, endpoints: new Map(endpoints.map((e) => [e.name, e])) };
   };
@@ -118,13 +117,14 @@ export function createApp(opts: AppOptions): TallyApp {
   // it asks for one (200), with an unknown one it says so (401).
   app.get('/', (c) => {
     const state = opts.state.get();
+    const token = requestToken(c);
     let shown: Project | undefined;
     let locked: 'needed' | 'invalid' | undefined;
     try {
-      shown = visible(c, state.project);
+      shown = visible(state.project, token);
     } catch (err) {
       if (!(err instanceof HttpError) || err.status !== 401) throw err;
-      locked = presentedToken(c.req.header('authorization'), c.req.query('token')) ? 'invalid' : 'needed';
+      locked = token ? 'invalid' : 'needed';
     }
     if (pages?.version !== state.version) pages = { version: state.version, byEndpoints: new Map() };
     const key = locked ?? [...(shown?.endpoints.keys() ?? [])].join('\u0000');
@@ -145,7 +145,7 @@ export function createApp(opts: AppOptions): TallyApp {
   // With tokens configured: needs one, and lists only the endpoints it may call.
   app.get('/v0/openapi.json', async (c) => {
     const state = opts.state.get();
-    const doc = buildOpenApi(visible(c, state.project), {
+    const doc = buildOpenApi(visible(state.project, requestToken(c)), {
       version: state.version,
       serverUrl: new URL(c.req.url).origin,
       secured: auth.enabled,
@@ -183,8 +183,7 @@ export function createApp(opts: AppOptions): TallyApp {
   });
 
   app.get('/metrics', (c) => {
-    const query = c.req.query('token');
-    auth.check(presentedToken(c.req.header('authorization'), query), { kind: 'admin' });
+    auth.check(requestToken(c), { kind: 'admin' });
     c.header('Content-Type', METRICS_CONTENT_TYPE);
     return c.body(registry.render());
   });

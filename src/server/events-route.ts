@@ -18,7 +18,7 @@ import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { type Utf8Fault, utf8Fault } from '../util/utf8-offset.ts';
 import { withoutBom } from '../util/without-bom.ts';
-import { presentedToken } from './auth.ts';
+import { requestToken } from './auth.ts';
 import { BodyBudget, CHUNKED_FIRST_BYTES, defaultBodyBudget, type Reservation } from './body-budget.ts';
 import { HttpError } from './http-error.ts';
 import { settleRequestId } from './request-tracker.ts';
@@ -49,7 +49,7 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
   app.post('/v0/events', async (c) => {
     const name = c.req.query('name');
     if (!name) throw new HttpError(400, 'name the data source: POST /v0/events?name=<data source>');
-    deps.check(presentedToken(c.req.header('authorization'), c.req.query('token')), {
+    deps.check(requestToken(c), {
       kind: 'append',
       datasource: name,
     });

@@ -1,6 +1,6 @@
 import type { Settings } from '../clickhouse/engine.ts';
 import { EngineError, isConnectionFailure } from '../clickhouse/engine-error.ts';
-import type { Endpoint } from '../project/model.ts';
+import type { Endpoint, Pipe } from '../project/model.ts';
 import { type CompiledQuery, compilePipe, ParamError, resolveParams } from '../sql/index.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { HttpError } from './http-error.ts';
@@ -59,17 +59,9 @@ export function prepareEndpoint(
     throw new HttpError(500, `endpoint \`${endpoint.name}\` reads the missing pipe \`${endpoint.pipe}\``);
   try {
     const resolved = resolveParams(pipe, raw);
-    // A misspelt optional param would silently give the answer without it. Names starting with
-    // `_` are the caller's own (a cache buster, say) and are ignored.
-    const unknown = resolved.unknown.find((k) => !k.startsWith('_'));
-    if (unknown !== undefined) {
-      const declared = [...pipe.params.keys()];
-      throw new HttpError(
-        400,
-        `unknown param "${unknown}"${didYouMean(unknown, declared)}; endpoint \`${endpoint.name}\` takes ${declared.length > 0 ? declared.map((d) => `"${d}"`).join(', ') : 'no params'}`,
-        { param: unknown, expected: declared.length > 0 ? `one of ${declared.join(', ')}` : 'no params' },
-      );
-    }
+    const unknown = unknownParam(endpoint.name, pipe, resolved.unknown);
+    if (unknown)
+      throw new HttpError(400, unknown.message, { param: unknown.param, expected: unknown.expected });
     const compiled = compilePipe(project, pipe.name, resolved, {
       capabilities: engine.capabilities,
       database: engine.database,
@@ -81,6 +73,26 @@ export function prepareEndpoint(
     }
     throw err;
   }
+}
+
+/**
+ * The first param a request gave that the endpoint does not declare, with the message a caller
+ * gets (a misspelt optional param would silently give the answer without it). Names starting
+ * with `_` are the caller's own (a cache buster, say) and are ignored.
+ */
+export function unknownParam(
+  endpointName: string,
+  pipe: Pipe,
+  given: readonly string[],
+): { param: string; message: string; expected: string } | undefined {
+  const unknown = given.find((k) => !k.startsWith('_'));
+  if (unknown === undefined) return undefined;
+  const declared = [...pipe.params.keys()];
+  return {
+    param: unknown,
+    message: `unknown param "${unknown}"${didYouMean(unknown, declared)}; endpoint \`${endpointName}\` takes ${declared.length > 0 ? declared.map((d) => `"${d}"`).join(', ') : 'no params'}`,
+    expected: declared.length > 0 ? `one of ${declared.join(', ')}` : 'no params',
+  };
 }
 
 /** Runs a prepared query read-only under the endpoint's limits and formats the answer. */

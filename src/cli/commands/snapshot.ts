@@ -13,7 +13,7 @@ import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
 import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
-import { failureDocument, paint, table } from '../output.ts';
+import { failureDocument, paint, printError, table } from '../output.ts';
 
 const AT_PARAM: Param = {
   name: 'at',
@@ -125,7 +125,7 @@ export const snapshotCommand: Command = {
             `note: ${r.pipe} wrote no rows: it counts events up to snapshot_at (${r.snapshotAt}) that reached ClickHouse before settled_before (the server's clock minus settle, ${settle} s): either none is that old, or they were ingested since and wait for the next tick`,
           );
         }
-        for (const f of failed) ctx.io.err(paint(ctx.io, 'red', `error: ${f.err.format()}`));
+        for (const f of failed) printError(ctx.io, f.err);
         ctx.io.out(
           failed.length === 0
             ? paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`)
