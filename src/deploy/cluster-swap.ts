@@ -45,6 +45,7 @@ import type { Step } from './plan-types.ts';
 import { copyColumns } from './rebuild.ts';
 import { fillFromShards, shardSnapshot, snapshotShards, viewOverShards } from './shard-snapshot.ts';
 import type { TableSpec } from './table-spec.ts';
+import { fillingView } from './view-query-error.ts';
 import { fill } from './view-steps.ts';
 
 export async function clusterReplaceView(ac: ApplyContext, step: Step): Promise<void> {
@@ -73,8 +74,11 @@ export async function clusterReplaceView(ac: ApplyContext, step: Step): Promise<
     for (const v of views) {
       const cols = columns.get(v.name)!.map((c) => c.name);
       const query = viewOverShards(ctx, v);
-      await fillFromShards(ac, { label: v.name, source: v.source, into: next, columns: cols, query }, (p) =>
-        ac.emit({ type: 'backfill', step, progress: p }),
+      await fillingView(
+        v,
+        fillFromShards(ac, { label: v.name, source: v.source, into: next, columns: cols, query }, (p) =>
+          ac.emit({ type: 'backfill', step, progress: p }),
+        ),
       );
     }
   } else {

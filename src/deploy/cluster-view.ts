@@ -28,6 +28,7 @@ import { createViewSql, dropTableSql, qualified, storageName, stringLiteral } fr
 import { viewGraph } from './introspect.ts';
 import type { Step } from './plan-types.ts';
 import { fillFromShards, snapshotShards, viewOverShards } from './shard-snapshot.ts';
+import { fillingView } from './view-query-error.ts';
 
 export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<void> {
   const view = step.view!;
@@ -56,16 +57,19 @@ export async function clusterCreateView(ac: ApplyContext, step: Step): Promise<v
       ac.pending.set(view.name, {
         columns,
         fill: async () => {
-          await fillFromShards(
-            ac,
-            {
-              label: view.name,
-              source: view.source,
-              into: view.target,
-              columns: columns.map((c) => c.name),
-              query: viewOverShards(ctx, view),
-            },
-            (progress) => ac.emit({ type: 'backfill', step, progress }),
+          await fillingView(
+            view,
+            fillFromShards(
+              ac,
+              {
+                label: view.name,
+                source: view.source,
+                into: view.target,
+                columns: columns.map((c) => c.name),
+                query: viewOverShards(ctx, view),
+              },
+              (progress) => ac.emit({ type: 'backfill', step, progress }),
+            ),
           );
         },
       });

@@ -11,6 +11,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
+import type { PipeNode } from '../project/model.ts';
 import type { ColumnSpec, EngineSpec, TableSpec } from './table-spec.ts';
 import { querySourceRenamed } from './view-spec.ts';
 
@@ -63,6 +64,8 @@ export interface ViewSpec {
   query: string;
   /** Hash of what defines its output: query and target. */
   hash: string;
+  /** The pipe's nodes, to locate in its file an error ClickHouse gives for the SELECT. */
+  nodes?: readonly PipeNode[];
 }
 
 /** `db`.`name` */

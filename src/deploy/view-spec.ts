@@ -49,6 +49,7 @@ export function viewSpecFor(
     // What the view computes: its nodes' SQL and where it writes (not the compiled text, so a
     // change in how Tally compiles does not recompute every snapshot).
     hash: stableHash({ nodes: pipe.nodes.map((n) => [n.name, n.sql]), target }),
+    nodes: pipe.nodes,
   };
 }
 

@@ -23,6 +23,7 @@ import { type LiveState, viewGraph } from './introspect.ts';
 import { backupName, holdName, nextName, scratchDatabaseName, shadowViewName } from './names.ts';
 import type { Step } from './plan-types.ts';
 import type { TableSpec } from './table-spec.ts';
+import { fillingView } from './view-query-error.ts';
 import { querySourceSwapped } from './view-spec.ts';
 
 export async function createView(ac: ApplyContext, step: Step): Promise<void> {
@@ -233,16 +234,19 @@ export async function fill(
   into: string,
 ): Promise<void> {
   const query = querySourceSwapped(view, ac.ctx.database, scratchDatabaseName(ac.ctx.database));
-  await fillFromSnapshot(
-    ac.engine,
-    snapshot,
-    into,
-    columns.map((c) => c.name),
-    query,
-    {
-      label: view.name,
-      ...(ac.chunkRows ? { chunkRows: ac.chunkRows } : {}),
-      onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
-    },
+  await fillingView(
+    view,
+    fillFromSnapshot(
+      ac.engine,
+      snapshot,
+      into,
+      columns.map((c) => c.name),
+      query,
+      {
+        label: view.name,
+        ...(ac.chunkRows ? { chunkRows: ac.chunkRows } : {}),
+        onProgress: (progress) => ac.emit({ type: 'backfill', step, progress }),
+      },
+    ),
   );
 }

@@ -42,6 +42,7 @@ import { backupName, newDeployId, nextName, nextPathName, scratchDatabaseName } 
 import type { Plan, ResourcePlan, Step } from '../deploy/plan-types.ts';
 import { fillFromShards, snapshotShards, viewOverShards } from '../deploy/shard-snapshot.ts';
 import type { TableSpec } from '../deploy/table-spec.ts';
+import { fillingView } from '../deploy/view-query-error.ts';
 import { querySourceSwapped } from '../deploy/view-spec.ts';
 import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
@@ -163,7 +164,10 @@ export async function replayPipe(
             columns: names(v),
             query: viewOverShards(ctx, v),
           };
-          rowsRead += await fillFromShards({ engine, ctx }, fill, opts.onProgress ?? (() => {}));
+          rowsRead += await fillingView(
+            v,
+            fillFromShards({ engine, ctx }, fill, opts.onProgress ?? (() => {})),
+          );
         }
       } else {
         const pre = await prepareSnapshots(engine, ctx, sources);
@@ -171,17 +175,20 @@ export async function replayPipe(
         for (const v of t.views) {
           // No hold: the snapshot is the log as of now; the diff says so (writers may add more).
           const snapshot = await takeSnapshot(engine, ctx, pre.get(v.source)!, v.source);
-          const filled = await fillFromSnapshot(
-            engine,
-            snapshot,
-            qualified(ctx, shadow),
-            names(v),
-            querySourceSwapped(v, ctx.database, scratch),
-            {
-              label: v.name,
-              ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
-              ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
-            },
+          const filled = await fillingView(
+            v,
+            fillFromSnapshot(
+              engine,
+              snapshot,
+              qualified(ctx, shadow),
+              names(v),
+              querySourceSwapped(v, ctx.database, scratch),
+              {
+                label: v.name,
+                ...(opts.chunkRows ? { chunkRows: opts.chunkRows } : {}),
+                ...(opts.onProgress ? { onProgress: opts.onProgress } : {}),
+              },
+            ),
           );
           rowsRead += filled.rows;
         }

@@ -124,6 +124,46 @@ describe.each(BACKENDS)('deploy exactly once under concurrent writes [%s]', (bac
     }
   });
 
+  it('a changed view whose SELECT fails on rows already in the source: the step fails in the pipe (exit 1), the live target keeps counting', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const p1 = eventsProject();
+      expect((await applyDeploy(p1, engine)).ok).toBe(true);
+      await engine.command(
+        `INSERT INTO events SELECT number, concat('a', toString(number % 10)), toDecimal64(number, 2), toDateTime('2024-01-01 00:00:00') + number FROM numbers(1000)`,
+      );
+      // Valid SQL that ClickHouse refuses only when it reads a row: a division by zero.
+      const p2 = withPipe(
+        p1,
+        'totals_mv',
+        pipe(
+          'totals_mv',
+          'SELECT account, sumState(amount) AS total, countState() AS n FROM events WHERE intDiv(1, length(account) - length(account)) = 0 GROUP BY account',
+          'totals',
+        ),
+      );
+      const failed = await applyDeploy(p2, engine);
+      expect(failed.ok).toBe(false);
+      expect(failed.exitCode).toBe(1);
+      expect(failed.error).toContain(
+        'pipes/totals_mv.pipe.yaml:1:1: materialized pipe `totals_mv` failed on ClickHouse while computing totals from events: ',
+      );
+      expect(failed.error).toMatch(/Division by zero/);
+      // The old view still feeds the old target, which has every row.
+      await engine.command(
+        `INSERT INTO events SELECT number, concat('a', toString(number % 10)), toDecimal64(number, 2), toDateTime('2024-01-01 00:00:00') + number FROM numbers(1000, 10)`,
+      );
+      const { got, want } = await compare(engine);
+      expect(got).toEqual(want);
+      expect(got.reduce((n, r) => n + num(r.n), 0)).toBe(1010);
+      // The project as deployed before has nothing left to do.
+      const again = await applyDeploy(p1, engine);
+      expect([again.ok, again.changes]).toEqual([true, 0]);
+    } finally {
+      await drop();
+    }
+  });
+
   it('rebuilds a source over 1M rows while a writer keeps inserting; its view keeps counting', async () => {
     const { engine, drop } = await freshEngine(backend);
     try {

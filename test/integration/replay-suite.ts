@@ -467,6 +467,48 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       );
     });
 
+    it('a pipe whose SELECT fails on rows of the log: replay and --apply name its file and line (exit 1), and change nothing', async () => {
+      const file = join(dir, 'pipes', 'account_balances_mv.pipe.yaml');
+      const deployed = readFileSync(file, 'utf8');
+      expect(deployed).toContain('FROM transactions\n');
+      // Valid SQL that ClickHouse refuses only when it reads a row: a division by zero.
+      writeFileSync(
+        file,
+        deployed.replace(
+          'FROM transactions\n',
+          'FROM transactions\n      WHERE intDiv(1, length(account_id) - length(account_id)) = 0\n',
+        ),
+      );
+      const state = () =>
+        sql<{ name: string }>(
+          `SELECT name FROM system.tables WHERE database = '${database}' ORDER BY name`,
+          env,
+          dir,
+        );
+      const balances = () =>
+        sql<{ total: string }>(
+          'SELECT toString(sum(b)) AS total FROM (SELECT sumMerge(balance) AS b FROM account_balances GROUP BY account_id)',
+          env,
+          dir,
+        );
+      const before = { tables: (await state()).map((t) => t.name), total: await balances() };
+      try {
+        for (const apply of [[], ['--apply']]) {
+          const r = await run(['replay', 'account_balances_mv', ...apply], env, dir);
+          expect(r.code, r.err + r.out).toBe(1);
+          const line = deployed.split('\n').findIndex((l) => l.includes('SELECT')) + 1;
+          expect(r.err).toContain(
+            `pipes/account_balances_mv.pipe.yaml:${line}:7: materialized pipe \`account_balances_mv\` failed on ClickHouse while computing account_balances from transactions: `,
+          );
+          expect(r.err).toMatch(/Division by zero/);
+          expect(r.err).toMatch(/hint: its SELECT fails on rows already in the log/);
+          expect({ tables: (await state()).map((t) => t.name), total: await balances() }).toEqual(before);
+        }
+      } finally {
+        writeFileSync(file, deployed);
+      }
+    });
+
     it('replay of a target whose file changed since the deploy names each difference', async () => {
       // A column added to the target and its pipe, not deployed yet.
       const file = join(dir, 'datasources', 'subscription_state.datasource.yaml');
