@@ -90,7 +90,7 @@ export class EndpointResponder {
       );
     }
     const query = req.query;
-    this.o.auth.check(presentedToken(req.authorization, query.token), {
+    const caller = this.o.auth.check(presentedToken(req.authorization, query.token), {
       kind: 'endpoint',
       name,
       ...(endpoint.token ? { required: endpoint.token } : {}),
@@ -144,10 +144,14 @@ export class EndpointResponder {
           format,
           this.hooksFor(name),
         ).catch(toHttp);
-      ({ value, hit } =
-        ttl === 0 && !this.o.coalesce
-          ? { value: await load(), hit: false }
-          : await this.cache.get(key, ttl, load));
+      try {
+        ({ value, hit } =
+          ttl === 0 && !this.o.coalesce
+            ? { value: await load(), hit: false }
+            : await this.cache.get(key, ttl, load));
+      } catch (err) {
+        throw shownTo(err, this.o.auth.enabled && caller?.scope !== 'admin', note);
+      }
     }
     note.cache = ttl > 0 ? (hit ? 'hit' : 'miss') : 'off';
     if (ttl > 0) this.o.metrics.cache.inc({ endpoint: name, result: note.cache });
@@ -227,6 +231,21 @@ function normalise(raw: Record<string, unknown>): string {
     out += `${out.length > 1 ? ',' : ''}[${JSON.stringify(k)},${JSON.stringify(raw[k]) ?? 'null'}]`;
   }
   return `${out}]`;
+}
+
+/**
+ * A failure as this caller may see it: ClickHouse's message (which can quote the pipe's SQL and
+ * its tables) goes to the request log always, and into the answer only when no tokens are
+ * configured or the caller holds an admin token; others get the code and the request id to ask
+ * about. Decided per caller: a coalesced failure is shared by callers holding different tokens.
+ */
+function shownTo(err: unknown, guarded: boolean, note: RequestNote): unknown {
+  if (!(err instanceof HttpError) || err.internal === undefined) return err;
+  note.error = err.internal;
+  const message = guarded
+    ? `${err.message}; its message is in the server's log under request id ${note.id}`
+    : `${err.message}: ${err.internal}`;
+  return new HttpError(err.status, message, err.details, err.headers);
 }
 
 function toHttp(err: unknown): never {

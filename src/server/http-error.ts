@@ -6,6 +6,11 @@ export class HttpError extends Error {
     readonly details: Record<string, unknown> = {},
     /** Headers the answer carries besides the JSON body (a 503's measured freshness, say). */
     readonly headers: Readonly<Record<string, string>> = {},
+    /**
+     * What went wrong inside (ClickHouse's message, which may quote the pipe's SQL): for the
+     * request log, and for callers who may see internals (see EndpointResponder), not the body.
+     */
+    readonly internal?: string,
   ) {
     super(message);
     this.name = 'HttpError';

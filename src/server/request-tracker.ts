@@ -15,6 +15,8 @@ export interface RequestNote {
   freshness?: number | 'unknown';
   /** The response already carries X-Request-Id. */
   idSent?: boolean;
+  /** What failed inside, for the log line (an HttpError's `internal`). */
+  error?: string;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -71,6 +73,7 @@ export class RequestTracker {
     if (note.endpoint) entry.endpoint = note.endpoint;
     if (note.cache) entry.cache = note.cache;
     if (note.freshness !== undefined) entry.freshness_s = note.freshness;
+    if (note.error !== undefined) entry.error = note.error;
     log(redact(entry));
   }
 }
@@ -114,6 +117,8 @@ function requestMembers(
   if (note.freshness !== undefined) {
     out += `,"freshness_s":${typeof note.freshness === 'string' ? text(note.freshness) : JSON.stringify(note.freshness)}`;
   }
+  // Never memoized: messages hold values that do not repeat.
+  if (note.error !== undefined) out += `,"error":${JSON.stringify(redactText(note.error))}`;
   return out;
 }
 

@@ -259,7 +259,10 @@ function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown
     }
     return new HttpError(
       500,
-      `endpoint \`${endpoint.name}\` failed in ClickHouse: ${firstLine(err.message)}`,
+      `endpoint \`${endpoint.name}\` failed in ClickHouse (code ${code ?? 'unknown'})`,
+      { clickhouse_code: code ?? 'unknown' },
+      {},
+      firstLine(err.message),
     );
   }
   if (isConnectionFailure(err)) {
