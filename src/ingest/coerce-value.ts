@@ -210,6 +210,21 @@ function float(name: 'Float32' | 'Float64'): Coercer {
   };
 }
 
+/**
+ * Decimal text already in the form decimalText gives (no exponent, no leading zero, no trailing
+ * zero after the point, not `-0`) and within the type's digits: `12.5`, `-0.25`, `100`.
+ */
+const AS_WRITTEN = /^-?(?:0|[1-9]\d*)(?:\.\d*[1-9])?$/;
+
+function fitsAsWritten(text: string, maxInt: number, scale: number): boolean {
+  if (!AS_WRITTEN.test(text) || text === '-0') return false;
+  const dot = text.indexOf('.');
+  const end = dot < 0 ? text.length : dot;
+  const start = text.charCodeAt(0) === 45 ? 1 : 0; // '-'
+  const int = end - start === 1 && text.charCodeAt(start) === 48 ? 0 : end - start; // '0' counts no digit
+  return int <= maxInt && (dot < 0 ? 0 : text.length - dot - 1) <= scale;
+}
+
 function decimal(type: TypeNode): Coercer {
   const { precision, scale } = decimalShape(type);
   const maxInt = precision - scale;
@@ -222,6 +237,8 @@ function decimal(type: TypeNode): Coercer {
     } else if (v instanceof ExactNumber) text = v.text;
     else if (typeof v === 'string' && JSON_NUMBER.test(v)) text = v;
     else return new Refusal(`${what} ${describe(v)}`);
+    // Most values are already written as decimalText would write them: taken as they are.
+    if (fitsAsWritten(text, maxInt, scale)) return text;
     const p = decimalParts(text)!;
     if (p.frac.length > scale || intDigits(p) > maxInt) {
       const shown = typeof v === 'string' ? describe(v) : numberShown(text);

@@ -42,8 +42,7 @@ export type DateTimeParse = { ok: true; seconds: number } | { ok: false; reason:
  * optional `Z` / `+hh:mm` / `+hhmm` / `+hh`; or epoch seconds or milliseconds as digit text.
  */
 export function parseDateTimeText(text: string, zone: ZoneReader | undefined): DateTimeParse {
-  const m = text.length >= 19 ? DATE_TIME.exec(text) : null;
-  if (m) {
+  if (text.length >= 19 && DATE_TIME.test(text)) {
     const y = digits(text, 0, 4);
     const mo = digits(text, 5, 2);
     const d = digits(text, 8, 2);
@@ -53,7 +52,7 @@ export function parseDateTimeText(text: string, zone: ZoneReader | undefined): D
     if (!validDate(y, mo, d) || h > 23 || mi > 59 || s > 59) return { ok: false, reason: 'syntax' };
     const wall = utcMillis(y, mo - 1, d, h, mi, s) / 1000;
     let seconds: number;
-    const z = m[1];
+    const z = zoneText(text);
     if (z === undefined) seconds = zone ? zone.toUtc(wall) : wall;
     else if (z === 'Z') seconds = wall;
     else {
@@ -67,6 +66,17 @@ export function parseDateTimeText(text: string, zone: ZoneReader | undefined): D
   }
   if (EPOCH_TEXT.test(text)) return epochSeconds(Number(text));
   return { ok: false, reason: 'syntax' };
+}
+
+/** The zone of text DATE_TIME matched (`Z`, `+02:00`...), after the seconds and any fraction. */
+function zoneText(text: string): string | undefined {
+  let i = 19;
+  if (text.charCodeAt(i) === 46) {
+    // '.', then the fraction's digits
+    i++;
+    while (i < text.length && text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57) i++;
+  }
+  return i < text.length ? text.slice(i) : undefined;
 }
 
 export type DateTime64Parse =

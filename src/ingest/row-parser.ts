@@ -346,7 +346,6 @@ function tooDeep(): ParsedRow {
 
 /** Thrown when a value needs the exact reader (see RowParser.parse). */
 const NEEDS_EXACT = new Error('needs the exact JSON reader');
-const NUMBER_AT = /\s*:\s*(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)/y;
 /** A key JSON could also write with an escape other than `\u` (quote, backslash, slash, control). */
 const ESCAPABLE = /["\\/\u0000-\u001f]/;
 
@@ -365,11 +364,35 @@ function exactKeyPattern(path: readonly (string | number)[]): string {
 function rawNumber(raw: string, pattern: string, v: number): ExactNumber {
   const at = pattern === '' ? -1 : raw.indexOf(pattern);
   if (at >= 0 && raw.indexOf(pattern, at + 1) < 0 && !raw.includes('\\u')) {
-    NUMBER_AT.lastIndex = at + pattern.length;
-    const m = NUMBER_AT.exec(raw);
-    if (m && Number(m[1]) === v) return new ExactNumber(m[1]!);
+    const text = numberAfterColon(raw, at + pattern.length);
+    if (text !== undefined && Number(text) === v) return new ExactNumber(text);
   }
   throw NEEDS_EXACT;
+}
+
+/**
+ * The JSON number text after `: ` at `from` (spaces allowed around the colon), read by hand: no
+ * regex match array per value. JSON.parse has checked the event, so the member's value there is
+ * well formed; a value that is not a number gives text whose Number differs from the value.
+ */
+function numberAfterColon(raw: string, from: number): string | undefined {
+  let i = from;
+  while (isJsonSpace(raw.charCodeAt(i))) i++;
+  if (raw.charCodeAt(i) !== 58) return undefined; // ':'
+  i++;
+  while (isJsonSpace(raw.charCodeAt(i))) i++;
+  const start = i;
+  for (
+    let c = raw.charCodeAt(i);
+    (c >= 48 && c <= 57) || c === 45 || c === 43 || c === 46 || c === 101 || c === 69;
+  ) {
+    c = raw.charCodeAt(++i); // digits, '-', '+', '.', 'e', 'E'
+  }
+  return i > start ? raw.slice(start, i) : undefined;
+}
+
+function isJsonSpace(c: number): boolean {
+  return c === 32 || c === 9 || c === 10 || c === 13;
 }
 
 function metadataExtractor(name: string): Extractor {
