@@ -7,6 +7,7 @@
  *   ...
  *   await ingestion.stop();   // SIGTERM
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import { EngineError } from '../clickhouse/engine-error.ts';
@@ -290,7 +291,7 @@ export async function startIngestion(
     if (parser.dedupKey) await pruneSeen(engine, ds.name, windowDays).catch(() => {});
     if (ds.kafka && client && consume) {
       entry.kafka = new KafkaIngester(sink, client, {
-        group: consumerGroup(ds, engine.database),
+        group: consumerGroup(ds, engine),
         batch: { ...DEFAULT_KAFKA_BATCH, ...opts.batch },
         consumer: opts.consumer ?? {},
         log,
@@ -308,7 +309,7 @@ export async function startIngestion(
                 {
                   datasource: e.ds.name,
                   topic: e.ds.kafka.topic,
-                  group: consumerGroup(e.ds, engine.database),
+                  group: consumerGroup(e.ds, engine),
                   fromBeginning: e.ds.kafka.start !== 'latest',
                 },
               ]
@@ -419,7 +420,20 @@ export async function startIngestion(
   };
 }
 
-/** The consumer group of a Kafka data source: its own, or one per database and data source. */
-export function consumerGroup(ds: DataSource, database: string): string {
-  return ds.kafka?.group ?? `tally.${database}.${ds.name}`;
+/**
+ * The consumer group of a Kafka data source: its own (`kafka.group`), or one per store and data
+ * source. A server's store is its database: processes writing the same tables share the group
+ * and split the partitions. An embedded store is its chDB folder, which one process holds: two
+ * projects on one machine (each with a database named `tally` by default) must not share a group,
+ * or each would store only the partitions the broker hands it. So the folder's path is in the name.
+ */
+export function consumerGroup(ds: DataSource, engine: Pick<Engine, 'database' | 'dataPath'>): string {
+  if (ds.kafka?.group) return ds.kafka.group;
+  const base = `tally.${engine.database}.${ds.name}`;
+  return engine.dataPath === undefined ? base : `${base}.${storeId(engine.dataPath)}`;
+}
+
+/** A short, stable name for an embedded data folder (8 hex digits of its path's SHA-256). */
+function storeId(dataPath: string): string {
+  return createHash('sha256').update(dataPath).digest('hex').slice(0, 8);
 }

@@ -84,7 +84,7 @@ export type KafkaMetadataColumn =
 
 export interface KafkaSource {
   topic: string;
-  /** Consumer group; default `tally.<database>.<data source>`. */
+  /** Consumer group; default `tally.<database>.<data source>` (see ingestion.ts consumerGroup). */
   group?: string;
   start: 'earliest' | 'latest';
   /** Kafka metadata stored as extra columns, in this order. */

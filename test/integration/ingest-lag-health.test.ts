@@ -56,7 +56,7 @@ forEachBackend('consumer-group lag, /health and idle freshness', (ctx) => {
     expect(deployed.ok, deployed.error).toBe(true);
     client = await newClient();
     await client.ensureTopic(topic, 2);
-    group = consumerGroup(project.datasources.get('events')!, ctx.engine.database);
+    group = consumerGroup(project.datasources.get('events')!, ctx.engine);
   });
 
   afterAll(async () => {
