@@ -1,6 +1,6 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import { removeServerFile, writeServerFile } from '../clickhouse/folder-server.ts';
-import type { KafkaConfig } from '../config/config.ts';
+import type { Config, KafkaConfig } from '../config/config.ts';
 import type { DeployResult } from '../deploy/apply.ts';
 import { applyDeploy, planDeploy } from '../deploy/deploy.ts';
 import type { StepKind } from '../deploy/plan-types.ts';
@@ -9,6 +9,7 @@ import { ingestTuning } from '../ingest/ingest-tuning.ts';
 import { type Ingestion, startIngestion } from '../ingest/ingestion.ts';
 import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
+import type { TokenAuth } from '../server/auth.ts';
 import { createApp } from '../server/create-app.ts';
 import { registerEventsRoute } from '../server/events-route.ts';
 import { FreshnessTracker } from '../server/freshness.ts';
@@ -45,6 +46,11 @@ export interface RuntimeOptions {
 export interface ReloadOutcome {
   /** The new project is serving. */
   applied: boolean;
+  /**
+   * tally.yaml sections that changed but are read only at start (`server`, `clickhouse`, `kafka`,
+   * `ingest`): still as before until a restart. Tokens are not among them: they apply at once.
+   */
+  restartNeeded: string[];
   problems: Problem[];
   deploy?: DeployResult;
   ms: number;
@@ -65,6 +71,8 @@ export class Runtime {
   private lagPending?: Promise<unknown>;
   private readonly metrics = new MetricsRegistry();
   private generation = 1;
+  /** The server's token check, given new tokens on a reload. */
+  private auth?: TokenAuth;
 
   constructor(private readonly opts: RuntimeOptions) {
     this.holder = new StateHolder({ project: opts.project, engine: opts.engine, version: versionOf(1) });
@@ -104,14 +112,16 @@ export class Runtime {
       }),
       ...(this.opts.staleness ? { staleness: this.opts.staleness } : {}),
       ...(this.opts.log ? { log: this.opts.log } : {}),
-      routes: (a, { auth }) =>
+      routes: (a, { auth }) => {
+        this.auth = auth;
         registerEventsRoute(a, {
           ingestion: () => this.ingestion,
           check: (t, access) => auth.check(t, access),
           ...(project.config.ingest.maxRequestBytes !== undefined
             ? { maxBodyBytes: project.config.ingest.maxRequestBytes }
             : {}),
-        }),
+        });
+      },
     });
     this.server = await startServer(
       app,
@@ -144,6 +154,7 @@ export class Runtime {
     const { project, problems } = loadProject(current.project.root, { env });
     const done = (applied: boolean, deploy?: DeployResult): ReloadOutcome => ({
       applied,
+      restartNeeded: applied && project ? startOnlyChanges(current.project.config, project.config) : [],
       problems,
       ...(deploy ? { deploy } : {}),
       ms: performance.now() - t0,
@@ -185,6 +196,8 @@ export class Runtime {
     }
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
+    // Tokens added, changed or removed in tally.yaml guard the very next request.
+    this.auth?.replace(project.config.tokens);
     // New schedules take effect now; a run in flight finishes on the project it started with.
     this.scheduler?.schedule(project);
     return done(true, deploy);
@@ -282,4 +295,10 @@ export async function deployForStart(
     );
   }
   return result;
+}
+
+/** The tally.yaml sections read only at start that differ between two loads (see ReloadOutcome). */
+function startOnlyChanges(before: Config, after: Config): string[] {
+  const sections = ['server', 'clickhouse', 'kafka', 'ingest'] as const;
+  return sections.filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k]));
 }

@@ -17,9 +17,14 @@ export type Access =
  * lengths never leak), whatever matches first.
  */
 export class TokenAuth {
-  private readonly digests: Array<{ token: TokenConfig; digest: Buffer }>;
+  private digests: Array<{ token: TokenConfig; digest: Buffer }> = [];
 
   constructor(tokens: readonly TokenConfig[]) {
+    this.replace(tokens);
+  }
+
+  /** The tokens from now on (`tally dev` reloading tally.yaml): the next request is checked against them. */
+  replace(tokens: readonly TokenConfig[]): void {
     this.digests = tokens.map((token) => ({ token, digest: sha256(token.value) }));
   }
 

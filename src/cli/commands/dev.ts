@@ -301,6 +301,15 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
       `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${plural(changes, 'ClickHouse change')})`,
     ),
   );
+  if (r.restartNeeded.length > 0) {
+    io.err(
+      paint(
+        io,
+        'yellow',
+        `warning: tally.yaml's ${r.restartNeeded.join(', ')} changed: read only at start, so still as before; stop tally dev and start it again to apply (tokens apply at once)`,
+      ),
+    );
+  }
 }
 
 /** The services `tally services up` could start for this project: plain, on this machine. */
