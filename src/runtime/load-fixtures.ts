@@ -1,14 +1,49 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
+import { LOG_TABLE } from '../ingest/ingest-tables.ts';
 import type { AppendResult, Ingestion } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
+import { quoteString } from '../sql/render-literal.ts';
 
 export interface FixtureLoad extends AppendResult {
   datasource: string;
   file: string;
   /** Why the data source refused the file (it takes events from Kafka only); nothing loaded. */
   refused?: string;
+}
+
+/**
+ * The data sources `tally dev` loads fixtures into: those its deploy just created, and those with
+ * a fixtures file that are still empty and have never taken a batch (no ops-log row), such as
+ * after a start that deployed and then failed before loading: a later start must not serve an
+ * empty project. A data source emptied after it took events is left empty.
+ */
+export async function fixtureTargets(
+  project: Project,
+  engine: Engine,
+  created: readonly string[],
+): Promise<string[]> {
+  const others = [...project.datasources.keys()].filter(
+    (name) => !created.includes(name) && existsSync(join(project.root, 'fixtures', `${name}.ndjson`)),
+  );
+  if (others.length === 0) return [...created];
+  const fed = new Set(
+    (
+      await engine.rows<{ datasource: string }>(
+        `SELECT DISTINCT datasource FROM ${quoteIdent(LOG_TABLE)} WHERE datasource IN (${others.map(quoteString).join(', ')})`,
+      )
+    ).map((r) => r.datasource),
+  );
+  const empty: string[] = [];
+  for (const name of others) {
+    if (fed.has(name)) continue;
+    const [r] = await engine.rows<{ n: string | number }>(`SELECT count() AS n FROM ${quoteIdent(name)}`);
+    if (Number(r?.n ?? 0) === 0) empty.push(name);
+  }
+  return [...created, ...empty];
 }
 
 /**

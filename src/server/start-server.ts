@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { getRequestListener } from '@hono/node-server';
 import type { Hono } from 'hono';
 import { TallyError } from '../errors.ts';
@@ -16,6 +16,27 @@ export interface RunningServer {
  * Serves a hono app on host:port (loopback by default); port 0 picks a free port. An app with a
  * `direct` handler (createApp's) answers the requests it takes before hono sees them.
  */
+/**
+ * Fails as startServer would when host:port cannot be listened on (taken, or not this machine's),
+ * before anything else is done: `tally dev` checks it before it deploys and loads fixtures.
+ */
+export function assertCanListen(host: string, port: number): Promise<void> {
+  if (port === 0) return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
+}
+
+function listenError(err: NodeJS.ErrnoException, host: string, port: number): Error {
+  if (err.code !== 'EADDRINUSE') return err;
+  return new TallyError('port-in-use', `port ${port} on ${host} is already in use`, {
+    exitCode: 2,
+    hint: 'stop the other process, or pick another port: --port N (0 for any free one), server.port or TALLY_PORT',
+  });
+}
+
 export async function startServer(
   app: Hono & { direct?: DirectHandler },
   host: string,
@@ -35,16 +56,7 @@ export async function startServer(
   const server = await new Promise<Server>((resolve, reject) => {
     const s = createServer(listener);
     s.listen(port, host, () => resolve(s));
-    s.once('error', (err: NodeJS.ErrnoException) => {
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new TallyError('port-in-use', `port ${port} on ${host} is already in use`, {
-              exitCode: 2,
-              hint: 'stop the other process, or set server.port / TALLY_PORT',
-            })
-          : err,
-      );
-    });
+    s.once('error', (err: NodeJS.ErrnoException) => reject(listenError(err, host, port)));
   });
   server.keepAliveTimeout = 5_000;
   server.requestTimeout = 60_000;

@@ -1,5 +1,6 @@
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
@@ -161,5 +162,64 @@ describe('tally dev (spawned, embedded engine)', () => {
     const code = await new Promise((r) => child.once('exit', r));
     expect(code).toBe(0);
     expect(output).toContain('stopping');
+  });
+});
+
+// A start that cannot serve must not leave a project that later serves empty data.
+describe('tally dev start-up (spawned, embedded engine)', () => {
+  afterAll(removeProjects);
+
+  /** Runs `tally dev` until it serves (or exits); resolves with its output, stopped. */
+  async function devUntilServing(
+    dir: string,
+    port: number,
+  ): Promise<{ code: number | null; output: string }> {
+    const child = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'dev', '--project', dir, '--port', String(port)],
+      { env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    let output = '';
+    child.stdout?.on('data', (d) => (output += String(d)));
+    child.stderr?.on('data', (d) => (output += String(d)));
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    const serving = until(
+      'serving or an exit',
+      async () => (output.includes('watching') ? true : undefined),
+      60_000,
+    );
+    const first = await Promise.race([exited.then((code) => ({ code })), serving.then(() => undefined)]);
+    if (first) return { code: first.code, output };
+    child.kill('SIGTERM');
+    return { code: await exited, output };
+  }
+
+  it('a taken port fails before deploying; the next start loads the fixtures; a later one does not again', async () => {
+    const dir = writeProject(FILES);
+    const taken = createNetServer();
+    await new Promise<void>((r) => taken.listen(0, '127.0.0.1', () => r()));
+    const takenPort = (taken.address() as { port: number }).port;
+    try {
+      const failed = await devUntilServing(dir, takenPort);
+      expect(failed.code).toBe(2);
+      expect(failed.output).toContain(`port ${takenPort} on 127.0.0.1 is already in use`);
+      expect(failed.output).toContain('--port N');
+      expect(failed.output).not.toMatch(/deployed to/);
+      expect(existsSync(join(dir, '.tally', 'chdb'))).toBe(false);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+    // Deployed by another command, never fed: dev still loads the samples.
+    execFileSync(process.execPath, [join(REPO, 'bin', 'tally.js'), 'deploy', '--project', dir], {
+      env: { ...process.env, TALLY_CLICKHOUSE_URL: '' },
+    });
+    const second = await devUntilServing(dir, await freePort());
+    expect(second.output).toMatch(/deployed to .*: 0 change\(s\)/);
+    expect(second.output).toContain(
+      'loaded fixtures/events.ndjson: 2 rows, 1 quarantined, 1 duplicate dropped',
+    );
+    const third = await devUntilServing(dir, await freePort());
+    expect(third.output).toContain('watching');
+    expect(third.output).not.toContain('loaded fixtures');
   });
 });

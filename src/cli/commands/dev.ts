@@ -6,11 +6,12 @@ import { TallyError } from '../../errors.ts';
 import type { DataSource } from '../../project/model.ts';
 import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
-import { loadFixtures } from '../../runtime/load-fixtures.ts';
+import { fixtureTargets, loadFixtures } from '../../runtime/load-fixtures.ts';
 import type { ReloadOutcome } from '../../runtime/runtime.ts';
 import { deployForStart, Runtime } from '../../runtime/runtime.ts';
 import { lineBuffer } from '../../server/line-buffer.ts';
 import { jsonLines } from '../../server/logger.ts';
+import { assertCanListen } from '../../server/start-server.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
 import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
 import { securedServices } from '../../services/secured-services.ts';
@@ -75,6 +76,8 @@ async function runServer(
   }
   const project = openProject(ctx);
   const config = project.config;
+  // A taken port fails now, before services start, a deploy runs or fixtures load.
+  await assertCanListen(config.server.host, port ?? config.server.port);
   // On a server back end, dev makes sure the services answer, as `tally services up` does:
   // ClickHouse, and Kafka when a data source reads a topic. Only plain ones on this machine
   // (what `up` can start); TLS or SASL ones, or remote ones, dev just connects to.
@@ -166,16 +169,12 @@ async function runServer(
       ...(json ? {} : { snapshotLog: (e: Record<string, unknown>) => printSnapshot(ctx, e) }),
     });
     const server = await runtime.start();
-    if (created.length > 0 && runtime.ingest) {
-      // A fresh dev database: load the sample events so the endpoints answer with data at once.
-      for (const f of await loadFixtures(project, runtime.ingest, created)) {
-        if (json)
-          log?.({
-            level: f.refused ? 'warn' : 'info',
-            msg: f.refused ? 'fixtures refused' : 'fixtures loaded',
-            ...f,
-          });
-        else if (f.refused) io.out(paint(io, 'yellow', `not loaded: ${f.file}: ${f.refused}`));
+    // dev only (`tally serve --deploy` never writes sample events into a real database): a fresh
+    // dev database gets the sample events, so the endpoints answer with data at once.
+    const fixtures = mode.watch && runtime.ingest ? await fixtureTargets(project, engine, created) : [];
+    if (fixtures.length > 0 && runtime.ingest) {
+      for (const f of await loadFixtures(project, runtime.ingest, fixtures)) {
+        if (f.refused) io.out(paint(io, 'yellow', `not loaded: ${f.file}: ${f.refused}`));
         else {
           io.out(
             `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
