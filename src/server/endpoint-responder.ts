@@ -99,7 +99,7 @@ export class EndpointResponder {
       throw new HttpError(
         400,
         `param \`${req.repeated}\` is given more than once; give it once (an Array param takes its items comma-separated)`,
-        { param: req.repeated },
+        { param: req.repeated, expected: 'one value' },
       );
     }
     // Copied without `token` (rather than deleted after: `delete` slows every later use of it).

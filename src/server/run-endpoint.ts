@@ -69,6 +69,18 @@ export function prepareEndpoint(
     return { compiled, settings: limitSettings(endpoint) };
   } catch (err) {
     if (err instanceof ParamError) {
+      // A required param missing beside one the endpoint does not know is most likely that one
+      // misspelt (`acount_id`): the unknown one, with its "did you mean", is what to fix.
+      const misspelt =
+        err.code === 'missing-param'
+          ? unknownParam(
+              endpoint.name,
+              pipe,
+              Object.keys(raw).filter((k) => !pipe.params.has(k)),
+            )
+          : undefined;
+      if (misspelt)
+        throw new HttpError(400, misspelt.message, { param: misspelt.param, expected: misspelt.expected });
       throw new HttpError(400, err.message, { param: err.param, expected: err.expected });
     }
     throw err;
@@ -245,16 +257,32 @@ const LIMIT_CODES: Record<string, { limit: string; status: 413 | 422 | 504 }> = 
   '307': { limit: 'max_bytes_to_read', status: 422 },
 };
 
+/** The endpoint file's `limits` key of a ClickHouse limit, for the message. */
+const ENDPOINT_KEYS: Record<string, string> = {
+  max_result_rows: 'max_rows',
+  max_result_bytes: 'max_bytes',
+  max_execution_time: 'max_execution_time',
+  max_memory_usage: 'max_memory_usage',
+};
+
+/** Which result limit code 396 is ("Limit for result exceeded, max rows: ..." or "max bytes: ..."). */
+function resultLimit(message: string): string {
+  if (/max rows/i.test(message)) return 'max_result_rows';
+  if (/max bytes/i.test(message)) return 'max_result_bytes';
+  return 'max_result_rows / max_result_bytes';
+}
+
 function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown {
   if (err instanceof EngineError) {
     const code = err.clickhouseCode ?? /Code: (\d+)/.exec(err.message)?.[1];
     hooks.clickhouseError?.(code ?? 'unknown');
     const hit = code ? LIMIT_CODES[code] : undefined;
     if (hit) {
+      const limit = code === '396' ? resultLimit(err.message) : hit.limit;
       return new HttpError(
         hit.status,
-        `endpoint \`${endpoint.name}\` exceeded ${hit.limit}: ${firstLine(err.message)}`,
-        { limit: hit.limit },
+        `endpoint \`${endpoint.name}\` exceeded ${limit}${ENDPOINT_KEYS[limit] ? ` (its limits.${ENDPOINT_KEYS[limit]})` : ''}: ${firstLine(err.message)}`,
+        { limit },
       );
     }
     return new HttpError(
