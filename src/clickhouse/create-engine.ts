@@ -29,6 +29,11 @@ export interface CreateEngineOptions {
    * their database, so they answer as over an empty one.
    */
   createDatabase?: boolean;
+  /**
+   * Runs once the server's version is known and before the database is created: a check that
+   * throws here (`tally deploy` refusing a type the server lacks) leaves nothing behind.
+   */
+  beforeCreatingDatabase?: (capabilities: Capabilities) => void;
   /** Request timeout for the server back end, ms. */
   requestTimeoutMs?: number;
   /** Told when a failover engine moves to another server (clickhouse.failover). */
@@ -98,6 +103,7 @@ async function createServerEngine(
   try {
     version = await readVersion(bootstrap, url);
     if (ch.cluster) shards = await countShards(bootstrap, ch.cluster);
+    opts.beforeCreatingDatabase?.(capabilitiesFor(version));
     if (opts.createDatabase !== false) await createDatabase(bootstrap, ch);
     else present = await databaseExists(bootstrap, ch.database);
   } catch (err) {
@@ -184,6 +190,7 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
   let reader: ChdbReader | undefined;
   try {
     version = await readVersion(client, where);
+    opts.beforeCreatingDatabase?.(capabilitiesFor(version));
     if (opts.createDatabase !== false) {
       await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
     }

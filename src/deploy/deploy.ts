@@ -5,6 +5,7 @@
  *   const result = await applyDeploy(project, engine, { allowDestructive, onProgress });
  */
 
+import type { Capabilities } from '../clickhouse/capabilities.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
 import { TallyError } from '../errors.ts';
@@ -42,6 +43,16 @@ export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine):
   };
 }
 
+/**
+ * What of the project this server cannot hold at all (a column type or a TTL it lacks): a user
+ * error thrown before anything is created, the database included (`tally deploy` runs it from
+ * createEngine's beforeCreatingDatabase).
+ */
+export function checkServerFits(project: Pick<Project, 'datasources'>, capabilities: Capabilities): void {
+  checkColumnTypes(project, capabilities);
+  checkTableTtl(project, capabilities);
+}
+
 /** What deploy would do, in order, and why. Reads the database; changes nothing. */
 export async function planDeploy(project: Project, engine: Engine, opts: PlanOptions = {}): Promise<Plan> {
   return (await prepare(project, engine, opts)).plan;
@@ -55,6 +66,10 @@ export async function applyDeploy(
 ): Promise<DeployResult> {
   const deployId = newDeployId();
   const started = performance.now();
+  // What no plan can fix is refused before the lock table is created.
+  const preflight = ddlContextFor(project, engine);
+  checkServerFits(project, preflight.capabilities);
+  checkViewChains(project, desiredState(project, preflight).views, preflight.capabilities);
   // Planned under the lock: a plan made while another deploy runs would redo its work.
   let lock: DeployLock;
   try {
@@ -95,8 +110,7 @@ async function prepare(
 }> {
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
-  checkColumnTypes(project, ctx.capabilities);
-  checkTableTtl(project, ctx.capabilities);
+  checkServerFits(project, ctx.capabilities);
   checkViewChains(project, desired.views, ctx.capabilities);
   const [live, , scratch] = await Promise.all([
     introspect(engine),

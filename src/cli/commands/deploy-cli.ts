@@ -1,6 +1,7 @@
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
+import { checkServerFits } from '../../deploy/deploy.ts';
 import { deployCommand } from './deploy.ts';
 
 export const deployCliCommand: Command = {
@@ -17,8 +18,12 @@ export const deployCliCommand: Command = {
   async run(ctx) {
     const project = openProject(ctx);
     const check = Boolean(ctx.flags.check);
-    // --check changes nothing, not even the database's existence.
-    const engine = await openEngine(project.config, { createDatabase: !check });
+    // --check changes nothing, not even the database's existence; a project the server cannot
+    // hold (a type it lacks) is refused before the database is created.
+    const engine = await openEngine(project.config, {
+      createDatabase: !check,
+      beforeCreatingDatabase: (capabilities) => checkServerFits(project, capabilities),
+    });
     try {
       return await deployCommand({
         project,
