@@ -148,12 +148,17 @@ describe('tally dev (spawned, embedded engine)', () => {
         ? true
         : undefined,
     );
+    // Each change is said, under the reload line.
+    expect(output.slice(before)).toMatch(
+      /reloaded in \d+ ms \(1 ClickHouse change\)\n {2}create table scratch and scratch_quarantine\n/,
+    );
     const at = output.length;
     rmSync(file);
     await until('the drop', async () =>
       /✓ datasources\/scratch\.datasource\.yaml: reloaded/.test(output.slice(at)) ? true : undefined,
     );
     expect(output.slice(at)).not.toMatch(/refusing/);
+    expect(output.slice(at)).toMatch(/\n {2}drop table scratch/);
     expect(await total()).toBe(300);
   });
 

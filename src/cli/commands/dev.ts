@@ -300,6 +300,10 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
       `✓ ${what}: reloaded in ${r.ms.toFixed(0)} ms (${plural(changes, 'ClickHouse change')})`,
     ),
   );
+  // What each change did: a changed materialized pipe recomputes its target at once (the save
+  // is the apply; `tally replay` previews only while dev is stopped), which should not pass unseen.
+  const done = new Set(r.deploy?.steps.filter((s) => s.status === 'done').map((s) => s.n));
+  for (const step of r.deploy?.plan.steps ?? []) if (done.has(step.n)) io.out(`  ${step.what}`);
   if (r.restartNeeded.length > 0) {
     io.err(
       paint(
