@@ -162,6 +162,9 @@ export function sendSlices(messages: readonly OutgoingMessage[]): OutgoingMessag
   return slices;
 }
 
+/** kafkajs's log line for a heartbeat or commit answered "the group is rebalancing". */
+const REBALANCE_NOTICE = /group is rebalancing|REBALANCE_IN_PROGRESS/;
+
 /** True for the errors heartbeat() throws when the group is rebalancing. */
 export function isRebalance(err: unknown): boolean {
   const t = (err as { type?: string })?.type;
@@ -567,7 +570,14 @@ export function kafkajsConfig(
       () =>
       ({ level, log: entry }) => {
         const { message, ...rest } = entry as { message: string } & Record<string, unknown>;
-        log({ level: level <= logLevel.ERROR ? 'error' : 'warn', msg: `kafka: ${message}`, ...rest });
+        // A rebalance is the group doing its job (a member joined or left): kafkajs logs the
+        // heartbeat that learns of it as an error, which read as a failure in every dev session.
+        const routine = REBALANCE_NOTICE.test(`${message} ${String(rest.error ?? '')}`);
+        log({
+          level: routine ? 'info' : level <= logLevel.ERROR ? 'error' : 'warn',
+          msg: `kafka: ${message}`,
+          ...rest,
+        });
       },
   };
   const sasl = config.sasl;

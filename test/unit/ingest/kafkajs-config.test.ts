@@ -38,4 +38,19 @@ describe('kafkajsConfig', () => {
     expect(config.reauthenticationThreshold).toBeUndefined();
     expect(config.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
   });
+
+  it('logs a rebalance notice at info level (a member joined or left), anything else as kafkajs rates it', () => {
+    const entries: Array<{ level: string; msg: string }> = [];
+    const config = kafkajsConfig(logLevel, base, (e) => entries.push(e as { level: string; msg: string }));
+    const logger = config.logCreator!(logLevel.INFO);
+    const entry = (level: number, message: string, extra: Record<string, unknown> = {}) =>
+      logger({ namespace: 'x', level, label: 'ERROR', log: { timestamp: '', message, ...extra } });
+    entry(logLevel.ERROR, 'Response Heartbeat(key: 12, version: 3)', {
+      error: 'The group is rebalancing, so a rejoin is needed',
+    });
+    entry(logLevel.ERROR, '[Connection] Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    entry(logLevel.WARN, 'Response Metadata(key: 3, version: 6)');
+    expect(entries.map((e) => e.level)).toEqual(['info', 'error', 'warn']);
+    expect(entries[0]!.msg).toBe('kafka: Response Heartbeat(key: 12, version: 3)');
+  });
 });
