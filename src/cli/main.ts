@@ -136,7 +136,8 @@ function unknownCommand(name: string): TallyError {
  */
 function refusedArgv(io: Output, argv: readonly string[], err: TallyError, text = err.message): number {
   if (argv.includes('--json')) io.out(JSON.stringify(failureDocument(err)));
-  io.err(text);
+  // `error:` first, as every other refusal prints it (the usage after it, when given, is help).
+  io.err(`error: ${text}`);
   return 1;
 }
 
