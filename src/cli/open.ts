@@ -1,8 +1,11 @@
+import { resolve } from 'node:path';
 import { type CreateEngineOptions, createEngine } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import { serverUrlFor } from '../clickhouse/folder-server.ts';
+import { throughDevEngine } from '../clickhouse/through-dev-engine.ts';
 import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
-import { TallyError } from '../errors.ts';
+import { isTallyError, TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import type { CommandContext } from './command.ts';
 import { refuseNonProject } from './open-project.ts';
@@ -16,10 +19,28 @@ export function openConfig(ctx: CommandContext): Config {
 export type OpenEngineOptions = Pick<
   CreateEngineOptions,
   'onFailover' | 'createDatabase' | 'beforeCreatingDatabase'
->;
+> & {
+  /**
+   * A command that only reads (`tally sql`, `tally quarantine`): when `tally dev` holds the
+   * embedded folder, read through it (clickhouse/through-dev-engine.ts) instead of refusing.
+   */
+  readThroughDev?: boolean;
+};
 
 export async function openEngine(config: Config, opts: OpenEngineOptions = {}): Promise<Engine> {
-  return createEngine(config.clickhouse, { cwd: config.projectDir, ...opts });
+  const { readThroughDev, ...create } = opts;
+  try {
+    return await createEngine(config.clickhouse, { cwd: config.projectDir, ...create });
+  } catch (err) {
+    if (!readThroughDev || config.clickhouse.url || !isTallyError(err) || err.code !== 'embedded-busy')
+      throw err;
+    const path = resolve(config.clickhouse.embeddedPath);
+    const url = serverUrlFor(path);
+    const admin = config.tokens.find((t) => t.scope === 'admin')?.value;
+    const through = url ? await throughDevEngine(url, path, admin) : undefined;
+    if (!through) throw err;
+    return through;
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { loadProject } from '../project/load-project.ts';
 import type { Project } from '../project/model.ts';
 import type { TokenAuth } from '../server/auth.ts';
 import { createApp } from '../server/create-app.ts';
+import { registerEngineRoute } from '../server/engine-route.ts';
 import { registerEventsRoute } from '../server/events-route.ts';
 import { FreshnessTracker } from '../server/freshness.ts';
 import { MetricsRegistry, registerIngestMetrics } from '../server/metrics.ts';
@@ -41,6 +42,8 @@ export interface RuntimeOptions {
   snapshotLog?: (entry: Record<string, unknown>) => void;
   /** Called before ingestion starts on a project (at start and after a reload): dev creates missing topics (it passes this only with Kafka). */
   prepareTopics?: (project: Project) => Promise<void>;
+  /** Serve read-only SQL to this machine's other commands (server/engine-route.ts): dev only. */
+  engineRoute?: boolean;
 }
 
 export interface ReloadOutcome {
@@ -114,6 +117,7 @@ export class Runtime {
       ...(this.opts.log ? { log: this.opts.log } : {}),
       routes: (a, { auth }) => {
         this.auth = auth;
+        if (this.opts.engineRoute) registerEngineRoute(a, this.holder, auth);
         registerEventsRoute(a, {
           ingestion: () => this.ingestion,
           check: (t, access) => auth.check(t, access),

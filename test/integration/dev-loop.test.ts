@@ -3,6 +3,7 @@ import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/capture-output.ts';
 import { freePort } from '../support/free-port.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -160,6 +161,37 @@ describe('tally dev (spawned, embedded engine)', () => {
     expect(output.slice(at)).not.toMatch(/refusing/);
     expect(output.slice(at)).toMatch(/\n {2}drop table scratch/);
     expect(await total()).toBe(300);
+  });
+
+  it('tally quarantine and tally sql read through the running dev (it holds the folder); writes are refused', async () => {
+    const env = { TALLY_CLICKHOUSE_URL: '' };
+    const q = await runCli(['quarantine', 'events', '--json', '--project', dir], env, dir);
+    expect(q.code, q.err).toBe(0);
+    const refused = JSON.parse(q.out) as { events: Array<{ columns: string[]; raw: string }> };
+    expect(refused.events.map((e) => [e.columns, e.raw])).toEqual([[['amount'], '{"id":"c","amount":"x"}']]);
+    const s = await runCli(
+      ['sql', 'SELECT count() AS n FROM events', '--format', 'json', '--project', dir],
+      env,
+      dir,
+    );
+    expect(s.code, s.err).toBe(0);
+    expect(JSON.parse(s.out).data).toEqual([{ n: 2 }]);
+    const drop = await runCli(['sql', 'DROP TABLE events', '--project', dir], env, dir);
+    expect(drop.code).toBe(2);
+    expect(drop.err).toMatch(
+      /tally dev \(http:\/\/127\.0\.0\.1:\d+\) holds the embedded folder .*: this command reads through it, and it takes reads only/,
+    );
+    // Sent to the route itself, a write is refused by ClickHouse (readonly = 2), not run.
+    const direct = await fetch(`${url}/v0/_tally/query`, {
+      method: 'POST',
+      body: JSON.stringify({ sql: 'DROP TABLE events', format: 'JSON' }),
+    });
+    expect(direct.status).toBe(422);
+    expect(((await direct.json()) as { error: string }).error).toMatch(/readonly/i);
+    expect(await total()).toBe(300);
+    const info = await fetch(`${url}/v0/_tally/engine`);
+    expect(info.status).toBe(200);
+    expect(await info.json()).toMatchObject({ database: 'tally' });
   });
 
   it('stops on SIGTERM after finishing', async () => {

@@ -41,7 +41,7 @@ forEachBackend('reloading tally.yaml', (ctx) => {
     const project = loadProjectOrThrow(dir, { env: {} });
     const deployed = await applyDeploy(project, ctx.engine);
     expect(deployed.ok, deployed.error).toBe(true);
-    runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1' });
+    runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1', engineRoute: true });
     url = (await runtime.start()).url;
   });
   afterAll(async () => {
@@ -75,6 +75,29 @@ forEachBackend('reloading tally.yaml', (ctx) => {
     expect(await get('/v0/openapi.json')).toBe(401);
     expect(await post('read-secret-7')).toBe(403);
     expect(await post('append-secret-7')).toBe(200);
+    // dev's read-only engine route: admin only once tokens exist.
+    expect(await get('/v0/_tally/engine')).toBe(401);
+    expect(await get('/v0/_tally/engine', 'read-secret-7')).toBe(403);
+    expect(await get('/v0/_tally/engine', 'admin-secret-7')).toBe(200);
+  });
+
+  it('a runtime without the engine route (tally serve) has no such route', async () => {
+    const serve = new Runtime({
+      engine: ctx.engine,
+      project: loadProjectOrThrow(dir, { env: {} }),
+      port: 0,
+      host: '127.0.0.1',
+    });
+    const at = (await serve.start()).url;
+    try {
+      const res = await fetch(`${at}/v0/_tally/query`, {
+        method: 'POST',
+        body: '{"sql":"SELECT 1","format":"JSON"}',
+      });
+      expect(res.status).toBe(404);
+    } finally {
+      await serve.stop();
+    }
   });
 
   it('a token changed or removed stops working at once; no tokens at all is public again', async () => {

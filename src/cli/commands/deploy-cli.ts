@@ -1,7 +1,7 @@
+import { checkServerFits } from '../../deploy/deploy.ts';
 import type { Command } from '../command.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
-import { checkServerFits } from '../../deploy/deploy.ts';
 import { deployCommand } from './deploy.ts';
 
 export const deployCliCommand: Command = {

@@ -162,7 +162,7 @@ async function runServer(
       project,
       ...(kafka ? { kafka } : {}),
       ...(kafka && mode.watch ? { prepareTopics } : {}),
-      ...(mode.watch ? { staleness: 'report' as const } : {}),
+      ...(mode.watch ? { staleness: 'report' as const, engineRoute: true } : {}),
       ...(port !== undefined ? { port } : {}),
       // dev has no request log, but a 500's cause (the stack) must reach the terminal.
       log: log ?? errorsOnly(io),

@@ -63,7 +63,7 @@ export const quarantineCommand: Command = {
         `--limit must be a whole number from 1 to 10000 (got \`${String(ctx.flags.limit)}\`)`,
       );
     }
-    const engine = await openDeployedEngine(openConfig(ctx));
+    const engine = await openDeployedEngine(openConfig(ctx), { readThroughDev: true });
     try {
       const tables = await quarantineTables(engine);
       const wanted = ctx.args[0];

@@ -79,7 +79,9 @@ export const sqlCommand: Command = {
       );
     }
     // Refused above when not a project: the config is read as it is.
-    const engine = await openEngine(project?.config ?? loadConfig(ctx.projectDir, { env: ctx.env }));
+    const engine = await openEngine(project?.config ?? loadConfig(ctx.projectDir, { env: ctx.env }), {
+      readThroughDev: true,
+    });
     try {
       let sql = query;
       if (project) {

@@ -27,7 +27,9 @@ describe('tally CLI', () => {
   it('suggests the closest command for a typo and exits 1', async () => {
     const r = await run('chekc');
     expect(r.code).toBe(1);
-    expect(r.err).toBe('error: unknown command `chekc` (did you mean `check`?); run `tally --help` for the list');
+    expect(r.err).toBe(
+      'error: unknown command `chekc` (did you mean `check`?); run `tally --help` for the list',
+    );
   });
 
   it('suggests the closest flag for a typo', async () => {
@@ -48,7 +50,9 @@ describe('tally CLI', () => {
       "error: unknown flag `--projcet` (did you mean `--project`?); a command's flags go after it: tally <command> [flags]",
     );
     expect((await run('--verison')).err).toContain('(did you mean `--version`?)');
-    expect((await run('--json')).err).toBe('error: `--json` without a command; run `tally --help` for the list');
+    expect((await run('--json')).err).toBe(
+      'error: `--json` without a command; run `tally --help` for the list',
+    );
     // A command's own flag before it is not moved: it is the command's, so it goes after it.
     expect((await run('--sql', 'check')).err).toContain('unknown flag `--sql`');
   });
@@ -237,7 +241,9 @@ describe('tally CLI', () => {
   it('names an unknown command asked for with tally help', async () => {
     const r = await run('help', 'chek');
     expect(r.code).toBe(1);
-    expect(r.err).toBe('error: unknown command `chek` (did you mean `check`?); run `tally --help` for the list');
+    expect(r.err).toBe(
+      'error: unknown command `chek` (did you mean `check`?); run `tally --help` for the list',
+    );
     expect((await run('help', 'check')).out).toContain('Usage: tally check');
   });
 
