@@ -231,7 +231,10 @@ export function limitSettings(endpoint: Endpoint): Readonly<Settings> {
   const l = endpoint.limits;
   // Frozen: the server's reader keeps the request path it built for this very object.
   return Object.freeze({
-    // The endpoint's own tuning first: the loader refuses the names set below (OWNED_SETTINGS).
+    // `https://x/y`, not `https:\/\/x\/y` (the same string to a JSON parser, not to a reader);
+    // an endpoint's `settings` may ask for ClickHouse's escaping back.
+    output_format_json_escape_forward_slashes: 0,
+    // The endpoint's own tuning next: the loader refuses the names set below (OWNED_SETTINGS).
     ...endpoint.settings,
     readonly: 2,
     // Whole seconds: 18.16 reads 0.5 as 0, which is no limit at all.
