@@ -163,6 +163,37 @@ describe('tally dev (spawned, embedded engine)', () => {
     expect(await total()).toBe(300);
   });
 
+  it('refuses to drop a data source that holds rows, saying how to accept it in dev terms', async () => {
+    const file = join(dir, 'datasources/kept.datasource.yaml');
+    const before = output.length;
+    writeFileSync(file, 'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n');
+    await until('the new data source', async () =>
+      output.slice(before).includes('✓ datasources/kept.datasource.yaml: reloaded') ? true : undefined,
+    );
+    const posted = await fetch(`${url}/v0/events?name=kept&wait=true`, {
+      method: 'POST',
+      body: '{"id":"k1"}\n',
+    });
+    expect(posted.status, await posted.clone().text()).toBe(200);
+    const at = output.length;
+    rmSync(file);
+    await until('the refusal', async () =>
+      output.slice(at).includes('still serving the last good version') ? true : undefined,
+    );
+    const said = output.slice(at);
+    expect(said).toMatch(
+      /refusing to deploy: 1 step\(s\) would lose data:\n {2}- step \d+ \(drop table kept/,
+    );
+    expect(said).toContain(
+      'hint: put the file back, or stop dev and start it again with `tally dev --allow-destructive`',
+    );
+    expect(said).not.toContain('run again with --allow-destructive');
+    writeFileSync(file, 'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n');
+    await until('the file back', async () =>
+      output.slice(at).includes('✓ datasources/kept.datasource.yaml: reloaded') ? true : undefined,
+    );
+  });
+
   it('tally quarantine and tally sql read through the running dev (it holds the folder); writes are refused', async () => {
     const env = { TALLY_CLICKHOUSE_URL: '' };
     const q = await runCli(['quarantine', 'events', '--json', '--project', dir], env, dir);
