@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import { type CreateEngineOptions, createEngine } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
-import { serverUrlFor } from '../clickhouse/folder-server.ts';
+import { devServerFor } from '../clickhouse/folder-server.ts';
 import { throughDevEngine } from '../clickhouse/through-dev-engine.ts';
 import type { Config } from '../config/config.ts';
 import { loadConfig } from '../config/load-config.ts';
@@ -35,9 +35,8 @@ export async function openEngine(config: Config, opts: OpenEngineOptions = {}): 
     if (!readThroughDev || config.clickhouse.url || !isTallyError(err) || err.code !== 'embedded-busy')
       throw err;
     const path = resolve(config.clickhouse.embeddedPath);
-    const url = serverUrlFor(path);
-    const admin = config.tokens.find((t) => t.scope === 'admin')?.value;
-    const through = url ? await throughDevEngine(url, path, admin) : undefined;
+    const dev = devServerFor(path);
+    const through = dev ? await throughDevEngine(dev, path) : undefined;
     if (!through) throw err;
     return through;
   }

@@ -10,15 +10,20 @@ import { resolve } from 'node:path';
 export interface ServerFile {
   pid: number;
   url: string;
+  /** What `tally dev`'s engine route asks for (server/engine-route.ts); absent for `tally serve`. */
+  secret?: string;
 }
 
 export function serverFilePath(dataPath: string): string {
   return `${resolve(dataPath)}.server.json`;
 }
 
-export function writeServerFile(dataPath: string, url: string): void {
-  const body: ServerFile = { pid: process.pid, url };
-  writeFileSync(serverFilePath(dataPath), `${JSON.stringify(body)}\n`);
+export function writeServerFile(dataPath: string, url: string, secret?: string): void {
+  const body: ServerFile = { pid: process.pid, url, ...(secret ? { secret } : {}) };
+  const file = serverFilePath(dataPath);
+  // Written afresh and readable by its owner only: it may hold the engine route's secret.
+  rmSync(file, { force: true });
+  writeFileSync(file, `${JSON.stringify(body)}\n`, { mode: 0o600 });
 }
 
 /** Removes the file if this process wrote it (another server may have replaced it since). */
@@ -31,6 +36,12 @@ export function removeServerFile(dataPath: string): void {
 export function serverUrlFor(dataPath: string): string | undefined {
   const found = servingProcess(dataPath);
   return found && alive(found.pid) ? found.url : undefined;
+}
+
+/** The URL and engine-route secret of the live `tally dev` that holds `dataPath`, if it wrote them. */
+export function devServerFor(dataPath: string): { url: string; secret: string } | undefined {
+  const found = servingProcess(dataPath);
+  return found?.secret && alive(found.pid) ? { url: found.url, secret: found.secret } : undefined;
 }
 
 /** The pid and URL a server wrote for `dataPath`, alive or not. */
@@ -52,7 +63,11 @@ function readServerFile(file: string): ServerFile | undefined {
   try {
     const parsed = JSON.parse(readFileSync(file, 'utf8')) as Partial<ServerFile>;
     return typeof parsed.pid === 'number' && typeof parsed.url === 'string'
-      ? { pid: parsed.pid, url: parsed.url }
+      ? {
+          pid: parsed.pid,
+          url: parsed.url,
+          ...(typeof parsed.secret === 'string' ? { secret: parsed.secret } : {}),
+        }
       : undefined;
   } catch {
     return undefined;

@@ -9,14 +9,21 @@ import type { Engine, QueryOptions, QueryResult, TextFormat } from './engine.ts'
 import { EngineError } from './engine-error.ts';
 
 const ROUTE = '/v0/_tally';
+const SECRET_HEADER = 'x-tally-dev-secret';
+/** A query through dev waits this long at most (dev's own endpoint limits are not on this path). */
+const QUERY_TIMEOUT_MS = 300_000;
 
-/** The engine behind the dev server at `url`, or undefined when none answers there as one. */
+/**
+ * The engine behind the dev server at `url` (from the server file beside `dataPath`), or
+ * undefined when none answers there as one. Only a loopback URL is trusted with the secret.
+ */
 export async function throughDevEngine(
-  url: string,
+  server: { url: string; secret: string },
   dataPath: string,
-  adminToken: string | undefined,
 ): Promise<Engine | undefined> {
-  const headers: Record<string, string> = adminToken ? { authorization: `Bearer ${adminToken}` } : {};
+  const { url } = server;
+  if (!isLoopbackUrl(url)) return undefined;
+  const headers = { [SECRET_HEADER]: server.secret };
   let info: { database: string; version: string; description: string };
   try {
     const res = await fetch(`${url}${ROUTE}/engine`, { headers, signal: AbortSignal.timeout(2000) });
@@ -31,13 +38,28 @@ export async function throughDevEngine(
         exitCode: 2,
       });
     }
-    const res = await fetch(`${url}${ROUTE}/query`, {
-      method: 'POST',
-      headers: { ...headers, 'content-type': 'application/json' },
-      body: JSON.stringify({ sql, format }),
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    const body = await res.text();
+    const timeout = AbortSignal.timeout(QUERY_TIMEOUT_MS);
+    let res: Response;
+    let body: string;
+    try {
+      res = await fetch(`${url}${ROUTE}/query`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/json' },
+        body: JSON.stringify({ sql, format }),
+        signal: opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout,
+      });
+      body = await res.text();
+    } catch (err) {
+      throw new TallyError(
+        'dev-server-unreachable',
+        `tally dev at ${url} stopped answering: ${(err as Error).message}`,
+        {
+          exitCode: 2,
+          cause: err,
+          hint: 'run the command again (it opens the folder itself once dev has stopped)',
+        },
+      );
+    }
     if (res.ok) return body;
     const refusal = (() => {
       try {
@@ -50,9 +72,7 @@ export async function throughDevEngine(
     throw new TallyError(
       'dev-server-refused',
       `tally dev at ${url} answered ${res.status}: ${refusal.error ?? body}`,
-      {
-        exitCode: 2,
-      },
+      { exitCode: 2 },
     );
   };
   const writes = (): never => {
@@ -82,4 +102,13 @@ export async function throughDevEngine(
     insert: async () => writes(),
     close: async () => {},
   };
+}
+
+function isLoopbackUrl(url: string): boolean {
+  try {
+    const host = new URL(url).hostname;
+    return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+  } catch {
+    return false;
+  }
 }

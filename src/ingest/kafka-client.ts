@@ -572,7 +572,7 @@ export function kafkajsConfig(
         const { message, ...rest } = entry as { message: string } & Record<string, unknown>;
         // A rebalance is the group doing its job (a member joined or left): kafkajs logs the
         // heartbeat that learns of it as an error, which read as a failure in every dev session.
-        const routine = REBALANCE_NOTICE.test(`${message} ${String(rest.error ?? '')}`);
+        const routine = message.startsWith('Response ') && REBALANCE_NOTICE.test(String(rest.error ?? ''));
         log({
           level: routine ? 'info' : level <= logLevel.ERROR ? 'error' : 'warn',
           msg: `kafka: ${message}`,

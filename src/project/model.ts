@@ -84,7 +84,7 @@ export type KafkaMetadataColumn =
 
 export interface KafkaSource {
   topic: string;
-  /** Consumer group; default `tally.<database>.<data source>` (see ingestion.ts consumerGroup). */
+  /** Consumer group; default per store and data source (ingestion.ts consumerGroup). */
   group?: string;
   start: 'earliest' | 'latest';
   /** Kafka metadata stored as extra columns, in this order. */

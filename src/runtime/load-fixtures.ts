@@ -16,16 +16,19 @@ export interface FixtureLoad extends AppendResult {
 }
 
 /**
- * The data sources `tally dev` loads fixtures into: those its deploy just created, and those with
- * a fixtures file that are still empty and have never taken a batch (no ops-log row), such as
- * after a start that deployed and then failed before loading: a later start must not serve an
- * empty project. A data source emptied after it took events is left empty.
+ * The data sources `tally dev` loads fixtures into: those its deploy just created, and, on the
+ * embedded engine, those with a fixtures file that are still empty and have never taken a batch
+ * (no ops-log row), such as after a start that deployed and then failed before loading: a later
+ * start must not serve an empty project. A data source emptied after it took events is left empty.
  */
 export async function fixtureTargets(
   project: Project,
   engine: Engine,
   created: readonly string[],
 ): Promise<string[]> {
+  // Only in dev's own folder: on a server, an empty data source may be a real one waiting for
+  // its first events.
+  if (engine.backend !== 'embedded') return [...created];
   const others = [...project.datasources.keys()].filter(
     (name) => !created.includes(name) && existsSync(join(project.root, 'fixtures', `${name}.ndjson`)),
   );

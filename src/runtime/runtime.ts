@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Engine } from '../clickhouse/engine.ts';
 import { removeServerFile, writeServerFile } from '../clickhouse/folder-server.ts';
 import type { Config, KafkaConfig } from '../config/config.ts';
@@ -42,7 +43,7 @@ export interface RuntimeOptions {
   snapshotLog?: (entry: Record<string, unknown>) => void;
   /** Called before ingestion starts on a project (at start and after a reload): dev creates missing topics (it passes this only with Kafka). */
   prepareTopics?: (project: Project) => Promise<void>;
-  /** Serve read-only SQL to this machine's other commands (server/engine-route.ts): dev only. */
+  /** On the embedded engine, serve read-only SQL to `tally sql` / `tally quarantine` (server/engine-route.ts): dev only. */
   engineRoute?: boolean;
 }
 
@@ -96,6 +97,9 @@ export class Runtime {
 
   async start(): Promise<RunningServer> {
     const { project } = this.opts;
+    // dev's read-only SQL for other commands, behind a secret only the folder's owner can read.
+    const devSecret =
+      this.opts.engineRoute && this.embeddedDataPath() ? randomBytes(24).toString('base64url') : undefined;
     registerIngestMetrics(this.metrics, () => this.ingestion?.stats() ?? { datasources: [] });
     const app = createApp({
       state: this.holder,
@@ -117,7 +121,7 @@ export class Runtime {
       ...(this.opts.log ? { log: this.opts.log } : {}),
       routes: (a, { auth }) => {
         this.auth = auth;
-        if (this.opts.engineRoute) registerEngineRoute(a, this.holder, auth);
+        if (devSecret) registerEngineRoute(a, this.holder, devSecret);
         registerEventsRoute(a, {
           ingestion: () => this.ingestion,
           check: (t, access) => auth.check(t, access),
@@ -134,7 +138,7 @@ export class Runtime {
     );
     // Other commands on this chDB folder (tally append) reach it through this server.
     const dataPath = this.embeddedDataPath();
-    if (dataPath) writeServerFile(dataPath, this.server.url);
+    if (dataPath) writeServerFile(dataPath, this.server.url, devSecret);
     // Serve first: after a crash the Kafka group may take a session timeout (10 s by default) to hand the
     // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
     this.ingestion = await this.startIngestion(project);
@@ -158,7 +162,8 @@ export class Runtime {
     const { project, problems } = loadProject(current.project.root, { env });
     const done = (applied: boolean, deploy?: DeployResult): ReloadOutcome => ({
       applied,
-      restartNeeded: applied && project ? startOnlyChanges(current.project.config, project.config) : [],
+      // Against the start's config: until a restart, every reload says so again.
+      restartNeeded: applied && project ? startOnlyChanges(this.opts.project.config, project.config) : [],
       problems,
       ...(deploy ? { deploy } : {}),
       ms: performance.now() - t0,
@@ -242,7 +247,8 @@ export class Runtime {
       await this.opts.prepareTopics?.(project);
       return startIngestion(project, this.opts.engine, this.opts.kafka, {
         consume: this.opts.kafka !== undefined,
-        ...ingestTuning(project.config.ingest),
+        // tally.yaml's `ingest` as at start (see ReloadOutcome.restartNeeded), whatever reload rebuilds it.
+        ...ingestTuning(this.opts.project.config.ingest),
         ...(this.opts.log ? { log: this.opts.log } : {}),
       });
     })();

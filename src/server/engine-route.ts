@@ -5,18 +5,25 @@
  *   GET  /v0/_tally/engine  -> { database, version, description }
  *   POST /v0/_tally/query   { sql, format }  -> ClickHouse's text in that format
  *
- * Read-only (ClickHouse's `readonly = 2`: no INSERT, no DDL), from this machine only (a loopback
- * peer), with an admin token when tokens are configured. Registered by `tally dev` only: `tally
- * serve` never answers arbitrary SQL.
+ * Who may: whoever can read the secret dev writes beside the folder it holds (folder-server.ts,
+ * a file only its owner reads), sent as `X-Tally-Dev-Secret`. Being on this machine is not
+ * enough (a forwarded port or a tunnel arrives from loopback too), nor is a browser: a request
+ * with an `Origin`, without a JSON content type, or addressed to a host name other than this
+ * machine's (DNS rebinding) is refused. What: one statement that answers rows (SELECT, WITH,
+ * SHOW, DESCRIBE, EXISTS, EXPLAIN), never `INTO OUTFILE`, run with ClickHouse's `readonly = 2`.
+ * Registered by `tally dev` on the embedded engine only.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { TextFormat } from '../clickhouse/engine.ts';
 import { isTallyError } from '../errors.ts';
-import { requestToken, type TokenAuth } from './auth.ts';
+import { queryShape } from '../sql/query-shape.ts';
 import { HttpError } from './http-error.ts';
 import type { StateHolder } from './serving-state.ts';
 
 export const ENGINE_ROUTE = '/v0/_tally';
+/** The request header that carries the secret of the server file. */
+export const DEV_SECRET_HEADER = 'x-tally-dev-secret';
 
 const FORMATS: readonly TextFormat[] = [
   'JSON',
@@ -26,9 +33,10 @@ const FORMATS: readonly TextFormat[] = [
   'TabSeparatedWithNames',
 ];
 
-export function registerEngineRoute(app: Hono, state: StateHolder, auth: TokenAuth): void {
+export function registerEngineRoute(app: Hono, state: StateHolder, secret: string): void {
+  const expected = digest(secret);
   app.get(`${ENGINE_ROUTE}/engine`, (c) => {
-    guard(c, auth);
+    guard(c, expected);
     const { engine } = state.get();
     return c.json({
       database: engine.database,
@@ -38,7 +46,10 @@ export function registerEngineRoute(app: Hono, state: StateHolder, auth: TokenAu
   });
 
   app.post(`${ENGINE_ROUTE}/query`, async (c) => {
-    guard(c, auth);
+    guard(c, expected);
+    if (!/^application\/json\b/i.test(c.req.header('content-type') ?? '')) {
+      throw new HttpError(415, 'send { sql, format } as application/json');
+    }
     let body: { sql?: unknown; format?: unknown };
     try {
       body = (await c.req.json()) as typeof body;
@@ -49,6 +60,13 @@ export function registerEngineRoute(app: Hono, state: StateHolder, auth: TokenAu
     if (typeof sql !== 'string' || sql.trim() === '') throw new HttpError(400, '`sql` must be a query');
     if (!FORMATS.includes(format as TextFormat)) {
       throw new HttpError(400, `\`format\` must be one of ${FORMATS.join(', ')}`);
+    }
+    const shape = queryShape(sql);
+    if (shape.statements !== 1 || !shape.returnsRows || shape.ownFormat || shape.writesFile) {
+      throw new HttpError(
+        400,
+        'tally dev reads for other commands: one statement that answers rows (SELECT, WITH, SHOW, DESCRIBE, EXISTS, EXPLAIN), without FORMAT or INTO OUTFILE',
+      );
     }
     try {
       const text = await state.get().engine.text(sql, format as TextFormat, { settings: { readonly: 2 } });
@@ -61,15 +79,21 @@ export function registerEngineRoute(app: Hono, state: StateHolder, auth: TokenAu
   });
 }
 
-function guard(c: Context, auth: TokenAuth): void {
-  const peer = (c.env as { incoming?: { socket?: { remoteAddress?: string } } } | undefined)?.incoming?.socket
-    ?.remoteAddress;
-  if (!isLoopback(peer))
-    throw new HttpError(403, 'only a process on this machine may read the engine through tally dev');
-  if (auth.enabled) auth.check(requestToken(c), { kind: 'admin' });
+function guard(c: Context, expected: Buffer): void {
+  // Browsers send Origin with every cross-origin request (and with POSTs): none of ours does.
+  if (c.req.header('origin') !== undefined || c.req.header('sec-fetch-site') !== undefined) {
+    throw new HttpError(403, 'not for browsers: tally sql and tally quarantine read here');
+  }
+  const host = (c.req.header('host') ?? '').replace(/:\d+$/, '');
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host) && !/^127(\.\d{1,3}){3}$/.test(host)) {
+    throw new HttpError(403, `not for host ${JSON.stringify(host)}: only this machine's loopback names`);
+  }
+  const presented = c.req.header(DEV_SECRET_HEADER);
+  if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+    throw new HttpError(403, `needs ${DEV_SECRET_HEADER} from the server file beside the data folder`);
+  }
 }
 
-function isLoopback(address: string | undefined): boolean {
-  if (address === undefined) return false;
-  return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
 }

@@ -1,7 +1,7 @@
 /** The one error that reaches HTTP: a status and a JSON body a client can act on. */
 export class HttpError extends Error {
   constructor(
-    readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 413 | 422 | 429 | 500 | 502 | 503 | 504,
+    readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 413 | 415 | 422 | 429 | 500 | 502 | 503 | 504,
     message: string,
     readonly details: Record<string, unknown> = {},
     /** Headers the answer carries besides the JSON body (a 503's measured freshness, say). */

@@ -284,8 +284,10 @@ function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown
       const limit = code === '396' ? resultLimit(err.message) : hit.limit;
       return new HttpError(
         hit.status,
-        `endpoint \`${endpoint.name}\` exceeded ${limit}${ENDPOINT_KEYS[limit] ? ` (its limits.${ENDPOINT_KEYS[limit]})` : ''}: ${firstLine(err.message)}`,
+        `endpoint \`${endpoint.name}\` exceeded ${limit}${ENDPOINT_KEYS[limit] ? ` (its limits.${ENDPOINT_KEYS[limit]})` : ''}`,
         { limit },
+        {},
+        firstLine(err.message),
       );
     }
     return new HttpError(

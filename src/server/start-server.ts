@@ -13,10 +13,6 @@ export interface RunningServer {
 }
 
 /**
- * Serves a hono app on host:port (loopback by default); port 0 picks a free port. An app with a
- * `direct` handler (createApp's) answers the requests it takes before hono sees them.
- */
-/**
  * Fails as startServer would when host:port cannot be listened on (taken, or not this machine's),
  * before anything else is done: `tally dev` checks it before it deploys and loads fixtures.
  */
@@ -37,6 +33,10 @@ function listenError(err: NodeJS.ErrnoException, host: string, port: number): Er
   });
 }
 
+/**
+ * Serves a hono app on host:port (loopback by default); port 0 picks a free port. An app with a
+ * `direct` handler (createApp's) answers the requests it takes before hono sees them.
+ */
 export async function startServer(
   app: Hono & { direct?: DirectHandler },
   host: string,

@@ -1,5 +1,6 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -212,15 +213,65 @@ describe('tally dev (spawned, embedded engine)', () => {
     expect(drop.err).toMatch(
       /tally dev \(http:\/\/127\.0\.0\.1:\d+\) holds the embedded folder .*: this command reads through it, and it takes reads only/,
     );
-    // Sent to the route itself, a write is refused by ClickHouse (readonly = 2), not run.
-    const direct = await fetch(`${url}/v0/_tally/query`, {
-      method: 'POST',
-      body: JSON.stringify({ sql: 'DROP TABLE events', format: 'JSON' }),
-    });
-    expect(direct.status).toBe(422);
-    expect(((await direct.json()) as { error: string }).error).toMatch(/readonly/i);
     expect(await total()).toBe(300);
-    const info = await fetch(`${url}/v0/_tally/engine`);
+  });
+
+  it("dev's engine route: the folder's secret, no browser, one statement that reads; nothing else", async () => {
+    const file = JSON.parse(readFileSync(join(dir, '.tally', 'chdb.server.json'), 'utf8')) as {
+      secret: string;
+    };
+    expect(statSync(join(dir, '.tally', 'chdb.server.json')).mode & 0o077).toBe(0);
+    const secret = { 'x-tally-dev-secret': file.secret };
+    const query = (sql: string, headers: Record<string, string> = {}) =>
+      fetch(`${url}/v0/_tally/query`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...secret, ...headers },
+        body: JSON.stringify({ sql, format: 'JSON' }),
+      });
+    expect((await query('SELECT count() AS n FROM events')).status).toBe(200);
+    // Without the secret, with a wrong one, from a page (Origin), or named by another host (rebinding).
+    expect((await fetch(`${url}/v0/_tally/engine`)).status).toBe(403);
+    expect((await query('SELECT 1', { 'x-tally-dev-secret': 'guess' })).status).toBe(403);
+    expect((await query('SELECT 1', { origin: 'https://evil.example' })).status).toBe(403);
+    // fetch sets Host itself: a DNS-rebound page's request, as node:http sends it.
+    const rebound = await new Promise<number | undefined>((resolve, reject) => {
+      const body = JSON.stringify({ sql: 'SELECT 1', format: 'JSON' });
+      const req = request(
+        `${url}/v0/_tally/query`,
+        {
+          method: 'POST',
+          headers: { host: 'evil.example:7070', 'content-type': 'application/json', ...secret },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode);
+        },
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(rebound).toBe(403);
+    const plain = await fetch(`${url}/v0/_tally/query`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', ...secret },
+      body: JSON.stringify({ sql: 'SELECT 1', format: 'JSON' }),
+    });
+    expect(plain.status).toBe(415);
+    // Writes in any disguise: refused before ClickHouse sees them.
+    for (const sql of [
+      'DROP TABLE events',
+      'DROP TABLE events; SELECT 1',
+      'SELECT 1; DROP TABLE events; -- bye',
+      "INSERT INTO events VALUES ('z', 1)",
+      'USE system; SELECT 1',
+      'SET readonly = 0',
+      "SELECT 1 INTO OUTFILE '/tmp/tally-outfile-test'",
+    ]) {
+      const res = await query(sql);
+      expect(res.status, sql).toBe(400);
+    }
+    expect(await total()).toBe(300);
+    const info = await fetch(`${url}/v0/_tally/engine`, { headers: secret });
     expect(info.status).toBe(200);
     expect(await info.json()).toMatchObject({ database: 'tally' });
   });

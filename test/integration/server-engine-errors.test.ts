@@ -25,6 +25,15 @@ const FILES: Record<string, string> = {
     '    sql: SELECT id, intDiv(n, n - n) AS secret_ratio FROM events WHERE id = {{ id }}',
   ].join('\n'),
   'endpoints/broken.endpoint.yaml': 'pipe: broken\n',
+  // A limit: ClickHouse's message names columns, tables, paths.
+  'pipes/all_rows.pipe.yaml': 'nodes:\n  - name: q\n    sql: SELECT id, n FROM events\n',
+  'endpoints/capped.endpoint.yaml': 'pipe: all_rows\nlimits: { max_rows: 1 }\n',
+  // Fails on a row far into a streamed answer (small blocks): the server has written rows by then.
+  'pipes/late.pipe.yaml': 'nodes:\n  - name: q\n    sql: SELECT n, throwIf(n = 150000) AS boom FROM many\n',
+  'datasources/many.datasource.yaml':
+    'columns:\n  - { name: n, type: UInt64 }\nengine: { sorting_key: [n] }\n',
+  'endpoints/late.endpoint.yaml':
+    'pipe: late\nformats: [json, csv, ndjson]\ncache: 60s\nlimits: { max_rows: 1000000 }\nsettings: { max_block_size: 1000, max_threads: 1 }\n',
 };
 
 const TOKENS = [
@@ -47,7 +56,11 @@ forEachBackend('endpoint failing in ClickHouse', (ctx) => {
     const project = loadProjectOrThrow(writeProject(FILES), { env: {} });
     const deployed = await applyDeploy(project, ctx.engine);
     expect(deployed.ok, deployed.error).toBe(true);
-    await ctx.engine.insert('events', [{ id: 'a', n: 1 }]);
+    await ctx.engine.insert('events', [
+      { id: 'a', n: 1 },
+      { id: 'b', n: 2 },
+    ]);
+    await ctx.engine.command('INSERT INTO many SELECT number FROM system.numbers LIMIT 200000');
     holder = new StateHolder({ project, engine: ctx.engine, version: 'v1' });
   });
 
@@ -90,6 +103,38 @@ forEachBackend('endpoint failing in ClickHouse', (ctx) => {
 
     const adminBody = (await admin.json()) as ErrorBody;
     expect(adminBody.error).toMatch(/failed in ClickHouse \(code \d+\): .*Division by zero/);
+    // The two shared one ClickHouse query: one failure counted, not two.
+    const metrics = await (
+      await app.request('/metrics', { headers: { authorization: 'Bearer admin-secret' } })
+    ).text();
+    expect(metrics).toMatch(/tally_clickhouse_errors_total\{endpoint="broken",code="\d+"\} 1\n/);
+  });
+
+  it("a limit's answer names the limit to everyone, and ClickHouse's words only to admin", async () => {
+    const app = createApp({ state: holder, tokens: TOKENS, log: (e) => logs.push(e) });
+    const call = (token: string) =>
+      app.request('/v0/pipes/capped.json', { headers: { authorization: `Bearer ${token}` } });
+    const read = await call('read-secret');
+    expect(read.status).toBe(413);
+    const body = (await read.json()) as ErrorBody & { limit: string };
+    expect(body.limit).toBe('max_result_rows');
+    expect(body.error).toBe(
+      `endpoint \`capped\` exceeded max_result_rows (its limits.max_rows); its message is in the server's log under request id ${read.headers.get('x-request-id')}`,
+    );
+    const admin = (await (await call('admin-secret')).json()) as ErrorBody;
+    expect(admin.error).toMatch(/^endpoint `capped` exceeded max_result_rows \(its limits\.max_rows\): .+/);
+  });
+
+  it('an error met after rows were streamed is an error answer in every format, never a cached 200', async () => {
+    const app = createApp({ state: holder, tokens: [], log: (e) => logs.push(e) });
+    for (const format of ['csv', 'ndjson', 'json']) {
+      for (let i = 0; i < 2; i++) {
+        const res = await app.request(`/v0/pipes/late.${format}`);
+        const text = await res.text();
+        expect(res.status, `${format} #${i}: ${text.slice(-200)}`).toBe(500);
+        expect(text).toMatch(/failed in ClickHouse/);
+      }
+    }
   });
 
   it('the same on the direct route of a real server (node http, no hono)', async () => {

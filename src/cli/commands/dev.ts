@@ -276,7 +276,13 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
     if (r.deploy && !r.deploy.ok) {
       // The deploy's own advice (run again with the flag) is the hint below, in dev's terms.
       const error = r.deploy.error ?? 'deploy failed';
-      io.err(paint(io, 'red', destructive ? error.replace(/\nrun again with --allow-destructive to accept that$/, '') : error));
+      io.err(
+        paint(
+          io,
+          'red',
+          destructive ? error.replace(/\nrun again with --allow-destructive to accept that$/, '') : error,
+        ),
+      );
     }
     if (destructive) {
       io.err(

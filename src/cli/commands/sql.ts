@@ -2,7 +2,7 @@ import type { QueryResult } from '../../clickhouse/engine.ts';
 import { loadConfig } from '../../config/load-config.ts';
 import { TallyError } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
-import { lexSql, significantTokens } from '../../project/sql-lexer.ts';
+import { queryShape } from '../../sql/query-shape.ts';
 import { ExactNumber, parseExactJson } from '../../util/exact-json.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
@@ -141,37 +141,6 @@ export const sqlCommand: Command = {
 };
 
 /** What `tally sql` reads of a query, from one pass of the SQL lexer (strings and comments are no SQL). */
-interface QueryShape {
-  /** Parts between `;` that hold more than comments. */
-  statements: number;
-  /** It answers rows (SELECT, WITH, SHOW...); everything else (CREATE, INSERT...) runs as a command. */
-  returnsRows: boolean;
-  /** It ends in its own `FORMAT <name>`, which wins over the one Tally asks for. */
-  ownFormat: boolean;
-}
-
-const ROW_STATEMENTS = ['SELECT', 'WITH', 'SHOW', 'DESCRIBE', 'DESC', 'EXISTS', 'EXPLAIN'];
-
-function queryShape(sql: string): QueryShape {
-  const toks = significantTokens(lexSql(sql));
-  const isSemicolon = (i: number) => toks[i]?.kind === 'punct' && toks[i]!.text === ';';
-  let statements = 0;
-  for (let i = 0; i < toks.length; i++) {
-    if (!isSemicolon(i) && (i === 0 || isSemicolon(i - 1))) statements++;
-  }
-  const lead = toks[0]?.text === '(' ? toks[1] : toks[0];
-  const first = lead?.kind === 'word' ? lead.text.toUpperCase() : undefined;
-  let end = toks.length;
-  while (end > 0 && isSemicolon(end - 1)) end--;
-  const format = toks[end - 2];
-  return {
-    statements,
-    returnsRows: first === undefined || ROW_STATEMENTS.includes(first),
-    ownFormat:
-      format?.kind === 'word' && format.text.toUpperCase() === 'FORMAT' && toks[end - 1]!.kind === 'word',
-  };
-}
-
 /** Whether the query may read a pipe: it has a FROM/JOIN/IN, or --param was given. */
 function needsProject(query: string, params: number): boolean {
   return params > 0 || /\b(from|join|in)\b/i.test(query);

@@ -50,7 +50,15 @@ describe('kafkajsConfig', () => {
     });
     entry(logLevel.ERROR, '[Connection] Connection error: connect ECONNREFUSED 127.0.0.1:9092');
     entry(logLevel.WARN, 'Response Metadata(key: 3, version: 6)');
-    expect(entries.map((e) => e.level)).toEqual(['info', 'error', 'warn']);
+    // A consumer that crashed after its retries, whatever the cause, is an error.
+    entry(
+      logLevel.ERROR,
+      'Crash: KafkaJSNumberOfRetriesExceeded: The group is rebalancing, so a rejoin is needed',
+      {
+        error: 'The group is rebalancing, so a rejoin is needed',
+      },
+    );
+    expect(entries.map((e) => e.level)).toEqual(['info', 'error', 'warn', 'error']);
     expect(entries[0]!.msg).toBe('kafka: Response Heartbeat(key: 12, version: 3)');
   });
 });
