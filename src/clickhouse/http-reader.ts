@@ -140,13 +140,7 @@ export class HttpReader {
     settings: Readonly<Settings> | undefined,
     queryId: string | undefined,
   ): URLSearchParams {
-    // The whole answer is made before the first byte is sent: an error ClickHouse meets midway
-    // is then an HTTP error, not text appended to a 200 body (18.16 does so for CSV and TSV).
-    const search = new URLSearchParams({
-      database: this.opts.database,
-      default_format: format,
-      wait_end_of_query: '1',
-    });
+    const search = new URLSearchParams({ database: this.opts.database, default_format: format });
     for (const [k, v] of Object.entries({ ...this.opts.settings, ...settings })) {
       search.set(k, typeof v === 'boolean' ? (v ? '1' : '0') : String(v));
     }

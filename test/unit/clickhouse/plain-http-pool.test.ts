@@ -364,7 +364,7 @@ describe('PlainHttpPool', () => {
       expect(await reader.read('SELECT 1 AS n', 'JSONEachRow')).toBe('{"n":1}\n');
       expect(server.requests[0]).toMatch(
         new RegExp(
-          `^POST /\\?database=db&default_format=JSONEachRow&wait_end_of_query=1 HTTP/1\\.1\r\nHost: \\[::1\\]:${server.port}\r\nAuthorization: Basic dTpw\r\n`,
+          `^POST /\\?database=db&default_format=JSONEachRow HTTP/1\\.1\r\nHost: \\[::1\\]:${server.port}\r\nAuthorization: Basic dTpw\r\n`,
         ),
       );
     } finally {
