@@ -237,17 +237,24 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
     );
     expect(r.code, r.err).toBe(0);
     expect(JSON.parse(r.out)).toMatchObject({ via: 'events-api', sent: 3, duplicates: 0 });
+    // tally sql reads through the running dev (it holds the folder).
+    const sql = await run(
+      ['sql', 'SELECT count() AS n FROM payments', '--format', 'json', '--project', dir],
+      {},
+    );
+    expect(sql.code, sql.err).toBe(0);
+    expect(JSON.parse(sql.out).data).toEqual([{ n: 3 }]);
     // A command that needs the folder itself says who holds it, not "reinstall chDB".
-    const sql = await run(['sql', 'SELECT 1', '--project', dir], {});
-    expect(sql.code).toBe(2);
-    expect(sql.err).toMatch(
+    const plan = await run(['deploy', '--check', '--project', dir], {});
+    expect(plan.code).toBe(2);
+    expect(plan.err).toMatch(
       /folder .* is in use by another process \(pid \d+\): a running `tally dev` or `tally serve`/,
     );
-    expect(sql.err).not.toMatch(/Reinstall/);
+    expect(plan.err).not.toMatch(/Reinstall/);
     // Refused before chDB tries the folder: ClickHouse's own lock error never reaches stderr.
     const spawned = spawnSync(
       process.execPath,
-      [join(REPO, 'bin', 'tally.js'), 'sql', 'SELECT 1', '--project', dir],
+      [join(REPO, 'bin', 'tally.js'), 'deploy', '--check', '--project', dir],
       {
         env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' },
         encoding: 'utf8',
