@@ -300,7 +300,8 @@ function toHttpError(err: unknown, endpoint: Endpoint, hooks: RunHooks): unknown
   }
   if (isConnectionFailure(err)) {
     hooks.clickhouseError?.('unreachable');
-    return new HttpError(503, err.message);
+    // Where ClickHouse is (its URL) is shown per caller, as ClickHouse's messages are.
+    return new HttpError(503, `endpoint \`${endpoint.name}\` cannot reach ClickHouse`, {}, {}, err.message);
   }
   return err;
 }

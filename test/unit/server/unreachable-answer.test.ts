@@ -1,0 +1,73 @@
+/**
+ * ClickHouse unreachable while an endpoint runs: a 503 for everyone, and where ClickHouse is (its
+ * URL, in the engine's message) only for callers who may see internals, as for a 500. The engine
+ * is a stand-in that fails as a lost connection does: what is tested is the answer's wording.
+ */
+import { afterAll, expect, it } from 'vitest';
+import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
+import type { Engine } from '../../../src/clickhouse/engine.ts';
+import { TallyError } from '../../../src/errors.ts';
+import { loadProjectOrThrow } from '../../../src/project/load-project.ts';
+import { createApp } from '../../../src/server/create-app.ts';
+import { StateHolder } from '../../../src/server/serving-state.ts';
+import { removeProjects, writeProject } from '../project/write-project.ts';
+
+afterAll(removeProjects);
+
+const unreachable = () =>
+  new TallyError(
+    'clickhouse-unreachable',
+    'cannot reach ClickHouse at http://10.1.2.3:8123: connect ECONNREFUSED',
+    {
+      exitCode: 2,
+    },
+  );
+
+const engine = {
+  backend: 'server',
+  capabilities: capabilitiesFor('18.16.1'),
+  database: 'db',
+  description: 'ClickHouse 18.16.1 at http://10.1.2.3:8123',
+  text: async () => {
+    throw unreachable();
+  },
+  query: async () => {
+    throw unreachable();
+  },
+  rows: async () => [],
+  command: async () => {},
+  insert: async () => {},
+  close: async () => {},
+} as unknown as Engine;
+
+const project = loadProjectOrThrow(
+  writeProject({
+    'tally.yaml': 'name: unreachable-test\n',
+    'datasources/events.datasource.yaml':
+      'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+    'pipes/all.pipe.yaml': 'nodes:\n  - name: q\n    sql: SELECT id FROM events\n',
+    'endpoints/all.endpoint.yaml': 'pipe: all\n',
+  }),
+  { env: {} },
+);
+
+it('a read token gets a 503 without the URL; an admin token, or no tokens, gets it', async () => {
+  const state = new StateHolder({ project, engine, version: 'v1' });
+  const tokens = [
+    { name: 'ops', value: 'admin-secret', scope: 'admin' as const },
+    { name: 'app', value: 'read-secret', scope: 'read' as const },
+  ];
+  const app = createApp({ state, tokens });
+  const read = await app.request('/v0/pipes/all.json', { headers: { authorization: 'Bearer read-secret' } });
+  expect(read.status).toBe(503);
+  const body = (await read.json()) as { error: string };
+  expect(body.error).toMatch(/^endpoint `all` cannot reach ClickHouse; its message is in the server's log/);
+  expect(body.error).not.toContain('10.1.2.3');
+  const admin = await app.request('/v0/pipes/all.json', {
+    headers: { authorization: 'Bearer admin-secret' },
+  });
+  expect(((await admin.json()) as { error: string }).error).toContain('http://10.1.2.3:8123');
+  const open = await createApp({ state, tokens: [] }).request('/v0/pipes/all.json');
+  expect(open.status).toBe(503);
+  expect(((await open.json()) as { error: string }).error).toContain('http://10.1.2.3:8123');
+});
