@@ -55,3 +55,15 @@ export function toEngineError(err: unknown, sql: string, where: string): TallyEr
   }
   return new EngineError(message.trim(), e?.code, e?.type, sql, err);
 }
+
+/** ClickHouse's codes for a value that does not parse, convert or fit its type. */
+export const CONVERSION_CODES: ReadonlySet<string> = new Set([
+  '6',
+  '27',
+  '38',
+  '41',
+  '69',
+  '70',
+  '72',
+  '321',
+]);

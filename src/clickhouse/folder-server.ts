@@ -34,14 +34,18 @@ export function removeServerFile(dataPath: string): void {
 
 /** The URL of the live process that holds `dataPath`, if it wrote one; a dead writer's file is ignored. */
 export function serverUrlFor(dataPath: string): string | undefined {
-  const found = servingProcess(dataPath);
-  return found && alive(found.pid) ? found.url : undefined;
+  return liveServer(dataPath)?.url;
 }
 
 /** The URL and engine-route secret of the live `tally dev` that holds `dataPath`, if it wrote them. */
 export function devServerFor(dataPath: string): { url: string; secret: string } | undefined {
+  const found = liveServer(dataPath);
+  return found?.secret ? { url: found.url, secret: found.secret } : undefined;
+}
+
+function liveServer(dataPath: string): ServerFile | undefined {
   const found = servingProcess(dataPath);
-  return found?.secret && alive(found.pid) ? { url: found.url, secret: found.secret } : undefined;
+  return found && alive(found.pid) ? found : undefined;
 }
 
 /** The pid and URL a server wrote for `dataPath`, alive or not. */

@@ -4,6 +4,7 @@
  * folder. Reads only: a statement that writes is refused here, before it is sent, with what to do.
  */
 import { TallyError } from '../errors.ts';
+import { isLoopbackHost } from '../util/loopback-host.ts';
 import { capabilitiesFor } from './capabilities.ts';
 import type { Engine, QueryOptions, QueryResult, TextFormat } from './engine.ts';
 import { EngineError } from './engine-error.ts';
@@ -106,8 +107,7 @@ export async function throughDevEngine(
 
 function isLoopbackUrl(url: string): boolean {
   try {
-    const host = new URL(url).hostname;
-    return host === 'localhost' || host === '[::1]' || /^127(\.\d{1,3}){3}$/.test(host);
+    return isLoopbackHost(new URL(url).hostname);
   } catch {
     return false;
   }

@@ -137,7 +137,8 @@ export async function applyPlan(
     const lines = destructive.map((s) => `  - step ${s.n} (${s.what}): ${(s.loses ?? [s.what]).join('; ')}`);
     return refusedResult(
       plan,
-      `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}\nrun again with --allow-destructive to accept that`,
+      // How to accept it is the caller's to say (a flag of `tally deploy`, a restart of dev).
+      `refusing to deploy: ${destructive.length} step(s) would lose data:\n${lines.join('\n')}`,
       1,
       performance.now() - started,
     );

@@ -67,9 +67,7 @@ export async function applyDeploy(
   const deployId = newDeployId();
   const started = performance.now();
   // What no plan can fix is refused before the lock table is created.
-  const preflight = ddlContextFor(project, engine);
-  checkServerFits(project, preflight.capabilities);
-  checkViewChains(project, desiredState(project, preflight).views, preflight.capabilities);
+  const checked = checkedDesiredState(project, engine);
   // Planned under the lock: a plan made while another deploy runs would redo its work.
   let lock: DeployLock;
   try {
@@ -78,7 +76,7 @@ export async function applyDeploy(
     // A cluster node down: refused like any deploy that cannot run, with the plan it would have
     // run (read without the lock; nothing is applied).
     if (!(err instanceof TallyError && err.code === 'cluster-node-down')) throw err;
-    const plan = await prepare(project, engine, { deployId }).then(
+    const plan = await prepare(project, engine, { deployId }, checked).then(
       (p) => p.plan,
       () => {
         throw err;
@@ -87,7 +85,7 @@ export async function applyDeploy(
     return refusedByError(plan, err, performance.now() - started);
   }
   try {
-    const { plan, ctx, live, deployments, desired } = await prepare(project, engine, { deployId });
+    const { plan, ctx, live, deployments, desired } = await prepare(project, engine, { deployId }, checked);
     const misfit = await checkViewsOverChangedTables(project, plan, desired, engine, ctx);
     if (misfit) return refusedByError(plan, misfit, performance.now() - started);
     const previous = deployments.find((d) => d.status !== 'running');
@@ -97,10 +95,20 @@ export async function applyDeploy(
   }
 }
 
+/** What the project wants on this engine, refused (thrown) when the server can never hold it. */
+function checkedDesiredState(project: Project, engine: Engine): { ctx: DdlContext; desired: DesiredState } {
+  const ctx = ddlContextFor(project, engine);
+  const desired = desiredState(project, ctx);
+  checkServerFits(project, ctx.capabilities);
+  checkViewChains(project, desired.views, ctx.capabilities);
+  return { ctx, desired };
+}
+
 async function prepare(
   project: Project,
   engine: Engine,
   opts: PlanOptions,
+  { ctx, desired } = checkedDesiredState(project, engine),
 ): Promise<{
   plan: Plan;
   ctx: DdlContext;
@@ -108,10 +116,6 @@ async function prepare(
   deployments: DeploymentRecord[];
   desired: DesiredState;
 }> {
-  const ctx = ddlContextFor(project, engine);
-  const desired = desiredState(project, ctx);
-  checkServerFits(project, ctx.capabilities);
-  checkViewChains(project, desired.views, ctx.capabilities);
   const [live, , scratch] = await Promise.all([
     introspect(engine),
     checkEndpointSettings(project, engine),

@@ -13,7 +13,7 @@
  * and after step 4 they land in the new table itself.
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
-import { EngineError } from '../clickhouse/engine-error.ts';
+import { CONVERSION_CODES, EngineError } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql } from './attach.ts';
@@ -92,9 +92,6 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
 
 /** Rows a rebuild converts before it holds anything: enough to meet a typical bad value. */
 const TRIAL_ROWS = 1_000_000;
-
-/** ClickHouse's codes for a value that does not parse or convert. */
-const CONVERSION_CODES = new Set(['6', '27', '38', '41', '69', '70', '72', '321']);
 
 /** A failed conversion named by data source and columns (exit 1: the project asks for it). */
 function conversionError(

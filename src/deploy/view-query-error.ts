@@ -1,4 +1,4 @@
-import { EngineError } from '../clickhouse/engine-error.ts';
+import { CONVERSION_CODES, EngineError } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
 import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
 import type { ViewSpec } from './ddl.ts';
@@ -8,23 +8,7 @@ import type { ViewSpec } from './ddl.ts';
  * throwIf (395), a value that does not parse, convert or fit (6, 27, 38, 41, 69, 70, 72, 321,
  * 407), a function given what it cannot take (36, 43, 44, 53).
  */
-const DATA_CODES = new Set([
-  '6',
-  '27',
-  '36',
-  '38',
-  '41',
-  '43',
-  '44',
-  '53',
-  '69',
-  '70',
-  '72',
-  '153',
-  '321',
-  '395',
-  '407',
-]);
+const DATA_CODES = new Set([...CONVERSION_CODES, '36', '43', '44', '53', '153', '395', '407']);
 /** The same failures as chDB words them when it gives no code. */
 const DATA_MESSAGES =
   /Division by zero|throwIf|Cannot parse|Cannot convert|out of range|overflow|Illegal type/i;

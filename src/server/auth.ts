@@ -25,7 +25,7 @@ export class TokenAuth {
 
   /** The tokens from now on (`tally dev` reloading tally.yaml): the next request is checked against them. */
   replace(tokens: readonly TokenConfig[]): void {
-    this.digests = tokens.map((token) => ({ token, digest: sha256(token.value) }));
+    this.digests = tokens.map((token) => ({ token, digest: secretDigest(token.value) }));
   }
 
   /** With no tokens configured, everything is public (a development setup). */
@@ -66,10 +66,9 @@ export class TokenAuth {
   private identify(presented: string | undefined): TokenConfig {
     if (!presented)
       throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
-    const digest = sha256(presented);
     let match: TokenConfig | undefined;
     for (const d of this.digests) {
-      if (timingSafeEqual(d.digest, digest) && !match) match = d.token;
+      if (matchesDigest(presented, d.digest) && !match) match = d.token;
     }
     if (!match) throw new HttpError(401, 'the token is not valid');
     return match;
@@ -101,8 +100,14 @@ function describe(access: Access): string {
   return 'do this (admin only)';
 }
 
-function sha256(s: string): Buffer {
+/** A secret as it is kept for comparison: its SHA-256, so comparing never leaks its length. */
+export function secretDigest(s: string): Buffer {
   return createHash('sha256').update(s).digest();
+}
+
+/** Whether `presented` is the secret of `digest`, compared in constant time. */
+export function matchesDigest(presented: string, digest: Buffer): boolean {
+  return timingSafeEqual(secretDigest(presented), digest);
 }
 
 /** The token from `Authorization: Bearer x` or `?token=x`. */

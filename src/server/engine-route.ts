@@ -13,11 +13,12 @@
  * SHOW, DESCRIBE, EXISTS, EXPLAIN), never `INTO OUTFILE`, run with ClickHouse's `readonly = 2`.
  * Registered by `tally dev` on the embedded engine only.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, Hono } from 'hono';
 import type { TextFormat } from '../clickhouse/engine.ts';
 import { isTallyError } from '../errors.ts';
 import { queryShape } from '../sql/query-shape.ts';
+import { isLoopbackHost } from '../util/loopback-host.ts';
+import { matchesDigest, secretDigest } from './auth.ts';
 import { HttpError } from './http-error.ts';
 import type { StateHolder } from './serving-state.ts';
 
@@ -34,7 +35,7 @@ const FORMATS: readonly TextFormat[] = [
 ];
 
 export function registerEngineRoute(app: Hono, state: StateHolder, secret: string): void {
-  const expected = digest(secret);
+  const expected = secretDigest(secret);
   app.get(`${ENGINE_ROUTE}/engine`, (c) => {
     guard(c, expected);
     const { engine } = state.get();
@@ -85,15 +86,11 @@ function guard(c: Context, expected: Buffer): void {
     throw new HttpError(403, 'not for browsers: tally sql and tally quarantine read here');
   }
   const host = (c.req.header('host') ?? '').replace(/:\d+$/, '');
-  if (!['127.0.0.1', 'localhost', '[::1]'].includes(host) && !/^127(\.\d{1,3}){3}$/.test(host)) {
+  if (!isLoopbackHost(host)) {
     throw new HttpError(403, `not for host ${JSON.stringify(host)}: only this machine's loopback names`);
   }
   const presented = c.req.header(DEV_SECRET_HEADER);
-  if (presented === undefined || !timingSafeEqual(digest(presented), expected)) {
+  if (presented === undefined || !matchesDigest(presented, expected)) {
     throw new HttpError(403, `needs ${DEV_SECRET_HEADER} from the server file beside the data folder`);
   }
-}
-
-function digest(s: string): Buffer {
-  return createHash('sha256').update(s).digest();
 }

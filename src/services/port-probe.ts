@@ -1,3 +1,5 @@
+export { isLoopbackHost } from '../util/loopback-host.ts';
+
 import { connect, createServer } from 'node:net';
 
 /** True when something accepts TCP connections at host:port. */
@@ -88,10 +90,4 @@ export function parseHostPort(address: string, defaultPort: number): { host: str
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(address) ?? /^([^:]+)(?::(\d+))?$/.exec(address);
   if (!m) return { host: address, port: defaultPort };
   return { host: m[1]!, port: m[2] ? Number(m[2]) : defaultPort };
-}
-
-/** Hosts Tally may start a server for: this machine's loopback names. */
-export function isLoopbackHost(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  return h === 'localhost' || h === '::1' || /^127\.\d+\.\d+\.\d+$/.test(h);
 }

@@ -45,6 +45,9 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
     else out(formatResult(result));
     if (result.refused) {
       err(result.error ?? 'refused');
+      if (!args.allowDestructive && result.plan.steps.some((s) => s.destructive)) {
+        err('run again with --allow-destructive to accept that');
+      }
       // 2 when the refusal is ClickHouse's doing (a cluster node down), 1 when it is the project's.
       return result.exitCode || 1;
     }

@@ -273,17 +273,7 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
   if (!r.applied) {
     printProblems(io, r.problems);
     const destructive = r.deploy?.refused && r.deploy.plan.steps.some((st) => st.destructive);
-    if (r.deploy && !r.deploy.ok) {
-      // The deploy's own advice (run again with the flag) is the hint below, in dev's terms.
-      const error = r.deploy.error ?? 'deploy failed';
-      io.err(
-        paint(
-          io,
-          'red',
-          destructive ? error.replace(/\nrun again with --allow-destructive to accept that$/, '') : error,
-        ),
-      );
-    }
+    if (r.deploy && !r.deploy.ok) io.err(paint(io, 'red', r.deploy.error ?? 'deploy failed'));
     if (destructive) {
       io.err(
         paint(
