@@ -16,6 +16,7 @@
  * Uses TALLY_CLICKHOUSE_URL (default http://127.0.0.1:8123) and TALLY_KAFKA_BROKERS (127.0.0.1:9092).
  */
 import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
 import type { Engine } from '../src/clickhouse/engine.ts';
@@ -376,7 +377,8 @@ class Window {
 function runChild(input: ChildInput): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
     const heap = HEAP > 0 ? [`--max-old-space-size=${HEAP}`] : [];
-    // e.g. TALLY_BENCH_CHILD_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the ingester.
+    // e.g. TALLY_BENCH_CHILD_FLAGS="--cpu-prof --cpu-prof-dir=/tmp/prof" to profile the ingester;
+    // with TALLY_BENCH_CHILD_OUT=<file>, what it printed (say, with --trace-gc) is kept there.
     const extra = (process.env.TALLY_BENCH_CHILD_FLAGS ?? '').split(' ').filter(Boolean);
     // The ingester runs as `npx tally` runs it: with the command's node flags.
     const proc = spawn(
@@ -393,6 +395,7 @@ function runChild(input: ChildInput): Promise<ChildResult> {
       out += c;
     });
     proc.on('exit', (code) => {
+      if (process.env.TALLY_BENCH_CHILD_OUT) writeFileSync(process.env.TALLY_BENCH_CHILD_OUT, out);
       const line = out.trim().split('\n').pop() ?? '';
       if (code !== 0) reject(new Error(`Tally child exited with ${code}: ${out}`));
       else resolve(JSON.parse(line) as ChildResult);

@@ -62,6 +62,20 @@ export class TokenAuth {
     );
   }
 
+  /**
+   * Whether the caller may read what ClickHouse and Kafka say (URLs, SQL, table names): with no
+   * tokens configured, or with an admin token. Never throws: for answers that need no token.
+   */
+  seesInternals(presented: string | undefined): boolean {
+    if (!this.enabled) return true;
+    if (!presented) return false;
+    let admin = false;
+    for (const d of this.digests) {
+      if (matchesDigest(presented, d.digest) && d.token.scope === 'admin') admin = true;
+    }
+    return admin;
+  }
+
   /** The configured token presented (compared in constant time); 401 when none matches. */
   private identify(presented: string | undefined): TokenConfig {
     if (!presented)

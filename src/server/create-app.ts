@@ -157,29 +157,47 @@ export function createApp(opts: AppOptions): TallyApp {
 
   // 503 only when endpoints cannot answer (ClickHouse down); Kafka trouble or lag is
   // `degraded` with 200: the instance still serves reads, so a load balancer should keep it.
+  // Public: what ClickHouse and Kafka said (their addresses among it) is shown only to callers
+  // who may see internals (no tokens, or an admin token); others get the request id to ask with.
   app.get('/health', async (c) => {
     const { engine, version } = opts.state.get();
+    const note = notes.get(c.req.raw);
+    const shown = auth.seesInternals(requestToken(c));
+    const hidden = (what: string) => `${what}; its message is in the server's log under request id ${note?.id}`;
+    const said: string[] = [];
     const kafka = kafkaHealth(opts.ingestion?.());
-    const kafkaPart = kafka ? { kafka } : {};
-    try {
-      await engine.rows('SELECT 1 AS ok');
-      return c.json({
-        status: kafka && !kafka.ok ? 'degraded' : 'ok',
-        version,
-        clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend },
-        ...kafkaPart,
-      });
-    } catch (err) {
-      return c.json(
-        {
-          status: 'down',
-          version,
-          clickhouse: { ok: false, error: String((err as Error).message) },
-          ...kafkaPart,
-        },
-        503,
-      );
+    for (const [name, d] of Object.entries(kafka?.datasources ?? {})) {
+      if (d.error === undefined) continue;
+      said.push(`kafka ${name}: ${d.error}`);
+      if (!shown) d.error = hidden('the Kafka consumer is failing');
     }
+    const kafkaPart = kafka ? { kafka } : {};
+    const answer = async () => {
+      try {
+        await engine.rows('SELECT 1 AS ok');
+        return c.json({
+          status: kafka && !kafka.ok ? 'degraded' : 'ok',
+          version,
+          clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend },
+          ...kafkaPart,
+        });
+      } catch (err) {
+        const message = String((err as Error).message);
+        said.unshift(`clickhouse: ${message}`);
+        return c.json(
+          {
+            status: 'down',
+            version,
+            clickhouse: { ok: false, error: shown ? message : hidden('ClickHouse does not answer') },
+            ...kafkaPart,
+          },
+          503,
+        );
+      }
+    };
+    const response = await answer();
+    if (note && said.length > 0) note.error = said.join('; ');
+    return response;
   });
 
   app.get('/metrics', (c) => {

@@ -71,3 +71,35 @@ it('a read token gets a 503 without the URL; an admin token, or no tokens, gets 
   expect(open.status).toBe(503);
   expect(((await open.json()) as { error: string }).error).toContain('http://10.1.2.3:8123');
 });
+
+it('/health names ClickHouse (its URL) only to an admin token or with no tokens; the log has it always', async () => {
+  const down = { ...engine, rows: engine.text } as unknown as Engine;
+  const state = new StateHolder({ project, engine: down, version: 'v1' });
+  const tokens = [
+    { name: 'ops', value: 'admin-secret', scope: 'admin' as const },
+    { name: 'app', value: 'read-secret', scope: 'read' as const },
+  ];
+  const lines: Array<Record<string, unknown>> = [];
+  const app = createApp({ state, tokens, log: (entry) => lines.push(entry) });
+  for (const headers of [{}, { authorization: 'Bearer read-secret' }, { authorization: 'Bearer wrong' }]) {
+    const r = await app.request('/health', { headers });
+    expect(r.status).toBe(503);
+    const body = (await r.json()) as { status: string; clickhouse: { ok: boolean; error: string } };
+    expect(body.status).toBe('down');
+    expect(body.clickhouse.error).toMatch(/^ClickHouse does not answer; its message is in the server's log/);
+    expect(JSON.stringify(body)).not.toContain('10.1.2.3');
+    const id = r.headers.get('x-request-id');
+    expect(body.clickhouse.error).toContain(`request id ${id}`);
+    const logged = lines.find((l) => l.id === id);
+    expect(logged?.error).toContain('http://10.1.2.3:8123');
+  }
+  const admin = await app.request('/health', { headers: { authorization: 'Bearer admin-secret' } });
+  expect(((await admin.json()) as { clickhouse: { error: string } }).clickhouse.error).toContain(
+    'http://10.1.2.3:8123',
+  );
+  const open = await createApp({ state, tokens: [] }).request('/health');
+  expect(open.status).toBe(503);
+  expect(((await open.json()) as { clickhouse: { error: string } }).clickhouse.error).toContain(
+    'http://10.1.2.3:8123',
+  );
+});
