@@ -13,7 +13,7 @@ import type { Project } from '../project/model.ts';
 import { type ApplyOptions, applyPlan, type DeployResult, refusedByError } from './apply.ts';
 import { DEPLOYMENTS_TABLE, type DeploymentRecord, readDeployments } from './bookkeeping.ts';
 import { checkColumnTypes } from './column-types.ts';
-import type { DdlContext } from './ddl.ts';
+import type { DdlContext, ViewSpec } from './ddl.ts';
 import { stringLiteral, withLiveDatabase } from './ddl.ts';
 import { acquireDeployLock, type DeployLock, type LockOptions } from './deploy-lock.ts';
 import { type DesiredState, desiredState } from './desired-state.ts';
@@ -44,13 +44,21 @@ export function ddlContextFor(project: Pick<Project, 'config'>, engine: Engine):
 }
 
 /**
- * What of the project this server cannot hold at all (a column type or a TTL it lacks): a user
- * error thrown before anything is created, the database included (`tally deploy` runs it from
- * createEngine's beforeCreatingDatabase).
+ * What of the project this server cannot hold at all (a column type or a TTL it lacks, a chain of
+ * views it does not fire): a user error thrown before anything is created, the database included
+ * (`tally deploy` runs it from createEngine's beforeCreatingDatabase, where only the version is
+ * known: the views are compiled here then, under a stand-in database name).
  */
-export function checkServerFits(project: Pick<Project, 'datasources'>, capabilities: Capabilities): void {
+export function checkServerFits(
+  project: Pick<Project, 'datasources' | 'pipes'>,
+  capabilities: Capabilities,
+  views: readonly ViewSpec[] = capabilities.major >= 19
+    ? []
+    : desiredState(project, { database: 'tally', capabilities }).views,
+): void {
   checkColumnTypes(project, capabilities);
   checkTableTtl(project, capabilities);
+  checkViewChains(project, views, capabilities);
 }
 
 /** What deploy would do, in order, and why. Reads the database; changes nothing. */
@@ -99,8 +107,7 @@ export async function applyDeploy(
 function checkedDesiredState(project: Project, engine: Engine): { ctx: DdlContext; desired: DesiredState } {
   const ctx = ddlContextFor(project, engine);
   const desired = desiredState(project, ctx);
-  checkServerFits(project, ctx.capabilities);
-  checkViewChains(project, desired.views, ctx.capabilities);
+  checkServerFits(project, ctx.capabilities, desired.views);
   return { ctx, desired };
 }
 

@@ -163,7 +163,8 @@ export function createApp(opts: AppOptions): TallyApp {
     const { engine, version } = opts.state.get();
     const note = notes.get(c.req.raw);
     const shown = auth.seesInternals(requestToken(c));
-    const hidden = (what: string) => `${what}; its message is in the server's log under request id ${note?.id}`;
+    const hidden = (what: string) =>
+      `${what}; its message is in the server's log under request id ${note?.id}`;
     const said: string[] = [];
     const kafka = kafkaHealth(opts.ingestion?.());
     for (const [name, d] of Object.entries(kafka?.datasources ?? {})) {

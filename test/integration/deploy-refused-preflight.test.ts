@@ -1,7 +1,7 @@
 /**
- * A deploy the server can never take (a column type it lacks: Bool on 18.16) is refused before
- * anything exists on it: not the database (`tally deploy`), not the deploy lock's table
- * (applyDeploy on a database that exists, as `tally dev` runs it).
+ * A deploy the server can never take (a column type it lacks: Bool on 18.16; a chain of views it
+ * does not fire) is refused before anything exists on it: not the database (`tally deploy`), not
+ * the deploy lock's table (applyDeploy on a database that exists, as `tally dev` runs it).
  */
 import { afterAll, expect, inject, it } from 'vitest';
 import { createEngine } from '../../src/clickhouse/create-engine.ts';
@@ -33,6 +33,35 @@ it('tally deploy on a server without the type: exit 1 naming the column, and no 
   );
   expect(r.code, r.err + r.out).toBe(1);
   expect(r.err).toMatch(REFUSAL);
+  expect(await databaseExists('server', database, dir)).toBe(false);
+});
+
+// A view reading what another view writes: 18.16 never fires the second.
+const CHAIN = {
+  'tally.yaml': 'name: preflight-chain-test\n',
+  'datasources/events.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+  'datasources/ids.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+  'datasources/copies.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+  'pipes/ids_mv.pipe.yaml': 'nodes:\n  - name: q\n    sql: SELECT id FROM events\nmaterialize: { to: ids }\n',
+  'pipes/copies_mv.pipe.yaml':
+    'nodes:\n  - name: q\n    sql: SELECT id FROM ids\nmaterialize: { to: copies }\n',
+};
+
+it('tally deploy of a view chain on 18.16: exit 1 naming the second pipe, and no database made', async () => {
+  const dir = writeProject(CHAIN);
+  const database = scratchDatabase('preflight');
+  const r = await runCli(
+    ['deploy', '--project', dir],
+    { TALLY_CLICKHOUSE_URL: inject('clickhouseUrl'), TALLY_CLICKHOUSE_DATABASE: database },
+    dir,
+  );
+  expect(r.code, r.err + r.out).toBe(1);
+  expect(r.err).toMatch(
+    /pipes\/copies_mv\.pipe\.yaml:\d+:\d+: materialized pipe copies_mv reads ids, which materialized pipe ids_mv fills: ClickHouse 18\.\d+\.\d+ does not fire a view/,
+  );
   expect(await databaseExists('server', database, dir)).toBe(false);
 });
 

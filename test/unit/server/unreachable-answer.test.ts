@@ -81,7 +81,12 @@ it('/health names ClickHouse (its URL) only to an admin token or with no tokens;
   ];
   const lines: Array<Record<string, unknown>> = [];
   const app = createApp({ state, tokens, log: (entry) => lines.push(entry) });
-  for (const headers of [{}, { authorization: 'Bearer read-secret' }, { authorization: 'Bearer wrong' }]) {
+  const callers: Array<Record<string, string>> = [
+    {},
+    { authorization: 'Bearer read-secret' },
+    { authorization: 'Bearer wrong' },
+  ];
+  for (const headers of callers) {
     const r = await app.request('/health', { headers });
     expect(r.status).toBe(503);
     const body = (await r.json()) as { status: string; clickhouse: { ok: boolean; error: string } };
