@@ -98,12 +98,14 @@ async function createServerEngine(
     ch.tls ? { ...options, http_agent: tlsAgent(ch.tls), set_basic_auth_header: true } : options;
   const bootstrap = createClient(withTls(base));
   let version: string;
+  let capabilities: Capabilities;
   let shards = 1;
   let present = true;
   try {
     version = await readVersion(bootstrap, url);
+    capabilities = capabilitiesFor(version);
     if (ch.cluster) shards = await countShards(bootstrap, ch.cluster);
-    opts.beforeCreatingDatabase?.(capabilitiesFor(version));
+    opts.beforeCreatingDatabase?.(capabilities);
     if (opts.createDatabase !== false) await createDatabase(bootstrap, ch);
     else present = await databaseExists(bootstrap, ch.database);
   } catch (err) {
@@ -111,7 +113,6 @@ async function createServerEngine(
   } finally {
     await bootstrap.close();
   }
-  const capabilities = capabilitiesFor(version);
   const always: ClickHouseSettings = {
     ...(capabilities.lowCardinalityNeedsSetting ? { allow_experimental_low_cardinality_type: 1 } : {}),
     // Replicated tables drop an INSERT whose block equals a recent one; Tally's dedup (seen keys,
@@ -186,11 +187,11 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
   const connection = await openChdb(ch.embeddedPath);
   const client = createClient({ connection } as Parameters<typeof createClient>[0]);
   const where = relative(opts.cwd ?? process.cwd(), ch.embeddedPath) || ch.embeddedPath;
-  let version: string;
+  let capabilities: Capabilities;
   let reader: ChdbReader | undefined;
   try {
-    version = await readVersion(client, where);
-    opts.beforeCreatingDatabase?.(capabilitiesFor(version));
+    capabilities = capabilitiesFor(await readVersion(client, where));
+    opts.beforeCreatingDatabase?.(capabilities);
     if (opts.createDatabase !== false) {
       await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
     }
@@ -203,13 +204,12 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     await client.close();
     throw toEngineError(err, 'SELECT version()', where);
   }
-  const capabilities = capabilitiesFor(version);
   return new ClientEngine(
     client,
     'embedded',
     capabilities,
     ch.database,
-    `chDB ${version} (embedded, ${where})`,
+    `chDB ${capabilities.version} (embedded, ${where})`,
     where,
     true,
     undefined,
