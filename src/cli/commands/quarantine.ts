@@ -2,10 +2,11 @@ import { quoteIdent } from '../../clickhouse/create-engine.ts';
 import type { Engine } from '../../clickhouse/engine.ts';
 import { QUARANTINE_SUFFIX, quarantineTableName } from '../../clickhouse/quarantine-schema.ts';
 import { TallyError } from '../../errors.ts';
+import { loadProject } from '../../project/load-project.ts';
 import { quoteString } from '../../sql/render-literal.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext } from '../command.ts';
 import { openConfig, openDeployedEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
 
@@ -78,9 +79,14 @@ export const quarantineCommand: Command = {
           ctx.io.out(`no quarantine tables in database ${engine.database}: run \`tally deploy\` first`);
           return 0;
         }
+        // A table a pipe fills takes no events unless someone posts to it: its empty quarantine
+        // is noise in the list (still in --json, and shown as soon as it holds a row).
+        const filled = pipeTargets(ctx);
+        const quiet = summaries.filter((s) => s.total === 0 && filled.has(s.datasource));
+        const shown = summaries.filter((s) => !quiet.includes(s));
         ctx.io.out(
           table(
-            summaries.map((s) => [
+            shown.map((s) => [
               s.datasource,
               String(s.total),
               String(s.last_24h),
@@ -90,6 +96,15 @@ export const quarantineCommand: Command = {
             ['data source', 'refused', 'last 24 h', 'latest (UTC)', 'most frequent reason'],
           ),
         );
+        if (quiet.length > 0) {
+          ctx.io.out(
+            paint(
+              ctx.io,
+              'dim',
+              `not listed, nothing refused: ${quiet.map((s) => s.datasource).join(', ')} (filled by pipes, not by events)`,
+            ),
+          );
+        }
         return 0;
       }
       if (!tables.includes(wanted)) {
@@ -125,6 +140,20 @@ export const quarantineCommand: Command = {
     }
   },
 };
+
+/**
+ * The data sources the project's materialized and copy pipes fill; none when the project does
+ * not load (the listing then shows every table, as it reads the database, not the files).
+ */
+function pipeTargets(ctx: CommandContext): Set<string> {
+  const project = loadProject(ctx.projectDir, { env: ctx.env }).project;
+  const out = new Set<string>();
+  for (const p of project?.pipes.values() ?? []) {
+    if (p.materialize) out.add(p.materialize.to);
+    if (p.copy) out.add(p.copy.to);
+  }
+  return out;
+}
 
 /** Data sources with a quarantine table in the database, by name. */
 async function quarantineTables(engine: Engine): Promise<string[]> {
