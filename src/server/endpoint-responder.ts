@@ -76,25 +76,26 @@ export class EndpointResponder {
     note.endpoint = '';
     const { name, format } = splitFile(req.file);
     const endpoint = state.project.endpoints.get(name);
+    const query = req.query;
+    const presented = presentedToken(req.authorization, query.token);
+    // The token is checked before anything about the endpoint is said (that it exists, its
+    // formats, names like it): a caller without one learns nothing of what is served.
     if (!endpoint) {
-      throw new HttpError(
-        404,
-        `no endpoint named \`${name}\`${didYouMean(name, state.project.endpoints.keys())}`,
-      );
+      const known = this.o.auth.callable(presented, state.project.endpoints.values()).map((e) => e.name);
+      throw new HttpError(404, `no endpoint named \`${name}\`${didYouMean(name, known)}`);
     }
     note.endpoint = name;
+    const caller = this.o.auth.check(presented, {
+      kind: 'endpoint',
+      name,
+      ...(endpoint.token ? { required: endpoint.token } : {}),
+    });
     if (!format || !endpoint.formats.includes(format)) {
       throw new HttpError(
         404,
         `endpoint \`${name}\` is served as ${endpoint.formats.map((f) => `${name}.${f}`).join(', ')}`,
       );
     }
-    const query = req.query;
-    const caller = this.o.auth.check(presentedToken(req.authorization, query.token), {
-      kind: 'endpoint',
-      name,
-      ...(endpoint.token ? { required: endpoint.token } : {}),
-    });
     if (req.repeated !== undefined) {
       throw new HttpError(
         400,

@@ -319,6 +319,31 @@ forEachBackend('HTTP endpoints', (ctx) => {
       expect(ok.status).toBe(200);
     });
 
+    it('says nothing of what is served before the token: no 404, formats or names like it', async () => {
+      // Without a token an unknown name and a known one answer alike (401), so names cannot be probed.
+      for (const path of ['/v0/pipes/by_knd.json', '/v0/pipes/by_kind.xml', '/v0/pipes/nope.json']) {
+        const r = await secured.request(path);
+        expect(r.status, path).toBe(401);
+        expect(await r.text(), path).not.toMatch(/by_kind|everything/);
+      }
+      expect((await secured.request('/v0/pipes/by_kind.xml?token=wrong')).status).toBe(401);
+      // A token limited to by_kind: the other endpoint's formats are a 403, and a name like it is
+      // not suggested; by_kind is.
+      const partner = { authorization: 'Bearer partner-token' };
+      expect((await secured.request('/v0/pipes/everything.xml', { headers: partner })).status).toBe(403);
+      const near = await secured.request('/v0/pipes/everythin.json', { headers: partner });
+      expect(near.status).toBe(404);
+      expect(((await near.json()) as { error: string }).error).toBe('no endpoint named `everythin`');
+      const close = await secured.request('/v0/pipes/by_knd.json', { headers: partner });
+      expect(((await close.json()) as { error: string }).error).toContain('did you mean `by_kind`');
+      const format = await secured.request('/v0/pipes/by_kind.xml', { headers: partner });
+      expect(format.status).toBe(404);
+      expect(((await format.json()) as { error: string }).error).toMatch(/is served as by_kind\.json/);
+      // An admin token is told of every endpoint.
+      const admin = await secured.request('/v0/pipes/everythin.json?token=admin-token');
+      expect(((await admin.json()) as { error: string }).error).toContain('did you mean `everything`');
+    });
+
     // Under @hono/node-server headers are read from Node's request and endpoint answers are
     // written from plain header objects: the same contract as in-process, over a socket.
     it('keeps the header contract over a real socket', async () => {
@@ -348,7 +373,7 @@ forEachBackend('HTTP endpoints', (ctx) => {
         // Routes answered through hono's context (errors, health) get the id too.
         const bad = await get('/v0/pipes/by_kind.json', { ...bearer, 'x-request-id': 'sock-2' });
         expect([bad.status, bad.headers.get('x-request-id')]).toEqual([400, 'sock-2']);
-        const missing = await get('/v0/pipes/nope.json', { 'x-request-id': 'sock-3' });
+        const missing = await get('/v0/pipes/nope.json', { ...bearer, 'x-request-id': 'sock-3' });
         expect([missing.status, missing.headers.get('x-request-id')]).toEqual([404, 'sock-3']);
       } finally {
         await server.close();

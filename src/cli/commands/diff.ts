@@ -3,7 +3,8 @@
  * the endpoint answered by the project at `ref` and by the working tree, on the same live data,
  * for each params set of the project's tests of that endpoint (or the given params). Exit 0 when
  * every answer is identical, 1 when some differ (or on a user error), 2 when ClickHouse cannot be
- * reached; a query ClickHouse refuses is that side's answer (the same refusal on both: identical).
+ * reached; a query ClickHouse refuses is that side's answer (the same refusal on both: identical,
+ * unless every params set was refused so: nothing compared, exit 1).
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -53,7 +54,8 @@ export const diffCommand: Command = {
     '',
     'Exit 0 when every answer is identical, 1 when any differs (or on a user error), 2 when',
     'ClickHouse cannot be reached or on an internal error. A query ClickHouse refuses is that',
-    "side's answer: the same refusal on both sides is identical, on one side a difference.",
+    "side's answer: on one side it is a difference; on both alike, identical for that params set,",
+    'but every params set refused alike compared nothing: exit 1 (nothing-compared).',
     '',
     'Example: tally diff attribution --base HEAD   # after editing pipes/attribution.pipe.yaml',
   ].join('\n'),
