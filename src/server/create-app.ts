@@ -243,8 +243,9 @@ export function createApp(opts: AppOptions): TallyApp {
       const { name } = splitFile(c.req.param('file'));
       note.endpoint = opts.state.get().project.endpoints.has(name) ? name : '';
     }
+    // HEAD is answered as GET is (hono's GET route, without the body), as HTTP asks of servers.
     return c.json({ error: `method ${c.req.method} not allowed; use GET or POST` }, 405, {
-      Allow: 'GET, POST',
+      Allow: 'GET, HEAD, POST',
     });
   });
   return Object.assign(app, { direct: directEndpointRoute(responder, requests, unexpected) });

@@ -208,7 +208,12 @@ forEachBackend('HTTP endpoints', (ctx) => {
     expect((await app.request('/v0/pipes/by_kind.xml?kind=pay')).status).toBe(404);
     const put = await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'PUT' });
     expect(put.status).toBe(405);
-    expect(put.headers.get('allow')).toBe('GET, POST');
+    expect(put.headers.get('allow')).toBe('GET, HEAD, POST');
+    // HEAD: GET's status and headers, no body.
+    const head = await app.request('/v0/pipes/by_kind.json?kind=pay', { method: 'HEAD' });
+    expect(head.status).toBe(200);
+    expect(head.headers.get('content-type')).toBe('application/json');
+    expect(await head.text()).toBe('');
     expect((await app.request('/v0/nothing')).status).toBe(404);
   });
 
