@@ -11,7 +11,7 @@ import { applyDeploy, planDeploy } from '../../deploy/deploy.ts';
 import type { Plan, Step } from '../../deploy/plan-types.ts';
 import { TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
-import { table } from '../output.ts';
+import { failureDocument, table } from '../output.ts';
 
 export interface DeployCommandArgs {
   project: Project;
@@ -57,7 +57,13 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
     }
     return 0;
   } catch (e) {
-    err(e instanceof TallyError ? e.format() : String((e as Error)?.stack ?? e));
+    // With --json the failure is a document on stdout too, as for every other command.
+    if (args.json) out(JSON.stringify(failureDocument(e)));
+    err(
+      e instanceof TallyError
+        ? `error: ${e.format()}`
+        : `internal error: ${String((e as Error)?.stack ?? e)}`,
+    );
     return e instanceof TallyError ? e.exitCode : 2;
   }
 }
