@@ -76,6 +76,10 @@ export function buildOpenApi(project: Project, opts: OpenApiOptions): JsonSchema
             param: { type: 'string', description: 'The param at fault (400)' },
             expected: { type: 'string', description: 'What a valid value of that param looks like (400)' },
             limit: { type: 'string', description: 'The ClickHouse limit exceeded (413, 422, 504)' },
+            clickhouse_code: {
+              type: 'string',
+              description: "ClickHouse's error code, as text; `unknown` when it gave none (500)",
+            },
             staleness_s: { type: 'integer', description: 'Measured staleness in seconds (503)' },
             max_staleness_s: { type: 'number', description: "The endpoint's max_staleness in seconds (503)" },
           },
@@ -361,7 +365,11 @@ function responses(endpoint: Endpoint, format: string, opts: OpenApiOptions): Js
     '404': error('No such endpoint or format'),
     '413': error('The answer exceeds max_result_rows or max_result_bytes'),
     '422': error('The query exceeded max_memory_usage or a read limit, or tried to write'),
-    '500': error('ClickHouse refused or failed the query (its message is in `error`)'),
+    '500': error(
+      opts.secured
+        ? "ClickHouse refused or failed the query (`clickhouse_code`); ClickHouse's message is in `error` for an admin token, else in the server's log under the request id `error` names"
+        : "ClickHouse refused or failed the query (`clickhouse_code`; ClickHouse's message is in `error`)",
+    ),
     '503': error(
       endpoint.maxStalenessMs !== undefined
         ? 'The data is staler than max_staleness (`staleness_s`, `max_staleness_s`), or ClickHouse is unreachable'
