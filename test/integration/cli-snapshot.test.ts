@@ -139,6 +139,7 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
     expect(r.out).toContain(
       "note: balance_snapshots wrote no rows: it counts events up to snapshot_at (2024-03-12 00:00:00) that reached ClickHouse before settled_before (the server's clock minus settle, 3600 s): either none is that old, or they were ingested since and wait for the next tick",
     );
+    expect(r.out).toContain('1 snapshot written (1 with no rows: see the note)');
   });
 
   it('takes the latest tick at or before now by default', async () => {

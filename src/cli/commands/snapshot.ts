@@ -126,14 +126,12 @@ export const snapshotCommand: Command = {
           );
         }
         for (const f of failed) printError(ctx.io, f.err);
+        const empty = runs.filter((r) => r.rows === 0).length;
+        const done = `${plural(runs.length, 'snapshot')} written${empty > 0 ? ` (${empty} with no rows: see the note)` : ''}`;
         ctx.io.out(
           failed.length === 0
-            ? paint(ctx.io, 'green', `${plural(runs.length, 'snapshot')} written`)
-            : paint(
-                ctx.io,
-                'red',
-                `${plural(runs.length, 'snapshot')} written, ${failed.length} failed (${failed.map((f) => f.pipe).join(', ')})`,
-              ),
+            ? paint(ctx.io, empty > 0 ? 'yellow' : 'green', done)
+            : paint(ctx.io, 'red', `${done}, ${failed.length} failed (${failed.map((f) => f.pipe).join(', ')})`),
         );
       }
       return failed.length === 0 ? 0 : Math.max(...failed.map((f) => f.err.exitCode));
