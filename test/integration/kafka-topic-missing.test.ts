@@ -150,6 +150,8 @@ describe.each(['server', 'embedded'] as const)(
           const body = (await res.json()) as { data?: Array<{ n: number | string }> };
           return Number(body.data?.[0]?.n) === 1 ? true : undefined;
         });
+        // ... and dev said so, as it did for the first at start.
+        expect(run.output()).toMatch(new RegExp(`\\n {2}consuming Kafka at \\S+: ${second} -> more\\n`));
         run.child.kill('SIGINT');
         const { ms } = await run.exited;
         expect(ms).toBeLessThan(15_000);

@@ -3,7 +3,7 @@ import { validPort } from '../../config/load-config.ts';
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
 import { TallyError } from '../../errors.ts';
-import type { DataSource } from '../../project/model.ts';
+import type { DataSource, Project } from '../../project/model.ts';
 import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { fixtureTargets, loadFixtures } from '../../runtime/load-fixtures.ts';
@@ -196,21 +196,31 @@ async function runServer(
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
       // Said when it happens, as the unreachable case is: which topics feed which data sources.
-      const fed = [...project.datasources.values()].flatMap((d) =>
-        d.kafka ? [`${d.kafka.topic} -> ${d.name}`] : [],
-      );
+      const fed = kafkaFeeds(project);
       if (kafka && fed.length > 0)
         io.out(`consuming Kafka at ${kafka.brokers.join(', ')}: ${fed.join(', ')}`);
     }
+    // A reload that adds or removes a Kafka data source starts or stops its consumer: said too.
+    let feeds = kafkaFeeds(project);
+    const sayFeeds = () => {
+      const now = kafkaFeeds(runtime.state.project);
+      const added = now.filter((f) => !feeds.includes(f));
+      const gone = feeds.filter((f) => !now.includes(f));
+      feeds = now;
+      if (!kafka || json) return;
+      if (added.length > 0) io.out(`  consuming Kafka at ${kafka.brokers.join(', ')}: ${added.join(', ')}`);
+      if (gone.length > 0) io.out(`  no longer consuming: ${gone.join(', ')}`);
+    };
 
     const watcher = mode.watch
       ? await watchProject(project.root, {
-          onChange: async (changed) =>
-            printReload(
-              ctx,
-              changed,
-              await runtime.reload(ctx.env, { allowDestructive: mode.allowDestructive ?? false }),
-            ),
+          onChange: async (changed) => {
+            const outcome = await runtime.reload(ctx.env, {
+              allowDestructive: mode.allowDestructive ?? false,
+            });
+            printReload(ctx, changed, outcome);
+            if (outcome.applied) sayFeeds();
+          },
           onError: (err) =>
             io.err(paint(io, 'red', `reload failed: ${String((err as Error)?.message ?? err)}`)),
         })
@@ -231,6 +241,11 @@ async function runServer(
     await engine.close();
     lines?.close();
   }
+}
+
+/** `topic -> data source` for each Kafka data source of the project. */
+function kafkaFeeds(project: Pick<Project, 'datasources'>): string[] {
+  return [...project.datasources.values()].flatMap((d) => (d.kafka ? [`${d.kafka.topic} -> ${d.name}`] : []));
 }
 
 /** A copy-pipe run, in dev's words. */

@@ -131,7 +131,11 @@ export const snapshotCommand: Command = {
         ctx.io.out(
           failed.length === 0
             ? paint(ctx.io, empty > 0 ? 'yellow' : 'green', done)
-            : paint(ctx.io, 'red', `${done}, ${failed.length} failed (${failed.map((f) => f.pipe).join(', ')})`),
+            : paint(
+                ctx.io,
+                'red',
+                `${done}, ${failed.length} failed (${failed.map((f) => f.pipe).join(', ')})`,
+              ),
         );
       }
       return failed.length === 0 ? 0 : Math.max(...failed.map((f) => f.err.exitCode));
