@@ -30,7 +30,7 @@ export type OpenEngineOptions = Pick<
 export async function openEngine(config: Config, opts: OpenEngineOptions = {}): Promise<Engine> {
   const { readThroughDev, ...create } = opts;
   try {
-    return await createEngine(config.clickhouse, { cwd: config.projectDir, ...create });
+    return await createEngine(config.clickhouse, create);
   } catch (err) {
     if (!readThroughDev || config.clickhouse.url || !isTallyError(err) || err.code !== 'embedded-busy')
       throw err;

@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
-import { join, relative, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import {
   type ClickHouseClient,
   ClickHouseLogLevel,
@@ -10,6 +10,7 @@ import {
 import type { ClickHouseConfig, ClickHouseTls } from '../config/config.ts';
 import { TallyError } from '../errors.ts';
 import { quoteString } from '../sql/render-literal.ts';
+import { shownPath } from '../util/shown-path.ts';
 import { type Capabilities, capabilitiesFor } from './capabilities.ts';
 import { ChdbReader, type ChdbSession } from './chdb-reader.ts';
 import type { Engine, ExternalTable, QueryOptions, QueryResult, Settings, TextFormat } from './engine.ts';
@@ -20,8 +21,6 @@ import { HttpReader, tlsAgentOptions } from './http-reader.ts';
 import { withSettingsClause } from './settings-clause.ts';
 
 export interface CreateEngineOptions {
-  /** Folder names in descriptions are shown relative to this. */
-  cwd?: string;
   /**
    * Create the database when missing (default true). With false (read-only commands: `deploy
    * --check`, `quarantine`, `diff`; and `replay` and `snapshot run`, which refuse a missing one),
@@ -186,7 +185,7 @@ async function createDatabase(client: ClickHouseClient, ch: ClickHouseConfig): P
 async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOptions): Promise<Engine> {
   const connection = await openChdb(ch.embeddedPath);
   const client = createClient({ connection } as Parameters<typeof createClient>[0]);
-  const where = relative(opts.cwd ?? process.cwd(), ch.embeddedPath) || ch.embeddedPath;
+  const where = shownPath(ch.embeddedPath);
   let capabilities: Capabilities;
   let reader: ChdbReader | undefined;
   try {

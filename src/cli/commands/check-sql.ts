@@ -20,9 +20,7 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
   const scratch = `tally_check_${process.pid}_${Date.now().toString(36)}`;
   // Connected to the scratch database: a check leaves nothing behind, not even the project's
   // own database (which connecting to it would create).
-  const engine =
-    engineIn ??
-    (await createEngine({ ...project.config.clickhouse, database: scratch }, { cwd: project.root }));
+  const engine = engineIn ?? (await createEngine({ ...project.config.clickhouse, database: scratch }));
   const ctx = { database: scratch, capabilities: engine.capabilities };
   const problems: Problem[] = [];
   try {
