@@ -7,7 +7,7 @@
 import type { Engine } from '../clickhouse/engine.ts';
 import type { Problem } from '../errors.ts';
 import type { Project } from '../project/model.ts';
-import { compileNodeForCheck } from './compile-pipe.ts';
+import { compileNodesForCheck } from './compile-pipe.ts';
 import { engineErrorLine, locateEngineError } from './locate-engine-error.ts';
 
 export async function checkPipeNodes(
@@ -20,14 +20,25 @@ export async function checkPipeNodes(
   for (const name of pipes) {
     const pipe = project.pipes.get(name);
     if (!pipe) continue;
-    for (const node of pipe.nodes) {
-      const compiled = compileNodeForCheck(project, pipe.name, node.name, {
-        capabilities: engine.capabilities,
-        database,
-      });
+    const compiled = compileNodesForCheck(project, pipe.name, {
+      capabilities: engine.capabilities,
+      database,
+    });
+    // A node that reads a refused one is refused with the same error: said once, at its cause.
+    const refused = new Set<string>();
+    for (const [i, node] of pipe.nodes.entries()) {
+      const c = compiled[i]!;
+      if (c.error !== undefined) throw c.error;
+      if (c.reads?.some((n) => refused.has(n))) {
+        refused.add(node.name);
+        continue;
+      }
       try {
-        await engine.rows(`SELECT * FROM (\n${compiled.sql}\n) LIMIT 0`, { params: { ...compiled.params } });
+        await engine.rows(`SELECT * FROM (\n${c.compiled!.sql}\n) LIMIT 0`, {
+          params: { ...c.compiled!.params },
+        });
       } catch (err) {
+        refused.add(node.name);
         problems.push({
           severity: 'error',
           code: 'clickhouse-refused',

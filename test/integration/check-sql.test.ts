@@ -50,6 +50,26 @@ forEachBackend('tally check --sql', (ctx) => {
     );
     expect(left).toEqual([]);
   });
+  it('names a refused node once, at its cause: the nodes reading it are not refused again', async () => {
+    const dir = writeProject({
+      'datasources/events.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\n  - { name: status, type: String }\nengine: { sorting_key: [id] }\n',
+      'pipes/active.pipe.yaml': [
+        'nodes:',
+        '  - name: current',
+        '    sql: SELECT id, statuss AS status FROM events',
+        '  - name: active',
+        "    sql: SELECT id FROM current WHERE status = 'active'",
+        '  - name: apart',
+        '    sql: SELECT count() AS n FROM events WHERE nope = 1',
+      ].join('\n'),
+    });
+    const problems = await analyseProjectSql(loadProjectOrThrow(dir, { env: {} }), ctx.engine);
+    expect(problems.map((p) => [p.location?.line, p.message.match(/node `(\w+)`/)?.[1]])).toEqual([
+      [3, 'current'],
+      [7, 'apart'],
+    ]);
+  });
 });
 
 forEachBackend('tally check --sql: a table ClickHouse refuses', (ctx) => {
