@@ -1,6 +1,7 @@
 // A Kafka data source whose topic the broker does not have: `tally serve` says so (in /health and
 // its log) and still stops promptly on SIGTERM, with no consumer left behind; `tally dev` creates
-// the topic and consumes it. Spawned processes, the real broker, both ClickHouse back ends.
+// the topic and consumes it; two embedded projects reading one topic each store all of it.
+// Spawned processes, the real broker, both ClickHouse back ends.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -161,3 +162,47 @@ describe.each(['server', 'embedded'] as const)(
     }, 120_000);
   },
 );
+
+// Two projects on one machine, embedded, with a data source of the same name on the same topic:
+// the same database name (`tally`) in two folders. Each must store every event: with one consumer
+// group for both, the broker split the partitions between them (each stored about half).
+describe('two embedded projects on one broker', () => {
+  it('each stores every event of the topic they both read', async () => {
+    const topic = uniqueTopic('twoprojects');
+    topics.push(topic);
+    const dirs = [project(topic), project(topic)];
+    const ports = [await freePort(), await freePort()];
+    const runs = dirs.map((dir, i) => start(['dev', '--project', dir, '--port', String(ports[i])], {}));
+    try {
+      for (const run of runs) {
+        await until('dev to watch', async () => (run.output().includes('watching') ? true : undefined));
+      }
+      const client = await newClient();
+      try {
+        await client.produce(
+          topic,
+          Array.from({ length: 16 }, (_, i) => ({ key: `k${i}`, value: `{"id":"e${i}"}` })),
+        );
+      } finally {
+        await client.close();
+      }
+      const count = async (port: number) => {
+        const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+        return Number(((await res.json()) as { data: Array<{ n: number | string }> }).data[0]?.n);
+      };
+      for (const port of ports) {
+        await until(
+          `16 events on :${port}`,
+          async () => ((await count(port)) === 16 ? true : undefined),
+          30_000,
+        );
+      }
+      // ... and no more arrive later (nothing counted twice once both settled).
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(await Promise.all(ports.map(count))).toEqual([16, 16]);
+    } finally {
+      for (const run of runs) run.child.kill('SIGINT');
+      await Promise.all(runs.map((r) => r.exited));
+    }
+  }, 120_000);
+});
