@@ -268,8 +268,8 @@ forEachBackend('copy pipes and as-of over snapshots', (ctx) => {
         `SELECT toString(subscription_id) AS id,
            argMax(multiIf(event_name IN ('subscription_created', 'subscription_updated', 'subscription_reactivated'), 'active',
              event_name IN ('subscription_suspended', 'subscription_payment_rejected'), 'suspended',
-             event_name = 'subscription_deleted', 'deleted', 'unknown'), timestamp) AS status,
-           argMax(plan, timestamp) AS plan, toString(max(timestamp)) AS updated_at
+             event_name = 'subscription_deleted', 'deleted', 'unknown'), (timestamp, event_id)) AS status,
+           argMax(plan, (timestamp, event_id)) AS plan, toString(max(timestamp)) AS updated_at
          FROM subscription_events WHERE subscription_id = ${id} AND timestamp <= toDateTime('${asOf}', 'UTC')
          GROUP BY subscription_id`,
       );

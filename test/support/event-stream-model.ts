@@ -13,6 +13,8 @@ export interface Movement {
 
 export interface SubscriptionChange {
   at: number;
+  /** The event's id: of two changes in one second, the greater id is the later (as the pipes say). */
+  id: string;
   status: string;
   plan: string;
 }
@@ -54,6 +56,7 @@ export class StreamModel {
       const status = STATUS[String(e.event_name)] ?? 'unknown';
       push(this.subscriptions, Number(e.subscription_id), {
         at: seconds(e.timestamp),
+        id: String(e.event_id),
         status,
         plan: String(e.plan),
       });
@@ -63,8 +66,12 @@ export class StreamModel {
       if (e.action === 'ViewPage')
         push(this.sessions, String(e.session_id), { at: seconds(e.timestamp), url: String(e.url) });
     }
-    for (const m of [this.accounts, this.subscriptions, this.sessions]) {
+    for (const m of [this.accounts, this.sessions]) {
       for (const list of m.values()) (list as Array<{ at: number }>).sort((a, b) => a.at - b.at);
+    }
+    // By time, then by id (compared as ClickHouse compares Strings: these ids are ASCII).
+    for (const list of this.subscriptions.values()) {
+      list.sort((a, b) => a.at - b.at || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
     }
     this.outcomes = {
       transactions: tx.outcome,
