@@ -4,8 +4,10 @@ import { isKeyword, isPunct, lexSql, significantTokens, tokenName } from './sql-
 import { sqlLocator } from './sql-locator.ts';
 import { sqlReferences } from './sql-references.ts';
 
-/** Functions and clauses that make a read immune to a stored duplicate of the same event. */
-const DEDUP_FUNCTIONS = new Set([
+type Tokens = ReturnType<typeof significantTokens>;
+
+/** Aggregates a duplicate cannot change: the same answer with one copy of an event or two. */
+const IDEMPOTENT_FUNCTIONS = new Set([
   'argmax',
   'argmaxstate',
   'argmin',
@@ -16,38 +18,82 @@ const DEDUP_FUNCTIONS = new Set([
   'anylast',
 ]);
 
+/** Aggregates that count every row they see: two copies of an event are counted twice. */
+const COUNTING_FUNCTIONS = new Set([
+  'sum',
+  'sumif',
+  'sumstate',
+  'count',
+  'countif',
+  'countstate',
+  'avg',
+  'avgif',
+  'avgstate',
+  'grouparray',
+  'grouparraystate',
+  'median',
+  'quantile',
+  'quantiles',
+]);
+
+/** The MergeTree engines that take FINAL (a plain MergeTree refuses it). */
+const FINAL_ENGINES = new Set([
+  'ReplacingMergeTree',
+  'SummingMergeTree',
+  'AggregatingMergeTree',
+  'CollapsingMergeTree',
+  'VersionedCollapsingMergeTree',
+]);
+
 /**
  * Warns where an endpoint pipe reads a deduplicating log (a data source with `dedup_key`) in a
- * way a duplicate would change: no `FINAL` after the name, and no argMax / LIMIT n BY / GROUP BY
- * on the dedup key in the node. Ingestion drops a duplicate before it is stored when it arrives
- * within the dedup window, so this is about duplicates that arrive later than that, and about rows
- * written by other means.
+ * way a stored duplicate would change; an error where FINAL is asked of an engine that has none.
+ * A read is safe with FINAL after the name, or `LIMIT n BY` the key, in the node or a later one;
+ * else it is safe only if nothing there counts rows (sum, count, avg, ...) and something folds
+ * them (argMax, uniqExact, any, ... or GROUP BY the key). Ingestion drops a duplicate before it
+ * is stored when it arrives within the dedup window, so this is about duplicates that arrive
+ * later than that, and about rows written by other means.
  */
 export function checkDedupReads(project: Pick<Project, 'datasources' | 'pipes'>): Problem[] {
   const problems: Problem[] = [];
   for (const pipe of project.pipes.values()) {
-    if (pipe.materialize) continue; // a view sees each INSERT once; FINAL does not apply there
     const nodeTokens = pipe.nodes.map((n) => significantTokens(lexSql(n.sql)));
     pipe.nodes.forEach((node, index) => {
       const toks = nodeTokens[index]!;
-      // A later node may fold the duplicates away (argMax, GROUP BY the key): look downstream too.
-      const downstream = nodeTokens.slice(index).flat();
+      // A later node may fold the duplicates away (argMax, LIMIT 1 BY the key): it is read too.
+      const fromHere = nodeTokens.slice(index);
       const locate = sqlLocator(node.sql, node.sqlStart);
       for (const ref of sqlReferences(node.sql)) {
         const ds = project.datasources.get(ref.name);
-        if (!ds?.dedupKey || ds.dedupKey.length === 0) continue;
+        if (!ds) continue;
         const at = toks.findIndex((t) => t.start === ref.token.start);
-        if (finalAfter(toks, at)) continue;
-        if (dedupSafe(downstream, ds)) continue;
+        const final = finalAfter(toks, at);
+        if (final && !FINAL_ENGINES.has(ds.engine.type)) {
+          problems.push({
+            severity: 'error',
+            code: 'final-unsupported',
+            message: `node \`${node.name}\` reads \`${ds.name}\` with FINAL, but \`${ds.name}\` is a ${ds.engine.type}, which has no FINAL: ClickHouse refuses the query`,
+            location: locate(ref.offset),
+            hint: ds.dedupKey?.length
+              ? `drop FINAL, and fold duplicates with LIMIT 1 BY ${ds.dedupKey.join(', ')}`
+              : 'drop FINAL',
+          });
+          continue;
+        }
+        // A view sees each INSERT once; FINAL does not apply there.
+        if (pipe.materialize || !ds.dedupKey || ds.dedupKey.length === 0) continue;
+        const verdict = final ? 'safe' : readOf(fromHere, ds);
+        if (verdict === 'safe') continue;
+        const keys = ds.dedupKey.join(', ');
         problems.push({
           severity: 'warning',
           code: 'dedup-read',
-          message: `node \`${node.name}\` reads \`${ds.name}\` (deduplicated on ${ds.dedupKey.join(', ')}) without FINAL, argMax or LIMIT 1 BY ${ds.dedupKey.join(', ')}: a duplicate that reached the table (later than the ingest dedup window, or written by other means) would be counted twice`,
+          message: `node \`${node.name}\` reads \`${ds.name}\` (deduplicated on ${keys}) without FINAL or LIMIT 1 BY ${keys}${verdict === 'counted' ? ', and counts its rows before folding them' : ''}: a duplicate that reached the table (later than the ingest dedup window, or written by other means) would be counted twice`,
           location: locate(ref.offset),
           hint:
             ds.engine.type === 'ReplacingMergeTree'
-              ? `write \`FROM ${ds.name} FINAL\``
-              : `use argMax(..., timestamp) or LIMIT 1 BY ${ds.dedupKey.join(', ')}`,
+              ? `write \`FROM ${ds.name} FINAL\`, or add LIMIT 1 BY ${keys}`
+              : `add LIMIT 1 BY ${keys} (in a subquery, before the rows are counted)`,
         });
       }
     });
@@ -56,27 +102,47 @@ export function checkDedupReads(project: Pick<Project, 'datasources' | 'pipes'>)
 }
 
 /** `name FINAL`, `name alias FINAL` or `name AS alias FINAL`. */
-function finalAfter(toks: ReturnType<typeof significantTokens>, at: number): boolean {
+function finalAfter(toks: Tokens, at: number): boolean {
   let i = at + 1;
   if (isKeyword(toks[i], 'AS')) i++;
   if (isKeyword(toks[i], 'FINAL')) return true;
   return tokenName(toks[i]) !== undefined && isKeyword(toks[i + 1], 'FINAL');
 }
 
-function dedupSafe(toks: ReturnType<typeof significantTokens>, ds: DataSource): boolean {
+/**
+ * What the nodes from the one reading the log on do with a duplicate, node by node (a node is
+ * taken to read the one before it): `LIMIT n BY` the key keeps one row per key (safe whatever is
+ * counted after); a counting aggregate before any fold counts it twice; argMax, uniqExact, any
+ * or GROUP BY the key fold it away (what later nodes count are folded rows).
+ */
+function readOf(nodes: readonly Tokens[], ds: DataSource): 'safe' | 'counted' | 'listed' {
   const keys = new Set(ds.dedupKey!.map((k) => k.toLowerCase()));
-  for (let i = 0; i < toks.length; i++) {
-    const t = toks[i]!;
-    const word = tokenName(t)?.toLowerCase();
-    if (word && DEDUP_FUNCTIONS.has(word) && isPunct(toks[i + 1], '(')) return true;
-    // LIMIT n BY <key> / GROUP BY <key>
-    if (isKeyword(t, 'BY')) {
+  for (const toks of nodes) {
+    let folds = false;
+    for (let i = 0; i < toks.length; i++) {
+      const t = toks[i]!;
+      const word = tokenName(t)?.toLowerCase();
+      if (word && IDEMPOTENT_FUNCTIONS.has(word) && isPunct(toks[i + 1], '(')) folds = true;
+      if (!isKeyword(t, 'BY')) continue;
       const next = tokenName(toks[i + 1])?.toLowerCase();
-      const prev2 = toks[i - 2];
-      const limitBy = isKeyword(prev2, 'LIMIT');
-      const groupBy = isKeyword(toks[i - 1], 'GROUP');
-      if ((limitBy || groupBy) && next && keys.has(next)) return true;
+      if (!next || !keys.has(next)) continue;
+      if (isKeyword(toks[i - 2], 'LIMIT')) return 'safe';
+      if (isKeyword(toks[i - 1], 'GROUP')) folds = true;
     }
+    // In one node, an aggregate counts the rows it reads, whatever else folds beside it.
+    if (counts(toks)) return 'counted';
+    if (folds) return 'safe';
+  }
+  return 'listed';
+}
+
+/** Whether an aggregate that counts every row (sum, count, avg, ...) is used, count(DISTINCT ...) aside. */
+function counts(toks: Tokens): boolean {
+  for (let i = 0; i < toks.length; i++) {
+    const word = tokenName(toks[i])?.toLowerCase();
+    if (!word || !COUNTING_FUNCTIONS.has(word) || !isPunct(toks[i + 1], '(')) continue;
+    if (word === 'count' && isKeyword(toks[i + 2], 'DISTINCT')) continue;
+    return true;
   }
   return false;
 }
