@@ -10,6 +10,11 @@ export function errorsOnly(io: Output): LogSink {
     if (entry.level !== 'error') return;
     const id = entry.id ? ` (request ${String(entry.id)})` : '';
     const cause = entry.error === undefined ? '' : `: ${String(entry.error)}`;
-    io.err(paint(io, 'red', `error: ${String(entry.msg)}${id}${cause}`));
+    // A request line: which request, and what it was answered.
+    const what =
+      entry.msg === 'request' && entry.path !== undefined
+        ? `${String(entry.method)} ${String(entry.path)} answered ${String(entry.status)}`
+        : String(entry.msg);
+    io.err(paint(io, 'red', `error: ${what}${id}${cause}`));
   };
 }

@@ -71,6 +71,8 @@ export class Runtime {
   private server?: RunningServer;
   private ingestion?: Ingestion;
   private scheduler?: CopyScheduler;
+  /** The ingestion being started or rebuilt, while `ingestion` is undefined: what the events API waits for. */
+  private coming?: Promise<Ingestion | undefined>;
   /** Set while ingesters just started have no lag figures yet (see startIngestion). */
   private lagPending?: Promise<unknown>;
   private readonly metrics = new MetricsRegistry();
@@ -123,7 +125,8 @@ export class Runtime {
         this.auth = auth;
         if (devSecret) registerEngineRoute(a, this.holder, devSecret);
         registerEventsRoute(a, {
-          ingestion: () => this.ingestion,
+          // While a reload rebuilds it, a request waits for the new one rather than a 503.
+          ingestion: () => this.ingestion ?? this.coming,
           check: (t, access) => auth.check(t, access),
           ...(project.config.ingest.maxRequestBytes !== undefined
             ? { maxBodyBytes: project.config.ingest.maxRequestBytes }
@@ -141,7 +144,7 @@ export class Runtime {
     if (dataPath) writeServerFile(dataPath, this.server.url, devSecret);
     // Serve first: after a crash the Kafka group may take a session timeout (10 s by default) to hand the
     // partitions over, and endpoints need not wait for that. The events API answers 503 meanwhile.
-    this.ingestion = await this.startIngestion(project);
+    this.ingestion = await this.track(this.startIngestion(project));
     this.scheduler = new CopyScheduler({
       engine: this.opts.engine,
       log: this.opts.snapshotLog ?? this.opts.log ?? (() => {}),
@@ -180,7 +183,8 @@ export class Runtime {
       });
     } finally {
       // Resumed on the project now deployed (the new one, or the old one when it failed).
-      if (paused) this.ingestion = await this.startIngestion(deploy?.ok ? project : current.project);
+      if (paused)
+        this.ingestion = await this.track(this.startIngestion(deploy?.ok ? project : current.project));
     }
     if (!deploy.ok) return done(false, deploy);
     // ClickHouse checks the pipes that changed (all of them when a data source did) against the
@@ -200,8 +204,7 @@ export class Runtime {
       // New columns or sources: the parsers and consumers are rebuilt from the new model.
       const old = this.ingestion;
       this.ingestion = undefined;
-      await old.stop();
-      this.ingestion = await this.startIngestion(project);
+      this.ingestion = await this.track(old.stop().then(() => this.startIngestion(project)));
     }
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
@@ -240,6 +243,16 @@ export class Runtime {
   private embeddedDataPath(): string | undefined {
     const engine = this.opts.engine;
     return engine.backend === 'embedded' ? engine.dataPath : undefined;
+  }
+
+  /** `next` as the ingestion to come until it settles (see `coming`). */
+  private track(next: Promise<Ingestion>): Promise<Ingestion> {
+    const coming = next.catch(() => undefined);
+    this.coming = coming;
+    void coming.then(() => {
+      if (this.coming === coming) this.coming = undefined;
+    });
+    return next;
   }
 
   private startIngestion(project: Project): Promise<Ingestion> {

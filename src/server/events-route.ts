@@ -24,8 +24,13 @@ import { HttpError } from './http-error.ts';
 import { settleRequestId } from './request-tracker.ts';
 
 export interface EventsRouteDeps {
-  /** The running ingestion; undefined while it starts (answered with 503). */
-  ingestion: () => Ingestion | undefined;
+  /**
+   * The running ingestion; while it (re)starts, a promise of it, which a request waits for (at
+   * most `startWaitMs`), or undefined (answered with 503 and Retry-After at once).
+   */
+  ingestion: () => Ingestion | undefined | Promise<Ingestion | undefined>;
+  /** How long a request waits for an ingestion that is starting (default 5 s). */
+  startWaitMs?: number;
   /** Throws HttpError 401/403 when the token may not append to the data source (TokenAuth.check). */
   check: (presented: string | undefined, access: { kind: 'append'; datasource: string }) => unknown;
   /** Largest body accepted, compressed and decompressed (default 10 MiB); above it: 413. */
@@ -38,6 +43,24 @@ export interface EventsRouteDeps {
 }
 
 export const DEFAULT_MAX_EVENTS_BODY = INGEST_DEFAULTS.maxRequestBytes;
+const START_WAIT_MS = 5_000;
+
+/** The ingestion, waiting up to `ms` for one that is starting (a dev reload rebuilds it). */
+async function ready(
+  i: Ingestion | undefined | Promise<Ingestion | undefined>,
+  ms: number,
+): Promise<Ingestion | undefined> {
+  if (!(i instanceof Promise)) return i;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<undefined>((resolve) => {
+    timer = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([i, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
   const max = deps.maxBodyBytes ?? DEFAULT_MAX_EVENTS_BODY;
@@ -53,8 +76,12 @@ export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {
       kind: 'append',
       datasource: name,
     });
-    const ingestion = deps.ingestion();
-    if (!ingestion) throw new HttpError(503, 'ingestion is starting; retry in a moment');
+    const ingestion = await ready(deps.ingestion(), deps.startWaitMs ?? START_WAIT_MS);
+    if (!ingestion) {
+      throw new HttpError(503, 'ingestion is starting; retry in a moment', undefined, {
+        'Retry-After': '1',
+      });
+    }
     if (!ingestion.datasourceNames().includes(name)) {
       const known = ingestion.stats().datasources.find((d) => d.name === name);
       // As declared it can never take events (aggregate states...): retrying does not help.

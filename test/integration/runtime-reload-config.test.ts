@@ -1,7 +1,8 @@
 /**
  * tally.yaml edited while Tally runs (`tally dev` reloads through Runtime.reload): tokens added,
  * changed or removed guard the very next request, on every route; sections read only at start
- * (server, clickhouse, kafka, ingest) are named as such instead of passing for applied.
+ * (server, clickhouse, kafka, ingest) are named as such instead of passing for applied; events
+ * posted while a reload rebuilds the ingestion wait for the new one instead of a 503.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -115,5 +116,33 @@ forEachBackend('reloading tally.yaml', (ctx) => {
     const again = await reload(`${FILES['tally.yaml']}server: { port: 7999 }\ningest: { flush_rows: 500 }\n`);
     expect(again.restartNeeded).toEqual(['server', 'ingest']);
     expect((await reload(FILES['tally.yaml']!)).restartNeeded).toEqual([]);
+  });
+
+  it('events posted while a reload rebuilds the ingestion (a data source added) are stored, none refused', async () => {
+    writeFileSync(
+      join(dir, 'datasources/more.datasource.yaml'),
+      'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+    );
+    let reloaded = false;
+    const reloading = runtime.reload({}).finally(() => {
+      reloaded = true;
+    });
+    const statuses: number[] = [];
+    let sent = 0;
+    // Posted one after another from before the reload starts until after it ends: some land in the
+    // moment the old ingestion stops and the new one starts.
+    while (!reloaded || sent < 3) {
+      const r = await fetch(`${url}/v0/events?name=events&wait=true`, {
+        method: 'POST',
+        body: `{"id":"during-${sent++}","n":1}\n`,
+      });
+      statuses.push(r.status);
+    }
+    expect((await reloading).applied).toBe(true);
+    expect(statuses.filter((s) => s !== 200)).toEqual([]);
+    const [row] = await ctx.engine.rows<{ n: string | number }>(
+      `SELECT count() AS n FROM ${ctx.engine.database}.events WHERE startsWith(id, 'during-')`,
+    );
+    expect(Number(row?.n)).toBe(sent);
   });
 });

@@ -16,4 +16,21 @@ describe('errorsOnly: what tally dev prints of the server log', () => {
     expect(lines[0]).toBe('error: internal error (request r-7): Error: boom');
     expect(lines[1]).toMatch(/^\s+at /); // the stack follows
   });
+
+  it('says which request was answered with a 5xx, and why', () => {
+    const io = captureOutput();
+    const sink = errorsOnly(io);
+    sink({
+      level: 'error',
+      msg: 'request',
+      id: 'r-8',
+      method: 'POST',
+      path: '/v0/events',
+      status: 503,
+      error: 'ingestion is starting; retry in a moment',
+    });
+    expect(io.stderr()).toBe(
+      'error: POST /v0/events answered 503 (request r-8): ingestion is starting; retry in a moment',
+    );
+  });
 });

@@ -19,7 +19,16 @@ interface Call {
   requestId?: string;
 }
 
-function harness(opts: { viaKafka?: boolean; maxBodyBytes?: number; budget?: BodyBudget } = {}) {
+function harness(
+  opts: {
+    viaKafka?: boolean;
+    maxBodyBytes?: number;
+    budget?: BodyBudget;
+    /** The ingestion is starting: ready when this settles ('never': not even a promise of it). */
+    starting?: Promise<void> | 'never';
+    startWaitMs?: number;
+  } = {},
+) {
   const calls: Call[] = [];
   // Set to hold the next ingestion call until released (a request in flight), or to fail it.
   let hold: Promise<void> | undefined;
@@ -50,7 +59,13 @@ function harness(opts: { viaKafka?: boolean; maxBodyBytes?: number; budget?: Bod
     tokens: [],
     routes: (a, { auth }) =>
       registerEventsRoute(a, {
-        ingestion: () => ingestion,
+        ingestion: () =>
+          opts.starting === 'never'
+            ? undefined
+            : opts.starting
+              ? opts.starting.then(() => ingestion)
+              : ingestion,
+        ...(opts.startWaitMs !== undefined ? { startWaitMs: opts.startWaitMs } : {}),
         check: (t, x) => auth.check(t, x),
         maxBodyBytes: opts.maxBodyBytes ?? 64 * KiB,
         bodyBudget: budget,
@@ -101,6 +116,33 @@ function chunked(chunks: Uint8Array[]): ReadableStream<Uint8Array> {
 }
 
 const error = async (res: Response) => ((await res.json()) as { error: string }).error;
+
+describe('while the ingestion starts (a dev reload rebuilds it)', () => {
+  it('a request waits for it and is answered by it', async () => {
+    let ready = () => {};
+    const h = harness({ starting: new Promise<void>((r) => (ready = r)) });
+    const answer = h.post('{"id":"a"}\n');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(h.calls).toEqual([]);
+    ready();
+    const res = await answer;
+    expect(res.status).toBe(200);
+    expect(h.calls.map((c) => c.events)).toEqual([['{"id":"a"}']]);
+  });
+
+  it('503 with Retry-After when none is coming, or it does not come in time', async () => {
+    for (const h of [
+      harness({ starting: 'never' }),
+      harness({ starting: new Promise<void>(() => {}), startWaitMs: 30 }),
+    ]) {
+      const res = await h.post('{"id":"a"}\n');
+      expect(res.status).toBe(503);
+      expect(res.headers.get('retry-after')).toBe('1');
+      expect(await error(res)).toBe('ingestion is starting; retry in a moment');
+      expect(h.calls).toEqual([]);
+    }
+  });
+});
 
 describe('gzip bodies: the bytes received count against the limit too', () => {
   it('a gzip member followed by more zero bytes than the limit is 413 (gunzip skips them silently)', async () => {
