@@ -163,6 +163,35 @@ describe.each(['server', 'embedded'] as const)(
   },
 );
 
+describe('tally dev --no-kafka', () => {
+  it('reads and creates no topic although the broker answers; the events API takes the events', async () => {
+    const topic = uniqueTopic('nokafka');
+    const dir = project(topic);
+    const port = await freePort();
+    const run = start(['dev', '--project', dir, '--port', String(port), '--no-kafka'], {});
+    try {
+      await until('dev to watch', async () => (run.output().includes('watching') ? true : undefined));
+      expect(run.output()).toContain('Kafka is not consumed (--no-kafka)');
+      expect(run.output()).not.toContain('created Kafka topic');
+      expect(run.output()).not.toContain('consuming Kafka');
+      const posted = await fetch(`http://127.0.0.1:${port}/v0/events?name=events&wait=true`, {
+        method: 'POST',
+        body: '{"id":"a"}\n{"id":"b"}\n',
+      });
+      expect(await posted.json()).toMatchObject({ successful_rows: 2 });
+      const client = await newClient();
+      try {
+        expect(await client.topics()).not.toContain(topic);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      run.child.kill('SIGINT');
+      await run.exited;
+    }
+  }, 60_000);
+});
+
 // Two projects on one machine, embedded, with a data source of the same name on the same topic:
 // the same database name (`tally`) in two folders. Each must store every event: with one consumer
 // group for both, the broker split the partitions between them (each stored about half).

@@ -27,8 +27,12 @@ export const devCommand: Command = {
   name: 'dev',
   noArgs: true,
   summary: 'deploy, serve the endpoints and hot-reload on every save',
-  usage: 'tally dev [--project DIR] [--port N] [--allow-destructive]',
-  options: { port: { type: 'string' }, 'allow-destructive': { type: 'boolean' } },
+  usage: 'tally dev [--project DIR] [--port N] [--allow-destructive] [--no-kafka]',
+  options: {
+    port: { type: 'string' },
+    'allow-destructive': { type: 'boolean' },
+    'no-kafka': { type: 'boolean' },
+  },
   help: [
     'Runs on the embedded ClickHouse by default (no services needed), or on clickhouse.url when set',
     '(started with `tally services up` when it is the local default). Deploys, loads fixtures/ into',
@@ -38,12 +42,15 @@ export const devCommand: Command = {
     'serving) unless dev runs with --allow-destructive; an empty one is dropped without it.',
     '  --port N             serve on port N instead of server.port / TALLY_PORT (7070); 0 picks a free port',
     '  --allow-destructive  let the start and every reload drop data sources and columns that hold rows',
+    '  --no-kafka           consume no Kafka topic, even when a broker answers at kafka.brokers (the',
+    '                       events API and fixtures are the way in); no services are started for it',
   ].join('\n'),
   async run(ctx) {
     return runServer(ctx, {
       watch: true,
       deploy: true,
       allowDestructive: Boolean(ctx.flags['allow-destructive']),
+      noKafka: Boolean(ctx.flags['no-kafka']),
     });
   },
 };
@@ -66,7 +73,7 @@ export const serveCommand: Command = {
 
 async function runServer(
   ctx: CommandContext,
-  mode: { watch: boolean; deploy: boolean; allowDestructive?: boolean },
+  mode: { watch: boolean; deploy: boolean; allowDestructive?: boolean; noKafka?: boolean },
 ): Promise<number> {
   const { io } = ctx;
   // Flags first: a wrong one must not start services or open anything.
@@ -81,7 +88,7 @@ async function runServer(
   // On a server back end, dev makes sure the services answer, as `tally services up` does:
   // ClickHouse, and Kafka when a data source reads a topic. Only plain ones on this machine
   // (what `up` can start); TLS or SASL ones, or remote ones, dev just connects to.
-  const startable = startableServices(project);
+  const startable = startableServices(project).filter((s) => !(mode.noKafka && s === 'kafka'));
   if (mode.watch && config.clickhouse.url && startable.length > 0) {
     await servicesUp({
       projectDir: ctx.projectDir,
@@ -125,7 +132,16 @@ async function runServer(
     }
     const usesKafka = [...project.datasources.values()].some((d) => d.kafka);
     let kafka = usesKafka ? project.config.kafka : undefined;
-    if (kafka && mode.watch && !(await kafkaReachable(kafka.brokers))) {
+    if (kafka && mode.noKafka) {
+      io.out(
+        paint(
+          io,
+          'yellow',
+          'Kafka is not consumed (--no-kafka): the events API and fixtures are the way in; topics are neither read nor created',
+        ),
+      );
+      kafka = undefined;
+    } else if (kafka && mode.watch && !(await kafkaReachable(kafka.brokers))) {
       io.out(
         paint(
           io,
