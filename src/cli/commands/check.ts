@@ -137,6 +137,12 @@ function tree(io: Output, project: Project): string {
   const where = relative(process.cwd(), project.root) || '.';
   const lines = [paint(io, 'bold', `project ${where}`)];
   const ds = [...project.datasources.values()];
+  // A data source a pipe fills is not one events come into, though the events API would take some.
+  const filledBy = new Map<string, string>();
+  for (const p of project.pipes.values()) {
+    if (p.materialize) filledBy.set(p.materialize.to, `filled by ${p.name} (materialized)`);
+    if (p.copy) filledBy.set(p.copy.to, `filled by ${p.name} (copy)`);
+  }
   lines.push(`data sources (${ds.length})`);
   lines.push(
     indent(
@@ -145,7 +151,7 @@ function tree(io: Output, project: Project): string {
           d.name,
           d.engine.type,
           `${d.columns.length} columns`,
-          d.kafka ? `kafka: ${d.kafka.topic}` : 'events API',
+          d.kafka ? `kafka: ${d.kafka.topic}` : (filledBy.get(d.name) ?? 'events API'),
           d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
           d.versions ? `versions: ${d.versions.mappings.map((m) => m.version).join(', ')}` : '',
         ]),

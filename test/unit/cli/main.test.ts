@@ -144,7 +144,14 @@ describe('tally CLI', () => {
     const r = await run('check');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/data sources \(7\)/);
-    expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree/m);
+    expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree +9 columns +kafka: transactions/m);
+    // Where a data source's rows come from: a pipe, not events.
+    expect(r.out).toMatch(
+      /^ {2}account_balances +AggregatingMergeTree +4 columns +filled by account_balances_mv \(materialized\)/m,
+    );
+    expect(r.out).toMatch(
+      /^ {2}balance_snapshots +ReplacingMergeTree +6 columns +filled by balance_snapshots \(copy\)/m,
+    );
     expect(r.out).toMatch(/^ {2}account_balances_mv +-> account_balances \(materialized\)/m);
     expect(r.out).toMatch(/^ {2}balance_snapshots +-> balance_snapshots \(copy @hourly\)/m);
     expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
