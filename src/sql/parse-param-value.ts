@@ -167,7 +167,7 @@ function describe(t: ParamType, param: Param): string {
     case 'date':
       return `Date as YYYY-MM-DD${allowed}`;
     case 'datetime':
-      return `DateTime as YYYY-MM-DD hh:mm:ss or ISO-8601${allowed}`;
+      return `DateTime as YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds${allowed}`;
     case 'nullable':
       return `${describe(t.inner, param)}, or null`;
     case 'array':

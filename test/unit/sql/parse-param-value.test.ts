@@ -244,7 +244,7 @@ describe('parseParamValue: booleans, dates, strings', () => {
 
   it('DateTime: refuses everything else', () => {
     const p = param('t', ty('DateTime'));
-    const expected = 'DateTime as YYYY-MM-DD hh:mm:ss or ISO-8601';
+    const expected = 'DateTime as YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds';
     const cases: Array<[unknown, string]> = [
       ['2024-03-11T12:30:45', ''],
       ['2024-03-11 24:00:00', ' (not a time of day)'],

@@ -165,7 +165,7 @@ describe('renderTemplate: values', () => {
       code: 'missing-param',
       param: 'as_of',
       message:
-        'param "as_of" has no value, and node movements uses {{ as_of }} outside {% if defined(as_of) %}; expected DateTime as YYYY-MM-DD hh:mm:ss or ISO-8601',
+        'param "as_of" has no value, and node movements uses {{ as_of }} outside {% if defined(as_of) %}; expected DateTime as YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds',
     });
   });
 
