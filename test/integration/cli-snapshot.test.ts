@@ -140,6 +140,24 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
       "note: balance_snapshots wrote no rows: it counts events up to snapshot_at (2024-03-12 00:00:00) that reached ClickHouse before settled_before (the server's clock minus settle, 3600 s): either none is that old, or they were ingested since and wait for the next tick",
     );
     expect(r.out).toContain('1 snapshot written (1 with no rows: see the note)');
+    expect(r.err).toBe(''); // a past tick of its schedule: nothing to warn of
+  });
+
+  it('writes an --at that is not a tick, or in the future, as asked, and warns of each', async () => {
+    const dir = writeProject(SMALL);
+    expect((await run(['deploy', '--project', dir], env)).code).toBe(0);
+    const odd = await run(['snapshot', 'run', '--at', '2024-03-12 00:17:33', '--project', dir], env);
+    expect(odd.code, odd.err).toBe(0);
+    expect(odd.err).toMatch(
+      /^warning: --at 2024-03-12 00:17:33 is not a tick of totals's schedule \(\*\/5 \* \* \* \*\): written as asked$/m,
+    );
+    expect(odd.err).not.toMatch(/future/);
+    const later = await run(['snapshot', 'run', '--at', '2099-01-01 00:00:00', '--project', dir], env);
+    expect(later.code, later.err).toBe(0);
+    expect(later.err).toMatch(
+      /^warning: --at 2099-01-01 00:00:00 is in the future: totals's row there is the latest snapshot/m,
+    );
+    expect(later.err).not.toMatch(/not a tick/);
   });
 
   it('takes the latest tick at or before now by default', async () => {

@@ -4,13 +4,14 @@ import { isConnectionFailure } from '../../clickhouse/engine-error.ts';
 import { isTallyError, TallyError } from '../../errors.ts';
 import type { Param } from '../../project/model.ts';
 import { latestTick } from '../../schedule/cron-ticks.ts';
+import type { CronSchedule } from '../../schedule/parse-cron.ts';
 import { copyPipe, runCopy } from '../../snapshot/run-copy.ts';
 import { epochOfCanonical } from '../../sql/coerce-value.ts';
 import { isParamError } from '../../sql/param-error.ts';
 import { parseParamValue } from '../../sql/parse-param-value.ts';
 import { closest } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
-import type { Command } from '../command.ts';
+import type { Command, CommandContext } from '../command.ts';
 import { openDeployedEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { failureDocument, paint, printError, table } from '../output.ts';
@@ -83,6 +84,7 @@ export const snapshotCommand: Command = {
               { location: pipe.copy.loc },
             );
           }
+          if (at) warnOfTick(ctx, pipe.name, pipe.copy.schedule, at);
           runs.push(await runCopy(project, engine, pipe.name, tick, { signal: ctx.stopSignal }));
         } catch (err) {
           // ClickHouse unreachable, a stop, or a bug: the next pipe would fail alike.
@@ -144,3 +146,30 @@ export const snapshotCommand: Command = {
     }
   },
 };
+
+/**
+ * --at as given is written as asked; said when it is not what a schedule would write: a time
+ * that is not one of its ticks, or one in the future (whose row every later read takes as the
+ * latest snapshot until real ticks pass it).
+ */
+function warnOfTick(ctx: CommandContext, pipe: string, schedule: CronSchedule, at: Date): void {
+  const shown = at.toISOString().slice(0, 19).replace('T', ' ');
+  if (at.getTime() > Date.now()) {
+    ctx.io.err(
+      paint(
+        ctx.io,
+        'yellow',
+        `warning: --at ${shown} is in the future: ${pipe}'s row there is the latest snapshot for every read until the clock passes it`,
+      ),
+    );
+  }
+  if (latestTick(schedule, at)?.getTime() !== at.getTime()) {
+    ctx.io.err(
+      paint(
+        ctx.io,
+        'yellow',
+        `warning: --at ${shown} is not a tick of ${pipe}'s schedule (${schedule.text}): written as asked`,
+      ),
+    );
+  }
+}
