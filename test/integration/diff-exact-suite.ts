@@ -99,6 +99,9 @@ export function diffExactSuite(backend: 'embedded' | 'server'): void {
       };
       expect(JSON.stringify(byFirst.results[0]!.diff.removed)).toContain('9007199254740993');
       expect(JSON.stringify(byFirst.results[0]!.diff.added)).toContain('9007199254740992');
+      // With no rows shown, the counts left say which kind they are.
+      const counted = await run('diff', 'big', '--base', 'HEAD', '--sample', '0');
+      expect(counted.out).toMatch(/^ {6}\.\.\. 1 more added\n {6}\.\.\. 1 more removed$/m);
     });
   });
 }

@@ -284,12 +284,12 @@ function formatDiff(
       ];
       lines.push(`      columns: ${cols.join(', ')}`);
     }
-    const show = (rows: readonly Row[], sign: string) => {
+    const show = (rows: readonly Row[], sign: string, kind: string) => {
       for (const row of rows.slice(0, sample)) lines.push(`      ${sign} ${JSON.stringify(row)}`);
-      if (rows.length > sample) lines.push(`      ... ${rows.length - sample} more`);
+      if (rows.length > sample) lines.push(`      ... ${rows.length - sample} more ${kind}`);
     };
-    show(d.added, '+');
-    show(d.removed, '-');
+    show(d.added, '+', 'added');
+    show(d.removed, '-', 'removed');
     for (const c of d.changed.slice(0, sample)) {
       const what = c.columns.map((col) => `${col}: ${shown(c.base[col])} -> ${shown(c.head[col])}`);
       lines.push(`      ~ ${JSON.stringify(c.key)} ${what.join(', ')}`);
