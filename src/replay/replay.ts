@@ -97,13 +97,19 @@ export function replayTarget(project: Project, engine: Engine, pipe: string): Re
   if (!own) {
     const p = project.pipes.get(pipe);
     const materialized = desired.views.map((v) => v.pipe);
+    // A data source's name: replay works on the pipes that fill or read it, so name those.
+    const feeding = desired.views.filter((v) => v.target === pipe).map((v) => v.pipe);
+    const reading = desired.views.filter((v) => v.source === pipe).map((v) => v.pipe);
+    const datasource = !p && project.datasources.has(pipe);
     throw new TallyError(
       'not-materialized',
       p?.copy
         ? `pipe ${pipe} is a copy pipe (\`copy: { to: ${p.copy.to} }\`), not a materialized one: its snapshots are written by \`tally snapshot run ${pipe}\`, tick by tick, not replayed`
         : p
           ? `pipe ${pipe} is not materialized (it has no \`materialize: { to }\`): there is no target to replay`
-          : `there is no pipe ${pipe}${didYouMean(pipe, materialized)}`,
+          : datasource
+            ? `${pipe} is a data source, not a pipe: replay names the materialized pipe that fills a table${feeding.length > 0 ? ` (${pipe} is filled by ${feeding.join(', ')})` : reading.length > 0 ? ` (materialized pipes reading ${pipe}: ${reading.join(', ')})` : ''}`
+            : `there is no pipe ${pipe}${didYouMean(pipe, materialized)}`,
       { hint: `materialized pipes: ${materialized.join(', ') || 'none'}` },
     );
   }

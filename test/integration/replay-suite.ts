@@ -465,6 +465,14 @@ export function replaySuite(backend: 'embedded' | 'server'): void {
       expect(copy.err).toContain(
         'pipe balance_snapshots is a copy pipe (`copy: { to: balance_snapshots }`), not a materialized one: its snapshots are written by `tally snapshot run balance_snapshots`',
       );
+      // A data source's name: the pipes that fill or read it are named.
+      const log = await run(['replay', 'transactions'], env, dir);
+      expect(log.code).toBe(1);
+      expect(log.err).toContain(
+        'transactions is a data source, not a pipe: replay names the materialized pipe that fills a table (materialized pipes reading transactions: account_balances_mv)',
+      );
+      const target = await run(['replay', 'account_balances'], env, dir);
+      expect(target.err).toContain('(account_balances is filled by account_balances_mv)');
     });
 
     it('a pipe whose SELECT fails on rows of the log: replay and --apply name its file and line (exit 1), and change nothing', async () => {
