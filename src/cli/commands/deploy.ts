@@ -141,9 +141,12 @@ export function formatResult(r: DeployResult): string {
 export function progressPrinter(print: (s: string) => void): (e: DeployEvent) => void {
   let lastBar = 0;
   let total = 0;
+  // A backfill with nothing to copy reports done at its start and its end: one line for it.
+  let complete = new Set<string>();
   return (e) => {
     switch (e.type) {
       case 'step-start':
+        complete = new Set();
         total = Math.max(total, e.step.n);
         print(`[${e.step.n}] ${e.step.what} ...`);
         break;
@@ -165,6 +168,8 @@ export function progressPrinter(print: (s: string) => void): (e: DeployEvent) =>
         const p = e.progress;
         const last = p.rowsDone >= p.rowsTotal;
         if (!last && now - lastBar < 1000) break;
+        if (last && complete.has(p.label)) break;
+        if (last) complete.add(p.label);
         lastBar = now;
         print(
           `    ${p.label} ${bar(p.rowsTotal === 0 ? 1 : p.rowsDone / p.rowsTotal)} ${p.rowsDone.toLocaleString('en-US')}/${p.rowsTotal.toLocaleString('en-US')} rows${p.etaMs !== undefined && !last ? `, ETA ${ms(p.etaMs)}` : ''}`,
