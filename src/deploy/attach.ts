@@ -5,6 +5,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Engine } from '../clickhouse/engine.ts';
 import { TallyError } from '../errors.ts';
+import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
 import { attachViewSql, type DdlContext, stringLiteral, type ViewSpec } from './ddl.ts';
 
 export interface OutputColumn {
@@ -27,11 +28,23 @@ export async function validateView(engine: Engine, view: ViewSpec, into: string)
   try {
     meta = (await engine.query(`SELECT * FROM (${view.query}) LIMIT 0`)).meta;
   } catch (err) {
+    // Located in the pipe file; ClickHouse's first line without its list of what a parser
+    // expected (dozens of words) and without the `LIMIT 0` wrapper it quotes.
+    const location = view.nodes ? locateEngineError(view.nodes, err) : undefined;
+    const said = engineErrorLine(err)
+      .replace(/\.?\s*Expected one of:.*$/s, '')
+      .replace(/\s*\(line \d+, col \d+\)/, '')
+      .replace(/:\s*\)\s*LIMIT 0\s*$/, '')
+      // A position in the wrapped query means nothing in the file: the token it names does.
+      .replace(/:? ?failed at position \d+(?: \((.+)\))?/, (_m, token?: string) =>
+        token ? ` near \`${token}\`` : '',
+      );
     throw new TallyError(
       'invalid-view',
-      `the SQL of materialized pipe ${view.pipe}${view.file ? ` (${view.file})` : ''} does not run: ${(err as Error).message}`,
+      `the SQL of materialized pipe ${view.pipe}${view.file && !location ? ` (${view.file})` : ''} does not run: ${said}`,
       {
         cause: err,
+        ...(location ? { location } : {}),
         hint: `try it with \`tally sql\`; the view would write into ${view.target}`,
       },
     );
