@@ -176,6 +176,8 @@ export interface Param {
   enum?: readonly unknown[];
   min?: number;
   max?: number;
+  /** Params a request must give with this one (`before_id` means nothing without `before`). */
+  requires?: readonly string[];
   /** Tally gives the value, not a request: `snapshot_at` and `settled_before` of a copy pipe. */
   supplied?: boolean;
   loc: SourceLocation;

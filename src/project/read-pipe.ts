@@ -15,7 +15,7 @@ import { referencedNames } from './sql-references.ts';
 import { fileLoc, IDENTIFIER } from './yaml-values.ts';
 
 const TOP_KEYS = ['description', 'params', 'nodes', 'materialize', 'copy'];
-const PARAM_KEYS = ['type', 'required', 'default', 'description', 'enum', 'min', 'max'];
+const PARAM_KEYS = ['type', 'required', 'default', 'description', 'enum', 'min', 'max', 'requires'];
 const NODE_KEYS = ['name', 'description', 'sql'];
 const MATERIALIZE_KEYS = ['to'];
 
@@ -136,6 +136,8 @@ function copyParams(loc: SourceLocation): Map<string, Param> {
 
 function readParams(r: YamlReader, node: Node | null | undefined): Map<string, Param> {
   const params = new Map<string, Param>();
+  /** Where each param's `requires:` is written, for its problems. */
+  const requiresAt = new Map<string, Node>();
   for (const { name, keyNode, value } of r.namedMap(node, '`params`')) {
     if (!IDENTIFIER.test(name)) {
       r.error(
@@ -157,8 +159,28 @@ function readParams(r: YamlReader, node: Node | null | undefined): Map<string, P
     }
     const p = readParam(r, name, keyNode, value);
     if (p) params.set(name, p);
+    if (p?.requires) requiresAt.set(name, isMap(value) ? (value.get('requires', true) as Node) : keyNode);
   }
+  checkRequires(r, requiresAt, params);
   return params;
+}
+
+/** `requires:` names other params of the pipe; a param given needs them given too. */
+function checkRequires(r: YamlReader, at: Map<string, Node>, params: Map<string, Param>): void {
+  for (const p of params.values()) {
+    const node = at.get(p.name);
+    for (const other of p.requires ?? []) {
+      if (other === p.name) {
+        r.error(node, 'invalid-param-value', `param \`${p.name}\` requires itself`, 'name another param');
+      } else if (!params.has(other)) {
+        r.error(
+          node,
+          'unknown-param',
+          `param \`${p.name}\` requires \`${other}\`, which the pipe does not declare${didYouMean(other, [...params.keys()])}`,
+        );
+      }
+    }
+  }
 }
 
 function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | null): Param | undefined {
@@ -195,6 +217,10 @@ function readParam(r: YamlReader, name: string, keyNode: Node, value: Node | nul
   if (m.has('description')) {
     const d = r.string(m.get('description'), 'description');
     if (d !== undefined) param.description = d;
+  }
+  if (m.has('requires')) {
+    const names = r.stringList(m.get('requires'), `requires of param \`${name}\``);
+    if (names && names.length > 0) param.requires = names;
   }
   if (!type) return param;
 

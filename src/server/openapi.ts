@@ -157,6 +157,14 @@ function operation(
             type: 'object',
             properties: Object.fromEntries(params.map((p) => [p.name, fullParamSchema(p)])),
             ...(requiredNames(params).length > 0 ? { required: requiredNames(params) } : {}),
+            // JSON Schema's own word for "given only with": what `requires:` declares.
+            ...(params.some((p) => p.requires)
+              ? {
+                  dependentRequired: Object.fromEntries(
+                    params.filter((p) => p.requires).map((p) => [p.name, [...p.requires!]]),
+                  ),
+                }
+              : {}),
           },
         },
       },
@@ -174,11 +182,12 @@ function requiredNames(params: Param[]): string[] {
 function queryParameter(p: Param): JsonSchema {
   const t = paramType(p.type);
   const isArray = (t.kind === 'nullable' ? t.inner : t).kind === 'array';
+  const description = describedParam(p);
   return {
     name: p.name,
     in: 'query',
     required: p.required && p.default === undefined,
-    ...(p.description ? { description: p.description } : {}),
+    ...(description ? { description } : {}),
     ...(isArray ? { style: 'form', explode: false } : {}),
     schema: fullParamSchema(p),
   };
@@ -186,11 +195,19 @@ function queryParameter(p: Param): JsonSchema {
 
 /** A param's schema with its description and default. */
 function fullParamSchema(p: Param): JsonSchema {
+  const description = describedParam(p);
   return {
     ...paramSchema(p),
-    ...(p.description ? { description: p.description } : {}),
+    ...(description ? { description } : {}),
     ...(p.default !== undefined ? { default: p.default } : {}),
   };
+}
+
+/** The param's description, with what it must be given with (JSON Schema cannot say it per property). */
+function describedParam(p: Param): string | undefined {
+  if (!p.requires) return p.description;
+  const needs = `Only together with ${p.requires.map((n) => `\`${n}\``).join(' and ')}.`;
+  return p.description ? `${p.description}. ${needs}` : needs;
 }
 
 /** The JSON Schema of a param's values: its type, enum and min/max. */

@@ -95,6 +95,18 @@ export function resolveParams(
       );
     }
   }
+  for (const name of given) {
+    for (const other of pipe.params.get(name)!.requires ?? []) {
+      if (given.has(other)) continue;
+      const needed = pipe.params.get(other)!;
+      throw new ParamError(
+        'missing-param',
+        other,
+        expectedOf(needed),
+        `param "${name}" is given without "${other}", which it requires: give ${other} too (${expectedOf(needed)})`,
+      );
+    }
+  }
   const unknown = Object.keys(raw).filter((k) => !pipe.params.has(k));
   return Object.freeze({
     values: Object.freeze(values),

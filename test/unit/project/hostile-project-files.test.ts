@@ -225,6 +225,17 @@ describe('values that cannot work', () => {
     ]);
   });
 
+  it('refuses a `requires` naming a param the pipe lacks (with a did-you-mean), or the param itself', () => {
+    const pipe = BALANCE.replace(
+      'params:\n',
+      'params:\n  x: { type: String, requires: as_off }\n  y: { type: String, requires: [as_of, y] }\n',
+    );
+    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
+      'pipes/balance.pipe.yaml:3: param `x` requires `as_off`, which the pipe does not declare (did you mean `as_of`?)',
+      'pipes/balance.pipe.yaml:4: param `y` requires itself',
+    ]);
+  });
+
   it('refuses an endpoint whose pipe is empty (it passed as "already reported")', () => {
     const r = loadProject(
       project({ 'endpoints/balance.endpoint.yaml': ENDPOINT.replace('pipe: balance', 'pipe: ""') }),

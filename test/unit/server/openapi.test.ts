@@ -77,6 +77,15 @@ describe('OpenAPI document', () => {
       );
       expect(Boolean(doc.components.securitySchemes)).toBe(secured);
       expect(Boolean(get.security)).toBe(secured);
+      // A param given only with another: said in its description (GET) and as dependentRequired (POST).
+      const history = doc.paths['/v0/pipes/account_history.json'];
+      const cursorId = history.get.parameters.find((x: { name: string }) => x.name === 'before_id');
+      expect(cursorId.description).toMatch(/\. Only together with `before`\.$/);
+      const body = history.post.requestBody.content['application/json'].schema;
+      expect(body.dependentRequired).toEqual({ before_id: ['before'] });
+      const check = ajv().compile(body);
+      expect(check({ account_id: 'a', before_id: 'x' })).toBe(false);
+      expect(check({ account_id: 'a', before_id: 'x', before: '2024-03-11 15:57:09' })).toBe(true);
     }
   });
 

@@ -96,6 +96,30 @@ describe('compilePipe: subqueries (every server)', () => {
     );
     expect(() => compilePipe(P, 'balance', {}, { capabilities: OLD, database: 'db' })).toThrow(ParamError);
   });
+
+  it('refuses a param given without one it requires, naming the missing one; either or both alone are fine', () => {
+    const paged = pipe(
+      'paged',
+      [param('before', ty('DateTime')), param('before_id', ty('String'), { requires: ['before'] })],
+      [node('q', tpl('SELECT 1'))],
+    );
+    let err: unknown;
+    try {
+      resolveParams(paged, { before_id: 'x' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ParamError);
+    expect(err).toMatchObject({ code: 'missing-param', param: 'before' });
+    expect((err as Error).message).toMatch(
+      /^param "before_id" is given without "before", which it requires: give before too \(DateTime as /,
+    );
+    expect(() => resolveParams(paged, {})).not.toThrow();
+    expect(() => resolveParams(paged, { before: '1' })).not.toThrow();
+    expect(resolveParams(paged, { before: '1', before_id: 'x' }).given).toEqual(
+      new Set(['before', 'before_id']),
+    );
+  });
 });
 
 describe('compilePipe: CTEs (servers that have them)', () => {
