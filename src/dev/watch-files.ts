@@ -64,9 +64,12 @@ export async function watchProject(root: string, opts: WatchOptions): Promise<Wa
   watcher.on('error', (err) => opts.onError?.(err));
   return {
     ready,
+    // After the reload in progress, if any: what stops next (the runtime) must not be half rebuilt.
     close: async () => {
       clearTimeout(timer);
+      pending.clear();
       await watcher.close();
+      await running;
     },
   };
 }

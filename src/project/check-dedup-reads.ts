@@ -1,5 +1,5 @@
 import type { Problem } from '../errors.ts';
-import type { DataSource, Project } from './model.ts';
+import type { PipeNode, Project } from './model.ts';
 import { isKeyword, isPunct, lexSql, significantTokens, tokenName } from './sql-lexer.ts';
 import { sqlLocator } from './sql-locator.ts';
 import { sqlReferences } from './sql-references.ts';
@@ -14,27 +14,35 @@ const IDEMPOTENT_FUNCTIONS = new Set([
   'argminstate',
   'uniqexact',
   'uniq',
+  'uniqcombined',
+  'uniqcombined64',
+  'uniqhll12',
+  'countdistinct',
   'any',
   'anylast',
+  'min',
+  'max',
+  'minstate',
+  'maxstate',
+  'groupuniqarray',
 ]);
 
-/** Aggregates that count every row they see: two copies of an event are counted twice. */
-const COUNTING_FUNCTIONS = new Set([
+/** Aggregates that count every row they see (and their -If, -State, ... forms): by name prefix. */
+const COUNTING_PREFIXES = [
   'sum',
-  'sumif',
-  'sumstate',
   'count',
-  'countif',
-  'countstate',
   'avg',
-  'avgif',
-  'avgstate',
-  'grouparray',
-  'grouparraystate',
-  'median',
   'quantile',
-  'quantiles',
-]);
+  'median',
+  'grouparray',
+  'stddev',
+  'var',
+  'covar',
+  'corr',
+  'topk',
+];
+/** Of those, the ones a duplicate cannot change. */
+const NOT_COUNTING = new Set(['countdistinct']);
 
 /** The MergeTree engines that take FINAL (a plain MergeTree refuses it). */
 const FINAL_ENGINES = new Set([
@@ -60,8 +68,8 @@ export function checkDedupReads(project: Pick<Project, 'datasources' | 'pipes'>)
     const nodeTokens = pipe.nodes.map((n) => significantTokens(lexSql(n.sql)));
     pipe.nodes.forEach((node, index) => {
       const toks = nodeTokens[index]!;
-      // A later node may fold the duplicates away (argMax, LIMIT 1 BY the key): it is read too.
-      const fromHere = nodeTokens.slice(index);
+      // A later node that reads this one (directly or through others) may fold the duplicates away.
+      const fromHere = readers(pipe.nodes, index).map((k) => nodeTokens[k]!);
       const locate = sqlLocator(node.sql, node.sqlStart);
       for (const ref of sqlReferences(node.sql)) {
         const ds = project.datasources.get(ref.name);
@@ -82,7 +90,7 @@ export function checkDedupReads(project: Pick<Project, 'datasources' | 'pipes'>)
         }
         // A view sees each INSERT once; FINAL does not apply there.
         if (pipe.materialize || !ds.dedupKey || ds.dedupKey.length === 0) continue;
-        const verdict = final ? 'safe' : readOf(fromHere, ds);
+        const verdict = final ? 'safe' : readOf(fromHere);
         if (verdict === 'safe') continue;
         const keys = ds.dedupKey.join(', ');
         problems.push({
@@ -109,24 +117,35 @@ function finalAfter(toks: Tokens, at: number): boolean {
   return tokenName(toks[i]) !== undefined && isKeyword(toks[i + 1], 'FINAL');
 }
 
+/** Node `index` and the later nodes that read it, directly or through each other, in pipe order. */
+function readers(nodes: readonly PipeNode[], index: number): number[] {
+  const names = new Set([nodes[index]!.name]);
+  const out = [index];
+  for (let k = index + 1; k < nodes.length; k++) {
+    if (!nodes[k]!.references.some((r) => names.has(r))) continue;
+    names.add(nodes[k]!.name);
+    out.push(k);
+  }
+  return out;
+}
+
 /**
- * What the nodes from the one reading the log on do with a duplicate, node by node (a node is
- * taken to read the one before it): `LIMIT n BY` the key keeps one row per key (safe whatever is
- * counted after); a counting aggregate before any fold counts it twice; argMax, uniqExact, any
- * or GROUP BY the key fold it away (what later nodes count are folded rows).
+ * What the nodes from the one reading the log on do with a duplicate (an identical row), node by
+ * node: `LIMIT 1 BY` anything keeps one of two identical rows (safe whatever is counted after);
+ * a counting aggregate before that counts it twice; GROUP BY, DISTINCT or an aggregate a
+ * duplicate cannot change (argMax, uniqExact, any, ...) fold it away (what later nodes count are
+ * folded rows).
  */
-function readOf(nodes: readonly Tokens[], ds: DataSource): 'safe' | 'counted' | 'listed' {
-  const keys = new Set(ds.dedupKey!.map((k) => k.toLowerCase()));
+function readOf(nodes: readonly Tokens[]): 'safe' | 'counted' | 'listed' {
   for (const toks of nodes) {
     let folds = false;
     for (let i = 0; i < toks.length; i++) {
       const t = toks[i]!;
       const word = tokenName(t)?.toLowerCase();
       if (word && IDEMPOTENT_FUNCTIONS.has(word) && isPunct(toks[i + 1], '(')) folds = true;
+      if (isKeyword(t, 'DISTINCT') && isKeyword(toks[i - 1], 'SELECT')) folds = true;
       if (!isKeyword(t, 'BY')) continue;
-      const next = tokenName(toks[i + 1])?.toLowerCase();
-      if (!next || !keys.has(next)) continue;
-      if (isKeyword(toks[i - 2], 'LIMIT')) return 'safe';
+      if (isKeyword(toks[i - 2], 'LIMIT') && toks[i - 1]?.text === '1') return 'safe';
       if (isKeyword(toks[i - 1], 'GROUP')) folds = true;
     }
     // In one node, an aggregate counts the rows it reads, whatever else folds beside it.
@@ -140,7 +159,9 @@ function readOf(nodes: readonly Tokens[], ds: DataSource): 'safe' | 'counted' | 
 function counts(toks: Tokens): boolean {
   for (let i = 0; i < toks.length; i++) {
     const word = tokenName(toks[i])?.toLowerCase();
-    if (!word || !COUNTING_FUNCTIONS.has(word) || !isPunct(toks[i + 1], '(')) continue;
+    if (!word || !isPunct(toks[i + 1], '(')) continue;
+    if (NOT_COUNTING.has(word) || word.endsWith('merge')) continue;
+    if (!COUNTING_PREFIXES.some((p) => word.startsWith(p))) continue;
     if (word === 'count' && isKeyword(toks[i + 2], 'DISTINCT')) continue;
     return true;
   }

@@ -234,7 +234,12 @@ export class Runtime {
   /** Stops the snapshot timers and taking events (finishing what is in flight), then serving. */
   async stop(): Promise<void> {
     await this.scheduler?.stop();
-    await this.ingestion?.stop();
+    // One being started or rebuilt (a reload's) is stopped once it is up: nothing keeps consuming.
+    const coming = this.coming;
+    const current = this.ingestion;
+    await current?.stop();
+    const next = await coming;
+    if (next && next !== current) await next.stop();
     await this.server?.close();
     const dataPath = this.embeddedDataPath();
     if (dataPath && this.server) removeServerFile(dataPath);

@@ -108,8 +108,7 @@ export function createApp(opts: AppOptions): TallyApp {
 
   app.onError((err, c) => {
     const note = notes.get(c.req.raw);
-    // A 5xx is logged at level error: with its reason, or the log line says nothing of why.
-    if (note && err instanceof HttpError && err.status >= 500) note.error ??= err.message;
+    if (note) requests.failed(note, err);
     const answer = errorAnswer(err, (e) => unexpected(e, note?.id));
     return toResponse(note ? requests.stamp(note, answer) : answer);
   });

@@ -80,6 +80,7 @@ export function directEndpointRoute(
         note,
       );
     } catch (err) {
+      requests.failed(note, err);
       answer = errorAnswer(err, (e) => unexpected(e, note.id));
     }
     try {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import type { PlainAnswer } from './http-error.ts';
+import { HttpError, type PlainAnswer } from './http-error.ts';
 import { type LogSink, redact, redactText, takesMembers } from './logger.ts';
 import type { ServerMetrics } from './metrics.ts';
 
@@ -49,6 +49,11 @@ export class RequestTracker {
   }
 
   /** Puts the request's id on its answer (and notes that it is there). */
+  /** A refusal about to be answered: a 5xx is logged at level error, so with its reason. */
+  failed(note: RequestNote, err: unknown): void {
+    if (err instanceof HttpError && err.status >= 500) note.error ??= err.message;
+  }
+
   stamp(note: RequestNote, answer: PlainAnswer): PlainAnswer {
     note.idSent = true;
     answer.headers['x-request-id'] = note.id;

@@ -82,6 +82,34 @@ describe('checkDedupReads', () => {
     expect(warnings('  - name: a\n    sql: SELECT id, amount FROM log\n')).toHaveLength(1);
   });
 
+  it('looks only at the nodes that read the one reading the log: an unrelated fold is no excuse', () => {
+    const w = warnings(
+      [
+        '  - name: tx',
+        '    sql: SELECT account, amount FROM log',
+        '  - name: other',
+        '    sql: SELECT argMax(amount, at) AS last FROM log FINAL',
+        '  - name: out',
+        '    sql: SELECT sum(amount) AS total FROM tx',
+        '',
+      ].join('\n'),
+    );
+    expect(w.map((x) => x.message.match(/node `(\w+)`/)?.[1])).toEqual(['tx']);
+  });
+
+  it('LIMIT 1 BY keeps one of two identical rows (any list); LIMIT 2 BY does not; counting by prefix', () => {
+    expect(
+      warnings('  - name: a\n    sql: SELECT sum(amount) FROM (SELECT * FROM log LIMIT 1 BY account, id)\n'),
+    ).toEqual([]);
+    expect(warnings('  - name: a\n    sql: SELECT amount FROM log LIMIT 2 BY id\n')).toHaveLength(1);
+    const kahan = warnings(
+      '  - name: a\n    sql: SELECT account, any(at), sumKahan(amount) FROM log GROUP BY account\n',
+    );
+    expect(kahan[0]?.message).toContain('counts its rows before folding them');
+    expect(warnings('  - name: a\n    sql: SELECT DISTINCT account FROM log\n')).toEqual([]);
+    expect(warnings('  - name: a\n    sql: SELECT countDistinct(id) AS n FROM log\n')).toEqual([]);
+  });
+
   it('refuses FINAL on an engine without it, naming the table; a plain log gets LIMIT 1 BY as its hint', () => {
     const plain = LOG.replace('type: ReplacingMergeTree', 'type: MergeTree');
     const e = warnings('  - name: a\n    sql: SELECT id FROM log FINAL\n', plain);

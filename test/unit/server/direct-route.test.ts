@@ -105,6 +105,17 @@ it('answers a refusal with its status and a bug with a bare 500, reporting only 
   expect(r1.out.status).toBe(404);
   expect(JSON.parse(r1.out.body!)).toEqual({ error: 'no endpoint named `x`' });
   expect(refusal.unexpected).toEqual([]);
+  // A 4xx is the caller's: no reason in the log; a 5xx is logged at error level with its reason.
+  expect(refusal.logs.find((l) => l.msg === 'request')).not.toHaveProperty('error');
+  const stale = setup(async () => {
+    throw new HttpError(503, 'endpoint `x` refuses to answer: its data is 40 s old');
+  });
+  await stale.send('/v0/pipes/x.json');
+  expect(stale.logs.find((l) => l.msg === 'request')).toMatchObject({
+    status: 503,
+    level: 'error',
+    error: 'endpoint `x` refuses to answer: its data is 40 s old',
+  });
 
   const bug = setup(async () => {
     throw new TypeError('undefined is not a function');
