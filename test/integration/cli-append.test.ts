@@ -196,6 +196,18 @@ describe.each(BACKENDS)('tally append [%s]', (backend) => {
       await engine.close();
     }
     expect(await balance(dir, env)).toEqual({ balance: 5100, movements: 4 });
+
+    // --no-kafka: the topic exists and the broker answers, yet the rows go straight to ClickHouse
+    // (no consumer runs now: only a direct write changes the balance).
+    const dir3 = join(dir, 'straight.ndjson');
+    writeFileSync(dir3, `${DEPOSIT.replace('"p0"', '"p5"').replace('5000', '1')}\n${PAYMENT}\n`);
+    const straight = await run(
+      ['append', 'payments', '--file', dir3, '--project', dir, '--json', '--no-kafka'],
+      env,
+    );
+    expect(straight.code, straight.err).toBe(0);
+    expect(JSON.parse(straight.out)).toMatchObject({ via: 'clickhouse', sent: 1, duplicates: 1 });
+    expect(await balance(dir, env)).toEqual({ balance: 5101, movements: 5 });
   });
 });
 

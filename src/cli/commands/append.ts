@@ -30,11 +30,13 @@ const PROGRESS_MIN = 20_000;
 export const appendCommand: Command = {
   name: 'append',
   summary: 'append events to a data source from a file or stdin (NDJSON or CSV)',
-  usage: 'tally append <data source> [--file F] [--format ndjson|csv] [--dry-run] [--project DIR] [--json]',
+  usage:
+    'tally append <data source> [--file F] [--format ndjson|csv] [--dry-run] [--no-kafka] [--project DIR] [--json]',
   options: {
     file: { type: 'string', short: 'f' },
     format: { type: 'string' },
     'dry-run': { type: 'boolean' },
+    'no-kafka': { type: 'boolean' },
   },
   help: [
     'Checks every row against the data source schema first; a bad row is reported with its line',
@@ -48,6 +50,8 @@ export const appendCommand: Command = {
     '  --format FORMAT    ndjson (one JSON event per line) or csv (a header row naming the',
     '                     columns); default from the file extension, else ndjson',
     '  --dry-run          check the rows only; send nothing',
+    "  --no-kafka         never the topic: straight into ClickHouse (or the running server's events",
+    '                     API), as for `tally dev --no-kafka`, which does not read the topic',
     '  --json             the summary as JSON: { datasource, via, target, rows, sent, refused,',
     '                     duplicates, quarantined, refused_rows: [{ line, reason }], ms, dry_run }',
     '',
@@ -192,7 +196,11 @@ async function send(
   s: Summary,
 ): Promise<void> {
   const config = project.config;
-  let kafka = ds.kafka && (await kafkaReachable(config.kafka.brokers)) ? config.kafka : undefined;
+  // --no-kafka: the topic is another project's, or nobody reads it (`tally dev --no-kafka`).
+  let kafka =
+    ds.kafka && !ctx.flags['no-kafka'] && (await kafkaReachable(config.kafka.brokers))
+      ? config.kafka
+      : undefined;
   if (kafka && ds.kafka && !(await topicExists(kafka, ds.kafka.topic))) {
     // A topic nobody created yet: write through ClickHouse rather than create it.
     s.note = `Kafka topic ${ds.kafka.topic} does not exist on ${kafka.brokers.join(', ')}; written through ClickHouse`;
