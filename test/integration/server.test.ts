@@ -358,6 +358,8 @@ forEachBackend('HTTP endpoints', (ctx) => {
           fetch(server.url + path, { headers });
         const bearer = { authorization: 'Bearer partner-token' };
         expect((await get('/v0/pipes/by_kind.json?kind=pay')).status).toBe(401);
+        // An unknown name without a token: 401 too on this path (the direct route), not 404.
+        expect((await get('/v0/pipes/by_knd.json')).status).toBe(401);
         expect((await get('/v0/pipes/everything.json', bearer)).status).toBe(403);
         const first = await get('/v0/pipes/by_kind.json?kind=pay&min_amount=7', {
           ...bearer,

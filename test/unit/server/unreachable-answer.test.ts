@@ -7,6 +7,7 @@ import { afterAll, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import type { Engine } from '../../../src/clickhouse/engine.ts';
 import { TallyError } from '../../../src/errors.ts';
+import type { Ingestion } from '../../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../../src/project/load-project.ts';
 import { createApp } from '../../../src/server/create-app.ts';
 import { StateHolder } from '../../../src/server/serving-state.ts';
@@ -107,4 +108,45 @@ it('/health names ClickHouse (its URL) only to an admin token or with no tokens;
   expect(((await open.json()) as { clickhouse: { error: string } }).clickhouse.error).toContain(
     'http://10.1.2.3:8123',
   );
+});
+
+it("/health hides a Kafka consumer's error (the broker's address) the same way", async () => {
+  const up = { ...engine, rows: async () => [{ ok: 1 }] } as unknown as Engine;
+  const state = new StateHolder({ project, engine: up, version: 'v1' });
+  const failing = 'Connection error: connect ECONNREFUSED 10.9.8.7:9092';
+  const ingestion = () =>
+    ({
+      stats: () => ({
+        datasources: [
+          {
+            name: 'events',
+            kafka: { topic: 'events', group: 'tally.db.events', state: 'retrying', error: failing },
+            groupLag: { topic: 'events', group: 'tally.db.events', partitions: [], error: failing },
+          },
+        ],
+      }),
+    }) as unknown as Ingestion;
+  const tokens = [
+    { name: 'ops', value: 'admin-secret', scope: 'admin' as const },
+    { name: 'app', value: 'read-secret', scope: 'read' as const },
+  ];
+  const lines: Array<Record<string, unknown>> = [];
+  const app = createApp({ state, tokens, ingestion, log: (entry) => lines.push(entry) });
+  const read = await app.request('/health', { headers: { authorization: 'Bearer read-secret' } });
+  expect(read.status).toBe(200);
+  const body = (await read.json()) as {
+    status: string;
+    kafka: { datasources: Record<string, { error: string }> };
+  };
+  expect(body.status).toBe('degraded');
+  expect(body.kafka.datasources.events!.error).toMatch(
+    /^the Kafka consumer is failing; its message is in the server's log/,
+  );
+  expect(JSON.stringify(body)).not.toContain('10.9.8.7');
+  const id = read.headers.get('x-request-id');
+  expect(lines.find((l) => l.id === id)?.error).toContain(
+    'kafka events: Connection error: connect ECONNREFUSED 10.9.8.7:9092',
+  );
+  const admin = await app.request('/health', { headers: { authorization: 'Bearer admin-secret' } });
+  expect(((await admin.json()) as typeof body).kafka.datasources.events!.error).toBe(failing);
 });
