@@ -67,10 +67,19 @@ forEachBackend('fuzz: endpoint params', (ctx) => {
     for (const [name, endpoint] of ex.project.endpoints) {
       const pipe = ex.project.pipes.get(endpoint.pipe);
       if (!pipe) continue;
+      const benignOf = (p: { name: string; type: { text: string } }) =>
+        p.type.text.startsWith('UInt')
+          ? '1'
+          : p.type.text === 'DateTime'
+            ? '2024-03-13 00:00:00'
+            : (BENIGN[p.name] ?? 'x');
       const base: Record<string, string> = {};
       for (const p of pipe.params.values()) {
-        if (p.required) base[p.name] = p.type.text.startsWith('UInt') ? '1' : (BENIGN[p.name] ?? 'x');
+        if (p.required) base[p.name] = benignOf(p);
       }
+      // A param given only with others (`requires`): they come along, benign, so its own value is what is tried.
+      const withCompanions = (p: { requires?: readonly string[] }) =>
+        Object.fromEntries((p.requires ?? []).map((n) => [n, benignOf(pipe.params.get(n)!)]));
       const call = async (params: Record<string, string>) => {
         const res = await ex.app.request(`/v0/pipes/${name}.json?${new URLSearchParams(params)}`);
         counts.requests++;
@@ -88,7 +97,7 @@ forEachBackend('fuzz: endpoint params', (ctx) => {
       const columns = JSON.stringify(benign.body.meta);
       for (const p of pipe.params.values()) {
         for (const v of values) {
-          const { status, body } = await call({ ...base, [p.name]: v });
+          const { status, body } = await call({ ...base, ...withCompanions(p), [p.name]: v });
           const what = `${name}.${p.name}=${JSON.stringify(v.slice(0, 80))}`;
           if (status === 400) {
             counts.refused++;
