@@ -5,7 +5,7 @@
  * (on the live tables), so a pipe ClickHouse refuses never replaces the last good one.
  */
 import type { Engine } from '../clickhouse/engine.ts';
-import type { Problem } from '../errors.ts';
+import { isTallyError, type Problem } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { compileNodesForCheck } from './compile-pipe.ts';
 import { engineErrorLine, locateEngineError } from './locate-engine-error.ts';
@@ -26,9 +26,25 @@ export async function checkPipeNodes(
     });
     // A node that reads a refused one is refused with the same error: said once, at its cause.
     const refused = new Set<string>();
+    const compileErrors = new Set<string>();
     for (const [i, node] of pipe.nodes.entries()) {
       const c = compiled[i]!;
-      if (c.error !== undefined) throw c.error;
+      if (c.error !== undefined) {
+        // A template or param that does not compile: located, once (a node reading this one
+        // fails to compile with the same error), and not applied rather than an unlocated throw.
+        if (!isTallyError(c.error)) throw c.error;
+        refused.add(node.name);
+        if (compileErrors.has(c.error.message)) continue;
+        compileErrors.add(c.error.message);
+        problems.push({
+          severity: 'error',
+          code: c.error.code,
+          message: `node \`${node.name}\` of pipe \`${pipe.name}\` does not compile: ${c.error.message}`,
+          location: c.error.location ?? node.sqlStart,
+          ...(c.error.hint ? { hint: c.error.hint } : {}),
+        });
+        continue;
+      }
       if (c.reads?.some((n) => refused.has(n))) {
         refused.add(node.name);
         continue;
