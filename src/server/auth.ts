@@ -67,24 +67,25 @@ export class TokenAuth {
    * tokens configured, or with an admin token. Never throws: for answers that need no token.
    */
   seesInternals(presented: string | undefined): boolean {
-    if (!this.enabled) return true;
-    if (!presented) return false;
-    let admin = false;
-    for (const d of this.digests) {
-      if (matchesDigest(presented, d.digest) && d.token.scope === 'admin') admin = true;
-    }
-    return admin;
+    return !this.enabled || this.matching(presented)?.scope === 'admin';
   }
 
   /** The configured token presented (compared in constant time); 401 when none matches. */
   private identify(presented: string | undefined): TokenConfig {
     if (!presented)
       throw new HttpError(401, 'a token is required: send `Authorization: Bearer <token>` or `?token=`');
+    const match = this.matching(presented);
+    if (!match) throw new HttpError(401, 'the token is not valid');
+    return match;
+  }
+
+  /** The token whose secret is `presented`, every one compared whatever matches first. */
+  private matching(presented: string | undefined): TokenConfig | undefined {
+    if (!presented) return undefined;
     let match: TokenConfig | undefined;
     for (const d of this.digests) {
       if (matchesDigest(presented, d.digest) && !match) match = d.token;
     }
-    if (!match) throw new HttpError(401, 'the token is not valid');
     return match;
   }
 }

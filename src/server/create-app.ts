@@ -173,33 +173,24 @@ export function createApp(opts: AppOptions): TallyApp {
       said.push(`kafka ${name}: ${d.error}`);
       if (!shown) d.error = hidden('the Kafka consumer is failing');
     }
-    const kafkaPart = kafka ? { kafka } : {};
-    const answer = async () => {
-      try {
-        await engine.rows('SELECT 1 AS ok');
-        return c.json({
-          status: kafka && !kafka.ok ? 'degraded' : 'ok',
-          version,
-          clickhouse: { ok: true, version: engine.capabilities.version, backend: engine.backend },
-          ...kafkaPart,
-        });
-      } catch (err) {
-        const message = String((err as Error).message);
-        said.unshift(`clickhouse: ${message}`);
-        return c.json(
-          {
-            status: 'down',
-            version,
-            clickhouse: { ok: false, error: shown ? message : hidden('ClickHouse does not answer') },
-            ...kafkaPart,
-          },
-          503,
-        );
-      }
-    };
-    const response = await answer();
+    const down = await engine.rows('SELECT 1 AS ok').then(
+      () => undefined,
+      (err: unknown) => String((err as Error).message),
+    );
+    if (down !== undefined) said.unshift(`clickhouse: ${down}`);
     if (note && said.length > 0) note.error = said.join('; ');
-    return response;
+    return c.json(
+      {
+        status: down !== undefined ? 'down' : kafka && !kafka.ok ? 'degraded' : 'ok',
+        version,
+        clickhouse:
+          down === undefined
+            ? { ok: true, version: engine.capabilities.version, backend: engine.backend }
+            : { ok: false, error: shown ? down : hidden('ClickHouse does not answer') },
+        ...(kafka ? { kafka } : {}),
+      },
+      down !== undefined ? 503 : 200,
+    );
   });
 
   app.get('/metrics', (c) => {

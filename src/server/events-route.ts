@@ -16,6 +16,7 @@ import { isTallyError } from '../errors.ts';
 import type { Ingestion } from '../ingest/ingestion.ts';
 import { kafkaRefusal } from '../ingest/kafka-security-hint.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { settledWithin } from '../util/settled-within.ts';
 import { type Utf8Fault, utf8Fault } from '../util/utf8-offset.ts';
 import { withoutBom } from '../util/without-bom.ts';
 import { requestToken } from './auth.ts';
@@ -50,16 +51,7 @@ async function ready(
   i: Ingestion | undefined | Promise<Ingestion | undefined>,
   ms: number,
 ): Promise<Ingestion | undefined> {
-  if (!(i instanceof Promise)) return i;
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<undefined>((resolve) => {
-    timer = setTimeout(resolve, ms, undefined);
-  });
-  try {
-    return await Promise.race([i, late]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return i instanceof Promise && !(await settledWithin(i, ms)) ? undefined : i;
 }
 
 export function registerEventsRoute(app: Hono, deps: EventsRouteDeps): void {

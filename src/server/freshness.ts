@@ -20,6 +20,7 @@
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import type { Project } from '../project/model.ts';
+import { pipesFilling } from '../project/pipes-filling.ts';
 import { quoteString } from '../sql/render-literal.ts';
 
 /** The ingest ops log (the ingestion module creates it; see src/ingest/ingest-tables.ts). */
@@ -178,14 +179,7 @@ export class FreshnessTracker {
  * copy pipe writes to, the data sources of that pipe (recursively). Sorted, each once.
  */
 export function dataSourcesRead(project: Pick<Project, 'pipes' | 'datasources'>, pipe: string): string[] {
-  const writers = new Map<string, string[]>();
-  for (const p of project.pipes.values()) {
-    const to = p.materialize?.to ?? p.copy?.to;
-    if (!to) continue;
-    const list = writers.get(to) ?? [];
-    list.push(p.name);
-    writers.set(to, list);
-  }
+  const writers = pipesFilling(project);
   const found = new Set<string>();
   const seenPipes = new Set<string>();
   const visitPipe = (name: string) => {
@@ -197,7 +191,7 @@ export function dataSourcesRead(project: Pick<Project, 'pipes' | 'datasources'>,
       for (const ref of node.references) {
         if (!project.datasources.has(ref) || found.has(ref)) continue;
         found.add(ref);
-        for (const w of writers.get(ref) ?? []) visitPipe(w);
+        for (const w of writers.get(ref) ?? []) visitPipe(w.name);
       }
     }
   };

@@ -48,12 +48,12 @@ export class RequestTracker {
     return { id: settleRequestId(givenId), t0: performance.now() };
   }
 
-  /** Puts the request's id on its answer (and notes that it is there). */
   /** A refusal about to be answered: a 5xx is logged at level error, so with its reason. */
   failed(note: RequestNote, err: unknown): void {
     if (err instanceof HttpError && err.status >= 500) note.error ??= err.message;
   }
 
+  /** Puts the request's id on its answer (and notes that it is there). */
   stamp(note: RequestNote, answer: PlainAnswer): PlainAnswer {
     note.idSent = true;
     answer.headers['x-request-id'] = note.id;

@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TallyError } from '../errors.ts';
+import { isLoopbackHost } from '../util/loopback-host.ts';
 import {
   type ClickHousePaths,
   clickhousePaths,
@@ -18,7 +19,7 @@ import {
 } from './docker-compose.ts';
 import { findOwnProcess, runsElsewhereNote, upResult } from './own-process.ts';
 import { isOurProcess, type PidRecord, removePidFile, writePidFile } from './pid-file.ts';
-import { freePort, isLoopbackHost, isPortOpen } from './port-probe.ts';
+import { freePort, isPortOpen } from './port-probe.ts';
 import { formatCommand } from './run-command.ts';
 import type {
   DownResult,

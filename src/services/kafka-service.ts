@@ -1,6 +1,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { TallyError } from '../errors.ts';
+import { isLoopbackHost } from '../util/loopback-host.ts';
 import {
   composeImageTag,
   composeUp,
@@ -21,7 +22,7 @@ import { describeKafkaCluster, probeKafka } from './kafka-probe.ts';
 import { ensureJava, ensureKafkaJars, kafkaRuntimeFiles } from './kafka-runtime.ts';
 import { findOwnProcess, runsElsewhereNote, upResult } from './own-process.ts';
 import { isOurProcess, type PidRecord, removePidFile, writePidFile } from './pid-file.ts';
-import { isLoopbackHost, isPortOpen, parseHostPort } from './port-probe.ts';
+import { isPortOpen, parseHostPort } from './port-probe.ts';
 import { formatCommand } from './run-command.ts';
 import type {
   DownResult,

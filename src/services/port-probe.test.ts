@@ -2,7 +2,8 @@ import { once } from 'node:events';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { describeListener, freePort, isLoopbackHost, isPortOpen, parseHostPort } from './port-probe.ts';
+import { isLoopbackHost } from '../util/loopback-host.ts';
+import { describeListener, freePort, isPortOpen, parseHostPort } from './port-probe.ts';
 
 async function listen(server: Server | ReturnType<typeof createHttpServer>): Promise<number> {
   server.listen(0, '127.0.0.1');

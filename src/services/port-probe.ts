@@ -1,5 +1,3 @@
-export { isLoopbackHost } from '../util/loopback-host.ts';
-
 import { connect, createServer } from 'node:net';
 
 /** True when something accepts TCP connections at host:port. */

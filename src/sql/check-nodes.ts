@@ -25,13 +25,18 @@ export async function checkPipeNodes(
       database,
     });
     // A node that reads a refused one is refused with the same error: said once, at its cause.
+    // Nodes come in pipe order, so `refused` holds those refused through others too.
     const refused = new Set<string>();
     const compileErrors = new Set<string>();
     for (const [i, node] of pipe.nodes.entries()) {
       const c = compiled[i]!;
+      if (node.references.some((n) => refused.has(n))) {
+        refused.add(node.name);
+        continue;
+      }
       if (c.error !== undefined) {
-        // A template or param that does not compile: located, once (a node reading this one
-        // fails to compile with the same error), and not applied rather than an unlocated throw.
+        // A template or param that does not compile: located, and not applied rather than an
+        // unlocated throw; once (sample params the compiler refuses fail every node alike).
         if (!isTallyError(c.error)) throw c.error;
         refused.add(node.name);
         if (compileErrors.has(c.error.message)) continue;
@@ -43,10 +48,6 @@ export async function checkPipeNodes(
           location: c.error.location ?? node.sqlStart,
           ...(c.error.hint ? { hint: c.error.hint } : {}),
         });
-        continue;
-      }
-      if (c.reads?.some((n) => refused.has(n))) {
-        refused.add(node.name);
         continue;
       }
       try {

@@ -92,7 +92,7 @@ export function compileNodesForCheck(
   project: CompilableProject,
   pipeName: string,
   opts: Omit<CompileOptions, 'node'> & { now?: Date },
-): Array<{ node: string; compiled?: CompiledQuery; error?: unknown; reads?: readonly string[] }> {
+): Array<{ node: string; compiled?: CompiledQuery; error?: unknown }> {
   const pipe = findPipe(project, pipeName);
   let params: ResolvedParams;
   try {
@@ -104,7 +104,7 @@ export function compileNodesForCheck(
   const compiler = new Compiler(project, pipe, params, opts);
   return pipe.nodes.map((n) => {
     try {
-      return { node: n.name, compiled: compiler.compile(n.name), reads: compiler.nodesRead(n.name) };
+      return { node: n.name, compiled: compiler.compile(n.name) };
     } catch (error) {
       return { node: n.name, error };
     }
@@ -145,28 +145,6 @@ class Compiler {
     private readonly resolved: ResolvedParams,
     private readonly opts: CompileOptions,
   ) {}
-
-  /** The earlier nodes `node` reads, directly or through others, by name (in pipe order). */
-  nodesRead(node: string): string[] {
-    return [...this.readBy(this.targetIndex(node))]
-      .sort((a, b) => a - b)
-      .map((i) => this.pipe.nodes[i]!.name);
-  }
-
-  /** Indexes of the nodes node `target` reads, directly or through others. */
-  private readBy(target: number): Set<number> {
-    const read = new Set<number>();
-    const visit = (i: number) => {
-      for (const ref of this.render(i).refs) {
-        if (ref.node !== undefined && !read.has(ref.node)) {
-          read.add(ref.node);
-          visit(ref.node);
-        }
-      }
-    };
-    visit(target);
-    return read;
-  }
 
   /** The query up to `node` (default: the options' node, else the last one). */
   compile(node = this.opts.node): CompiledQuery {
@@ -230,7 +208,16 @@ class Compiler {
 
   /** `WITH a AS (...), b AS (...) <node>`: the nodes the target reads, in pipe order. */
   private withCtes(target: number): string {
-    const needed = this.readBy(target);
+    const needed = new Set<number>();
+    const visit = (i: number) => {
+      for (const ref of this.render(i).refs) {
+        if (ref.node !== undefined && !needed.has(ref.node)) {
+          needed.add(ref.node);
+          visit(ref.node);
+        }
+      }
+    };
+    visit(target);
     const body = (i: number) => {
       const r = this.render(i);
       let out = '';

@@ -5,6 +5,7 @@ import { checkDedupReads } from '../../project/check-dedup-reads.ts';
 import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
 import type { Project } from '../../project/model.ts';
 import { templateParamUses } from '../../project/parse-template.ts';
+import { pipesFilling } from '../../project/pipes-filling.ts';
 import { compileNodesForCheck } from '../../sql/index.ts';
 import { ParamError } from '../../sql/param-error.ts';
 import { readProjectTests } from '../../testing/read-project-tests.ts';
@@ -138,11 +139,12 @@ function tree(io: Output, project: Project): string {
   const lines = [paint(io, 'bold', `project ${where}`)];
   const ds = [...project.datasources.values()];
   // A data source a pipe fills is not one events come into, though the events API would take some.
-  const filledBy = new Map<string, string>();
-  for (const p of project.pipes.values()) {
-    if (p.materialize) filledBy.set(p.materialize.to, `filled by ${p.name} (materialized)`);
-    if (p.copy) filledBy.set(p.copy.to, `filled by ${p.name} (copy)`);
-  }
+  const writers = pipesFilling(project);
+  const filledBy = (name: string) =>
+    writers
+      .get(name)
+      ?.map((p) => `filled by ${p.name} (${p.materialize ? 'materialized' : 'copy'})`)
+      .join(', ');
   lines.push(`data sources (${ds.length})`);
   lines.push(
     indent(
@@ -151,7 +153,7 @@ function tree(io: Output, project: Project): string {
           d.name,
           d.engine.type,
           `${d.columns.length} columns`,
-          d.kafka ? `kafka: ${d.kafka.topic}` : (filledBy.get(d.name) ?? 'events API'),
+          d.kafka ? `kafka: ${d.kafka.topic}` : (filledBy(d.name) ?? 'events API'),
           d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
           d.versions ? `versions: ${d.versions.mappings.map((m) => m.version).join(', ')}` : '',
         ]),

@@ -13,9 +13,10 @@ import { lineBuffer } from '../../server/line-buffer.ts';
 import { jsonLines } from '../../server/logger.ts';
 import { assertCanListen } from '../../server/start-server.ts';
 import { LOCAL_CLUSTER, nodeUrl } from '../../services/cluster/topology.ts';
-import { isLoopbackHost, parseHostPort } from '../../services/port-probe.ts';
+import { parseHostPort } from '../../services/port-probe.ts';
 import { securedServices } from '../../services/secured-services.ts';
 import { servicesUp } from '../../services/services.ts';
+import { isLoopbackHost } from '../../util/loopback-host.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command, CommandContext } from '../command.ts';
 import { errorsOnly } from '../errors-only-log.ts';
@@ -211,13 +212,12 @@ async function runServer(
     if (!json) {
       io.out(paint(io, 'green', `tally dev: serving ${project.endpoints.size} endpoint(s) on ${server.url}`));
       for (const e of project.endpoints.values()) io.out(`  ${server.url}/v0/pipes/${e.name}.json`);
-      // Said when it happens, as the unreachable case is: which topics feed which data sources.
-      const fed = kafkaFeeds(project);
-      if (kafka && fed.length > 0)
-        io.out(`consuming Kafka at ${kafka.brokers.join(', ')}: ${fed.join(', ')}`);
     }
-    // A reload that adds or removes a Kafka data source starts or stops its consumer: said too.
+    // Said when it happens, as the unreachable case is: which topics feed which data sources; at
+    // start, and when a reload adds or removes a Kafka data source (its consumer starts or stops).
     let feeds = kafkaFeeds(project);
+    if (kafka && !json && feeds.length > 0)
+      io.out(`consuming Kafka at ${kafka.brokers.join(', ')}: ${feeds.join(', ')}`);
     const sayFeeds = () => {
       const now = kafkaFeeds(runtime.state.project);
       const added = now.filter((f) => !feeds.includes(f));

@@ -3,10 +3,11 @@ import type { Engine } from '../../clickhouse/engine.ts';
 import { QUARANTINE_SUFFIX, quarantineTableName } from '../../clickhouse/quarantine-schema.ts';
 import { TallyError } from '../../errors.ts';
 import { loadProject } from '../../project/load-project.ts';
+import { pipesFilling } from '../../project/pipes-filling.ts';
 import { quoteString } from '../../sql/render-literal.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
 import { plural } from '../../util/plural.ts';
-import type { Command, CommandContext } from '../command.ts';
+import type { Command } from '../command.ts';
 import { openConfig, openDeployedEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
 
@@ -81,7 +82,9 @@ export const quarantineCommand: Command = {
         }
         // A table a pipe fills takes no events unless someone posts to it: its empty quarantine
         // is noise in the list (still in --json, and shown as soon as it holds a row).
-        const filled = pipeTargets(ctx);
+        // The project is read only for this: a broken one lists every table, as the database has them.
+        const project = loadProject(ctx.projectDir, { env: ctx.env }).project;
+        const filled = project ? pipesFilling(project) : new Map();
         const quiet = summaries.filter((s) => s.total === 0 && filled.has(s.datasource));
         const shown = summaries.filter((s) => !quiet.includes(s));
         ctx.io.out(
@@ -140,20 +143,6 @@ export const quarantineCommand: Command = {
     }
   },
 };
-
-/**
- * The data sources the project's materialized and copy pipes fill; none when the project does
- * not load (the listing then shows every table, as it reads the database, not the files).
- */
-function pipeTargets(ctx: CommandContext): Set<string> {
-  const project = loadProject(ctx.projectDir, { env: ctx.env }).project;
-  const out = new Set<string>();
-  for (const p of project?.pipes.values() ?? []) {
-    if (p.materialize) out.add(p.materialize.to);
-    if (p.copy) out.add(p.copy.to);
-  }
-  return out;
-}
 
 /** Data sources with a quarantine table in the database, by name. */
 async function quarantineTables(engine: Engine): Promise<string[]> {

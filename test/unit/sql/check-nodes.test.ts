@@ -21,7 +21,7 @@ it('a node that does not compile is a located problem, once, not a throw; the ot
     [param('day', ty('Date'))],
     [
       node('first', tpl('SELECT * FROM events WHERE d = {{ day }}')),
-      node('second', tpl('SELECT count() FROM first')),
+      { ...node('second', tpl('SELECT count() FROM first')), references: ['first'] },
     ],
   );
   const fine = pipe('fine', [], [node('all', tpl('SELECT * FROM events'))]);
