@@ -131,6 +131,16 @@ function section(b: BenchResult): string[] {
   const out = [`### ${esc(b.title)}`, ''];
   const when = b.durationS !== undefined ? ` in ${b.durationS.toFixed(1)} s` : '';
   out.push(`\`${b.id}\`: **${b.status}**${when}${b.command ? `, \`${b.command}\`` : ''}`, '');
+  const q = b.quietWait;
+  if (q) {
+    const pct = `${Math.round(q.busy * 100)}%`;
+    out.push(
+      q.quiet
+        ? `Started once the machine was quiet (${pct} of its cores busy), after ${q.waitedS.toFixed(0)} s.`
+        : `Started on a busy machine: ${pct} of its cores were busy after waiting ${q.waitedS.toFixed(0)} s.`,
+      '',
+    );
+  }
   if (b.error && (b.status === 'failed' || b.status === 'timeout'))
     out.push('```', b.error.trim(), '```', '');
   else if (b.error) out.push(esc(b.error), '');

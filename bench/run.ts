@@ -17,6 +17,7 @@ import { BENCHMARKS, type BenchSpec, type Mode } from './lib/benchmarks.ts';
 import { cliNodeFlags } from './lib/cli-node-flags.ts';
 import { formatJsonFile } from './lib/format-json.ts';
 import { currentLoad, gitState, machineInfo, versions } from './lib/machine.ts';
+import { waitForQuietMachine } from './lib/quiet-machine.ts';
 import type { BenchOutput, BenchResult, RunResult } from './lib/result-schema.ts';
 import { lastJsonLine, runChild } from './lib/run-child.ts';
 import { judge } from './lib/targets.ts';
@@ -128,10 +129,16 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
   if (!spec.script || !existsSync(join(REPO, spec.script))) {
     return { ...base, status: 'missing', error: `${spec.script ?? 'its script'} does not exist yet` };
   }
+  // Each benchmark starts on a quiet machine: not while Kafka's JVM warms up after `services up`,
+  // nor while ClickHouse merges what the previous benchmark inserted.
+  const quietWait = await waitForQuietMachine();
+  progress(
+    `\n${spec.id}: ${quietWait.quiet ? 'machine quiet' : 'machine still busy'} after ${quietWait.waitedS.toFixed(0)} s (${Math.round(quietWait.busy * 100)}% of the cores busy)`,
+  );
   // Tally's code runs with the node flags of the `tally` command (bin/tally.js).
   const nodeArgs = cliNodeFlags();
   const command = `node ${[...nodeArgs, '--import', 'tsx', spec.script, ...args].join(' ')}`;
-  progress(`\n${spec.id}: ${command}`);
+  progress(`${spec.id}: ${command}`);
   // Through NODE_OPTIONS, so the processes a benchmark spawns (the ingester, `tally dev`) are
   // profiled too: one .cpuprofile per process (node refuses --cpu-prof there, hence a preload).
   const profile = process.argv.includes('--cpu-prof')
@@ -157,6 +164,7 @@ async function runBench(spec: BenchSpec): Promise<BenchResult> {
     command,
     durationS: Math.round(child.ms / 100) / 10,
     exitCode: child.exitCode,
+    quietWait,
   };
   removeSideFiles(child.stdout);
   if (child.timedOut) {

@@ -78,6 +78,8 @@ export interface BenchResult {
   notes?: string[];
   growth?: GrowthPoint[];
   raw?: unknown;
+  /** How long the runner waited for a quiet machine before starting it. */
+  quietWait?: { waitedS: number; busy: number; quiet: boolean };
 }
 
 export interface MachineInfo {
