@@ -38,6 +38,12 @@ export interface Capabilities {
    * to 2149-06-06, DateTime to 2106-02-07 06:28:15).
    */
   datesEndIn2105: boolean;
+  /**
+   * A materialized view whose FROM is a subquery runs over the inserted rows in place of the
+   * table inside the subquery. 18.16 puts them in place of the whole subquery (view-subquery-source.ts);
+   * checked wrong on 18.16 and right on chDB's 26.7; fixed in 19 by ClickHouse's account.
+   */
+  viewsReadSubqueries: boolean;
 }
 
 /** Parses `major.minor.patch.build` (e.g. `18.16.1`, `26.7.2.1`). */
@@ -65,5 +71,6 @@ export function capabilitiesFor(version: string): Capabilities {
     alterModifySetting: atLeast(19, 10),
     alterRemoveDefault: atLeast(21, 3),
     datesEndIn2105: !atLeast(21, 4),
+    viewsReadSubqueries: atLeast(19, 1),
   };
 }

@@ -24,6 +24,7 @@ import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
 import { checkTableTtl } from './table-ttl.ts';
 import { checkViewChains } from './view-chains.ts';
+import { checkViewSubquerySources } from './view-subquery-source.ts';
 import { checkViewsOverChangedTables } from './view-types-check.ts';
 
 export interface PlanOptions {
@@ -59,6 +60,7 @@ export function checkServerFits(
   checkColumnTypes(project, capabilities);
   checkTableTtl(project, capabilities);
   checkViewChains(project, views, capabilities);
+  checkViewSubquerySources(project, views, capabilities);
 }
 
 /** What deploy would do, in order, and why. Reads the database; changes nothing. */
