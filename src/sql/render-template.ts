@@ -134,7 +134,10 @@ class Renderer {
         return;
       }
     }
-    const lit = literalOf(v, t, this.dialect);
+    const lit =
+      t.kind === 'array' && t.element.kind !== 'array' && AFTER_IN.test(this.sql)
+        ? setLiteral(v as readonly ParamValue[], t.element, this.dialect)
+        : literalOf(v, t, this.dialect);
     this.literalBytes.set(name, (this.literalBytes.get(name) ?? 0) + Buffer.byteLength(lit, 'utf8'));
     this.sql += lit;
     this.spans.push({ start, end: this.sql.length, name, placeholder: false, ...(bare ? { bare } : {}) });
@@ -193,6 +196,19 @@ class Renderer {
 }
 
 const CANNOT = Symbol('cannot');
+
+/** The text before a value ends with the `IN` operator (`x IN {{ ids }}`, `NOT IN`, `GLOBAL IN`). */
+const AFTER_IN = /(?:^|[^A-Za-z0-9_$])IN\s*$/i;
+
+/**
+ * An Array param's values as the set of an `IN`: `('a', 'b')`. ClickHouse 18.16 refuses an
+ * array there (`Type mismatch in IN or VALUES section`); a list works on every version. The
+ * empty set is `(NULL)`: no value is IN it (and every value is NOT IN it), and `()` does not parse.
+ */
+function setLiteral(items: readonly ParamValue[], element: ParamType, dialect: TypeDialect): string {
+  if (items.length === 0) return '(NULL)';
+  return `(${items.map((item) => literalOf(item, element, dialect)).join(', ')})`;
+}
 
 /**
  * The value @clickhouse/client sends for a `{p:Type}` placeholder so that the server reads back

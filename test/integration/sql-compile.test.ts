@@ -66,8 +66,23 @@ const top = pipe(
   ],
 );
 
+// The documented Array pattern: `IN {{ ids }}` (18.16 refuses an array after IN).
+const picked = pipe(
+  'picked',
+  [param('ids', ty('Array', ty('String'))), param('n', ty('Array', ty('Int64')))],
+  [
+    node(
+      'q',
+      tpl(
+        'SELECT transaction_id FROM transactions WHERE transaction_id IN {{ ids }} AND toInt64(amount) NOT IN {{ n }} ORDER BY transaction_id',
+      ),
+    ),
+  ],
+);
+
 const PROJECT = {
   pipes: new Map([
+    [picked.name, picked],
     [balance.name, balance],
     [union.name, union],
     [top.name, top],
@@ -130,6 +145,21 @@ forEachBackend('compiled chains', (ctx) => {
         const then = await ctx.engine.rows<{ balance: unknown }>(q.sql, { params: q.params });
         expect(then.map((r) => Number(r.balance))).toEqual([100]);
       }
+    }
+  });
+
+  it('an Array param after IN selects its values in every value mode; the empty array selects none', async () => {
+    for (const values of modes()) {
+      const opts = { capabilities: ctx.engine.capabilities, database: ctx.database, values };
+      const ids = async (raw: Record<string, string>) => {
+        const q = compilePipe(PROJECT, 'picked', raw, opts);
+        const rows = await ctx.engine.rows<{ transaction_id: string }>(q.sql, { params: q.params });
+        return rows.map((r) => r.transaction_id);
+      };
+      expect(await ids({ ids: 't1,t3,zz', n: '' }), values).toEqual(['t1', 't3']);
+      expect(await ids({ ids: 't1,t3,t4', n: '7,-1' }), values).toEqual(['t1']);
+      expect(await ids({ ids: 't2', n: '-1' }), values).toEqual(['t2']);
+      expect(await ids({ ids: '', n: '' }), values).toEqual([]);
     }
   });
 

@@ -25,6 +25,33 @@ function render(
 const sql = (parts: TemplatePart[], params: Param[], raw: Record<string, unknown>) =>
   render(parts, params, raw).sql;
 
+describe('renderTemplate: an Array param after IN', () => {
+  const ids = [param('ids', ty('Array', ty('String'))), param('n', ty('Array', ty('Int32')))];
+
+  it('renders a list, which every server takes (18.16 refuses an array after IN)', () => {
+    expect(sql(tpl('SELECT 1 FROM t WHERE id IN {{ ids }}'), ids, { ids: ['a', "b'"] })).toBe(
+      "SELECT 1 FROM t WHERE id IN ('a', 'b\\'')",
+    );
+    expect(sql(tpl('WHERE x not in\n  {{ n }} AND y GLOBAL IN {{ n }}'), ids, { n: ['7'] })).toBe(
+      'WHERE x not in\n  (toInt32(7)) AND y GLOBAL IN (toInt32(7))',
+    );
+  });
+
+  it('renders the empty set as (NULL), and an array anywhere else as an array', () => {
+    expect(sql(tpl('WHERE id IN {{ ids }}'), ids, { ids: [] })).toBe('WHERE id IN (NULL)');
+    expect(sql(tpl('WHERE has({{ ids }}, id) AND min IN_RANGE {{ n }}'), ids, { ids: ['a'], n: ['1'] })).toBe(
+      "WHERE has(['a'], id) AND min IN_RANGE [toInt32(1)]",
+    );
+    expect(sql(tpl('WHERE id JOIN_IN {{ ids }}'), ids, { ids: ['a'] })).toBe("WHERE id JOIN_IN ['a']");
+  });
+
+  it('leaves a placeholder to servers that take query parameters', () => {
+    expect(render(tpl('WHERE id IN {{ ids }}'), ids, { ids: ['a'] }, 'params').sql).toBe(
+      'WHERE id IN {ids:Array(String)}',
+    );
+  });
+});
+
 describe('renderTemplate: values', () => {
   const params = [
     param('account', ty('String'), { required: true }),
