@@ -137,6 +137,8 @@ export interface SinkTotals {
   ms: { lookup: number; insert: number; bookkeeping: number };
   lastError?: string;
   lastFlushAt?: number;
+  /** Date.now() of the first failed attempt of the flush failing now; absent once one succeeds. */
+  failingSince?: number;
 }
 
 /** Totals of a sink that has written nothing yet. */
@@ -243,6 +245,7 @@ export class DatasourceSink {
         const kind = classifyFailure(err);
         this.totals.failures++;
         this.totals.lastError = shortMessage(err);
+        this.totals.failingSince ??= began;
         this.log({
           level: 'warn',
           msg: 'ingest flush failed',
@@ -266,6 +269,7 @@ export class DatasourceSink {
     plan.finish();
     this.totals.flushes++;
     this.totals.lastFlushAt = Date.now();
+    this.totals.failingSince = undefined;
     for (const o of plan.outcomes) {
       this.totals.stored += o.stored;
       this.totals.quarantined += o.quarantined;

@@ -167,11 +167,19 @@ export function createApp(opts: AppOptions): TallyApp {
     const hidden = (what: string) =>
       `${what}; its message is in the server's log under request id ${note?.id}`;
     const said: string[] = [];
-    const kafka = kafkaHealth(opts.ingestion?.());
+    const ingestion = opts.ingestion?.();
+    const kafka = kafkaHealth(ingestion);
     for (const [name, d] of Object.entries(kafka?.datasources ?? {})) {
       if (d.error === undefined) continue;
       said.push(`kafka ${name}: ${d.error}`);
       if (!shown) d.error = hidden('the Kafka consumer is failing');
+    }
+    const ingest = ingestHealth(ingestion);
+    for (const [name, d] of Object.entries(ingest?.datasources ?? {})) {
+      if (d.error === undefined) continue;
+      said.push(`ingest ${name}: ${d.error}`);
+      if (!shown)
+        d.error = hidden(d.taking_events ? 'its writes to ClickHouse are failing' : 'it takes no events');
     }
     const down = await engine.rows('SELECT 1 AS ok').then(
       () => undefined,
@@ -181,13 +189,15 @@ export function createApp(opts: AppOptions): TallyApp {
     if (note && said.length > 0) note.error = said.join('; ');
     return c.json(
       {
-        status: down !== undefined ? 'down' : kafka && !kafka.ok ? 'degraded' : 'ok',
+        status:
+          down !== undefined ? 'down' : (kafka && !kafka.ok) || (ingest && !ingest.ok) ? 'degraded' : 'ok',
         version,
         clickhouse:
           down === undefined
             ? { ok: true, version: engine.capabilities.version, backend: engine.backend }
             : { ok: false, error: shown ? down : hidden('ClickHouse does not answer') },
         ...(kafka ? { kafka } : {}),
+        ...(ingest ? { ingest } : {}),
       },
       down !== undefined ? 503 : 200,
     );
@@ -336,6 +346,48 @@ function kafkaHealth(ingestion: Ingestion | undefined): KafkaHealth | undefined 
       measured_s_ago: g?.measuredAt === undefined ? null : Math.round((now - g.measuredAt) / 1000),
       ...(error ? { error } : {}),
     };
+  }
+  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
+}
+
+interface IngestHealth {
+  ok: boolean;
+  datasources: Record<
+    string,
+    {
+      /** False when the data source cannot take events (not deployed, a column it cannot read). */
+      taking_events: boolean;
+      /** Seconds since the first failed attempt of the write to ClickHouse failing now. */
+      failing_s?: number;
+      error?: string;
+    }
+  >;
+}
+
+/**
+ * Every data source's part of `/health` (HTTP-only ones too): whether it takes events and whether
+ * its writes to ClickHouse are failing now; undefined when nothing ingests.
+ */
+function ingestHealth(ingestion: Ingestion | undefined): IngestHealth | undefined {
+  if (!ingestion) return undefined;
+  const now = Date.now();
+  const datasources: IngestHealth['datasources'] = {};
+  let ok = true;
+  for (const d of ingestion.stats().datasources) {
+    const since = d.totals.failingSince;
+    if (d.error !== undefined) {
+      ok = false;
+      datasources[d.name] = { taking_events: false, error: d.error };
+    } else if (since !== undefined) {
+      ok = false;
+      datasources[d.name] = {
+        taking_events: true,
+        failing_s: Math.max(0, Math.round((now - since) / 1000)),
+        ...(d.totals.lastError ? { error: d.totals.lastError } : {}),
+      };
+    } else {
+      datasources[d.name] = { taking_events: true };
+    }
   }
   return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
 }

@@ -131,6 +131,8 @@ describe('ClickHouse unavailable for 15 s [server]', () => {
     // Consumption paused (at most the flush in flight went in), the group kept its members.
     expect(stored() - before).toBeLessThanOrEqual(5000 * 2);
     expect(s.datasources.every((d) => d.totals.failures > 0)).toBe(true);
+    // What /health reports as a data source's writes failing now.
+    expect(s.datasources.every((d) => d.totals.failingSince !== undefined)).toBe(true);
     expect(s.datasources.every((d) => d.kafka!.assigned.length === PARTITIONS)).toBe(true);
     await proxy.restore();
 
@@ -142,6 +144,9 @@ describe('ClickHouse unavailable for 15 s [server]', () => {
       await new Promise((r) => setTimeout(r, 200));
     }
     await expectExact(direct, N, N);
+    expect(ingestion.stats().datasources.map((d) => d.totals.failingSince)).toEqual(
+      ingestion.stats().datasources.map(() => undefined),
+    );
   });
 });
 

@@ -7,6 +7,7 @@ import { afterAll, expect, it } from 'vitest';
 import { capabilitiesFor } from '../../../src/clickhouse/capabilities.ts';
 import type { Engine } from '../../../src/clickhouse/engine.ts';
 import { TallyError } from '../../../src/errors.ts';
+import { emptyTotals } from '../../../src/ingest/datasource-sink.ts';
 import type { Ingestion } from '../../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../../src/project/load-project.ts';
 import { createApp } from '../../../src/server/create-app.ts';
@@ -120,6 +121,7 @@ it("/health hides a Kafka consumer's error (the broker's address) the same way",
         datasources: [
           {
             name: 'events',
+            totals: emptyTotals(),
             kafka: { topic: 'events', group: 'tally.db.events', state: 'retrying', error: failing },
             groupLag: { topic: 'events', group: 'tally.db.events', partitions: [], error: failing },
           },
@@ -149,4 +151,57 @@ it("/health hides a Kafka consumer's error (the broker's address) the same way",
   );
   const admin = await app.request('/health', { headers: { authorization: 'Bearer admin-secret' } });
   expect(((await admin.json()) as typeof body).kafka.datasources.events!.error).toBe(failing);
+});
+
+it('/health is degraded when a data source takes no events or its writes fail, HTTP-only ones included', async () => {
+  const up = { ...engine, rows: async () => [{ ok: 1 }] } as unknown as Engine;
+  const state = new StateHolder({ project, engine: up, version: 'v1' });
+  const failing = 'Unknown identifier: effective_total: while pushing to view db.orders_mv';
+  const ingestion = () =>
+    ({
+      stats: () => ({
+        datasources: [
+          { name: 'clicks', totals: emptyTotals() },
+          {
+            name: 'orders',
+            totals: { ...emptyTotals(), failingSince: Date.now() - 12_000, lastError: failing },
+          },
+          {
+            name: 'returns',
+            totals: emptyTotals(),
+            error: 'table `returns` lacks column(s) agent: run `tally deploy`',
+          },
+        ],
+      }),
+    }) as unknown as Ingestion;
+  const tokens = [
+    { name: 'ops', value: 'admin-secret', scope: 'admin' as const },
+    { name: 'app', value: 'read-secret', scope: 'read' as const },
+  ];
+  const app = createApp({ state, tokens, ingestion });
+  const admin = await app.request('/health', { headers: { authorization: 'Bearer admin-secret' } });
+  expect(admin.status).toBe(200);
+  const body = (await admin.json()) as { status: string; ingest: { ok: boolean; datasources: unknown } };
+  expect(body.status).toBe('degraded');
+  expect(body.ingest).toEqual({
+    ok: false,
+    datasources: {
+      clicks: { taking_events: true },
+      orders: { taking_events: true, failing_s: 12, error: failing },
+      returns: { taking_events: false, error: 'table `returns` lacks column(s) agent: run `tally deploy`' },
+    },
+  });
+  const read = await app.request('/health', { headers: { authorization: 'Bearer read-secret' } });
+  const hidden = (await read.json()) as typeof body & {
+    ingest: { datasources: Record<string, { error?: string }> };
+  };
+  expect(hidden.ingest.datasources.orders!.error).toMatch(
+    /^its writes to ClickHouse are failing; its message is in/,
+  );
+  expect(hidden.ingest.datasources.returns!.error).toMatch(/^it takes no events; its message is in/);
+
+  const fine = () =>
+    ({ stats: () => ({ datasources: [{ name: 'clicks', totals: emptyTotals() }] }) }) as unknown as Ingestion;
+  const ok = await createApp({ state, tokens: [], ingestion: fine }).request('/health');
+  expect(((await ok.json()) as typeof body).status).toBe('ok');
 });
