@@ -2,10 +2,41 @@
  * Names of the ClickHouse objects deploy creates around a project's own tables. One place, so
  * the planner, the applier and crash recovery agree on what a leftover is.
  */
+import { shardTableName } from '../clickhouse/replicated-engine.ts';
 import type { Project } from '../project/model.ts';
 
 /** Prefix of Tally's own bookkeeping tables (DESIGN: `tally_`). */
 export const TALLY_PREFIX = 'tally_';
+
+/** The keys of a data source's stored rows, for dedup (ingest/ingest-tables.ts fills it). */
+export function seenTableName(ds: string): string {
+  return `tally_seen_${ds}`;
+}
+
+/** `prefix` followed by the 8-hex hash ingestion names its views and probe tables with. */
+function isHashedName(name: string, prefix: string): boolean {
+  return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
+}
+
+/**
+ * What ingestion keeps beside data source `ds`, among `names` (ingest/ingest-tables.ts makes
+ * them): the views over its tables that mark what is stored (seen keys, offset marks), its probe
+ * tables, and its seen-keys table (with its table per shard). They go when the data source goes:
+ * keys left behind would make a data source created again under the name drop every event sent
+ * to it before as a duplicate.
+ */
+export function ingestStateOf(ds: string, names: Iterable<string>): { views: string[]; tables: string[] } {
+  const seen = seenTableName(ds);
+  const viewPrefixes = [`${seen}_mv_`, `tally_wm_${ds}_`, `tally_wmq_${ds}_`];
+  const views: string[] = [];
+  const tables: string[] = [];
+  for (const n of names) {
+    if (viewPrefixes.some((p) => isHashedName(n, p))) views.push(n);
+    else if (isHashedName(n, `tally_probe_${ds}_`) || n === seen || n === shardTableName(seen))
+      tables.push(n);
+  }
+  return { views: views.sort(), tables: tables.sort() };
+}
 
 /** A table renamed away so that no INSERT can start on it (see hold.ts). */
 export function holdName(table: string): string {

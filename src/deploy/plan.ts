@@ -32,10 +32,12 @@ import type { LiveState, LiveTable } from './introspect.ts';
 import {
   backupName,
   holdName,
+  ingestStateOf,
   nameRole,
   nextName,
   nextPathName,
   scratchDatabaseName,
+  seenTableName,
   shadowViewName,
 } from './names.ts';
 import {
@@ -448,12 +450,13 @@ export function buildPlan(input: PlanInput): Plan {
     }
     const q = spec.quarantine?.name;
     const lq = q ? tables.get(q) : undefined;
+    const state = ingestStateOf(t.name, tables.keys());
     droppedDs.push(t.name);
     add({
       kind: 'drop-table',
       resource: t.name,
       resourceKind: 'datasource',
-      what: `drop table ${t.name}${lq ? ` and ${lq.name}` : ''}`,
+      what: `drop table ${t.name}${lq ? ` and ${lq.name}` : ''}${state.tables.length > 0 ? ', and its dedup keys' : ''}`,
       why: 'its data source file is gone',
       // An empty data source (and quarantine) loses nothing: no --allow-destructive needed.
       destructive: t.rows > 0 || (lq?.rows ?? 0) > 0,
@@ -467,6 +470,11 @@ export function buildPlan(input: PlanInput): Plan {
         ...(ctx.sharded ? [dropTableSql(shardTableName(t.name), ctx)] : []),
         dropTableSql(t.name, ctx),
         ...(lq ? [dropTableSql(lq.name, ctx)] : []),
+        // Its dedup keys and marks: a data source created again under the name starts clean.
+        ...[...state.views, ...state.tables].map((n) => dropTableSql(n, ctx)),
+        ...(ctx.sharded && state.tables.includes(seenTableName(t.name))
+          ? [dropTableSql(shardTableName(seenTableName(t.name)), ctx)]
+          : []),
       ],
       names: [t.name, ...(lq ? [lq.name] : [])],
       rows: t.rows,

@@ -21,6 +21,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
+import { seenTableName } from '../deploy/names.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { dedupKeyOf } from './dedup-key.ts';
@@ -28,9 +29,7 @@ import { dedupKeyOf } from './dedup-key.ts';
 export const OFFSETS_TABLE = 'tally_ingest_offsets';
 export const LOG_TABLE = 'tally_ingest_log';
 
-export function seenTableName(ds: string): string {
-  return `tally_seen_${ds}`;
-}
+export { seenTableName };
 
 /** A Memory table of one process holding a flush's keys for the seen lookup. */
 export function probeTableName(ds: string, instance: string): string {
