@@ -19,6 +19,7 @@ import { acquireDeployLock, type DeployLock, type LockOptions } from './deploy-l
 import { type DesiredState, desiredState } from './desired-state.ts';
 import { checkEndpointSettings } from './endpoint-settings.ts';
 import { introspect, type LiveState } from './introspect.ts';
+import { markLossyConversions } from './lossy-conversions.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
@@ -143,5 +144,6 @@ async function prepare(
     server: engine.description,
     scratchDatabaseExists: scratch.length > 0,
   });
+  await markLossyConversions(plan, live, engine, planCtx);
   return { plan, ctx: planCtx, live, deployments, desired };
 }

@@ -12,7 +12,7 @@ export const deployCliCommand: Command = {
   options: { check: { type: 'boolean' }, 'allow-destructive': { type: 'boolean' } },
   help: [
     '  --check              print the plan (create, alter, rebuild, view, backfill, drop, unchanged) and change nothing',
-    '  --allow-destructive  allow steps that lose data (dropping a data source, a rebuild that drops a column)',
+    '  --allow-destructive  allow steps that lose data (dropping a data source, a rebuild that drops a column or converts values that do not fit the new type)',
     'Deploys to the configured ClickHouse: the embedded engine by default, or clickhouse.url / TALLY_CLICKHOUSE_URL.',
   ].join('\n'),
   async run(ctx) {
