@@ -24,6 +24,7 @@ import {
   OFFSETS_TABLE,
   probeTableName,
   seenTableName,
+  seenViewName,
   syncInsertClause,
 } from './ingest-tables.ts';
 import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
@@ -155,12 +156,20 @@ export function emptyTotals(): SinkTotals {
   };
 }
 
+/** A row of a seen-key lookup: a key found (view 0), or the row saying the seen view exists (view 1). */
+interface SeenRow {
+  key: string;
+  view: number | string;
+}
+
 export class DatasourceSink {
   readonly totals: SinkTotals = emptyTotals();
   private readonly db: string;
   private readonly table: string;
   private readonly quarantine: string;
   private readonly seen: string;
+  /** The view that writes seen keys as this process computes them (seenViewName). */
+  private readonly seenView: string | undefined;
   private readonly probe: string;
   private probeReady = false;
   private probeFlushes = 0;
@@ -188,6 +197,7 @@ export class DatasourceSink {
     this.table = `${this.db}.${quoteIdent(datasource.name)}`;
     this.quarantine = `${this.db}.${quoteIdent(quarantineTableName(datasource.name))}`;
     this.seen = `${this.db}.${quoteIdent(seenTableName(datasource.name))}`;
+    this.seenView = seenViewName(engine, datasource);
     this.probe = `${this.db}.${quoteIdent(probeTableName(datasource.name, opts.instance))}`;
     this.log = opts.log ?? (() => {});
     this.generation = engine.generation;
@@ -663,17 +673,36 @@ export class DatasourceSink {
     if (keys.length === 0) return new Set();
     const rows =
       this.engine.rowsWith && !isShardedCluster(this.engine)
-        ? await this.engine.rowsWith<{ key: string }>(`SELECT key FROM ${this.seen} WHERE key IN _keys`, {
-            name: '_keys',
-            structure: 'key String',
-            jsonLines: keys.map((k) => `{"key":${jsonString(k)}}`).join('\n'),
-          })
+        ? await this.engine.rowsWith<SeenRow>(
+            `SELECT key, 0 AS view FROM ${this.seen} WHERE key IN _keys${this.seenViewCheck}`,
+            {
+              name: '_keys',
+              structure: 'key String',
+              jsonLines: keys.map((k) => `{"key":${jsonString(k)}}`).join('\n'),
+            },
+          )
         : await this.lookupThroughProbe(keys);
-    return new Set(rows.map((r) => r.key));
+    // The view that writes the keys as this process computes them is gone: the dedup key
+    // changed (or the data source was dropped) under it, and its lookups would miss every key
+    // written since. Nothing is stored until it runs the project as deployed.
+    if (!rows.some((r) => Number(r.view) === 1)) {
+      throw new TallyError(
+        'dedup-key-changed',
+        `data source ${this.datasource.name}: its seen keys are no longer written as this process computes them (view ${this.seenView} is gone: its dedup_key changed or the data source was dropped by another deploy); this process stores nothing to it until restarted with the deployed project`,
+      );
+    }
+    const out = new Set<string>();
+    for (const r of rows) if (Number(r.view) === 0) out.add(r.key);
+    return out;
+  }
+
+  /** Adds the row `('', 1)` to a lookup when the seen view of this process's dedup key exists. */
+  private get seenViewCheck(): string {
+    return ` UNION ALL SELECT '' AS key, 1 AS view FROM system.tables WHERE database = ${quoteString(this.engine.database)} AND name = ${quoteString(this.seenView ?? '')}`;
   }
 
   /** `lookupSeen` where no table can travel with the query: the keys go into the probe table. */
-  private async lookupThroughProbe(keys: string[]): Promise<Array<{ key: string }>> {
+  private async lookupThroughProbe(keys: string[]): Promise<SeenRow[]> {
     const flush = ++this.probeFlushes;
     const body = keys.map((k) => `{"flush":${flush},"key":${jsonString(k)}}`).join('\n');
     for (let tries = 0; ; tries++) {
@@ -697,10 +726,10 @@ export class DatasourceSink {
         this.probeReady = false;
       }
     }
-    return this.engine.rows<{ key: string }>(
+    return this.engine.rows<SeenRow>(
       // Sharded: the seen table is Distributed, and the probe table is this node's, so its keys
       // are sent along to every shard (GLOBAL IN).
-      `SELECT key FROM ${this.seen} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})`,
+      `SELECT key, 0 AS view FROM ${this.seen} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})${this.seenViewCheck}`,
     );
   }
 

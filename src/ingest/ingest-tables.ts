@@ -105,7 +105,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     const seenStore = sharded ? shardTableName(seen) : seen;
     const seenRef = `${db}.${quoteIdent(seenStore)}`;
     const select = seenSelect(engine, ds, storage)!;
-    const mv = `${seen}_mv_${hash(select)}`;
+    const mv = seenViewName(engine, ds)!;
     if (!views.current.has(mv)) {
       const existed = (await columnsOf(engine, seen)).size > 0;
       await run(
@@ -159,6 +159,15 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     );
   }
   return { created, coordinates };
+}
+
+/**
+ * The name of the view that fills `tally_seen_<ds>`; it carries a hash of its SELECT, so a changed
+ * dedup key is a view of another name (undefined without a dedup key).
+ */
+export function seenViewName(engine: Engine, ds: DataSource): string | undefined {
+  const select = seenSelect(engine, ds, isShardedCluster(engine) ? shardTableName(ds.name) : ds.name);
+  return select === undefined ? undefined : `${seenTableName(ds.name)}_mv_${hash(select)}`;
 }
 
 /**

@@ -34,6 +34,8 @@ export function classifyFailure(err: unknown): FailureKind {
   if (isTallyError(err) && err.code === 'clickhouse-moved') return 'unreachable';
   // A refused TLS handshake comes before any request: nothing was sent.
   if (isTallyError(err) && err.code === 'clickhouse-tls') return 'unreachable';
+  // Refused before its INSERT: nothing was written; tried again until the process is restarted.
+  if (isTallyError(err) && err.code === 'dedup-key-changed') return 'server';
   if (isTallyError(err) && err.code === 'clickhouse-unreachable') {
     return NOT_SENT.test(message) ? 'unreachable' : 'ambiguous';
   }
