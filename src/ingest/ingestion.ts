@@ -132,6 +132,13 @@ export interface Ingestion {
   stats(): IngestStats;
   /** The consumer group's lag of a Kafka data source, as the broker last told it. */
   lag(datasource: string): GroupLag | undefined;
+  /**
+   * Epoch ms up to which `datasource`'s data is known to be current, if known: for a Kafka-fed
+   * one, when its group was last seen with nothing left to read; for one written directly (no
+   * Kafka), now, since an event is acknowledged only once stored and nothing waits anywhere,
+   * unless its writes are failing (then since when).
+   */
+  currentAt(datasource: string): number | undefined;
   /** Settles once the broker answered (or failed) the first lag question of every Kafka data source. */
   lagKnown(): Promise<void>;
   /** Finishes or abandons what is in flight, commits, leaves the groups. Idempotent. */
@@ -401,6 +408,12 @@ export async function startIngestion(
     }),
 
     lag: (name) => monitor?.get(name),
+    currentAt: (name) => {
+      const e = entries.get(name);
+      if (!e?.sink) return undefined;
+      if (client && e.ds.kafka) return monitor?.get(name)?.caughtUpAt;
+      return e.sink.totals.failingSince ?? Date.now();
+    },
     lagKnown: () => monitor?.firstRound() ?? Promise.resolve(),
 
     stop(stopOpts = {}) {

@@ -108,9 +108,10 @@ export class Runtime {
       tokens: project.config.tokens,
       metrics: this.metrics,
       ingestion: () => this.ingestion,
-      // An idle topic writes no batches: the group's lag, asked of the broker, says it is current.
+      // An idle topic writes no batches: the group's lag, asked of the broker, says it is current;
+      // a data source written directly is current while its writes succeed.
       freshness: new FreshnessTracker({
-        caughtUp: (ds) => this.ingestion?.lag(ds)?.caughtUpAt,
+        caughtUp: (ds) => this.ingestion?.currentAt(ds),
         ready: () => this.lagPending,
         ...(this.opts.log
           ? {
