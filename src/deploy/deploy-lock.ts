@@ -12,7 +12,7 @@
  * backing off at once is possible; the random pause ends it.
  *
  * A claim lives while its deployer writes a heartbeat every 10 s; one silent for 60 s (a crash)
- * no longer counts.
+ * no longer counts, and one of a process of this host that is gone, silent for 15 s, neither.
  */
 import { hostname } from 'node:os';
 import type { Engine, Settings } from '../clickhouse/engine.ts';
@@ -82,6 +82,11 @@ export async function acquireDeployLock(
   // again under the same name would be invisible to the others.
   let attempt = 0;
   let claim = id;
+  const heartbeatS = (opts.heartbeatMs ?? 10_000) / 1000;
+  const releaseFor = (id: string, by: string) =>
+    engine.command(
+      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(id)}, ${stringLiteral(by)}, now(), 'release'`,
+    );
   const write = (state: string, settings?: Settings) =>
     engine.command(
       `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(claim)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
@@ -103,13 +108,23 @@ export async function acquireDeployLock(
   const others = async (): Promise<LiveClaim[]> => {
     // Only recent rows can make a claim live (a heartbeat within expireS), and a release is
     // always the newest row of its claim: older rows change nothing, so they are not read.
-    const rows = await engine.rows<{ id: string; holder: string; age: number | string }>(
-      `SELECT id, any(holder) AS holder, toUInt32(now() - min(at)) AS age FROM ${table}
+    const rows = await engine.rows<{
+      id: string;
+      holder: string;
+      age: number | string;
+      silent: number | string;
+    }>(
+      `SELECT id, any(holder) AS holder, toUInt32(now() - min(at)) AS age, toUInt32(now() - max(at)) AS silent FROM ${table}
        WHERE at >= now() - ${Math.floor(expireS) + RECENT_MARGIN_S}
        GROUP BY id HAVING countIf(state = 'release') = 0 AND max(at) >= now() - ${Math.floor(expireS)}`,
     );
+    const dead = rows.filter(
+      (r) => r.id !== claim && Number(r.silent) >= heartbeatS + DEAD_MARGIN_S && isDeadHereProcess(r.holder),
+    );
+    // Released for every deployer (other hosts cannot tell the process is gone).
+    for (const r of dead) await releaseFor(r.id, r.holder).catch(() => {});
     return rows
-      .filter((r) => r.id !== claim)
+      .filter((r) => r.id !== claim && !dead.includes(r))
       .map((r) => {
         const bare = r.id.replace(/#\d+$/, '');
         return { id: bare, holder: r.holder, ageS: ageFromId(bare) ?? Number(r.age) };
@@ -181,6 +196,28 @@ async function lockReplicas(engine: Engine, ctx: DdlContext): Promise<number> {
     `SELECT total_replicas AS n FROM system.replicas WHERE database = ${stringLiteral(ctx.database)} AND table = ${stringLiteral(DEPLOY_LOCK_TABLE)}`,
   );
   return Number(r?.n ?? 0);
+}
+
+/**
+ * A claim of a deployer on this host whose process is gone (killed while it deployed) and that
+ * has missed a heartbeat by this much is released at once rather than after expireS: a live
+ * deployer of the same name on another host would have written a heartbeat meanwhile.
+ */
+const DEAD_MARGIN_S = 5;
+
+/** `holder` is `<this host>:<pid>` and no process has that pid here. */
+function isDeadHereProcess(holder: string): boolean {
+  const at = holder.lastIndexOf(':');
+  const pid = Number(holder.slice(at + 1));
+  if (holder.slice(0, at) !== hostname() || !Number.isInteger(pid) || pid <= 0 || pid === process.pid)
+    return false;
+  try {
+    process.kill(pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: it exists, owned by another user.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 /** Rows older than expireS plus this are never read (see `others`). */

@@ -3,6 +3,8 @@
  * instances) create and backfill a view once, not twice; a live claim makes a deploy wait and
  * then say who holds the database; a claim whose deployer went silent stops counting.
  */
+import { spawnSync } from 'node:child_process';
+import { hostname } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
@@ -102,6 +104,44 @@ describe.each(BACKENDS)('deploy lock [%s]', (backend) => {
       );
       const after = await applyDeploy(project, engine, { lock: { waitMs: 1_500 } });
       expect(after.ok, after.error).toBe(true);
+    } finally {
+      await drop();
+    }
+  }, 60_000);
+
+  it('a claim of a process of this host that is gone stops counting after a missed heartbeat, not after the expiry', async () => {
+    const { engine, drop } = await freshEngine(backend);
+    try {
+      const project = eventsProject();
+      const table = `${quoteIdent(engine.database)}.${DEPLOY_LOCK_TABLE}`;
+      await (await acquireDeployLock(engine, ddlContextFor(project, engine), 'first')).release();
+      const deadPid = spawnSync(process.execPath, ['-e', '0']).pid;
+      // Silent for 20 s: past a missed heartbeat (15 s), far from the expiry (60 s).
+      const claimBy = (id: string, holder: string) =>
+        engine.command(
+          `INSERT INTO ${table} (id, holder, at, state) SELECT '${id}', '${holder}', now() - 20, 'claim'`,
+        );
+      // A live process of this host (this test's parent) still holds its claim until the expiry.
+      await claimBy('live-here', `${hostname()}:${process.ppid}`);
+      const waited = await applyDeploy(project, engine, { lock: { waitMs: 1_000 } }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((waited as TallyError).code).toBe('deploy-locked');
+      await engine.command(
+        `INSERT INTO ${table} (id, holder, at, state) SELECT 'live-here', '${hostname()}:${process.ppid}', now(), 'release'`,
+      );
+
+      await claimBy('killed-here', `${hostname()}:${deadPid}`);
+      const t0 = Date.now();
+      const after = await applyDeploy(project, engine, { lock: { waitMs: 10_000 } });
+      expect(after.ok, after.error).toBe(true);
+      expect(Date.now() - t0).toBeLessThan(5_000);
+      // Released for everyone: a deployer on another host would not wait for it either.
+      const [r] = await engine.rows<{ n: string }>(
+        `SELECT count() AS n FROM ${table} WHERE id = 'killed-here' AND state = 'release'`,
+      );
+      expect(num(r!.n)).toBe(1);
     } finally {
       await drop();
     }
