@@ -1,6 +1,6 @@
 // `tally ... | head -1`: the reader goes away after the first line. The command must finish
 // quietly (no EPIPE stack trace) with its own exit code, as a shell pipeline expects.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CliDatabases } from '../support/cli-databases.ts';
@@ -18,6 +18,13 @@ describe.each(['server', 'embedded'] as const)('a closed stdout [%s]', (backend)
   it('tally sql with a large answer piped into a reader that stops after one chunk', async () => {
     const dir = writeProject({ 'tally.yaml': 'name: epipe\n' });
     const env = databases.env(backend, backend === 'embedded' ? { TALLY_CLICKHOUSE_URL: '' } : {});
+    // tally sql runs only in a deployed database (it creates none); in a process of its own, as
+    // the embedded engine's folder is opened by one process at a time.
+    const deploy = spawnSync(process.execPath, [join(REPO, 'bin', 'tally.js'), 'deploy', '--project', dir], {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      encoding: 'utf8',
+    });
+    expect(deploy.status, deploy.stderr).toBe(0);
     const child = spawn(
       process.execPath,
       [

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, inject, it } from 'vitest';
 import { BACKENDS, type BackendName } from '../support/backends.ts';
 import { runCli } from '../support/capture-output.ts';
-import { CliDatabases } from '../support/cli-databases.ts';
+import { CliDatabases, databaseExists, noDatabaseMessage } from '../support/cli-databases.ts';
 import { copyExample } from '../support/example-copy.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
@@ -212,6 +212,27 @@ describe.each(BACKENDS)('tally sql with pipe nodes as tables [%s]', (backend) =>
     const text = await run(['sql', "SELECT 'FORMAT CSV' AS f", '--format', 'csv', '--project', dir], env);
     expect(text.code, text.err).toBe(0);
     expect(text.out).toBe('"f"\n"FORMAT CSV"');
+  });
+});
+
+describe.each(BACKENDS)('tally sql before any deploy [%s]', (backend) => {
+  it('creates no database: --compile prints the query, a query is refused naming the database', async () => {
+    const env = envFor(backend);
+    const database = env.TALLY_CLICKHOUSE_DATABASE!;
+    const dir = writeProject({});
+    copyExample(dir);
+    for (const query of ['SELECT 1', 'SELECT * FROM balance.movements']) {
+      const compiled = await run(['sql', query, '--compile', '--project', dir], env);
+      expect(compiled.code, compiled.err).toBe(0);
+      expect(compiled.out).toContain('SELECT');
+    }
+    expect(await databaseExists(backend, database, dir)).toBe(false);
+    for (const query of ['SELECT 1', 'SELECT count() FROM transactions']) {
+      const r = await run(['sql', query, '--project', dir], env);
+      expect(r.code, query).toBe(1);
+      expect(r.err, query).toMatch(noDatabaseMessage(database));
+    }
+    expect(await databaseExists(backend, database, dir)).toBe(false);
   });
 });
 

@@ -6,7 +6,7 @@ import { queryShape } from '../../sql/query-shape.ts';
 import { ExactNumber, parseExactJson } from '../../util/exact-json.ts';
 import { plural } from '../../util/plural.ts';
 import type { Command } from '../command.ts';
-import { openEngine } from '../open.ts';
+import { openEngine, requireDatabase } from '../open.ts';
 import { openProject, refuseNonProject } from '../open-project.ts';
 import { paint, table } from '../output.ts';
 import { expandPipeTables, parseParamFlags } from '../pipe-tables.ts';
@@ -21,7 +21,8 @@ export const sqlCommand: Command = {
     compile: { type: 'boolean' },
   },
   help: [
-    'Runs on the configured ClickHouse (the embedded engine by default), in the project database.',
+    'Runs on the configured ClickHouse (the embedded engine by default), in the project database;',
+    'a database not deployed yet is refused (`tally deploy` creates it; `tally sql` creates nothing).',
     'A pipe node reads as a table: `SELECT * FROM balance.movements` runs the node `movements` of',
     'the pipe `balance` as a subquery, and `FROM balance` its last node.',
     '',
@@ -30,7 +31,7 @@ export const sqlCommand: Command = {
     '                     default takes a sample value of its type (said on stderr).',
     '  -f, --format F     table (default), json (the ClickHouse JSON answer) or csv (with a header)',
     '  --json             the same as --format json',
-    '  --compile          print the query with the pipe nodes expanded; run nothing',
+    '  --compile          print the query with the pipe nodes expanded; run nothing, create nothing',
     '',
     'Examples:',
     '  tally sql "SELECT count() FROM transactions"',
@@ -78,9 +79,12 @@ export const sqlCommand: Command = {
         ),
       );
     }
-    // Refused above when not a project: the config is read as it is.
+    // Refused above when not a project: the config is read as it is. The database is never
+    // created here: `--compile` needs only the server's version (for the dialect), and a query
+    // on a database nothing was deployed to is refused below, naming it.
     const engine = await openEngine(project?.config ?? loadConfig(ctx.projectDir, { env: ctx.env }), {
       readThroughDev: true,
+      createDatabase: false,
     });
     try {
       let sql = query;
@@ -107,6 +111,8 @@ export const sqlCommand: Command = {
         ctx.io.out(sql);
         return 0;
       }
+      // Without it the session falls back to `default`: a table of the same name there would answer.
+      await requireDatabase(engine);
       if (!shape.returnsRows) {
         // DDL and other statements answer nothing: a result format would be an empty body.
         const t0 = performance.now();
