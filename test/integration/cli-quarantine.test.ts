@@ -103,9 +103,15 @@ describe.each(BACKENDS)('tally quarantine [%s]', (backend) => {
     expect(byRaw('{"id":"e2"').where).toBe('request req-42');
     expect(byRaw('{"id":"e2"').reason).toMatch(/at/);
     expect(byRaw('{"id":"e3"').reason).toMatch(/JSON/i);
-    // A long raw event is cut for the terminal, and says so.
-    expect(byRaw('{"id":"e4"').raw).toMatch(/… \(cut\)$/);
-    expect(byRaw('{"id":"e4"').raw.length).toBeLessThan(200);
+    // --json gives the raw event whole: a script takes it back to fix and append it again.
+    expect(byRaw('{"id":"e4"').raw).toBe(LONG);
+
+    // The terminal view cuts a long raw event, and says so.
+    const view = await run(['quarantine', 'events'], env, dir);
+    expect(view.code, view.err).toBe(0);
+    const longLine = view.out.split('\n').find((l) => l.startsWith('  raw: {"id":"e4"'))!;
+    expect(longLine).toMatch(/… \(cut\)$/);
+    expect(longLine.length).toBeLessThan(200);
 
     const limited = await run(['quarantine', 'events', '-n', '1'], env, dir);
     expect(limited.code).toBe(0);

@@ -11,6 +11,7 @@ import type { Command } from '../command.ts';
 import { openConfig, openDeployedEngine } from '../open.ts';
 import { paint, table } from '../output.ts';
 
+/** The terminal view's raw event; --json gives it whole, for a script to fix and append again. */
 const RAW_SHOWN = 160;
 /** The summary table's reason column (the whole reason is in --json and in the detail view). */
 const REASON_SHOWN = 40;
@@ -44,7 +45,8 @@ export const quarantineCommand: Command = {
     '  (no data source)   per data source: refused events in all, in the last 24 h, the latest time',
     '                     and the most frequent reason',
     '  <data source>      its latest refused events: when, where from (Kafka partition/offset or',
-    '                     request id), the failing columns, every reason, and the raw event (cut)',
+    '                     request id), the failing columns, every reason, and the raw event (cut',
+    '                     at 160 characters; whole with --json)',
     '  -n, --limit N      how many events to show (default 20)',
     '',
     'Examples:',
@@ -121,7 +123,7 @@ export const quarantineCommand: Command = {
         );
       }
       const summary = await summarize(engine, wanted);
-      const rows = await latest(engine, wanted, limit);
+      const rows = await latest(engine, wanted, limit, { whole: ctx.json });
       if (ctx.json) {
         ctx.io.out(JSON.stringify({ ...summary, events: rows }, null, 2));
         return 0;
@@ -177,7 +179,14 @@ async function summarize(engine: Engine, datasource: string): Promise<Summary> {
   };
 }
 
-async function latest(engine: Engine, datasource: string, limit: number): Promise<Refused[]> {
+async function latest(
+  engine: Engine,
+  datasource: string,
+  limit: number,
+  opts: { whole: boolean },
+): Promise<Refused[]> {
+  // Cut in the query too, when cut: a refused event can be megabytes, and the view shows 160 characters.
+  const raw = opts.whole ? 'raw' : `substring(raw, 1, ${RAW_SHOWN * 4}) AS raw`;
   const rows = await engine.rows<{
     received_at: string;
     source: string;
@@ -189,7 +198,7 @@ async function latest(engine: Engine, datasource: string, limit: number): Promis
     reason: string;
     raw: string;
   }>(
-    `SELECT toString(received_at) AS received_at, source, topic, partition, offset, request_id, columns, reason, substring(raw, 1, ${RAW_SHOWN * 4}) AS raw FROM ${tableOf(engine, datasource)} ORDER BY received_at DESC, offset DESC LIMIT ${limit}`,
+    `SELECT toString(received_at) AS received_at, source, topic, partition, offset, request_id, columns, reason, ${raw} FROM ${tableOf(engine, datasource)} ORDER BY received_at DESC, offset DESC LIMIT ${limit}`,
   );
   return rows.map((r) => ({
     received_at: r.received_at,
@@ -202,7 +211,7 @@ async function latest(engine: Engine, datasource: string, limit: number): Promis
           : '',
     columns: r.columns,
     reason: r.reason,
-    raw: cut(r.raw),
+    raw: opts.whole ? r.raw : cut(r.raw),
   }));
 }
 
