@@ -15,6 +15,8 @@ export interface CommandContext {
   flags: Record<string, string | boolean | (string | boolean)[] | undefined>;
   /** Resolves when the user asks to stop (SIGINT/SIGTERM); long-running commands wait on it. */
   stopSignal: AbortSignal;
+  /** How the user ran tally (`npx tally`, `node bin/tally.js`...), for commands printed to be copied. */
+  invokedAs: string;
 }
 
 export interface Command {

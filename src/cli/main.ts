@@ -4,6 +4,7 @@ import { isTallyError, TallyError } from '../errors.ts';
 import { closest } from '../util/did-you-mean.ts';
 import type { Command, CommandContext, OptionSpec } from './command.ts';
 import { COMMANDS } from './commands/index.ts';
+import { invokedAs } from './invoked-as.ts';
 import { failureDocument, type Output, paint, printError, processOutput } from './output.ts';
 
 const GLOBAL_OPTIONS: OptionSpec = {
@@ -17,6 +18,8 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   cwd?: string;
   stopSignal?: AbortSignal;
+  /** How the user ran tally, as printed in commands to copy; default from process.argv (cli/invoked-as.ts). */
+  invokedAs?: string;
 }
 
 /**
@@ -81,6 +84,7 @@ export async function runMain(argv: string[], opts: RunOptions = {}): Promise<nu
       args: parsed.positionals,
       flags: parsed.values,
       stopSignal: opts.stopSignal ?? signals!.signal,
+      invokedAs: opts.invokedAs ?? invokedAs(process.argv[1], process.cwd()),
     });
   } finally {
     signals?.dispose();

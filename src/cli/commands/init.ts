@@ -2,6 +2,7 @@ import { existsSync, mkdirSync, readdirSync, statSync, writeFileSync } from 'nod
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { TallyError } from '../../errors.ts';
 import { scaffoldFiles } from '../../init/scaffold.ts';
+import { shellWord } from '../../util/shell-word.ts';
 import type { Command } from '../command.ts';
 import { paint } from '../output.ts';
 
@@ -72,16 +73,16 @@ export const initCommand: Command = {
     ctx.io.out(paint(ctx.io, 'green', `✓ created the project \`${name}\` in ${where}`));
     for (const rel of written)
       ctx.io.out(`  ${rel}${replaced.includes(rel) ? paint(ctx.io, 'yellow', ' (replaced)') : ''}`);
-    // From here, as the README runs tally (`npx tally` in the checkout): no `cd`, which would
-    // leave the folder where npx finds it.
+    // From here, run as the user ran this one: no `cd`, which would break a relative
+    // `node bin/tally.js` or leave the folder where npx finds tally.
     // Quoted when the shell would split it: the lines are meant to be copied.
-    const shown = /^[\w./@%+=:,-]+$/.test(where) ? where : `'${where.replace(/'/g, `'\\''`)}'`;
-    const project = where === '.' ? '' : ` --project ${shown}`;
+    const project = where === '.' ? '' : ` --project ${shellWord(where)}`;
+    const tally = ctx.invokedAs;
     ctx.io.out('');
     ctx.io.out('Next:');
-    ctx.io.out(`  npx tally test${project}     run the endpoint tests on the fixtures`);
+    ctx.io.out(`  ${tally} test${project}     run the endpoint tests on the fixtures`);
     ctx.io.out(
-      `  npx tally dev${project}      serve http://127.0.0.1:7070/v0/pipes/user_totals.json?user_id=u1`,
+      `  ${tally} dev${project}      serve http://127.0.0.1:7070/v0/pipes/user_totals.json?user_id=u1`,
     );
     return 0;
   },

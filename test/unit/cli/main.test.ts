@@ -271,7 +271,7 @@ describe('tally CLI', () => {
     expect(r.err).not.toContain('internal error');
     const spaced = await run('init', join(dir, 'my project'));
     expect(spaced.code, spaced.err).toBe(0);
-    expect(spaced.out).toContain(`npx tally test --project '${join(dir, 'my project')}'`);
+    expect(spaced.out).toContain(` test --project '${join(dir, 'my project')}'`);
   });
 
   it('says when the project folder does not exist', async () => {

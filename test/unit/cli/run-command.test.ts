@@ -20,6 +20,7 @@ async function runFake(run: Command['run'], json: boolean) {
     args: [],
     flags: {},
     stopSignal: new AbortController().signal,
+    invokedAs: 'tally',
   });
   return { code, out: io.stdout(), err: io.stderr() };
 }
