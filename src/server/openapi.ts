@@ -12,6 +12,7 @@
  *   ISO-8601 with `Z` or an offset, or epoch seconds.
  * - Boolean: `boolean`. Nullable(T): T or null. Array(T): `array` of T, comma-separated in a
  *   query string (`style: form, explode: false`) or a JSON array.
+ * Defaults and enum values are written as their schema types them (schemaValue).
  */
 import { basename } from 'node:path';
 import type { ColumnMeta, Engine } from '../clickhouse/engine.ts';
@@ -199,8 +200,33 @@ function fullParamSchema(p: Param): JsonSchema {
   return {
     ...paramSchema(p),
     ...(description ? { description } : {}),
-    ...(p.default !== undefined ? { default: p.default } : {}),
+    ...(p.default !== undefined ? { default: schemaValue(paramType(p.type), p.default) } : {}),
   };
+}
+
+/**
+ * A value the project wrote (a default, an enum value) typed as the param's schema says: YAML
+ * reads `default: 0` of a Decimal, or epoch seconds of a DateTime, as a number where the schema
+ * says string, and the loader keeps an integer past 2^53 as a string where it says integer.
+ */
+function schemaValue(t: ParamType, v: unknown): unknown {
+  if (v === null || v === undefined) return v;
+  switch (t.kind) {
+    case 'nullable':
+      return schemaValue(t.inner, v);
+    case 'array':
+      return Array.isArray(v) ? v.map((x) => schemaValue(t.element, x)) : v;
+    case 'int':
+      return typeof v === 'string' ? exact(BigInt(v)) : v;
+    case 'string':
+    case 'decimal':
+    case 'date':
+    case 'datetime':
+      return typeof v === 'string' ? v : String(v);
+    case 'float':
+    case 'bool':
+      return v;
+  }
 }
 
 /** The param's description, with what it must be given with (JSON Schema cannot say it per property). */
@@ -216,7 +242,7 @@ export function paramSchema(p: Param): JsonSchema {
 }
 
 function typeSchema(t: ParamType, p: Param): JsonSchema {
-  const enumOf = p.enum && p.enum.length > 0 ? { enum: [...p.enum] } : {};
+  const enumOf = p.enum && p.enum.length > 0 ? { enum: p.enum.map((v) => schemaValue(t, v)) } : {};
   switch (t.kind) {
     case 'string':
       return { type: 'string', ...enumOf };
@@ -251,7 +277,7 @@ function typeSchema(t: ParamType, p: Param): JsonSchema {
         pattern: decimalPattern(t.precision, t.scale),
         description: `Decimal(${t.precision}, ${t.scale}): at most ${t.precision - t.scale} digits before the point and ${t.scale} after`,
         ...bounds,
-        ...(p.enum && p.enum.length > 0 ? { enum: p.enum.map(String) } : {}),
+        ...enumOf,
       };
     }
     case 'bool':
@@ -263,8 +289,10 @@ function typeSchema(t: ParamType, p: Param): JsonSchema {
         type: 'string',
         pattern: DATETIME_PATTERN,
         description: 'YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds',
-        examples: ['2024-03-12 08:00:00', '2024-03-12T08:00:00Z', '1710230400'],
-        ...enumOf,
+        // The examples are of any DateTime: with an enum they would be values it refuses.
+        ...(p.enum && p.enum.length > 0
+          ? enumOf
+          : { examples: ['2024-03-12 08:00:00', '2024-03-12T08:00:00Z', '1710230400'] }),
       };
     case 'nullable':
       return { anyOf: [typeSchema(t.inner, p), { type: 'null' }] };

@@ -150,6 +150,12 @@ forEachBackend('HTTP observability', (ctx) => {
       expect(bad.status).toBe(400);
       const errorSchema = responses['400']!.content['application/json']!.schema;
       expect(ajv.compile(errorSchema)(await bad.json())).toBe(true);
+      // A param's default is of its schema's type: `default: 0` of a Decimal is the string "0".
+      const minAmount = (op.parameters as Array<{ name: string; schema: Json }>).find(
+        (x) => x.name === 'min_amount',
+      )!.schema;
+      expect(minAmount).toMatchObject({ type: 'string', default: '0' });
+      expect(ajv.compile(minAmount)(minAmount.default)).toBe(true);
     });
 
     it('asks ClickHouse for the columns once per project version', async () => {

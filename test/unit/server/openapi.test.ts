@@ -45,6 +45,48 @@ const TYPES = writeProject({
   'endpoints/all_types.endpoint.yaml': 'pipe: all_types\ndescription: Every param type\nmax_staleness: 10s\n',
 });
 
+// Defaults and enum values YAML reads as another JSON type than the param's schema has.
+const DEFAULTS = writeProject({
+  'datasources/t.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\nengine: { sorting_key: [id] }\n',
+  'pipes/defaults.pipe.yaml': [
+    'params:',
+    '  dec:   { type: "Decimal(18, 2)", default: 0 }',
+    '  dec_e: { type: "Decimal(18, 2)", enum: [0, 12.5, "3.10"], default: 12.5 }',
+    '  decs:  { type: "Array(Decimal(9, 1))", default: [1, 2.5] }',
+    '  u64:   { type: UInt64, default: "18446744073709551615" }',
+    '  i64:   { type: Int64, enum: ["-9223372036854775808", 0], default: 0 }',
+    '  at:    { type: DateTime, default: 1710230400 }',
+    '  at_e:  { type: DateTime, enum: [1710230400, "2024-03-12 08:00:00"] }',
+    '  day:   { type: Date, default: "2024-03-12" }',
+    '  s:     { type: String, default: 7 }',
+    '  f:     { type: Float64, default: 0.5 }',
+    'nodes:',
+    '  - name: x',
+    '    sql: SELECT id FROM t',
+  ].join('\n'),
+  'endpoints/defaults.endpoint.yaml': 'pipe: defaults\n',
+});
+
+/** Every `default`, `enum` value and `examples` item in `schema` and below, with the schema that holds it. */
+function typedValues(schema: unknown, at = ''): Array<{ at: string; schema: object; value: unknown }> {
+  if (schema === null || typeof schema !== 'object') return [];
+  if (Array.isArray(schema)) return schema.flatMap((s, i) => typedValues(s, `${at}/${i}`));
+  const node = schema as Record<string, unknown>;
+  const own = [
+    ...('default' in node ? [{ at: `${at}/default`, value: node.default }] : []),
+    ...((node.enum as unknown[] | undefined) ?? []).map((value, i) => ({ at: `${at}/enum/${i}`, value })),
+    ...((node.examples as unknown[] | undefined) ?? []).map((value, i) => ({
+      at: `${at}/examples/${i}`,
+      value,
+    })),
+  ].map((v) => ({ ...v, schema: node }));
+  const below = Object.entries(node)
+    .filter(([k]) => k !== 'default' && k !== 'enum' && k !== 'examples')
+    .flatMap(([k, v]) => typedValues(v, `${at}/${k}`));
+  return [...own, ...below];
+}
+
 function project(dir: string): Project {
   return loadProjectOrThrow(dir, { env: {} });
 }
@@ -107,6 +149,46 @@ describe('OpenAPI document', () => {
     // exact bounds past 2^53, as JSON numbers
     expect(text).toContain('"minimum":-9223372036854775808,"maximum":9223372036854775807');
     expect(text).toContain('"minimum":5,"maximum":18446744073709551615');
+  });
+
+  it("writes defaults and enum values in their schema's type (a Decimal default 0 was a number in a string schema)", async () => {
+    const text = openApiJson(buildOpenApi(project(DEFAULTS), { version: 'v1', secured: false }));
+    const doc = JSON.parse(text);
+    const res = await new Validator().validate(doc);
+    expect(res.errors ?? [], JSON.stringify(res.errors)).toEqual([]);
+    const op = doc.paths['/v0/pipes/defaults.json'];
+    const schemas = [
+      ...op.get.parameters.map((x: { name: string; schema: object }) => [`get ${x.name}`, x.schema]),
+      ...Object.entries(op.post.requestBody.content['application/json'].schema.properties).map(([k, v]) => [
+        `post ${k}`,
+        v,
+      ]),
+    ] as Array<[string, object]>;
+    const a = ajv();
+    let checked = 0;
+    for (const [name, schema] of schemas) {
+      for (const v of typedValues(schema)) {
+        const validate = a.compile(v.schema);
+        expect(
+          validate(v.value),
+          `${name}${v.at} ${JSON.stringify(v.value)}: ${a.errorsText(validate.errors)}`,
+        ).toBe(true);
+        checked++;
+      }
+    }
+    expect(checked).toBeGreaterThan(30);
+    const get = (name: string) =>
+      op.get.parameters.find((x: { name: string }) => x.name === name).schema as Record<string, unknown>;
+    expect(get('dec').default).toBe('0');
+    expect(get('dec_e')).toMatchObject({ default: '12.5', enum: ['0', '12.5', '3.10'] });
+    expect(get('decs').default).toEqual(['1', '2.5']);
+    expect(get('at').default).toBe('1710230400');
+    expect(get('at_e').enum).toEqual(['1710230400', '2024-03-12 08:00:00']);
+    expect(get('s').default).toBe('7');
+    expect(get('f').default).toBe(0.5);
+    // Integers past 2^53 with every digit, as JSON numbers.
+    expect(text).toContain('"default":18446744073709551615');
+    expect(text).toContain('"enum":[-9223372036854775808,0]');
   });
 
   it('maps param types to JSON Schema', () => {
