@@ -279,6 +279,84 @@ describe('tally append while `tally dev` holds the embedded engine', () => {
     expect(((await res.json()) as { data: Array<{ balance: number }> }).data[0]?.balance).toBe(5000);
   });
 
+  it('says that a data source with a Kafka topic is stored directly through the server, not written to the topic', async () => {
+    const topic = `append_dev_${process.pid}_${Date.now()}`;
+    const dir = project({
+      'datasources/orders.datasource.yaml': [
+        `source: { kafka: { topic: ${topic} } }`,
+        'columns:',
+        '  - { name: order_id, type: String, json: $.order_id }',
+        'engine: { sorting_key: [order_id] }',
+        'dedup_key: order_id',
+      ].join('\n'),
+      'orders.ndjson': '{"order_id":"o1"}\n',
+      'rows.ndjson': DEPOSIT,
+    });
+    const port = await freePort();
+    // --no-kafka: dev reads no topic, so nothing but the append could store the row.
+    const dev = spawn(
+      process.execPath,
+      [join(REPO, 'bin', 'tally.js'), 'dev', '--project', dir, '--port', String(port), '--no-kafka'],
+      { env: { ...process.env, NO_COLOR: '1', TALLY_CLICKHOUSE_URL: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let output = '';
+      dev.stdout?.on('data', (d) => (output += String(d)));
+      dev.stderr?.on('data', (d) => (output += String(d)));
+      const deadline = Date.now() + 60_000;
+      while (!output.includes('watching') && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      expect(output).toContain('watching');
+      const url = `http://127.0.0.1:${port}`;
+
+      const orders = await run(
+        ['append', 'orders', '--file', join(dir, 'orders.ndjson'), '--project', dir],
+        {},
+      );
+      expect(orders.code, orders.err).toBe(0);
+      const [line, hint] = orders.out.split('\n');
+      expect(line).toMatch(
+        new RegExp(
+          `^✓ 1 row to orders through the Tally server at ${url}, stored directly \\(not written to Kafka topic ${topic}\\): 1 sent, 0 refused, 0 duplicates dropped \\(\\d+ ms\\)$`,
+        ),
+      );
+      expect(hint).toBe(
+        `to write events to topic ${topic} instead: run \`tally append\` while no Tally server holds the embedded engine, or POST them to ${url}/v0/events?name=orders without wait=true (a server that reads the topic produces them to it)`,
+      );
+      const json = await run(
+        ['append', 'orders', '--file', join(dir, 'orders.ndjson'), '--project', dir, '--json'],
+        {},
+      );
+      expect(JSON.parse(json.out)).toMatchObject({
+        via: 'events-api',
+        target: `orders through the Tally server at ${url}, stored directly (not written to Kafka topic ${topic})`,
+        note: expect.stringContaining(`to write events to topic ${topic} instead`),
+        duplicates: 1,
+      });
+      // Asked for (--no-kafka), or a data source without a topic: nothing to say.
+      const asked = await run(
+        ['append', 'orders', '--file', join(dir, 'orders.ndjson'), '--project', dir, '--no-kafka'],
+        {},
+      );
+      expect(asked.code, asked.err).toBe(0);
+      expect(asked.out).toMatch(
+        new RegExp(
+          `^✓ 1 row to orders through the Tally server at ${url}: 0 sent, 0 refused, 1 duplicate dropped`,
+        ),
+      );
+      expect(asked.out).not.toContain('topic');
+      const plain = await run(
+        ['append', 'payments', '--file', join(dir, 'rows.ndjson'), '--project', dir],
+        {},
+      );
+      expect(plain.code, plain.err).toBe(0);
+      expect(plain.out).not.toContain('topic');
+    } finally {
+      dev.kill('SIGTERM');
+      await new Promise((r) => (dev.exitCode === null ? dev.once('exit', r) : r(null)));
+    }
+  });
+
   it('with the folder held by a process that serves nothing, says which addresses it tried', async () => {
     const dir = project({ 'rows.ndjson': DEPOSIT });
     const holder = spawn(

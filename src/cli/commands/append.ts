@@ -43,8 +43,8 @@ export const appendCommand: Command = {
     'and not sent. Then sends the good rows: to the data source Kafka topic when it has one and',
     'Kafka answers (the consumer stores them, dropping duplicates on dedup_key), else straight',
     'into ClickHouse through the ingestion path (dedup and quarantine apply). When `tally dev` or',
-    '`tally serve` holds the embedded engine, the rows go through its events API instead. The rows',
-    'must be UTF-8.',
+    '`tally serve` holds the embedded engine, the rows go through its events API instead, stored',
+    'directly (not written to the data source topic: the output says so). The rows must be UTF-8.',
     '',
     '  -f, --file F       the rows (default: stdin; `-` is stdin too)',
     '  --format FORMAT    ndjson (one JSON event per line) or csv (a header row naming the',
@@ -288,7 +288,12 @@ async function sendToServer(
       t.scope === 'admin' || (t.scope === 'append' && (!t.datasources || t.datasources.includes(ds.name))),
   );
   s.via = 'events-api';
-  s.target = `${ds.name} through the Tally server at ${url}`;
+  // wait=true stores them at once: a data source's topic never sees them, nor its other readers.
+  const topic = ds.kafka && !ctx.flags['no-kafka'] ? ds.kafka.topic : undefined;
+  s.target = `${ds.name} through the Tally server at ${url}${topic ? `, stored directly (not written to Kafka topic ${topic})` : ''}`;
+  if (topic) {
+    s.note = `to write events to topic ${topic} instead: run \`tally append\` while no Tally server holds the embedded engine, or POST them to ${url}/v0/events?name=${encodeURIComponent(ds.name)} without wait=true (a server that reads the topic produces them to it)`;
+  }
   s.duplicates = 0;
   s.quarantined = 0;
   const bar = progress(ctx, rows.length);
@@ -425,7 +430,9 @@ function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
     );
     return;
   }
-  if (s.note) io.out(paint(io, 'yellow', s.note));
+  // Through a server, the note is what to do next, not a warning about what is to come.
+  const noteAfter = s.via === 'events-api';
+  if (s.note && !noteAfter) io.out(paint(io, 'yellow', s.note));
   const to = s.via === 'none' ? s.datasource : s.target;
   const ok = s.refused === 0;
   io.out(
@@ -436,4 +443,5 @@ function printSummary(ctx: CommandContext, s: Summary, dryRun: boolean): void {
       paint(io, 'dim', 'the consumer stores them (and drops duplicates on dedup_key) as it reads the topic'),
     );
   }
+  if (s.note && noteAfter) io.out(paint(io, 'dim', s.note));
 }
