@@ -23,6 +23,7 @@ import { markLossyConversions } from './lossy-conversions.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
+import { copyColumns, trialConversion } from './rebuild.ts';
 import { checkTableTtl } from './table-ttl.ts';
 import { checkViewChains } from './view-chains.ts';
 import { checkViewSubquerySources } from './view-subquery-source.ts';
@@ -67,6 +68,39 @@ export function checkServerFits(
 /** What deploy would do, in order, and why. Reads the database; changes nothing. */
 export async function planDeploy(project: Project, engine: Engine, opts: PlanOptions = {}): Promise<Plan> {
   return (await prepare(project, engine, opts)).plan;
+}
+
+/**
+ * The plan, and what applying it would refuse that can be found without changing anything (the
+ * checks apply runs before its first change): a view whose output no longer fits its target
+ * after a column type change (tried in the scratch database), a rebuild whose conversion fails
+ * on the stored rows. `tally deploy --check` prints both.
+ */
+export async function preflightDeploy(
+  project: Project,
+  engine: Engine,
+): Promise<{ plan: Plan; refusals: TallyError[] }> {
+  const { plan, ctx, live, desired } = await prepare(project, engine, {});
+  const refusals: TallyError[] = [];
+  const misfit = await checkViewsOverChangedTables(project, plan, desired, engine, ctx);
+  if (misfit) refusals.push(misfit);
+  for (const step of plan.steps) {
+    const current = step.kind === 'rebuild-table' ? live.tables.get(step.resource) : undefined;
+    if (!current || !step.tables?.[0]) continue;
+    const { select, converted } = copyColumns(step.tables[0], current);
+    if (converted.length === 0) continue;
+    await trialConversion(engine, ctx, step.resource, select, converted).catch((err: unknown) => {
+      refusals.push(
+        err instanceof TallyError
+          ? err
+          : new TallyError(
+              'conversion-failed',
+              `data source ${step.resource}: the rebuild's copy does not run: ${String((err as Error)?.message ?? err)}`,
+            ),
+      );
+    });
+  }
+  return { plan, refusals };
 }
 
 /** Plans and applies; see apply.ts for what happens on refusal and failure. */

@@ -13,12 +13,13 @@
  * and after step 4 they land in the new table itself.
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
+import type { Engine } from '../clickhouse/engine.ts';
 import { CONVERSION_CODES, EngineError } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext } from './apply-context.ts';
 import { attachSql } from './attach.ts';
 import { fillFromSnapshot, prepareSnapshots, type Snapshot, takeSnapshot } from './backfill.ts';
-import { createTableSql, dropTableSql, qualified } from './ddl.ts';
+import { createTableSql, type DdlContext, dropTableSql, qualified } from './ddl.ts';
 import { feedingClosure } from './hold.ts';
 import { introspect, type LiveTable, viewGraph } from './introspect.ts';
 import { copyViewName, holdName, nextName } from './names.ts';
@@ -44,19 +45,7 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
   await engine.command(dropTableSql(copyView, ctx));
   await engine.command(dropTableSql(next, ctx));
   await engine.command(createTableSql(spec, ctx, next));
-  // A conversion ClickHouse cannot compile fails here, before anything is held or swapped; one
-  // that compiles but meets a value it cannot convert ('deposit' to UInt64) is tried on the
-  // first rows too: once the copy view is attached, such a value would fail live inserts.
-  await engine.query(`${select(qualified(ctx, table))} LIMIT 0`).catch((err) => {
-    throw converting(err);
-  });
-  if (converted.length > 0) {
-    await engine
-      .query(`SELECT count() FROM (${select(qualified(ctx, table))} LIMIT ${TRIAL_ROWS}) WHERE NOT ignore(*)`)
-      .catch((err) => {
-        throw converting(err);
-      });
-  }
+  await trialConversion(engine, ctx, table, select, converted);
   const pre = await prepareSnapshots(engine, ctx, [table]);
   let snapshot: Snapshot | undefined;
   await withHold(ac, step, feedingClosure(live, [table]), async () => {
@@ -88,6 +77,32 @@ export async function rebuildTable(ac: ApplyContext, step: Step): Promise<void> 
     if (t) withoutCopy.tables.set(table, { ...t, dependents: t.dependents.filter((d) => d !== copyView) });
     await swapIn(ac, withoutCopy, table, hold);
   });
+}
+
+/**
+ * A conversion ClickHouse cannot compile fails here, before anything is held or swapped; one
+ * that compiles but meets a value it cannot convert ('deposit' to UInt64) is tried on the first
+ * rows too: once the copy view is attached, such a value would fail live inserts. Reads only
+ * (`tally deploy --check` runs it too).
+ */
+export async function trialConversion(
+  engine: Engine,
+  ctx: DdlContext,
+  table: string,
+  select: (from: string) => string,
+  converted: ReadonlyArray<{ name: string; from: string; to: string }>,
+): Promise<void> {
+  const converting = (err: unknown) => conversionError(table, converted, err);
+  await engine.query(`${select(qualified(ctx, table))} LIMIT 0`).catch((err: unknown) => {
+    throw converting(err);
+  });
+  if (converted.length > 0) {
+    await engine
+      .query(`SELECT count() FROM (${select(qualified(ctx, table))} LIMIT ${TRIAL_ROWS}) WHERE NOT ignore(*)`)
+      .catch((err) => {
+        throw converting(err);
+      });
+  }
 }
 
 /** Rows a rebuild converts before it holds anything: enough to meet a typical bad value. */

@@ -7,11 +7,12 @@
 import type { Engine } from '../../clickhouse/engine.ts';
 import type { DeployResult } from '../../deploy/apply.ts';
 import type { DeployEvent } from '../../deploy/apply-context.ts';
-import { applyDeploy, planDeploy } from '../../deploy/deploy.ts';
+import { applyDeploy, preflightDeploy } from '../../deploy/deploy.ts';
 import type { Plan, Step } from '../../deploy/plan-types.ts';
-import { TallyError } from '../../errors.ts';
+import { formatProblem, type Problem, TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
 import { failureDocument, table } from '../output.ts';
+import { analyseProjectSql } from './check-sql.ts';
 
 export interface DeployCommandArgs {
   project: Project;
@@ -27,9 +28,21 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
   const { project, engine, out, err } = args;
   try {
     if (args.check) {
-      const plan = await planDeploy(project, engine);
-      out(args.json ? JSON.stringify(planJson(plan), null, 2) : formatPlan(plan));
-      return 0;
+      // What the deploy would refuse, and SQL this server refuses (a pipe's, an endpoint's):
+      // found without changing the database (the SQL is tried in a scratch database).
+      const { plan, refusals } = await preflightDeploy(project, engine);
+      const problems: Problem[] = [
+        ...refusals.map((e) => problemOf(e)),
+        ...(await analyseProjectSql(project, engine)).filter((p) => p.severity === 'error'),
+      ];
+      if (args.json) out(JSON.stringify({ ...planJson(plan), problems }, null, 2));
+      else {
+        out(formatPlan(plan));
+        for (const p of problems) err(formatProblem(p));
+        if (problems.length > 0)
+          err(`${problems.length} problem(s): \`tally deploy\` would be refused, or serve errors`);
+      }
+      return problems.length > 0 ? 1 : 0;
     }
     const result = await applyDeploy(project, engine, {
       allowDestructive: args.allowDestructive,
@@ -199,4 +212,15 @@ export function planJson(plan: Plan) {
 
 export function resultJson(r: DeployResult) {
   return { ...r, plan: planJson(r.plan) };
+}
+
+/** A refusal as a problem of the project (an error, located where the error is). */
+function problemOf(e: TallyError): Problem {
+  return {
+    severity: 'error',
+    code: e.code,
+    message: e.message,
+    ...(e.location ? { location: e.location } : {}),
+    ...(e.hint ? { hint: e.hint } : {}),
+  };
 }
