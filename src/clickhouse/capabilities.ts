@@ -44,6 +44,11 @@ export interface Capabilities {
    * checked wrong on 18.16 and right on chDB's 26.7; fixed in 19 by ClickHouse's account.
    */
   viewsReadSubqueries: boolean;
+  /**
+   * An INSERT fires the views of the tables that views write into (chained views). 18.16 fires
+   * only the views of the table it names (measured here; view-chains.ts, plan.ts).
+   */
+  viewsFireOnViewWrites: boolean;
 }
 
 /** Parses `major.minor.patch.build` (e.g. `18.16.1`, `26.7.2.1`). */
@@ -72,5 +77,6 @@ export function capabilitiesFor(version: string): Capabilities {
     alterRemoveDefault: atLeast(21, 3),
     datesEndIn2105: !atLeast(21, 4),
     viewsReadSubqueries: atLeast(19, 1),
+    viewsFireOnViewWrites: atLeast(19, 1),
   };
 }

@@ -168,6 +168,24 @@ export function buildPlan(input: PlanInput): Plan {
       if (!recomputeWhy.has(v.target)) recomputeWhy.set(v.target, why);
     }
   }
+  // A view's target whose table must be rebuilt is recomputed instead where an INSERT does not
+  // fire the views of tables that views write into (18.16): the rebuild's copy view would miss
+  // every row the target's views write while the copy runs.
+  if (!ctx.capabilities.viewsFireOnViewWrites) {
+    for (const v of desired.views) {
+      const lt = tables.get(v.target);
+      const ds = desired.datasources.get(v.target);
+      if (recompute.has(v.target) || !lt || !ds) continue;
+      const applied = (appliedSpecs[datasourceKey(ds.name)] as { table?: TableSpec } | undefined)?.table;
+      const diff = diffTable(ds.table, lt, applied, ctx.capabilities, ctx.cluster !== undefined);
+      if (diff.rebuild.length === 0) continue;
+      recompute.add(v.target);
+      recomputeWhy.set(
+        v.target,
+        `${diff.rebuild.join('; ')}: rebuilt from its views' sources, as ClickHouse ${ctx.capabilities.version} would not copy the rows ${v.pipe} writes during a copy`,
+      );
+    }
+  }
   for (let grew = true; grew; ) {
     grew = false;
     for (const v of desired.views) {

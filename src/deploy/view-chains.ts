@@ -14,7 +14,7 @@ export function checkViewChains(
   views: readonly ViewSpec[],
   capabilities: Capabilities,
 ): void {
-  if (capabilities.major >= 19) return;
+  if (capabilities.viewsFireOnViewWrites) return;
   const feeders = new Map(views.map((v) => [v.target, v.pipe]));
   for (const v of views) {
     const upstream = feeders.get(v.source);
