@@ -23,6 +23,7 @@ import {
   LOG_TABLE,
   OFFSETS_TABLE,
   probeTableName,
+  seenSelect,
   seenTableName,
   seenViewName,
   syncInsertClause,
@@ -265,7 +266,17 @@ export class DatasourceSink {
           error: this.totals.lastError,
         });
         if (kind === 'ambiguous') this.opts.restarts?.owe(began);
-        if (kind === 'ambiguous' || plan.partial) {
+        if (kind === 'view') {
+          plan.viewFailed = true;
+          this.log({
+            level: 'error',
+            msg: 'a materialized view failed on rows already stored',
+            datasource: this.datasource.name,
+            error: this.totals.lastError,
+            hint: `the rows are kept once in ${this.datasource.name} (the retry does not store them again); the view named, and those pushed after it, did not count them: fix its pipe, deploy, then run tally replay on it`,
+          });
+        }
+        if (kind === 'ambiguous' || kind === 'view' || plan.partial) {
           // Some rows may be in: re-read watermarks; seen keys are looked up again anyway.
           plan.uncertain = true;
           this.invalidate();
@@ -464,6 +475,7 @@ export class DatasourceSink {
         }
         keep = fresh;
       }
+      if (plan.viewFailed && keep.length > 0) keep = await this.storedBeforeTheView(plan, keep);
     }
     if (keep.length > 0) {
       // Rows come as complete lines, or as cells when a default_expr column is missing.
@@ -510,6 +522,34 @@ export class DatasourceSink {
       const marks = await this.marksFor(batch);
       for (const e of batch.events) if (e.row.ok && e.offset > marks.source) marks.source = e.offset;
     }
+  }
+
+  /**
+   * After a view failed on an attempt's rows: those of `rows` whose key is in the data source
+   * table were stored by it (a key not seen before the attempt; keys earlier in the flush were
+   * dropped already), whatever the seen table says; they count as stored, their seen keys are
+   * written now (the seen view may have been after the failing one), and the rest is returned.
+   */
+  private async storedBeforeTheView<R extends Candidate>(plan: Flush, rows: R[]): Promise<R[]> {
+    const stored = seenSelect(this.engine, this.datasource);
+    if (!stored) return rows;
+    const keys = rows.map((r) => keyOf(r));
+    const list = keys.map((k) => quoteString(k)).join(', ');
+    const found = new Set(
+      (await this.engine.rows<{ key: string }>(`SELECT key FROM (${stored}) WHERE key IN (${list})`)).map(
+        (r) => r.key,
+      ),
+    );
+    if (found.size === 0) return rows;
+    await this.engine.command(
+      `INSERT INTO ${this.seen} (key, seen_at) SELECT key, seen_at FROM (${stored}) WHERE key IN (${[...found].map((k) => quoteString(k)).join(', ')})`,
+    );
+    const rest: R[] = [];
+    for (const r of rows) {
+      if (found.has(keyOf(r))) plan.outcomes[r.b]!.stored++;
+      else rest.push(r);
+    }
+    return rest;
   }
 
   /**
@@ -862,6 +902,11 @@ class Flush {
    * in this process), so it counts as stored, not as a duplicate of itself.
    */
   seenBefore: ReadonlySet<string> | undefined;
+  /**
+   * An attempt stored its rows and then a view failed on them: the seen-key view may not have
+   * fired, so keys are also looked up in the data source table itself.
+   */
+  viewFailed = false;
 
   constructor(readonly batches: readonly IncomingBatch[]) {
     this.outcomes = batches.map(() => ({ stored: 0, quarantined: 0, duplicates: 0, skipped: 0 }));

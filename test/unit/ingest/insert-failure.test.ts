@@ -42,6 +42,22 @@ describe('what a failed write means', () => {
     );
     expect(classifyFailure(schema)).toBe('server');
   });
+  it('a view that failed after the rows were stored, even with the code of a refused value', () => {
+    const old = new EngineError(
+      'Code: 153, e.displayText() = DB::Exception: Division by zero: while pushing to view db.balances_mv, e.what() = DB::Exception',
+      undefined,
+      undefined,
+      'INSERT',
+    );
+    expect(classifyFailure(old)).toBe('view');
+    const copy = new EngineError(
+      "Cannot parse string 'zzz' as UInt64: while pushing to view db.tx__tally_copy",
+      '6',
+      'CANNOT_PARSE_TEXT',
+      'INSERT',
+    );
+    expect(classifyFailure(copy)).toBe('view');
+  });
   it('other ClickHouse errors: nothing written, retry later', () => {
     expect(classifyFailure(new EngineError('Too many parts', '252', 'TOO_MANY_PARTS', 'INSERT'))).toBe(
       'server',
