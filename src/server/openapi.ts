@@ -288,7 +288,8 @@ function typeSchema(t: ParamType, p: Param): JsonSchema {
       return {
         type: 'string',
         pattern: DATETIME_PATTERN,
-        description: 'YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds',
+        description:
+          'YYYY-MM-DD hh:mm:ss or YYYY-MM-DDThh:mm:ss, with an optional fraction and Z or offset (none: UTC), or epoch seconds',
         // The examples are of any DateTime: with an enum they would be values it refuses.
         ...(p.enum && p.enum.length > 0
           ? enumOf
@@ -302,7 +303,7 @@ function typeSchema(t: ParamType, p: Param): JsonSchema {
 }
 
 const DATETIME_PATTERN =
-  '^(\\d{4}-\\d{2}-\\d{2} \\d{2}:\\d{2}:\\d{2}|\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}:\\d{2})|\\d{1,10})$';
+  '^(\\d{4}-\\d{2}-\\d{2}[ T]\\d{2}:\\d{2}:\\d{2}(\\.\\d{1,9})?(Z|[+-]\\d{2}(:?\\d{2})?)?|\\d{1,10})$';
 
 /** Exact digits within Decimal(P, S): leading zeros and trailing fraction zeros are fine. */
 export function decimalPattern(precision: number, scale: number): string {

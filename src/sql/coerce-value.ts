@@ -41,8 +41,12 @@ const FLOAT = /^-?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 const DECIMAL = /^-?\d+(\.\d+)?$/;
 const INTEGER = /^-?\d+$/;
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATETIME_SPACE = /^(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})$/;
-const DATETIME_ISO = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+/**
+ * The forms ingestion reads a DateTime in (ingest/date-time-text.ts): a space or `T`, an
+ * optional fraction, an optional `Z` or offset (`+02:00`, `+0200`, `+02`); no zone is UTC.
+ */
+const DATETIME_TEXT =
+  /^(\d{4})-(\d{2})-(\d{2})[ T](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}(?::?\d{2})?)?$/;
 const EPOCH = /^\d{1,10}$/;
 /** A lone UTF-16 surrogate: with the `u` flag a well-formed pair is one code point and does not match. */
 const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
@@ -174,7 +178,7 @@ function epochOf(raw: unknown): number {
   }
   if (typeof raw !== 'string') throw new ValueMismatch(raw);
   if (EPOCH.test(raw)) return Number(raw);
-  const m = DATETIME_SPACE.exec(raw) ?? DATETIME_ISO.exec(raw);
+  const m = DATETIME_TEXT.exec(raw);
   if (!m) throw new ValueMismatch(raw);
   const [y, mo, d, h, mi, s] = m.slice(1, 7).map(Number) as [number, number, number, number, number, number];
   // Date.UTC reads years 0..99 as 1900..1999; such years are out of range anyway.
@@ -185,7 +189,7 @@ function epochOf(raw: unknown): number {
   const zone = m[8];
   if (zone !== undefined && zone !== 'Z') {
     const oh = Number(zone.slice(1, 3));
-    const om = Number(zone.slice(4, 6));
+    const om = zone.length > 3 ? Number(zone.slice(-2)) : 0;
     if (oh > 23 || om > 59) throw new ValueMismatch(raw, 'not a time zone offset');
     offset = (zone[0] === '-' ? -1 : 1) * (oh * 3600 + om * 60);
   }

@@ -31,8 +31,9 @@ const LIMITS: CoerceLimits = { maxStringBytes: MAX_STRING_BYTES, maxArrayItems: 
  * Forms: integers as `-?digits` or JSON integers (64-bit values beyond 2^53 as strings or
  * bigints); floats as decimal or exponent notation, finite only (no `inf`, `nan`); Decimal as
  * exact digits within its precision and scale; Boolean `true`/`false`/`1`/`0`; Date
- * `YYYY-MM-DD`; DateTime `YYYY-MM-DD hh:mm:ss` (UTC), ISO-8601 with `Z` or an offset (normalised
- * to UTC, fractions of a second dropped), or epoch seconds; Array(T) a JSON array, or a string
+ * `YYYY-MM-DD`; DateTime as ingestion reads one: `YYYY-MM-DD hh:mm:ss` or with `T`, an optional
+ * fraction (dropped) and an optional `Z` or offset (none: UTC), normalised to UTC; or epoch
+ * seconds; Array(T) a JSON array, or a string
  * that is either a JSON array (`[...]`) or comma-separated values without quoting (`''` is
  * empty); Nullable(T) null or a T. Strings must be Unicode (no unpaired surrogates) and at most
  * 64 KiB of UTF-8; arrays at most 10,000 items.

@@ -240,13 +240,18 @@ describe('parseParamValue: booleans, dates, strings', () => {
     expect(parseParamValue('2105-12-31 23:59:59', p)).toBe('2105-12-31 23:59:59');
     expect(parseParamValue(new Date('2024-03-11T12:30:45.5Z'), p)).toBe('2024-03-11 12:30:45');
     expect(parseParamValue('1969-12-31T23:00:00-01:00', p)).toBe('1970-01-01 00:00:00');
+    // As ingestion reads them: `T` without a zone is UTC, as the space form is; +hhmm and +hh.
+    expect(parseParamValue('2024-03-11T12:30:45', p)).toBe('2024-03-11 12:30:45');
+    expect(parseParamValue('2024-03-11 14:30:45+0200', p)).toBe('2024-03-11 12:30:45');
+    expect(parseParamValue('2024-03-11 14:30:45.25+02', p)).toBe('2024-03-11 12:30:45');
   });
 
   it('DateTime: refuses everything else', () => {
     const p = param('t', ty('DateTime'));
     const expected = 'DateTime as YYYY-MM-DD hh:mm:ss (UTC), ISO-8601 with Z or an offset, or epoch seconds';
     const cases: Array<[unknown, string]> = [
-      ['2024-03-11T12:30:45', ''],
+      ['2024-03-11T12:30', ''],
+      ['2024-03-11 12:30:45 UTC', ''],
       ['2024-03-11 24:00:00', ' (not a time of day)'],
       ['2024-03-11 12:60:00', ' (not a time of day)'],
       ['2024-03-11 12:30:60', ' (not a time of day)'],
