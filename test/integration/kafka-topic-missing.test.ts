@@ -192,6 +192,37 @@ describe('tally dev --no-kafka', () => {
   }, 60_000);
 });
 
+describe('tally serve --no-kafka', () => {
+  it('reads and writes no topic although the broker answers; events without wait are stored directly', async () => {
+    const topic = uniqueTopic('servenokafka');
+    const dir = project(topic);
+    const port = await freePort();
+    const run = start(['serve', '--deploy', '--project', dir, '--port', String(port), '--no-kafka'], {});
+    try {
+      await until('serve to listen', async () =>
+        (await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined))?.ok ? true : undefined,
+      );
+      expect(run.output()).toContain('"msg":"Kafka is not consumed (--no-kafka)');
+      const posted = await fetch(`http://127.0.0.1:${port}/v0/events?name=events`, {
+        method: 'POST',
+        body: '{"id":"a"}\n{"id":"b"}\n',
+      });
+      expect(posted.status, await posted.clone().text()).toBe(200);
+      const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
+      expect(Number(((await res.json()) as { data: Array<{ n: number | string }> }).data[0]!.n)).toBe(2);
+      const client = await newClient();
+      try {
+        expect(await client.topics()).not.toContain(topic);
+      } finally {
+        await client.close();
+      }
+    } finally {
+      run.child.kill('SIGTERM');
+      await run.exited;
+    }
+  }, 60_000);
+});
+
 // Two projects on one machine, embedded, with a data source of the same name on the same topic:
 // the same database name (`tally`) in two folders. Each must store every event: with one consumer
 // group for both, the broker split the partitions between them (each stored about half).

@@ -60,15 +60,21 @@ export const serveCommand: Command = {
   name: 'serve',
   noArgs: true,
   summary: 'serve the endpoints in production mode (no watch; --deploy to deploy first)',
-  usage: 'tally serve [--project DIR] [--port N] [--deploy]',
-  options: { port: { type: 'string' }, deploy: { type: 'boolean' } },
+  usage: 'tally serve [--project DIR] [--port N] [--deploy] [--no-kafka]',
+  options: { port: { type: 'string' }, deploy: { type: 'boolean' }, 'no-kafka': { type: 'boolean' } },
   help: [
     'Configured by tally.yaml and TALLY_* variables. Logs one JSON object per line.',
-    '  --deploy  deploy the project before serving (refused destructive steps stop start-up)',
-    '  --port N  serve on port N instead of server.port / TALLY_PORT (7070)',
+    '  --deploy    deploy the project before serving (refused destructive steps stop start-up)',
+    '  --port N    serve on port N instead of server.port / TALLY_PORT (7070)',
+    '  --no-kafka  consume no Kafka topic and send no event to one: events to the events API are',
+    '              stored directly (a read replica, or a project whose broker is not this one)',
   ].join('\n'),
   async run(ctx) {
-    return runServer(ctx, { watch: false, deploy: Boolean(ctx.flags.deploy) });
+    return runServer(ctx, {
+      watch: false,
+      deploy: Boolean(ctx.flags.deploy),
+      noKafka: Boolean(ctx.flags['no-kafka']),
+    });
   },
 };
 
@@ -134,13 +140,9 @@ async function runServer(
     const usesKafka = [...project.datasources.values()].some((d) => d.kafka);
     let kafka = usesKafka ? project.config.kafka : undefined;
     if (kafka && mode.noKafka) {
-      io.out(
-        paint(
-          io,
-          'yellow',
-          'Kafka is not consumed (--no-kafka): the events API and fixtures are the way in; topics are neither read nor created',
-        ),
-      );
+      const msg = `Kafka is not consumed (--no-kafka): the events API${mode.watch ? ' and fixtures are the way in' : ' is the way in, events stored directly'}; topics are neither read nor created`;
+      if (log) log({ level: 'warn', msg });
+      else io.out(paint(io, 'yellow', msg));
       kafka = undefined;
     } else if (kafka && mode.watch && !(await kafkaReachable(kafka.brokers))) {
       io.out(
