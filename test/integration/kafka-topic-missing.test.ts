@@ -30,6 +30,16 @@ function project(topic: string): string {
   });
 }
 
+/** The broker has no topic of that name: nothing created it. */
+async function expectNoTopic(topic: string): Promise<void> {
+  const client = await newClient();
+  try {
+    expect(await client.topics()).not.toContain(topic);
+  } finally {
+    await client.close();
+  }
+}
+
 interface Running {
   child: ChildProcess;
   output: () => string;
@@ -179,12 +189,7 @@ describe('tally dev --no-kafka', () => {
         body: '{"id":"a"}\n{"id":"b"}\n',
       });
       expect(await posted.json()).toMatchObject({ successful_rows: 2 });
-      const client = await newClient();
-      try {
-        expect(await client.topics()).not.toContain(topic);
-      } finally {
-        await client.close();
-      }
+      await expectNoTopic(topic);
     } finally {
       run.child.kill('SIGINT');
       await run.exited;
@@ -210,12 +215,7 @@ describe('tally serve --no-kafka', () => {
       expect(posted.status, await posted.clone().text()).toBe(200);
       const res = await fetch(`http://127.0.0.1:${port}/v0/pipes/count.json`);
       expect(Number(((await res.json()) as { data: Array<{ n: number | string }> }).data[0]!.n)).toBe(2);
-      const client = await newClient();
-      try {
-        expect(await client.topics()).not.toContain(topic);
-      } finally {
-        await client.close();
-      }
+      await expectNoTopic(topic);
     } finally {
       run.child.kill('SIGTERM');
       await run.exited;
