@@ -3,7 +3,7 @@
  * started on (so a refused row can be named by line). CSV rows become JSON objects keyed by the
  * data source's JSON paths, so they go through the same row parser as any event.
  */
-import { TallyError } from '../errors.ts';
+import { formatLocation, TallyError } from '../errors.ts';
 import type { Column, DataSource } from '../project/model.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { withoutBom } from '../util/without-bom.ts';
@@ -47,10 +47,15 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
     const name = h.value.trim();
     const target = candidates.find((t) => t.name === name || t.path === name || t.path === `$.${name}`);
     if (!target) {
+      const where = `${file}:${header.line}: CSV column ${i + 1} \`${name}\``;
+      const unread = ds.columns.find(
+        (c) => c.name === name && !c.json && (c.default !== undefined || c.type.name === 'AggregateFunction'),
+      );
+      if (unread) throw notReadFromEvents(where, ds, unread);
       const known = ds.columns.filter((c) => c.json).map((c) => c.name);
       throw new TallyError(
         'unknown-column',
-        `${file}:${header.line}: CSV column ${i + 1} \`${name}\` is not a column of \`${ds.name}\`${didYouMean(name, known)}`,
+        `${where} is not a column of \`${ds.name}\`${didYouMean(name, known)}`,
         { hint: `the header names columns: ${known.join(', ')}` },
       );
     }
@@ -87,6 +92,37 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
     out.push({ line: r.line, text: JSON.stringify(event) });
   }
   return out;
+}
+
+/**
+ * A header naming a column that events do not fill: "not a column" (with a list that leaves it
+ * out) would contradict the data source file, so say why it is not read and what would read it.
+ */
+function notReadFromEvents(where: string, ds: DataSource, col: Column): TallyError {
+  const at = formatLocation(col.loc);
+  if (col.type.name === 'AggregateFunction') {
+    return new TallyError(
+      'column-not-read',
+      `${where} is column \`${col.name}\` of \`${ds.name}\`, which holds aggregate states: materialized pipes fill it, events cannot`,
+      { hint: `leave ${col.name} out of the header` },
+    );
+  }
+  if (col.defaultValue === undefined) {
+    return new TallyError(
+      'column-not-read',
+      `${where} is column \`${col.name}\` of \`${ds.name}\`, which is not read from events: it is computed by default_expr (${col.default})`,
+      {
+        hint: `leave ${col.name} out of the header, or give the column json: $.${col.name} (${at}) to read it`,
+      },
+    );
+  }
+  return new TallyError(
+    'column-not-read',
+    `${where} is column \`${col.name}\` of \`${ds.name}\`, which is not read from events: it has a default (${col.default}) and no json, so every row gets the default`,
+    {
+      hint: `write json: $.${col.name} on the column (${at}) to read the field and fall back to the default, or leave ${col.name} out of the header`,
+    },
+  );
 }
 
 /** Where a CSV header can put its cells: a column's path, the version field, a version's path. */

@@ -1,6 +1,7 @@
 import type { Config } from '../config/config.ts';
 import type { Problem, SourceLocation } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
+import { checkDefaultOnlyColumns } from './check-default-only-columns.ts';
 import type { DataSource, Endpoint, Pipe } from './model.ts';
 import { templateParamUses } from './parse-template.ts';
 import { selectColumns } from './select-columns.ts';
@@ -30,7 +31,8 @@ const ENDPOINT_SCOPES = ['admin', 'read'];
  * The rules that need more than one file: names shared by data sources and pipes, what nodes
  * read (unknown names, later nodes, a pipe reading its own materialize target), materialize
  * targets and their columns, cycles of materialized pipes, params used but not declared or
- * declared but unused, and what endpoints point at (pipe, token).
+ * declared but unused, what endpoints point at (pipe, token), and literal defaults of data sources
+ * that take events that are never read from them.
  */
 export function validateProject(parts: ProjectParts, problems: Problem[], opts: ValidateOptions = {}): void {
   const unreadable = opts.unreadable ?? new Set<string>();
@@ -67,6 +69,7 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
     if (pipe.copy) checkWriteTarget(pipe, 'copy', parts, unreadable, dsNames, report);
   }
   checkMaterializeCycles(parts, report);
+  checkDefaultOnlyColumns(parts, problems);
 
   // With no tokens configured every endpoint is public (a development setup): said once, at the
   // first endpoint whose `token:` suggests its author expects otherwise.

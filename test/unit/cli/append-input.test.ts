@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { csvEvents, ndjsonEvents } from '../../../src/cli/append-input.ts';
 import { takeRows } from '../../../src/cli/commands/append.ts';
+import { TallyError } from '../../../src/errors.ts';
 import { compileRowParser } from '../../../src/ingest/row-parser.ts';
 import type { DataSource } from '../../../src/project/model.ts';
 import { dataSource, pathSegments } from '../ingest/type-node.ts';
@@ -84,5 +85,39 @@ describe('takeRows: the chunks tally append sends a running server', () => {
   it('always takes one row, so a row too big alone gets the server own answer', () => {
     expect(takeRows(rows, 0, 10, 5)).toEqual([rows[0]]);
     expect(takeRows(rows, 4, 10, 5)).toEqual([]);
+  });
+});
+
+describe('a CSV header naming a column events do not fill', () => {
+  const returns: DataSource = dataSource('returns', [
+    { name: 'id', type: 'String' },
+    { name: 'reason', type: 'String', json: null, default: "'unspecified'", defaultValue: 'unspecified' },
+    { name: 'seen', type: 'DateTime', json: null, default: 'now()' },
+    { name: 'n', type: 'AggregateFunction(count)', json: null },
+  ]);
+
+  it('says a column with a default and no json is not read from events, and how to read it', () => {
+    let err: TallyError | undefined;
+    try {
+      csvEvents('id,reason\na,damaged', returns, 'in.csv');
+    } catch (e) {
+      err = e as TallyError;
+    }
+    expect(err).toBeInstanceOf(TallyError);
+    expect(err!.message).toBe(
+      "in.csv:1: CSV column 2 `reason` is column `reason` of `returns`, which is not read from events: it has a default ('unspecified') and no json, so every row gets the default",
+    );
+    expect(err!.hint).toBe(
+      'write json: $.reason on the column (test.datasource.yaml:1:1) to read the field and fall back to the default, or leave reason out of the header',
+    );
+  });
+
+  it('says a default_expr column is computed, and an aggregate state filled by pipes', () => {
+    expect(() => csvEvents('id,seen\na,2024-01-01', returns, 'in.csv')).toThrow(
+      'in.csv:1: CSV column 2 `seen` is column `seen` of `returns`, which is not read from events: it is computed by default_expr (now())',
+    );
+    expect(() => csvEvents('id,n\na,1', returns, 'in.csv')).toThrow(
+      'in.csv:1: CSV column 2 `n` is column `n` of `returns`, which holds aggregate states: materialized pipes fill it, events cannot',
+    );
   });
 });

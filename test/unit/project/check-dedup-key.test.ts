@@ -93,7 +93,7 @@ describe('dedup_key columns ingestion cannot key on, when the project loads', ()
         '  - { name: n, type: UInt64 }',
         '  - { name: at, type: DateTime }',
         '  - { name: u, type: UUID }',
-        '  - { name: tag, type: LowCardinality(String), default: x }',
+        '  - { name: tag, type: LowCardinality(String), json: $.tag, default: x }',
       ].join('\n'),
       '[id, n, at, u, tag]',
     );

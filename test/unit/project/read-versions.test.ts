@@ -9,9 +9,9 @@ const HEAD = `source:
 columns:
   - { name: id,       type: String }
   - { name: amount,   type: "Decimal(18, 2)" }
-  - { name: cents,    type: Int64, default: 0 }
-  - { name: rate,     type: Float64, default: 1 }
-  - { name: currency, type: String, default: USD }
+  - { name: cents,    type: Int64, json: $.cents, default: 0 }
+  - { name: rate,     type: Float64, json: $.rate, default: 1 }
+  - { name: currency, type: String, json: $.currency, default: USD }
 engine: { type: MergeTree, sorting_key: id }
 `;
 

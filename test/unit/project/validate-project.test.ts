@@ -128,3 +128,71 @@ describe('validateProject (through loadProject)', () => {
     ).toEqual(['datasources/events.datasource.yaml:2:1: error [yaml-syntax]']);
   });
 });
+
+describe('a literal default with no json on a data source that takes events', () => {
+  const RETURNS = `columns:
+  - { name: id, type: String }
+  - { name: reason, type: String, default: "unspecified" }
+  - { name: note, type: String, json: $.note, default: "" }
+  - { name: seen, type: DateTime, default_expr: now() }
+engine:
+  sorting_key: id
+`;
+
+  it('warns at the column, with the json to write', () => {
+    const { problems } = loadProject(writeProject({ 'datasources/returns.datasource.yaml': RETURNS }), {
+      env: {},
+    });
+    // `note` reads its field and `seen` is computed on purpose: only `reason`.
+    expect(problems).toEqual([
+      {
+        severity: 'warning',
+        code: 'default-not-read',
+        message:
+          "column `reason` of `returns` has a default and no json, so it is never read from events: every row gets 'unspecified'",
+        hint: 'write json: $.reason to read the field and fall back to the default',
+        location: { file: 'datasources/returns.datasource.yaml', line: 3, col: 5 },
+      },
+    ]);
+  });
+
+  it('warns for a Kafka data source even when a pipe also fills it', () => {
+    expect(
+      problemsOf({
+        'datasources/events.datasource.yaml': EVENTS,
+        'datasources/returns.datasource.yaml': `source:\n  kafka: { topic: returns }\n${RETURNS}`,
+        'pipes/fill.pipe.yaml':
+          'nodes:\n  - name: n\n    sql: SELECT id FROM events\nmaterialize: { to: returns }\n',
+      }).map((p) => p.replace(/ \[default-not-read\].*/, '')),
+    ).toEqual(['datasources/returns.datasource.yaml:5:5: warning']);
+  });
+
+  it('says nothing for a table pipes fill (materialized or copy), or a column a version reads', () => {
+    expect(
+      problemsOf({
+        'datasources/events.datasource.yaml': EVENTS,
+        'datasources/returns.datasource.yaml': RETURNS,
+        'datasources/totals.datasource.yaml': `columns:
+  - { name: id, type: String }
+  - { name: n, type: "AggregateFunction(count)" }
+  - { name: label, type: String, default: "x" }
+engine: { type: AggregatingMergeTree, sorting_key: id }
+`,
+        'datasources/versioned.datasource.yaml': `columns:
+  - { name: id, type: String }
+  - { name: reason, type: String, default: "unspecified" }
+engine: { sorting_key: id }
+versions:
+  field: $.v
+  mappings:
+    1:
+      reason: { json: $.why }
+`,
+        'pipes/returns.pipe.yaml':
+          'nodes:\n  - name: n\n    sql: SELECT id FROM events\nmaterialize: { to: returns }\n',
+        'pipes/totals.pipe.yaml':
+          'nodes:\n  - name: n\n    sql: SELECT id, countState() AS n FROM events GROUP BY id\ncopy: { to: totals, schedule: "@hourly" }\n',
+      }),
+    ).toEqual([]);
+  });
+});
