@@ -2,6 +2,7 @@ import type { Config } from '../config/config.ts';
 import type { Problem, SourceLocation } from '../errors.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { checkDefaultOnlyColumns } from './check-default-only-columns.ts';
+import { checkUnfilledAggregates } from './check-unfilled-aggregates.ts';
 import type { DataSource, Endpoint, Pipe } from './model.ts';
 import { templateParamUses } from './parse-template.ts';
 import { selectColumns } from './select-columns.ts';
@@ -32,7 +33,7 @@ const ENDPOINT_SCOPES = ['admin', 'read'];
  * read (unknown names, later nodes, a pipe reading its own materialize target), materialize
  * targets and their columns, cycles of materialized pipes, params used but not declared or
  * declared but unused, what endpoints point at (pipe, token), and literal defaults of data sources
- * that take events that are never read from them.
+ * that take events that are never read from them, aggregate states no pipe fills.
  */
 export function validateProject(parts: ProjectParts, problems: Problem[], opts: ValidateOptions = {}): void {
   const unreadable = opts.unreadable ?? new Set<string>();
@@ -69,7 +70,11 @@ export function validateProject(parts: ProjectParts, problems: Problem[], opts: 
     if (pipe.copy) checkWriteTarget(pipe, 'copy', parts, unreadable, dsNames, report);
   }
   checkMaterializeCycles(parts, report);
-  checkDefaultOnlyColumns(parts, problems);
+  // Which pipes fill which data source is known only when every file could be read.
+  if (unreadable.size === 0) {
+    checkDefaultOnlyColumns(parts, problems);
+    checkUnfilledAggregates(parts, problems);
+  }
 
   // With no tokens configured every endpoint is public (a development setup): said once, at the
   // first endpoint whose `token:` suggests its author expects otherwise.

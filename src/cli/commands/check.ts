@@ -2,8 +2,9 @@ import { relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
+import { isAggregateState } from '../../project/check-unfilled-aggregates.ts';
 import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
-import type { Project } from '../../project/model.ts';
+import type { DataSource, Project } from '../../project/model.ts';
 import { templateParamUses } from '../../project/parse-template.ts';
 import { pipesFilling } from '../../project/pipes-filling.ts';
 import { compileNodesForCheck } from '../../sql/index.ts';
@@ -138,13 +139,19 @@ function tree(io: Output, project: Project): string {
   const where = relative(process.cwd(), project.root) || '.';
   const lines = [paint(io, 'bold', `project ${where}`)];
   const ds = [...project.datasources.values()];
-  // A data source a pipe fills is not one events come into, though the events API would take some.
+  // A data source a pipe fills is not one events come into, though the events API would take some;
+  // one of aggregate states no pipe fills takes nothing (ingestion refuses it, Kafka or not).
   const writers = pipesFilling(project);
   const filledBy = (name: string) =>
     writers
       .get(name)
       ?.map((p) => `filled by ${p.name} (${p.materialize ? 'materialized' : 'copy'})`)
       .join(', ');
+  const fillLabel = (d: DataSource) => {
+    const by = filledBy(d.name);
+    if (!by && d.columns.some(isAggregateState)) return 'filled by nothing';
+    return d.kafka ? `kafka: ${d.kafka.topic}` : (by ?? 'events API');
+  };
   lines.push(`data sources (${ds.length})`);
   lines.push(
     indent(
@@ -153,7 +160,7 @@ function tree(io: Output, project: Project): string {
           d.name,
           d.engine.type,
           `${d.columns.length} columns`,
-          d.kafka ? `kafka: ${d.kafka.topic}` : (filledBy(d.name) ?? 'events API'),
+          fillLabel(d),
           d.dedupKey ? `dedup: ${d.dedupKey.join(', ')}` : '',
           d.versions ? `versions: ${d.versions.mappings.map((m) => m.version).join(', ')}` : '',
         ]),

@@ -157,6 +157,25 @@ describe('tally CLI', () => {
     expect(r.out).toMatch(/✓ 0 errors, 0 warnings/);
   });
 
+  it('warns of aggregate states no pipe fills any more, named by what reads them, "filled by nothing"', async () => {
+    const { 'pipes/account_balances.pipe.yaml': _removed, ...files } = DESIGN_FILES;
+    const dir = writeProject({
+      ...files,
+      'pipes/balances_now.pipe.yaml':
+        'nodes:\n  - name: n\n    sql: SELECT account_id, sumMerge(balance) AS balance FROM account_balances GROUP BY account_id\n',
+      'endpoints/balances_now.endpoint.yaml': 'pipe: balances_now\n',
+    });
+    const r = await run('check', '--project', dir);
+    expect(r.code).toBe(0);
+    // Not "events API": ingestion refuses aggregate states.
+    expect(r.out).toMatch(/^ {2}account_balances +AggregatingMergeTree +3 columns +filled by nothing$/m);
+    expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree +7 columns +kafka: transactions/m);
+    expect(r.err).toContain(
+      'datasources/account_balances.datasource.yaml:1:1: warning: data source `account_balances` holds aggregate states (column `balance` AggregateFunction(sum, Decimal(18, 2))) and no materialized pipe fills it; events cannot, so it never changes: endpoint `balances_now` (pipe `balances_now`) reads a frozen table (add a pipe with materialize: { to: account_balances } (deploy backfills it), or remove the data source and what reads it) [aggregate-not-filled]',
+    );
+    expect(r.err.match(/\[aggregate-not-filled\]/g)).toHaveLength(1);
+  });
+
   it('checks the endpoint test files too', async () => {
     const dir = writeProject({
       'datasources/t.datasource.yaml':

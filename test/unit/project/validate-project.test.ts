@@ -196,3 +196,37 @@ versions:
     ).toEqual([]);
   });
 });
+
+describe('aggregate states no pipe fills', () => {
+  const TOTALS = `columns:
+  - { name: id, type: String }
+  - { name: n, type: SimpleAggregateFunction(sum, UInt64) }
+engine: { type: AggregatingMergeTree, sorting_key: id }
+`;
+
+  it('warns at the data source, naming the pipes that read it (not one reading a node of that name)', () => {
+    expect(
+      problemsOf({
+        'datasources/events.datasource.yaml': EVENTS,
+        'datasources/totals.datasource.yaml': TOTALS,
+        'pipes/reads.pipe.yaml':
+          'nodes:\n  - name: n\n    sql: SELECT id, sum(n) AS n FROM totals GROUP BY id\n',
+        'pipes/shadows.pipe.yaml':
+          'nodes:\n  - name: totals\n    sql: SELECT id FROM events\n  - name: m\n    sql: SELECT id FROM totals\n',
+      }).filter((p) => p.includes('aggregate-not-filled')),
+    ).toEqual([
+      'datasources/totals.datasource.yaml:1:1: warning [aggregate-not-filled] data source `totals` holds aggregate states (column `n` SimpleAggregateFunction(sum, UInt64)) and no materialized pipe fills it; events cannot, so it never changes: pipe `reads` reads a frozen table',
+    ]);
+  });
+
+  it('says nothing when a materialized or a copy pipe fills it', () => {
+    const fill = (how: string) =>
+      problemsOf({
+        'datasources/events.datasource.yaml': EVENTS,
+        'datasources/totals.datasource.yaml': TOTALS,
+        'pipes/fill.pipe.yaml': `nodes:\n  - name: n\n    sql: SELECT id, toUInt64(count()) AS n FROM events GROUP BY id\n${how}\n`,
+      });
+    expect(fill('materialize: { to: totals }')).toEqual([]);
+    expect(fill('copy: { to: totals, schedule: "@hourly" }')).toEqual([]);
+  });
+});
