@@ -8,7 +8,7 @@ import type { Engine } from '../clickhouse/engine.ts';
 import { isTallyError, type Problem } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { compileNodesForCheck } from './compile-pipe.ts';
-import { engineErrorLine, locateEngineError } from './locate-engine-error.ts';
+import { conciseEngineError, locateEngineError } from './locate-engine-error.ts';
 
 export async function checkPipeNodes(
   project: Project,
@@ -68,7 +68,7 @@ export async function checkPipeNodes(
   return problems;
 }
 
-/** The first line of ClickHouse's refusal, bounded. */
+/** The first line of ClickHouse's refusal, without the query it quotes, bounded. */
 export function refusal(err: unknown): string {
-  return engineErrorLine(err).slice(0, 400);
+  return conciseEngineError(err);
 }

@@ -50,6 +50,39 @@ forEachBackend('tally check --sql', (ctx) => {
     );
     expect(left).toEqual([]);
   });
+  it("locates a name ClickHouse cannot resolve in a WHERE at its line, and keeps 26.x's suggestion", async () => {
+    // The long SELECT makes the query 26.x quotes push its suggestion past any fixed cut.
+    const many = Array.from({ length: 40 }, (_, i) => `country AS c${i}`).join(', ');
+    const dir = writeProject({
+      'datasources/visits.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\n  - { name: country, type: String }\n  - { name: at, type: DateTime }\nengine: { sorting_key: [id] }\n',
+      'pipes/x.pipe.yaml': [
+        'params:',
+        '  since: { type: DateTime, default: "2024-01-01 00:00:00" }',
+        'nodes:',
+        '  - name: state',
+        '    sql: |',
+        `      SELECT ${many}, count() AS visits`,
+        '      FROM visits',
+        '      WHERE at >= {{ since }}',
+        "        AND countryy != ''",
+        '      GROUP BY country',
+      ].join('\n'),
+    });
+    const project = loadProjectOrThrow(dir, { env: {} });
+    const problems = await analyseProjectSql(project, ctx.engine);
+    expect(problems).toMatchObject([
+      { code: 'clickhouse-refused', location: { file: 'pipes/x.pipe.yaml', line: 9, col: 13 } },
+    ]);
+    const said = problems[0]!.message;
+    expect(said).not.toMatch(/in scope|c39/);
+    expect(said).toMatch(
+      ctx.backend === 'embedded'
+        ? /refused node `state` of pipe `x`: Unknown expression or function identifier `countryy`\. Maybe you meant: \['country'\]\.$/
+        : /refused node `state` of pipe `x`: .*Unknown identifier: countryy/,
+    );
+  });
+
   it('names a refused node once, at its cause: the nodes reading it are not refused again', async () => {
     const dir = writeProject({
       'datasources/events.datasource.yaml':
