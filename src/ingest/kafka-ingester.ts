@@ -108,6 +108,8 @@ export class KafkaIngester {
   private stopping = false;
   /** While stopping: the drain of what was parsed (handlers called meanwhile wait for it). */
   private draining: Promise<void> | undefined;
+  /** Rows the stop's grace left unstored (a failing flush told to stop retrying), to say so. */
+  private abandonedRows = 0;
   /** A join or leave is under way (see handOff): handlers add nothing. */
   private revoking = false;
   /** Per partition, the first offset dropped (a hand-off) that must be fetched again. */
@@ -161,6 +163,18 @@ export class KafkaIngester {
       // What was parsed is stored while the group still holds its partitions; then it is left.
       this.draining = this.batcher.drain();
       await this.draining;
+      if (this.abandonedRows > 0) {
+        // Nothing is lost (the offsets were not committed), but an operator watching a stop take
+        // the whole grace should learn why, and that the next start reads these rows again.
+        this.opts.log({
+          level: 'warn',
+          msg: `stopping: the flush in flight was abandoned after ${Math.round(graceMs / 1000)} s of ClickHouse failing; its rows are not stored, and are read again from Kafka at the next start`,
+          datasource: this.sink.datasource.name,
+          topic: this.topic,
+          rows: this.abandonedRows,
+          ...(this.sink.totals?.lastError ? { error: this.sink.totals.lastError } : {}),
+        });
+      }
       await this.consumer?.stop();
     } finally {
       clearTimeout(timer);
@@ -425,6 +439,10 @@ export class KafkaIngester {
     try {
       return await this.sink.write(batches, this.controller.signal);
     } catch (err) {
+      if (err instanceof FencedError && this.stopping) {
+        // Its rows and those waiting behind it (dropped next) are not stored.
+        this.abandonedRows += batches.reduce((n, b) => n + b.events.length, this.batcher.buffered.rows);
+      }
       this.batcher.abandon(new Revoked('an earlier flush failed'));
       throw err;
     }

@@ -111,6 +111,9 @@ async function runServer(
   // serve logs every request: lines written together, one write per turn of the event loop.
   const lines = json ? lineBuffer(io.out) : undefined;
   const log = lines ? jsonLines(lines.write) : undefined;
+  /** When the stop began (a signal came), and whether it went through. */
+  let stopT0: number | undefined;
+  let stopped = false;
   const engine = await openEngine(project.config, {
     onFailover: (move) => {
       const msg = 'ClickHouse did not answer: statements go to the next replica';
@@ -251,12 +254,28 @@ async function runServer(
       if (ctx.stopSignal.aborted) resolve();
       ctx.stopSignal.addEventListener('abort', () => resolve(), { once: true });
     });
-    if (!json) io.out('stopping: finishing requests in flight');
+    stopT0 = performance.now();
+    const reason = ctx.stopSignal.reason;
+    if (json) {
+      log?.({
+        level: 'info',
+        msg: 'stopping: finishing requests in flight and the batch in flight',
+        ...(typeof reason === 'string' ? { signal: reason } : {}),
+      });
+      lines?.flush();
+    } else io.out('stopping: finishing requests in flight');
     await watcher?.close();
     await runtime.stop();
+    stopped = true;
     return 0;
   } finally {
     await engine.close();
+    // Said once everything is closed, so a supervisor's log shows the stop was clean and when.
+    if (stopped && stopT0 !== undefined) {
+      const ms = Math.round(performance.now() - stopT0);
+      if (json) log?.({ level: 'info', msg: 'stopped', ms });
+      else io.out('stopped');
+    }
     lines?.close();
   }
 }

@@ -273,6 +273,40 @@ describe('Kafka batch handler', () => {
     expect(h.resolved).toEqual([2]);
   });
 
+  it('stopping: a flush still failing after the grace is abandoned, and the stop says so with the data source', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const h = harness({ flushMs: 5000 });
+    await h.start();
+    await h.onBatch(0);
+    await vi.advanceTimersByTimeAsync(10);
+    const stop = h.settled(h.ingester.stop(1000));
+    await vi.advanceTimersByTimeAsync(5000);
+    expect(stop.done).toBe(true);
+    expect(h.commits).toEqual([]);
+    expect(h.logs.filter((l) => String(l.msg).startsWith('stopping:'))).toEqual([
+      {
+        level: 'warn',
+        msg: 'stopping: the flush in flight was abandoned after 1 s of ClickHouse failing; its rows are not stored, and are read again from Kafka at the next start',
+        datasource: 'events',
+        topic: 'events',
+        rows: 3,
+      },
+    ]);
+  });
+
+  it('stopping: a flush stored within the grace is not said to be abandoned', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const h = harness({ flushMs: 500 });
+    await h.start();
+    await h.onBatch(0);
+    await vi.advanceTimersByTimeAsync(10);
+    const stop = h.settled(h.ingester.stop(1000));
+    await vi.advanceTimersByTimeAsync(600);
+    expect(stop.done).toBe(true);
+    expect(h.stored()).toEqual([0, 1, 2]);
+    expect(h.logs.filter((l) => String(l.msg).startsWith('stopping:'))).toEqual([]);
+  });
+
   it('a flush failing other than by an abandon: nothing committed, what waited dropped, its rows fetched again', async () => {
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const h = harness({ flushMs: 1000, failFlush: 0 });
