@@ -12,8 +12,25 @@ import { parseExactJson } from '../util/exact-json.ts';
 
 export type Row = Record<string, unknown>;
 
-/** One side's answer: its rows, or the error it gave (a bad param, a failing query). */
-export type Answer = { rows: Row[]; columns: string[] } | { error: string };
+/**
+ * One side's answer: its rows, or the error it gave (a bad param, a failing query);
+ * `unknownColumn` when ClickHouse refused it for a column the tables do not have.
+ */
+export type Answer = { rows: Row[]; columns: string[] } | { error: string; unknownColumn?: true };
+
+/**
+ * ClickHouse's refusal of a name it cannot find among the columns (code 47, UNKNOWN_IDENTIFIER):
+ * 18.16 says "Unknown identifier: x" or "Missing columns: 'x'", 26.x "Unknown expression
+ * identifier `x`" (chDB without the code). Not a table it cannot find ("Unknown table expression
+ * identifier", code 60).
+ */
+const UNKNOWN_COLUMN =
+  /Missing columns:|Unknown (?:expression (?:or function )?)?identifier|Identifier '[^']+' cannot be resolved|There's no column/;
+
+function isUnknownColumn(err: unknown): boolean {
+  if ((err as { clickhouseCode?: string })?.clickhouseCode === '47') return true;
+  return UNKNOWN_COLUMN.test(String((err as Error)?.message ?? err));
+}
 
 export interface RowChange {
   key: Record<string, unknown>;
@@ -68,7 +85,8 @@ export async function answer(
   } catch (err) {
     // A connection problem is not a difference between the revisions.
     if (isConnectionFailure(err)) throw err;
-    return { error: (err as Error)?.message ?? String(err) };
+    const error = (err as Error)?.message ?? String(err);
+    return isUnknownColumn(err) ? { error, unknownColumn: true } : { error };
   }
 }
 

@@ -18,6 +18,7 @@ import {
   isIdentical,
   type Row,
 } from '../../replay/endpoint-diff.ts';
+import { conciseEngineError } from '../../sql/locate-engine-error.ts';
 import { findTestFiles } from '../../testing/find-test-files.ts';
 import { readTestFile } from '../../testing/test-file.ts';
 import { didYouMean } from '../../util/did-you-mean.ts';
@@ -111,7 +112,7 @@ export const diffCommand: Command = {
             if ('columns' in after) checkKey(key, after.columns, `endpoint ${name}`);
             if ('columns' in before) checkKey(key, before.columns, `endpoint ${name} at ${ref}`);
           }
-          results.push(compare(ps, before, after, key));
+          results.push(compare(ps, before, after, key, ref));
         }
         // Every params set refused alike by both revisions: nothing was compared, which must not
         // pass as "no differences" (a CI gate would go green).
@@ -163,6 +164,9 @@ export interface ParamsResult {
   headRows?: number;
   baseError?: string;
   headError?: string;
+  /** Why a side was refused, when it is the tables rather than the pipe (see unknownColumnHint). */
+  baseHint?: string;
+  headHint?: string;
   /** Columns of the working tree's answer the base's lacks, and the other way round. */
   columnsAdded?: string[];
   columnsRemoved?: string[];
@@ -209,7 +213,13 @@ function checkKey(key: readonly string[], columns: readonly string[], what: stri
   );
 }
 
-function compare(ps: ParamsSet, before: Answer, after: Answer, key?: readonly string[]): ParamsResult {
+function compare(
+  ps: ParamsSet,
+  before: Answer,
+  after: Answer,
+  key: readonly string[] | undefined,
+  ref: string,
+): ParamsResult {
   const out: ParamsResult = { name: ps.name, params: ps.params, identical: false };
   if ('error' in before || 'error' in after) {
     if ('error' in before) out.baseError = before.error;
@@ -217,6 +227,10 @@ function compare(ps: ParamsSet, before: Answer, after: Answer, key?: readonly st
     if ('error' in after) out.headError = after.error;
     else out.headRows = after.rows.length;
     out.identical = 'error' in before && 'error' in after && before.error === after.error;
+    if (!out.identical) {
+      if ('error' in before && before.unknownColumn) out.baseHint = unknownColumnHint('base', ref);
+      if ('error' in after && after.unknownColumn) out.headHint = unknownColumnHint('head', ref);
+    }
     return out;
   }
   const diff = diffAnswers(before.rows, after.rows, after.columns, key);
@@ -264,9 +278,17 @@ function formatDiff(
       continue;
     }
     if (!r.diff) {
+      // `head` would read as git's HEAD, which is often the base: the sides by their names.
+      const width = Math.max(ref.length, 'working tree'.length) + 1;
+      const side = (label: string, error: string | undefined, rows: number | undefined, hint?: string) => {
+        lines.push(
+          `      ${`${label}:`.padEnd(width)} ${error !== undefined ? conciseEngineError(error) : plural(rows ?? 0, 'row')}`,
+        );
+        if (hint) lines.push(`      ${' '.repeat(width)} hint: ${hint}`);
+      };
       lines.push(paint(io, 'red', `  ≠ ${title}`));
-      lines.push(`      base: ${r.baseError ?? plural(r.baseRows ?? 0, 'row')}`);
-      lines.push(`      head: ${r.headError ?? plural(r.headRows ?? 0, 'row')}`);
+      side(ref, r.baseError, r.baseRows, r.baseHint);
+      side('working tree', r.headError, r.headRows, r.headHint);
       continue;
     }
     const d = r.diff;
@@ -304,6 +326,18 @@ function formatDiff(
   const differing = results.filter((r) => !r.identical).length;
   lines.push(differing === 0 ? 'No differences.' : `${differing} of ${results.length} params set(s) differ.`);
   return lines.join('\n');
+}
+
+/**
+ * Both revisions run on the tables as they are deployed, not as each revision declares them: a
+ * base that reads a column a later deploy dropped or renamed is refused for it, which is no
+ * difference between the pipes, and the working tree refused for a column not deployed yet
+ * only needs a deploy.
+ */
+function unknownColumnHint(side: 'base' | 'head', ref: string): string {
+  return side === 'base'
+    ? `the pipe at ${ref} reads columns the live tables no longer have: both revisions run on the tables as deployed, not as ${ref} declared them`
+    : 'the working tree reads columns the live tables do not have yet: run `tally deploy`, then diff again';
 }
 
 function firstLine(s: string): string {
