@@ -27,6 +27,25 @@ export async function startTlsClickHouse(
   const verify = opts.requireClientCertificate
     ? `<verificationMode>strict</verificationMode>\n            <caConfig>${certs.ca}</caConfig>`
     : '<verificationMode>none</verificationMode>';
+  // A free port can be taken by another test between freePort() and the server binding it:
+  // then the server exits with "Address already in use", and new ports are tried.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnFreePorts(dir, log, certs, verify);
+    } catch (err) {
+      if (attempt >= 3 || !/Address already in use|port \d+ is taken/.test(String((err as Error).message)))
+        throw err;
+      log(`TLS ClickHouse: a port was taken meanwhile (${attempt}); trying other ports`);
+    }
+  }
+}
+
+async function startOnFreePorts(
+  dir: string,
+  log: (line: string) => void,
+  certs: TestCerts,
+  verify: string,
+): Promise<TlsClickHouse> {
   const https = await freePort();
   const ports = { http: await freePort(), tcp: await freePort(), interserver: await freePort() };
   const extraConfig = `    <https_port>${https}</https_port>
@@ -49,6 +68,11 @@ export async function startTlsClickHouse(
 `;
   const server = new PrivateClickHouse(join(dir, 'clickhouse'), ports, { extraConfig, extraUsers });
   await server.prepare(log);
-  await server.start();
+  try {
+    await server.start();
+  } catch (err) {
+    await server.stop(5_000).catch(() => {});
+    throw err;
+  }
   return { server, certs, httpsUrl: `https://127.0.0.1:${https}` };
 }
