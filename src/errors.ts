@@ -37,6 +37,18 @@ export class TallyError extends Error {
     if (opts.details) this.details = opts.details;
   }
 
+  /** As one of the problems a check reports (an error), located here or at `fallback`. */
+  toProblem(fallback?: SourceLocation): Problem {
+    const location = this.location ?? fallback;
+    return {
+      severity: 'error',
+      code: this.code,
+      message: this.message,
+      ...(location ? { location } : {}),
+      ...(this.hint ? { hint: this.hint } : {}),
+    };
+  }
+
   /** `file:line:col: message (hint)`, the form editors and terminals make clickable. */
   format(): string {
     const where = this.location ? `${formatLocation(this.location)}: ` : '';

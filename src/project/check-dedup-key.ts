@@ -27,13 +27,7 @@ export function checkDedupKey(ds: DataSource, problems: Problem[], keyLoc?: Sour
       dedupKeyColumn(ds, name);
     } catch (err) {
       if (!(err instanceof TallyError)) throw err;
-      problems.push({
-        severity: 'error',
-        code: err.code,
-        message: err.message,
-        ...(err.location ? { location: err.location } : { location: ds.loc }),
-        ...(err.hint ? { hint: err.hint } : {}),
-      });
+      problems.push(err.toProblem(ds.loc));
     }
   }
 }

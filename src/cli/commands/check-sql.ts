@@ -31,15 +31,7 @@ export async function analyseProjectSql(project: Project, engineIn?: Engine): Pr
       checkTableTtl(project, engine.capabilities);
     } catch (err) {
       if (!(err instanceof TallyError)) throw err;
-      return [
-        {
-          severity: 'error',
-          code: err.code,
-          message: err.message,
-          ...(err.location ? { location: err.location } : {}),
-          ...(err.hint ? { hint: err.hint } : {}),
-        },
-      ];
+      return [err.toProblem()];
     }
     await engine.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(scratch)}`);
     // The scratch database is ours, not the user's: its name is noise in a message.

@@ -32,7 +32,7 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
       // found without changing the database (the SQL is tried in a scratch database).
       const { plan, refusals } = await preflightDeploy(project, engine);
       const problems: Problem[] = [
-        ...refusals.map((e) => problemOf(e)),
+        ...refusals.map((e) => e.toProblem()),
         ...(await analyseProjectSql(project, engine)).filter((p) => p.severity === 'error'),
       ];
       if (args.json) out(JSON.stringify({ ...planJson(plan), problems }, null, 2));
@@ -212,15 +212,4 @@ export function planJson(plan: Plan) {
 
 export function resultJson(r: DeployResult) {
   return { ...r, plan: planJson(r.plan) };
-}
-
-/** A refusal as a problem of the project (an error, located where the error is). */
-function problemOf(e: TallyError): Problem {
-  return {
-    severity: 'error',
-    code: e.code,
-    message: e.message,
-    ...(e.location ? { location: e.location } : {}),
-    ...(e.hint ? { hint: e.hint } : {}),
-  };
 }
