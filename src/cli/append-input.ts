@@ -5,6 +5,7 @@
  */
 import { formatLocation, TallyError } from '../errors.ts';
 import type { Column, DataSource } from '../project/model.ts';
+import { isAggregateState } from '../project/parse-type.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 import { withoutBom } from '../util/without-bom.ts';
 
@@ -49,7 +50,7 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
     if (!target) {
       const where = `${file}:${header.line}: CSV column ${i + 1} \`${name}\``;
       const unread = ds.columns.find(
-        (c) => c.name === name && !c.json && (c.default !== undefined || c.type.name === 'AggregateFunction'),
+        (c) => c.name === name && !c.json && (c.default !== undefined || isAggregateState(c.type)),
       );
       if (unread) throw notReadFromEvents(where, ds, unread);
       const known = ds.columns.filter((c) => c.json).map((c) => c.name);
@@ -100,7 +101,7 @@ export function csvEvents(text: string, ds: DataSource, file: string): InputEven
  */
 function notReadFromEvents(where: string, ds: DataSource, col: Column): TallyError {
   const at = formatLocation(col.loc);
-  if (col.type.name === 'AggregateFunction') {
+  if (isAggregateState(col.type)) {
     return new TallyError(
       'column-not-read',
       `${where} is column \`${col.name}\` of \`${ds.name}\`, which holds aggregate states: materialized pipes fill it, events cannot`,

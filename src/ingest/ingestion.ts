@@ -18,6 +18,7 @@ import { gateName, holdName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import { kafkaOnlyKeyColumns } from '../project/dedup-key-column.ts';
 import type { DataSource, Project } from '../project/model.ts';
+import { isAggregateState } from '../project/parse-type.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
 import { recoverAfterCrash } from './crash-recovery.ts';
@@ -243,9 +244,7 @@ export async function startIngestion(
 
   async function prepare(entry: Entry): Promise<void> {
     const ds = entry.ds;
-    if (
-      ds.columns.some((c) => c.type.name === 'AggregateFunction' || c.type.name === 'SimpleAggregateFunction')
-    ) {
+    if (ds.columns.some((c) => isAggregateState(c.type))) {
       throw new TallyError(
         'ingest-unsupported',
         `\`${ds.name}\` holds aggregate states; a materialized pipe fills it`,

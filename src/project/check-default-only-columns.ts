@@ -1,5 +1,6 @@
 import type { Problem } from '../errors.ts';
 import type { Column, DataSource, Pipe } from './model.ts';
+import { isAggregateState } from './parse-type.ts';
 import { pipesFilling } from './pipes-filling.ts';
 
 /**
@@ -32,7 +33,7 @@ export function checkDefaultOnlyColumns(
 
 /** A literal `default:` and no `json:` (what the loader makes of `{ name, type, default }`). */
 export function isDefaultOnly(col: Column): boolean {
-  return col.json === undefined && col.defaultValue !== undefined && col.type.name !== 'AggregateFunction';
+  return col.json === undefined && col.defaultValue !== undefined && !isAggregateState(col.type);
 }
 
 function versionReads(ds: DataSource, column: string): boolean {

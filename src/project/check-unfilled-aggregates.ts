@@ -1,11 +1,7 @@
 import type { Problem } from '../errors.ts';
-import type { Column, DataSource, Endpoint, Pipe } from './model.ts';
+import type { DataSource, Endpoint, Pipe } from './model.ts';
+import { isAggregateState } from './parse-type.ts';
 import { pipesFilling } from './pipes-filling.ts';
-
-/** A column that holds aggregate states, which no event can give (ingestion refuses the table). */
-export function isAggregateState(col: Column): boolean {
-  return col.type.name === 'AggregateFunction' || col.type.name === 'SimpleAggregateFunction';
-}
 
 /**
  * A data source of aggregate states that no pipe fills any more (its materialized pipe was
@@ -22,7 +18,7 @@ export function checkUnfilledAggregates(
 ): void {
   const writers = pipesFilling(parts);
   for (const ds of parts.datasources.values()) {
-    const state = ds.columns.find(isAggregateState);
+    const state = ds.columns.find((c) => isAggregateState(c.type));
     if (!state || writers.has(ds.name)) continue;
     const readers = [...parts.pipes.values()].filter((p) => pipeReads(p, ds.name));
     const read = readers.flatMap((p) => {

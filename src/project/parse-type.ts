@@ -82,6 +82,11 @@ const DECIMAL_MAX_SCALE: Readonly<Record<string, number>> = {
 
 const WRAPPERS = new Set(['Nullable', 'LowCardinality', 'Array', 'Tuple', 'Map', 'Nested']);
 const AGGREGATES = new Set(['AggregateFunction', 'SimpleAggregateFunction']);
+
+/** A type that holds aggregate states: materialized pipes fill such columns, events never do. */
+export function isAggregateState(type: { name: string }): boolean {
+  return AGGREGATES.has(type.name);
+}
 const LOW_CARDINALITY_OK = new Set([
   'String',
   'FixedString',

@@ -3,7 +3,14 @@ import { didYouMean } from '../util/did-you-mean.ts';
 import type { YamlReader } from '../yaml/yaml-reader.ts';
 import { checkValue } from './check-value.ts';
 import type { Column, ColumnMapping, EventVersions, VersionMapping } from './model.ts';
-import { baseType, decimalShape, isDecimalType, isIntegerType, isNumericType } from './parse-type.ts';
+import {
+  baseType,
+  decimalShape,
+  isAggregateState,
+  isDecimalType,
+  isIntegerType,
+  isNumericType,
+} from './parse-type.ts';
 import { readJsonPath } from './read-json-path.ts';
 
 const VERSIONS_KEYS = ['field', 'missing', 'mappings'];
@@ -129,7 +136,7 @@ function readMapping(
       const shift = readShift(r, em.get('shift'), col, what);
       if (shift !== undefined) mapping.shift = shift;
     }
-    if (col.type.name === 'AggregateFunction' || col.type.name === 'SimpleAggregateFunction') {
+    if (isAggregateState(col.type)) {
       r.error(
         keyNode,
         'invalid-value',

@@ -2,10 +2,10 @@ import { relative } from 'node:path';
 import { capabilitiesFor } from '../../clickhouse/capabilities.ts';
 import type { Problem } from '../../errors.ts';
 import { checkDedupReads } from '../../project/check-dedup-reads.ts';
-import { isAggregateState } from '../../project/check-unfilled-aggregates.ts';
 import { loadProject, notAProjectProblem } from '../../project/load-project.ts';
 import type { DataSource, Project } from '../../project/model.ts';
 import { templateParamUses } from '../../project/parse-template.ts';
+import { isAggregateState } from '../../project/parse-type.ts';
 import { pipesFilling } from '../../project/pipes-filling.ts';
 import { compileNodesForCheck } from '../../sql/index.ts';
 import { ParamError } from '../../sql/param-error.ts';
@@ -149,7 +149,7 @@ function tree(io: Output, project: Project): string {
       .join(', ');
   const fillLabel = (d: DataSource) => {
     const by = filledBy(d.name);
-    if (!by && d.columns.some(isAggregateState)) return 'filled by nothing';
+    if (!by && d.columns.some((c) => isAggregateState(c.type))) return 'filled by nothing';
     return d.kafka ? `kafka: ${d.kafka.topic}` : (by ?? 'events API');
   };
   lines.push(`data sources (${ds.length})`);
