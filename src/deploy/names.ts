@@ -14,7 +14,7 @@ export function seenTableName(ds: string): string {
 }
 
 /** `prefix` followed by the 8-hex hash ingestion names its views and probe tables with. */
-function isHashedName(name: string, prefix: string): boolean {
+export function isHashedName(name: string, prefix: string): boolean {
   return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
 }
 

@@ -21,7 +21,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
-import { seenTableName } from '../deploy/names.ts';
+import { isHashedName, seenTableName } from '../deploy/names.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { dedupKeyOf } from './dedup-key.ts';
@@ -116,7 +116,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
           `CREATE TABLE IF NOT EXISTS ${db}.${quoteIdent(seen)}${on} AS ${seenRef} ENGINE = ${distributedEngine(engine.cluster!, engine.database, seen, 'cityHash64(key)')}`,
         );
       }
-      for (const old of views.all.filter((v) => isVersionOf(v, `${seen}_mv_`))) {
+      for (const old of views.all.filter((v) => isHashedName(v, `${seen}_mv_`))) {
         await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
       }
       await run(
@@ -133,7 +133,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
       `SELECT name FROM system.tables WHERE database = ${quoteString(engine.database)} AND engine = 'Memory' AND metadata_modification_time < now() - ${STALE_PROBE_SECONDS}`,
     );
     for (const { name } of stale) {
-      if (isVersionOf(name, `tally_probe_${ds.name}_`))
+      if (isHashedName(name, `tally_probe_${ds.name}_`))
         await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(name)}`);
     }
   }
@@ -233,7 +233,7 @@ async function ensureWatermarkView(
   const name = `${prefix}${hash(select)}`;
   if (views.current.has(name)) return;
   const on = onClusterClause(engine.cluster);
-  for (const old of views.all.filter((v) => isVersionOf(v, prefix))) {
+  for (const old of views.all.filter((v) => isHashedName(v, prefix))) {
     await run(`DROP TABLE IF EXISTS ${db}.${quoteIdent(old)}${on}`);
   }
   await run(
@@ -313,11 +313,6 @@ export async function pruneSeen(
     }
   }
   return dropped;
-}
-
-/** `<prefix><8 hex>`: a version of that view (and not of a data source whose name extends it). */
-function isVersionOf(name: string, prefix: string): boolean {
-  return name.startsWith(prefix) && /^[0-9a-f]{8}$/.test(name.slice(prefix.length));
 }
 
 const syncInsertClauses = new WeakMap<Engine, Promise<string>>();
