@@ -171,6 +171,8 @@ export class DatasourceSink {
   private readonly seen: string;
   /** The view that writes seen keys as this process computes them (seenViewName). */
   private readonly seenView: string | undefined;
+  /** Adds the row `('', 1)` to a seen-key lookup when that view exists (see lookupSeen). */
+  private readonly seenViewCheck: string;
   private readonly probe: string;
   private probeReady = false;
   private probeFlushes = 0;
@@ -199,6 +201,7 @@ export class DatasourceSink {
     this.quarantine = `${this.db}.${quoteIdent(quarantineTableName(datasource.name))}`;
     this.seen = `${this.db}.${quoteIdent(seenTableName(datasource.name))}`;
     this.seenView = seenViewName(engine, datasource);
+    this.seenViewCheck = ` UNION ALL SELECT '' AS key, 1 AS view FROM system.tables WHERE database = ${quoteString(engine.database)} AND name = ${quoteString(this.seenView ?? '')}`;
     this.probe = `${this.db}.${quoteIdent(probeTableName(datasource.name, opts.instance))}`;
     this.log = opts.log ?? (() => {});
     this.generation = engine.generation;
@@ -533,16 +536,13 @@ export class DatasourceSink {
   private async storedBeforeTheView<R extends Candidate>(plan: Flush, rows: R[]): Promise<R[]> {
     const stored = seenSelect(this.engine, this.datasource);
     if (!stored) return rows;
-    const keys = rows.map((r) => keyOf(r));
-    const list = keys.map((k) => quoteString(k)).join(', ');
-    const found = new Set(
-      (await this.engine.rows<{ key: string }>(`SELECT key FROM (${stored}) WHERE key IN (${list})`)).map(
-        (r) => r.key,
-      ),
-    );
+    // The keys of the table's rows, looked up as seen keys are (a flush's keys can be far more
+    // than a query's text may hold), and written as seen keys are (as data).
+    const found = new Set((await this.lookupKeys(rows.map(keyOf), `(${stored})`)).map((r) => r.key));
     if (found.size === 0) return rows;
+    const now = Math.floor(Date.now() / 1000);
     await this.engine.command(
-      `INSERT INTO ${this.seen} (key, seen_at) SELECT key, seen_at FROM (${stored}) WHERE key IN (${[...found].map((k) => quoteString(k)).join(', ')})`,
+      `INSERT INTO ${this.seen} (key, seen_at)${await this.sync()} FORMAT JSONEachRow\n${[...found].map((k) => `{"key":${jsonString(k)},"seen_at":${now}}`).join('\n')}`,
     );
     const rest: R[] = [];
     for (const r of rows) {
@@ -711,17 +711,7 @@ export class DatasourceSink {
    */
   private async lookupSeen(keys: string[]): Promise<Set<string>> {
     if (keys.length === 0) return new Set();
-    const rows =
-      this.engine.rowsWith && !isShardedCluster(this.engine)
-        ? await this.engine.rowsWith<SeenRow>(
-            `SELECT key, 0 AS view FROM ${this.seen} WHERE key IN _keys${this.seenViewCheck}`,
-            {
-              name: '_keys',
-              structure: 'key String',
-              jsonLines: keys.map((k) => `{"key":${jsonString(k)}}`).join('\n'),
-            },
-          )
-        : await this.lookupThroughProbe(keys);
+    const rows = await this.lookupKeys(keys, this.seen, this.seenViewCheck);
     // The view that writes the keys as this process computes them is gone: the dedup key
     // changed (or the data source was dropped) under it, and its lookups would miss every key
     // written since. Nothing is stored until it runs the project as deployed.
@@ -736,13 +726,23 @@ export class DatasourceSink {
     return out;
   }
 
-  /** Adds the row `('', 1)` to a lookup when the seen view of this process's dedup key exists. */
-  private get seenViewCheck(): string {
-    return ` UNION ALL SELECT '' AS key, 1 AS view FROM system.tables WHERE database = ${quoteString(this.engine.database)} AND name = ${quoteString(this.seenView ?? '')}`;
+  /**
+   * The keys of `keys` that `from` (a table, or a subquery with a `key` column) holds, as rows
+   * `(key, 0)`, and the rows `union` adds. The keys travel with the query as an external table,
+   * or where none can (chDB, sharded clusters) through the probe table.
+   */
+  private lookupKeys(keys: string[], from: string, union = ''): Promise<SeenRow[]> {
+    return this.engine.rowsWith && !isShardedCluster(this.engine)
+      ? this.engine.rowsWith<SeenRow>(`SELECT key, 0 AS view FROM ${from} WHERE key IN _keys${union}`, {
+          name: '_keys',
+          structure: 'key String',
+          jsonLines: keys.map((k) => `{"key":${jsonString(k)}}`).join('\n'),
+        })
+      : this.lookupThroughProbe(keys, from, union);
   }
 
-  /** `lookupSeen` where no table can travel with the query: the keys go into the probe table. */
-  private async lookupThroughProbe(keys: string[]): Promise<SeenRow[]> {
+  /** `lookupKeys` where no table can travel with the query: the keys go into the probe table. */
+  private async lookupThroughProbe(keys: string[], from: string, union: string): Promise<SeenRow[]> {
     const flush = ++this.probeFlushes;
     const body = keys.map((k) => `{"flush":${flush},"key":${jsonString(k)}}`).join('\n');
     for (let tries = 0; ; tries++) {
@@ -769,7 +769,7 @@ export class DatasourceSink {
     return this.engine.rows<SeenRow>(
       // Sharded: the seen table is Distributed, and the probe table is this node's, so its keys
       // are sent along to every shard (GLOBAL IN).
-      `SELECT key, 0 AS view FROM ${this.seen} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})${this.seenViewCheck}`,
+      `SELECT key, 0 AS view FROM ${from} WHERE key ${isShardedCluster(this.engine) ? 'GLOBAL IN' : 'IN'} (SELECT key FROM ${this.probe} WHERE flush = ${flush})${union}`,
     );
   }
 

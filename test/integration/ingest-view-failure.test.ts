@@ -64,4 +64,39 @@ forEachBackend('a view failing on rows already stored', (ctx) => {
       await ingestion.stop();
     }
   });
+
+  it('looks a large flush up whole: 20,000 keys, far more than a query text may hold', async () => {
+    const p = project();
+    expect((await applyDeploy(p, ctx.engine)).error).toBeUndefined();
+    await ctx.engine.command(
+      'CREATE TABLE IF NOT EXISTS ac_failed (id String, x UInt8) ENGINE = MergeTree ORDER BY id',
+    );
+    await ctx.engine.command(
+      "CREATE MATERIALIZED VIEW IF NOT EXISTS ac_fail TO ac_failed AS SELECT id, throwIf(id = 'big-00013') AS x FROM tx",
+    );
+    const ingestion = await startIngestion(p, ctx.engine, undefined, {
+      consume: false,
+      retryInitialMs: 10,
+      retryMaxMs: 20,
+    });
+    try {
+      // 32 characters a key: quoted in a list, 20,000 of them would be 700 kB of SQL.
+      const id = (i: number) => `big-${String(i).padStart(5, '0')}-${'x'.repeat(22)}`.slice(0, 32);
+      const events = Array.from(
+        { length: 20_000 },
+        (_, i) => `{"id":"${i === 13 ? 'big-00013' : id(i)}","n":1}`,
+      );
+      expect(await ingestion.append('tx', events, { requestId: 'big' })).toMatchObject({
+        successful_rows: 20_000,
+        duplicate_rows: 0,
+      });
+      const [c] = await ctx.engine.rows<{ c: string | number }>(
+        "SELECT count() AS c FROM tx WHERE startsWith(id, 'big-')",
+      );
+      expect(Number(c!.c)).toBe(20_000);
+    } finally {
+      await ctx.engine.command('DROP TABLE IF EXISTS ac_fail').catch(() => {});
+      await ingestion.stop();
+    }
+  });
 });
