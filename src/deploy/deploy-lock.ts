@@ -83,15 +83,12 @@ export async function acquireDeployLock(
   let attempt = 0;
   let claim = id;
   const heartbeatS = (opts.heartbeatMs ?? 10_000) / 1000;
-  const releaseFor = (id: string, by: string) =>
+  const row = (id: string, by: string, state: string, settings?: Settings) =>
     engine.command(
-      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(id)}, ${stringLiteral(by)}, now(), 'release'`,
-    );
-  const write = (state: string, settings?: Settings) =>
-    engine.command(
-      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(claim)}, ${stringLiteral(holder)}, now(), ${stringLiteral(state)}`,
+      `INSERT INTO ${table} (id, holder, at, state) SELECT ${stringLiteral(id)}, ${stringLiteral(by)}, now(), ${stringLiteral(state)}`,
       settings ? { settings } : {},
     );
+  const write = (state: string, settings?: Settings) => row(claim, holder, state, settings);
   // A release or heartbeat seen late only makes others wait a little longer: no quorum for them.
   const writeClaim = async () => {
     if (quorum <= 1) return write('claim');
@@ -122,7 +119,7 @@ export async function acquireDeployLock(
       (r) => r.id !== claim && Number(r.silent) >= heartbeatS + DEAD_MARGIN_S && isDeadHereProcess(r.holder),
     );
     // Released for every deployer (other hosts cannot tell the process is gone).
-    for (const r of dead) await releaseFor(r.id, r.holder).catch(() => {});
+    for (const r of dead) await row(r.id, r.holder, 'release').catch(() => {});
     return rows
       .filter((r) => r.id !== claim && !dead.includes(r))
       .map((r) => {
