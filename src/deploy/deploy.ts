@@ -19,11 +19,11 @@ import { acquireDeployLock, type DeployLock, type LockOptions } from './deploy-l
 import { type DesiredState, desiredState } from './desired-state.ts';
 import { checkEndpointSettings } from './endpoint-settings.ts';
 import { introspect, type LiveState } from './introspect.ts';
-import { markLossyConversions } from './lossy-conversions.ts';
+import { convertingRebuilds, markLossyConversions } from './lossy-conversions.ts';
 import { newDeployId, scratchDatabaseName } from './names.ts';
 import { buildPlan } from './plan.ts';
 import type { Plan } from './plan-types.ts';
-import { copyColumns, trialConversion } from './rebuild.ts';
+import { trialConversion } from './rebuild.ts';
 import { checkTableTtl } from './table-ttl.ts';
 import { checkViewChains } from './view-chains.ts';
 import { checkViewSubquerySources } from './view-subquery-source.ts';
@@ -84,11 +84,7 @@ export async function preflightDeploy(
   const refusals: TallyError[] = [];
   const misfit = await checkViewsOverChangedTables(project, plan, desired, engine, ctx);
   if (misfit) refusals.push(misfit);
-  for (const step of plan.steps) {
-    const current = step.kind === 'rebuild-table' ? live.tables.get(step.resource) : undefined;
-    if (!current || !step.tables?.[0]) continue;
-    const { select, converted } = copyColumns(step.tables[0], current);
-    if (converted.length === 0) continue;
+  for (const { step, select, converted } of convertingRebuilds(plan, live)) {
     await trialConversion(engine, ctx, step.resource, select, converted).catch((err: unknown) => {
       refusals.push(
         err instanceof TallyError

@@ -10,7 +10,7 @@ import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { type DdlContext, qualified } from './ddl.ts';
 import type { LiveState } from './introspect.ts';
-import type { Plan } from './plan-types.ts';
+import type { Plan, Step } from './plan-types.ts';
 import { copyColumns } from './rebuild.ts';
 
 export async function markLossyConversions(
@@ -19,11 +19,8 @@ export async function markLossyConversions(
   engine: Engine,
   ctx: DdlContext,
 ): Promise<void> {
-  for (const step of plan.steps) {
-    if (step.kind !== 'rebuild-table' || !step.tables?.[0] || !step.rows) continue;
-    const current = live.tables.get(step.resource);
-    if (!current) continue;
-    const { converted } = copyColumns(step.tables[0], current);
+  for (const { step, converted } of convertingRebuilds(plan, live)) {
+    if (!step.rows) continue;
     for (const c of converted) {
       const lost = await changedValues(engine, ctx, step.resource, c);
       if (!lost) continue;
@@ -33,6 +30,19 @@ export async function markLossyConversions(
         `column ${c.name} of ${step.resource}: ${lost.rows} row${lost.rows === 1 ? '' : 's'} change value converting ${c.from} -> ${c.to} (${lost.before} becomes ${lost.after})`,
       ];
     }
+  }
+}
+
+/** The plan's rebuilds that convert a column's type, with the copy's SELECT and the columns converted. */
+export function* convertingRebuilds(
+  plan: Plan,
+  live: LiveState,
+): Generator<{ step: Step } & ReturnType<typeof copyColumns>> {
+  for (const step of plan.steps) {
+    const current = step.kind === 'rebuild-table' ? live.tables.get(step.resource) : undefined;
+    if (!current || !step.tables?.[0]) continue;
+    const copy = copyColumns(step.tables[0], current);
+    if (copy.converted.length > 0) yield { step, ...copy };
   }
 }
 
