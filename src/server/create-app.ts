@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
-import type { Ingestion } from '../ingest/ingestion.ts';
+import type { Ingestion, IngestStats } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
 import { requestToken, TokenAuth } from './auth.ts';
 import { type DirectHandler, directEndpointRoute } from './direct-route.ts';
@@ -167,14 +167,15 @@ export function createApp(opts: AppOptions): TallyApp {
     const hidden = (what: string) =>
       `${what}; its message is in the server's log under request id ${note?.id}`;
     const said: string[] = [];
-    const ingestion = opts.ingestion?.();
-    const kafka = kafkaHealth(ingestion);
+    // Read once: both parts come from the same figures.
+    const stats = opts.ingestion?.()?.stats();
+    const kafka = kafkaHealth(stats);
     for (const [name, d] of Object.entries(kafka?.datasources ?? {})) {
       if (d.error === undefined) continue;
       said.push(`kafka ${name}: ${d.error}`);
       if (!shown) d.error = hidden('the Kafka consumer is failing');
     }
-    const ingest = ingestHealth(ingestion);
+    const ingest = ingestHealth(stats);
     for (const [name, d] of Object.entries(ingest?.datasources ?? {})) {
       if (d.error === undefined) continue;
       said.push(`ingest ${name}: ${d.error}`);
@@ -328,12 +329,12 @@ interface KafkaHealth {
 }
 
 /** Kafka's part of `/health`, from the ingestion's view; undefined when nothing consumes Kafka. */
-function kafkaHealth(ingestion: Ingestion | undefined): KafkaHealth | undefined {
-  if (!ingestion) return undefined;
+function kafkaHealth(stats: IngestStats | undefined): KafkaHealth | undefined {
+  if (!stats) return undefined;
   const now = Date.now();
   const datasources: KafkaHealth['datasources'] = {};
   let ok = true;
-  for (const d of ingestion.stats().datasources) {
+  for (const d of stats.datasources) {
     if (!d.kafka) continue;
     const g = d.groupLag;
     const error = d.kafka.error ?? g?.error;
@@ -368,12 +369,12 @@ interface IngestHealth {
  * Every data source's part of `/health` (HTTP-only ones too): whether it takes events and whether
  * its writes to ClickHouse are failing now; undefined when nothing ingests.
  */
-function ingestHealth(ingestion: Ingestion | undefined): IngestHealth | undefined {
-  if (!ingestion) return undefined;
+function ingestHealth(stats: IngestStats | undefined): IngestHealth | undefined {
+  if (!stats) return undefined;
   const now = Date.now();
   const datasources: IngestHealth['datasources'] = {};
   let ok = true;
-  for (const d of ingestion.stats().datasources) {
+  for (const d of stats.datasources) {
     const since = d.totals.failingSince;
     if (d.error !== undefined) {
       ok = false;
