@@ -172,7 +172,9 @@ export function buildPlan(input: PlanInput): Plan {
   // fire the views of tables that views write into (18.16): the rebuild's copy view would miss
   // every row the target's views write while the copy runs.
   if (!ctx.capabilities.viewsFireOnViewWrites) {
-    for (const v of desired.views) {
+    // One view per target is enough to tell (and to name in the reason).
+    const byTarget = new Map(desired.views.map((v) => [v.target, v]));
+    for (const v of byTarget.values()) {
       const lt = tables.get(v.target);
       const ds = desired.datasources.get(v.target);
       if (recompute.has(v.target) || !lt || !ds) continue;

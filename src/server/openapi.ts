@@ -9,7 +9,7 @@
  * - Float32/64: `number`. Decimal(P, S): a `string` of exact digits with a pattern for P and S
  *   (JSON numbers are accepted too, but binary floats cannot carry every decimal exactly).
  * - Date: `string`, format `date`. DateTime: `string` matching `YYYY-MM-DD hh:mm:ss` (UTC),
- *   ISO-8601 with `Z` or an offset, or epoch seconds.
+ *   the same with `T`, either with a fraction and `Z` or an offset (none: UTC), or epoch seconds.
  * - Boolean: `boolean`. Nullable(T): T or null. Array(T): `array` of T, comma-separated in a
  *   query string (`style: form, explode: false`) or a JSON array.
  * Defaults and enum values are written as their schema types them (schemaValue).
