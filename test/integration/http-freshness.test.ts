@@ -49,6 +49,23 @@ forEachBackend('an HTTP-only data source and max_staleness', (ctx) => {
         freshness: new FreshnessTracker({ ttlMs: 0 }),
       });
       expect((await batchesOnly.request('/v0/pipes/count.json')).status).toBe(503);
+
+      // Its writes failing (the table renamed away): current only up to the first failed
+      // attempt, so stale once that is older than max_staleness; current again at the next write.
+      const post = (body: string) =>
+        fetch(`${runtime.url}/v0/events?name=notes&wait=true`, { method: 'POST', body });
+      await ctx.engine.command('RENAME TABLE notes TO notes_away');
+      const failedAt = Date.now();
+      expect((await post('{"id":"c"}\n')).status).toBe(503);
+      await ctx.engine.command('RENAME TABLE notes_away TO notes');
+      await new Promise((r) => setTimeout(r, Math.max(0, failedAt + 3_200 - Date.now())));
+      const stale = await fetch(`${runtime.url}/v0/pipes/count.json`);
+      expect(stale.status, await stale.clone().text()).toBe(503);
+      expect(Number(stale.headers.get('x-tally-freshness'))).toBeGreaterThan(2);
+      expect((await post('{"id":"d"}\n')).status).toBe(200);
+      const again = await fetch(`${runtime.url}/v0/pipes/count.json`);
+      expect(again.status, await again.clone().text()).toBe(200);
+      expect(again.headers.get('x-tally-freshness')).toBe('0');
     } finally {
       await runtime.stop();
     }
