@@ -2,18 +2,12 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../support/free-port.ts';
+import { SLOW_ENDPOINT_FILES } from '../support/slow-endpoint-project.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 const REPO = join(import.meta.dirname, '..', '..');
 
-const FILES: Record<string, string> = {
-  'datasources/ticks.datasource.yaml':
-    'columns:\n  - { name: id, type: UInt32 }\nengine: { sorting_key: [id] }\n',
-  // sleep() runs in ClickHouse: the request is in flight for about 0.8 s.
-  'pipes/slow.pipe.yaml':
-    'nodes:\n  - name: s\n    sql: SELECT sleep(0.8) AS slept, count() AS n FROM ticks\n',
-  'endpoints/slow.endpoint.yaml': 'pipe: slow\n',
-};
+const FILES = SLOW_ENDPOINT_FILES;
 
 afterAll(removeProjects);
 

@@ -6,16 +6,10 @@ import { createApp } from '../../src/server/create-app.ts';
 import { StateHolder } from '../../src/server/serving-state.ts';
 import { startServer } from '../../src/server/start-server.ts';
 import { forEachBackend } from '../support/backends.ts';
+import { SLOW_ENDPOINT_FILES } from '../support/slow-endpoint-project.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
-const FILES: Record<string, string> = {
-  'datasources/ticks.datasource.yaml':
-    'columns:\n  - { name: id, type: UInt32 }\nengine: { sorting_key: [id] }\n',
-  // sleep() runs in ClickHouse: the request is in flight for about 0.8 s.
-  'pipes/slow.pipe.yaml':
-    'nodes:\n  - name: s\n    sql: SELECT sleep(0.8) AS slept, count() AS n FROM ticks\n',
-  'endpoints/slow.endpoint.yaml': 'pipe: slow\n',
-};
+const FILES = SLOW_ENDPOINT_FILES;
 
 afterAll(removeProjects);
 
