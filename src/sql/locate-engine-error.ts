@@ -55,10 +55,16 @@ export function engineErrorLine(err: unknown): string {
  * engineErrorLine, short enough for one message: ClickHouse 26.x quotes the whole query it
  * analysed (`... in scope SELECT ...`), which is the compiled SQL rather than the node as written
  * and pushed its suggestion (`Maybe you meant: ['country']`) past any cut. The quote goes, the
- * suggestion stays, and what is still too long is cut at a word, marked `…`.
+ * suggestion stays, and what is still too long is cut at a word, marked `…`. 18.16's wrapping of
+ * the message goes too.
  */
 export function conciseEngineError(err: unknown, max = 400): string {
   let s = engineErrorLine(err);
+  // 18.16 wraps the message in its exception's plumbing: `Code: 47, e.displayText() =
+  // DB::Exception: <message>, e.what() = DB::Exception`; the message and its code stay.
+  const old =
+    /^Code: (\d+), e\.displayText\(\) = DB::Exception: (.*?)(?:, e\.what\(\) = DB::Exception)?$/.exec(s);
+  if (old) s = `${old[2]} (code ${old[1]})`;
   const scope = /\.? [Ii]n scope /.exec(s);
   if (scope) {
     const maybe = s.lastIndexOf('. Maybe you meant');

@@ -1,8 +1,8 @@
 /**
  * `tally deploy [--check] [--json] [--allow-destructive]`: prints the plan (and changes nothing)
  * with --check; otherwise applies it with progress lines and a summary per resource.
- * Exit 0 when deployed (or nothing to do), 1 when refused or the project is wrong (a view's SQL),
- * 2 on a ClickHouse or internal error.
+ * Exit 0 when deployed (or nothing to do), 1 when refused or the project is wrong (a view's SQL,
+ * or a served pipe ClickHouse refuses on the tables deployed), 2 on a ClickHouse or internal error.
  */
 import type { Engine } from '../../clickhouse/engine.ts';
 import type { DeployResult } from '../../deploy/apply.ts';
@@ -11,6 +11,8 @@ import { applyDeploy, preflightDeploy } from '../../deploy/deploy.ts';
 import type { Plan, Step } from '../../deploy/plan-types.ts';
 import { formatProblem, type Problem, TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
+import { checkServedPipes } from '../../runtime/check-served-pipes.ts';
+import { plural } from '../../util/plural.ts';
 import { failureDocument, table } from '../output.ts';
 import { analyseProjectSql } from './check-sql.ts';
 
@@ -54,7 +56,11 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
           ),
       },
     });
-    if (args.json) out(JSON.stringify(resultJson(result), null, 2));
+    // A deploy that changed tables may have broken a pipe that reads them (a dropped or retyped
+    // column): tried now on the tables as deployed, so it is said here, not at the next request.
+    const served = result.ok && result.changes > 0 ? await checkServedPipes(project, engine) : [];
+    if (args.json)
+      out(JSON.stringify({ ...resultJson(result), ...(result.ok ? { problems: served } : {}) }, null, 2));
     else out(formatResult(result));
     if (result.refused) {
       err(result.error ?? 'refused');
@@ -67,6 +73,13 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
     if (!result.ok) {
       err(result.error ?? 'deploy failed');
       return result.exitCode || 2;
+    }
+    if (served.length > 0) {
+      for (const p of served) err(formatProblem(p));
+      err(
+        `deployed, but ClickHouse refuses ${plural(served.length, 'node')} of the pipes served on the tables now deployed: their endpoints answer errors, and \`tally serve\` does not start, until the pipes are fixed (\`tally deploy --check\` finds these before a deploy)`,
+      );
+      return 1;
     }
     return 0;
   } catch (e) {

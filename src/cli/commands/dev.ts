@@ -2,8 +2,9 @@ import type { Config } from '../../config/config.ts';
 import { validPort } from '../../config/load-config.ts';
 import { checkEndpointSettings } from '../../deploy/endpoint-settings.ts';
 import { watchProject } from '../../dev/watch-files.ts';
-import { TallyError } from '../../errors.ts';
+import { formatProblem, TallyError } from '../../errors.ts';
 import type { DataSource, Project } from '../../project/model.ts';
+import { checkServedPipes } from '../../runtime/check-served-pipes.ts';
 import { createMissingTopics, DEV_TOPIC_PARTITIONS } from '../../runtime/dev-topics.ts';
 import { kafkaReachable } from '../../runtime/kafka-reachable.ts';
 import { fixtureTargets, loadFixtures } from '../../runtime/load-fixtures.ts';
@@ -140,6 +141,7 @@ async function runServer(
       // Deploy checks these; without it an unknown one would fail every request to its endpoint.
       await checkEndpointSettings(project, engine);
     }
+    await checkServedSql(project, engine, { watch: mode.watch, io, log });
     const usesKafka = [...project.datasources.values()].some((d) => d.kafka);
     let kafka = usesKafka ? project.config.kafka : undefined;
     if (kafka && mode.noKafka) {
@@ -389,4 +391,48 @@ function startableServices(project: {
     out.push('kafka');
   }
   return out;
+}
+
+/**
+ * The endpoints' and copy pipes' SQL tried on the tables as deployed, before serving. `tally dev`
+ * prints what ClickHouse refuses and serves on (a save reloads the fixed file); `tally serve`
+ * logs each refusal and does not start: an instance that would answer errors must not replace
+ * one that answers (a rolling restart stops at it).
+ */
+async function checkServedSql(
+  project: Project,
+  engine: Parameters<typeof checkServedPipes>[1],
+  opts: { watch: boolean; io: CommandContext['io']; log: ((e: Record<string, unknown>) => void) | undefined },
+): Promise<void> {
+  const problems = await checkServedPipes(project, engine);
+  if (problems.length === 0) return;
+  const notDeployed = problems.find((p) => p.code === 'not-deployed');
+  if (notDeployed) {
+    throw new TallyError(
+      'not-deployed',
+      notDeployed.message,
+      notDeployed.hint ? { hint: notDeployed.hint } : {},
+    );
+  }
+  if (opts.watch) {
+    printProblems(opts.io, problems);
+    opts.io.out(
+      paint(
+        opts.io,
+        'yellow',
+        `ClickHouse refuses ${plural(problems.length, 'node')} of the pipes served: their endpoints answer errors until the files are fixed (a save reloads)`,
+      ),
+    );
+    return;
+  }
+  for (const p of problems)
+    opts.log?.({ level: 'error', msg: 'ClickHouse refuses a served pipe', problem: formatProblem(p) });
+  throw new TallyError(
+    'served-sql-refused',
+    `ClickHouse refuses ${plural(problems.length, 'node')} of the pipes served (first: ${formatProblem(problems[0]!)})`,
+    {
+      exitCode: 1,
+      hint: 'fix the pipes named (`tally check --sql` finds these before a deploy), or deploy the tables they read, then start again',
+    },
+  );
 }
