@@ -28,7 +28,7 @@ import {
   seenViewName,
   syncInsertClause,
 } from './ingest-tables.ts';
-import { backoffMs, classifyFailure, shortMessage } from './insert-failure.ts';
+import { backoffMs, classifyFailure, failedViewOf, shortMessage } from './insert-failure.ts';
 import { waitCaughtUp } from './replica-caught-up.ts';
 import type { ParsedLine, RowParser } from './row-parser.ts';
 
@@ -141,6 +141,21 @@ export interface SinkTotals {
   lastFlushAt?: number;
   /** Date.now() of the first failed attempt of the flush failing now; absent once one succeeds. */
   failingSince?: number;
+  /**
+   * Materialized views of the data source that failed on rows this process stored (the rows are
+   * kept, the retry does not store them again): their targets lack those rows until a replay.
+   * By view name; kept for the life of the process.
+   */
+  viewFailures?: Record<string, ViewFailure>;
+}
+
+export interface ViewFailure {
+  /** Failed attempts that named this view. */
+  failures: number;
+  firstAt: number;
+  lastAt: number;
+  /** The last failure's message. */
+  error: string;
 }
 
 /** Totals of a sink that has written nothing yet. */
@@ -271,6 +286,7 @@ export class DatasourceSink {
         if (kind === 'ambiguous') this.opts.restarts?.owe(began);
         if (kind === 'view') {
           plan.viewFailed = true;
+          this.noteViewFailure(err, began);
           this.log({
             level: 'error',
             msg: 'a materialized view failed on rows already stored',
@@ -302,6 +318,20 @@ export class DatasourceSink {
     }
     for (const b of batches) this.totals.bytes += b.bytes;
     return plan.outcomes;
+  }
+
+  /** Remembers which view failed (see SinkTotals.viewFailures). */
+  private noteViewFailure(err: unknown, at: number): void {
+    const view = failedViewOf(err) ?? '(unnamed)';
+    this.totals.viewFailures ??= {};
+    const failures = this.totals.viewFailures;
+    const known = failures[view];
+    failures[view] = {
+      failures: (known?.failures ?? 0) + 1,
+      firstAt: known?.firstAt ?? at,
+      lastAt: at,
+      error: shortMessage(err),
+    };
   }
 
   // -------------------------------------------------------------------------------------------

@@ -57,6 +57,17 @@ export function classifyFailure(err: unknown): FailureKind {
   return 'server';
 }
 
+/**
+ * The view named in a `while pushing to view db.v` failure, without its database: 18.16 writes
+ * `db.v, e.what() = ...`, current servers `db.v.` at the end (or quoted, or with the view's UUID).
+ */
+export function failedViewOf(err: unknown): string | undefined {
+  const m = /while pushing to view (\S+)/i.exec(String((err as Error)?.message ?? err));
+  if (!m) return undefined;
+  const name = m[1]!.replace(/[.,]+$/, '').replaceAll('`', '');
+  return name.slice(name.indexOf('.') + 1) || undefined;
+}
+
 /** ClickHouse's numeric error code, from the error or (18.16 style) its message. */
 export function clickhouseCode(err: unknown): number | undefined {
   const e = err as { clickhouseCode?: string; message?: string };

@@ -2,12 +2,13 @@ import type { IncomingMessage } from 'node:http';
 import { type Context, Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { TokenConfig } from '../config/config.ts';
-import type { Ingestion, IngestStats } from '../ingest/ingestion.ts';
+import type { Ingestion } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
 import { requestToken, TokenAuth } from './auth.ts';
 import { type DirectHandler, directEndpointRoute } from './direct-route.ts';
 import { EndpointResponder, splitFile } from './endpoint-responder.ts';
 import { FreshnessTracker } from './freshness.ts';
+import { ingestHealth, kafkaHealth } from './health-sections.ts';
 import { type HomePage, renderHomePage } from './home-page.ts';
 import { errorAnswer, HttpError, type PlainAnswer } from './http-error.ts';
 import { createLogger, type Logger, type LogSink, silentLogger } from './logger.ts';
@@ -175,7 +176,7 @@ export function createApp(opts: AppOptions): TallyApp {
       said.push(`kafka ${name}: ${d.error}`);
       if (!shown) d.error = hidden('the Kafka consumer is failing');
     }
-    const ingest = ingestHealth(stats);
+    const ingest = ingestHealth(stats, opts.state.get().project);
     for (const [name, d] of Object.entries(ingest?.datasources ?? {})) {
       if (d.error === undefined) continue;
       said.push(`ingest ${name}: ${d.error}`);
@@ -310,85 +311,4 @@ function tooDeep(value: unknown, limit: number): boolean {
     level = next;
   }
   return false;
-}
-
-interface KafkaHealth {
-  ok: boolean;
-  datasources: Record<
-    string,
-    {
-      topic: string;
-      group: string;
-      state: string;
-      lag: number | null;
-      /** Seconds since the broker last answered the lag question. */
-      measured_s_ago: number | null;
-      error?: string;
-    }
-  >;
-}
-
-/** Kafka's part of `/health`, from the ingestion's view; undefined when nothing consumes Kafka. */
-function kafkaHealth(stats: IngestStats | undefined): KafkaHealth | undefined {
-  if (!stats) return undefined;
-  const now = Date.now();
-  const datasources: KafkaHealth['datasources'] = {};
-  let ok = true;
-  for (const d of stats.datasources) {
-    if (!d.kafka) continue;
-    const g = d.groupLag;
-    const error = d.kafka.error ?? g?.error;
-    if (error || d.kafka.state === 'retrying' || g?.measuredAt === undefined) ok = false;
-    datasources[d.name] = {
-      topic: d.kafka.topic,
-      group: d.kafka.group,
-      state: d.kafka.state,
-      lag: g?.lag ?? null,
-      measured_s_ago: g?.measuredAt === undefined ? null : Math.round((now - g.measuredAt) / 1000),
-      ...(error ? { error } : {}),
-    };
-  }
-  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
-}
-
-interface IngestHealth {
-  ok: boolean;
-  datasources: Record<
-    string,
-    {
-      /** False when the data source cannot take events (not deployed, a column it cannot read). */
-      taking_events: boolean;
-      /** Seconds since the first failed attempt of the write to ClickHouse failing now. */
-      failing_s?: number;
-      error?: string;
-    }
-  >;
-}
-
-/**
- * Every data source's part of `/health` (HTTP-only ones too): whether it takes events and whether
- * its writes to ClickHouse are failing now; undefined when nothing ingests.
- */
-function ingestHealth(stats: IngestStats | undefined): IngestHealth | undefined {
-  if (!stats) return undefined;
-  const now = Date.now();
-  const datasources: IngestHealth['datasources'] = {};
-  let ok = true;
-  for (const d of stats.datasources) {
-    const since = d.totals.failingSince;
-    if (d.error !== undefined) {
-      ok = false;
-      datasources[d.name] = { taking_events: false, error: d.error };
-    } else if (since !== undefined) {
-      ok = false;
-      datasources[d.name] = {
-        taking_events: true,
-        failing_s: Math.max(0, Math.round((now - since) / 1000)),
-        ...(d.totals.lastError ? { error: d.totals.lastError } : {}),
-      };
-    } else {
-      datasources[d.name] = { taking_events: true };
-    }
-  }
-  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
 }

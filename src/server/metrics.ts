@@ -298,7 +298,14 @@ export interface IngestStatsView {
   restartRecoveries?: { count: number };
   datasources: ReadonlyArray<{
     name: string;
-    totals: { stored: number; quarantined: number; duplicates: number; skipped: number; failures: number };
+    totals: {
+      stored: number;
+      quarantined: number;
+      duplicates: number;
+      skipped: number;
+      failures: number;
+      viewFailures?: Readonly<Record<string, { failures: number }>>;
+    };
     kafka?: { topic: string; partitions: ReadonlyArray<{ partition: number; lag: number }> };
     /** The group's lag from the broker: preferred, it does not freeze when consuming stops. */
     groupLag?: { partitions: ReadonlyArray<{ partition: number; lag: number }> };
@@ -342,6 +349,18 @@ export function registerIngestMetrics(registry: MetricsRegistry, stats: () => In
     'Failed attempts to write a batch to ClickHouse, by data source',
     'counter',
     per((t) => t.failures),
+  );
+  registry.collect(
+    'tally_ingest_view_failures_total',
+    'Writes whose rows were stored but a materialized view failed on them (its target lacks them until a replay), by data source and view',
+    'counter',
+    () =>
+      stats().datasources.flatMap((d) =>
+        Object.entries(d.totals.viewFailures ?? {}).map(([view, f]) => ({
+          labels: { datasource: d.name, view },
+          value: f.failures,
+        })),
+      ),
   );
   registry.collect(
     'tally_ingest_restart_recoveries_total',

@@ -54,6 +54,11 @@ forEachBackend('a view failing on rows already stored', (ctx) => {
       expect(await n('SELECT count() AS c FROM tx')).toBe(30);
       expect(await n('SELECT count() AS c FROM aa_counted')).toBeLessThanOrEqual(30);
       expect(logged.some((e) => e.msg === 'a materialized view failed on rows already stored')).toBe(true);
+      // Kept for /health and /metrics: the view named in the server's own message.
+      const tx = ingestion.stats().datasources.find((d) => d.name === 'tx')!;
+      expect(Object.keys(tx.totals.viewFailures ?? {})).toEqual(['ab_fail']);
+      expect(tx.totals.viewFailures!.ab_fail).toMatchObject({ failures: 1 });
+      expect(tx.totals.viewFailures!.ab_fail!.error).toMatch(/throwIf/);
 
       // Their keys are known: sent again, they are duplicates (the failing view gone or not).
       await ctx.engine.command('DROP TABLE ab_fail');

@@ -5,6 +5,7 @@ import {
   backoffMs,
   classifyFailure,
   clickhouseCode,
+  failedViewOf,
   shortMessage,
 } from '../../../src/ingest/insert-failure.ts';
 
@@ -79,5 +80,26 @@ describe('what a failed write means', () => {
     expect(d[0]).toBeLessThanOrEqual(250);
     expect(d[3]).toBeGreaterThanOrEqual(1200);
     expect(d[5]).toBeLessThanOrEqual(37_500);
+  });
+});
+
+describe('the view a failed push names', () => {
+  it('as 18.16 and current servers write it, quoted or not, with or without a UUID', () => {
+    expect(
+      failedViewOf(
+        new Error(
+          'Code: 153, e.displayText() = DB::Exception: Division by zero: while pushing to view db.balances_mv, e.what() = DB::Exception',
+        ),
+      ),
+    ).toBe('balances_mv');
+    expect(
+      failedViewOf(
+        new Error(
+          "Value passed to 'throwIf' function is non-zero: while executing 'FUNCTION throwIf(...)': while pushing to view vf.mv_fail.",
+        ),
+      ),
+    ).toBe('mv_fail');
+    expect(failedViewOf(new Error('x: while pushing to view `db`.`orders` (1f0e-aa)'))).toBe('orders');
+    expect(failedViewOf(new Error('Too many parts'))).toBeUndefined();
   });
 });

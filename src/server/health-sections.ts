@@ -1,0 +1,134 @@
+/**
+ * The ingestion parts of `/health`: Kafka (consumers, group lag) and ingest (each data source
+ * taking events, failing writes, views that failed on stored rows), from the ingestion's stats.
+ */
+import type { IngestStats } from '../ingest/ingestion.ts';
+import type { Project } from '../project/model.ts';
+
+interface KafkaHealth {
+  ok: boolean;
+  datasources: Record<
+    string,
+    {
+      topic: string;
+      group: string;
+      state: string;
+      lag: number | null;
+      /** Seconds since the broker last answered the lag question. */
+      measured_s_ago: number | null;
+      error?: string;
+    }
+  >;
+}
+
+/** Kafka's part of `/health`, from the ingestion's view; undefined when nothing consumes Kafka. */
+export function kafkaHealth(stats: IngestStats | undefined): KafkaHealth | undefined {
+  if (!stats) return undefined;
+  const now = Date.now();
+  const datasources: KafkaHealth['datasources'] = {};
+  let ok = true;
+  for (const d of stats.datasources) {
+    if (!d.kafka) continue;
+    const g = d.groupLag;
+    const error = d.kafka.error ?? g?.error;
+    if (error || d.kafka.state === 'retrying' || g?.measuredAt === undefined) ok = false;
+    datasources[d.name] = {
+      topic: d.kafka.topic,
+      group: d.kafka.group,
+      state: d.kafka.state,
+      lag: g?.lag ?? null,
+      measured_s_ago: g?.measuredAt === undefined ? null : Math.round((now - g.measuredAt) / 1000),
+      ...(error ? { error } : {}),
+    };
+  }
+  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
+}
+
+interface IngestHealth {
+  ok: boolean;
+  datasources: Record<
+    string,
+    {
+      /** False when the data source cannot take events (not deployed, a column it cannot read). */
+      taking_events: boolean;
+      /** Seconds since the first failed attempt of the write to ClickHouse failing now. */
+      failing_s?: number;
+      error?: string;
+      /** Views that failed on rows this instance stored: their targets lack those rows. */
+      views_missing_rows?: ViewMissingRows[];
+    }
+  >;
+}
+
+interface ViewMissingRows {
+  view: string;
+  /** The materialized pipe the view is made from, when the project has it. */
+  pipe?: string;
+  /** Failed writes that named the view. */
+  failures: number;
+  first_s_ago: number;
+  last_s_ago: number;
+  error: string;
+  hint: string;
+}
+
+/**
+ * Every data source's part of `/health` (HTTP-only ones too): whether it takes events, whether
+ * its writes to ClickHouse are failing now, and which of its views failed on rows it stored;
+ * undefined when nothing ingests.
+ */
+export function ingestHealth(
+  stats: IngestStats | undefined,
+  project: Pick<Project, 'pipes' | 'datasources'>,
+): IngestHealth | undefined {
+  if (!stats) return undefined;
+  const now = Date.now();
+  const ago = (t: number) => Math.max(0, Math.round((now - t) / 1000));
+  const datasources: IngestHealth['datasources'] = {};
+  let ok = true;
+  for (const d of stats.datasources) {
+    const since = d.totals.failingSince;
+    let entry: IngestHealth['datasources'][string];
+    if (d.error !== undefined) {
+      ok = false;
+      entry = { taking_events: false, error: d.error };
+    } else if (since !== undefined) {
+      ok = false;
+      entry = {
+        taking_events: true,
+        failing_s: ago(since),
+        ...(d.totals.lastError ? { error: d.totals.lastError } : {}),
+      };
+    } else {
+      entry = { taking_events: true };
+    }
+    const failed = Object.entries(d.totals.viewFailures ?? {});
+    if (failed.length > 0) {
+      // A target that lacks rows answers wrong numbers: degraded until a replay and a restart.
+      ok = false;
+      entry.views_missing_rows = failed.map(([view, f]) => {
+        const pipe = pipeOfView(project, view);
+        return {
+          view,
+          ...(pipe ? { pipe } : {}),
+          failures: f.failures,
+          first_s_ago: ago(f.firstAt),
+          last_s_ago: ago(f.lastAt),
+          error: f.error,
+          hint: `the rows are in ${d.name}, not in what the view fills: fix ${pipe ? `pipes/${pipe}` : 'the view'}, deploy, then \`tally replay ${pipe ?? '<pipe>'} --apply\` recomputes its target; this instance lists it until it restarts`,
+        };
+      });
+    }
+    datasources[d.name] = entry;
+  }
+  return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
+}
+
+/** The materialized pipe whose view is `view` (named after the pipe, or `<pipe>_mv`; see deploy/names.ts). */
+function pipeOfView(project: Pick<Project, 'pipes' | 'datasources'>, view: string): string | undefined {
+  for (const p of project.pipes.values()) {
+    if (!p.materialize) continue;
+    if (view === (project.datasources.has(p.name) ? `${p.name}_mv` : p.name)) return p.name;
+  }
+  return undefined;
+}
