@@ -31,6 +31,7 @@ import {
 } from './plan-types.ts';
 import { rebuildTable } from './rebuild.ts';
 import { planRecovery } from './recover.ts';
+import { runtimeKeyOf } from './runtime-specs.ts';
 import { backfill, createView, replaceView } from './view-steps.ts';
 
 export interface ApplyOptions {
@@ -227,7 +228,7 @@ export async function applyPlan(
     exitCode: failure === undefined ? 0 : exitCode,
     ...(failure ? { error: failure } : {}),
   });
-  const applied = appliedAfter(previous, plan, result.resources);
+  const applied = appliedAfter(previous, plan, result.resources, failure === undefined);
   await record(failure ? 'failed' : 'succeeded', applied.hashes, applied.specs, failure ?? '');
   return result;
 }
@@ -320,11 +321,16 @@ function resourceResults(plan: Plan, steps: readonly StepResult[]): ResourceResu
   });
 }
 
-/** What is applied after this deploy: the previous record, updated for every resource that completed. */
+/**
+ * What is applied after this deploy: the previous record, updated for every resource that
+ * completed, and, when the deploy succeeded, for the project's runtime resources (they need no
+ * step: a deploy with nothing else to do records them too).
+ */
 function appliedAfter(
   previous: DeploymentRecord | undefined,
   plan: Plan,
   resources: readonly ResourceResult[],
+  succeeded: boolean,
 ): { hashes: Record<string, string>; specs: Record<string, unknown> } {
   const hashes = { ...(previous?.resourceHashes ?? {}) };
   const specs = { ...(previous?.resourceSpecs ?? {}) };
@@ -335,6 +341,15 @@ function appliedAfter(
       delete specs[key];
     } else if (r.result !== 'failed' && r.result !== 'skipped' && plan.resourceHashes[key] !== undefined) {
       hashes[key] = plan.resourceHashes[key]!;
+      specs[key] = plan.resourceSpecs[key];
+    }
+  }
+  if (succeeded && plan.recordsRuntime) {
+    for (const key of Object.keys(hashes)) if (runtimeKeyOf(key)) delete hashes[key];
+    for (const key of Object.keys(specs)) if (runtimeKeyOf(key)) delete specs[key];
+    for (const [key, hash] of Object.entries(plan.resourceHashes)) {
+      if (!runtimeKeyOf(key)) continue;
+      hashes[key] = hash;
       specs[key] = plan.resourceSpecs[key];
     }
   }

@@ -1,8 +1,13 @@
-/** What the project wants in ClickHouse: a table and a quarantine table per data source, a view per materialized pipe. */
+/**
+ * What the project wants in ClickHouse: a table and a quarantine table per data source, a view per
+ * materialized pipe; and what is recorded of it beside them, its runtime resources (endpoints,
+ * copy pipes, ingestion settings: runtime-specs.ts).
+ */
 import type { Project } from '../project/model.ts';
 import type { DdlContext, ViewSpec } from './ddl.ts';
 import { stableHash } from './hash.ts';
 import { datasourceKey, viewKey } from './plan-types.ts';
+import { runtimeSpecsFor } from './runtime-specs.ts';
 import { quarantineSpecFor, shardingKeyFor, type TableSpec, tableSpecFor } from './table-spec.ts';
 import { viewSpecsFor } from './view-spec.ts';
 
@@ -20,12 +25,16 @@ export interface DesiredState {
   datasources: Map<string, DesiredDatasource>;
   /** In dependency order: a view reading another view's target comes after it. */
   views: ViewSpec[];
+  /** Per resource key: the tables and views, and the runtime resources (no DDL). */
   resourceHashes: Record<string, string>;
   resourceSpecs: Record<string, unknown>;
   projectHash: string;
 }
 
-export function desiredState(project: Pick<Project, 'datasources' | 'pipes'>, ctx: DdlContext): DesiredState {
+export function desiredState(
+  project: Pick<Project, 'datasources' | 'pipes'> & Partial<Pick<Project, 'endpoints'>>,
+  ctx: DdlContext,
+): DesiredState {
   const datasources = new Map<string, DesiredDatasource>();
   const resourceHashes: Record<string, string> = {};
   const resourceSpecs: Record<string, unknown> = {};
@@ -46,6 +55,10 @@ export function desiredState(project: Pick<Project, 'datasources' | 'pipes'>, ct
   for (const v of views) {
     resourceHashes[viewKey(v.name)] = v.hash;
     resourceSpecs[viewKey(v.name)] = { pipe: v.pipe, source: v.source, target: v.target, hash: v.hash };
+  }
+  for (const [key, spec] of Object.entries(runtimeSpecsFor(project))) {
+    resourceSpecs[key] = spec;
+    resourceHashes[key] = stableHash(spec);
   }
   return { datasources, views, resourceHashes, resourceSpecs, projectHash: stableHash(resourceHashes) };
 }

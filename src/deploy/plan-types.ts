@@ -1,5 +1,6 @@
 /** The shape of a deploy plan: ordered steps, and what each resource will go through. */
 import type { ViewSpec } from './ddl.ts';
+import type { RuntimeChange } from './runtime-changes.ts';
 import type { AlterOp } from './table-diff.ts';
 import type { TableSpec } from './table-spec.ts';
 
@@ -81,8 +82,21 @@ export interface Plan {
   changes: number;
   /** Things seen and left alone: objects Tally did not create, an unfinished deploy. */
   notes: string[];
+  /**
+   * What changes without DDL since the applied deployment (endpoints, copy pipes, data sources'
+   * ingestion settings): taken up by the processes that read the files, not by ClickHouse.
+   */
+  runtimeChanges: RuntimeChange[];
+  /**
+   * Whether applying this plan records the project's runtime resources as deployed: a deploy
+   * does; `tally replay --apply`, which applies one recompute of it, does not.
+   */
+  recordsRuntime: boolean;
   projectHash: string;
-  /** Hash per resource key (`datasource:x`, `view:y`) of what the project wants. */
+  /**
+   * Hash per resource key of what the project wants: `datasource:x`, `view:y`, and the runtime
+   * resources `endpoint:e`, `copy:c`, `ingest:x` (runtime-specs.ts).
+   */
   resourceHashes: Record<string, string>;
   /** Definition per resource key, recorded when applied. */
   resourceSpecs: Record<string, unknown>;
@@ -96,4 +110,17 @@ export function datasourceKey(name: string): string {
 
 export function viewKey(name: string): string {
   return `view:${name}`;
+}
+
+export function endpointKey(name: string): string {
+  return `endpoint:${name}`;
+}
+
+export function copyKey(name: string): string {
+  return `copy:${name}`;
+}
+
+/** A data source's ingestion settings (what of its file is not in the table's DDL). */
+export function ingestKey(name: string): string {
+  return `ingest:${name}`;
 }

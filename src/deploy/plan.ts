@@ -5,7 +5,8 @@
  *
  * Order: recovery of an interrupted deploy (recover.ts), bookkeeping, views of removed pipes, tables (create,
  * alter, rebuild), views in dependency order (create + backfill, or recompute of a target),
- * removed data sources, old backups.
+ * removed data sources, old backups. Beside the steps: what changes without DDL (endpoints,
+ * copy pipes, ingestion settings; runtime-changes.ts).
  */
 
 import { shardTableName } from '../clickhouse/replicated-engine.ts';
@@ -50,6 +51,7 @@ import {
   viewKey,
 } from './plan-types.ts';
 import { planRecovery } from './recover.ts';
+import { compareRuntime } from './runtime-changes.ts';
 import { diffTable, type TableDiff } from './table-diff.ts';
 import type { TableSpec } from './table-spec.ts';
 
@@ -541,6 +543,14 @@ export function buildPlan(input: PlanInput): Plan {
       steps.filter((s) => s.kind === 'drop-table' && s.resource === name).map((s) => s.n),
     );
 
+  // Runtime resources: no step, compared with what the applied deployment recorded ------------
+  const runtime = compareRuntime(desired.resourceSpecs, applied?.resourceSpecs);
+  if (runtime.firstRecorded) {
+    notes.push(
+      `endpoints, copy pipes and ingestion settings are not in the record of deployment ${applied!.id} (an earlier Tally): this deploy records them as they are, and later plans list their changes`,
+    );
+  }
+
   if (ctx.cluster) for (const s of steps) annotateForCluster(s, ctx, deployId);
   return {
     deployId,
@@ -551,6 +561,8 @@ export function buildPlan(input: PlanInput): Plan {
     resources,
     changes: steps.length,
     notes,
+    runtimeChanges: runtime.changes,
+    recordsRuntime: true,
     projectHash: desired.projectHash,
     resourceHashes: desired.resourceHashes,
     resourceSpecs: desired.resourceSpecs,

@@ -301,7 +301,16 @@ async function replayUnderLock(
     { name: t.target, kind: 'datasource', action: 'replace', steps: [n] },
     ...t.views.map((v): ResourcePlan => ({ name: v.name, kind: 'view', action: 'replace', steps: [n] })),
   ];
-  const plan: Plan = { ...base, steps, resources, changes: steps.length, notes: [] };
+  // One recompute, not a deploy of the project: endpoints and the like stay as last deployed.
+  const plan: Plan = {
+    ...base,
+    steps,
+    resources,
+    changes: steps.length,
+    notes: [],
+    runtimeChanges: [],
+    recordsRuntime: false,
+  };
   const live = await introspect(engine);
   const deployments = live.tables.has(DEPLOYMENTS_TABLE) ? await readDeployments(engine, t.ctx) : [];
   return applyPlan(

@@ -9,6 +9,7 @@ import type { DeployResult } from '../../deploy/apply.ts';
 import type { DeployEvent } from '../../deploy/apply-context.ts';
 import { applyDeploy, preflightDeploy } from '../../deploy/deploy.ts';
 import type { Plan, Step } from '../../deploy/plan-types.ts';
+import type { RuntimeChange } from '../../deploy/runtime-changes.ts';
 import { formatProblem, type Problem, TallyError } from '../../errors.ts';
 import type { Project } from '../../project/model.ts';
 import { checkServedPipes } from '../../runtime/check-served-pipes.ts';
@@ -94,14 +95,21 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
   }
 }
 
-/** The plan as an aligned table: one row per step, then what would be lost, then notes. */
+/**
+ * The plan as an aligned table: one row per step, then what would be lost, then the changes
+ * without DDL, then notes.
+ */
 export function formatPlan(plan: Plan): string {
   const lines: string[] = [];
   const views = plan.resources.filter((r) => r.kind === 'view').length;
   const sources = plan.resources.filter((r) => r.kind === 'datasource' && r.action !== 'drop').length;
-  if (plan.steps.length === 0) {
+  const upToDate = `${sources} data source(s) and ${views} view(s) in \`${plan.database}\` are up to date (${plan.server})`;
+  if (plan.steps.length === 0 && plan.runtimeChanges.length === 0) {
+    lines.push(`No changes: ${upToDate}.`);
+  } else if (plan.steps.length === 0) {
+    // Every runtime change takes effect at a restart of `tally serve` (dedup_key's adds to that).
     lines.push(
-      `No changes: ${sources} data source(s) and ${views} view(s) in \`${plan.database}\` are up to date (${plan.server}).`,
+      `No DDL changes: ${upToDate}; ${plan.runtimeChanges.length} change(s) without DDL take effect when \`tally serve\` restarts.`,
     );
   } else {
     const on = plan.cluster ? ` (cluster ${plan.cluster})` : '';
@@ -129,6 +137,9 @@ export function formatPlan(plan: Plan): string {
       );
       for (const s of destructive) for (const l of s.loses ?? [s.what]) lines.push(`  - ${l} (step ${s.n})`);
     }
+  }
+  if (plan.runtimeChanges.length > 0) {
+    lines.push('', ...formatRuntimeChanges(plan.runtimeChanges, 'Also changes (no DDL):'));
   }
   const unchanged = plan.resources.filter((r) => r.action === 'unchanged').map((r) => r.name);
   if (plan.steps.length > 0 && unchanged.length > 0) lines.push('', `Unchanged: ${unchanged.join(', ')}`);
@@ -160,7 +171,25 @@ export function formatResult(r: DeployResult): string {
     const longest = Math.max(...r.holds.map((h) => h.ms));
     lines.push(`Writers were held ${r.holds.length} time(s), the longest for ${longest.toFixed(0)} ms.`);
   }
+  if (r.ok && r.plan.recordsRuntime && r.plan.runtimeChanges.length > 0) {
+    lines.push(...formatRuntimeChanges(r.plan.runtimeChanges, 'Recorded without DDL:'));
+  }
   return lines.join('\n');
+}
+
+const RUNTIME_LABEL: Record<RuntimeChange['kind'], string> = {
+  endpoint: 'endpoint',
+  copy: 'copy pipe',
+  ingest: 'ingestion of',
+};
+
+/** One line per endpoint, copy pipe or data source saying what changed, then when each kind takes effect. */
+export function formatRuntimeChanges(changes: readonly RuntimeChange[], heading: string): string[] {
+  return [
+    heading,
+    ...changes.map((c) => `  ${RUNTIME_LABEL[c.kind]} ${c.name}: ${c.what.join('; ')}`),
+    ...[...new Set(changes.map((c) => c.effect))].map((e) => `  -> ${e}`),
+  ];
 }
 
 /** Prints a line per step start and end, holds, and a progress bar for backfills (at most one a second). */
