@@ -75,26 +75,29 @@ export function compareRuntime(
     const after = want.get(key);
     const before = had.get(key);
     if (canonicalJson(after) === canonicalJson(before)) continue;
-    const base = { key, kind, name, effect: EFFECT[kind] };
+    const effect = EFFECT[kind];
     if (kind === 'ingest') {
       if (!after || !before) continue;
       const a = after as IngestSpec;
       const b = before as IngestSpec;
       const keyChanged = canonicalJson(a.dedup_key) !== canonicalJson(b.dedup_key);
+      const what = ingestChanges(b, a);
       changes.push({
-        ...base,
+        key,
+        kind,
+        name,
         action: 'change',
-        what: ingestChanges(b, a),
-        ...(keyChanged ? { effect: dedupKeyEffect(name) } : {}),
+        what,
+        effect: keyChanged ? dedupKeyEffect(name) : effect,
       });
-    } else if (!before) changes.push({ ...base, action: 'add', what: ['added'] });
-    else if (!after) changes.push({ ...base, action: 'remove', what: ['removed'] });
+    } else if (!before) changes.push({ key, kind, name, action: 'add', what: ['added'], effect });
+    else if (!after) changes.push({ key, kind, name, action: 'remove', what: ['removed'], effect });
     else {
       const what =
         kind === 'endpoint'
           ? endpointChanges(before as EndpointSpec, after as EndpointSpec)
           : copyChanges(before as CopySpec, after as CopySpec);
-      changes.push({ ...base, action: 'change', what });
+      changes.push({ key, kind, name, action: 'change', what, effect });
     }
   }
   return { changes, firstRecorded: false };
