@@ -89,6 +89,20 @@ describe.each(BACKENDS)('served SQL tried on the deployed tables [%s]', (backend
     }
   });
 
+  it('a deploy of only a changed endpoint pipe (no DDL) tries it too', async () => {
+    const env = databases.env(backend);
+    const dir = writeProject(FILES);
+    expect((await runCli(['deploy', '--project', dir], env, dir)).code).toBe(0);
+    writeFileSync(
+      join(dir, 'pipes', 'notes.pipe.yaml'),
+      FILES['pipes/notes.pipe.yaml'].replace('        note\n', '        nope\n'),
+    );
+    const r = await runCli(['deploy', '--project', dir], env, dir);
+    expect(r.code, r.out + r.err).toBe(1);
+    expect(r.out).toContain('endpoint notes: SQL of node q changed');
+    expect(r.err).toMatch(/pipes\/notes\.pipe\.yaml:7:\d+: error: .*refused node `q` of pipe `notes`/);
+  });
+
   it('the deploy --json document lists the refusals as problems', async () => {
     const env = databases.env(backend);
     const dir = writeProject(FILES);

@@ -58,8 +58,12 @@ export async function deployCommand(args: DeployCommandArgs): Promise<number> {
       },
     });
     // A deploy that changed tables may have broken a pipe that reads them (a dropped or retyped
-    // column): tried now on the tables as deployed, so it is said here, not at the next request.
-    const served = result.ok && result.changes > 0 ? await checkServedPipes(project, engine) : [];
+    // column), and a changed endpoint or copy pipe may not run: tried now on the tables as
+    // deployed, so it is said here, not at the next request.
+    const servedChanged =
+      result.changes > 0 ||
+      result.plan.runtimeChanges.some((c) => c.kind !== 'ingest' && c.action !== 'remove');
+    const served = result.ok && servedChanged ? await checkServedPipes(project, engine) : [];
     if (args.json)
       out(JSON.stringify({ ...resultJson(result), ...(result.ok ? { problems: served } : {}) }, null, 2));
     else out(formatResult(result));
