@@ -142,6 +142,8 @@ export interface Ingestion {
   currentAt(datasource: string): number | undefined;
   /** Settles once the broker answered (or failed) the first lag question of every Kafka data source. */
   lagKnown(): Promise<void>;
+  /** Forgets the failures of these views (SinkTotals.viewFailures): a deploy recomputed their targets. */
+  forgetViewFailures(views: readonly string[]): void;
   /** Finishes or abandons what is in flight, commits, leaves the groups. Idempotent. */
   stop(opts?: { graceMs?: number }): Promise<void>;
 }
@@ -414,6 +416,14 @@ export async function startIngestion(
       return e.sink.totals.failingSince ?? Date.now();
     },
     lagKnown: () => monitor?.firstRound() ?? Promise.resolve(),
+    forgetViewFailures: (views) => {
+      for (const e of entries.values()) {
+        const failures = e.sink?.totals.viewFailures;
+        if (!failures) continue;
+        for (const v of views) delete failures[v];
+        if (Object.keys(failures).length === 0) delete e.sink!.totals.viewFailures;
+      }
+    },
 
     stop(stopOpts = {}) {
       stopped ??= (async () => {

@@ -207,6 +207,10 @@ export class Runtime {
       this.ingestion = undefined;
       this.ingestion = await this.track(old.stop().then(() => this.startIngestion(project)));
     }
+    // A target the deploy recomputed from its sources holds the rows its view once failed on.
+    this.ingestion?.forgetViewFailures(
+      deploy.plan.steps.filter((s) => s.kind === 'replace-view').flatMap((s) => s.also ?? []),
+    );
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
     // Tokens added, changed or removed in tally.yaml guard the very next request.

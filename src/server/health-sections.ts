@@ -115,7 +115,7 @@ export function ingestHealth(
           first_s_ago: ago(f.firstAt),
           last_s_ago: ago(f.lastAt),
           error: f.error,
-          hint: `the rows are in ${d.name}, not in what the view fills: fix ${pipe ? `pipes/${pipe}` : 'the view'}, deploy, then \`tally replay ${pipe ?? '<pipe>'} --apply\` recomputes its target; this instance lists it until it restarts`,
+          hint: `the rows are in ${d.name}, not in what the view fills: fix ${pipe ? `pipes/${pipe}` : 'the view'}, deploy, then \`tally replay ${pipe ?? '<pipe>'} --apply\` recomputes its target; this instance lists it until it restarts (or, in dev, a reload recomputes the target)`,
         };
       });
     }

@@ -1,0 +1,82 @@
+/**
+ * A materialized pipe that fails on some rows (a division by zero, here `throwIf`) leaves its
+ * target short of them while the rows are kept in the data source: /health says so (degraded,
+ * naming the view, its pipe and the replay) from the failure on, and `/metrics` counts it. Fixing
+ * the pipe and reloading (as `tally dev` does on save) recomputes the target from the data source:
+ * it then holds every row, and /health is ok again.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { applyDeploy } from '../../src/deploy/deploy.ts';
+import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { Runtime } from '../../src/runtime/runtime.ts';
+import { forEachBackend } from '../support/backends.ts';
+import { removeProjects, writeProject } from '../unit/project/write-project.ts';
+
+afterAll(removeProjects);
+
+const pipe = (filter: string) =>
+  `nodes:\n  - name: q\n    sql: SELECT id, n, ${filter} AS checked FROM tx\nmaterialize: { to: checked }\n`;
+
+const FILES: Record<string, string> = {
+  'tally.yaml': 'name: view-failure-health-test\n',
+  'datasources/tx.datasource.yaml':
+    'columns:\n  - { name: id, type: String, json: $.id }\n  - { name: n, type: Int64, json: $.n }\nengine: { sorting_key: [id] }\ndedup_key: id\n',
+  'datasources/checked.datasource.yaml':
+    'columns:\n  - { name: id, type: String }\n  - { name: n, type: Int64 }\n  - { name: checked, type: UInt8 }\nengine: { sorting_key: [id] }\n',
+  'pipes/checks.pipe.yaml': pipe('throwIf(n = 13)'),
+};
+
+interface Health {
+  status: string;
+  ingest: { datasources: Record<string, { views_missing_rows?: Array<Record<string, unknown>> }> };
+}
+
+forEachBackend('a view failing on stored rows, on /health', (ctx) => {
+  let dir: string;
+  let runtime: Runtime;
+  let url: string;
+
+  beforeAll(async () => {
+    dir = writeProject(FILES);
+    const project = loadProjectOrThrow(dir, { env: {} });
+    const deployed = await applyDeploy(project, ctx.engine);
+    expect(deployed.ok, deployed.error).toBe(true);
+    runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1' });
+    url = (await runtime.start()).url;
+  });
+  afterAll(async () => {
+    await runtime?.stop();
+  });
+
+  const count = async (table: string) =>
+    Number((await ctx.engine.rows<{ c: string | number }>(`SELECT count() AS c FROM ${table}`))[0]!.c);
+  const health = async () => (await (await fetch(`${url}/health`)).json()) as Health;
+
+  it('is degraded naming the view and its pipe, until a fix recomputes the target', async () => {
+    const events = Array.from({ length: 20 }, (_, i) => JSON.stringify({ id: `e${i}`, n: i })).join('\n');
+    const res = await fetch(`${url}/v0/events?name=tx&wait=true`, { method: 'POST', body: events });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(await count('tx')).toBe(20);
+    expect(await count('checked')).toBeLessThan(20);
+
+    const h = await health();
+    expect(h.status).toBe('degraded');
+    const [missing] = h.ingest.datasources.tx!.views_missing_rows!;
+    expect(missing).toMatchObject({ view: 'checks', pipe: 'checks', failures: 1 });
+    expect(String(missing!.hint)).toContain('`tally replay checks --apply`');
+    const metrics = await (await fetch(`${url}/metrics`)).text();
+    expect(metrics).toContain('tally_ingest_view_failures_total{datasource="tx",view="checks"} 1');
+
+    // The pipe fixed and reloaded: the deploy recomputes `checked` from every row of tx.
+    writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('toUInt8(n = 13)'));
+    const r = await runtime.reload({});
+    expect(r.applied, JSON.stringify(r.problems)).toBe(true);
+    expect(r.deploy?.plan.steps.map((s) => s.kind)).toContain('replace-view');
+    expect(await count('checked')).toBe(20);
+    const after = await health();
+    expect(after.status).toBe('ok');
+    expect(after.ingest.datasources.tx!.views_missing_rows).toBeUndefined();
+  });
+});
