@@ -61,6 +61,13 @@ export async function readDeployments(
   limit = 20,
 ): Promise<DeploymentRecord[]> {
   const t = qualified(ctx, DEPLOYMENTS_TABLE);
+  // On a cluster the record is replicated after the deploy that wrote it on another node: read
+  // before this replica has it, the plan would redo that deploy's work (a view "no deploy
+  // recorded complete" is recomputed). Best effort, for 10 s at most: a replica that cannot sync
+  // (another node down) reads what it has.
+  if (ctx.cluster) {
+    await engine.command(`SYSTEM SYNC REPLICA ${t}`, { signal: AbortSignal.timeout(10_000) }).catch(() => {});
+  }
   const rows = await engine.rows<Record<string, string | number>>(
     `SELECT id, any(started_at) AS started_at, argMax(status, version) AS status, argMax(project_hash, version) AS project_hash,
        argMax(resource_hashes, version) AS resource_hashes, argMax(resource_specs, version) AS resource_specs,
