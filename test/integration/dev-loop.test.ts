@@ -103,6 +103,10 @@ describe('tally dev (spawned, embedded engine)', () => {
     );
     expect(await until('the new answer', async () => ((await total()) === 30 ? 30 : undefined))).toBe(30);
     expect(output).toMatch(/✓ pipes\/total\.pipe\.yaml: reloaded in \d+ ms/);
+    // No DDL, but said: what of the endpoint changed.
+    expect(output).toMatch(
+      /reloaded in \d+ ms \(0 ClickHouse changes\)\n {2}endpoint total: SQL of node \w+ changed\n/,
+    );
   });
 
   it('keeps serving the last good version when a file breaks, prints the problem with file:line, recovers on fix', async () => {

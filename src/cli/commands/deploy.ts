@@ -187,11 +187,16 @@ const RUNTIME_LABEL: Record<RuntimeChange['kind'], string> = {
   ingest: 'ingestion of',
 };
 
+/** `endpoint balance: SQL of node q changed; cache 2s -> 5s`. */
+export function runtimeChangeLine(c: RuntimeChange): string {
+  return `${RUNTIME_LABEL[c.kind]} ${c.name}: ${c.what.join('; ')}`;
+}
+
 /** One line per endpoint, copy pipe or data source saying what changed, then when each kind takes effect. */
 export function formatRuntimeChanges(changes: readonly RuntimeChange[], heading: string): string[] {
   return [
     heading,
-    ...changes.map((c) => `  ${RUNTIME_LABEL[c.kind]} ${c.name}: ${c.what.join('; ')}`),
+    ...changes.map((c) => `  ${runtimeChangeLine(c)}`),
     ...[...new Set(changes.map((c) => c.effect))].map((e) => `  -> ${e}`),
   ];
 }

@@ -24,6 +24,7 @@ import { errorsOnly } from '../errors-only-log.ts';
 import { openEngine } from '../open.ts';
 import { openProject } from '../open-project.ts';
 import { paint, printProblems } from '../output.ts';
+import { runtimeChangeLine } from './deploy.ts';
 
 export const devCommand: Command = {
   name: 'dev',
@@ -359,6 +360,8 @@ function printReload(ctx: CommandContext, changed: string[], r: ReloadOutcome): 
   // is the apply; `tally replay` previews only while dev is stopped), which should not pass unseen.
   const done = new Set(r.deploy?.steps.filter((s) => s.status === 'done').map((s) => s.n));
   for (const step of r.deploy?.plan.steps ?? []) if (done.has(step.n)) io.out(`  ${step.what}`);
+  // Changes without DDL (an endpoint's SQL, a copy pipe's schedule): applied by the reload itself.
+  for (const c of r.deploy?.plan.runtimeChanges ?? []) io.out(`  ${runtimeChangeLine(c)}`);
   if (r.restartNeeded.length > 0) {
     io.err(
       paint(
