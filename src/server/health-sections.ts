@@ -2,6 +2,7 @@
  * The ingestion parts of `/health`: Kafka (consumers, group lag) and ingest (each data source
  * taking events, failing writes, views that failed on stored rows), from the ingestion's stats.
  */
+import { viewName } from '../deploy/names.ts';
 import type { IngestStats } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
 
@@ -124,11 +125,9 @@ export function ingestHealth(
   return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
 }
 
-/** The materialized pipe whose view is `view` (named after the pipe, or `<pipe>_mv`; see deploy/names.ts). */
+/** The materialized pipe whose view is `view` (deploy/names.ts names it). */
 function pipeOfView(project: Pick<Project, 'pipes' | 'datasources'>, view: string): string | undefined {
-  for (const p of project.pipes.values()) {
-    if (!p.materialize) continue;
-    if (view === (project.datasources.has(p.name) ? `${p.name}_mv` : p.name)) return p.name;
-  }
+  for (const p of project.pipes.values())
+    if (p.materialize && viewName(project, p.name) === view) return p.name;
   return undefined;
 }
