@@ -1,24 +1,26 @@
 /**
  * Benchmark: an example-project endpoint (`balance`, one account's balance from the raw event log)
  * served by Tally, against the same compiled SQL sent straight to the engine, on both back ends:
- * - server: ClickHouse's HTTP interface (GET http://127.0.0.1:8123/?query=...) under autocannon;
+ * - server: ClickHouse's HTTP interface (GET http://127.0.0.1:8123/?query=...) under the same load
+ *   generator as Tally;
  * - embedded: a loop of engine.query on chDB in this process, with the same concurrency.
  * Tally is measured with its cache off and on, at 1, 8 and 32 connections. The load generator
- * (autocannon's CLI) runs as its own process, as a client elsewhere would.
+ * (wrk, else autocannon's CLI: bench/lib/load-generator.ts) runs as its own process, as a client
+ * elsewhere would.
  * Goals (issue 6): Tally >= 80% of direct throughput at 32 connections; added median latency
  * <= 2 ms; cache on >= 10x direct throughput.
  *
  * Run: npx tsx bench/endpoints.ts [--quick] [--backend server|embedded] [--endpoint NAME]
  *        [--duration S] [--rounds N] [--rows N] [--url http://127.0.0.1:8123] [--no-request-log]
+ *        [--generator wrk|autocannon]
  * Each measure is the median of 3 rounds (1 with --quick) in which the modes alternate.
  * Prints a table, writes bench/results/<date>-<sha>-endpoints.json, and prints that JSON as the
  * last line of stdout.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { Agent, createServer, type IncomingMessage, request, type ServerResponse } from 'node:http';
-import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +36,7 @@ import { prepareEndpoint } from '../src/server/run-endpoint.ts';
 import { StateHolder } from '../src/server/serving-state.ts';
 import { startServer } from '../src/server/start-server.ts';
 import { servicesUp } from '../src/services/services.ts';
+import { type LoadMeasure, loadGenerator } from './lib/load-generator.ts';
 
 const REPO = resolve(import.meta.dirname, '..');
 const args = process.argv.slice(2);
@@ -53,17 +56,14 @@ const WARMUP_S = 1;
 const ROUNDS = Number(flag('--rounds') ?? (QUICK ? 1 : 3));
 /** Off with --no-request-log: Tally without its per-request log line. */
 const REQUEST_LOG = !args.includes('--no-request-log');
-/** autocannon's CLI, run as its own process (see cannon). */
-const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+/** The load generator, its own process (see bench/lib/load-generator.ts). */
+const GENERATOR = await loadGenerator(flag('--generator') === 'autocannon' ? 'autocannon' : 'wrk', (s) =>
+  console.error(s),
+);
 /** One kept-alive connection for the sequential latency probes. */
 const agent = new Agent({ keepAlive: true, maxSockets: 1 });
 
-interface Measure {
-  rps: number;
-  p50: number;
-  p99: number;
-  errors: number;
-}
+type Measure = LoadMeasure;
 
 interface BackendResult {
   backend: string;
@@ -411,38 +411,9 @@ function accountId(n: number): string {
   return `acc${String(n).padStart(6, '0')}`;
 }
 
-/**
- * autocannon's CLI in its own process (JSON out): the load generator takes its CPU from the
- * machine, as a client elsewhere would, rather than from a thread of the process under test.
- */
-async function cannon(url: string, connections: number, duration: number = DURATION): Promise<Measure> {
-  const out = await new Promise<string>((done, fail) => {
-    const args = [
-      AUTOCANNON,
-      '--json',
-      '--connections',
-      String(connections),
-      '--duration',
-      String(duration),
-      url,
-    ];
-    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) =>
-      err ? fail(new Error(`autocannon: ${err.message}\n${stderr}`)) : done(stdout),
-    );
-  });
-  const r = JSON.parse(out) as {
-    requests: { average: number };
-    latency: { p50: number; p99: number };
-    errors: number;
-    timeouts: number;
-    non2xx: number;
-  };
-  return {
-    rps: r.requests.average,
-    p50: r.latency.p50,
-    p99: r.latency.p99,
-    errors: r.errors + r.timeouts + r.non2xx,
-  };
+/** The load generator at `url` for `duration` seconds. */
+function cannon(url: string, connections: number, duration: number = DURATION): Promise<Measure> {
+  return GENERATOR.run(url, connections, duration);
 }
 
 /** `concurrency` loops calling `fn` for DURATION seconds: throughput and latency percentiles. */
@@ -529,7 +500,7 @@ function report(all: BackendResult[]): void {
   }
   const loadAverage = { before: loadBefore, after: loadavg()[0]! };
   console.log(
-    `\n${DURATION} s per run, median of ${ROUNDS} rounds, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}, load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after (2 cores)\n`,
+    `\n${DURATION} s per ${GENERATOR.name} run, median of ${ROUNDS} rounds, ${ROWS.toLocaleString('en-US')} transactions, node ${process.version}, load average ${loadAverage.before.toFixed(1)} before, ${loadAverage.after.toFixed(1)} after (2 cores)\n`,
   );
   console.log(rows.join('\n'));
   console.log('');
@@ -563,6 +534,7 @@ function report(all: BackendResult[]): void {
     sha,
     quick: QUICK,
     durationS: DURATION,
+    generator: GENERATOR.name,
     rounds: ROUNDS,
     loadAverage,
     results: all,

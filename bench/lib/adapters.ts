@@ -364,7 +364,9 @@ export function parseEndpoints(_out: string, last: Record<string, unknown> | und
     notes.push(`${backend}: ${r.rows.toLocaleString('en-US')} transactions`);
   }
   if (typeof last.durationS === 'number')
-    notes.push(`${last.durationS} s per load-generator run (autocannon)`);
+    notes.push(
+      `${last.durationS} s per load-generator run (${typeof last.generator === 'string' ? last.generator : 'autocannon'})`,
+    );
   return { bench: 'endpoints', metrics, notes: [...new Set(notes)], raw: last };
 }
 

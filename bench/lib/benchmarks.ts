@@ -115,7 +115,7 @@ export const BENCHMARKS: readonly BenchSpec[] = [
   ),
   {
     id: 'endpoints-server',
-    title: 'Endpoints under autocannon vs the same SQL straight to ClickHouse, server',
+    title: 'Endpoints under load (wrk) vs the same SQL straight to ClickHouse, server',
     script: 'bench/endpoints.ts',
     args: {
       quick: ['--backend', 'server', '--quick', '--duration', '1', '--endpoint', 'balances_snapshot'],
@@ -127,7 +127,7 @@ export const BENCHMARKS: readonly BenchSpec[] = [
   },
   {
     id: 'endpoints-embedded',
-    title: 'Endpoints under autocannon vs the same SQL straight to chDB, embedded',
+    title: 'Endpoints under load (wrk) vs the same SQL straight to chDB, embedded',
     script: 'bench/endpoints.ts',
     args: {
       quick: ['--backend', 'embedded', '--quick', '--duration', '1', '--endpoint', 'balances_snapshot'],

@@ -56,6 +56,19 @@ export function toEngineError(err: unknown, sql: string, where: string): TallyEr
   return new EngineError(message.trim(), e?.code, e?.type, sql, err);
 }
 
+/**
+ * The first line of what ClickHouse said, as a user reads it: without the `(version ...)` current
+ * servers append, and with 18.16's exception plumbing (`Code: 47, e.displayText() = DB::Exception:
+ * <message>, e.what() = DB::Exception`) reduced to `<message> (code 47)`.
+ */
+export function engineMessage(err: unknown): string {
+  const first = String((err as Error)?.message ?? err).split('\n')[0]!;
+  const s = first.replace(/\s*\(version [^)]*\)\s*$/, '').trim();
+  const old =
+    /^Code: (\d+), e\.displayText\(\) = DB::Exception: (.*?)(?:, e\.what\(\) = DB::Exception)?$/.exec(s);
+  return old ? `${old[2]} (code ${old[1]})` : s;
+}
+
 /** ClickHouse's codes for a value that does not parse, convert or fit its type. */
 export const CONVERSION_CODES: ReadonlySet<string> = new Set([
   '6',

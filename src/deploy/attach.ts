@@ -4,8 +4,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Engine } from '../clickhouse/engine.ts';
+import { engineMessage } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
-import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
+import { locateEngineError } from '../sql/locate-engine-error.ts';
 import { attachViewSql, type DdlContext, stringLiteral, type ViewSpec } from './ddl.ts';
 
 export interface OutputColumn {
@@ -31,7 +32,7 @@ export async function validateView(engine: Engine, view: ViewSpec, into: string)
     // Located in the pipe file; ClickHouse's first line without its list of what a parser
     // expected (dozens of words) and without the `LIMIT 0` wrapper it quotes.
     const location = view.nodes ? locateEngineError(view.nodes, err) : undefined;
-    const said = engineErrorLine(err)
+    const said = engineMessage(err)
       .replace(/\.?\s*Expected one of:.*$/s, '')
       .replace(/\s*\(line \d+, col \d+\)/, '')
       .replace(/:\s*\)\s*LIMIT 0\s*$/, '')

@@ -1,6 +1,6 @@
-import { CONVERSION_CODES, EngineError } from '../clickhouse/engine-error.ts';
+import { CONVERSION_CODES, EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { TallyError } from '../errors.ts';
-import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
+import { locateEngineError } from '../sql/locate-engine-error.ts';
 import type { ViewSpec } from './ddl.ts';
 
 /**
@@ -27,7 +27,7 @@ export function viewQueryError(view: ViewSpec, err: unknown): unknown {
   const location = locateEngineError(view.nodes, err);
   return new TallyError(
     'view-query-failed',
-    `materialized pipe \`${view.pipe}\` failed on ClickHouse while computing ${view.target} from ${view.source}: ${engineErrorLine(err)}`,
+    `materialized pipe \`${view.pipe}\` failed on ClickHouse while computing ${view.target} from ${view.source}: ${engineMessage(err)}`,
     {
       ...(location ? { location } : {}),
       hint: 'its SELECT fails on rows already in the log: change the pipe (try a node with `tally sql`) and run again',

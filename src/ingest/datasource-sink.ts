@@ -11,6 +11,7 @@
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import { engineMessage } from '../clickhouse/engine-error.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { isShardedCluster, shardTableName } from '../clickhouse/replicated-engine.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
@@ -28,7 +29,7 @@ import {
   seenViewName,
   syncInsertClause,
 } from './ingest-tables.ts';
-import { backoffMs, classifyFailure, failedViewOf, shortMessage } from './insert-failure.ts';
+import { backoffMs, classifyFailure, failedViewOf } from './insert-failure.ts';
 import { waitCaughtUp } from './replica-caught-up.ts';
 import type { ParsedLine, RowParser } from './row-parser.ts';
 
@@ -273,7 +274,7 @@ export class DatasourceSink {
         if (err instanceof FencedError) throw err;
         const kind = classifyFailure(err);
         this.totals.failures++;
-        this.totals.lastError = shortMessage(err);
+        this.totals.lastError = engineMessage(err);
         this.totals.failingSince ??= began;
         this.log({
           level: 'warn',
@@ -330,7 +331,7 @@ export class DatasourceSink {
       failures: (known?.failures ?? 0) + 1,
       firstAt: known?.firstAt ?? at,
       lastAt: at,
-      error: shortMessage(err),
+      error: engineMessage(err),
     };
   }
 
@@ -381,7 +382,7 @@ export class DatasourceSink {
           level: 'warn',
           msg: 'ingest log write failed',
           datasource: this.datasource.name,
-          error: shortMessage(err),
+          error: engineMessage(err),
           retried: retried.length,
           dropped: items.length - retried.length,
         });
@@ -646,7 +647,7 @@ export class DatasourceSink {
           const batch = plan.batches[r.b]!;
           const e: IncomingEvent = {
             ...r.e,
-            row: { ok: false, problems: [{ message: `ClickHouse refused the row: ${shortMessage(err)}` }] },
+            row: { ok: false, problems: [{ message: `ClickHouse refused the row: ${engineMessage(err)}` }] },
           };
           await this.insert(
             `INSERT INTO ${this.quarantine} (${QUARANTINE_INSERT})${await this.sync()} FORMAT JSONEachRow\n${quarantineLine(Math.floor(Date.now() / 1000), e, batch)}`,

@@ -10,7 +10,7 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
-import { EngineError } from '../clickhouse/engine-error.ts';
+import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
@@ -31,7 +31,6 @@ import {
   type SinkTotals,
 } from './datasource-sink.ts';
 import { columnsOf, ensureIngestTables, pruneSeen } from './ingest-tables.ts';
-import { shortMessage } from './insert-failure.ts';
 import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
 import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
 import { type GroupLag, LagMonitor } from './lag-monitor.ts';
@@ -218,7 +217,7 @@ export async function startIngestion(
     try {
       await prepareAroundHolds(entry);
     } catch (err) {
-      entry.error = err instanceof TallyError ? err.message : shortMessage(err);
+      entry.error = err instanceof TallyError ? err.message : engineMessage(err);
       if (err instanceof TallyError) entry.errorCode = err.code;
       // A data source a materialized pipe fills is meant to take no events: not worth a warning.
       const level = entry.errorCode === 'ingest-unsupported' ? 'info' : 'warn';

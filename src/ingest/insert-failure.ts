@@ -76,16 +76,6 @@ export function clickhouseCode(err: unknown): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
-/** The first line of ClickHouse's message, without the 18.16 `e.displayText() = ` noise. */
-export function shortMessage(err: unknown): string {
-  const message = String((err as Error)?.message ?? err);
-  return message
-    .replace(/^Code: \d+, e\.displayText\(\) = DB::Exception: /, '')
-    .replace(/, e\.what\(\) = DB::Exception\s*$/, '')
-    .split('\n')[0]!
-    .trim();
-}
-
 /** Exponential backoff with jitter: 200 ms, 400 ms, ... up to `maxMs`. */
 export function backoffMs(attempt: number, initialMs = 200, maxMs = 30_000): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 20));

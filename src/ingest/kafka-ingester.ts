@@ -21,6 +21,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { setImmediate as yieldNow } from 'node:timers/promises';
+import { engineMessage } from '../clickhouse/engine-error.ts';
 import { settledWithin } from '../util/settled-within.ts';
 import { firstInvalidUtf8 } from '../util/utf8-offset.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
@@ -33,7 +34,7 @@ import {
 } from './datasource-sink.ts';
 import type { FetchSizes } from './fetch-budget.ts';
 import { limitHeapGrowth } from './heap-growth.ts';
-import { backoffMs, shortMessage } from './insert-failure.ts';
+import { backoffMs } from './insert-failure.ts';
 import {
   type BatchControl,
   type ConsumedBatch,
@@ -453,7 +454,7 @@ export class KafkaIngester {
     this.rewindTo(p, first);
     if (err instanceof FencedError || err instanceof Revoked) return;
     // Not expected: a Kafka flush retries until stored or abandoned.
-    this.error = `ingest flush failed: ${shortMessage(err)}`;
+    this.error = `ingest flush failed: ${engineMessage(err)}`;
     this.opts.log({
       level: 'error',
       msg: 'ingest flush failed; its rows are fetched again',
@@ -520,7 +521,7 @@ export class KafkaIngester {
         return await p;
       } catch (err) {
         if (this.stopping) throw err;
-        this.error = shortMessage(err);
+        this.error = engineMessage(err);
         this.opts.log({
           level: 'warn',
           msg: 'ingest: ClickHouse not answering, retrying',

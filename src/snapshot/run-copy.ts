@@ -4,14 +4,14 @@
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
-import { EngineError } from '../clickhouse/engine-error.ts';
+import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { Pipe, Project } from '../project/model.ts';
 import { selectColumns } from '../project/select-columns.ts';
 import { formatEpoch } from '../sql/coerce-value.ts';
 import { compilePipe } from '../sql/compile-pipe.ts';
-import { engineErrorLine, locateEngineError } from '../sql/locate-engine-error.ts';
+import { locateEngineError } from '../sql/locate-engine-error.ts';
 import { didYouMean } from '../util/did-you-mean.ts';
 
 export interface CopyRun {
@@ -105,7 +105,7 @@ function copyError(
 ): TallyError {
   if (!(err instanceof EngineError))
     return err instanceof TallyError ? err : new TallyError('copy-failed', String(err));
-  const message = engineErrorLine(err);
+  const message = engineMessage(err);
   const missing = /Table \S+ (?:doesn't|does not) exist/i.test(err.message);
   if (missing && err.message.includes(pipe.copy.to)) {
     return new TallyError(

@@ -1,3 +1,4 @@
+import { engineMessage } from '../clickhouse/engine-error.ts';
 import type { SourceLocation } from '../errors.ts';
 import type { PipeNode } from '../project/model.ts';
 
@@ -45,26 +46,14 @@ function firstUse(nodes: readonly PipeNode[], text: string): SourceLocation | un
   return undefined;
 }
 
-/** The first line of an engine error, without the `(version ...)` ClickHouse appends. */
-export function engineErrorLine(err: unknown): string {
-  const s = String((err as Error)?.message ?? err);
-  return (s.split('\n')[0] ?? s).replace(/\s*\(version [^)]*\)\s*$/, '');
-}
-
 /**
- * engineErrorLine, short enough for one message: ClickHouse 26.x quotes the whole query it
+ * engineMessage, short enough for one message: ClickHouse 26.x quotes the whole query it
  * analysed (`... in scope SELECT ...`), which is the compiled SQL rather than the node as written
  * and pushed its suggestion (`Maybe you meant: ['country']`) past any cut. The quote goes, the
- * suggestion stays, and what is still too long is cut at a word, marked `…`. 18.16's wrapping of
- * the message goes too.
+ * suggestion stays, and what is still too long is cut at a word, marked `…`.
  */
 export function conciseEngineError(err: unknown, max = 400): string {
-  let s = engineErrorLine(err);
-  // 18.16 wraps the message in its exception's plumbing: `Code: 47, e.displayText() =
-  // DB::Exception: <message>, e.what() = DB::Exception`; the message and its code stay.
-  const old =
-    /^Code: (\d+), e\.displayText\(\) = DB::Exception: (.*?)(?:, e\.what\(\) = DB::Exception)?$/.exec(s);
-  if (old) s = `${old[2]} (code ${old[1]})`;
+  let s = engineMessage(err);
   const scope = /\.? [Ii]n scope /.exec(s);
   if (scope) {
     const maybe = s.lastIndexOf('. Maybe you meant');

@@ -255,7 +255,9 @@ describe.each(BACKENDS)('tally snapshot run [%s]', (backend) => {
     // The tables are deployed; the copy pipe's SQL, tried on them, is refused at its line.
     const deployed = await run(['deploy', '--project', dir], env);
     expect(deployed.code).toBe(1);
-    expect(deployed.err).toMatch(/pipes\/totals\.pipe\.yaml:4:\d+: error: .*refused node `\w+` of pipe `totals`/);
+    expect(deployed.err).toMatch(
+      /pipes\/totals\.pipe\.yaml:4:\d+: error: .*refused node `\w+` of pipe `totals`/,
+    );
     const r = await run(['snapshot', 'run', '--at', '2024-01-01 00:00:00', '--project', dir], env);
     expect(r.code).toBe(1);
     expect(r.err).toMatch(

@@ -1,12 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { EngineError } from '../../../src/clickhouse/engine-error.ts';
+import { EngineError, engineMessage } from '../../../src/clickhouse/engine-error.ts';
 import { TallyError } from '../../../src/errors.ts';
 import {
   backoffMs,
   classifyFailure,
   clickhouseCode,
   failedViewOf,
-  shortMessage,
 } from '../../../src/ingest/insert-failure.ts';
 
 const unreachable = (m: string) =>
@@ -69,12 +68,12 @@ describe('what a failed write means', () => {
   });
   it('shortens 18.16 messages and backs off exponentially with a cap', () => {
     expect(
-      shortMessage(
+      engineMessage(
         new Error(
           "Code: 60, e.displayText() = DB::Exception: Table x.y doesn't exist., e.what() = DB::Exception",
         ),
       ),
-    ).toBe("Table x.y doesn't exist.");
+    ).toBe("Table x.y doesn't exist. (code 60)");
     const d = [0, 1, 2, 3, 10, 30].map((a) => backoffMs(a, 200, 30_000));
     expect(d[0]).toBeGreaterThanOrEqual(150);
     expect(d[0]).toBeLessThanOrEqual(250);
