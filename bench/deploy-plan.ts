@@ -2,7 +2,8 @@
  * Benchmark: plan a generated project of 200 data sources (150 event logs, 50 snapshots filled
  * by 50 materialized pipes) against a live ClickHouse server, once the project is deployed (the
  * redeploy case: introspection, bookkeeping, diff). Goal: under 2 s. Also prints the first
- * deploy and a no-change redeploy.
+ * deploy, a no-change redeploy, and the check `tally serve` makes before it serves (every node of
+ * the 150 endpoint pipes tried on the deployed tables) beside the same check one pipe at a time.
  *
  * Run: npx tsx bench/deploy-plan.ts [--url http://127.0.0.1:8123] [--embedded]
  */
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import { createEngine, quoteIdent } from '../src/clickhouse/create-engine.ts';
 import { applyDeploy, planDeploy } from '../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../src/project/load-project.ts';
+import { checkServedPipes } from '../src/runtime/check-served-pipes.ts';
 
 const EVENTS = 150;
 const SNAPSHOTS = 50;
@@ -60,11 +62,29 @@ const materialized = (events: number, snap: number) => `nodes:
 materialize: { to: snap_${snap} }
 `;
 
+/** An endpoint per event log: a filter node and an aggregate that reads it. */
+const endpointPipe = (events: number) => `params:
+  account_id: { type: String, required: true }
+  since: { type: DateTime, default: "2024-01-01 00:00:00" }
+nodes:
+  - name: recent
+    sql: |
+      SELECT at, amount, kind FROM ds_${events}
+      WHERE account_id = {{ account_id }} AND at >= {{ since }}
+  - name: totals
+    sql: SELECT kind, sum(amount) AS total, count() AS n FROM recent GROUP BY kind ORDER BY kind
+`;
+
 const dir = mkdtempSync(join(tmpdir(), 'tally-bench-plan-'));
 mkdirSync(join(dir, 'datasources'));
 mkdirSync(join(dir, 'pipes'));
 for (let i = 0; i < EVENTS; i++)
   writeFileSync(join(dir, 'datasources', `ds_${i}.datasource.yaml`), eventSource(i));
+mkdirSync(join(dir, 'endpoints'));
+for (let i = 0; i < EVENTS; i++) {
+  writeFileSync(join(dir, 'pipes', `by_account_${i}.pipe.yaml`), endpointPipe(i));
+  writeFileSync(join(dir, 'endpoints', `by_account_${i}.endpoint.yaml`), `pipe: by_account_${i}\n`);
+}
 for (let j = 0; j < SNAPSHOTS; j++) {
   writeFileSync(join(dir, 'datasources', `snap_${j}.datasource.yaml`), snapshot);
   writeFileSync(join(dir, 'pipes', `snap_${j}_mv.pipe.yaml`), materialized(j, j));
@@ -81,7 +101,7 @@ const engine = await createEngine({
 });
 try {
   console.log(
-    `${engine.description}: ${project.datasources.size} data sources, ${project.pipes.size} materialized pipes`,
+    `${engine.description}: ${project.datasources.size} data sources, ${project.pipes.size} pipes (${SNAPSHOTS} materialized, ${project.endpoints.size} endpoints)`,
   );
   let t = performance.now();
   const empty = await planDeploy(project, engine);
@@ -109,6 +129,22 @@ try {
   const again = await applyDeploy(project, engine);
   console.log(
     `redeploy with no changes: ${(performance.now() - t).toFixed(0)} ms (${again.changes} changes)`,
+  );
+  // What `tally serve` checks before it serves, as it runs it and one pipe at a time.
+  const startCheck = async (pipesAtOnce?: number) => {
+    const runs: number[] = [];
+    for (let k = 0; k < 3; k++) {
+      const t0 = performance.now();
+      const problems = await checkServedPipes(project, engine, pipesAtOnce);
+      runs.push(performance.now() - t0);
+      if (problems.length > 0) throw new Error(`served pipes refused: ${problems[0]!.message}`);
+    }
+    return runs.sort((a, b) => a - b)[1]!;
+  };
+  const sequential = await startCheck(1);
+  const usual = await startCheck();
+  console.log(
+    `serve start check of ${project.endpoints.size} endpoint pipes (${project.endpoints.size * 2} nodes): median ${usual.toFixed(0)} ms; one pipe at a time: median ${sequential.toFixed(0)} ms`,
   );
 } finally {
   await engine.command(`DROP DATABASE IF EXISTS ${quoteIdent(database)}`).catch(() => {});

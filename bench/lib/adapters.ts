@@ -49,6 +49,11 @@ export function parseDeployPlan(out: string): BenchOutput {
   const first = need(out, /first deploy: ([\d.]+) ms \((\d+) steps\)/, 'first deploy');
   const plan = need(out, /plan of the deployed project[^:]*: median ([\d.]+) ms, max ([\d.]+) ms/, 'plan');
   const again = need(out, /redeploy with no changes: ([\d.]+) ms \((\d+) changes\)/, 'redeploy');
+  const start = need(
+    out,
+    /serve start check of (\d+) endpoint pipes \((\d+) nodes\): median ([\d.]+) ms; one pipe at a time: median ([\d.]+) ms/,
+    'serve start check',
+  );
   return {
     bench: 'deploy-plan',
     metrics: [
@@ -65,6 +70,13 @@ export function parseDeployPlan(out: string): BenchOutput {
         backend,
       }),
       timeMetric(`first deploy (${first[2]} steps)`, num(first[1]), 'ms', undefined, { backend }),
+      timeMetric(
+        `\`tally serve\`'s check of the served SQL before it serves (${start[1]} endpoint pipes, ${start[2]} nodes tried on the deployed tables), median of 3`,
+        num(start[3]),
+        'ms',
+        { name: 'the same check one pipe at a time', value: num(start[4]) },
+        { backend },
+      ),
     ],
   };
 }

@@ -24,7 +24,11 @@ export function servedPipeNames(project: Pick<Project, 'pipes' | 'endpoints'>): 
  * tables are missing (the project was not deployed there) that is the one problem: every pipe
  * would be refused for it.
  */
-export async function checkServedPipes(project: Project, engine: Engine): Promise<Problem[]> {
+export async function checkServedPipes(
+  project: Project,
+  engine: Engine,
+  pipesAtOnce?: number,
+): Promise<Problem[]> {
   const names = [...project.datasources.keys()];
   if (names.length > 0) {
     const rows = await engine.rows<{ name: string }>(
@@ -45,5 +49,5 @@ export async function checkServedPipes(project: Project, engine: Engine): Promis
       ];
     }
   }
-  return checkPipeNodes(project, engine, engine.database, servedPipeNames(project));
+  return checkPipeNodes(project, engine, engine.database, servedPipeNames(project), pipesAtOnce);
 }

@@ -120,6 +120,36 @@ describe.each(BACKENDS)('served SQL tried on the deployed tables [%s]', (backend
     ]);
   });
 
+  it('refusals come in project order although pipes are tried several at a time', async () => {
+    const env = databases.env(backend);
+    // Nine endpoints; three read `note`, one of them through a chain of nodes (slower to try).
+    const files: Record<string, string> = { ...FILES };
+    const readsNote = new Set([2, 5, 8]);
+    for (let i = 1; i <= 9; i++) {
+      const col = readsNote.has(i) ? 'note' : 'amount';
+      const chain =
+        i === 5
+          ? `  - name: a\n    sql: SELECT id, ${col} FROM tx\n  - name: b\n    sql: SELECT * FROM a\n  - name: q\n    sql: SELECT count() AS n FROM b\n`
+          : `  - name: q\n    sql: SELECT ${col} FROM tx\n`;
+      files[`pipes/p${i}.pipe.yaml`] = `nodes:\n${chain}`;
+      files[`endpoints/p${i}.endpoint.yaml`] = `pipe: p${i}\n`;
+    }
+    const dir = writeProject(files);
+    expect((await runCli(['deploy', '--project', dir], env, dir)).code).toBe(0);
+    writeFileSync(join(dir, 'datasources', 'tx.datasource.yaml'), withNote(false));
+    const r = await runCli(['deploy', '--allow-destructive', '--json', '--project', dir], env, dir);
+    expect(r.code, r.err).toBe(1);
+    const doc = JSON.parse(r.out) as { problems: Array<{ message: string; location?: { file: string } }> };
+    expect(doc.problems.map((p) => p.location?.file)).toEqual([
+      'pipes/notes.pipe.yaml',
+      'pipes/p2.pipe.yaml',
+      'pipes/p5.pipe.yaml',
+      'pipes/p8.pipe.yaml',
+    ]);
+    // p5's refusal is said once, at node `a`, not again for the nodes that read it.
+    expect(doc.problems[2]!.message).toContain('refused node `a` of pipe `p5`');
+  });
+
   it('serve without --deploy on a database the project was never deployed to refuses to start, saying so', async () => {
     const env = databases.env(backend);
     const dir = writeProject(FILES);
