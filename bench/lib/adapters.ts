@@ -270,8 +270,25 @@ interface EndpointResult {
   coalesced: Record<string, EndpointMeasure>;
   cacheOn: Record<string, EndpointMeasure>;
   bare?: Record<string, EndpointMeasure>;
-  latency: { directP50: number; tallyP50: number; added: number };
+  latency: { directP50: number; tallyP50: number; added: number; from?: string };
+  inProcessLatency?: { directP50: number; tallyP50: number; added: number };
   hitMicros?: { tally: number; bare: number };
+}
+
+/** What Tally adds to the direct median latency (ms), its ratio the direct median / Tally's. */
+function addedLatency(
+  name: string,
+  l: { directP50: number; tallyP50: number; added: number },
+  common: { backend: string; targetId?: string },
+): Metric {
+  return {
+    name,
+    value: l.added,
+    unit: 'ms',
+    ...common,
+    baseline: { name: 'direct median', value: l.directP50, unit: 'ms' },
+    ratio: l.tallyP50 > 0 ? l.directP50 / l.tallyP50 : Number.NaN,
+  };
 }
 
 /** `bench/endpoints.ts` prints its whole result as a JSON line last. */
@@ -293,20 +310,28 @@ export function parseEndpoints(_out: string, last: Record<string, unknown> | und
         backend,
         targetId: 'endpoint-throughput',
       }),
-      {
-        name: t('added median latency, 1 conn., cache off'),
-        value: r.latency.added,
-        unit: 'ms',
-        backend,
-        baseline: { name: 'direct median', value: r.latency.directP50, unit: 'ms' },
-        ratio: r.latency.tallyP50 > 0 ? r.latency.directP50 / r.latency.tallyP50 : Number.NaN,
-        targetId: 'endpoint-added-latency',
-      },
+      addedLatency(
+        t(
+          r.latency.from === 'load generator'
+            ? 'added median latency, 1 conn., cache off (the load generator, its own process)'
+            : 'added median latency, 1 conn., cache off',
+        ),
+        r.latency,
+        { backend, targetId: 'endpoint-added-latency' },
+      ),
       rateMetric(t('req/s at 32 conn., cache on'), r.cacheOn[32]!.rps, 'req/s', direct(32), {
         backend,
         targetId: 'endpoint-cache',
       }),
     );
+    if (r.inProcessLatency && r.latency.from === 'load generator')
+      metrics.push(
+        addedLatency(
+          t('added median latency, 1 conn., cache off, sequential requests from the process serving them'),
+          r.inProcessLatency,
+          { backend },
+        ),
+      );
     const bare = r.bare?.[32];
     if (bare)
       metrics.push(

@@ -24,6 +24,8 @@ export interface LoadMeasure {
 export interface LoadGenerator {
   /** `wrk 4.1.0` or `autocannon`. */
   name: string;
+  /** Latencies to the microsecond (wrk); autocannon counts whole milliseconds. */
+  microseconds: boolean;
   run(url: string, connections: number, durationS: number): Promise<LoadMeasure>;
 }
 
@@ -41,12 +43,12 @@ export async function loadGenerator(
       const version = await runCommand(wrk, ['--version'], { timeoutMs: 10_000 });
       const name = /wrk (\S+)/.exec(version.stdout + version.stderr)?.[0] ?? 'wrk';
       log(`load generator: ${name} (${wrk}), one thread`);
-      return { name, run: (url, c, d) => runWrk(wrk, url, c, d) };
+      return { name, microseconds: true, run: (url, c, d) => runWrk(wrk, url, c, d) };
     }
     log('load generator: wrk is not installed and could not be; autocannon instead');
   }
   const cli = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
-  return { name: 'autocannon', run: (url, c, d) => runAutocannon(cli, url, c, d) };
+  return { name: 'autocannon', microseconds: false, run: (url, c, d) => runAutocannon(cli, url, c, d) };
 }
 
 async function installWrk(log: (line: string) => void): Promise<string | undefined> {
