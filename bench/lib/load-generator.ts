@@ -6,7 +6,7 @@
  * part of the result.
  */
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -80,8 +80,10 @@ let wrkScript: string | undefined;
 
 function runWrk(wrk: string, url: string, connections: number, durationS: number): Promise<LoadMeasure> {
   if (!wrkScript) {
-    wrkScript = join(tmpdir(), `tally-bench-wrk-${process.pid}.lua`);
-    writeFileSync(wrkScript, WRK_REPORT);
+    const file = join(tmpdir(), `tally-bench-wrk-${process.pid}.lua`);
+    writeFileSync(file, WRK_REPORT);
+    process.once('exit', () => rmSync(file, { force: true }));
+    wrkScript = file;
   }
   const args = ['-t', '1', '-c', String(connections), '-d', `${durationS}s`, '-s', wrkScript, url];
   return new Promise((done, fail) => {
