@@ -10,6 +10,7 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { aptInstall, canAptInstall } from '../../src/services/apt-install.ts';
 import { findExecutable, runCommand } from '../../src/services/run-command.ts';
 
 export interface LoadMeasure {
@@ -52,16 +53,15 @@ export async function loadGenerator(
 }
 
 async function installWrk(log: (line: string) => void): Promise<string | undefined> {
-  if (process.getuid?.() !== 0 || !findExecutable('apt-get')) return undefined;
-  log('load generator: installing wrk with apt-get');
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  let res = await runCommand('apt-get', ['install', '-y', 'wrk'], { env, timeoutMs: 5 * 60_000 });
-  if (res.code !== 0) {
-    // Package lists missing or stale on a fresh machine: refresh once.
-    await runCommand('apt-get', ['update'], { env, timeoutMs: 10 * 60_000 });
-    res = await runCommand('apt-get', ['install', '-y', 'wrk'], { env, timeoutMs: 5 * 60_000 });
+  if (!canAptInstall()) return undefined;
+  try {
+    await aptInstall(
+      { label: 'load generator', packages: ['wrk'], present: () => !!findExecutable('wrk') },
+      log,
+    );
+  } catch (err) {
+    log(`load generator: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
   }
-  if (res.code !== 0) log(`load generator: apt-get install wrk failed (exit ${res.code ?? 'timeout'})`);
   return findExecutable('wrk');
 }
 

@@ -1,6 +1,6 @@
 import { TallyError } from '../errors.ts';
-import { tailLines } from './log-tail.ts';
-import { type CommandResult, findExecutable, formatCommand, runCommand } from './run-command.ts';
+import { aptInstall, canAptInstall } from './apt-install.ts';
+import { findExecutable } from './run-command.ts';
 import type { ProgressLog } from './service.ts';
 
 /** How to run a ClickHouse server binary: the program and the arguments before `--config-file`. */
@@ -31,47 +31,22 @@ export async function ensureClickHouseServer(
   const found = findClickHouseServer();
   if (found) return { binary: found, installed: false };
 
-  const isRoot = process.getuid?.() === 0;
-  if (!isRoot || !findExecutable('apt-get')) {
+  if (!canAptInstall()) {
     throw new TallyError(
       'SERVICE_PREREQUISITE',
       'ClickHouse server is not installed: install it (`sudo apt-get install clickhouse-server` on Debian or Ubuntu, or see https://clickhouse.com/docs/install), or install Docker.',
       { exitCode: 1 },
     );
   }
-  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const policy = await runCommand('apt-cache', ['policy', 'clickhouse-server'], { env, timeoutMs: 60_000 });
-  const candidate = /Candidate:\s*(\S+)/.exec(policy.stdout)?.[1];
-  if (!candidate || candidate === '(none)') {
-    log('clickhouse: apt-get update (no clickhouse-server candidate in the package lists yet)');
-    await aptGet(['update'], env);
-  }
-  log('clickhouse: installing clickhouse-server with apt-get (first run only)');
-  const install = ['install', '-y', 'clickhouse-server', 'clickhouse-client'];
-  let res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
-  if (!findClickHouseServer() && candidate && candidate !== '(none)') {
-    // The package lists were there but stale (a version the mirror no longer serves): refresh once.
-    log('clickhouse: install failed with the current package lists; apt-get update and one more try');
-    await aptGet(['update'], env);
-    res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
-  }
-  const binary = findClickHouseServer();
-  // The package's postinst may fail to start its system service (policy-rc.d, no systemd) and
-  // make apt-get exit non-zero although the binary is in place: the binary is what we need.
-  if (!binary) throw aptFailed(install, res);
-  if (res.code !== 0) log('clickhouse: apt-get reported an error after installing the binary; continuing');
-  return { binary, installed: true };
-}
-
-async function aptGet(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const res = await runCommand('apt-get', args, { env, timeoutMs: 15 * 60_000 });
-  if (res.code !== 0) throw aptFailed(args, res);
-}
-
-function aptFailed(args: string[], res: CommandResult): TallyError {
-  return new TallyError(
-    'SERVICE_INSTALL_FAILED',
-    `\`${formatCommand('apt-get', args)}\` failed (exit ${res.code ?? 'timeout'}):\n${tailLines(res.stdout + res.stderr, 20)}`,
-    { exitCode: 2 },
+  await aptInstall(
+    {
+      label: 'clickhouse',
+      packages: ['clickhouse-server', 'clickhouse-client'],
+      present: () => findClickHouseServer() !== undefined,
+    },
+    log,
   );
+  const binary = findClickHouseServer();
+  if (!binary) throw new Error('unreachable: aptInstall checked that the server binary is present');
+  return { binary, installed: true };
 }
