@@ -31,12 +31,12 @@ import {
 } from './ingest-tables.ts';
 import { backoffMs, classifyFailure, failedViewOf } from './insert-failure.ts';
 import { waitCaughtUp } from './replica-caught-up.ts';
-import type { ParsedLine, RowParser } from './row-parser.ts';
+import type { QueuedRow, RowParser } from './row-parser.ts';
 
 export interface IncomingEvent {
   /** The event exactly as received (a Kafka message's value is kept as its bytes). */
   raw: string | Buffer;
-  row: ParsedLine;
+  row: QueuedRow;
   /** Kafka offset; -1 for HTTP. */
   offset: number;
 }
@@ -56,6 +56,42 @@ export interface IncomingBatch {
   /** Messages behind the partition's end after this batch; -1 when unknown. */
   lag: number;
   bytes: number;
+  /** The lines of its InBatchLine rows (Kafka batches), see BatchLines. */
+  lines?: BatchLines;
+}
+
+/**
+ * The lines of a batch's InBatchLine rows as one text, joined by `\n` in event order: event i's
+ * line is `text.slice(starts[i], ends[i])` (-1 for an event whose row holds no line there), so
+ * lines of consecutive such events are one slice of it.
+ */
+export interface BatchLines {
+  text: string;
+  starts: Int32Array;
+  ends: Int32Array;
+}
+
+/** BatchLines of `events`, whose InBatchLine rows pushed their lines onto `lines` in order. */
+export function batchLines(events: readonly IncomingEvent[], lines: readonly string[]): BatchLines {
+  const starts = new Int32Array(events.length).fill(-1);
+  const ends = new Int32Array(events.length).fill(-1);
+  let at = 0;
+  let k = 0;
+  for (let i = 0; i < events.length; i++) {
+    const row = events[i]!.row;
+    if (!row.ok || !('inBatch' in row)) continue;
+    const line = lines[k++];
+    if (line === undefined) break; // more such rows than lines: refused below
+    starts[i] = at;
+    at += line.length;
+    ends[i] = at;
+    at++; // the '\n'
+  }
+  if (k !== lines.length) {
+    const rows = events.filter((e) => e.row.ok && 'inBatch' in e.row).length;
+    throw new Error(`batchLines: ${lines.length} lines for ${rows} in-batch rows`);
+  }
+  return { text: lines.join('\n'), starts, ends };
 }
 
 export interface BatchOutcome {
@@ -99,20 +135,18 @@ export interface SinkOptions {
   restarts?: { owe(since: number): void; settle(): Promise<void> };
 }
 
-/** A good row of a flush: its batch's index and the event (whose `row` is ok). */
+/** A good row of a flush: its batch's index, the event's index in it, and the event (whose `row` is ok). */
 interface Candidate {
   b: number;
+  i: number;
   e: IncomingEvent;
 }
 
-type GoodRow = Extract<ParsedLine, { ok: true }>;
+type GoodRow = Extract<QueuedRow, { ok: true }>;
 
-function lineOf(r: Candidate): string | undefined {
-  return (r.e.row as GoodRow).line;
-}
-
-function cellsOf(r: Candidate): (string | undefined)[] {
-  return (r.e.row as Extract<GoodRow, { cells: unknown }>).cells;
+/** The row's cells, when it came as cells (a `default_expr` column was missing), not as a line. */
+function cellsOf(r: Candidate): (string | undefined)[] | undefined {
+  return (r.e.row as GoodRow).cells;
 }
 
 /** The row's dedup key (rows of a data source with a dedup key always have one). */
@@ -466,14 +500,16 @@ export class DatasourceSink {
       // `notStoredYet`): a mark says "everything up to here", which a torn INSERT breaks.
       const marks =
         coords && batch.source === 'kafka' && !plan.uncertain ? await this.marksFor(batch) : undefined;
-      for (const e of batch.events) {
+      const events = batch.events;
+      for (let i = 0; i < events.length; i++) {
+        const e = events[i]!;
         if (!e.row.ok) continue;
         if (marks && e.offset <= marks.source) {
           plan.sourceSkipped[b]!++;
           continue;
         }
         // Cells are filled in place (expression defaults); a retry finds them filled.
-        rows.push({ b, e });
+        rows.push({ b, i, e });
       }
     }
     let keep = rows;
@@ -513,7 +549,11 @@ export class DatasourceSink {
     }
     if (keep.length > 0) {
       // Rows come as complete lines, or as cells when a default_expr column is missing.
-      const cellRows = keep.filter((r) => lineOf(r) === undefined).map((r) => cellsOf(r));
+      const cellRows: (string | undefined)[][] = [];
+      for (const r of keep) {
+        const cells = cellsOf(r);
+        if (cells) cellRows.push(cells);
+      }
       const omit =
         cellRows.length === 0
           ? new Set<number>()
@@ -529,19 +569,34 @@ export class DatasourceSink {
       // than the building itself).
       const prefixes = cols.map(({ c }, k) => (k === 0 ? '{' : ',') + c.prefix);
       const indexes = cols.map(({ i }) => i);
+      const batches = plan.batches;
       const body = (from: number, to: number): string => {
         const parts: string[] = [head];
         for (let r = from; r < to; r++) {
           if (r > from) parts.push('\n');
           const row = keep[r]!;
-          const line = lineOf(row);
-          if (line !== undefined) {
-            parts.push(line);
+          const good = row.e.row as GoodRow;
+          if (good.line !== undefined) {
+            parts.push(good.line);
             continue;
           }
-          const cells = cellsOf(row);
-          for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, cells[indexes[k]!]!);
-          parts.push('}');
+          if (good.cells !== undefined) {
+            const cells = good.cells;
+            for (let k = 0; k < prefixes.length; k++) parts.push(prefixes[k]!, cells[indexes[k]!]!);
+            parts.push('}');
+            continue;
+          }
+          // A line in its batch's text: with the kept rows after it whose lines follow it there
+          // (the whole batch, when nothing was skipped), one slice.
+          const lines = batches[row.b]!.lines!;
+          const start = lines.starts[row.i]!;
+          let end = lines.ends[row.i]!;
+          for (let next = keep[r + 1]; r + 1 < to && next!.b === row.b; next = keep[r + 1]) {
+            if (lines.starts[next!.i] !== end + 1) break;
+            end = lines.ends[next!.i]!;
+            r++;
+          }
+          parts.push(lines.text.slice(start, end));
         }
         return parts.join('');
       };

@@ -27,6 +27,7 @@ import { firstInvalidUtf8 } from '../util/utf8-offset.ts';
 import { Batcher, type BatcherOptions } from './batcher.ts';
 import {
   type BatchOutcome,
+  batchLines,
   type DatasourceSink,
   FencedError,
   type IncomingBatch,
@@ -475,6 +476,7 @@ export class KafkaIngester {
   ): IncomingBatch {
     const parser = this.sink.parser;
     const events: IncomingEvent[] = new Array(part.length);
+    const lines: string[] = [];
     let bytes = 0;
     const withMeta = parser.usesMeta;
     const keyAndHeaders = parser.usesKeyOrHeaders;
@@ -495,7 +497,7 @@ export class KafkaIngester {
           }
         : undefined;
       // Bytes that are not UTF-8 would be stored with U+FFFD in their place: refused instead.
-      const row = value && !isUtf8(value) ? notUtf8(value) : parser.parseLine(raw, meta);
+      const row = value && !isUtf8(value) ? notUtf8(value) : parser.parseLineInto(raw, meta, lines);
       // The value's bytes (held by the fetch anyway) stand for the raw text until quarantine.
       events[i] = { raw: value ?? '', row, offset };
     }
@@ -509,6 +511,7 @@ export class KafkaIngester {
       lastOffset,
       lag: Math.max(0, batch.highWatermark - lastOffset - 1),
       bytes,
+      lines: batchLines(events, lines),
     };
   }
 

@@ -56,9 +56,28 @@ export type ParsedRow =
  * when a `default_expr` column is missing (the flush decides), or the problems.
  */
 export type ParsedLine =
-  | { ok: true; line: string; key?: string }
+  | { ok: true; line: string; key?: string; cells?: undefined }
   | { ok: true; cells: (string | undefined)[]; key?: string; line?: undefined }
   | { ok: false; problems: RowProblem[] };
+
+/** A row as a batch holds it: as `parseLine` gave it, or its line in the batch's text. */
+export type QueuedRow = ParsedLine | InBatchLine;
+
+/**
+ * A good row whose line went into its batch's text (`parseLineInto`): a Kafka fetch's rows wait
+ * for ClickHouse as one string per batch, not one per row (strings that live until a flush are
+ * promoted by the garbage collector one by one, and the insert body is built per batch).
+ */
+export interface InBatchLine {
+  ok: true;
+  inBatch: true;
+  key?: string;
+  line?: undefined;
+  cells?: undefined;
+}
+
+/** The row of every in-batch line without a dedup key: shared, nothing allocated per row. */
+const IN_BATCH: InBatchLine = Object.freeze({ ok: true, inBatch: true });
 
 /** A column of the insert: its JSON key prefix and, for default_expr columns, the expression. */
 export interface InsertColumn {
@@ -196,6 +215,17 @@ export class RowParser {
     }
     const line = parts.join('');
     return r.key === undefined ? { ok: true, line } : { ok: true, line, key: r.key };
+  }
+
+  /**
+   * `parseLine`, a complete line pushed onto `lines` instead of kept on the row (see InBatchLine);
+   * rows with cells or problems come back as `parseLine` gives them.
+   */
+  parseLineInto(raw: string, meta: EventMeta | undefined, lines: string[]): QueuedRow {
+    const r = this.parseLine(raw, meta);
+    if (!r.ok || r.line === undefined) return r;
+    lines.push(r.line);
+    return r.key === undefined ? IN_BATCH : { ok: true, inBatch: true, key: r.key };
   }
 
   /** Parses one event (its text exactly as received). */

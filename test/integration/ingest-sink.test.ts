@@ -1,6 +1,6 @@
 import { beforeAll, expect, it } from 'vitest';
 import { quoteIdent } from '../../src/clickhouse/create-engine.ts';
-import { DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
+import { batchLines, DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables, pruneSeen } from '../../src/ingest/ingest-tables.ts';
 import { compileRowParser, type EventMeta, type RowParser } from '../../src/ingest/row-parser.ts';
 import { forEachBackend } from '../support/backends.ts';
@@ -9,7 +9,9 @@ import { dataSource } from '../unit/ingest/type-node.ts';
 
 const KAFKA = { topic: 'tx', start: 'earliest' as const, metadata: [], loc: { file: 'f', line: 1, col: 1 } };
 
+/** A Kafka batch as the ingester makes one: complete lines in the batch's text (BatchLines). */
 function kafkaBatch(parser: RowParser, partition: number, first: number, raws: string[]): IncomingBatch {
+  const lines: string[] = [];
   const events = raws.map((raw, i) => {
     const meta: EventMeta = {
       topic: 'tx',
@@ -19,7 +21,7 @@ function kafkaBatch(parser: RowParser, partition: number, first: number, raws: s
       key: null,
       headers: '{}',
     };
-    return { raw, row: parser.parse(raw, meta), offset: first + i };
+    return { raw, row: parser.parseLineInto(raw, meta, lines), offset: first + i };
   });
   return {
     source: 'kafka',
@@ -31,9 +33,11 @@ function kafkaBatch(parser: RowParser, partition: number, first: number, raws: s
     lastOffset: first + raws.length - 1,
     lag: 0,
     bytes: raws.join('').length,
+    lines: batchLines(events, lines),
   };
 }
 
+/** An HTTP batch whose rows come as cells (the path of rows that lack a default_expr column). */
 function httpBatch(parser: RowParser, raws: string[], requestId = 'req-1'): IncomingBatch {
   return {
     source: 'http',
@@ -227,6 +231,77 @@ forEachBackend('ingest sink', (ctx) => {
     const bad = await q('SELECT raw, reason FROM odd_quarantine ORDER BY raw');
     expect(bad.map((r) => r.raw)).toEqual([rows[3], rows[7]]);
     expect(String(bad[0]!.reason)).toMatch(/^event: ClickHouse refused the row: /);
+  });
+
+  it('Kafka batches (lines in one text per batch): refused rows are found by halves, the others stored once each', async () => {
+    const ds = dataSource('oddk', [
+      { name: 'id', type: 'String' },
+      { name: 'd', type: 'String' },
+    ]);
+    await createDatasourceTables(ctx.engine, ds, { override: { d: 'Date' } });
+    await ensureIngestTables(ctx.engine, ds);
+    const p = compileRowParser(ds);
+    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'none' });
+    const rows = (from: number) =>
+      Array.from(
+        { length: 7 },
+        (_, i) => `{"id":"r${from + i}","d":"${i === 2 || i === 3 ? 'not a date' : `2024-01-0${i + 1}`}"}`,
+      );
+    // Two batches of one flush, a malformed event between good ones: runs of the batch text are
+    // cut at every refused row, at the batch boundary and around the event that holds no line.
+    const first = rows(0);
+    first.splice(5, 0, '{"id":');
+    const outcomes = await s.write([kafkaBatch(p, 0, 0, first), kafkaBatch(p, 1, 0, rows(10))]);
+    expect(outcomes).toEqual([
+      { stored: 5, quarantined: 3, duplicates: 0, skipped: 0 },
+      { stored: 5, quarantined: 2, duplicates: 0, skipped: 0 },
+    ]);
+    expect(
+      (await q('SELECT id, toString(d) AS d FROM oddk ORDER BY id')).map((r) => `${r.id} ${r.d}`),
+    ).toEqual([
+      'r0 2024-01-01',
+      'r1 2024-01-02',
+      'r10 2024-01-01',
+      'r11 2024-01-02',
+      'r14 2024-01-05',
+      'r15 2024-01-06',
+      'r16 2024-01-07',
+      'r4 2024-01-05',
+      'r5 2024-01-06',
+      'r6 2024-01-07',
+    ]);
+    const bad = await q('SELECT raw FROM oddk_quarantine ORDER BY raw');
+    expect(bad.map((r) => r.raw).sort()).toEqual(
+      ['{"id":', ...[first[2], first[3], rows(10)[2], rows(10)[3]]].sort(),
+    );
+  });
+
+  it('Kafka batches: a duplicate inside a batch is left out of its text, the rows around it stored', async () => {
+    const ds = dataSource(
+      'dupk',
+      [
+        { name: 'id', type: 'String' },
+        { name: 'n', type: 'Int32' },
+      ],
+      {
+        dedupKey: ['id'],
+        kafka: { ...KAFKA, topic: 'dupk' },
+      },
+    );
+    await createDatasourceTables(ctx.engine, ds);
+    await ensureIngestTables(ctx.engine, ds);
+    const p = compileRowParser(ds);
+    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'dedup_key' });
+    const raws = ['a', 'b', 'a', 'c', 'b', 'd'].map((id, n) => `{"id":"${id}","n":${n}}`);
+    const [o] = await s.write([{ ...kafkaBatch(p, 0, 0, raws), topic: 'dupk' }]);
+    expect(o).toEqual({ stored: 4, quarantined: 0, duplicates: 2, skipped: 0 });
+    // The first of each key is kept: n is its position in the batch.
+    expect(await q('SELECT id, n FROM dupk ORDER BY id')).toEqual([
+      { id: 'a', n: 0 },
+      { id: 'b', n: 1 },
+      { id: 'c', n: 3 },
+      { id: 'd', n: 5 },
+    ]);
   });
 
   it('keeps Kafka coordinates for data sources without a dedup key, and skips what is stored', async () => {
