@@ -1,0 +1,110 @@
+import { execFile } from 'node:child_process';
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
+import { afterEach, describe, expect, it } from 'vitest';
+
+const exec = promisify(execFile);
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
+
+/**
+ * A package laid out like Tally's (bin/cli-bundle.js, src/cli/main.ts, its own node_modules with
+ * esbuild in it), so the bundler builds and caches there, not in this checkout.
+ */
+function fakePackage(): { root: string; bundledMain: () => Promise<string | undefined>; cache: string } {
+  const root = mkdtempSync(join(tmpdir(), 'tally-bundle-'));
+  mkdirSync(join(root, 'bin'));
+  mkdirSync(join(root, 'src', 'cli'), { recursive: true });
+  mkdirSync(join(root, 'node_modules'));
+  copyFileSync(join(REPO, 'bin', 'cli-bundle.js'), join(root, 'bin', 'cli-bundle.js'));
+  symlinkSync(join(REPO, 'node_modules', 'esbuild'), join(root, 'node_modules', 'esbuild'));
+  writeFileSync(join(root, 'package.json'), '{"name":"fake","type":"module"}');
+  writeMain(root, 1);
+  writeFileSync(join(root, 'src', 'cli', 'later.ts'), 'export const later: string = "loaded on demand";\n');
+  const url = pathToFileURL(join(root, 'bin', 'cli-bundle.js')).href;
+  return {
+    root,
+    cache: join(root, 'node_modules', '.cache', 'tally-cli'),
+    bundledMain: async () =>
+      ((await import(url)) as { bundledMain(): Promise<string | undefined> }).bundledMain(),
+  };
+}
+
+function writeMain(root: string, version: number): void {
+  const file = join(root, 'src', 'cli', 'main.ts');
+  writeFileSync(
+    file,
+    `export const version: number = ${version};\nexport const later = async (): Promise<string> => (await import('./later.ts')).later;\n`,
+  );
+  // A second write within the file system's time resolution must still count as a change.
+  const at = new Date(Date.now() + version * 1000);
+  utimesSync(file, at, at);
+}
+
+type Main = { version: number; later(): Promise<string> };
+
+const made: string[] = [];
+afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+  delete process.env.TALLY_NO_BUNDLE;
+});
+
+describe('bin/cli-bundle.js', () => {
+  it('builds the sources once, then serves the cached build, its chunks loaded on demand', async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    const first = await pkg.bundledMain();
+    expect(first).toMatch(/\/node_modules\/\.cache\/tally-cli\/[0-9a-f]{20}\/main\.js$/);
+    const main = (await import(first!)) as Main;
+    expect(main.version).toBe(1);
+    expect(await main.later()).toBe('loaded on demand');
+    expect(await pkg.bundledMain()).toBe(first);
+    expect(readdirSync(pkg.cache)).toHaveLength(1);
+  });
+
+  it('builds again when a source changes, keeping the build before it', async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    const first = await pkg.bundledMain();
+    writeMain(pkg.root, 2);
+    const second = await pkg.bundledMain();
+    expect(second).not.toBe(first);
+    expect(((await import(second!)) as Main).version).toBe(2);
+    expect(readdirSync(pkg.cache).sort()).toHaveLength(2);
+  });
+
+  it('processes building at once end up on the same whole build', async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    const script = `const m = await import(${JSON.stringify(pathToFileURL(join(pkg.root, 'bin', 'cli-bundle.js')).href)}); console.log(await m.bundledMain());`;
+    const run = async () =>
+      (await exec(process.execPath, ['--input-type=module', '-e', script])).stdout.trim();
+    const urls = await Promise.all([run(), run(), run(), pkg.bundledMain(), pkg.bundledMain()]);
+    expect(new Set(urls).size).toBe(1);
+    expect(urls[0]).toBeDefined();
+    // No scratch folder is left behind.
+    expect(readdirSync(pkg.cache)).toHaveLength(1);
+  });
+
+  it('gives no bundle for a source that does not build (tsx then reports it) or with TALLY_NO_BUNDLE', async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    writeFileSync(join(pkg.root, 'src', 'cli', 'later.ts'), 'export const later: string = ;\n');
+    expect(await pkg.bundledMain()).toBeUndefined();
+    const ok = fakePackage();
+    made.push(ok.root);
+    process.env.TALLY_NO_BUNDLE = '1';
+    expect(await ok.bundledMain()).toBeUndefined();
+  });
+});
