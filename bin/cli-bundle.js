@@ -2,12 +2,22 @@
 // built again whenever a source file changes, so there is still no build step and an edited file
 // is what runs next time. Why: through tsx's loader every one of the ~120 modules a command
 // imports is resolved and loaded by a round trip to the loader's thread, and starting that thread
-// costs more again: `tally --version` took 330 - 410 ms and a no-op embedded `tally deploy`
-// 860 - 1,000 ms that way, against ~110 ms and 640 - 700 ms from the bundle (one machine, 2 cores).
+// costs more again: `tally --help` took 0.21 - 0.27 s and a no-op embedded `tally deploy` 0.86 -
+// 1.0 s that way, against 0.08 - 0.12 s and 0.64 - 0.80 s from the bundle (2 cores, 2026-12-02).
 // Plain JS on purpose: this runs before anything can load TypeScript.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import {
+  accessSync,
+  constants,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+} from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -28,10 +38,12 @@ let building;
  * through tsx, which reports a broken source as usual.
  */
 export async function bundledMain() {
-  if (process.env.TALLY_NO_BUNDLE) return undefined;
+  const off = process.env.TALLY_NO_BUNDLE;
+  if (off !== undefined && off !== '' && off !== '0') return undefined;
   try {
     const dir = join(CACHE, fingerprint());
     if (!existsSync(join(dir, 'main.js'))) {
+      if (!writable(CACHE)) return undefined;
       // Callers in one process share a build (and esbuild's service, which a build stops).
       building ??= build(dir).finally(() => {
         building = undefined;
@@ -44,16 +56,29 @@ export async function bundledMain() {
   }
 }
 
-/** A digest of every source file's path, size and time, and of what decides the bundle's shape. */
+/**
+ * A digest of every source file's path and contents (times alone miss a same-size edit saved
+ * within a coarse file system's tick; hashing all of src/ costs about 10 ms), and of what decides
+ * the bundle's shape. An editor's lock file (`.#x.ts`, a dangling link) or a file gone while
+ * listed is not a source.
+ */
 function fingerprint() {
   const hash = createHash('sha256');
   const files = readdirSync(SRC, { recursive: true })
     .map(String)
-    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+    .filter((f) => f.endsWith('.ts') && !f.endsWith('.test.ts') && !basename(f).startsWith('.'))
     .sort();
   for (const f of files) {
-    const s = statSync(join(SRC, f));
-    hash.update(`${f}\0${s.size}\0${s.mtimeMs}\n`);
+    let text;
+    try {
+      if (!statSync(join(SRC, f)).isFile()) continue;
+      text = readFileSync(join(SRC, f));
+    } catch (err) {
+      if (err.code === 'ENOENT') continue;
+      throw err;
+    }
+    hash.update(`${f}\0${text.length}\0`);
+    hash.update(text);
   }
   for (const f of [fileURLToPath(import.meta.url), join(ROOT, 'package.json'), join(ROOT, 'tsconfig.json')]) {
     hash.update(existsSync(f) ? readFileSync(f) : '');
@@ -95,6 +120,21 @@ async function build(dir) {
     await esbuild.stop();
   }
   prune(dir);
+}
+
+/** Whether `dir` can be made or written: its nearest existing ancestor is writable. */
+function writable(dir) {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(d)) {
+      try {
+        accessSync(d, constants.W_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    if (dirname(d) === d) return false;
+  }
 }
 
 /** Removes builds that are neither among the newest KEEP nor younger than PRUNE_AFTER_MS. */

@@ -5,12 +5,24 @@
 // The V8 flag above (the only way to give it without a second process): a 4 MB young generation
 // instead of Node's 16 MB keeps an ingester's peak RSS at about 280 MB instead of 330 - 420 MB
 // through a 1M-event backlog, at the same rate (bench/ingest.ts). `node bin/tally.js` skips it.
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { bundledMain } from './cli-bundle.js';
 
-const bundled = await bundledMain();
+// Where Tally is, as this file sees it (a bundle chunk's own URL is its real path, which differs
+// when node_modules is a link): src/services/package-root.ts reads it.
+globalThis[Symbol.for('tally.root')] = join(dirname(fileURLToPath(import.meta.url)), '..');
+
 let runMain;
-if (bundled) ({ runMain } = await import(bundled));
-else {
+const bundled = await bundledMain();
+if (bundled) {
+  try {
+    ({ runMain } = await import(bundled));
+  } catch {
+    // A build whose files were removed under it: the sources through tsx instead.
+  }
+}
+if (!runMain) {
   const { register } = await import('tsx/esm/api');
   register();
   ({ runMain } = await import('../src/cli/main.ts'));

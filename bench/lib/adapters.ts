@@ -487,7 +487,7 @@ export function parseDevLoop(out: string): BenchOutput {
     bench: 'dev-loop',
     metrics,
     notes: [
-      '`tally` wall times include starting the process (tsx loads the TypeScript sources) and opening the embedded engine',
+      '`tally` wall times include starting the process (the sources bundled by esbuild, bin/cli-bundle.js; built before the first timed run) and opening the embedded engine',
     ],
   };
 }

@@ -10,7 +10,11 @@ import { aptInstall } from './apt-install.ts';
 let dir: string;
 let savedPath: string | undefined;
 
-function fakeApt(candidate: string, mode: 'ok' | 'after-update' | 'postinst-fails' | 'never'): void {
+function fakeApt(
+  candidate: string,
+  mode: 'ok' | 'after-update' | 'postinst-fails' | 'never' | 'nothing',
+  updateExit = 0,
+): void {
   writeFileSync(
     join(dir, 'apt-cache'),
     `#!/bin/sh\necho "  Installed: (none)"\necho "  Candidate: ${candidate}"\n`,
@@ -20,7 +24,7 @@ function fakeApt(candidate: string, mode: 'ok' | 'after-update' | 'postinst-fail
     `#!/bin/sh
 echo "$*" >> "${dir}/calls"
 case "$1" in
-  update) touch "${dir}/fresh"; exit 0 ;;
+  update) touch "${dir}/fresh"; echo "W: Failed to fetch http://old.example/dists/x/InRelease"; exit ${updateExit} ;;
 esac
 case "${mode}" in
   ok) touch "${dir}/installed"; exit 0 ;;
@@ -28,6 +32,7 @@ case "${mode}" in
     echo "E: Failed to fetch http://deb.example/pool/old.deb  404  Not Found"; exit 100 ;;
   postinst-fails) touch "${dir}/installed"; echo "invoke-rc.d: policy-rc.d denied execution of start."; exit 1 ;;
   never) echo "E: Unable to locate package fakepkg"; exit 100 ;;
+  nothing) echo "fakepkg is already the newest version (1.0-1)."; exit 0 ;;
 esac
 `,
   );
@@ -78,11 +83,27 @@ describe('aptInstall', () => {
     );
   });
 
+  it('goes on with the install when apt-get update fails (one stale source fails it)', async () => {
+    fakeApt('(none)', 'ok', 100);
+    const lines: string[] = [];
+    await aptInstall(request(), (l) => lines.push(l));
+    expect(calls()).toEqual(['update', 'install -y fakepkg']);
+    expect(lines[1]).toBe('fake: `apt-get update` failed (exit 100); trying the install anyway:');
+    expect(lines[2]).toContain('W: Failed to fetch http://old.example/dists/x/InRelease');
+  });
+
   it('counts an install whose postinst could not start a service as installed', async () => {
     fakeApt('1.0-1', 'postinst-fails');
     const lines: string[] = [];
     await aptInstall(request(), (l) => lines.push(l));
     expect(lines.at(-1)).toBe('fake: apt-get reported an error after installing; continuing');
+  });
+
+  it('fails when apt-get succeeds but what we need is still not there', async () => {
+    fakeApt('1.0-1', 'nothing');
+    const err = await aptInstall(request(), () => {}).catch((e: unknown) => e);
+    expect((err as TallyError).code).toBe('SERVICE_INSTALL_FAILED');
+    expect((err as TallyError).message).toContain('(apt-get succeeded, but fake is still not installed)');
   });
 
   it('fails with the command, its exit code and the tail of its output when nothing installs', async () => {

@@ -34,23 +34,36 @@ export async function aptInstall(request: AptRequest, log: ProgressLog): Promise
   const listsKnowIt = candidate !== undefined && candidate !== '(none)';
   if (!listsKnowIt) {
     log(`${label}: apt-get update (no ${packages[0]} candidate in the package lists yet)`);
-    await aptGet(['update'], env);
+    await aptUpdate(label, env, log);
   }
   log(`${label}: installing ${packages.join(', ')} with apt-get (first run only)`);
   const install = ['install', '-y', ...(request.options ?? []), ...packages];
   let res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
   if (!request.present() && listsKnowIt) {
     log(`${label}: install failed with the current package lists; apt-get update and one more try`);
-    await aptGet(['update'], env);
+    await aptUpdate(label, env, log);
     res = await runCommand('apt-get', install, { env, timeoutMs: 15 * 60_000 });
   }
-  if (!request.present()) throw aptFailed(install, res);
+  if (!request.present()) {
+    // Exit 0 with nothing in place: a package that no longer ships what we look for.
+    if (res.code === 0)
+      res = { ...res, stderr: `${res.stderr}\n(apt-get succeeded, but ${label} is still not installed)` };
+    throw aptFailed(install, res);
+  }
   if (res.code !== 0) log(`${label}: apt-get reported an error after installing; continuing`);
 }
 
-async function aptGet(args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const res = await runCommand('apt-get', args, { env, timeoutMs: 15 * 60_000 });
-  if (res.code !== 0) throw aptFailed(args, res);
+/**
+ * `apt-get update`. Its failure is logged, not thrown: it exits non-zero when any one source
+ * fails (a stale third-party repository), while the lists that matter may well have been read;
+ * the install after it decides.
+ */
+async function aptUpdate(label: string, env: NodeJS.ProcessEnv, log: ProgressLog): Promise<void> {
+  const res = await runCommand('apt-get', ['update'], { env, timeoutMs: 15 * 60_000 });
+  if (res.code !== 0) {
+    log(`${label}: \`apt-get update\` failed (exit ${res.code ?? 'timeout'}); trying the install anyway:`);
+    log(tailLines(res.stdout + res.stderr, 5));
+  }
 }
 
 function aptFailed(args: string[], res: CommandResult): TallyError {

@@ -204,6 +204,45 @@ forEachBackend('ingest sink', (ctx) => {
     ]);
   });
 
+  it('Kafka batches: rows given as lines and rows given as cells (an expression default to fill) in one batch', async () => {
+    const ds = dataSource(
+      'mixk',
+      [
+        { name: 'id', type: 'String' },
+        { name: 'n', type: 'Int32' },
+        { name: 'm', type: 'Int64', default: 'n * 2' },
+      ],
+      { kafka: { ...KAFKA, topic: 'mixk' } },
+    );
+    await createDatasourceTables(ctx.engine, ds);
+    await ensureIngestTables(ctx.engine, ds);
+    const p = compileRowParser(ds);
+    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'none' });
+    const raws = [
+      '{"id":"a","n":1,"m":100}',
+      '{"id":"b","n":2}',
+      '{"id":"c","n":3,"m":300}',
+      '{"id":"d","n":4,"m":400}',
+      '{"id":"e","n":5}',
+    ];
+    const batch = { ...kafkaBatch(p, 0, 0, raws), topic: 'mixk' };
+    expect(batch.events.map((e) => (e.row.ok && 'inBatch' in e.row ? 'line' : 'cells'))).toEqual([
+      'line',
+      'cells',
+      'line',
+      'line',
+      'cells',
+    ]);
+    expect(await s.write([batch])).toEqual([{ stored: 5, quarantined: 0, duplicates: 0, skipped: 0 }]);
+    expect(await q('SELECT id, toInt32(m) AS m FROM mixk ORDER BY id')).toEqual([
+      { id: 'a', m: 100 },
+      { id: 'b', m: 4 },
+      { id: 'c', m: 300 },
+      { id: 'd', m: 400 },
+      { id: 'e', m: 10 },
+    ]);
+  });
+
   /**
    * A sink of `name` whose column `d` the model says is a String while the table holds a Date:
    * rows with a `d` that is not a date are refused by ClickHouse, not by the parser.

@@ -4,7 +4,9 @@ import {
   mkdirSync,
   mkdtempSync,
   readdirSync,
+  readFileSync,
   rmSync,
+  statSync,
   symlinkSync,
   utimesSync,
   writeFileSync,
@@ -82,6 +84,27 @@ describe('bin/cli-bundle.js', () => {
     expect(second).not.toBe(first);
     expect(((await import(second!)) as Main).version).toBe(2);
     expect(readdirSync(pkg.cache).sort()).toHaveLength(2);
+  });
+
+  it('sees an edit of the same size saved with the same time (contents count, not times)', async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    const first = await pkg.bundledMain();
+    const file = join(pkg.root, 'src', 'cli', 'main.ts');
+    const { mtime } = statSync(file);
+    writeFileSync(file, readFileSync(file, 'utf8').replace('version: number = 1', 'version: number = 7'));
+    utimesSync(file, mtime, mtime);
+    const second = await pkg.bundledMain();
+    expect(second).not.toBe(first);
+    expect(((await import(second!)) as Main).version).toBe(7);
+  });
+
+  it("is not thrown off by an editor's lock file (a dangling link named .#x.ts)", async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    symlinkSync('user@host.1234:1700000000', join(pkg.root, 'src', 'cli', '.#main.ts'));
+    symlinkSync(join(pkg.root, 'nowhere.ts'), join(pkg.root, 'src', 'cli', 'gone.ts'));
+    expect(await pkg.bundledMain()).toMatch(/main\.js$/);
   });
 
   it('processes building at once end up on the same whole build', async () => {
