@@ -3,7 +3,7 @@
  * folder and time loadProject (read + validate + freeze), then `tally check --json` as a user runs
  * it, in three fresh processes (median): load, compile every node with sample params, the dedup-read checks and
  * the endpoint tests; its own `ms` is judged (goal: under 1 s), the process's wall time (node and
- * the TypeScript loader starting) is printed beside it.
+ * the command's bundled sources loading) is printed beside it.
  * Run: npx tsx bench/check-200.ts
  */
 import { execFileSync } from 'node:child_process';

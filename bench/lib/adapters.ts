@@ -27,7 +27,7 @@ export function parseCheck200(out: string): BenchOutput {
         { targetId: 'check-200' },
       ),
       timeMetric(
-        'tally check, the whole process (node and the TypeScript loader starting too), median',
+        'tally check, the whole process (node and the command loading too), median',
         num(check[5]),
         'ms',
       ),
