@@ -55,14 +55,14 @@ export async function loadGenerator(
 async function installWrk(log: (line: string) => void): Promise<string | undefined> {
   if (!canAptInstall()) return undefined;
   try {
-    await aptInstall(
-      { label: 'load generator', packages: ['wrk'], present: () => !!findExecutable('wrk') },
+    return await aptInstall(
+      { label: 'load generator', packages: ['wrk'], find: () => findExecutable('wrk') },
       log,
     );
   } catch (err) {
     log(`load generator: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`);
+    return undefined;
   }
-  return findExecutable('wrk');
 }
 
 /** wrk's `done` hook, printing what it measured as one JSON line (latencies in µs). */

@@ -591,9 +591,10 @@ export class DatasourceSink {
           const lines = batches[row.b]!.lines!;
           const start = lines.starts[row.i]!;
           let end = lines.ends[row.i]!;
-          for (let next = keep[r + 1]; r + 1 < to && next!.b === row.b; next = keep[r + 1]) {
-            if (lines.starts[next!.i] !== end + 1) break;
-            end = lines.ends[next!.i]!;
+          while (r + 1 < to) {
+            const next = keep[r + 1]!;
+            if (next.b !== row.b || lines.starts[next.i] !== end + 1) break;
+            end = lines.ends[next.i]!;
             r++;
           }
           parts.push(lines.text.slice(start, end));

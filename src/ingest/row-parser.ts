@@ -206,14 +206,8 @@ export class RowParser {
   parseLine(raw: string, meta?: EventMeta): ParsedLine {
     const r = this.parse(raw, meta);
     if (!r.ok) return r;
-    const cells = r.cells;
-    const parts = this.lineParts;
-    for (let i = 0; i < cells.length; i++) {
-      const c = cells[i];
-      if (c === undefined) return r;
-      parts[2 * i + 1] = c;
-    }
-    const line = parts.join('');
+    const line = this.lineOf(r.cells);
+    if (line === undefined) return r;
     return r.key === undefined ? { ok: true, line } : { ok: true, line, key: r.key };
   }
 
@@ -222,10 +216,23 @@ export class RowParser {
    * rows with cells or problems come back as `parseLine` gives them.
    */
   parseLineInto(raw: string, meta: EventMeta | undefined, lines: string[]): QueuedRow {
-    const r = this.parseLine(raw, meta);
-    if (!r.ok || r.line === undefined) return r;
-    lines.push(r.line);
+    const r = this.parse(raw, meta);
+    if (!r.ok) return r;
+    const line = this.lineOf(r.cells);
+    if (line === undefined) return r;
+    lines.push(line);
     return r.key === undefined ? IN_BATCH : { ok: true, inBatch: true, key: r.key };
+  }
+
+  /** The row's JSONEachRow line, or undefined when a cell is left to ClickHouse's default. */
+  private lineOf(cells: readonly (string | undefined)[]): string | undefined {
+    const parts = this.lineParts;
+    for (let i = 0; i < cells.length; i++) {
+      const c = cells[i];
+      if (c === undefined) return undefined;
+      parts[2 * i + 1] = c;
+    }
+    return parts.join('');
   }
 
   /** Parses one event (its text exactly as received). */

@@ -45,7 +45,8 @@ function calls(): string[] {
 }
 
 function request() {
-  return { label: 'fake', packages: ['fakepkg'], present: () => existsSync(join(dir, 'installed')) };
+  const marker = join(dir, 'installed');
+  return { label: 'fake', packages: ['fakepkg'], find: () => (existsSync(marker) ? marker : undefined) };
 }
 
 beforeEach(() => {
@@ -62,7 +63,7 @@ describe('aptInstall', () => {
   it('refreshes the package lists first when they have no candidate (a fresh machine)', async () => {
     fakeApt('(none)', 'ok');
     const lines: string[] = [];
-    await aptInstall(request(), (l) => lines.push(l));
+    expect(await aptInstall(request(), (l) => lines.push(l))).toBe(join(dir, 'installed'));
     expect(calls()).toEqual(['update', 'install -y fakepkg']);
     expect(lines[0]).toBe('fake: apt-get update (no fakepkg candidate in the package lists yet)');
   });

@@ -38,15 +38,9 @@ export async function ensureClickHouseServer(
       { exitCode: 1 },
     );
   }
-  await aptInstall(
-    {
-      label: 'clickhouse',
-      packages: ['clickhouse-server', 'clickhouse-client'],
-      present: () => findClickHouseServer() !== undefined,
-    },
+  const binary = await aptInstall(
+    { label: 'clickhouse', packages: ['clickhouse-server', 'clickhouse-client'], find: findClickHouseServer },
     log,
   );
-  const binary = findClickHouseServer();
-  if (!binary) throw new Error('unreachable: aptInstall checked that the server binary is present');
   return { binary, installed: true };
 }

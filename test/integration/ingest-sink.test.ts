@@ -1,8 +1,15 @@
 import { beforeAll, expect, it } from 'vitest';
 import { quoteIdent } from '../../src/clickhouse/create-engine.ts';
-import { batchLines, DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
+import type { Engine } from '../../src/clickhouse/engine.ts';
+import {
+  batchLines,
+  DatasourceSink,
+  type Identity,
+  type IncomingBatch,
+} from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables, pruneSeen } from '../../src/ingest/ingest-tables.ts';
 import { compileRowParser, type EventMeta, type RowParser } from '../../src/ingest/row-parser.ts';
+import type { DataSource } from '../../src/project/model.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
@@ -50,6 +57,19 @@ function httpBatch(parser: RowParser, raws: string[], requestId = 'req-1'): Inco
     lag: -1,
     bytes: raws.join('').length,
   };
+}
+
+/** The tables of `ds` created on `engine`, and a sink writing them with its own parser. */
+async function sinkFor(
+  engine: Engine,
+  ds: DataSource,
+  identity: Identity,
+  tables: Parameters<typeof createDatasourceTables>[2] = {},
+): Promise<{ p: RowParser; s: DatasourceSink }> {
+  await createDatasourceTables(engine, ds, tables);
+  await ensureIngestTables(engine, ds);
+  const p = compileRowParser(ds);
+  return { p, s: new DatasourceSink(engine, ds, p, { instance: 'test', identity }) };
 }
 
 forEachBackend('ingest sink', (ctx) => {
@@ -214,10 +234,7 @@ forEachBackend('ingest sink', (ctx) => {
       ],
       { kafka: { ...KAFKA, topic: 'mixk' } },
     );
-    await createDatasourceTables(ctx.engine, ds);
-    await ensureIngestTables(ctx.engine, ds);
-    const p = compileRowParser(ds);
-    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'none' });
+    const { p, s } = await sinkFor(ctx.engine, ds, 'none');
     const raws = [
       '{"id":"a","n":1,"m":100}',
       '{"id":"b","n":2}',
@@ -252,10 +269,7 @@ forEachBackend('ingest sink', (ctx) => {
       { name: 'id', type: 'String' },
       { name: 'd', type: 'String' },
     ]);
-    await createDatasourceTables(ctx.engine, ds, { override: { d: 'Date' } });
-    await ensureIngestTables(ctx.engine, ds);
-    const p = compileRowParser(ds);
-    return { p, s: new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'none' }) };
+    return sinkFor(ctx.engine, ds, 'none', { override: { d: 'Date' } });
   }
 
   it('finds and quarantines the rows ClickHouse refuses, storing the others', async () => {
@@ -328,10 +342,7 @@ forEachBackend('ingest sink', (ctx) => {
         kafka: { ...KAFKA, topic: 'dupk' },
       },
     );
-    await createDatasourceTables(ctx.engine, ds);
-    await ensureIngestTables(ctx.engine, ds);
-    const p = compileRowParser(ds);
-    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'dedup_key' });
+    const { p, s } = await sinkFor(ctx.engine, ds, 'dedup_key');
     const raws = ['a', 'b', 'a', 'c', 'b', 'd'].map((id, n) => `{"id":"${id}","n":${n}}`);
     const [o] = await s.write([{ ...kafkaBatch(p, 0, 0, raws), topic: 'dupk' }]);
     expect(o).toEqual({ stored: 4, quarantined: 0, duplicates: 2, skipped: 0 });
@@ -531,10 +542,7 @@ forEachBackend('dedup keys agree with ClickHouse', (ctx) => {
       ],
       { dedupKey: ['s', 'lc', 'u64', 'i32', 'd', 'dt', 'id', 'e'] },
     );
-    await createDatasourceTables(ctx.engine, ds);
-    await ensureIngestTables(ctx.engine, ds);
-    const p = compileRowParser(ds);
-    const s = new DatasourceSink(ctx.engine, ds, p, { instance: 'test', identity: 'dedup_key' });
+    const { p, s } = await sinkFor(ctx.engine, ds, 'dedup_key');
     const events = [
       '{"s":"a:b\\u0000c","lc":"é","u64":"18446744073709551615","i32":-5,"d":"2024-02-29","dt":"2024-01-01T00:00:00+02:00","id":"0F8FAD5B-D9CB-469F-A165-70867728950E","e":2}',
       '{"s":"","lc":"x","u64":0,"i32":2147483647,"d":"1970-01-01","dt":0,"id":"00000000-0000-0000-0000-000000000000","e":"open"}',

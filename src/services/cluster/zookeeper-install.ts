@@ -20,14 +20,13 @@ export async function ensureZooKeeper(log: ProgressLog): Promise<string> {
       { exitCode: 1 },
     );
   }
-  await aptInstall(
+  return aptInstall(
     {
       label: 'zookeeper',
       packages: ['zookeeper'],
       options: ['--no-install-recommends'],
-      present: () => existsSync(ZOOKEEPER_JAR),
+      find: () => (existsSync(ZOOKEEPER_JAR) ? ZOOKEEPER_JAR : undefined),
     },
     log,
   );
-  return ZOOKEEPER_JAR;
 }
