@@ -45,6 +45,14 @@ try {
   const deployCli: number[] = [];
   for (let i = 0; i < 5; i++) deployCli.push(await wallTime(['deploy', '--project', dir], env));
   const deployInProcess = await noOpDeploy();
+  // Start-up alone: the sources bundled (bin/cli-bundle.js, built by the runs above) against the
+  // same sources through tsx, alternating, median of 7 each.
+  const helpBundled: number[] = [];
+  const helpTsx: number[] = [];
+  for (let i = 0; i < 7; i++) {
+    helpBundled.push(await wallTime(['--help'], env, true));
+    helpTsx.push(await wallTime(['--help'], { ...env, TALLY_NO_BUNDLE: '1' }, true));
+  }
 
   console.log('');
   console.log(`save -> new answer served (endpoint-only change, ${EDITS} edits, embedded):`);
@@ -58,6 +66,9 @@ try {
     console.log(`tally test on the example project (server ${server}): ${ms(testServer)} wall`);
   console.log(
     `no-op deploy: \`tally deploy\` ${ms(median(deployCli))} wall (median of 5), applyDeploy ${ms(median(deployInProcess))} in-process (median of 5)`,
+  );
+  console.log(
+    `start-up: \`tally --help\` ${ms(median(helpBundled))} wall bundled, ${ms(median(helpTsx))} through tsx (median of 7 each)`,
   );
 } finally {
   rmSync(dir, { recursive: true, force: true });
@@ -122,7 +133,7 @@ async function answer(url: string): Promise<number | undefined> {
   }
 }
 
-async function wallTime(argv: string[], e: NodeJS.ProcessEnv): Promise<number> {
+async function wallTime(argv: string[], e: NodeJS.ProcessEnv, quiet = false): Promise<number> {
   const t0 = performance.now();
   const child = spawn(TALLY, argv, { env: e, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -132,7 +143,7 @@ async function wallTime(argv: string[], e: NodeJS.ProcessEnv): Promise<number> {
   const elapsed = performance.now() - t0;
   if (code !== 0) throw new Error(`tally ${argv.join(' ')} exited ${code}:\n${output}`);
   const last = output.trimEnd().split('\n').pop();
-  console.log(`tally ${argv[0]}: ${ms(elapsed)} (${last})`);
+  if (!quiet) console.log(`tally ${argv[0]}: ${ms(elapsed)} (${last})`);
   return elapsed;
 }
 

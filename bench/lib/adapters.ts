@@ -483,6 +483,17 @@ export function parseDevLoop(out: string): BenchOutput {
       backend: 'embedded',
     }),
   );
+  const startUp = new RegExp(`start-up: \`tally --help\` ${d} wall bundled, ${d} through tsx`).exec(out);
+  if (startUp) {
+    metrics.push(
+      timeMetric(
+        '`tally --help`, wall with process start, sources bundled (median of 7)',
+        msOf(startUp[1]),
+        'ms',
+        { name: 'the same sources through tsx (TALLY_NO_BUNDLE=1), median of 7', value: msOf(startUp[2]) },
+      ),
+    );
+  }
   return {
     bench: 'dev-loop',
     metrics,
