@@ -131,3 +131,64 @@ describe('bin/cli-bundle.js', () => {
     expect(await ok.bundledMain()).toBeUndefined();
   });
 });
+
+describe('bin/tally.js', () => {
+  /**
+   * The fake package with bin/tally.js and tsx, whose runMain says how it was loaded (from the
+   * bundle or the .ts source), where tally.js says Tally is, and exits with a code of its own.
+   */
+  function fakeCommand(): {
+    root: string;
+    run(env?: Record<string, string>): Promise<{ code: number; out: string }>;
+  } {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    copyFileSync(join(REPO, 'bin', 'tally.js'), join(pkg.root, 'bin', 'tally.js'));
+    symlinkSync(join(REPO, 'node_modules', 'tsx'), join(pkg.root, 'node_modules', 'tsx'));
+    writeFileSync(
+      join(pkg.root, 'src', 'cli', 'main.ts'),
+      [
+        'export async function runMain(args: string[]): Promise<number> {',
+        "  const from: string = import.meta.url.endsWith('.ts') ? 'source' : 'bundle';",
+        "  console.log(JSON.stringify({ from, args, root: (globalThis as Record<symbol, unknown>)[Symbol.for('tally.root')] }));",
+        '  return 3;',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    return {
+      root: pkg.root,
+      run: async (env = {}) => {
+        try {
+          const { stdout } = await exec(process.execPath, [join(pkg.root, 'bin', 'tally.js'), 'a', 'b'], {
+            env: { ...process.env, TALLY_NO_BUNDLE: '', ...env },
+          });
+          return { code: 0, out: stdout };
+        } catch (err) {
+          const e = err as { code: number; stdout: string };
+          return { code: e.code, out: e.stdout };
+        }
+      },
+    };
+  }
+
+  it('runs the bundle, passing the arguments and the exit code, and says where Tally is', async () => {
+    const cmd = fakeCommand();
+    const { code, out } = await cmd.run();
+    expect(code).toBe(3);
+    expect(JSON.parse(out)).toEqual({ from: 'bundle', args: ['a', 'b'], root: cmd.root });
+  });
+
+  it('falls back to the sources through tsx when the build cannot be loaded, or with TALLY_NO_BUNDLE', async () => {
+    const cmd = fakeCommand();
+    expect(JSON.parse((await cmd.run()).out).from).toBe('bundle');
+    // The cached build broken under the same fingerprint (files removed or damaged after it was made).
+    const cache = join(cmd.root, 'node_modules', '.cache', 'tally-cli');
+    const [build] = readdirSync(cache);
+    writeFileSync(join(cache, build!, 'main.js'), 'export const runMain = ;\n');
+    const broken = await cmd.run();
+    expect(broken.code).toBe(3);
+    expect(JSON.parse(broken.out)).toEqual({ from: 'source', args: ['a', 'b'], root: cmd.root });
+    expect(JSON.parse((await cmd.run({ TALLY_NO_BUNDLE: '1' })).out).from).toBe('source');
+  });
+});
