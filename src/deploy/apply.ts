@@ -5,6 +5,7 @@
  * and reports which steps ran; the next deploy plans from what is there and finishes the job.
  */
 import { EngineError } from '../clickhouse/engine-error.ts';
+import { recordViewsRecomputed } from '../clickhouse/view-failure-log.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext, DeployEvent } from './apply-context.ts';
 import { dropScratchDatabase } from './backfill.ts';
@@ -196,8 +197,10 @@ export async function applyPlan(
       const i = step.n - 1;
       ac.emit({ type: 'step-start', step });
       const t0 = performance.now();
+      const began = Date.now();
       try {
         await runStep(ac, step);
+        await recordRecomputed(ac, step, began);
         steps[i] = { ...steps[i]!, status: 'done', ms: performance.now() - t0 };
         ac.emit({ type: 'step-done', step, ms: performance.now() - t0 });
       } catch (err) {
@@ -253,6 +256,18 @@ async function runStep(ac: ApplyContext, step: Step): Promise<void> {
       for (const sql of step.sql) await ac.engine.command(sql);
       return;
   }
+}
+
+/**
+ * A recomputed target holds every row of its sources, those its views once failed on too; a
+ * dropped view misses nothing any more. Either ends the view's entry in /health's
+ * `views_missing_rows`. Not recorded (ClickHouse refused the write): the view stays listed, which
+ * a replay clears, rather than the deploy failing after its work is done.
+ */
+async function recordRecomputed(ac: ApplyContext, step: Step, began: number): Promise<void> {
+  const views =
+    step.kind === 'replace-view' ? (step.also ?? []) : step.kind === 'drop-view' ? [step.resource] : [];
+  await recordViewsRecomputed(ac.engine, views, began).catch(() => {});
 }
 
 /** Puts back what a failed step left half-done; returns a description of what could not be. */

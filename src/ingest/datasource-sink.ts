@@ -14,6 +14,7 @@ import type { Engine } from '../clickhouse/engine.ts';
 import { engineMessage } from '../clickhouse/engine-error.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { isShardedCluster, shardTableName } from '../clickhouse/replicated-engine.ts';
+import { type NotedViewFailure, recordViewFailure } from '../clickhouse/view-failure-log.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
@@ -179,18 +180,10 @@ export interface SinkTotals {
   /**
    * Materialized views of the data source that failed on rows this process stored (the rows are
    * kept, the retry does not store them again): their targets lack those rows until a replay.
-   * By view name; kept for the life of the process.
+   * By view name, for the life of the process; each also recorded in tally_view_failures (its
+   * `recordedAt` set once written), which is what /health reads.
    */
-  viewFailures?: Record<string, ViewFailure>;
-}
-
-export interface ViewFailure {
-  /** Failed attempts that named this view. */
-  failures: number;
-  firstAt: number;
-  lastAt: number;
-  /** The last failure's message. */
-  error: string;
+  viewFailures?: Record<string, NotedViewFailure>;
 }
 
 /** Totals of a sink that has written nothing yet. */
@@ -355,18 +348,41 @@ export class DatasourceSink {
     return plan.outcomes;
   }
 
-  /** Remembers which view failed (see SinkTotals.viewFailures). */
+  /** Remembers which view failed (see SinkTotals.viewFailures), here and in tally_view_failures. */
   private noteViewFailure(err: unknown, at: number): void {
     const view = failedViewOf(err) ?? '(unnamed)';
     this.totals.viewFailures ??= {};
     const failures = this.totals.viewFailures;
     const known = failures[view];
-    failures[view] = {
+    const error = engineMessage(err);
+    const entry: NotedViewFailure = {
       failures: (known?.failures ?? 0) + 1,
       firstAt: known?.firstAt ?? at,
       lastAt: at,
-      error: engineMessage(err),
+      error,
     };
+    failures[view] = entry;
+    recordViewFailure(this.engine, {
+      datasource: this.datasource.name,
+      view,
+      at,
+      error,
+      instance: this.opts.instance,
+    }).then(
+      () => {
+        entry.recordedAt = Date.now();
+      },
+      (e: unknown) => {
+        // Still listed by this process; another, or this one restarted, will not know of it.
+        this.log({
+          level: 'warn',
+          msg: 'could not record a view failure in ClickHouse',
+          datasource: this.datasource.name,
+          view,
+          error: engineMessage(e),
+        });
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------

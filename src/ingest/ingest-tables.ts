@@ -4,6 +4,7 @@
  *   known to be handled. `batch` rows are written after each flush; `source` and `quarantine`
  *   rows are written by materialized views in the same INSERT that stores the rows.
  * - `tally_ingest_log`: the ops log, one row per flush and partition.
+ * - `tally_view_failures`: views that failed on stored rows (clickhouse/view-failure-log.ts).
  * - `tally_seen_<ds>` (data sources with a dedup_key): the keys stored in the last days, filled
  *   by a materialized view from the data source table itself, so a key is "seen" in the same
  *   INSERT that stores its row.
@@ -21,6 +22,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
+import { VIEW_FAILURES_TABLE, viewFailuresTableSql } from '../clickhouse/view-failure-log.ts';
 import { isHashedName, seenTableName } from '../deploy/names.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
@@ -80,6 +82,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     LOG_TABLE,
     `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE}${on} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = ${engineOf(LOG_TABLE, 'MergeTree')} PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
   );
+  await createTableOnce(engine, VIEW_FAILURES_TABLE, viewFailuresTableSql(engine));
   // The ops log row of a Kafka flush is also its `batch` mark: one INSERT writes both.
   const logSelect = `SELECT datasource, topic, \`partition\`, 'batch' AS kind, last_offset AS \`offset\`, time AS updated_at FROM ${db}.${LOG_TABLE} WHERE source = 'kafka'`;
   await ensureWatermarkView(

@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
+import { readViewsMissingRows, type ViewFailure, viewsMissingRows } from '../clickhouse/view-failure-log.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { gateName, holdName } from '../deploy/names.ts';
@@ -59,6 +60,8 @@ export interface IngestionOptions {
   stopGraceMs?: number;
   /** How often the consumer groups' lag is asked of the broker (default 2000 ms). */
   lagIntervalMs?: number;
+  /** How often tally_view_failures is read (default VIEW_FAILURES_READ_MS; tests). */
+  viewFailuresReadMs?: number;
   /** A Kafka client to use instead of one made from the config (tests). */
   kafkaClient?: KafkaClient;
   /** When the server last started (default: asked of it with uptime(); tests fake a restart). */
@@ -100,6 +103,11 @@ export interface DatasourceIngestStats {
   kafka?: KafkaIngesterStats;
   /** The consumer group's lag from the broker (lag-monitor.ts). */
   groupLag?: GroupLag;
+  /**
+   * Its views that failed on stored rows since their targets were last recomputed, by any
+   * instance (tally_view_failures, read every VIEW_FAILURES_READ_MS) or by this one meanwhile.
+   */
+  viewsMissingRows: Record<string, ViewFailure>;
   /** Why the data source takes no events (not deployed, unsupported column...). */
   error?: string;
   /** Its code: `ingest-unsupported` (the data source cannot take events as declared), `ingest-not-deployed`... */
@@ -169,6 +177,9 @@ async function held(engine: Engine, table: string): Promise<boolean> {
   );
   return rows.length > 0;
 }
+
+/** How often tally_view_failures is read (other instances' failures, recomputes run elsewhere). */
+const VIEW_FAILURES_READ_MS = 10_000;
 
 /** Starts ingestion for every data source of the project that can take events. */
 export async function startIngestion(
@@ -327,6 +338,31 @@ export async function startIngestion(
     : undefined;
   monitor?.start();
 
+  // What tally_view_failures says, read now and then: failures met by other instances, or
+  // before this process started, and recomputes run elsewhere (`tally replay --apply`).
+  let viewFailures: { at: number; byDatasource: Map<string, Record<string, ViewFailure>> } | undefined;
+  let lastReadError: string | undefined;
+  const readViewFailures = async () => {
+    const at = Date.now();
+    try {
+      viewFailures = { at, byDatasource: await readViewsMissingRows(engine) };
+      lastReadError = undefined;
+    } catch (err) {
+      // Not made yet (no data source takes events) or ClickHouse away: the last read stands.
+      const message = engineMessage(err);
+      if (message !== lastReadError && !/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(message)) {
+        log({ level: 'warn', msg: 'could not read tally_view_failures', error: message });
+      }
+      lastReadError = message;
+    }
+  };
+  if (entries.size > 0) await readViewFailures();
+  const viewFailureReads = setInterval(
+    () => void readViewFailures(),
+    opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS,
+  );
+  viewFailureReads.unref();
+
   const prune = setInterval(() => {
     for (const e of entries.values()) {
       if (e.parser?.dedupKey) void pruneSeen(engine, e.ds.name, windowDays).catch(() => {});
@@ -402,6 +438,10 @@ export async function startIngestion(
         http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
         ...(monitor?.get(e.ds.name) ? { groupLag: monitor.get(e.ds.name)! } : {}),
+        viewsMissingRows: viewsMissingRows(
+          viewFailures && { at: viewFailures.at, views: viewFailures.byDatasource.get(e.ds.name) ?? {} },
+          e.sink?.totals.viewFailures,
+        ),
         ...(e.error ? { error: e.error } : {}),
         ...(e.errorCode ? { errorCode: e.errorCode } : {}),
       })),
@@ -416,6 +456,9 @@ export async function startIngestion(
     },
     lagKnown: () => monitor?.firstRound() ?? Promise.resolve(),
     forgetViewFailures: (views) => {
+      // The deploy recorded the recompute too: the next read agrees.
+      for (const recorded of viewFailures?.byDatasource.values() ?? [])
+        for (const v of views) delete recorded[v];
       for (const e of entries.values()) {
         const failures = e.sink?.totals.viewFailures;
         if (!failures) continue;
@@ -427,6 +470,7 @@ export async function startIngestion(
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         clearInterval(prune);
+        clearInterval(viewFailureReads);
         monitor?.stop();
         const grace = stopOpts.graceMs ?? opts.stopGraceMs ?? 30_000;
         await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));

@@ -55,7 +55,7 @@ interface IngestHealth {
       /** Seconds since the first failed attempt of the write to ClickHouse failing now. */
       failing_s?: number;
       error?: string;
-      /** Views that failed on rows this instance stored: their targets lack those rows. */
+      /** Views that failed on rows stored since their targets were last recomputed (tally_view_failures). */
       views_missing_rows?: ViewMissingRows[];
     }
   >;
@@ -103,9 +103,9 @@ export function ingestHealth(
     } else {
       entry = { taking_events: true };
     }
-    const failed = Object.entries(d.totals.viewFailures ?? {});
+    const failed = Object.entries(d.viewsMissingRows ?? {});
     if (failed.length > 0) {
-      // A target that lacks rows answers wrong numbers: degraded until a replay and a restart.
+      // A target that lacks rows answers wrong numbers: degraded until it is recomputed.
       ok = false;
       entry.views_missing_rows = failed.map(([view, f]) => {
         const pipe = pipeOfView(project, view);
@@ -116,7 +116,7 @@ export function ingestHealth(
           first_s_ago: ago(f.firstAt),
           last_s_ago: ago(f.lastAt),
           error: f.error,
-          hint: `the rows are in ${d.name}, not in what the view fills: fix ${pipe ? `pipes/${pipe}` : 'the view'}, deploy, then \`tally replay ${pipe ?? '<pipe>'} --apply\` recomputes its target; this instance lists it until it restarts (or, in dev, a reload recomputes the target)`,
+          hint: `the rows are in ${d.name}, not in what the view fills: fix ${pipe ? `pipes/${pipe}` : 'the view'}, deploy, then \`tally replay ${pipe ?? '<pipe>'} --apply\` recomputes its target (listed until a recompute, by every instance)`,
         };
       });
     }

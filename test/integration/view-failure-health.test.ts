@@ -3,13 +3,17 @@
  * target short of them while the rows are kept in the data source: /health says so (degraded,
  * naming the view, its pipe and the replay) from the failure on, and `/metrics` counts it. Fixing
  * the pipe and reloading (as `tally dev` does on save) recomputes the target from the data source:
- * it then holds every row, and /health is ok again.
+ * it then holds every row, and /health is ok again. The failure is kept in ClickHouse
+ * (tally_view_failures): an instance started after it lists it too, and one already running
+ * learns of the recompute made elsewhere.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
+import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
+import { applyReplay } from '../../src/replay/replay.ts';
 import { Runtime } from '../../src/runtime/runtime.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
@@ -69,14 +73,74 @@ forEachBackend('a view failing on stored rows, on /health', (ctx) => {
     const metrics = await (await fetch(`${url}/metrics`)).text();
     expect(metrics).toContain('tally_ingest_view_failures_total{datasource="tx",view="checks"} 1');
 
-    // The pipe fixed and reloaded: the deploy recomputes `checked` from every row of tx.
-    writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('toUInt8(n = 13)'));
-    const r = await runtime.reload({});
-    expect(r.applied, JSON.stringify(r.problems)).toBe(true);
-    expect(r.deploy?.plan.steps.map((s) => s.kind)).toContain('replace-view');
-    expect(await count('checked')).toBe(20);
-    const after = await health();
-    expect(after.status).toBe('ok');
-    expect(after.ingest.datasources.tx!.views_missing_rows).toBeUndefined();
+    // Another instance, started after the failure, knows of it from ClickHouse.
+    const other: Ingestion = await startIngestion(
+      loadProjectOrThrow(dir, { env: {} }),
+      ctx.engine,
+      undefined,
+      {
+        consume: false,
+        instance: 'other',
+        viewFailuresReadMs: 100,
+      },
+    );
+    try {
+      const seen = () => other.stats().datasources.find((d) => d.name === 'tx')!.viewsMissingRows;
+      expect(seen().checks).toMatchObject({ failures: 1 });
+      expect(seen().checks!.error).toMatch(/throwIf|13/);
+
+      // The pipe fixed and reloaded: the deploy recomputes `checked` from every row of tx.
+      writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('toUInt8(n = 13)'));
+      const r = await runtime.reload({});
+      expect(r.applied, JSON.stringify(r.problems)).toBe(true);
+      expect(r.deploy?.plan.steps.map((s) => s.kind)).toContain('replace-view');
+      expect(await count('checked')).toBe(20);
+      const after = await health();
+      expect(after.status).toBe('ok');
+      expect(after.ingest.datasources.tx!.views_missing_rows).toBeUndefined();
+
+      // The other instance learns of the recompute at its next read of the table.
+      const deadline = Date.now() + 10_000;
+      while (seen().checks !== undefined && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(seen()).toEqual({});
+    } finally {
+      await other.stop();
+    }
+  });
+
+  it('is healed for every instance by a `tally replay --apply` run elsewhere', async () => {
+    // A rule that none of the stored rows breaks deploys; then an event breaks it.
+    writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('throwIf(n = 99)'));
+    expect((await runtime.reload({})).applied).toBe(true);
+    const other = await startIngestion(loadProjectOrThrow(dir, { env: {} }), ctx.engine, undefined, {
+      consume: false,
+      instance: 'other',
+      viewFailuresReadMs: 100,
+    });
+    try {
+      const seen = () => other.stats().datasources.find((d) => d.name === 'tx')!.viewsMissingRows;
+      const res = await fetch(`${url}/v0/events?name=tx&wait=true`, {
+        method: 'POST',
+        body: '{"id":"e99","n":99}',
+      });
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect((await health()).status).toBe('degraded');
+      const deadline = Date.now() + 10_000;
+      while (seen().checks === undefined && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(seen().checks).toMatchObject({ failures: 1 });
+
+      // Fixed and replayed by another process (its project read from the files, not reloaded here).
+      writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('toUInt8(n = 99)'));
+      const replayed = await applyReplay(loadProjectOrThrow(dir, { env: {} }), ctx.engine, 'checks');
+      expect(replayed.ok, replayed.error).toBe(true);
+      expect(await count('checked')).toBe(21);
+      const until = Date.now() + 10_000;
+      while (seen().checks !== undefined && Date.now() < until) await new Promise((r) => setTimeout(r, 50));
+      expect(seen()).toEqual({});
+    } finally {
+      await other.stop();
+    }
   });
 });

@@ -20,7 +20,10 @@ const project = () =>
     { env: {} },
   );
 
-const stats = (totals: Record<string, unknown>): IngestStats =>
+const stats = (
+  totals: Record<string, unknown>,
+  viewsMissingRows: Record<string, unknown> = {},
+): IngestStats =>
   ({
     datasources: [
       {
@@ -36,6 +39,7 @@ const stats = (totals: Record<string, unknown>): IngestStats =>
           ms: {},
           ...totals,
         },
+        viewsMissingRows,
       },
     ],
   }) as unknown as IngestStats;
@@ -51,11 +55,10 @@ describe("/health's ingest section", () => {
   it('lists a view that failed on stored rows with its pipe and the replay to run, and is not ok', () => {
     const now = Date.now();
     const h = ingestHealth(
-      stats({
-        viewFailures: {
-          totals_mv: { failures: 2, firstAt: now - 60_000, lastAt: now - 5000, error: 'Division by zero' },
-        },
-      }),
+      stats(
+        {},
+        { totals_mv: { failures: 2, firstAt: now - 60_000, lastAt: now - 5000, error: 'Division by zero' } },
+      ),
       project(),
     );
     expect(h?.ok).toBe(false);
@@ -76,9 +79,7 @@ describe("/health's ingest section", () => {
 
   it('names a view no pipe of the project makes without a pipe', () => {
     const h = ingestHealth(
-      stats({
-        viewFailures: { ab_fail: { failures: 1, firstAt: Date.now(), lastAt: Date.now(), error: 'x' } },
-      }),
+      stats({}, { ab_fail: { failures: 1, firstAt: Date.now(), lastAt: Date.now(), error: 'x' } }),
       project(),
     );
     const [v] = h!.datasources.tx!.views_missing_rows!;

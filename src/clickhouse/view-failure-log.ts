@@ -1,0 +1,137 @@
+/**
+ * `tally_view_failures`: the record of materialized views that failed on rows already stored
+ * (ingestion writes `failed`), and of their targets recomputed since (a deploy's replace-view
+ * step, which `tally replay --apply` also runs, writes `recomputed`). A view is missing rows when
+ * it failed after it was last recomputed. Kept in ClickHouse, not in a process, so that `/health`
+ * of every instance, and of one started after the failure, says so until a recompute.
+ */
+import { quoteIdent } from './create-engine.ts';
+import type { Engine } from './engine.ts';
+import { engineCall, isShardedCluster, onClusterClause } from './replicated-engine.ts';
+
+export const VIEW_FAILURES_TABLE = 'tally_view_failures';
+
+/** A view that failed on rows stored since its target was last recomputed. */
+export interface ViewFailure {
+  /** Failed writes that named this view. */
+  failures: number;
+  /** Epoch ms of the first and the last of them. */
+  firstAt: number;
+  lastAt: number;
+  /** The last failure's message. */
+  error: string;
+}
+
+/** The CREATE statement (idempotent; on a cluster a replicated table kept whole on every node). */
+export function viewFailuresTableSql(engine: Pick<Engine, 'database' | 'cluster' | 'shards'>): string {
+  const engineSql = engineCall('MergeTree', [], {
+    database: engine.database,
+    table: VIEW_FAILURES_TABLE,
+    cluster: engine.cluster,
+    everywhere: isShardedCluster(engine),
+  });
+  return `CREATE TABLE IF NOT EXISTS ${table(engine)}${onClusterClause(engine.cluster)} (at_ms UInt64, datasource String, view String, kind String, error String, instance String) ENGINE = ${engineSql} ORDER BY (view, at_ms)`;
+}
+
+/** Records that `view` failed on rows of `datasource` that were stored anyway. */
+export async function recordViewFailure(
+  engine: Engine,
+  failure: { datasource: string; view: string; at: number; error: string; instance: string },
+): Promise<void> {
+  const row = {
+    at_ms: failure.at,
+    datasource: failure.datasource,
+    view: failure.view,
+    kind: 'failed',
+    error: failure.error,
+    instance: failure.instance,
+  };
+  await engine.command(`INSERT INTO ${table(engine)} FORMAT JSONEachRow\n${JSON.stringify(row)}`);
+}
+
+/**
+ * Records that the targets of `views` were recomputed from their sources by a step that began at
+ * `at` (failures before it are healed; one during it may not be, so it stays listed). Nothing to
+ * record where the table was never made: no ingestion has run, so no view has failed.
+ */
+export async function recordViewsRecomputed(
+  engine: Engine,
+  views: readonly string[],
+  at: number,
+): Promise<void> {
+  if (views.length === 0) return;
+  const lines = views.map((view) =>
+    JSON.stringify({ at_ms: at, datasource: '', view, kind: 'recomputed', error: '', instance: '' }),
+  );
+  try {
+    await engine.command(`INSERT INTO ${table(engine)} FORMAT JSONEachRow\n${lines.join('\n')}`);
+  } catch (err) {
+    if (!/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(String((err as Error).message))) throw err;
+  }
+}
+
+/** Per data source, its views that failed since their targets were last recomputed. */
+export async function readViewsMissingRows(
+  engine: Engine,
+): Promise<Map<string, Record<string, ViewFailure>>> {
+  const rows = await engine.rows<{
+    datasource: string;
+    view: string;
+    failures: string | number;
+    first_ms: string | number;
+    last_ms: string | number;
+    error: string;
+  }>(
+    `SELECT datasource, view, count() AS failures, min(at_ms) AS first_ms, max(at_ms) AS last_ms, argMax(error, at_ms) AS error
+     FROM ${table(engine)}
+     ANY LEFT JOIN (SELECT view, max(at_ms) AS cleared_ms FROM ${table(engine)} WHERE kind = 'recomputed' GROUP BY view) AS recomputes USING view
+     WHERE kind = 'failed' AND at_ms > cleared_ms
+     GROUP BY datasource, view`,
+  );
+  const out = new Map<string, Record<string, ViewFailure>>();
+  for (const r of rows) {
+    const views = out.get(r.datasource) ?? {};
+    views[r.view] = {
+      failures: Number(r.failures),
+      firstAt: Number(r.first_ms),
+      lastAt: Number(r.last_ms),
+      error: r.error,
+    };
+    out.set(r.datasource, views);
+  }
+  return out;
+}
+
+/** A failure as the process that met it holds it: `recordedAt` once its row is in the table. */
+export type NotedViewFailure = ViewFailure & { recordedAt?: number };
+
+/**
+ * The views missing rows as an instance reports them: what the table said at its last read
+ * (`read.at`: when that read began), plus what this process met that the read could not have
+ * seen (its row written after the read began, still being written, or refused). Without a read
+ * that succeeded, this process's own failures alone.
+ */
+export function viewsMissingRows(
+  read: { at: number; views: Readonly<Record<string, ViewFailure>> } | undefined,
+  noted: Readonly<Record<string, NotedViewFailure>> | undefined,
+): Record<string, ViewFailure> {
+  const out: Record<string, ViewFailure> = { ...read?.views };
+  for (const [view, n] of Object.entries(noted ?? {})) {
+    // In the table before the read began: the read has it, or a recompute since cleared it.
+    if (read && n.recordedAt !== undefined && n.recordedAt <= read.at) continue;
+    const r = out[view];
+    out[view] = r
+      ? {
+          failures: Math.max(r.failures, n.failures),
+          firstAt: Math.min(r.firstAt, n.firstAt),
+          lastAt: Math.max(r.lastAt, n.lastAt),
+          error: n.lastAt >= r.lastAt ? n.error : r.error,
+        }
+      : { failures: n.failures, firstAt: n.firstAt, lastAt: n.lastAt, error: n.error };
+  }
+  return out;
+}
+
+function table(engine: Pick<Engine, 'database'>): string {
+  return `${quoteIdent(engine.database)}.${VIEW_FAILURES_TABLE}`;
+}
