@@ -8,6 +8,7 @@
 import { quoteIdent } from './create-engine.ts';
 import type { Engine } from './engine.ts';
 import { engineCall, isShardedCluster, onClusterClause } from './replicated-engine.ts';
+import { syncInsertClause } from './sync-insert.ts';
 
 export const VIEW_FAILURES_TABLE = 'tally_view_failures';
 
@@ -33,7 +34,11 @@ export function viewFailuresTableSql(engine: Pick<Engine, 'database' | 'cluster'
   return `CREATE TABLE IF NOT EXISTS ${table(engine)}${onClusterClause(engine.cluster)} (at_ms UInt64, datasource String, view String, kind String, error String, instance String) ENGINE = ${engineSql} ORDER BY (view, at_ms)`;
 }
 
-/** Records that `view` failed on rows of `datasource` that were stored anyway. */
+/**
+ * Records that `view` failed on rows of `datasource` that were stored anyway; `at`: epoch ms when
+ * the failure was seen, after the failing insert returned. Times are the processes' own clocks,
+ * which must agree (NTP) to well under the time between a failure and the recompute that heals it.
+ */
 export async function recordViewFailure(
   engine: Engine,
   failure: { datasource: string; view: string; at: number; error: string; instance: string },
@@ -46,25 +51,30 @@ export async function recordViewFailure(
     error: failure.error,
     instance: failure.instance,
   };
-  await engine.command(`INSERT INTO ${table(engine)} FORMAT JSONEachRow\n${JSON.stringify(row)}`);
+  await engine.command(
+    `INSERT INTO ${table(engine)}${await syncInsertClause(engine)} FORMAT JSONEachRow\n${JSON.stringify(row)}`,
+  );
 }
 
 /**
  * Records that the targets of `views` were recomputed from their sources by a step that began at
- * `at` (failures before it are healed; one during it may not be, so it stays listed). Nothing to
- * record where the table was never made: no ingestion has run, so no view has failed.
+ * `atMs` (epoch ms): failures before it are healed; one during it may not be (a recompute's
+ * shadow view failing on rows that arrive meanwhile), so it stays listed. Nothing to record where the table was never made: no ingestion has run, so
+ * no view has failed.
  */
 export async function recordViewsRecomputed(
   engine: Engine,
   views: readonly string[],
-  at: number,
+  atMs: number,
 ): Promise<void> {
   if (views.length === 0) return;
   const lines = views.map((view) =>
-    JSON.stringify({ at_ms: at, datasource: '', view, kind: 'recomputed', error: '', instance: '' }),
+    JSON.stringify({ at_ms: atMs, datasource: '', view, kind: 'recomputed', error: '', instance: '' }),
   );
   try {
-    await engine.command(`INSERT INTO ${table(engine)} FORMAT JSONEachRow\n${lines.join('\n')}`);
+    await engine.command(
+      `INSERT INTO ${table(engine)}${await syncInsertClause(engine)} FORMAT JSONEachRow\n${lines.join('\n')}`,
+    );
   } catch (err) {
     if (!/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(String((err as Error).message))) throw err;
   }
@@ -85,7 +95,7 @@ export async function readViewsMissingRows(
     `SELECT datasource, view, count() AS failures, min(at_ms) AS first_ms, max(at_ms) AS last_ms, argMax(error, at_ms) AS error
      FROM ${table(engine)}
      ANY LEFT JOIN (SELECT view, max(at_ms) AS cleared_ms FROM ${table(engine)} WHERE kind = 'recomputed' GROUP BY view) AS recomputes USING view
-     WHERE kind = 'failed' AND at_ms > cleared_ms
+     WHERE kind = 'failed' AND at_ms > ifNull(cleared_ms, 0)
      GROUP BY datasource, view`,
   );
   const out = new Map<string, Record<string, ViewFailure>>();

@@ -4,7 +4,7 @@
  * did). On a failure it stops, puts back whatever the failing step left half-done (recover.ts),
  * and reports which steps ran; the next deploy plans from what is there and finishes the job.
  */
-import { EngineError } from '../clickhouse/engine-error.ts';
+import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { recordViewsRecomputed } from '../clickhouse/view-failure-log.ts';
 import { TallyError } from '../errors.ts';
 import type { ApplyContext, DeployEvent } from './apply-context.ts';
@@ -102,6 +102,8 @@ export interface DeployResult {
   exitCode: 0 | 1 | 2;
   /** How long writers were held off, per hold. */
   holds: Array<{ step: number; tables: readonly string[]; ms: number }>;
+  /** What went wrong beside the steps, which all ran (a recompute that could not be recorded). */
+  warnings?: string[];
 }
 
 export async function applyPlan(
@@ -121,6 +123,7 @@ export async function applyPlan(
     status: 'skipped',
   }));
   const holds: DeployResult['holds'] = [];
+  const warnings: string[] = [];
   const finish = (
     extra: Partial<DeployResult> & Pick<DeployResult, 'ok' | 'refused' | 'exitCode'>,
   ): DeployResult => ({
@@ -131,6 +134,7 @@ export async function applyPlan(
     changes: steps.filter((s) => s.status === 'done').length,
     durationMs: performance.now() - started,
     holds,
+    ...(warnings.length > 0 ? { warnings } : {}),
     ...extra,
   });
 
@@ -197,10 +201,17 @@ export async function applyPlan(
       const i = step.n - 1;
       ac.emit({ type: 'step-start', step });
       const t0 = performance.now();
-      const began = Date.now();
       try {
+        const healed = viewsHealedBy(step);
+        const began = Date.now();
         await runStep(ac, step);
-        await recordRecomputed(ac, step, began);
+        if (healed.length > 0) {
+          await recordViewsRecomputed(engine, healed, began).catch((err: unknown) => {
+            warnings.push(
+              `step ${step.n}: could not record in tally_view_failures that ${healed.join(', ')} ${healed.length > 1 ? 'no longer miss' : 'no longer misses'} rows (${engineMessage(err)}): /health may list ${healed.length > 1 ? 'them' : 'it'} until the next recompute`,
+            );
+          });
+        }
         steps[i] = { ...steps[i]!, status: 'done', ms: performance.now() - t0 };
         ac.emit({ type: 'step-done', step, ms: performance.now() - t0 });
       } catch (err) {
@@ -259,15 +270,14 @@ async function runStep(ac: ApplyContext, step: Step): Promise<void> {
 }
 
 /**
- * A recomputed target holds every row of its sources, those its views once failed on too; a
- * dropped view misses nothing any more. Either ends the view's entry in /health's
- * `views_missing_rows`. Not recorded (ClickHouse refused the write): the view stays listed, which
- * a replay clears, rather than the deploy failing after its work is done.
+ * The views a step heals: a recomputed target holds every row of its sources, those its views
+ * once failed on too, and a dropped view misses nothing any more. Either ends the view's entry in
+ * /health's `views_missing_rows` (clickhouse/view-failure-log.ts).
  */
-async function recordRecomputed(ac: ApplyContext, step: Step, began: number): Promise<void> {
-  const views =
-    step.kind === 'replace-view' ? (step.also ?? []) : step.kind === 'drop-view' ? [step.resource] : [];
-  await recordViewsRecomputed(ac.engine, views, began).catch(() => {});
+export function viewsHealedBy(step: Pick<Step, 'kind' | 'resource' | 'also'>): string[] {
+  if (step.kind === 'replace-view') return step.also ?? [];
+  if (step.kind === 'drop-view') return [step.resource];
+  return [];
 }
 
 /** Puts back what a failed step left half-done; returns a description of what could not be. */

@@ -112,6 +112,18 @@ export function nameRole(name: string): NameRole {
 }
 
 /**
+ * The project view whose target lacks the rows that the failing view `name` did not write, when
+ * recomputing that target (a deploy's replace-view, `tally replay --apply`) refills them: the
+ * view itself, or the view a recompute's shadow stands for. Undefined for deploy's copy views
+ * (the rows are missing from a rebuilt table, which no recompute refills) and Tally's own views.
+ */
+export function healableViewOf(name: string): string | undefined {
+  const shadow = /^(.+)__tally_next$/.exec(name);
+  if (shadow) return shadow[1];
+  return nameRole(name).role === 'other' ? name : undefined;
+}
+
+/**
  * The materialized view of a pipe is named after the pipe, so `SHOW TABLES` reads like the
  * project. A pipe may share its name with the data source it fills (`account_balances` into
  * `account_balances`); its view is then `<pipe>_mv`.

@@ -16,6 +16,7 @@ import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
 import { isShardedCluster, shardTableName } from '../clickhouse/replicated-engine.ts';
 import { type NotedViewFailure, recordViewFailure } from '../clickhouse/view-failure-log.ts';
 import { writeGate } from '../clickhouse/write-gate.ts';
+import { healableViewOf } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
@@ -226,6 +227,8 @@ export class DatasourceSink {
   /** ... and the one the current attempt's reads were made in (see `insert`). */
   private attemptGeneration: number | undefined;
   private logging: Promise<void> | undefined;
+  /** View failure records being written (see noteViewFailure); close() waits for them. */
+  private readonly recording = new Set<Promise<void>>();
   /**
    * Ops log rows waiting to be written, with the Kafka batch ends they will mark: only those, not
    * the flush, whose rows would otherwise stay in memory as long as the log lags behind.
@@ -314,7 +317,7 @@ export class DatasourceSink {
         if (kind === 'ambiguous') this.opts.restarts?.owe(began);
         if (kind === 'view') {
           plan.viewFailed = true;
-          this.noteViewFailure(err, began);
+          this.noteViewFailure(err);
           this.log({
             level: 'error',
             msg: 'a materialized view failed on rows already stored',
@@ -348,13 +351,20 @@ export class DatasourceSink {
     return plan.outcomes;
   }
 
-  /** Remembers which view failed (see SinkTotals.viewFailures), here and in tally_view_failures. */
-  private noteViewFailure(err: unknown, at: number): void {
-    const view = failedViewOf(err) ?? '(unnamed)';
+  /**
+   * Remembers which view failed (see SinkTotals.viewFailures), here and, when a recompute of its
+   * target heals it, in tally_view_failures (a recompute's shadow view under the view it stands
+   * for; a rebuild's copy view and Tally's own views in this process alone, until it restarts).
+   */
+  private noteViewFailure(err: unknown): void {
+    const named = failedViewOf(err);
+    const healable = named === undefined ? undefined : healableViewOf(named);
+    const view = healable ?? named ?? '(unnamed)';
     this.totals.viewFailures ??= {};
     const failures = this.totals.viewFailures;
     const known = failures[view];
     const error = engineMessage(err);
+    const at = Date.now();
     const entry: NotedViewFailure = {
       failures: (known?.failures ?? 0) + 1,
       firstAt: known?.firstAt ?? at,
@@ -362,13 +372,8 @@ export class DatasourceSink {
       error,
     };
     failures[view] = entry;
-    recordViewFailure(this.engine, {
-      datasource: this.datasource.name,
-      view,
-      at,
-      error,
-      instance: this.opts.instance,
-    }).then(
+    if (healable === undefined) return;
+    const record = this.recordFailure(view, at, error).then(
       () => {
         entry.recordedAt = Date.now();
       },
@@ -383,6 +388,19 @@ export class DatasourceSink {
         });
       },
     );
+    this.recording.add(record);
+    void record.finally(() => this.recording.delete(record));
+  }
+
+  /** Writes a view failure's row, tried a second time after a short wait. */
+  private async recordFailure(view: string, at: number, error: string): Promise<void> {
+    const failure = { datasource: this.datasource.name, view, at, error, instance: this.opts.instance };
+    try {
+      await recordViewFailure(this.engine, failure);
+    } catch {
+      await sleep(500, undefined).catch(() => {});
+      await recordViewFailure(this.engine, failure);
+    }
   }
 
   // -------------------------------------------------------------------------------------------
@@ -898,6 +916,9 @@ export class DatasourceSink {
   /** Drops this process's probe table (on stop), after the writes in progress. */
   async close(): Promise<void> {
     await this.settled();
+    // A view failure's record is what tells every instance, after this one stops, of the rows
+    // its target lacks.
+    await Promise.all(this.recording);
     if (this.probeReady) await this.engine.command(`DROP TABLE IF EXISTS ${this.probe}`).catch(() => {});
     this.probeReady = false;
   }

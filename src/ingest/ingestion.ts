@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
-import { readViewsMissingRows, type ViewFailure, viewsMissingRows } from '../clickhouse/view-failure-log.ts';
+import type { ViewFailure } from '../clickhouse/view-failure-log.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
 import { gateName, holdName } from '../deploy/names.ts';
@@ -37,6 +37,7 @@ import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './k
 import { type GroupLag, LagMonitor } from './lag-monitor.ts';
 import { RestartRecovery } from './restart-recovery.ts';
 import { compileRowParser, type RowParser } from './row-parser.ts';
+import { ViewFailureWatch } from './view-failure-watch.ts';
 import { claimWriterMarker } from './writer-marker.ts';
 
 export interface IngestionOptions {
@@ -338,30 +339,10 @@ export async function startIngestion(
     : undefined;
   monitor?.start();
 
-  // What tally_view_failures says, read now and then: failures met by other instances, or
-  // before this process started, and recomputes run elsewhere (`tally replay --apply`).
-  let viewFailures: { at: number; byDatasource: Map<string, Record<string, ViewFailure>> } | undefined;
-  let lastReadError: string | undefined;
-  const readViewFailures = async () => {
-    const at = Date.now();
-    try {
-      viewFailures = { at, byDatasource: await readViewsMissingRows(engine) };
-      lastReadError = undefined;
-    } catch (err) {
-      // Not made yet (no data source takes events) or ClickHouse away: the last read stands.
-      const message = engineMessage(err);
-      if (message !== lastReadError && !/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(message)) {
-        log({ level: 'warn', msg: 'could not read tally_view_failures', error: message });
-      }
-      lastReadError = message;
-    }
-  };
-  if (entries.size > 0) await readViewFailures();
-  const viewFailureReads = setInterval(
-    () => void readViewFailures(),
-    opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS,
-  );
-  viewFailureReads.unref();
+  // What tally_view_failures says: failures met by other instances or before this process
+  // started, and recomputes run elsewhere.
+  const viewFailures = new ViewFailureWatch(engine, log, opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS);
+  if (entries.size > 0) await viewFailures.start();
 
   const prune = setInterval(() => {
     for (const e of entries.values()) {
@@ -438,10 +419,7 @@ export async function startIngestion(
         http: e.http?.buffered ?? { rows: 0, bytes: 0, inFlightBytes: 0 },
         ...(e.kafka ? { kafka: e.kafka.stats() } : {}),
         ...(monitor?.get(e.ds.name) ? { groupLag: monitor.get(e.ds.name)! } : {}),
-        viewsMissingRows: viewsMissingRows(
-          viewFailures && { at: viewFailures.at, views: viewFailures.byDatasource.get(e.ds.name) ?? {} },
-          e.sink?.totals.viewFailures,
-        ),
+        viewsMissingRows: viewFailures.missingRows(e.ds.name, e.sink?.totals.viewFailures),
         ...(e.error ? { error: e.error } : {}),
         ...(e.errorCode ? { errorCode: e.errorCode } : {}),
       })),
@@ -456,9 +434,8 @@ export async function startIngestion(
     },
     lagKnown: () => monitor?.firstRound() ?? Promise.resolve(),
     forgetViewFailures: (views) => {
-      // The deploy recorded the recompute too: the next read agrees.
-      for (const recorded of viewFailures?.byDatasource.values() ?? [])
-        for (const v of views) delete recorded[v];
+      // The deploy recorded the recompute too: the reads from now on agree.
+      viewFailures.healed(views);
       for (const e of entries.values()) {
         const failures = e.sink?.totals.viewFailures;
         if (!failures) continue;
@@ -470,12 +447,13 @@ export async function startIngestion(
     stop(stopOpts = {}) {
       stopped ??= (async () => {
         clearInterval(prune);
-        clearInterval(viewFailureReads);
+        const lastRead = viewFailures.stop();
         monitor?.stop();
         const grace = stopOpts.graceMs ?? opts.stopGraceMs ?? 30_000;
         await Promise.all([...entries.values()].map((e) => e.kafka?.stop(grace)));
         await Promise.all([...entries.values()].map((e) => e.http?.drain().catch(() => {})));
         await Promise.all([...entries.values()].map((e) => e.sink?.close()));
+        await lastRead;
         // Everything taken is stored or will be delivered again: the next start needs no recovery.
         claim?.release();
         if (!opts.kafkaClient) await client?.close();

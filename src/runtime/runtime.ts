@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Engine } from '../clickhouse/engine.ts';
 import { removeServerFile, writeServerFile } from '../clickhouse/folder-server.ts';
 import type { Config, KafkaConfig } from '../config/config.ts';
-import type { DeployResult } from '../deploy/apply.ts';
+import { type DeployResult, viewsHealedBy } from '../deploy/apply.ts';
 import { applyDeploy, planDeploy } from '../deploy/deploy.ts';
 import type { StepKind } from '../deploy/plan-types.ts';
 import { type Problem, TallyError } from '../errors.ts';
@@ -208,9 +208,8 @@ export class Runtime {
       this.ingestion = await this.track(old.stop().then(() => this.startIngestion(project)));
     }
     // A target the deploy recomputed from its sources holds the rows its view once failed on.
-    this.ingestion?.forgetViewFailures(
-      deploy.plan.steps.filter((s) => s.kind === 'replace-view').flatMap((s) => s.also ?? []),
-    );
+    this.ingestion?.forgetViewFailures(deploy.plan.steps.flatMap(viewsHealedBy));
+    for (const warning of deploy.warnings ?? []) this.opts.log?.({ level: 'warn', msg: warning });
     this.generation++;
     this.holder.swap({ project, engine: current.engine, version: versionOf(this.generation) });
     // Tokens added, changed or removed in tally.yaml guard the very next request.

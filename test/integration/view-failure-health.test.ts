@@ -7,7 +7,7 @@
  * (tally_view_failures): an instance started after it lists it too, and one already running
  * learns of the recompute made elsewhere.
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
@@ -141,6 +141,34 @@ forEachBackend('a view failing on stored rows, on /health', (ctx) => {
       expect(seen()).toEqual({});
     } finally {
       await other.stop();
+    }
+  });
+
+  it('is healed by a deploy that drops the view (its pipe removed)', async () => {
+    writeFileSync(join(dir, 'pipes', 'checks.pipe.yaml'), pipe('throwIf(n = 77)'));
+    expect((await runtime.reload({})).applied).toBe(true);
+    const res = await fetch(`${url}/v0/events?name=tx&wait=true`, {
+      method: 'POST',
+      body: '{"id":"e77","n":77}',
+    });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect((await health()).ingest.datasources.tx!.views_missing_rows?.map((v) => v.view)).toEqual([
+      'checks',
+    ]);
+
+    rmSync(join(dir, 'pipes', 'checks.pipe.yaml'));
+    const r = await runtime.reload({});
+    expect(r.applied, JSON.stringify(r.problems)).toBe(true);
+    expect(r.deploy?.plan.steps.map((s) => s.kind)).toContain('drop-view');
+    expect((await health()).status).toBe('ok');
+    const fresh = await startIngestion(loadProjectOrThrow(dir, { env: {} }), ctx.engine, undefined, {
+      consume: false,
+      instance: 'later',
+    });
+    try {
+      expect(fresh.stats().datasources.find((d) => d.name === 'tx')!.viewsMissingRows).toEqual({});
+    } finally {
+      await fresh.stop();
     }
   });
 });

@@ -175,6 +175,7 @@ export function formatResult(r: DeployResult): string {
     const longest = Math.max(...r.holds.map((h) => h.ms));
     lines.push(`Writers were held ${r.holds.length} time(s), the longest for ${longest.toFixed(0)} ms.`);
   }
+  for (const w of r.warnings ?? []) lines.push(`warning: ${w}`);
   if (r.ok && r.plan.recordsRuntime && r.plan.runtimeChanges.length > 0) {
     lines.push(...formatRuntimeChanges(r.plan.runtimeChanges, 'Recorded without DDL:'));
   }

@@ -85,6 +85,7 @@ export const replayCommand: Command = {
         ctx.io.out(
           `Applied: ${result.target} recomputed and swapped in (deployment ${applied.deployId}, ${(applied.durationMs / 1000).toFixed(2)} s; writers held at most ${hold.toFixed(0)} ms).`,
         );
+        for (const w of applied.warnings ?? []) ctx.io.err(`warning: ${w}`);
         const d = result.diff.counts;
         if (d.added + d.removed + d.changed === 0) {
           ctx.io.out(
