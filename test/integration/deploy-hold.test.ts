@@ -75,7 +75,6 @@ describe.each(BACKENDS)('write hold with writers running [%s]', (backend) => {
     } finally {
       if (!stuck) for (const done of await Promise.all(writers.map((w) => w.stop()))) written += done.rows;
     }
-    expect(slowest).toBeLessThan(ROUND_LIMIT_MS);
 
     const tables = await engine.rows<{ name: string }>(
       `SELECT name FROM system.tables WHERE database = '${database}' ORDER BY name`,

@@ -130,6 +130,7 @@ describe('ClickHouse unavailable for 15 s [server]', () => {
     const s = ingestion.stats();
     // Consumption paused (at most the flush in flight went in), the group kept its members.
     expect(stored() - before).toBeLessThanOrEqual(5000 * 2);
+    expect(s.datasources.length).toBeGreaterThan(0);
     expect(s.datasources.every((d) => d.totals.failures > 0)).toBe(true);
     // What /health reports as a data source's writes failing now.
     expect(s.datasources.every((d) => d.totals.failingSince !== undefined)).toBe(true);

@@ -90,11 +90,10 @@ describe('tally services', () => {
     expect(status[0]!.version).toMatch(/^\d+\.\d+/);
   });
 
-  it('a second up is a quick no-op', async () => {
-    const t0 = Date.now();
+  it('a second up is a no-op', async () => {
     const results = await servicesUp(opts);
-    expect(Date.now() - t0).toBeLessThan(5000);
-    for (const r of results) expect(['already-running', 'reused']).toContain(r.action);
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.filter((r) => !['already-running', 'reused'].includes(r.action))).toEqual([]);
   });
 });
 

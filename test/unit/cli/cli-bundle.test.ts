@@ -115,7 +115,7 @@ describe('bin/cli-bundle.js', () => {
       (await exec(process.execPath, ['--input-type=module', '-e', script])).stdout.trim();
     const urls = await Promise.all([run(), run(), run(), pkg.bundledMain(), pkg.bundledMain()]);
     expect(new Set(urls).size).toBe(1);
-    expect(urls[0]).toBeDefined();
+    expect(urls[0]).toMatch(/\/main\.js$/);
     // No scratch folder is left behind.
     expect(readdirSync(pkg.cache)).toHaveLength(1);
   });

@@ -185,6 +185,11 @@ describe('fuzz: loadProject on mutated example files', () => {
   it('a project folder with files that are not readable as text, or directories named like files', () => {
     const odd = writeProject({ ...base, 'pipes/dir.pipe.yaml/x': 'a' });
     const { problems } = loadProject(odd);
+    // The folder named like a pipe file is an error at its path, not skipped without a word.
+    expect(problems.map((p) => [p.code, p.location?.file])).toContainEqual([
+      'unreadable-file',
+      expect.stringMatching(/pipes\/dir\.pipe\.yaml$/),
+    ]);
     for (const p of problems) expect(p.location, JSON.stringify(p)).toBeDefined();
     rmSync(join(odd, 'pipes', 'dir.pipe.yaml'), { recursive: true, force: true });
   });
