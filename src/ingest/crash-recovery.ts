@@ -19,9 +19,11 @@
  */
 import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
+import { engineMessage } from '../clickhouse/engine-error.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import { recordViewsRecomputed } from '../clickhouse/view-failure-log.ts';
 import { viewTargetOf } from '../deploy/introspect.ts';
-import { discardName, nextName } from '../deploy/names.ts';
+import { discardName, healableViewOf, nextName } from '../deploy/names.ts';
 import { TallyError } from '../errors.ts';
 import type { Project } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
@@ -44,6 +46,8 @@ export interface RecoveryReport {
   recomputed: Array<{ target: string; rows: number }>;
   /** Targets fed by views that cannot be recomputed (they also take events of their own). */
   skipped: Array<{ target: string; reason: string }>;
+  /** What recovery could not note but did not need to (a `/health` listing it may be stale). */
+  warnings: string[];
   ms: number;
 }
 
@@ -62,10 +66,18 @@ export async function recoverAfterCrash(
 ): Promise<RecoveryReport> {
   const rollBack = opts.rollBack ?? true;
   const t0 = performance.now();
+  const began = Date.now();
   const db = quoteIdent(engine.database);
   const ref = (t: string) => `${db}.${quoteIdent(t)}`;
   const exists = async (t: string) => (await columnsOf(engine, t)).size > 0;
-  const report: RecoveryReport = { rolledBack: [], seenRebuilt: [], recomputed: [], skipped: [], ms: 0 };
+  const report: RecoveryReport = {
+    rolledBack: [],
+    seenRebuilt: [],
+    recomputed: [],
+    skipped: [],
+    warnings: [],
+    ms: 0,
+  };
   const haveOffsets = await exists(OFFSETS_TABLE);
 
   for (const ds of project.datasources.values()) {
@@ -127,6 +139,15 @@ export async function recoverAfterCrash(
     await refillBySwap(engine, views, derived);
   }
   for (const t of derived) report.recomputed.push({ target: t, rows: await count(engine, ref(t)) });
+  // A view that failed before (view-failure-log.ts) left its target short; recomputed, it is whole.
+  const healed = [
+    ...new Set(views.filter((v) => derived.has(v.target)).flatMap((v) => healableViewOf(v.name) ?? [])),
+  ];
+  await recordViewsRecomputed(engine, healed, began).catch((err: unknown) => {
+    report.warnings.push(
+      `could not record in tally_view_failures that ${healed.join(', ')} no longer miss rows (${engineMessage(err)}): /health may list them until the next recompute`,
+    );
+  });
   report.ms = Math.round(performance.now() - t0);
   return report;
 }

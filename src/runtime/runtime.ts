@@ -66,6 +66,8 @@ export interface ReloadOutcome {
  * loads the project again, deploys the difference, and swaps the state only when all of it
  * worked, so a broken file never replaces the last good version.
  */
+const ENDPOINT_HOLD_MAX_MS = 10_000;
+
 export class Runtime {
   private readonly holder: StateHolder;
   private server?: RunningServer;
@@ -90,6 +92,14 @@ export class Runtime {
 
   get url(): string | undefined {
     return this.server?.url;
+  }
+
+  /**
+   * Endpoint requests wait until `ready` settles (10 s at most): `tally dev` loads fixtures once
+   * the server listens, and an answer before that would be empty. Call before `start`.
+   */
+  holdEndpointsUntil(ready: Promise<unknown>): void {
+    this.holder.holdUntil(ready, ENDPOINT_HOLD_MAX_MS);
   }
 
   /** The running ingestion (events API, Kafka consumers); undefined before start. */

@@ -72,6 +72,8 @@ export class EndpointResponder {
 
   /** The answer to `req`; throws HttpError for every refusal. Fills `note` for the request log. */
   async answer(req: EndpointRequest, note: RequestNote): Promise<PlainAnswer> {
+    const held = this.o.state.held;
+    if (held) await held;
     const state = this.o.state.get();
     note.endpoint = '';
     const { name, format } = splitFile(req.file);

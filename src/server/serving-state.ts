@@ -15,6 +15,7 @@ export interface ServingState {
 export class StateHolder {
   private current: ServingState;
   private readonly listeners: Array<(s: ServingState) => void> = [];
+  private hold?: Promise<void> | undefined;
 
   constructor(initial: ServingState) {
     this.current = initial;
@@ -29,7 +30,31 @@ export class StateHolder {
     for (const l of this.listeners) l(next);
   }
 
+  /**
+   * Requests wait (in `held`) until `ready` settles, at most `maxMs`: `tally dev` loads its
+   * fixtures after the server is listening, and an endpoint answered before then would be empty.
+   */
+  holdUntil(ready: Promise<unknown>, maxMs: number): void {
+    let timer: NodeJS.Timeout | undefined;
+    const capped = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, maxMs);
+      timer.unref?.();
+    });
+    const hold = Promise.race([ready.then(noop, noop), capped]).then(() => {
+      clearTimeout(timer);
+      if (this.hold === hold) this.hold = undefined;
+    });
+    this.hold = hold;
+  }
+
+  /** Settles when a hold ends; undefined when none is on (the common case: no await at all). */
+  get held(): Promise<void> | undefined {
+    return this.hold;
+  }
+
   onSwap(listener: (s: ServingState) => void): void {
     this.listeners.push(listener);
   }
 }
+
+function noop(): void {}

@@ -193,19 +193,26 @@ async function runServer(
       log: log ?? errorsOnly(io),
       ...(json ? {} : { snapshotLog: (e: Record<string, unknown>) => printSnapshot(ctx, e) }),
     });
+    // Endpoints answer once the fixtures below are in, so a first request never sees them empty.
+    let fixturesLoaded = () => {};
+    if (mode.watch) runtime.holdEndpointsUntil(new Promise<void>((resolve) => (fixturesLoaded = resolve)));
     const server = await runtime.start();
-    // dev only (`tally serve --deploy` never writes sample events into a real database): a fresh
-    // dev database gets the sample events, so the endpoints answer with data at once.
-    const fixtures = mode.watch && runtime.ingest ? await fixtureTargets(project, engine, created) : [];
-    if (fixtures.length > 0 && runtime.ingest) {
-      for (const f of await loadFixtures(project, runtime.ingest, fixtures)) {
-        if (f.refused) io.out(paint(io, 'yellow', `not loaded: ${f.file}: ${f.refused}`));
-        else {
-          io.out(
-            `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
-          );
+    try {
+      // dev only (`tally serve --deploy` never writes sample events into a real database): a fresh
+      // dev database gets the sample events, so the endpoints answer with data at once.
+      const fixtures = mode.watch && runtime.ingest ? await fixtureTargets(project, engine, created) : [];
+      if (fixtures.length > 0 && runtime.ingest) {
+        for (const f of await loadFixtures(project, runtime.ingest, fixtures)) {
+          if (f.refused) io.out(paint(io, 'yellow', `not loaded: ${f.file}: ${f.refused}`));
+          else {
+            io.out(
+              `loaded ${f.file}: ${plural(f.successful_rows, 'row')}, ${f.quarantined_rows} quarantined, ${plural(f.duplicate_rows, 'duplicate')} dropped`,
+            );
+          }
         }
       }
+    } finally {
+      fixturesLoaded();
     }
     if (json)
       log?.({
