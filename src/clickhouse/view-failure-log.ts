@@ -5,8 +5,10 @@
  * it failed after it was last recomputed. Kept in ClickHouse, not in a process, so that `/health`
  * of every instance, and of one started after the failure, says so until a recompute.
  */
+import { quoteString } from '../sql/render-literal.ts';
 import { quoteIdent } from './create-engine.ts';
 import type { Engine } from './engine.ts';
+import { engineMessage } from './engine-error.ts';
 import { engineCall, isShardedCluster, onClusterClause } from './replicated-engine.ts';
 import { syncInsertClause } from './sync-insert.ts';
 
@@ -59,15 +61,19 @@ export async function recordViewFailure(
 /**
  * Records that the targets of `views` were recomputed from their sources by a step that began at
  * `atMs` (epoch ms): failures before it are healed; one during it may not be (a recompute's
- * shadow view failing on rows that arrive meanwhile), so it stays listed. Nothing to record where the table was never made: no ingestion has run, so
- * no view has failed.
+ * shadow view failing on rows that arrive meanwhile), so it stays listed. Nothing to record where
+ * the table was never made: no ingestion has run, so no view has failed.
+ *
+ * Then the rows the record makes moot (these views' rows before `atMs`) are deleted, so a view
+ * that failed on every flush for hours does not leave the table growing: what is returned is a
+ * note when that deletion could not be started (harmless: the rows are only read, never needed).
  */
 export async function recordViewsRecomputed(
   engine: Engine,
   views: readonly string[],
   atMs: number,
-): Promise<void> {
-  if (views.length === 0) return;
+): Promise<string | undefined> {
+  if (views.length === 0) return undefined;
   const lines = views.map((view) =>
     JSON.stringify({ at_ms: atMs, datasource: '', view, kind: 'recomputed', error: '', instance: '' }),
   );
@@ -76,8 +82,28 @@ export async function recordViewsRecomputed(
       `INSERT INTO ${table(engine)}${await syncInsertClause(engine)} FORMAT JSONEachRow\n${lines.join('\n')}`,
     );
   } catch (err) {
-    if (!/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(String((err as Error).message))) throw err;
+    if (/doesn't exist|does not exist|UNKNOWN_TABLE/i.test(String((err as Error).message))) return undefined;
+    throw err;
   }
+  return pruneHealed(engine, views, atMs).then(
+    () => undefined,
+    (err: unknown) =>
+      `could not delete the healed rows of ${views.join(', ')} from ${VIEW_FAILURES_TABLE}: ${engineMessage(err)}`,
+  );
+}
+
+/**
+ * Deletes `views`' rows older than `beforeMs` (a mutation, run by ClickHouse in the background;
+ * on a cluster the replicated table passes it to every replica). Not started when there are none:
+ * an old server rewrites every part for a mutation, matching or not.
+ */
+async function pruneHealed(engine: Engine, views: readonly string[], beforeMs: number): Promise<void> {
+  const where = `view IN (${views.map(quoteString).join(', ')}) AND at_ms < ${Math.floor(beforeMs)}`;
+  const [r] = await engine.rows<{ n: string | number }>(
+    `SELECT count() AS n FROM ${table(engine)} WHERE ${where}`,
+  );
+  if (Number(r?.n ?? 0) === 0) return;
+  await engine.command(`ALTER TABLE ${table(engine)} DELETE WHERE ${where}`);
 }
 
 /** Per data source, its views that failed since their targets were last recomputed. */

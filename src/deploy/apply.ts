@@ -206,11 +206,11 @@ export async function applyPlan(
         const began = Date.now();
         await runStep(ac, step);
         if (healed.length > 0) {
-          await recordViewsRecomputed(engine, healed, began).catch((err: unknown) => {
-            warnings.push(
-              `step ${step.n}: could not record in tally_view_failures that ${healed.join(', ')} ${healed.length > 1 ? 'no longer miss' : 'no longer misses'} rows (${engineMessage(err)}): /health may list ${healed.length > 1 ? 'them' : 'it'} until the next recompute`,
-            );
-          });
+          const note = await recordViewsRecomputed(engine, healed, began).catch(
+            (err: unknown) =>
+              `could not record in tally_view_failures that ${healed.join(', ')} ${healed.length > 1 ? 'no longer miss' : 'no longer misses'} rows (${engineMessage(err)}): /health may list ${healed.length > 1 ? 'them' : 'it'} until the next recompute`,
+          );
+          if (note) warnings.push(`step ${step.n}: ${note}`);
         }
         steps[i] = { ...steps[i]!, status: 'done', ms: performance.now() - t0 };
         ac.emit({ type: 'step-done', step, ms: performance.now() - t0 });

@@ -143,11 +143,11 @@ export async function recoverAfterCrash(
   const healed = [
     ...new Set(views.filter((v) => derived.has(v.target)).flatMap((v) => healableViewOf(v.name) ?? [])),
   ];
-  await recordViewsRecomputed(engine, healed, began).catch((err: unknown) => {
-    report.warnings.push(
+  const note = await recordViewsRecomputed(engine, healed, began).catch(
+    (err: unknown) =>
       `could not record in tally_view_failures that ${healed.join(', ')} no longer miss rows (${engineMessage(err)}): /health may list them until the next recompute`,
-    );
-  });
+  );
+  if (note) report.warnings.push(note);
   report.ms = Math.round(performance.now() - t0);
   return report;
 }

@@ -68,4 +68,43 @@ forEachBackend('tally_view_failures', (ctx) => {
     await recordViewsRecomputed(ctx.engine, ['v'], began + 6);
     expect((await readViewsMissingRows(ctx.engine)).get('tx')).toBeUndefined();
   });
+
+  it('deletes the rows a recompute makes moot, and only those', async () => {
+    await ctx.engine.command(`TRUNCATE TABLE ${VIEW_FAILURES_TABLE}`);
+    await put([
+      [1000, 'tx', 'v', 'failed', 'old'],
+      [2000, '', 'v', 'recomputed'],
+      [3000, 'tx', 'v', 'failed', 'older than the recompute'],
+      [6000, 'tx', 'v', 'failed', 'during the recompute'],
+      [1000, 'tx', 'w', 'failed', 'another view'],
+    ]);
+    expect(await recordViewsRecomputed(ctx.engine, ['v'], 5000)).toBeUndefined();
+    const left = async () =>
+      (
+        await ctx.engine.rows<{ at_ms: string | number; view: string; kind: string }>(
+          `SELECT at_ms, view, kind FROM ${VIEW_FAILURES_TABLE} ORDER BY view, at_ms`,
+        )
+      ).map((r) => `${r.view} ${Number(r.at_ms)} ${r.kind}`);
+    // A mutation: ClickHouse runs it in the background.
+    const deadline = Date.now() + 20_000;
+    while ((await left()).length > 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    expect(await left()).toEqual(['v 5000 recomputed', 'v 6000 failed', 'w 1000 failed']);
+    expect((await readViewsMissingRows(ctx.engine)).get('tx')).toEqual({
+      v: { failures: 1, firstAt: 6000, lastAt: 6000, error: 'during the recompute' },
+      w: { failures: 1, firstAt: 1000, lastAt: 1000, error: 'another view' },
+    });
+
+    // Nothing older to delete: no mutation is started (an old server rewrites every part for one).
+    const mutations = async () =>
+      Number(
+        (
+          await ctx.engine.rows<{ n: string | number }>(
+            `SELECT count() AS n FROM system.mutations WHERE database = '${ctx.engine.database}' AND table = '${VIEW_FAILURES_TABLE}'`,
+          )
+        )[0]!.n,
+      );
+    const before = await mutations();
+    expect(await recordViewsRecomputed(ctx.engine, ['w2'], 9000)).toBeUndefined();
+    expect(await mutations()).toBe(before);
+  });
 });
