@@ -159,7 +159,9 @@ export function parseIngest(out: string): BenchOutput {
   const judged = tally.sustained ?? tally.endToEnd;
   // A run on a topic with compression.type set names its codec in every figure of Tally.
   const codec = /^topic compression: (\w+)/m.exec(out)?.[1];
-  const topicKind = codec ? ` (${codec}-compressed topic)` : '';
+  // And a run without a dedup_key (the Kafka engine's work: no lookups) says so too.
+  const noDedup = /^Tally data source: no dedup_key/m.test(out);
+  const topicKind = `${codec ? ` (${codec}-compressed topic)` : ''}${noDedup ? ' (no dedup_key)' : ''}`;
   const how = `${topicKind}${tally.sustained ? ', sustained (10% -> 90% of the rows)' : ''}`;
   const httpRate = (http.sustained ?? http.endToEnd).rows;
   const metrics: Metric[] = [

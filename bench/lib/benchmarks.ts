@@ -101,6 +101,17 @@ export const BENCHMARKS: readonly BenchSpec[] = [
     parse: parseIngest,
     targets: ['ingest-http', 'ingest-kafka-engine', 'ingest-rss'],
   },
+  // The same work as the Kafka engine's (no dedup_key: no seen-key lookups, no seen table), so
+  // the Kafka-engine target is judged like for like too; the run above keeps dedup's cost in view.
+  {
+    id: 'ingest-no-dedup',
+    title: 'Ingest without a dedup_key (as the Kafka engine: no dedup), same three paths',
+    script: 'bench/ingest.ts',
+    args: { quick: 'skip', full: ['--no-dedup'] },
+    timeoutS: { quick: 150, full: 900 },
+    parse: parseIngest,
+    targets: ['ingest-http', 'ingest-kafka-engine', 'ingest-rss'],
+  },
   // Topics whose batches the broker compresses: what the pure-JavaScript codecs cost per event.
   ...(['lz4', 'zstd'] as const).map(
     (codec): BenchSpec => ({

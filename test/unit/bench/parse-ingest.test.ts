@@ -39,6 +39,18 @@ describe('parseIngest', () => {
     expect(rounds[1]).toContain('Kafka engine 100,000');
   });
 
+  it('names a run without a dedup_key in its figures, so it is told from the dedup run', () => {
+    const plain = parseIngest(
+      OUTPUT.replace(
+        'Tally data source: dedup_key transaction_id',
+        'Tally data source: no dedup_key (Kafka coordinates)',
+      ),
+    );
+    const engine = plain.metrics.find((m) => m.targetId === 'ingest-kafka-engine');
+    expect(engine?.name).toContain('(no dedup_key)');
+    expect(byTarget('ingest-kafka-engine')?.name).not.toContain('dedup');
+  });
+
   it('refuses an output without the Tally line', () => {
     expect(() => parseIngest(OUTPUT.replace('Tally (Kafka -> ClickHouse)', 'Tally?'))).toThrow(
       /no "Tally \(Kafka -> ClickHouse\)" line/,
