@@ -48,6 +48,7 @@ describe('parseIngest', () => {
     );
     const engine = plain.metrics.find((m) => m.targetId === 'ingest-kafka-engine');
     expect(engine?.name).toContain('(no dedup_key)');
+    expect(engine?.baseline?.name).not.toContain('dedup');
     expect(byTarget('ingest-kafka-engine')?.name).not.toContain('dedup');
   });
 

@@ -64,6 +64,9 @@ it('a request during the hold waits for it, then runs; later requests do not wai
   for (let i = 0; i < 5; i++) await tick();
   expect(settled).toBe(false);
   expect(queries()).toBe(0);
+  // Only endpoints wait: /health answers during the hold (it says what is up, data or not).
+  expect([200, 503]).toContain((await app.request('/health')).status);
+  expect(settled).toBe(false);
 
   release();
   const res = await pending;
