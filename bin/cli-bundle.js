@@ -16,6 +16,7 @@ import {
   renameSync,
   rmSync,
   statSync,
+  writeFileSync,
 } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -45,7 +46,7 @@ export async function bundledMain() {
     if (!existsSync(join(dir, 'main.js'))) {
       if (!writable(CACHE)) return undefined;
       // Callers in one process share a build (and esbuild's service, which a build stops).
-      building ??= build(dir).finally(() => {
+      building ??= buildOnce(dir).finally(() => {
         building = undefined;
       });
       await building;
@@ -86,13 +87,52 @@ function fingerprint() {
   return hash.digest('hex').slice(0, 20);
 }
 
+/** A builder's lock older than this is a dead one's (a build takes well under a second). */
+const LOCK_STALE_MS = 30_000;
+
+/**
+ * Builds `dir` unless another process is building it already (`<dir>.lock`, made exclusively):
+ * then waits for that build, so processes started at once on a cold cache (a test run, dev and
+ * check together) spend one build's CPU, not one each. A lock that goes without a build (that
+ * build failed) or grows stale (its process died) leaves the build to this process.
+ */
+async function buildOnce(dir) {
+  mkdirSync(CACHE, { recursive: true });
+  const lock = `${dir}.lock`;
+  let mine = false;
+  try {
+    writeFileSync(lock, String(process.pid), { flag: 'wx' });
+    mine = true;
+  } catch (err) {
+    if (err.code !== 'EEXIST') throw err;
+  }
+  if (!mine) {
+    for (;;) {
+      if (existsSync(join(dir, 'main.js'))) return;
+      let age;
+      try {
+        age = Date.now() - statSync(lock).mtimeMs;
+      } catch {
+        break; // released without a build
+      }
+      if (age > LOCK_STALE_MS) break;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  }
+  try {
+    // A build may have finished between the caller's look and the lock.
+    if (!existsSync(join(dir, 'main.js'))) await build(dir);
+  } finally {
+    if (mine) rmSync(lock, { force: true });
+  }
+}
+
 /**
  * Builds into a folder of its own, then renames it to `dir`: a folder there is always a whole
  * build, and processes building at once (tests start many) each end up using the one that won.
  */
 async function build(dir) {
   const esbuild = await import('esbuild');
-  mkdirSync(CACHE, { recursive: true });
   const scratch = `${dir}.tmp-${process.pid}-${Date.now()}`;
   try {
     await esbuild.build({

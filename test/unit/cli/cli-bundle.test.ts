@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import {
   copyFileSync,
+  existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
@@ -13,7 +14,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -118,6 +119,49 @@ describe('bin/cli-bundle.js', () => {
     expect(urls[0]).toMatch(/\/main\.js$/);
     // No scratch folder is left behind.
     expect(readdirSync(pkg.cache)).toHaveLength(1);
+  });
+
+  it("waits for another process's build (its lock), and builds itself once the lock goes or grows stale", async () => {
+    const pkg = fakePackage();
+    made.push(pkg.root);
+    const url = await pkg.bundledMain();
+    const dir = fileURLToPath(url!).replace(/\/main\.js$/, '');
+    const lock = `${dir}.lock`;
+    const tick = () => new Promise((r) => setTimeout(r, 50));
+
+    // Another process holds the lock: no build of this one's, and no answer until it goes.
+    rmSync(dir, { recursive: true });
+    writeFileSync(lock, '12345');
+    let settled = false;
+    const pending = pkg.bundledMain().then((u) => {
+      settled = true;
+      return u;
+    });
+    for (let i = 0; i < 6; i++) await tick();
+    expect(settled).toBe(false);
+    expect(readdirSync(pkg.cache).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    rmSync(lock); // released without a build (that build failed): this process builds
+    expect(await pending).toBe(url);
+    expect(existsSync(lock)).toBe(false);
+
+    // The other builder finishes while this one waits: its build is taken, none made here.
+    rmSync(dir, { recursive: true });
+    writeFileSync(lock, '12345');
+    const waiting = pkg.bundledMain();
+    await tick();
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'main.js'), 'export const version = 42;\n');
+    expect(await waiting).toBe(url);
+    expect(((await import(`${url!}?other`)) as Main).version).toBe(42);
+    rmSync(lock);
+
+    // A stale lock (its process died): built at once.
+    rmSync(dir, { recursive: true });
+    writeFileSync(lock, '12345');
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    expect(await pkg.bundledMain()).toBe(url);
+    expect(((await import(`${url!}?stale`)) as Main).version).toBe(1);
   });
 
   it('gives no bundle for a source that does not build (tsx then reports it) or with TALLY_NO_BUNDLE', async () => {
