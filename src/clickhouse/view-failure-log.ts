@@ -33,17 +33,57 @@ export function viewFailuresTableSql(engine: Pick<Engine, 'database' | 'cluster'
     cluster: engine.cluster,
     everywhere: isShardedCluster(engine),
   });
-  return `CREATE TABLE IF NOT EXISTS ${table(engine)}${onClusterClause(engine.cluster)} (at_ms UInt64, datasource String, view String, kind String, error String, instance String) ENGINE = ${engineSql} ORDER BY (view, at_ms)`;
+  return `CREATE TABLE IF NOT EXISTS ${table(engine)}${onClusterClause(engine.cluster)} (at_ms UInt64, datasource String, view String, kind String, error String, instance String, ${FAILURES_COLUMN}) ENGINE = ${engineSql} ORDER BY (view, at_ms)`;
 }
 
 /**
- * Records that `view` failed on rows of `datasource` that were stored anyway; `at`: epoch ms when
- * the failure was seen, after the failing insert returned. Times are the processes' own clocks,
- * which must agree (NTP) to well under the time between a failure and the recompute that heals it.
+ * How many failed writes a `failed` row stands for (ingest/view-failure-recorder.ts writes one
+ * row per view per interval). Rows written before the column existed stand for one each.
+ */
+const FAILURES_COLUMN = 'failures UInt32 DEFAULT 1';
+
+/**
+ * Makes the table, or brings one made by an earlier version up to date (the `failures` column).
+ * On a cluster the table is replicated, so an ALTER on this node reaches every replica; two
+ * processes adding the column at once is fine (the second finds it there).
+ */
+export async function ensureViewFailuresTable(engine: Engine): Promise<void> {
+  let columns = await columnsOfTable(engine);
+  if (columns.size === 0) {
+    await engine.command(viewFailuresTableSql(engine));
+    columns = await columnsOfTable(engine);
+  }
+  if (columns.has('failures')) return;
+  try {
+    await engine.command(`ALTER TABLE ${table(engine)} ADD COLUMN ${FAILURES_COLUMN}`);
+  } catch (err) {
+    if (!(await columnsOfTable(engine)).has('failures')) throw err;
+  }
+}
+
+async function columnsOfTable(engine: Engine): Promise<Set<string>> {
+  const rows = await engine.rows<{ name: string }>(
+    `SELECT name FROM system.columns WHERE database = ${quoteString(engine.database)} AND table = ${quoteString(VIEW_FAILURES_TABLE)}`,
+  );
+  return new Set(rows.map((r) => r.name));
+}
+
+/**
+ * Records that `view` failed on rows of `datasource` that were stored anyway: `failures` failed
+ * writes (1 unless given), the last seen at `at` (epoch ms, after the failing insert returned)
+ * with `error`. Times are the processes' own clocks, which must agree (NTP) to well under the
+ * time between a failure and the recompute that heals it.
  */
 export async function recordViewFailure(
   engine: Engine,
-  failure: { datasource: string; view: string; at: number; error: string; instance: string },
+  failure: {
+    datasource: string;
+    view: string;
+    at: number;
+    error: string;
+    instance: string;
+    failures?: number;
+  },
 ): Promise<void> {
   const row = {
     at_ms: failure.at,
@@ -52,6 +92,7 @@ export async function recordViewFailure(
     kind: 'failed',
     error: failure.error,
     instance: failure.instance,
+    failures: failure.failures ?? 1,
   };
   await engine.command(
     `INSERT INTO ${table(engine)}${await syncInsertClause(engine)} FORMAT JSONEachRow\n${JSON.stringify(row)}`,
@@ -106,7 +147,11 @@ async function pruneHealed(engine: Engine, views: readonly string[], beforeMs: n
   await engine.command(`ALTER TABLE ${table(engine)} DELETE WHERE ${where}`);
 }
 
-/** Per data source, its views that failed since their targets were last recomputed. */
+/**
+ * Per data source, its views that failed since their targets were last recomputed. A `failed`
+ * row with `failures` 0 was written by an earlier version (18.16 fills a JSONEachRow field left
+ * out with 0, not with the column's DEFAULT): it stands for one failure.
+ */
 export async function readViewsMissingRows(
   engine: Engine,
 ): Promise<Map<string, Record<string, ViewFailure>>> {
@@ -118,7 +163,7 @@ export async function readViewsMissingRows(
     last_ms: string | number;
     error: string;
   }>(
-    `SELECT datasource, view, count() AS failures, min(at_ms) AS first_ms, max(at_ms) AS last_ms, argMax(error, at_ms) AS error
+    `SELECT datasource, view, sum(if(failures = 0, 1, failures)) AS failures, min(at_ms) AS first_ms, max(at_ms) AS last_ms, argMax(error, at_ms) AS error
      FROM ${table(engine)}
      ANY LEFT JOIN (SELECT view, max(at_ms) AS cleared_ms FROM ${table(engine)} WHERE kind = 'recomputed' GROUP BY view) AS recomputes USING view
      WHERE kind = 'failed' AND at_ms > ifNull(cleared_ms, 0)

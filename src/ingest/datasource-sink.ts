@@ -34,6 +34,7 @@ import {
 import { backoffMs, classifyFailure, failedViewOf } from './insert-failure.ts';
 import { waitCaughtUp } from './replica-caught-up.ts';
 import type { QueuedRow, RowParser } from './row-parser.ts';
+import { ViewFailureRecorder, type ViewFailureRow } from './view-failure-recorder.ts';
 
 export interface IncomingEvent {
   /** The event exactly as received (a Kafka message's value is kept as its bytes). */
@@ -135,7 +136,15 @@ export interface SinkOptions {
    * failure (rebalance, stop, an HTTP error answer) does not take the check with it.
    */
   restarts?: { owe(since: number): void; settle(): Promise<void> };
+  /**
+   * The shortest time between two tally_view_failures rows of one view from this process
+   * (view-failure-recorder.ts); default VIEW_FAILURE_ROW_MS.
+   */
+  viewFailureRowMs?: number;
 }
+
+/** A view failing on every flush adds at most one row a minute per process to tally_view_failures. */
+export const VIEW_FAILURE_ROW_MS = 60_000;
 
 /** A good row of a flush: its batch's index, the event's index in it, and the event (whose `row` is ok). */
 interface Candidate {
@@ -227,8 +236,8 @@ export class DatasourceSink {
   /** ... and the one the current attempt's reads were made in (see `insert`). */
   private attemptGeneration: number | undefined;
   private logging: Promise<void> | undefined;
-  /** View failure records being written (see noteViewFailure); close() waits for them. */
-  private readonly recording = new Set<Promise<void>>();
+  /** Writes view failures to tally_view_failures (see noteViewFailure); close() flushes it. */
+  private readonly failureRows: ViewFailureRecorder;
   /**
    * Ops log rows waiting to be written, with the Kafka batch ends they will mark: only those, not
    * the flush, whose rows would otherwise stay in memory as long as the log lags behind.
@@ -251,6 +260,25 @@ export class DatasourceSink {
     this.probe = `${this.db}.${quoteIdent(probeTableName(datasource.name, opts.instance))}`;
     this.log = opts.log ?? (() => {});
     this.generation = engine.generation;
+    this.failureRows = new ViewFailureRecorder({
+      everyMs: opts.viewFailureRowMs ?? VIEW_FAILURE_ROW_MS,
+      write: (row) => this.writeFailureRow(row),
+      writeFailed: (view, failures, err) =>
+        // Still listed by this process, and kept for its next row; others do not know of it yet.
+        this.log({
+          level: 'warn',
+          msg: 'could not record a view failure in ClickHouse; tried again later',
+          datasource: this.datasource.name,
+          view,
+          failures,
+          error: engineMessage(err),
+        }),
+    });
+  }
+
+  /** This process recomputed these views' targets: their next failure is recorded at once. */
+  viewsRecomputed(views: readonly string[]): void {
+    this.failureRows.recomputed(views);
   }
 
   /** Forgets cached watermarks (after a rebalance another instance may have written). */
@@ -373,28 +401,14 @@ export class DatasourceSink {
     };
     failures[view] = entry;
     if (healable === undefined) return;
-    const record = this.recordFailure(view, at, error).then(
-      () => {
-        entry.recordedAt = Date.now();
-      },
-      (e: unknown) => {
-        // Still listed by this process; another, or this one restarted, will not know of it.
-        this.log({
-          level: 'warn',
-          msg: 'could not record a view failure in ClickHouse',
-          datasource: this.datasource.name,
-          view,
-          error: engineMessage(e),
-        });
-      },
-    );
-    this.recording.add(record);
-    void record.finally(() => this.recording.delete(record));
+    void this.failureRows.note(view, at, error).then(() => {
+      entry.recordedAt = Date.now();
+    });
   }
 
   /** Writes a view failure's row, tried a second time after a short wait. */
-  private async recordFailure(view: string, at: number, error: string): Promise<void> {
-    const failure = { datasource: this.datasource.name, view, at, error, instance: this.opts.instance };
+  private async writeFailureRow(row: ViewFailureRow): Promise<void> {
+    const failure = { datasource: this.datasource.name, instance: this.opts.instance, ...row };
     try {
       await recordViewFailure(this.engine, failure);
     } catch {
@@ -917,8 +931,8 @@ export class DatasourceSink {
   async close(): Promise<void> {
     await this.settled();
     // A view failure's record is what tells every instance, after this one stops, of the rows
-    // its target lacks.
-    await Promise.all(this.recording);
+    // its target lacks: what the interval kept is written now.
+    await this.failureRows.flush();
     if (this.probeReady) await this.engine.command(`DROP TABLE IF EXISTS ${this.probe}`).catch(() => {});
     this.probeReady = false;
   }

@@ -22,7 +22,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
-import { VIEW_FAILURES_TABLE, viewFailuresTableSql } from '../clickhouse/view-failure-log.ts';
+import { ensureViewFailuresTable } from '../clickhouse/view-failure-log.ts';
 
 export { syncInsertClause } from '../clickhouse/sync-insert.ts';
 
@@ -85,7 +85,7 @@ export async function ensureIngestTables(engine: Engine, ds: DataSource): Promis
     LOG_TABLE,
     `CREATE TABLE IF NOT EXISTS ${db}.${LOG_TABLE}${on} (time DateTime, datasource String, source String, topic String, \`partition\` Int32, first_offset Int64, last_offset Int64, rows UInt64, quarantined UInt64, duplicates UInt64, skipped UInt64, bytes UInt64, duration_ms UInt32, lag Int64, instance String) ENGINE = ${engineOf(LOG_TABLE, 'MergeTree')} PARTITION BY toYYYYMM(time) ORDER BY (datasource, time)`,
   );
-  await createTableOnce(engine, VIEW_FAILURES_TABLE, viewFailuresTableSql(engine));
+  await ensureViewFailuresTable(engine);
   // The ops log row of a Kafka flush is also its `batch` mark: one INSERT writes both.
   const logSelect = `SELECT datasource, topic, \`partition\`, 'batch' AS kind, last_offset AS \`offset\`, time AS updated_at FROM ${db}.${LOG_TABLE} WHERE source = 'kafka'`;
   await ensureWatermarkView(

@@ -437,6 +437,7 @@ export async function startIngestion(
       // The deploy recorded the recompute too: the reads from now on agree.
       viewFailures.healed(views);
       for (const e of entries.values()) {
+        e.sink?.viewsRecomputed(views);
         const failures = e.sink?.totals.viewFailures;
         if (!failures) continue;
         for (const v of views) delete failures[v];

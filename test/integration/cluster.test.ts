@@ -12,6 +12,13 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts';
 import type { Engine } from '../../src/clickhouse/engine.ts';
+import {
+  ensureViewFailuresTable,
+  readViewsMissingRows,
+  recordViewFailure,
+  VIEW_FAILURES_TABLE,
+  viewFailuresTableSql,
+} from '../../src/clickhouse/view-failure-log.ts';
 import { applyDeploy, ddlContextFor, planDeploy } from '../../src/deploy/deploy.ts';
 import { type BatchOutcome, DatasourceSink, type IncomingBatch } from '../../src/ingest/datasource-sink.ts';
 import { ensureIngestTables } from '../../src/ingest/ingest-tables.ts';
@@ -222,6 +229,40 @@ describe('the example project on a 2-replica ClickHouse cluster', () => {
     // A second deploy from the other node sees nothing to do.
     const again = loadProjectOrThrow(dir, { env: { ...env, TALLY_CLICKHOUSE_URL: NODE2 } });
     expect((await planDeploy(again, two)).steps).toEqual([]);
+  });
+
+  it('brings a tally_view_failures table of an earlier version up to date on both replicas', async () => {
+    // The table as an earlier version made it (replicated, no `failures` column), with a row.
+    await one.command(viewFailuresTableSql(one));
+    await one.command(`ALTER TABLE ${VIEW_FAILURES_TABLE} DROP COLUMN failures`);
+    const hasColumn = async (e: Engine) =>
+      (
+        await e.rows(
+          `SELECT name FROM system.columns WHERE database = '${database}' AND table = '${VIEW_FAILURES_TABLE}' AND name = 'failures'`,
+        )
+      ).length > 0;
+    await waitFor(async () => !(await hasColumn(two)), 30_000, 'the column dropped on the other replica');
+    await one.command(
+      `INSERT INTO ${VIEW_FAILURES_TABLE} FORMAT JSONEachRow\n${JSON.stringify({ at_ms: 1000, datasource: 'not_in_the_project', view: 'v', kind: 'failed', error: 'old', instance: 'i' })}`,
+    );
+    // An instance of this version starts on the other replica: its ALTER reaches both.
+    await ensureViewFailuresTable(two);
+    await waitFor(() => hasColumn(one), 30_000, 'the column added on the first replica');
+    await recordViewFailure(one, {
+      datasource: 'not_in_the_project',
+      view: 'v',
+      at: 2000,
+      error: 'new',
+      instance: 'i',
+      failures: 3,
+    });
+    await two.command(`SYSTEM SYNC REPLICA ${VIEW_FAILURES_TABLE}`);
+    expect((await readViewsMissingRows(two)).get('not_in_the_project')?.v).toEqual({
+      failures: 4,
+      firstAt: 1000,
+      lastAt: 2000,
+      error: 'new',
+    });
   });
 
   it('two deployers on different replicas, claiming at the same moment, never hold the deploy lock together (10 rounds)', async () => {

@@ -1,0 +1,178 @@
+/**
+ * Writes one data source's view failures to tally_view_failures, at most one row per view per
+ * interval. A view that fails on every flush (several times a second under load) would otherwise
+ * add a row per flush for as long as it fails, and every instance reads the table every 10 s.
+ *
+ * A failure of a view with no row written in the last interval is written at once (other
+ * instances learn of a new failure without waiting); the ones after it are kept here and written
+ * as one row when the interval ends, or at `flush()`: their count, and the last one's time and
+ * message. The row is stamped with the last failure's own time, not the time it is written, so
+ * the heal rule stays exact: a failure met after a recompute began is stamped after it, however
+ * late its row lands. A row that cannot be written is kept and tried again the next interval.
+ * After a recompute by this process the next failure is written at once again; after one by
+ * another process, other instances may learn of a new failure up to an interval late (this one
+ * lists it at once).
+ */
+
+export interface ViewFailureRow {
+  view: string;
+  /** Failed writes the row stands for. */
+  failures: number;
+  /** Epoch ms of the last of them, and its message. */
+  at: number;
+  error: string;
+}
+
+export interface ViewFailureRecorderOptions {
+  /** The shortest time between two rows of one view (0: a row per failure, one write at a time). */
+  everyMs: number;
+  write(row: ViewFailureRow): Promise<void>;
+  /** A row could not be written: its failures are kept for the next one. */
+  writeFailed(view: string, failures: number, err: unknown): void;
+  now?: () => number;
+}
+
+interface Pending {
+  failures: number;
+  at: number;
+  error: string;
+  /** Resolved once a row holding these failures is in. */
+  written: Array<() => void>;
+}
+
+interface ViewState {
+  pending?: Pending;
+  /** When the last write began (0: none yet). */
+  lastWriteAt: number;
+  writing?: Promise<void>;
+  timer?: NodeJS.Timeout;
+  /** After a failed write: not before this (epoch ms), so an unreachable ClickHouse is not hammered. */
+  retryAt?: number;
+}
+
+/** The least wait before a failed row is tried again, whatever the interval. */
+const RETRY_MIN_MS = 1000;
+
+export class ViewFailureRecorder {
+  private readonly views = new Map<string, ViewState>();
+  private readonly now: () => number;
+
+  constructor(private readonly opts: ViewFailureRecorderOptions) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  /**
+   * Notes a failure of `view` seen at `at`; resolves once a row holding it is written (never,
+   * when every attempt fails).
+   */
+  note(view: string, at: number, error: string): Promise<void> {
+    let state = this.views.get(view);
+    if (!state) {
+      state = { lastWriteAt: 0 };
+      this.views.set(view, state);
+    }
+    state.pending ??= { failures: 0, at, error, written: [] };
+    const pending = state.pending;
+    pending.failures++;
+    if (at >= pending.at) {
+      pending.at = at;
+      pending.error = error;
+    }
+    const written = new Promise<void>((resolve) => pending.written.push(resolve));
+    this.schedule(view, state);
+    return written;
+  }
+
+  /**
+   * These views' targets were recomputed by this process: the next failure of each is news again,
+   * written at once (what is kept is written now; it may have been met during the recompute).
+   */
+  recomputed(views: readonly string[]): void {
+    for (const view of views) {
+      const state = this.views.get(view);
+      if (!state) continue;
+      state.lastWriteAt = 0;
+      state.retryAt = undefined;
+      clearTimeout(state.timer);
+      state.timer = undefined;
+      this.schedule(view, state);
+    }
+  }
+
+  /** Failures not written yet, over all views. */
+  get unwritten(): number {
+    let n = 0;
+    for (const s of this.views.values()) n += s.pending?.failures ?? 0;
+    return n;
+  }
+
+  /** Writes every view's kept failures now, whatever the interval, and waits for the writes. */
+  async flush(): Promise<void> {
+    const writes: Promise<void>[] = [];
+    for (const [view, state] of this.views) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+      writes.push(
+        (async () => {
+          // One write of a view at a time: what is kept meanwhile goes in the next one.
+          while (state.writing) await state.writing;
+          if (state.pending) await this.writeNow(view, state);
+        })(),
+      );
+    }
+    await Promise.all(writes);
+  }
+
+  private schedule(view: string, state: ViewState): void {
+    if (state.writing || state.timer || !state.pending) return;
+    const next = Math.max(
+      state.lastWriteAt === 0 ? 0 : state.lastWriteAt + this.opts.everyMs,
+      state.retryAt ?? 0,
+    );
+    const wait = next - this.now();
+    if (wait <= 0) {
+      void this.writeNow(view, state);
+      return;
+    }
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.writeNow(view, state);
+    }, wait);
+    // Kept failures do not hold the process open: flush() writes them at a clean stop.
+    state.timer.unref();
+  }
+
+  private writeNow(view: string, state: ViewState): Promise<void> {
+    const batch = state.pending;
+    if (!batch || state.writing) return state.writing ?? Promise.resolve();
+    state.pending = undefined;
+    state.lastWriteAt = this.now();
+    const row: ViewFailureRow = { view, failures: batch.failures, at: batch.at, error: batch.error };
+    state.writing = this.opts.write(row).then(
+      () => {
+        state.retryAt = undefined;
+        for (const resolve of batch.written) resolve();
+      },
+      (err: unknown) => {
+        state.retryAt = this.now() + Math.max(this.opts.everyMs, RETRY_MIN_MS);
+        this.opts.writeFailed(view, batch.failures, err);
+        // Kept, with what came meanwhile: the later failure's time and message stand.
+        const kept = state.pending;
+        if (!kept) state.pending = batch;
+        else {
+          kept.failures += batch.failures;
+          kept.written.push(...batch.written);
+          if (batch.at > kept.at) {
+            kept.at = batch.at;
+            kept.error = batch.error;
+          }
+        }
+      },
+    );
+    void state.writing.finally(() => {
+      state.writing = undefined;
+      this.schedule(view, state);
+    });
+    return state.writing;
+  }
+}
