@@ -57,7 +57,14 @@ export async function ensureViewFailuresTable(engine: Engine): Promise<void> {
   try {
     await engine.command(`ALTER TABLE ${table(engine)} ADD COLUMN ${FAILURES_COLUMN}`);
   } catch (err) {
-    if (!(await columnsOfTable(engine)).has('failures')) throw err;
+    // Another process added it first: on a cluster its ALTER may reach this replica a moment
+    // after ours was refused for it.
+    const deadline = Date.now() + (engine.cluster ? 15_000 : 0);
+    for (;;) {
+      if ((await columnsOfTable(engine)).has('failures')) return;
+      if (Date.now() >= deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 
@@ -181,6 +188,14 @@ export async function readViewsMissingRows(
     out.set(r.datasource, views);
   }
   return out;
+}
+
+/** Per view, when its target was last recomputed (the `recomputed` record's at_ms). */
+export async function readLastRecomputes(engine: Engine): Promise<Map<string, number>> {
+  const rows = await engine.rows<{ view: string; at: string | number }>(
+    `SELECT view, max(at_ms) AS at FROM ${table(engine)} WHERE kind = 'recomputed' GROUP BY view`,
+  );
+  return new Map(rows.map((r) => [r.view, Number(r.at)]));
 }
 
 /** A failure as the process that met it holds it: `recordedAt` once its row is in the table. */

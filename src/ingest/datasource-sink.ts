@@ -263,6 +263,11 @@ export class DatasourceSink {
     this.failureRows = new ViewFailureRecorder({
       everyMs: opts.viewFailureRowMs ?? VIEW_FAILURE_ROW_MS,
       write: (row) => this.writeFailureRow(row),
+      written: (row) => {
+        // The entry stands for failures up to its lastAt: recorded once a row reaches that far.
+        const entry = this.totals.viewFailures?.[row.view];
+        if (entry && entry.lastAt <= row.at) entry.recordedAt = Date.now();
+      },
       writeFailed: (view, failures, err) =>
         // Still listed by this process, and kept for its next row; others do not know of it yet.
         this.log({
@@ -276,9 +281,12 @@ export class DatasourceSink {
     });
   }
 
-  /** This process recomputed these views' targets: their next failure is recorded at once. */
-  viewsRecomputed(views: readonly string[]): void {
-    this.failureRows.recomputed(views);
+  /**
+   * These views' targets were recomputed (by this process, or by one that recorded it at `atMs`):
+   * their next failure is recorded at once.
+   */
+  viewsRecomputed(views: Iterable<string>, atMs?: number): void {
+    this.failureRows.recomputed(views, atMs);
   }
 
   /** Forgets cached watermarks (after a rebalance another instance may have written). */
@@ -401,9 +409,7 @@ export class DatasourceSink {
     };
     failures[view] = entry;
     if (healable === undefined) return;
-    void this.failureRows.note(view, at, error).then(() => {
-      entry.recordedAt = Date.now();
-    });
+    this.failureRows.note(view, at, error);
   }
 
   /** Writes a view failure's row, tried a second time after a short wait. */
@@ -932,7 +938,7 @@ export class DatasourceSink {
     await this.settled();
     // A view failure's record is what tells every instance, after this one stops, of the rows
     // its target lacks: what the interval kept is written now.
-    await this.failureRows.flush();
+    await this.failureRows.close();
     if (this.probeReady) await this.engine.command(`DROP TABLE IF EXISTS ${this.probe}`).catch(() => {});
     this.probeReady = false;
   }

@@ -341,7 +341,17 @@ export async function startIngestion(
 
   // What tally_view_failures says: failures met by other instances or before this process
   // started, and recomputes run elsewhere.
-  const viewFailures = new ViewFailureWatch(engine, log, opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS);
+  const viewFailures = new ViewFailureWatch(
+    engine,
+    log,
+    opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS,
+    (recomputed) => {
+      // A recompute run elsewhere: a failure met after it is written at once, not a minute late.
+      for (const e of entries.values()) {
+        for (const [view, at] of recomputed) e.sink?.viewsRecomputed([view], at);
+      }
+    },
+  );
   if (entries.size > 0) await viewFailures.start();
 
   const prune = setInterval(() => {

@@ -27,23 +27,26 @@ export interface ViewFailureRecorderOptions {
   /** The shortest time between two rows of one view (0: a row per failure, one write at a time). */
   everyMs: number;
   write(row: ViewFailureRow): Promise<void>;
+  /** A row is in: every failure of its view up to `row.at` is recorded. */
+  written?(row: ViewFailureRow): void;
   /** A row could not be written: its failures are kept for the next one. */
   writeFailed(view: string, failures: number, err: unknown): void;
   now?: () => number;
 }
 
+/** Failures kept for a view's next row: a count and the last one, nothing per failure. */
 interface Pending {
   failures: number;
   at: number;
   error: string;
-  /** Resolved once a row holding these failures is in. */
-  written: Array<() => void>;
 }
 
 interface ViewState {
   pending?: Pending;
-  /** When the last write began (0: none yet). */
+  /** When the last write began (0: none yet, or a recompute since: the next failure is news). */
   lastWriteAt: number;
+  /** A recompute's time: rows of failures up to it leave `lastWriteAt` at 0. */
+  newsAfter?: number;
   writing?: Promise<void>;
   timer?: NodeJS.Timeout;
   /** After a failed write: not before this (epoch ms), so an unreachable ClickHouse is not hammered. */
@@ -56,41 +59,47 @@ const RETRY_MIN_MS = 1000;
 export class ViewFailureRecorder {
   private readonly views = new Map<string, ViewState>();
   private readonly now: () => number;
+  /** close() began: what is kept is written once more, nothing is scheduled. */
+  private closed = false;
 
   constructor(private readonly opts: ViewFailureRecorderOptions) {
     this.now = opts.now ?? Date.now;
   }
 
-  /**
-   * Notes a failure of `view` seen at `at`; resolves once a row holding it is written (never,
-   * when every attempt fails).
-   */
-  note(view: string, at: number, error: string): Promise<void> {
+  /** Notes a failure of `view` seen at `at` (epoch ms); `written` says when a row holds it. */
+  note(view: string, at: number, error: string): void {
     let state = this.views.get(view);
     if (!state) {
       state = { lastWriteAt: 0 };
       this.views.set(view, state);
     }
-    state.pending ??= { failures: 0, at, error, written: [] };
     const pending = state.pending;
-    pending.failures++;
-    if (at >= pending.at) {
-      pending.at = at;
-      pending.error = error;
+    if (!pending) state.pending = { failures: 1, at, error };
+    else {
+      pending.failures++;
+      if (at >= pending.at) {
+        pending.at = at;
+        pending.error = error;
+      }
     }
-    const written = new Promise<void>((resolve) => pending.written.push(resolve));
     this.schedule(view, state);
-    return written;
   }
 
   /**
-   * These views' targets were recomputed by this process: the next failure of each is news again,
-   * written at once (what is kept is written now; it may have been met during the recompute).
+   * These views' targets were recomputed, by this process (no `atMs`) or by one that recorded it
+   * at `atMs`: the next failure of each is news again, written at once. What is kept is written
+   * now (it may have been met during the recompute) without holding that next failure back, or
+   * dropped when all of it is older than `atMs` (healed). A recompute older than the view's last
+   * row changes nothing.
    */
-  recomputed(views: readonly string[]): void {
+  recomputed(views: Iterable<string>, atMs?: number): void {
     for (const view of views) {
       const state = this.views.get(view);
-      if (!state) continue;
+      if (!state || (atMs !== undefined && atMs <= state.lastWriteAt)) continue;
+      // Kept failures all before a recompute that began at `atMs` are healed: nothing to write.
+      if (atMs !== undefined && state.pending && state.pending.at <= atMs) state.pending = undefined;
+      // Failures up to here, written now, do not hold back the next one.
+      state.newsAfter = atMs ?? this.now();
       state.lastWriteAt = 0;
       state.retryAt = undefined;
       clearTimeout(state.timer);
@@ -106,8 +115,12 @@ export class ViewFailureRecorder {
     return n;
   }
 
-  /** Writes every view's kept failures now, whatever the interval, and waits for the writes. */
-  async flush(): Promise<void> {
+  /**
+   * Writes every view's kept failures now, whatever the interval, and waits for the writes; then
+   * nothing more is scheduled (a row refused now is logged, not tried again).
+   */
+  async close(): Promise<void> {
+    this.closed = true;
     const writes: Promise<void>[] = [];
     for (const [view, state] of this.views) {
       clearTimeout(state.timer);
@@ -124,7 +137,7 @@ export class ViewFailureRecorder {
   }
 
   private schedule(view: string, state: ViewState): void {
-    if (state.writing || state.timer || !state.pending) return;
+    if (this.closed || state.writing || state.timer || !state.pending) return;
     const next = Math.max(
       state.lastWriteAt === 0 ? 0 : state.lastWriteAt + this.opts.everyMs,
       state.retryAt ?? 0,
@@ -138,41 +151,54 @@ export class ViewFailureRecorder {
       state.timer = undefined;
       void this.writeNow(view, state);
     }, wait);
-    // Kept failures do not hold the process open: flush() writes them at a clean stop.
+    // Kept failures do not hold the process open: close() writes them at a clean stop.
     state.timer.unref();
   }
 
+  /** Writes what `view` keeps; never rejects (a refused row is kept and reported). */
   private writeNow(view: string, state: ViewState): Promise<void> {
     const batch = state.pending;
     if (!batch || state.writing) return state.writing ?? Promise.resolve();
     state.pending = undefined;
-    state.lastWriteAt = this.now();
+    // The first row after a recompute starts the interval; one of failures before it does not.
+    const news = state.newsAfter === undefined || batch.at > state.newsAfter;
+    state.lastWriteAt = news ? this.now() : 0;
+    if (news) state.newsAfter = undefined;
     const row: ViewFailureRow = { view, failures: batch.failures, at: batch.at, error: batch.error };
-    state.writing = this.opts.write(row).then(
-      () => {
-        state.retryAt = undefined;
-        for (const resolve of batch.written) resolve();
-      },
-      (err: unknown) => {
+    const attempt = async () => {
+      try {
+        await this.opts.write(row);
+      } catch (err) {
         state.retryAt = this.now() + Math.max(this.opts.everyMs, RETRY_MIN_MS);
-        this.opts.writeFailed(view, batch.failures, err);
         // Kept, with what came meanwhile: the later failure's time and message stand.
         const kept = state.pending;
         if (!kept) state.pending = batch;
         else {
           kept.failures += batch.failures;
-          kept.written.push(...batch.written);
           if (batch.at > kept.at) {
             kept.at = batch.at;
             kept.error = batch.error;
           }
         }
-      },
-    );
-    void state.writing.finally(() => {
+        report(() => this.opts.writeFailed(view, batch.failures, err));
+        return;
+      }
+      state.retryAt = undefined;
+      report(() => this.opts.written?.(row));
+    };
+    state.writing = attempt().then(() => {
       state.writing = undefined;
       this.schedule(view, state);
     });
     return state.writing;
+  }
+}
+
+/** Runs a caller's callback; what it throws must not stop the recorder. */
+function report(callback: () => void): void {
+  try {
+    callback();
+  } catch {
+    // The callbacks log and set fields; a failure there is not the recorder's to handle.
   }
 }

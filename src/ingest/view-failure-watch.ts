@@ -8,6 +8,7 @@ import type { Engine } from '../clickhouse/engine.ts';
 import { engineMessage } from '../clickhouse/engine-error.ts';
 import {
   type NotedViewFailure,
+  readLastRecomputes,
   readViewsMissingRows,
   type ViewFailure,
   viewsMissingRows,
@@ -16,7 +17,14 @@ import {
 type Log = (entry: Record<string, unknown>) => void;
 
 export class ViewFailureWatch {
-  private last: { at: number; byDatasource: Map<string, Record<string, ViewFailure>> } | undefined;
+  private last:
+    | {
+        at: number;
+        byDatasource: Map<string, Record<string, ViewFailure>>;
+        /** Per view, its last recompute as recorded (by any process). */
+        recomputed: Map<string, number>;
+      }
+    | undefined;
   /** Views whose targets this process saw recomputed, and when: reads begun before then are stale for them. */
   private readonly healedAt = new Map<string, number>();
   private reading: Promise<void> | undefined;
@@ -27,6 +35,8 @@ export class ViewFailureWatch {
     private readonly engine: Engine,
     private readonly log: Log,
     private readonly everyMs: number,
+    /** After each read: every view's last recompute (the recorders' intervals start again). */
+    private readonly onRecomputes: (recomputed: ReadonlyMap<string, number>) => void = () => {},
   ) {}
 
   /** Reads once (waited for), then every `everyMs`. */
@@ -59,7 +69,17 @@ export class ViewFailureWatch {
       // Read before this process's deploy healed it: the table has the recompute since.
       if ((this.healedAt.get(view) ?? 0) < last.at) views[view] = f;
     }
-    return viewsMissingRows({ at: last.at, views }, noted);
+    // This process's failures that a recompute (run anywhere) began after are healed, written
+    // or not: their row may wait for its interval (view-failure-recorder.ts).
+    let own = noted;
+    if (noted && last.recomputed.size > 0) {
+      const kept: Record<string, NotedViewFailure> = {};
+      for (const [view, n] of Object.entries(noted)) {
+        if (n.lastAt > (last.recomputed.get(view) ?? 0)) kept[view] = n;
+      }
+      own = kept;
+    }
+    return viewsMissingRows({ at: last.at, views }, own);
   }
 
   /** One read at a time: a slow ClickHouse does not pile them up, nor an old answer replace a newer one. */
@@ -73,8 +93,13 @@ export class ViewFailureWatch {
   private async readNow(): Promise<void> {
     const at = Date.now();
     try {
-      this.last = { at, byDatasource: await readViewsMissingRows(this.engine) };
+      const [byDatasource, recomputed] = await Promise.all([
+        readViewsMissingRows(this.engine),
+        readLastRecomputes(this.engine),
+      ]);
+      this.last = { at, byDatasource, recomputed };
       this.lastError = undefined;
+      this.onRecomputes(recomputed);
     } catch (err) {
       // Not made yet (no data source takes events) or ClickHouse away: the last read stands.
       const message = engineMessage(err);

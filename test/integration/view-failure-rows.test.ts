@@ -9,6 +9,7 @@ import {
   ensureViewFailuresTable,
   readViewsMissingRows,
   recordViewFailure,
+  recordViewsRecomputed,
   VIEW_FAILURES_TABLE,
 } from '../../src/clickhouse/view-failure-log.ts';
 import { applyDeploy } from '../../src/deploy/deploy.ts';
@@ -69,6 +70,44 @@ forEachBackend('tally_view_failures rows of a view failing on every flush', (ctx
     expect(rows[1]!.error).toMatch(/throwIf|13/);
     const read = await readViewsMissingRows(ctx.engine);
     expect(read.get('tx')?.checks).toMatchObject({ failures: 5, firstAt: Number(rows[0]!.at_ms) });
+  });
+
+  it('after a recompute recorded elsewhere, writes the next failure within a read of the table, and lists only that', async () => {
+    const project = loadProjectOrThrow(writeProject(FILES), { env: {} });
+    expect((await applyDeploy(project, ctx.engine)).ok).toBe(true);
+    await ctx.engine.command(`TRUNCATE TABLE IF EXISTS ${VIEW_FAILURES_TABLE}`);
+    const ingestion = await startIngestion(project, ctx.engine, undefined, {
+      consume: false,
+      instance: 'a',
+      viewFailuresReadMs: 100,
+    });
+    const tx = () => ingestion.stats().datasources.find((d) => d.name === 'tx')!;
+    try {
+      await ingestion.append('tx', ['{"id":"r0","n":13}'], { requestId: 'r0' });
+      await ingestion.append('tx', ['{"id":"r1","n":13}'], { requestId: 'r1' });
+      let deadline = Date.now() + 10_000;
+      while ((await failedRows()).length === 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      // Another process recomputes the target (as `tally replay --apply` does): both are healed,
+      // the one whose row still waits for the minute too.
+      await recordViewsRecomputed(ctx.engine, ['checks'], Date.now());
+      deadline = Date.now() + 10_000;
+      while (tx().viewsMissingRows.checks !== undefined && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      expect(tx().viewsMissingRows).toEqual({});
+      // A failure after it is written at once, not at the minute's end.
+      const after = Date.now();
+      await ingestion.append('tx', ['{"id":"r2","n":13}'], { requestId: 'r2' });
+      deadline = Date.now() + 10_000;
+      while (!(await failedRows()).some((r) => Number(r.at_ms) >= after) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 50));
+      const read = await readViewsMissingRows(ctx.engine);
+      expect(read.get('tx')?.checks).toMatchObject({ failures: 1 });
+      expect(read.get('tx')!.checks!.lastAt).toBeGreaterThanOrEqual(after);
+      expect(tx().viewsMissingRows.checks).toBeDefined();
+    } finally {
+      await ingestion.stop();
+    }
   });
 
   it('adds the failures column to a table an earlier version made, its rows counting one each', async () => {

@@ -17,13 +17,16 @@ type Row = {
 function standIn() {
   const state = {
     answer: [] as Row[] | Error,
+    /** The last recompute of each view, as the table says. */
+    recomputes: [] as Array<{ view: string; at: number }>,
     reads: 0,
     /** Resolves the read in progress when set: the test decides when ClickHouse answers. */
     hold: undefined as Promise<void> | undefined,
   };
   const engine = {
     database: 'db',
-    rows: async () => {
+    rows: async (sql: string) => {
+      if (/kind = 'recomputed' GROUP BY view$/.test(sql)) return state.recomputes;
       state.reads++;
       const answer = state.answer;
       if (state.hold) await state.hold;
@@ -115,6 +118,37 @@ describe('ViewFailureWatch', () => {
       v: { failures: 1, firstAt: now + 10, lastAt: now + 10, error: 'mine' },
     });
     expect(state.reads).toBe(1);
+    await watch.stop();
+  });
+
+  it("drops this process's own failures that a recompute run elsewhere began after, and passes the recomputes on", async () => {
+    const { state, engine } = standIn();
+    state.recomputes = [
+      { view: 'v', at: 2000 },
+      { view: 'w', at: 2000 },
+    ];
+    const told: Array<Map<string, number>> = [];
+    const watch = new ViewFailureWatch(
+      engine,
+      () => {},
+      60_000,
+      (r) => told.push(new Map(r)),
+    );
+    await watch.start();
+    const noted = {
+      // Met before the recompute, its row still waiting for the interval: healed all the same.
+      v: { failures: 3, firstAt: 500, lastAt: 1500, error: 'before' },
+      // Met after it began: still missing rows, written or not.
+      w: { failures: 1, firstAt: 2500, lastAt: 2500, error: 'after' },
+      x: { failures: 1, firstAt: 100, lastAt: 100, error: 'never recomputed' },
+    };
+    expect(Object.keys(watch.missingRows('tx', noted)).sort()).toEqual(['w', 'x']);
+    expect(told).toEqual([
+      new Map([
+        ['v', 2000],
+        ['w', 2000],
+      ]),
+    ]);
     await watch.stop();
   });
 });
