@@ -11,6 +11,7 @@ import type { Engine } from './engine.ts';
 import { engineMessage } from './engine-error.ts';
 import { engineCall, isShardedCluster, onClusterClause } from './replicated-engine.ts';
 import { syncInsertClause } from './sync-insert.ts';
+import { columnsOf } from './table-columns.ts';
 
 export const VIEW_FAILURES_TABLE = 'tally_view_failures';
 
@@ -68,11 +69,8 @@ export async function ensureViewFailuresTable(engine: Engine): Promise<void> {
   }
 }
 
-async function columnsOfTable(engine: Engine): Promise<Set<string>> {
-  const rows = await engine.rows<{ name: string }>(
-    `SELECT name FROM system.columns WHERE database = ${quoteString(engine.database)} AND table = ${quoteString(VIEW_FAILURES_TABLE)}`,
-  );
-  return new Set(rows.map((r) => r.name));
+function columnsOfTable(engine: Engine): Promise<Set<string>> {
+  return columnsOf(engine, VIEW_FAILURES_TABLE);
 }
 
 /**

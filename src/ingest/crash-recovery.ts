@@ -21,6 +21,7 @@ import { quoteIdent } from '../clickhouse/create-engine.ts';
 import type { Engine } from '../clickhouse/engine.ts';
 import { engineMessage } from '../clickhouse/engine-error.ts';
 import { quarantineTableName } from '../clickhouse/quarantine-schema.ts';
+import { columnsOf } from '../clickhouse/table-columns.ts';
 import { recordViewsRecomputed } from '../clickhouse/view-failure-log.ts';
 import { viewTargetOf } from '../deploy/introspect.ts';
 import { discardName, healableViewOf, nextName } from '../deploy/names.ts';
@@ -29,7 +30,6 @@ import type { Project } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { scanOutsideQuotes } from '../util/sql-text-scan.ts';
 import {
-  columnsOf,
   OFFSETS_TABLE,
   quarantineMarkSelect,
   refillSeenSql,

@@ -34,7 +34,7 @@ import {
 import { backoffMs, classifyFailure, failedViewOf } from './insert-failure.ts';
 import { waitCaughtUp } from './replica-caught-up.ts';
 import type { QueuedRow, RowParser } from './row-parser.ts';
-import { ViewFailureRecorder, type ViewFailureRow } from './view-failure-recorder.ts';
+import { VIEW_FAILURE_ROW_MS, ViewFailureRecorder, type ViewFailureRow } from './view-failure-recorder.ts';
 
 export interface IncomingEvent {
   /** The event exactly as received (a Kafka message's value is kept as its bytes). */
@@ -136,15 +136,7 @@ export interface SinkOptions {
    * failure (rebalance, stop, an HTTP error answer) does not take the check with it.
    */
   restarts?: { owe(since: number): void; settle(): Promise<void> };
-  /**
-   * The shortest time between two tally_view_failures rows of one view from this process
-   * (view-failure-recorder.ts); default VIEW_FAILURE_ROW_MS.
-   */
-  viewFailureRowMs?: number;
 }
-
-/** A view failing on every flush adds at most one row a minute per process to tally_view_failures. */
-export const VIEW_FAILURE_ROW_MS = 60_000;
 
 /** A good row of a flush: its batch's index, the event's index in it, and the event (whose `row` is ok). */
 interface Candidate {
@@ -261,7 +253,7 @@ export class DatasourceSink {
     this.log = opts.log ?? (() => {});
     this.generation = engine.generation;
     this.failureRows = new ViewFailureRecorder({
-      everyMs: opts.viewFailureRowMs ?? VIEW_FAILURE_ROW_MS,
+      everyMs: VIEW_FAILURE_ROW_MS,
       write: (row) => this.writeFailureRow(row),
       written: (row) => {
         // The entry stands for failures up to its lastAt: recorded once a row reaches that far.
@@ -281,12 +273,14 @@ export class DatasourceSink {
     });
   }
 
-  /**
-   * These views' targets were recomputed (by this process, or by one that recorded it at `atMs`):
-   * their next failure is recorded at once.
-   */
-  viewsRecomputed(views: Iterable<string>, atMs?: number): void {
-    this.failureRows.recomputed(views, atMs);
+  /** This process recomputed these views' targets: their next failure is recorded at once. */
+  viewsRecomputed(views: readonly string[]): void {
+    this.failureRows.recomputed(views);
+  }
+
+  /** The record's last recompute of each view (any process), read every 10 s: see the recorder. */
+  viewsRecomputedElsewhere(times: ReadonlyMap<string, number>): void {
+    this.failureRows.recomputedElsewhere(times);
   }
 
   /** Forgets cached watermarks (after a rebalance another instance may have written). */

@@ -22,6 +22,7 @@ import {
   onClusterClause,
   shardTableName,
 } from '../clickhouse/replicated-engine.ts';
+import { columnsOf } from '../clickhouse/table-columns.ts';
 import { ensureViewFailuresTable } from '../clickhouse/view-failure-log.ts';
 
 export { syncInsertClause } from '../clickhouse/sync-insert.ts';
@@ -271,14 +272,6 @@ async function viewsOf(engine: Engine, table: string): Promise<Views> {
     all: all.map((r) => r.name).filter((n) => n.startsWith('tally_')),
     current: new Set(deps[0]?.d ?? []),
   };
-}
-
-/** Column names of a table (empty when it does not exist). */
-export async function columnsOf(engine: Engine, table: string): Promise<Set<string>> {
-  const rows = await engine.rows<{ name: string }>(
-    `SELECT name FROM system.columns WHERE database = ${quoteString(engine.database)} AND table = ${quoteString(table)}`,
-  );
-  return new Set(rows.map((r) => r.name));
 }
 
 /**

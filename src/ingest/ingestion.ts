@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import type { Engine } from '../clickhouse/engine.ts';
 import { EngineError, engineMessage } from '../clickhouse/engine-error.ts';
 import { isShardedCluster } from '../clickhouse/replicated-engine.ts';
+import { columnsOf } from '../clickhouse/table-columns.ts';
 import type { ViewFailure } from '../clickhouse/view-failure-log.ts';
 import type { KafkaConfig } from '../config/config.ts';
 import { INGEST_DEFAULTS } from '../config/ingest-defaults.ts';
@@ -31,7 +32,7 @@ import {
   type IncomingBatch,
   type SinkTotals,
 } from './datasource-sink.ts';
-import { columnsOf, ensureIngestTables, pruneSeen } from './ingest-tables.ts';
+import { ensureIngestTables, pruneSeen } from './ingest-tables.ts';
 import { createKafkaClient, type KafkaClient } from './kafka-client.ts';
 import { type ConsumerTuning, KafkaIngester, type KafkaIngesterStats } from './kafka-ingester.ts';
 import { type GroupLag, LagMonitor } from './lag-monitor.ts';
@@ -347,9 +348,7 @@ export async function startIngestion(
     opts.viewFailuresReadMs ?? VIEW_FAILURES_READ_MS,
     (recomputed) => {
       // A recompute run elsewhere: a failure met after it is written at once, not a minute late.
-      for (const e of entries.values()) {
-        for (const [view, at] of recomputed) e.sink?.viewsRecomputed([view], at);
-      }
+      for (const e of entries.values()) e.sink?.viewsRecomputedElsewhere(recomputed);
     },
   );
   if (entries.size > 0) await viewFailures.start();

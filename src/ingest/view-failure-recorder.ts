@@ -5,13 +5,12 @@
  *
  * A failure of a view with no row written in the last interval is written at once (other
  * instances learn of a new failure without waiting); the ones after it are kept here and written
- * as one row when the interval ends, or at `flush()`: their count, and the last one's time and
+ * as one row when the interval ends, or at `close()`: their count, and the last one's time and
  * message. The row is stamped with the last failure's own time, not the time it is written, so
  * the heal rule stays exact: a failure met after a recompute began is stamped after it, however
  * late its row lands. A row that cannot be written is kept and tried again the next interval.
- * After a recompute by this process the next failure is written at once again; after one by
- * another process, other instances may learn of a new failure up to an interval late (this one
- * lists it at once).
+ * After a recompute the next failure is written at once again: at once when this process ran
+ * it, from the next read of the record (ingest/view-failure-watch.ts) when another one did.
  */
 
 export interface ViewFailureRow {
@@ -53,6 +52,9 @@ interface ViewState {
   retryAt?: number;
 }
 
+/** A view failing on every flush adds at most one row a minute per process to tally_view_failures. */
+export const VIEW_FAILURE_ROW_MS = 60_000;
+
 /** The least wait before a failed row is tried again, whatever the interval. */
 const RETRY_MIN_MS = 1000;
 
@@ -86,26 +88,39 @@ export class ViewFailureRecorder {
   }
 
   /**
-   * These views' targets were recomputed, by this process (no `atMs`) or by one that recorded it
-   * at `atMs`: the next failure of each is news again, written at once. What is kept is written
-   * now (it may have been met during the recompute) without holding that next failure back, or
-   * dropped when all of it is older than `atMs` (healed). A recompute older than the view's last
-   * row changes nothing.
+   * This process recomputed these views' targets: the next failure of each is news again, written
+   * at once. What is kept is written now (it may have been met during the recompute) without
+   * holding that next failure back.
    */
-  recomputed(views: Iterable<string>, atMs?: number): void {
-    for (const view of views) {
+  recomputed(views: readonly string[]): void {
+    const now = this.now();
+    for (const view of views) this.restart(view, now, false);
+  }
+
+  /**
+   * The record's last recompute of each view, by any process (`atMs`: when it began): one newer
+   * than the view's last row makes its next failure news again; kept failures all older than it
+   * are healed and dropped. Older ones change nothing.
+   */
+  recomputedElsewhere(times: ReadonlyMap<string, number>): void {
+    for (const [view, atMs] of times) {
       const state = this.views.get(view);
-      if (!state || (atMs !== undefined && atMs <= state.lastWriteAt)) continue;
-      // Kept failures all before a recompute that began at `atMs` are healed: nothing to write.
-      if (atMs !== undefined && state.pending && state.pending.at <= atMs) state.pending = undefined;
-      // Failures up to here, written now, do not hold back the next one.
-      state.newsAfter = atMs ?? this.now();
-      state.lastWriteAt = 0;
-      state.retryAt = undefined;
-      clearTimeout(state.timer);
-      state.timer = undefined;
-      this.schedule(view, state);
+      if (state && atMs > state.lastWriteAt) this.restart(view, atMs, true);
     }
+  }
+
+  /** Starts `view`'s interval again after a recompute at `atMs`. */
+  private restart(view: string, atMs: number, dropOlder: boolean): void {
+    const state = this.views.get(view);
+    if (!state) return;
+    if (dropOlder && state.pending && state.pending.at <= atMs) state.pending = undefined;
+    // Failures up to here, written now, do not hold back the next one.
+    state.newsAfter = atMs;
+    state.lastWriteAt = 0;
+    state.retryAt = undefined;
+    clearTimeout(state.timer);
+    state.timer = undefined;
+    this.schedule(view, state);
   }
 
   /** Failures not written yet, over all views. */

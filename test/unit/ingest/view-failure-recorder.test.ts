@@ -87,15 +87,15 @@ describe('ViewFailureRecorder', () => {
     await settle();
     await vi.advanceTimersByTimeAsync(10_000);
     r.note('v', Date.now(), 'b'); // 1_010_000, kept for the interval
-    r.recomputed(['v'], 999_999); // older than the last row: nothing
+    r.recomputedElsewhere(new Map([['v', 999_999]])); // older than the last row: nothing
     await settle();
     expect(rows.map((x) => x.error)).toEqual(['a']);
-    r.recomputed(['v'], 1_005_000); // b came after it: news
+    r.recomputedElsewhere(new Map([['v', 1_005_000]])); // b came after it: news
     await settle();
     expect(rows.map((x) => x.error)).toEqual(['a', 'b']);
     r.note('v', Date.now(), 'c'); // kept: b started a new interval
     await vi.advanceTimersByTimeAsync(5_000);
-    r.recomputed(['v'], Date.now()); // c came before it: healed, never written
+    r.recomputedElsewhere(new Map([['v', Date.now()]])); // c came before it: healed, never written
     r.note('v', Date.now() + 1, 'd');
     await settle();
     expect(rows.map((x) => x.error)).toEqual(['a', 'b', 'd']);
