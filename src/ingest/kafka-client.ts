@@ -633,7 +633,9 @@ function headersOf(h: Record<string, unknown> | undefined): Record<string, strin
  * (topic-leaders.ts: kafkajs's own wait gives up on UNKNOWN_TOPIC_OR_PARTITION).
  */
 export async function createTopicsReady(admin: Admin, topics: ITopicConfig[]): Promise<void> {
-  await admin.createTopics({ topics });
+  // kafkajs's own wait for leaders gives up on UNKNOWN_TOPIC_OR_PARTITION, which a broker that
+  // has just started answers for a topic it created a moment ago (seen in CI): ours waits it out.
+  await admin.createTopics({ topics, waitForLeaders: false });
   for (const { topic } of topics) {
     await waitForTopicLeaders(topic, async () =>
       (await admin.fetchTopicMetadata({ topics: [topic] })).topics.find((t) => t.name === topic),

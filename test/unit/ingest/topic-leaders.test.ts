@@ -1,4 +1,6 @@
+import type { Admin } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
+import { createTopicsReady } from '../../../src/ingest/kafka-client.ts';
 import { waitForTopicLeaders } from '../../../src/ingest/topic-leaders.ts';
 
 /** An error as kafkajs nests a protocol error inside its retry errors. */
@@ -50,5 +52,30 @@ describe('waitForTopicLeaders', () => {
     ).rejects.toThrow(
       'Kafka topic orders was created but has no leader for every partition yet (2 of 3 partitions without a leader)',
     );
+  });
+});
+
+describe('createTopicsReady', () => {
+  it('leaves the wait to its own loop, which waits through a just-created topic the broker does not know yet', async () => {
+    const created: unknown[] = [];
+    const answers: unknown[] = [
+      kafkaError('UNKNOWN_TOPIC_OR_PARTITION'),
+      { topics: [{ name: 't', ...led([1, 1]) }] },
+    ];
+    let asked = 0;
+    const admin = {
+      createTopics: async (opts: unknown) => {
+        created.push(opts);
+        return true;
+      },
+      fetchTopicMetadata: async () => {
+        const a = answers[asked++];
+        if (a instanceof Error) throw a;
+        return a;
+      },
+    } as unknown as Admin;
+    await createTopicsReady(admin, [{ topic: 't', numPartitions: 2 }]);
+    expect(created).toEqual([{ topics: [{ topic: 't', numPartitions: 2 }], waitForLeaders: false }]);
+    expect(asked).toBe(2);
   });
 });
