@@ -133,9 +133,10 @@ export interface SinkOptions {
    * `since` (Date.now()) got no answer; `settle` runs before every attempt of every sink and
    * resolves once what a server restart under such an INSERT can have torn is put right (it
    * throws to be called again). Owed per process, not per flush: a flush abandoned after the
-   * failure (rebalance, stop, an HTTP error answer) does not take the check with it.
+   * failure (rebalance, stop, an HTTP error answer) does not take the check with it. `writing`
+   * brackets each attempt: a restart seen later may have torn even an answered INSERT.
    */
-  restarts?: { owe(since: number): void; settle(): Promise<void> };
+  restarts?: { owe(since: number): void; settle(): Promise<void>; writing(): () => void };
 }
 
 /** A good row of a flush: its batch's index, the event's index in it, and the event (whose `row` is ok). */
@@ -327,8 +328,13 @@ export class DatasourceSink {
       try {
         await this.opts.restarts?.settle();
         await this.afterFailover();
-        // Shared with other writers; a deploy attaching a view on the embedded engine waits.
-        await writeGate(this.engine).shared(() => this.attempt(plan, t0));
+        const written = this.opts.restarts?.writing();
+        try {
+          // Shared with other writers; a deploy attaching a view on the embedded engine waits.
+          await writeGate(this.engine).shared(() => this.attempt(plan, t0));
+        } finally {
+          written?.();
+        }
         break;
       } catch (err) {
         if (err instanceof FencedError) throw err;

@@ -18,6 +18,12 @@
  * Then the retry looks up seen keys and marks that match the table: what the torn INSERT stored
  * is recognized, what it lost is stored.
  *
+ * A server shutting down tears INSERTs without failing them (finding 13): it shuts its tables
+ * down one by one while it still runs the INSERTs of the connections it keeps, and an INSERT
+ * then writes its table and answers 200 without the views already shut down. So `watchStarts`
+ * also asks the server's start time every few seconds, and a restart seen after this process
+ * wrote is recovered from the same way.
+ *
  *   const recovery = new RestartRecovery(project, engine, { instance, log });
  *   await recovery.afterAmbiguous(attemptStartedAtMs);
  */
@@ -33,6 +39,9 @@ import { type RecoveryReport, recoverAfterCrash } from './crash-recovery.ts';
 
 /** `uptime()` has whole seconds, and the probe itself takes time: starts this close count. */
 const START_SLACK_MS = 2000;
+
+/** How often `watchStarts` asks the server when it started (ingestion's default). */
+export const START_WATCH_MS = 5000;
 
 export interface RestartRecoveryOptions {
   /** Names the lock claim. */
@@ -54,6 +63,13 @@ export class RestartRecovery {
   /** Recoveries run, and the last one's duration (for stats() and /metrics). */
   private count = 0;
   private last: { ms: number; at: string } | undefined;
+  /** The server's start as `watchStarts` last saw it, when, and on which server (failover). */
+  private seen: StartSeen | undefined;
+  /** INSERT attempts of this process's sinks under way, and when the last one began or ended. */
+  private inFlight = 0;
+  private lastWriteAt = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private probing: Promise<void> | undefined;
 
   constructor(
     private readonly project: Project,
@@ -64,6 +80,71 @@ export class RestartRecovery {
   /** For stats() and /metrics. */
   summary(): { count: number; last?: { ms: number; at: string } } {
     return { count: this.count, ...(this.last ? { last: this.last } : {}) };
+  }
+
+  /** A sink begins an INSERT attempt (a restart seen later may have torn it); call the result at its end. */
+  writing(): () => void {
+    this.inFlight++;
+    this.lastWriteAt = Date.now();
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.inFlight--;
+      this.lastWriteAt = Date.now();
+    };
+  }
+
+  /**
+   * Asks the server's start time every `everyMs` (a server back end outside a cluster: the
+   * recovery is not built for clusters, see `recover`). A start later than the last one seen,
+   * after this process wrote since the probe before it, is recovered from at once; a recovery
+   * that fails stays owed, and every sink's next attempt (`settle`) tries it again.
+   */
+  watchStarts(everyMs: number = START_WATCH_MS): void {
+    if (this.timer || this.engine.backend !== 'server' || this.engine.cluster) return;
+    const probe = () => {
+      this.probing ??= this.probeStart(everyMs).finally(() => {
+        this.probing = undefined;
+      });
+    };
+    probe();
+    this.timer = setInterval(probe, everyMs);
+    this.timer.unref();
+  }
+
+  /** Stops `watchStarts`; resolves once a probe (or the recovery it started) is over. */
+  async stopWatching(): Promise<void> {
+    clearInterval(this.timer);
+    this.timer = undefined;
+    await this.probing;
+  }
+
+  private async probeStart(everyMs: number): Promise<void> {
+    const generation = this.engine.generation;
+    const asked = Date.now();
+    let started: number;
+    try {
+      started = await (this.opts.serverStartedAt ?? serverStartedAt)(this.engine);
+    } catch {
+      return; // Down or restarting: the next probe compares with the last start seen.
+    }
+    // A slow answer (a busy event loop) makes the start look later than it was: not a restart.
+    if (Date.now() - asked > START_SLACK_MS / 2) return;
+    const prev = this.seen;
+    this.seen = { started, at: Date.now(), generation };
+    const writes = { inFlight: this.inFlight, lastAt: this.lastWriteAt };
+    if (!prev || !restartToRecover(prev, this.seen, writes, everyMs)) return;
+    this.owe(prev.at);
+    try {
+      await this.settle();
+    } catch (err) {
+      (this.opts.log ?? (() => {}))({
+        level: 'warn',
+        msg: 'ClickHouse restarted after this process wrote; the recovery failed and is tried again before the next flush',
+        error: String((err as Error)?.message ?? err),
+      });
+    }
   }
 
   /** An attempt that began at `since` (Date.now()) got no answer: the next `settle` checks. */
@@ -123,7 +204,7 @@ export class RestartRecovery {
     }
     log({
       level: 'warn',
-      msg: 'ClickHouse restarted under an INSERT that got no answer: holding the data sources and recomputing marks, seen keys and views from the stored events',
+      msg: 'ClickHouse restarted under an INSERT of this process (one that got no answer, or one written while the server shut its tables down): holding the data sources and recomputing marks, seen keys and views from the stored events',
       startedAt: new Date(started).toISOString(),
     });
     const t0 = performance.now();
@@ -202,6 +283,30 @@ export class RestartRecovery {
     }
     return [...feedingClosure(live, roots), ...quarantines];
   }
+}
+
+/** A server start as a probe saw it: when it started, when the probe was, which server. */
+export interface StartSeen {
+  started: number;
+  at: number;
+  /** The engine's failover generation: starts of two different servers are not compared. */
+  generation: number | undefined;
+}
+
+/**
+ * Whether the start a probe saw (`next`) after the one seen before (`prev`) is a restart this
+ * process may have written under: the same server started again, and an INSERT was under way
+ * or ended less than a probe interval before the probe that still saw the old start (the tear
+ * comes moments before the restart, and that probe may come after it).
+ */
+export function restartToRecover(
+  prev: StartSeen,
+  next: StartSeen,
+  writes: { inFlight: number; lastAt: number },
+  everyMs: number,
+): boolean {
+  if (prev.generation !== next.generation || next.started <= prev.started + START_SLACK_MS) return false;
+  return writes.inFlight > 0 || writes.lastAt >= prev.at - everyMs;
 }
 
 /** When the server last started, by this process's clock (uptime is a duration: no clock skew). */

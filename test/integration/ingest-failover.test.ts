@@ -21,7 +21,7 @@ import {
 } from '../support/ingest-kafka.ts';
 import { caughtUp, spawnIngester } from '../support/ingest-processes.ts';
 import { startTcpProxy, type TcpProxy } from '../support/tcp-proxy.ts';
-import { txDatasources } from '../support/tx-datasources.ts';
+import { createBalances, txDatasources } from '../support/tx-datasources.ts';
 
 const PARTITIONS = 4;
 
@@ -45,12 +45,7 @@ async function createTables(engine: Engine, topic: string): Promise<void> {
   const { tx, raw } = datasources(topic);
   await createDatasourceTables(engine, tx);
   await createDatasourceTables(engine, raw, { coordinates: true });
-  await engine.command(
-    'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
-  );
-  await engine.command(
-    'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
-  );
+  await createBalances(engine);
 }
 
 async function expectExact(engine: Engine, n: number, messages: number): Promise<void> {

@@ -12,6 +12,7 @@ import {
   uniqueTopic,
   waitFor,
 } from '../support/ingest-kafka.ts';
+import { createBalances } from '../support/tx-datasources.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
 
 const N = 100_000;
@@ -55,12 +56,7 @@ forEachBackend('kafka ingestion, exactly once', (ctx) => {
     await client.ensureTopic(topic, 4);
     await createDatasourceTables(ctx.engine, ds);
     // The snapshot a user would build: balance per account, counted by a materialized view.
-    await ctx.engine.command(
-      'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
-    );
-    await ctx.engine.command(
-      'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM payments GROUP BY account',
-    );
+    await createBalances(ctx.engine, 'payments');
   });
 
   afterAll(async () => {

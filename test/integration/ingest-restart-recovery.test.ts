@@ -25,7 +25,7 @@ import {
   uniqueTopic,
   waitFor,
 } from '../support/ingest-kafka.ts';
-import { txAmount, txDatasources, txEvent } from '../support/tx-datasources.ts';
+import { createBalances, txAmount, txDatasources, txEvent } from '../support/tx-datasources.ts';
 
 const EVENTS = 600;
 const PARTITIONS = 2;
@@ -103,12 +103,7 @@ forEachBackend('restart recovery', (ctx) => {
     const raw = { ...plain, engine: { ...plain.engine, partitionKey: 'intDiv(__offset, 100)' } };
     await createDatasourceTables(ctx.engine, tx);
     await createDatasourceTables(ctx.engine, raw, { coordinates: true });
-    await ctx.engine.command(
-      'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
-    );
-    await ctx.engine.command(
-      'CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM tx GROUP BY account',
-    );
+    await createBalances(ctx.engine);
     await ctx.engine.command(
       'CREATE TABLE raw_counts (p Int32, n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY p',
     );

@@ -2,6 +2,7 @@
  * The two data sources the Kafka exactly-once suites consume from one topic: `tx` (identity: its
  * dedup key `id`) and `raw` (identity: the Kafka coordinates, which its table must store).
  */
+import type { Engine } from '../../src/clickhouse/engine.ts';
 import type { DataSource } from '../../src/project/model.ts';
 import { dataSource } from '../unit/ingest/type-node.ts';
 
@@ -36,4 +37,14 @@ export function txEvent(i: number): string {
     account: `acct-${i % 7}`,
     amount: txAmount(i),
   });
+}
+
+/** `balances` per account (sum of `amount`, count), counted from `source` by `balances_mv`. */
+export async function createBalances(engine: Engine, source = 'tx'): Promise<void> {
+  await engine.command(
+    'CREATE TABLE balances (account String, total AggregateFunction(sum, Decimal(18, 2)), n AggregateFunction(count)) ENGINE = AggregatingMergeTree ORDER BY account',
+  );
+  await engine.command(
+    `CREATE MATERIALIZED VIEW balances_mv TO balances AS SELECT account, sumState(amount) AS total, countState() AS n FROM ${source} GROUP BY account`,
+  );
 }
