@@ -328,13 +328,16 @@ export class DatasourceSink {
       try {
         await this.opts.restarts?.settle();
         await this.afterFailover();
-        const written = this.opts.restarts?.writing();
-        try {
-          // Shared with other writers; a deploy attaching a view on the embedded engine waits.
-          await writeGate(this.engine).shared(() => this.attempt(plan, t0));
-        } finally {
-          written?.();
-        }
+        // Shared with other writers; a deploy attaching a view on the embedded engine waits.
+        await writeGate(this.engine).shared(async () => {
+          // Counted once past the gate: a sink waiting on a recovery's hold writes nothing.
+          const written = this.opts.restarts?.writing();
+          try {
+            await this.attempt(plan, t0);
+          } finally {
+            written?.();
+          }
+        });
         break;
       } catch (err) {
         if (err instanceof FencedError) throw err;

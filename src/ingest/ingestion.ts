@@ -224,6 +224,9 @@ export async function startIngestion(
       for (const e of entries.values()) e.sink?.invalidate();
     },
   });
+  // A server restart may have torn even an INSERT it answered: its start is watched from before
+  // the first INSERT (the first probe is what later ones compare with).
+  if (opts.startWatchMs !== 0 && project.datasources.size > 0) await restarts.watchStarts(opts.startWatchMs);
 
   for (const ds of project.datasources.values()) {
     if (opts.datasources && !opts.datasources.includes(ds.name)) continue;
@@ -354,8 +357,6 @@ export async function startIngestion(
     },
   );
   if (entries.size > 0) await viewFailures.start();
-  // A restart of the server after an INSERT that it answered may still have torn it.
-  if (entries.size > 0 && opts.startWatchMs !== 0) restarts.watchStarts(opts.startWatchMs);
 
   const prune = setInterval(() => {
     for (const e of entries.values()) {

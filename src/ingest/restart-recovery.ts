@@ -97,20 +97,23 @@ export class RestartRecovery {
 
   /**
    * Asks the server's start time every `everyMs` (a server back end outside a cluster: the
-   * recovery is not built for clusters, see `recover`). A start later than the last one seen,
-   * after this process wrote since the probe before it, is recovered from at once; a recovery
-   * that fails stays owed, and every sink's next attempt (`settle`) tries it again.
+   * recovery is not built for clusters, see `recover`); resolves after the first probe, the
+   * start later ones compare with, so it is called before anything is written. A start later
+   * than the last one seen, while or just after this process wrote, is recovered from at once;
+   * a recovery that fails stays owed, and is tried again by every later probe and before every
+   * sink's next attempt (`settle`), whichever comes first.
    */
-  watchStarts(everyMs: number = START_WATCH_MS): void {
+  async watchStarts(everyMs: number = START_WATCH_MS): Promise<void> {
     if (this.timer || this.engine.backend !== 'server' || this.engine.cluster) return;
     const probe = () => {
       this.probing ??= this.probeStart(everyMs).finally(() => {
         this.probing = undefined;
       });
+      return this.probing;
     };
-    probe();
     this.timer = setInterval(probe, everyMs);
     this.timer.unref();
+    await probe();
   }
 
   /** Stops `watchStarts`; resolves once a probe (or the recovery it started) is over. */
@@ -121,6 +124,8 @@ export class RestartRecovery {
   }
 
   private async probeStart(everyMs: number): Promise<void> {
+    // A recovery owed and not done yet (it failed, and no sink has written since): again.
+    if (this.owedSince !== undefined && !(await this.settled())) return;
     const generation = this.engine.generation;
     const asked = Date.now();
     let started: number;
@@ -136,14 +141,21 @@ export class RestartRecovery {
     const writes = { inFlight: this.inFlight, lastAt: this.lastWriteAt };
     if (!prev || !restartToRecover(prev, this.seen, writes, everyMs)) return;
     this.owe(prev.at);
+    await this.settled();
+  }
+
+  /** `settle`, its failure logged: whether the state is known to be whole. */
+  private async settled(): Promise<boolean> {
     try {
       await this.settle();
+      return true;
     } catch (err) {
       (this.opts.log ?? (() => {}))({
         level: 'warn',
-        msg: 'ClickHouse restarted after this process wrote; the recovery failed and is tried again before the next flush',
+        msg: 'ClickHouse restarted while this process wrote, and the recovery failed; it is tried again at the next probe or flush',
         error: String((err as Error)?.message ?? err),
       });
+      return false;
     }
   }
 
@@ -177,10 +189,9 @@ export class RestartRecovery {
       }
       const started = await (this.opts.serverStartedAt ?? serverStartedAt)(this.engine);
       if (started < since - START_SLACK_MS) return;
-      if (
-        this.lastRecoveredStart !== undefined &&
-        Math.abs(started - this.lastRecoveredStart) < START_SLACK_MS
-      )
+      // Starts only move forward, and a late answer reads one later than it was: a start no
+      // later than the one recovered (with slack) is that one.
+      if (this.lastRecoveredStart !== undefined && started <= this.lastRecoveredStart + START_SLACK_MS)
         return;
       if (this.running) continue;
       this.running = this.recover(started).finally(() => {
