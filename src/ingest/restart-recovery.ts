@@ -96,15 +96,16 @@ export class RestartRecovery {
   }
 
   /**
-   * Asks the server's start time every `everyMs` (a server back end outside a cluster: the
-   * recovery is not built for clusters, see `recover`); resolves after the first probe, the
-   * start later ones compare with, so it is called before anything is written. A start later
+   * Asks the server's start time every `everyMs` (a server back end; on a cluster, the replica
+   * this process writes to, and a restart there is only logged, see `recover`); resolves after
+   * the first probe, the start later ones compare with, so it is called before anything is
+   * written. Starts of two servers (a failover, a load balancer) are not compared. A start later
    * than the last one seen, while or just after this process wrote, is recovered from at once;
    * a recovery that fails stays owed, and is tried again by every later probe and before every
    * sink's next attempt (`settle`), whichever comes first.
    */
   async watchStarts(everyMs: number = START_WATCH_MS): Promise<void> {
-    if (this.timer || this.engine.backend !== 'server' || this.engine.cluster) return;
+    if (this.timer || this.engine.backend !== 'server') return;
     const probe = () => {
       this.probing ??= this.probeStart(everyMs).finally(() => {
         this.probing = undefined;
@@ -128,16 +129,18 @@ export class RestartRecovery {
     if (this.owedSince !== undefined && !(await this.settled())) return;
     const generation = this.engine.generation;
     const asked = Date.now();
-    let started: number;
+    let probed: { started: number; host: string };
     try {
-      started = await (this.opts.serverStartedAt ?? serverStartedAt)(this.engine);
+      probed = this.opts.serverStartedAt
+        ? { started: await this.opts.serverStartedAt(this.engine), host: '' }
+        : await serverStart(this.engine);
     } catch {
       return; // Down or restarting: the next probe compares with the last start seen.
     }
     // A slow answer (a busy event loop) makes the start look later than it was: not a restart.
     if (Date.now() - asked > START_SLACK_MS / 2) return;
     const prev = this.seen;
-    this.seen = { started, at: Date.now(), generation };
+    this.seen = { ...probed, at: Date.now(), generation };
     const writes = { inFlight: this.inFlight, lastAt: this.lastWriteAt };
     if (!prev || !restartToRecover(prev, this.seen, writes, everyMs)) return;
     this.owe(prev.at);
@@ -207,7 +210,7 @@ export class RestartRecovery {
       // A hold and a recompute on every replica is not built: say so rather than half-do it.
       log({
         level: 'warn',
-        msg: 'ClickHouse restarted under an INSERT; on a cluster Tally does not recompute marks and views after it (docs/reliability.md, finding 9): check the data sources for rows stored twice',
+        msg: 'ClickHouse restarted under an INSERT of this process; on a cluster Tally does not recompute marks and views after it (docs/reliability.md, findings 9 and 13): check the data sources for rows stored twice, and run tally replay on the materialized pipes that read them',
         startedAt: new Date(started).toISOString(),
       });
       this.lastRecoveredStart = started;
@@ -300,7 +303,8 @@ export class RestartRecovery {
 export interface StartSeen {
   started: number;
   at: number;
-  /** The engine's failover generation: starts of two different servers are not compared. */
+  /** The server's host name and the engine's failover generation: two servers' starts are not compared. */
+  host: string;
   generation: number | undefined;
 }
 
@@ -316,12 +320,18 @@ export function restartToRecover(
   writes: { inFlight: number; lastAt: number },
   everyMs: number,
 ): boolean {
-  if (prev.generation !== next.generation || next.started <= prev.started + START_SLACK_MS) return false;
+  if (prev.generation !== next.generation || prev.host !== next.host) return false;
+  if (next.started <= prev.started + START_SLACK_MS) return false;
   return writes.inFlight > 0 || writes.lastAt >= prev.at - everyMs;
+}
+
+/** `serverStartedAt` and the server's host name (which server answered, behind a balancer). */
+async function serverStart(engine: Engine): Promise<{ started: number; host: string }> {
+  const rows = await engine.rows<{ u: number | string; h: string }>('SELECT uptime() AS u, hostName() AS h');
+  return { started: Date.now() - Number(rows[0]?.u ?? 0) * 1000, host: String(rows[0]?.h ?? '') };
 }
 
 /** When the server last started, by this process's clock (uptime is a duration: no clock skew). */
 export async function serverStartedAt(engine: Engine): Promise<number> {
-  const rows = await engine.rows<{ u: number | string }>('SELECT uptime() AS u');
-  return Date.now() - Number(rows[0]?.u ?? 0) * 1000;
+  return (await serverStart(engine)).started;
 }

@@ -13,6 +13,7 @@ import { createEngine, quoteIdent } from '../../src/clickhouse/create-engine.ts'
 import type { Engine } from '../../src/clickhouse/engine.ts';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import type { KafkaClient } from '../../src/ingest/kafka-client.ts';
+import { serverStartedAt } from '../../src/ingest/restart-recovery.ts';
 import { clickhouseConfig, scratchDatabase } from '../support/backends.ts';
 import { createDatasourceTables } from '../support/ingest-fixtures.ts';
 import {
@@ -124,6 +125,12 @@ describe('a restart after an answered INSERT that skipped a view [server]', () =
     ingestion = undefined;
     return { logs, recoveries: stats.restartRecoveries, failures: stats.datasources[0]!.totals.failures };
   }
+
+  it("the probe reads the server's own start (uptime() and hostName() on this server)", async () => {
+    const started = await serverStartedAt(engine);
+    expect(started).toBeLessThanOrEqual(Date.now());
+    expect(started).toBeGreaterThan(Date.now() - 365 * 86_400_000);
+  });
 
   const sum = Array.from({ length: EVENTS }, (_, i) => txAmount(i)).reduce((a, b) => a + b, 0);
 

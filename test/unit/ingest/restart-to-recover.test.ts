@@ -4,10 +4,11 @@ import { restartToRecover, type StartSeen } from '../../../src/ingest/restart-re
 const EVERY = 5000;
 const T = 1_800_000_000_000;
 /** The server started at T - 1 h; a probe at T saw it. */
-const before: StartSeen = { started: T - 3_600_000, at: T, generation: 0 };
-const probed = (started: number, generation: number | undefined = 0): StartSeen => ({
+const before: StartSeen = { started: T - 3_600_000, at: T, host: 'ch-1', generation: 0 };
+const probed = (started: number, generation: number | undefined = 0, host = 'ch-1'): StartSeen => ({
   started,
   at: T + EVERY,
+  host,
   generation,
 });
 const idle = { inFlight: 0, lastAt: 0 };
@@ -38,7 +39,10 @@ describe('restartToRecover', () => {
     expect(restartToRecover(before, probed(before.started + 2001), writing, EVERY)).toBe(true);
   });
 
-  it('not across a failover: another server has its own start', () => {
+  it('not across a failover or a balancer: another server has its own start', () => {
     expect(restartToRecover(before, probed(T + 2000, 1), { inFlight: 1, lastAt: T }, EVERY)).toBe(false);
+    expect(restartToRecover(before, probed(T + 2000, 0, 'ch-2'), { inFlight: 1, lastAt: T }, EVERY)).toBe(
+      false,
+    );
   });
 });
