@@ -49,10 +49,10 @@ const FAILURES_COLUMN = 'failures UInt32 DEFAULT 1';
  * processes adding the column at once is fine (the second finds it there).
  */
 export async function ensureViewFailuresTable(engine: Engine): Promise<void> {
-  let columns = await columnsOfTable(engine);
+  let columns = await columnsOf(engine, VIEW_FAILURES_TABLE);
   if (columns.size === 0) {
     await engine.command(viewFailuresTableSql(engine));
-    columns = await columnsOfTable(engine);
+    columns = await columnsOf(engine, VIEW_FAILURES_TABLE);
   }
   if (columns.has('failures')) return;
   try {
@@ -62,15 +62,11 @@ export async function ensureViewFailuresTable(engine: Engine): Promise<void> {
     // after ours was refused for it.
     const deadline = Date.now() + (engine.cluster ? 15_000 : 0);
     for (;;) {
-      if ((await columnsOfTable(engine)).has('failures')) return;
+      if ((await columnsOf(engine, VIEW_FAILURES_TABLE)).has('failures')) return;
       if (Date.now() >= deadline) throw err;
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
   }
-}
-
-function columnsOfTable(engine: Engine): Promise<Set<string>> {
-  return columnsOf(engine, VIEW_FAILURES_TABLE);
 }
 
 /**

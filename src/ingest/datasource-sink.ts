@@ -21,6 +21,7 @@ import { TallyError } from '../errors.ts';
 import type { DataSource } from '../project/model.ts';
 import { quoteString } from '../sql/render-literal.ts';
 import { jsonString } from '../util/exact-json.ts';
+import { steadyNow } from '../util/steady-now.ts';
 import { resolveExpressionDefaults } from './expression-defaults.ts';
 import {
   LOG_TABLE,
@@ -325,6 +326,7 @@ export class DatasourceSink {
     for (let attempt = 0; ; attempt++) {
       if (signal?.aborted) throw new FencedError();
       const began = Date.now();
+      const beganSteady = steadyNow();
       try {
         await this.opts.restarts?.settle();
         await this.afterFailover();
@@ -353,7 +355,7 @@ export class DatasourceSink {
           attempt,
           error: this.totals.lastError,
         });
-        if (kind === 'ambiguous') this.opts.restarts?.owe(began);
+        if (kind === 'ambiguous') this.opts.restarts?.owe(beganSteady);
         if (kind === 'view') {
           plan.viewFailed = true;
           this.noteViewFailure(err);

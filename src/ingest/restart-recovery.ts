@@ -35,6 +35,7 @@ import { acquireDeployLock } from '../deploy/deploy-lock.ts';
 import { adoptLeftoverHold, feedingClosure, holdTables } from '../deploy/hold.ts';
 import { viewGraph } from '../deploy/introspect.ts';
 import type { Project } from '../project/model.ts';
+import { steadyNow } from '../util/steady-now.ts';
 import { type RecoveryReport, recoverAfterCrash } from './crash-recovery.ts';
 
 /** `uptime()` has whole seconds, and the probe itself takes time: starts this close count. */
@@ -47,7 +48,7 @@ export interface RestartRecoveryOptions {
   /** Names the lock claim. */
   instance: string;
   log?: (entry: Record<string, unknown>) => void;
-  /** When the server last started (ms since the epoch, this process's clock). */
+  /** When the server last started, by `steadyNow()` (a wall-clock step must not read as a restart). */
   serverStartedAt?: (engine: Engine) => Promise<number>;
   /** After a recovery: cached marks are stale. */
   onRecovered?: () => void;
@@ -85,13 +86,10 @@ export class RestartRecovery {
   /** A sink begins an INSERT attempt (a restart seen later may have torn it); call the result at its end. */
   writing(): () => void {
     this.inFlight++;
-    this.lastWriteAt = Date.now();
-    let ended = false;
+    this.lastWriteAt = steadyNow();
     return () => {
-      if (ended) return;
-      ended = true;
       this.inFlight--;
-      this.lastWriteAt = Date.now();
+      this.lastWriteAt = steadyNow();
     };
   }
 
@@ -128,7 +126,7 @@ export class RestartRecovery {
     // A recovery owed and not done yet (it failed, and no sink has written since): again.
     if (this.owedSince !== undefined && !(await this.settled())) return;
     const generation = this.engine.generation;
-    const asked = Date.now();
+    const asked = steadyNow();
     let probed: { started: number; host: string };
     try {
       probed = this.opts.serverStartedAt
@@ -138,9 +136,9 @@ export class RestartRecovery {
       return; // Down or restarting: the next probe compares with the last start seen.
     }
     // A slow answer (a busy event loop) makes the start look later than it was: not a restart.
-    if (Date.now() - asked > START_SLACK_MS / 2) return;
+    if (steadyNow() - asked > START_SLACK_MS / 2) return;
     const prev = this.seen;
-    this.seen = { ...probed, at: Date.now(), generation };
+    this.seen = { ...probed, at: steadyNow(), generation };
     const writes = { inFlight: this.inFlight, lastAt: this.lastWriteAt };
     if (!prev || !restartToRecover(prev, this.seen, writes, everyMs)) return;
     this.owe(prev.at);
@@ -162,7 +160,7 @@ export class RestartRecovery {
     }
   }
 
-  /** An attempt that began at `since` (Date.now()) got no answer: the next `settle` checks. */
+  /** An attempt that began at `since` (steadyNow()) got no answer: the next `settle` checks. */
   owe(since: number): void {
     this.owedSince = Math.min(this.owedSince ?? since, since);
     this.owings++;
@@ -179,7 +177,7 @@ export class RestartRecovery {
   }
 
   /**
-   * An attempt that began at `since` (Date.now()) failed without an answer. Resolves once the
+   * An attempt that began at `since` (steadyNow()) failed without an answer. Resolves once the
    * state is known to be whole: at once when the server did not restart since, otherwise after
    * the recovery (one at a time; a start already recovered is not recovered again). Throws
    * when the server cannot be asked yet: the caller retries later, the check still owed.
@@ -328,10 +326,13 @@ export function restartToRecover(
 /** `serverStartedAt` and the server's host name (which server answered, behind a balancer). */
 async function serverStart(engine: Engine): Promise<{ started: number; host: string }> {
   const rows = await engine.rows<{ u: number | string; h: string }>('SELECT uptime() AS u, hostName() AS h');
-  return { started: Date.now() - Number(rows[0]?.u ?? 0) * 1000, host: String(rows[0]?.h ?? '') };
+  return { started: steadyNow() - Number(rows[0]?.u ?? 0) * 1000, host: String(rows[0]?.h ?? '') };
 }
 
-/** When the server last started, by this process's clock (uptime is a duration: no clock skew). */
+/**
+ * When the server last started, by this process's `steadyNow()`: uptime is a duration, so the
+ * two machines' clocks need not agree, and a step of this one's wall clock does not move it.
+ */
 export async function serverStartedAt(engine: Engine): Promise<number> {
   return (await serverStart(engine)).started;
 }
