@@ -162,8 +162,14 @@ export function sendSlices(messages: readonly OutgoingMessage[]): OutgoingMessag
   return slices;
 }
 
-/** kafkajs's log line for a heartbeat or commit answered "the group is rebalancing". */
-const REBALANCE_NOTICE = /group is rebalancing|REBALANCE_IN_PROGRESS/;
+/**
+ * Answers kafkajs retries as a matter of course: "the group is rebalancing" (a member joined or
+ * left), and a group coordinator not ready yet (a broker that has just started, whose offsets
+ * topic is still being made or loaded). Each is the group doing its job; a consumer that gives
+ * up on one anyway is logged as its crash, an error.
+ */
+const ROUTINE_NOTICE =
+  /group is rebalancing|REBALANCE_IN_PROGRESS|coordinator is not available|coordinator is loading|not the correct coordinator/;
 
 /** True for the errors heartbeat() throws when the group is rebalancing. */
 export function isRebalance(err: unknown): boolean {
@@ -570,9 +576,9 @@ export function kafkajsConfig(
       () =>
       ({ level, log: entry }) => {
         const { message, ...rest } = entry as { message: string } & Record<string, unknown>;
-        // A rebalance is the group doing its job (a member joined or left): kafkajs logs the
-        // heartbeat that learns of it as an error, which read as a failure in every dev session.
-        const routine = message.startsWith('Response ') && REBALANCE_NOTICE.test(String(rest.error ?? ''));
+        // kafkajs logs the answer that tells of a rebalance, or of a coordinator not ready on a
+        // broker just started, as an error, which read as a failure in every dev session.
+        const routine = message.startsWith('Response ') && ROUTINE_NOTICE.test(String(rest.error ?? ''));
         log({
           level: routine ? 'info' : level <= logLevel.ERROR ? 'error' : 'warn',
           msg: `kafka: ${message}`,

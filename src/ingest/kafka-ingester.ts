@@ -48,6 +48,9 @@ import {
 import { withKafkaHint } from './kafka-security-hint.ts';
 import type { EventMeta, ParsedLine } from './row-parser.ts';
 
+/** How often a consumer that cannot start logs the same failure again (/health has it all along). */
+const START_FAILURE_REMINDER_MS = 5 * 60_000;
+
 export type ConsumerTuning = Pick<
   ConsumerOptions,
   | 'sessionTimeoutMs'
@@ -117,6 +120,8 @@ export class KafkaIngester {
   /** Per partition, the first offset dropped (a hand-off) that must be fetched again. */
   private readonly rewind = new Map<number, number>();
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The start failure last logged, and when: the same one again is logged every few minutes only. */
+  private startFailureLogged: { error: string; at: number } | undefined;
   private readonly topic: string;
 
   constructor(
@@ -220,12 +225,18 @@ export class KafkaIngester {
     } catch (err) {
       this.state = 'retrying';
       this.error = `cannot consume ${this.topic}: ${withKafkaHint(err)}`;
-      this.opts.log({
-        level: 'warn',
-        msg: 'kafka consumer not started, retrying',
-        datasource: this.sink.datasource.name,
-        error: this.error,
-      });
+      // /health says it all along; the log says it when it is new, then as a reminder.
+      const last = this.startFailureLogged;
+      if (!last || last.error !== this.error || Date.now() - last.at >= START_FAILURE_REMINDER_MS) {
+        this.startFailureLogged = { error: this.error, at: Date.now() };
+        this.opts.log({
+          level: 'warn',
+          msg: 'kafka consumer not started, retrying',
+          datasource: this.sink.datasource.name,
+          error: this.error,
+          attempt: attempt + 1,
+        });
+      }
       const delay = backoffMs(attempt, 1000, 30_000);
       this.retryTimer = setTimeout(() => void this.connect(attempt + 1), delay);
       this.retryTimer.unref();

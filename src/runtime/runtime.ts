@@ -184,6 +184,26 @@ export class Runtime {
       version: this.holder.get().version,
     });
     if (!project) return done(false);
+    // ClickHouse checks the pipes that changed (all of them when a data source did) against the
+    // tables deployed: one it refuses would answer every request with an error. With the same
+    // data sources the tables now are the ones to check against, so a refused pipe stops the
+    // reload before it deploys anything or records it (the next reload compares with the
+    // version served, not the refused one).
+    const sourcesChanged = datasourcesChanged(current.project, project);
+    const checkChangedPipes = () =>
+      checkPipeNodes(
+        project,
+        current.engine,
+        current.engine.database,
+        sourcesChanged ? project.pipes.keys() : changedPipes(current.project, project),
+      );
+    if (!sourcesChanged) {
+      const refused = await checkChangedPipes();
+      if (refused.length > 0) {
+        problems.push(...refused);
+        return done(false);
+      }
+    }
     // On a cluster a view is created, recomputed or rebuilt only while its sources are not
     // written (deploy/cluster-quiet.ts): this process's own ingestion pauses for such a deploy.
     const paused = await this.pauseIngestionFor(project);
@@ -198,18 +218,13 @@ export class Runtime {
         this.ingestion = await this.track(this.startIngestion(deploy?.ok ? project : current.project));
     }
     if (!deploy.ok) return done(false, deploy);
-    // ClickHouse checks the pipes that changed (all of them when a data source did) against the
-    // tables now deployed: one it refuses would answer every request with an error.
-    const sourcesChanged = datasourcesChanged(current.project, project);
-    const refused = await checkPipeNodes(
-      project,
-      current.engine,
-      current.engine.database,
-      sourcesChanged ? project.pipes.keys() : changedPipes(current.project, project),
-    );
-    if (refused.length > 0) {
-      problems.push(...refused);
-      return done(false, deploy);
+    if (sourcesChanged) {
+      // Against the tables just deployed.
+      const refused = await checkChangedPipes();
+      if (refused.length > 0) {
+        problems.push(...refused);
+        return done(false, deploy);
+      }
     }
     if (!paused && this.ingestion && sourcesChanged) {
       // New columns or sources: the parsers and consumers are rebuilt from the new model.

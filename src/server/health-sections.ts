@@ -5,6 +5,7 @@
 import { viewName } from '../deploy/names.ts';
 import type { IngestStats } from '../ingest/ingestion.ts';
 import type { Project } from '../project/model.ts';
+import { isAggregateState } from '../project/parse-type.ts';
 
 interface KafkaHealth {
   ok: boolean;
@@ -89,8 +90,15 @@ export function ingestHealth(
   let ok = true;
   for (const d of stats.datasources) {
     const since = d.totals.failingSince;
+    const failed = Object.entries(d.viewsMissingRows ?? {});
+    // Only materialized pipes fill it (aggregate states): it takes no events by design, which
+    // is nothing for a load balancer to notice; listed only for views that failed on it.
+    const byDesign = d.errorCode === 'ingest-unsupported' && filledByPipesOnly(project, d.name);
+    if (byDesign && failed.length === 0) continue;
     let entry: IngestHealth['datasources'][string];
-    if (d.error !== undefined) {
+    if (byDesign) {
+      entry = { taking_events: false };
+    } else if (d.error !== undefined) {
       ok = false;
       entry = { taking_events: false, error: d.error };
     } else if (since !== undefined) {
@@ -103,7 +111,6 @@ export function ingestHealth(
     } else {
       entry = { taking_events: true };
     }
-    const failed = Object.entries(d.viewsMissingRows ?? {});
     if (failed.length > 0) {
       // A target that lacks rows answers wrong numbers: degraded until it is recomputed.
       ok = false;
@@ -123,6 +130,12 @@ export function ingestHealth(
     datasources[d.name] = entry;
   }
   return Object.keys(datasources).length > 0 ? { ok, datasources } : undefined;
+}
+
+/** A data source of aggregate states with no Kafka topic: materialized pipes fill it, events never do. */
+function filledByPipesOnly(project: Pick<Project, 'datasources'>, name: string): boolean {
+  const ds = project.datasources.get(name);
+  return ds !== undefined && !ds.kafka && ds.columns.some((c) => isAggregateState(c.type));
 }
 
 /** The materialized pipe whose view is `view` (deploy/names.ts names it). */

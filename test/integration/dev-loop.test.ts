@@ -141,6 +141,10 @@ describe('tally dev (spawned, embedded engine)', () => {
       output.slice(before).includes('✓ pipes/total.pipe.yaml: reloaded') ? true : undefined,
     );
     expect(await total()).toBe(300);
+    // The refused version was neither deployed nor recorded: the good file again is no change.
+    const back = output.slice(output.lastIndexOf('✓ pipes/total.pipe.yaml: reloaded'));
+    expect(back).toContain('(0 ClickHouse changes)');
+    expect(back).not.toMatch(/endpoint total: SQL of node/);
   });
 
   it('drops a data source whose file is removed while it is empty (nothing is lost: no flag needed)', async () => {

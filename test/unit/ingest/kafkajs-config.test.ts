@@ -39,7 +39,7 @@ describe('kafkajsConfig', () => {
     expect(config.sasl).toEqual({ mechanism: 'scram-sha-512', username: 'u', password: 'p' });
   });
 
-  it('logs a rebalance notice at info level (a member joined or left), anything else as kafkajs rates it', () => {
+  it('logs a rebalance or a coordinator not ready yet at info level, anything else as kafkajs rates it', () => {
     const entries: Array<{ level: string; msg: string }> = [];
     const config = kafkajsConfig(logLevel, base, (e) => entries.push(e as { level: string; msg: string }));
     const logger = config.logCreator!(logLevel.INFO);
@@ -49,6 +49,13 @@ describe('kafkajsConfig', () => {
       error: 'The group is rebalancing, so a rejoin is needed',
     });
     entry(logLevel.ERROR, '[Connection] Connection error: connect ECONNREFUSED 127.0.0.1:9092');
+    // A broker that has just started: its offsets topic is not made yet, kafkajs retries.
+    entry(logLevel.ERROR, 'Response GroupCoordinator(key: 10, version: 2)', {
+      error: 'The group coordinator is not available',
+    });
+    entry(logLevel.ERROR, 'Response FindCoordinator(key: 10, version: 2)', {
+      error: "The coordinator is loading and hence can't process requests for this group",
+    });
     entry(logLevel.WARN, 'Response Metadata(key: 3, version: 6)');
     // A consumer that crashed after its retries, whatever the cause, is an error.
     entry(
@@ -58,7 +65,7 @@ describe('kafkajsConfig', () => {
         error: 'The group is rebalancing, so a rejoin is needed',
       },
     );
-    expect(entries.map((e) => e.level)).toEqual(['info', 'error', 'warn', 'error']);
+    expect(entries.map((e) => e.level)).toEqual(['info', 'error', 'info', 'info', 'warn', 'error']);
     expect(entries[0]!.msg).toBe('kafka: Response Heartbeat(key: 12, version: 3)');
   });
 });

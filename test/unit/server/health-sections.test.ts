@@ -16,6 +16,10 @@ const project = () =>
         'columns:\n  - { name: n, type: Int64 }\nengine: { sorting_key: [n] }\n',
       'pipes/totals.pipe.yaml':
         'nodes:\n  - name: q\n    sql: SELECT n FROM tx\nmaterialize: { to: totals }\n',
+      'datasources/sums.datasource.yaml':
+        'columns:\n  - { name: id, type: String }\n  - { name: s, type: "AggregateFunction(sum, Int64)" }\nengine: { type: AggregatingMergeTree, sorting_key: [id] }\n',
+      'pipes/sums.pipe.yaml':
+        'nodes:\n  - name: q\n    sql: SELECT id, sumState(n) AS s FROM tx GROUP BY id\nmaterialize: { to: sums }\n',
     }),
     { env: {} },
   );
@@ -85,5 +89,54 @@ describe("/health's ingest section", () => {
     const [v] = h!.datasources.tx!.views_missing_rows!;
     expect(v!.pipe).toBeUndefined();
     expect(v!.hint).toContain('tally replay <pipe> --apply');
+  });
+
+  it('leaves out a data source only materialized pipes fill (aggregate states): it takes no events by design', () => {
+    const sums = {
+      name: 'sums',
+      totals: {
+        flushes: 0,
+        stored: 0,
+        quarantined: 0,
+        duplicates: 0,
+        skipped: 0,
+        bytes: 0,
+        failures: 0,
+        ms: {},
+      },
+      error: '`sums` holds aggregate states; a materialized pipe fills it',
+      errorCode: 'ingest-unsupported',
+    };
+    const withSums = (extra: Record<string, unknown> = {}) => {
+      const s = stats({ failures: 0 });
+      (s.datasources as unknown[]).push({ ...sums, ...extra });
+      return s;
+    };
+    expect(ingestHealth(withSums(), project())).toEqual({
+      ok: true,
+      datasources: { tx: { taking_events: true } },
+    });
+    // A view that failed on its rows is still news.
+    const h = ingestHealth(
+      withSums({
+        viewsMissingRows: { x_mv: { failures: 1, firstAt: Date.now(), lastAt: Date.now(), error: 'x' } },
+      }),
+      project(),
+    );
+    expect(h?.ok).toBe(false);
+    expect(h!.datasources.sums).toMatchObject({
+      taking_events: false,
+      views_missing_rows: [{ view: 'x_mv' }],
+    });
+    expect(h!.datasources.sums!.error).toBeUndefined();
+  });
+
+  it('still reports a data source that cannot take the events it is declared to take', () => {
+    const s = stats({ failures: 0 });
+    (s.datasources[0] as { error?: string; errorCode?: string }).error = 'table `tx` lacks column(s) n';
+    (s.datasources[0] as { error?: string; errorCode?: string }).errorCode = 'ingest-not-deployed';
+    const h = ingestHealth(s, project());
+    expect(h?.ok).toBe(false);
+    expect(h!.datasources.tx).toEqual({ taking_events: false, error: 'table `tx` lacks column(s) n' });
   });
 });
