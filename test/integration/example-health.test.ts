@@ -4,12 +4,12 @@
  * pipes) take no events by design and are not listed: a load balancer must be able to see `ok`.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { applyDeploy } from '../../src/deploy/deploy.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { isAggregateState } from '../../src/project/parse-type.ts';
-import { Runtime } from '../../src/runtime/runtime.ts';
+import type { Runtime } from '../../src/runtime/runtime.ts';
 import { forEachBackend } from '../support/backends.ts';
 import { copyExample } from '../support/example-copy.ts';
+import { serveDeployed } from '../support/serve-deployed.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 afterAll(removeProjects);
@@ -26,11 +26,7 @@ forEachBackend('the example project on /health', (ctx) => {
 
   beforeAll(async () => {
     project = loadProjectOrThrow(copyExample(writeProject({})), { env: {} });
-    const deployed = await applyDeploy(project, ctx.engine);
-    expect(deployed.ok, deployed.error).toBe(true);
-    // No Kafka: the events API takes events for every data source.
-    runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1' });
-    url = (await runtime.start()).url;
+    ({ runtime, url } = await serveDeployed(project, ctx.engine));
   });
   afterAll(async () => {
     await runtime?.stop();

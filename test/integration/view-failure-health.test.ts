@@ -11,13 +11,13 @@ import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { readViewsMissingRows, recordViewFailure } from '../../src/clickhouse/view-failure-log.ts';
-import { applyDeploy } from '../../src/deploy/deploy.ts';
 import { recoverAfterCrash } from '../../src/ingest/crash-recovery.ts';
 import { type Ingestion, startIngestion } from '../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../src/project/load-project.ts';
 import { applyReplay } from '../../src/replay/replay.ts';
-import { Runtime } from '../../src/runtime/runtime.ts';
+import type { Runtime } from '../../src/runtime/runtime.ts';
 import { forEachBackend } from '../support/backends.ts';
+import { serveDeployed } from '../support/serve-deployed.ts';
 import { removeProjects, writeProject } from '../unit/project/write-project.ts';
 
 afterAll(removeProjects);
@@ -47,10 +47,7 @@ forEachBackend('a view failing on stored rows, on /health', (ctx) => {
   beforeAll(async () => {
     dir = writeProject(FILES);
     const project = loadProjectOrThrow(dir, { env: {} });
-    const deployed = await applyDeploy(project, ctx.engine);
-    expect(deployed.ok, deployed.error).toBe(true);
-    runtime = new Runtime({ engine: ctx.engine, project, port: 0, host: '127.0.0.1' });
-    url = (await runtime.start()).url;
+    ({ runtime, url } = await serveDeployed(project, ctx.engine));
   });
   afterAll(async () => {
     await runtime?.stop();

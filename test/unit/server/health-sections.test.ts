@@ -1,4 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
+import { emptyTotals } from '../../../src/ingest/datasource-sink.ts';
 import type { IngestStats } from '../../../src/ingest/ingestion.ts';
 import { loadProjectOrThrow } from '../../../src/project/load-project.ts';
 import { ingestHealth } from '../../../src/server/health-sections.ts';
@@ -94,16 +95,7 @@ describe("/health's ingest section", () => {
   it('leaves out a data source only materialized pipes fill (aggregate states): it takes no events by design', () => {
     const sums = {
       name: 'sums',
-      totals: {
-        flushes: 0,
-        stored: 0,
-        quarantined: 0,
-        duplicates: 0,
-        skipped: 0,
-        bytes: 0,
-        failures: 0,
-        ms: {},
-      },
+      totals: emptyTotals(),
       error: '`sums` holds aggregate states; a materialized pipe fills it',
       errorCode: 'ingest-unsupported',
     };
