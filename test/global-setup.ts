@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type Admin, Kafka, logLevel } from 'kafkajs';
 import type { TestProject } from 'vitest/node';
@@ -11,7 +11,7 @@ const REPO = resolve(import.meta.dirname, '..');
  * TALLY_CLICKHOUSE_URL / TALLY_KAFKA_BROKERS (or the defaults) when they answer, else start them
  * (`tally services up`). They stay up afterwards so the next run starts in milliseconds;
  * `.tally/test/` scratch data is removed, and so are the Kafka topics the run made (see
- * `testTopics`).
+ * `testTopics`), except what processes still running made (another vitest run's).
  */
 export default async function setup(project: TestProject): Promise<() => void> {
   const brokers = process.env.TALLY_KAFKA_BROKERS?.split(',')
@@ -36,9 +36,45 @@ export default async function setup(project: TestProject): Promise<() => void> {
   const topics = testTopics(kafkaAddress.split(','));
   const before = await topics.list();
   return async () => {
-    rmSync(join(REPO, '.tally', 'test'), { recursive: true, force: true });
+    removeScratchOfEndedProcesses(join(REPO, '.tally', 'test'));
     await topics.removeNew(before);
   };
+}
+
+/**
+ * Test files name their scratch folders and topics after their process (`chdb-1234`,
+ * `transactions_1234_x7k2p0`): what a process still running made belongs to another vitest run
+ * on this checkout, and is left to it, unless that process is one of this run's own workers
+ * (a child of this process, which runs the teardown).
+ */
+function madeByEndedProcess(name: string, pidPattern: RegExp): boolean {
+  const pid = Number(pidPattern.exec(name)?.[1]);
+  if (!pid) return true;
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'EPERM';
+  }
+  return parentOf(pid) === process.pid;
+}
+
+/** A process's parent, from Linux's /proc (undefined elsewhere). */
+function parentOf(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // `pid (command) state ppid ...`; the command may hold spaces and parentheses.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  } catch {
+    return undefined;
+  }
+}
+
+function removeScratchOfEndedProcesses(dir: string): void {
+  if (!existsSync(dir)) return;
+  for (const name of readdirSync(dir)) {
+    if (madeByEndedProcess(name, /-(\d+)(?:\.\w+)?$/))
+      rmSync(join(dir, name), { recursive: true, force: true });
+  }
 }
 
 /**
@@ -61,7 +97,9 @@ function testTopics(brokers: string[]) {
     list: () => withAdmin(async (a) => new Set(await a.listTopics())),
     removeNew: (before: Set<string>) =>
       withAdmin(async (a) => {
-        const made = (await a.listTopics()).filter((t) => !before.has(t) && /_\d{2,7}_/.test(t));
+        const made = (await a.listTopics()).filter(
+          (t) => !before.has(t) && /_\d{2,7}_/.test(t) && madeByEndedProcess(t, /_(\d{2,7})_/),
+        );
         if (made.length > 0) await a.deleteTopics({ topics: made, timeout: 30_000 });
       }).catch((err: Error) => console.log(`[services] test topics left on the broker: ${err.message}`)),
   };

@@ -185,21 +185,23 @@ export class Runtime {
     });
     if (!project) return done(false);
     // ClickHouse checks the pipes that changed (all of them when a data source did) against the
-    // tables deployed: one it refuses would answer every request with an error. With the same
-    // data sources the tables now are the ones to check against, so a refused pipe stops the
-    // reload before it deploys anything or records it (the next reload compares with the
-    // version served, not the refused one).
+    // tables: one it refuses would answer every request with an error. With the same data
+    // sources they are checked before anything is deployed, so a refused pipe is neither
+    // deployed nor recorded (the next reload compares with the version served). That holds when
+    // the served versions of the same pipes pass, which says the tables are the ones deployed;
+    // otherwise (tables not deployed yet) the check comes after the deploy, as with new sources.
     const sourcesChanged = datasourcesChanged(current.project, project);
-    const checkChangedPipes = () =>
-      checkPipeNodes(
-        project,
-        current.engine,
-        current.engine.database,
-        sourcesChanged ? project.pipes.keys() : changedPipes(current.project, project),
-      );
+    const toCheck = sourcesChanged ? [...project.pipes.keys()] : changedPipes(current.project, project);
+    const check = (p: Project) => checkPipeNodes(p, current.engine, current.engine.database, toCheck);
+    let checked = false;
     if (!sourcesChanged) {
-      const refused = await checkChangedPipes();
-      if (refused.length > 0) {
+      const refused = await check(project);
+      checked = refused.length === 0;
+      if (
+        !checked &&
+        toCheck.every((n) => current.project.pipes.has(n)) &&
+        (await check(current.project)).length === 0
+      ) {
         problems.push(...refused);
         return done(false);
       }
@@ -218,9 +220,9 @@ export class Runtime {
         this.ingestion = await this.track(this.startIngestion(deploy?.ok ? project : current.project));
     }
     if (!deploy.ok) return done(false, deploy);
-    if (sourcesChanged) {
+    if (!checked) {
       // Against the tables just deployed.
-      const refused = await checkChangedPipes();
+      const refused = await check(project);
       if (refused.length > 0) {
         problems.push(...refused);
         return done(false, deploy);

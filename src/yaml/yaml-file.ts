@@ -28,9 +28,10 @@ export class YamlFile {
     const err = doc.errors[0];
     const yf = new YamlFile(file, text, err ? null : ((doc.contents as Node | null) ?? null), lines);
     if (err) {
-      const location = yf.at(err.pos[0]);
-      const line = text.split('\n')[location.line - 1] ?? '';
-      const { message, hint } = explain(err.code, err.message, text, err.pos[0], location.line, line);
+      const errorAt = yf.at(err.pos[0]);
+      const line = text.split('\n')[errorAt.line - 1] ?? '';
+      const { message, hint, at } = explain(err.code, err.message, text, err.pos[0], errorAt.line, line);
+      const location = at === undefined ? errorAt : yf.at(at);
       problems.push({
         severity: 'error',
         code: err.code === 'DUPLICATE_KEY' ? 'duplicate-key' : 'yaml-syntax',
@@ -85,8 +86,22 @@ function explain(
   at: number,
   lineNo: number,
   line: string,
-): { message: string; hint?: string } {
+): { message: string; hint?: string; at?: number } {
   if (/call stack/i.test(libraryMessage)) return { message: 'YAML: nested too deeply to read' };
+  // The library meets an unclosed `{` or `[` only where the next entry starts, a line or more
+  // later: point at the bracket left open.
+  const flowKind = /^Flow (map|sequence)\b.*end with a [}\]]/.exec(libraryMessage)?.[1];
+  if (flowKind) {
+    const [open, close] = flowKind === 'map' ? ['{', '}'] : ['[', ']'];
+    const opened = unclosedBracket(text, at, open, close);
+    if (opened !== undefined && opened.line < lineNo) {
+      return {
+        message: `YAML: this \`${open}\` is not closed: a \`${open} ... ${close}\` ${flowKind === 'map' ? 'mapping' : 'list'} ends with \`${close}\` (the library noticed on line ${lineNo})`,
+        hint: `add the \`${close}\` at the end of the ${flowKind === 'map' ? 'mapping' : 'list'}`,
+        at: opened.offset,
+      };
+    }
+  }
   if (code === 'MULTIPLE_DOCS') {
     return {
       message:
@@ -120,6 +135,38 @@ function explain(
       ? 'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[*].id"'
       : undefined;
   return { message: `YAML: ${firstLine(libraryMessage)}`, ...(hint ? { hint } : {}) };
+}
+
+/**
+ * The last `open` left unclosed in the few lines before offset `at` (quoted text and comments
+ * skipped), with its line number; undefined when none is found there.
+ */
+function unclosedBracket(
+  text: string,
+  at: number,
+  open: string,
+  close: string,
+): { offset: number; line: number } | undefined {
+  const lines = text.slice(0, at).split('\n');
+  let lineStart = at - (lines[lines.length - 1]?.length ?? 0);
+  for (let i = lines.length - 1; i >= 0 && i >= lines.length - 10; i--) {
+    if (i < lines.length - 1) lineStart -= lines[i]!.length + 1;
+    const l = lines[i]!;
+    const openAt: number[] = [];
+    let quote: string | undefined;
+    for (let c = 0; c < l.length; c++) {
+      const ch = l[c]!;
+      if (quote) {
+        if (ch === quote) quote = undefined;
+      } else if (ch === '"' || ch === "'") quote = ch;
+      else if (ch === '#' && (c === 0 || /\s/.test(l[c - 1]!))) break;
+      else if (ch === open) openAt.push(c);
+      else if (ch === close) openAt.pop();
+    }
+    const last = openAt.pop();
+    if (last !== undefined) return { offset: lineStart + last, line: i + 1 };
+  }
+  return undefined;
 }
 
 function firstLine(s: string): string {

@@ -60,7 +60,7 @@ const REPORT = {
 
 describe.each(BACKENDS)('ingester killed with SIGKILL [%s]', (backend) => {
   const db = scratchDatabase('crash');
-  // Not under .tally/test: the integration teardown of any vitest run removes that folder.
+  // A folder of its own in the system's temp folder, removed by this file.
   const folder = join(
     tmpdir(),
     `tally-ingest-crash-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,

@@ -7,10 +7,7 @@ import type { Engine } from '../../src/clickhouse/engine.ts';
 import { writeGate } from '../../src/clickhouse/write-gate.ts';
 import { type BackendName, clickhouseConfig, scratchDatabase } from './backends.ts';
 
-/**
- * The embedded engine's folder for deploy tests: outside `.tally/test/`, which the integration
- * global teardown of any other vitest run in this checkout removes while this one may still run.
- */
+/** The embedded engine's folder for deploy tests, in the system's temp folder (removed at exit). */
 const EMBEDDED = join(tmpdir(), `tally-deploy-test-${process.pid}`);
 process.on('exit', () => rmSync(EMBEDDED, { recursive: true, force: true }));
 

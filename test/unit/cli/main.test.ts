@@ -69,7 +69,7 @@ describe('tally CLI', () => {
           {
             severity: 'error',
             code: 'yaml-syntax',
-            location: { file: 'datasources/events.datasource.yaml', line: 3, col: 1 },
+            location: { file: 'datasources/events.datasource.yaml', line: 2, col: 5 },
           },
         ],
       },

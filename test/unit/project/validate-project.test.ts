@@ -125,7 +125,7 @@ describe('validateProject (through loadProject)', () => {
         'pipes/p.pipe.yaml': 'nodes:\n  - name: n\n    sql: SELECT id FROM events\n',
         'endpoints/e.endpoint.yaml': 'pipe: p\n',
       }).map((p) => p.replace(/ YAML: .*/, '')),
-    ).toEqual(['datasources/events.datasource.yaml:2:1: error [yaml-syntax]']);
+    ).toEqual(['datasources/events.datasource.yaml:1:10: error [yaml-syntax]']);
   });
 });
 

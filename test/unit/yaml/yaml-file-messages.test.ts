@@ -49,4 +49,20 @@ describe('YAML problems', () => {
     }
     expect(problem('columns:\n  - { name: a, json: "$.account[*].id" }\n')).toBeUndefined();
   });
+
+  it('a `{` or `[` left open: the bracket itself, not the next entry where the library noticed', () => {
+    const p = problem(
+      'columns:\n  - { name: id, type: String, json: $.id }\n  - { name: n, type: Int64, json: $.n\n  - { name: m, type: Int64 }\nengine: { sorting_key: [id] }\n',
+    );
+    expect(p).toMatchObject({
+      code: 'yaml-syntax',
+      message:
+        'YAML: this `{` is not closed: a `{ ... }` mapping ends with `}` (the library noticed on line 4)',
+      location: { file: 'p.pipe.yaml', line: 3, col: 5 },
+      hint: 'add the `}` at the end of the mapping',
+    });
+    const list = problem('engine:\n  sorting_key: [id, "a]b"\n  type: MergeTree\n');
+    expect(list).toMatchObject({ location: { line: 2, col: 16 } });
+    expect(list?.message).toMatch(/^YAML: this `\[` is not closed/);
+  });
 });
