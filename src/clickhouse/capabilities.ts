@@ -14,6 +14,12 @@ export interface Capabilities {
   dateTime64: boolean;
   /** LowCardinality columns need `allow_experimental_low_cardinality_type=1`. */
   lowCardinalityNeedsSetting: boolean;
+  /**
+   * LowCardinality of numbers, dates and short FixedStrings is refused as "suspicious" unless
+   * `allow_suspicious_low_cardinality_types=1` (chDB's 26.7 refuses it; 18.16 takes it as is).
+   * Set from 20.1, by when the setting surely exists; a 19.x server that refuses it says so.
+   */
+  suspiciousLowCardinalityNeedsSetting: boolean;
   /** `EXCHANGE TABLES a AND b` (atomic swap; needs an Atomic database). */
   exchangeTables: boolean;
   /** `insert_deduplication_token` for explicit insert idempotency. */
@@ -66,6 +72,7 @@ export function capabilitiesFor(version: string): Capabilities {
     windowFunctions: atLeast(21, 9),
     dateTime64: atLeast(20, 1),
     lowCardinalityNeedsSetting: !atLeast(19, 0),
+    suspiciousLowCardinalityNeedsSetting: atLeast(20, 1),
     exchangeTables: atLeast(21, 8),
     insertDeduplicationToken: atLeast(22, 2),
     map: atLeast(21, 8),

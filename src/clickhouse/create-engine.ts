@@ -114,6 +114,10 @@ async function createServerEngine(
   }
   const always: ClickHouseSettings = {
     ...(capabilities.lowCardinalityNeedsSetting ? { allow_experimental_low_cardinality_type: 1 } : {}),
+    // A data source may declare LowCardinality(UInt32) or LowCardinality(Date), as 18.16 allows.
+    ...(capabilities.suspiciousLowCardinalityNeedsSetting
+      ? { allow_suspicious_low_cardinality_types: 1 }
+      : {}),
     // Replicated tables drop an INSERT whose block equals a recent one; Tally's dedup (seen keys,
     // Kafka watermarks) decides what is stored, as on one server, and two equal HTTP batches of a
     // data source without dedup_key are two batches (docs/scaling.md).
@@ -193,6 +197,11 @@ async function createEmbeddedEngine(ch: ClickHouseConfig, opts: CreateEngineOpti
     opts.beforeCreatingDatabase?.(capabilities);
     if (opts.createDatabase !== false) {
       await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${quoteIdent(ch.database)}` });
+    }
+    // A data source may declare LowCardinality(UInt32) or LowCardinality(Date), as 18.16 allows;
+    // a SET stays for the session, which does this engine's DDL.
+    if (capabilities.suspiciousLowCardinalityNeedsSetting) {
+      await client.command({ query: 'SET allow_suspicious_low_cardinality_types = 1' });
     }
     // A chDB session keeps `USE` for its lifetime; each engine has its own session.
     if (opts.createDatabase !== false || (await databaseExists(client, ch.database))) {

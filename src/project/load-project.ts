@@ -90,7 +90,18 @@ export function loadProject(dir: string, opts: LoadProjectOptions = {}): LoadPro
   const pipes = readKind(root, PIPES, problems, unreadable);
   const endpoints = readKind(root, ENDPOINTS, problems, unreadable);
   checkRootFiles(root, problems);
-  validateProject({ config, datasources, pipes, endpoints }, problems, { unreadable });
+  try {
+    validateProject({ config, datasources, pipes, endpoints }, problems, { unreadable });
+  } catch (err) {
+    // The readers refuse what they cannot walk; a checker that still overflows names it as they do.
+    if (!(err instanceof RangeError && /call stack/i.test(err.message))) throw err;
+    problems.push({
+      severity: 'error',
+      code: 'too-deep',
+      message:
+        'the project is nested too deeply to check (a template, condition or type thousands of levels deep)',
+    });
+  }
   checkTokenLists(
     config,
     { endpoints: [...endpoints.keys(), ...unreadable], datasources: [...datasources.keys(), ...unreadable] },

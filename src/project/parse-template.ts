@@ -386,9 +386,13 @@ const LITERAL_WORDS: Readonly<Record<string, TemplateValue>> = {
 };
 const KEYWORDS = new Set(['and', 'or', 'not', 'defined']);
 
+/** `not`s and parentheses a condition may nest: far beyond any real one, well within the stack. */
+const MAX_EXPR_DEPTH = 64;
+
 class ExprParser {
   private readonly tokens: ExprToken[];
   private pos = 0;
+  private depth = 0;
 
   constructor(text: string, base: number) {
     this.tokens = tokenizeExpr(text, base);
@@ -426,10 +430,27 @@ class ExprParser {
 
   private not(): TemplateExpr {
     if (this.isWord('not')) {
+      const at = this.peek().start;
       this.pos++;
-      return { kind: 'not', expr: this.not() };
+      return { kind: 'not', expr: this.nested(at, () => this.not()) };
     }
     return this.compare();
+  }
+
+  /** Parses a level deeper; past MAX_EXPR_DEPTH the condition is refused, not the stack overflowed. */
+  private nested(at: number, parse: () => TemplateExpr): TemplateExpr {
+    if (++this.depth > MAX_EXPR_DEPTH) {
+      throw new ExprError(
+        `the condition nests \`not\` and parentheses more than ${MAX_EXPR_DEPTH} deep`,
+        at,
+        'write it flatter: not not x is x',
+      );
+    }
+    try {
+      return parse();
+    } finally {
+      this.depth--;
+    }
   }
 
   private compare(): TemplateExpr {
@@ -465,7 +486,7 @@ class ExprParser {
     const t = this.next();
     switch (t.kind) {
       case '(': {
-        const e = this.or();
+        const e = this.nested(t.start, () => this.or());
         const close = this.next();
         if (close.kind !== ')') throw new ExprError('expected `)` to close the `(`', close.start);
         return e;

@@ -132,7 +132,7 @@ function explain(
   const hint = /\{[^}]*\$\{/.test(line)
     ? 'a `${VAR}` inside a `{ ... }` mapping must be quoted: "${VAR}"'
     : flow
-      ? 'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[*].id"'
+      ? 'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[0].id"'
       : undefined;
   return { message: `YAML: ${firstLine(libraryMessage)}`, ...(hint ? { hint } : {}) };
 }

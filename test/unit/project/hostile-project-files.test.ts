@@ -331,11 +331,23 @@ describe('values that cannot work', () => {
   });
 
   it('reports templates nested thousands deep as a located problem, not a crash', () => {
-    const deep = `{% if ${'('.repeat(3000)}defined(as_of)${')'.repeat(3000)} %} AND 1 {% end %}`;
-    const pipe = BALANCE.replace('{% if defined(as_of) %} AND timestamp <= {{ as_of }} {% end %}', deep);
-    expect(errors(loadProject(project({ 'pipes/balance.pipe.yaml': pipe }), { env }))).toEqual([
-      'pipes/balance.pipe.yaml:1: pipes/balance.pipe.yaml is nested too deeply to read (a template, condition or type thousands of levels deep)',
-    ]);
+    const slot = '{% if defined(as_of) %} AND timestamp <= {{ as_of }} {% end %}';
+    const inPipe = (deep: string) =>
+      errors(loadProject(project({ 'pipes/balance.pipe.yaml': BALANCE.replace(slot, deep) }), { env }));
+    // Conditions: refused at the parenthesis or `not` past the limit, with the line.
+    for (const deep of [
+      `{% if ${'('.repeat(3000)}defined(as_of)${')'.repeat(3000)} %} AND 1 {% end %}`,
+      `{% if ${'not '.repeat(5000)}defined(as_of) %} AND 1 {% end %}`,
+    ]) {
+      const got = inPipe(deep);
+      expect(got).toHaveLength(1);
+      expect(got[0]).toMatch(
+        /^pipes\/balance\.pipe\.yaml:\d+: .*the condition nests `not` and parentheses more than 64 deep/,
+      );
+    }
+    // Blocks: 1,500 `{% if %}` inside each other are read and checked without a stack overflow.
+    const blocks = `${'{% if defined(as_of) %}'.repeat(1500)} AND 1 ${'{% end %}'.repeat(1500)}`;
+    expect(inPipe(blocks)).toEqual([]);
   });
 });
 

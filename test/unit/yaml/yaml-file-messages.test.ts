@@ -44,7 +44,7 @@ describe('YAML problems', () => {
       "  - { name: a, type: Enum8('a' = 1, 'b' = 2), json: $.x }",
     ]) {
       expect(problem(`columns:\n${line}\n`)?.hint, line).toBe(
-        'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[*].id"',
+        'inside a `{ ... }` mapping, quote a value that holds [ ] { } , or quotes: json: "$.items[0].id"',
       );
     }
     expect(problem('columns:\n  - { name: a, json: "$.account[*].id" }\n')).toBeUndefined();
