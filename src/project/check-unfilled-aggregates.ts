@@ -32,7 +32,8 @@ export function checkUnfilledAggregates(
       code: 'aggregate-not-filled',
       message: `data source \`${ds.name}\` holds aggregate states (column \`${state.name}\` ${state.type.text}) and no materialized pipe fills it; events cannot, so it never changes${read.length > 0 ? `: ${read.join(', ')} ${read.length === 1 ? 'reads' : 'read'} a frozen table` : ''}`,
       hint: `add a pipe with materialize: { to: ${ds.name} } (deploy backfills it), or remove the data source${read.length > 0 ? ' and what reads it' : ''}`,
-      location: ds.loc,
+      // At the aggregate column the message names.
+      location: state.loc,
     });
   }
 }

@@ -171,7 +171,7 @@ describe('tally CLI', () => {
     expect(r.out).toMatch(/^ {2}account_balances +AggregatingMergeTree +3 columns +filled by nothing$/m);
     expect(r.out).toMatch(/^ {2}transactions +ReplacingMergeTree +7 columns +kafka: transactions/m);
     expect(r.err).toContain(
-      'datasources/account_balances.datasource.yaml:1:1: warning: data source `account_balances` holds aggregate states (column `balance` AggregateFunction(sum, Decimal(18, 2))) and no materialized pipe fills it; events cannot, so it never changes: endpoint `balances_now` (pipe `balances_now`) reads a frozen table (add a pipe with materialize: { to: account_balances } (deploy backfills it), or remove the data source and what reads it) [aggregate-not-filled]',
+      'datasources/account_balances.datasource.yaml:4:5: warning: data source `account_balances` holds aggregate states (column `balance` AggregateFunction(sum, Decimal(18, 2))) and no materialized pipe fills it; events cannot, so it never changes: endpoint `balances_now` (pipe `balances_now`) reads a frozen table (add a pipe with materialize: { to: account_balances } (deploy backfills it), or remove the data source and what reads it) [aggregate-not-filled]',
     );
     expect(r.err.match(/\[aggregate-not-filled\]/g)).toHaveLength(1);
   });

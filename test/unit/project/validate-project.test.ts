@@ -215,7 +215,7 @@ engine: { type: AggregatingMergeTree, sorting_key: id }
           'nodes:\n  - name: totals\n    sql: SELECT id FROM events\n  - name: m\n    sql: SELECT id FROM totals\n',
       }).filter((p) => p.includes('aggregate-not-filled')),
     ).toEqual([
-      'datasources/totals.datasource.yaml:1:1: warning [aggregate-not-filled] data source `totals` holds aggregate states (column `n` SimpleAggregateFunction(sum, UInt64)) and no materialized pipe fills it; events cannot, so it never changes: pipe `reads` reads a frozen table',
+      'datasources/totals.datasource.yaml:3:5: warning [aggregate-not-filled] data source `totals` holds aggregate states (column `n` SimpleAggregateFunction(sum, UInt64)) and no materialized pipe fills it; events cannot, so it never changes: pipe `reads` reads a frozen table',
     ]);
   });
 
